@@ -1,0 +1,86 @@
+package event
+
+import "fmt"
+
+// Kind says what an event does. The rules engine interprets kinds; this
+// package only carries them.
+//
+// Values are part of the wire format: only ever append new kinds at the end.
+// Do NOT reorder or reuse a value.
+type Kind uint64
+
+const (
+	KindInvalid Kind = iota // never valid on the wire
+
+	KindGenesis      // founds a pursuance: charter and metadata
+	KindCharterAmend // replaces the charter
+	KindRoleAssign   // gives a member a role
+	KindRoleRevoke   // takes a role from a member
+	KindInvite       // publishes an invite key
+	KindJoin         // a newcomer joins with an invite
+	KindRemove       // removes a member
+	KindLeave        // a member leaves
+	KindProposal     // proposes an action that needs a quorum
+	KindApproval     // approves a proposal
+	KindTaskCreate   // creates a task
+	KindTaskEdit     // edits a task's fields
+	KindTaskMove     // re-parents a task
+	KindTaskAssign   // adds an assignee
+	KindTaskUnassign // removes an assignee
+	KindTaskStatus   // sets a task's status
+	KindTaskComment  // comments on a task
+	KindTaskArchive  // archives a task
+	KindKeyUpdate    // new key generations, sealed to members
+	KindRelays       // changes the relay list
+	KindLink         // links with another pursuance
+	KindInviteRevoke // revokes an invite
+	kindEnd          // one past the last kind; not a kind
+)
+
+var kindNames = [...]string{
+	KindInvalid:      "invalid",
+	KindGenesis:      "genesis",
+	KindCharterAmend: "charter-amend",
+	KindRoleAssign:   "role-assign",
+	KindRoleRevoke:   "role-revoke",
+	KindInvite:       "invite",
+	KindJoin:         "join",
+	KindRemove:       "remove",
+	KindLeave:        "leave",
+	KindProposal:     "proposal",
+	KindApproval:     "approval",
+	KindTaskCreate:   "task-create",
+	KindTaskEdit:     "task-edit",
+	KindTaskMove:     "task-move",
+	KindTaskAssign:   "task-assign",
+	KindTaskUnassign: "task-unassign",
+	KindTaskStatus:   "task-status",
+	KindTaskComment:  "task-comment",
+	KindTaskArchive:  "task-archive",
+	KindKeyUpdate:    "key-update",
+	KindRelays:       "relays",
+	KindLink:         "link",
+	KindInviteRevoke: "invite-revoke",
+}
+
+// Known reports whether k is a kind this version of Pursuance knows.
+func (k Kind) Known() bool { return k > KindInvalid && k < kindEnd }
+
+// String returns the kind's name, or "kind(N)" for a kind this version does
+// not know.
+func (k Kind) String() string {
+	if k < kindEnd {
+		return kindNames[k]
+	}
+	return fmt.Sprintf("kind(%d)", uint64(k))
+}
+
+// ParseKind returns the kind with the given name.
+func ParseKind(s string) (Kind, error) {
+	for k, name := range kindNames {
+		if name == s && Kind(k) != KindInvalid {
+			return Kind(k), nil
+		}
+	}
+	return KindInvalid, fmt.Errorf("event: unknown kind %q", s)
+}

@@ -1,0 +1,181 @@
+package identity
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"unicode"
+	"unicode/utf8"
+)
+
+// MaxNameLen is the maximum length of a display name, in bytes of UTF-8.
+const MaxNameLen = 64
+
+// kemBindingLabel starts the message a signing key signs to vouch for a KEM
+// public key, so that the signature cannot be mistaken for any other.
+const kemBindingLabel = "pursuance/v1/kem-binding"
+
+// ErrBadName is returned (wrapped) when a display name is empty, too long, not
+// valid UTF-8, or contains control or bidirectional-override characters.
+var ErrBadName = errors.New("not a valid name")
+
+// ErrBadKEMBinding is returned (wrapped) when a KEM public key does not carry a
+// valid binding signature by the signing key it is presented with.
+var ErrBadKEMBinding = errors.New("KEM key is not signed by the member's signing key")
+
+// ValidateName reports whether name may be used as a display name: non-empty,
+// at most MaxNameLen bytes, valid UTF-8, and free of control characters
+// (Unicode category Cc) and of the invisible bidirectional formatting
+// characters that could make one name display as another. Any other error is
+// nil; a failure wraps ErrBadName.
+func ValidateName(name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("%w: the name is empty", ErrBadName)
+	case len(name) > MaxNameLen:
+		return fmt.Errorf("%w: the name is %d bytes long, at most %d allowed", ErrBadName, len(name), MaxNameLen)
+	case !utf8.ValidString(name):
+		return fmt.Errorf("%w: the name is not valid UTF-8", ErrBadName)
+	}
+	for _, r := range name {
+		if unicode.IsControl(r) || isBidiControl(r) {
+			return fmt.Errorf("%w: the name contains the control character %U", ErrBadName, r)
+		}
+	}
+	return nil
+}
+
+// isBidiControl reports whether r is one of the invisible characters that
+// change the direction in which text is displayed.
+func isBidiControl(r rune) bool {
+	switch {
+	case r == 0x061C, r == 0x200E, r == 0x200F:
+		return true
+	case r >= 0x202A && r <= 0x202E:
+		return true
+	case r >= 0x2066 && r <= 0x2069:
+		return true
+	}
+	return false
+}
+
+// Identity is a member's private identity: a display name, the signing key
+// whose public half is the member ID, and the KEM key that sealed keys are
+// addressed to. It is secret. An Identity is immutable and safe for concurrent
+// use.
+type Identity struct {
+	name string
+	sign *SigningKey
+	kem  *KEMPrivateKey
+	pub  Public
+}
+
+// New generates a fresh identity named name, reading 64 bytes from rand, which
+// must be a cryptographically secure source (crypto/rand.Reader outside of
+// tests). An invalid name is an error wrapping ErrBadName.
+func New(name string, rand io.Reader) (*Identity, error) {
+	if err := ValidateName(name); err != nil {
+		return nil, fmt.Errorf("identity: %w", err)
+	}
+	sign, err := NewSigningKey(rand)
+	if err != nil {
+		return nil, err
+	}
+	kemKey, err := NewKEMPrivateKey(rand)
+	if err != nil {
+		return nil, err
+	}
+	return FromKeys(name, sign, kemKey)
+}
+
+// FromKeys assembles an identity from existing keys, as when a keystore is
+// opened. It signs the KEM binding afresh (Ed25519 is deterministic, so the
+// binding is always the same for the same keys). An invalid name is an error
+// wrapping ErrBadName.
+func FromKeys(name string, sign *SigningKey, kemKey *KEMPrivateKey) (*Identity, error) {
+	if err := ValidateName(name); err != nil {
+		return nil, fmt.Errorf("identity: %w", err)
+	}
+	if sign == nil || kemKey == nil {
+		return nil, errors.New("identity: missing signing or KEM key")
+	}
+	id := &Identity{name: name, sign: sign, kem: kemKey}
+	id.pub = Public{
+		Name:       name,
+		ID:         sign.Public(),
+		KEM:        kemKey.Public(),
+		KEMBinding: SignKEMBinding(sign, kemKey.Public()),
+	}
+	return id, nil
+}
+
+// Name returns the identity's display name.
+func (id *Identity) Name() string { return id.name }
+
+// ID returns the member ID, the public half of the signing key.
+func (id *Identity) ID() PublicKey { return id.sign.Public() }
+
+// SigningKey returns the identity's signing key. It is secret.
+func (id *Identity) SigningKey() *SigningKey { return id.sign }
+
+// KEMKey returns the identity's KEM private key. It is secret.
+func (id *Identity) KEMKey() *KEMPrivateKey { return id.kem }
+
+// Public returns what other members may know of the identity, with a valid
+// KEM binding.
+func (id *Identity) Public() Public { return id.pub }
+
+// Public is the public side of an identity: what a member publishes about
+// itself so that others can recognise its signatures and seal keys to it.
+// A Public received from anyone must be checked with Verify before use.
+type Public struct {
+	// Name is the member's display name. It is not covered by KEMBinding.
+	Name string
+	// ID is the member's signing public key; its text form is the member ID.
+	ID PublicKey
+	// KEM is the key that keys are sealed to for this member.
+	KEM KEMPublicKey
+	// KEMBinding is ID's signature over KEM; see SignKEMBinding.
+	KEMBinding [SignatureSize]byte
+}
+
+// Verify checks that p's name is valid and that p.KEM carries a valid binding
+// signature by p.ID. It returns an error wrapping ErrBadName or
+// ErrBadKEMBinding otherwise.
+func (p Public) Verify() error {
+	if err := ValidateName(p.Name); err != nil {
+		return fmt.Errorf("identity: %w", err)
+	}
+	return VerifyKEMBinding(p.ID, p.KEM, p.KEMBinding[:])
+}
+
+// Fingerprint returns the safety fingerprint of p's two public keys; see the
+// package-level Fingerprint.
+func (p Public) Fingerprint() string { return Fingerprint(p.ID, p.KEM) }
+
+// kemBindingMessage returns the message a signing key signs to vouch for
+// kemPub: the label "pursuance/v1/kem-binding" followed by the 1216 bytes of
+// the KEM public key. Ed25519 itself binds the signature to the signing key.
+func kemBindingMessage(kemPub KEMPublicKey) []byte {
+	msg := make([]byte, 0, len(kemBindingLabel)+KEMPublicKeySize)
+	msg = append(msg, kemBindingLabel...)
+	return append(msg, kemPub[:]...)
+}
+
+// SignKEMBinding returns sign's signature vouching that kemPub belongs to the
+// same member, under the domain-separation label "pursuance/v1/kem-binding".
+func SignKEMBinding(sign *SigningKey, kemPub KEMPublicKey) [SignatureSize]byte {
+	var sig [SignatureSize]byte
+	copy(sig[:], sign.Sign(kemBindingMessage(kemPub)))
+	return sig
+}
+
+// VerifyKEMBinding returns nil if sig is signPub's binding signature over
+// kemPub as made by SignKEMBinding, and an error wrapping ErrBadKEMBinding
+// otherwise.
+func VerifyKEMBinding(signPub PublicKey, kemPub KEMPublicKey, sig []byte) error {
+	if signPub.IsZero() || kemPub.IsZero() || !signPub.Verify(kemBindingMessage(kemPub), sig) {
+		return fmt.Errorf("identity: %w (member %s)", ErrBadKEMBinding, signPub)
+	}
+	return nil
+}

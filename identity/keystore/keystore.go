@@ -1,0 +1,415 @@
+// Package keystore keeps a member's identity on disk, its private keys
+// encrypted under a passphrase.
+//
+// A home directory holds one identity, in the file named FileName. The file is
+// JSON; its format is specified in docs/keystore.md. The secret keys are sealed
+// with XChaCha20-Poly1305 under a key derived from the passphrase with
+// Argon2id, and every other field of the file (format, version, KDF
+// parameters, nonce, public identity) is authenticated as associated data. The
+// public identity is stored in clear beside the sealed keys, so that ReadPublic
+// can show who a home belongs to without asking for the passphrase.
+//
+// Files are written atomically (temporary file, fsync, rename or link, fsync
+// of the directory): a crash at any instant leaves either the old keystore or
+// the new one, never a mix, and leftover temporary files are ignored.
+package keystore
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/crypto/argon2"
+	"golang.org/x/crypto/chacha20poly1305"
+
+	"github.com/pursuance/pursuance/identity"
+)
+
+// FileName is the name of the keystore file inside a home directory.
+const FileName = "identity.json"
+
+const (
+	formatName    = "pursuance-keystore"
+	formatVersion = 1
+	kdfAlg        = "argon2id"
+	cipherAlg     = "xchacha20poly1305"
+	saltSize      = 16
+	keySize       = chacha20poly1305.KeySize
+	nonceSize     = chacha20poly1305.NonceSizeX
+	// plaintextSize is the signing seed followed by the KEM private key.
+	plaintextSize = identity.SeedSize + identity.KEMPrivateKeySize
+	// maxFileSize bounds what Open reads; a real keystore is about 3 KiB.
+	maxFileSize = 1 << 20
+)
+
+// kdfLabel is prepended to the random salt, so that the Argon2id output for a
+// keystore can never equal an Argon2id output elsewhere in Pursuance.
+const kdfLabel = "pursuance/v1/keystore-kdf"
+
+// aadLabel starts the associated data that the sealed keys are bound to.
+const aadLabel = "pursuance/v1/keystore-aad"
+
+// ErrWrongPassphrase is returned (wrapped) by Open and ChangePassphrase when
+// the passphrase does not open the keystore. A keystore file altered by
+// someone else gives the same error, since the two cannot be told apart.
+var ErrWrongPassphrase = errors.New("wrong passphrase")
+
+// ErrExists is returned (wrapped) by Create when the home already holds an
+// identity.
+var ErrExists = errors.New("an identity already exists")
+
+// ErrEmptyPassphrase is returned (wrapped) when the passphrase is empty.
+var ErrEmptyPassphrase = errors.New("the passphrase is empty")
+
+// ErrCorrupt is returned (wrapped) when the keystore file is not a keystore
+// this version understands.
+var ErrCorrupt = errors.New("the keystore file is damaged or not a keystore")
+
+// KDFParams are the Argon2id cost parameters. They are stored in each
+// keystore file, so a file stays readable when the defaults change.
+type KDFParams struct {
+	// Time is the number of passes over memory.
+	Time uint32 `json:"time"`
+	// MemoryKiB is the memory used, in KiB.
+	MemoryKiB uint32 `json:"memory_kib"`
+	// Threads is the degree of parallelism.
+	Threads uint8 `json:"threads"`
+}
+
+// DefaultKDF is the cost used for real keystores: 3 passes over 64 MiB with 2
+// threads, in the range RFC 9106 recommends when memory is limited. On a
+// laptop it takes a few tenths of a second.
+var DefaultKDF = KDFParams{Time: 3, MemoryKiB: 64 * 1024, Threads: 2}
+
+// InsecureTestKDF is a cost so low that it gives no protection to the
+// passphrase. It exists only so that tests can create many keystores quickly;
+// never use it for a real identity.
+var InsecureTestKDF = KDFParams{Time: 1, MemoryKiB: 64, Threads: 1}
+
+// Limits on the parameters accepted from a file, so that a planted keystore
+// cannot make Open use unbounded memory or time.
+const (
+	maxTime      = 64
+	maxMemoryKiB = 4 * 1024 * 1024 // 4 GiB
+	maxThreads   = 64
+)
+
+func (p KDFParams) validate() error {
+	switch {
+	case p.Time < 1 || p.Time > maxTime:
+		return fmt.Errorf("argon2id time %d out of range 1..%d", p.Time, maxTime)
+	case p.Threads < 1 || p.Threads > maxThreads:
+		return fmt.Errorf("argon2id threads %d out of range 1..%d", p.Threads, maxThreads)
+	case p.MemoryKiB < 8*uint32(p.Threads) || p.MemoryKiB > maxMemoryKiB:
+		return fmt.Errorf("argon2id memory %d KiB out of range %d..%d", p.MemoryKiB, 8*uint32(p.Threads), maxMemoryKiB)
+	}
+	return nil
+}
+
+// file is the JSON form of a keystore; see docs/keystore.md.
+type file struct {
+	header
+	Sealed []byte `json:"sealed"`
+}
+
+// header is every field of the file except the ciphertext. Its json.Marshal
+// encoding, after aadLabel and a zero byte, is the associated data of the
+// ciphertext.
+type header struct {
+	Format  string       `json:"format"`
+	Version int          `json:"version"`
+	Public  publicFields `json:"public"`
+	KDF     kdfFields    `json:"kdf"`
+	Cipher  cipherFields `json:"cipher"`
+}
+
+type publicFields struct {
+	ID         identity.PublicKey `json:"id"`
+	Name       string             `json:"name"`
+	KEM        []byte             `json:"kem"`
+	KEMBinding []byte             `json:"kem_binding"`
+}
+
+type kdfFields struct {
+	Alg  string `json:"alg"`
+	Salt []byte `json:"salt"`
+	KDFParams
+}
+
+type cipherFields struct {
+	Alg   string `json:"alg"`
+	Nonce []byte `json:"nonce"`
+}
+
+func (h *header) aad() ([]byte, error) {
+	b, err := json.Marshal(h)
+	if err != nil {
+		return nil, err
+	}
+	aad := append([]byte(aadLabel), 0)
+	return append(aad, b...), nil
+}
+
+// public returns the identity described by the header and checks its KEM
+// binding.
+func (h *header) public() (identity.Public, error) {
+	p := identity.Public{Name: h.Public.Name, ID: h.Public.ID}
+	kemPub, err := identity.ParseKEMPublicKey(h.Public.KEM)
+	if err != nil {
+		return identity.Public{}, err
+	}
+	p.KEM = kemPub
+	if len(h.Public.KEMBinding) != identity.SignatureSize {
+		return identity.Public{}, fmt.Errorf("kem_binding is %d bytes, want %d", len(h.Public.KEMBinding), identity.SignatureSize)
+	}
+	copy(p.KEMBinding[:], h.Public.KEMBinding)
+	if err := p.Verify(); err != nil {
+		return identity.Public{}, err
+	}
+	return p, nil
+}
+
+// Path returns the path of the keystore file in home.
+func Path(home string) string { return filepath.Join(home, FileName) }
+
+// notFoundError reports a home without a keystore. It wraps the
+// *fs.PathError, and so fs.ErrNotExist.
+type notFoundError struct {
+	home string
+	err  error
+}
+
+func (e *notFoundError) Error() string {
+	return fmt.Sprintf("keystore: no identity in %s; create one with `pursuance id new --name NAME`", e.home)
+}
+
+func (e *notFoundError) Unwrap() error { return e.err }
+
+// Create seals id under passphrase with Argon2id cost kdf and writes it to
+// home, creating home (mode 0700) if needed; the file has mode 0600. rand
+// supplies the salt and nonce and must be cryptographically secure
+// (crypto/rand.Reader outside of tests).
+//
+// Create never replaces an existing keystore: if home already holds one, it
+// returns an error wrapping ErrExists, also when another process creates one
+// at the same moment. An empty passphrase is an error wrapping
+// ErrEmptyPassphrase.
+func Create(home string, id *identity.Identity, passphrase []byte, kdf KDFParams, rand io.Reader) error {
+	data, err := seal(id, passphrase, kdf, rand)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		return fmt.Errorf("keystore: create home: %w", err)
+	}
+	if err := writeAtomic(home, FileName, data, false); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("keystore: %w in %s; refusing to overwrite", ErrExists, home)
+		}
+		return fmt.Errorf("keystore: write %s: %w", Path(home), err)
+	}
+	return nil
+}
+
+// Open reads the keystore in home and decrypts it with passphrase. It returns
+// an error wrapping fs.ErrNotExist when home holds no keystore,
+// ErrWrongPassphrase when the passphrase does not open it, ErrEmptyPassphrase
+// for an empty passphrase, and ErrCorrupt when the file is malformed.
+func Open(home string, passphrase []byte) (*identity.Identity, error) {
+	if len(passphrase) == 0 {
+		return nil, fmt.Errorf("keystore: %w", ErrEmptyPassphrase)
+	}
+	f, err := read(home)
+	if err != nil {
+		return nil, err
+	}
+	pub, err := f.public()
+	if err != nil {
+		return nil, fmt.Errorf("keystore: %s: %w: %v", Path(home), ErrCorrupt, err)
+	}
+	aad, err := f.aad()
+	if err != nil {
+		return nil, fmt.Errorf("keystore: %w", err)
+	}
+	key := deriveKey(passphrase, f.KDF.Salt, f.KDF.KDFParams)
+	aead, err := chacha20poly1305.NewX(key)
+	if err != nil {
+		return nil, fmt.Errorf("keystore: %w", err)
+	}
+	plain, err := aead.Open(nil, f.Cipher.Nonce, f.Sealed, aad)
+	if err != nil {
+		return nil, fmt.Errorf("keystore: %s: %w", Path(home), ErrWrongPassphrase)
+	}
+	defer clear(plain)
+	if len(plain) != plaintextSize {
+		return nil, fmt.Errorf("keystore: %s: %w: sealed keys are %d bytes, want %d", Path(home), ErrCorrupt, len(plain), plaintextSize)
+	}
+	sign, err := identity.SigningKeyFromSeed(plain[:identity.SeedSize])
+	if err != nil {
+		return nil, fmt.Errorf("keystore: %w: %v", ErrCorrupt, err)
+	}
+	kemKey, err := identity.KEMPrivateKeyFromBytes(plain[identity.SeedSize:])
+	if err != nil {
+		return nil, fmt.Errorf("keystore: %w: %v", ErrCorrupt, err)
+	}
+	id, err := identity.FromKeys(pub.Name, sign, kemKey)
+	if err != nil {
+		return nil, fmt.Errorf("keystore: %w: %v", ErrCorrupt, err)
+	}
+	if got := id.Public(); !got.ID.Equal(pub.ID) || !got.KEM.Equal(pub.KEM) {
+		return nil, fmt.Errorf("keystore: %s: %w: the sealed keys do not match the public identity", Path(home), ErrCorrupt)
+	}
+	return id, nil
+}
+
+// ReadPublic returns the public identity stored in clear in home's keystore,
+// without needing the passphrase. The KEM binding is verified, so the member
+// ID and KEM key belong together; the name is authenticated only when the
+// keystore is opened with Open. Errors are as for Open.
+func ReadPublic(home string) (identity.Public, error) {
+	f, err := read(home)
+	if err != nil {
+		return identity.Public{}, err
+	}
+	pub, err := f.public()
+	if err != nil {
+		return identity.Public{}, fmt.Errorf("keystore: %s: %w: %v", Path(home), ErrCorrupt, err)
+	}
+	return pub, nil
+}
+
+// ChangePassphrase re-seals home's keystore under newPassphrase with cost kdf,
+// after opening it with oldPassphrase. The file is replaced atomically: after
+// a crash, the keystore opens with one passphrase or the other. Errors are as
+// for Open and Create.
+func ChangePassphrase(home string, oldPassphrase, newPassphrase []byte, kdf KDFParams, rand io.Reader) error {
+	id, err := Open(home, oldPassphrase)
+	if err != nil {
+		return err
+	}
+	data, err := seal(id, newPassphrase, kdf, rand)
+	if err != nil {
+		return err
+	}
+	if err := writeAtomic(home, FileName, data, true); err != nil {
+		return fmt.Errorf("keystore: write %s: %w", Path(home), err)
+	}
+	return nil
+}
+
+// seal returns the keystore file contents for id.
+func seal(id *identity.Identity, passphrase []byte, kdf KDFParams, rand io.Reader) ([]byte, error) {
+	if len(passphrase) == 0 {
+		return nil, fmt.Errorf("keystore: %w", ErrEmptyPassphrase)
+	}
+	if err := kdf.validate(); err != nil {
+		return nil, fmt.Errorf("keystore: %w", err)
+	}
+	var salt [saltSize]byte
+	var nonce [nonceSize]byte
+	if _, err := io.ReadFull(rand, salt[:]); err != nil {
+		return nil, fmt.Errorf("keystore: read randomness: %w", err)
+	}
+	if _, err := io.ReadFull(rand, nonce[:]); err != nil {
+		return nil, fmt.Errorf("keystore: read randomness: %w", err)
+	}
+	pub := id.Public()
+	f := file{header: header{
+		Format:  formatName,
+		Version: formatVersion,
+		Public: publicFields{
+			ID:         pub.ID,
+			Name:       pub.Name,
+			KEM:        pub.KEM.Bytes(),
+			KEMBinding: pub.KEMBinding[:],
+		},
+		KDF:    kdfFields{Alg: kdfAlg, Salt: salt[:], KDFParams: kdf},
+		Cipher: cipherFields{Alg: cipherAlg, Nonce: nonce[:]},
+	}}
+	aad, err := f.aad()
+	if err != nil {
+		return nil, fmt.Errorf("keystore: %w", err)
+	}
+	plain := make([]byte, 0, plaintextSize)
+	plain = append(plain, id.SigningKey().Seed()...)
+	plain = append(plain, id.KEMKey().Bytes()...)
+	defer clear(plain)
+
+	key := deriveKey(passphrase, salt[:], kdf)
+	aead, err := chacha20poly1305.NewX(key)
+	if err != nil {
+		return nil, fmt.Errorf("keystore: %w", err)
+	}
+	f.Sealed = aead.Seal(nil, nonce[:], plain, aad)
+	out, err := json.MarshalIndent(f, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("keystore: encode: %w", err)
+	}
+	return append(out, '\n'), nil
+}
+
+// deriveKey returns the XChaCha20-Poly1305 key for passphrase: Argon2id with
+// salt kdfLabel || salt.
+func deriveKey(passphrase, salt []byte, p KDFParams) []byte {
+	s := append([]byte(kdfLabel), salt...)
+	return argon2.IDKey(passphrase, s, p.Time, p.MemoryKiB, p.Threads, keySize)
+}
+
+// read reads and strictly decodes home's keystore file, checking everything
+// that can be checked without the passphrase except the public identity.
+func read(home string) (*file, error) {
+	path := Path(home)
+	fh, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, &notFoundError{home: home, err: err}
+		}
+		return nil, fmt.Errorf("keystore: %w", err)
+	}
+	defer fh.Close()
+	data, err := io.ReadAll(io.LimitReader(fh, maxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("keystore: read %s: %w", path, err)
+	}
+	if len(data) > maxFileSize {
+		return nil, fmt.Errorf("keystore: %s: %w: larger than %d bytes", path, ErrCorrupt, maxFileSize)
+	}
+	var f file
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		return nil, fmt.Errorf("keystore: %s: %w: %v", path, ErrCorrupt, err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("keystore: %s: %w: data after the JSON object", path, ErrCorrupt)
+	}
+	if err := f.check(); err != nil {
+		return nil, fmt.Errorf("keystore: %s: %w: %v", path, ErrCorrupt, err)
+	}
+	return &f, nil
+}
+
+func (f *file) check() error {
+	switch {
+	case f.Format != formatName:
+		return fmt.Errorf("format is %q, want %q", f.Format, formatName)
+	case f.Version != formatVersion:
+		return fmt.Errorf("version %d is not supported (this program reads version %d)", f.Version, formatVersion)
+	case f.KDF.Alg != kdfAlg:
+		return fmt.Errorf("kdf %q is not supported", f.KDF.Alg)
+	case len(f.KDF.Salt) != saltSize:
+		return fmt.Errorf("salt is %d bytes, want %d", len(f.KDF.Salt), saltSize)
+	case f.Cipher.Alg != cipherAlg:
+		return fmt.Errorf("cipher %q is not supported", f.Cipher.Alg)
+	case len(f.Cipher.Nonce) != nonceSize:
+		return fmt.Errorf("nonce is %d bytes, want %d", len(f.Cipher.Nonce), nonceSize)
+	case len(f.Sealed) != plaintextSize+chacha20poly1305.Overhead:
+		return fmt.Errorf("sealed keys are %d bytes, want %d", len(f.Sealed), plaintextSize+chacha20poly1305.Overhead)
+	}
+	return f.KDF.validate()
+}

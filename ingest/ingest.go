@@ -1,0 +1,703 @@
+package ingest
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"slices"
+	"sync"
+
+	"github.com/pursuance/pursuance/event"
+	"github.com/pursuance/pursuance/identity"
+	"github.com/pursuance/pursuance/store"
+)
+
+// ErrDependsOnRejected is wrapped by the rejection of an event whose
+// backlink or parent was itself rejected in the same batch for breaking a
+// rule (not merely for lacking a verifiable signature).
+var ErrDependsOnRejected = errors.New("depends on a rejected event")
+
+// Default limits of the pending set.
+const (
+	DefaultMaxPending      = 100_000
+	DefaultMaxPendingBytes = 256 << 20
+	defaultRefCache        = 1 << 17
+)
+
+// Options tune an Ingester. The zero value is ready to use.
+type Options struct {
+	// Workers is how many goroutines decode and verify in parallel; 0
+	// means GOMAXPROCS.
+	Workers int
+	// Naive verifies every event's signature, one at a time on one
+	// goroutine, and decodes on one goroutine too. It accepts exactly
+	// what the default path accepts; it exists as the benchmark baseline.
+	Naive bool
+	// MaxPending and MaxPendingBytes bound the events held while their
+	// predecessors are missing; the oldest are dropped first. 0 means the
+	// default.
+	MaxPending      int
+	MaxPendingBytes int
+}
+
+// Rejection says why one event was not accepted.
+type Rejection struct {
+	// Index is the event's position in the batch, or -1 for an event that
+	// had been pending since an earlier batch.
+	Index int
+	// ID is the event's ID, zero if the bytes did not decode.
+	ID  event.ID
+	Err error
+}
+
+// Result reports what one call to Ingest did.
+type Result struct {
+	// Accepted lists the events stored by this call, in the causal order
+	// they were written. It includes events pending from earlier calls
+	// that this batch completed.
+	Accepted []event.ID
+	// Duplicates counts events that were already stored or pending, or
+	// repeated within the batch.
+	Duplicates int
+	// Rejected lists the events refused, with reasons.
+	Rejected []Rejection
+	// Pending counts events of this batch now waiting for predecessors.
+	Pending int
+	// Equivocations lists the forks this batch revealed.
+	Equivocations []event.Equivocation
+}
+
+// Ingester checks and stores batches of events for one store. It must be
+// the only writer of that store, since it caches each chain's tip. It is
+// safe for concurrent use; calls are serialized.
+type Ingester struct {
+	st   store.Store
+	opts Options
+
+	mu           sync.Mutex
+	pending      map[event.ID]*waiter
+	waiters      map[event.ID][]event.ID // missing ID → pending events naming it
+	queue        []event.ID              // pending IDs, oldest first (may hold stale entries)
+	pendingBytes int
+	tips         map[chainKey]uint64 // highest stored seq of each chain
+	loaded       map[event.ID]bool   // pursuances whose tips are in tips
+	refs         refCache
+}
+
+type waiter struct {
+	ev      *event.Event
+	missing []event.ID
+	size    int
+}
+
+type chainKey struct {
+	pid    event.ID
+	author identity.PublicKey
+}
+
+type seqKey struct {
+	chainKey
+	seq uint64
+}
+
+// New returns an Ingester writing to st.
+func New(st store.Store, opts Options) *Ingester {
+	if opts.Workers <= 0 {
+		opts.Workers = runtime.GOMAXPROCS(0)
+	}
+	if opts.Naive {
+		opts.Workers = 1
+	}
+	if opts.MaxPending <= 0 {
+		opts.MaxPending = DefaultMaxPending
+	}
+	if opts.MaxPendingBytes <= 0 {
+		opts.MaxPendingBytes = DefaultMaxPendingBytes
+	}
+	return &Ingester{
+		st:      st,
+		opts:    opts,
+		pending: make(map[event.ID]*waiter),
+		waiters: make(map[event.ID][]event.ID),
+		tips:    make(map[chainKey]uint64),
+		loaded:  make(map[event.ID]bool),
+		refs:    newRefCache(defaultRefCache),
+	}
+}
+
+// Ingest decodes, checks and stores a batch of events in wire form. The
+// batch may arrive in any order and may mix pursuances. Events are accepted
+// or not independently: a bad event does not spoil the rest. Those whose
+// backlink or parents are neither stored nor in the batch wait in the
+// pending set and are accepted by the call that completes them.
+//
+// The returned error is non-nil only if the store failed; then nothing of
+// this batch was stored and the pending set is as before.
+func (in *Ingester) Ingest(ctx context.Context, batch [][]byte) (Result, error) {
+	items, rejected := in.decode(batch)
+	res, err := in.ingest(ctx, items)
+	if err != nil {
+		return Result{}, err
+	}
+	res.Rejected = append(rejected, res.Rejected...)
+	slices.SortStableFunc(res.Rejected, func(a, b Rejection) int { return cmp.Compare(a.Index, b.Index) })
+	return res, nil
+}
+
+// IngestEvents is Ingest for events already decoded, such as those the
+// member has just signed.
+func (in *Ingester) IngestEvents(ctx context.Context, evs []*event.Event) (Result, error) {
+	items := make([]item, 0, len(evs))
+	var rejected []Rejection
+	for i, e := range evs {
+		if err := e.StaticValidate(); err != nil {
+			rejected = append(rejected, Rejection{Index: i, ID: e.ID(), Err: err})
+			continue
+		}
+		items = append(items, item{ev: e, idx: i, size: e.EncodedSize()})
+	}
+	res, err := in.ingest(ctx, items)
+	if err != nil {
+		return Result{}, err
+	}
+	res.Rejected = append(rejected, res.Rejected...)
+	return res, nil
+}
+
+// Missing returns the IDs that pending events name and that are neither
+// stored nor pending: the exact gaps to ask relays and peers for.
+func (in *Ingester) Missing() []event.ID {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	out := make([]event.ID, 0, len(in.waiters))
+	for id := range in.waiters {
+		if _, ok := in.pending[id]; !ok {
+			out = append(out, id)
+		}
+	}
+	slices.SortFunc(out, event.ID.Compare)
+	return out
+}
+
+// PendingCount returns the number of events waiting for predecessors.
+func (in *Ingester) PendingCount() int {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return len(in.pending)
+}
+
+type item struct {
+	ev   *event.Event
+	idx  int
+	size int
+}
+
+// decode decodes and statically validates the batch, in parallel unless
+// naive.
+func (in *Ingester) decode(batch [][]byte) ([]item, []Rejection) {
+	type out struct {
+		ev  *event.Event
+		err error
+	}
+	res := make([]out, len(batch))
+	parallel(in.opts.Workers, len(batch), 64, func(i int) {
+		e, err := event.Decode(batch[i])
+		if err == nil {
+			err = e.StaticValidate()
+		}
+		res[i] = out{e, err}
+	})
+	items := make([]item, 0, len(batch))
+	var rejected []Rejection
+	for i, r := range res {
+		if r.err != nil {
+			rej := Rejection{Index: i, Err: r.err}
+			if r.ev != nil {
+				rej.ID = r.ev.ID()
+			}
+			rejected = append(rejected, rej)
+			continue
+		}
+		items = append(items, item{ev: r.ev, idx: i, size: len(batch[i])})
+	}
+	return items, rejected
+}
+
+// cand is an event of the batch (or pulled from pending) being checked.
+type cand struct {
+	item
+	pred      *cand // the author's previous event, when it is a candidate too
+	succs     int   // candidates whose pred this is, not yet found unauthentic
+	authentic bool
+	rejected  error
+	accepted  bool
+	ref       event.Ref
+}
+
+func (in *Ingester) ingest(ctx context.Context, items []item) (Result, error) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	var res Result
+
+	// Gather candidates: the batch without repeats, plus pending events
+	// that the batch may complete, transitively.
+	cands := make(map[event.ID]*cand, len(items))
+	order := make([]*cand, 0, len(items))
+	for _, it := range items {
+		id := it.ev.ID()
+		if c, ok := cands[id]; ok {
+			res.Duplicates++
+			if !c.ev.HasBody() && it.ev.HasBody() {
+				c.ev = it.ev
+			}
+			continue
+		}
+		if _, ok := in.pending[id]; ok {
+			res.Duplicates++
+			continue
+		}
+		c := &cand{item: it}
+		cands[id] = c
+		order = append(order, c)
+	}
+	pulled := in.pullPending(cands, &order)
+
+	// Drop what the store has; note the stored events an author's new
+	// event equivocates with.
+	stored, err := in.storedAtSeq(ctx, order)
+	if err != nil {
+		return Result{}, err
+	}
+	live := order[:0]
+	for _, c := range order {
+		if s, ok := stored[c.ev.ID()]; ok && s == nil {
+			res.Duplicates++
+			delete(cands, c.ev.ID())
+			continue
+		}
+		live = append(live, c)
+	}
+	order = live
+
+	in.authenticate(cands, order)
+
+	// Check links in causal order.
+	slices.SortFunc(order, func(a, b *cand) int {
+		if c := cmp.Compare(a.ev.Lamport, b.ev.Lamport); c != 0 {
+			return c
+		}
+		return a.ev.ID().Compare(b.ev.ID())
+	})
+	known, err := in.lookupRefs(ctx, cands, order)
+	if err != nil {
+		return Result{}, err
+	}
+	var accepted []*event.Event
+	acceptedAt := make(map[seqKey][]event.ID)
+	newPending := make(map[event.ID][]event.ID)
+	for _, c := range order {
+		if !c.authentic {
+			c.rejected = fmt.Errorf("event %s: %w by %s", c.ev.ID().Short(), event.ErrBadSignature, c.ev.Author.Short())
+			res.Rejected = append(res.Rejected, Rejection{Index: c.idx, ID: c.ev.ID(), Err: c.rejected})
+			continue
+		}
+		back, parents, missing, err := resolve(c, cands, &in.refs, known)
+		if err == nil && len(missing) == 0 {
+			err = event.CheckLinks(c.ev, back, parents)
+		}
+		switch {
+		case err != nil:
+			c.rejected = err
+			res.Rejected = append(res.Rejected, Rejection{Index: c.idx, ID: c.ev.ID(), Err: err})
+			continue
+		case len(missing) > 0:
+			newPending[c.ev.ID()] = missing
+			continue
+		}
+		c.accepted = true
+		c.ref = c.ev.Ref()
+		accepted = append(accepted, c.ev)
+		k := seqKey{chainKey{c.ref.Pursuance, c.ref.Author}, c.ref.Seq}
+		for _, other := range append(acceptedAt[k], stored[c.ev.ID()]...) {
+			res.Equivocations = append(res.Equivocations, pair(k, c.ev.ID(), other))
+		}
+		acceptedAt[k] = append(acceptedAt[k], c.ev.ID())
+	}
+
+	if len(accepted) > 0 || len(res.Equivocations) > 0 {
+		if err := in.st.Put(ctx, accepted, res.Equivocations); err != nil {
+			return Result{}, fmt.Errorf("ingest: %w", err)
+		}
+	}
+
+	// The batch is stored: now update the caches and the pending set.
+	for _, id := range pulled {
+		in.unpend(id)
+	}
+	for _, e := range accepted {
+		res.Accepted = append(res.Accepted, e.ID())
+		r := e.Ref()
+		in.refs.put(r)
+		k := chainKey{r.Pursuance, r.Author}
+		if r.Seq > in.tips[k] {
+			in.tips[k] = r.Seq
+		}
+		if e.Kind == event.KindGenesis {
+			in.loaded[r.Pursuance] = true
+		}
+	}
+	for _, c := range order {
+		if missing, ok := newPending[c.ev.ID()]; ok {
+			in.pend(c, missing)
+			if c.idx >= 0 {
+				res.Pending++
+			}
+		}
+	}
+	in.evict()
+	return res, nil
+}
+
+func pair(k seqKey, a, b event.ID) event.Equivocation {
+	if a.Compare(b) > 0 {
+		a, b = b, a
+	}
+	return event.Equivocation{Pursuance: k.pid, Author: k.author, Seq: k.seq, A: a, B: b}
+}
+
+// pullPending adds to cands the pending events waiting, directly or through
+// other pending events, on a candidate. It returns their IDs; they leave
+// the pending set only once the batch is stored.
+func (in *Ingester) pullPending(cands map[event.ID]*cand, order *[]*cand) []event.ID {
+	if len(in.pending) == 0 {
+		return nil
+	}
+	var pulled []event.ID
+	queue := make([]event.ID, 0, len(*order))
+	for _, c := range *order {
+		queue = append(queue, c.ev.ID())
+	}
+	for len(queue) > 0 {
+		id := queue[len(queue)-1]
+		queue = queue[:len(queue)-1]
+		for _, wid := range in.waiters[id] {
+			w, ok := in.pending[wid]
+			if !ok {
+				continue
+			}
+			if _, ok := cands[wid]; ok {
+				continue
+			}
+			c := &cand{item: item{ev: w.ev, idx: -1, size: w.size}}
+			cands[wid] = c
+			*order = append(*order, c)
+			pulled = append(pulled, wid)
+			queue = append(queue, wid)
+		}
+	}
+	return pulled
+}
+
+// storedAtSeq finds, for each candidate at or below its chain's stored tip,
+// the stored events at the same seq. The result maps a candidate's ID to
+// nil when the candidate itself is stored (a duplicate), or to the IDs of
+// the other stored events at its seq (an equivocation).
+func (in *Ingester) storedAtSeq(ctx context.Context, order []*cand) (map[event.ID][]event.ID, error) {
+	out := make(map[event.ID][]event.ID)
+	for _, c := range order {
+		pid := c.ev.PursuanceID()
+		if !in.loaded[pid] {
+			vv, err := in.st.VersionVector(ctx, pid)
+			if err != nil {
+				return nil, fmt.Errorf("ingest: %w", err)
+			}
+			for a, s := range vv {
+				in.tips[chainKey{pid, a}] = s
+			}
+			in.loaded[pid] = true
+		}
+		if c.ev.Seq > in.tips[chainKey{pid, c.ev.Author}] {
+			continue // beyond the chain's tip: new
+		}
+		evs, err := in.st.BySeq(ctx, pid, c.ev.Author, c.ev.Seq)
+		if err != nil {
+			return nil, fmt.Errorf("ingest: %w", err)
+		}
+		var others []event.ID
+		dup := false
+		for _, s := range evs {
+			if s.ID() == c.ev.ID() {
+				dup = true
+				break
+			}
+			others = append(others, s.ID())
+		}
+		switch {
+		case dup:
+			out[c.ev.ID()] = nil
+		case len(others) > 0:
+			out[c.ev.ID()] = others
+		}
+	}
+	return out, nil
+}
+
+// authenticate decides which candidates are authentic. An event is
+// authentic if its signature verifies, or if an authentic later event of
+// the same author reaches it through backlinks (its signature covers the
+// ID of its predecessor, and that ID covers the predecessor's signature).
+// The default path verifies only events with no candidate successor, and
+// walks back from each that verifies; the naive path verifies everything.
+// Both reach the same verdicts.
+func (in *Ingester) authenticate(cands map[event.ID]*cand, order []*cand) {
+	for _, c := range order {
+		if c.ev.Seq == 1 {
+			continue
+		}
+		p, ok := cands[c.ev.Backlink]
+		if !ok || !p.ev.Author.Equal(c.ev.Author) || p.ev.Seq+1 != c.ev.Seq || p.ev.PursuanceID() != c.ev.PursuanceID() {
+			continue
+		}
+		c.pred = p
+		p.succs++
+	}
+	vouch := func(c *cand) {
+		for ; c != nil && !c.authentic; c = c.pred {
+			c.authentic = true
+		}
+	}
+	if in.opts.Naive {
+		ok := make([]bool, len(order))
+		for i, c := range order {
+			ok[i] = c.ev.VerifySignature() == nil
+		}
+		for i, c := range order {
+			if ok[i] {
+				vouch(c)
+			}
+		}
+		return
+	}
+	var leaves []*cand
+	for _, c := range order {
+		if c.succs == 0 {
+			leaves = append(leaves, c)
+		}
+	}
+	for len(leaves) > 0 {
+		ok := make([]bool, len(leaves))
+		parallel(in.opts.Workers, len(leaves), 2, func(i int) {
+			ok[i] = leaves[i].authentic || leaves[i].ev.VerifySignature() == nil
+		})
+		var next []*cand
+		for i, c := range leaves {
+			if ok[i] {
+				vouch(c)
+				continue
+			}
+			if p := c.pred; p != nil {
+				p.succs--
+				if p.succs == 0 && !p.authentic {
+					next = append(next, p)
+				}
+			}
+		}
+		leaves = next
+	}
+}
+
+// lookupRefs fetches from the store, in one call, the refs of events the
+// candidates link to that are neither candidates nor cached.
+func (in *Ingester) lookupRefs(ctx context.Context, cands map[event.ID]*cand, order []*cand) (map[event.ID]event.Ref, error) {
+	want := make(map[event.ID]struct{})
+	need := func(id event.ID) {
+		if _, ok := cands[id]; ok {
+			return
+		}
+		if _, ok := in.refs.get(id); ok {
+			return
+		}
+		want[id] = struct{}{}
+	}
+	for _, c := range order {
+		if !c.authentic {
+			continue
+		}
+		if c.ev.Seq > 1 {
+			need(c.ev.Backlink)
+		}
+		for _, p := range c.ev.Parents {
+			need(p)
+		}
+	}
+	if len(want) == 0 {
+		return nil, nil
+	}
+	ids := make([]event.ID, 0, len(want))
+	for id := range want {
+		ids = append(ids, id)
+	}
+	refs, err := in.st.Refs(ctx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("ingest: %w", err)
+	}
+	return refs, nil
+}
+
+// resolve finds the refs of c's backlink and parents. It returns the IDs no
+// one has (c must wait for them), or an error if c cannot be valid.
+func resolve(c *cand, cands map[event.ID]*cand, cache *refCache, known map[event.ID]event.Ref) (back *event.Ref, parents []event.Ref, missing []event.ID, err error) {
+	find := func(id event.ID) (event.Ref, bool, error) {
+		if d, ok := cands[id]; ok {
+			switch {
+			case d.accepted:
+				return d.ref, true, nil
+			case d.rejected != nil && !errors.Is(d.rejected, event.ErrBadSignature):
+				return event.Ref{}, false, fmt.Errorf("event %s: %w: %s", c.ev.ID().Short(), ErrDependsOnRejected, id.Short())
+			case d.authentic && d.rejected == nil:
+				// Not yet reached in (lamport, ID) order, so its lamport is
+				// not below c's: c's clock cannot be right.
+				return event.Ref{}, false, fmt.Errorf("event %s: %w: names %s, whose lamport %d is not below its own %d",
+					c.ev.ID().Short(), event.ErrLamport, id.Short(), d.ev.Lamport, c.ev.Lamport)
+			}
+			return event.Ref{}, false, nil // unauthentic or waiting: c waits for it
+		}
+		if r, ok := cache.get(id); ok {
+			return r, true, nil
+		}
+		if r, ok := known[id]; ok {
+			return r, true, nil
+		}
+		return event.Ref{}, false, nil
+	}
+	if c.ev.Seq > 1 {
+		r, ok, err := find(c.ev.Backlink)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if ok {
+			back = &r
+		} else {
+			missing = append(missing, c.ev.Backlink)
+		}
+	}
+	parents = make([]event.Ref, len(c.ev.Parents))
+	for i, p := range c.ev.Parents {
+		r, ok, err := find(p)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if !ok {
+			missing = append(missing, p)
+			continue
+		}
+		parents[i] = r
+	}
+	return back, parents, missing, nil
+}
+
+// pend adds c to the pending set, waiting for missing.
+func (in *Ingester) pend(c *cand, missing []event.ID) {
+	id := c.ev.ID()
+	in.pending[id] = &waiter{ev: c.ev, missing: missing, size: c.size}
+	in.pendingBytes += c.size
+	in.queue = append(in.queue, id)
+	for _, m := range missing {
+		in.waiters[m] = append(in.waiters[m], id)
+	}
+}
+
+// unpend removes id from the pending set.
+func (in *Ingester) unpend(id event.ID) {
+	w, ok := in.pending[id]
+	if !ok {
+		return
+	}
+	delete(in.pending, id)
+	in.pendingBytes -= w.size
+	for _, m := range w.missing {
+		ws := slices.DeleteFunc(in.waiters[m], func(x event.ID) bool { return x == id })
+		if len(ws) == 0 {
+			delete(in.waiters, m)
+		} else {
+			in.waiters[m] = ws
+		}
+	}
+}
+
+// evict drops the oldest pending events while the set is over its bounds,
+// and compacts the queue.
+func (in *Ingester) evict() {
+	for len(in.queue) > 0 && (len(in.pending) > in.opts.MaxPending || in.pendingBytes > in.opts.MaxPendingBytes) {
+		in.unpend(in.queue[0])
+		in.queue = in.queue[1:]
+	}
+	if len(in.queue) > 2*len(in.pending)+1024 {
+		q := make([]event.ID, 0, len(in.pending))
+		for _, id := range in.queue {
+			if _, ok := in.pending[id]; ok {
+				q = append(q, id)
+			}
+		}
+		in.queue = q
+	}
+}
+
+// parallel runs fn(0..n-1) on up to workers goroutines, or on the calling
+// goroutine when n is below minParallel.
+func parallel(workers, n, minParallel int, fn func(i int)) {
+	if workers <= 1 || n < minParallel {
+		for i := 0; i < n; i++ {
+			fn(i)
+		}
+		return
+	}
+	if workers > n {
+		workers = n
+	}
+	var wg sync.WaitGroup
+	chunk := (n + workers - 1) / workers
+	for w := 0; w < workers; w++ {
+		lo, hi := w*chunk, min((w+1)*chunk, n)
+		if lo >= hi {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := lo; i < hi; i++ {
+				fn(i)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// refCache remembers the refs of recently accepted events, so that checking
+// a new event's links rarely needs the store. It holds between size and
+// 2×size entries in two generations.
+type refCache struct {
+	size      int
+	cur, prev map[event.ID]event.Ref
+}
+
+func newRefCache(size int) refCache {
+	return refCache{size: size, cur: make(map[event.ID]event.Ref)}
+}
+
+func (rc *refCache) get(id event.ID) (event.Ref, bool) {
+	if r, ok := rc.cur[id]; ok {
+		return r, true
+	}
+	r, ok := rc.prev[id]
+	return r, ok
+}
+
+func (rc *refCache) put(r event.Ref) {
+	if len(rc.cur) >= rc.size {
+		rc.prev, rc.cur = rc.cur, make(map[event.ID]event.Ref, rc.size)
+	}
+	rc.cur[r.ID] = r
+}

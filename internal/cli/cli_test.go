@@ -1,0 +1,187 @@
+package cli
+
+import (
+	"bytes"
+	"errors"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// fakeTerminal answers prompts from a list, recording the prompts.
+type fakeTerminal struct {
+	answers []string
+	prompts []string
+}
+
+func (f *fakeTerminal) ReadPassword(prompt string) ([]byte, error) {
+	f.prompts = append(f.prompts, prompt)
+	if len(f.answers) == 0 {
+		return nil, errors.New("EOF")
+	}
+	a := f.answers[0]
+	f.answers = f.answers[1:]
+	return []byte(a), nil
+}
+
+func testEnv(vars map[string]string, t Terminal) (*Env, *bytes.Buffer, *bytes.Buffer) {
+	var out, errOut bytes.Buffer
+	return &Env{
+		Stdin:    strings.NewReader(""),
+		Stdout:   &out,
+		Stderr:   &errOut,
+		Getenv:   func(k string) string { return vars[k] },
+		Rand:     rand.NewChaCha8([32]byte{1}),
+		Terminal: t,
+	}, &out, &errOut
+}
+
+func TestPassphraseSources(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "pass")
+	if err := os.WriteFile(file, []byte("from-file\r\nsecond line\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	// The environment variable comes first.
+	e, _, _ := testEnv(map[string]string{"PURSUANCE_PASSPHRASE": "from-env"}, &fakeTerminal{answers: []string{"tty"}})
+	e.passphraseFile = file
+	if p, err := e.Passphrase(true); err != nil || string(p) != "from-env" {
+		t.Errorf("env: %q, %v", p, err)
+	}
+	// Then the file, first line, without CRLF.
+	e, _, _ = testEnv(nil, &fakeTerminal{answers: []string{"tty"}})
+	e.passphraseFile = file
+	if p, err := e.Passphrase(true); err != nil || string(p) != "from-file" {
+		t.Errorf("file: %q, %v", p, err)
+	}
+	// Then the terminal, asked twice to confirm.
+	term := &fakeTerminal{answers: []string{"typed", "typed"}}
+	e, _, _ = testEnv(nil, term)
+	if p, err := e.Passphrase(true); err != nil || string(p) != "typed" || len(term.prompts) != 2 {
+		t.Errorf("terminal: %q, %v, prompts %q", p, err, term.prompts)
+	}
+	// Asked once without confirmation.
+	term = &fakeTerminal{answers: []string{"typed"}}
+	e, _, _ = testEnv(nil, term)
+	if p, err := e.Passphrase(false); err != nil || string(p) != "typed" || len(term.prompts) != 1 {
+		t.Errorf("terminal once: %q, %v, prompts %q", p, err, term.prompts)
+	}
+	// A mismatch, an empty answer, and no source at all are errors.
+	e, _, _ = testEnv(nil, &fakeTerminal{answers: []string{"one", "two"}})
+	if _, err := e.Passphrase(true); err == nil || !strings.Contains(err.Error(), "differ") {
+		t.Errorf("mismatch: %v", err)
+	}
+	e, _, _ = testEnv(nil, &fakeTerminal{answers: []string{""}})
+	if _, err := e.Passphrase(false); err == nil {
+		t.Error("empty answer accepted")
+	}
+	e, _, _ = testEnv(nil, &fakeTerminal{})
+	if _, err := e.Passphrase(false); err == nil {
+		t.Error("terminal read error ignored")
+	}
+	e, _, _ = testEnv(map[string]string{"PURSUANCE_PASSPHRASE": ""}, nil)
+	if _, err := e.Passphrase(false); !errors.Is(err, errNoPassphrase) {
+		t.Errorf("no source: %v, want errNoPassphrase", err)
+	}
+	big := filepath.Join(dir, "big")
+	if err := os.WriteFile(big, bytes.Repeat([]byte("x"), maxPassphraseFile+1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e, _, _ = testEnv(nil, nil)
+	e.passphraseFile = big
+	if _, err := e.Passphrase(false); err == nil {
+		t.Error("oversized passphrase file accepted")
+	}
+}
+
+func TestHome(t *testing.T) {
+	cases := []struct {
+		flag string
+		vars map[string]string
+		want string
+	}{
+		{"/f", map[string]string{"PURSUANCE_HOME": "/p", "XDG_DATA_HOME": "/x", "HOME": "/h"}, "/f"},
+		{"", map[string]string{"PURSUANCE_HOME": "/p", "XDG_DATA_HOME": "/x", "HOME": "/h"}, "/p"},
+		{"", map[string]string{"XDG_DATA_HOME": "/x", "HOME": "/h"}, "/x/pursuance"},
+		{"", map[string]string{"XDG_DATA_HOME": "rel", "HOME": "/h"}, "/h/.local/share/pursuance"},
+		{"", map[string]string{"HOME": "/h"}, "/h/.local/share/pursuance"},
+	}
+	for _, c := range cases {
+		e, _, _ := testEnv(c.vars, nil)
+		e.home = c.flag
+		got, err := e.Home()
+		if err != nil || got != c.want {
+			t.Errorf("Home(flag %q, %v) = %q, %v; want %q", c.flag, c.vars, got, err, c.want)
+		}
+	}
+	e, _, _ := testEnv(nil, nil)
+	if _, err := e.Home(); err == nil {
+		t.Error("Home with nothing set succeeded")
+	}
+}
+
+// TestInteractiveIDNew creates an identity with passphrases typed at a
+// terminal, then opens it with the same passphrase.
+func TestInteractiveIDNew(t *testing.T) {
+	home := t.TempDir()
+	term := &fakeTerminal{answers: []string{"typed secret", "typed secret"}}
+	e, out, errOut := testEnv(map[string]string{"PURSUANCE_HOME": home}, term)
+	if code := Run([]string{"id", "new", "--name", "Alice", "--insecure-test-kdf"}, e); code != 0 {
+		t.Fatalf("id new exit %d: %s", code, errOut)
+	}
+	if !strings.HasPrefix(out.String(), "pm1") || len(term.prompts) != 2 {
+		t.Errorf("stdout %q, prompts %q", out, term.prompts)
+	}
+
+	e, _, errOut = testEnv(map[string]string{"PURSUANCE_HOME": home}, &fakeTerminal{answers: []string{"typed secret"}})
+	if code := Run([]string{"id", "check"}, e); code != 0 {
+		t.Fatalf("id check exit %d: %s", code, errOut)
+	}
+	e, _, errOut = testEnv(map[string]string{"PURSUANCE_HOME": home}, &fakeTerminal{answers: []string{"typo secret"}})
+	if code := Run([]string{"id", "check"}, e); code != 1 || !strings.HasPrefix(errOut.String(), "pursuance: wrong passphrase") {
+		t.Errorf("id check with a typo: exit %d, stderr %q", code, errOut)
+	}
+	// Mismatched confirmation creates nothing.
+	other := t.TempDir()
+	e, _, errOut = testEnv(map[string]string{"PURSUANCE_HOME": other}, &fakeTerminal{answers: []string{"one", "two"}})
+	if code := Run([]string{"id", "new", "--name", "Bob"}, e); code != 1 {
+		t.Errorf("mismatched confirmation: exit %d, stderr %q", code, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(other, "identity.json")); err == nil {
+		t.Error("mismatched confirmation created a keystore")
+	}
+}
+
+func TestErrorsAreOneLine(t *testing.T) {
+	for _, args := range [][]string{
+		{"nosuch"},
+		{"ide"}, // cobra suggests "id" over several lines
+		{"id", "show"},
+		{"id", "new", "--name", "x\ny"},
+		{"--home"},
+	} {
+		e, out, errOut := testEnv(map[string]string{"PURSUANCE_HOME": t.TempDir()}, nil)
+		code := Run(args, e)
+		if code == 0 {
+			t.Errorf("%q: exit 0", args)
+			continue
+		}
+		first, _, _ := strings.Cut(errOut.String(), "\n")
+		if !strings.HasPrefix(first, "pursuance: ") {
+			t.Errorf("%q: first stderr line %q", args, first)
+		}
+		if out.Len() != 0 {
+			t.Errorf("%q: stdout %q", args, out)
+		}
+		if strings.Contains(errOut.String(), "goroutine ") {
+			t.Errorf("%q: stack trace on stderr", args)
+		}
+		usage := strings.Contains(errOut.String(), "Usage:")
+		if (code == 2) != usage {
+			t.Errorf("%q: exit %d, usage printed %v", args, code, usage)
+		}
+	}
+}

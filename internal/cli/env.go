@@ -1,0 +1,201 @@
+package cli
+
+import (
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/term"
+)
+
+// Env is what commands run in: standard streams, environment variables, a
+// source of randomness, the terminal if there is one, and the values of the
+// global flags. Tests build their own; Main builds one from the process.
+type Env struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	// Getenv returns the value of an environment variable, "" when unset.
+	Getenv func(string) string
+	// Rand is the source of all key material; crypto/rand.Reader in Main.
+	Rand io.Reader
+	// Terminal prompts for passphrases; nil when stdin is not a terminal.
+	Terminal Terminal
+
+	// Global flags, set by NewRoot's flag parsing.
+	home           string
+	passphraseFile string
+	json           bool
+
+	// parsed is set once the command line has parsed, so that Run can
+	// tell usage errors from runtime errors.
+	parsed bool
+}
+
+// Terminal reads a passphrase from the user without echoing it.
+type Terminal interface {
+	// ReadPassword shows prompt and returns the line typed, without its
+	// line ending.
+	ReadPassword(prompt string) ([]byte, error)
+}
+
+// Main runs pursuance with the process's arguments, streams and environment,
+// and returns the exit status: 0 on success, 1 on a runtime error, 2 on a
+// usage error.
+func Main() int {
+	e := &Env{
+		Stdin:  os.Stdin,
+		Stdout: os.Stdout,
+		Stderr: os.Stderr,
+		Getenv: os.Getenv,
+		Rand:   rand.Reader,
+	}
+	if fd := int(os.Stdin.Fd()); term.IsTerminal(fd) {
+		e.Terminal = ttyTerminal{fd: fd, out: os.Stderr}
+	}
+	return Run(os.Args[1:], e)
+}
+
+// Run runs pursuance with args (without the program name) in e and returns
+// the exit status. An error is printed to e.Stderr as one line,
+// "pursuance: REASON"; a usage error is followed by the command's usage.
+func Run(args []string, e *Env) int {
+	root := NewRoot(e)
+	root.SetArgs(args)
+	root.SetIn(e.Stdin)
+	root.SetOut(e.Stdout)
+	root.SetErr(e.Stderr)
+	cmd, err := root.ExecuteC()
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintf(e.Stderr, "pursuance: %s\n", oneLine(err.Error()))
+	if !e.parsed || isUsageError(err) {
+		if cmd == nil {
+			cmd = root
+		}
+		fmt.Fprintf(e.Stderr, "\n%s", cmd.UsageString())
+		return 2
+	}
+	return 1
+}
+
+// oneLine joins the lines of a message, so an error is always one line.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// printJSON writes v to stdout as one JSON document.
+func (e *Env) printJSON(v any) error {
+	enc := json.NewEncoder(e.Stdout)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+// Home returns the home directory selected by --home, PURSUANCE_HOME,
+// XDG_DATA_HOME or HOME, in that order, as an absolute path. It does not
+// create it.
+func (e *Env) Home() (string, error) {
+	dir := e.home
+	if dir == "" {
+		dir = e.Getenv("PURSUANCE_HOME")
+	}
+	if dir == "" {
+		// The XDG spec says relative values are to be ignored.
+		if x := e.Getenv("XDG_DATA_HOME"); filepath.IsAbs(x) {
+			dir = filepath.Join(x, "pursuance")
+		}
+	}
+	if dir == "" {
+		h := e.Getenv("HOME")
+		if h == "" {
+			return "", errors.New("cannot choose a home directory: pass --home DIR or set PURSUANCE_HOME")
+		}
+		dir = filepath.Join(h, ".local", "share", "pursuance")
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", fmt.Errorf("home directory %s: %w", dir, err)
+	}
+	return abs, nil
+}
+
+// errNoPassphrase is returned when no passphrase source is available.
+var errNoPassphrase = errors.New("no passphrase: set PURSUANCE_PASSPHRASE, pass --passphrase-file, or run in a terminal")
+
+// maxPassphraseFile bounds what is read from --passphrase-file.
+const maxPassphraseFile = 64 << 10
+
+// Passphrase returns the passphrase from, in order: PURSUANCE_PASSPHRASE when
+// set and non-empty; the first line of --passphrase-file; a prompt on the
+// terminal, asked twice when confirm is set. It never returns an empty
+// passphrase: an empty file or answer is an error, and with no source at all
+// the error says how to provide one.
+func (e *Env) Passphrase(confirm bool) ([]byte, error) {
+	if p := e.Getenv("PURSUANCE_PASSPHRASE"); p != "" {
+		return []byte(p), nil
+	}
+	if e.passphraseFile != "" {
+		return readPassphraseFile(e.passphraseFile)
+	}
+	if e.Terminal == nil {
+		return nil, errNoPassphrase
+	}
+	p, err := e.Terminal.ReadPassword("Passphrase: ")
+	if err != nil {
+		return nil, fmt.Errorf("read passphrase: %w", err)
+	}
+	if len(p) == 0 {
+		return nil, errors.New("the passphrase is empty")
+	}
+	if confirm {
+		q, err := e.Terminal.ReadPassword("Repeat the passphrase: ")
+		if err != nil {
+			return nil, fmt.Errorf("read passphrase: %w", err)
+		}
+		if string(p) != string(q) {
+			return nil, errors.New("the two passphrases differ")
+		}
+	}
+	return p, nil
+}
+
+// readPassphraseFile returns the first line of the file at path, without its
+// line ending. Everything after the first line is ignored.
+func readPassphraseFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("passphrase file: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxPassphraseFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("passphrase file: %w", err)
+	}
+	if len(data) > maxPassphraseFile {
+		return nil, fmt.Errorf("passphrase file %s is larger than %d bytes", path, maxPassphraseFile)
+	}
+	line, _, _ := strings.Cut(string(data), "\n")
+	line = strings.TrimSuffix(line, "\r")
+	if line == "" {
+		return nil, fmt.Errorf("passphrase file %s: the first line is empty", path)
+	}
+	return []byte(line), nil
+}
+
+// ttyTerminal prompts on out and reads from the terminal fd without echo.
+type ttyTerminal struct {
+	fd  int
+	out io.Writer
+}
+
+func (t ttyTerminal) ReadPassword(prompt string) ([]byte, error) {
+	fmt.Fprint(t.out, prompt)
+	p, err := term.ReadPassword(t.fd)
+	fmt.Fprintln(t.out)
+	return p, err
+}

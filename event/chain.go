@@ -11,7 +11,7 @@ import (
 // seq, backlink and lamport clock. A Chain is not safe for concurrent use.
 type Chain struct {
 	Key       *identity.SigningKey
-	Pursuance ID   // zero until the genesis event is made or Resume is called
+	Pursuance ID   // set by Genesis, or by the caller to author in an existing pursuance
 	Last      *Ref // the author's latest event in this pursuance, nil before the first
 }
 

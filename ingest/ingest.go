@@ -231,8 +231,11 @@ type cand struct {
 	pred      *cand // the author's previous event, when it is a candidate too
 	succs     int   // candidates whose pred this is, not yet found unauthentic
 	authentic bool
+	vouched   bool // reached walking back from an authentic successor
 	rejected  error
 	accepted  bool
+	waiting   bool       // checked, and waits for missing predecessors
+	missing   []event.ID // what it waits for
 	ref       event.Ref
 }
 
@@ -241,10 +244,9 @@ func (in *Ingester) ingest(ctx context.Context, items []item) (Result, error) {
 	defer in.mu.Unlock()
 	var res Result
 
-	// Gather candidates: the batch without repeats, plus pending events
-	// that the batch may complete, transitively.
+	// The batch's events, without repeats or events already pending.
 	cands := make(map[event.ID]*cand, len(items))
-	order := make([]*cand, 0, len(items))
+	round := make([]*cand, 0, len(items))
 	for _, it := range items {
 		id := it.ev.ID()
 		if c, ok := cands[id]; ok {
@@ -260,70 +262,95 @@ func (in *Ingester) ingest(ctx context.Context, items []item) (Result, error) {
 		}
 		c := &cand{item: it}
 		cands[id] = c
-		order = append(order, c)
+		round = append(round, c)
 	}
-	pulled := in.pullPending(cands, &order)
-
-	// Drop what the store has; note the stored events an author's new
-	// event equivocates with.
-	stored, err := in.storedAtSeq(ctx, order)
+	stored := make(map[event.ID][]event.ID)
+	round, err := in.dropStored(ctx, cands, round, stored, &res)
 	if err != nil {
 		return Result{}, err
 	}
-	live := order[:0]
-	for _, c := range order {
-		if s, ok := stored[c.ev.ID()]; ok && s == nil {
-			res.Duplicates++
-			delete(cands, c.ev.ID())
-			continue
-		}
-		live = append(live, c)
-	}
-	order = live
+	in.authenticate(cands, round)
 
-	in.authenticate(cands, order)
-
-	// Check links in causal order.
-	slices.SortFunc(order, func(a, b *cand) int {
-		if c := cmp.Compare(a.ev.Lamport, b.ev.Lamport); c != 0 {
-			return c
-		}
-		return a.ev.ID().Compare(b.ev.ID())
-	})
-	known, err := in.lookupRefs(ctx, cands, order)
-	if err != nil {
-		return Result{}, err
-	}
+	// Check links in rounds. Each round goes in causal order; an event
+	// whose predecessors are missing waits, and joins a later round if one
+	// of them is accepted, as do pending events of earlier batches.
 	var accepted []*event.Event
 	acceptedAt := make(map[seqKey][]event.ID)
-	newPending := make(map[event.ID][]event.ID)
-	for _, c := range order {
-		if !c.authentic {
-			c.rejected = fmt.Errorf("event %s: %w by %s", c.ev.ID().Short(), event.ErrBadSignature, c.ev.Author.Short())
-			res.Rejected = append(res.Rejected, Rejection{Index: c.idx, ID: c.ev.ID(), Err: c.rejected})
-			continue
+	localWaiters := make(map[event.ID][]*cand) // missing ID → candidates waiting on it
+	var pulled []event.ID                      // pending events taken into this call
+	for len(round) > 0 {
+		slices.SortFunc(round, func(a, b *cand) int {
+			if c := cmp.Compare(a.ev.Lamport, b.ev.Lamport); c != 0 {
+				return c
+			}
+			return a.ev.ID().Compare(b.ev.ID())
+		})
+		known, err := in.lookupRefs(ctx, cands, round)
+		if err != nil {
+			return Result{}, err
 		}
-		back, parents, missing, err := resolve(c, cands, &in.refs, known)
-		if err == nil && len(missing) == 0 {
-			err = event.CheckLinks(c.ev, back, parents)
+		var newly []event.ID
+		for _, c := range round {
+			if !c.authentic {
+				c.rejected = fmt.Errorf("event %s: %w by %s", c.ev.ID().Short(), event.ErrBadSignature, c.ev.Author.Short())
+				res.Rejected = append(res.Rejected, Rejection{Index: c.idx, ID: c.ev.ID(), Err: c.rejected})
+				continue
+			}
+			back, parents, missing, err := resolve(c, cands, &in.refs, known)
+			if err == nil && len(missing) == 0 {
+				err = event.CheckLinks(c.ev, back, parents)
+			}
+			switch {
+			case err != nil:
+				c.rejected = err
+				res.Rejected = append(res.Rejected, Rejection{Index: c.idx, ID: c.ev.ID(), Err: err})
+				continue
+			case len(missing) > 0:
+				c.waiting, c.missing = true, missing
+				for _, m := range missing {
+					localWaiters[m] = append(localWaiters[m], c)
+				}
+				continue
+			}
+			c.accepted = true
+			c.ref = c.ev.Ref()
+			accepted = append(accepted, c.ev)
+			newly = append(newly, c.ref.ID)
+			k := seqKey{chainKey{c.ref.Pursuance, c.ref.Author}, c.ref.Seq}
+			for _, other := range append(acceptedAt[k], stored[c.ref.ID]...) {
+				res.Equivocations = append(res.Equivocations, pair(k, c.ref.ID, other))
+			}
+			acceptedAt[k] = append(acceptedAt[k], c.ref.ID)
 		}
-		switch {
-		case err != nil:
-			c.rejected = err
-			res.Rejected = append(res.Rejected, Rejection{Index: c.idx, ID: c.ev.ID(), Err: err})
-			continue
-		case len(missing) > 0:
-			newPending[c.ev.ID()] = missing
-			continue
+		// The next round: what waited on an event accepted in this one.
+		round = round[:0:0]
+		var fresh []*cand
+		for _, id := range newly {
+			for _, c := range localWaiters[id] {
+				if c.waiting {
+					c.waiting, c.missing = false, nil
+					round = append(round, c)
+				}
+			}
+			delete(localWaiters, id)
+			for _, wid := range in.waiters[id] {
+				w, ok := in.pending[wid]
+				if _, seen := cands[wid]; !ok || seen {
+					continue
+				}
+				// Only authentic events are ever pended: no need to verify
+				// them again.
+				c := &cand{item: item{ev: w.ev, idx: -1, size: w.size}, authentic: true, vouched: true}
+				cands[wid] = c
+				pulled = append(pulled, wid)
+				fresh = append(fresh, c)
+			}
 		}
-		c.accepted = true
-		c.ref = c.ev.Ref()
-		accepted = append(accepted, c.ev)
-		k := seqKey{chainKey{c.ref.Pursuance, c.ref.Author}, c.ref.Seq}
-		for _, other := range append(acceptedAt[k], stored[c.ev.ID()]...) {
-			res.Equivocations = append(res.Equivocations, pair(k, c.ev.ID(), other))
+		fresh, err = in.dropStored(ctx, cands, fresh, stored, &res)
+		if err != nil {
+			return Result{}, err
 		}
-		acceptedAt[k] = append(acceptedAt[k], c.ev.ID())
+		round = append(round, fresh...)
 	}
 
 	if len(accepted) > 0 || len(res.Equivocations) > 0 {
@@ -348,9 +375,9 @@ func (in *Ingester) ingest(ctx context.Context, items []item) (Result, error) {
 			in.loaded[r.Pursuance] = true
 		}
 	}
-	for _, c := range order {
-		if missing, ok := newPending[c.ev.ID()]; ok {
-			in.pend(c, missing)
+	for _, c := range cands {
+		if c.waiting {
+			in.pend(c, c.missing)
 			if c.idx >= 0 {
 				res.Pending++
 			}
@@ -360,44 +387,35 @@ func (in *Ingester) ingest(ctx context.Context, items []item) (Result, error) {
 	return res, nil
 }
 
+// dropStored removes from round the candidates the store already holds
+// (counting them as duplicates), and records in stored the other events
+// stored at each remaining candidate's seq (see storedAtSeq).
+func (in *Ingester) dropStored(ctx context.Context, cands map[event.ID]*cand, round []*cand, stored map[event.ID][]event.ID, res *Result) ([]*cand, error) {
+	found, err := in.storedAtSeq(ctx, round)
+	if err != nil {
+		return nil, err
+	}
+	live := round[:0]
+	for _, c := range round {
+		others, ok := found[c.ev.ID()]
+		if ok && others == nil {
+			res.Duplicates++
+			delete(cands, c.ev.ID())
+			continue
+		}
+		if ok {
+			stored[c.ev.ID()] = others
+		}
+		live = append(live, c)
+	}
+	return live, nil
+}
+
 func pair(k seqKey, a, b event.ID) event.Equivocation {
 	if a.Compare(b) > 0 {
 		a, b = b, a
 	}
 	return event.Equivocation{Pursuance: k.pid, Author: k.author, Seq: k.seq, A: a, B: b}
-}
-
-// pullPending adds to cands the pending events waiting, directly or through
-// other pending events, on a candidate. It returns their IDs; they leave
-// the pending set only once the batch is stored.
-func (in *Ingester) pullPending(cands map[event.ID]*cand, order *[]*cand) []event.ID {
-	if len(in.pending) == 0 {
-		return nil
-	}
-	var pulled []event.ID
-	queue := make([]event.ID, 0, len(*order))
-	for _, c := range *order {
-		queue = append(queue, c.ev.ID())
-	}
-	for len(queue) > 0 {
-		id := queue[len(queue)-1]
-		queue = queue[:len(queue)-1]
-		for _, wid := range in.waiters[id] {
-			w, ok := in.pending[wid]
-			if !ok {
-				continue
-			}
-			if _, ok := cands[wid]; ok {
-				continue
-			}
-			c := &cand{item: item{ev: w.ev, idx: -1, size: w.size}}
-			cands[wid] = c
-			*order = append(*order, c)
-			pulled = append(pulled, wid)
-			queue = append(queue, wid)
-		}
-	}
-	return pulled
 }
 
 // storedAtSeq finds, for each candidate at or below its chain's stored tip,
@@ -463,15 +481,24 @@ func (in *Ingester) authenticate(cands map[event.ID]*cand, order []*cand) {
 		c.pred = p
 		p.succs++
 	}
+	// vouch marks c and its candidate predecessors authentic. It walks each
+	// chain once: it stops at an event an earlier walk reached.
 	vouch := func(c *cand) {
-		for ; c != nil && !c.authentic; c = c.pred {
-			c.authentic = true
+		for ; c != nil && !c.vouched; c = c.pred {
+			c.vouched, c.authentic = true, true
+		}
+	}
+	// An event that a pending event of the same author backlinks to was
+	// vouched for when that pending event was authenticated.
+	for _, c := range order {
+		if !c.vouched && in.hasPendingSuccessor(c.ev) {
+			vouch(c)
 		}
 	}
 	if in.opts.Naive {
 		ok := make([]bool, len(order))
 		for i, c := range order {
-			ok[i] = c.ev.VerifySignature() == nil
+			ok[i] = c.authentic || c.ev.VerifySignature() == nil
 		}
 		for i, c := range order {
 			if ok[i] {
@@ -506,6 +533,18 @@ func (in *Ingester) authenticate(cands map[event.ID]*cand, order []*cand) {
 		}
 		leaves = next
 	}
+}
+
+// hasPendingSuccessor reports whether a pending event is e's author's next
+// event after e.
+func (in *Ingester) hasPendingSuccessor(e *event.Event) bool {
+	for _, wid := range in.waiters[e.ID()] {
+		w, ok := in.pending[wid]
+		if ok && w.ev.Backlink == e.ID() && w.ev.Author.Equal(e.Author) && w.ev.Seq == e.Seq+1 && w.ev.PursuanceID() == e.PursuanceID() {
+			return true
+		}
+	}
+	return false
 }
 
 // lookupRefs fetches from the store, in one call, the refs of events the
@@ -556,7 +595,7 @@ func resolve(c *cand, cands map[event.ID]*cand, cache *refCache, known map[event
 				return d.ref, true, nil
 			case d.rejected != nil && !errors.Is(d.rejected, event.ErrBadSignature):
 				return event.Ref{}, false, fmt.Errorf("event %s: %w: %s", c.ev.ID().Short(), ErrDependsOnRejected, id.Short())
-			case d.authentic && d.rejected == nil:
+			case d.authentic && d.rejected == nil && !d.waiting:
 				// Not yet reached in (lamport, ID) order, so its lamport is
 				// not below c's: c's clock cannot be right.
 				return event.Ref{}, false, fmt.Errorf("event %s: %w: names %s, whose lamport %d is not below its own %d",

@@ -7,8 +7,6 @@ import (
 	"slices"
 	"testing"
 
-	"pgregory.net/rapid"
-
 	"github.com/pursuance/pursuance/event"
 	"github.com/pursuance/pursuance/identity"
 	"github.com/pursuance/pursuance/ingest"
@@ -125,9 +123,9 @@ func TestCorruptedEventInSegment(t *testing.T) {
 // TestDeliveryOrderDoesNotMatter delivers a log shuffled, in random
 // batches: everything ends up accepted and nothing is left pending.
 func TestDeliveryOrderDoesNotMatter(t *testing.T) {
-	log := genLog(t, 800, 5)
-	rapid.Check(t, func(rt *rapid.T) {
-		seed := rapid.Uint64().Draw(rt, "seed")
+	log := genLog(t, 600, 5)
+	for seed := range uint64(16) {
+		rt := t
 		r := rand.New(rand.NewPCG(seed, 1))
 		evs := slices.Clone(log.Events)
 		r.Shuffle(len(evs), func(i, j int) { evs[i], evs[j] = evs[j], evs[i] })
@@ -154,7 +152,7 @@ func TestDeliveryOrderDoesNotMatter(t *testing.T) {
 		if len(heads) == 0 {
 			rt.Fatal("no heads")
 		}
-	})
+	}
 }
 
 type fixture struct {

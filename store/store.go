@@ -62,6 +62,9 @@ type Store interface {
 	// ascending (lamport, ID), which puts every event after its parents
 	// and backlink, and is the same on every replica holding the same
 	// events. It stops at the first error fn returns and returns it.
+	// fn may call the store's other read methods, but not Close; whether
+	// it may call Put is up to the implementation (Memory and SQLite both
+	// allow it, and do not visit what it puts).
 	Iterate(ctx context.Context, pursuance event.ID, fn func(*event.Event) error) error
 
 	// Evidence returns the pursuance's equivocation records, ordered by

@@ -13,7 +13,7 @@ func newBenchCmd(e *Env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure this machine: ingest and relay throughput, against a baseline in the same run",
-		Args:  noArgs,
+		Args:  cobra.ArbitraryArgs,
 		RunE:  groupRunE,
 	}
 	cmd.AddCommand(newBenchIngestCmd(e))

@@ -1,0 +1,823 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"maps"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pursuance/pursuance/event"
+	"github.com/pursuance/pursuance/identity"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// SQLite is the durable Store: one SQLite database file in WAL mode with
+// synchronous=FULL, so a Put that returned nil survives a process crash and
+// a power loss (docs/store.md). It is safe for concurrent use.
+//
+// Writes go through one dedicated connection, serialized by a mutex, each
+// Put one IMMEDIATE transaction with statements prepared once at open.
+// Reads use a pool of other connections and, in WAL mode, neither wait for
+// writes nor hold them up: each read sees the database as of the last
+// commit before it began.
+type SQLite struct {
+	db     *sql.DB
+	closed atomic.Bool
+
+	wmu     sync.Mutex // guards w, ws, pids and authors
+	w       *sql.Conn  // the one writing connection
+	ws      writeStmts
+	pids    keyRows // pursuance rows
+	authors keyRows // author rows
+
+	rs readStmts
+}
+
+var _ Store = (*SQLite)(nil)
+
+type writeStmts struct {
+	begin, commit, rollback *sql.Stmt
+	findPid, insertPid      *sql.Stmt
+	findAid, insertAid      *sql.Stmt
+	insertEvent, addBody    *sql.Stmt
+	deleteHead, insertHead  *sql.Stmt
+	insertEvidence, count   *sql.Stmt
+}
+
+type readStmts struct {
+	get, bySeq, heads, vv, iterate, evidence, pursuances, count *sql.Stmt
+	refs                                                        [len(refBatch)]*sql.Stmt
+}
+
+// refBatch are the numbers of IDs that Refs looks up per query, in
+// ascending order. Refs splits n IDs greedily, largest first (100 is
+// 64+16+16+4), so that a handful of prepared statements serve any n
+// without padding.
+var refBatch = [...]int{1, 4, 16, 64, 256}
+
+// Page cache sizes in KiB (negative, as PRAGMA cache_size takes them). The
+// writer's is large: inserting events with random IDs touches index pages
+// all over the file, and a catch-up of a million events keeps most of the
+// ID index hot in 64 MiB. Readers mostly stream in order and get less.
+const (
+	writerCacheKiB = 65536
+	readerCacheKiB = 16384
+)
+
+// pageSize is the database page size in bytes, fixed when the file is
+// created. Events are a few hundred bytes; 16 KiB pages fit dozens, so a
+// batch writes fewer pages to the WAL (and then to the database) than with
+// SQLite's default of 4 KiB: Put of a 100,000-event log in batches of
+// 2,000 took about 10 µs per event against 14.
+const pageSize = 16384
+
+// walCheckpointBytes is how large the WAL grows before a commit copies it
+// into the database file, and the size the WAL file is cut back to after.
+// SQLite's default is 4 MiB. The ID index takes inserts at random places,
+// so once it outgrows a batch, every batch rewrites most of its pages; a
+// larger WAL lets one checkpoint write each such page once for several
+// batches. At a million events this cut the cost of Put by a quarter.
+const walCheckpointBytes = 64 << 20
+
+// busyTimeout is how long a connection waits for a lock held by another
+// process before it fails with SQLITE_BUSY. Within one process the writer
+// mutex means the writer never waits for itself, and WAL readers never wait.
+const busyTimeout = 10 * time.Second
+
+// OpenSQLite opens the store in the SQLite database at path, creating it
+// (mode 0600, and any missing directories 0700) if it does not exist, and
+// bringing its schema up to date. It fails if the file belongs to another
+// application or to a newer version of this package, or if the file system
+// cannot hold a WAL-mode database. Close the store when done.
+func OpenSQLite(path string) (*SQLite, error) {
+	s, err := openSQLite(context.Background(), path)
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	return s, nil
+}
+
+func openSQLite(ctx context.Context, path string) (_ *SQLite, err error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
+		return nil, err
+	}
+	// Create the file ourselves for its mode: SQLite would use 0644, and
+	// gives the -wal and -shm files the database file's mode.
+	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.Close(); err != nil {
+		return nil, err
+	}
+
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
+	q.Add("_pragma", "synchronous(FULL)")
+	q.Add("_pragma", fmt.Sprintf("cache_size(%d)", -readerCacheKiB))
+	dsn := (&url.URL{Scheme: "file", Path: abs, RawQuery: q.Encode()}).String()
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, err
+	}
+	s := &SQLite{db: db}
+	defer func() {
+		if err != nil {
+			s.closeAll()
+		}
+	}()
+	// Readers are not limited: Iterate holds a connection while its
+	// callback runs, and a callback that reads the store must not wait for
+	// a connection that only it could free. Idle ones are kept few, since
+	// each holds its own page cache.
+	db.SetMaxIdleConns(4)
+	db.SetConnMaxIdleTime(time.Minute)
+
+	if s.w, err = db.Conn(ctx); err != nil {
+		return nil, err
+	}
+	// The page size can be set only before the file has its first page,
+	// which switching to WAL writes; on an existing file it does nothing.
+	if _, err := s.w.ExecContext(ctx, fmt.Sprintf("PRAGMA page_size = %d", pageSize)); err != nil {
+		return nil, err
+	}
+	var mode string
+	if err := s.w.QueryRowContext(ctx, "PRAGMA journal_mode = WAL").Scan(&mode); err != nil {
+		return nil, err
+	}
+	if !strings.EqualFold(mode, "wal") {
+		return nil, fmt.Errorf("journal mode is %q, not WAL: is the file system local?", mode)
+	}
+	for _, p := range []string{
+		fmt.Sprintf("PRAGMA cache_size = %d", -writerCacheKiB),
+		fmt.Sprintf("PRAGMA wal_autocheckpoint = %d", walCheckpointBytes/pageSize),
+		fmt.Sprintf("PRAGMA journal_size_limit = %d", walCheckpointBytes),
+	} {
+		if _, err := s.w.ExecContext(ctx, p); err != nil {
+			return nil, err
+		}
+	}
+	if err := migrate(ctx, s.w); err != nil {
+		return nil, err
+	}
+	if err := s.prepare(ctx); err != nil {
+		return nil, err
+	}
+	s.pids = newKeyRows("pursuance", s.ws.findPid, s.ws.insertPid)
+	s.authors = newKeyRows("author", s.ws.findAid, s.ws.insertAid)
+	return s, nil
+}
+
+func (s *SQLite) prepare(ctx context.Context) error {
+	const pidOf = `(SELECT pid FROM pursuances WHERE id = ?1)`
+	const cols = `id, header, sig, body, body IS NULL`
+	type prep struct {
+		stmt **sql.Stmt
+		on   interface {
+			PrepareContext(context.Context, string) (*sql.Stmt, error)
+		}
+		query string
+	}
+	preps := []prep{
+		{&s.ws.begin, s.w, `BEGIN IMMEDIATE`},
+		{&s.ws.commit, s.w, `COMMIT`},
+		{&s.ws.rollback, s.w, `ROLLBACK`},
+		{&s.ws.findPid, s.w, `SELECT pid FROM pursuances WHERE id = ?1`},
+		{&s.ws.insertPid, s.w, `INSERT INTO pursuances (id) VALUES (?1)`},
+		{&s.ws.findAid, s.w, `SELECT aid FROM authors WHERE key = ?1`},
+		{&s.ws.insertAid, s.w, `INSERT INTO authors (key) VALUES (?1)`},
+		{&s.ws.insertEvent, s.w, `INSERT INTO events (id, pid, aid, seq, lamport, header, sig, body)
+			VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, CASE WHEN ?8 THEN ifnull(?9, x'') END)
+			ON CONFLICT (id) DO NOTHING`},
+		{&s.ws.addBody, s.w, `UPDATE events SET body = ifnull(?2, x'') WHERE id = ?1 AND body IS NULL`},
+		{&s.ws.deleteHead, s.w, `DELETE FROM heads WHERE pid = ?1 AND id = ?2`},
+		{&s.ws.insertHead, s.w, `INSERT INTO heads (pid, id) VALUES (?1, ?2) ON CONFLICT DO NOTHING`},
+		{&s.ws.insertEvidence, s.w, `INSERT INTO evidence (pid, author, seq, a, b) VALUES (?1, ?2, ?3, ?4, ?5)
+			ON CONFLICT DO NOTHING`},
+		{&s.ws.count, s.w, `UPDATE pursuances SET n = n + ?2 WHERE pid = ?1`},
+
+		{&s.rs.get, s.db, `SELECT ` + cols + ` FROM events WHERE id = ?1`},
+		{&s.rs.bySeq, s.db, `SELECT ` + cols + ` FROM events
+			WHERE pid = ` + pidOf + ` AND aid = (SELECT aid FROM authors WHERE key = ?2) AND seq = ?3
+			ORDER BY id`},
+		{&s.rs.heads, s.db, `SELECT id FROM heads WHERE pid = ` + pidOf + ` ORDER BY id`},
+		// A skip scan of the (pid, aid, seq) index: each step finds the
+		// next author, then that author's highest seq, so the cost grows
+		// with the number of authors, not of events.
+		{&s.rs.vv, s.db, `WITH RECURSIVE p(pid) AS (SELECT pid FROM pursuances WHERE id = ?1),
+			a(aid) AS (
+				SELECT (SELECT min(aid) FROM events WHERE pid = (SELECT pid FROM p))
+				UNION ALL
+				SELECT (SELECT min(aid) FROM events WHERE pid = (SELECT pid FROM p) AND aid > a.aid)
+				FROM a WHERE a.aid IS NOT NULL
+			)
+			SELECT (SELECT key FROM authors WHERE aid = a.aid),
+				(SELECT max(seq) FROM events WHERE pid = (SELECT pid FROM p) AND aid = a.aid)
+			FROM a WHERE aid IS NOT NULL`},
+		{&s.rs.iterate, s.db, `SELECT ` + cols + ` FROM events WHERE pid = ` + pidOf + ` ORDER BY lamport, id`},
+		{&s.rs.evidence, s.db, `SELECT author, seq, a, b FROM evidence WHERE pid = ` + pidOf + `
+			ORDER BY author, seq, a, b`},
+		{&s.rs.pursuances, s.db, `SELECT p.id FROM pursuances p
+			WHERE EXISTS (SELECT 1 FROM events e WHERE e.id = p.id) ORDER BY p.id`},
+		{&s.rs.count, s.db, `SELECT n FROM pursuances WHERE id = ?1`},
+	}
+	for i, n := range refBatch {
+		q := `SELECT e.id, p.id, a.key, e.seq, e.lamport FROM events e
+			JOIN pursuances p ON p.pid = e.pid JOIN authors a ON a.aid = e.aid
+			WHERE e.id IN (?` + strings.Repeat(", ?", n-1) + `)`
+		preps = append(preps, prep{&s.rs.refs[i], s.db, q})
+	}
+	for _, p := range preps {
+		st, err := p.on.PrepareContext(ctx, p.query)
+		if err != nil {
+			return fmt.Errorf("prepare %q: %w", strings.Fields(p.query)[:3], err)
+		}
+		*p.stmt = st
+	}
+	return nil
+}
+
+// closeAll closes every statement and connection, returning the first
+// error.
+func (s *SQLite) closeAll() error {
+	var errs []error
+	for _, st := range []*sql.Stmt{
+		s.ws.begin, s.ws.commit, s.ws.rollback, s.ws.findPid, s.ws.insertPid,
+		s.ws.findAid, s.ws.insertAid,
+		s.ws.insertEvent, s.ws.addBody, s.ws.deleteHead, s.ws.insertHead,
+		s.ws.insertEvidence, s.ws.count,
+		s.rs.get, s.rs.bySeq, s.rs.heads, s.rs.vv, s.rs.iterate, s.rs.evidence,
+		s.rs.pursuances, s.rs.count,
+	} {
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
+	}
+	for _, st := range s.rs.refs {
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
+	}
+	if s.w != nil {
+		errs = append(errs, s.w.Close())
+	}
+	errs = append(errs, s.db.Close())
+	return errors.Join(errs...)
+}
+
+// Close implements Store. It waits for a Put in progress to finish; reads
+// in progress either finish or fail with ErrClosed, and their connections
+// are closed as they end.
+func (s *SQLite) Close() error {
+	if s.closed.Swap(true) {
+		return ErrClosed
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if err := s.closeAll(); err != nil {
+		return fmt.Errorf("store: close: %w", err)
+	}
+	return nil
+}
+
+// begin checks that a call named op may start.
+func (s *SQLite) begin(ctx context.Context, op string) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("store: %s: %w", op, err)
+	}
+	return nil
+}
+
+// fail wraps the error of a call named op, reporting ErrClosed instead if
+// the store was closed under the call.
+func (s *SQLite) fail(op string, err error) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	return fmt.Errorf("store: %s: %w", op, err)
+}
+
+// Put implements Store. The batch is one IMMEDIATE transaction committed
+// with a sync of the WAL, so its cost is one fsync plus a few microseconds
+// per event. ctx is checked before each event and before the commit; a
+// Put cancelled before its commit stores nothing. As with any database, a
+// failure of the disk during the commit itself can leave the outcome
+// unknown to the caller until the store is reopened.
+func (s *SQLite) Put(ctx context.Context, events []*event.Event, evidence []event.Equivocation) error {
+	if err := checkBatch(events, evidence); err != nil {
+		return fmt.Errorf("store: put: %w", err)
+	}
+	if err := s.begin(ctx, "put"); err != nil {
+		return err
+	}
+	if len(events) == 0 && len(evidence) == 0 {
+		return nil
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	err := s.put(ctx, events, evidence)
+	s.pids.end(err == nil)
+	s.authors.end(err == nil)
+	if err != nil {
+		return s.fail("put", err)
+	}
+	return nil
+}
+
+// put runs the transaction. Statements run without ctx, which would cost a
+// goroutine each in the driver; ctx is polled instead.
+func (s *SQLite) put(ctx context.Context, events []*event.Event, evidence []event.Equivocation) (err error) {
+	bg := context.Background()
+	if _, err := s.ws.begin.ExecContext(ctx); err != nil {
+		// BEGIN runs with ctx so that waiting for another process's lock
+		// can be cancelled. The driver reports a cancellation that comes
+		// just after a statement succeeded as an error all the same, so
+		// the transaction may have begun: end it, or the next Put could
+		// not begin. (If none began, ROLLBACK fails harmlessly.)
+		s.ws.rollback.ExecContext(bg)
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			if _, rerr := s.ws.rollback.ExecContext(bg); rerr != nil {
+				err = errors.Join(err, fmt.Errorf("rollback: %w", rerr))
+			}
+		}
+	}()
+
+	counts := make(map[int64]int64)
+	var added []*event.Event
+	for _, e := range events {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		pid, err := s.pids.get(e.PursuanceID())
+		if err != nil {
+			return err
+		}
+		aid, err := s.authors.get(e.Author)
+		if err != nil {
+			return err
+		}
+		id := e.ID()
+		res, err := s.ws.insertEvent.ExecContext(bg, id[:], pid, aid, int64(e.Seq), int64(e.Lamport),
+			e.HeaderBytes(), e.Signature(), e.HasBody(), e.Body())
+		if err != nil {
+			return fmt.Errorf("insert event %s: %w", id.Short(), err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("insert event %s: %w", id.Short(), err)
+		}
+		if n == 0 { // already stored
+			if e.HasBody() {
+				if _, err := s.ws.addBody.ExecContext(bg, id[:], e.Body()); err != nil {
+					return fmt.Errorf("add body to event %s: %w", id.Short(), err)
+				}
+			}
+			continue
+		}
+		counts[pid]++
+		added = append(added, e)
+	}
+
+	newHeads, named := headChanges(added)
+	for p, pursuance := range named {
+		pid, err := s.pids.get(pursuance)
+		if err != nil {
+			return err
+		}
+		if _, err := s.ws.deleteHead.ExecContext(bg, pid, p[:]); err != nil {
+			return fmt.Errorf("update heads: %w", err)
+		}
+	}
+	for _, e := range newHeads {
+		pid, err := s.pids.get(e.PursuanceID())
+		if err != nil {
+			return err
+		}
+		id := e.ID()
+		if _, err := s.ws.insertHead.ExecContext(bg, pid, id[:]); err != nil {
+			return fmt.Errorf("update heads: %w", err)
+		}
+	}
+	for pid, n := range counts {
+		if _, err := s.ws.count.ExecContext(bg, pid, n); err != nil {
+			return fmt.Errorf("update count: %w", err)
+		}
+	}
+	for _, q := range evidence {
+		pid, err := s.pids.get(q.Pursuance)
+		if err != nil {
+			return err
+		}
+		if _, err := s.ws.insertEvidence.ExecContext(bg, pid, q.Author[:], int64(q.Seq), q.A[:], q.B[:]); err != nil {
+			return fmt.Errorf("insert evidence: %w", err)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if _, err := s.ws.commit.ExecContext(bg); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// keyRows maps 32-byte keys (pursuance IDs, author keys) to the integer
+// IDs of their rows, adding rows as needed, and caches the mapping. Rows
+// added by a transaction are cached only once it commits. Its user holds
+// wmu.
+type keyRows struct {
+	what         string
+	find, insert *sql.Stmt
+	committed    map[[32]byte]int64
+	fresh        map[[32]byte]int64 // added by the transaction in progress
+}
+
+func newKeyRows(what string, find, insert *sql.Stmt) keyRows {
+	return keyRows{what: what, find: find, insert: insert,
+		committed: make(map[[32]byte]int64), fresh: make(map[[32]byte]int64)}
+}
+
+// get returns key's row ID, adding its row if there is none. It must be
+// called inside a transaction.
+func (k *keyRows) get(key [32]byte) (int64, error) {
+	if id, ok := k.committed[key]; ok {
+		return id, nil
+	}
+	if id, ok := k.fresh[key]; ok {
+		return id, nil
+	}
+	var id int64
+	err := k.find.QueryRowContext(context.Background(), key[:]).Scan(&id)
+	switch {
+	case err == nil:
+		k.committed[key] = id // committed before this transaction began
+		return id, nil
+	case !errors.Is(err, sql.ErrNoRows):
+		return 0, fmt.Errorf("find %s %x: %w", k.what, key[:6], err)
+	}
+	res, err := k.insert.ExecContext(context.Background(), key[:])
+	if err == nil {
+		id, err = res.LastInsertId()
+	}
+	if err != nil {
+		return 0, fmt.Errorf("add %s %x: %w", k.what, key[:6], err)
+	}
+	k.fresh[key] = id
+	return id, nil
+}
+
+// end ends a transaction, caching the rows it added if it committed.
+func (k *keyRows) end(committed bool) {
+	if committed {
+		maps.Copy(k.committed, k.fresh)
+	}
+	clear(k.fresh)
+}
+
+// queryEvents runs a query selecting the columns id, header, sig, body and
+// body IS NULL, and calls fn with each event rebuilt. It checks that each
+// event's ID, recomputed from its bytes, is the one stored, so corruption
+// shows as an error rather than as a wrong event.
+func queryEvents(ctx context.Context, st *sql.Stmt, fn func(*event.Event) error, args ...any) error {
+	rows, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, header, sig, body sql.RawBytes
+		var noBody bool
+		if err := rows.Scan(&id, &header, &sig, &body, &noBody); err != nil {
+			return err
+		}
+		if !noBody && body == nil {
+			body = sql.RawBytes{} // the driver reads an empty blob as nil
+		}
+		if noBody {
+			body = nil
+		}
+		e, err := event.FromParts(header, sig, body)
+		if err != nil {
+			return fmt.Errorf("stored event %x: %w", []byte(id), err)
+		}
+		if want := e.ID(); string(id) != string(want[:]) {
+			return fmt.Errorf("stored event %x rebuilds as %s: the database is corrupt", []byte(id), want)
+		}
+		// Check ctx before handing the event on: the driver notices
+		// cancellation only between rows, and not always at once.
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := fn(e); err != nil {
+			return errStop{err}
+		}
+	}
+	return rows.Err()
+}
+
+// errStop carries an error returned by a caller's callback through
+// queryEvents, so that it is returned unwrapped.
+type errStop struct{ err error }
+
+func (e errStop) Error() string { return e.err.Error() }
+
+// Get implements Store.
+func (s *SQLite) Get(ctx context.Context, id event.ID) (*event.Event, error) {
+	if err := s.begin(ctx, "get"); err != nil {
+		return nil, err
+	}
+	var found *event.Event
+	err := queryEvents(ctx, s.rs.get, func(e *event.Event) error { found = e; return nil }, id[:])
+	if err != nil {
+		return nil, s.fail("get "+id.Short(), err)
+	}
+	if found == nil {
+		return nil, fmt.Errorf("store: get %s: %w", id.Short(), ErrNotFound)
+	}
+	return found, nil
+}
+
+// Refs implements Store. It looks up to 256 IDs per query.
+func (s *SQLite) Refs(ctx context.Context, ids []event.ID) (map[event.ID]event.Ref, error) {
+	if err := s.begin(ctx, "refs"); err != nil {
+		return nil, err
+	}
+	out := make(map[event.ID]event.Ref, len(ids))
+	args := make([]any, 0, refBatch[len(refBatch)-1])
+	for len(ids) > 0 {
+		k := len(refBatch) - 1
+		for refBatch[k] > len(ids) {
+			k--
+		}
+		n := refBatch[k]
+		args = args[:0]
+		for i := range n {
+			args = append(args, ids[i][:])
+		}
+		if err := s.refs(ctx, s.rs.refs[k], args, out); err != nil {
+			return nil, s.fail("refs", err)
+		}
+		ids = ids[n:]
+	}
+	return out, nil
+}
+
+func (s *SQLite) refs(ctx context.Context, st *sql.Stmt, args []any, out map[event.ID]event.Ref) error {
+	rows, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, pid, author sql.RawBytes
+		var r event.Ref
+		if err := rows.Scan(&id, &pid, &author, &r.Seq, &r.Lamport); err != nil {
+			return err
+		}
+		if len(id) != len(r.ID) || len(pid) != len(r.Pursuance) || len(author) != len(r.Author) {
+			return fmt.Errorf("stored event %x has a malformed row: the database is corrupt", []byte(id))
+		}
+		copy(r.ID[:], id)
+		copy(r.Pursuance[:], pid)
+		copy(r.Author[:], author)
+		out[r.ID] = r
+	}
+	return rows.Err()
+}
+
+// BySeq implements Store.
+func (s *SQLite) BySeq(ctx context.Context, pursuance event.ID, author identity.PublicKey, seq uint64) ([]*event.Event, error) {
+	if err := s.begin(ctx, "by seq"); err != nil {
+		return nil, err
+	}
+	if seq > 1<<63-1 {
+		return nil, nil // Put never stores such a seq
+	}
+	var out []*event.Event
+	err := queryEvents(ctx, s.rs.bySeq, func(e *event.Event) error { out = append(out, e); return nil },
+		pursuance[:], author[:], int64(seq))
+	if err != nil {
+		return nil, s.fail("by seq", err)
+	}
+	return out, nil
+}
+
+// Heads implements Store.
+func (s *SQLite) Heads(ctx context.Context, pursuance event.ID) ([]event.ID, error) {
+	if err := s.begin(ctx, "heads"); err != nil {
+		return nil, err
+	}
+	var out []event.ID
+	err := s.queryIDs(ctx, s.rs.heads, func(b []byte) error {
+		var id event.ID
+		if len(b) != len(id) {
+			return fmt.Errorf("head %x is malformed: the database is corrupt", b)
+		}
+		out = append(out, event.ID(b))
+		return nil
+	}, pursuance[:])
+	if err != nil {
+		return nil, s.fail("heads", err)
+	}
+	return out, nil
+}
+
+// queryIDs runs a query selecting one blob column and calls fn with each.
+func (s *SQLite) queryIDs(ctx context.Context, st *sql.Stmt, fn func([]byte) error, args ...any) error {
+	rows, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var b sql.RawBytes
+		if err := rows.Scan(&b); err != nil {
+			return err
+		}
+		if err := fn(b); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// VersionVector implements Store. Its cost grows with the number of
+// authors, not of events.
+func (s *SQLite) VersionVector(ctx context.Context, pursuance event.ID) (map[identity.PublicKey]uint64, error) {
+	if err := s.begin(ctx, "version vector"); err != nil {
+		return nil, err
+	}
+	out := make(map[identity.PublicKey]uint64)
+	err := func() error {
+		rows, err := s.rs.vv.QueryContext(ctx, pursuance[:])
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var author sql.RawBytes
+			var seq uint64
+			if err := rows.Scan(&author, &seq); err != nil {
+				return err
+			}
+			var k identity.PublicKey
+			if len(author) != len(k) {
+				return fmt.Errorf("author %x is malformed: the database is corrupt", []byte(author))
+			}
+			out[identity.PublicKey(author)] = seq
+		}
+		return rows.Err()
+	}()
+	if err != nil {
+		return nil, s.fail("version vector", err)
+	}
+	return out, nil
+}
+
+// Iterate implements Store. It streams: one event is in memory at a time,
+// read in a single read transaction, so it visits exactly the events
+// committed when it began, whatever is put meanwhile. While it runs, fn may
+// call the store's other methods, Put included (what fn puts is not
+// visited), though a Put inside fn is not required of every Store. A long
+// Iterate keeps the WAL from being checkpointed past its start, so the WAL
+// file grows while many events are put during one.
+func (s *SQLite) Iterate(ctx context.Context, pursuance event.ID, fn func(*event.Event) error) error {
+	if err := s.begin(ctx, "iterate"); err != nil {
+		return err
+	}
+	err := queryEvents(ctx, s.rs.iterate, fn, pursuance[:])
+	if stop, ok := err.(errStop); ok {
+		return stop.err
+	}
+	if err != nil {
+		return s.fail("iterate", err)
+	}
+	return nil
+}
+
+// Evidence implements Store.
+func (s *SQLite) Evidence(ctx context.Context, pursuance event.ID) ([]event.Equivocation, error) {
+	if err := s.begin(ctx, "evidence"); err != nil {
+		return nil, err
+	}
+	var out []event.Equivocation
+	err := func() error {
+		rows, err := s.rs.evidence.QueryContext(ctx, pursuance[:])
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var author, a, b sql.RawBytes
+			q := event.Equivocation{Pursuance: pursuance}
+			if err := rows.Scan(&author, &q.Seq, &a, &b); err != nil {
+				return err
+			}
+			if len(author) != len(q.Author) || len(a) != len(q.A) || len(b) != len(q.B) {
+				return fmt.Errorf("evidence row is malformed: the database is corrupt")
+			}
+			copy(q.Author[:], author)
+			copy(q.A[:], a)
+			copy(q.B[:], b)
+			out = append(out, q)
+		}
+		return rows.Err()
+	}()
+	if err != nil {
+		return nil, s.fail("evidence", err)
+	}
+	return out, nil
+}
+
+// Pursuances implements Store.
+func (s *SQLite) Pursuances(ctx context.Context) ([]event.ID, error) {
+	if err := s.begin(ctx, "pursuances"); err != nil {
+		return nil, err
+	}
+	var out []event.ID
+	err := s.queryIDs(ctx, s.rs.pursuances, func(b []byte) error {
+		var id event.ID
+		if len(b) != len(id) {
+			return fmt.Errorf("pursuance ID %x is malformed: the database is corrupt", b)
+		}
+		out = append(out, event.ID(b))
+		return nil
+	})
+	if err != nil {
+		return nil, s.fail("pursuances", err)
+	}
+	return out, nil
+}
+
+// Count implements Store. It reads a counter Put maintains, so its cost
+// does not grow with the log.
+func (s *SQLite) Count(ctx context.Context, pursuance event.ID) (int, error) {
+	if err := s.begin(ctx, "count"); err != nil {
+		return 0, err
+	}
+	var n int
+	err := s.rs.count.QueryRowContext(ctx, pursuance[:]).Scan(&n)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return 0, nil
+	case err != nil:
+		return 0, s.fail("count", err)
+	}
+	return n, nil
+}
+
+// IntegrityCheck runs SQLite's integrity check over the whole database
+// file, which reads every page: it is for repair tools and tests, not for
+// every open. It returns nil if SQLite reports the file sound.
+func (s *SQLite) IntegrityCheck(ctx context.Context) error {
+	if err := s.begin(ctx, "integrity check"); err != nil {
+		return err
+	}
+	var problems []string
+	err := func() error {
+		rows, err := s.db.QueryContext(ctx, "PRAGMA integrity_check")
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var msg string
+			if err := rows.Scan(&msg); err != nil {
+				return err
+			}
+			if msg != "ok" {
+				problems = append(problems, msg)
+			}
+		}
+		return rows.Err()
+	}()
+	if err != nil {
+		return s.fail("integrity check", err)
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("store: integrity check: %s", strings.Join(problems, "; "))
+	}
+	return nil
+}

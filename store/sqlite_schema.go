@@ -1,0 +1,113 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// applicationID marks a SQLite file as a Pursuance store ("Prsu"), so that
+// opening some other program's database fails plainly instead of changing
+// it.
+const applicationID = 0x50727375
+
+// migrations bring the schema from version i to i+1; the schema version is
+// PRAGMA user_version, the number of migrations applied. Only ever append.
+//
+// Version 1:
+//
+//   - pursuances: one row per pursuance seen, with a small integer pid used
+//     everywhere else instead of the 32-byte ID, and n, the number of its
+//     events (kept by Put, so Count does not scan).
+//   - authors: one row per author key, with a small integer aid, which
+//     keeps the rows and index entries of events small.
+//   - events: one row per event. id is the event ID; header and sig are the
+//     exact signed bytes, from which the event is rebuilt; body is NULL when
+//     this copy has none. aid, seq and lamport are copied out of the header
+//     for the indexes: (pid, aid, seq) serves BySeq and VersionVector;
+//     (pid, lamport) serves Iterate, which sorts each run of equal lamport
+//     clocks by ID as it goes (they are few), so the index need not carry
+//     the 32-byte ID.
+//   - heads: the events of each pursuance that no stored event names as a
+//     parent.
+//   - evidence: equivocation records.
+var migrations = []string{
+	`CREATE TABLE pursuances (
+		pid INTEGER PRIMARY KEY,
+		id  BLOB NOT NULL UNIQUE,
+		n   INTEGER NOT NULL DEFAULT 0
+	);
+	CREATE TABLE authors (
+		aid INTEGER PRIMARY KEY,
+		key BLOB NOT NULL UNIQUE
+	);
+	CREATE TABLE events (
+		n       INTEGER PRIMARY KEY,
+		id      BLOB NOT NULL UNIQUE,
+		pid     INTEGER NOT NULL,
+		aid     INTEGER NOT NULL,
+		seq     INTEGER NOT NULL,
+		lamport INTEGER NOT NULL,
+		header  BLOB NOT NULL,
+		sig     BLOB NOT NULL,
+		body    BLOB
+	);
+	CREATE INDEX events_by_seq ON events (pid, aid, seq);
+	CREATE INDEX events_causal ON events (pid, lamport);
+	CREATE TABLE heads (
+		pid INTEGER NOT NULL,
+		id  BLOB NOT NULL,
+		PRIMARY KEY (pid, id)
+	) WITHOUT ROWID;
+	CREATE TABLE evidence (
+		pid    INTEGER NOT NULL,
+		author BLOB NOT NULL,
+		seq    INTEGER NOT NULL,
+		a      BLOB NOT NULL,
+		b      BLOB NOT NULL,
+		PRIMARY KEY (pid, author, seq, a, b)
+	) WITHOUT ROWID;`,
+}
+
+// migrate brings the database on c to the latest schema version in one
+// transaction. It refuses a database written by a newer version of this
+// package, and one that belongs to another application.
+func migrate(ctx context.Context, c *sql.Conn) (err error) {
+	if _, err := c.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			c.ExecContext(context.Background(), "ROLLBACK")
+		}
+	}()
+	var app, version int
+	if err := c.QueryRowContext(ctx, "PRAGMA application_id").Scan(&app); err != nil {
+		return fmt.Errorf("read application id: %w", err)
+	}
+	if err := c.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	switch {
+	case app != 0 && app != applicationID:
+		return fmt.Errorf("not a pursuance store (application id %#x)", app)
+	case version > len(migrations):
+		return fmt.Errorf("schema version %d is newer than this program's %d", version, len(migrations))
+	case version == len(migrations):
+		_, err := c.ExecContext(ctx, "COMMIT")
+		return err
+	}
+	for v := version; v < len(migrations); v++ {
+		if _, err := c.ExecContext(ctx, migrations[v]); err != nil {
+			return fmt.Errorf("migrate schema to version %d: %w", v+1, err)
+		}
+	}
+	// PRAGMA arguments cannot be bound parameters.
+	if _, err := c.ExecContext(ctx, fmt.Sprintf("PRAGMA application_id = %d; PRAGMA user_version = %d", applicationID, len(migrations))); err != nil {
+		return fmt.Errorf("record schema version: %w", err)
+	}
+	if _, err := c.ExecContext(ctx, "COMMIT"); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}

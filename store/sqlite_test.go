@@ -1,0 +1,347 @@
+package store_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pursuance/pursuance/event"
+	"github.com/pursuance/pursuance/store"
+	"github.com/pursuance/pursuance/store/storetest"
+)
+
+func openSQLite(t testing.TB, path string) *store.SQLite {
+	t.Helper()
+	s, err := store.OpenSQLite(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func openTemp(t *testing.T) store.Store {
+	return openSQLite(t, filepath.Join(t.TempDir(), "store.db"))
+}
+
+func TestSQLite(t *testing.T) {
+	storetest.Run(t, openTemp)
+}
+
+func TestSQLiteEquivalentToMemory(t *testing.T) {
+	storetest.Equivalent(t, func(*testing.T) store.Store { return store.NewMemory() }, openTemp)
+}
+
+// putAll puts events in batches of size n.
+func putAll(t testing.TB, s store.Store, events []*event.Event, n int) {
+	t.Helper()
+	for lo := 0; lo < len(events); lo += n {
+		if err := s.Put(context.Background(), events[lo:min(lo+n, len(events))], nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// snapshot is everything a store answers about one pursuance.
+type snapshot struct {
+	count int
+	heads []event.ID
+	vv    map[string]uint64
+	order []event.ID
+}
+
+func snap(t testing.TB, s store.Store, pid event.ID) snapshot {
+	t.Helper()
+	ctx := context.Background()
+	var sn snapshot
+	var err error
+	if sn.count, err = s.Count(ctx, pid); err != nil {
+		t.Fatal(err)
+	}
+	if sn.heads, err = s.Heads(ctx, pid); err != nil {
+		t.Fatal(err)
+	}
+	v, err := s.VersionVector(ctx, pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sn.vv = map[string]uint64{}
+	for k, seq := range v {
+		sn.vv[k.String()] = seq
+	}
+	if err := s.Iterate(ctx, pid, func(e *event.Event) error {
+		sn.order = append(sn.order, e.ID())
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return sn
+}
+
+func (a snapshot) equal(b snapshot) bool {
+	if a.count != b.count || !slices.Equal(a.heads, b.heads) || !slices.Equal(a.order, b.order) || len(a.vv) != len(b.vv) {
+		return false
+	}
+	for k, v := range a.vv {
+		if b.vv[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func TestSQLiteReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "store.db")
+	l, g := newFastLog(1, 5)
+	events := append([]*event.Event{g}, l.batch(4999)...)
+	mem := store.NewMemory()
+	defer mem.Close()
+	s := openSQLite(t, path)
+	putAll(t, s, events, 700)
+	putAll(t, mem, events, 5000)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openSQLite(t, path)
+	defer s.Close()
+	if got, want := snap(t, s, l.pid), snap(t, mem, l.pid); !got.equal(want) {
+		t.Fatalf("reopened store differs from memory: count %d vs %d, heads %d vs %d", got.count, want.count, len(got.heads), len(want.heads))
+	}
+	// Writing after a reopen finds the pursuance's existing row.
+	more := l.batch(300)
+	putAll(t, s, more, 100)
+	putAll(t, mem, more, 100)
+	if got, want := snap(t, s, l.pid), snap(t, mem, l.pid); !got.equal(want) {
+		t.Fatal("store differs from memory after writing to the reopened store")
+	}
+	if err := s.IntegrityCheck(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// tripCtx is a context that cancels itself on the n-th call of Err, so a
+// test can cancel a Put at a chosen point of its work.
+type tripCtx struct {
+	context.Context
+	mu    sync.Mutex
+	calls int
+	trip  int
+	done  chan struct{}
+}
+
+func newTripCtx(trip int) *tripCtx {
+	return &tripCtx{Context: context.Background(), trip: trip, done: make(chan struct{})}
+}
+
+func (c *tripCtx) Done() <-chan struct{} { return c.done }
+
+func (c *tripCtx) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.calls++
+	if c.calls == c.trip {
+		close(c.done)
+	}
+	if c.calls >= c.trip {
+		return context.Canceled
+	}
+	return nil
+}
+
+// TestSQLiteCancelMidway cancels Puts part way through their transaction,
+// after some events are written to it: none may be stored, and the writing
+// connection must be left ready for the next Put.
+func TestSQLiteCancelMidway(t *testing.T) {
+	s := openSQLite(t, filepath.Join(t.TempDir(), "store.db"))
+	defer s.Close()
+	l, g := newFastLog(2, 3)
+	putAll(t, s, []*event.Event{g}, 1)
+	before := snap(t, s, l.pid)
+	events := l.batch(1000)
+	ev := event.Equivocation{Pursuance: l.pid, Author: g.Author, Seq: 9, A: events[0].ID(), B: events[1].ID()}
+	// Count the checks a whole Put of this size makes, in another store,
+	// so as to trip the last one too, just before the commit.
+	other := openSQLite(t, filepath.Join(t.TempDir(), "other.db"))
+	defer other.Close()
+	counter := newTripCtx(1 << 30)
+	if err := other.Put(counter, append([]*event.Event{g}, events[:999]...), []event.Equivocation{ev}); err != nil {
+		t.Fatal(err)
+	}
+	for _, trip := range []int{2, 4, 10, 500, counter.calls} {
+		ctx := newTripCtx(trip)
+		err := s.Put(ctx, events, []event.Equivocation{ev})
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Put tripped at check %d: %v, want context.Canceled", trip, err)
+		}
+		if ctx.calls < trip {
+			t.Fatalf("Put checked ctx %d times, fewer than the %d the test needs", ctx.calls, trip)
+		}
+		if got := snap(t, s, l.pid); !got.equal(before) {
+			t.Fatalf("Put cancelled at check %d left %d events", trip, got.count-before.count)
+		}
+		if q, _ := s.Evidence(context.Background(), l.pid); len(q) != 0 {
+			t.Fatalf("Put cancelled at check %d left evidence", trip)
+		}
+	}
+	putAll(t, s, events, 1000)
+	if n := snap(t, s, l.pid).count; n != 1001 {
+		t.Fatalf("Count = %d after the uncancelled Put, want 1001", n)
+	}
+}
+
+func TestSQLiteFileModes(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "a", "b")
+	path := filepath.Join(dir, "store.db")
+	s := openSQLite(t, path)
+	defer s.Close()
+	_, g := newFastLog(3, 1)
+	putAll(t, s, []*event.Event{g}, 1)
+	for _, c := range []struct {
+		path string
+		mode os.FileMode
+	}{{filepath.Dir(dir), 0o700}, {dir, 0o700}, {path, 0o600}, {path + "-wal", 0o600}, {path + "-shm", 0o600}} {
+		fi, err := os.Stat(c.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fi.Mode().Perm(); got != c.mode {
+			t.Errorf("%s has mode %v, want %v", c.path, got, c.mode)
+		}
+	}
+}
+
+func TestSQLiteOddPath(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a dir#1?x=%20", "store 100%.db")
+	s := openSQLite(t, path)
+	_, g := newFastLog(4, 1)
+	putAll(t, s, []*event.Event{g}, 1)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("database not at the path given: %v", err)
+	}
+	s = openSQLite(t, path)
+	defer s.Close()
+	if _, err := s.Get(context.Background(), g.ID()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSQLiteRefusesOtherDatabases(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		name, setup, want string
+	}{
+		{"newer.db", "", "newer"},
+		{"other-app.db", "PRAGMA application_id = 42", "not a pursuance store"},
+		{"other-tables.db", "CREATE TABLE events (x)", "already exists"},
+	} {
+		path := filepath.Join(dir, c.name)
+		if c.setup == "" {
+			s := openSQLite(t, path)
+			s.Close()
+			c.setup = "PRAGMA user_version = 99"
+		}
+		db, err := sql.Open("sqlite", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec(c.setup); err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+		s, err := store.OpenSQLite(path)
+		if err == nil {
+			s.Close()
+			t.Errorf("%s: opened, want an error", c.name)
+			continue
+		}
+		if !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want an error saying %q", c.name, err, c.want)
+		}
+	}
+}
+
+// TestSQLitePutDuringIterate checks that an Iterate holds no lock a Put
+// needs: a Put from inside the callback, and one from another goroutine
+// while the callback waits, both finish, and neither's events are visited.
+func TestSQLitePutDuringIterate(t *testing.T) {
+	ctx := context.Background()
+	s := openSQLite(t, filepath.Join(t.TempDir(), "store.db"))
+	defer s.Close()
+	l, g := newFastLog(5, 2)
+	first := append([]*event.Event{g}, l.batch(99)...)
+	putAll(t, s, first, 100)
+	inside, outside := l.batch(10), l.batch(10)
+	var visited []event.ID
+	err := s.Iterate(ctx, l.pid, func(e *event.Event) error {
+		visited = append(visited, e.ID())
+		if len(visited) != 50 {
+			return nil
+		}
+		if err := s.Put(ctx, inside, nil); err != nil {
+			return err
+		}
+		done := make(chan error)
+		go func() { done <- s.Put(ctx, outside, nil) }()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(10 * time.Second):
+			return errors.New("a Put from another goroutine waited for Iterate")
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(visited) != 100 {
+		t.Errorf("Iterate visited %d events, want the 100 stored when it began", len(visited))
+	}
+	if n := snap(t, s, l.pid).count; n != 120 {
+		t.Errorf("Count = %d, want 120", n)
+	}
+}
+
+// TestSQLiteCancelRace cancels many small Puts at random moments, some
+// landing between a statement's success and the driver's return: each
+// must store all or nothing, and the next Put must work.
+func TestSQLiteCancelRace(t *testing.T) {
+	s := openSQLite(t, filepath.Join(t.TempDir(), "store.db"))
+	defer s.Close()
+	l, g := newFastLog(6, 3)
+	putAll(t, s, []*event.Event{g}, 1)
+	rng := rand.New(rand.NewPCG(6, 6))
+	want := 1
+	cancelled := 0
+	for range 300 {
+		events := l.batch(20)
+		want += len(events)
+		ctx, cancel := context.WithCancel(context.Background())
+		timer := time.AfterFunc(time.Duration(rng.IntN(300))*time.Microsecond, cancel)
+		err := s.Put(ctx, events, nil)
+		timer.Stop()
+		cancel()
+		if err != nil {
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("cancelled Put: %v, want context.Canceled", err)
+			}
+			cancelled++
+			if n := snap(t, s, l.pid).count; n != want-len(events) {
+				t.Fatalf("cancelled Put left the store with %d events, want %d", n, want-len(events))
+			}
+			putAll(t, s, events, len(events)) // must not find a transaction still open
+		}
+	}
+	if n := snap(t, s, l.pid).count; n != want {
+		t.Fatalf("Count = %d, want %d", n, want)
+	}
+	t.Logf("%d of 300 Puts cancelled", cancelled)
+}

@@ -409,3 +409,16 @@ func CheckEquivocation(a, b *Event) (Equivocation, error) {
 	}
 	return Equivocation{Pursuance: a.PursuanceID(), Author: a.Author, Seq: a.Seq, A: a.id, B: b.id}, nil
 }
+
+// ForkedFrom returns, for each author that equivocated, the lowest seq at
+// which it did: the author is flagged from that seq on, since everything
+// it signed after a fork may belong to either branch.
+func ForkedFrom(evidence []Equivocation) map[identity.PublicKey]uint64 {
+	out := make(map[identity.PublicKey]uint64)
+	for _, q := range evidence {
+		if s, ok := out[q.Author]; !ok || q.Seq < s {
+			out[q.Author] = q.Seq
+		}
+	}
+	return out
+}

@@ -757,3 +757,15 @@ func TestFromParts(t *testing.T) {
 		t.Errorf("StaticValidate of mismatched body: %v", err)
 	}
 }
+
+func TestForkedFrom(t *testing.T) {
+	var a, b identity.PublicKey
+	a[0], b[0] = 1, 2
+	got := event.ForkedFrom([]event.Equivocation{{Author: a, Seq: 9}, {Author: b, Seq: 4}, {Author: a, Seq: 3}, {Author: a, Seq: 7}})
+	if len(got) != 2 || got[a] != 3 || got[b] != 4 {
+		t.Fatalf("ForkedFrom = %v, want a:3 b:4", got)
+	}
+	if len(event.ForkedFrom(nil)) != 0 {
+		t.Fatal("no evidence flags someone")
+	}
+}

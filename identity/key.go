@@ -1,6 +1,7 @@
 package identity
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -9,6 +10,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"filippo.io/edwards25519"
 )
 
 // PublicKeySize is the size of a member's signing public key in bytes.
@@ -167,3 +170,27 @@ func (k *SigningKey) Seed() []byte { return k.priv.Seed() }
 // Sign returns the Ed25519 signature of msg. Callers put a domain-separation
 // label at the start of msg.
 func (k *SigningKey) Sign(msg []byte) []byte { return ed25519.Sign(k.priv, msg) }
+
+// ErrWeakKey is returned (wrapped) by PublicKey.Check for a key that no one
+// can own alone: not a canonical encoding of a curve point, or a point of
+// small order, for which one signature verifies for many messages, so
+// anyone could sign as that "member".
+var ErrWeakKey = errors.New("weak or invalid signing key")
+
+// Check reports whether k is a key someone can own: a canonically encoded
+// point of large order. It costs a point decompression (about as much as a
+// tenth of a signature verification), so callers check each author once,
+// not each event.
+func (k PublicKey) Check() error {
+	p, err := new(edwards25519.Point).SetBytes(k[:])
+	if err != nil {
+		return fmt.Errorf("%w: %s: not a curve point", ErrWeakKey, k.Short())
+	}
+	if !bytes.Equal(p.Bytes(), k[:]) {
+		return fmt.Errorf("%w: %s: not canonically encoded", ErrWeakKey, k.Short())
+	}
+	if new(edwards25519.Point).MultByCofactor(p).Equal(edwards25519.NewIdentityPoint()) == 1 {
+		return fmt.Errorf("%w: %s: a point of small order", ErrWeakKey, k.Short())
+	}
+	return nil
+}

@@ -84,6 +84,8 @@ type Ingester struct {
 	tips         map[chainKey]uint64 // highest stored seq of each chain
 	loaded       map[event.ID]bool   // pursuances whose tips are in tips
 	refs         refCache
+	// authorChecked caches identity.PublicKey.Check for each author seen.
+	authorChecked map[identity.PublicKey]error
 }
 
 type waiter struct {
@@ -124,6 +126,8 @@ func New(st store.Store, opts Options) *Ingester {
 		tips:    make(map[chainKey]uint64),
 		loaded:  make(map[event.ID]bool),
 		refs:    newRefCache(defaultRefCache),
+
+		authorChecked: make(map[identity.PublicKey]error),
 	}
 }
 
@@ -264,6 +268,7 @@ func (in *Ingester) ingest(ctx context.Context, items []item) (Result, error) {
 		cands[id] = c
 		round = append(round, c)
 	}
+	round = in.dropWeakAuthors(cands, round, &res)
 	stored := make(map[event.ID][]event.ID)
 	round, err := in.dropStored(ctx, cands, round, stored, &res)
 	if err != nil {
@@ -385,6 +390,27 @@ func (in *Ingester) ingest(ctx context.Context, items []item) (Result, error) {
 	}
 	in.evict()
 	return res, nil
+}
+
+// dropWeakAuthors rejects the candidates whose author key is one no one
+// can own alone (identity.PublicKey.Check): anyone could sign as it. Each
+// author is checked once per Ingester.
+func (in *Ingester) dropWeakAuthors(cands map[event.ID]*cand, round []*cand, res *Result) []*cand {
+	live := round[:0]
+	for _, c := range round {
+		err, ok := in.authorChecked[c.ev.Author]
+		if !ok {
+			err = c.ev.Author.Check()
+			in.authorChecked[c.ev.Author] = err
+		}
+		if err != nil {
+			c.rejected = fmt.Errorf("event %s: %w: %w", c.ev.ID().Short(), event.ErrInvalid, err)
+			res.Rejected = append(res.Rejected, Rejection{Index: c.idx, ID: c.ev.ID(), Err: c.rejected})
+			continue
+		}
+		live = append(live, c)
+	}
+	return live
 }
 
 // dropStored removes from round the candidates the store already holds

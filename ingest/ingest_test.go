@@ -355,3 +355,29 @@ func TestStoreFailureLeavesNoTrace(t *testing.T) {
 		t.Fatalf("store holds %d events", n)
 	}
 }
+
+// TestWeakAuthorRejected: an event "signed" by a small-order key, for which
+// one signature verifies for any message, is rejected before anything else.
+func TestWeakAuthorRejected(t *testing.T) {
+	f := newFixture(t, 4)
+	var weak identity.PublicKey
+	weak[0] = 1 // the neutral element
+	sig := make([]byte, 64)
+	sig[0] = 1 // R = neutral element, S = 0
+	d := event.Header{Version: event.Version, Pursuance: f.g.ID(), Author: weak, Seq: 1, Parents: []event.ID{f.g.ID()},
+		Lamport: 2, Kind: event.KindTaskComment, PayloadHash: event.PayloadHash(nil)}
+	forged, err := event.FromParts(d.AppendEncode(nil), sig, []byte{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := forged.VerifySignature(); err != nil {
+		t.Fatalf("the forgery no longer verifies (%v): this test no longer shows anything", err)
+	}
+	for _, m := range modes {
+		in := ingest.New(store.NewMemory(), m.opts)
+		res := ingestAll(t, in, wire(f.g, forged))
+		if len(res.Accepted) != 1 || len(res.Rejected) != 1 || !errors.Is(res.Rejected[0].Err, identity.ErrWeakKey) {
+			t.Fatalf("%s: accepted %d, rejected %+v", m.name, len(res.Accepted), res.Rejected)
+		}
+	}
+}

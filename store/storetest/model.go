@@ -234,30 +234,30 @@ func compare(ctx context.Context, s store.Store, d delivery, m *model) error {
 		return err
 	}
 	if want := m.heads(); !slices.Equal(h, want) {
-		return fmt.Errorf("Heads = %s, want %s", shorts(h), shorts(want))
+		return fmt.Errorf("store: Heads = %s, want %s", shorts(h), shorts(want))
 	}
 	v, err := s.VersionVector(ctx, d.pid)
 	if err != nil {
 		return err
 	}
 	if want := m.vv(); !equalVV(v, want) {
-		return fmt.Errorf("VersionVector = %v, want %v", v, want)
+		return fmt.Errorf("store: VersionVector = %v, want %v", v, want)
 	}
 	n, err := s.Count(ctx, d.pid)
 	if err != nil {
 		return err
 	}
 	if n != len(m.events) {
-		return fmt.Errorf("Count = %d, want %d", n, len(m.events))
+		return fmt.Errorf("store: Count = %d, want %d", n, len(m.events))
 	}
 	want := m.order()
 	i := 0
 	err = s.Iterate(ctx, d.pid, func(e *event.Event) error {
 		if i >= len(want) {
-			return fmt.Errorf("Iterate visited more than the %d events stored", len(want))
+			return fmt.Errorf("store: Iterate visited more than the %d events stored", len(want))
 		}
 		if !sameEvent(e, want[i]) {
-			return fmt.Errorf("Iterate visited %s (body %v) at %d, want %s (body %v)",
+			return fmt.Errorf("store: Iterate visited %s (body %v) at %d, want %s (body %v)",
 				e.ID().Short(), e.HasBody(), i, want[i].ID().Short(), want[i].HasBody())
 		}
 		i++
@@ -267,14 +267,14 @@ func compare(ctx context.Context, s store.Store, d delivery, m *model) error {
 		return err
 	}
 	if i != len(want) {
-		return fmt.Errorf("Iterate visited %d events, want %d", i, len(want))
+		return fmt.Errorf("store: Iterate visited %d events, want %d", i, len(want))
 	}
 	q, err := s.Evidence(ctx, d.pid)
 	if err != nil {
 		return err
 	}
 	if want := m.evidenceList(); !slices.Equal(q, want) {
-		return fmt.Errorf("Evidence = %v, want %v", q, want)
+		return fmt.Errorf("store: Evidence = %v, want %v", q, want)
 	}
 	ps, err := s.Pursuances(ctx)
 	if err != nil {
@@ -285,29 +285,29 @@ func compare(ctx context.Context, s store.Store, d delivery, m *model) error {
 		wantPs = []event.ID{d.pid}
 	}
 	if !slices.Equal(ps, wantPs) {
-		return fmt.Errorf("Pursuances = %s, want %s", shorts(ps), shorts(wantPs))
+		return fmt.Errorf("store: Pursuances = %s, want %s", shorts(ps), shorts(wantPs))
 	}
 	refs, err := s.Refs(ctx, ids(d.events))
 	if err != nil {
 		return err
 	}
 	if len(refs) != len(m.events) {
-		return fmt.Errorf("Refs found %d events, want %d", len(refs), len(m.events))
+		return fmt.Errorf("store: Refs found %d events, want %d", len(refs), len(m.events))
 	}
 	for _, e := range d.events {
 		want, stored := m.events[e.ID()]
 		got, err := s.Get(ctx, e.ID())
 		switch {
 		case !stored && !errors.Is(err, store.ErrNotFound):
-			return fmt.Errorf("Get(%s) of an event not put: %v", e.ID().Short(), err)
+			return fmt.Errorf("store: Get(%s) of an event not put: %v", e.ID().Short(), err)
 		case !stored:
 			continue
 		case err != nil:
 			return err
 		case !sameEvent(got, want):
-			return fmt.Errorf("Get(%s) differs (body %v, want %v)", e.ID().Short(), got.HasBody(), want.HasBody())
+			return fmt.Errorf("store: Get(%s) differs (body %v, want %v)", e.ID().Short(), got.HasBody(), want.HasBody())
 		case refs[e.ID()] != e.Ref():
-			return fmt.Errorf("Refs[%s] = %+v, want %+v", e.ID().Short(), refs[e.ID()], e.Ref())
+			return fmt.Errorf("store: Refs[%s] = %+v, want %+v", e.ID().Short(), refs[e.ID()], e.Ref())
 		}
 		at, err := s.BySeq(ctx, d.pid, e.Author, e.Seq)
 		if err != nil {

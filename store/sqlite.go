@@ -38,6 +38,10 @@ type SQLite struct {
 	ws      writeStmts
 	pids    keyRows // pursuance rows
 	authors keyRows // author rows
+	tips    chainTips
+	recent  int   // rows in ids_recent, as of the last commit
+	mergeAt int   // mergeThreshold, lowered by tests
+	next    int64 // the row number of the next event, as of the last commit
 
 	rs readStmts
 }
@@ -49,6 +53,9 @@ type writeStmts struct {
 	findPid, insertPid      *sql.Stmt
 	findAid, insertAid      *sql.Stmt
 	insertEvent, addBody    *sql.Stmt
+	insertID, mergeIDs      *sql.Stmt
+	clearRecent, maxSeq     *sql.Stmt
+	existing                [len(refBatch)]*sql.Stmt
 	deleteHead, insertHead  *sql.Stmt
 	insertEvidence, count   *sql.Stmt
 }
@@ -176,6 +183,14 @@ func openSQLite(ctx context.Context, path string) (_ *SQLite, err error) {
 	if err := s.prepare(ctx); err != nil {
 		return nil, err
 	}
+	if err := s.w.QueryRowContext(ctx, "SELECT count(*) FROM ids_recent").Scan(&s.recent); err != nil {
+		return nil, err
+	}
+	if err := s.w.QueryRowContext(ctx, "SELECT ifnull(max(n), 0) + 1 FROM events").Scan(&s.next); err != nil {
+		return nil, err
+	}
+	s.mergeAt = mergeThreshold
+	s.tips = chainTips{find: s.ws.maxSeq, committed: make(map[[2]int64]uint64), fresh: make(map[[2]int64]uint64)}
 	s.pids = newKeyRows("pursuance", s.ws.findPid, s.ws.insertPid)
 	s.authors = newKeyRows("author", s.ws.findAid, s.ws.insertAid)
 	return s, nil
@@ -199,17 +214,20 @@ func (s *SQLite) prepare(ctx context.Context) error {
 		{&s.ws.insertPid, s.w, `INSERT INTO pursuances (id) VALUES (?1)`},
 		{&s.ws.findAid, s.w, `SELECT aid FROM authors WHERE key = ?1`},
 		{&s.ws.insertAid, s.w, `INSERT INTO authors (key) VALUES (?1)`},
-		{&s.ws.insertEvent, s.w, `INSERT INTO events (id, pid, aid, seq, lamport, header, sig, body)
-			VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, CASE WHEN ?8 THEN ifnull(?9, x'') END)
-			ON CONFLICT (id) DO NOTHING`},
-		{&s.ws.addBody, s.w, `UPDATE events SET body = ifnull(?2, x'') WHERE id = ?1 AND body IS NULL`},
+		{&s.ws.insertEvent, s.w, `INSERT INTO events (n, id, pid, aid, seq, lamport, header, sig, body)
+			VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, CASE WHEN ?9 THEN ifnull(?10, x'') END)`},
+		{&s.ws.insertID, s.w, `INSERT INTO ids_recent (id, n) VALUES (?1, ?2)`},
+		{&s.ws.maxSeq, s.w, `SELECT ifnull(max(seq), 0) FROM events WHERE pid = ?1 AND aid = ?2`},
+		{&s.ws.mergeIDs, s.w, `INSERT INTO ids (id, n) SELECT id, n FROM ids_recent ORDER BY id`},
+		{&s.ws.clearRecent, s.w, `DELETE FROM ids_recent`},
+		{&s.ws.addBody, s.w, `UPDATE events SET body = ifnull(?2, x'') WHERE n = ?1 AND body IS NULL`},
 		{&s.ws.deleteHead, s.w, `DELETE FROM heads WHERE pid = ?1 AND id = ?2`},
 		{&s.ws.insertHead, s.w, `INSERT INTO heads (pid, id) VALUES (?1, ?2) ON CONFLICT DO NOTHING`},
 		{&s.ws.insertEvidence, s.w, `INSERT INTO evidence (pid, author, seq, a, b) VALUES (?1, ?2, ?3, ?4, ?5)
 			ON CONFLICT DO NOTHING`},
 		{&s.ws.count, s.w, `UPDATE pursuances SET n = n + ?2 WHERE pid = ?1`},
 
-		{&s.rs.get, s.db, `SELECT ` + cols + ` FROM events WHERE id = ?1`},
+		{&s.rs.get, s.db, `SELECT ` + cols + ` FROM events WHERE n IN (` + rowOf("?1") + `)`},
 		{&s.rs.bySeq, s.db, `SELECT ` + cols + ` FROM events
 			WHERE pid = ` + pidOf + ` AND aid = (SELECT aid FROM authors WHERE key = ?2) AND seq = ?3
 			ORDER BY id`},
@@ -231,14 +249,21 @@ func (s *SQLite) prepare(ctx context.Context) error {
 		{&s.rs.evidence, s.db, `SELECT author, seq, a, b FROM evidence WHERE pid = ` + pidOf + `
 			ORDER BY author, seq, a, b`},
 		{&s.rs.pursuances, s.db, `SELECT p.id FROM pursuances p
-			WHERE EXISTS (SELECT 1 FROM events e WHERE e.id = p.id) ORDER BY p.id`},
+			WHERE EXISTS (SELECT 1 FROM events e WHERE e.pid = p.pid AND e.lamport = 1 AND e.id = p.id)
+			ORDER BY p.id`},
 		{&s.rs.count, s.db, `SELECT n FROM pursuances WHERE id = ?1`},
 	}
 	for i, n := range refBatch {
+		list := "?1"
+		for j := 2; j <= n; j++ {
+			list += fmt.Sprintf(", ?%d", j)
+		}
 		q := `SELECT e.id, p.id, a.key, e.seq, e.lamport FROM events e
 			JOIN pursuances p ON p.pid = e.pid JOIN authors a ON a.aid = e.aid
-			WHERE e.id IN (?` + strings.Repeat(", ?", n-1) + `)`
+			WHERE e.n IN (` + rowOf(list) + `)`
 		preps = append(preps, prep{&s.rs.refs[i], s.db, q})
+		q = `SELECT e.id, e.n, e.body IS NULL FROM events e WHERE e.n IN (` + rowOf(list) + `)`
+		preps = append(preps, prep{&s.ws.existing[i], s.w, q})
 	}
 	for _, p := range preps {
 		st, err := p.on.PrepareContext(ctx, p.query)
@@ -250,6 +275,16 @@ func (s *SQLite) prepare(ctx context.Context) error {
 	return nil
 }
 
+// rowOf is a subquery for the rows n of the events whose IDs are in list
+// (SQL parameters), looked up in both tiers of the ID index.
+func rowOf(list string) string {
+	return `SELECT n FROM ids_recent WHERE id IN (` + list + `) UNION ALL SELECT n FROM ids WHERE id IN (` + list + `)`
+}
+
+// mergeThreshold is the number of IDs in ids_recent at which Put moves them
+// to ids (see the schema). 65,536 IDs take about 3 MB.
+const mergeThreshold = 1 << 16
+
 // closeAll closes every statement and connection, returning the first
 // error.
 func (s *SQLite) closeAll() error {
@@ -258,10 +293,16 @@ func (s *SQLite) closeAll() error {
 		s.ws.begin, s.ws.commit, s.ws.rollback, s.ws.findPid, s.ws.insertPid,
 		s.ws.findAid, s.ws.insertAid,
 		s.ws.insertEvent, s.ws.addBody, s.ws.deleteHead, s.ws.insertHead,
+		s.ws.insertID, s.ws.mergeIDs, s.ws.clearRecent, s.ws.maxSeq,
 		s.ws.insertEvidence, s.ws.count,
 		s.rs.get, s.rs.bySeq, s.rs.heads, s.rs.vv, s.rs.iterate, s.rs.evidence,
 		s.rs.pursuances, s.rs.count,
 	} {
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
+	}
+	for _, st := range s.ws.existing {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}
@@ -337,6 +378,7 @@ func (s *SQLite) Put(ctx context.Context, events []*event.Event, evidence []even
 	err := s.put(ctx, events, evidence)
 	s.pids.end(err == nil)
 	s.authors.end(err == nil)
+	s.tips.end(err == nil)
 	if err != nil {
 		return s.fail("put", err)
 	}
@@ -364,12 +406,12 @@ func (s *SQLite) put(ctx context.Context, events []*event.Event, evidence []even
 		}
 	}()
 
-	counts := make(map[int64]int64)
-	var added []*event.Event
-	for _, e := range events {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
+	// Only an event at or below its chain's highest stored seq can be
+	// stored already; look those few up by ID. (In a catch-up, none are.)
+	type rowKeys struct{ pid, aid int64 }
+	keys := make([]rowKeys, len(events))
+	var maybe []*event.Event
+	for i, e := range events {
 		pid, err := s.pids.get(e.PursuanceID())
 		if err != nil {
 			return err
@@ -378,26 +420,62 @@ func (s *SQLite) put(ctx context.Context, events []*event.Event, evidence []even
 		if err != nil {
 			return err
 		}
+		keys[i] = rowKeys{pid, aid}
+		tip, err := s.tips.get(pid, aid)
+		if err != nil {
+			return err
+		}
+		if e.Seq <= tip {
+			maybe = append(maybe, e)
+		}
+	}
+	existing, err := s.existingRows(maybe)
+	if err != nil {
+		return err
+	}
+	// New events are numbered from s.next. (Multi-row INSERTs, tried to
+	// save the driver's per-statement cost, were slower.)
+	counts := make(map[int64]int64)
+	var added []*event.Event
+	next := s.next
+	for i, e := range events {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		id := e.ID()
-		res, err := s.ws.insertEvent.ExecContext(bg, id[:], pid, aid, int64(e.Seq), int64(e.Lamport),
-			e.HeaderBytes(), e.Signature(), e.HasBody(), e.Body())
-		if err != nil {
-			return fmt.Errorf("insert event %s: %w", id.Short(), err)
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return fmt.Errorf("insert event %s: %w", id.Short(), err)
-		}
-		if n == 0 { // already stored
-			if e.HasBody() {
-				if _, err := s.ws.addBody.ExecContext(bg, id[:], e.Body()); err != nil {
+		if row, ok := existing[id]; ok { // already stored, or earlier in events
+			if row.bodyless && e.HasBody() {
+				if _, err := s.ws.addBody.ExecContext(bg, row.n, e.Body()); err != nil {
 					return fmt.Errorf("add body to event %s: %w", id.Short(), err)
 				}
+				existing[id] = storedRow{n: row.n}
 			}
 			continue
 		}
+		pid, aid := keys[i].pid, keys[i].aid
+		s.tips.raise(pid, aid, e.Seq)
+		n := next
+		next++
+		if _, err := s.ws.insertEvent.ExecContext(bg, n, id[:], pid, aid, int64(e.Seq), int64(e.Lamport),
+			e.HeaderBytes(), e.Signature(), e.HasBody(), e.Body()); err != nil {
+			return fmt.Errorf("insert event %s: %w", id.Short(), err)
+		}
+		if _, err := s.ws.insertID.ExecContext(bg, id[:], n); err != nil {
+			return fmt.Errorf("insert event %s: %w", id.Short(), err)
+		}
+		existing[id] = storedRow{n: n, bodyless: !e.HasBody()}
 		counts[pid]++
 		added = append(added, e)
+	}
+	recent := s.recent + len(added)
+	if recent >= s.mergeAt {
+		if _, err := s.ws.mergeIDs.ExecContext(bg); err != nil {
+			return fmt.Errorf("merge ID index: %w", err)
+		}
+		if _, err := s.ws.clearRecent.ExecContext(bg); err != nil {
+			return fmt.Errorf("merge ID index: %w", err)
+		}
+		recent = 0
 	}
 
 	newHeads, named := headChanges(added)
@@ -440,7 +518,102 @@ func (s *SQLite) put(ctx context.Context, events []*event.Event, evidence []even
 	if _, err := s.ws.commit.ExecContext(bg); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
+	s.recent, s.next = recent, next
 	return nil
+}
+
+// chainTips caches the highest stored seq of each chain (pid, aid), so that
+// Put looks up by ID only events that could be stored already. Like
+// keyRows, what a transaction raises is kept only once it commits. Its user
+// holds wmu.
+type chainTips struct {
+	find             *sql.Stmt
+	committed, fresh map[[2]int64]uint64
+}
+
+// get returns the chain's highest seq, as of this transaction.
+func (c *chainTips) get(pid, aid int64) (uint64, error) {
+	k := [2]int64{pid, aid}
+	if s, ok := c.fresh[k]; ok {
+		return s, nil
+	}
+	if s, ok := c.committed[k]; ok {
+		return s, nil
+	}
+	var s int64
+	if err := c.find.QueryRowContext(context.Background(), pid, aid).Scan(&s); err != nil {
+		return 0, fmt.Errorf("find chain tip: %w", err)
+	}
+	c.committed[k] = uint64(s)
+	return uint64(s), nil
+}
+
+// raise records that the transaction stores seq in the chain.
+func (c *chainTips) raise(pid, aid int64, seq uint64) {
+	k := [2]int64{pid, aid}
+	cur, ok := c.fresh[k]
+	if !ok {
+		cur = c.committed[k]
+	}
+	if seq > cur {
+		c.fresh[k] = seq
+	}
+}
+
+// end ends a transaction, keeping what it raised if it committed.
+func (c *chainTips) end(committed bool) {
+	if committed {
+		maps.Copy(c.committed, c.fresh)
+	}
+	clear(c.fresh)
+}
+
+// storedRow is what Put needs to know of an event already stored.
+type storedRow struct {
+	n        int64 // its row in events
+	bodyless bool
+}
+
+// existingRows finds which of events are stored already, in queries of up
+// to 256 IDs. It runs inside Put's transaction.
+func (s *SQLite) existingRows(events []*event.Event) (map[event.ID]storedRow, error) {
+	out := make(map[event.ID]storedRow)
+	args := make([]any, 0, refBatch[len(refBatch)-1])
+	for len(events) > 0 {
+		k := len(refBatch) - 1
+		for refBatch[k] > len(events) {
+			k--
+		}
+		args = args[:0]
+		for _, e := range events[:refBatch[k]] {
+			id := e.ID()
+			args = append(args, id[:])
+		}
+		events = events[refBatch[k]:]
+		rows, err := s.ws.existing[k].QueryContext(context.Background(), args...)
+		if err != nil {
+			return nil, fmt.Errorf("look up events: %w", err)
+		}
+		for rows.Next() {
+			var id sql.RawBytes
+			var row storedRow
+			if err := rows.Scan(&id, &row.n, &row.bodyless); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("look up events: %w", err)
+			}
+			if len(id) != event.IDSize {
+				rows.Close()
+				return nil, fmt.Errorf("stored event ID %x is malformed: the database is corrupt", []byte(id))
+			}
+			out[event.ID(id)] = row
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("look up events: %w", err)
+		}
+	}
+	return out, nil
 }
 
 // keyRows maps 32-byte keys (pursuance IDs, author keys) to the integer

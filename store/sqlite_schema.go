@@ -21,6 +21,14 @@ const applicationID = 0x50727375
 //     events (kept by Put, so Count does not scan).
 //   - authors: one row per author key, with a small integer aid, which
 //     keeps the rows and index entries of events small.
+//   - ids_recent and ids: the index from event ID to the event's row n, in
+//     two tiers. Event IDs are random, so one B-tree of them, once much
+//     larger than a batch, has most of its pages dirtied (and written to
+//     the WAL) by every batch: a 1M-event catch-up ran at 60% of the speed
+//     of a 100k one. Put adds IDs to the small ids_recent, which stays in
+//     the page cache; when it holds mergeThreshold IDs, Put moves them to
+//     ids in one pass in key order, which writes each page of ids once.
+//     Lookups read both (an ID is in exactly one).
 //   - events: one row per event. id is the event ID; header and sig are the
 //     exact signed bytes, from which the event is rebuilt; body is NULL when
 //     this copy has none. aid, seq and lamport are copied out of the header
@@ -43,7 +51,7 @@ var migrations = []string{
 	);
 	CREATE TABLE events (
 		n       INTEGER PRIMARY KEY,
-		id      BLOB NOT NULL UNIQUE,
+		id      BLOB NOT NULL,
 		pid     INTEGER NOT NULL,
 		aid     INTEGER NOT NULL,
 		seq     INTEGER NOT NULL,
@@ -52,6 +60,14 @@ var migrations = []string{
 		sig     BLOB NOT NULL,
 		body    BLOB
 	);
+	CREATE TABLE ids_recent (
+		id BLOB PRIMARY KEY,
+		n  INTEGER NOT NULL
+	) WITHOUT ROWID;
+	CREATE TABLE ids (
+		id BLOB PRIMARY KEY,
+		n  INTEGER NOT NULL
+	) WITHOUT ROWID;
 	CREATE INDEX events_by_seq ON events (pid, aid, seq);
 	CREATE INDEX events_causal ON events (pid, lamport);
 	CREATE TABLE heads (

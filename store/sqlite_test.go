@@ -35,6 +35,19 @@ func TestSQLite(t *testing.T) {
 	storetest.Run(t, openTemp)
 }
 
+// TestSQLiteTwoTierIndex runs the suite with the ID index merging its
+// recent tier every few events, so that lookups, duplicates and bodies are
+// checked across both tiers and across merges.
+func TestSQLiteTwoTierIndex(t *testing.T) {
+	open := func(t *testing.T) store.Store {
+		s := openSQLite(t, filepath.Join(t.TempDir(), "store.db"))
+		store.SetMergeThreshold(s, 3)
+		return s
+	}
+	storetest.Run(t, open)
+	storetest.Equivalent(t, func(*testing.T) store.Store { return store.NewMemory() }, open)
+}
+
 func TestSQLiteEquivalentToMemory(t *testing.T) {
 	storetest.Equivalent(t, func(*testing.T) store.Store { return store.NewMemory() }, openTemp)
 }

@@ -42,6 +42,10 @@ type SQLite struct {
 	recent  int   // rows in ids_recent, as of the last commit
 	mergeAt int   // mergeThreshold, lowered by tests
 	next    int64 // the row number of the next event, as of the last commit
+	// dataVersion is PRAGMA data_version when the caches (tips, recent,
+	// next) were last known right; it changes when another connection,
+	// perhaps another process, commits.
+	dataVersion int64
 
 	rs readStmts
 }
@@ -183,14 +187,9 @@ func openSQLite(ctx context.Context, path string) (_ *SQLite, err error) {
 	if err := s.prepare(ctx); err != nil {
 		return nil, err
 	}
-	if err := s.w.QueryRowContext(ctx, "SELECT count(*) FROM ids_recent").Scan(&s.recent); err != nil {
-		return nil, err
-	}
-	if err := s.w.QueryRowContext(ctx, "SELECT ifnull(max(n), 0) + 1 FROM events").Scan(&s.next); err != nil {
-		return nil, err
-	}
 	s.mergeAt = mergeThreshold
 	s.tips = chainTips{find: s.ws.maxSeq, committed: make(map[[2]int64]uint64), fresh: make(map[[2]int64]uint64)}
+	s.dataVersion = -1 // load the caches at the first Put
 	s.pids = newKeyRows("pursuance", s.ws.findPid, s.ws.insertPid)
 	s.authors = newKeyRows("author", s.ws.findAid, s.ws.insertAid)
 	return s, nil
@@ -405,6 +404,9 @@ func (s *SQLite) put(ctx context.Context, events []*event.Event, evidence []even
 			}
 		}
 	}()
+	if err := s.syncCaches(bg); err != nil {
+		return err
+	}
 
 	// Only an event at or below its chain's highest stored seq can be
 	// stored already; look those few up by ID. (In a catch-up, none are.)
@@ -519,6 +521,28 @@ func (s *SQLite) put(ctx context.Context, events []*event.Event, evidence []even
 		return fmt.Errorf("commit: %w", err)
 	}
 	s.recent, s.next = recent, next
+	return nil
+}
+
+// syncCaches reloads what Put caches about the database if another
+// connection has committed since it was loaded. It runs inside Put's
+// transaction, which holds the write lock, so nothing changes under it.
+func (s *SQLite) syncCaches(ctx context.Context) error {
+	var v int64
+	if err := s.w.QueryRowContext(ctx, "PRAGMA data_version").Scan(&v); err != nil {
+		return fmt.Errorf("data version: %w", err)
+	}
+	if v == s.dataVersion {
+		return nil
+	}
+	if err := s.w.QueryRowContext(ctx, "SELECT count(*) FROM ids_recent").Scan(&s.recent); err != nil {
+		return fmt.Errorf("reload caches: %w", err)
+	}
+	if err := s.w.QueryRowContext(ctx, "SELECT ifnull(max(n), 0) + 1 FROM events").Scan(&s.next); err != nil {
+		return fmt.Errorf("reload caches: %w", err)
+	}
+	clear(s.tips.committed)
+	s.dataVersion = v
 	return nil
 }
 

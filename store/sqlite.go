@@ -826,38 +826,33 @@ func (s *SQLite) Heads(ctx context.Context, pursuance event.ID) ([]event.ID, err
 	if err := s.begin(ctx, "heads"); err != nil {
 		return nil, err
 	}
-	var out []event.ID
-	err := s.queryIDs(ctx, s.rs.heads, func(b []byte) error {
-		var id event.ID
-		if len(b) != len(id) {
-			return fmt.Errorf("head %x is malformed: the database is corrupt", b)
-		}
-		out = append(out, event.ID(b))
-		return nil
-	}, pursuance[:])
+	out, err := queryIDs(ctx, s.rs.heads, "head", pursuance[:])
 	if err != nil {
 		return nil, s.fail("heads", err)
 	}
 	return out, nil
 }
 
-// queryIDs runs a query selecting one blob column and calls fn with each.
-func (s *SQLite) queryIDs(ctx context.Context, st *sql.Stmt, fn func([]byte) error, args ...any) error {
+// queryIDs runs a query selecting one column of IDs (what names them, in
+// errors) and returns them.
+func queryIDs(ctx context.Context, st *sql.Stmt, what string, args ...any) ([]event.ID, error) {
 	rows, err := st.QueryContext(ctx, args...)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer rows.Close()
+	var out []event.ID
 	for rows.Next() {
 		var b sql.RawBytes
 		if err := rows.Scan(&b); err != nil {
-			return err
+			return nil, err
 		}
-		if err := fn(b); err != nil {
-			return err
+		if len(b) != event.IDSize {
+			return nil, fmt.Errorf("%s %x is malformed: the database is corrupt", what, []byte(b))
 		}
+		out = append(out, event.ID(b))
 	}
-	return rows.Err()
+	return out, rows.Err()
 }
 
 // VersionVector implements Store. Its cost grows with the number of
@@ -953,15 +948,7 @@ func (s *SQLite) Pursuances(ctx context.Context) ([]event.ID, error) {
 	if err := s.begin(ctx, "pursuances"); err != nil {
 		return nil, err
 	}
-	var out []event.ID
-	err := s.queryIDs(ctx, s.rs.pursuances, func(b []byte) error {
-		var id event.ID
-		if len(b) != len(id) {
-			return fmt.Errorf("pursuance ID %x is malformed: the database is corrupt", b)
-		}
-		out = append(out, event.ID(b))
-		return nil
-	})
+	out, err := queryIDs(ctx, s.rs.pursuances, "pursuance ID")
 	if err != nil {
 		return nil, s.fail("pursuances", err)
 	}

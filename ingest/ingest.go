@@ -78,8 +78,8 @@ type Ingester struct {
 
 	mu           sync.Mutex
 	pending      map[event.ID]*waiter
-	waiters      map[event.ID][]event.ID // missing ID → pending events naming it
-	queue        []event.ID              // pending IDs, oldest first (may hold stale entries)
+	waiters      map[event.ID]map[event.ID]struct{} // missing ID → pending events naming it
+	queue        []event.ID                         // pending IDs, oldest first (may hold stale entries)
 	pendingBytes int
 	tips         map[chainKey]uint64 // highest stored seq of each chain
 	loaded       map[event.ID]bool   // pursuances whose tips are in tips
@@ -91,7 +91,8 @@ type Ingester struct {
 type waiter struct {
 	ev      *event.Event
 	missing []event.ID
-	size    int
+	raw     int // the event's encoded size
+	size    int // raw plus bookkeeping, as counted in pendingBytes
 }
 
 type chainKey struct {
@@ -122,7 +123,7 @@ func New(st store.Store, opts Options) *Ingester {
 		st:      st,
 		opts:    opts,
 		pending: make(map[event.ID]*waiter),
-		waiters: make(map[event.ID][]event.ID),
+		waiters: make(map[event.ID]map[event.ID]struct{}),
 		tips:    make(map[chainKey]uint64),
 		loaded:  make(map[event.ID]bool),
 		refs:    newRefCache(defaultRefCache),
@@ -260,17 +261,24 @@ func (in *Ingester) ingest(ctx context.Context, items []item) (Result, error) {
 			}
 			continue
 		}
-		if _, ok := in.pending[id]; ok {
+		if w, ok := in.pending[id]; ok {
 			res.Duplicates++
+			if !w.ev.HasBody() && it.ev.HasBody() {
+				in.pendingBytes += it.size - w.raw
+				w.size += it.size - w.raw
+				w.ev, w.raw = it.ev, it.size
+			}
 			continue
 		}
 		c := &cand{item: it}
 		cands[id] = c
 		round = append(round, c)
 	}
+	all := slices.Clone(round) // every candidate, in a deterministic order
 	round = in.dropWeakAuthors(cands, round, &res)
 	stored := make(map[event.ID][]event.ID)
-	round, err := in.dropStored(ctx, cands, round, stored, &res)
+	var fills []*event.Event // stored events whose missing body this batch brings
+	round, err := in.dropStored(ctx, cands, round, stored, &fills, &res)
 	if err != nil {
 		return Result{}, err
 	}
@@ -322,8 +330,11 @@ func (in *Ingester) ingest(ctx context.Context, items []item) (Result, error) {
 			accepted = append(accepted, c.ev)
 			newly = append(newly, c.ref.ID)
 			k := seqKey{chainKey{c.ref.Pursuance, c.ref.Author}, c.ref.Seq}
-			for _, other := range append(acceptedAt[k], stored[c.ref.ID]...) {
-				res.Equivocations = append(res.Equivocations, pair(k, c.ref.ID, other))
+			// One record per forked event, against the smallest other ID
+			// at its seq: enough to prove the fork, and linear in the
+			// number of events however many branches an author signs.
+			if others := append(slices.Clone(acceptedAt[k]), stored[c.ref.ID]...); len(others) > 0 {
+				res.Equivocations = append(res.Equivocations, pair(k, c.ref.ID, slices.MinFunc(others, event.ID.Compare)))
 			}
 			acceptedAt[k] = append(acceptedAt[k], c.ref.ID)
 		}
@@ -338,28 +349,29 @@ func (in *Ingester) ingest(ctx context.Context, items []item) (Result, error) {
 				}
 			}
 			delete(localWaiters, id)
-			for _, wid := range in.waiters[id] {
+			for wid := range in.waiters[id] {
 				w, ok := in.pending[wid]
 				if _, seen := cands[wid]; !ok || seen {
 					continue
 				}
 				// Only authentic events are ever pended: no need to verify
 				// them again.
-				c := &cand{item: item{ev: w.ev, idx: -1, size: w.size}, authentic: true, vouched: true}
+				c := &cand{item: item{ev: w.ev, idx: -1, size: w.raw}, authentic: true, vouched: true}
 				cands[wid] = c
 				pulled = append(pulled, wid)
 				fresh = append(fresh, c)
+				all = append(all, c)
 			}
 		}
-		fresh, err = in.dropStored(ctx, cands, fresh, stored, &res)
+		fresh, err = in.dropStored(ctx, cands, fresh, stored, &fills, &res)
 		if err != nil {
 			return Result{}, err
 		}
 		round = append(round, fresh...)
 	}
 
-	if len(accepted) > 0 || len(res.Equivocations) > 0 {
-		if err := in.st.Put(ctx, accepted, res.Equivocations); err != nil {
+	if len(accepted) > 0 || len(res.Equivocations) > 0 || len(fills) > 0 {
+		if err := in.st.Put(ctx, append(fills, accepted...), res.Equivocations); err != nil {
 			return Result{}, fmt.Errorf("ingest: %w", err)
 		}
 	}
@@ -380,8 +392,8 @@ func (in *Ingester) ingest(ctx context.Context, items []item) (Result, error) {
 			in.loaded[r.Pursuance] = true
 		}
 	}
-	for _, c := range cands {
-		if c.waiting {
+	for _, c := range all {
+		if c.waiting && cands[c.ev.ID()] == c {
 			in.pend(c, c.missing)
 			if c.idx >= 0 {
 				res.Pending++
@@ -401,6 +413,9 @@ func (in *Ingester) dropWeakAuthors(cands map[event.ID]*cand, round []*cand, res
 		err, ok := in.authorChecked[c.ev.Author]
 		if !ok {
 			err = c.ev.Author.Check()
+			if len(in.authorChecked) >= maxAuthorCache {
+				clear(in.authorChecked) // junk with random keys costs no memory
+			}
 			in.authorChecked[c.ev.Author] = err
 		}
 		if err != nil {
@@ -413,14 +428,18 @@ func (in *Ingester) dropWeakAuthors(cands map[event.ID]*cand, round []*cand, res
 	return live
 }
 
+// maxAuthorCache bounds Ingester.authorChecked.
+const maxAuthorCache = 1 << 16
+
 // dropStored removes from round the candidates the store already holds
 // (counting them as duplicates), and records in stored the other events
 // stored at each remaining candidate's seq (see storedAtSeq).
-func (in *Ingester) dropStored(ctx context.Context, cands map[event.ID]*cand, round []*cand, stored map[event.ID][]event.ID, res *Result) ([]*cand, error) {
-	found, err := in.storedAtSeq(ctx, round)
+func (in *Ingester) dropStored(ctx context.Context, cands map[event.ID]*cand, round []*cand, stored map[event.ID][]event.ID, fills *[]*event.Event, res *Result) ([]*cand, error) {
+	found, f, err := in.storedAtSeq(ctx, round)
 	if err != nil {
 		return nil, err
 	}
+	*fills = append(*fills, f...)
 	live := round[:0]
 	for _, c := range round {
 		others, ok := found[c.ev.ID()]
@@ -447,33 +466,42 @@ func pair(k seqKey, a, b event.ID) event.Equivocation {
 // storedAtSeq finds, for each candidate at or below its chain's stored tip,
 // the stored events at the same seq. The result maps a candidate's ID to
 // nil when the candidate itself is stored (a duplicate), or to the IDs of
-// the other stored events at its seq (an equivocation).
-func (in *Ingester) storedAtSeq(ctx context.Context, order []*cand) (map[event.ID][]event.ID, error) {
-	out := make(map[event.ID][]event.ID)
+// the other stored events at its seq (an equivocation). fills lists the
+// duplicates that carry a body the stored copy lacks.
+func (in *Ingester) storedAtSeq(ctx context.Context, order []*cand) (out map[event.ID][]event.ID, fills []*event.Event, err error) {
+	out = make(map[event.ID][]event.ID)
 	for _, c := range order {
 		pid := c.ev.PursuanceID()
 		if !in.loaded[pid] {
 			vv, err := in.st.VersionVector(ctx, pid)
 			if err != nil {
-				return nil, fmt.Errorf("ingest: %w", err)
+				return nil, nil, fmt.Errorf("ingest: %w", err)
 			}
 			for a, s := range vv {
 				in.tips[chainKey{pid, a}] = s
 			}
-			in.loaded[pid] = true
+			// A pursuance with nothing stored is not remembered, so that
+			// junk naming random pursuances costs no memory; its genesis
+			// marks it loaded once stored.
+			if len(vv) > 0 {
+				in.loaded[pid] = true
+			}
 		}
 		if c.ev.Seq > in.tips[chainKey{pid, c.ev.Author}] {
 			continue // beyond the chain's tip: new
 		}
 		evs, err := in.st.BySeq(ctx, pid, c.ev.Author, c.ev.Seq)
 		if err != nil {
-			return nil, fmt.Errorf("ingest: %w", err)
+			return nil, nil, fmt.Errorf("ingest: %w", err)
 		}
 		var others []event.ID
 		dup := false
 		for _, s := range evs {
 			if s.ID() == c.ev.ID() {
 				dup = true
+				if !s.HasBody() && c.ev.HasBody() {
+					fills = append(fills, c.ev)
+				}
 				break
 			}
 			others = append(others, s.ID())
@@ -485,7 +513,7 @@ func (in *Ingester) storedAtSeq(ctx context.Context, order []*cand) (map[event.I
 			out[c.ev.ID()] = others
 		}
 	}
-	return out, nil
+	return out, fills, nil
 }
 
 // authenticate decides which candidates are authentic. An event is
@@ -564,7 +592,7 @@ func (in *Ingester) authenticate(cands map[event.ID]*cand, order []*cand) {
 // hasPendingSuccessor reports whether a pending event is e's author's next
 // event after e.
 func (in *Ingester) hasPendingSuccessor(e *event.Event) bool {
-	for _, wid := range in.waiters[e.ID()] {
+	for wid := range in.waiters[e.ID()] {
 		w, ok := in.pending[wid]
 		if ok && w.ev.Backlink == e.ID() && w.ev.Author.Equal(e.Author) && w.ev.Seq == e.Seq+1 && w.ev.PursuanceID() == e.PursuanceID() {
 			return true
@@ -637,28 +665,42 @@ func resolve(c *cand, cands map[event.ID]*cand, cache *refCache, known map[event
 		}
 		return event.Ref{}, false, nil
 	}
+	// While the backlink is missing, c only waits, whatever its parents:
+	// c may be what vouches for its backlink (docs/events.md §9), and a
+	// rejected c would be forgotten and vouch for nothing, so the verdict
+	// on the backlink would depend on delivery order.
+	backMissing := false
 	if c.ev.Seq > 1 {
-		r, ok, err := find(c.ev.Backlink)
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		if ok {
+		r, ok, ferr := find(c.ev.Backlink)
+		switch {
+		case ferr != nil:
+			err = ferr
+		case ok:
 			back = &r
-		} else {
+		default:
+			backMissing = true
 			missing = append(missing, c.ev.Backlink)
 		}
 	}
 	parents = make([]event.Ref, len(c.ev.Parents))
 	for i, p := range c.ev.Parents {
-		r, ok, err := find(p)
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		if !ok {
+		r, ok, ferr := find(p)
+		switch {
+		case ferr != nil:
+			if err == nil {
+				err = ferr
+			}
+		case ok:
+			parents[i] = r
+		default:
 			missing = append(missing, p)
-			continue
 		}
-		parents[i] = r
+	}
+	if backMissing {
+		return nil, nil, missing, nil
+	}
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	return back, parents, missing, nil
 }
@@ -666,13 +708,23 @@ func resolve(c *cand, cands map[event.ID]*cand, cache *refCache, known map[event
 // pend adds c to the pending set, waiting for missing.
 func (in *Ingester) pend(c *cand, missing []event.ID) {
 	id := c.ev.ID()
-	in.pending[id] = &waiter{ev: c.ev, missing: missing, size: c.size}
-	in.pendingBytes += c.size
+	size := c.size + waiterOverhead*(1+len(missing))
+	in.pending[id] = &waiter{ev: c.ev, missing: missing, raw: c.size, size: size}
+	in.pendingBytes += size
 	in.queue = append(in.queue, id)
 	for _, m := range missing {
-		in.waiters[m] = append(in.waiters[m], id)
+		ws := in.waiters[m]
+		if ws == nil {
+			ws = make(map[event.ID]struct{})
+			in.waiters[m] = ws
+		}
+		ws[id] = struct{}{}
 	}
 }
+
+// waiterOverhead approximates the bytes of bookkeeping per pending event and
+// per ID it waits for, so that MaxPendingBytes bounds them too.
+const waiterOverhead = 128
 
 // unpend removes id from the pending set.
 func (in *Ingester) unpend(id event.ID) {
@@ -683,11 +735,9 @@ func (in *Ingester) unpend(id event.ID) {
 	delete(in.pending, id)
 	in.pendingBytes -= w.size
 	for _, m := range w.missing {
-		ws := slices.DeleteFunc(in.waiters[m], func(x event.ID) bool { return x == id })
-		if len(ws) == 0 {
+		delete(in.waiters[m], id)
+		if len(in.waiters[m]) == 0 {
 			delete(in.waiters, m)
-		} else {
-			in.waiters[m] = ws
 		}
 	}
 }

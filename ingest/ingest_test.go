@@ -381,3 +381,113 @@ func TestWeakAuthorRejected(t *testing.T) {
 		}
 	}
 }
+
+// TestVouchingDoesNotDependOnOrder is the case where a validly signed event
+// W, whose backlink c has a broken signature, would break a rule once
+// checked (its lamport clock is below a parent's): W must wait for c, not
+// be rejected, so that it vouches for c in every delivery order.
+func TestVouchingDoesNotDependOnOrder(t *testing.T) {
+	f := newFixture(t, 5)
+	good := f.next(t, "c")
+	sig := slices.Clone(good.Signature())
+	sig[5] ^= 1
+	c, err := event.FromParts(good.HeaderBytes(), sig, good.Body())
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := identity.SigningKeyFromSeed(slices.Repeat([]byte{6}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nowhere event.ID
+	nowhere[0] = 0xee
+	y, err := event.Sign(other, event.Draft{Pursuance: f.g.ID(), Seq: 1, Parents: []event.ID{nowhere},
+		Lamport: 100, Kind: event.KindTaskComment, Time: 9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := event.Sign(f.key, event.Draft{Pursuance: f.g.ID(), Seq: 3, Backlink: c.ID(), Parents: []event.ID{c.ID(), y.ID()},
+		Lamport: 3, Kind: event.KindTaskComment, Time: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	orders := map[string][][]*event.Event{
+		"[G][W,Y][c]":  {{f.g}, {w, y}, {c}},
+		"[G][W,Y,c]":   {{f.g}, {w, y, c}},
+		"[G][W][c][Y]": {{f.g}, {w}, {c}, {y}},
+	}
+	for _, m := range modes {
+		for name, batches := range orders {
+			st := store.NewMemory()
+			in := ingest.New(st, m.opts)
+			for _, b := range batches {
+				ingestAll(t, in, wire(b...))
+			}
+			if _, err := st.Get(context.Background(), c.ID()); err != nil {
+				t.Errorf("%s %s: c not accepted: %v", m.name, name, err)
+			}
+		}
+	}
+}
+
+// TestBodyArrivesLater: a body delivered after a body-less copy of its
+// event (stored or pending) is kept.
+func TestBodyArrivesLater(t *testing.T) {
+	f := newFixture(t, 7)
+	e2 := f.next(t, "two")
+	e3 := f.next(t, "three")
+	for _, m := range modes {
+		st := store.NewMemory()
+		in := ingest.New(st, m.opts)
+		ingestAll(t, in, wire(f.g, e2.WithoutBody()))
+		ingestAll(t, in, wire(e3.WithoutBody())) // stored body-less
+		res := ingestAll(t, in, wire(e2, e3))
+		if len(res.Accepted) != 0 || res.Duplicates != 2 {
+			t.Fatalf("%s: %+v", m.name, res)
+		}
+		for _, e := range []*event.Event{e2, e3} {
+			got, err := st.Get(context.Background(), e.ID())
+			if err != nil || !got.HasBody() {
+				t.Fatalf("%s: stored %s has no body (%v)", m.name, e.ID().Short(), err)
+			}
+		}
+		// Pending: e3 waits body-less, then comes with its body, then its
+		// predecessor arrives.
+		st = store.NewMemory()
+		in = ingest.New(st, m.opts)
+		ingestAll(t, in, wire(f.g))
+		ingestAll(t, in, wire(e3.WithoutBody()))
+		ingestAll(t, in, wire(e3))
+		ingestAll(t, in, wire(e2))
+		if got, err := st.Get(context.Background(), e3.ID()); err != nil || !got.HasBody() {
+			t.Fatalf("%s: pending event lost the body delivered later (%v)", m.name, err)
+		}
+	}
+}
+
+// TestManyForksLinearEvidence: an author signing n different events at one
+// seq yields n-1 evidence records, not n(n-1)/2.
+func TestManyForksLinearEvidence(t *testing.T) {
+	f := newFixture(t, 8)
+	var forks []*event.Event
+	for i := range 40 {
+		e, err := event.Sign(f.key, event.Draft{Pursuance: f.g.ID(), Seq: 2, Backlink: f.g.ID(), Parents: []event.ID{f.g.ID()},
+			Lamport: 2, Kind: event.KindTaskComment, Time: uint64(i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		forks = append(forks, e)
+	}
+	st := store.NewMemory()
+	in := ingest.New(st, ingest.Options{})
+	ingestAll(t, in, wire(f.g))
+	ingestAll(t, in, wire(forks[:25]...))
+	ingestAll(t, in, wire(forks[25:]...))
+	ev, err := st.Evidence(context.Background(), f.g.ID())
+	if err != nil || len(ev) != 39 {
+		t.Fatalf("%d evidence records (%v), want 39", len(ev), err)
+	}
+	if from := event.ForkedFrom(ev); from[f.key.Public()] != 2 {
+		t.Fatalf("ForkedFrom = %v", from)
+	}
+}

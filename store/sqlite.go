@@ -379,6 +379,9 @@ func (s *SQLite) Put(ctx context.Context, events []*event.Event, evidence []even
 	s.authors.end(err == nil)
 	s.tips.end(err == nil)
 	if err != nil {
+		// The commit may have happened even so (a disk error on COMMIT):
+		// reload the caches before the next Put.
+		s.dataVersion = -1
 		return s.fail("put", err)
 	}
 	return nil

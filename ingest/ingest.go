@@ -470,9 +470,11 @@ func pair(k seqKey, a, b event.ID) event.Equivocation {
 // duplicates that carry a body the stored copy lacks.
 func (in *Ingester) storedAtSeq(ctx context.Context, order []*cand) (out map[event.ID][]event.ID, fills []*event.Event, err error) {
 	out = make(map[event.ID][]event.ID)
+	asked := make(map[event.ID]bool) // pursuances looked up by this call
 	for _, c := range order {
 		pid := c.ev.PursuanceID()
-		if !in.loaded[pid] {
+		if !in.loaded[pid] && !asked[pid] {
+			asked[pid] = true
 			vv, err := in.st.VersionVector(ctx, pid)
 			if err != nil {
 				return nil, nil, fmt.Errorf("ingest: %w", err)

@@ -491,3 +491,27 @@ func TestManyForksLinearEvidence(t *testing.T) {
 		t.Fatalf("ForkedFrom = %v", from)
 	}
 }
+
+// countingStore counts VersionVector calls.
+type countingStore struct {
+	store.Store
+	vv int
+}
+
+func (c *countingStore) VersionVector(ctx context.Context, p event.ID) (map[identity.PublicKey]uint64, error) {
+	c.vv++
+	return c.Store.VersionVector(ctx, p)
+}
+
+// TestNewPursuanceLooksUpTipsOnce: a batch founding a pursuance asks the
+// store for its chain tips once, not once per event.
+func TestNewPursuanceLooksUpTipsOnce(t *testing.T) {
+	log := genLog(t, 500, 4)
+	st := &countingStore{Store: store.NewMemory()}
+	in := ingest.New(st, ingest.Options{})
+	ingestAll(t, in, log.Events[:300])
+	ingestAll(t, in, log.Events[300:])
+	if st.vv > 1 {
+		t.Fatalf("VersionVector called %d times", st.vv)
+	}
+}

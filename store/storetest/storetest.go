@@ -537,13 +537,20 @@ func testIterateOrder(t *testing.T, s store.Store) {
 	}
 }
 
-func testIterateStop(t *testing.T, s store.Store) {
-	w, g := newWorld(t, "stop", 1)
+// putChain puts a new pursuance whose founder's chain has n events after
+// the genesis event, and returns its world.
+func putChain(t *testing.T, s store.Store, name string, n int) *world {
+	w, g := newWorld(t, name, 1)
 	batch := evs(g)
-	for range 50 {
+	for range n {
 		batch = append(batch, w.next(0, batch[len(batch)-1]))
 	}
 	put(t, s, batch)
+	return w
+}
+
+func testIterateStop(t *testing.T, s store.Store) {
+	w := putChain(t, s, "stop", 50)
 	errStop := errors.New("enough")
 	calls := 0
 	err := s.Iterate(context.Background(), w.pid, func(e *event.Event) error {
@@ -566,12 +573,7 @@ func testIterateStop(t *testing.T, s store.Store) {
 }
 
 func testIterateCancel(t *testing.T, s store.Store) {
-	w, g := newWorld(t, "cancel-iterate", 1)
-	batch := evs(g)
-	for range 50 {
-		batch = append(batch, w.next(0, batch[len(batch)-1]))
-	}
-	put(t, s, batch)
+	w := putChain(t, s, "cancel-iterate", 50)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	calls := 0

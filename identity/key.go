@@ -64,6 +64,9 @@ func (k PublicKey) Equal(o PublicKey) bool {
 	return subtle.ConstantTimeCompare(k[:], o[:]) == 1
 }
 
+// Compare orders keys by their bytes, for canonical orderings.
+func (k PublicKey) Compare(o PublicKey) int { return bytes.Compare(k[:], o[:]) }
+
 // IsZero reports whether k is the all-zero key, which no member has.
 func (k PublicKey) IsZero() bool { return k == PublicKey{} }
 

@@ -1,0 +1,197 @@
+package state
+
+import (
+	"slices"
+
+	"github.com/pursuance/pursuance/charter"
+	"github.com/pursuance/pursuance/event"
+	"github.com/pursuance/pursuance/identity"
+)
+
+// isAuthority reports whether an op changes the authority state.
+func isAuthority(op Op) bool {
+	switch op.(type) {
+	case *Genesis, *CharterAmend, *RoleAssign, *RoleRevoke, *Invite, *InviteRevoke,
+		*Join, *Remove, *Leave, *Proposal, *Approval:
+		return true
+	}
+	return false
+}
+
+// apply folds an accepted node into the current state.
+func (b *builder) apply(p int32, n *node) {
+	op := n.op
+	if isAuthority(op) {
+		applyAuth(b.auth, n)
+		b.authRecs = append(b.authRecs, p)
+		b.authMax[n.author] = max(b.authMax[n.author], n.e.Seq)
+		if r := restrictionOf(b.auth, effectiveOp(n)); r != nil {
+			if _, isApproval := op.(*Approval); !isApproval || n.exec != nil {
+				n.restrict = r
+				b.restrictBy[r.target] = append(b.restrictBy[r.target], p)
+			}
+		}
+		op = n.exec // a carried proposal may act on a task
+	}
+	var id event.ID
+	switch o := op.(type) {
+	case *TaskCreate:
+		id = n.e.ID()
+		vis := o.VisibleTo
+		if len(vis) == 0 {
+			vis = b.auth.charter.NewTaskVisibility(b.auth.roles(n.e.Author))
+		}
+		b.tasks[id] = newTask(n.e, o, vis)
+	case nil:
+		return
+	default:
+		id = taskOf(op)
+		if t := b.tasks[id]; t != nil {
+			b.applyTaskOp(t, n, op)
+		}
+	}
+	if id.IsZero() {
+		return
+	}
+	b.taskRecs[id] = append(b.taskRecs[id], p)
+	if t := b.tasks[id]; t != nil {
+		t.touched[n.author] = max(t.touched[n.author], n.e.Seq)
+	}
+}
+
+// newTask makes the task a task-create event founds.
+func newTask(e *event.Event, c *TaskCreate, visibleTo []string) *Task {
+	t := &Task{
+		ID:        e.ID(),
+		Creator:   e.Author,
+		Parent:    c.Parent,
+		Title:     c.Title,
+		Body:      c.Body,
+		Due:       c.Due,
+		VisibleTo: slices.Sorted(slices.Values(visibleTo)),
+		Created:   e.Time,
+		Updated:   e.Time,
+		assigned:  make(map[string][]event.ID),
+		touched:   make(map[uint32]uint64),
+	}
+	t.VisibleTo = slices.Compact(t.VisibleTo)
+	for _, a := range c.Assignees {
+		t.assigned[a] = append(t.assigned[a], e.ID())
+	}
+	t.syncAssignees()
+	return t
+}
+
+// applyTaskOp applies an accepted op of node n to task t. Fields are
+// last-writer-wins in log order; assignees are an add-wins set.
+func (b *builder) applyTaskOp(t *Task, n *node, op Op) {
+	switch o := op.(type) {
+	case *TaskEdit:
+		if o.Title != nil {
+			t.Title = *o.Title
+		}
+		if o.Body != nil {
+			t.Body = *o.Body
+		}
+		if o.Due != nil {
+			t.Due = *o.Due
+		}
+	case *TaskMove:
+		t.Parent = o.Parent
+	case *TaskAssign:
+		t.assigned[o.Assignee] = append(t.assigned[o.Assignee], n.e.ID())
+		t.syncAssignees()
+	case *TaskUnassign:
+		// Remove the adds this unassign saw; concurrent adds survive.
+		t.assigned[o.Assignee] = slices.DeleteFunc(t.assigned[o.Assignee], func(tag event.ID) bool {
+			x := b.nodes[b.pos[tag]]
+			return b.inPast(x, n)
+		})
+		if len(t.assigned[o.Assignee]) == 0 {
+			delete(t.assigned, o.Assignee)
+		}
+		t.syncAssignees()
+	case *TaskStatus:
+		t.Status = o.Status
+	case *TaskComment:
+		t.Comments = append(t.Comments, Comment{ID: n.e.ID(), Author: n.e.Author, Text: o.Text, Time: n.e.Time})
+	case *TaskArchive:
+		t.Archived = o.Archived
+	default:
+		return
+	}
+	t.Updated = max(t.Updated, n.e.Time)
+}
+
+// applyAuth folds an accepted authority node into a.
+func applyAuth(a *authState, n *node) {
+	e := n.e
+	switch op := n.op.(type) {
+	case *Genesis:
+		c, err := charter.Unmarshal(op.Charter)
+		if err != nil {
+			return // decide rejected it already
+		}
+		a.setCharter(c, op.Charter)
+		pub, _ := founderPublic(e, op)
+		a.addMember(&Member{ID: e.Author, Name: op.Name, Roles: []string{c.FounderRole()}, KEM: pub.KEM, Binding: pub.KEMBinding, Since: e.ID()})
+	case *Join:
+		inv := a.invites[op.Invite]
+		inv.used++
+		pub, _ := publicOf(e.Author, op.Name, op.KEM, op.Binding)
+		a.addMember(&Member{ID: e.Author, Name: op.Name, Roles: a.rankRoles([]string{inv.op.Role}), KEM: pub.KEM, Binding: pub.KEMBinding, Since: e.ID(), InvitedBy: inv.author})
+	case *Leave:
+		a.dropMember(e.Author)
+	case *Invite:
+		a.invites[e.ID()] = &inviteState{id: e.ID(), author: e.Author, op: *op}
+	case *Proposal:
+		inner, err := DecodeOp(op.Action, op.Body)
+		if err != nil {
+			return
+		}
+		a.proposals[e.ID()] = &proposal{id: e.ID(), author: e.Author, op: inner, action: actionOf(inner),
+			approvals: map[identity.PublicKey]bool{e.Author: true}}
+	case *Approval:
+		pr := a.proposals[op.Proposal]
+		if pr == nil {
+			return
+		}
+		pr.approvals[e.Author] = true
+		if n.exec != nil || n.execNote != "" {
+			pr.done = true
+			delete(a.proposals, op.Proposal)
+		}
+		if n.exec != nil {
+			applyAuthOp(a, e.ID(), pr.author, n.exec)
+		}
+	default:
+		applyAuthOp(a, e.ID(), e.Author, n.op)
+	}
+}
+
+// applyAuthOp applies the authority ops that a proposal can carry. id is
+// the event that carries op out and author the member it acts for.
+func applyAuthOp(a *authState, id event.ID, author identity.PublicKey, op Op) {
+	switch op := op.(type) {
+	case *CharterAmend:
+		if c, err := charter.Unmarshal(op.Charter); err == nil {
+			a.setCharter(c, op.Charter)
+		}
+	case *RoleAssign:
+		if m := a.members[op.Member]; m != nil {
+			m.Roles = a.rankRoles(append(m.Roles, op.Role))
+		}
+	case *RoleRevoke:
+		if m := a.members[op.Member]; m != nil {
+			m.Roles = slices.DeleteFunc(m.Roles, func(r string) bool { return r == op.Role })
+		}
+	case *Remove:
+		a.dropMember(op.Member)
+	case *Invite:
+		a.invites[id] = &inviteState{id: id, author: author, op: *op}
+	case *InviteRevoke:
+		if inv := a.invites[op.Invite]; inv != nil {
+			inv.revoked = true
+		}
+	}
+}

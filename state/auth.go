@@ -1,0 +1,123 @@
+package state
+
+import (
+	"slices"
+
+	"github.com/pursuance/pursuance/charter"
+	"github.com/pursuance/pursuance/event"
+	"github.com/pursuance/pursuance/identity"
+)
+
+// Member is a member of a pursuance as the log has settled it.
+type Member struct {
+	ID        identity.PublicKey
+	Name      string
+	Roles     []string // ranked as the charter ranks them, highest first
+	KEM       identity.KEMPublicKey
+	Binding   [identity.SignatureSize]byte
+	Since     event.ID           // the genesis or join event that admitted it
+	InvitedBy identity.PublicKey // zero for the founder
+}
+
+// Public returns the member's published identity.
+func (m *Member) Public() identity.Public {
+	return identity.Public{Name: m.Name, ID: m.ID, KEM: m.KEM, KEMBinding: m.Binding}
+}
+
+// HasRole reports whether the member holds role.
+func (m *Member) HasRole(role string) bool { return slices.Contains(m.Roles, role) }
+
+// inviteState is an accepted invite.
+type inviteState struct {
+	id      event.ID
+	author  identity.PublicKey
+	op      Invite
+	used    uint64
+	revoked bool
+}
+
+// proposal is an accepted proposal.
+type proposal struct {
+	id        event.ID
+	author    identity.PublicKey
+	op        Op
+	action    charter.Action
+	approvals map[identity.PublicKey]bool
+	done      bool // carried, or failed when it was due
+}
+
+// authState is the authority part of a pursuance's state: charter,
+// members and their roles, invites and open proposals. Tasks are apart,
+// because they are many and authority is small: rebuilding authState at an
+// event's parents is cheap.
+type authState struct {
+	charter     *charter.Charter
+	charterWire []byte
+	members     map[identity.PublicKey]*Member
+	former      map[identity.PublicKey]*Member // removed or left, for names
+	invites     map[event.ID]*inviteState
+	proposals   map[event.ID]*proposal
+}
+
+func newAuthState() *authState {
+	return &authState{
+		members:   make(map[identity.PublicKey]*Member),
+		former:    make(map[identity.PublicKey]*Member),
+		invites:   make(map[event.ID]*inviteState),
+		proposals: make(map[event.ID]*proposal),
+	}
+}
+
+// roles returns the roles m holds, or nil if m is not a member.
+func (a *authState) roles(m identity.PublicKey) []string {
+	if mem, ok := a.members[m]; ok {
+		return mem.Roles
+	}
+	return nil
+}
+
+// holders counts the members holding role.
+func (a *authState) holders(role string) int {
+	n := 0
+	for _, m := range a.members {
+		if m.HasRole(role) {
+			n++
+		}
+	}
+	return n
+}
+
+// rankRoles sorts roles by the charter's rank and drops unknown ones.
+func (a *authState) rankRoles(roles []string) []string {
+	out := roles[:0]
+	for _, r := range roles {
+		if a.charter.Rank(r) >= 0 && !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	slices.SortFunc(out, func(x, y string) int { return a.charter.Rank(x) - a.charter.Rank(y) })
+	return out
+}
+
+// addMember admits a member with one role.
+func (a *authState) addMember(m *Member) {
+	delete(a.former, m.ID)
+	a.members[m.ID] = m
+}
+
+// dropMember removes a member, keeping its name for display.
+func (a *authState) dropMember(id identity.PublicKey) {
+	if m, ok := a.members[id]; ok {
+		m.Roles = nil
+		a.former[id] = m
+		delete(a.members, id)
+	}
+}
+
+// setCharter installs a new charter and drops roles it no longer has.
+func (a *authState) setCharter(c *charter.Charter, wire []byte) {
+	a.charter, a.charterWire = c, wire
+	for _, m := range a.members {
+		m.Roles = a.rankRoles(m.Roles)
+	}
+}

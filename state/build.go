@@ -1,0 +1,217 @@
+package state
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/pursuance/pursuance/event"
+	"github.com/pursuance/pursuance/identity"
+)
+
+// node is one event of the log as the builder sees it.
+type node struct {
+	e      *event.Event
+	op     Op    // nil when opErr is set
+	opErr  error // the body is missing or malformed
+	author uint32
+	vv     []uint64 // version vector: for each author index, the highest seq in the event's causal past, itself included
+
+	// Decided by the latest pass.
+	accepted bool
+	reason   string
+	exec     Op     // for an approval: the proposal it carried
+	execNote string // for an approval: why the proposal it completed failed
+	restrict *restriction
+}
+
+// restriction is what an accepted removal or demotion does: it takes every
+// role (Role == "") or one role from Target.
+type restriction struct {
+	target identity.PublicKey
+	role   string
+}
+
+// builder folds a pursuance's events into its state. See docs/rules.md for
+// the semantics it implements.
+type builder struct {
+	pursuance event.ID
+	forks     map[identity.PublicKey]uint64
+
+	nodes     []*node
+	pos       map[event.ID]int32
+	authors   []identity.PublicKey
+	authorIdx map[identity.PublicKey]uint32
+	byAuthor  [][]int32 // positions of each author's events, in log order
+	maxSeq    []uint64  // per author: highest seq added so far
+
+	// Pass state.
+	auth       *authState
+	tasks      map[event.ID]*Task
+	taskRecs   map[event.ID][]int32 // accepted events on each task, in log order
+	authRecs   []int32              // accepted authority events, in log order
+	authMax    []uint64             // per author: highest seq of its accepted authority events
+	restrictBy map[identity.PublicKey][]int32
+	pinned     map[int32]restriction // restrictions applied to concurrent events before them too
+	pinnedBy   map[identity.PublicKey][]int32
+	excluded   map[int32]bool
+	heads      []uint64 // per author: highest seq accepted or not, for Check
+}
+
+func newBuilder(pursuance event.ID, forks map[identity.PublicKey]uint64) *builder {
+	return &builder{
+		pursuance: pursuance,
+		forks:     forks,
+		pos:       make(map[event.ID]int32),
+		authorIdx: make(map[identity.PublicKey]uint32),
+		pinned:    make(map[int32]restriction),
+		excluded:  make(map[int32]bool),
+	}
+}
+
+// add appends e to the builder's node list, computing its version vector.
+// Events must come in log order: ascending (lamport, ID).
+func (b *builder) add(e *event.Event) (*node, error) {
+	if _, dup := b.pos[e.ID()]; dup {
+		return nil, fmt.Errorf("state: event %s twice", e.ID().Short())
+	}
+	if n := len(b.nodes); n > 0 {
+		last := b.nodes[n-1].e
+		if e.Lamport < last.Lamport || e.Lamport == last.Lamport && e.ID().Compare(last.ID()) < 0 {
+			return nil, fmt.Errorf("state: event %s out of log order", e.ID().Short())
+		}
+	}
+	idx, ok := b.authorIdx[e.Author]
+	if !ok {
+		idx = uint32(len(b.authors))
+		b.authors = append(b.authors, e.Author)
+		b.authorIdx[e.Author] = idx
+		b.byAuthor = append(b.byAuthor, nil)
+		b.maxSeq = append(b.maxSeq, 0)
+	}
+	// An honest chain's seqs rise with the log order (each event's lamport
+	// exceeds its backlink's), so a seq not above the author's highest so
+	// far means two events share it: the author forked.
+	if e.Seq <= b.maxSeq[idx] {
+		if s, ok := b.forks[e.Author]; !ok || e.Seq < s {
+			b.forks[e.Author] = e.Seq
+		}
+	}
+	b.maxSeq[idx] = max(b.maxSeq[idx], e.Seq)
+	n := &node{e: e, author: idx}
+	n.vv = make([]uint64, len(b.authors))
+	links := e.Parents
+	if !e.Backlink.IsZero() {
+		links = append(slices.Clip(links), e.Backlink)
+	}
+	for _, l := range links {
+		p, ok := b.pos[l]
+		if !ok {
+			return nil, fmt.Errorf("state: event %s links to %s, which is not in the log", e.ID().Short(), l.Short())
+		}
+		for i, s := range b.nodes[p].vv {
+			n.vv[i] = max(n.vv[i], s)
+		}
+	}
+	n.vv[idx] = max(n.vv[idx], e.Seq)
+	if e.HasBody() {
+		n.op, n.opErr = DecodeOp(e.Kind, e.Body())
+	} else {
+		n.opErr = fmt.Errorf("body not available")
+	}
+	p := int32(len(b.nodes))
+	b.nodes = append(b.nodes, n)
+	b.pos[e.ID()] = p
+	b.byAuthor[idx] = append(b.byAuthor[idx], p)
+	return n, nil
+}
+
+// seen returns the highest seq of author index i in n's causal past.
+func (n *node) seen(i uint32) uint64 {
+	if int(i) < len(n.vv) {
+		return n.vv[i]
+	}
+	return 0
+}
+
+// inPast reports whether x is in n's causal past (or is n). It is exact for
+// every event that is not past its author's fork, and forked events are
+// never accepted.
+func (b *builder) inPast(x, n *node) bool { return x.e.Seq <= n.seen(x.author) }
+
+// run folds all nodes, repeating passes until strong removal settles.
+func (b *builder) run() {
+	for {
+		b.pass()
+		changed := false
+		for p := range b.pinned {
+			if !b.nodes[p].accepted {
+				delete(b.pinned, p)
+				b.excluded[p] = true
+				changed = true
+			}
+		}
+		for p, n := range b.nodes {
+			p := int32(p)
+			if _, pinned := b.pinned[p]; n.accepted && n.restrict != nil && !pinned && !b.excluded[p] && b.hasEarlierConcurrent(p) {
+				b.pinned[p] = *n.restrict
+				changed = true
+			}
+		}
+		if !changed {
+			return
+		}
+	}
+}
+
+// hasEarlierConcurrent reports whether the restriction at p has an accepted
+// event of its target that comes earlier in the log but is concurrent with
+// it: one that the restriction may have to invalidate retroactively.
+func (b *builder) hasEarlierConcurrent(p int32) bool {
+	r := b.nodes[p]
+	ti, ok := b.authorIdx[r.restrict.target]
+	if !ok {
+		return false
+	}
+	for _, x := range b.byAuthor[ti] {
+		if x >= p {
+			break
+		}
+		if n := b.nodes[x]; n.accepted && !b.inPast(n, r) {
+			return true
+		}
+	}
+	return false
+}
+
+// pass folds every node once, in log order.
+func (b *builder) pass() {
+	b.auth = newAuthState()
+	b.tasks = make(map[event.ID]*Task)
+	b.taskRecs = make(map[event.ID][]int32)
+	b.authRecs = b.authRecs[:0]
+	b.authMax = make([]uint64, len(b.authors))
+	b.restrictBy = make(map[identity.PublicKey][]int32)
+	b.heads = make([]uint64, len(b.authors))
+	b.pinnedBy = make(map[identity.PublicKey][]int32)
+	for p, r := range b.pinned {
+		b.pinnedBy[r.target] = append(b.pinnedBy[r.target], p)
+	}
+	for _, ps := range b.pinnedBy {
+		slices.Sort(ps)
+	}
+	for p, n := range b.nodes {
+		b.step(int32(p), n)
+	}
+}
+
+// step decides one node and, if accepted, applies it.
+func (b *builder) step(p int32, n *node) {
+	n.exec, n.execNote, n.restrict = nil, "", nil
+	if err := b.decide(p, n); err != nil {
+		n.accepted, n.reason = false, err.Error()
+	} else {
+		n.accepted, n.reason = true, ""
+		b.apply(p, n)
+	}
+	b.heads[n.author] = max(b.heads[n.author], n.e.Seq)
+}

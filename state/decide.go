@@ -1,0 +1,579 @@
+package state
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/pursuance/pursuance/charter"
+	"github.com/pursuance/pursuance/event"
+	"github.com/pursuance/pursuance/identity"
+)
+
+// view is the state an event is judged against: the authority state and
+// the tasks as of its causal parents.
+type view struct {
+	auth *authState
+	task func(event.ID) *Task
+}
+
+// decide returns nil if the node at p is valid: permitted by the charter
+// at its parents and not invalidated by a concurrent removal or demotion.
+// It may also settle fold-level outcomes (an approval carrying its
+// proposal, an invite's last use).
+func (b *builder) decide(p int32, n *node) error {
+	e := n.e
+	if p == 0 || e.Kind == event.KindGenesis {
+		if p != 0 || e.ID() != b.pursuance || e.Kind != event.KindGenesis {
+			return errors.New("a pursuance has exactly one genesis event, its first")
+		}
+	}
+	if s, ok := b.forks[e.Author]; ok && e.Seq >= s {
+		return fmt.Errorf("void: the author signed two different events at seq %d; its events from there on are not trusted", s)
+	}
+	if n.opErr != nil {
+		return n.opErr
+	}
+	v := b.viewAt(n)
+	roles := v.auth.roles(e.Author)
+	_, member := v.auth.members[e.Author]
+	if err := b.permitted(v, n, n.op, e.Author, member, roles, false); err != nil {
+		return err
+	}
+	if err := b.strongRemove(p, n, v, roles); err != nil {
+		return err
+	}
+	return b.settle(n)
+}
+
+// viewAt returns the state at n's parents: the current state when n has
+// seen every accepted event it could depend on, else one rebuilt from the
+// accepted events in n's causal past.
+func (b *builder) viewAt(n *node) view {
+	auth := b.auth
+	for i, s := range b.authMax {
+		if s > n.seen(uint32(i)) {
+			auth = b.authAt(n)
+			break
+		}
+	}
+	return view{auth: auth, task: func(id event.ID) *Task { return b.taskAt(n, id) }}
+}
+
+// authAt rebuilds the authority state from the accepted authority events in
+// n's causal past.
+func (b *builder) authAt(n *node) *authState {
+	a := newAuthState()
+	for _, p := range b.authRecs {
+		if x := b.nodes[p]; b.inPast(x, n) {
+			applyAuth(a, x)
+		}
+	}
+	return a
+}
+
+// taskAt returns the task as of n's causal past, or nil if its creation is
+// not there.
+func (b *builder) taskAt(n *node, id event.ID) *Task {
+	t := b.tasks[id]
+	if t == nil {
+		return nil
+	}
+	all := true
+	for i, s := range t.touched {
+		if s > n.seen(i) {
+			all = false
+			break
+		}
+	}
+	if all {
+		return t
+	}
+	var at *Task
+	for _, p := range b.taskRecs[id] {
+		x := b.nodes[p]
+		if !b.inPast(x, n) {
+			continue
+		}
+		if at == nil {
+			if c, ok := x.op.(*TaskCreate); ok {
+				at = newTask(x.e, c, t.VisibleTo)
+				continue
+			}
+			return nil
+		}
+		b.applyTaskOp(at, x, effectiveOp(x))
+	}
+	return at
+}
+
+// effectiveOp is what an accepted node does: its own op, or the proposal
+// an approval carried.
+func effectiveOp(n *node) Op {
+	if n.exec != nil {
+		return n.exec
+	}
+	return n.op
+}
+
+// actionOf names the charter permission an op needs.
+func actionOf(op Op) charter.Action {
+	switch op.(type) {
+	case *CharterAmend:
+		return charter.AmendCharter
+	case *RoleAssign:
+		return charter.AssignRole
+	case *RoleRevoke:
+		return charter.RevokeRole
+	case *Invite, *InviteRevoke:
+		return charter.Invite
+	case *Remove:
+		return charter.RemoveMember
+	case *TaskCreate:
+		return charter.CreateTask
+	case *TaskEdit, *TaskMove:
+		return charter.EditTask
+	case *TaskAssign, *TaskUnassign:
+		return charter.AssignTask
+	case *TaskStatus:
+		return charter.SetStatus
+	case *TaskComment:
+		return charter.Comment
+	case *TaskArchive:
+		return charter.ArchiveTask
+	case Opaque:
+		switch op.Kind() {
+		case event.KindKeyUpdate:
+			return charter.RotateKeys
+		case event.KindRelays:
+			return charter.ManageRelays
+		case event.KindLink:
+			return charter.LinkPursuances
+		}
+	}
+	return ""
+}
+
+// permitted checks op by author against the view. roles and member are
+// the author's standing (the strong-remove check passes reduced ones).
+// carried is true when op is a proposal being carried by its quorum: the
+// quorum is then met and not asked for again.
+func (b *builder) permitted(v view, n *node, op Op, author identity.PublicKey, member bool, roles []string, carried bool) error {
+	a := v.auth
+	e := n.e
+	switch op := op.(type) {
+	case *Genesis:
+		return checkGenesis(e, op)
+	case *Join:
+		return b.checkJoin(a, n, op)
+	}
+	if !member {
+		return fmt.Errorf("not permitted: %s is not a member", b.name(a, author))
+	}
+	c := a.charter
+	act := actionOf(op)
+	if act != "" && !carried {
+		if q, ok := c.QuorumFor(act); ok {
+			if need := q.Needed(a.holders(q.Of)); need > 1 || !slices.Contains(roles, q.Of) {
+				return fmt.Errorf("not permitted alone: %s needs %d approvals from %q; propose it", act, need, q.Of)
+			}
+		}
+	}
+	switch op := op.(type) {
+	case *CharterAmend:
+		if _, err := charter.Unmarshal(op.Charter); err != nil {
+			return fmt.Errorf("the amended charter is invalid: %v", err)
+		}
+		return c.Allows(roles, act, nil, nil)
+	case *RoleAssign:
+		m, ok := a.members[op.Member]
+		switch {
+		case !ok:
+			return fmt.Errorf("%s is not a member", b.name(a, op.Member))
+		case c.Rank(op.Role) < 0:
+			return fmt.Errorf("no role %q in the charter", op.Role)
+		case m.HasRole(op.Role):
+			return fmt.Errorf("%s already holds %q", m.Name, op.Role)
+		}
+		return c.Allows(roles, act, []string{op.Role}, nil)
+	case *RoleRevoke:
+		m, ok := a.members[op.Member]
+		switch {
+		case !ok:
+			return fmt.Errorf("%s is not a member", b.name(a, op.Member))
+		case !m.HasRole(op.Role):
+			return fmt.Errorf("%s does not hold %q", m.Name, op.Role)
+		case op.Role == c.FounderRole() && a.holders(op.Role) == 1:
+			return fmt.Errorf("%s is the last %q", m.Name, op.Role)
+		}
+		return c.Allows(roles, act, []string{op.Role}, nil)
+	case *Remove:
+		m, ok := a.members[op.Member]
+		switch {
+		case !ok:
+			return fmt.Errorf("%s is not a member", b.name(a, op.Member))
+		case op.Member == author:
+			return errors.New("a member cannot remove itself; it leaves")
+		case m.HasRole(c.FounderRole()) && a.holders(c.FounderRole()) == 1:
+			return fmt.Errorf("%s is the last %q", m.Name, c.FounderRole())
+		}
+		return c.Allows(roles, act, m.Roles, nil)
+	case *Leave:
+		if slices.Contains(roles, c.FounderRole()) && a.holders(c.FounderRole()) == 1 && len(a.members) > 1 {
+			return fmt.Errorf("the last %q may not leave; give the role to someone first", c.FounderRole())
+		}
+		return nil
+	case *Invite:
+		if c.Rank(op.Role) < 0 {
+			return fmt.Errorf("no role %q in the charter", op.Role)
+		}
+		if err := op.Key.Check(); err != nil {
+			return fmt.Errorf("invite key: %v", err)
+		}
+		return c.Allows(roles, act, []string{op.Role}, nil)
+	case *InviteRevoke:
+		inv, ok := a.invites[op.Invite]
+		if !ok {
+			return fmt.Errorf("no invite %s", op.Invite.Short())
+		}
+		if inv.author == author {
+			return nil
+		}
+		return c.Allows(roles, act, []string{inv.op.Role}, nil)
+	case *Proposal:
+		inner, err := DecodeOp(op.Action, op.Body)
+		if err != nil {
+			return fmt.Errorf("proposal: %v", err)
+		}
+		if _, ok := c.QuorumFor(actionOf(inner)); !ok {
+			return fmt.Errorf("%s needs no quorum; do it directly", op.Action)
+		}
+		if err := b.permitted(v, n, inner, author, member, roles, true); err != nil {
+			return fmt.Errorf("proposal: %w", err)
+		}
+		return nil
+	case *Approval:
+		pr, ok := a.proposals[op.Proposal]
+		switch {
+		case !ok:
+			return fmt.Errorf("no open proposal %s", op.Proposal.Short())
+		case pr.approvals[author]:
+			return errors.New("already approved")
+		}
+		if q, ok := c.QuorumFor(pr.action); ok && !slices.Contains(roles, q.Of) {
+			return fmt.Errorf("not permitted: only %q approves %s", q.Of, pr.action)
+		}
+		return nil
+	case *TaskCreate:
+		if err := c.Allows(roles, act, nil, nil); err != nil {
+			return err
+		}
+		if !op.Parent.IsZero() {
+			pt := v.task(op.Parent)
+			if pt == nil || !c.CanSee(roles, b.facts(pt, author, roles)) {
+				return fmt.Errorf("no parent task %s", op.Parent.Short())
+			}
+		}
+		for _, r := range op.VisibleTo {
+			if c.Rank(r) < 0 {
+				return fmt.Errorf("no role %q in the charter", r)
+			}
+		}
+		for _, s := range op.Assignees {
+			if err := b.checkAssignee(a, roles, s); err != nil {
+				return err
+			}
+		}
+		return nil
+	case Opaque:
+		if act == "" {
+			return fmt.Errorf("%s events are not understood by this version", op.Kind())
+		}
+		return c.Allows(roles, act, nil, nil)
+	}
+	// The rest act on an existing task.
+	id := taskOf(op)
+	t := v.task(id)
+	if t == nil {
+		return fmt.Errorf("no task %s", id.Short())
+	}
+	f := b.facts(t, author, roles)
+	if !c.CanSee(roles, f) {
+		return fmt.Errorf("no task %s", id.Short())
+	}
+	switch op := op.(type) {
+	case *TaskAssign:
+		// Assigning again is allowed: the add-wins set keeps one more tag,
+		// which a concurrent unassign does not see.
+		return b.checkAssignee(a, roles, op.Assignee)
+	case *TaskUnassign:
+		if len(t.assigned[op.Assignee]) == 0 {
+			return fmt.Errorf("not assigned to %s", b.assigneeName(a, op.Assignee))
+		}
+		as, _ := ParseAssignee(op.Assignee)
+		return c.Allows(roles, act, b.assigneeRoles(a, as), nil)
+	case *TaskMove:
+		if !op.Parent.IsZero() {
+			pt := v.task(op.Parent)
+			if pt == nil || !c.CanSee(roles, b.facts(pt, author, roles)) {
+				return fmt.Errorf("no parent task %s", op.Parent.Short())
+			}
+			if op.Parent == id {
+				return errors.New("a task cannot be its own parent")
+			}
+		}
+	}
+	return c.Allows(roles, act, nil, &f)
+}
+
+// checkAssignee checks that s names a member or role and that roles may
+// assign tasks to it.
+func (b *builder) checkAssignee(a *authState, roles []string, s string) error {
+	as, err := ParseAssignee(s)
+	if err != nil {
+		return fmt.Errorf("%v", err)
+	}
+	if as.IsRole() {
+		if a.charter.Rank(as.Role) < 0 {
+			return fmt.Errorf("no role %q in the charter", as.Role)
+		}
+	} else if _, ok := a.members[as.Member]; !ok {
+		return fmt.Errorf("%s is not a member", b.name(a, as.Member))
+	}
+	return a.charter.Allows(roles, charter.AssignTask, b.assigneeRoles(a, as), nil)
+}
+
+// assigneeRoles returns the roles an assignment to as concerns.
+func (b *builder) assigneeRoles(a *authState, as Assignee) []string {
+	if as.IsRole() {
+		return []string{as.Role}
+	}
+	return a.roles(as.Member)
+}
+
+// facts describes a task from an actor's side, for the charter.
+func (b *builder) facts(t *Task, actor identity.PublicKey, roles []string) charter.TaskFacts {
+	return charter.TaskFacts{VisibleTo: t.VisibleTo, AssignedToActor: t.AssignedTo(actor, roles), CreatedByActor: t.Creator == actor}
+}
+
+// taskOf returns the task an op acts on.
+func taskOf(op Op) event.ID {
+	switch op := op.(type) {
+	case *TaskEdit:
+		return op.Task
+	case *TaskMove:
+		return op.Task
+	case *TaskAssign:
+		return op.Task
+	case *TaskUnassign:
+		return op.Task
+	case *TaskStatus:
+		return op.Task
+	case *TaskComment:
+		return op.Task
+	case *TaskArchive:
+		return op.Task
+	}
+	return event.ID{}
+}
+
+func checkGenesis(e *event.Event, g *Genesis) error {
+	if _, err := charter.Unmarshal(g.Charter); err != nil {
+		return fmt.Errorf("the charter is invalid: %v", err)
+	}
+	if _, err := founderPublic(e, g); err != nil {
+		return fmt.Errorf("founder: %v", err)
+	}
+	return nil
+}
+
+func founderPublic(e *event.Event, g *Genesis) (identity.Public, error) {
+	return publicOf(e.Author, g.Name, g.KEM, g.Binding)
+}
+
+func publicOf(id identity.PublicKey, name string, kem, binding []byte) (identity.Public, error) {
+	p := identity.Public{Name: name, ID: id}
+	k, err := identity.ParseKEMPublicKey(kem)
+	if err != nil {
+		return p, err
+	}
+	p.KEM = k
+	if len(binding) != identity.SignatureSize {
+		return p, errors.New("bad KEM binding")
+	}
+	copy(p.KEMBinding[:], binding)
+	return p, p.Verify()
+}
+
+// checkJoin checks a join against the invite it uses.
+func (b *builder) checkJoin(a *authState, n *node, j *Join) error {
+	e := n.e
+	if _, ok := a.members[e.Author]; ok {
+		return errors.New("already a member")
+	}
+	inv, ok := a.invites[j.Invite]
+	switch {
+	case !ok:
+		return fmt.Errorf("no invite %s", j.Invite.Short())
+	case inv.revoked:
+		return fmt.Errorf("invite %s was revoked", j.Invite.Short())
+	case inv.op.Expires != 0 && e.Time > inv.op.Expires:
+		return fmt.Errorf("invite %s had expired", j.Invite.Short())
+	}
+	if _, ok := a.members[inv.author]; !ok {
+		return fmt.Errorf("invite %s is void: its author is no longer a member", j.Invite.Short())
+	}
+	if !inv.op.Key.Verify(JoinMessage(b.pursuance, j.Invite, e.Author), j.Proof) {
+		return errors.New("the invite proof does not verify")
+	}
+	if _, err := publicOf(e.Author, j.Name, j.KEM, j.Binding); err != nil {
+		return fmt.Errorf("joiner: %v", err)
+	}
+	if err := e.Author.Check(); err != nil {
+		return fmt.Errorf("joiner: %v", err)
+	}
+	return nil
+}
+
+// strongRemove applies p2panda's strong-remove rule: an event is invalid if
+// a removal or demotion of its author, concurrent with it, would have
+// forbidden it. Restrictions between the same two members in both
+// directions all apply (mutual removal).
+func (b *builder) strongRemove(p int32, n *node, v view, roles []string) error {
+	author := n.e.Author
+	var rs []int32
+	for _, r := range b.restrictBy[author] {
+		if !b.inPast(b.nodes[r], n) {
+			rs = append(rs, r)
+		}
+	}
+	for _, r := range b.pinnedBy[author] {
+		if r > p && n.e.Seq > b.nodes[r].seen(n.author) {
+			rs = append(rs, r)
+		}
+	}
+	if len(rs) == 0 {
+		return nil
+	}
+	mine := restrictionOf(v.auth, n.op)
+	reduced := slices.Clone(roles)
+	member := true
+	var by []string
+	for _, r := range rs {
+		rn := b.nodes[r]
+		rr, ok := b.pinned[r]
+		if !ok {
+			rr = *rn.restrict
+		}
+		if mine != nil && mine.target == rn.e.Author {
+			continue // mutual: both apply
+		}
+		if rr.role == "" {
+			member = false
+		} else {
+			reduced = slices.DeleteFunc(reduced, func(s string) bool { return s == rr.role })
+		}
+		by = append(by, rn.e.ID().Short())
+	}
+	if len(by) == 0 {
+		return nil
+	}
+	if err := b.permitted(v, n, n.op, author, member, reduced, false); err != nil {
+		return fmt.Errorf("invalidated by concurrent removal or demotion of its author (%s): %v", strings.Join(by, ", "), err)
+	}
+	return nil
+}
+
+// restrictionOf returns what op takes away from whom, if anything.
+func restrictionOf(a *authState, op Op) *restriction {
+	switch op := op.(type) {
+	case *Remove:
+		return &restriction{target: op.Member}
+	case *RoleRevoke:
+		return &restriction{target: op.Member, role: op.Role}
+	case *Approval:
+		if pr, ok := a.proposals[op.Proposal]; ok {
+			return restrictionOf(a, pr.op)
+		}
+	}
+	return nil
+}
+
+// settle decides the outcomes that depend on the log's order rather than
+// on one event's parents: an invite's uses, a move that would close a
+// cycle, an approval completing a quorum.
+func (b *builder) settle(n *node) error {
+	switch op := n.op.(type) {
+	case *Join:
+		inv := b.auth.invites[op.Invite]
+		if inv != nil && inv.op.Uses != 0 && inv.used >= inv.op.Uses {
+			return fmt.Errorf("invite %s was used up by earlier joins", op.Invite.Short())
+		}
+	case *TaskMove:
+		for p := op.Parent; !p.IsZero(); {
+			if p == op.Task {
+				return errors.New("the move would make the task its own ancestor (a concurrent move came first)")
+			}
+			t := b.tasks[p]
+			if t == nil {
+				break
+			}
+			p = t.Parent
+		}
+	case *Approval:
+		pr := b.auth.proposals[op.Proposal]
+		if pr == nil || pr.done {
+			return nil // approving a settled proposal changes nothing
+		}
+		q, ok := b.auth.charter.QuorumFor(pr.action)
+		if !ok {
+			return nil
+		}
+		count := 0
+		for m := range pr.approvals {
+			if b.auth.members[m] != nil && b.auth.members[m].HasRole(q.Of) {
+				count++
+			}
+		}
+		if !pr.approvals[n.e.Author] {
+			count++
+		}
+		if count < q.Needed(b.auth.holders(q.Of)) {
+			return nil
+		}
+		pm := b.auth.members[pr.author]
+		var err error
+		if pm == nil {
+			err = fmt.Errorf("the proposer is no longer a member")
+		} else {
+			v := view{auth: b.auth, task: func(id event.ID) *Task { return b.tasks[id] }}
+			err = b.permitted(v, n, pr.op, pr.author, true, pm.Roles, true)
+		}
+		if err != nil {
+			n.execNote = fmt.Sprintf("proposal %s failed: %v", pr.id.Short(), err)
+		} else {
+			n.exec = pr.op
+		}
+	}
+	return nil
+}
+
+// name returns a member's display name and short ID, for reasons.
+func (b *builder) name(a *authState, m identity.PublicKey) string {
+	if mem, ok := a.members[m]; ok {
+		return fmt.Sprintf("%s (%s)", mem.Name, m.Short())
+	}
+	if mem, ok := a.former[m]; ok {
+		return fmt.Sprintf("%s (%s)", mem.Name, m.Short())
+	}
+	return m.Short()
+}
+
+func (b *builder) assigneeName(a *authState, s string) string {
+	as, err := ParseAssignee(s)
+	if err != nil || as.IsRole() {
+		return s
+	}
+	return b.name(a, as.Member)
+}

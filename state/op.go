@@ -1,0 +1,413 @@
+package state
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/fxamacker/cbor/v2"
+
+	"github.com/pursuance/pursuance/event"
+	"github.com/pursuance/pursuance/identity"
+)
+
+// An Op is the decoded body of an event: what the event asks to do. Each
+// kind of event has its own Op type; docs/ops.md gives their wire form.
+// Ops are plain data: decoding checks their shape, never their permission.
+type Op interface {
+	Kind() event.Kind
+}
+
+// ErrBadOp is wrapped by every error DecodeOp returns.
+var ErrBadOp = errors.New("malformed event body")
+
+// MaxTitle and friends bound the text an op may carry, in bytes.
+const (
+	MaxTitle   = 200
+	MaxText    = 64 << 10 // task bodies and comments
+	MaxRoles   = 64       // roles named in one op
+	MaxAssign  = 64       // assignees in one task-create
+	MaxDueSize = len("2006-01-02")
+)
+
+// Genesis founds a pursuance. Its author is the founder and holds the
+// charter's first role.
+type Genesis struct {
+	Charter []byte `cbor:"1,keyasint"` // charter wire form (charter.Unmarshal)
+	Name    string `cbor:"2,keyasint"` // the founder's display name
+	KEM     []byte `cbor:"3,keyasint"` // the founder's KEM public key
+	Binding []byte `cbor:"4,keyasint"` // the founder's KEM binding signature
+}
+
+// CharterAmend replaces the charter.
+type CharterAmend struct {
+	Charter []byte `cbor:"1,keyasint"`
+}
+
+// RoleAssign gives Member the role Role; RoleRevoke takes it away.
+type RoleAssign struct {
+	Member identity.PublicKey `cbor:"1,keyasint"`
+	Role   string             `cbor:"2,keyasint"`
+}
+
+// RoleRevoke takes a role from a member.
+type RoleRevoke struct {
+	Member identity.PublicKey `cbor:"1,keyasint"`
+	Role   string             `cbor:"2,keyasint"`
+}
+
+// Invite publishes an invite: whoever holds the private half of Key may
+// join once with the role Role, up to Uses times (0: no limit) and until
+// Expires (Unix milliseconds, compared with the join's claimed time; 0:
+// never).
+type Invite struct {
+	Key     identity.PublicKey `cbor:"1,keyasint"`
+	Role    string             `cbor:"2,keyasint"`
+	Uses    uint64             `cbor:"3,keyasint,omitempty"`
+	Expires uint64             `cbor:"4,keyasint,omitempty"`
+}
+
+// InviteRevoke withdraws an invite.
+type InviteRevoke struct {
+	Invite event.ID `cbor:"1,keyasint"`
+}
+
+// Join admits its author with an invite. Proof is the invite key's
+// signature over JoinMessage(pursuance, invite, author).
+type Join struct {
+	Invite  event.ID `cbor:"1,keyasint"`
+	Proof   []byte   `cbor:"2,keyasint"`
+	Name    string   `cbor:"3,keyasint"`
+	KEM     []byte   `cbor:"4,keyasint"`
+	Binding []byte   `cbor:"5,keyasint"`
+}
+
+// Remove removes a member from the pursuance.
+type Remove struct {
+	Member identity.PublicKey `cbor:"1,keyasint"`
+}
+
+// Leave is a member leaving of its own accord.
+type Leave struct{}
+
+// Proposal proposes an action that the charter puts under a quorum. The
+// action is an event body of kind Action, exactly as it would be signed on
+// its own; it takes effect when enough approvals are accepted.
+type Proposal struct {
+	Action event.Kind `cbor:"1,keyasint"`
+	Body   []byte     `cbor:"2,keyasint"`
+}
+
+// Approval approves a proposal.
+type Approval struct {
+	Proposal event.ID `cbor:"1,keyasint"`
+}
+
+// TaskCreate creates a task; the task's ID is the event's ID.
+type TaskCreate struct {
+	Parent    event.ID `cbor:"1,keyasint,omitzero"`
+	Title     string   `cbor:"2,keyasint"`
+	Body      string   `cbor:"3,keyasint,omitempty"`
+	VisibleTo []string `cbor:"4,keyasint,omitempty"` // empty: the charter's default for the author
+	Assignees []string `cbor:"5,keyasint,omitempty"` // member IDs or "role:NAME"
+	Due       string   `cbor:"6,keyasint,omitempty"` // YYYY-MM-DD
+}
+
+// TaskEdit changes a task's fields; nil fields are left alone. An empty Due
+// clears the due date.
+type TaskEdit struct {
+	Task  event.ID `cbor:"1,keyasint"`
+	Title *string  `cbor:"2,keyasint,omitempty"`
+	Body  *string  `cbor:"3,keyasint,omitempty"`
+	Due   *string  `cbor:"4,keyasint,omitempty"`
+}
+
+// TaskMove re-parents a task; a zero Parent makes it a root task.
+type TaskMove struct {
+	Task   event.ID `cbor:"1,keyasint"`
+	Parent event.ID `cbor:"2,keyasint,omitzero"`
+}
+
+// TaskAssign adds an assignee to a task.
+type TaskAssign struct {
+	Task     event.ID `cbor:"1,keyasint"`
+	Assignee string   `cbor:"2,keyasint"`
+}
+
+// TaskUnassign removes an assignee from a task.
+type TaskUnassign struct {
+	Task     event.ID `cbor:"1,keyasint"`
+	Assignee string   `cbor:"2,keyasint"`
+}
+
+// TaskStatus sets a task's status.
+type TaskStatus struct {
+	Task   event.ID `cbor:"1,keyasint"`
+	Status Status   `cbor:"2,keyasint"`
+}
+
+// TaskComment adds a comment to a task.
+type TaskComment struct {
+	Task event.ID `cbor:"1,keyasint"`
+	Text string   `cbor:"2,keyasint"`
+}
+
+// TaskArchive archives a task (Archived true) or brings it back.
+type TaskArchive struct {
+	Task     event.ID `cbor:"1,keyasint"`
+	Archived bool     `cbor:"2,keyasint"`
+}
+
+// Opaque is the body of a kind this version decodes but does not interpret
+// yet (keys, relays, links).
+type Opaque struct {
+	kind event.Kind
+	Body []byte
+}
+
+func (Genesis) Kind() event.Kind      { return event.KindGenesis }
+func (CharterAmend) Kind() event.Kind { return event.KindCharterAmend }
+func (RoleAssign) Kind() event.Kind   { return event.KindRoleAssign }
+func (RoleRevoke) Kind() event.Kind   { return event.KindRoleRevoke }
+func (Invite) Kind() event.Kind       { return event.KindInvite }
+func (InviteRevoke) Kind() event.Kind { return event.KindInviteRevoke }
+func (Join) Kind() event.Kind         { return event.KindJoin }
+func (Remove) Kind() event.Kind       { return event.KindRemove }
+func (Leave) Kind() event.Kind        { return event.KindLeave }
+func (Proposal) Kind() event.Kind     { return event.KindProposal }
+func (Approval) Kind() event.Kind     { return event.KindApproval }
+func (TaskCreate) Kind() event.Kind   { return event.KindTaskCreate }
+func (TaskEdit) Kind() event.Kind     { return event.KindTaskEdit }
+func (TaskMove) Kind() event.Kind     { return event.KindTaskMove }
+func (TaskAssign) Kind() event.Kind   { return event.KindTaskAssign }
+func (TaskUnassign) Kind() event.Kind { return event.KindTaskUnassign }
+func (TaskStatus) Kind() event.Kind   { return event.KindTaskStatus }
+func (TaskComment) Kind() event.Kind  { return event.KindTaskComment }
+func (TaskArchive) Kind() event.Kind  { return event.KindTaskArchive }
+func (o Opaque) Kind() event.Kind     { return o.kind }
+
+var (
+	encMode cbor.EncMode
+	decMode cbor.DecMode
+)
+
+func init() {
+	var err error
+	encMode, err = cbor.CoreDetEncOptions().EncMode()
+	if err != nil {
+		panic(err)
+	}
+	decMode, err = cbor.DecOptions{
+		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
+		IndefLength:       cbor.IndefLengthForbidden,
+		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
+		MaxNestedLevels:   4,
+		MaxArrayElements:  256,
+		MaxMapPairs:       32,
+		TagsMd:            cbor.TagsForbidden,
+	}.DecMode()
+	if err != nil {
+		panic(err)
+	}
+}
+
+// EncodeOp returns op's canonical body bytes.
+func EncodeOp(op Op) ([]byte, error) {
+	switch o := op.(type) {
+	case Opaque:
+		return bytes.Clone(o.Body), nil
+	case *Opaque:
+		return bytes.Clone(o.Body), nil
+	}
+	b, err := encMode.Marshal(op)
+	if err != nil {
+		return nil, fmt.Errorf("state: encode %s: %w", op.Kind(), err)
+	}
+	return b, nil
+}
+
+// newOp returns a pointer to a zero Op of the given kind.
+func newOp(k event.Kind) (Op, bool) {
+	switch k {
+	case event.KindGenesis:
+		return &Genesis{}, true
+	case event.KindCharterAmend:
+		return &CharterAmend{}, true
+	case event.KindRoleAssign:
+		return &RoleAssign{}, true
+	case event.KindRoleRevoke:
+		return &RoleRevoke{}, true
+	case event.KindInvite:
+		return &Invite{}, true
+	case event.KindInviteRevoke:
+		return &InviteRevoke{}, true
+	case event.KindJoin:
+		return &Join{}, true
+	case event.KindRemove:
+		return &Remove{}, true
+	case event.KindLeave:
+		return &Leave{}, true
+	case event.KindProposal:
+		return &Proposal{}, true
+	case event.KindApproval:
+		return &Approval{}, true
+	case event.KindTaskCreate:
+		return &TaskCreate{}, true
+	case event.KindTaskEdit:
+		return &TaskEdit{}, true
+	case event.KindTaskMove:
+		return &TaskMove{}, true
+	case event.KindTaskAssign:
+		return &TaskAssign{}, true
+	case event.KindTaskUnassign:
+		return &TaskUnassign{}, true
+	case event.KindTaskStatus:
+		return &TaskStatus{}, true
+	case event.KindTaskComment:
+		return &TaskComment{}, true
+	case event.KindTaskArchive:
+		return &TaskArchive{}, true
+	}
+	return nil, false
+}
+
+// DecodeOp decodes an event body of kind k into a pointer to its Op type
+// (*TaskCreate for task-create, and so on; Opaque for kinds this version
+// does not interpret). The decoder is strict: unknown
+// fields, duplicate keys and any encoding other than the canonical one are
+// errors wrapping ErrBadOp, as are texts over their limits.
+func DecodeOp(k event.Kind, body []byte) (Op, error) {
+	p, ok := newOp(k)
+	if !ok {
+		if k.Known() {
+			return Opaque{kind: k, Body: bytes.Clone(body)}, nil
+		}
+		return nil, fmt.Errorf("%w: unknown kind %d", ErrBadOp, k)
+	}
+	if err := decMode.Unmarshal(body, p); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrBadOp, k, err)
+	}
+	again, err := encMode.Marshal(p)
+	if err != nil || !bytes.Equal(again, body) {
+		return nil, fmt.Errorf("%w: %s: not in canonical form", ErrBadOp, k)
+	}
+	if err := checkOp(p); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrBadOp, k, err)
+	}
+	return p, nil
+}
+
+// checkOp checks the shape of an op: lengths, formats, required fields.
+func checkOp(op Op) error {
+	switch o := op.(type) {
+	case *Genesis:
+		if len(o.Charter) == 0 {
+			return errors.New("no charter")
+		}
+	case *CharterAmend:
+		if len(o.Charter) == 0 {
+			return errors.New("no charter")
+		}
+	case *Proposal:
+		if _, ok := newOp(o.Action); !ok {
+			return fmt.Errorf("cannot propose %s", o.Action)
+		}
+	case *TaskCreate:
+		if err := checkTitle(o.Title); err != nil {
+			return err
+		}
+		if len(o.Body) > MaxText {
+			return errors.New("body too long")
+		}
+		if len(o.VisibleTo) > MaxRoles || len(o.Assignees) > MaxAssign {
+			return errors.New("too many roles or assignees")
+		}
+		for _, a := range o.Assignees {
+			if _, err := ParseAssignee(a); err != nil {
+				return err
+			}
+		}
+		if o.Due != "" {
+			if err := CheckDue(o.Due); err != nil {
+				return err
+			}
+		}
+	case *TaskEdit:
+		if o.Title != nil {
+			if err := checkTitle(*o.Title); err != nil {
+				return err
+			}
+		}
+		if o.Body != nil && len(*o.Body) > MaxText {
+			return errors.New("body too long")
+		}
+		if o.Due != nil && *o.Due != "" {
+			if err := CheckDue(*o.Due); err != nil {
+				return err
+			}
+		}
+	case *TaskAssign:
+		_, err := ParseAssignee(o.Assignee)
+		return err
+	case *TaskUnassign:
+		_, err := ParseAssignee(o.Assignee)
+		return err
+	case *TaskStatus:
+		if !o.Status.Valid() {
+			return fmt.Errorf("unknown status %d", o.Status)
+		}
+	case *TaskComment:
+		if strings.TrimSpace(o.Text) == "" {
+			return errors.New("empty comment")
+		}
+		if len(o.Text) > MaxText {
+			return errors.New("comment too long")
+		}
+	}
+	return nil
+}
+
+func checkTitle(t string) error {
+	switch {
+	case strings.TrimSpace(t) == "":
+		return errors.New("empty title")
+	case len(t) > MaxTitle:
+		return fmt.Errorf("title longer than %d bytes", MaxTitle)
+	case strings.ContainsAny(t, "\n\r"):
+		return errors.New("title has a line break")
+	}
+	return nil
+}
+
+// CheckDue checks a due date's form, YYYY-MM-DD.
+func CheckDue(s string) error {
+	if len(s) != MaxDueSize || s[4] != '-' || s[7] != '-' {
+		return fmt.Errorf("due date %q is not YYYY-MM-DD", s)
+	}
+	for i, c := range s {
+		if i == 4 || i == 7 {
+			continue
+		}
+		if c < '0' || c > '9' {
+			return fmt.Errorf("due date %q is not YYYY-MM-DD", s)
+		}
+	}
+	m := (s[5]-'0')*10 + s[6] - '0'
+	d := (s[8]-'0')*10 + s[9] - '0'
+	if m < 1 || m > 12 || d < 1 || d > 31 {
+		return fmt.Errorf("due date %q is not a date", s)
+	}
+	return nil
+}
+
+// JoinMessage is what an invite key signs to admit a member: a label, the
+// pursuance, the invite event and the joiner's signing key.
+func JoinMessage(pursuance, invite event.ID, joiner identity.PublicKey) []byte {
+	const label = "pursuance/v1/join\x00"
+	m := make([]byte, 0, len(label)+2*event.IDSize+identity.PublicKeySize)
+	m = append(m, label...)
+	m = append(m, pursuance[:]...)
+	m = append(m, invite[:]...)
+	return append(m, joiner[:]...)
+}

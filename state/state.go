@@ -1,0 +1,329 @@
+package state
+
+import (
+	"cmp"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/pursuance/pursuance/charter"
+	"github.com/pursuance/pursuance/event"
+	"github.com/pursuance/pursuance/identity"
+)
+
+// Builder folds a pursuance's events, fed in log order, into its State.
+// It is not safe for concurrent use.
+type Builder struct {
+	b   *builder
+	err error
+}
+
+// NewBuilder starts a fold of the pursuance's log. evidence is the
+// pursuance's equivocation records: an author that signed two events at
+// one seq has every event from that seq on rejected.
+func NewBuilder(pursuance event.ID, evidence []event.Equivocation) *Builder {
+	return &Builder{b: newBuilder(pursuance, event.ForkedFrom(evidence))}
+}
+
+// Add adds the next event. Events must come in log order, ascending
+// (lamport, ID), each after the events it links to: the order
+// store.Iterate gives.
+func (x *Builder) Add(e *event.Event) error {
+	if x.err != nil {
+		return x.err
+	}
+	_, x.err = x.b.add(e)
+	return x.err
+}
+
+// Finish decides every event and returns the state. The Builder must not
+// be used afterwards.
+func (x *Builder) Finish() (*State, error) {
+	if x.err != nil {
+		return nil, x.err
+	}
+	if len(x.b.nodes) == 0 {
+		return nil, errors.New("state: empty log")
+	}
+	x.b.run()
+	return &State{b: x.b}, nil
+}
+
+// Build folds events, in log order, into a State.
+func Build(pursuance event.ID, events []*event.Event, evidence []event.Equivocation) (*State, error) {
+	x := NewBuilder(pursuance, evidence)
+	for _, e := range events {
+		if err := x.Add(e); err != nil {
+			return nil, err
+		}
+	}
+	return x.Finish()
+}
+
+// State is a pursuance's state: its charter, members, tasks and the
+// verdict on every event. Two replicas holding the same events compute
+// the same State (and the same Hash), whatever order the events came in.
+// A State is read-only and safe for concurrent reads.
+type State struct {
+	b *builder
+}
+
+// Pursuance returns the pursuance's ID.
+func (s *State) Pursuance() event.ID { return s.b.pursuance }
+
+// Charter returns the charter in force.
+func (s *State) Charter() *charter.Charter { return s.b.auth.charter }
+
+// Name returns the pursuance's name, from its charter.
+func (s *State) Name() string {
+	if c := s.b.auth.charter; c != nil {
+		return c.Name
+	}
+	return ""
+}
+
+// Members returns the current members, highest role first, then by name.
+func (s *State) Members() []*Member {
+	a := s.b.auth
+	out := make([]*Member, 0, len(a.members))
+	for _, m := range a.members {
+		out = append(out, m)
+	}
+	rank := func(m *Member) int {
+		if len(m.Roles) == 0 {
+			return 1 << 30
+		}
+		return a.charter.Rank(m.Roles[0])
+	}
+	slices.SortFunc(out, func(x, y *Member) int {
+		return cmp.Or(cmp.Compare(rank(x), rank(y)), cmp.Compare(x.Name, y.Name), x.ID.Compare(y.ID))
+	})
+	return out
+}
+
+// Member returns a current member.
+func (s *State) Member(id identity.PublicKey) (*Member, bool) {
+	m, ok := s.b.auth.members[id]
+	return m, ok
+}
+
+// NameOf returns the display name of a member, current or former, or ""
+// if the log has never admitted it.
+func (s *State) NameOf(id identity.PublicKey) string {
+	if m, ok := s.b.auth.members[id]; ok {
+		return m.Name
+	}
+	if m, ok := s.b.auth.former[id]; ok {
+		return m.Name
+	}
+	return ""
+}
+
+// Tasks returns every task, archived ones included, in the order they were
+// created in the log.
+func (s *State) Tasks() []*Task {
+	out := make([]*Task, 0, len(s.b.tasks))
+	for _, t := range s.b.tasks {
+		out = append(out, t)
+	}
+	slices.SortFunc(out, func(x, y *Task) int { return cmp.Compare(s.b.pos[x.ID], s.b.pos[y.ID]) })
+	return out
+}
+
+// Task returns a task by ID.
+func (s *State) Task(id event.ID) (*Task, bool) {
+	t, ok := s.b.tasks[id]
+	return t, ok
+}
+
+// CanSee reports whether member m may see task t under the charter.
+func (s *State) CanSee(m identity.PublicKey, t *Task) bool {
+	a := s.b.auth
+	if _, ok := a.members[m]; !ok {
+		return false
+	}
+	roles := a.roles(m)
+	return a.charter.CanSee(roles, s.b.facts(t, m, roles))
+}
+
+// Entry is one event of the audit log with its verdict.
+type Entry struct {
+	ID       event.ID
+	Author   identity.PublicKey
+	Kind     event.Kind
+	Seq      uint64
+	Lamport  uint64
+	Time     uint64 // claimed, display only
+	Accepted bool
+	Reason   string // why it was rejected: which rule, which role, which event
+	Note     string // for an accepted event, what else came of it
+}
+
+// Log returns every event with its verdict, in log order.
+func (s *State) Log() []Entry {
+	out := make([]Entry, len(s.b.nodes))
+	for i, n := range s.b.nodes {
+		out[i] = s.entry(n)
+	}
+	return out
+}
+
+// Entry returns one event's verdict.
+func (s *State) Entry(id event.ID) (Entry, bool) {
+	p, ok := s.b.pos[id]
+	if !ok {
+		return Entry{}, false
+	}
+	return s.entry(s.b.nodes[p]), true
+}
+
+func (s *State) entry(n *node) Entry {
+	e := n.e
+	en := Entry{ID: e.ID(), Author: e.Author, Kind: e.Kind, Seq: e.Seq, Lamport: e.Lamport, Time: e.Time, Accepted: n.accepted, Reason: n.reason}
+	switch {
+	case n.exec != nil:
+		en.Note = fmt.Sprintf("carried the proposal: %s", n.exec.Kind())
+	case n.execNote != "":
+		en.Note = n.execNote
+	}
+	return en
+}
+
+// Len returns the number of events in the log.
+func (s *State) Len() int { return len(s.b.nodes) }
+
+// Proposal is an open proposal.
+type ProposalInfo struct {
+	ID        event.ID
+	Author    identity.PublicKey
+	Op        Op
+	Action    charter.Action
+	Approvals []identity.PublicKey
+	Needed    int
+}
+
+// Proposals returns the open proposals, oldest first.
+func (s *State) Proposals() []ProposalInfo {
+	a := s.b.auth
+	var out []ProposalInfo
+	for _, p := range a.proposals {
+		pi := ProposalInfo{ID: p.id, Author: p.author, Op: p.op, Action: p.action}
+		for m := range p.approvals {
+			pi.Approvals = append(pi.Approvals, m)
+		}
+		slices.SortFunc(pi.Approvals, identity.PublicKey.Compare)
+		if q, ok := a.charter.QuorumFor(p.action); ok {
+			pi.Needed = q.Needed(a.holders(q.Of))
+		}
+		out = append(out, pi)
+	}
+	slices.SortFunc(out, func(x, y ProposalInfo) int { return cmp.Compare(s.b.pos[x.ID], s.b.pos[y.ID]) })
+	return out
+}
+
+// Check returns the verdict e would get if it were added to the log now:
+// nil if accepted, else the reason. e's links must all be in the log. It is
+// how a client refuses, before publishing, what its rules would reject.
+func (s *State) Check(e *event.Event) error {
+	b := s.b
+	if e.PursuanceID() != b.pursuance {
+		return errors.New("state: event of another pursuance")
+	}
+	if _, dup := b.pos[e.ID()]; dup {
+		return errors.New("state: event already in the log")
+	}
+	n := &node{e: e, author: uint32(len(b.authors))}
+	if i, ok := b.authorIdx[e.Author]; ok {
+		n.author = i
+	}
+	n.vv = make([]uint64, max(len(b.authors), int(n.author)+1))
+	links := slices.Clone(e.Parents)
+	if !e.Backlink.IsZero() {
+		links = append(links, e.Backlink)
+	}
+	for _, l := range links {
+		p, ok := b.pos[l]
+		if !ok {
+			return fmt.Errorf("state: event links to %s, which is not in the log", l.Short())
+		}
+		for i, s := range b.nodes[p].vv {
+			n.vv[i] = max(n.vv[i], s)
+		}
+	}
+	n.vv[n.author] = max(n.vv[n.author], e.Seq)
+	n.op, n.opErr = DecodeOp(e.Kind, e.Body())
+	return b.decide(int32(len(b.nodes)), n)
+}
+
+// Hash returns a digest of the state: charter, members and roles, tasks
+// and every event's verdict, in a canonical serialization. Replicas with
+// the same events have the same Hash.
+func (s *State) Hash() [32]byte {
+	h := sha256.New()
+	w := func(parts ...[]byte) {
+		for _, p := range parts {
+			var l [8]byte
+			binary.BigEndian.PutUint64(l[:], uint64(len(p)))
+			h.Write(l[:])
+			h.Write(p)
+		}
+	}
+	u := func(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
+	str := func(v string) []byte { return []byte(v) }
+	b := s.b
+	w(str("pursuance/v1/state-hash"), b.pursuance[:], b.auth.charterWire)
+	for _, m := range s.Members() {
+		w(str("member"), m.ID[:], str(m.Name), m.Since[:])
+		for _, r := range m.Roles {
+			w(str(r))
+		}
+	}
+	for _, t := range s.Tasks() {
+		w(str("task"), t.ID[:], t.Parent[:], str(t.Title), str(t.Body), str(t.Due), u(uint64(t.Status)), u(boolU(t.Archived)))
+		for _, r := range t.VisibleTo {
+			w(str("visible"), str(r))
+		}
+		for _, a := range t.Assignees {
+			w(str("assignee"), str(a.String()))
+		}
+		for _, c := range t.Comments {
+			w(str("comment"), c.ID[:])
+		}
+	}
+	for _, p := range s.Proposals() {
+		w(str("proposal"), p.ID[:])
+		for _, a := range p.Approvals {
+			w(a[:])
+		}
+	}
+	for _, n := range b.nodes {
+		id := n.e.ID()
+		w(id[:], u(boolU(n.accepted)), str(n.reason), str(n.execNote))
+	}
+	var out [32]byte
+	h.Sum(out[:0])
+	return out
+}
+
+func boolU(b bool) uint64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// NeedsProposal reports whether op, by author, needs a quorum: the charter
+// puts its action under one that author's approval alone does not meet.
+// Such an op must be proposed (a Proposal event) and approved. needed is
+// the number of approvals the quorum asks for now.
+func (s *State) NeedsProposal(author identity.PublicKey, op Op) (needed int, ok bool) {
+	a := s.b.auth
+	q, found := a.charter.QuorumFor(actionOf(op))
+	if !found {
+		return 0, false
+	}
+	needed = q.Needed(a.holders(q.Of))
+	return needed, needed > 1 || !slices.Contains(a.roles(author), q.Of)
+}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"os"
+	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -31,5 +33,27 @@ func TestScripts(t *testing.T) {
 			}
 			return nil
 		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"capture": capture,
+		},
 	})
+}
+
+// capture VAR [REGEXP] sets the environment variable VAR to the last
+// command's stdout, trimmed, or to REGEXP's first submatch in it. Scripts
+// use it to carry IDs and invite codes from one command to the next.
+func capture(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 1 || len(args) > 2 {
+		ts.Fatalf("usage: capture VAR [REGEXP]")
+	}
+	out := ts.ReadFile("stdout")
+	val := strings.TrimSpace(out)
+	if len(args) == 2 {
+		m := regexp.MustCompile(args[1]).FindStringSubmatch(out)
+		if len(m) < 2 {
+			ts.Fatalf("capture: %q does not match stdout %q", args[1], out)
+		}
+		val = m[1]
+	}
+	ts.Setenv(args[0], val)
 }

@@ -30,6 +30,7 @@ type Env struct {
 	home           string
 	passphraseFile string
 	json           bool
+	unchecked      bool
 
 	// parsed is set once the command line has parsed, so that Run can
 	// tell usage errors from runtime errors.

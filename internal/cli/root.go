@@ -47,9 +47,26 @@ Start by creating your identity, then run your node:
 	pf.StringVar(&e.home, "home", "", "home `DIR` holding this member's keystore and data (default $PURSUANCE_HOME, else $XDG_DATA_HOME/pursuance, else ~/.local/share/pursuance)")
 	pf.StringVar(&e.passphraseFile, "passphrase-file", "", "read the passphrase from the first line of `FILE` (PURSUANCE_PASSPHRASE, when set, takes precedence)")
 	pf.BoolVar(&e.json, "json", false, "print one JSON document on stdout instead of human output")
+	pf.BoolVar(&e.unchecked, "unchecked", false, "TESTING: sign and store an action without checking it against the rules, as a malicious client would")
 
 	root.AddCommand(
 		newIDCmd(e),
+		newCreateCmd(e),
+		newListCmd(e),
+		newTemplatesCmd(e),
+		newCharterCmd(e),
+		newMembersCmd(e),
+		newRoleCmd(e),
+		newInviteCmd(e),
+		newJoinCmd(e),
+		newRemoveCmd(e),
+		newLeaveCmd(e),
+		newProposalsCmd(e),
+		newApproveCmd(e),
+		newTaskCmd(e),
+		newLogCmd(e),
+		newExportCmd(e),
+		newImportCmd(e),
 		newUpCmd(e),
 		newVersionCmd(e),
 		newBenchCmd(e),

@@ -1,0 +1,196 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/pursuance/pursuance/charter"
+	"github.com/pursuance/pursuance/event"
+	"github.com/pursuance/pursuance/state"
+)
+
+// errLocked is returned by actions on a node without its private identity.
+var errLocked = errors.New("app: the identity is locked; acting needs the passphrase")
+
+// now returns the claimed time for a new event, Unix milliseconds.
+func (n *Node) now() uint64 { return uint64(n.opts.Now().UnixMilli()) }
+
+// Create founds a pursuance under c, with this member as founder.
+func (n *Node) Create(ctx context.Context, c *charter.Charter) (event.ID, error) {
+	if n.id == nil {
+		return event.ID{}, errLocked
+	}
+	wire, err := c.MarshalBinary()
+	if err != nil {
+		return event.ID{}, err
+	}
+	pub := n.id.Public()
+	body, err := state.EncodeOp(&state.Genesis{Charter: wire, Name: pub.Name, KEM: pub.KEM.Bytes(), Binding: pub.KEMBinding[:]})
+	if err != nil {
+		return event.ID{}, err
+	}
+	ch := event.Chain{Key: n.id.SigningKey()}
+	g, err := ch.Genesis(n.now(), body)
+	if err != nil {
+		return event.ID{}, err
+	}
+	if err := n.put(ctx, g); err != nil {
+		return event.ID{}, err
+	}
+	return g.ID(), nil
+}
+
+// put stores one event this member signed, through the ingest path so that
+// it is checked like any other.
+func (n *Node) put(ctx context.Context, e *event.Event) error {
+	res, err := n.in.IngestEvents(ctx, []*event.Event{e})
+	if err != nil {
+		return err
+	}
+	if len(res.Rejected) > 0 {
+		return fmt.Errorf("app: own event refused by ingest: %v", res.Rejected[0].Err)
+	}
+	if len(res.Accepted) == 0 && res.Duplicates == 0 {
+		return fmt.Errorf("app: own event %s left pending", e.ID().Short())
+	}
+	return nil
+}
+
+// DoOptions change how Do acts.
+type DoOptions struct {
+	// Unchecked signs and stores the event without asking the rules
+	// first, as a malicious client would.
+	Unchecked bool
+}
+
+// Result is what an action did.
+type Result struct {
+	Event    *event.Event
+	Accepted bool   // the verdict of this member's own rules
+	Reason   string // why not, when !Accepted (only with Unchecked)
+	// Proposed is set when Act proposed the action rather than doing it,
+	// because the charter puts it under a quorum of Needed approvals.
+	Proposed bool
+	Needed   int
+}
+
+// Act is Do, except that an action the charter puts under a quorum is
+// proposed instead (unless opts.Unchecked): the Result says so, and
+// others approve it with Approve.
+func (n *Node) Act(ctx context.Context, p event.ID, op state.Op, opts DoOptions) (Result, error) {
+	if n.id == nil {
+		return Result{}, errLocked
+	}
+	s, err := n.State(ctx, p)
+	if err != nil {
+		return Result{}, err
+	}
+	needed, ok := s.NeedsProposal(n.id.ID(), op)
+	if !ok || opts.Unchecked {
+		return n.do(ctx, s, op, opts)
+	}
+	body, err := state.EncodeOp(op)
+	if err != nil {
+		return Result{}, err
+	}
+	res, err := n.do(ctx, s, &state.Proposal{Action: op.Kind(), Body: body}, opts)
+	res.Proposed, res.Needed = err == nil, needed
+	return res, err
+}
+
+// Do signs op as this member's next event in pursuance p, on top of every
+// event this home holds, checks it against the rules and stores it. An
+// event the rules reject is not stored, and the error wraps
+// ErrNotPermitted with the rule's reason, unless opts.Unchecked.
+func (n *Node) Do(ctx context.Context, p event.ID, op state.Op, opts DoOptions) (Result, error) {
+	if n.id == nil {
+		return Result{}, errLocked
+	}
+	s, err := n.State(ctx, p)
+	if err != nil {
+		return Result{}, err
+	}
+	return n.do(ctx, s, op, opts)
+}
+
+// do is Do against an already folded state of p.
+func (n *Node) do(ctx context.Context, s *state.State, op state.Op, opts DoOptions) (Result, error) {
+	p := s.Pursuance()
+	e, err := n.sign(ctx, p, op)
+	if err != nil {
+		return Result{}, err
+	}
+	res := Result{Event: e, Accepted: true}
+	if err := s.Check(e); err != nil {
+		if !opts.Unchecked {
+			return Result{}, fmt.Errorf("%w", refusal(err))
+		}
+		res.Accepted, res.Reason = false, err.Error()
+	}
+	if err := n.put(ctx, e); err != nil {
+		return Result{}, err
+	}
+	return res, nil
+}
+
+// refusal turns a rules verdict into the error a user sees.
+func refusal(err error) error {
+	if errors.Is(err, charter.ErrNotPermitted) {
+		return err
+	}
+	return &refused{err}
+}
+
+type refused struct{ err error }
+
+func (r *refused) Error() string { return r.err.Error() }
+func (r *refused) Unwrap() []error {
+	return []error{r.err, ErrNotPermitted}
+}
+
+// sign makes this member's next event in p: seq and backlink continue its
+// chain, parents are every head the home holds.
+func (n *Node) sign(ctx context.Context, p event.ID, op state.Op) (*event.Event, error) {
+	body, err := state.EncodeOp(op)
+	if err != nil {
+		return nil, err
+	}
+	me := n.id.ID()
+	vv, err := n.st.VersionVector(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	ch := event.Chain{Key: n.id.SigningKey(), Pursuance: p}
+	if seq := vv[me]; seq > 0 {
+		last, err := n.st.BySeq(ctx, p, me, seq)
+		if err != nil {
+			return nil, err
+		}
+		if len(last) != 1 {
+			return nil, fmt.Errorf("app: your own chain in %s forked at seq %d (was this identity used on two machines?)", p.Short(), seq)
+		}
+		r := last[0].Ref()
+		ch.Last = &r
+	}
+	heads, err := n.st.Heads(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	if len(heads) > event.MaxParents {
+		heads = heads[len(heads)-event.MaxParents:]
+	}
+	refs, err := n.st.Refs(ctx, heads)
+	if err != nil {
+		return nil, err
+	}
+	parents := make([]event.Ref, 0, len(refs))
+	for _, h := range heads {
+		if r, ok := refs[h]; ok {
+			parents = append(parents, r)
+		}
+	}
+	slices.SortFunc(parents, func(a, b event.Ref) int { return a.ID.Compare(b.ID) })
+	return ch.Next(op.Kind(), parents, n.now(), body)
+}

@@ -1,0 +1,298 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/pursuance/pursuance/charter"
+	"github.com/pursuance/pursuance/event"
+	"github.com/pursuance/pursuance/identity"
+	"github.com/pursuance/pursuance/identity/keystore"
+	"github.com/pursuance/pursuance/ingest"
+	"github.com/pursuance/pursuance/state"
+	"github.com/pursuance/pursuance/store"
+)
+
+// ErrNotPermitted is wrapped by the error of an action the member's own
+// roles do not permit; the rest of the message says which rule.
+var ErrNotPermitted = errors.New("not permitted")
+
+// ErrAmbiguous is wrapped when a name or prefix matches several things;
+// the message lists them.
+var ErrAmbiguous = errors.New("ambiguous")
+
+// StoreFile is the name of the event store in a home.
+const StoreFile = "events.db"
+
+// Options are a Node's sources of time and randomness.
+type Options struct {
+	Now  func() time.Time // time.Now when nil
+	Rand io.Reader        // crypto/rand when nil
+}
+
+// Node is one member's home: identity, store and the pursuances in it. It
+// is safe for use by one goroutine at a time.
+type Node struct {
+	home string
+	pub  identity.Public
+	id   *identity.Identity // nil until Unlock
+	st   store.Store
+	in   *ingest.Ingester
+	lock *os.File
+	opts Options
+}
+
+// Open opens the home at dir: it reads the public identity (there must be
+// one) and opens, creating if needed, the event store. It takes the home's
+// lock, so that two processes never sign with one chain at once; a second
+// Open on the same home waits for the first to Close.
+func Open(ctx context.Context, dir string, opts Options) (*Node, error) {
+	pub, err := keystore.ReadPublic(dir)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	lock, err := lockHome(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.OpenSQLite(filepath.Join(dir, StoreFile))
+	if err != nil {
+		lock.Close()
+		return nil, err
+	}
+	return &Node{home: dir, pub: pub, st: st, in: ingest.New(st, ingest.Options{}), lock: lock, opts: opts}, nil
+}
+
+// lockHome takes an exclusive lock on the home's lock file, waiting (until
+// ctx ends) if another process holds it.
+func lockHome(ctx context.Context, dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock home: %w", err)
+	}
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return f, nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			f.Close()
+			return nil, fmt.Errorf("lock home: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, fmt.Errorf("lock home: another pursuance process is using %s: %w", dir, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// Close closes the store and releases the home.
+func (n *Node) Close() error {
+	err := n.st.Close()
+	if n.lock != nil {
+		n.lock.Close()
+	}
+	return err
+}
+
+// Me returns this home's public identity.
+func (n *Node) Me() identity.Public { return n.pub }
+
+// Unlock gives the node the private identity, which acting needs. It must
+// be this home's identity.
+func (n *Node) Unlock(id *identity.Identity) error {
+	if id.ID() != n.pub.ID {
+		return errors.New("app: not this home's identity")
+	}
+	n.id = id
+	return nil
+}
+
+// Store returns the node's event store, for tools that move raw events.
+func (n *Node) Store() store.Store { return n.st }
+
+// Summary names a pursuance.
+type Summary struct {
+	ID   event.ID `json:"pursuance"`
+	Name string   `json:"name"`
+}
+
+// Pursuances lists the pursuances in this home, by name.
+func (n *Node) Pursuances(ctx context.Context) ([]Summary, error) {
+	ids, err := n.st.Pursuances(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Summary, 0, len(ids))
+	for _, id := range ids {
+		name, err := n.nameOf(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Summary{ID: id, Name: name})
+	}
+	slices.SortFunc(out, func(a, b Summary) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
+}
+
+// nameOf reads a pursuance's name from its genesis charter. (A later
+// amendment may rename it; State.Name has the name in force.)
+func (n *Node) nameOf(ctx context.Context, p event.ID) (string, error) {
+	g, err := n.st.Get(ctx, p)
+	if err != nil {
+		return "", err
+	}
+	op, err := state.DecodeOp(g.Kind, g.Body())
+	if err != nil {
+		return "", err
+	}
+	gen, ok := op.(*state.Genesis)
+	if !ok {
+		return "", fmt.Errorf("pursuance %s: first event is not a genesis", p.Short())
+	}
+	c, err := charter.Unmarshal(gen.Charter)
+	if err != nil {
+		return "", err
+	}
+	return c.Name, nil
+}
+
+// Resolve finds a pursuance by full ID, unique ID prefix, or unique name.
+func (n *Node) Resolve(ctx context.Context, ref string) (event.ID, error) {
+	all, err := n.Pursuances(ctx)
+	if err != nil {
+		return event.ID{}, err
+	}
+	if len(all) == 0 {
+		return event.ID{}, errors.New("no pursuances on this home yet: create one with `pursuance create --name NAME`")
+	}
+	var byName, byPrefix []Summary
+	low := strings.ToLower(ref)
+	for _, s := range all {
+		if s.ID.String() == low {
+			return s.ID, nil
+		}
+		if s.Name == ref {
+			byName = append(byName, s)
+		}
+		if len(low) >= 4 && strings.HasPrefix(s.ID.String(), low) {
+			byPrefix = append(byPrefix, s)
+		}
+	}
+	for _, m := range [][]Summary{byName, byPrefix} {
+		switch len(m) {
+		case 0:
+			continue
+		case 1:
+			return m[0].ID, nil
+		default:
+			var c []string
+			for _, s := range m {
+				c = append(c, fmt.Sprintf("%s (%s)", s.ID.Short(), s.Name))
+			}
+			return event.ID{}, fmt.Errorf("%w: %q could be %s", ErrAmbiguous, ref, strings.Join(c, ", "))
+		}
+	}
+	return event.ID{}, fmt.Errorf("no pursuance %q on this home", ref)
+}
+
+// State folds a pursuance's log from the store.
+func (n *Node) State(ctx context.Context, p event.ID) (*state.State, error) {
+	ev, err := n.st.Evidence(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	b := state.NewBuilder(p, ev)
+	if err := n.st.Iterate(ctx, p, b.Add); err != nil {
+		return nil, err
+	}
+	return b.Finish()
+}
+
+// ResolveMember finds a member of s (current or former) by full member ID,
+// unique prefix of it, or unique display name.
+func ResolveMember(s *state.State, ref string) (identity.PublicKey, error) {
+	if pk, err := identity.ParseMemberID(ref); err == nil {
+		return pk, nil
+	}
+	var byName, byPrefix []*state.Member
+	for _, m := range s.Members() {
+		if strings.EqualFold(m.Name, ref) {
+			byName = append(byName, m)
+		}
+		if len(ref) >= 6 && strings.HasPrefix(m.ID.String(), ref) {
+			byPrefix = append(byPrefix, m)
+		}
+	}
+	for _, ms := range [][]*state.Member{byName, byPrefix} {
+		switch len(ms) {
+		case 0:
+			continue
+		case 1:
+			return ms[0].ID, nil
+		default:
+			var c []string
+			for _, m := range ms {
+				c = append(c, fmt.Sprintf("%s (%s)", m.Name, m.ID))
+			}
+			return identity.PublicKey{}, fmt.Errorf("%w: %q could be %s", ErrAmbiguous, ref, strings.Join(c, ", "))
+		}
+	}
+	return identity.PublicKey{}, fmt.Errorf("no member %q in %s", ref, s.Name())
+}
+
+// ResolveTask finds a task of s by full ID or unique prefix (at least 4
+// hex digits).
+func ResolveTask(s *state.State, ref string) (*state.Task, error) {
+	low := strings.ToLower(ref)
+	var found []*state.Task
+	for _, t := range s.Tasks() {
+		id := t.ID.String()
+		if id == low {
+			return t, nil
+		}
+		if len(low) >= 4 && strings.HasPrefix(id, low) {
+			found = append(found, t)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return nil, fmt.Errorf("no task %q in %s", ref, s.Name())
+	case 1:
+		return found[0], nil
+	}
+	var c []string
+	for _, t := range found {
+		c = append(c, fmt.Sprintf("%s (%s)", t.ID.Short(), t.Title))
+	}
+	return nil, fmt.Errorf("%w: task %q could be %s", ErrAmbiguous, ref, strings.Join(c, ", "))
+}
+
+// ResolveAssignee parses WHO: "role:NAME" or a member reference.
+func ResolveAssignee(s *state.State, who string) (string, error) {
+	if strings.HasPrefix(who, "role:") {
+		r := strings.TrimPrefix(who, "role:")
+		if s.Charter().Rank(r) < 0 {
+			return "", fmt.Errorf("no role %q in the charter of %s (roles: %s)", r, s.Name(), strings.Join(s.Charter().RoleNames(), ", "))
+		}
+		return who, nil
+	}
+	pk, err := ResolveMember(s, who)
+	if err != nil {
+		return "", err
+	}
+	return pk.String(), nil
+}

@@ -1,0 +1,105 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/pursuance/pursuance/app"
+	"github.com/pursuance/pursuance/identity/keystore"
+	"github.com/pursuance/pursuance/state"
+)
+
+// openNode opens this home's node. With unlock, it asks for the passphrase
+// and unlocks the identity, which signing needs.
+func (e *Env) openNode(ctx context.Context, unlock bool) (*app.Node, error) {
+	home, err := e.Home()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := keystore.ReadPublic(home); err != nil {
+		return nil, explain(err, home)
+	}
+	n, err := app.Open(ctx, home, app.Options{Rand: e.Rand})
+	if err != nil {
+		return nil, err
+	}
+	if unlock {
+		pass, err := e.Passphrase(false)
+		if err != nil {
+			n.Close()
+			return nil, err
+		}
+		id, err := keystore.Open(home, pass)
+		if err != nil {
+			n.Close()
+			return nil, explain(err, home)
+		}
+		if err := n.Unlock(id); err != nil {
+			n.Close()
+			return nil, err
+		}
+	}
+	return n, nil
+}
+
+// withNode runs fn with an open node and the state of the pursuance named
+// by ref, closing the node afterwards.
+func (e *Env) withState(cmd *cobra.Command, ref string, unlock bool, fn func(n *app.Node, s *state.State) error) error {
+	ctx := cmd.Context()
+	n, err := e.openNode(ctx, unlock)
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	p, err := n.Resolve(ctx, ref)
+	if err != nil {
+		return err
+	}
+	s, err := n.State(ctx, p)
+	if err != nil {
+		return err
+	}
+	return fn(n, s)
+}
+
+// act performs op in the pursuance named by ref and reports the outcome on
+// stderr: done, proposed, or (with --unchecked) signed though the rules
+// reject it.
+func (e *Env) act(cmd *cobra.Command, ref string, build func(s *state.State, n *app.Node) (state.Op, error)) (app.Result, error) {
+	var res app.Result
+	err := e.withState(cmd, ref, true, func(n *app.Node, s *state.State) error {
+		op, err := build(s, n)
+		if err != nil {
+			return err
+		}
+		res, err = n.Act(cmd.Context(), s.Pursuance(), op, app.DoOptions{Unchecked: e.unchecked})
+		if err != nil {
+			return err
+		}
+		e.report(res)
+		return nil
+	})
+	return res, err
+}
+
+// report tells the user on stderr what an action came to.
+func (e *Env) report(res app.Result) {
+	switch {
+	case !res.Accepted:
+		fmt.Fprintf(e.Stderr, "Signed and stored unchecked; the rules reject it: %s\n", res.Reason)
+	case res.Proposed:
+		fmt.Fprintf(e.Stderr, "The charter puts this under a quorum of %d approvals: proposed as %s.\nOthers approve it with `pursuance approve P %s`.\n",
+			res.Needed, res.Event.ID().Short(), res.Event.ID().Short())
+	}
+}
+
+// joinRoles renders a role list for humans.
+func joinRoles(roles []string) string {
+	if len(roles) == 0 {
+		return "(no role)"
+	}
+	return strings.Join(roles, ", ")
+}

@@ -1,0 +1,570 @@
+package cli
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/pursuance/pursuance/app"
+	"github.com/pursuance/pursuance/charter"
+	"github.com/pursuance/pursuance/event"
+	"github.com/pursuance/pursuance/identity"
+	"github.com/pursuance/pursuance/state"
+)
+
+func newCreateCmd(e *Env) *cobra.Command {
+	var name, charterFile, template string
+	var relays []string
+	cmd := &cobra.Command{
+		Use:   "create --name NAME [--charter FILE | --template NAME]",
+		Short: "Found a pursuance, with you holding its first role",
+		Long: `Found a pursuance: sign its genesis event, which carries the charter (its
+roles and rules). You hold the charter's first role. The charter comes from
+a YAML file (--charter) or a built-in template (--template, default desk;
+see ` + "`pursuance templates`" + `). --name overrides the charter's name.
+
+Prints the pursuance ID.`,
+		Example: `  pursuance create --name "Night Desk"
+  pursuance create --name Cell --template collective
+  pursuance create --name Ours --charter charter.yaml --json`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !cmd.Flags().Changed("name") {
+				return usageErrorf("missing --name NAME")
+			}
+			if charterFile != "" && cmd.Flags().Changed("template") {
+				return usageErrorf("--charter and --template exclude each other")
+			}
+			if len(relays) > 0 {
+				return fmt.Errorf("--relay: relays are not supported yet by this version")
+			}
+			c, err := loadCharter(charterFile, template)
+			if err != nil {
+				return err
+			}
+			c.Name = name
+			if err := c.Validate(); err != nil {
+				return err
+			}
+			n, err := e.openNode(cmd.Context(), true)
+			if err != nil {
+				return err
+			}
+			defer n.Close()
+			id, err := n.Create(cmd.Context(), c)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.Stderr, "Founded %q; you hold %q.\n", c.Name, c.FounderRole())
+			if e.json {
+				return e.printJSON(struct {
+					Pursuance event.ID `json:"pursuance"`
+				}{id})
+			}
+			fmt.Fprintln(e.Stdout, id)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&name, "name", "", "the pursuance's `NAME`")
+	f.StringVar(&charterFile, "charter", "", "charter YAML `FILE`")
+	f.StringVar(&template, "template", "desk", "charter template `NAME` (pursuance templates)")
+	f.StringArrayVar(&relays, "relay", nil, "relay `URL` (not supported yet)")
+	return cmd
+}
+
+// loadCharter reads a charter file, or a template when file is "".
+func loadCharter(file, template string) (*charter.Charter, error) {
+	if file == "" {
+		c, err := charter.Template(template)
+		if err != nil {
+			return nil, usageErrorf("%v", err)
+		}
+		return c, nil
+	}
+	src, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	c, err := charter.Parse(src)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", file, err)
+	}
+	return c, nil
+}
+
+func newListCmd(e *Env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "list",
+		Short: "List the pursuances on this home",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			n, err := e.openNode(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			defer n.Close()
+			all, err := n.Pursuances(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if e.json {
+				if all == nil {
+					all = []app.Summary{}
+				}
+				return e.printJSON(all)
+			}
+			if len(all) == 0 {
+				fmt.Fprintln(e.Stderr, "No pursuances yet: `pursuance create --name NAME` founds one.")
+			}
+			for _, s := range all {
+				fmt.Fprintf(e.Stdout, "%s  %s\n", s.ID, s.Name)
+			}
+			return nil
+		},
+	}
+}
+
+func newTemplatesCmd(e *Env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "templates",
+		Short: "List the charter templates",
+		Long: `List the built-in charter templates. The founder holds each one's first
+role. Show one in full with ` + "`pursuance templates NAME`" + `.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				src, err := charter.TemplateYAML(args[0])
+				if err != nil {
+					return err
+				}
+				_, err = e.Stdout.Write(src)
+				return err
+			}
+			type tmpl struct {
+				Name  string   `json:"name"`
+				Roles []string `json:"roles"`
+			}
+			var out []tmpl
+			for _, name := range charter.TemplateNames() {
+				c, err := charter.Template(name)
+				if err != nil {
+					return err
+				}
+				out = append(out, tmpl{name, c.RoleNames()})
+			}
+			if e.json {
+				return e.printJSON(out)
+			}
+			for _, t := range out {
+				fmt.Fprintf(e.Stdout, "%s\n", t.Name)
+				fmt.Fprintf(e.Stderr, "  roles: %s\n", strings.Join(t.Roles, ", "))
+			}
+			return nil
+		},
+	}
+}
+
+func newCharterCmd(e *Env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "charter",
+		Short: "Show or amend a pursuance's charter",
+		Args:  cobra.ArbitraryArgs,
+		RunE:  groupRunE,
+	}
+	show := &cobra.Command{
+		Use:   "show P",
+		Short: "Print the charter in force, as YAML",
+		Args:  exactArgs(1, "P"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return e.withState(cmd, args[0], false, func(_ *app.Node, s *state.State) error {
+				_, err := e.Stdout.Write(s.Charter().YAML())
+				return err
+			})
+		},
+	}
+	amend := &cobra.Command{
+		Use:   "amend P FILE",
+		Short: "Replace the charter (proposed instead when the charter asks a quorum)",
+		Args:  exactArgs(2, "P FILE"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			src, err := os.ReadFile(args[1])
+			if err != nil {
+				return err
+			}
+			c, err := charter.Parse(src)
+			if err != nil {
+				return fmt.Errorf("%s: %v", args[1], err)
+			}
+			wire, err := c.MarshalBinary()
+			if err != nil {
+				return err
+			}
+			_, err = e.act(cmd, args[0], func(*state.State, *app.Node) (state.Op, error) {
+				return &state.CharterAmend{Charter: wire}, nil
+			})
+			return err
+		},
+	}
+	cmd.AddCommand(show, amend)
+	return cmd
+}
+
+func newMembersCmd(e *Env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "members P",
+		Short: "List a pursuance's members and their roles",
+		Args:  exactArgs(1, "P"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return e.withState(cmd, args[0], false, func(_ *app.Node, s *state.State) error {
+				type member struct {
+					ID    identity.PublicKey `json:"id"`
+					Name  string             `json:"name"`
+					Roles []string           `json:"roles"`
+				}
+				out := []member{}
+				for _, m := range s.Members() {
+					roles := m.Roles
+					if roles == nil {
+						roles = []string{}
+					}
+					out = append(out, member{m.ID, m.Name, roles})
+				}
+				if e.json {
+					return e.printJSON(out)
+				}
+				for _, m := range out {
+					fmt.Fprintf(e.Stdout, "%-20s %s  %s\n", m.Name, m.ID, joinRoles(m.Roles))
+				}
+				return nil
+			})
+		},
+	}
+}
+
+func newRoleCmd(e *Env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "role",
+		Short: "Assign or revoke a member's role",
+		Args:  cobra.ArbitraryArgs,
+		RunE:  groupRunE,
+	}
+	for _, assign := range []bool{true, false} {
+		use, short := "assign P MEMBER ROLE", "Give a member a role"
+		if !assign {
+			use, short = "revoke P MEMBER ROLE", "Take a role from a member"
+		}
+		cmd.AddCommand(&cobra.Command{
+			Use:   use,
+			Short: short,
+			Args:  exactArgs(3, "P MEMBER ROLE"),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				_, err := e.act(cmd, args[0], func(s *state.State, _ *app.Node) (state.Op, error) {
+					m, err := app.ResolveMember(s, args[1])
+					if err != nil {
+						return nil, err
+					}
+					if assign {
+						return &state.RoleAssign{Member: m, Role: args[2]}, nil
+					}
+					return &state.RoleRevoke{Member: m, Role: args[2]}, nil
+				})
+				return err
+			},
+		})
+	}
+	return cmd
+}
+
+func newRemoveCmd(e *Env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "remove P MEMBER",
+		Short: "Remove a member (proposed instead when the charter asks a quorum)",
+		Long: `Remove a member from the pursuance. Actions the member took concurrently
+with the removal, that the removal would have forbidden, are invalidated
+on every replica (strong removal, docs/rules.md).
+
+Not yet: re-keying the roles the member held arrives with encryption.`,
+		Args: exactArgs(2, "P MEMBER"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			_, err := e.act(cmd, args[0], func(s *state.State, _ *app.Node) (state.Op, error) {
+				m, err := app.ResolveMember(s, args[1])
+				if err != nil {
+					return nil, err
+				}
+				return &state.Remove{Member: m}, nil
+			})
+			return err
+		},
+	}
+}
+
+func newLeaveCmd(e *Env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "leave P",
+		Short: "Leave a pursuance",
+		Args:  exactArgs(1, "P"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			_, err := e.act(cmd, args[0], func(*state.State, *app.Node) (state.Op, error) { return &state.Leave{}, nil })
+			return err
+		},
+	}
+}
+
+func newProposalsCmd(e *Env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "proposals P",
+		Short: "List the open proposals waiting for approvals",
+		Args:  exactArgs(1, "P"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return e.withState(cmd, args[0], false, func(_ *app.Node, s *state.State) error {
+				type prop struct {
+					ID        event.ID `json:"id"`
+					Author    string   `json:"author"`
+					Action    string   `json:"action"`
+					Approvals int      `json:"approvals"`
+					Needed    int      `json:"needed"`
+				}
+				out := []prop{}
+				for _, p := range s.Proposals() {
+					out = append(out, prop{p.ID, p.Author.String(), string(p.Action), len(p.Approvals), p.Needed})
+				}
+				if e.json {
+					return e.printJSON(out)
+				}
+				if len(out) == 0 {
+					fmt.Fprintln(e.Stderr, "No open proposals.")
+				}
+				for i, p := range out {
+					fmt.Fprintf(e.Stdout, "%s  %s by %s: %d of %d approvals\n", p.ID.Short(), p.Action, s.NameOf(s.Proposals()[i].Author), p.Approvals, p.Needed)
+				}
+				return nil
+			})
+		},
+	}
+}
+
+func newApproveCmd(e *Env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "approve P PROPOSAL",
+		Short: "Approve an open proposal",
+		Args:  exactArgs(2, "P PROPOSAL"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			_, err := e.act(cmd, args[0], func(s *state.State, _ *app.Node) (state.Op, error) {
+				var match []event.ID
+				for _, p := range s.Proposals() {
+					if strings.HasPrefix(p.ID.String(), strings.ToLower(args[1])) && len(args[1]) >= 4 {
+						match = append(match, p.ID)
+					}
+				}
+				switch len(match) {
+				case 0:
+					return nil, fmt.Errorf("no open proposal %q", args[1])
+				case 1:
+					return &state.Approval{Proposal: match[0]}, nil
+				}
+				return nil, fmt.Errorf("%w: proposal %q matches %d", app.ErrAmbiguous, args[1], len(match))
+			})
+			return err
+		},
+	}
+}
+
+func newInviteCmd(e *Env) *cobra.Command {
+	var role string
+	var expires time.Duration
+	var uses uint64
+	cmd := &cobra.Command{
+		Use:   "invite P --role ROLE [--expires DURATION] [--uses N]",
+		Short: "Create an invite code into a role",
+		Long: `Publish an invite into ROLE and print its code, one line. Hand the code to
+the newcomer over a channel you trust: whoever holds it can join. By
+default an invite admits one person within 7 days.`,
+		Example: `  pursuance invite "Night Desk" --role researcher
+  pursuance invite desk --role editor --expires 24h --uses 3`,
+		Args: exactArgs(1, "P"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if role == "" {
+				return usageErrorf("missing --role ROLE")
+			}
+			return e.withState(cmd, args[0], true, func(n *app.Node, s *state.State) error {
+				code, res, err := n.Invite(cmd.Context(), s.Pursuance(), role, expires, uses, app.DoOptions{Unchecked: e.unchecked})
+				if err != nil {
+					return err
+				}
+				e.report(res)
+				fmt.Fprintln(e.Stdout, code)
+				return nil
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&role, "role", "", "the `ROLE` the newcomer gets")
+	f.DurationVar(&expires, "expires", 7*24*time.Hour, "how long the invite stays valid (0: forever)")
+	f.Uint64Var(&uses, "uses", 1, "how many people may join with it (0: no limit)")
+	return cmd
+}
+
+func newJoinCmd(e *Env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "join CODE",
+		Short: "Join a pursuance with an invite code",
+		Long: `Join the pursuance an invite code names. Its log must be on this home:
+for now, import it first (pursuance import FILE, from a member's
+pursuance export); fetching it from relays arrives with relays.`,
+		Args: exactArgs(1, "CODE"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			code, err := app.ParseInviteCode(args[0])
+			if err != nil {
+				return err
+			}
+			n, err := e.openNode(cmd.Context(), true)
+			if err != nil {
+				return err
+			}
+			defer n.Close()
+			res, err := n.Join(cmd.Context(), code, app.DoOptions{Unchecked: e.unchecked})
+			if err != nil {
+				return err
+			}
+			e.report(res)
+			if e.json {
+				return e.printJSON(struct {
+					Pursuance event.ID `json:"pursuance"`
+				}{code.Pursuance})
+			}
+			fmt.Fprintln(e.Stdout, code.Pursuance)
+			return nil
+		},
+	}
+}
+
+func newLogCmd(e *Env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "log P",
+		Short: "The audit log: every event, rejected ones too, with the reason",
+		Args:  exactArgs(1, "P"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return e.withState(cmd, args[0], false, func(_ *app.Node, s *state.State) error {
+				type entry struct {
+					ID     event.ID           `json:"id"`
+					Author identity.PublicKey `json:"author"`
+					Kind   string             `json:"kind"`
+					Seq    uint64             `json:"seq"`
+					Status string             `json:"status"`
+					Reason string             `json:"reason"`
+				}
+				log := s.Log()
+				out := make([]entry, len(log))
+				for i, en := range log {
+					st := "accepted"
+					if !en.Accepted {
+						st = "rejected"
+					}
+					out[i] = entry{en.ID, en.Author, en.Kind.String(), en.Seq, st, en.Reason}
+				}
+				if e.json {
+					return e.printJSON(out)
+				}
+				var b bytes.Buffer
+				for i, en := range log {
+					when := time.UnixMilli(int64(en.Time)).UTC().Format("2006-01-02 15:04")
+					fmt.Fprintf(&b, "%s  %s  %-14s %-12s %s", en.ID.Short(), when, en.Kind, s.NameOf(en.Author), out[i].Status)
+					if en.Reason != "" {
+						fmt.Fprintf(&b, ": %s", en.Reason)
+					}
+					if en.Note != "" {
+						fmt.Fprintf(&b, " (%s)", en.Note)
+					}
+					b.WriteByte('\n')
+				}
+				_, err := e.Stdout.Write(b.Bytes())
+				return err
+			})
+		},
+	}
+}
+
+func newExportCmd(e *Env) *cobra.Command {
+	var out string
+	cmd := &cobra.Command{
+		Use:   "export P --out FILE",
+		Short: "Write a pursuance's whole log to a file, for another home to import",
+		Long: `Write every event of the pursuance (signed, as received) to FILE. Another
+member imports it with ` + "`pursuance import FILE`" + `, which verifies every event;
+the file needs no more trust than a relay.`,
+		Args: exactArgs(1, "P"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if out == "" {
+				return usageErrorf("missing --out FILE")
+			}
+			return e.withState(cmd, args[0], false, func(n *app.Node, s *state.State) error {
+				f, err := os.Create(out)
+				if err != nil {
+					return err
+				}
+				count, err := n.Export(cmd.Context(), s.Pursuance(), f)
+				if cerr := f.Close(); err == nil {
+					err = cerr
+				}
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(e.Stderr, "Wrote %d events of %q to %s.\n", count, s.Name(), out)
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringVar(&out, "out", "", "the `FILE` to write")
+	return cmd
+}
+
+func newImportCmd(e *Env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "import FILE",
+		Short: "Verify and store the events of an exported log",
+		Args:  exactArgs(1, "FILE"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f, err := os.Open(args[0])
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			n, err := e.openNode(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			defer n.Close()
+			res, err := n.Import(cmd.Context(), f)
+			if err != nil {
+				return err
+			}
+			if e.json {
+				return e.printJSON(struct {
+					Read     int `json:"read"`
+					Received int `json:"received"`
+					Rejected int `json:"rejected"`
+					Pending  int `json:"pending"`
+				}{res.Read, res.Stored, res.Rejected, res.Pending})
+			}
+			fmt.Fprintf(e.Stderr, "Read %d events: %d new, %d already here, %d refused, %d waiting for missing predecessors.\n",
+				res.Read, res.Stored, res.Duplicates, res.Rejected, res.Pending)
+			return nil
+		},
+	}
+}
+
+// exactArgs is cobra.ExactArgs reported as a usage error naming the
+// arguments.
+func exactArgs(n int, names string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usageErrorf("%q takes %s, got %d arguments", cmd.CommandPath(), names, len(args))
+		}
+		return nil
+	}
+}

@@ -1,0 +1,416 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/pursuance/pursuance/app"
+	"github.com/pursuance/pursuance/event"
+	"github.com/pursuance/pursuance/state"
+)
+
+func newTaskCmd(e *Env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "task",
+		Short: "Create, list, show and change tasks",
+		Long: `Tasks form a tree of unlimited depth. Each has a title, a markdown body, one
+of seven statuses (New, Started, WorkingOn, HelpWanted, ReadyForReview,
+Reviewing, Done), assignees (members, or roles as role:NAME), a due date,
+comments, and may be archived. TASK is a task ID or a unique prefix of it
+(at least 4 hex digits).`,
+		Args: cobra.ArbitraryArgs,
+		RunE: groupRunE,
+	}
+	cmd.AddCommand(newTaskAddCmd(e), newTaskListCmd(e), newTaskShowCmd(e), newTaskStatusCmd(e),
+		newTaskAssignCmd(e, true), newTaskAssignCmd(e, false), newTaskCommentCmd(e), newTaskEditCmd(e), newTaskArchiveCmd(e))
+	return cmd
+}
+
+// taskJSON is a task in `task list --json`.
+type taskJSON struct {
+	ID        event.ID `json:"id"`
+	Title     string   `json:"title"`
+	Status    string   `json:"status"`
+	Parent    string   `json:"parent"`
+	Assignees []string `json:"assignees"`
+	Due       string   `json:"due"`
+}
+
+func toTaskJSON(t *state.Task) taskJSON {
+	tj := taskJSON{ID: t.ID, Title: t.Title, Status: t.Status.String(), Due: t.Due, Assignees: []string{}}
+	if !t.Parent.IsZero() {
+		tj.Parent = t.Parent.String()
+	}
+	for _, a := range t.Assignees {
+		tj.Assignees = append(tj.Assignees, a.String())
+	}
+	return tj
+}
+
+func newTaskAddCmd(e *Env) *cobra.Command {
+	var title, body, parent, due string
+	var assign, visible []string
+	cmd := &cobra.Command{
+		Use:   "add P --title T [--body B] [--parent TASK] [--assign WHO]... [--visible-to ROLE]... [--due YYYY-MM-DD]",
+		Short: "Create a task",
+		Long: `Create a task and print its ID. Without --visible-to, the task is visible to
+the roles your charter sets for tasks you create (by default, your own
+roles); members and roles it is assigned to see it too.`,
+		Example: `  pursuance task add desk --title "Verify the documents" --assign Bob --due 2026-12-31
+  pursuance task add desk --title "Call the source" --parent 3f2a --visible-to editor`,
+		Args: exactArgs(1, "P"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if title == "" {
+				return usageErrorf("missing --title T")
+			}
+			if due != "" {
+				if err := state.CheckDue(due); err != nil {
+					return usageErrorf("--due: %v", err)
+				}
+			}
+			res, err := e.act(cmd, args[0], func(s *state.State, _ *app.Node) (state.Op, error) {
+				op := &state.TaskCreate{Title: title, Body: body, VisibleTo: visible, Due: due}
+				if parent != "" {
+					t, err := app.ResolveTask(s, parent)
+					if err != nil {
+						return nil, err
+					}
+					op.Parent = t.ID
+				}
+				for _, w := range assign {
+					a, err := app.ResolveAssignee(s, w)
+					if err != nil {
+						return nil, err
+					}
+					op.Assignees = append(op.Assignees, a)
+				}
+				return op, nil
+			})
+			if err != nil {
+				return err
+			}
+			if e.json {
+				return e.printJSON(struct {
+					Task event.ID `json:"task"`
+				}{res.Event.ID()})
+			}
+			fmt.Fprintln(e.Stdout, res.Event.ID())
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&title, "title", "", "the task's title")
+	f.StringVar(&body, "body", "", "the task's body (markdown)")
+	f.StringVar(&parent, "parent", "", "the parent `TASK`")
+	f.StringVar(&due, "due", "", "due date, YYYY-MM-DD")
+	f.StringArrayVar(&assign, "assign", nil, "assign to `WHO`: a member, or role:NAME (repeatable)")
+	f.StringArrayVar(&visible, "visible-to", nil, "make the task visible to `ROLE` (repeatable)")
+	return cmd
+}
+
+func newTaskListCmd(e *Env) *cobra.Command {
+	var filter string
+	cmd := &cobra.Command{
+		Use:   "list P [--filter EXPR]",
+		Short: "List the tasks visible to you",
+		Long: `List the tasks you can see, in tree order. The filter language:
+  @me            assigned to you, or to one of your roles
+  @-             assigned to no one
+  @NAME          assigned to that member or role
+  status:Done    with that status; status:!Done without it
+  due:<DATE      due before DATE (YYYY-MM-DD or a prefix); due:>DATE after
+  archived       archived tasks (hidden otherwise)
+  WORD           the title contains WORD
+All terms must match.`,
+		Example: `  pursuance task list desk --filter "@me status:!Done"
+  pursuance task list desk --filter "due:<2026-12-31 leak" --json`,
+		Args: exactArgs(1, "P"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f, err := state.ParseFilter(filter)
+			if err != nil {
+				return usageErrorf("--filter: %v", err)
+			}
+			return e.withState(cmd, args[0], false, func(n *app.Node, s *state.State) error {
+				me := n.Me().ID
+				var roles []string
+				if m, ok := s.Member(me); ok {
+					roles = m.Roles
+				}
+				ctx := state.FilterContext{Me: me, MyRoles: roles, NameOf: s.NameOf}
+				out := []taskJSON{}
+				var shown []*state.Task
+				for _, t := range treeOrder(s.Tasks()) {
+					if s.CanSee(me, t) && f.Match(t, ctx) {
+						out = append(out, toTaskJSON(t))
+						shown = append(shown, t)
+					}
+				}
+				if e.json {
+					return e.printJSON(out)
+				}
+				if len(shown) == 0 {
+					fmt.Fprintln(e.Stderr, "No tasks match.")
+				}
+				depth := map[event.ID]int{}
+				for _, t := range shown {
+					d := 0
+					if !t.Parent.IsZero() {
+						d = depth[t.Parent] + 1
+					}
+					depth[t.ID] = d
+					line := fmt.Sprintf("%s%s  [%s] %s", strings.Repeat("  ", d), t.ID.Short()[:8], t.Status, t.Title)
+					if len(t.Assignees) > 0 {
+						line += "  @" + strings.Join(assigneeNames(s, t), " @")
+					}
+					if t.Due != "" {
+						line += "  due " + t.Due
+					}
+					fmt.Fprintln(e.Stdout, line)
+				}
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringVar(&filter, "filter", "", "filter `EXPR` (see above)")
+	return cmd
+}
+
+// treeOrder orders tasks depth-first, children after their parent, in
+// creation order among siblings. Tasks whose parent is missing are roots.
+func treeOrder(tasks []*state.Task) []*state.Task {
+	known := map[event.ID]bool{}
+	for _, t := range tasks {
+		known[t.ID] = true
+	}
+	children := map[event.ID][]*state.Task{}
+	for _, t := range tasks {
+		p := t.Parent
+		if !known[p] {
+			p = event.ID{}
+		}
+		children[p] = append(children[p], t)
+	}
+	out := make([]*state.Task, 0, len(tasks))
+	var walk func(event.ID)
+	walk = func(id event.ID) {
+		for _, c := range children[id] {
+			out = append(out, c)
+			walk(c.ID)
+		}
+	}
+	walk(event.ID{})
+	return out
+}
+
+func assigneeNames(s *state.State, t *state.Task) []string {
+	var out []string
+	for _, a := range t.Assignees {
+		if a.IsRole() {
+			out = append(out, a.String())
+		} else if n := s.NameOf(a.Member); n != "" {
+			out = append(out, n)
+		} else {
+			out = append(out, a.Member.Short())
+		}
+	}
+	return out
+}
+
+func newTaskShowCmd(e *Env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "show P TASK",
+		Short: "Show one task with its comments",
+		Args:  exactArgs(2, "P TASK"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return e.withState(cmd, args[0], false, func(n *app.Node, s *state.State) error {
+				t, err := app.ResolveTask(s, args[1])
+				if err != nil {
+					return err
+				}
+				if !s.CanSee(n.Me().ID, t) {
+					return fmt.Errorf("no task %q in %s", args[1], s.Name())
+				}
+				type comment struct {
+					Author string `json:"author"`
+					Text   string `json:"text"`
+				}
+				out := struct {
+					taskJSON
+					Body     string    `json:"body"`
+					Archived bool      `json:"archived"`
+					Comments []comment `json:"comments"`
+				}{taskJSON: toTaskJSON(t), Body: t.Body, Archived: t.Archived, Comments: []comment{}}
+				for _, c := range t.Comments {
+					out.Comments = append(out.Comments, comment{c.Author.String(), c.Text})
+				}
+				if e.json {
+					return e.printJSON(out)
+				}
+				w := e.Stdout
+				fmt.Fprintf(w, "%s\n%s\n\nstatus:    %s\n", t.Title, t.ID, t.Status)
+				if !t.Parent.IsZero() {
+					title := t.Parent.Short()
+					if p, ok := s.Task(t.Parent); ok {
+						title = p.Title
+					}
+					fmt.Fprintf(w, "parent:    %s\n", title)
+				}
+				if names := assigneeNames(s, t); len(names) > 0 {
+					fmt.Fprintf(w, "assignees: %s\n", strings.Join(names, ", "))
+				} else {
+					fmt.Fprintln(w, "assignees: (none)")
+				}
+				if t.Due != "" {
+					fmt.Fprintf(w, "due:       %s\n", t.Due)
+				}
+				fmt.Fprintf(w, "visible to: %s\n", joinRoles(t.VisibleTo))
+				if t.Archived {
+					fmt.Fprintln(w, "archived")
+				}
+				if t.Body != "" {
+					fmt.Fprintf(w, "\n%s\n", t.Body)
+				}
+				for _, c := range t.Comments {
+					when := time.UnixMilli(int64(c.Time)).UTC().Format("2006-01-02 15:04")
+					fmt.Fprintf(w, "\n%s, %s:\n%s\n", s.NameOf(c.Author), when, c.Text)
+				}
+				return nil
+			})
+		},
+	}
+}
+
+// taskAct acts on the task named by args[1] of the pursuance args[0].
+func (e *Env) taskAct(cmd *cobra.Command, args []string, build func(s *state.State, t *state.Task) (state.Op, error)) error {
+	_, err := e.act(cmd, args[0], func(s *state.State, _ *app.Node) (state.Op, error) {
+		t, err := app.ResolveTask(s, args[1])
+		if err != nil {
+			return nil, err
+		}
+		return build(s, t)
+	})
+	return err
+}
+
+func newTaskStatusCmd(e *Env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "status P TASK STATUS",
+		Short: "Set a task's status: New, Started, WorkingOn, HelpWanted, ReadyForReview, Reviewing, Done",
+		Args:  exactArgs(3, "P TASK STATUS"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := state.ParseStatus(args[2])
+			if err != nil {
+				return usageErrorf("%v", err)
+			}
+			return e.taskAct(cmd, args, func(_ *state.State, t *state.Task) (state.Op, error) {
+				return &state.TaskStatus{Task: t.ID, Status: st}, nil
+			})
+		},
+	}
+}
+
+func newTaskAssignCmd(e *Env, assign bool) *cobra.Command {
+	use, short := "assign P TASK WHO", "Assign a task to a member, or to a role as role:NAME"
+	if !assign {
+		use, short = "unassign P TASK WHO", "Take an assignee off a task"
+	}
+	return &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  exactArgs(3, "P TASK WHO"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return e.taskAct(cmd, args, func(s *state.State, t *state.Task) (state.Op, error) {
+				who, err := app.ResolveAssignee(s, args[2])
+				if err != nil {
+					return nil, err
+				}
+				if assign {
+					return &state.TaskAssign{Task: t.ID, Assignee: who}, nil
+				}
+				return &state.TaskUnassign{Task: t.ID, Assignee: who}, nil
+			})
+		},
+	}
+}
+
+func newTaskCommentCmd(e *Env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "comment P TASK TEXT",
+		Short: "Comment on a task",
+		Args:  exactArgs(3, "P TASK TEXT"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return e.taskAct(cmd, args, func(_ *state.State, t *state.Task) (state.Op, error) {
+				return &state.TaskComment{Task: t.ID, Text: args[2]}, nil
+			})
+		},
+	}
+}
+
+func newTaskEditCmd(e *Env) *cobra.Command {
+	var title, body, due, parent string
+	cmd := &cobra.Command{
+		Use:   "edit P TASK [--title T] [--body B] [--due D] [--parent TASK]",
+		Short: "Edit a task's fields, or move it under another task (--parent root: to the top)",
+		Args:  exactArgs(2, "P TASK"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			fl := cmd.Flags()
+			if !fl.Changed("title") && !fl.Changed("body") && !fl.Changed("due") && !fl.Changed("parent") {
+				return usageErrorf("nothing to edit: give --title, --body, --due or --parent")
+			}
+			if fl.Changed("parent") && (fl.Changed("title") || fl.Changed("body") || fl.Changed("due")) {
+				return usageErrorf("--parent moves the task; edit its fields in a separate command")
+			}
+			if due != "" {
+				if err := state.CheckDue(due); err != nil {
+					return usageErrorf("--due: %v", err)
+				}
+			}
+			return e.taskAct(cmd, args, func(s *state.State, t *state.Task) (state.Op, error) {
+				if fl.Changed("parent") {
+					m := &state.TaskMove{Task: t.ID}
+					if parent != "root" && parent != "" {
+						p, err := app.ResolveTask(s, parent)
+						if err != nil {
+							return nil, err
+						}
+						m.Parent = p.ID
+					}
+					return m, nil
+				}
+				op := &state.TaskEdit{Task: t.ID}
+				if fl.Changed("title") {
+					op.Title = &title
+				}
+				if fl.Changed("body") {
+					op.Body = &body
+				}
+				if fl.Changed("due") {
+					op.Due = &due
+				}
+				return op, nil
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&title, "title", "", "new title")
+	f.StringVar(&body, "body", "", "new body (markdown)")
+	f.StringVar(&due, "due", "", "new due date, YYYY-MM-DD (empty: none)")
+	f.StringVar(&parent, "parent", "", "move under `TASK` (root: to the top)")
+	return cmd
+}
+
+func newTaskArchiveCmd(e *Env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "archive P TASK",
+		Short: "Archive a task",
+		Args:  exactArgs(2, "P TASK"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return e.taskAct(cmd, args, func(_ *state.State, t *state.Task) (state.Op, error) {
+				return &state.TaskArchive{Task: t.ID, Archived: true}, nil
+			})
+		},
+	}
+}

@@ -92,7 +92,7 @@ func loadCharter(file, template string) (*charter.Charter, error) {
 	}
 	c, err := charter.Parse(src)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %v", file, err)
+		return nil, charterError(file, err)
 	}
 	return c, nil
 }
@@ -198,7 +198,7 @@ func newCharterCmd(e *Env) *cobra.Command {
 			}
 			c, err := charter.Parse(src)
 			if err != nil {
-				return fmt.Errorf("%s: %v", args[1], err)
+				return charterError(args[1], err)
 			}
 			wire, err := c.MarshalBinary()
 			if err != nil {
@@ -567,4 +567,9 @@ func exactArgs(n int, names string) cobra.PositionalArgs {
 		}
 		return nil
 	}
+}
+
+// charterError puts a charter's errors, one per line, on one line.
+func charterError(file string, err error) error {
+	return fmt.Errorf("%s: %s", file, strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", "; "))
 }

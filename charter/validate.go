@@ -11,12 +11,12 @@ import (
 // Limits on a charter. The wire limit bounds everything else; the others
 // keep a charter readable.
 const (
-	MaxWireSize       = 64 << 10 // bytes of the wire form
-	MaxNameLen        = 100      // characters of Charter.Name
-	MaxMissionLen     = 2000     // characters of Charter.Mission
-	MaxDescriptionLen = 500      // characters of Role.Description
-	MaxRoles          = 64       // roles in a charter
-	MaxRoleNameLen    = 32       // bytes of a role name
+	MaxWireSize       = 64 << 10  // bytes of the wire form
+	MaxNameLen        = 100       // characters of Charter.Name
+	MaxMissionLen     = 2000      // characters of Charter.Mission
+	MaxDescriptionLen = 500       // characters of Role.Description
+	MaxRoles          = 64        // roles in a charter
+	MaxRoleNameLen    = 32        // bytes of a role name
 	MaxApprovals      = 1<<31 - 1 // Quorum.Approvals
 )
 

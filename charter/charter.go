@@ -1,5 +1,7 @@
 package charter
 
+import "strings"
+
 // Action is something a charter may permit a role to do. Its value is the
 // name used in charter files and on the wire; unknown values are invalid.
 //
@@ -209,4 +211,27 @@ func (r *Role) grant(a Action) (*Grant, bool) {
 		}
 	}
 	return nil, false
+}
+
+// Quorumable reports whether a charter may put the action under a quorum:
+// the actions that change who holds power (the charter, roles, membership,
+// invites). Task actions are too frequent and too small for proposals, and
+// a proposal carries one action, signed once, whose author is the proposer.
+func (a Action) Quorumable() bool {
+	switch a {
+	case AmendCharter, AssignRole, RevokeRole, Invite, RemoveMember:
+		return true
+	}
+	return false
+}
+
+// quorumableList names the actions that may require a quorum, for errors.
+func quorumableList() string {
+	var names []string
+	for _, a := range Actions() {
+		if a.Quorumable() {
+			names = append(names, string(a))
+		}
+	}
+	return strings.Join(names, ", ")
 }

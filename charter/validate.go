@@ -331,6 +331,10 @@ func (k *checker) checkQuorums() {
 			k.errorf(qp.at, "unknown action %q in quorum (actions are: %s)", q.Action, actionList())
 			continue
 		}
+		if !q.Action.Quorumable() {
+			k.errorf(qp.at, "quorum on %s: only %s can require a quorum", q.Action, quorumableList())
+			continue
+		}
 		if q.Approvals < 0 {
 			k.errorf(or(qp.approvals, qp.at), "quorum of %s: approvals must be at least 1", q.Action)
 		}

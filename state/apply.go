@@ -37,16 +37,12 @@ func (b *builder) apply(p int32, n *node) {
 	switch o := op.(type) {
 	case *TaskCreate:
 		id = n.e.ID()
-		vis := o.VisibleTo
-		if len(vis) == 0 {
-			vis = b.auth.charter.NewTaskVisibility(b.auth.roles(n.e.Author))
-		}
-		b.tasks[id] = newTask(n.e, o, vis)
+		b.tasks[id] = newTask(n.e, o, n.vis)
 	case nil:
 		return
 	default:
 		id = taskOf(op)
-		if t := b.tasks[id]; t != nil {
+		if t := b.tasks[id]; t != nil && n.inert == "" {
 			b.applyTaskOp(t, n, op)
 		}
 	}

@@ -19,8 +19,10 @@ type node struct {
 	// Decided by the latest pass.
 	accepted bool
 	reason   string
-	exec     Op     // for an approval: the proposal it carried
-	execNote string // for an approval: why the proposal it completed failed
+	exec     Op       // for an approval: the proposal it carried
+	execNote string   // for an approval: why the proposal it completed failed
+	vis      []string // for a task-create: its visibility, settled at its parents
+	inert    string   // for an accepted event that has no effect: why (a move that would close a cycle)
 	restrict *restriction
 }
 
@@ -54,7 +56,6 @@ type builder struct {
 	pinned     map[int32]restriction // restrictions applied to concurrent events before them too
 	pinnedBy   map[identity.PublicKey][]int32
 	excluded   map[int32]bool
-	heads      []uint64 // per author: highest seq accepted or not, for Check
 }
 
 func newBuilder(pursuance event.ID, forks map[identity.PublicKey]uint64) *builder {
@@ -191,7 +192,6 @@ func (b *builder) pass() {
 	b.authRecs = b.authRecs[:0]
 	b.authMax = make([]uint64, len(b.authors))
 	b.restrictBy = make(map[identity.PublicKey][]int32)
-	b.heads = make([]uint64, len(b.authors))
 	b.pinnedBy = make(map[identity.PublicKey][]int32)
 	for p, r := range b.pinned {
 		b.pinnedBy[r.target] = append(b.pinnedBy[r.target], p)
@@ -206,12 +206,11 @@ func (b *builder) pass() {
 
 // step decides one node and, if accepted, applies it.
 func (b *builder) step(p int32, n *node) {
-	n.exec, n.execNote, n.restrict = nil, "", nil
+	n.exec, n.execNote, n.vis, n.inert, n.restrict = nil, "", nil, "", nil
 	if err := b.decide(p, n); err != nil {
 		n.accepted, n.reason = false, err.Error()
 	} else {
 		n.accepted, n.reason = true, ""
 		b.apply(p, n)
 	}
-	b.heads[n.author] = max(b.heads[n.author], n.e.Seq)
 }

@@ -97,13 +97,15 @@ func (b *builder) taskAt(n *node, id event.ID) *Task {
 			continue
 		}
 		if at == nil {
-			if c, ok := x.op.(*TaskCreate); ok {
+			if c, ok := effectiveOp(x).(*TaskCreate); ok {
 				at = newTask(x.e, c, t.VisibleTo)
 				continue
 			}
 			return nil
 		}
-		b.applyTaskOp(at, x, effectiveOp(x))
+		if x.inert == "" {
+			b.applyTaskOp(at, x, effectiveOp(x))
+		}
 	}
 	return at
 }
@@ -126,7 +128,7 @@ func actionOf(op Op) charter.Action {
 		return charter.AssignRole
 	case *RoleRevoke:
 		return charter.RevokeRole
-	case *Invite, *InviteRevoke:
+	case *Invite:
 		return charter.Invite
 	case *Remove:
 		return charter.RemoveMember
@@ -240,7 +242,7 @@ func (b *builder) permitted(v view, n *node, op Op, author identity.PublicKey, m
 		if inv.author == author {
 			return nil
 		}
-		return c.Allows(roles, act, []string{inv.op.Role}, nil)
+		return c.Allows(roles, charter.Invite, []string{inv.op.Role}, nil)
 	case *Proposal:
 		inner, err := DecodeOp(op.Action, op.Body)
 		if err != nil {
@@ -261,7 +263,11 @@ func (b *builder) permitted(v view, n *node, op Op, author identity.PublicKey, m
 		case pr.approvals[author]:
 			return errors.New("already approved")
 		}
-		if q, ok := c.QuorumFor(pr.action); ok && !slices.Contains(roles, q.Of) {
+		q, ok := c.QuorumFor(pr.action)
+		if !ok {
+			return fmt.Errorf("the charter no longer puts %s under a quorum; proposal %s is moot", pr.action, op.Proposal.Short())
+		}
+		if !slices.Contains(roles, q.Of) {
 			return fmt.Errorf("not permitted: only %q approves %s", q.Of, pr.action)
 		}
 		return nil
@@ -279,6 +285,10 @@ func (b *builder) permitted(v view, n *node, op Op, author identity.PublicKey, m
 			if c.Rank(r) < 0 {
 				return fmt.Errorf("no role %q in the charter", r)
 			}
+		}
+		n.vis = op.VisibleTo
+		if len(n.vis) == 0 {
+			n.vis = c.NewTaskVisibility(roles)
 		}
 		for _, s := range op.Assignees {
 			if err := b.checkAssignee(a, roles, s); err != nil {
@@ -420,6 +430,8 @@ func (b *builder) checkJoin(a *authState, n *node, j *Join) error {
 		return fmt.Errorf("invite %s was revoked", j.Invite.Short())
 	case inv.op.Expires != 0 && e.Time > inv.op.Expires:
 		return fmt.Errorf("invite %s had expired", j.Invite.Short())
+	case a.charter.Rank(inv.op.Role) < 0:
+		return fmt.Errorf("invite %s is into role %q, which the charter no longer has", j.Invite.Short(), inv.op.Role)
 	}
 	if _, ok := a.members[inv.author]; !ok {
 		return fmt.Errorf("invite %s is void: its author is no longer a member", j.Invite.Short())
@@ -511,9 +523,15 @@ func (b *builder) settle(n *node) error {
 			return fmt.Errorf("invite %s was used up by earlier joins", op.Invite.Short())
 		}
 	case *TaskMove:
-		for p := op.Parent; !p.IsZero(); {
+		// Moves are last-writer-wins on the parent, applied in log order;
+		// one that would close a cycle (two concurrent moves, each fine at
+		// its parents) is accepted but has no effect. It is not rejected,
+		// so that its verdict does not hang on moves that sort before it.
+		steps := 0
+		for p := op.Parent; !p.IsZero() && steps <= len(b.tasks); steps++ {
 			if p == op.Task {
-				return errors.New("the move would make the task its own ancestor (a concurrent move came first)")
+				n.inert = "no effect: the move would make the task its own ancestor"
+				break
 			}
 			t := b.tasks[p]
 			if t == nil {

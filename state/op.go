@@ -324,7 +324,7 @@ func checkOp(op Op) error {
 			return errors.New("too many roles or assignees")
 		}
 		for _, a := range o.Assignees {
-			if _, err := ParseAssignee(a); err != nil {
+			if err := checkAssigneeText(a); err != nil {
 				return err
 			}
 		}
@@ -348,11 +348,9 @@ func checkOp(op Op) error {
 			}
 		}
 	case *TaskAssign:
-		_, err := ParseAssignee(o.Assignee)
-		return err
+		return checkAssigneeText(o.Assignee)
 	case *TaskUnassign:
-		_, err := ParseAssignee(o.Assignee)
-		return err
+		return checkAssigneeText(o.Assignee)
 	case *TaskStatus:
 		if !o.Status.Valid() {
 			return fmt.Errorf("unknown status %d", o.Status)
@@ -410,4 +408,17 @@ func JoinMessage(pursuance, invite event.ID, joiner identity.PublicKey) []byte {
 	m = append(m, pursuance[:]...)
 	m = append(m, invite[:]...)
 	return append(m, joiner[:]...)
+}
+
+// checkAssigneeText checks that s is an assignee in its one canonical text
+// form, so that one assignee is one key of the add-wins set.
+func checkAssigneeText(s string) error {
+	a, err := ParseAssignee(s)
+	if err != nil {
+		return err
+	}
+	if a.String() != s {
+		return fmt.Errorf("assignee %q is not in canonical form %q", s, a.String())
+	}
+	return nil
 }

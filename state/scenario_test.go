@@ -30,6 +30,7 @@ import (
 //	sync                      everyone exchanges everything
 //	expect LABEL accepted
 //	expect LABEL rejected "substring of the reason"
+//	expect LABEL note "substring of the note" (what an accepted event came to)
 //	expect roles NAME ROLE... (no roles: "expect roles NAME -"; not a member: "expect roles NAME gone")
 //	expect task LABEL FIELD VALUE   (FIELD: title status parent assignees archived due comments)
 //	expect members N
@@ -502,6 +503,10 @@ func (w *world) expect(s *State, args []string) {
 		if !en.Accepted {
 			w.t.Errorf("%s: rejected (%s), want accepted", args[0], en.Reason)
 		}
+	case "note":
+		if !strings.Contains(en.Note, args[2]) {
+			w.t.Errorf("%s: note %q, want one containing %q", args[0], en.Note, args[2])
+		}
 	case "rejected":
 		if en.Accepted {
 			w.t.Errorf("%s: accepted, want rejected", args[0])
@@ -591,7 +596,7 @@ func checkConvergence(t tb, w *world, want [32]byte) {
 		rng := rand.New(rand.NewPCG(uint64(round), 7))
 		rng.Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
 		have := map[event.ID]*event.Event{}
-		rejected := map[event.ID]string{}
+		rejected := map[event.ID]map[event.ID]bool{}
 		pending := slices.Clone(ids)
 		for len(pending) > 0 {
 			// Deliver the first pending event whose links are all here.
@@ -620,24 +625,38 @@ func checkConvergence(t tb, w *world, want [32]byte) {
 }
 
 // checkEvidence checks that the audit log gives every rejected event a
-// reason, and that an event once rejected for breaking the rules at its
-// parents stays rejected as the replica learns more events. (An event
-// invalidated by strong removal may come back: the removal it depended on
-// can itself be invalidated by a concurrent one. docs/rules.md.)
-func checkEvidence(t tb, s *State, rejected map[event.ID]string) {
+// reason, and that an event once rejected stays rejected as the replica
+// learns more events — unless, in between, some event became invalidated
+// by strong removal: an invalidated removal can give back what it took,
+// and with it the permission a rejected event lacked (docs/rules.md,
+// "Monotone evidence").
+func checkEvidence(t tb, s *State, rejected map[event.ID]map[event.ID]bool) {
 	t.Helper()
+	invalid := map[event.ID]bool{}
+	for _, en := range s.Log() {
+		if !en.Accepted && strings.HasPrefix(en.Reason, "invalidated") {
+			invalid[en.ID] = true
+		}
+	}
 	for _, en := range s.Log() {
 		if en.Accepted {
-			if r, ok := rejected[en.ID]; ok {
-				t.Fatalf("%s %s was rejected (%s) and is now accepted", en.Kind, en.ID.Short(), r)
+			if then, ok := rejected[en.ID]; ok {
+				newly := false
+				for id := range invalid {
+					newly = newly || !then[id]
+				}
+				if !newly {
+					t.Fatalf("%s %s was rejected and is now accepted, with no new invalidation", en.Kind, en.ID.Short())
+				}
+				delete(rejected, en.ID)
 			}
 			continue
 		}
 		if en.Reason == "" {
 			t.Fatalf("%s %s rejected with no reason", en.Kind, en.ID.Short())
 		}
-		if !strings.HasPrefix(en.Reason, "invalidated") {
-			rejected[en.ID] = en.Reason
+		if _, ok := rejected[en.ID]; !ok {
+			rejected[en.ID] = invalid
 		}
 	}
 }
@@ -679,7 +698,7 @@ func naiveTaskAt(b *builder, n *node, id event.ID) *Task {
 			}
 			continue
 		}
-		if t != nil && taskOf(op) == id {
+		if t != nil && taskOf(op) == id && x.inert == "" {
 			b.applyTaskOp(t, x, op)
 		}
 	}

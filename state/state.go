@@ -187,6 +187,8 @@ func (s *State) entry(n *node) Entry {
 		en.Note = fmt.Sprintf("carried the proposal: %s", n.exec.Kind())
 	case n.execNote != "":
 		en.Note = n.execNote
+	case n.inert != "":
+		en.Note = n.inert
 	}
 	return en
 }
@@ -253,8 +255,18 @@ func (s *State) Check(e *event.Event) error {
 		}
 	}
 	n.vv[n.author] = max(n.vv[n.author], e.Seq)
+	if !e.HasBody() {
+		return errors.New("state: the event has no body")
+	}
 	n.op, n.opErr = DecodeOp(e.Kind, e.Body())
-	return b.decide(int32(len(b.nodes)), n)
+	if err := b.decide(int32(len(b.nodes)), n); err != nil {
+		return err
+	}
+	if n.inert != "" {
+		// Accepted, but pointless: an honest client does not publish it.
+		return errors.New(n.inert)
+	}
+	return nil
 }
 
 // Hash returns a digest of the state: charter, members and roles, tasks
@@ -300,7 +312,7 @@ func (s *State) Hash() [32]byte {
 	}
 	for _, n := range b.nodes {
 		id := n.e.ID()
-		w(id[:], u(boolU(n.accepted)), str(n.reason), str(n.execNote))
+		w(id[:], u(boolU(n.accepted)), str(n.reason), str(n.execNote), str(n.inert))
 	}
 	var out [32]byte
 	h.Sum(out[:0])

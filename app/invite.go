@@ -82,6 +82,8 @@ func ParseInviteCode(s string) (InviteCode, error) {
 
 // Invite publishes an invite into role: joinable uses times (0: no limit)
 // until expires from now (0: never). It returns the code to hand over.
+// When the charter puts invites under a quorum, the invite is proposed
+// (Result.Proposed) and the code works once the proposal is carried.
 func (n *Node) Invite(ctx context.Context, p event.ID, role string, expires time.Duration, uses uint64, opts DoOptions) (InviteCode, Result, error) {
 	if n.id == nil {
 		return InviteCode{}, Result{}, errLocked
@@ -94,7 +96,9 @@ func (n *Node) Invite(ctx context.Context, p event.ID, role string, expires time
 	if expires > 0 {
 		op.Expires = uint64(n.opts.Now().Add(expires).UnixMilli())
 	}
-	res, err := n.Do(ctx, p, op, opts)
+	// Under a quorum, the invite is proposed; the code names the proposal,
+	// which is the invite's ID once carried (docs/rules.md).
+	res, err := n.Act(ctx, p, op, opts)
 	if err != nil {
 		return InviteCode{}, Result{}, err
 	}

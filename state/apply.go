@@ -22,7 +22,7 @@ func isAuthority(op Op) bool {
 func (b *builder) apply(p int32, n *node) {
 	op := n.op
 	if isAuthority(op) {
-		applyAuth(b.auth, n)
+		b.applyAuth(b.auth, n, true)
 		b.authRecs = append(b.authRecs, p)
 		b.authMax[n.author] = max(b.authMax[n.author], n.e.Seq)
 		if r := restrictionOf(b.auth, effectiveOp(n)); r != nil {
@@ -31,7 +31,7 @@ func (b *builder) apply(p int32, n *node) {
 				b.restrictBy[r.target] = append(b.restrictBy[r.target], p)
 			}
 		}
-		op = n.exec // a carried proposal may act on a task
+		op = n.exec // nil: carried proposals are authority ops (charter.Action.Quorumable)
 	}
 	var id event.ID
 	switch o := op.(type) {
@@ -119,8 +119,11 @@ func (b *builder) applyTaskOp(t *Task, n *node, op Op) {
 	t.Updated = max(t.Updated, n.e.Time)
 }
 
-// applyAuth folds an accepted authority node into a.
-func applyAuth(a *authState, n *node) {
+// applyAuth folds an accepted authority node into a. With record, a is the
+// current state and the node's outcome (the proposal an approval carried)
+// is recorded on it; without, a is a state being rebuilt at some event's
+// parents and the outcome there is worked out afresh.
+func (b *builder) applyAuth(a *authState, n *node, record bool) {
 	e := n.e
 	switch op := n.op.(type) {
 	case *Genesis:
@@ -153,12 +156,17 @@ func applyAuth(a *authState, n *node) {
 			return
 		}
 		pr.approvals[e.Author] = true
-		if n.exec != nil || n.execNote != "" {
-			pr.done = true
+		exec, note := b.carry(a, n, pr)
+		if record {
+			n.exec, n.execNote = exec, note
+		}
+		if exec != nil || note != "" {
 			delete(a.proposals, op.Proposal)
 		}
-		if n.exec != nil {
-			applyAuthOp(a, e.ID(), pr.author, n.exec)
+		if exec != nil {
+			// The effect is named by the proposal, whichever approval
+			// carries it: an invite carried by a quorum is the proposal's.
+			applyAuthOp(a, pr.id, pr.author, exec)
 		}
 	default:
 		applyAuthOp(a, e.ID(), e.Author, n.op)

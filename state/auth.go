@@ -43,7 +43,6 @@ type proposal struct {
 	op        Op
 	action    charter.Action
 	approvals map[identity.PublicKey]bool
-	done      bool // carried, or failed when it was due
 }
 
 // authState is the authority part of a pursuance's state: charter,

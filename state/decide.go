@@ -67,7 +67,7 @@ func (b *builder) authAt(n *node) *authState {
 	a := newAuthState()
 	for _, p := range b.authRecs {
 		if x := b.nodes[p]; b.inPast(x, n) {
-			applyAuth(a, x)
+			b.applyAuth(a, x, false)
 		}
 	}
 	return a
@@ -491,7 +491,10 @@ func (b *builder) strongRemove(p int32, n *node, v view, roles []string) error {
 	if len(by) == 0 {
 		return nil
 	}
-	if err := b.permitted(v, n, n.op, author, member, reduced, false); err != nil {
+	vis := n.vis // settled with the author's full roles at its parents
+	err := b.permitted(v, n, n.op, author, member, reduced, false)
+	n.vis = vis
+	if err != nil {
 		return fmt.Errorf("invalidated by concurrent removal or demotion of its author (%s): %v", strings.Join(by, ", "), err)
 	}
 	return nil
@@ -514,7 +517,8 @@ func restrictionOf(a *authState, op Op) *restriction {
 
 // settle decides the outcomes that depend on the log's order rather than
 // on one event's parents: an invite's uses, a move that would close a
-// cycle, an approval completing a quorum.
+// cycle. (An approval completing a quorum is settled when applied: see
+// carry.)
 func (b *builder) settle(n *node) error {
 	switch op := n.op.(type) {
 	case *Join:
@@ -539,40 +543,6 @@ func (b *builder) settle(n *node) error {
 			}
 			p = t.Parent
 		}
-	case *Approval:
-		pr := b.auth.proposals[op.Proposal]
-		if pr == nil || pr.done {
-			return nil // approving a settled proposal changes nothing
-		}
-		q, ok := b.auth.charter.QuorumFor(pr.action)
-		if !ok {
-			return nil
-		}
-		count := 0
-		for m := range pr.approvals {
-			if b.auth.members[m] != nil && b.auth.members[m].HasRole(q.Of) {
-				count++
-			}
-		}
-		if !pr.approvals[n.e.Author] {
-			count++
-		}
-		if count < q.Needed(b.auth.holders(q.Of)) {
-			return nil
-		}
-		pm := b.auth.members[pr.author]
-		var err error
-		if pm == nil {
-			err = fmt.Errorf("the proposer is no longer a member")
-		} else {
-			v := view{auth: b.auth, task: func(id event.ID) *Task { return b.tasks[id] }}
-			err = b.permitted(v, n, pr.op, pr.author, true, pm.Roles, true)
-		}
-		if err != nil {
-			n.execNote = fmt.Sprintf("proposal %s failed: %v", pr.id.Short(), err)
-		} else {
-			n.exec = pr.op
-		}
 	}
 	return nil
 }
@@ -594,4 +564,40 @@ func (b *builder) assigneeName(a *authState, s string) string {
 		return s
 	}
 	return b.name(a, as.Member)
+}
+
+// carry decides whether pr, just approved by node n, is carried in the
+// authority state a: whether the members of the quorum's role who approved
+// it now reach the quorum, counted in a, and if so whether its action is
+// still permitted to its proposer there. It returns the op to carry out,
+// or why the proposal failed, or neither if it still waits. It is called
+// both on the current state and on a state rebuilt at some event's
+// parents, so that a view at the parents counts exactly the approvals in
+// that causal past.
+func (b *builder) carry(a *authState, n *node, pr *proposal) (Op, string) {
+	q, ok := a.charter.QuorumFor(pr.action)
+	if !ok {
+		return nil, ""
+	}
+	count := 0
+	for m := range pr.approvals {
+		if mem := a.members[m]; mem != nil && mem.HasRole(q.Of) {
+			count++
+		}
+	}
+	if count < q.Needed(a.holders(q.Of)) {
+		return nil, ""
+	}
+	pm := a.members[pr.author]
+	if pm == nil {
+		return nil, fmt.Sprintf("proposal %s failed: the proposer is no longer a member", pr.id.Short())
+	}
+	v := view{auth: a, task: func(event.ID) *Task { return nil }}
+	vis := n.vis
+	err := b.permitted(v, n, pr.op, pr.author, true, pm.Roles, true)
+	n.vis = vis
+	if err != nil {
+		return nil, fmt.Sprintf("proposal %s failed: %v", pr.id.Short(), err)
+	}
+	return pr.op, ""
 }

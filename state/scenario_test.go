@@ -35,7 +35,7 @@ import (
 //	expect task LABEL FIELD VALUE   (FIELD: title status parent assignees archived due comments)
 //	expect members N
 //
-// OPs: found TEMPLATE | invite ROLE (labels an invite) | join INVITE |
+// OPs: found TEMPLATE|file:NAME | invite ROLE (labels an invite) | join INVITE |
 // assign NAME ROLE | revoke NAME ROLE | remove NAME | leave |
 // propose OP ARGS... | approve PROPOSAL | amend TEMPLATE |
 // task "TITLE" [parent=LABEL] [visible=R,R] [assign=WHO,WHO] |
@@ -214,6 +214,28 @@ func (w *world) who(s string) string {
 	return w.actor(s).id.ID().String()
 }
 
+// charter returns a template, or with "file:NAME" the charter in
+// testdata/scenarios/charters/NAME.yaml.
+func (w *world) charter(name string) *charter.Charter {
+	w.t.Helper()
+	if f, ok := strings.CutPrefix(name, "file:"); ok {
+		src, err := os.ReadFile(filepath.Join("testdata", "scenarios", "charters", f+".yaml"))
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		c, err := charter.Parse(src)
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		return c
+	}
+	c, err := charter.Template(name)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return c
+}
+
 // op parses an OP and its arguments into an Op signed by a.
 func (w *world) op(a *actor, args []string) Op {
 	w.t.Helper()
@@ -226,10 +248,7 @@ func (w *world) op(a *actor, args []string) Op {
 	switch args[0] {
 	case "found":
 		need(2)
-		c, err := charter.Template(args[1])
-		if err != nil {
-			w.t.Fatal(err)
-		}
+		c := w.charter(args[1])
 		wire, err := c.MarshalBinary()
 		if err != nil {
 			w.t.Fatal(err)
@@ -237,11 +256,7 @@ func (w *world) op(a *actor, args []string) Op {
 		return &Genesis{Charter: wire, Name: pub.Name, KEM: pub.KEM.Bytes(), Binding: pub.KEMBinding[:]}
 	case "amend":
 		need(2)
-		c, err := charter.Template(args[1])
-		if err != nil {
-			w.t.Fatal(err)
-		}
-		wire, _ := c.MarshalBinary()
+		wire, _ := w.charter(args[1]).MarshalBinary()
 		return &CharterAmend{Charter: wire}
 	case "invite":
 		need(2)
@@ -267,6 +282,9 @@ func (w *world) op(a *actor, args []string) Op {
 		for _, k := range w.invites {
 			if e := w.all[inv]; e != nil {
 				op, _ := DecodeOp(e.Kind, e.Body())
+				if p, ok := op.(*Proposal); ok {
+					op, _ = DecodeOp(p.Action, p.Body)
+				}
 				if i, ok := op.(*Invite); ok && i.Key == k.Public() {
 					key = k
 				}
@@ -627,14 +645,14 @@ func checkConvergence(t tb, w *world, want [32]byte) {
 // checkEvidence checks that the audit log gives every rejected event a
 // reason, and that an event once rejected stays rejected as the replica
 // learns more events — unless, in between, some event became invalidated
-// by strong removal: an invalidated removal can give back what it took,
-// and with it the permission a rejected event lacked (docs/rules.md,
-// "Monotone evidence").
+// by strong removal or void by its author's fork: an undone removal gives
+// back what it took, and with it the permission a rejected event lacked
+// (docs/rules.md, "Monotone evidence").
 func checkEvidence(t tb, s *State, rejected map[event.ID]map[event.ID]bool) {
 	t.Helper()
 	invalid := map[event.ID]bool{}
 	for _, en := range s.Log() {
-		if !en.Accepted && strings.HasPrefix(en.Reason, "invalidated") {
+		if !en.Accepted && (strings.HasPrefix(en.Reason, "invalidated") || strings.HasPrefix(en.Reason, "void")) {
 			invalid[en.ID] = true
 		}
 	}
@@ -674,7 +692,7 @@ func checkSound(t tb, s *State) {
 		a := newAuthState()
 		for _, x := range b.nodes {
 			if x != n && x.accepted && isAuthority(x.op) && b.inPast(x, n) {
-				applyAuth(a, x)
+				b.applyAuth(a, x, false)
 			}
 		}
 		_, member := a.members[n.e.Author]

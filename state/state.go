@@ -196,7 +196,7 @@ func (s *State) entry(n *node) Entry {
 // Len returns the number of events in the log.
 func (s *State) Len() int { return len(s.b.nodes) }
 
-// Proposal is an open proposal.
+// ProposalInfo is an open proposal.
 type ProposalInfo struct {
 	ID        event.ID
 	Author    identity.PublicKey

@@ -28,8 +28,15 @@ func (b *builder) apply(p int32, n *node) {
 		if r := restrictionOf(b.auth, effectiveOp(n)); r != nil {
 			if _, isApproval := op.(*Approval); !isApproval || n.exec != nil {
 				n.restrict = r
-				b.restrictBy[r.target] = append(b.restrictBy[r.target], p)
+				if !r.invite.IsZero() {
+					b.revokedBy[r.invite] = append(b.revokedBy[r.invite], p)
+				} else {
+					b.restrictBy[r.target] = append(b.restrictBy[r.target], p)
+				}
 			}
+		}
+		if j, ok := op.(*Join); ok {
+			b.joinsBy[j.Invite] = append(b.joinsBy[j.Invite], p)
 		}
 		op = n.exec // nil: carried proposals are authority ops (charter.Action.Quorumable)
 	}

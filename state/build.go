@@ -26,11 +26,13 @@ type node struct {
 	restrict *restriction
 }
 
-// restriction is what an accepted removal or demotion does: it takes every
-// role (Role == "") or one role from Target.
+// restriction is what an accepted removal, demotion or invite revocation
+// does: it takes every role (role == "") or one role from target, or (with
+// invite set) closes an invite.
 type restriction struct {
 	target identity.PublicKey
 	role   string
+	invite event.ID
 }
 
 // builder folds a pursuance's events into its state. See docs/rules.md for
@@ -53,8 +55,11 @@ type builder struct {
 	authRecs   []int32              // accepted authority events, in log order
 	authMax    []uint64             // per author: highest seq of its accepted authority events
 	restrictBy map[identity.PublicKey][]int32
+	revokedBy  map[event.ID][]int32 // accepted invite revocations, by invite
+	joinsBy    map[event.ID][]int32 // accepted joins, by invite
 	pinned     map[int32]restriction // restrictions applied to concurrent events before them too
 	pinnedBy   map[identity.PublicKey][]int32
+	pinnedRev  map[event.ID][]int32
 	excluded   map[int32]bool
 }
 
@@ -169,6 +174,14 @@ func (b *builder) run() {
 // it: one that the restriction may have to invalidate retroactively.
 func (b *builder) hasEarlierConcurrent(p int32) bool {
 	r := b.nodes[p]
+	if inv := r.restrict.invite; !inv.IsZero() {
+		for _, x := range b.joinsBy[inv] {
+			if x < p && !b.inPast(b.nodes[x], r) {
+				return true
+			}
+		}
+		return false
+	}
 	ti, ok := b.authorIdx[r.restrict.target]
 	if !ok {
 		return false
@@ -192,11 +205,21 @@ func (b *builder) pass() {
 	b.authRecs = b.authRecs[:0]
 	b.authMax = make([]uint64, len(b.authors))
 	b.restrictBy = make(map[identity.PublicKey][]int32)
+	b.revokedBy = make(map[event.ID][]int32)
+	b.joinsBy = make(map[event.ID][]int32)
 	b.pinnedBy = make(map[identity.PublicKey][]int32)
+	b.pinnedRev = make(map[event.ID][]int32)
 	for p, r := range b.pinned {
-		b.pinnedBy[r.target] = append(b.pinnedBy[r.target], p)
+		if !r.invite.IsZero() {
+			b.pinnedRev[r.invite] = append(b.pinnedRev[r.invite], p)
+		} else {
+			b.pinnedBy[r.target] = append(b.pinnedBy[r.target], p)
+		}
 	}
 	for _, ps := range b.pinnedBy {
+		slices.Sort(ps)
+	}
+	for _, ps := range b.pinnedRev {
 		slices.Sort(ps)
 	}
 	for p, n := range b.nodes {

@@ -453,6 +453,19 @@ func (b *builder) checkJoin(a *authState, n *node, j *Join) error {
 // forbidden it. Restrictions between the same two members in both
 // directions all apply (mutual removal).
 func (b *builder) strongRemove(p int32, n *node, v view, roles []string) error {
+	if j, ok := n.op.(*Join); ok {
+		// A revocation closes its invite to concurrent joins too.
+		for _, r := range b.revokedBy[j.Invite] {
+			if !b.inPast(b.nodes[r], n) {
+				return fmt.Errorf("invalidated: invite %s was revoked by concurrent event %s", j.Invite.Short(), b.nodes[r].e.ID().Short())
+			}
+		}
+		for _, r := range b.pinnedRev[j.Invite] {
+			if r > p && n.e.Seq > b.nodes[r].seen(n.author) {
+				return fmt.Errorf("invalidated: invite %s was revoked by concurrent event %s", j.Invite.Short(), b.nodes[r].e.ID().Short())
+			}
+		}
+	}
 	author := n.e.Author
 	var rs []int32
 	for _, r := range b.restrictBy[author] {
@@ -507,6 +520,8 @@ func restrictionOf(a *authState, op Op) *restriction {
 		return &restriction{target: op.Member}
 	case *RoleRevoke:
 		return &restriction{target: op.Member, role: op.Role}
+	case *InviteRevoke:
+		return &restriction{invite: op.Invite}
 	case *Approval:
 		if pr, ok := a.proposals[op.Proposal]; ok {
 			return restrictionOf(a, pr.op)

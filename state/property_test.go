@@ -60,7 +60,7 @@ func playRandomS(rt *rapid.T, steps int) *State {
 		var args []string
 		op := rapid.IntRange(0, 21).Draw(rt, "op")
 		if op > 16 {
-			op = []int{4, 5, 6, 6, 15}[op-17] // authority changes more often
+			op = []int{4, 5, 6, 18, 15}[op-17] // authority changes more often
 		}
 		switch {
 		case op == 0:
@@ -73,6 +73,8 @@ func playRandomS(rt *rapid.T, steps int) *State {
 			args = []string{"invite", role}
 		case op == 3 && len(invites) > 0:
 			args = []string{"join", pick(invites, "invite")}
+		case op == 18 && len(invites) > 0:
+			args = []string{"uninvite", pick(invites, "invite")}
 		case op == 4:
 			args = []string{"assign", other, role}
 		case op == 5:

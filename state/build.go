@@ -55,8 +55,8 @@ type builder struct {
 	authRecs   []int32              // accepted authority events, in log order
 	authMax    []uint64             // per author: highest seq of its accepted authority events
 	restrictBy map[identity.PublicKey][]int32
-	revokedBy  map[event.ID][]int32 // accepted invite revocations, by invite
-	joinsBy    map[event.ID][]int32 // accepted joins, by invite
+	revokedBy  map[event.ID][]int32  // accepted invite revocations, by invite
+	joinsBy    map[event.ID][]int32  // accepted joins, by invite
 	pinned     map[int32]restriction // restrictions applied to concurrent events before them too
 	pinnedBy   map[identity.PublicKey][]int32
 	pinnedRev  map[event.ID][]int32

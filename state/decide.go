@@ -491,8 +491,8 @@ func (b *builder) strongRemove(p int32, n *node, v view, roles []string) error {
 		if !ok {
 			rr = *rn.restrict
 		}
-		if mine != nil && mine.target == rn.e.Author {
-			continue // mutual: both apply
+		if mine != nil && mine.invite.IsZero() && b.reaches(p, n, mine.target, rn.e.Author) {
+			continue // mutual, or a cycle of removals: all of them apply
 		}
 		if rr.role == "" {
 			member = false
@@ -511,6 +511,54 @@ func (b *builder) strongRemove(p int32, n *node, v view, roles []string) error {
 		return fmt.Errorf("invalidated by concurrent removal or demotion of its author (%s): %v", strings.Join(by, ", "), err)
 	}
 	return nil
+}
+
+// reaches reports whether member from reaches member to through removals
+// and demotions concurrent with n: from == to, or from restricted someone
+// who reaches to. An event restricting X is exempt from a concurrent
+// restriction of its author by Y when X reaches Y: X and Y removing each
+// other, or a longer cycle, all apply (p2panda's rule 2).
+func (b *builder) reaches(p int32, n *node, from, to identity.PublicKey) bool {
+	concurrent := func(r int32) bool {
+		x := b.nodes[r]
+		if r < p {
+			return !b.inPast(x, n)
+		}
+		return n.e.Seq > x.seen(n.author)
+	}
+	edges := map[identity.PublicKey][]identity.PublicKey{}
+	add := func(r int32, rr restriction) {
+		if rr.invite.IsZero() && concurrent(r) {
+			a := b.nodes[r].e.Author
+			edges[a] = append(edges[a], rr.target)
+		}
+	}
+	for _, rs := range b.restrictBy {
+		for _, r := range rs {
+			add(r, *b.nodes[r].restrict)
+		}
+	}
+	for r, rr := range b.pinned {
+		if r > p {
+			add(r, rr)
+		}
+	}
+	seen := map[identity.PublicKey]bool{from: true}
+	queue := []identity.PublicKey{from}
+	for len(queue) > 0 {
+		m := queue[0]
+		queue = queue[1:]
+		if m == to {
+			return true
+		}
+		for _, next := range edges[m] {
+			if !seen[next] {
+				seen[next] = true
+				queue = append(queue, next)
+			}
+		}
+	}
+	return false
 }
 
 // restrictionOf returns what op takes away from whom, if anything.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"sync"
@@ -102,13 +103,38 @@ func TestGenerateStateLog(t *testing.T) {
 		t.Errorf("%d events invalidated by strong removal, want at least 2", invalidated)
 	}
 	// The generator plans every event within its author's rights: the fold
-	// must reject nothing but what concurrent removals invalidate.
-	for _, en := range s.Log() {
-		if !en.Accepted && !strings.HasPrefix(en.Reason, "invalidated") {
+	// must reject nothing but what concurrent removals invalidate. Both
+	// ways of invalidating must occur: an event after the restriction in
+	// log order, and one before it, which takes the fold a second pass.
+	pos := map[string]int{}
+	for i, e := range evs {
+		pos[e.ID().Short()] = i
+	}
+	before, after := 0, 0
+	for i, en := range s.Log() {
+		if en.Accepted {
+			continue
+		}
+		m := invalidatedBy.FindStringSubmatch(en.Reason)
+		if m == nil {
 			t.Errorf("%s %s by %s rejected: %s", en.Kind, en.ID.Short(), s.NameOf(en.Author), en.Reason)
+			continue
+		}
+		if p, ok := pos[m[1]]; ok && p > i {
+			before++
+		} else {
+			after++
 		}
 	}
+	t.Logf("invalidated: %d before the restriction in log order, %d after", before, after)
+	if before == 0 || after == 0 {
+		t.Errorf("invalidated: %d before the restriction in log order, %d after; want both", before, after)
+	}
 }
+
+// invalidatedBy matches a strong-removal reason and the first restriction
+// it names.
+var invalidatedBy = regexp.MustCompile(`^invalidated by concurrent removal or demotion of its author \(([0-9a-f]{12})`)
 
 // checkRebuilt checks that a rebuilt state is sane, so that a benchmark
 // cannot measure a broken fold: every event is there, nearly all are

@@ -3,7 +3,6 @@ package state
 import (
 	"slices"
 
-	"github.com/pursuance/pursuance/charter"
 	"github.com/pursuance/pursuance/event"
 	"github.com/pursuance/pursuance/identity"
 )
@@ -25,6 +24,9 @@ func (b *builder) apply(p int32, n *node) {
 		b.applyAuth(b.auth, n, true)
 		b.authRecs = append(b.authRecs, p)
 		b.authMax[n.author] = max(b.authMax[n.author], n.e.Seq)
+		if len(b.authRecs)%snapEvery == 0 {
+			b.snaps = append(b.snaps, authSnap{upto: len(b.authRecs), max: slices.Clone(b.authMax), st: b.auth.clone()})
+		}
 		if r := restrictionOf(b.auth, effectiveOp(n)); r != nil {
 			if _, isApproval := op.(*Approval); !isApproval || n.exec != nil {
 				n.restrict = r
@@ -74,12 +76,12 @@ func newTask(e *event.Event, c *TaskCreate, visibleTo []string) *Task {
 		VisibleTo: slices.Sorted(slices.Values(visibleTo)),
 		Created:   e.Time,
 		Updated:   e.Time,
-		assigned:  make(map[string][]event.ID),
+		assigned:  make(map[string]*tagSet),
 		touched:   make(map[uint32]uint64),
 	}
 	t.VisibleTo = slices.Compact(t.VisibleTo)
 	for _, a := range c.Assignees {
-		t.assigned[a] = append(t.assigned[a], e.ID())
+		t.addTag(a, e.ID())
 	}
 	t.syncAssignees()
 	return t
@@ -102,16 +104,17 @@ func (b *builder) applyTaskOp(t *Task, n *node, op Op) {
 	case *TaskMove:
 		t.Parent = o.Parent
 	case *TaskAssign:
-		t.assigned[o.Assignee] = append(t.assigned[o.Assignee], n.e.ID())
+		t.addTag(o.Assignee, n.e.ID())
 		t.syncAssignees()
 	case *TaskUnassign:
 		// Remove the adds this unassign saw; concurrent adds survive.
-		t.assigned[o.Assignee] = slices.DeleteFunc(t.assigned[o.Assignee], func(tag event.ID) bool {
-			x := b.nodes[b.pos[tag]]
-			return b.inPast(x, n)
-		})
-		if len(t.assigned[o.Assignee]) == 0 {
-			delete(t.assigned, o.Assignee)
+		if ts := t.assigned[o.Assignee]; ts != nil {
+			ts.tags = slices.DeleteFunc(ts.tags, func(tag event.ID) bool {
+				return b.inPast(b.nodes[b.pos[tag]], n)
+			})
+			if len(ts.tags) == 0 {
+				delete(t.assigned, o.Assignee)
+			}
 		}
 		t.syncAssignees()
 	case *TaskStatus:
@@ -134,24 +137,24 @@ func (b *builder) applyAuth(a *authState, n *node, record bool) {
 	e := n.e
 	switch op := n.op.(type) {
 	case *Genesis:
-		c, err := charter.Unmarshal(op.Charter)
+		c, err := b.charterOf(op.Charter)
 		if err != nil {
 			return // decide rejected it already
 		}
 		a.setCharter(c, op.Charter)
-		pub, _ := founderPublic(e, op)
+		pub, _ := b.publicOf(n, op.Name, op.KEM, op.Binding)
 		a.addMember(&Member{ID: e.Author, Name: op.Name, Roles: []string{c.FounderRole()}, KEM: pub.KEM, Binding: pub.KEMBinding, Since: e.ID()})
 	case *Join:
 		inv := a.invites[op.Invite]
 		inv.used++
-		pub, _ := publicOf(e.Author, op.Name, op.KEM, op.Binding)
+		pub, _ := b.publicOf(n, op.Name, op.KEM, op.Binding)
 		a.addMember(&Member{ID: e.Author, Name: op.Name, Roles: a.rankRoles([]string{inv.op.Role}), KEM: pub.KEM, Binding: pub.KEMBinding, Since: e.ID(), InvitedBy: inv.author})
 	case *Leave:
 		a.dropMember(e.Author)
 	case *Invite:
 		a.invites[e.ID()] = &inviteState{id: e.ID(), author: e.Author, op: *op}
 	case *Proposal:
-		inner, err := DecodeOp(op.Action, op.Body)
+		inner, err := b.innerOf(e.ID(), op)
 		if err != nil {
 			return
 		}
@@ -173,19 +176,19 @@ func (b *builder) applyAuth(a *authState, n *node, record bool) {
 		if exec != nil {
 			// The effect is named by the proposal, whichever approval
 			// carries it: an invite carried by a quorum is the proposal's.
-			applyAuthOp(a, pr.id, pr.author, exec)
+			b.applyAuthOp(a, pr.id, pr.author, exec)
 		}
 	default:
-		applyAuthOp(a, e.ID(), e.Author, n.op)
+		b.applyAuthOp(a, e.ID(), e.Author, n.op)
 	}
 }
 
 // applyAuthOp applies the authority ops that a proposal can carry. id is
 // the event that carries op out and author the member it acts for.
-func applyAuthOp(a *authState, id event.ID, author identity.PublicKey, op Op) {
+func (b *builder) applyAuthOp(a *authState, id event.ID, author identity.PublicKey, op Op) {
 	switch op := op.(type) {
 	case *CharterAmend:
-		if c, err := charter.Unmarshal(op.Charter); err == nil {
+		if c, err := b.charterOf(op.Charter); err == nil {
 			a.setCharter(c, op.Charter)
 		}
 	case *RoleAssign:

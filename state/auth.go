@@ -1,6 +1,7 @@
 package state
 
 import (
+	"maps"
 	"slices"
 
 	"github.com/pursuance/pursuance/charter"
@@ -119,4 +120,37 @@ func (a *authState) setCharter(c *charter.Charter, wire []byte) {
 	for _, m := range a.members {
 		m.Roles = a.rankRoles(m.Roles)
 	}
+}
+
+// clone returns a deep copy of a, sharing only immutable parts (the
+// charter, invite ops, proposal ops).
+func (a *authState) clone() *authState {
+	c := &authState{
+		charter:     a.charter,
+		charterWire: a.charterWire,
+		members:     make(map[identity.PublicKey]*Member, len(a.members)),
+		former:      make(map[identity.PublicKey]*Member, len(a.former)),
+		invites:     make(map[event.ID]*inviteState, len(a.invites)),
+		proposals:   make(map[event.ID]*proposal, len(a.proposals)),
+	}
+	for k, m := range a.members {
+		mm := *m
+		mm.Roles = slices.Clone(m.Roles)
+		c.members[k] = &mm
+	}
+	for k, m := range a.former {
+		mm := *m
+		mm.Roles = slices.Clone(m.Roles)
+		c.former[k] = &mm
+	}
+	for k, v := range a.invites {
+		vv := *v
+		c.invites[k] = &vv
+	}
+	for k, p := range a.proposals {
+		pp := *p
+		pp.approvals = maps.Clone(p.approvals)
+		c.proposals[k] = &pp
+	}
+	return c
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/pursuance/pursuance/charter"
 	"github.com/pursuance/pursuance/event"
 	"github.com/pursuance/pursuance/identity"
 )
@@ -53,6 +54,7 @@ type builder struct {
 	tasks      map[event.ID]*Task
 	taskRecs   map[event.ID][]int32 // accepted events on each task, in log order
 	authRecs   []int32              // accepted authority events, in log order
+	snaps      []authSnap           // the authority state every snapEvery authority events
 	authMax    []uint64             // per author: highest seq of its accepted authority events
 	restrictBy map[identity.PublicKey][]int32
 	revokedBy  map[event.ID][]int32  // accepted invite revocations, by invite
@@ -61,6 +63,11 @@ type builder struct {
 	pinnedBy   map[identity.PublicKey][]int32
 	pinnedRev  map[event.ID][]int32
 	excluded   map[int32]bool
+
+	// Caches of what depends only on an event's body, kept across passes.
+	charters map[string]charterResult  // by charter wire bytes
+	publics  map[event.ID]publicResult // genesis and join events: the identity they publish
+	inners   map[event.ID]innerResult  // proposals: the op proposed
 }
 
 func newBuilder(pursuance event.ID, forks map[identity.PublicKey]uint64) *builder {
@@ -70,6 +77,9 @@ func newBuilder(pursuance event.ID, forks map[identity.PublicKey]uint64) *builde
 		pos:       make(map[event.ID]int32),
 		authorIdx: make(map[identity.PublicKey]uint32),
 		pinned:    make(map[int32]restriction),
+		charters:  make(map[string]charterResult),
+		publics:   make(map[event.ID]publicResult),
+		inners:    make(map[event.ID]innerResult),
 		excluded:  make(map[int32]bool),
 	}
 }
@@ -186,11 +196,18 @@ func (b *builder) hasEarlierConcurrent(p int32) bool {
 	if !ok {
 		return false
 	}
-	for _, x := range b.byAuthor[ti] {
-		if x >= p {
+	// The target's events the restriction has not seen have seqs above
+	// what it saw; they sit at the end of the target's list before p (in
+	// log order, an honest chain's seqs rise), so walk back from p.
+	evs := b.byAuthor[ti]
+	i, _ := slices.BinarySearch(evs, p)
+	seen := r.seen(ti)
+	for i--; i >= 0; i-- {
+		x := b.nodes[evs[i]]
+		if x.e.Seq <= seen {
 			break
 		}
-		if n := b.nodes[x]; n.accepted && !b.inPast(n, r) {
+		if x.accepted {
 			return true
 		}
 	}
@@ -203,6 +220,7 @@ func (b *builder) pass() {
 	b.tasks = make(map[event.ID]*Task)
 	b.taskRecs = make(map[event.ID][]int32)
 	b.authRecs = b.authRecs[:0]
+	b.snaps = b.snaps[:0]
 	b.authMax = make([]uint64, len(b.authors))
 	b.restrictBy = make(map[identity.PublicKey][]int32)
 	b.revokedBy = make(map[event.ID][]int32)
@@ -236,4 +254,63 @@ func (b *builder) step(p int32, n *node) {
 		n.accepted, n.reason = true, ""
 		b.apply(p, n)
 	}
+}
+
+// authSnap is the authority state after the first upto accepted authority
+// events of a pass; max is, per author, the highest seq among them. An
+// event whose causal past holds all of them (max <= its version vector)
+// can start rebuilding its view from the snapshot.
+type authSnap struct {
+	upto int
+	max  []uint64
+	st   *authState
+}
+
+// snapEvery is how many authority events apart snapshots are taken.
+const snapEvery = 64
+
+type charterResult struct {
+	c   *charter.Charter
+	err error
+}
+
+type publicResult struct {
+	pub identity.Public
+	err error
+}
+
+type innerResult struct {
+	op  Op
+	err error
+}
+
+// charterOf parses a charter's wire form, once per distinct charter.
+func (b *builder) charterOf(wire []byte) (*charter.Charter, error) {
+	if r, ok := b.charters[string(wire)]; ok {
+		return r.c, r.err
+	}
+	c, err := charter.Unmarshal(wire)
+	b.charters[string(wire)] = charterResult{c, err}
+	return c, err
+}
+
+// publicOf returns the identity a genesis or join event publishes, checked
+// (KEM binding signature included) once per event.
+func (b *builder) publicOf(n *node, name string, kem, binding []byte) (identity.Public, error) {
+	if r, ok := b.publics[n.e.ID()]; ok {
+		return r.pub, r.err
+	}
+	pub, err := publicOf(n.e.Author, name, kem, binding)
+	b.publics[n.e.ID()] = publicResult{pub, err}
+	return pub, err
+}
+
+// innerOf decodes the op a proposal proposes, once per proposal.
+func (b *builder) innerOf(id event.ID, p *Proposal) (Op, error) {
+	if r, ok := b.inners[id]; ok {
+		return r.op, r.err
+	}
+	op, err := DecodeOp(p.Action, p.Body)
+	b.inners[id] = innerResult{op, err}
+	return op, err
 }

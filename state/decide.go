@@ -64,8 +64,22 @@ func (b *builder) viewAt(n *node) view {
 // authAt rebuilds the authority state from the accepted authority events in
 // n's causal past.
 func (b *builder) authAt(n *node) *authState {
-	a := newAuthState()
-	for _, p := range b.authRecs {
+	a, from := newAuthState(), 0
+	for i := len(b.snaps) - 1; i >= 0; i-- {
+		s := &b.snaps[i]
+		seen := true
+		for j, m := range s.max {
+			if m > n.seen(uint32(j)) {
+				seen = false
+				break
+			}
+		}
+		if seen {
+			a, from = s.st.clone(), s.upto
+			break
+		}
+	}
+	for _, p := range b.authRecs[from:] {
 		if x := b.nodes[p]; b.inPast(x, n) {
 			b.applyAuth(a, x, false)
 		}
@@ -166,7 +180,7 @@ func (b *builder) permitted(v view, n *node, op Op, author identity.PublicKey, m
 	e := n.e
 	switch op := op.(type) {
 	case *Genesis:
-		return checkGenesis(e, op)
+		return b.checkGenesis(n, op)
 	case *Join:
 		return b.checkJoin(a, n, op)
 	}
@@ -184,7 +198,7 @@ func (b *builder) permitted(v view, n *node, op Op, author identity.PublicKey, m
 	}
 	switch op := op.(type) {
 	case *CharterAmend:
-		if _, err := charter.Unmarshal(op.Charter); err != nil {
+		if _, err := b.charterOf(op.Charter); err != nil {
 			return fmt.Errorf("the amended charter is invalid: %v", err)
 		}
 		return c.Allows(roles, act, nil, nil)
@@ -244,7 +258,7 @@ func (b *builder) permitted(v view, n *node, op Op, author identity.PublicKey, m
 		}
 		return c.Allows(roles, charter.Invite, []string{inv.op.Role}, nil)
 	case *Proposal:
-		inner, err := DecodeOp(op.Action, op.Body)
+		inner, err := b.innerOf(e.ID(), op)
 		if err != nil {
 			return fmt.Errorf("proposal: %v", err)
 		}
@@ -318,7 +332,7 @@ func (b *builder) permitted(v view, n *node, op Op, author identity.PublicKey, m
 		// which a concurrent unassign does not see.
 		return b.checkAssignee(a, roles, op.Assignee)
 	case *TaskUnassign:
-		if len(t.assigned[op.Assignee]) == 0 {
+		if !t.isAssigned(op.Assignee) {
 			return fmt.Errorf("not assigned to %s", b.assigneeName(a, op.Assignee))
 		}
 		as, _ := ParseAssignee(op.Assignee)
@@ -388,18 +402,14 @@ func taskOf(op Op) event.ID {
 	return event.ID{}
 }
 
-func checkGenesis(e *event.Event, g *Genesis) error {
-	if _, err := charter.Unmarshal(g.Charter); err != nil {
+func (b *builder) checkGenesis(n *node, g *Genesis) error {
+	if _, err := b.charterOf(g.Charter); err != nil {
 		return fmt.Errorf("the charter is invalid: %v", err)
 	}
-	if _, err := founderPublic(e, g); err != nil {
+	if _, err := b.publicOf(n, g.Name, g.KEM, g.Binding); err != nil {
 		return fmt.Errorf("founder: %v", err)
 	}
 	return nil
-}
-
-func founderPublic(e *event.Event, g *Genesis) (identity.Public, error) {
-	return publicOf(e.Author, g.Name, g.KEM, g.Binding)
 }
 
 func publicOf(id identity.PublicKey, name string, kem, binding []byte) (identity.Public, error) {
@@ -439,7 +449,7 @@ func (b *builder) checkJoin(a *authState, n *node, j *Join) error {
 	if !inv.op.Key.Verify(JoinMessage(b.pursuance, j.Invite, e.Author), j.Proof) {
 		return errors.New("the invite proof does not verify")
 	}
-	if _, err := publicOf(e.Author, j.Name, j.KEM, j.Binding); err != nil {
+	if _, err := b.publicOf(n, j.Name, j.KEM, j.Binding); err != nil {
 		return fmt.Errorf("joiner: %v", err)
 	}
 	if err := e.Author.Check(); err != nil {

@@ -99,7 +99,7 @@ type Task struct {
 	// assigned maps an assignee's text form to the IDs of the accepted
 	// events that added it and that no accepted unassign has observed:
 	// the add-wins set.
-	assigned map[string][]event.ID
+	assigned map[string]*tagSet
 	// touched is the highest seq of each author's accepted events on this
 	// task, to tell quickly whether an event saw all of them.
 	touched map[uint32]uint64
@@ -128,20 +128,40 @@ func (t *Task) AssignedTo(m identity.PublicKey, roles []string) bool {
 	return false
 }
 
+// tagSet is one assignee in the add-wins set: the IDs of the accepted
+// events that added it and that no accepted unassign has observed.
+type tagSet struct {
+	who  Assignee
+	tags []event.ID
+}
+
+// addTag adds the assignee s (in canonical text form) with tag.
+func (t *Task) addTag(s string, tag event.ID) {
+	ts := t.assigned[s]
+	if ts == nil {
+		who, err := ParseAssignee(s)
+		if err != nil {
+			return // DecodeOp admits only canonical assignees
+		}
+		ts = &tagSet{who: who}
+		t.assigned[s] = ts
+	}
+	ts.tags = append(ts.tags, tag)
+}
+
+// isAssigned reports whether the assignee s is in the set.
+func (t *Task) isAssigned(s string) bool {
+	ts := t.assigned[s]
+	return ts != nil && len(ts.tags) > 0
+}
+
 // syncAssignees recomputes the sorted Assignees list from the add-wins set.
 func (t *Task) syncAssignees() {
 	t.Assignees = t.Assignees[:0]
-	keys := make([]string, 0, len(t.assigned))
-	for k, tags := range t.assigned {
-		if len(tags) > 0 {
-			keys = append(keys, k)
+	for _, ts := range t.assigned {
+		if len(ts.tags) > 0 {
+			t.Assignees = append(t.Assignees, ts.who)
 		}
 	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		a, err := ParseAssignee(k)
-		if err == nil {
-			t.Assignees = append(t.Assignees, a)
-		}
-	}
+	slices.SortFunc(t.Assignees, func(a, b Assignee) int { return strings.Compare(a.String(), b.String()) })
 }

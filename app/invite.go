@@ -63,7 +63,7 @@ func ParseInviteCode(s string) (InviteCode, error) {
 		return InviteCode{}, fmt.Errorf("%w: it does not start with %q", ErrBadInviteCode, invitePrefix)
 	}
 	raw, err := inviteEncoding.DecodeString(body)
-	if err != nil || len(raw) != 2*event.IDSize+32+inviteChecksumSize {
+	if err != nil || len(raw) != 2*event.IDSize+32+inviteChecksumSize || inviteEncoding.EncodeToString(raw) != body {
 		return InviteCode{}, fmt.Errorf("%w: wrong length or characters", ErrBadInviteCode)
 	}
 	n := len(raw) - inviteChecksumSize

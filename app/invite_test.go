@@ -1,0 +1,43 @@
+package app
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+
+	"github.com/pursuance/pursuance/event"
+	"github.com/pursuance/pursuance/identity"
+)
+
+func TestInviteCode(t *testing.T) {
+	key, err := identity.SigningKeyFromSeed(bytes.Repeat([]byte{7}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := InviteCode{Pursuance: event.ID{1, 2, 3}, Invite: event.ID{4, 5, 6}, Key: key}
+	s := c.String()
+	got, err := ParseInviteCode("  " + s + "\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Pursuance != c.Pursuance || got.Invite != c.Invite || got.Key.Public() != key.Public() {
+		t.Fatalf("round trip: got %+v", got)
+	}
+	// Every single-character substitution is caught.
+	for i := len("pi1"); i < len(s); i++ {
+		b := []byte(s)
+		if b[i] == 'a' {
+			b[i] = 'b'
+		} else {
+			b[i] = 'a'
+		}
+		if _, err := ParseInviteCode(string(b)); !errors.Is(err, ErrBadInviteCode) {
+			t.Fatalf("typo at %d not caught: %v", i, err)
+		}
+	}
+	for _, bad := range []string{"", "pi1", "px1" + s[3:], s[:len(s)-1], s + "a"} {
+		if _, err := ParseInviteCode(bad); !errors.Is(err, ErrBadInviteCode) {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+}

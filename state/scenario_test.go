@@ -614,7 +614,7 @@ func checkConvergence(t tb, w *world, want [32]byte) {
 		rng := rand.New(rand.NewPCG(uint64(round), 7))
 		rng.Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
 		have := map[event.ID]*event.Event{}
-		rejected := map[event.ID]map[event.ID]bool{}
+		rejected := map[event.ID]rejection{}
 		pending := slices.Clone(ids)
 		for len(pending) > 0 {
 			// Deliver the first pending event whose links are all here.
@@ -643,12 +643,18 @@ func checkConvergence(t tb, w *world, want [32]byte) {
 }
 
 // checkEvidence checks that the audit log gives every rejected event a
-// reason, and that an event once rejected stays rejected as the replica
-// learns more events — unless, in between, some event became invalidated
-// by strong removal or void by its author's fork: an undone removal gives
-// back what it took, and with it the permission a rejected event lacked
-// (docs/rules.md, "Monotone evidence").
-func checkEvidence(t tb, s *State, rejected map[event.ID]map[event.ID]bool) {
+// reason, and that an event once rejected by the rules stays rejected as
+// the replica learns more events — unless, in between, some event became
+// invalidated by strong removal or void by its author's fork: an undone
+// removal gives back what it took, and with it the permission a rejected
+// event lacked. Invalidations themselves may be undone (docs/rules.md,
+// "Monotone evidence").
+type rejection struct {
+	reason  string
+	invalid map[event.ID]bool // the events invalidated or void when it was rejected
+}
+
+func checkEvidence(t tb, s *State, rejected map[event.ID]rejection) {
 	t.Helper()
 	invalid := map[event.ID]bool{}
 	for _, en := range s.Log() {
@@ -661,10 +667,10 @@ func checkEvidence(t tb, s *State, rejected map[event.ID]map[event.ID]bool) {
 			if then, ok := rejected[en.ID]; ok {
 				newly := false
 				for id := range invalid {
-					newly = newly || !then[id]
+					newly = newly || !then.invalid[id]
 				}
 				if !newly {
-					t.Fatalf("%s %s was rejected and is now accepted, with no new invalidation", en.Kind, en.ID.Short())
+					t.Fatalf("%s %s was rejected (%s) and is now accepted, with no new invalidation", en.Kind, en.ID.Short(), then.reason)
 				}
 				delete(rejected, en.ID)
 			}
@@ -673,8 +679,11 @@ func checkEvidence(t tb, s *State, rejected map[event.ID]map[event.ID]bool) {
 		if en.Reason == "" {
 			t.Fatalf("%s %s rejected with no reason", en.Kind, en.ID.Short())
 		}
-		if _, ok := rejected[en.ID]; !ok {
-			rejected[en.ID] = invalid
+		// An invalidation may itself be undone (the restriction behind it
+		// invalidated or exempted in turn); only rejections by the rules
+		// are held to monotonicity.
+		if _, ok := rejected[en.ID]; !ok && !invalid[en.ID] {
+			rejected[en.ID] = rejection{en.Reason, invalid}
 		}
 	}
 }

@@ -145,10 +145,17 @@ func (b *builder) applyAuth(a *authState, n *node, record bool) {
 		pub, _ := b.publicOf(n, op.Name, op.KEM, op.Binding)
 		a.addMember(&Member{ID: e.Author, Name: op.Name, Roles: []string{c.FounderRole()}, KEM: pub.KEM, Binding: pub.KEMBinding, Since: e.ID()})
 	case *Join:
-		inv := a.invites[op.Invite]
-		inv.used++
+		// The join was judged against the invite as its parents saw it
+		// (n.invite). The state being folded may lack it: an invite
+		// carried by a quorum in the joiner's view may not be carried yet
+		// in log order.
+		role, inviter := n.invite.op.Role, n.invite.author
+		if inv := a.invites[op.Invite]; inv != nil {
+			inv.used++
+			role, inviter = inv.op.Role, inv.author
+		}
 		pub, _ := b.publicOf(n, op.Name, op.KEM, op.Binding)
-		a.addMember(&Member{ID: e.Author, Name: op.Name, Roles: a.rankRoles([]string{inv.op.Role}), KEM: pub.KEM, Binding: pub.KEMBinding, Since: e.ID(), InvitedBy: inv.author})
+		a.addMember(&Member{ID: e.Author, Name: op.Name, Roles: a.rankRoles([]string{role}), KEM: pub.KEM, Binding: pub.KEMBinding, Since: e.ID(), InvitedBy: inviter})
 	case *Leave:
 		a.dropMember(e.Author)
 	case *Invite:
@@ -183,8 +190,9 @@ func (b *builder) applyAuth(a *authState, n *node, record bool) {
 	}
 }
 
-// applyAuthOp applies the authority ops that a proposal can carry. id is
-// the event that carries op out and author the member it acts for.
+// applyAuthOp applies an authority op. id names its effect (the event
+// itself, or for a carried proposal the proposal) and author is the member
+// it acts for (the proposer of a carried proposal).
 func (b *builder) applyAuthOp(a *authState, id event.ID, author identity.PublicKey, op Op) {
 	switch op := op.(type) {
 	case *CharterAmend:

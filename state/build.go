@@ -22,7 +22,8 @@ type node struct {
 	reason   string
 	exec     Op       // for an approval: the proposal it carried
 	execNote string   // for an approval: why the proposal it completed failed
-	vis      []string // for a task-create: its visibility, settled at its parents
+	vis      []string    // for a task-create: its visibility, settled at its parents
+	invite   inviteState // for a join: the invite as its parents saw it
 	inert    string   // for an accepted event that has no effect: why (a move that would close a cycle)
 	restrict *restriction
 }
@@ -159,8 +160,10 @@ func (b *builder) run() {
 	for {
 		b.pass()
 		changed := false
-		for p := range b.pinned {
-			if !b.nodes[p].accepted {
+		for p, r := range b.pinned {
+			// Unpin what no longer restricts as it did when pinned (rejected,
+			// or an approval that no longer carries the same removal).
+			if n := b.nodes[p]; !n.accepted || n.restrict == nil || *n.restrict != r {
 				delete(b.pinned, p)
 				b.excluded[p] = true
 				changed = true
@@ -247,7 +250,7 @@ func (b *builder) pass() {
 
 // step decides one node and, if accepted, applies it.
 func (b *builder) step(p int32, n *node) {
-	n.exec, n.execNote, n.vis, n.inert, n.restrict = nil, "", nil, "", nil
+	n.exec, n.execNote, n.vis, n.inert, n.restrict, n.invite = nil, "", nil, "", nil, inviteState{}
 	if err := b.decide(p, n); err != nil {
 		n.accepted, n.reason = false, err.Error()
 	} else {

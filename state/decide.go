@@ -19,9 +19,10 @@ type view struct {
 }
 
 // decide returns nil if the node at p is valid: permitted by the charter
-// at its parents and not invalidated by a concurrent removal or demotion.
-// It may also settle fold-level outcomes (an approval carrying its
-// proposal, an invite's last use).
+// at its parents and not invalidated by a concurrent removal, demotion or
+// invite revocation. It may also settle fold-level outcomes (an invite's
+// last use, a move with no effect); whether an approval carries its
+// proposal is settled when it is applied (carry).
 func (b *builder) decide(p int32, n *node) error {
 	e := n.e
 	if p == 0 || e.Kind == event.KindGenesis {
@@ -446,6 +447,7 @@ func (b *builder) checkJoin(a *authState, n *node, j *Join) error {
 	if _, ok := a.members[inv.author]; !ok {
 		return fmt.Errorf("invite %s is void: its author is no longer a member", j.Invite.Short())
 	}
+	n.invite = *inv
 	if !inv.op.Key.Verify(JoinMessage(b.pursuance, j.Invite, e.Author), j.Proof) {
 		return errors.New("the invite proof does not verify")
 	}

@@ -16,9 +16,10 @@ import (
 //     at random points along the way, end with the same state hash;
 //   - soundness: every accepted event is permitted at its parents, by a
 //     naive rebuild of the state there;
-//   - monotone evidence: a rejected event has a reason and stays rejected
-//     as more events arrive, unless a strong removal or a fork it depended
-//     on is undone in between (checkEvidence).
+//   - monotone evidence: a rejected event has a reason, and one rejected by
+//     the rules stays rejected as more events arrive unless some event is
+//     newly invalidated or void in between (checkEvidence); invalidations
+//     themselves may be undone.
 func TestPropertyRules(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
 		playRandom(rt, rapid.IntRange(5, 60).Draw(rt, "steps"))

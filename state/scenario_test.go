@@ -35,7 +35,8 @@ import (
 //	expect task LABEL FIELD VALUE   (FIELD: title status parent assignees archived due comments)
 //	expect members N
 //
-// OPs: found TEMPLATE|file:NAME | invite ROLE (labels an invite) | join INVITE |
+// OPs: found TEMPLATE|file:NAME | invite ROLE [uses=N] (labels an invite) |
+// uninvite INVITE | join INVITE |
 // assign NAME ROLE | revoke NAME ROLE | remove NAME | leave |
 // propose OP ARGS... | approve PROPOSAL | amend TEMPLATE |
 // task "TITLE" [parent=LABEL] [visible=R,R] [assign=WHO,WHO] |
@@ -393,8 +394,9 @@ func (w *world) do(label, name string, unchecked bool, args []string) {
 func (w *world) try(label, name string, unchecked bool, args []string) error {
 	w.t.Helper()
 	a := w.actor(name)
-	if args[0] == "join" && len(args) > 1 {
-		// A newcomer fetches the log its inviter has before joining.
+	if args[0] == "join" && len(args) > 1 && a.seen[w.id(args[1])] == nil {
+		// A newcomer who has not seen the invite fetches the log its
+		// inviter has before joining.
 		inv := w.all[w.id(args[1])]
 		for _, b := range w.actors {
 			if b.id.ID() == inv.Author {

@@ -20,11 +20,11 @@ type node struct {
 	// Decided by the latest pass.
 	accepted bool
 	reason   string
-	exec     Op       // for an approval: the proposal it carried
-	execNote string   // for an approval: why the proposal it completed failed
+	exec     Op          // for an approval: the proposal it carried
+	execNote string      // for an approval: why the proposal it completed failed
 	vis      []string    // for a task-create: its visibility, settled at its parents
 	invite   inviteState // for a join: the invite as its parents saw it
-	inert    string   // for an accepted event that has no effect: why (a move that would close a cycle)
+	inert    string      // for an accepted event that has no effect: why (a move that would close a cycle)
 	restrict *restriction
 }
 

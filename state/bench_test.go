@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/pursuance/pursuance/event"
+	"github.com/pursuance/pursuance/identity"
 	"github.com/pursuance/pursuance/ingest"
 	"github.com/pursuance/pursuance/internal/bench"
 	"github.com/pursuance/pursuance/state"
@@ -243,7 +244,7 @@ var sinkOp state.Op
 
 func benchRebuildMemory(b *testing.B, l *rebuildLog) {
 	n := len(l.events)
-	var decodeT, buildT time.Duration
+	var decodeT, indexT, buildT time.Duration
 	b.StopTimer()
 	for i := 0; i < b.N; i++ {
 		runtime.GC()
@@ -256,6 +257,32 @@ func benchRebuildMemory(b *testing.B, l *rebuildLog) {
 			sinkOp = op
 		}
 		decodeT += time.Since(start)
+
+		// The second baseline: the fold's bookkeeping alone, no rules and
+		// no bodies: an ID-to-position map, each event's links looked up
+		// in it, and a version vector per event as wide as the authors
+		// seen so far. It shows what memory alone costs as the log grows.
+		runtime.GC()
+		start = time.Now()
+		pos := make(map[event.ID]int32)
+		authors := make(map[identity.PublicKey]int)
+		vvs := make([][]uint64, 0, n)
+		for j, e := range l.events {
+			if _, ok := authors[e.Author]; !ok {
+				authors[e.Author] = len(authors)
+			}
+			vv := make([]uint64, len(authors))
+			for _, p := range e.Parents {
+				for k, x := range vvs[pos[p]] {
+					vv[k] = max(vv[k], x)
+				}
+			}
+			vv[authors[e.Author]] = e.Seq
+			vvs = append(vvs, vv)
+			pos[e.ID()] = int32(j)
+		}
+		indexT += time.Since(start)
+		sinkVVs = vvs
 
 		runtime.GC()
 		b.StartTimer()
@@ -273,7 +300,11 @@ func benchRebuildMemory(b *testing.B, l *rebuildLog) {
 	b.ReportMetric(float64(b.N*n)/buildT.Seconds(), "events/s")
 	b.ReportMetric(float64(b.N*n)/decodeT.Seconds(), "decode-events/s")
 	b.ReportMetric(buildT.Seconds()/decodeT.Seconds(), "rebuild/decode")
+	b.ReportMetric(float64(b.N*n)/indexT.Seconds(), "index-events/s")
+	b.ReportMetric(buildT.Seconds()/indexT.Seconds(), "rebuild/index")
 }
+
+var sinkVVs [][]uint64
 
 func benchRebuildSQLite(b *testing.B, l *rebuildLog) {
 	ctx := context.Background()

@@ -11,7 +11,7 @@ import (
 func isAuthority(op Op) bool {
 	switch op.(type) {
 	case *Genesis, *CharterAmend, *RoleAssign, *RoleRevoke, *Invite, *InviteRevoke,
-		*Join, *Remove, *Leave, *Proposal, *Approval:
+		*Join, *Remove, *Leave, *Proposal, *Approval, *KeyUpdate:
 		return true
 	}
 	return false
@@ -215,5 +215,11 @@ func (b *builder) applyAuthOp(a *authState, id event.ID, author identity.PublicK
 		if inv := a.invites[op.Invite]; inv != nil {
 			inv.revoked = true
 		}
+	case *KeyUpdate:
+		kg := KeyGen{Role: op.Role, Gen: op.Gen, Update: id}
+		for _, box := range op.Boxes {
+			kg.Members = append(kg.Members, box.Member)
+		}
+		a.keys[op.Role] = append(a.keys[op.Role], kg)
 	}
 }

@@ -57,6 +57,39 @@ type authState struct {
 	former      map[identity.PublicKey]*Member // removed or left, for names
 	invites     map[event.ID]*inviteState
 	proposals   map[event.ID]*proposal
+	keys        map[string][]KeyGen // by role ("" the group key): accepted generations in log order
+}
+
+// KeyGen is one accepted generation of the group key or a role key: the
+// key-update event that published it. Concurrent rotations can publish
+// two generations with one number; both stay readable.
+type KeyGen struct {
+	Role    string
+	Gen     uint64
+	Update  event.ID             // the key-update event
+	Members []identity.PublicKey // whom the seed was sealed to
+}
+
+// currentGen returns the highest generation number of a scope, 0 if none.
+func (a *authState) currentGen(role string) uint64 {
+	g := uint64(0)
+	for _, k := range a.keys[role] {
+		g = max(g, k.Gen)
+	}
+	return g
+}
+
+// entitled returns the members entitled to a scope's key, sorted: every
+// member for the group key, the role's holders for a role key.
+func (a *authState) entitled(role string) []identity.PublicKey {
+	var out []identity.PublicKey
+	for id, m := range a.members {
+		if role == "" || m.HasRole(role) {
+			out = append(out, id)
+		}
+	}
+	slices.SortFunc(out, identity.PublicKey.Compare)
+	return out
 }
 
 func newAuthState() *authState {
@@ -65,6 +98,7 @@ func newAuthState() *authState {
 		former:    make(map[identity.PublicKey]*Member),
 		invites:   make(map[event.ID]*inviteState),
 		proposals: make(map[event.ID]*proposal),
+		keys:      make(map[string][]KeyGen),
 	}
 }
 
@@ -132,6 +166,10 @@ func (a *authState) clone() *authState {
 		former:      make(map[identity.PublicKey]*Member, len(a.former)),
 		invites:     make(map[event.ID]*inviteState, len(a.invites)),
 		proposals:   make(map[event.ID]*proposal, len(a.proposals)),
+		keys:        make(map[string][]KeyGen, len(a.keys)),
+	}
+	for k, v := range a.keys {
+		c.keys[k] = slices.Clone(v)
 	}
 	for k, m := range a.members {
 		mm := *m

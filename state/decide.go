@@ -311,6 +311,8 @@ func (b *builder) permitted(v view, n *node, op Op, author identity.PublicKey, m
 			}
 		}
 		return nil
+	case *KeyUpdate:
+		return b.checkKeyUpdate(a, op, roles)
 	case Opaque:
 		if act == "" {
 			return fmt.Errorf("%s events are not understood by this version", op.Kind())
@@ -675,4 +677,42 @@ func (b *builder) carry(a *authState, n *node, pr *proposal) (Op, string) {
 		return nil, fmt.Sprintf("proposal %s failed: %v", pr.id.Short(), err)
 	}
 	return pr.op, ""
+}
+
+// checkKeyUpdate checks a new key generation: who may publish it, that it
+// is the next generation, and that its seed is sealed to exactly the
+// members entitled to it at the event's parents.
+func (b *builder) checkKeyUpdate(a *authState, op *KeyUpdate, roles []string) error {
+	c := a.charter
+	scope := "the group key"
+	if op.Role != "" {
+		scope = fmt.Sprintf("the key of %q", op.Role)
+		if c.Rank(op.Role) < 0 {
+			return fmt.Errorf("no role %q in the charter", op.Role)
+		}
+	}
+	if err := c.Allows(roles, charter.RotateKeys, nil, nil); err != nil {
+		if op.Role == "" || !slices.Contains(roles, op.Role) {
+			return fmt.Errorf("%w (a role's holders may rotate its key; the group key needs rotate-keys)", err)
+		}
+	}
+	if want := a.currentGen(op.Role) + 1; op.Gen != want {
+		return fmt.Errorf("%s: generation %d, but the next is %d", scope, op.Gen, want)
+	}
+	want := a.entitled(op.Role)
+	got := make([]identity.PublicKey, len(op.Boxes))
+	for i, box := range op.Boxes {
+		got[i] = box.Member
+	}
+	for _, m := range got {
+		if _, ok := slices.BinarySearchFunc(want, m, identity.PublicKey.Compare); !ok {
+			return fmt.Errorf("seals %s to %s, who is not entitled to it", scope, b.name(a, m))
+		}
+	}
+	for _, m := range want {
+		if _, ok := slices.BinarySearchFunc(got, m, identity.PublicKey.Compare); !ok {
+			return fmt.Errorf("%s leaves out %s, who is entitled to it", scope, b.name(a, m))
+		}
+	}
+	return nil
 }

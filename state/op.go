@@ -159,6 +159,29 @@ type TaskArchive struct {
 	Archived bool     `cbor:"2,keyasint"`
 }
 
+// KeyUpdate publishes a new generation of the group key (Role "") or of a
+// role's key: its seed sealed to every member entitled to it (docs/keys.md),
+// and optionally the previous generation's seed chained under it.
+type KeyUpdate struct {
+	Role  string       `cbor:"1,keyasint,omitempty"`
+	Gen   uint64       `cbor:"2,keyasint"`
+	Boxes []SealedSeed `cbor:"3,keyasint"` // sorted by member, no repeats
+	Chain []byte       `cbor:"4,keyasint,omitempty"`
+}
+
+// SealedSeed is a generation's seed sealed to one member (keys.SealSeed).
+type SealedSeed struct {
+	Member identity.PublicKey `cbor:"1,keyasint"`
+	Box    []byte             `cbor:"2,keyasint"`
+}
+
+// Sizes of what a KeyUpdate carries: a sealed seed and a chained seed.
+const (
+	SealedSeedSize  = 1168
+	ChainedSeedSize = 48
+	MaxSealedSeeds  = 400 // what fits a body; larger roles need several updates (to do)
+)
+
 // Opaque is the body of a kind this version decodes but does not interpret
 // yet (keys, relays, links).
 type Opaque struct {
@@ -185,6 +208,7 @@ func (TaskUnassign) Kind() event.Kind { return event.KindTaskUnassign }
 func (TaskStatus) Kind() event.Kind   { return event.KindTaskStatus }
 func (TaskComment) Kind() event.Kind  { return event.KindTaskComment }
 func (TaskArchive) Kind() event.Kind  { return event.KindTaskArchive }
+func (KeyUpdate) Kind() event.Kind    { return event.KindKeyUpdate }
 func (o Opaque) Kind() event.Kind     { return o.kind }
 
 var (
@@ -268,6 +292,8 @@ func newOp(k event.Kind) (Op, bool) {
 		return &TaskComment{}, true
 	case event.KindTaskArchive:
 		return &TaskArchive{}, true
+	case event.KindKeyUpdate:
+		return &KeyUpdate{}, true
 	}
 	return nil, false
 }
@@ -354,6 +380,29 @@ func checkOp(op Op) error {
 	case *TaskStatus:
 		if !o.Status.Valid() {
 			return fmt.Errorf("unknown status %d", o.Status)
+		}
+	case *KeyUpdate:
+		switch {
+		case o.Gen == 0:
+			return errors.New("generation 0")
+		case len(o.Boxes) == 0:
+			return errors.New("no sealed seeds")
+		case len(o.Boxes) > MaxSealedSeeds:
+			return fmt.Errorf("%d sealed seeds, more than %d", len(o.Boxes), MaxSealedSeeds)
+		case len(o.Chain) != 0 && len(o.Chain) != ChainedSeedSize:
+			return fmt.Errorf("chained seed of %d bytes", len(o.Chain))
+		case len(o.Chain) != 0 && o.Gen == 1:
+			return errors.New("generation 1 has nothing to chain")
+		case len(o.Role) > 32:
+			return errors.New("role name too long")
+		}
+		for i, b := range o.Boxes {
+			if len(b.Box) != SealedSeedSize {
+				return fmt.Errorf("sealed seed of %d bytes", len(b.Box))
+			}
+			if i > 0 && o.Boxes[i-1].Member.Compare(b.Member) >= 0 {
+				return errors.New("sealed seeds not sorted by member, or repeated")
+			}
 		}
 	case *TaskComment:
 		if strings.TrimSpace(o.Text) == "" {

@@ -59,9 +59,9 @@ func playRandomS(rt *rapid.T, steps int) *State {
 		role := pick(roles, "role")
 		label := fmt.Sprintf("e%d", i)
 		var args []string
-		op := rapid.IntRange(0, 21).Draw(rt, "op")
+		op := rapid.IntRange(0, 22).Draw(rt, "op")
 		if op > 16 {
-			op = []int{4, 5, 6, 18, 15}[op-17] // authority changes more often
+			op = []int{4, 5, 6, 18, 15, 19}[op-17] // authority changes more often
 		}
 		switch {
 		case op == 0:
@@ -76,6 +76,14 @@ func playRandomS(rt *rapid.T, steps int) *State {
 			args = []string{"join", pick(invites, "invite")}
 		case op == 18 && len(invites) > 0:
 			args = []string{"uninvite", pick(invites, "invite")}
+		case op == 19:
+			args = []string{"rotate", pick(append([]string{"group"}, roles...), "scope")}
+			switch rapid.IntRange(0, 5).Draw(rt, "tamper") {
+			case 0:
+				args = append(args, "+"+other)
+			case 1:
+				args = append(args, "-"+other)
+			}
 		case op == 4:
 			args = []string{"assign", other, role}
 		case op == 5:

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"cmp"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"github.com/pursuance/pursuance/charter"
 	"github.com/pursuance/pursuance/event"
 	"github.com/pursuance/pursuance/identity"
+	"github.com/pursuance/pursuance/keys"
 )
 
 // The scenario language. A file under testdata/scenarios holds cases, each
@@ -42,7 +44,9 @@ import (
 // task "TITLE" [parent=LABEL] [visible=R,R] [assign=WHO,WHO] |
 // edit TASK title="T" | move TASK PARENT|root | tassign TASK WHO |
 // tunassign TASK WHO | status TASK STATUS | comment TASK "TEXT" |
-// archive TASK. WHO is a NAME or role:ROLE.
+// archive TASK | rotate group|ROLE [gen=N] [+NAME] [-NAME] (a new key
+// generation sealed to the entitled members, give or take). WHO is a NAME
+// or role:ROLE.
 //
 // At the end of a case, every expectation is checked against the state
 // built from all events, and the same state is built from several random
@@ -376,6 +380,49 @@ func (w *world) op(a *actor, args []string) Op {
 	case "archive":
 		need(2)
 		return &TaskArchive{Task: w.id(args[1]), Archived: true}
+	case "rotate":
+		// rotate group|ROLE [gen=N] [+NAME] [-NAME]: a new generation
+		// sealed to whoever a's view says is entitled, give or take.
+		need(2)
+		role := args[1]
+		if role == "group" {
+			role = ""
+		}
+		s := buildFrom(w.t, w.pursue, a.seen)
+		ku := &KeyUpdate{Role: role, Gen: s.b.auth.currentGen(role) + 1}
+		to := map[identity.PublicKey]bool{}
+		for _, m := range s.b.auth.entitled(role) {
+			to[m] = true
+		}
+		for _, x := range args[2:] {
+			switch {
+			case strings.HasPrefix(x, "gen="):
+				fmt.Sscan(x[4:], &ku.Gen)
+			case strings.HasPrefix(x, "+"):
+				to[w.actor(x[1:]).id.ID()] = true
+			case strings.HasPrefix(x, "-"):
+				delete(to, w.actor(x[1:]).id.ID())
+			}
+		}
+		k := &keys.Key{Scope: keys.Scope{Pursuance: w.pursue, Role: role}, Gen: ku.Gen}
+		if _, err := io.ReadFull(seededReader{w.rng}, k.Seed[:]); err != nil {
+			w.t.Fatal(err)
+		}
+		for m := range to {
+			var kem identity.KEMPublicKey
+			for _, b := range w.actors {
+				if b.id.ID() == m {
+					kem = b.id.KEMKey().Public()
+				}
+			}
+			box, err := keys.SealSeed(k, m, kem)
+			if err != nil {
+				w.t.Fatal(err)
+			}
+			ku.Boxes = append(ku.Boxes, SealedSeed{Member: m, Box: box})
+		}
+		slices.SortFunc(ku.Boxes, func(x, y SealedSeed) int { return x.Member.Compare(y.Member) })
+		return ku
 	}
 	w.t.Fatalf("unknown op %q", args[0])
 	return nil
@@ -448,6 +495,18 @@ func (w *world) sync(names []string) {
 func (w *world) expect(s *State, args []string) {
 	w.t.Helper()
 	switch args[0] {
+	case "key":
+		// expect key group|ROLE GEN LABEL: the current generation and the
+		// update that published it.
+		role := args[1]
+		if role == "group" {
+			role = ""
+		}
+		k, ok := s.CurrentKey(role)
+		if !ok || fmt.Sprint(k.Gen) != args[2] || k.Update != w.id(args[3]) {
+			w.t.Errorf("current key of %s: got generation %d by %s, want %s by %s", args[1], k.Gen, k.Update.Short(), args[2], args[3])
+		}
+		return
 	case "members":
 		if got := fmt.Sprint(len(s.Members())); got != args[1] {
 			w.t.Errorf("members: got %s, want %s", got, args[1])

@@ -304,6 +304,19 @@ func (s *State) Hash() [32]byte {
 			w(str("comment"), c.ID[:])
 		}
 	}
+	roles := make([]string, 0, len(b.auth.keys))
+	for r := range b.auth.keys {
+		roles = append(roles, r)
+	}
+	slices.Sort(roles)
+	for _, r := range roles {
+		for _, k := range b.auth.keys[r] {
+			w(str("key"), str(r), u(k.Gen), k.Update[:])
+			for _, m := range k.Members {
+				w(m[:])
+			}
+		}
+	}
 	for _, p := range s.Proposals() {
 		w(str("proposal"), p.ID[:])
 		for _, a := range p.Approvals {
@@ -338,4 +351,27 @@ func (s *State) NeedsProposal(author identity.PublicKey, op Op) (needed int, ok 
 	}
 	needed = q.Needed(a.holders(q.Of))
 	return needed, needed > 1 || !slices.Contains(a.roles(author), q.Of)
+}
+
+// KeyGenerations returns the accepted generations of the group key (role
+// "") or of a role's key, in log order. Every one stays readable.
+func (s *State) KeyGenerations(role string) []KeyGen {
+	return slices.Clone(s.b.auth.keys[role])
+}
+
+// CurrentKey returns the generation of the group key (role "") or of a
+// role's key that new content is sealed under: the highest generation
+// number, and among concurrent rotations to it the last in log order.
+func (s *State) CurrentKey(role string) (KeyGen, bool) {
+	gens := s.b.auth.keys[role]
+	best := -1
+	for i, k := range gens {
+		if best < 0 || k.Gen >= gens[best].Gen {
+			best = i
+		}
+	}
+	if best < 0 {
+		return KeyGen{}, false
+	}
+	return gens[best], true
 }

@@ -17,7 +17,9 @@ var errLocked = errors.New("app: the identity is locked; acting needs the passph
 // now returns the claimed time for a new event, Unix milliseconds.
 func (n *Node) now() uint64 { return uint64(n.opts.Now().UnixMilli()) }
 
-// Create founds a pursuance under c, with this member as founder.
+// Create founds a pursuance under c, with this member as founder, and
+// publishes the first generation of the group key and of the founder's
+// role key.
 func (n *Node) Create(ctx context.Context, c *charter.Charter) (event.ID, error) {
 	if n.id == nil {
 		return event.ID{}, errLocked
@@ -38,6 +40,13 @@ func (n *Node) Create(ctx context.Context, c *charter.Charter) (event.ID, error)
 	}
 	if err := n.put(ctx, g); err != nil {
 		return event.ID{}, err
+	}
+	// The first generations: the group key, and the key of the role the
+	// founder holds.
+	for _, role := range []string{"", c.FounderRole()} {
+		if _, err := n.Rotate(ctx, g.ID(), role, DoOptions{}); err != nil {
+			return g.ID(), fmt.Errorf("app: first keys of %s: %w", g.ID().Short(), err)
+		}
 	}
 	return g.ID(), nil
 }

@@ -691,13 +691,23 @@ func (b *builder) checkKeyUpdate(a *authState, op *KeyUpdate, roles []string) er
 			return fmt.Errorf("no role %q in the charter", op.Role)
 		}
 	}
-	if err := c.Allows(roles, charter.RotateKeys, nil, nil); err != nil {
-		if op.Role == "" || !slices.Contains(roles, op.Role) {
-			return fmt.Errorf("%w (a role's holders may rotate its key; the group key needs rotate-keys)", err)
+	// Any member may rotate the group key, and a role's holders its key:
+	// a rotation gives nobody anything (the seed goes to exactly the
+	// entitled members), and keys must move with no particular member
+	// online. Rotating a role's key from outside it needs rotate-keys.
+	if op.Role != "" && !slices.Contains(roles, op.Role) {
+		if err := c.Allows(roles, charter.RotateKeys, nil, nil); err != nil {
+			return fmt.Errorf("%w (a role's holders may rotate its key)", err)
 		}
 	}
 	if want := a.currentGen(op.Role) + 1; op.Gen != want {
 		return fmt.Errorf("%s: generation %d, but the next is %d", scope, op.Gen, want)
+	}
+	if !op.Prev.IsZero() {
+		i := slices.IndexFunc(a.keys[op.Role], func(k KeyGen) bool { return k.Update == op.Prev })
+		if i < 0 || a.keys[op.Role][i].Gen != op.Gen-1 {
+			return fmt.Errorf("%s: chains %s, which is not a generation %d of it", scope, op.Prev.Short(), op.Gen-1)
+		}
 	}
 	want := a.entitled(op.Role)
 	got := make([]identity.PublicKey, len(op.Boxes))

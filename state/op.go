@@ -161,12 +161,14 @@ type TaskArchive struct {
 
 // KeyUpdate publishes a new generation of the group key (Role "") or of a
 // role's key: its seed sealed to every member entitled to it (docs/keys.md),
-// and optionally the previous generation's seed chained under it.
+// and optionally the previous generation's seed chained under it, with
+// the ID of the key-update that published that one.
 type KeyUpdate struct {
 	Role  string       `cbor:"1,keyasint,omitempty"`
 	Gen   uint64       `cbor:"2,keyasint"`
 	Boxes []SealedSeed `cbor:"3,keyasint"` // sorted by member, no repeats
 	Chain []byte       `cbor:"4,keyasint,omitempty"`
+	Prev  event.ID     `cbor:"5,keyasint,omitzero"` // the key-update whose seed Chain holds
 }
 
 // SealedSeed is a generation's seed sealed to one member (keys.SealSeed).
@@ -393,6 +395,8 @@ func checkOp(op Op) error {
 			return fmt.Errorf("chained seed of %d bytes", len(o.Chain))
 		case len(o.Chain) != 0 && o.Gen == 1:
 			return errors.New("generation 1 has nothing to chain")
+		case (len(o.Chain) == 0) != o.Prev.IsZero():
+			return errors.New("a chained seed and the update it comes from go together")
 		case len(o.Role) > 32:
 			return errors.New("role name too long")
 		}

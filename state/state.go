@@ -375,3 +375,13 @@ func (s *State) CurrentKey(role string) (KeyGen, bool) {
 	}
 	return gens[best], true
 }
+
+// Entitled returns the members entitled to the group key (role "") or a
+// role's key now, sorted: whom a new generation must be sealed to.
+func (s *State) Entitled(role string) []*Member {
+	var out []*Member
+	for _, id := range s.b.auth.entitled(role) {
+		out = append(out, s.b.auth.members[id])
+	}
+	return out
+}

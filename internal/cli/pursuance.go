@@ -291,14 +291,109 @@ on every replica (strong removal, docs/rules.md).
 Not yet: re-keying the roles the member held arrives with encryption.`,
 		Args: exactArgs(2, "P MEMBER"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, err := e.act(cmd, args[0], func(s *state.State, _ *app.Node) (state.Op, error) {
+			return e.withState(cmd, args[0], true, func(n *app.Node, s *state.State) error {
 				m, err := app.ResolveMember(s, args[1])
 				if err != nil {
-					return nil, err
+					return err
 				}
-				return &state.Remove{Member: m}, nil
+				res, stale, err := n.Remove(cmd.Context(), s.Pursuance(), m, app.DoOptions{Unchecked: e.unchecked})
+				if err != nil {
+					return err
+				}
+				e.report(res)
+				for _, st := range stale {
+					fmt.Fprintf(e.Stderr, "Not re-keyed (a holder must rotate it): %s\n", st)
+				}
+				return nil
 			})
-			return err
+		},
+	}
+}
+
+func newKeysCmd(e *Env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "keys P",
+		Short: "List the key generations of a pursuance and which you hold",
+		Long: `List every generation of the group key and of each role's key, and
+whether you hold it (sealed to you, or chained under one sealed to you).
+Needs the passphrase: keys are opened with your identity.`,
+		Args: exactArgs(1, "P"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return e.withState(cmd, args[0], true, func(n *app.Node, s *state.State) error {
+				ring, err := n.KeyRing(cmd.Context(), s)
+				if err != nil {
+					return err
+				}
+				held := map[event.ID]string{}
+				for _, h := range ring {
+					held[h.Update] = h.Via
+				}
+				type gen struct {
+					Scope   string   `json:"scope"`
+					Gen     uint64   `json:"gen"`
+					Update  event.ID `json:"update"`
+					Current bool     `json:"current"`
+					Held    string   `json:"held"`
+				}
+				out := []gen{}
+				for _, role := range append([]string{""}, s.Charter().RoleNames()...) {
+					cur, _ := s.CurrentKey(role)
+					scope := "group"
+					if role != "" {
+						scope = "role:" + role
+					}
+					for _, kg := range s.KeyGenerations(role) {
+						out = append(out, gen{scope, kg.Gen, kg.Update, kg.Update == cur.Update, held[kg.Update]})
+					}
+				}
+				if e.json {
+					return e.printJSON(out)
+				}
+				for _, g := range out {
+					h := "not held"
+					if g.Held != "" {
+						h = "held (" + g.Held + ")"
+					}
+					cur := ""
+					if g.Current {
+						cur = "  current"
+					}
+					fmt.Fprintf(e.Stdout, "%-20s gen %-3d %s  %s%s\n", g.Scope, g.Gen, g.Update.Short(), h, cur)
+				}
+				return nil
+			})
+		},
+	}
+}
+
+func newRotateCmd(e *Env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "rotate P [ROLE]",
+		Short: "Publish a new generation of the group key, or of a role's key",
+		Long: `Publish a new generation of the group key (no ROLE) or of ROLE's key: a
+fresh seed sealed to every member entitled to it, with the current
+generation chained under it if you hold it, so its holders keep reading
+the history. A role's holders may rotate its key; the group key needs a
+role that may rotate-keys.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) < 1 || len(args) > 2 {
+				return usageErrorf("%q takes P [ROLE], got %d arguments", cmd.CommandPath(), len(args))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			role := ""
+			if len(args) == 2 {
+				role = strings.TrimPrefix(args[1], "role:")
+			}
+			return e.withState(cmd, args[0], true, func(n *app.Node, s *state.State) error {
+				res, err := n.Rotate(cmd.Context(), s.Pursuance(), role, app.DoOptions{Unchecked: e.unchecked})
+				if err != nil {
+					return err
+				}
+				e.report(res)
+				return nil
+			})
 		},
 	}
 }

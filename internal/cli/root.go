@@ -60,6 +60,8 @@ Start by creating your identity, then run your node:
 		newInviteCmd(e),
 		newJoinCmd(e),
 		newRemoveCmd(e),
+		newKeysCmd(e),
+		newRotateCmd(e),
 		newLeaveCmd(e),
 		newProposalsCmd(e),
 		newApproveCmd(e),

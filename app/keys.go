@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/pursuance/pursuance/event"
 	"github.com/pursuance/pursuance/identity"
@@ -180,8 +181,26 @@ func scopeName(role string) string {
 // remain, so that the member reads nothing written afterwards. A key this
 // member may not rotate is left for a holder to rotate (its name is in
 // stale). Under a quorum, the removal is only proposed, and nothing is
-// re-keyed yet.
+// re-keyed yet (the approval that carries it re-keys: Approve).
 func (n *Node) Remove(ctx context.Context, p event.ID, member identity.PublicKey, opts DoOptions) (res Result, stale []string, err error) {
+	return n.actAndRekey(ctx, p, &state.Remove{Member: member}, opts)
+}
+
+// AssignRole gives a member a role and re-keys the role, so the new holder
+// gets its current generation (and, chained, its history).
+func (n *Node) AssignRole(ctx context.Context, p event.ID, member identity.PublicKey, role string, opts DoOptions) (Result, []string, error) {
+	return n.actAndRekey(ctx, p, &state.RoleAssign{Member: member, Role: role}, opts)
+}
+
+// RevokeRole takes a role from a member and re-keys the role, so the
+// member reads nothing new sealed to it.
+func (n *Node) RevokeRole(ctx context.Context, p event.ID, member identity.PublicKey, role string, opts DoOptions) (Result, []string, error) {
+	return n.actAndRekey(ctx, p, &state.RoleRevoke{Member: member, Role: role}, opts)
+}
+
+// Approve approves an open proposal; if this approval carries it, the
+// keys it affects are re-keyed as Remove, AssignRole and RevokeRole do.
+func (n *Node) Approve(ctx context.Context, p, proposal event.ID, opts DoOptions) (Result, []string, error) {
 	if n.id == nil {
 		return Result{}, nil, errLocked
 	}
@@ -189,25 +208,76 @@ func (n *Node) Remove(ctx context.Context, p event.ID, member identity.PublicKey
 	if err != nil {
 		return Result{}, nil, err
 	}
-	var held []string
-	if m, ok := s.Member(member); ok {
-		held = slices.Clone(m.Roles)
+	var op state.Op
+	for _, pr := range s.Proposals() {
+		if pr.ID == proposal {
+			op = pr.Op
+		}
 	}
-	res, err = n.Act(ctx, p, &state.Remove{Member: member}, opts)
+	scopes := rekeyScopes(s, op)
+	res, err := n.do(ctx, s, &state.Approval{Proposal: proposal}, opts)
+	if err != nil || !res.Accepted {
+		return res, nil, err
+	}
+	after, err := n.State(ctx, p)
+	if err != nil {
+		return res, nil, err
+	}
+	if en, ok := after.Entry(res.Event.ID()); !ok || !strings.HasPrefix(en.Note, "carried") {
+		return res, nil, nil
+	}
+	return res, n.rekey(ctx, p, scopes), nil
+}
+
+// actAndRekey acts, then re-keys what the act changed.
+func (n *Node) actAndRekey(ctx context.Context, p event.ID, op state.Op, opts DoOptions) (Result, []string, error) {
+	if n.id == nil {
+		return Result{}, nil, errLocked
+	}
+	s, err := n.State(ctx, p)
+	if err != nil {
+		return Result{}, nil, err
+	}
+	scopes := rekeyScopes(s, op)
+	res, err := n.Act(ctx, p, op, opts)
 	if err != nil || res.Proposed || !res.Accepted {
 		return res, nil, err
 	}
-	for _, role := range append([]string{""}, held...) {
+	return res, n.rekey(ctx, p, scopes), nil
+}
+
+// rekeyScopes names the keys an op makes stale: for a removal, the group
+// key and every role the member holds; for a role given or taken, that
+// role's key.
+func rekeyScopes(s *state.State, op state.Op) []string {
+	switch op := op.(type) {
+	case *state.Remove:
+		scopes := []string{""}
+		if m, ok := s.Member(op.Member); ok {
+			scopes = append(scopes, m.Roles...)
+		}
+		return scopes
+	case *state.RoleAssign:
+		return []string{op.Role}
+	case *state.RoleRevoke:
+		return []string{op.Role}
+	}
+	return nil
+}
+
+// rekey rotates each scope that has keys, reporting those it could not.
+func (n *Node) rekey(ctx context.Context, p event.ID, scopes []string) (stale []string) {
+	for _, role := range scopes {
 		s, err := n.State(ctx, p)
 		if err != nil {
-			return res, stale, err
+			return append(stale, err.Error())
 		}
 		if len(s.KeyGenerations(role)) == 0 && role != "" {
-			continue // never keyed: nothing the member could read
+			continue // never keyed: nothing to protect yet
 		}
 		if _, err := n.rotate(ctx, s, role, DoOptions{}); err != nil {
 			stale = append(stale, scopeName(role)+": "+err.Error())
 		}
 	}
-	return res, stale, nil
+	return stale
 }

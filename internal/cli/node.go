@@ -103,3 +103,11 @@ func joinRoles(roles []string) string {
 	}
 	return strings.Join(roles, ", ")
 }
+
+// reportStale tells the user which keys an action should have re-keyed but
+// could not: a holder must rotate them.
+func (e *Env) reportStale(stale []string) {
+	for _, st := range stale {
+		fmt.Fprintf(e.Stderr, "Not re-keyed (a holder must rotate it): %s\n", st)
+	}
+}

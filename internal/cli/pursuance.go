@@ -263,17 +263,23 @@ func newRoleCmd(e *Env) *cobra.Command {
 			Short: short,
 			Args:  exactArgs(3, "P MEMBER ROLE"),
 			RunE: func(cmd *cobra.Command, args []string) error {
-				_, err := e.act(cmd, args[0], func(s *state.State, _ *app.Node) (state.Op, error) {
+				return e.withState(cmd, args[0], true, func(n *app.Node, s *state.State) error {
 					m, err := app.ResolveMember(s, args[1])
 					if err != nil {
-						return nil, err
+						return err
 					}
+					do := n.RevokeRole
 					if assign {
-						return &state.RoleAssign{Member: m, Role: args[2]}, nil
+						do = n.AssignRole
 					}
-					return &state.RoleRevoke{Member: m, Role: args[2]}, nil
+					res, stale, err := do(cmd.Context(), s.Pursuance(), m, args[2], app.DoOptions{Unchecked: e.unchecked})
+					if err != nil {
+						return err
+					}
+					e.report(res)
+					e.reportStale(stale)
+					return nil
 				})
-				return err
 			},
 		})
 	}
@@ -301,9 +307,7 @@ Not yet: re-keying the roles the member held arrives with encryption.`,
 					return err
 				}
 				e.report(res)
-				for _, st := range stale {
-					fmt.Fprintf(e.Stderr, "Not re-keyed (a holder must rotate it): %s\n", st)
-				}
+				e.reportStale(stale)
 				return nil
 			})
 		},
@@ -449,7 +453,7 @@ func newApproveCmd(e *Env) *cobra.Command {
 		Short: "Approve an open proposal",
 		Args:  exactArgs(2, "P PROPOSAL"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, err := e.act(cmd, args[0], func(s *state.State, _ *app.Node) (state.Op, error) {
+			return e.withState(cmd, args[0], true, func(n *app.Node, s *state.State) error {
 				var match []event.ID
 				for _, p := range s.Proposals() {
 					if strings.HasPrefix(p.ID.String(), strings.ToLower(args[1])) && len(args[1]) >= 4 {
@@ -458,13 +462,19 @@ func newApproveCmd(e *Env) *cobra.Command {
 				}
 				switch len(match) {
 				case 0:
-					return nil, fmt.Errorf("no open proposal %q", args[1])
+					return fmt.Errorf("no open proposal %q", args[1])
 				case 1:
-					return &state.Approval{Proposal: match[0]}, nil
+				default:
+					return fmt.Errorf("%w: proposal %q matches %d", app.ErrAmbiguous, args[1], len(match))
 				}
-				return nil, fmt.Errorf("%w: proposal %q matches %d", app.ErrAmbiguous, args[1], len(match))
+				res, stale, err := n.Approve(cmd.Context(), s.Pursuance(), match[0], app.DoOptions{Unchecked: e.unchecked})
+				if err != nil {
+					return err
+				}
+				e.report(res)
+				e.reportStale(stale)
+				return nil
 			})
-			return err
 		},
 	}
 }

@@ -61,6 +61,12 @@ func crashChild(path string) {
 	if err != nil {
 		fail(err)
 	}
+	if seed%2 == 0 {
+		// Checkpoint in the background every few frames and let the
+		// writer finish one itself past 1 MiB of WAL, so that kills
+		// land during both.
+		store.SetCheckpointing(s, 8, 64)
+	}
 	l, first, err := resumeCrashLog(ctx, s)
 	if err != nil {
 		fail(err)

@@ -17,7 +17,7 @@ import (
 	"github.com/pursuance/pursuance/event"
 	"github.com/pursuance/pursuance/identity"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	"modernc.org/sqlite" // also registers the "sqlite" driver
 )
 
 // SQLite is the durable Store: one SQLite database file in WAL mode with
@@ -39,7 +39,7 @@ type SQLite struct {
 	pids    keyRows // pursuance rows
 	authors keyRows // author rows
 	tips    chainTips
-	recent  int   // rows in ids_recent, as of the last commit
+	recent  int   // rows in prefixes_recent, as of the last commit
 	mergeAt int   // mergeThreshold, lowered by tests
 	next    int64 // the row number of the next event, as of the last commit
 	// dataVersion is PRAGMA data_version when the caches (tips, recent,
@@ -48,6 +48,7 @@ type SQLite struct {
 	dataVersion int64
 
 	rs readStmts
+	ck checkpointer
 }
 
 var _ Store = (*SQLite)(nil)
@@ -91,13 +92,15 @@ const (
 // 2,000 took about 10 µs per event against 14.
 const pageSize = 16384
 
-// walCheckpointBytes is how large the WAL grows before a commit copies it
-// into the database file, and the size the WAL file is cut back to after.
-// SQLite's default is 4 MiB. The ID index takes inserts at random places,
-// so once it outgrows a batch, every batch rewrites most of its pages; a
-// larger WAL lets one checkpoint write each such page once for several
-// batches. At a million events this cut the cost of Put by a quarter.
-const walCheckpointBytes = 64 << 20
+// walCapBytes bounds the WAL. Checkpoints (copying the WAL into the
+// database file) run in the background (see checkpointer), but SQLite
+// starts the WAL over only when a write transaction begins with every
+// frame already copied, which a checkpoint trailing a busy writer may never
+// see. So once the WAL is longer than walCapBytes, the next Put first
+// finishes the checkpoint itself (little is usually left), and its
+// transaction starts the WAL over. It is also the size the WAL file is
+// cut back to when it starts over.
+const walCapBytes = 64 << 20
 
 // busyTimeout is how long a connection waits for a lock held by another
 // process before it fails with SQLITE_BUSY. Within one process the writer
@@ -174,14 +177,19 @@ func openSQLite(ctx context.Context, path string) (_ *SQLite, err error) {
 	}
 	for _, p := range []string{
 		fmt.Sprintf("PRAGMA cache_size = %d", -writerCacheKiB),
-		fmt.Sprintf("PRAGMA wal_autocheckpoint = %d", walCheckpointBytes/pageSize),
-		fmt.Sprintf("PRAGMA journal_size_limit = %d", walCheckpointBytes),
+		"PRAGMA wal_autocheckpoint = 0", // checkpoints run in the background
+		fmt.Sprintf("PRAGMA journal_size_limit = %d", walCapBytes),
 	} {
 		if _, err := s.w.ExecContext(ctx, p); err != nil {
 			return nil, err
 		}
 	}
 	if err := migrate(ctx, s.w); err != nil {
+		return nil, err
+	}
+	// The checkpointer takes its connection before prepare leaves one idle
+	// in the pool, with the readers' statements prepared on it.
+	if err := s.ck.start(ctx, db, s.w); err != nil {
 		return nil, err
 	}
 	if err := s.prepare(ctx); err != nil {
@@ -215,10 +223,10 @@ func (s *SQLite) prepare(ctx context.Context) error {
 		{&s.ws.insertAid, s.w, `INSERT INTO authors (key) VALUES (?1)`},
 		{&s.ws.insertEvent, s.w, `INSERT INTO events (n, id, pid, aid, seq, lamport, header, sig, body)
 			VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, CASE WHEN ?9 THEN ifnull(?10, x'') END)`},
-		{&s.ws.indexIDs, s.w, `INSERT INTO ids_recent (id, n) SELECT id, n FROM events WHERE n >= ?1`},
+		{&s.ws.indexIDs, s.w, `INSERT INTO prefixes_recent (p, n) SELECT substr(id, 1, 8), n FROM events WHERE n >= ?1`},
 		{&s.ws.maxSeq, s.w, `SELECT ifnull(max(seq), 0) FROM events WHERE pid = ?1 AND aid = ?2`},
-		{&s.ws.mergeIDs, s.w, `INSERT INTO ids (id, n) SELECT id, n FROM ids_recent ORDER BY id`},
-		{&s.ws.clearRecent, s.w, `DELETE FROM ids_recent`},
+		{&s.ws.mergeIDs, s.w, `INSERT INTO prefixes (p, n) SELECT p, n FROM prefixes_recent ORDER BY p, n`},
+		{&s.ws.clearRecent, s.w, `DELETE FROM prefixes_recent`},
 		{&s.ws.addBody, s.w, `UPDATE events SET body = ifnull(?2, x'') WHERE n = ?1 AND body IS NULL`},
 		{&s.ws.deleteHead, s.w, `DELETE FROM heads WHERE pid = ?1 AND id = ?2`},
 		{&s.ws.insertHead, s.w, `INSERT INTO heads (pid, id) VALUES (?1, ?2) ON CONFLICT DO NOTHING`},
@@ -226,7 +234,7 @@ func (s *SQLite) prepare(ctx context.Context) error {
 			ON CONFLICT DO NOTHING`},
 		{&s.ws.count, s.w, `UPDATE pursuances SET n = n + ?2 WHERE pid = ?1`},
 
-		{&s.rs.get, s.db, `SELECT ` + cols + ` FROM events WHERE n IN (` + rowOf("?1") + `)`},
+		{&s.rs.get, s.db, `SELECT ` + cols + ` FROM events WHERE n IN (` + rowOf("?1") + `) AND id = ?1`},
 		{&s.rs.bySeq, s.db, `SELECT ` + cols + ` FROM events
 			WHERE pid = ` + pidOf + ` AND aid = (SELECT aid FROM authors WHERE key = ?2) AND seq = ?3
 			ORDER BY id`},
@@ -274,20 +282,28 @@ func (s *SQLite) prepare(ctx context.Context) error {
 	return nil
 }
 
-// rowOf is a subquery for the rows n of the events whose IDs are in list
-// (SQL parameters), looked up in both tiers of the ID index.
+// rowOf is a subquery for the rows n of the events whose IDs are the SQL
+// parameters in list ("?1, ?2, ..."), looked up by their 8-byte prefixes in
+// both tiers of the ID index. It also yields the row of any other event
+// that shares a prefix with one of them, so callers check the full ID.
 func rowOf(list string) string {
-	return `SELECT n FROM ids_recent WHERE id IN (` + list + `) UNION ALL SELECT n FROM ids WHERE id IN (` + list + `)`
+	ps := strings.Split(list, ", ")
+	for i, p := range ps {
+		ps[i] = "substr(" + p + ", 1, 8)"
+	}
+	in := strings.Join(ps, ", ")
+	return `SELECT n FROM prefixes_recent WHERE p IN (` + in + `) UNION ALL SELECT n FROM prefixes WHERE p IN (` + in + `)`
 }
 
-// mergeThreshold is the number of IDs in ids_recent at which Put moves them
-// to ids (see the schema). 65,536 IDs take about 3 MB.
+// mergeThreshold is the number of entries in prefixes_recent at which Put
+// moves them to prefixes (see the schema). 65,536 entries take about 1 MB.
 const mergeThreshold = 1 << 16
 
 // closeAll closes every statement and connection, returning the first
 // error.
 func (s *SQLite) closeAll() error {
 	var errs []error
+	errs = append(errs, s.ck.stop())
 	for _, st := range []*sql.Stmt{
 		s.ws.begin, s.ws.commit, s.ws.rollback, s.ws.findPid, s.ws.insertPid,
 		s.ws.findAid, s.ws.insertAid,
@@ -327,6 +343,12 @@ func (s *SQLite) Close() error {
 	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
+	// Stop the background checkpoints, then copy what the WAL still holds
+	// into the database file, without waiting for other processes. (When
+	// the last connection to the file closes, SQLite checkpoints the whole
+	// WAL and deletes it anyway.)
+	s.ck.stop()
+	s.ck.run(s.w)
 	if err := s.closeAll(); err != nil {
 		return fmt.Errorf("store: close: %w", err)
 	}
@@ -391,6 +413,11 @@ func (s *SQLite) Put(ctx context.Context, events []*event.Event, evidence []even
 // goroutine each in the driver; ctx is polled instead.
 func (s *SQLite) put(ctx context.Context, events []*event.Event, evidence []event.Equivocation) (err error) {
 	bg := context.Background()
+	if s.ck.full() {
+		// The background checkpoints have not let the WAL start over:
+		// finish one here, so that this transaction starts it over.
+		s.ck.run(s.w)
+	}
 	if _, err := s.ws.begin.ExecContext(ctx); err != nil {
 		// BEGIN runs with ctx so that waiting for another process's lock
 		// can be cancelled. The driver reports a cancellation that comes
@@ -527,6 +554,8 @@ func (s *SQLite) put(ctx context.Context, events []*event.Event, evidence []even
 	if _, err := s.ws.commit.ExecContext(bg); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
+	s.ck.committed()
+
 	s.recent, s.next = recent, next
 	return nil
 }
@@ -542,7 +571,7 @@ func (s *SQLite) syncCaches(ctx context.Context) error {
 	if v == s.dataVersion {
 		return nil
 	}
-	if err := s.w.QueryRowContext(ctx, "SELECT count(*) FROM ids_recent").Scan(&s.recent); err != nil {
+	if err := s.w.QueryRowContext(ctx, "SELECT count(*) FROM prefixes_recent").Scan(&s.recent); err != nil {
 		return fmt.Errorf("reload caches: %w", err)
 	}
 	if err := s.w.QueryRowContext(ctx, "SELECT ifnull(max(n), 0) + 1 FROM events").Scan(&s.next); err != nil {
@@ -606,7 +635,9 @@ type storedRow struct {
 }
 
 // existingRows finds which of events are stored already, in queries of up
-// to 256 IDs. It runs inside Put's transaction.
+// to 256 IDs. It runs inside Put's transaction. The map may also hold
+// stored events that only share an ID prefix with one of events (see
+// rowOf); what it says of them is true, and Put looks up only its own.
 func (s *SQLite) existingRows(events []*event.Event) (map[event.ID]storedRow, error) {
 	out := make(map[event.ID]storedRow)
 	args := make([]any, 0, refBatch[len(refBatch)-1])
@@ -769,6 +800,10 @@ func (s *SQLite) Refs(ctx context.Context, ids []event.ID) (map[event.ID]event.R
 		return nil, err
 	}
 	out := make(map[event.ID]event.Ref, len(ids))
+	want := make(map[event.ID]struct{}, len(ids))
+	for _, id := range ids {
+		want[id] = struct{}{}
+	}
 	args := make([]any, 0, refBatch[len(refBatch)-1])
 	for len(ids) > 0 {
 		k := len(refBatch) - 1
@@ -780,7 +815,7 @@ func (s *SQLite) Refs(ctx context.Context, ids []event.ID) (map[event.ID]event.R
 		for i := range n {
 			args = append(args, ids[i][:])
 		}
-		if err := s.refs(ctx, s.rs.refs[k], args, out); err != nil {
+		if err := s.refs(ctx, s.rs.refs[k], args, want, out); err != nil {
 			return nil, s.fail("refs", err)
 		}
 		ids = ids[n:]
@@ -788,7 +823,10 @@ func (s *SQLite) Refs(ctx context.Context, ids []event.ID) (map[event.ID]event.R
 	return out, nil
 }
 
-func (s *SQLite) refs(ctx context.Context, st *sql.Stmt, args []any, out map[event.ID]event.Ref) error {
+// refs runs one query of Refs, adding to out the refs of the events found
+// whose IDs are in want. (A query also finds any stored event that only
+// shares an ID prefix with one asked for; see rowOf.)
+func (s *SQLite) refs(ctx context.Context, st *sql.Stmt, args []any, want map[event.ID]struct{}, out map[event.ID]event.Ref) error {
 	rows, err := st.QueryContext(ctx, args...)
 	if err != nil {
 		return err
@@ -804,6 +842,9 @@ func (s *SQLite) refs(ctx context.Context, st *sql.Stmt, args []any, out map[eve
 			return fmt.Errorf("stored event %x has a malformed row: the database is corrupt", []byte(id))
 		}
 		copy(r.ID[:], id)
+		if _, ok := want[r.ID]; !ok {
+			continue
+		}
 		copy(r.Pursuance[:], pid)
 		copy(r.Author[:], author)
 		out[r.ID] = r
@@ -1011,4 +1052,123 @@ func (s *SQLite) IntegrityCheck(ctx context.Context) error {
 		return fmt.Errorf("store: integrity check: %s", strings.Join(problems, "; "))
 	}
 	return nil
+}
+
+// checkpointer copies the WAL into the database file in the background, on
+// a connection of its own, so that no Put waits for it. The writer runs
+// with wal_autocheckpoint off; after each commit it counts the frames it
+// has written to the WAL, and once they reach checkpointFrames it wakes
+// the checkpointer, which runs a PASSIVE checkpoint: it copies every frame
+// that no reader still needs and never waits for a lock. Durability is as
+// before: a commit returns once its frames are synced in the WAL, and a
+// checkpoint syncs the database file before the WAL may start over.
+//
+// SQLite starts the WAL over when a write transaction begins with every
+// frame already copied. Between batches of a catch-up the checkpointer
+// usually gets there first; if it does not, and the WAL is longer than
+// walCapBytes, the writer finishes the checkpoint itself before it begins
+// (see full).
+type checkpointer struct {
+	w    *sql.Conn  // the writer, whose frames are counted
+	conn *sql.Conn  // the checkpointer's own connection
+	mu   sync.Mutex // held while a checkpoint runs, on either connection
+	wake chan struct{}
+	done chan struct{}
+	// written is the number of frames the writer has written since it last
+	// woke the checkpointer. It, every and capFrames are guarded by the
+	// writer's mutex.
+	written int
+	// every is checkpointFrames and capFrames is walCapBytes in frames,
+	// unless a test lowered them.
+	every     int
+	capFrames int64
+	// walFrames estimates the length of the WAL in frames: what the last
+	// checkpoint found (0 if it was the writer's and copied everything, as
+	// the next transaction then starts the WAL over), plus what the writer
+	// has written since.
+	walFrames atomic.Int64
+}
+
+// checkpointFrames is how many frames (pages) the writer writes to the WAL
+// between two background checkpoints: 16 MiB. A page rewritten by several
+// commits in that span is copied once.
+const checkpointFrames = 1024
+
+// start opens the checkpointer's connection and starts its goroutine.
+func (c *checkpointer) start(ctx context.Context, db *sql.DB, w *sql.Conn) error {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	c.w, c.conn = w, conn
+	c.every, c.capFrames = checkpointFrames, walCapBytes/pageSize
+	c.wake = make(chan struct{}, 1)
+	c.done = make(chan struct{})
+	go func() {
+		defer close(c.done)
+		for range c.wake {
+			c.run(c.conn)
+		}
+	}()
+	return nil
+}
+
+// committed counts the frames the writer's last transaction wrote to the
+// WAL and wakes the checkpointer if they add up to checkpointFrames. It
+// never waits for a checkpoint. Its user holds wmu.
+func (c *checkpointer) committed() {
+	c.w.Raw(func(dc any) error {
+		if st, ok := dc.(sqlite.DBStatus); ok {
+			if n, _, err := st.Status(sqlite.DBStatusCacheWrite, true); err == nil {
+				c.written += n
+				c.walFrames.Add(int64(n))
+			}
+		}
+		return nil
+	})
+	if c.written < c.every {
+		return
+	}
+	c.written = 0
+	select {
+	case c.wake <- struct{}{}:
+	default: // one is pending already
+	}
+}
+
+// full reports whether the WAL is thought to be longer than walCapBytes.
+// Its user holds wmu.
+func (c *checkpointer) full() bool {
+	return c.walFrames.Load() > c.capFrames
+}
+
+// run runs a PASSIVE checkpoint on conn, after one in progress on the other
+// connection has finished. A checkpoint that fails, or that a reader keeps
+// from copying everything, loses nothing: the frames stay in the WAL for
+// the next one.
+func (c *checkpointer) run(conn *sql.Conn) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var busy, log, copied int64
+	err := conn.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &log, &copied)
+	switch {
+	case err != nil || busy != 0:
+	case conn == c.w && copied == log:
+		c.walFrames.Store(0)
+	default:
+		c.walFrames.Store(log)
+	}
+}
+
+// stop ends the goroutine and closes the checkpointer's connection. It may
+// be called more than once; its user holds wmu.
+func (c *checkpointer) stop() error {
+	if c.conn == nil {
+		return nil
+	}
+	close(c.wake)
+	<-c.done
+	err := c.conn.Close()
+	c.conn = nil
+	return err
 }

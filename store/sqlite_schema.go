@@ -39,6 +39,14 @@ const applicationID = 0x50727375
 //   - heads: the events of each pursuance that no stored event names as a
 //     parent.
 //   - evidence: equivocation records.
+//
+// Version 2 replaces ids_recent and ids with prefixes_recent and prefixes,
+// the same two tiers holding only each ID's first 8 bytes, p, with the row
+// n. An entry is 2.5 times smaller, so merges write a smaller main tier and
+// the recent tier has fewer pages for each batch to dirty: in ingest of a
+// million events, indexing, merges and commits took about a fifth less
+// time. IDs can share a prefix (an author could grind for one), so the key
+// is (p, n) and every lookup checks the full ID in events.
 var migrations = []string{
 	`CREATE TABLE pursuances (
 		pid INTEGER PRIMARY KEY,
@@ -83,6 +91,20 @@ var migrations = []string{
 		b      BLOB NOT NULL,
 		PRIMARY KEY (pid, author, seq, a, b)
 	) WITHOUT ROWID;`,
+	`CREATE TABLE prefixes_recent (
+		p BLOB NOT NULL,
+		n INTEGER NOT NULL,
+		PRIMARY KEY (p, n)
+	) WITHOUT ROWID;
+	CREATE TABLE prefixes (
+		p BLOB NOT NULL,
+		n INTEGER NOT NULL,
+		PRIMARY KEY (p, n)
+	) WITHOUT ROWID;
+	INSERT INTO prefixes (p, n) SELECT substr(id, 1, 8), n FROM ids ORDER BY 1, 2;
+	INSERT INTO prefixes_recent (p, n) SELECT substr(id, 1, 8), n FROM ids_recent;
+	DROP TABLE ids;
+	DROP TABLE ids_recent;`,
 }
 
 // migrate brings the database on c to the latest schema version in one

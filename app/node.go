@@ -222,8 +222,9 @@ func (n *Node) State(ctx context.Context, p event.ID) (*state.State, error) {
 	return b.Finish()
 }
 
-// ResolveMember finds a member of s (current or former) by full member ID,
-// unique prefix of it, or unique display name.
+// ResolveMember finds a member by full member ID (returned as given, member
+// or not, so that rules can judge it), or a current member of s by unique
+// prefix of its ID or unique display name.
 func ResolveMember(s *state.State, ref string) (identity.PublicKey, error) {
 	if pk, err := identity.ParseMemberID(ref); err == nil {
 		return pk, nil

@@ -24,7 +24,7 @@ func seedSealInfo(k *Key, to identity.PublicKey) []byte {
 // SealSeed seals k's seed to member to, whose KEM key is kem: HPKE (RFC
 // 9180) base mode with ML-KEM-768+X25519, HKDF-SHA256 and
 // ChaCha20-Poly1305, the info binding the scope, generation and member.
-// The box is the KEM encapsulation followed by the ciphertext (1,136 bytes
+// The box is the KEM encapsulation followed by the ciphertext (1,168 bytes
 // in all). HPKE draws its own randomness.
 func SealSeed(k *Key, to identity.PublicKey, kem identity.KEMPublicKey) ([]byte, error) {
 	if k.Gen == 0 {

@@ -45,7 +45,7 @@ func (e *Env) openNode(ctx context.Context, unlock bool) (*app.Node, error) {
 	return n, nil
 }
 
-// withNode runs fn with an open node and the state of the pursuance named
+// withState runs fn with an open node and the state of the pursuance named
 // by ref, closing the node afterwards.
 func (e *Env) withState(cmd *cobra.Command, ref string, unlock bool, fn func(n *app.Node, s *state.State) error) error {
 	ctx := cmd.Context()

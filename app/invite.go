@@ -5,25 +5,34 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base32"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/pursuance/pursuance/event"
 	"github.com/pursuance/pursuance/identity"
+	"github.com/pursuance/pursuance/keys"
 	"github.com/pursuance/pursuance/state"
 	"github.com/pursuance/pursuance/store"
 )
 
 // InviteCode is what a newcomer needs to join: the pursuance, the invite
-// event, and the invite's private key. Whoever holds the code can join
-// once, so it must travel over a channel the inviter trusts.
+// event, the invite's secret (the seed of its signing key, from which its
+// KEM key is derived too) and the group key current when it was made, which
+// opens the pursuance's log. Whoever holds the code can read the
+// pursuance and join once, so it must travel over a channel the inviter
+// trusts.
 type InviteCode struct {
 	Pursuance event.ID
 	Invite    event.ID
 	Key       *identity.SigningKey
+	Group     keys.Key // Gen 0 when the inviter held no group key
 }
+
+const inviteCodeSize = 2*event.IDSize + 32 + 8 + keys.SeedSize + inviteChecksumSize
 
 const (
 	invitePrefix        = "pi1"
@@ -37,13 +46,15 @@ var inviteEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").With
 var ErrBadInviteCode = errors.New("not a valid invite code")
 
 // String returns the code's text form: "pi1" and the base32 of the
-// pursuance ID, the invite event ID, the invite key's seed and a 3-byte
-// checksum (docs/invites.md).
+// pursuance ID, the invite event ID, the invite key's seed, the group key's
+// generation and seed, and a 3-byte checksum (docs/invites.md).
 func (c InviteCode) String() string {
-	raw := make([]byte, 0, 2*event.IDSize+32+inviteChecksumSize)
+	raw := make([]byte, 0, inviteCodeSize)
 	raw = append(raw, c.Pursuance[:]...)
 	raw = append(raw, c.Invite[:]...)
 	raw = append(raw, c.Key.Seed()...)
+	raw = binary.BigEndian.AppendUint64(raw, c.Group.Gen)
+	raw = append(raw, c.Group.Seed[:]...)
 	raw = append(raw, inviteChecksum(raw)...)
 	return invitePrefix + inviteEncoding.EncodeToString(raw)
 }
@@ -63,7 +74,7 @@ func ParseInviteCode(s string) (InviteCode, error) {
 		return InviteCode{}, fmt.Errorf("%w: it does not start with %q", ErrBadInviteCode, invitePrefix)
 	}
 	raw, err := inviteEncoding.DecodeString(body)
-	if err != nil || len(raw) != 2*event.IDSize+32+inviteChecksumSize || inviteEncoding.EncodeToString(raw) != body {
+	if err != nil || len(raw) != inviteCodeSize || inviteEncoding.EncodeToString(raw) != body {
 		return InviteCode{}, fmt.Errorf("%w: wrong length or characters", ErrBadInviteCode)
 	}
 	n := len(raw) - inviteChecksumSize
@@ -77,6 +88,8 @@ func ParseInviteCode(s string) (InviteCode, error) {
 	if err != nil {
 		return InviteCode{}, fmt.Errorf("%w: %v", ErrBadInviteCode, err)
 	}
+	c.Group = keys.Key{Scope: keys.Scope{Pursuance: c.Pursuance}, Gen: binary.BigEndian.Uint64(raw[96:104])}
+	copy(c.Group.Seed[:], raw[104:136])
 	return c, nil
 }
 
@@ -88,13 +101,48 @@ func (n *Node) Invite(ctx context.Context, p event.ID, role string, expires time
 	if n.id == nil {
 		return InviteCode{}, Result{}, errLocked
 	}
+	s, err := n.State(ctx, p)
+	if err != nil {
+		return InviteCode{}, Result{}, err
+	}
 	key, err := identity.NewSigningKey(n.rand())
 	if err != nil {
 		return InviteCode{}, Result{}, err
 	}
-	op := &state.Invite{Key: key.Public(), Role: role, Uses: uses}
+	kem, err := keys.InviteKEMKey(key.Seed())
+	if err != nil {
+		return InviteCode{}, Result{}, err
+	}
+	op := &state.Invite{Key: key.Public(), Role: role, Uses: uses, KEM: kem.Public().Bytes()}
 	if expires > 0 {
 		op.Expires = uint64(n.opts.Now().Add(expires).UnixMilli())
+	}
+	// Seal the current generations the newcomer needs (the group key and
+	// the role's) to the invite's KEM key; the group key also goes in the
+	// code, to open the log before the newcomer has joined.
+	ring, err := n.KeyRing(ctx, s)
+	if err != nil {
+		return InviteCode{}, Result{}, err
+	}
+	var group keys.Key
+	for _, scope := range []string{"", role} {
+		cur, ok := s.CurrentKey(scope)
+		if !ok {
+			continue
+		}
+		i := slices.IndexFunc(ring, func(h HeldKey) bool { return h.Update == cur.Update })
+		if i < 0 {
+			continue // not held: whoever holds it re-keys once the newcomer is in
+		}
+		k := ring[i].Key
+		if scope == "" {
+			group = k
+		}
+		box, err := keys.SealSeed(&k, key.Public(), kem.Public())
+		if err != nil {
+			return InviteCode{}, Result{}, err
+		}
+		op.Boxes = append(op.Boxes, state.InviteSeal{Role: scope, Update: cur.Update, Box: box})
 	}
 	// Under a quorum, the invite is proposed; the code names the proposal,
 	// which is the invite's ID once carried (docs/rules.md).
@@ -102,14 +150,26 @@ func (n *Node) Invite(ctx context.Context, p event.ID, role string, expires time
 	if err != nil {
 		return InviteCode{}, Result{}, err
 	}
-	return InviteCode{Pursuance: p, Invite: res.Event.ID(), Key: key}, res, nil
+	return InviteCode{Pursuance: p, Invite: res.Event.ID(), Key: key, Group: group}, res, nil
+}
+
+// Accept keeps an invite code's keys in this home (sealed to this member),
+// so that the pursuance's log can be opened: call it before importing the
+// log of a pursuance one was invited into. Join calls it too.
+func (n *Node) Accept(code InviteCode) error {
+	if n.id == nil {
+		return errLocked
+	}
+	inv := inviteSecret{Invite: code.Invite}
+	copy(inv.Seed[:], code.Key.Seed())
+	return n.addSecrets(code.Pursuance, inv, code.Group)
 }
 
 // Join joins the pursuance an invite code names. The pursuance's log must
 // already be on this home (imported, or synced from a relay).
 func (n *Node) Join(ctx context.Context, code InviteCode, opts DoOptions) (Result, error) {
-	if n.id == nil {
-		return Result{}, errLocked
+	if err := n.Accept(code); err != nil {
+		return Result{}, err
 	}
 	if _, err := n.st.Get(ctx, code.Invite); errors.Is(err, store.ErrNotFound) {
 		return Result{}, fmt.Errorf("the invite's pursuance %s is not on this home yet; get its log first (`pursuance import FILE`)", code.Pursuance.Short())

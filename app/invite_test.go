@@ -7,6 +7,7 @@ import (
 
 	"github.com/pursuance/pursuance/event"
 	"github.com/pursuance/pursuance/identity"
+	"github.com/pursuance/pursuance/keys"
 )
 
 func TestInviteCode(t *testing.T) {
@@ -14,13 +15,15 @@ func TestInviteCode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := InviteCode{Pursuance: event.ID{1, 2, 3}, Invite: event.ID{4, 5, 6}, Key: key}
+	group := keys.Key{Scope: keys.Scope{Pursuance: event.ID{1, 2, 3}}, Gen: 7}
+	group.Seed[0] = 9
+	c := InviteCode{Pursuance: event.ID{1, 2, 3}, Invite: event.ID{4, 5, 6}, Key: key, Group: group}
 	s := c.String()
 	got, err := ParseInviteCode("  " + s + "\n")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Pursuance != c.Pursuance || got.Invite != c.Invite || got.Key.Public() != key.Public() {
+	if got.Pursuance != c.Pursuance || got.Invite != c.Invite || got.Key.Public() != key.Public() || got.Group != group {
 		t.Fatalf("round trip: got %+v", got)
 	}
 	// Every single-character substitution is caught.

@@ -13,24 +13,28 @@ import (
 )
 
 // HeldKey is a key generation this member can read with: sealed to it in
-// a key-update, or reached by unchaining a later generation it holds.
+// a key-update, sealed to the invite it joined with, given in an invite
+// code, or reached by unchaining a later generation it holds.
 type HeldKey struct {
 	Key    keys.Key
 	Update event.ID // the key-update that published the generation
-	Via    string   // "sealed" or "chained"
+	Via    string   // "sealed", "invite", "code" or "chained"
 }
 
 // KeyRing opens every generation of s's keys that this member can: the
-// seeds sealed to it, and the generations chained under those. It needs
-// the unlocked identity. Keys are worked out from the log each time; none
-// is stored apart from it.
+// seeds sealed to it, those sealed to the invites it joined with, the
+// group keys its invite codes carried, and the generations chained under
+// all those. It needs the unlocked identity. Keys are worked out from the
+// log (and the home's kept invite secrets) each time.
 func (n *Node) KeyRing(ctx context.Context, s *state.State) ([]HeldKey, error) {
 	if n.id == nil {
 		return nil, errLocked
 	}
 	me := n.id.ID()
+	p := s.Pursuance()
 	held := map[event.ID]HeldKey{}
 	updates := map[event.ID]*state.KeyUpdate{}
+	gens := map[event.ID]state.KeyGen{}
 	scopes := append([]string{""}, s.Charter().RoleNames()...)
 	for _, role := range scopes {
 		for _, kg := range s.KeyGenerations(role) {
@@ -38,18 +42,43 @@ func (n *Node) KeyRing(ctx context.Context, s *state.State) ([]HeldKey, error) {
 			if err != nil {
 				return nil, err
 			}
-			updates[kg.Update] = ku
+			updates[kg.Update], gens[kg.Update] = ku, kg
 			i := slices.IndexFunc(ku.Boxes, func(b state.SealedSeed) bool { return b.Member == me })
 			if i < 0 {
 				continue
 			}
-			k, err := keys.OpenSeed(keys.Scope{Pursuance: s.Pursuance(), Role: role}, kg.Gen, ku.Boxes[i].Box, me, n.id.KEMKey())
+			k, err := keys.OpenSeed(keys.Scope{Pursuance: p, Role: role}, kg.Gen, ku.Boxes[i].Box, me, n.id.KEMKey())
 			if err != nil {
 				// A box that does not open is the sealer's fault; the
 				// generation stays unreadable to us.
 				continue
 			}
 			held[kg.Update] = HeldKey{Key: k, Update: kg.Update, Via: "sealed"}
+		}
+	}
+	sec, err := n.readSecrets(p)
+	if err != nil {
+		return nil, err
+	}
+	for _, inv := range sec.Invites {
+		n.openInvite(ctx, p, inv, gens, held)
+	}
+	for _, k := range sec.Group {
+		// The code names the generation, not the update: among concurrent
+		// rotations to it, the one whose chain the seed opens.
+		for id, kg := range gens {
+			if kg.Role != "" || kg.Gen != k.Gen {
+				continue
+			}
+			if _, ok := held[id]; ok {
+				continue
+			}
+			if ku := updates[id]; len(ku.Chain) > 0 {
+				if _, err := keys.Unchain(&k, ku.Chain); err != nil {
+					continue
+				}
+			}
+			held[id] = HeldKey{Key: k, Update: id, Via: "code"}
 		}
 	}
 	// Walk every chain down from what is held.
@@ -95,6 +124,51 @@ func (n *Node) KeyRing(ctx context.Context, s *state.State) ([]HeldKey, error) {
 		return a.Update.Compare(b.Update)
 	})
 	return out, nil
+}
+
+// openInvite opens the seeds an invite this member joined with was sealed,
+// adding them to held. An invite under a quorum is the op its proposal
+// carries. What does not open is skipped: the inviter's fault.
+func (n *Node) openInvite(ctx context.Context, p event.ID, inv inviteSecret, gens map[event.ID]state.KeyGen, held map[event.ID]HeldKey) {
+	e, err := n.st.Get(ctx, inv.Invite)
+	if err != nil {
+		return
+	}
+	op, err := state.DecodeOp(e.Kind, e.Body())
+	if err != nil {
+		return
+	}
+	if pr, ok := op.(*state.Proposal); ok {
+		if op, err = state.DecodeOp(pr.Action, pr.Body); err != nil {
+			return
+		}
+	}
+	in, ok := op.(*state.Invite)
+	if !ok {
+		return
+	}
+	sign, err := identity.SigningKeyFromSeed(inv.Seed[:])
+	if err != nil || sign.Public() != in.Key {
+		return
+	}
+	kem, err := keys.InviteKEMKey(inv.Seed[:])
+	if err != nil {
+		return
+	}
+	for _, box := range in.Boxes {
+		kg, ok := gens[box.Update]
+		if !ok || kg.Role != box.Role {
+			continue
+		}
+		if _, ok := held[box.Update]; ok {
+			continue
+		}
+		k, err := keys.OpenSeed(keys.Scope{Pursuance: p, Role: box.Role}, kg.Gen, box.Box, in.Key, kem)
+		if err != nil {
+			continue
+		}
+		held[box.Update] = HeldKey{Key: k, Update: box.Update, Via: "invite"}
+	}
 }
 
 // keyUpdate reads a key-update event's body from the store.

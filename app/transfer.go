@@ -4,16 +4,19 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 
 	"github.com/pursuance/pursuance/event"
+	"github.com/pursuance/pursuance/keys"
+	"github.com/pursuance/pursuance/state"
 )
 
 // logMagic starts an exported log file (docs/export.md).
-const logMagic = "pursuance-log/v1\n"
+const logMagic = "pursuance-log/v2\n"
 
 func (n *Node) rand() io.Reader {
 	if n.opts.Rand != nil {
@@ -22,58 +25,150 @@ func (n *Node) rand() io.Reader {
 	return rand.Reader
 }
 
-// Export writes every event of pursuance p, in log order, to w: the magic
-// line, then each event's encoding preceded by its length as a uvarint. It
-// returns the number of events written.
+// Export writes every event of pursuance p, in log order, to w, each sealed
+// in an envelope (docs/export.md): the magic line, then for each event the
+// record's length as a uvarint, the envelope's topic and the envelope.
+// Nothing else is in the file, so it may travel over channels the group
+// does not trust.
+//
+// Each event is sealed under the generation of the group key that was
+// current before it in log order (the first generation for those before
+// any), as a relay would have carried it: a member removed along the way
+// reads up to its removal and nothing written after the re-key. The
+// group's key-updates are then written again under the current
+// generation, so that a newcomer holding only that one (from its invite
+// code) unchains every earlier one. It returns the number of events
+// written, repeats not counted.
 func (n *Node) Export(ctx context.Context, p event.ID, w io.Writer) (int, error) {
+	s, err := n.State(ctx, p)
+	if err != nil {
+		return 0, err
+	}
+	gens, err := n.groupEnvelopes(ctx, s)
+	if err != nil {
+		return 0, err
+	}
 	bw := bufio.NewWriter(w)
 	if _, err := bw.WriteString(logMagic); err != nil {
 		return 0, err
 	}
-	count := 0
-	var buf []byte
-	err := n.st.Iterate(ctx, p, func(e *event.Event) error {
-		buf = e.AppendEncode(binary.AppendUvarint(buf[:0], uint64(e.EncodedSize())))
-		count++
-		_, err := bw.Write(buf)
+	var buf, rec []byte
+	write := func(env *keys.Envelopes, e *event.Event) error {
+		buf = e.AppendEncode(buf[:0])
+		sealed, err := env.Seal(buf, n.rand())
+		if err != nil {
+			return fmt.Errorf("event %s: %w", e.ID().Short(), err)
+		}
+		topic := env.Topic()
+		rec = binary.AppendUvarint(rec[:0], uint64(len(topic)+len(sealed)))
+		rec = append(append(rec, topic[:]...), sealed...)
+		_, err = bw.Write(rec)
 		return err
+	}
+	count := 0
+	cur := gens.first
+	var updates []*event.Event
+	err = n.st.Iterate(ctx, p, func(e *event.Event) error {
+		if err := write(cur, e); err != nil {
+			return err
+		}
+		count++
+		if env, ok := gens.by[e.ID()]; ok {
+			cur = env
+			updates = append(updates, e)
+		}
+		return nil
 	})
 	if err != nil {
 		return count, err
 	}
+	for _, e := range updates {
+		if err := write(gens.last, e); err != nil {
+			return count, err
+		}
+	}
 	return count, bw.Flush()
+}
+
+// groupGens are the envelopes of the group key generations a member holds:
+// by the key-update that published each, the first and the current.
+type groupGens struct {
+	by          map[event.ID]*keys.Envelopes
+	first, last *keys.Envelopes
+}
+
+// groupEnvelopes returns the envelopes of every group key generation of s
+// this member holds; it must hold at least one.
+func (n *Node) groupEnvelopes(ctx context.Context, s *state.State) (groupGens, error) {
+	ring, err := n.KeyRing(ctx, s)
+	if err != nil {
+		return groupGens{}, err
+	}
+	g := groupGens{by: map[event.ID]*keys.Envelopes{}}
+	held := map[event.ID]keys.Key{}
+	for _, h := range ring {
+		if h.Key.Scope.IsGroup() {
+			held[h.Update] = h.Key
+		}
+	}
+	cur, _ := s.CurrentKey("")
+	for _, kg := range s.KeyGenerations("") {
+		k, ok := held[kg.Update]
+		if !ok {
+			continue
+		}
+		env, err := keys.NewEnvelopes(&k)
+		if err != nil {
+			return groupGens{}, err
+		}
+		g.by[kg.Update] = env
+		if g.first == nil || kg.Gen == 1 {
+			g.first = env
+		}
+		g.last = env
+	}
+	if env, ok := g.by[cur.Update]; ok {
+		g.last = env
+	}
+	if g.first == nil {
+		return groupGens{}, fmt.Errorf("you hold no group key of %s: nothing to seal its log with (a member who holds one must re-key to you)", s.Name())
+	}
+	return g, nil
 }
 
 // ImportResult says what an import did.
 type ImportResult struct {
 	Read, Stored, Duplicates, Rejected, Pending int
+	// Unreadable counts envelopes no key of this member opens: sealed
+	// under a group key it was never given, or not envelopes at all.
+	Unreadable int
 }
 
-// Import reads an exported log and ingests its events: each is verified
-// (signature, chain, links) like an event from any peer; bad ones are
-// counted in Rejected and skipped.
+// maxEnvelope bounds one record of a log file.
+const maxEnvelope = keys.TopicSize + 1<<20
+
+// ErrNoKey is returned by Import when no envelope of a file opens.
+var ErrNoKey = errors.New("no key of yours opens this log file")
+
+// Import reads an exported log, opens the envelopes this member's keys
+// open (learning more keys from what it opens, as often as needed), and
+// ingests the events: each is verified (signature, chain, links) like an
+// event from any peer; bad ones are counted in Rejected and skipped.
 func (n *Node) Import(ctx context.Context, r io.Reader) (ImportResult, error) {
+	if n.id == nil {
+		return ImportResult{}, errLocked
+	}
 	br := bufio.NewReader(r)
 	magic := make([]byte, len(logMagic))
 	if _, err := io.ReadFull(br, magic); err != nil || string(magic) != logMagic {
-		return ImportResult{}, errors.New("not a pursuance log file (it must start with \"pursuance-log/v1\")")
+		return ImportResult{}, errors.New("not a pursuance log file (it must start with \"pursuance-log/v2\")")
 	}
 	var res ImportResult
-	var batch [][]byte
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		out, err := n.in.Ingest(ctx, batch)
-		if err != nil {
-			return err
-		}
-		res.Stored += len(out.Accepted)
-		res.Duplicates += out.Duplicates
-		res.Rejected += len(out.Rejected)
-		batch = batch[:0]
-		return nil
+	type record struct {
+		topic keys.Topic
+		env   []byte
 	}
+	var recs []record
 	for {
 		size, err := binary.ReadUvarint(br)
 		if errors.Is(err, io.EOF) {
@@ -82,24 +177,162 @@ func (n *Node) Import(ctx context.Context, r io.Reader) (ImportResult, error) {
 		if err != nil {
 			return res, fmt.Errorf("log file: %w", err)
 		}
-		if size > event.MaxEventSize {
-			return res, fmt.Errorf("log file: event %d is %d bytes, over the limit", res.Read+1, size)
+		if size < keys.TopicSize || size > maxEnvelope {
+			return res, fmt.Errorf("log file: record %d is %d bytes, not an envelope", len(recs)+1, size)
 		}
 		b := make([]byte, size)
 		if _, err := io.ReadFull(br, b); err != nil {
-			return res, fmt.Errorf("log file: event %d: %w", res.Read+1, err)
+			return res, fmt.Errorf("log file: record %d: %w", len(recs)+1, err)
 		}
-		res.Read++
-		batch = append(batch, b)
-		if len(batch) == 10000 {
-			if err := flush(); err != nil {
+		var rec record
+		copy(rec.topic[:], b)
+		rec.env = b[keys.TopicSize:]
+		recs = append(recs, rec)
+	}
+	res.Read = len(recs)
+	chains := map[event.ID][]*state.KeyUpdate{} // group key-updates opened, by pursuance
+	seen := map[[32]byte]bool{}                 // events written twice (docs/export.md) count once
+	opened := make([]bool, len(recs))
+	done := make([]bool, len(recs)) // opened, or failed under its topic's key
+	tried := map[keys.Topic]bool{}
+	for {
+		envs, err := n.envelopeKeys(ctx, chains)
+		if err != nil {
+			return res, err
+		}
+		var batch [][]byte
+		for i, rec := range recs {
+			env := envs[rec.topic]
+			if done[i] || env == nil {
+				continue
+			}
+			done[i] = true
+			if b, err := env.Open(rec.env); err == nil {
+				opened[i] = true
+				if h := sha256.Sum256(b); !seen[h] {
+					seen[h] = true
+					batch = append(batch, b)
+					noteGroupUpdate(b, chains)
+				}
+			}
+		}
+		progress := false
+		for t := range envs {
+			if !tried[t] {
+				tried[t], progress = true, true
+			}
+		}
+		if len(batch) > 0 {
+			out, err := n.in.Ingest(ctx, batch)
+			if err != nil {
 				return res, err
+			}
+			res.Stored += len(out.Accepted)
+			res.Duplicates += out.Duplicates
+			res.Rejected += len(out.Rejected)
+		}
+		if len(batch) == 0 && !progress {
+			break
+		}
+	}
+	for i := range recs {
+		if !opened[i] {
+			res.Unreadable++
+		}
+	}
+	res.Read = len(seen) + res.Unreadable
+	res.Pending = n.in.PendingCount()
+	if res.Read > 0 && res.Unreadable == res.Read {
+		return res, fmt.Errorf("%w: it was sealed under a group key this home was never given (if you were invited, `pursuance join CODE --log FILE`)", ErrNoKey)
+	}
+	return res, nil
+}
+
+// noteGroupUpdate keeps the body of an event if it is a key-update of a
+// group key with a chained seed: Import unchains with it before the event
+// itself can be ingested (its predecessors may be sealed under the very
+// generation it chains). A chain that opens under a key one holds is its
+// own proof, so this needs no verdict of the rules.
+func noteGroupUpdate(b []byte, chains map[event.ID][]*state.KeyUpdate) {
+	e, err := event.Decode(b)
+	if err != nil || e.Kind != event.KindKeyUpdate || e.Body() == nil {
+		return
+	}
+	op, err := state.DecodeOp(e.Kind, e.Body())
+	if err != nil {
+		return
+	}
+	if ku, ok := op.(*state.KeyUpdate); ok && ku.Role == "" && len(ku.Chain) > 0 {
+		chains[e.Pursuance] = append(chains[e.Pursuance], ku)
+	}
+}
+
+// envelopeKeys returns the envelopes of every group key generation this
+// member holds, in every pursuance it holds or was invited into, and of
+// those these hold chained in chains, by topic.
+func (n *Node) envelopeKeys(ctx context.Context, chains map[event.ID][]*state.KeyUpdate) (map[keys.Topic]*keys.Envelopes, error) {
+	out := map[keys.Topic]*keys.Envelopes{}
+	var queue []keys.Key
+	add := func(k keys.Key) error {
+		env, err := keys.NewEnvelopes(&k)
+		if err != nil {
+			return err
+		}
+		if out[env.Topic()] == nil {
+			out[env.Topic()] = env
+			queue = append(queue, k)
+		}
+		return nil
+	}
+	have, err := n.st.Pursuances(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range have {
+		s, err := n.State(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		ring, err := n.KeyRing(ctx, s)
+		if err != nil {
+			return nil, err
+		}
+		for _, h := range ring {
+			if h.Key.Scope.IsGroup() {
+				if err := add(h.Key); err != nil {
+					return nil, err
+				}
 			}
 		}
 	}
-	if err := flush(); err != nil {
-		return res, err
+	invited, err := n.secretPursuances()
+	if err != nil {
+		return nil, err
 	}
-	res.Pending = n.in.PendingCount()
-	return res, nil
+	for _, p := range invited {
+		sec, err := n.readSecrets(p)
+		if err != nil {
+			return nil, err
+		}
+		for _, k := range sec.Group {
+			if err := add(k); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for len(queue) > 0 {
+		k := queue[0]
+		queue = queue[1:]
+		for _, ku := range chains[k.Scope.Pursuance] {
+			if ku.Gen != k.Gen {
+				continue
+			}
+			if prev, err := keys.Unchain(&k, ku.Chain); err == nil {
+				if err := add(prev); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	return out, nil
 }

@@ -18,7 +18,10 @@ import (
 // It is the hash of the topic's public signing key, so a relay can check
 // that a write comes from someone holding the generation's seed without
 // learning who.
-type Topic [32]byte
+type Topic [TopicSize]byte
+
+// TopicSize is the length of a topic.
+const TopicSize = 32
 
 func (t Topic) String() string { return "topic:" + hex.EncodeToString(t[:]) }
 

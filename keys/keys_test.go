@@ -208,8 +208,42 @@ func TestContent(t *testing.T) {
 	if _, err := OpenContent(ck, []byte("other task"), box); !errors.Is(err, ErrSeal) {
 		t.Errorf("opened for another task: %v", err)
 	}
-	if _, err := WrapContentKey(testKey(t, "", 1, 3), ck, ad, rnd); !errors.Is(err, ErrBadKey) {
-		t.Errorf("wrapped under the group key: %v", err)
+	// The group key wraps content every member reads; a group wrap opens
+	// only with the group key.
+	gwrap, err := WrapContentKey(testKey(t, "", 1, 3), ck, ad, rnd)
+	if err != nil {
+		t.Fatalf("wrap under the group key: %v", err)
+	}
+	if _, err := UnwrapContentKey(testKey(t, "researcher", 1, 3), ad, gwrap); !errors.Is(err, ErrSeal) {
+		t.Errorf("a role key with the group's seed unwrapped a group wrap: %v", err)
+	}
+	if _, err := WrapContentKey(&Key{Scope: testKey(t, "", 1, 3).Scope}, ck, ad, rnd); !errors.Is(err, ErrBadKey) {
+		t.Errorf("wrapped under generation 0: %v", err)
+	}
+}
+
+func TestBox(t *testing.T) {
+	inv, err := InviteKEMKey(bytes.Repeat([]byte{7}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := InviteKEMKey(bytes.Repeat([]byte{7}, 32))
+	if !inv.Public().Equal(again.Public()) {
+		t.Fatal("the invite KEM key is not a function of the invite secret")
+	}
+	other, _ := InviteKEMKey(bytes.Repeat([]byte{8}, 32))
+	box, err := SealBox(inv.Public(), "test", []byte("secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pt, err := OpenBox(inv, "test", box); err != nil || string(pt) != "secret" {
+		t.Fatalf("open: %q %v", pt, err)
+	}
+	if _, err := OpenBox(inv, "other purpose", box); !errors.Is(err, ErrSeal) {
+		t.Errorf("opened for another purpose: %v", err)
+	}
+	if _, err := OpenBox(other, "test", box); !errors.Is(err, ErrSeal) {
+		t.Errorf("opened with another key: %v", err)
 	}
 }
 

@@ -115,19 +115,20 @@ func OpenContent(ck ContentKey, ad, box []byte) ([]byte, error) {
 	return openX(ck[:], labelContent, ad, box)
 }
 
-// WrapContentKey wraps ck under a role key generation, for the role's
-// members to unwrap; ad binds the wrap to its content.
+// WrapContentKey wraps ck under a generation of a role's key (or of the
+// group key, for content every member reads), for its holders to unwrap;
+// ad binds the wrap to its content.
 func WrapContentKey(role *Key, ck ContentKey, ad []byte, rand io.Reader) ([]byte, error) {
-	if err := role.check(false); err != nil {
-		return nil, err
+	if role.Gen == 0 {
+		return nil, fmt.Errorf("%w: generation 0", ErrBadKey)
 	}
 	return sealX(role.derive(labelWrap, chacha20poly1305.KeySize), labelWrap, ad, ck[:], rand)
 }
 
 // UnwrapContentKey unwraps a content key wrapped under role.
 func UnwrapContentKey(role *Key, ad, box []byte) (ContentKey, error) {
-	if err := role.check(false); err != nil {
-		return ContentKey{}, err
+	if role.Gen == 0 {
+		return ContentKey{}, fmt.Errorf("%w: generation 0", ErrBadKey)
 	}
 	b, err := openX(role.derive(labelWrap, chacha20poly1305.KeySize), labelWrap, ad, box)
 	if err != nil {

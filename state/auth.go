@@ -79,6 +79,22 @@ func (a *authState) currentGen(role string) uint64 {
 	return g
 }
 
+// current returns the generation new content is sealed under: the
+// highest, and among concurrent rotations to it the last in log order.
+func (a *authState) current(role string) (KeyGen, bool) {
+	gens := a.keys[role]
+	best := -1
+	for i, k := range gens {
+		if best < 0 || k.Gen >= gens[best].Gen {
+			best = i
+		}
+	}
+	if best < 0 {
+		return KeyGen{}, false
+	}
+	return gens[best], true
+}
+
 // entitled returns the members entitled to a scope's key, sorted: every
 // member for the group key, the role's holders for a role key.
 func (a *authState) entitled(role string) []identity.PublicKey {

@@ -248,6 +248,9 @@ func (b *builder) permitted(v view, n *node, op Op, author identity.PublicKey, m
 		if err := op.Key.Check(); err != nil {
 			return fmt.Errorf("invite key: %v", err)
 		}
+		if err := checkInviteSeals(a, op); err != nil {
+			return err
+		}
 		return c.Allows(roles, act, []string{op.Role}, nil)
 	case *InviteRevoke:
 		inv, ok := a.invites[op.Invite]
@@ -677,6 +680,23 @@ func (b *builder) carry(a *authState, n *node, pr *proposal) (Op, string) {
 		return nil, fmt.Sprintf("proposal %s failed: %v", pr.id.Short(), err)
 	}
 	return pr.op, ""
+}
+
+// checkInviteSeals checks that an invite's sealed seeds are the current
+// generations, at the invite's parents, of the group key and the invite's
+// role: an older generation could reach a member removed since.
+func checkInviteSeals(a *authState, op *Invite) error {
+	for _, box := range op.Boxes {
+		cur, ok := a.current(box.Role)
+		if !ok || cur.Update != box.Update {
+			scope := "the group key"
+			if box.Role != "" {
+				scope = fmt.Sprintf("the key of %q", box.Role)
+			}
+			return fmt.Errorf("the invite seals a generation of %s that is not the current one", scope)
+		}
+	}
+	return nil
 }
 
 // checkKeyUpdate checks a new key generation: who may publish it, that it

@@ -60,12 +60,27 @@ type RoleRevoke struct {
 // Invite publishes an invite: whoever holds the private half of Key may
 // join once with the role Role, up to Uses times (0: no limit) and until
 // Expires (Unix milliseconds, compared with the join's claimed time; 0:
-// never).
+// never). KEM is the invite's hybrid public key (derived from the same
+// secret as Key, docs/invites.md) and Boxes are the current generations of
+// the keys the newcomer needs (the group key and the role's), sealed to it:
+// a newcomer reads them with nobody online.
 type Invite struct {
 	Key     identity.PublicKey `cbor:"1,keyasint"`
 	Role    string             `cbor:"2,keyasint"`
 	Uses    uint64             `cbor:"3,keyasint,omitempty"`
 	Expires uint64             `cbor:"4,keyasint,omitempty"`
+	KEM     []byte             `cbor:"5,keyasint,omitempty"`
+	Boxes   []InviteSeal       `cbor:"6,keyasint,omitempty"` // sorted by role ("" first), no repeats
+}
+
+// InviteSeal is one key generation sealed to an invite's KEM key
+// (keys.SealSeed, with the invite key as the recipient's ID): the
+// generation published by the key-update Update, of the group key (Role
+// "") or of Role's key.
+type InviteSeal struct {
+	Role   string   `cbor:"1,keyasint,omitempty"`
+	Update event.ID `cbor:"2,keyasint"`
+	Box    []byte   `cbor:"3,keyasint"`
 }
 
 // InviteRevoke withdraws an invite.
@@ -406,6 +421,27 @@ func checkOp(op Op) error {
 			}
 			if i > 0 && o.Boxes[i-1].Member.Compare(b.Member) >= 0 {
 				return errors.New("sealed seeds not sorted by member, or repeated")
+			}
+		}
+	case *Invite:
+		if len(o.KEM) != 0 && len(o.KEM) != identity.KEMPublicKeySize {
+			return fmt.Errorf("invite KEM key of %d bytes", len(o.KEM))
+		}
+		if len(o.Boxes) > 0 && len(o.KEM) == 0 {
+			return errors.New("sealed seeds without a KEM key")
+		}
+		if len(o.Boxes) > 2 {
+			return fmt.Errorf("%d sealed seeds: an invite carries the group key and its role's", len(o.Boxes))
+		}
+		for i, b := range o.Boxes {
+			if len(b.Box) != SealedSeedSize {
+				return fmt.Errorf("sealed seed of %d bytes", len(b.Box))
+			}
+			if b.Role != "" && b.Role != o.Role {
+				return fmt.Errorf("a seed of role %q in an invite into %q", b.Role, o.Role)
+			}
+			if i > 0 && o.Boxes[i-1].Role >= b.Role {
+				return errors.New("sealed seeds not sorted by role, or repeated")
 			}
 		}
 	case *TaskComment:

@@ -275,6 +275,21 @@ func (w *world) op(a *actor, args []string) Op {
 			if v, ok := strings.CutPrefix(kv, "uses="); ok {
 				fmt.Sscan(v, &inv.Uses)
 			}
+			// seal=LABEL: the generation that key-update published,
+			// sealed to the invite (the box's bytes are random: the
+			// rules judge which generation, not what no one can open).
+			if v, ok := strings.CutPrefix(kv, "seal="); ok {
+				e := w.all[w.id(v)]
+				op, _ := DecodeOp(e.Kind, e.Body())
+				ku, ok := op.(*KeyUpdate)
+				if !ok {
+					w.t.Fatalf("invite: %s is not a key update", v)
+				}
+				box := make([]byte, SealedSeedSize)
+				io.ReadFull(seededReader{w.rng}, box)
+				inv.Boxes = append(inv.Boxes, InviteSeal{Role: ku.Role, Update: e.ID(), Box: box})
+				inv.KEM = make([]byte, identity.KEMPublicKeySize)
+			}
 		}
 		return inv
 	case "uninvite":

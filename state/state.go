@@ -363,17 +363,7 @@ func (s *State) KeyGenerations(role string) []KeyGen {
 // role's key that new content is sealed under: the highest generation
 // number, and among concurrent rotations to it the last in log order.
 func (s *State) CurrentKey(role string) (KeyGen, bool) {
-	gens := s.b.auth.keys[role]
-	best := -1
-	for i, k := range gens {
-		if best < 0 || k.Gen >= gens[best].Gen {
-			best = i
-		}
-	}
-	if best < 0 {
-		return KeyGen{}, false
-	}
-	return gens[best], true
+	return s.b.auth.current(role)
 }
 
 // Entitled returns the members entitled to the group key (role "") or a

@@ -99,3 +99,10 @@ func syncDir(dir string) error {
 	}
 	return nil
 }
+
+// WriteFileAtomic writes data to dir/name (mode 0600), replacing what was
+// there, so that a crash at any instant leaves either the old contents or
+// all of data.
+func WriteFileAtomic(dir, name string, data []byte) error {
+	return writeAtomic(dir, name, data, true)
+}

@@ -515,13 +515,17 @@ default an invite admits one person within 7 days.`,
 }
 
 func newJoinCmd(e *Env) *cobra.Command {
-	return &cobra.Command{
-		Use:   "join CODE",
+	var logFile string
+	cmd := &cobra.Command{
+		Use:   "join CODE [--log FILE]",
 		Short: "Join a pursuance with an invite code",
-		Long: `Join the pursuance an invite code names. Its log must be on this home:
-for now, import it first (pursuance import FILE, from a member's
-pursuance export); fetching it from relays arrives with relays.`,
-		Args: exactArgs(1, "CODE"),
+		Long: `Join the pursuance an invite code names. The code carries the keys that
+open the pursuance's log; the log itself comes from a member's
+` + "`pursuance export`" + ` file (--log FILE, or an earlier ` + "`pursuance import`" + `) until
+relays arrive. Every event of the log is verified before the join is
+signed on top of it.`,
+		Example: `  pursuance join pi1… --log night-desk.plog`,
+		Args:    exactArgs(1, "CODE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			code, err := app.ParseInviteCode(args[0])
 			if err != nil {
@@ -532,6 +536,21 @@ pursuance export); fetching it from relays arrives with relays.`,
 				return err
 			}
 			defer n.Close()
+			if logFile != "" {
+				if err := n.Accept(code); err != nil {
+					return err
+				}
+				f, err := os.Open(logFile)
+				if err != nil {
+					return err
+				}
+				res, err := n.Import(cmd.Context(), f)
+				f.Close()
+				if err != nil {
+					return err
+				}
+				e.reportImport(res)
+			}
 			res, err := n.Join(cmd.Context(), code, app.DoOptions{Unchecked: e.unchecked})
 			if err != nil {
 				return err
@@ -546,6 +565,8 @@ pursuance export); fetching it from relays arrives with relays.`,
 			return nil
 		},
 	}
+	cmd.Flags().StringVar(&logFile, "log", "", "read the pursuance's log from `FILE` (a member's export)")
+	return cmd
 }
 
 func newLogCmd(e *Env) *cobra.Command {
@@ -599,15 +620,17 @@ func newExportCmd(e *Env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "export P --out FILE",
 		Short: "Write a pursuance's whole log to a file, for another home to import",
-		Long: `Write every event of the pursuance (signed, as received) to FILE. Another
-member imports it with ` + "`pursuance import FILE`" + `, which verifies every event;
-the file needs no more trust than a relay.`,
+		Long: `Write every event of the pursuance (signed, as received) to FILE, each
+sealed in an envelope under the current group key: the file shows nothing
+but sizes to whoever holds it without the key. Another member imports it
+with ` + "`pursuance import FILE`" + `, a newcomer with ` + "`pursuance join CODE --log FILE`" + `;
+either verifies every event, so the file needs no more trust than a relay.`,
 		Args: exactArgs(1, "P"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if out == "" {
 				return usageErrorf("missing --out FILE")
 			}
-			return e.withState(cmd, args[0], false, func(n *app.Node, s *state.State) error {
+			return e.withState(cmd, args[0], true, func(n *app.Node, s *state.State) error {
 				f, err := os.Create(out)
 				if err != nil {
 					return err
@@ -639,7 +662,7 @@ func newImportCmd(e *Env) *cobra.Command {
 				return err
 			}
 			defer f.Close()
-			n, err := e.openNode(cmd.Context(), false)
+			n, err := e.openNode(cmd.Context(), true)
 			if err != nil {
 				return err
 			}
@@ -650,17 +673,27 @@ func newImportCmd(e *Env) *cobra.Command {
 			}
 			if e.json {
 				return e.printJSON(struct {
-					Read     int `json:"read"`
-					Received int `json:"received"`
-					Rejected int `json:"rejected"`
-					Pending  int `json:"pending"`
-				}{res.Read, res.Stored, res.Rejected, res.Pending})
+					Read       int `json:"read"`
+					Received   int `json:"received"`
+					Rejected   int `json:"rejected"`
+					Pending    int `json:"pending"`
+					Unreadable int `json:"unreadable"`
+				}{res.Read, res.Stored, res.Rejected, res.Pending, res.Unreadable})
 			}
-			fmt.Fprintf(e.Stderr, "Read %d events: %d new, %d already here, %d refused, %d waiting for missing predecessors.\n",
-				res.Read, res.Stored, res.Duplicates, res.Rejected, res.Pending)
+			e.reportImport(res)
 			return nil
 		},
 	}
+}
+
+// reportImport tells, on stderr, what an import did.
+func (e *Env) reportImport(res app.ImportResult) {
+	fmt.Fprintf(e.Stderr, "Read %d events: %d new, %d already here, %d refused, %d waiting for missing predecessors",
+		res.Read, res.Stored, res.Duplicates, res.Rejected, res.Pending)
+	if res.Unreadable > 0 {
+		fmt.Fprintf(e.Stderr, ", %d sealed under keys you do not hold", res.Unreadable)
+	}
+	fmt.Fprintln(e.Stderr, ".")
 }
 
 // exactArgs is cobra.ExactArgs reported as a usage error naming the

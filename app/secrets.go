@@ -1,0 +1,134 @@
+package app
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/pursuance/pursuance/event"
+	"github.com/pursuance/pursuance/identity/keystore"
+	"github.com/pursuance/pursuance/keys"
+)
+
+// secrets are the keys of one pursuance that reached this member outside
+// its log, from invite codes: the invite secrets it joined with (which open
+// the seeds its invite was sealed) and the group key generations the codes
+// carried. They are kept in the home, sealed to the member's own KEM key,
+// in secrets/PURSUANCE-ID (docs/invites.md).
+type secrets struct {
+	Invites []inviteSecret
+	Group   []keys.Key // group key generations
+}
+
+// inviteSecret is an invite this member joined with: the invite's ID and
+// its secret (the seed of its signing key).
+type inviteSecret struct {
+	Invite event.ID
+	Seed   [32]byte
+}
+
+const (
+	secretsDir     = "secrets"
+	secretsPurpose = "home-secrets/v1/"
+	secretInvite   = 1
+	secretGroup    = 2
+)
+
+func (n *Node) secretsName(p event.ID) string { return p.String() }
+
+// readSecrets reads the secrets of pursuance p kept in this home; none is
+// no error. It needs the unlocked identity.
+func (n *Node) readSecrets(p event.ID) (secrets, error) {
+	if n.id == nil {
+		return secrets{}, errLocked
+	}
+	b, err := os.ReadFile(filepath.Join(n.home, secretsDir, n.secretsName(p)))
+	if errors.Is(err, fs.ErrNotExist) {
+		return secrets{}, nil
+	}
+	if err != nil {
+		return secrets{}, err
+	}
+	pt, err := keys.OpenBox(n.id.KEMKey(), secretsPurpose+p.String(), b)
+	if err != nil {
+		return secrets{}, fmt.Errorf("the keys kept for %s in this home do not open: %w", p.Short(), err)
+	}
+	var s secrets
+	for len(pt) > 0 {
+		switch {
+		case pt[0] == secretInvite && len(pt) >= 1+64:
+			var inv inviteSecret
+			copy(inv.Invite[:], pt[1:33])
+			copy(inv.Seed[:], pt[33:65])
+			s.Invites = append(s.Invites, inv)
+			pt = pt[65:]
+		case pt[0] == secretGroup && len(pt) >= 1+8+32:
+			k := keys.Key{Scope: keys.Scope{Pursuance: p}, Gen: binary.BigEndian.Uint64(pt[1:9])}
+			copy(k.Seed[:], pt[9:41])
+			s.Group = append(s.Group, k)
+			pt = pt[41:]
+		default:
+			return secrets{}, fmt.Errorf("the keys kept for %s in this home are malformed", p.Short())
+		}
+	}
+	return s, nil
+}
+
+// secretPursuances lists the pursuances this home keeps secrets for: those
+// it was invited into, whose logs it may not hold yet.
+func (n *Node) secretPursuances() ([]event.ID, error) {
+	ents, err := os.ReadDir(filepath.Join(n.home, secretsDir))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []event.ID
+	for _, e := range ents {
+		if id, err := event.ParseID(e.Name()); err == nil {
+			out = append(out, id)
+		}
+	}
+	return out, nil
+}
+
+// addSecrets adds an invite secret and a group key generation to what the
+// home keeps for p. Sealing needs only the public KEM key.
+func (n *Node) addSecrets(p event.ID, invite inviteSecret, group keys.Key) error {
+	s, err := n.readSecrets(p)
+	if err != nil {
+		return err
+	}
+	var pt []byte
+	if invite.Invite != (event.ID{}) && !slices.Contains(s.Invites, invite) {
+		s.Invites = append(s.Invites, invite)
+	}
+	if group.Gen != 0 && slices.ContainsFunc(s.Group, func(k keys.Key) bool { return k.Gen == group.Gen && k.Seed.Equal(group.Seed) }) {
+		group = keys.Key{}
+	}
+	for _, inv := range s.Invites {
+		pt = append(append(append(pt, secretInvite), inv.Invite[:]...), inv.Seed[:]...)
+	}
+	for _, k := range s.Group {
+		pt = binary.BigEndian.AppendUint64(append(pt, secretGroup), k.Gen)
+		pt = append(pt, k.Seed[:]...)
+	}
+	if group.Gen != 0 {
+		pt = binary.BigEndian.AppendUint64(append(pt, secretGroup), group.Gen)
+		pt = append(pt, group.Seed[:]...)
+	}
+	box, err := keys.SealBox(n.pub.KEM, secretsPurpose+p.String(), pt)
+	if err != nil {
+		return err
+	}
+	dir := filepath.Join(n.home, secretsDir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	return keystore.WriteFileAtomic(dir, n.secretsName(p), box)
+}

@@ -126,8 +126,13 @@ func (n *Node) Do(ctx context.Context, p event.ID, op state.Op, opts DoOptions) 
 
 // do is Do against an already folded state of p.
 func (n *Node) do(ctx context.Context, s *state.State, op state.Op, opts DoOptions) (Result, error) {
-	p := s.Pursuance()
-	e, err := n.sign(ctx, p, op)
+	if state.IsTaskOp(op) {
+		var err error
+		if s, op, err = n.prepareTask(ctx, s, op); err != nil {
+			return Result{}, err
+		}
+	}
+	e, err := n.sign(ctx, s, op)
 	if err != nil {
 		return Result{}, err
 	}
@@ -159,15 +164,22 @@ func (r *refused) Unwrap() []error {
 	return []error{r.err, ErrNotPermitted}
 }
 
-// sign makes this member's next event in p: seq and backlink continue its
-// chain, parents are every head the home holds.
-func (n *Node) sign(ctx context.Context, p event.ID, op state.Op) (*event.Event, error) {
-	body, err := state.EncodeOp(op)
+// sign makes this member's next event in s's pursuance: seq and backlink
+// continue its chain, parents are every head the home holds. A task op is
+// sealed for its readers (once the pursuance has keys).
+func (n *Node) sign(ctx context.Context, s *state.State, op state.Op) (*event.Event, error) {
+	p := s.Pursuance()
+	me := n.id.ID()
+	vv, err := n.st.VersionVector(ctx, p)
 	if err != nil {
 		return nil, err
 	}
-	me := n.id.ID()
-	vv, err := n.st.VersionVector(ctx, p)
+	if _, keyed := s.CurrentKey(""); keyed && state.IsTaskOp(op) {
+		if op, err = n.sealTask(s, op, vv[me]+1); err != nil {
+			return nil, err
+		}
+	}
+	body, err := state.EncodeOp(op)
 	if err != nil {
 		return nil, err
 	}

@@ -160,7 +160,7 @@ func (n *Node) Accept(code InviteCode) error {
 	if n.id == nil {
 		return errLocked
 	}
-	inv := inviteSecret{Invite: code.Invite}
+	inv := state.InviteSecret{Invite: code.Invite}
 	copy(inv.Seed[:], code.Key.Seed())
 	return n.addSecrets(code.Pursuance, inv, code.Group)
 }

@@ -209,13 +209,23 @@ func (n *Node) Resolve(ctx context.Context, ref string) (event.ID, error) {
 	return event.ID{}, fmt.Errorf("no pursuance %q on this home", ref)
 }
 
-// State folds a pursuance's log from the store.
+// State folds a pursuance's log from the store. With the identity
+// unlocked, it is this member's view: the keys it holds are opened
+// (State.Held) and so is the task content sealed to them; locked, every
+// task is opaque.
 func (n *Node) State(ctx context.Context, p event.ID) (*state.State, error) {
 	ev, err := n.st.Evidence(ctx, p)
 	if err != nil {
 		return nil, err
 	}
 	b := state.NewBuilder(p, ev)
+	if n.id != nil {
+		sec, err := n.stateSecrets(p)
+		if err != nil {
+			return nil, err
+		}
+		b.SetSecrets(sec)
+	}
 	if err := n.st.Iterate(ctx, p, b.Add); err != nil {
 		return nil, err
 	}

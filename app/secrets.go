@@ -12,7 +12,18 @@ import (
 	"github.com/pursuance/pursuance/event"
 	"github.com/pursuance/pursuance/identity/keystore"
 	"github.com/pursuance/pursuance/keys"
+	"github.com/pursuance/pursuance/state"
 )
+
+// stateSecrets returns what the unlocked member opens p's sealed keys and
+// content with, for state.Builder.SetSecrets.
+func (n *Node) stateSecrets(p event.ID) (*state.Secrets, error) {
+	sec, err := n.readSecrets(p)
+	if err != nil {
+		return nil, err
+	}
+	return &state.Secrets{Member: n.id.ID(), KEM: n.id.KEMKey(), Invites: sec.Invites, Group: sec.Group}, nil
+}
 
 // secrets are the keys of one pursuance that reached this member outside
 // its log, from invite codes: the invite secrets it joined with (which open
@@ -20,15 +31,8 @@ import (
 // carried. They are kept in the home, sealed to the member's own KEM key,
 // in secrets/PURSUANCE-ID (docs/invites.md).
 type secrets struct {
-	Invites []inviteSecret
+	Invites []state.InviteSecret
 	Group   []keys.Key // group key generations
-}
-
-// inviteSecret is an invite this member joined with: the invite's ID and
-// its secret (the seed of its signing key).
-type inviteSecret struct {
-	Invite event.ID
-	Seed   [32]byte
 }
 
 const (
@@ -61,7 +65,7 @@ func (n *Node) readSecrets(p event.ID) (secrets, error) {
 	for len(pt) > 0 {
 		switch {
 		case pt[0] == secretInvite && len(pt) >= 1+64:
-			var inv inviteSecret
+			var inv state.InviteSecret
 			copy(inv.Invite[:], pt[1:33])
 			copy(inv.Seed[:], pt[33:65])
 			s.Invites = append(s.Invites, inv)
@@ -99,7 +103,7 @@ func (n *Node) secretPursuances() ([]event.ID, error) {
 
 // addSecrets adds an invite secret and a group key generation to what the
 // home keeps for p. Sealing needs only the public KEM key.
-func (n *Node) addSecrets(p event.ID, invite inviteSecret, group keys.Key) error {
+func (n *Node) addSecrets(p event.ID, invite state.InviteSecret, group keys.Key) error {
 	s, err := n.readSecrets(p)
 	if err != nil {
 		return err

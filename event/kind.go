@@ -34,6 +34,7 @@ const (
 	KindRelays       // changes the relay list
 	KindLink         // links with another pursuance
 	KindInviteRevoke // revokes an invite
+	KindTaskSealed   // a task event (one of the task kinds above) sealed for the task's readers
 	kindEnd          // one past the last kind; not a kind
 )
 
@@ -61,6 +62,7 @@ var kindNames = [...]string{
 	KindRelays:       "relays",
 	KindLink:         "link",
 	KindInviteRevoke: "invite-revoke",
+	KindTaskSealed:   "task-sealed",
 }
 
 // Known reports whether k is a kind this version of Pursuance knows.

@@ -47,6 +47,12 @@ func (b *builder) apply(p int32, n *node) {
 	case *TaskCreate:
 		id = n.e.ID()
 		b.tasks[id] = newTask(n.e, o, n.vis)
+	case *TaskSealed:
+		id = o.Task
+		if id.IsZero() {
+			id = n.e.ID()
+			b.tasks[id] = newSealedTask(n.e)
+		}
 	case nil:
 		return
 	default:
@@ -87,6 +93,13 @@ func newTask(e *event.Event, c *TaskCreate, visibleTo []string) *Task {
 	return t
 }
 
+// newSealedTask makes the task a task-create this member cannot open
+// founds: it exists, and events on it this member can open apply to it.
+func newSealedTask(e *event.Event) *Task {
+	return &Task{ID: e.ID(), Creator: e.Author, Sealed: true, Created: e.Time, Updated: e.Time,
+		assigned: make(map[string]*tagSet), touched: make(map[uint32]uint64)}
+}
+
 // applyTaskOp applies an accepted op of node n to task t. Fields are
 // last-writer-wins in log order; assignees are an add-wins set.
 func (b *builder) applyTaskOp(t *Task, n *node, op Op) {
@@ -106,6 +119,12 @@ func (b *builder) applyTaskOp(t *Task, n *node, op Op) {
 	case *TaskAssign:
 		t.addTag(o.Assignee, n.e.ID())
 		t.syncAssignees()
+		if b := o.Brief; b != nil && t.Sealed {
+			// This member could not open the creation: the brief is all
+			// it knows of the task's text and who reads it.
+			t.Title, t.Body = b.Title, b.Body
+			t.VisibleTo = slices.Compact(slices.Sorted(slices.Values(b.VisibleTo)))
+		}
 	case *TaskUnassign:
 		// Remove the adds this unassign saw; concurrent adds survive.
 		if ts := t.assigned[o.Assignee]; ts != nil {

@@ -79,6 +79,18 @@ func (a *authState) currentGen(role string) uint64 {
 	return g
 }
 
+// generation returns the accepted generation a key-update published.
+func (a *authState) generation(update event.ID) (KeyGen, bool) {
+	for _, gens := range a.keys {
+		for _, k := range gens {
+			if k.Update == update {
+				return k, true
+			}
+		}
+	}
+	return KeyGen{}, false
+}
+
 // current returns the generation new content is sealed under: the
 // highest, and among concurrent rotations to it the last in log order.
 func (a *authState) current(role string) (KeyGen, bool) {
@@ -96,11 +108,15 @@ func (a *authState) current(role string) (KeyGen, bool) {
 }
 
 // entitled returns the members entitled to a scope's key, sorted: every
-// member for the group key, the role's holders for a role key.
+// member for the group key; for a role's key, every member who sees the
+// tasks visible to the role: its holders, and the holders of roles whose
+// see-tasks grant covers it (an editor who sees "below" holds the
+// researchers' key, to read and write what they read).
 func (a *authState) entitled(role string) []identity.PublicKey {
 	var out []identity.PublicKey
+	vis := []string{role}
 	for id, m := range a.members {
-		if role == "" || m.HasRole(role) {
+		if role == "" || m.HasRole(role) || a.charter.CanSee(m.Roles, charter.TaskFacts{VisibleTo: vis}) {
 			out = append(out, id)
 		}
 	}

@@ -26,6 +26,7 @@ type node struct {
 	invite   inviteState // for a join: the invite as its parents saw it
 	inert    string      // for an accepted event that has no effect: why (a move that would close a cycle)
 	restrict *restriction
+	sealed   *TaskSealed // set when op was opened from a task-sealed body
 }
 
 // restriction is what an accepted removal, demotion or invite revocation
@@ -64,6 +65,10 @@ type builder struct {
 	pinnedBy   map[identity.PublicKey][]int32
 	pinnedRev  map[event.ID][]int32
 	excluded   map[int32]bool
+
+	// What this member can read with (nil: nothing sealed is opened).
+	secrets *Secrets
+	held    map[event.ID]HeldKey
 
 	// Caches of what depends only on an event's body, kept across passes.
 	charters map[string]charterResult  // by charter wire bytes

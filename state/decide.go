@@ -42,6 +42,11 @@ func (b *builder) decide(p int32, n *node) error {
 	if err := b.permitted(v, n, n.op, e.Author, member, roles, false); err != nil {
 		return err
 	}
+	if IsTaskOp(n.op) {
+		if err := b.checkSealing(v, n); err != nil {
+			return err
+		}
+	}
 	if err := b.strongRemove(p, n, v, roles); err != nil {
 		return err
 	}
@@ -112,9 +117,15 @@ func (b *builder) taskAt(n *node, id event.ID) *Task {
 			continue
 		}
 		if at == nil {
-			if c, ok := effectiveOp(x).(*TaskCreate); ok {
+			switch c := effectiveOp(x).(type) {
+			case *TaskCreate:
 				at = newTask(x.e, c, t.VisibleTo)
 				continue
+			case *TaskSealed:
+				if c.Task.IsZero() {
+					at = newSealedTask(x.e)
+					continue
+				}
 			}
 			return nil
 		}
@@ -316,6 +327,17 @@ func (b *builder) permitted(v view, n *node, op Op, author identity.PublicKey, m
 		return nil
 	case *KeyUpdate:
 		return b.checkKeyUpdate(a, op, roles)
+	case *TaskSealed:
+		// Sealed for others: what this member can judge is that it is
+		// sealed under current generations, and that the task exists.
+		if err := checkWraps(a, op.Wraps); err != nil {
+			return err
+		}
+		if !op.Task.IsZero() && v.task(op.Task) == nil {
+			return fmt.Errorf("no task %s", op.Task.Short())
+		}
+		n.inert = "sealed: none of your keys opens it"
+		return nil
 	case Opaque:
 		if act == "" {
 			return fmt.Errorf("%s events are not understood by this version", op.Kind())
@@ -390,6 +412,8 @@ func (b *builder) facts(t *Task, actor identity.PublicKey, roles []string) chart
 // taskOf returns the task an op acts on.
 func taskOf(op Op) event.ID {
 	switch op := op.(type) {
+	case *TaskSealed:
+		return op.Task
 	case *TaskEdit:
 		return op.Task
 	case *TaskMove:
@@ -682,6 +706,103 @@ func (b *builder) carry(a *authState, n *node, pr *proposal) (Op, string) {
 	return pr.op, ""
 }
 
+// checkWraps checks that every wrap of a sealed task event is under the
+// current generation, at the event's parents, of its scope: an older one
+// may be held by a member removed since.
+func checkWraps(a *authState, wraps []ContentWrap) error {
+	for _, w := range wraps {
+		kg, ok := a.generation(w.Update)
+		if !ok {
+			return fmt.Errorf("sealed under %s, which is no key generation", w.Update.Short())
+		}
+		if cur, _ := a.current(kg.Role); cur.Update != w.Update {
+			return fmt.Errorf("sealed under generation %d of %s, not the current one (%d)", kg.Gen, scopeName(kg.Role), cur.Gen)
+		}
+	}
+	return nil
+}
+
+// scopeName names a key's scope in reasons.
+func scopeName(role string) string {
+	if role == "" {
+		return "the group key"
+	}
+	return fmt.Sprintf("the key of %q", role)
+}
+
+// checkSealing checks how a task op was carried. In a pursuance that has
+// a group key, a task op must be sealed; sealed, it must be wrapped under
+// the current generation of the scopes that read the task (the group key
+// if every member sees it, else each role it is visible or assigned to
+// that has a key), of no other scope, and of every such scope the author
+// is entitled to. (Boxes, sealed to readers outside the wrapped scopes —
+// or, by an author outside a scope, to each of its members — name nobody,
+// so they cannot be checked.)
+func (b *builder) checkSealing(v view, n *node) error {
+	a := v.auth
+	if n.sealed == nil {
+		if _, ok := a.current(""); ok {
+			return errors.New("task content must be sealed (a task-sealed event) in a pursuance with keys")
+		}
+		return nil
+	}
+	if err := checkWraps(a, n.sealed.Wraps); err != nil {
+		return err
+	}
+	var vis []string
+	var assignees []string
+	switch op := n.op.(type) {
+	case *TaskCreate:
+		vis, assignees = n.vis, op.Assignees
+	default:
+		t := v.task(taskOf(op))
+		if t == nil || t.Sealed {
+			// permitted judged a missing task already; of a task whose
+			// creation this member could not open, it does not know every
+			// reader, so it cannot judge the wraps.
+			return nil
+		}
+		vis = t.VisibleTo
+		for _, as := range t.Assignees {
+			assignees = append(assignees, as.String())
+		}
+		if op, ok := op.(*TaskAssign); ok {
+			assignees = append(assignees, op.Assignee)
+		}
+	}
+	want := map[string]bool{}
+	if len(vis) == 0 {
+		want[""] = true
+	} else {
+		for _, r := range vis {
+			want[r] = true
+		}
+		for _, s := range assignees {
+			if as, err := ParseAssignee(s); err == nil && as.IsRole() {
+				want[as.Role] = true
+			}
+		}
+	}
+	got := map[string]bool{}
+	for _, w := range n.sealed.Wraps {
+		kg, _ := a.generation(w.Update)
+		if !want[kg.Role] {
+			return fmt.Errorf("sealed for %s, which does not read the task", scopeName(kg.Role))
+		}
+		got[kg.Role] = true
+	}
+	// A scope the author is not entitled to it seals to by boxes, to each
+	// of its members, which nobody else can check.
+	roles := a.roles(n.e.Author)
+	for r := range want {
+		entitled := r == "" || a.charter.CanSee(roles, charter.TaskFacts{VisibleTo: []string{r}})
+		if _, keyed := a.current(r); keyed && !got[r] && entitled {
+			return fmt.Errorf("not sealed for %s, which reads the task", scopeName(r))
+		}
+	}
+	return nil
+}
+
 // checkInviteSeals checks that an invite's sealed seeds are the current
 // generations, at the invite's parents, of the group key and the invite's
 // role: an older generation could reach a member removed since.
@@ -711,13 +832,14 @@ func (b *builder) checkKeyUpdate(a *authState, op *KeyUpdate, roles []string) er
 			return fmt.Errorf("no role %q in the charter", op.Role)
 		}
 	}
-	// Any member may rotate the group key, and a role's holders its key:
-	// a rotation gives nobody anything (the seed goes to exactly the
+	// Any member may rotate the group key, and those entitled to a role's
+	// key (its holders, and the roles that see its tasks) that key: a
+	// rotation gives nobody anything (the seed goes to exactly the
 	// entitled members), and keys must move with no particular member
-	// online. Rotating a role's key from outside it needs rotate-keys.
-	if op.Role != "" && !slices.Contains(roles, op.Role) {
+	// online. Rotating a role's key from outside needs rotate-keys.
+	if op.Role != "" && !c.CanSee(roles, charter.TaskFacts{VisibleTo: []string{op.Role}}) {
 		if err := c.Allows(roles, charter.RotateKeys, nil, nil); err != nil {
-			return fmt.Errorf("%w (a role's holders may rotate its key)", err)
+			return fmt.Errorf("%w (those who read a role's tasks may rotate its key)", err)
 		}
 	}
 	if want := a.currentGen(op.Role) + 1; op.Gen != want {

@@ -144,10 +144,21 @@ type TaskMove struct {
 	Parent event.ID `cbor:"2,keyasint,omitzero"`
 }
 
-// TaskAssign adds an assignee to a task.
+// TaskAssign adds an assignee to a task. Brief, when the assignee did
+// not read the task before (its creation was sealed to other roles),
+// restates what it needs to act on it; a member who cannot open the
+// task's creation takes the task's title, body and visibility from it.
 type TaskAssign struct {
-	Task     event.ID `cbor:"1,keyasint"`
-	Assignee string   `cbor:"2,keyasint"`
+	Task     event.ID   `cbor:"1,keyasint"`
+	Assignee string     `cbor:"2,keyasint"`
+	Brief    *TaskBrief `cbor:"3,keyasint,omitempty"`
+}
+
+// TaskBrief is a task's text and visibility as its assigner saw them.
+type TaskBrief struct {
+	Title     string   `cbor:"1,keyasint"`
+	Body      string   `cbor:"2,keyasint,omitempty"`
+	VisibleTo []string `cbor:"3,keyasint,omitempty"`
 }
 
 // TaskUnassign removes an assignee from a task.
@@ -199,6 +210,37 @@ const (
 	MaxSealedSeeds  = 400 // what fits a body; larger roles need several updates (to do)
 )
 
+// TaskSealed is a task event sealed for the task's readers (docs/ops.md
+// §4.23, docs/keys.md "Content"). Content is the task op (its kind as a
+// uvarint, then its body) sealed with a fresh content key; Wraps wrap that
+// key under the current generation of each scope that reads the task (the
+// group key for a task every member sees, else the roles it is visible
+// or assigned to); Boxes seal it to each reader outside those scopes (the
+// task's creator, members it is assigned to), without naming them. Only
+// the task's ID is in clear, so a member who reads none of it sees that
+// an opaque task exists and is acted on, nothing more.
+type TaskSealed struct {
+	Task    event.ID      `cbor:"1,keyasint,omitzero"` // the task acted on; zero when the sealed op creates one (the task is this event)
+	Wraps   []ContentWrap `cbor:"2,keyasint,omitempty"`
+	Boxes   [][]byte      `cbor:"3,keyasint,omitempty"`
+	Content []byte        `cbor:"4,keyasint"`
+}
+
+// ContentWrap is a content key wrapped under the generation that the
+// key-update Update published (keys.WrapContentKey).
+type ContentWrap struct {
+	Update event.ID `cbor:"1,keyasint"`
+	Key    []byte   `cbor:"2,keyasint"`
+}
+
+// Sizes of what a TaskSealed carries.
+const (
+	WrappedKeySize = 72   // nonce, content key, tag
+	ContentBoxSize = 1168 // HPKE encapsulation, content key, tag
+	MaxWraps       = MaxRoles + 1
+	MaxBoxes       = 256 // readers sealed to one by one
+)
+
 // Opaque is the body of a kind this version decodes but does not interpret
 // yet (keys, relays, links).
 type Opaque struct {
@@ -226,6 +268,7 @@ func (TaskStatus) Kind() event.Kind   { return event.KindTaskStatus }
 func (TaskComment) Kind() event.Kind  { return event.KindTaskComment }
 func (TaskArchive) Kind() event.Kind  { return event.KindTaskArchive }
 func (KeyUpdate) Kind() event.Kind    { return event.KindKeyUpdate }
+func (TaskSealed) Kind() event.Kind   { return event.KindTaskSealed }
 func (o Opaque) Kind() event.Kind     { return o.kind }
 
 var (
@@ -309,6 +352,8 @@ func newOp(k event.Kind) (Op, bool) {
 		return &TaskComment{}, true
 	case event.KindTaskArchive:
 		return &TaskArchive{}, true
+	case event.KindTaskSealed:
+		return &TaskSealed{}, true
 	case event.KindKeyUpdate:
 		return &KeyUpdate{}, true
 	}
@@ -391,6 +436,14 @@ func checkOp(op Op) error {
 			}
 		}
 	case *TaskAssign:
+		if b := o.Brief; b != nil {
+			if err := checkTitle(b.Title); err != nil {
+				return err
+			}
+			if len(b.Body) > MaxText || len(b.VisibleTo) > MaxRoles {
+				return errors.New("brief too long")
+			}
+		}
 		return checkAssigneeText(o.Assignee)
 	case *TaskUnassign:
 		return checkAssigneeText(o.Assignee)
@@ -421,6 +474,28 @@ func checkOp(op Op) error {
 			}
 			if i > 0 && o.Boxes[i-1].Member.Compare(b.Member) >= 0 {
 				return errors.New("sealed seeds not sorted by member, or repeated")
+			}
+		}
+	case *TaskSealed:
+		switch {
+		case len(o.Wraps) == 0 && len(o.Boxes) == 0:
+			return errors.New("sealed for nobody")
+		case len(o.Wraps) > MaxWraps || len(o.Boxes) > MaxBoxes:
+			return errors.New("sealed for too many")
+		case len(o.Content) == 0:
+			return errors.New("no content")
+		}
+		for i, w := range o.Wraps {
+			if len(w.Key) != WrappedKeySize {
+				return fmt.Errorf("wrapped key of %d bytes", len(w.Key))
+			}
+			if i > 0 && o.Wraps[i-1].Update.Compare(w.Update) >= 0 {
+				return errors.New("wraps not sorted by update, or repeated")
+			}
+		}
+		for _, b := range o.Boxes {
+			if len(b) != ContentBoxSize {
+				return fmt.Errorf("sealed content key of %d bytes", len(b))
 			}
 		}
 	case *Invite:

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/pursuance/pursuance/charter"
@@ -38,6 +39,12 @@ func (x *Builder) Add(e *event.Event) error {
 	return x.err
 }
 
+// SetSecrets makes the state one member's view: the key generations its
+// secrets open (State.Held) and the sealed task events they open, which
+// are then judged and applied like any other. Without secrets, every
+// sealed task event is opaque.
+func (x *Builder) SetSecrets(sec *Secrets) { x.b.secrets = sec }
+
 // Finish decides every event and returns the state. The Builder must not
 // be used afterwards.
 func (x *Builder) Finish() (*State, error) {
@@ -46,6 +53,10 @@ func (x *Builder) Finish() (*State, error) {
 	}
 	if len(x.b.nodes) == 0 {
 		return nil, errors.New("state: empty log")
+	}
+	if x.b.secrets != nil {
+		x.b.held = x.b.openKeys(x.b.secrets)
+		x.b.openSealed()
 	}
 	x.b.run()
 	return &State{b: x.b}, nil
@@ -121,15 +132,32 @@ func (s *State) NameOf(id identity.PublicKey) string {
 	return ""
 }
 
-// Tasks returns every task, archived ones included, in the order they were
-// created in the log.
+// Tasks returns every task this member can read, archived ones included,
+// in the order they were created in the log. A task whose creation it
+// cannot open is left out, unless an event it can open gave the task a
+// title (see Task.Sealed).
 func (s *State) Tasks() []*Task {
 	out := make([]*Task, 0, len(s.b.tasks))
 	for _, t := range s.b.tasks {
-		out = append(out, t)
+		if !t.Sealed || t.Title != "" {
+			out = append(out, t)
+		}
 	}
 	slices.SortFunc(out, func(x, y *Task) int { return cmp.Compare(s.b.pos[x.ID], s.b.pos[y.ID]) })
 	return out
+}
+
+// SealedTasks returns the number of tasks whose creation this member
+// cannot open and of which it knows nothing else: tasks that exist, for
+// roles it does not hold.
+func (s *State) SealedTasks() int {
+	n := 0
+	for _, t := range s.b.tasks {
+		if t.Sealed && t.Title == "" {
+			n++
+		}
+	}
+	return n
 }
 
 // Task returns a task by ID.
@@ -159,6 +187,9 @@ type Entry struct {
 	Accepted bool
 	Reason   string // why it was rejected: which rule, which role, which event
 	Note     string // for an accepted event, what else came of it
+	// Sealed is set for a task-sealed event; Kind is then the kind of the
+	// task op inside when this member opened it.
+	Sealed bool
 }
 
 // Log returns every event with its verdict, in log order.
@@ -181,7 +212,11 @@ func (s *State) Entry(id event.ID) (Entry, bool) {
 
 func (s *State) entry(n *node) Entry {
 	e := n.e
-	en := Entry{ID: e.ID(), Author: e.Author, Kind: e.Kind, Seq: e.Seq, Lamport: e.Lamport, Time: e.Time, Accepted: n.accepted, Reason: n.reason}
+	en := Entry{ID: e.ID(), Author: e.Author, Kind: e.Kind, Seq: e.Seq, Lamport: e.Lamport, Time: e.Time, Accepted: n.accepted, Reason: n.reason,
+		Sealed: e.Kind == event.KindTaskSealed}
+	if n.sealed != nil && n.op != nil {
+		en.Kind = n.op.Kind()
+	}
 	switch {
 	case n.exec != nil:
 		en.Note = fmt.Sprintf("carried the proposal: %s", n.exec.Kind())
@@ -259,6 +294,7 @@ func (s *State) Check(e *event.Event) error {
 		return errors.New("state: the event has no body")
 	}
 	n.op, n.opErr = DecodeOp(e.Kind, e.Body())
+	b.openNode(n)
 	if err := b.decide(int32(len(b.nodes)), n); err != nil {
 		return err
 	}
@@ -364,6 +400,95 @@ func (s *State) KeyGenerations(role string) []KeyGen {
 // number, and among concurrent rotations to it the last in log order.
 func (s *State) CurrentKey(role string) (KeyGen, bool) {
 	return s.b.auth.current(role)
+}
+
+// Held returns every key generation this member's secrets open (none
+// without Builder.SetSecrets), by the key-update that published it. It
+// may include generations of key-updates the rules rejected: they open
+// what was sealed under them, and nothing is ever sealed under them by an
+// honest member.
+func (s *State) Held() map[event.ID]HeldKey { return maps.Clone(s.b.held) }
+
+// KeyStatus says who holds the current generation of a scope and who
+// should: Stale lists those who hold it and are no longer entitled (a
+// removed member, a former holder of the role), Owed those entitled who do
+// not hold it (it was not sealed to them). (A revoked invite whose code
+// carried it counts among the stale, by its invite key.) A member who holds a stale key
+// rotates before sealing anything under it; one who sees an owed key
+// rotates so the newcomer gets it. Nothing is returned for a scope with no
+// generation yet.
+type KeyStatus struct {
+	Current KeyGen
+	Stale   []identity.PublicKey
+	Owed    []identity.PublicKey
+}
+
+// KeyStatus returns the status of the group key (role "") or a role's key;
+// ok is false when it has no generation.
+func (s *State) KeyStatus(role string) (st KeyStatus, ok bool) {
+	a := s.b.auth
+	cur, ok := a.current(role)
+	if !ok {
+		return KeyStatus{}, false
+	}
+	st.Current = cur
+	holders := map[identity.PublicKey]bool{}
+	if ku, ok := s.b.nodes[s.b.pos[cur.Update]].op.(*KeyUpdate); ok {
+		for _, box := range ku.Boxes {
+			holders[box.Member] = true
+		}
+	}
+	// Members, current or former, who joined with an invite that sealed
+	// this generation hold it too.
+	for _, ms := range []map[identity.PublicKey]*Member{a.members, a.former} {
+		for id, m := range ms {
+			if holders[id] {
+				continue
+			}
+			if j, ok := s.b.nodes[s.b.pos[m.Since]].op.(*Join); ok {
+				if inv, ok := s.b.inviteOp(j.Invite); ok && slices.ContainsFunc(inv.Boxes, func(b InviteSeal) bool { return b.Update == cur.Update }) {
+					holders[id] = true
+				}
+			}
+		}
+	}
+	// A revoked invite's code may be in the wrong hands: its key holds
+	// what the invite sealed.
+	for _, inv := range a.invites {
+		if inv.revoked && slices.ContainsFunc(inv.op.Boxes, func(b InviteSeal) bool { return b.Update == cur.Update }) {
+			holders[inv.op.Key] = true
+		}
+	}
+	entitled := a.entitled(role)
+	for _, m := range entitled {
+		if !holders[m] {
+			st.Owed = append(st.Owed, m)
+		}
+	}
+	for m := range holders {
+		if _, ok := slices.BinarySearchFunc(entitled, m, identity.PublicKey.Compare); !ok {
+			st.Stale = append(st.Stale, m)
+		}
+	}
+	slices.SortFunc(st.Stale, identity.PublicKey.Compare)
+	return st, true
+}
+
+// EntitledScopes returns the scopes whose key member m is entitled to
+// now: the group key ("") and every role whose tasks it sees.
+func (s *State) EntitledScopes(m identity.PublicKey) []string {
+	a := s.b.auth
+	mem, ok := a.members[m]
+	if !ok {
+		return nil
+	}
+	out := []string{""}
+	for _, r := range a.charter.RoleNames() {
+		if mem.HasRole(r) || a.charter.CanSee(mem.Roles, charter.TaskFacts{VisibleTo: []string{r}}) {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // Entitled returns the members entitled to the group key (role "") or a

@@ -95,6 +95,9 @@ type Task struct {
 	Comments  []Comment // in log order
 	Created   uint64    // claimed creation time, Unix ms (display only)
 	Updated   uint64    // claimed time of the last accepted change
+	// Sealed is set when this member could not open the task's creation:
+	// only what later events it can open have set is known.
+	Sealed bool
 
 	// assigned maps an assignee's text form to the IDs of the accepted
 	// events that added it and that no accepted unassign has observed:

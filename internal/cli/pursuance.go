@@ -575,7 +575,7 @@ func newLogCmd(e *Env) *cobra.Command {
 		Short: "The audit log: every event, rejected ones too, with the reason",
 		Args:  exactArgs(1, "P"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return e.withState(cmd, args[0], false, func(_ *app.Node, s *state.State) error {
+			return e.withState(cmd, args[0], true, func(_ *app.Node, s *state.State) error {
 				type entry struct {
 					ID     event.ID           `json:"id"`
 					Author identity.PublicKey `json:"author"`

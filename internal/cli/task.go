@@ -133,7 +133,7 @@ All terms must match.`,
 			if err != nil {
 				return usageErrorf("--filter: %v", err)
 			}
-			return e.withState(cmd, args[0], false, func(n *app.Node, s *state.State) error {
+			return e.withState(cmd, args[0], true, func(n *app.Node, s *state.State) error {
 				me := n.Me().ID
 				var roles []string
 				if m, ok := s.Member(me); ok {
@@ -225,7 +225,7 @@ func newTaskShowCmd(e *Env) *cobra.Command {
 		Short: "Show one task with its comments",
 		Args:  exactArgs(2, "P TASK"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return e.withState(cmd, args[0], false, func(n *app.Node, s *state.State) error {
+			return e.withState(cmd, args[0], true, func(n *app.Node, s *state.State) error {
 				t, err := app.ResolveTask(s, args[1])
 				if err != nil {
 					return err

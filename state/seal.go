@@ -1,0 +1,305 @@
+package state
+
+import (
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+
+	"github.com/pursuance/pursuance/event"
+	"github.com/pursuance/pursuance/identity"
+	"github.com/pursuance/pursuance/keys"
+)
+
+// IsTaskOp reports whether op acts on tasks: the ops a TaskSealed carries.
+func IsTaskOp(op Op) bool {
+	switch op.(type) {
+	case *TaskCreate, *TaskEdit, *TaskMove, *TaskAssign, *TaskUnassign, *TaskStatus, *TaskComment, *TaskArchive:
+		return true
+	}
+	return false
+}
+
+// SealedAD is what a sealed task event's content and wraps are bound to:
+// the pursuance, the author and the event's seq. Sealed content moved into
+// another event, by another author or at another place in a chain, does
+// not open.
+func SealedAD(pursuance event.ID, author identity.PublicKey, seq uint64) []byte {
+	ad := make([]byte, 0, event.IDSize+len(author)+8)
+	ad = append(ad, pursuance[:]...)
+	ad = append(ad, author[:]...)
+	return binary.BigEndian.AppendUint64(ad, seq)
+}
+
+// contentBoxPurpose binds a content key sealed to one reader to its event.
+func contentBoxPurpose(ad []byte) string { return "content-key/v1/" + hex.EncodeToString(ad) }
+
+// SealTask seals a task op for its readers: a fresh content key, wrapped
+// under each generation in wraps (by the key-update that published it)
+// and sealed to each KEM key in boxes. ad is SealedAD of the event the
+// result will be the body of.
+func SealTask(op Op, ad []byte, wraps map[event.ID]keys.Key, boxes []identity.KEMPublicKey, rand io.Reader) (*TaskSealed, error) {
+	if !IsTaskOp(op) {
+		return nil, fmt.Errorf("state: %s is not a task op", op.Kind())
+	}
+	body, err := EncodeOp(op)
+	if err != nil {
+		return nil, err
+	}
+	ck, err := keys.NewContentKey(rand)
+	if err != nil {
+		return nil, err
+	}
+	pt := binary.AppendUvarint(nil, uint64(op.Kind()))
+	sealed := &TaskSealed{}
+	if sealed.Content, err = keys.SealContent(ck, ad, append(pt, body...), rand); err != nil {
+		return nil, err
+	}
+	if _, ok := op.(*TaskCreate); !ok {
+		sealed.Task = taskOf(op)
+	}
+	for id, k := range wraps {
+		w, err := keys.WrapContentKey(&k, ck, ad, rand)
+		if err != nil {
+			return nil, err
+		}
+		sealed.Wraps = append(sealed.Wraps, ContentWrap{Update: id, Key: w})
+	}
+	slices.SortFunc(sealed.Wraps, func(a, b ContentWrap) int { return a.Update.Compare(b.Update) })
+	for _, kem := range boxes {
+		b, err := keys.SealBox(kem, contentBoxPurpose(ad), ck[:])
+		if err != nil {
+			return nil, err
+		}
+		sealed.Boxes = append(sealed.Boxes, b)
+	}
+	if len(sealed.Wraps) == 0 && len(sealed.Boxes) == 0 {
+		return nil, errors.New("state: a task op sealed for nobody")
+	}
+	return sealed, nil
+}
+
+// ErrSealedContent is wrapped when a task-sealed event opens but what it
+// seals is not a valid task op for it: the author's fault.
+var ErrSealedContent = errors.New("sealed content")
+
+// openTask opens a sealed task op with the content key ck.
+func openTask(s *TaskSealed, ck keys.ContentKey, ad []byte) (Op, error) {
+	pt, err := keys.OpenContent(ck, ad, s.Content)
+	if err != nil {
+		return nil, err
+	}
+	kind, n := binary.Uvarint(pt)
+	if n <= 0 {
+		return nil, fmt.Errorf("%w: %w: no kind", ErrBadOp, ErrSealedContent)
+	}
+	op, err := DecodeOp(event.Kind(kind), pt[n:])
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrSealedContent, err)
+	}
+	if !IsTaskOp(op) {
+		return nil, fmt.Errorf("%w: %w: a %s", ErrBadOp, ErrSealedContent, op.Kind())
+	}
+	_, create := op.(*TaskCreate)
+	if create != s.Task.IsZero() || !create && taskOf(op) != s.Task {
+		return nil, fmt.Errorf("%w: %w: the task in clear is not the sealed op's", ErrBadOp, ErrSealedContent)
+	}
+	return op, nil
+}
+
+// Secrets are what one member opens sealed keys and content with: its
+// member ID and KEM private key, the invites it joined with and the group
+// key generations it was handed outside the log (in invite codes).
+type Secrets struct {
+	Member  identity.PublicKey
+	KEM     *identity.KEMPrivateKey
+	Invites []InviteSecret
+	Group   []keys.Key
+}
+
+// InviteSecret is an invite one joined with: its ID and its secret (the
+// seed of its signing key, from which its KEM key is derived).
+type InviteSecret struct {
+	Invite event.ID
+	Seed   [32]byte
+}
+
+// HeldKey is a key generation a member can read with.
+type HeldKey struct {
+	Key    keys.Key
+	Update event.ID // the key-update that published it
+	Via    string   // "sealed", "invite", "code" or "chained"
+}
+
+// openKeys works out every key generation sec opens in the log: the seeds
+// sealed to the member in key-updates (whatever their verdict: a seed is
+// only ever used to read, and what the rules reject is never written
+// under), those sealed to its invites, the group keys it was handed, and
+// everything chained under those.
+func (b *builder) openKeys(sec *Secrets) map[event.ID]HeldKey {
+	held := map[event.ID]HeldKey{}
+	updates := map[event.ID]*KeyUpdate{}
+	for _, n := range b.nodes {
+		ku, ok := n.op.(*KeyUpdate)
+		if !ok {
+			continue
+		}
+		id := n.e.ID()
+		updates[id] = ku
+		i := slices.IndexFunc(ku.Boxes, func(s SealedSeed) bool { return s.Member == sec.Member })
+		if i < 0 || sec.KEM == nil {
+			continue
+		}
+		k, err := keys.OpenSeed(keys.Scope{Pursuance: b.pursuance, Role: ku.Role}, ku.Gen, ku.Boxes[i].Box, sec.Member, sec.KEM)
+		if err == nil {
+			held[id] = HeldKey{Key: k, Update: id, Via: "sealed"}
+		}
+	}
+	for _, inv := range sec.Invites {
+		b.openInvite(inv, updates, held)
+	}
+	for _, k := range sec.Group {
+		// A code names the generation, not the update: among concurrent
+		// rotations to it, the one whose chain the seed opens.
+		for id, ku := range updates {
+			if _, ok := held[id]; ok || ku.Role != "" || ku.Gen != k.Gen {
+				continue
+			}
+			if len(ku.Chain) > 0 {
+				if _, err := keys.Unchain(&k, ku.Chain); err != nil {
+					continue
+				}
+			}
+			held[id] = HeldKey{Key: k, Update: id, Via: "code"}
+		}
+	}
+	queue := make([]event.ID, 0, len(held))
+	for id := range held {
+		queue = append(queue, id)
+	}
+	slices.SortFunc(queue, event.ID.Compare)
+	for len(queue) > 0 {
+		id := queue[0]
+		queue = queue[1:]
+		ku := updates[id]
+		if ku == nil || len(ku.Chain) == 0 {
+			continue
+		}
+		if _, ok := held[ku.Prev]; ok {
+			continue
+		}
+		if prev := updates[ku.Prev]; prev == nil || prev.Role != ku.Role || prev.Gen+1 != ku.Gen {
+			continue
+		}
+		next := held[id].Key
+		prev, err := keys.Unchain(&next, ku.Chain)
+		if err != nil {
+			continue
+		}
+		held[ku.Prev] = HeldKey{Key: prev, Update: ku.Prev, Via: "chained"}
+		queue = append(queue, ku.Prev)
+	}
+	return held
+}
+
+// inviteOp returns the invite an invite ID names: an invite event's op, or
+// the one a proposal carries.
+func (b *builder) inviteOp(id event.ID) (*Invite, bool) {
+	p, ok := b.pos[id]
+	if !ok {
+		return nil, false
+	}
+	n := b.nodes[p]
+	op := n.op
+	if pr, ok := op.(*Proposal); ok {
+		inner, err := b.innerOf(n.e.ID(), pr)
+		if err != nil {
+			return nil, false
+		}
+		op = inner
+	}
+	in, ok := op.(*Invite)
+	return in, ok
+}
+
+// openInvite opens the seeds sealed to an invite the member joined with.
+func (b *builder) openInvite(inv InviteSecret, updates map[event.ID]*KeyUpdate, held map[event.ID]HeldKey) {
+	in, ok := b.inviteOp(inv.Invite)
+	if !ok {
+		return
+	}
+	sign, err := identity.SigningKeyFromSeed(inv.Seed[:])
+	if err != nil || sign.Public() != in.Key {
+		return
+	}
+	kem, err := keys.InviteKEMKey(inv.Seed[:])
+	if err != nil {
+		return
+	}
+	for _, box := range in.Boxes {
+		ku := updates[box.Update]
+		if _, ok := held[box.Update]; ok || ku == nil || ku.Role != box.Role {
+			continue
+		}
+		k, err := keys.OpenSeed(keys.Scope{Pursuance: b.pursuance, Role: box.Role}, ku.Gen, box.Box, in.Key, kem)
+		if err == nil {
+			held[box.Update] = HeldKey{Key: k, Update: box.Update, Via: "invite"}
+		}
+	}
+}
+
+// openSealed replaces each sealed task op the held keys or sec's KEM key
+// open with the op inside; what opens but holds no valid task op makes
+// the event malformed. What does not open stays a *TaskSealed.
+func (b *builder) openSealed() {
+	for _, n := range b.nodes {
+		b.openNode(n)
+	}
+}
+
+// openNode opens n's op if it is sealed and this member's keys open it.
+func (b *builder) openNode(n *node) {
+	s, ok := n.op.(*TaskSealed)
+	if !ok || b.secrets == nil {
+		return
+	}
+	ad := SealedAD(b.pursuance, n.e.Author, n.e.Seq)
+	ck, ok := contentKey(s, ad, b.secrets, b.held)
+	if !ok {
+		return
+	}
+	op, err := openTask(s, ck, ad)
+	if err != nil {
+		// The content key opened (it is authenticated), so what it
+		// seals is the author's: garbage is the author's fault.
+		n.op, n.opErr = nil, fmt.Errorf("%w: %v", ErrBadOp, err)
+		return
+	}
+	n.op, n.sealed = op, s
+}
+
+// contentKey finds the content key of s: unwrapped with a held
+// generation, or opened from a box sealed to sec's KEM key.
+func contentKey(s *TaskSealed, ad []byte, sec *Secrets, held map[event.ID]HeldKey) (keys.ContentKey, bool) {
+	for _, w := range s.Wraps {
+		h, ok := held[w.Update]
+		if !ok {
+			continue
+		}
+		if ck, err := keys.UnwrapContentKey(&h.Key, ad, w.Key); err == nil {
+			return ck, true
+		}
+	}
+	if sec.KEM == nil {
+		return keys.ContentKey{}, false
+	}
+	for _, box := range s.Boxes {
+		pt, err := keys.OpenBox(sec.KEM, contentBoxPurpose(ad), box)
+		if err == nil && len(pt) == len(keys.ContentKey{}) {
+			return keys.ContentKey(pt), true
+		}
+	}
+	return keys.ContentKey{}, false
+}

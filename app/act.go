@@ -126,6 +126,14 @@ func (n *Node) Do(ctx context.Context, p event.ID, op state.Op, opts DoOptions) 
 
 // do is Do against an already folded state of p.
 func (n *Node) do(ctx context.Context, s *state.State, op state.Op, opts DoOptions) (Result, error) {
+	if _, ok := op.(*state.KeyUpdate); !ok && !opts.Unchecked {
+		// Keys first: a stale, owed or overdue generation is rotated
+		// before anything is written under it.
+		var err error
+		if s, _, err = n.heal(ctx, s); err != nil {
+			return Result{}, err
+		}
+	}
 	if state.IsTaskOp(op) {
 		var err error
 		if s, op, err = n.prepareTask(ctx, s, op); err != nil {

@@ -2,7 +2,9 @@ package app
 
 import (
 	"context"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/pursuance/pursuance/charter"
 	"github.com/pursuance/pursuance/event"
@@ -222,5 +224,146 @@ func TestAssigneeOutsideTheRoles(t *testing.T) {
 		if !en.Accepted {
 			t.Errorf("alice rejects %s %s: %s", en.Kind, en.ID.Short(), en.Reason)
 		}
+	}
+}
+
+// Under history: from-join, a new holder of a role reads nothing sealed to
+// the role before it was given the role.
+func TestFromJoinHidesHistory(t *testing.T) {
+	ctx := context.Background()
+	alice, bob := newMember(t, "Alice"), newMember(t, "Bob")
+	c, _ := charter.Template("desk")
+	c.Keys.History = charter.HistoryFromJoin
+	p, err := alice.Create(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _, _ := alice.Invite(ctx, p, "researcher", 0, 1, DoOptions{})
+	bob.Accept(code)
+	copyAll(t, alice, bob, p)
+	if _, err := bob.Join(ctx, code, DoOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	copyAll(t, bob, alice, p)
+	old := do(t, alice, p, &state.TaskCreate{Title: "Before bob", VisibleTo: []string{"editor"}})
+	if _, left, err := alice.AssignRole(ctx, p, bob.id.ID(), "editor", DoOptions{}); err != nil || len(left) > 0 {
+		t.Fatalf("assign: %v %v", err, left)
+	}
+	fresh := do(t, alice, p, &state.TaskCreate{Title: "After bob", VisibleTo: []string{"editor"}})
+	copyAll(t, alice, bob, p)
+	s, _ := bob.State(ctx, p)
+	if tk, _ := s.Task(old.ID()); tk == nil || !tk.Sealed {
+		t.Errorf("bob reads the editors' task from before his role: %+v", tk)
+	}
+	if tk, _ := s.Task(fresh.ID()); tk == nil || tk.Title != "After bob" {
+		t.Errorf("bob does not read the editors' task from after: %+v", tk)
+	}
+}
+
+// With a rotation period, the first member to act after it passes rotates
+// the keys it may rotate.
+func TestPeriodicRotation(t *testing.T) {
+	ctx := context.Background()
+	alice, bob, p := desk(t)
+	_ = bob
+	now := time.Now()
+	alice.opts.Now = func() time.Time { return now }
+	c, _ := charter.Template("desk")
+	c.Name = "Desk"
+	c.Keys.RotateEvery = 24 * 3600
+	if _, err := alice.Act(ctx, p, charterAmend(t, c), DoOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	s, _ := alice.State(ctx, p)
+	g0, _ := s.CurrentKey("")
+	do(t, alice, p, &state.TaskCreate{Title: "a day later? no"})
+	s, _ = alice.State(ctx, p)
+	if g, _ := s.CurrentKey(""); g.Gen != g0.Gen {
+		t.Fatalf("rotated before the period: %d -> %d", g0.Gen, g.Gen)
+	}
+	now = now.Add(25 * time.Hour)
+	do(t, alice, p, &state.TaskCreate{Title: "a day later"})
+	s, _ = alice.State(ctx, p)
+	if g, _ := s.CurrentKey(""); g.Gen != g0.Gen+1 {
+		t.Fatalf("not rotated after the period: %d -> %d", g0.Gen, g.Gen)
+	}
+	for _, role := range []string{"editor", "researcher"} {
+		if s.RotationDue(role, uint64(now.UnixMilli())) {
+			t.Errorf("%s still due", role)
+		}
+	}
+}
+
+func charterAmend(t *testing.T, c *charter.Charter) *state.CharterAmend {
+	t.Helper()
+	wire, err := c.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &state.CharterAmend{Charter: wire}
+}
+
+// A removal by a member who may not rotate a role's key leaves the key
+// stale; the next holder to write under it rotates it first.
+func TestStaleRoleRotatedBeforeWriting(t *testing.T) {
+	ctx := context.Background()
+	c, err := charter.Parse([]byte(`name: Cells
+roles:
+  - name: boss
+    can: {remove-member: "*", invite: "*", assign-role: "*"}
+  - name: cell
+    can: {create-task: true, comment: any}
+    task-visibility: [cell]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	boss, carol, dan := newMember(t, "Boss"), newMember(t, "Carol"), newMember(t, "Dan")
+	p, err := boss.Create(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []member{carol, dan} {
+		code, _, err := boss.Invite(ctx, p, "cell", 0, 1, DoOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.Accept(code)
+		copyAll(t, boss, m, p)
+		if _, err := m.Join(ctx, code, DoOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		copyAll(t, m, boss, p)
+	}
+	copyAll(t, boss, carol, p)
+	copyAll(t, boss, dan, p)
+	first := do(t, carol, p, &state.TaskCreate{Title: "Cell work"}) // the cell key's first generation
+	copyAll(t, carol, dan, p)
+	copyAll(t, carol, boss, p)
+	_, left, err := boss.Remove(ctx, p, dan.id.ID(), DoOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left) != 1 || !strings.Contains(left[0], `"cell"`) {
+		t.Fatalf("left stale: %v", left)
+	}
+	copyAll(t, boss, carol, p)
+	s, _ := carol.State(ctx, p)
+	st, _ := s.KeyStatus("cell")
+	if len(st.Stale) != 1 || st.Stale[0] != dan.id.ID() {
+		t.Fatalf("cell key status: %+v", st)
+	}
+	after := do(t, carol, p, &state.TaskCreate{Title: "After Dan"})
+	s, _ = carol.State(ctx, p)
+	if st, _ := s.KeyStatus("cell"); len(st.Stale) != 0 || st.Current.Gen != 2 {
+		t.Fatalf("cell key after carol wrote: %+v", st)
+	}
+	copyAll(t, carol, dan, p)
+	ds, _ := dan.State(ctx, p)
+	if tk, _ := ds.Task(first.ID()); tk == nil || tk.Title != "Cell work" {
+		t.Errorf("dan lost what he could read: %+v", tk)
+	}
+	if tk, _ := ds.Task(after.ID()); tk == nil || !tk.Sealed {
+		t.Errorf("dan reads what the cell wrote after his removal: %+v", tk)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/pursuance/pursuance/charter"
 	"github.com/pursuance/pursuance/event"
 	"github.com/pursuance/pursuance/identity"
 	"github.com/pursuance/pursuance/keys"
@@ -100,7 +101,7 @@ func (n *Node) rotate(ctx context.Context, s *state.State, role string, opts DoO
 	if len(ku.Boxes) == 0 {
 		return Result{}, fmt.Errorf("nobody holds %s: no key to rotate", scopeName(role))
 	}
-	if cur, ok := s.CurrentKey(role); ok {
+	if cur, ok := s.CurrentKey(role); ok && (role == "" || s.Charter().Keys.History != charter.HistoryFromJoin) {
 		ring, err := n.KeyRing(ctx, s)
 		if err != nil {
 			return Result{}, err
@@ -171,23 +172,41 @@ func (n *Node) actAndRekey(ctx context.Context, p event.ID, op state.Op, opts Do
 }
 
 // HealKeys rotates every key whose current generation is stale (held by
-// someone no longer entitled to it) or owed (not sealed to someone
-// entitled to it), when this member may rotate it: the new generation
-// goes to exactly the entitled members, with the current one chained under
-// it when this member holds that one (so newcomers read the history). It
-// returns, for people, the keys it left stale or owed because this member
-// may not rotate them.
+// someone no longer entitled to it), owed (not sealed to someone entitled
+// to it) or older than the charter's rotation period, when this member may
+// rotate it: the new generation goes to exactly the entitled members, with
+// the current one chained under it when this member holds that one and the
+// charter keeps history (so newcomers read it). It returns, for people,
+// the keys it left stale or owed because this member may not rotate them.
 func (n *Node) HealKeys(ctx context.Context, p event.ID) (left []string, err error) {
 	s, err := n.State(ctx, p)
 	if err != nil {
 		return nil, err
 	}
+	_, left, err = n.heal(ctx, s)
+	return left, err
+}
+
+// heal is HealKeys on a folded state; it returns the state after.
+func (n *Node) heal(ctx context.Context, s *state.State) (*state.State, []string, error) {
+	me := n.id.ID()
+	var left []string
 	for _, role := range append([]string{""}, s.Charter().RoleNames()...) {
 		st, ok := s.KeyStatus(role)
-		if !ok || len(st.Stale) == 0 && len(st.Owed) == 0 {
+		if !ok {
 			continue
 		}
-		if len(st.Stale) == 0 && !n.holds(s, st.Current.Update) {
+		due := s.RotationDue(role, n.now())
+		if len(st.Stale) == 0 && len(st.Owed) == 0 && !due {
+			continue
+		}
+		if !s.MayRotate(me, role) {
+			if len(st.Stale) > 0 || len(st.Owed) > 0 {
+				left = append(left, scopeName(role)+": you may not rotate it; a member who may must")
+			}
+			continue
+		}
+		if len(st.Stale) == 0 && !due && !n.holds(s, st.Current.Update) {
 			// Only owed, and we could not chain: a rotation now would cut
 			// the history off; leave it to a holder.
 			left = append(left, scopeName(role)+": owed to a member; a holder must re-key")
@@ -197,11 +216,12 @@ func (n *Node) HealKeys(ctx context.Context, p event.ID) (left []string, err err
 			left = append(left, scopeName(role)+": "+err.Error())
 			continue
 		}
-		if s, err = n.State(ctx, p); err != nil {
-			return left, err
+		var err error
+		if s, err = n.State(ctx, s.Pursuance()); err != nil {
+			return nil, left, err
 		}
 	}
-	return left, nil
+	return s, left, nil
 }
 
 // holds reports whether this member holds the generation update published.

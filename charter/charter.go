@@ -108,7 +108,30 @@ type Charter struct {
 	Mission string   `cbor:"2,keyasint,omitempty"`
 	Roles   []Role   `cbor:"3,keyasint"`           // ranked, highest first; Roles[0] is the role the founder holds
 	Quorums []Quorum `cbor:"4,keyasint,omitempty"` // sorted by Action, at most one per Action
+	Keys    Keys     `cbor:"5,keyasint,omitzero"`
 }
+
+// Keys is the charter's key policy (docs/keys.md).
+type Keys struct {
+	// History is HistoryChained (the zero value: a new holder of a role's
+	// key reads the role's history, chained under the new generation) or
+	// HistoryFromJoin (role keys are not chained: a holder reads from the
+	// generation it was given on). The group key is always chained: every
+	// member must read the whole log to check it.
+	History string `cbor:"1,keyasint,omitempty"`
+	// RotateEvery, in seconds, is how old a current generation may get
+	// before any member who may rotate it does; 0: no periodic rotation.
+	RotateEvery uint64 `cbor:"2,keyasint,omitempty"`
+}
+
+// Key history policies.
+const (
+	HistoryChained  = ""
+	HistoryFromJoin = "from-join"
+)
+
+// MinRotateEvery is the shortest rotation period a charter may set.
+const MinRotateEvery = 3600
 
 // Role is a rank in the pursuance, with what its holders may do. A member
 // may hold several roles; it may do whatever any one of them permits.

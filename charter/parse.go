@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/goccy/go-yaml/ast"
@@ -16,7 +17,8 @@ const MaxYAMLSize = 256 << 10
 
 // The keys of the YAML schema, for messages.
 const (
-	topKeys    = "name, mission, roles, quorum"
+	topKeys    = "name, mission, roles, quorum, keys"
+	keysKeys   = "history, rotate-every"
 	roleKeys   = "name, description, can, task-visibility"
 	quorumKeys = "approvals, of"
 )
@@ -306,6 +308,8 @@ func (y *yamlReader) file(f *ast.File) {
 			y.p.rolesBad = !y.roles(mv.Value)
 		case "quorum":
 			y.quorums(mv.Value)
+		case "keys":
+			y.keys(mv.Value)
 		default:
 			y.unknownKey(at, key, "the charter", topKeys)
 		}
@@ -460,6 +464,78 @@ func nilIfEmpty(s []string) []string {
 		return nil
 	}
 	return s
+}
+
+// keys reads the key policy: {history: chained|from-join, rotate-every: DURATION}.
+func (y *yamlReader) keys(n ast.Node) {
+	entries, ok := y.mapping(n, `"keys"`)
+	if !ok {
+		return
+	}
+	for _, mv := range entries {
+		key, at, ok := y.key(mv)
+		if !ok {
+			continue
+		}
+		vat := or(posOf(mv.Value), at)
+		switch key {
+		case "history":
+			h, ok := y.text(mv.Value, `"history"`)
+			switch {
+			case !ok:
+			case h == "chained":
+				y.c.Keys.History = HistoryChained
+			case h == HistoryFromJoin:
+				y.c.Keys.History = HistoryFromJoin
+			default:
+				y.broken(vat, `"history" must be chained or from-join, not %q`, h)
+			}
+		case "rotate-every":
+			d, ok := y.text(mv.Value, `"rotate-every"`)
+			if !ok {
+				continue
+			}
+			secs, err := ParsePeriod(d)
+			if err != nil {
+				y.broken(vat, `"rotate-every": %v`, err)
+				continue
+			}
+			y.c.Keys.RotateEvery = secs
+		default:
+			y.unknownKey(at, key, `"keys"`, keysKeys)
+		}
+	}
+}
+
+// ParsePeriod parses a rotation period: a number and a unit, d (days), h
+// (hours) or m (minutes), such as "30d" or "12h"; "0" is no period. It
+// returns seconds.
+func ParsePeriod(s string) (uint64, error) {
+	if s == "0" {
+		return 0, nil
+	}
+	units := map[byte]uint64{'d': 86400, 'h': 3600, 'm': 60}
+	if len(s) < 2 || units[s[len(s)-1]] == 0 {
+		return 0, fmt.Errorf("%q is not a period such as 30d, 12h or 90m", s)
+	}
+	n, err := strconv.ParseUint(s[:len(s)-1], 10, 32)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a period such as 30d, 12h or 90m", s)
+	}
+	return n * units[s[len(s)-1]], nil
+}
+
+// FormatPeriod is ParsePeriod's inverse, in the largest whole unit.
+func FormatPeriod(secs uint64) string {
+	switch {
+	case secs == 0:
+		return "0"
+	case secs%86400 == 0:
+		return strconv.FormatUint(secs/86400, 10) + "d"
+	case secs%3600 == 0:
+		return strconv.FormatUint(secs/3600, 10) + "h"
+	}
+	return strconv.FormatUint(secs/60, 10) + "m"
 }
 
 func (y *yamlReader) quorums(n ast.Node) {

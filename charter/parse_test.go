@@ -44,7 +44,11 @@ var brokenCharters = []struct {
 	{"empty roles", "name: x\nroles: []\n", 2, `"roles" is missing or empty`},
 	{"roles not a list", "name: x\nroles:\n  boss: {}\n", 3, `"roles" must be a list of roles, not a mapping`},
 	{"role not a mapping", head + "  - researcher\n", 7, "a role must be a mapping"},
-	{"unknown top-level key", "name: x\nrolse: []\nroles:\n  - name: a\n", 2, `unknown key "rolse" in the charter (keys are: name, mission, roles, quorum)`},
+	{"unknown top-level key", "name: x\nrolse: []\nroles:\n  - name: a\n", 2, `unknown key "rolse" in the charter (keys are: name, mission, roles, quorum, keys)`},
+	{"unknown key history", head + "keys:\n  history: forever\n", 8, `"history" must be chained or from-join, not "forever"`},
+	{"bad period", head + "keys:\n  rotate-every: 3w\n", 8, `"rotate-every": "3w" is not a period`},
+	{"period too short", head + "keys:\n  rotate-every: 30m\n", 1, `the shortest period is 1h`},
+	{"unknown keys key", head + "keys:\n  rotate: 1d\n", 8, `unknown key "rotate" in "keys" (keys are: history, rotate-every)`},
 	{"unknown role key", head + "  - name: a\n    colour: red\n", 8, `unknown key "colour" in a role`},
 	{"role without name", head + "  - description: nameless\n", 7, "role 2 has no name"},
 	{"bad role name", head + "  - name: Writer\n", 7, `bad role name "Writer"`},
@@ -175,6 +179,12 @@ func TestParseAccepts(t *testing.T) {
 		{"quorums sorted, majority", head + "quorum:\n  remove-member: {approvals: 2, of: boss}\n  assign-role: {approvals: majority, of: boss}\n", func(c *Charter) bool {
 			return len(c.Quorums) == 2 && c.Quorums[0] == Quorum{Action: AssignRole, Of: "boss"} &&
 				c.Quorums[1] == Quorum{Action: RemoveMember, Approvals: 2, Of: "boss"}
+		}},
+		{"key policy", head + "keys:\n  history: from-join\n  rotate-every: 30d\n", func(c *Charter) bool {
+			return c.Keys == Keys{History: HistoryFromJoin, RotateEvery: 30 * 86400}
+		}},
+		{"chained history is the default", head + "keys: {history: chained, rotate-every: 36h}\n", func(c *Charter) bool {
+			return c.Keys == Keys{RotateEvery: 36 * 3600}
 		}},
 		{"multi-line mission", "name: x\nmission: |\n  Line one.\n  Line two.\nroles:\n  - name: a\n", func(c *Charter) bool {
 			return c.Mission == "Line one.\nLine two.\n"

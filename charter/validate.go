@@ -129,6 +129,14 @@ func check(c *Charter, p *positions) ErrorList {
 		k.checkRole(i)
 	}
 	k.checkQuorums()
+	switch {
+	case c.Keys.History != HistoryChained && c.Keys.History != HistoryFromJoin:
+		k.errorf(doc, "unknown key history %q", c.Keys.History)
+	case c.Keys.RotateEvery != 0 && c.Keys.RotateEvery < MinRotateEvery:
+		k.errorf(doc, `"rotate-every" is %s; the shortest period is 1h`, FormatPeriod(c.Keys.RotateEvery))
+	case c.Keys.RotateEvery%60 != 0:
+		k.errorf(doc, `"rotate-every" must be whole minutes`)
+	}
 	if !p.incomplete {
 		k.checkHeld()
 	}

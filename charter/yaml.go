@@ -74,6 +74,15 @@ func (c *Charter) YAML() []byte {
 		b.WriteString(scalar(q.Of, true))
 		b.WriteString("}\n")
 	}
+	if c.Keys != (Keys{}) {
+		b.WriteString("keys:\n")
+		if c.Keys.History != HistoryChained {
+			b.WriteString("  history: " + c.Keys.History + "\n")
+		}
+		if c.Keys.RotateEvery != 0 {
+			b.WriteString("  rotate-every: " + FormatPeriod(c.Keys.RotateEvery) + "\n")
+		}
+	}
 	return b.Bytes()
 }
 

@@ -845,6 +845,9 @@ func (b *builder) checkKeyUpdate(a *authState, op *KeyUpdate, roles []string) er
 	if want := a.currentGen(op.Role) + 1; op.Gen != want {
 		return fmt.Errorf("%s: generation %d, but the next is %d", scope, op.Gen, want)
 	}
+	if op.Role != "" && len(op.Chain) > 0 && c.Keys.History == charter.HistoryFromJoin {
+		return fmt.Errorf("%s: the charter keeps no history (history: from-join), so nothing may be chained", scope)
+	}
 	if !op.Prev.IsZero() {
 		i := slices.IndexFunc(a.keys[op.Role], func(k KeyGen) bool { return k.Update == op.Prev })
 		if i < 0 || a.keys[op.Role][i].Gen != op.Gen-1 {

@@ -413,6 +413,16 @@ func (w *world) op(a *actor, args []string) Op {
 			switch {
 			case strings.HasPrefix(x, "gen="):
 				fmt.Sscan(x[4:], &ku.Gen)
+			case x == "chain":
+				// The current generation chained under the new one (the
+				// bytes are random: the rules judge that a chain is there
+				// and what it names, not what no one can open).
+				cur, ok := s.b.auth.current(role)
+				if !ok {
+					w.t.Fatalf("rotate chain: %s has no generation", role)
+				}
+				ku.Prev, ku.Chain = cur.Update, make([]byte, ChainedSeedSize)
+				io.ReadFull(seededReader{w.rng}, ku.Chain)
 			case strings.HasPrefix(x, "+"):
 				to[w.actor(x[1:]).id.ID()] = true
 			case strings.HasPrefix(x, "-"):

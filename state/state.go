@@ -474,6 +474,30 @@ func (s *State) KeyStatus(role string) (st KeyStatus, ok bool) {
 	return st, true
 }
 
+// MayRotate reports whether member m may publish a generation of the
+// group key (role "") or of a role's key now.
+func (s *State) MayRotate(m identity.PublicKey, role string) bool {
+	a := s.b.auth
+	if _, ok := a.members[m]; !ok {
+		return false
+	}
+	roles := a.roles(m)
+	return role == "" || a.charter.CanSee(roles, charter.TaskFacts{VisibleTo: []string{role}}) ||
+		a.charter.Allows(roles, charter.RotateKeys, nil, nil) == nil
+}
+
+// RotationDue reports whether the current generation of a scope is older
+// than the charter's rotation period at now (Unix milliseconds), by the
+// claimed time of the key-update that published it.
+func (s *State) RotationDue(role string, now uint64) bool {
+	every := s.b.auth.charter.Keys.RotateEvery
+	cur, ok := s.b.auth.current(role)
+	if every == 0 || !ok {
+		return false
+	}
+	return s.b.nodes[s.b.pos[cur.Update]].e.Time+every*1000 <= now
+}
+
 // EntitledScopes returns the scopes whose key member m is entitled to
 // now: the group key ("") and every role whose tasks it sees.
 func (s *State) EntitledScopes(m identity.PublicKey) []string {

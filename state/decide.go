@@ -330,7 +330,7 @@ func (b *builder) permitted(v view, n *node, op Op, author identity.PublicKey, m
 	case *TaskSealed:
 		// Sealed for others: what this member can judge is that it is
 		// sealed under current generations, and that the task exists.
-		if err := checkWraps(a, op.Wraps); err != nil {
+		if err := b.checkWraps(a, op.Wraps); err != nil {
 			return err
 		}
 		if !op.Task.IsZero() && v.task(op.Task) == nil {
@@ -707,9 +707,10 @@ func (b *builder) carry(a *authState, n *node, pr *proposal) (Op, string) {
 }
 
 // checkWraps checks that every wrap of a sealed task event is under the
-// current generation, at the event's parents, of its scope: an older one
-// may be held by a member removed since.
-func checkWraps(a *authState, wraps []ContentWrap) error {
+// current generation, at the event's parents, of its scope (an older one
+// may be held by a member removed since), and that no one holds that
+// generation who is not entitled to it there (a stale key: rotate first).
+func (b *builder) checkWraps(a *authState, wraps []ContentWrap) error {
 	for _, w := range wraps {
 		kg, ok := a.generation(w.Update)
 		if !ok {
@@ -718,8 +719,58 @@ func checkWraps(a *authState, wraps []ContentWrap) error {
 		if cur, _ := a.current(kg.Role); cur.Update != w.Update {
 			return fmt.Errorf("sealed under generation %d of %s, not the current one (%d)", kg.Gen, scopeName(kg.Role), cur.Gen)
 		}
+		if stale, _ := b.keyHolders(a, kg); len(stale) > 0 {
+			return fmt.Errorf("sealed under generation %d of %s, which %s holds without being entitled to it: it must be rotated first", kg.Gen, scopeName(kg.Role), b.name(a, stale[0]))
+		}
 	}
 	return nil
+}
+
+// keyHolders compares who holds generation kg with who is entitled to its
+// scope in a: stale holds it and is not entitled, owed is entitled and does
+// not hold it. A generation is held by the members its key-update sealed
+// it to, by the members (current or former) who joined with an invite that
+// sealed it, and by the key of a revoked invite that sealed it.
+func (b *builder) keyHolders(a *authState, kg KeyGen) (stale, owed []identity.PublicKey) {
+	holders := map[identity.PublicKey]bool{}
+	if ku, ok := b.nodes[b.pos[kg.Update]].op.(*KeyUpdate); ok {
+		for _, box := range ku.Boxes {
+			holders[box.Member] = true
+		}
+	}
+	sealedBy := func(inv *Invite) bool {
+		return slices.ContainsFunc(inv.Boxes, func(s InviteSeal) bool { return s.Update == kg.Update })
+	}
+	for _, ms := range []map[identity.PublicKey]*Member{a.members, a.former} {
+		for id, m := range ms {
+			if holders[id] {
+				continue
+			}
+			if j, ok := b.nodes[b.pos[m.Since]].op.(*Join); ok {
+				if inv, ok := b.inviteOp(j.Invite); ok && sealedBy(inv) {
+					holders[id] = true
+				}
+			}
+		}
+	}
+	for _, inv := range a.invites {
+		if inv.revoked && sealedBy(&inv.op) {
+			holders[inv.op.Key] = true
+		}
+	}
+	entitled := a.entitled(kg.Role)
+	for _, m := range entitled {
+		if !holders[m] {
+			owed = append(owed, m)
+		}
+	}
+	for m := range holders {
+		if _, ok := slices.BinarySearchFunc(entitled, m, identity.PublicKey.Compare); !ok {
+			stale = append(stale, m)
+		}
+	}
+	slices.SortFunc(stale, identity.PublicKey.Compare)
+	return stale, owed
 }
 
 // scopeName names a key's scope in reasons.
@@ -746,7 +797,7 @@ func (b *builder) checkSealing(v view, n *node) error {
 		}
 		return nil
 	}
-	if err := checkWraps(a, n.sealed.Wraps); err != nil {
+	if err := b.checkWraps(a, n.sealed.Wraps); err != nil {
 		return err
 	}
 	var vis []string

@@ -2,11 +2,14 @@ package state
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 
 	"pgregory.net/rapid"
 
 	"github.com/pursuance/pursuance/charter"
+	"github.com/pursuance/pursuance/event"
+	"github.com/pursuance/pursuance/identity"
 )
 
 // TestPropertyRules plays random pursuances: members on any template
@@ -19,7 +22,12 @@ import (
 //   - monotone evidence: a rejected event has a reason, and one rejected by
 //     the rules stays rejected as more events arrive unless some event is
 //     newly invalidated or void in between (checkEvidence); invalidations
-//     themselves may be undone.
+//     themselves may be undone;
+//   - keys go only where the rules entitle them: every accepted key
+//     generation a member can open (with its own KEM key, from the real
+//     sealed seeds) was sealed to it while it was entitled to the scope,
+//     and every accepted sealed task event is wrapped only under
+//     generations nobody unentitled holds (checkKeys).
 func TestPropertyRules(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
 		playRandom(rt, rapid.IntRange(5, 60).Draw(rt, "steps"))
@@ -138,5 +146,82 @@ func playRandomS(rt *rapid.T, steps int) *State {
 	s := buildFrom(rt, w.pursue, w.all)
 	checkConvergence(rt, w, s.Hash())
 	checkSound(rt, s)
+	checkKeys(rt, w, s)
 	return s
+}
+
+// checkKeys checks that no accepted key generation reaches a member the
+// rules did not entitle to it at the generation's parents, by opening the
+// real sealed seeds with each member's KEM key; and that no accepted
+// sealed task event is wrapped under a generation someone unentitled
+// holds at the event's parents.
+func checkKeys(t tb, w *world, s *State) {
+	t.Helper()
+	b := s.b
+	gens := map[event.ID]*node{}
+	for _, n := range b.nodes {
+		if _, ok := n.op.(*KeyUpdate); ok && n.accepted {
+			gens[n.e.ID()] = n
+		}
+	}
+	for _, a := range w.actors {
+		x := NewBuilder(w.pursue, nil)
+		for _, e := range logOrder(mapValues(w.all)) {
+			if err := x.Add(e); err != nil {
+				t.Fatal(err)
+			}
+		}
+		x.SetSecrets(&Secrets{Member: a.id.ID(), KEM: a.id.KEMKey()})
+		mine, err := x.Finish()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for id, h := range mine.Held() {
+			n := gens[id]
+			if n == nil || h.Via != "sealed" {
+				continue
+			}
+			ku := n.op.(*KeyUpdate)
+			at := naiveAuthAt(b, n)
+			if _, ok := slices.BinarySearchFunc(at.entitled(ku.Role), a.id.ID(), identity.PublicKey.Compare); !ok {
+				t.Errorf("%s holds generation %d of %q (%s), to which it was not entitled", a.name, ku.Gen, ku.Role, id.Short())
+			}
+		}
+	}
+	for _, n := range b.nodes {
+		sealed, ok := n.op.(*TaskSealed)
+		if !ok || !n.accepted {
+			continue
+		}
+		at := naiveAuthAt(b, n)
+		for _, wr := range sealed.Wraps {
+			kg, ok := at.generation(wr.Update)
+			if !ok {
+				t.Errorf("sealed task %s wrapped under %s, no generation at its parents", n.e.ID().Short(), wr.Update.Short())
+				continue
+			}
+			if stale, _ := b.keyHolders(at, kg); len(stale) > 0 {
+				t.Errorf("sealed task %s wrapped under a generation %s holds unentitled", n.e.ID().Short(), stale[0].Short())
+			}
+		}
+	}
+}
+
+// naiveAuthAt rebuilds the authority state at n's parents from scratch.
+func naiveAuthAt(b *builder, n *node) *authState {
+	a := newAuthState()
+	for _, x := range b.nodes {
+		if x != n && x.accepted && isAuthority(x.op) && b.inPast(x, n) {
+			b.applyAuth(a, x, false)
+		}
+	}
+	return a
+}
+
+func mapValues[K comparable, V any](m map[K]V) []V {
+	out := make([]V, 0, len(m))
+	for _, v := range m {
+		out = append(out, v)
+	}
+	return out
 }

@@ -482,10 +482,13 @@ func (w *world) try(label, name string, unchecked bool, args []string) error {
 		return fmt.Errorf("%s has not seen the pursuance", name)
 	}
 	op := w.op(a, args)
+	if IsTaskOp(op) {
+		op = w.seal(a, op)
+	}
 	last := a.chain.Last
 	e := w.sign(a, op)
 	if op.Kind() != event.KindGenesis && !unchecked {
-		s := buildFrom(w.t, w.pursue, a.seen)
+		s := w.buildFor(a)
 		if err := s.Check(e); err != nil {
 			a.chain.Last = last // not published: the chain does not move
 			return err
@@ -497,6 +500,91 @@ func (w *world) try(label, name string, unchecked bool, args []string) error {
 		w.labels[label] = e.ID()
 	}
 	return nil
+}
+
+// buildFor folds what a has seen, as a: with its keys.
+func (w *world) buildFor(a *actor) *State {
+	w.t.Helper()
+	x := NewBuilder(w.pursue, nil)
+	for _, e := range logOrder(mapValues(a.seen)) {
+		if err := x.Add(e); err != nil {
+			w.t.Fatal(err)
+		}
+	}
+	x.SetSecrets(&Secrets{Member: a.id.ID(), KEM: a.id.KEMKey()})
+	s, err := x.Finish()
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return s
+}
+
+// seal seals a task op as a would, once its view has a group key: wrapped
+// under the current generation of each scope that reads the task and
+// that a holds (a simpler reader than app's: no boxes to members outside
+// the scopes, but to a itself when it holds none of them).
+func (w *world) seal(a *actor, op Op) Op {
+	w.t.Helper()
+	if len(a.seen) == 0 {
+		return op
+	}
+	s := w.buildFor(a)
+	if _, keyed := s.CurrentKey(""); !keyed {
+		return op
+	}
+	var vis []string
+	var roleAssignees []string
+	switch o := op.(type) {
+	case *TaskCreate:
+		vis = o.VisibleTo
+		if len(vis) == 0 {
+			if m, ok := s.Member(a.id.ID()); ok {
+				vis = s.Charter().NewTaskVisibility(m.Roles)
+			}
+		}
+		roleAssignees = o.Assignees
+	default:
+		if t, ok := s.Task(taskOf(op)); ok {
+			vis = t.VisibleTo
+			for _, as := range t.Assignees {
+				roleAssignees = append(roleAssignees, as.String())
+			}
+		}
+		if o, ok := op.(*TaskAssign); ok {
+			roleAssignees = append(roleAssignees, o.Assignee)
+		}
+	}
+	scopes := []string{""}
+	if len(vis) > 0 {
+		scopes = slices.Clone(vis)
+		for _, x := range roleAssignees {
+			if as, err := ParseAssignee(x); err == nil && as.IsRole() {
+				scopes = append(scopes, as.Role)
+			}
+		}
+	}
+	held := s.Held()
+	wraps := map[event.ID]keys.Key{}
+	for _, sc := range scopes {
+		if cur, ok := s.CurrentKey(sc); ok {
+			if h, ok := held[cur.Update]; ok {
+				wraps[cur.Update] = h.Key
+			}
+		}
+	}
+	var boxes []identity.KEMPublicKey
+	if len(wraps) == 0 {
+		boxes = append(boxes, a.id.KEMKey().Public())
+	}
+	seq := uint64(1)
+	if a.chain.Last != nil {
+		seq = a.chain.Last.Seq + 1
+	}
+	sealed, err := SealTask(op, SealedAD(w.pursue, a.id.ID(), seq), wraps, boxes, seededReader{w.rng})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return sealed
 }
 
 func (w *world) sync(names []string) {
@@ -809,6 +897,10 @@ func naiveTaskAt(b *builder, n *node, id event.ID) *Task {
 			if cur := b.tasks[id]; cur != nil {
 				t = newTask(x.e, c, cur.VisibleTo)
 			}
+			continue
+		}
+		if c, ok := op.(*TaskSealed); ok && c.Task.IsZero() && x.e.ID() == id {
+			t = newSealedTask(x.e)
 			continue
 		}
 		if t != nil && taskOf(op) == id && x.inert == "" {

@@ -432,45 +432,7 @@ func (s *State) KeyStatus(role string) (st KeyStatus, ok bool) {
 		return KeyStatus{}, false
 	}
 	st.Current = cur
-	holders := map[identity.PublicKey]bool{}
-	if ku, ok := s.b.nodes[s.b.pos[cur.Update]].op.(*KeyUpdate); ok {
-		for _, box := range ku.Boxes {
-			holders[box.Member] = true
-		}
-	}
-	// Members, current or former, who joined with an invite that sealed
-	// this generation hold it too.
-	for _, ms := range []map[identity.PublicKey]*Member{a.members, a.former} {
-		for id, m := range ms {
-			if holders[id] {
-				continue
-			}
-			if j, ok := s.b.nodes[s.b.pos[m.Since]].op.(*Join); ok {
-				if inv, ok := s.b.inviteOp(j.Invite); ok && slices.ContainsFunc(inv.Boxes, func(b InviteSeal) bool { return b.Update == cur.Update }) {
-					holders[id] = true
-				}
-			}
-		}
-	}
-	// A revoked invite's code may be in the wrong hands: its key holds
-	// what the invite sealed.
-	for _, inv := range a.invites {
-		if inv.revoked && slices.ContainsFunc(inv.op.Boxes, func(b InviteSeal) bool { return b.Update == cur.Update }) {
-			holders[inv.op.Key] = true
-		}
-	}
-	entitled := a.entitled(role)
-	for _, m := range entitled {
-		if !holders[m] {
-			st.Owed = append(st.Owed, m)
-		}
-	}
-	for m := range holders {
-		if _, ok := slices.BinarySearchFunc(entitled, m, identity.PublicKey.Compare); !ok {
-			st.Stale = append(st.Stale, m)
-		}
-	}
-	slices.SortFunc(st.Stale, identity.PublicKey.Compare)
+	st.Stale, st.Owed = s.b.keyHolders(a, cur)
 	return st, true
 }
 

@@ -481,9 +481,22 @@ func (w *world) try(label, name string, unchecked bool, args []string) error {
 	if len(a.seen) == 0 && args[0] != "found" {
 		return fmt.Errorf("%s has not seen the pursuance", name)
 	}
+	// Modifiers of a task op: "plain" leaves it unsealed; "under=LABEL"
+	// wraps it under the generation the key-update LABEL published
+	// (repeatable) instead of the scopes' current ones.
+	plain, under := false, []event.ID(nil)
+	for len(args) > 1 {
+		if args[0] == "plain" {
+			plain, args = true, args[1:]
+		} else if l, ok := strings.CutPrefix(args[0], "under="); ok {
+			under, args = append(under, w.id(l)), args[1:]
+		} else {
+			break
+		}
+	}
 	op := w.op(a, args)
-	if IsTaskOp(op) {
-		op = w.seal(a, op)
+	if IsTaskOp(op) && !plain {
+		op = w.seal(a, op, under)
 	}
 	last := a.chain.Last
 	e := w.sign(a, op)
@@ -523,7 +536,7 @@ func (w *world) buildFor(a *actor) *State {
 // under the current generation of each scope that reads the task and
 // that a holds (a simpler reader than app's: no boxes to members outside
 // the scopes, but to a itself when it holds none of them).
-func (w *world) seal(a *actor, op Op) Op {
+func (w *world) seal(a *actor, op Op, under []event.ID) Op {
 	w.t.Helper()
 	if len(a.seen) == 0 {
 		return op
@@ -566,11 +579,18 @@ func (w *world) seal(a *actor, op Op) Op {
 	held := s.Held()
 	wraps := map[event.ID]keys.Key{}
 	for _, sc := range scopes {
-		if cur, ok := s.CurrentKey(sc); ok {
+		if cur, ok := s.CurrentKey(sc); ok && under == nil {
 			if h, ok := held[cur.Update]; ok {
 				wraps[cur.Update] = h.Key
 			}
 		}
+	}
+	for _, id := range under {
+		h, ok := held[id]
+		if !ok {
+			w.t.Fatalf("seal: %s does not hold %s", a.name, id.Short())
+		}
+		wraps[id] = h.Key
 	}
 	var boxes []identity.KEMPublicKey
 	if len(wraps) == 0 {

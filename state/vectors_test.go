@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/pursuance/pursuance/event"
+	"github.com/pursuance/pursuance/identity"
 )
 
 var updateVectors = flag.Bool("update", false, "rewrite testdata/state vectors from their scenarios")
@@ -22,8 +23,18 @@ var updateVectors = flag.Bool("update", false, "rewrite testdata/state vectors f
 type logVector struct {
 	Comment  string          `json:"comment"`
 	Scenario []string        `json:"scenario"`
-	Events   []string        `json:"events"` // hex of each event's encoding, in log order
+	Reader   *vectorReader   `json:"reader,omitempty"` // whose view the verdicts are; none: a view with no keys
+	Events   []string        `json:"events"`           // hex of each event's encoding, in log order
 	Verdicts []vectorVerdict `json:"verdicts"`
+}
+
+// vectorReader is the member whose keys the verdicts are reached with
+// (test keys, made for the vector): sealed task events it opens are
+// judged as the ops inside.
+type vectorReader struct {
+	Name   string `json:"name"`
+	Member string `json:"member"`  // member ID, text form
+	KEMKey string `json:"kem_key"` // hex of the 32-byte KEM private key
 }
 
 type vectorVerdict struct {
@@ -36,8 +47,38 @@ type vectorVerdict struct {
 // logVectorScenarios are the scenarios the vectors are made from.
 var logVectorScenarios = map[string]struct {
 	comment string
+	reader  string // the actor whose view the verdicts are, if any
 	lines   []string
 }{
+	"sealed-tasks": {
+		comment: "Task events sealed per role on the desk template, judged as alice (an editor, who holds every key): sealed tasks for researchers and for editors, a researcher's sealed comment, and the must-fail cases: a task op in clear once the pursuance has keys, content wrapped under a generation that is no longer current, wrapped for a role that does not read the task, not wrapped for a role that reads it; and an invite sealing a generation that is no longer current.",
+		reader:  "alice",
+		lines: []string{
+			"alice: found desk",
+			"i = alice: invite researcher",
+			"bob: join i",
+			"sync",
+			"g1 = alice: rotate group",
+			"e1 = alice: rotate editor",
+			"r1 = alice: rotate researcher",
+			"sync",
+			"t1 = alice: task \"For researchers\" visible=researcher",
+			"t2 = alice: task \"Editors only\" visible=editor",
+			"t3 = alice: task \"Both\" visible=researcher,editor",
+			"sync",
+			"bob: comment t1 \"seen\"",
+			"sync",
+			"alice!: plain task \"In clear\"",
+			"e2 = alice: rotate editor",
+			"alice!: under=e1 comment t2 \"under the old key\"",
+			"alice!: under=e2 under=r1 comment t2 \"also for researchers\"",
+			"alice!: under=e2 comment t1 \"not for researchers\"",
+			"alice!: under=r1 comment t3 \"researchers only\"",
+			"alice!: invite editor seal=g1 seal=e1",
+			"alice: invite editor seal=g1 seal=e2",
+			"alice: comment t2 \"fine\"",
+		},
+	},
 	"key-updates": {
 		comment: "Key updates on the desk template: accepted generations of the group and role keys, and the must-fail cases: a seed sealed to a non-member, a role key rotated by a member outside the role who may not rotate-keys, a generation leaving out an entitled member, a skipped generation number.",
 		lines: []string{
@@ -62,7 +103,7 @@ func TestLogVectors(t *testing.T) {
 	for name, sc := range logVectorScenarios {
 		path := filepath.Join("..", "testdata", "state", name+".json")
 		if *updateVectors {
-			writeLogVector(t, path, sc.comment, sc.lines)
+			writeLogVector(t, path, sc.comment, sc.reader, sc.lines)
 		}
 		raw, err := os.ReadFile(path)
 		if err != nil {
@@ -87,7 +128,16 @@ func TestLogVectors(t *testing.T) {
 			}
 			evs = append(evs, e)
 		}
-		s, err := Build(evs[0].ID(), evs, nil)
+		x := NewBuilder(evs[0].ID(), nil)
+		for _, e := range evs {
+			if err := x.Add(e); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if v.Reader != nil {
+			x.SetSecrets(readerSecrets(t, v.Reader))
+		}
+		s, err := x.Finish()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -111,7 +161,24 @@ func verdictsOf(s *State) []vectorVerdict {
 	return out
 }
 
-func writeLogVector(t *testing.T, path, comment string, lines []string) {
+func readerSecrets(t *testing.T, r *vectorReader) *Secrets {
+	t.Helper()
+	id, err := identity.ParseMemberID(r.Member)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := hex.DecodeString(r.KEMKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kem, err := identity.KEMPrivateKeyFromBytes(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Secrets{Member: id, KEM: kem}
+}
+
+func writeLogVector(t *testing.T, path, comment, reader string, lines []string) {
 	w := newWorld(t, 42)
 	for _, line := range lines {
 		f := tokens(line)
@@ -132,11 +199,23 @@ func writeLogVector(t *testing.T, path, comment string, lines []string) {
 		evs = append(evs, e)
 	}
 	logOrder(evs)
-	s, err := Build(w.pursue, evs, nil)
+	x := NewBuilder(w.pursue, nil)
+	for _, e := range evs {
+		if err := x.Add(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v := logVector{Comment: comment, Scenario: lines}
+	if reader != "" {
+		a := w.actor(reader)
+		v.Reader = &vectorReader{Name: reader, Member: a.id.ID().String(), KEMKey: hex.EncodeToString(a.id.KEMKey().Bytes())}
+		x.SetSecrets(readerSecrets(t, v.Reader))
+	}
+	s, err := x.Finish()
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := logVector{Comment: comment, Scenario: lines, Verdicts: verdictsOf(s)}
+	v.Verdicts = verdictsOf(s)
 	for _, e := range evs {
 		v.Events = append(v.Events, hex.EncodeToString(e.Encode()))
 	}

@@ -338,16 +338,33 @@ Needs the passphrase: keys are opened with your identity.`,
 					Update  event.ID `json:"update"`
 					Current bool     `json:"current"`
 					Held    string   `json:"held"`
+					Stale   []string `json:"stale,omitempty"` // current only: who holds it unentitled
+					Owed    []string `json:"owed,omitempty"`  // current only: who is entitled and lacks it
+				}
+				names := func(ids []identity.PublicKey) []string {
+					var out []string
+					for _, id := range ids {
+						if n := s.NameOf(id); n != "" {
+							out = append(out, n)
+						} else {
+							out = append(out, "invite "+id.Short())
+						}
+					}
+					return out
 				}
 				out := []gen{}
 				for _, role := range append([]string{""}, s.Charter().RoleNames()...) {
-					cur, _ := s.CurrentKey(role)
+					st, _ := s.KeyStatus(role)
 					scope := "group"
 					if role != "" {
 						scope = "role:" + role
 					}
 					for _, kg := range s.KeyGenerations(role) {
-						out = append(out, gen{scope, kg.Gen, kg.Update, kg.Update == cur.Update, held[kg.Update]})
+						g := gen{Scope: scope, Gen: kg.Gen, Update: kg.Update, Current: kg.Update == st.Current.Update, Held: held[kg.Update]}
+						if g.Current {
+							g.Stale, g.Owed = names(st.Stale), names(st.Owed)
+						}
+						out = append(out, g)
 					}
 				}
 				if e.json {
@@ -361,6 +378,12 @@ Needs the passphrase: keys are opened with your identity.`,
 					cur := ""
 					if g.Current {
 						cur = "  current"
+					}
+					if len(g.Stale) > 0 {
+						cur += "  STALE: still held by " + strings.Join(g.Stale, ", ")
+					}
+					if len(g.Owed) > 0 {
+						cur += "  owed to " + strings.Join(g.Owed, ", ")
 					}
 					fmt.Fprintf(e.Stdout, "%-20s gen %-3d %s  %s%s\n", g.Scope, g.Gen, g.Update.Short(), h, cur)
 				}

@@ -3,9 +3,12 @@ package app
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/pursuance/pursuance/charter"
 	"github.com/pursuance/pursuance/event"
@@ -91,12 +94,8 @@ func (n *Node) rotate(ctx context.Context, s *state.State, role string, opts DoO
 	}
 	k := keys.Key{Scope: keys.Scope{Pursuance: s.Pursuance(), Role: role}, Gen: gen, Seed: seed}
 	ku := &state.KeyUpdate{Role: role, Gen: gen}
-	for _, m := range s.Entitled(role) {
-		box, err := keys.SealSeed(&k, m.ID, m.KEM)
-		if err != nil {
-			return Result{}, err
-		}
-		ku.Boxes = append(ku.Boxes, state.SealedSeed{Member: m.ID, Box: box})
+	if ku.Boxes, err = sealSeeds(&k, s.Entitled(role)); err != nil {
+		return Result{}, err
 	}
 	if len(ku.Boxes) == 0 {
 		return Result{}, fmt.Errorf("nobody holds %s: no key to rotate", scopeName(role))
@@ -113,7 +112,56 @@ func (n *Node) rotate(ctx context.Context, s *state.State, role string, opts DoO
 			ku.Prev = cur.Update
 		}
 	}
-	return n.do(ctx, s, ku, opts)
+	if len(ku.Boxes) <= state.MaxSealedSeeds {
+		return n.do(ctx, s, ku, opts)
+	}
+	// More members than one event holds: parts, in order, each signed on
+	// top of the one before.
+	parts := (len(ku.Boxes) + state.MaxSealedSeeds - 1) / state.MaxSealedSeeds
+	if parts > state.MaxKeyParts {
+		return Result{}, fmt.Errorf("%s has %d members entitled to it, more than a key update reaches (%d)", scopeName(role), len(ku.Boxes), state.MaxKeyParts*state.MaxSealedSeeds)
+	}
+	all := ku.Boxes
+	var first Result
+	for i := range parts {
+		part := &state.KeyUpdate{Role: role, Gen: gen, Part: uint64(i), Parts: uint64(parts),
+			Boxes: all[i*state.MaxSealedSeeds : min(len(all), (i+1)*state.MaxSealedSeeds)]}
+		if i == 0 {
+			part.Chain, part.Prev = ku.Chain, ku.Prev
+		} else {
+			part.First = first.Event.ID()
+			if s, err = n.State(ctx, s.Pursuance()); err != nil {
+				return first, err
+			}
+		}
+		res, err := n.do(ctx, s, part, opts)
+		if err != nil {
+			return first, fmt.Errorf("%s, part %d of %d: %w", scopeName(role), i+1, parts, err)
+		}
+		if i == 0 {
+			first = res
+		}
+	}
+	return first, nil
+}
+
+// sealSeeds seals k's seed to each member, on every core: a rotation of a
+// large role is that many HPKE encapsulations.
+func sealSeeds(k *keys.Key, to []*state.Member) ([]state.SealedSeed, error) {
+	out := make([]state.SealedSeed, len(to))
+	errs := make([]error, len(to))
+	var wg sync.WaitGroup
+	workers := min(runtime.GOMAXPROCS(0), len(to))
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < len(to); i += workers {
+				box, err := keys.SealSeed(k, to[i].ID, to[i].KEM)
+				out[i], errs[i] = state.SealedSeed{Member: to[i].ID, Box: box}, err
+			}
+		})
+	}
+	wg.Wait()
+	return out, errors.Join(errs...)
 }
 
 // scopeName names a key's scope for people.

@@ -235,10 +235,26 @@ func (b *builder) applyAuthOp(a *authState, id event.ID, author identity.PublicK
 			inv.revoked = true
 		}
 	case *KeyUpdate:
-		kg := KeyGen{Role: op.Role, Gen: op.Gen, Update: id}
+		var members []identity.PublicKey
 		for _, box := range op.Boxes {
-			kg.Members = append(kg.Members, box.Member)
+			members = append(members, box.Member)
 		}
-		a.keys[op.Role] = append(a.keys[op.Role], kg)
+		switch {
+		case op.Parts <= 1:
+			a.keys[op.Role] = append(a.keys[op.Role], KeyGen{Role: op.Role, Gen: op.Gen, Update: id, Members: members})
+		case op.Part == 0:
+			a.partial[id] = &partialGen{kg: KeyGen{Role: op.Role, Gen: op.Gen, Update: id, Members: members}, author: author, parts: op.Parts, next: 1}
+		default:
+			pg := a.partial[op.First]
+			if pg == nil {
+				return // decide rejected it already
+			}
+			pg.kg.Members = append(pg.kg.Members, members...)
+			pg.next++
+			if pg.next == pg.parts {
+				a.keys[op.Role] = append(a.keys[op.Role], pg.kg)
+				delete(a.partial, op.First)
+			}
+		}
 	}
 }

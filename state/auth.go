@@ -58,6 +58,15 @@ type authState struct {
 	invites     map[event.ID]*inviteState
 	proposals   map[event.ID]*proposal
 	keys        map[string][]KeyGen // by role ("" the group key): accepted generations in log order
+	partial     map[event.ID]*partialGen // generations published in parts, not yet complete, by first part
+}
+
+// partialGen is a generation whose parts are still arriving.
+type partialGen struct {
+	kg     KeyGen // Members so far, sorted
+	author identity.PublicKey
+	parts  uint64
+	next   uint64 // the part expected next
 }
 
 // KeyGen is one accepted generation of the group key or a role key: the
@@ -131,6 +140,7 @@ func newAuthState() *authState {
 		invites:   make(map[event.ID]*inviteState),
 		proposals: make(map[event.ID]*proposal),
 		keys:      make(map[string][]KeyGen),
+		partial:   make(map[event.ID]*partialGen),
 	}
 }
 
@@ -199,9 +209,15 @@ func (a *authState) clone() *authState {
 		invites:     make(map[event.ID]*inviteState, len(a.invites)),
 		proposals:   make(map[event.ID]*proposal, len(a.proposals)),
 		keys:        make(map[string][]KeyGen, len(a.keys)),
+		partial:     make(map[event.ID]*partialGen, len(a.partial)),
 	}
 	for k, v := range a.keys {
 		c.keys[k] = slices.Clone(v)
+	}
+	for k, v := range a.partial {
+		vv := *v
+		vv.kg.Members = slices.Clone(v.kg.Members)
+		c.partial[k] = &vv
 	}
 	for k, m := range a.members {
 		mm := *m

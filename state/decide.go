@@ -326,7 +326,7 @@ func (b *builder) permitted(v view, n *node, op Op, author identity.PublicKey, m
 		}
 		return nil
 	case *KeyUpdate:
-		return b.checkKeyUpdate(a, op, roles)
+		return b.checkKeyUpdate(a, e, op, roles)
 	case *TaskSealed:
 		// Sealed for others: what this member can judge is that it is
 		// sealed under current generations, and that the task exists.
@@ -733,10 +733,8 @@ func (b *builder) checkWraps(a *authState, wraps []ContentWrap) error {
 // sealed it, and by the key of a revoked invite that sealed it.
 func (b *builder) keyHolders(a *authState, kg KeyGen) (stale, owed []identity.PublicKey) {
 	holders := map[identity.PublicKey]bool{}
-	if ku, ok := b.nodes[b.pos[kg.Update]].op.(*KeyUpdate); ok {
-		for _, box := range ku.Boxes {
-			holders[box.Member] = true
-		}
+	for _, m := range kg.Members {
+		holders[m] = true
 	}
 	sealedBy := func(inv *Invite) bool {
 		return slices.ContainsFunc(inv.Boxes, func(s InviteSeal) bool { return s.Update == kg.Update })
@@ -874,7 +872,7 @@ func checkInviteSeals(a *authState, op *Invite) error {
 // checkKeyUpdate checks a new key generation: who may publish it, that it
 // is the next generation, and that its seed is sealed to exactly the
 // members entitled to it at the event's parents.
-func (b *builder) checkKeyUpdate(a *authState, op *KeyUpdate, roles []string) error {
+func (b *builder) checkKeyUpdate(a *authState, e *event.Event, op *KeyUpdate, roles []string) error {
 	c := a.charter
 	scope := "the group key"
 	if op.Role != "" {
@@ -893,7 +891,23 @@ func (b *builder) checkKeyUpdate(a *authState, op *KeyUpdate, roles []string) er
 			return fmt.Errorf("%w (those who read a role's tasks may rotate its key)", err)
 		}
 	}
-	if want := a.currentGen(op.Role) + 1; op.Gen != want {
+	var earlier []identity.PublicKey // members sealed to by the earlier parts
+	if op.Part > 0 {
+		pg, ok := a.partial[op.First]
+		switch {
+		case !ok:
+			return fmt.Errorf("%s: part %d of a key update %s that is not in progress", scope, op.Part, op.First.Short())
+		case pg.author != e.Author:
+			return fmt.Errorf("%s: part %d of another member's key update", scope, op.Part)
+		case pg.kg.Role != op.Role || pg.kg.Gen != op.Gen || pg.parts != op.Parts:
+			return fmt.Errorf("%s: part %d does not match its first part", scope, op.Part)
+		case pg.next != op.Part:
+			return fmt.Errorf("%s: part %d, but part %d comes next", scope, op.Part, pg.next)
+		case op.Boxes[0].Member.Compare(pg.kg.Members[len(pg.kg.Members)-1]) <= 0:
+			return fmt.Errorf("%s: part %d repeats or precedes the members of the parts before it", scope, op.Part)
+		}
+		earlier = pg.kg.Members
+	} else if want := a.currentGen(op.Role) + 1; op.Gen != want {
 		return fmt.Errorf("%s: generation %d, but the next is %d", scope, op.Gen, want)
 	}
 	if op.Role != "" && len(op.Chain) > 0 && c.Keys.History == charter.HistoryFromJoin {
@@ -906,14 +920,17 @@ func (b *builder) checkKeyUpdate(a *authState, op *KeyUpdate, roles []string) er
 		}
 	}
 	want := a.entitled(op.Role)
-	got := make([]identity.PublicKey, len(op.Boxes))
-	for i, box := range op.Boxes {
-		got[i] = box.Member
+	got := slices.Clone(earlier)
+	for _, box := range op.Boxes {
+		got = append(got, box.Member)
 	}
 	for _, m := range got {
 		if _, ok := slices.BinarySearchFunc(want, m, identity.PublicKey.Compare); !ok {
 			return fmt.Errorf("seals %s to %s, who is not entitled to it", scope, b.name(a, m))
 		}
+	}
+	if op.Parts > 1 && op.Part+1 < op.Parts {
+		return nil // the last part is checked for whom the generation leaves out
 	}
 	for _, m := range want {
 		if _, ok := slices.BinarySearchFunc(got, m, identity.PublicKey.Compare); !ok {

@@ -189,12 +189,22 @@ type TaskArchive struct {
 // role's key: its seed sealed to every member entitled to it (docs/keys.md),
 // and optionally the previous generation's seed chained under it, with
 // the ID of the key-update that published that one.
+//
+// A generation sealed to more members than one event holds
+// (MaxSealedSeeds) is published in Parts events by one author, in order:
+// part 0 carries the chain; part k ≥ 1 names part 0 (First) and carries
+// the next members' seeds, each part's members sorting after the last
+// part's. The generation exists once its last part is accepted; it is
+// named by part 0's ID.
 type KeyUpdate struct {
 	Role  string       `cbor:"1,keyasint,omitempty"`
 	Gen   uint64       `cbor:"2,keyasint"`
 	Boxes []SealedSeed `cbor:"3,keyasint"` // sorted by member, no repeats
 	Chain []byte       `cbor:"4,keyasint,omitempty"`
 	Prev  event.ID     `cbor:"5,keyasint,omitzero"` // the key-update whose seed Chain holds
+	Part  uint64       `cbor:"6,keyasint,omitempty"`
+	Parts uint64       `cbor:"7,keyasint,omitempty"` // 0: a single event
+	First event.ID     `cbor:"8,keyasint,omitzero"`  // part 0's ID, in parts 1 and on
 }
 
 // SealedSeed is a generation's seed sealed to one member (keys.SealSeed).
@@ -207,7 +217,8 @@ type SealedSeed struct {
 const (
 	SealedSeedSize  = 1168
 	ChainedSeedSize = 48
-	MaxSealedSeeds  = 400 // what fits a body; larger roles need several updates (to do)
+	MaxSealedSeeds  = 256 // per event (the decoder's array limit); larger scopes take several parts
+	MaxKeyParts     = 16  // so at most 4,096 members per generation
 )
 
 // TaskSealed is a task event sealed for the task's readers (docs/ops.md
@@ -467,6 +478,16 @@ func checkOp(op Op) error {
 			return errors.New("a chained seed and the update it comes from go together")
 		case len(o.Role) > 32:
 			return errors.New("role name too long")
+		case o.Parts > MaxKeyParts:
+			return fmt.Errorf("%d parts, more than %d", o.Parts, MaxKeyParts)
+		case o.Parts <= 1 && (o.Part != 0 || !o.First.IsZero()) || o.Parts == 1:
+			return errors.New("a part of a single key update")
+		case o.Parts > 1 && o.Part >= o.Parts:
+			return fmt.Errorf("part %d of %d", o.Part, o.Parts)
+		case (o.Part == 0) != o.First.IsZero():
+			return errors.New("a later part names its first part, and only it does")
+		case o.Part > 0 && len(o.Chain) > 0:
+			return errors.New("only the first part carries the chained seed")
 		}
 		for i, b := range o.Boxes {
 			if len(b.Box) != SealedSeedSize {

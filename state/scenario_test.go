@@ -498,6 +498,13 @@ func (w *world) try(label, name string, unchecked bool, args []string) error {
 	if IsTaskOp(op) && !plain {
 		op = w.seal(a, op, under)
 	}
+	return w.publish(label, a, op, unchecked)
+}
+
+// publish signs op as a's next event; checked, it first asks a's own
+// state and returns its refusal instead of publishing.
+func (w *world) publish(label string, a *actor, op Op, unchecked bool) error {
+	w.t.Helper()
 	last := a.chain.Last
 	e := w.sign(a, op)
 	if op.Kind() != event.KindGenesis && !unchecked {

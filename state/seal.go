@@ -146,8 +146,12 @@ func (b *builder) openKeys(sec *Secrets) map[event.ID]HeldKey {
 		if !ok {
 			continue
 		}
-		id := n.e.ID()
-		updates[id] = ku
+		id := n.e.ID() // the generation's name: its first part's ID
+		if ku.Part > 0 {
+			id = ku.First
+		} else {
+			updates[id] = ku
+		}
 		i := slices.IndexFunc(ku.Boxes, func(s SealedSeed) bool { return s.Member == sec.Member })
 		if i < 0 || sec.KEM == nil {
 			continue

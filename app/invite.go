@@ -105,6 +105,11 @@ func (n *Node) Invite(ctx context.Context, p event.ID, role string, expires time
 	if err != nil {
 		return InviteCode{}, Result{}, err
 	}
+	// Keys first: the invite seals the current generations, which must not
+	// be stale (heal would otherwise rotate them under it).
+	if s, _, err = n.heal(ctx, s); err != nil {
+		return InviteCode{}, Result{}, err
+	}
 	key, err := identity.NewSigningKey(n.rand())
 	if err != nil {
 		return InviteCode{}, Result{}, err

@@ -217,7 +217,11 @@ func newCharterCmd(e *Env) *cobra.Command {
 func newMembersCmd(e *Env) *cobra.Command {
 	return &cobra.Command{
 		Use:   "members P",
-		Short: "List a pursuance's members and their roles",
+		Short: "List a pursuance's members, their roles and safety fingerprints",
+		Long: `List the members, their roles and each one's safety fingerprint. Compare a
+fingerprint with the member's own ` + "`pursuance id show`" + ` over a channel you trust
+(in person, by phone): if they match, nobody stands between you and the
+keys sealed to that member.`,
 		Args:  exactArgs(1, "P"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return e.withState(cmd, args[0], false, func(_ *app.Node, s *state.State) error {
@@ -237,8 +241,8 @@ func newMembersCmd(e *Env) *cobra.Command {
 				if e.json {
 					return e.printJSON(out)
 				}
-				for _, m := range out {
-					fmt.Fprintf(e.Stdout, "%-20s %s  %s\n", m.Name, m.ID, joinRoles(m.Roles))
+				for _, m := range s.Members() {
+					fmt.Fprintf(e.Stdout, "%-20s %s  %s\n%-20s fingerprint %s\n", m.Name, m.ID, joinRoles(m.Roles), "", identity.Fingerprint(m.ID, m.KEM))
 				}
 				return nil
 			})
@@ -530,11 +534,65 @@ default an invite admits one person within 7 days.`,
 			})
 		},
 	}
+	cmd.AddCommand(newInviteRevokeCmd(e))
 	f := cmd.Flags()
 	f.StringVar(&role, "role", "", "the `ROLE` the newcomer gets")
 	f.DurationVar(&expires, "expires", 7*24*time.Hour, "how long the invite stays valid (0: forever)")
 	f.Uint64Var(&uses, "uses", 1, "how many people may join with it (0: no limit)")
 	return cmd
+}
+
+func newInviteRevokeCmd(e *Env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "revoke P CODE|INVITE",
+		Short: "Revoke an invite, so that its code admits nobody more",
+		Long: `Revoke an invite, named by its code or by its event ID (or a prefix of at
+least 4 hex digits). A join that had not seen the revocation when it was
+signed is invalidated on every replica; the keys the code carried are
+rotated before anything more is sealed under them.`,
+		Args: exactArgs(2, "P CODE|INVITE"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			_, err := e.act(cmd, args[0], func(s *state.State, n *app.Node) (state.Op, error) {
+				id, err := resolveInvite(s, args[1])
+				if err != nil {
+					return nil, err
+				}
+				return &state.InviteRevoke{Invite: id}, nil
+			})
+			return err
+		},
+	}
+}
+
+// resolveInvite finds an invite by its code, full ID or ID prefix.
+func resolveInvite(s *state.State, ref string) (event.ID, error) {
+	if strings.HasPrefix(ref, "pi1") {
+		code, err := app.ParseInviteCode(ref)
+		if err != nil {
+			return event.ID{}, err
+		}
+		if code.Pursuance != s.Pursuance() {
+			return event.ID{}, fmt.Errorf("the code is for another pursuance (%s)", code.Pursuance.Short())
+		}
+		return code.Invite, nil
+	}
+	low := strings.ToLower(ref)
+	var found []event.ID
+	for _, en := range s.Log() {
+		if en.Kind != event.KindInvite && en.Kind != event.KindProposal {
+			continue
+		}
+		if id := en.ID.String(); id == low || len(low) >= 4 && strings.HasPrefix(id, low) {
+			found = append(found, en.ID)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return event.ID{}, fmt.Errorf("no invite %q in %s", ref, s.Name())
+	case 1:
+		return found[0], nil
+	}
+	return event.ID{}, fmt.Errorf("%w: invite %q could be any of %d events", app.ErrAmbiguous, ref, len(found))
 }
 
 func newJoinCmd(e *Env) *cobra.Command {

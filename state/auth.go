@@ -57,7 +57,7 @@ type authState struct {
 	former      map[identity.PublicKey]*Member // removed or left, for names
 	invites     map[event.ID]*inviteState
 	proposals   map[event.ID]*proposal
-	keys        map[string][]KeyGen // by role ("" the group key): accepted generations in log order
+	keys        map[string][]KeyGen      // by role ("" the group key): accepted generations in log order
 	partial     map[event.ID]*partialGen // generations published in parts, not yet complete, by first part
 }
 

@@ -222,7 +222,7 @@ func newMembersCmd(e *Env) *cobra.Command {
 fingerprint with the member's own ` + "`pursuance id show`" + ` over a channel you trust
 (in person, by phone): if they match, nobody stands between you and the
 keys sealed to that member.`,
-		Args:  exactArgs(1, "P"),
+		Args: exactArgs(1, "P"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return e.withState(cmd, args[0], false, func(_ *app.Node, s *state.State) error {
 				type member struct {

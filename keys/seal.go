@@ -125,6 +125,30 @@ func WrapContentKey(role *Key, ck ContentKey, ad []byte, rand io.Reader) ([]byte
 	return sealX(role.derive(labelWrap, chacha20poly1305.KeySize), labelWrap, ad, ck[:], rand)
 }
 
+// Unwrapper unwraps content keys wrapped under one generation, with its
+// wrap key derived once (a reader folding a log unwraps thousands).
+type Unwrapper struct{ key []byte }
+
+// NewUnwrapper derives the wrap key of a generation.
+func NewUnwrapper(k *Key) (*Unwrapper, error) {
+	if k.Gen == 0 {
+		return nil, fmt.Errorf("%w: generation 0", ErrBadKey)
+	}
+	return &Unwrapper{key: k.derive(labelWrap, chacha20poly1305.KeySize)}, nil
+}
+
+// Unwrap is UnwrapContentKey with the derived key.
+func (u *Unwrapper) Unwrap(ad, box []byte) (ContentKey, error) {
+	b, err := openX(u.key, labelWrap, ad, box)
+	if err != nil {
+		return ContentKey{}, err
+	}
+	if len(b) != len(ContentKey{}) {
+		return ContentKey{}, fmt.Errorf("%w: content key of %d bytes", ErrSeal, len(b))
+	}
+	return ContentKey(b), nil
+}
+
 // UnwrapContentKey unwraps a content key wrapped under role.
 func UnwrapContentKey(role *Key, ad, box []byte) (ContentKey, error) {
 	if role.Gen == 0 {

@@ -7,6 +7,7 @@ import (
 	"github.com/pursuance/pursuance/charter"
 	"github.com/pursuance/pursuance/event"
 	"github.com/pursuance/pursuance/identity"
+	"github.com/pursuance/pursuance/keys"
 )
 
 // node is one event of the log as the builder sees it.
@@ -67,8 +68,9 @@ type builder struct {
 	excluded   map[int32]bool
 
 	// What this member can read with (nil: nothing sealed is opened).
-	secrets *Secrets
-	held    map[event.ID]HeldKey
+	secrets    *Secrets
+	held       map[event.ID]HeldKey
+	unwrappers map[event.ID]*keys.Unwrapper // wrap keys of held generations, derived once
 
 	// Caches of what depends only on an event's body, kept across passes.
 	charters map[string]charterResult  // by charter wire bytes

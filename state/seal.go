@@ -270,7 +270,7 @@ func (b *builder) openNode(n *node) {
 		return
 	}
 	ad := SealedAD(b.pursuance, n.e.Author, n.e.Seq)
-	ck, ok := contentKey(s, ad, b.secrets, b.held)
+	ck, ok := b.contentKey(s, ad)
 	if !ok {
 		return
 	}
@@ -285,14 +285,26 @@ func (b *builder) openNode(n *node) {
 }
 
 // contentKey finds the content key of s: unwrapped with a held
-// generation, or opened from a box sealed to sec's KEM key.
-func contentKey(s *TaskSealed, ad []byte, sec *Secrets, held map[event.ID]HeldKey) (keys.ContentKey, bool) {
+// generation, or opened from a box sealed to this member's KEM key.
+func (b *builder) contentKey(s *TaskSealed, ad []byte) (keys.ContentKey, bool) {
+	sec := b.secrets
 	for _, w := range s.Wraps {
-		h, ok := held[w.Update]
-		if !ok {
-			continue
+		u := b.unwrappers[w.Update]
+		if u == nil {
+			h, ok := b.held[w.Update]
+			if !ok {
+				continue
+			}
+			var err error
+			if u, err = keys.NewUnwrapper(&h.Key); err != nil {
+				continue
+			}
+			if b.unwrappers == nil {
+				b.unwrappers = make(map[event.ID]*keys.Unwrapper)
+			}
+			b.unwrappers[w.Update] = u
 		}
-		if ck, err := keys.UnwrapContentKey(&h.Key, ad, w.Key); err == nil {
+		if ck, err := u.Unwrap(ad, w.Key); err == nil {
 			return ck, true
 		}
 	}

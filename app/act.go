@@ -126,6 +126,11 @@ func (n *Node) Do(ctx context.Context, p event.ID, op state.Op, opts DoOptions) 
 
 // do is Do against an already folded state of p.
 func (n *Node) do(ctx context.Context, s *state.State, op state.Op, opts DoOptions) (Result, error) {
+	if _, member := s.Member(n.id.ID()); !member && !opts.Unchecked {
+		if _, joining := op.(*state.Join); !joining {
+			return Result{}, &refused{fmt.Errorf("not permitted: you are not a member of %s", s.Name())}
+		}
+	}
 	if _, ok := op.(*state.KeyUpdate); !ok && !opts.Unchecked {
 		// Keys first: a stale, owed or overdue generation is rotated
 		// before anything is written under it.

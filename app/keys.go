@@ -48,23 +48,6 @@ func (n *Node) KeyRing(ctx context.Context, s *state.State) ([]HeldKey, error) {
 	return out, nil
 }
 
-// keyUpdate reads a key-update event's body from the store.
-func (n *Node) keyUpdate(ctx context.Context, id event.ID) (*state.KeyUpdate, error) {
-	e, err := n.st.Get(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	op, err := state.DecodeOp(e.Kind, e.Body())
-	if err != nil {
-		return nil, err
-	}
-	ku, ok := op.(*state.KeyUpdate)
-	if !ok {
-		return nil, fmt.Errorf("app: %s is not a key update", id.Short())
-	}
-	return ku, nil
-}
-
 // Rotate publishes the next generation of the group key (role "") or of a
 // role's key: a fresh seed sealed to every member entitled to it now, with
 // the current generation chained under it when this member holds that one

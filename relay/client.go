@@ -1,0 +1,168 @@
+package relay
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/pursuance/pursuance/identity"
+	"github.com/pursuance/pursuance/keys"
+)
+
+// Client speaks the relay protocol to one relay.
+type Client struct {
+	base string
+	hc   *http.Client
+}
+
+// NewClient returns a client of the relay at base (http://host:port).
+func NewClient(base string, hc *http.Client) *Client {
+	if hc == nil {
+		hc = &http.Client{Timeout: 2 * time.Minute}
+	}
+	return &Client{base: strings.TrimRight(base, "/"), hc: hc}
+}
+
+// URL returns the relay's base URL.
+func (c *Client) URL() string { return c.base }
+
+// StatusError is a relay's refusal: its HTTP status and message.
+type StatusError struct {
+	Status  int
+	Message string
+}
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("relay: %d %s: %s", e.Status, http.StatusText(e.Status), e.Message)
+}
+
+// Append appends envs to topic, signed with the topic's key; it returns
+// once the relay has them on disk.
+func (c *Client) Append(ctx context.Context, topic keys.Topic, key *identity.SigningKey, envs [][]byte) (AppendResult, error) {
+	body, err := EncodeAppend(topic, key, envs)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/v1/topics/"+TopicHex(topic), bytes.NewReader(body))
+	if err != nil {
+		return AppendResult{}, err
+	}
+	req.Header.Set("Content-Type", "application/octet-stream")
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	defer resp.Body.Close()
+	if err := statusError(resp); err != nil {
+		return AppendResult{}, err
+	}
+	var res AppendResult
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&res); err != nil {
+		return AppendResult{}, fmt.Errorf("relay: append answer: %w", err)
+	}
+	return res, nil
+}
+
+func statusError(resp *http.Response) error {
+	if resp.StatusCode == http.StatusOK {
+		return nil
+	}
+	var e apiError
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+	if json.Unmarshal(b, &e) != nil || e.Error == "" {
+		e.Error = strings.TrimSpace(string(b))
+	}
+	return &StatusError{Status: resp.StatusCode, Message: e.Error}
+}
+
+// Read reads up to limit entries of topic after cursor.
+func (c *Client) Read(ctx context.Context, topic keys.Topic, after uint64, limit int) (ReadResult, error) {
+	u := fmt.Sprintf("%s/v1/topics/%s?after=%d&limit=%d", c.base, TopicHex(topic), after, limit)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return ReadResult{}, err
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return ReadResult{}, err
+	}
+	defer resp.Body.Close()
+	if err := statusError(resp); err != nil {
+		return ReadResult{}, err
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxReadBytes+MaxReadLimit*20+(1<<20)))
+	if err != nil {
+		return ReadResult{}, err
+	}
+	var res ReadResult
+	if res.Entries, err = DecodeEntries(b); err != nil {
+		return ReadResult{}, err
+	}
+	res.Last, _ = strconv.ParseUint(resp.Header.Get(HeaderLast), 10, 64)
+	res.First, _ = strconv.ParseUint(resp.Header.Get(HeaderFirst), 10, 64)
+	for _, e := range res.Entries {
+		if e.Cursor <= after {
+			return ReadResult{}, fmt.Errorf("%w: entry %d at or before the cursor %d", ErrFrame, e.Cursor, after)
+		}
+	}
+	return res, nil
+}
+
+// Subscribe follows topic from cursor: fn gets every entry after it, in
+// order, then every new one as it is committed, until ctx ends, fn fails
+// or the connection drops (the error says which).
+func (c *Client) Subscribe(ctx context.Context, topic keys.Topic, after uint64, fn func([]Entry) error) error {
+	u := fmt.Sprintf("%s/v1/topics/%s/live?after=%d", strings.Replace(c.base, "http", "ws", 1), TopicHex(topic), after)
+	conn, _, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: c.hc})
+	if err != nil {
+		return err
+	}
+	defer conn.CloseNow()
+	conn.SetReadLimit(liveMessageBytes + (1 << 20) + 64)
+	last := after
+	for {
+		typ, b, err := conn.Read(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return err
+		}
+		if typ != websocket.MessageBinary {
+			return fmt.Errorf("%w: a text message", ErrFrame)
+		}
+		es, err := DecodeEntries(b)
+		if err != nil {
+			return err
+		}
+		if len(es) > 0 && es[0].Cursor <= last {
+			return fmt.Errorf("%w: live entry %d at or before %d", ErrFrame, es[0].Cursor, last)
+		}
+		if len(es) > 0 {
+			last = es[len(es)-1].Cursor
+		}
+		if err := fn(es); err != nil {
+			conn.Close(websocket.StatusNormalClosure, "")
+			return err
+		}
+	}
+}
+
+// IsRetryable reports whether an error from a relay is worth retrying
+// later (down, overloaded, rate-limited) rather than a refusal.
+func IsRetryable(err error) bool {
+	var se *StatusError
+	if errors.As(err, &se) {
+		return se.Status == http.StatusTooManyRequests || se.Status >= 500
+	}
+	return err != nil
+}

@@ -1,0 +1,35 @@
+package relay
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type metrics struct {
+	stored, duplicates, bytes, read, delivered, pruned prometheus.Counter
+	rejected                                           *prometheus.CounterVec
+	appendSeconds                                      prometheus.Histogram
+}
+
+func newMetrics(reg *prometheus.Registry, h *hub) metrics {
+	c := func(name, help string) prometheus.Counter {
+		m := prometheus.NewCounter(prometheus.CounterOpts{Namespace: "pursuance_relay", Name: name, Help: help})
+		reg.MustRegister(m)
+		return m
+	}
+	m := metrics{
+		stored:     c("envelopes_stored_total", "Envelopes appended and made durable."),
+		duplicates: c("envelopes_duplicate_total", "Envelopes appended that the topic already held (replays)."),
+		bytes:      c("append_bytes_total", "Envelope bytes received in accepted appends."),
+		read:       c("envelopes_read_total", "Envelopes served by reads."),
+		delivered:  c("envelopes_delivered_total", "Envelopes sent to live subscribers."),
+		pruned:     c("envelopes_pruned_total", "Envelopes dropped by retention."),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "pursuance_relay", Name: "requests_refused_total",
+			Help: "Requests refused, by reason."}, []string{"reason"}),
+		appendSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "pursuance_relay", Name: "append_seconds",
+			Help: "Time from a decoded append to its durable commit.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
+	}
+	reg.MustRegister(m.rejected, m.appendSeconds)
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "pursuance_relay", Name: "subscribers",
+		Help: "Open live subscriptions."}, func() float64 { return float64(h.subscribers()) }))
+	return m
+}

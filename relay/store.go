@@ -1,0 +1,57 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/pursuance/pursuance/keys"
+)
+
+// Store keeps the relay's topics durably. Implementations must be safe for
+// concurrent use.
+type Store interface {
+	// Append adds envs at the end of topic, in order, skipping those the
+	// topic already holds (by content: a replay is idempotent). It returns
+	// only once what it stored is durable.
+	Append(ctx context.Context, topic keys.Topic, envs [][]byte) (AppendResult, error)
+	// Read returns the entries of topic after the cursor, in cursor order:
+	// at most limit, and no more envelope bytes than maxBytes unless the
+	// first entry alone is larger.
+	Read(ctx context.Context, topic keys.Topic, after uint64, limit, maxBytes int) (ReadResult, error)
+	// Prune drops what retention no longer keeps and returns how many
+	// envelopes it dropped.
+	Prune(ctx context.Context, now time.Time, r Retention) (int, error)
+	// OnCommit sets a function called after each durable commit with the
+	// entries it stored, by topic (the server feeds live subscribers from
+	// it). It must not block.
+	OnCommit(func(map[keys.Topic][]Entry))
+	Close() error
+}
+
+// AppendResult says what an append did.
+type AppendResult struct {
+	Stored     int    `json:"stored"`
+	Duplicates int    `json:"duplicates"`
+	Last       uint64 `json:"last"` // the topic's last cursor after the append
+}
+
+// ReadResult is one page of a topic.
+type ReadResult struct {
+	Entries []Entry
+	// Last is the topic's last cursor (0: empty). First is the cursor of
+	// its earliest kept entry: above after+1, retention dropped entries
+	// the reader has not seen.
+	Last, First uint64
+}
+
+// Retention bounds what a relay keeps of each topic: entries older than
+// MaxAge, and the oldest entries beyond MaxBytes, are dropped (0: no
+// bound).
+type Retention struct {
+	MaxAge   time.Duration
+	MaxBytes int64
+}
+
+// ErrClosed is returned by a closed store.
+var ErrClosed = errors.New("relay: store closed")

@@ -70,6 +70,7 @@ Start by creating your identity, then run your node:
 		newExportCmd(e),
 		newImportCmd(e),
 		newUpCmd(e),
+		newRelayCmd(e),
 		newVersionCmd(e),
 		newBenchCmd(e),
 	)

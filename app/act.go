@@ -83,6 +83,9 @@ type Result struct {
 	// because the charter puts it under a quorum of Needed approvals.
 	Proposed bool
 	Needed   int
+	// SyncErr is set when the action stands here but publishing it to the
+	// relays failed (it is sent at the next sync).
+	SyncErr error
 }
 
 // Act is Do, except that an action the charter puts under a quorum is

@@ -30,9 +30,10 @@ type InviteCode struct {
 	Invite    event.ID
 	Key       *identity.SigningKey
 	Group     keys.Key // Gen 0 when the inviter held no group key
+	Relays    []string // where the pursuance's log is, at the time of the invite
 }
 
-const inviteCodeSize = 2*event.IDSize + 32 + 8 + keys.SeedSize + inviteChecksumSize
+const inviteCodeSize = 2*event.IDSize + 32 + 8 + keys.SeedSize + inviteChecksumSize // without relays
 
 const (
 	invitePrefix        = "pi1"
@@ -55,6 +56,13 @@ func (c InviteCode) String() string {
 	raw = append(raw, c.Key.Seed()...)
 	raw = binary.BigEndian.AppendUint64(raw, c.Group.Gen)
 	raw = append(raw, c.Group.Seed[:]...)
+	if len(c.Relays) > 0 {
+		raw = binary.AppendUvarint(raw, uint64(len(c.Relays)))
+		for _, r := range c.Relays {
+			raw = binary.AppendUvarint(raw, uint64(len(r)))
+			raw = append(raw, r...)
+		}
+	}
 	raw = append(raw, inviteChecksum(raw)...)
 	return invitePrefix + inviteEncoding.EncodeToString(raw)
 }
@@ -74,7 +82,7 @@ func ParseInviteCode(s string) (InviteCode, error) {
 		return InviteCode{}, fmt.Errorf("%w: it does not start with %q", ErrBadInviteCode, invitePrefix)
 	}
 	raw, err := inviteEncoding.DecodeString(body)
-	if err != nil || len(raw) != inviteCodeSize || inviteEncoding.EncodeToString(raw) != body {
+	if err != nil || len(raw) < inviteCodeSize || inviteEncoding.EncodeToString(raw) != body {
 		return InviteCode{}, fmt.Errorf("%w: wrong length or characters", ErrBadInviteCode)
 	}
 	n := len(raw) - inviteChecksumSize
@@ -90,6 +98,29 @@ func ParseInviteCode(s string) (InviteCode, error) {
 	}
 	c.Group = keys.Key{Scope: keys.Scope{Pursuance: c.Pursuance}, Gen: binary.BigEndian.Uint64(raw[96:104])}
 	copy(c.Group.Seed[:], raw[104:136])
+	tail := raw[136:n]
+	if len(tail) > 0 {
+		count, k := binary.Uvarint(tail)
+		if k <= 0 || count > state.MaxRelays {
+			return InviteCode{}, fmt.Errorf("%w: bad relay list", ErrBadInviteCode)
+		}
+		tail = tail[k:]
+		for range count {
+			size, k := binary.Uvarint(tail)
+			if k <= 0 || size > uint64(len(tail)-k) {
+				return InviteCode{}, fmt.Errorf("%w: bad relay list", ErrBadInviteCode)
+			}
+			r := string(tail[k : k+int(size)])
+			if err := state.CheckRelayURL(r); err != nil {
+				return InviteCode{}, fmt.Errorf("%w: %v", ErrBadInviteCode, err)
+			}
+			c.Relays = append(c.Relays, r)
+			tail = tail[k+int(size):]
+		}
+		if len(tail) != 0 {
+			return InviteCode{}, fmt.Errorf("%w: bytes after the relay list", ErrBadInviteCode)
+		}
+	}
 	return c, nil
 }
 
@@ -155,7 +186,7 @@ func (n *Node) Invite(ctx context.Context, p event.ID, role string, expires time
 	if err != nil {
 		return InviteCode{}, Result{}, err
 	}
-	return InviteCode{Pursuance: p, Invite: res.Event.ID(), Key: key, Group: group}, res, nil
+	return InviteCode{Pursuance: p, Invite: res.Event.ID(), Key: key, Group: group, Relays: s.Relays()}, res, nil
 }
 
 // Accept keeps an invite code's keys in this home (sealed to this member),
@@ -167,7 +198,7 @@ func (n *Node) Accept(code InviteCode) error {
 	}
 	inv := state.InviteSecret{Invite: code.Invite}
 	copy(inv.Seed[:], code.Key.Seed())
-	return n.addSecrets(code.Pursuance, inv, code.Group)
+	return n.addSecrets(code.Pursuance, inv, code.Group, code.Relays)
 }
 
 // Join joins the pursuance an invite code names. The pursuance's log must
@@ -176,9 +207,27 @@ func (n *Node) Join(ctx context.Context, code InviteCode, opts DoOptions) (Resul
 	if err := n.Accept(code); err != nil {
 		return Result{}, err
 	}
-	if _, err := n.st.Get(ctx, code.Invite); errors.Is(err, store.ErrNotFound) {
-		return Result{}, fmt.Errorf("the invite's pursuance %s is not on this home yet; get its log first (`pursuance import FILE`)", code.Pursuance.Short())
-	} else if err != nil {
+	_, err := n.st.Get(ctx, code.Invite)
+	if errors.Is(err, store.ErrNotFound) {
+		// Fetch the log from the relays the code names.
+		urls, uerr := n.relayURLs(ctx, code.Pursuance, nil)
+		if uerr != nil {
+			return Result{}, uerr
+		}
+		if len(urls) == 0 {
+			return Result{}, fmt.Errorf("the invite's pursuance %s is not on this home yet, and the code names no relay; get its log first (`pursuance join CODE --log FILE`)", code.Pursuance.Short())
+		}
+		sres, serr := n.Sync(ctx, code.Pursuance, SyncOptions{PullOnly: true})
+		_, err = n.st.Get(ctx, code.Invite)
+		if err != nil {
+			why := relayErrors(sres)
+			if serr != nil {
+				why = serr.Error()
+			}
+			return Result{}, fmt.Errorf("the invite's pursuance %s is not on this home, and its relays did not give it (%s)", code.Pursuance.Short(), why)
+		}
+	}
+	if err != nil {
 		return Result{}, err
 	}
 	pub := n.id.Public()
@@ -189,5 +238,29 @@ func (n *Node) Join(ctx context.Context, code InviteCode, opts DoOptions) (Resul
 		KEM:     pub.KEM.Bytes(),
 		Binding: pub.KEMBinding[:],
 	}
-	return n.Do(ctx, code.Pursuance, op, opts)
+	res, err := n.Do(ctx, code.Pursuance, op, opts)
+	if err != nil {
+		return res, err
+	}
+	// Publish the join (and anything else new) where the others will look.
+	if urls, _ := n.relayURLs(ctx, code.Pursuance, nil); len(urls) > 0 {
+		if sres, err := n.Sync(ctx, code.Pursuance, SyncOptions{}); err != nil || relayErrors(sres) != "" {
+			res.SyncErr = errors.Join(err, errors.New(relayErrors(sres)))
+		}
+	}
+	return res, nil
+}
+
+// relayErrors summarizes the relays that failed in a sync, for people.
+func relayErrors(r SyncResult) string {
+	var out []string
+	for _, rr := range r.Relays {
+		if rr.Err != nil {
+			out = append(out, rr.URL+": "+rr.Err.Error())
+		}
+	}
+	if len(out) == 0 {
+		return ""
+	}
+	return strings.Join(out, "; ")
 }

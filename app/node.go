@@ -48,6 +48,7 @@ type Node struct {
 	in   *ingest.Ingester
 	lock *os.File
 	opts Options
+	sdb  *syncDB // opened by the first sync
 }
 
 // Open opens the home at dir: it reads the public identity (there must be
@@ -102,6 +103,9 @@ func lockHome(ctx context.Context, dir string) (*os.File, error) {
 // Close closes the store and releases the home.
 func (n *Node) Close() error {
 	err := n.st.Close()
+	if n.sdb != nil {
+		err = errors.Join(err, n.sdb.Close())
+	}
 	if n.lock != nil {
 		n.lock.Close()
 	}

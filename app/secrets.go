@@ -33,6 +33,7 @@ func (n *Node) stateSecrets(p event.ID) (*state.Secrets, error) {
 type secrets struct {
 	Invites []state.InviteSecret
 	Group   []keys.Key // group key generations
+	Relays  []string   // relays the codes named
 }
 
 const (
@@ -40,6 +41,7 @@ const (
 	secretsPurpose = "home-secrets/v1/"
 	secretInvite   = 1
 	secretGroup    = 2
+	secretRelay    = 3
 )
 
 func (n *Node) secretsName(p event.ID) string { return p.String() }
@@ -75,6 +77,9 @@ func (n *Node) readSecrets(p event.ID) (secrets, error) {
 			copy(k.Seed[:], pt[9:41])
 			s.Group = append(s.Group, k)
 			pt = pt[41:]
+		case pt[0] == secretRelay && len(pt) >= 2 && len(pt) >= 2+int(pt[1]):
+			s.Relays = append(s.Relays, string(pt[2:2+int(pt[1])]))
+			pt = pt[2+int(pt[1]):]
 		default:
 			return secrets{}, fmt.Errorf("the keys kept for %s in this home are malformed", p.Short())
 		}
@@ -103,7 +108,7 @@ func (n *Node) secretPursuances() ([]event.ID, error) {
 
 // addSecrets adds an invite secret and a group key generation to what the
 // home keeps for p. Sealing needs only the public KEM key.
-func (n *Node) addSecrets(p event.ID, invite state.InviteSecret, group keys.Key) error {
+func (n *Node) addSecrets(p event.ID, invite state.InviteSecret, group keys.Key, relays []string) error {
 	s, err := n.readSecrets(p)
 	if err != nil {
 		return err
@@ -125,6 +130,13 @@ func (n *Node) addSecrets(p event.ID, invite state.InviteSecret, group keys.Key)
 	if group.Gen != 0 {
 		pt = binary.BigEndian.AppendUint64(append(pt, secretGroup), group.Gen)
 		pt = append(pt, group.Seed[:]...)
+	}
+	var all []string
+	for _, r := range append(s.Relays, relays...) {
+		if len(r) <= 255 && !slices.Contains(all, r) {
+			all = append(all, r)
+			pt = append(append(pt, secretRelay, byte(len(r))), r...)
+		}
 	}
 	box, err := keys.SealBox(n.pub.KEM, secretsPurpose+p.String(), pt)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"io"
 
 	"github.com/pursuance/pursuance/event"
+	"github.com/pursuance/pursuance/identity"
 	"github.com/pursuance/pursuance/keys"
 	"github.com/pursuance/pursuance/state"
 )
@@ -53,7 +54,7 @@ func (n *Node) Export(ctx context.Context, p event.ID, w io.Writer) (int, error)
 		return 0, err
 	}
 	var buf, rec []byte
-	write := func(env *keys.Envelopes, e *event.Event) error {
+	write := func(env *genEnv, e *event.Event) error {
 		buf = e.AppendEncode(buf[:0])
 		sealed, err := env.Seal(buf, n.rand())
 		if err != nil {
@@ -93,8 +94,14 @@ func (n *Node) Export(ctx context.Context, p event.ID, w io.Writer) (int, error)
 // groupGens are the envelopes of the group key generations a member holds:
 // by the key-update that published each, the first and the current.
 type groupGens struct {
-	by          map[event.ID]*keys.Envelopes
-	first, last *keys.Envelopes
+	by          map[event.ID]*genEnv
+	first, last *genEnv
+}
+
+// genEnv is one group generation's envelopes and topic key.
+type genEnv struct {
+	*keys.Envelopes
+	topicKey *identity.SigningKey
 }
 
 // groupEnvelopes returns the envelopes of every group key generation of s
@@ -104,7 +111,7 @@ func (n *Node) groupEnvelopes(ctx context.Context, s *state.State) (groupGens, e
 	if err != nil {
 		return groupGens{}, err
 	}
-	g := groupGens{by: map[event.ID]*keys.Envelopes{}}
+	g := groupGens{by: map[event.ID]*genEnv{}}
 	held := map[event.ID]keys.Key{}
 	for _, h := range ring {
 		if h.Key.Scope.IsGroup() {
@@ -117,10 +124,15 @@ func (n *Node) groupEnvelopes(ctx context.Context, s *state.State) (groupGens, e
 		if !ok {
 			continue
 		}
-		env, err := keys.NewEnvelopes(&k)
+		envs, err := keys.NewEnvelopes(&k)
 		if err != nil {
 			return groupGens{}, err
 		}
+		_, tk, err := k.Topic()
+		if err != nil {
+			return groupGens{}, err
+		}
+		env := &genEnv{envs, tk}
 		g.by[kg.Update] = env
 		if g.first == nil || kg.Gen == 1 {
 			g.first = env
@@ -271,45 +283,64 @@ func noteGroupUpdate(b []byte, chains map[event.ID][]*state.KeyUpdate) {
 // member holds, in every pursuance it holds or was invited into, and of
 // those these hold chained in chains, by topic.
 func (n *Node) envelopeKeys(ctx context.Context, chains map[event.ID][]*state.KeyUpdate) (map[keys.Topic]*keys.Envelopes, error) {
-	out := map[keys.Topic]*keys.Envelopes{}
+	ks, err := n.groupKeys(ctx, nil, chains)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[keys.Topic]*keys.Envelopes, len(ks))
+	for t, k := range ks {
+		if out[t], err = keys.NewEnvelopes(&k); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// groupKeys returns every group key generation this member holds, by
+// topic: in pursuance only (every pursuance on the home or invited into
+// when nil), and those chained under them in chains.
+func (n *Node) groupKeys(ctx context.Context, only *event.ID, chains map[event.ID][]*state.KeyUpdate) (map[keys.Topic]keys.Key, error) {
+	out := map[keys.Topic]keys.Key{}
 	var queue []keys.Key
 	add := func(k keys.Key) error {
-		env, err := keys.NewEnvelopes(&k)
+		t, _, err := k.Topic()
 		if err != nil {
 			return err
 		}
-		if out[env.Topic()] == nil {
-			out[env.Topic()] = env
+		if _, ok := out[t]; !ok {
+			out[t] = k
 			queue = append(queue, k)
 		}
 		return nil
 	}
-	have, err := n.st.Pursuances(ctx)
-	if err != nil {
-		return nil, err
+	var ps []event.ID
+	if only != nil {
+		ps = []event.ID{*only}
+	} else {
+		have, err := n.st.Pursuances(ctx)
+		if err != nil {
+			return nil, err
+		}
+		invited, err := n.secretPursuances()
+		if err != nil {
+			return nil, err
+		}
+		ps = append(have, invited...)
 	}
-	for _, p := range have {
-		s, err := n.State(ctx, p)
-		if err != nil {
-			return nil, err
-		}
-		ring, err := n.KeyRing(ctx, s)
-		if err != nil {
-			return nil, err
-		}
-		for _, h := range ring {
-			if h.Key.Scope.IsGroup() {
-				if err := add(h.Key); err != nil {
-					return nil, err
+	for _, p := range ps {
+		if _, err := n.st.Get(ctx, p); err == nil {
+			s, err := n.State(ctx, p)
+			if err != nil {
+				return nil, err
+			}
+			for _, h := range s.Held() {
+				if h.Key.Scope.IsGroup() {
+					if err := add(h.Key); err != nil {
+						return nil, err
+					}
 				}
 			}
 		}
-	}
-	invited, err := n.secretPursuances()
-	if err != nil {
-		return nil, err
-	}
-	for _, p := range invited {
 		sec, err := n.readSecrets(p)
 		if err != nil {
 			return nil, err

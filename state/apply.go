@@ -11,7 +11,7 @@ import (
 func isAuthority(op Op) bool {
 	switch op.(type) {
 	case *Genesis, *CharterAmend, *RoleAssign, *RoleRevoke, *Invite, *InviteRevoke,
-		*Join, *Remove, *Leave, *Proposal, *Approval, *KeyUpdate:
+		*Join, *Remove, *Leave, *Proposal, *Approval, *KeyUpdate, *Relays:
 		return true
 	}
 	return false
@@ -233,6 +233,13 @@ func (b *builder) applyAuthOp(a *authState, id event.ID, author identity.PublicK
 	case *InviteRevoke:
 		if inv := a.invites[op.Invite]; inv != nil {
 			inv.revoked = true
+		}
+	case *Relays:
+		for _, u := range op.Add {
+			a.relays[u] = true
+		}
+		for _, u := range op.Remove {
+			delete(a.relays, u)
 		}
 	case *KeyUpdate:
 		var members []identity.PublicKey

@@ -59,6 +59,7 @@ type authState struct {
 	proposals   map[event.ID]*proposal
 	keys        map[string][]KeyGen      // by role ("" the group key): accepted generations in log order
 	partial     map[event.ID]*partialGen // generations published in parts, not yet complete, by first part
+	relays      map[string]bool          // the relay list
 }
 
 // partialGen is a generation whose parts are still arriving.
@@ -141,6 +142,7 @@ func newAuthState() *authState {
 		proposals: make(map[event.ID]*proposal),
 		keys:      make(map[string][]KeyGen),
 		partial:   make(map[event.ID]*partialGen),
+		relays:    make(map[string]bool),
 	}
 }
 
@@ -210,6 +212,7 @@ func (a *authState) clone() *authState {
 		proposals:   make(map[event.ID]*proposal, len(a.proposals)),
 		keys:        make(map[string][]KeyGen, len(a.keys)),
 		partial:     make(map[event.ID]*partialGen, len(a.partial)),
+		relays:      maps.Clone(a.relays),
 	}
 	for k, v := range a.keys {
 		c.keys[k] = slices.Clone(v)

@@ -170,6 +170,8 @@ func actionOf(op Op) charter.Action {
 		return charter.Comment
 	case *TaskArchive:
 		return charter.ArchiveTask
+	case *Relays:
+		return charter.ManageRelays
 	case Opaque:
 		switch op.Kind() {
 		case event.KindKeyUpdate:
@@ -327,6 +329,8 @@ func (b *builder) permitted(v view, n *node, op Op, author identity.PublicKey, m
 		return nil
 	case *KeyUpdate:
 		return b.checkKeyUpdate(a, e, op, roles)
+	case *Relays:
+		return c.Allows(roles, act, nil, nil)
 	case *TaskSealed:
 		// Sealed for others: what this member can judge is that it is
 		// sealed under current generations, and that the task exists.

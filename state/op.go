@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/fxamacker/cbor/v2"
@@ -252,6 +254,38 @@ const (
 	MaxBoxes       = 256 // readers sealed to one by one
 )
 
+// Relays changes the pursuance's relay list: the URLs in Add join it, those
+// in Remove leave it. Accepted changes apply in log order, so concurrent
+// ones settle the same way everywhere.
+type Relays struct {
+	Add    []string `cbor:"1,keyasint,omitempty"`
+	Remove []string `cbor:"2,keyasint,omitempty"`
+}
+
+// MaxRelays bounds the URLs one relays event names, and MaxRelayURL one URL.
+const (
+	MaxRelays   = 16
+	MaxRelayURL = 256
+)
+
+// CheckRelayURL checks a relay's URL: http or https, a host, no user,
+// query or fragment, at most MaxRelayURL bytes, in its canonical form.
+func CheckRelayURL(s string) error {
+	if len(s) > MaxRelayURL {
+		return fmt.Errorf("relay URL of %d bytes", len(s))
+	}
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return fmt.Errorf("bad relay URL %q", s)
+	case u.Scheme != "http" && u.Scheme != "https", u.Host == "", u.User != nil, u.RawQuery != "", u.Fragment != "", u.Opaque != "":
+		return fmt.Errorf("bad relay URL %q: want http(s)://host[:port][/path]", s)
+	case strings.TrimRight(s, "/") != s || u.String() != s:
+		return fmt.Errorf("relay URL %q is not in canonical form (no trailing slash)", s)
+	}
+	return nil
+}
+
 // Opaque is the body of a kind this version decodes but does not interpret
 // yet (keys, relays, links).
 type Opaque struct {
@@ -280,6 +314,7 @@ func (TaskComment) Kind() event.Kind  { return event.KindTaskComment }
 func (TaskArchive) Kind() event.Kind  { return event.KindTaskArchive }
 func (KeyUpdate) Kind() event.Kind    { return event.KindKeyUpdate }
 func (TaskSealed) Kind() event.Kind   { return event.KindTaskSealed }
+func (Relays) Kind() event.Kind       { return event.KindRelays }
 func (o Opaque) Kind() event.Kind     { return o.kind }
 
 var (
@@ -365,6 +400,8 @@ func newOp(k event.Kind) (Op, bool) {
 		return &TaskArchive{}, true
 	case event.KindTaskSealed:
 		return &TaskSealed{}, true
+	case event.KindRelays:
+		return &Relays{}, true
 	case event.KindKeyUpdate:
 		return &KeyUpdate{}, true
 	}
@@ -495,6 +532,15 @@ func checkOp(op Op) error {
 			}
 			if i > 0 && o.Boxes[i-1].Member.Compare(b.Member) >= 0 {
 				return errors.New("sealed seeds not sorted by member, or repeated")
+			}
+		}
+	case *Relays:
+		if len(o.Add)+len(o.Remove) == 0 || len(o.Add)+len(o.Remove) > MaxRelays {
+			return fmt.Errorf("%d relay URLs (1 to %d)", len(o.Add)+len(o.Remove), MaxRelays)
+		}
+		for _, u := range append(slices.Clone(o.Add), o.Remove...) {
+			if err := CheckRelayURL(u); err != nil {
+				return err
 			}
 		}
 	case *TaskSealed:

@@ -328,6 +328,9 @@ func (s *State) Hash() [32]byte {
 			w(str(r))
 		}
 	}
+	for _, r := range s.Relays() {
+		w(str("relay"), str(r))
+	}
 	for _, t := range s.Tasks() {
 		w(str("task"), t.ID[:], t.Parent[:], str(t.Title), str(t.Body), str(t.Due), u(uint64(t.Status)), u(boolU(t.Archived)))
 		for _, r := range t.VisibleTo {
@@ -434,6 +437,11 @@ func (s *State) KeyStatus(role string) (st KeyStatus, ok bool) {
 	st.Current = cur
 	st.Stale, st.Owed = s.b.keyHolders(a, cur)
 	return st, true
+}
+
+// Relays returns the pursuance's relay list, sorted.
+func (s *State) Relays() []string {
+	return slices.Sorted(maps.Keys(s.b.auth.relays))
 }
 
 // MayRotate reports whether member m may publish a generation of the

@@ -1,0 +1,124 @@
+package app
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+
+	"github.com/pursuance/pursuance/charter"
+	"github.com/pursuance/pursuance/relay"
+	"github.com/pursuance/pursuance/state"
+)
+
+// testRelay runs a relay in the test process.
+func testRelay(t *testing.T) (url string, st *relay.SQLite) {
+	t.Helper()
+	st, err := relay.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "relay.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(relay.NewServer(st, relay.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}).Handler())
+	t.Cleanup(func() {
+		ts.Close()
+		st.Close()
+	})
+	return ts.URL, st
+}
+
+// Members on different homes, through two relays: an invite names the
+// relays; join fetches the log from them and publishes the join; each
+// sync brings the others' events; a removed member reads nothing new.
+func TestSyncThroughRelays(t *testing.T) {
+	ctx := context.Background()
+	r1, _ := testRelay(t)
+	r2, _ := testRelay(t)
+	alice, bob, carol := newMember(t, "Alice"), newMember(t, "Bob"), newMember(t, "Carol")
+	c, _ := charter.Template("desk")
+	p, err := alice.Create(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.SetRelays(ctx, p, []string{r1, r2}, nil, DoOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	task := do(t, alice, p, &state.TaskCreate{Title: "Shared", VisibleTo: []string{"researcher"}})
+	if res, err := alice.Sync(ctx, p, SyncOptions{}); err != nil || relayErrors(res) != "" || res.Sent == 0 {
+		t.Fatalf("alice's first sync: %+v %v", res, err)
+	}
+	code, _, err := alice.Invite(ctx, p, "researcher", 0, 1, DoOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(code.Relays) != 2 {
+		t.Fatalf("the code names %v", code.Relays)
+	}
+	if _, err := alice.Sync(ctx, p, SyncOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// Bob joins from the code alone.
+	code2, err := ParseInviteCode(code.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := bob.Join(ctx, code2, DoOptions{})
+	if err != nil || res.SyncErr != nil {
+		t.Fatalf("join: %v %v", err, res.SyncErr)
+	}
+	do(t, bob, p, &state.TaskComment{Task: task.ID(), Text: "on it"})
+	if _, err := bob.Sync(ctx, p, SyncOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// Alice gets Bob's join and comment.
+	if res, err := alice.Sync(ctx, p, SyncOptions{}); err != nil || res.Received != 2 {
+		t.Fatalf("alice's sync: %+v %v", res, err)
+	}
+	as, _ := alice.State(ctx, p)
+	if tk, _ := as.Task(task.ID()); len(tk.Comments) != 1 || len(as.Members()) != 2 {
+		t.Fatalf("alice's view: %d members, task %+v", len(as.Members()), tk)
+	}
+	// One relay is lost entirely: the other carries on, and a newcomer
+	// gets the whole history from it.
+	if _, err := alice.SetRelays(ctx, p, nil, []string{r1}, DoOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	code3, _, err := alice.Invite(ctx, p, "researcher", 0, 1, DoOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.Sync(ctx, p, SyncOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := carol.Join(ctx, code3, DoOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	cs, _ := carol.State(ctx, p)
+	if tk, _ := cs.Task(task.ID()); tk == nil || len(tk.Comments) != 1 || len(cs.Members()) != 3 {
+		t.Fatalf("carol's view: %d members, task %+v", len(cs.Members()), tk)
+	}
+	if cs.Hash() == [32]byte{} || len(cs.Log()) != len(as.Log())+3 {
+		t.Logf("carol %d events, alice had %d before", len(cs.Log()), len(as.Log()))
+	}
+	// Alice removes Bob: what she writes afterwards, Bob syncs but cannot
+	// open.
+	if _, _, err := alice.Remove(ctx, p, bob.id.ID(), DoOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	secret := do(t, alice, p, &state.TaskCreate{Title: "After Bob", VisibleTo: nil})
+	if _, err := alice.Sync(ctx, p, SyncOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	bres, err := bob.Sync(ctx, p, SyncOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.Store().Get(ctx, secret.ID()); err == nil {
+		t.Error("bob got the task written after his removal")
+	}
+	bs, _ := bob.State(ctx, p)
+	if _, ok := bs.Member(bob.id.ID()); ok {
+		t.Errorf("bob did not learn of his removal (sync %+v)", bres)
+	}
+}

@@ -1,0 +1,108 @@
+package app
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+
+	"github.com/pursuance/pursuance/event"
+	"github.com/pursuance/pursuance/keys"
+)
+
+// syncDB remembers, per relay, how far each topic has been read and which
+// events the relay is known to hold (read from it, or sent to it under a
+// topic), so that sync sends only what is new. It lives in the home as
+// sync.db; losing it costs a re-read and re-sends, which relays take as
+// duplicates or new copies, never as errors.
+type syncDB struct {
+	db *sql.DB
+}
+
+const syncSchema = `
+CREATE TABLE IF NOT EXISTS cursors (relay TEXT NOT NULL, topic BLOB NOT NULL, cursor INTEGER NOT NULL, PRIMARY KEY (relay, topic));
+CREATE TABLE IF NOT EXISTS held (relay TEXT NOT NULL, id BLOB NOT NULL, topic BLOB NOT NULL, PRIMARY KEY (relay, id, topic));
+`
+
+func openSyncDB(ctx context.Context, home string) (*syncDB, error) {
+	path := filepath.Join(home, "sync.db")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	f.Close()
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	db, err := sql.Open("sqlite", (&url.URL{Scheme: "file", Path: path, RawQuery: q.Encode()}).String())
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(1)
+	if _, err := db.ExecContext(ctx, syncSchema); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sync.db: %w", err)
+	}
+	return &syncDB{db: db}, nil
+}
+
+func (s *syncDB) Close() error { return s.db.Close() }
+
+func (s *syncDB) cursor(ctx context.Context, relay string, t keys.Topic) (uint64, error) {
+	var c uint64
+	err := s.db.QueryRowContext(ctx, "SELECT cursor FROM cursors WHERE relay = ? AND topic = ?", relay, t[:]).Scan(&c)
+	if err == sql.ErrNoRows {
+		return 0, nil
+	}
+	return c, err
+}
+
+func (s *syncDB) setCursor(ctx context.Context, relay string, t keys.Topic, c uint64) error {
+	_, err := s.db.ExecContext(ctx, "INSERT INTO cursors (relay, topic, cursor) VALUES (?, ?, ?) ON CONFLICT (relay, topic) DO UPDATE SET cursor = excluded.cursor", relay, t[:], c)
+	return err
+}
+
+// heldBy returns the events the relay is known to hold, and those it holds
+// under topic t.
+func (s *syncDB) heldBy(ctx context.Context, relay string, t keys.Topic) (any, onTopic map[event.ID]bool, err error) {
+	any, onTopic = map[event.ID]bool{}, map[event.ID]bool{}
+	rows, err := s.db.QueryContext(ctx, "SELECT id, topic FROM held WHERE relay = ?", relay)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, topic []byte
+		if err := rows.Scan(&id, &topic); err != nil {
+			return nil, nil, err
+		}
+		var e event.ID
+		copy(e[:], id)
+		any[e] = true
+		if string(topic) == string(t[:]) {
+			onTopic[e] = true
+		}
+	}
+	return any, onTopic, rows.Err()
+}
+
+func (s *syncDB) markHeld(ctx context.Context, relay string, t keys.Topic, ids []event.ID) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	st, err := tx.PrepareContext(ctx, "INSERT OR IGNORE INTO held (relay, id, topic) VALUES (?, ?, ?)")
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if _, err := st.ExecContext(ctx, relay, id[:], t[:]); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}

@@ -1,9 +1,16 @@
 package main
 
 import (
+	"bufio"
+	"fmt"
+	"io"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -35,6 +42,7 @@ func TestScripts(t *testing.T) {
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"capture": capture,
+			"relay":   relayCmd,
 		},
 	})
 }
@@ -56,4 +64,62 @@ func capture(ts *testscript.TestScript, neg bool, args []string) {
 		val = m[1]
 	}
 	ts.Setenv(args[0], val)
+}
+
+// relays started by scripts, by script and name.
+var scriptRelays sync.Map // map[string]*exec.Cmd, key: fmt.Sprint(ts) + name
+
+// relay start NAME | kill NAME | restart NAME | stop NAME: runs `pursuance
+// relay` as a real process on loopback (data in $WORK/NAME), setting $NAME
+// to its URL; kill sends SIGKILL, restart starts it again on the same data
+// and port, stop sends SIGTERM and waits for exit status 0.
+func relayCmd(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: relay start|kill|restart|stop NAME")
+	}
+	op, name := args[0], args[1]
+	key := fmt.Sprintf("%p/%s", ts, name)
+	switch op {
+	case "start", "restart":
+		listen := "127.0.0.1:0"
+		if op == "restart" {
+			listen = strings.TrimPrefix(ts.Getenv(name), "http://")
+		}
+		bin, err := exec.LookPath("pursuance")
+		ts.Check(err)
+		cmd := exec.Command(bin, "relay", "--listen", listen, "--data", filepath.Join(ts.Getenv("WORK"), name), "--log-level", "warn")
+		stderr, err := cmd.StderrPipe()
+		ts.Check(err)
+		ts.Check(cmd.Start())
+		r := bufio.NewReader(stderr)
+		line, err := r.ReadString('\n')
+		if err != nil || !strings.HasPrefix(line, "http://") {
+			cmd.Process.Kill()
+			ts.Fatalf("relay %s did not start: %q %v", name, line, err)
+		}
+		go io.Copy(io.Discard, r)
+		scriptRelays.Store(key, cmd)
+		ts.Setenv(name, strings.TrimSpace(line))
+		ts.Defer(func() {
+			cmd.Process.Kill()
+			cmd.Wait()
+		})
+	case "kill", "stop":
+		v, ok := scriptRelays.Load(key)
+		if !ok {
+			ts.Fatalf("no relay %s", name)
+		}
+		cmd := v.(*exec.Cmd)
+		sig := syscall.SIGKILL
+		if op == "stop" {
+			sig = syscall.SIGTERM
+		}
+		ts.Check(cmd.Process.Signal(sig))
+		err := cmd.Wait()
+		if op == "stop" && err != nil {
+			ts.Fatalf("relay %s stopped with %v", name, err)
+		}
+	default:
+		ts.Fatalf("usage: relay start|kill|restart|stop NAME")
+	}
 }

@@ -33,10 +33,12 @@ into fresh SQLite stores, in batches as a catch-up from a relay delivers them:
 
   naive  verifies every signature, one at a time, on one core;
   real   verifies one signature per contiguous chain segment (hash links vouch
-         for the rest), spread over all cores.
+         for the rest), spread over all cores, and checks each batch while
+         the one before it is being written.
 
 Both write with the same batched transactions, so the ratio measures the
-verification strategy alone. Progress goes to stderr.`,
+verification strategy (and the overlap of checking with writing). Progress
+goes to stderr.`,
 		Example: `  pursuance bench ingest --events 100000 --authors 20
   pursuance bench ingest --events 10000 --json`,
 		Args: noArgs,

@@ -39,8 +39,11 @@ Prints the pursuance ID.`,
 			if charterFile != "" && cmd.Flags().Changed("template") {
 				return usageErrorf("--charter and --template exclude each other")
 			}
-			if len(relays) > 0 {
-				return fmt.Errorf("--relay: relays are not supported yet by this version")
+			for i, u := range relays {
+				relays[i] = strings.TrimRight(u, "/")
+				if err := state.CheckRelayURL(relays[i]); err != nil {
+					return usageErrorf("--relay: %v", err)
+				}
 			}
 			c, err := loadCharter(charterFile, template)
 			if err != nil {
@@ -60,6 +63,12 @@ Prints the pursuance ID.`,
 				return err
 			}
 			fmt.Fprintf(e.Stderr, "Founded %q; you hold %q.\n", c.Name, c.FounderRole())
+			if len(relays) > 0 {
+				if _, err := n.SetRelays(cmd.Context(), id, relays, nil, app.DoOptions{}); err != nil {
+					return err
+				}
+				e.syncReport(n.Sync(cmd.Context(), id, app.SyncOptions{Progress: e.progress()}))
+			}
 			if e.json {
 				return e.printJSON(struct {
 					Pursuance event.ID `json:"pursuance"`
@@ -73,7 +82,7 @@ Prints the pursuance ID.`,
 	f.StringVar(&name, "name", "", "the pursuance's `NAME`")
 	f.StringVar(&charterFile, "charter", "", "charter YAML `FILE`")
 	f.StringVar(&template, "template", "desk", "charter template `NAME` (pursuance templates)")
-	f.StringArrayVar(&relays, "relay", nil, "relay `URL` (not supported yet)")
+	f.StringArrayVar(&relays, "relay", nil, "a relay `URL` to publish to (repeatable)")
 	return cmd
 }
 
@@ -601,10 +610,9 @@ func newJoinCmd(e *Env) *cobra.Command {
 		Use:   "join CODE [--log FILE]",
 		Short: "Join a pursuance with an invite code",
 		Long: `Join the pursuance an invite code names. The code carries the keys that
-open the pursuance's log; the log itself comes from a member's
-` + "`pursuance export`" + ` file (--log FILE, or an earlier ` + "`pursuance import`" + `) until
-relays arrive. Every event of the log is verified before the join is
-signed on top of it.`,
+open the pursuance's log and the relays that hold it: join fetches the log
+from them (or reads a member's ` + "`pursuance export`" + ` file, --log FILE),
+verifies every event, signs the join on top of it and publishes it.`,
 		Example: `  pursuance join pi1… --log night-desk.plog`,
 		Args:    exactArgs(1, "CODE"),
 		RunE: func(cmd *cobra.Command, args []string) error {

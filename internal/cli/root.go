@@ -71,6 +71,8 @@ Start by creating your identity, then run your node:
 		newImportCmd(e),
 		newUpCmd(e),
 		newRelayCmd(e),
+		newRelaysCmd(e),
+		newSyncCmd(e),
 		newVersionCmd(e),
 		newBenchCmd(e),
 	)

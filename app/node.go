@@ -36,6 +36,7 @@ const StoreFile = "events.db"
 type Options struct {
 	Now  func() time.Time // time.Now when nil
 	Rand io.Reader        // crypto/rand when nil
+	Log  func(string)     // what a user may want to know (a relay's lies); nil: dropped
 }
 
 // Node is one member's home: identity, store and the pursuances in it. It

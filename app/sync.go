@@ -32,10 +32,10 @@ type SyncResult struct {
 	Received int // events new to this home
 	Sent     int // envelopes sent, all relays together
 	Relays   []RelayResult
-	// Unreadable counts envelopes no key of this member opens; Refused,
-	// events that opened but failed verification (a relay's forgery or a
-	// member's).
-	Unreadable, Refused int
+	// Tampered counts envelopes on a topic whose key this member holds
+	// that do not open: altered or forged by a relay (or by someone with an
+	// old key). Refused counts events that opened but failed verification.
+	Tampered, Refused int
 	// Missing names events that others name as parents or predecessors and
 	// that no relay had: withheld or pruned everywhere asked.
 	Missing []event.ID
@@ -125,6 +125,15 @@ func (n *Node) Sync(ctx context.Context, p event.ID, opts SyncOptions) (SyncResu
 	res.Missing = n.in.Missing()
 	if !opts.PullOnly {
 		if _, err := n.st.Get(ctx, p); err == nil {
+			// What came in may leave keys owed (a newcomer) or stale (a
+			// removal): heal before sending, so the others get the keys.
+			if s, err := n.State(ctx, p); err == nil {
+				if _, ok := s.Member(n.id.ID()); ok {
+					if _, _, err := n.heal(ctx, s); err != nil {
+						return res, err
+					}
+				}
+			}
 			if err := n.push(ctx, sdb, p, results, progress); err != nil {
 				return res, err
 			}
@@ -174,8 +183,9 @@ func (n *Node) pull(ctx context.Context, sdb *syncDB, c *relay.Client, j pullJob
 			b, err := env.Open(e.Envelope)
 			if err != nil {
 				mu.Lock()
-				res.Unreadable++
+				res.Tampered++
 				mu.Unlock()
+				n.logf("relay %s: envelope %d of topic %s does not open: %v", c.URL(), e.Cursor, relay.TopicHex(j.topic)[:12], err)
 				continue
 			}
 			if h := sha256.Sum256(b); !seen[h] {
@@ -335,6 +345,14 @@ func (n *Node) pushTo(ctx context.Context, sdb *syncDB, p event.ID, gens groupGe
 		}
 	}
 	return nil
+}
+
+// logf records something a user may want to know about but that does not
+// stop the work: a relay's lie, say. Options.Log receives it.
+func (n *Node) logf(format string, args ...any) {
+	if n.opts.Log != nil {
+		n.opts.Log(fmt.Sprintf(format, args...))
+	}
 }
 
 // retry runs fn until it succeeds, fails for good, or three retries with

@@ -367,3 +367,5 @@ func (n *Node) groupKeys(ctx context.Context, only *event.ID, chains map[event.I
 	}
 	return out, nil
 }
+
+func newEnvelopes(k keys.Key) (*keys.Envelopes, error) { return keys.NewEnvelopes(&k) }

@@ -22,7 +22,7 @@ func (e *Env) openNode(ctx context.Context, unlock bool) (*app.Node, error) {
 	if _, err := keystore.ReadPublic(home); err != nil {
 		return nil, explain(err, home)
 	}
-	n, err := app.Open(ctx, home, app.Options{Rand: e.Rand})
+	n, err := app.Open(ctx, home, app.Options{Rand: e.Rand, Log: func(s string) { fmt.Fprintln(e.Stderr, "warning: "+s) }})
 	if err != nil {
 		return nil, err
 	}

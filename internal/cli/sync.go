@@ -159,8 +159,8 @@ func (e *Env) syncReport(res app.SyncResult, err error) {
 		return
 	}
 	fmt.Fprintf(e.Stderr, "Synced with %d relays: %d events received, %d envelopes sent", len(res.Relays), res.Received, res.Sent)
-	if res.Unreadable > 0 {
-		fmt.Fprintf(e.Stderr, ", %d sealed under keys you do not hold", res.Unreadable)
+	if res.Tampered > 0 {
+		fmt.Fprintf(e.Stderr, ", %d envelopes that do not open (altered or forged by a relay)", res.Tampered)
 	}
 	if res.Refused > 0 {
 		fmt.Fprintf(e.Stderr, ", %d refused (forged or invalid)", res.Refused)

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pursuance/pursuance/charter"
 	"github.com/pursuance/pursuance/event"
@@ -263,3 +264,51 @@ func TestEquivocationShownToAll(t *testing.T) {
 		t.Fatalf("evidence: %v %v", ev, err)
 	}
 }
+
+// A relay's retention drops old envelopes; a newcomer still gets the whole
+// history, from a peer: another member's node serving the same protocol.
+func TestPeerResyncAfterRetention(t *testing.T) {
+	ctx := context.Background()
+	r, st := testRelay(t)
+	peer, _ := testRelay(t) // alice's node, serving the protocol
+	alice, _, p, task := twoOnRelays(t, r)
+	for i := range 5 {
+		do(t, alice, p, &state.TaskComment{Task: task.ID(), Text: strings.Repeat("x", i+1)})
+	}
+	mustSync(t, alice, p)
+	mustSync(t, alice, p, peer) // alice's node holds everything she has
+	code, _, err := alice.Invite(ctx, p, "researcher", 0, 1, DoOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, alice, p)
+	// The relay keeps only the newest few envelopes of each topic.
+	if n, err := st.Prune(ctx, timeNow(), relay.Retention{MaxBytes: 6 * 1024}); err != nil || n == 0 {
+		t.Fatalf("pruned %d: %v", n, err)
+	}
+	carol := newMember(t, "Carol")
+	if err := carol.Accept(code); err != nil {
+		t.Fatal(err)
+	}
+	res, err := carol.Sync(ctx, p, SyncOptions{PullOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := carol.Store().Get(ctx, p); err == nil && len(res.Missing) == 0 {
+		t.Fatalf("the pruned relay gave the whole history: %+v", res)
+	}
+	// From the peer, everything.
+	if _, err := carol.Sync(ctx, p, SyncOptions{PullOnly: true, Relays: []string{peer}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := carol.Join(ctx, code, DoOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, alice, p)
+	mustSync(t, carol, p, peer)
+	if !sameLog(t, alice, carol, p) {
+		t.Fatal("carol's log differs from alice's")
+	}
+}
+
+func timeNow() time.Time { return time.Now() }

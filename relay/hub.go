@@ -18,8 +18,16 @@ type hub struct {
 }
 
 type feed struct {
-	recent []Entry // ascending cursors, at most recentPerTopic
+	recent []liveMsg // ascending cursors, at most recentPerTopic entries in all
+	held   int       // entries in recent
 	subs   map[*subscriber]struct{}
+}
+
+// liveMsg is one commit's entries of a topic, encoded once for every
+// subscriber that is caught up: they all send the same bytes.
+type liveMsg struct {
+	entries []Entry
+	data    []byte
 }
 
 type subscriber struct {
@@ -73,9 +81,20 @@ func (h *hub) publish(committed map[keys.Topic][]Entry) {
 		if f == nil {
 			continue
 		}
-		f.recent = append(f.recent, es...)
-		if over := len(f.recent) - recentPerTopic; over > 0 {
-			f.recent = append(f.recent[:0:0], f.recent[over:]...)
+		for len(es) > 0 {
+			// Messages of at most liveMessageBytes.
+			m := liveMsg{}
+			for len(es) > 0 && (len(m.entries) == 0 || len(m.data)+len(es[0].Envelope) <= liveMessageBytes) {
+				m.entries = append(m.entries, es[0])
+				m.data = AppendEntry(m.data, es[0])
+				es = es[1:]
+			}
+			f.recent = append(f.recent, m)
+			f.held += len(m.entries)
+		}
+		for f.held > recentPerTopic && len(f.recent) > 1 {
+			f.held -= len(f.recent[0].entries)
+			f.recent = f.recent[1:]
 		}
 		for s := range f.subs {
 			select {
@@ -86,20 +105,36 @@ func (h *hub) publish(committed map[keys.Topic][]Entry) {
 	}
 }
 
-// since returns the kept entries after cursor; ok is false when the kept
-// ones do not reach back to cursor+1 (read the store instead).
-func (h *hub) since(t keys.Topic, cursor uint64) ([]Entry, bool) {
+// since returns the kept messages after cursor, the first possibly
+// re-encoded to start just after it; ok is false when the kept ones do not
+// reach back to cursor+1 (read the store instead).
+func (h *hub) since(t keys.Topic, cursor uint64) ([]liveMsg, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	f := h.topics[t]
-	if f == nil || len(f.recent) == 0 || f.recent[0].Cursor > cursor+1 {
+	if f == nil || len(f.recent) == 0 || f.recent[0].entries[0].Cursor > cursor+1 {
 		return nil, false
 	}
 	i := len(f.recent)
-	for i > 0 && f.recent[i-1].Cursor > cursor {
+	for i > 0 && f.recent[i-1].entries[0].Cursor > cursor {
 		i--
 	}
-	return append([]Entry(nil), f.recent[i:]...), true
+	// f.recent[i-1] may hold cursor itself and entries after it.
+	var out []liveMsg
+	if i > 0 {
+		m := f.recent[i-1]
+		var rest liveMsg
+		for _, e := range m.entries {
+			if e.Cursor > cursor {
+				rest.entries = append(rest.entries, e)
+				rest.data = AppendEntry(rest.data, e)
+			}
+		}
+		if len(rest.entries) > 0 {
+			out = append(out, rest)
+		}
+	}
+	return append(out, f.recent[i:]...), true
 }
 
 // bucket is a token bucket: rate per second, burst of twice that.

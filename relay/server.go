@@ -363,19 +363,43 @@ func (s *Server) liveHandler(w http.ResponseWriter, r *http.Request) {
 }
 
 // stream sends a topic's entries after cursor, then every new one, as
-// binary messages of entry frames.
+// binary messages of entry frames. A caught-up subscriber sends the
+// messages the hub encoded once for all.
 func (s *Server) stream(ctx context.Context, c *websocket.Conn, topic keys.Topic, cursor uint64, sub *subscriber) error {
 	var msg []byte
-	for {
-		entries, ok := s.hub.since(topic, cursor)
-		if !ok {
-			res, err := s.st.Read(ctx, topic, cursor, MaxReadLimit, liveMessageBytes)
-			if err != nil {
-				return err
-			}
-			entries = res.Entries
+	send := func(data []byte, n int, last uint64) error {
+		wctx, cancel := context.WithTimeout(ctx, writeTimeout)
+		err := c.Write(wctx, websocket.MessageBinary, data)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("a slow or gone subscriber: %w", err)
 		}
-		if len(entries) == 0 {
+		s.m.delivered.Add(float64(n))
+		cursor = last
+		return nil
+	}
+	for {
+		if msgs, ok := s.hub.since(topic, cursor); ok {
+			if len(msgs) == 0 {
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-sub.notify:
+					continue
+				}
+			}
+			for _, m := range msgs {
+				if err := send(m.data, len(m.entries), m.entries[len(m.entries)-1].Cursor); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		res, err := s.st.Read(ctx, topic, cursor, MaxReadLimit, liveMessageBytes)
+		if err != nil {
+			return err
+		}
+		if len(res.Entries) == 0 {
 			select {
 			case <-ctx.Done():
 				return ctx.Err()
@@ -383,6 +407,7 @@ func (s *Server) stream(ctx context.Context, c *websocket.Conn, topic keys.Topic
 				continue
 			}
 		}
+		entries := res.Entries
 		for len(entries) > 0 {
 			msg = msg[:0]
 			n := 0
@@ -390,14 +415,9 @@ func (s *Server) stream(ctx context.Context, c *websocket.Conn, topic keys.Topic
 				msg = AppendEntry(msg, entries[n])
 				n++
 			}
-			wctx, cancel := context.WithTimeout(ctx, writeTimeout)
-			err := c.Write(wctx, websocket.MessageBinary, msg)
-			cancel()
-			if err != nil {
-				return fmt.Errorf("a slow or gone subscriber: %w", err)
+			if err := send(msg, n, entries[n-1].Cursor); err != nil {
+				return err
 			}
-			s.m.delivered.Add(float64(n))
-			cursor = entries[n-1].Cursor
 			entries = entries[n:]
 		}
 	}

@@ -76,6 +76,9 @@ Start by creating your identity, then run your node:
 		newVersionCmd(e),
 		newBenchCmd(e),
 	)
+	if b, _, err := root.Find([]string{"bench"}); err == nil {
+		b.AddCommand(newBenchRelayCmd(e))
+	}
 	return root
 }
 

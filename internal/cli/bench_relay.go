@@ -16,6 +16,7 @@ import (
 
 func newBenchRelayCmd(e *Env) *cobra.Command {
 	var o bench.RelayOptions
+	var catchup int
 	cmd := &cobra.Command{
 		Use:   "relay --envelopes N --writers W --subscribers S",
 		Short: "Start a relay on loopback, drive it, report its throughput and fan-out delay",
@@ -25,14 +26,35 @@ more, one idle topic each, for the relay's memory), then have W writers
 append N envelopes of 1 KiB, --batch per signed append, each acknowledged
 only once durable. Reports envelopes/s appended and the delay from an
 append's send to each subscriber's receipt (p50, p99). --rate paces the
-writers (envelopes/s in all). Progress on stderr.`,
+writers (envelopes/s in all). --catchup N instead times a new member
+catching up on N events through the relay: reading, opening, verifying
+and storing them, with the bytes that crossed the wire. Progress on
+stderr.`,
 		Example: `  pursuance bench relay --envelopes 100000 --writers 64 --subscribers 0
   pursuance bench relay --envelopes 10000 --writers 4 --subscribers 500 --rate 1000
-  pursuance bench relay --envelopes 1000 --writers 1 --subscribers 0 --idle 1000`,
+  pursuance bench relay --envelopes 1000 --writers 1 --subscribers 0 --idle 1000
+  pursuance bench relay --catchup 100000`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Relay = spawnRelay
 			o.Progress = func(s string) { fmt.Fprintf(e.Stderr, "bench: %s\n", s) }
+			if catchup > 0 {
+				dir, err := os.MkdirTemp("", "pursuance-bench-catchup-")
+				if err != nil {
+					return err
+				}
+				defer os.RemoveAll(dir)
+				rep, err := bench.RunCatchup(cmd.Context(), catchup, dir, spawnRelay, o.Progress)
+				if err != nil {
+					return err
+				}
+				if e.json {
+					return e.printJSON(rep)
+				}
+				fmt.Fprintf(e.Stdout, "catch-up:    %d events in %.2f s (%.0f events/s)\nwire:        %d bytes for %d bytes of envelopes (%.3f×)\n",
+					rep.Events, rep.Seconds, rep.EventsPerS, rep.WireBytes, rep.EnvelopeBytes, rep.Ratio)
+				return nil
+			}
 			rep, err := bench.RunRelay(cmd.Context(), o)
 			if err != nil {
 				return err
@@ -57,6 +79,7 @@ writers (envelopes/s in all). Progress on stderr.`,
 	f.IntVar(&o.Batch, "batch", 16, "envelopes per signed append")
 	f.Float64Var(&o.Rate, "rate", 0, "envelopes/s in all (0: as fast as possible)")
 	f.IntVar(&o.Idle, "idle", 0, "idle subscribers, one topic each")
+	f.IntVar(&catchup, "catchup", 0, "instead, time a new member catching up on `N` events")
 	return cmd
 }
 

@@ -1,0 +1,155 @@
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/pursuance/pursuance/ingest"
+	"github.com/pursuance/pursuance/keys"
+	"github.com/pursuance/pursuance/relay"
+	"github.com/pursuance/pursuance/store"
+)
+
+// CatchupReport is what RunCatchup measured.
+type CatchupReport struct {
+	Events        int     `json:"events"`
+	Seconds       float64 `json:"seconds"`
+	EventsPerS    float64 `json:"events_per_s"`
+	EnvelopeBytes int64   `json:"envelope_bytes"` // the envelopes' own size
+	WireBytes     int64   `json:"wire_bytes"`     // bytes received over HTTP, headers included
+	Ratio         float64 `json:"wire_ratio"`     // WireBytes / EnvelopeBytes
+}
+
+// RunCatchup puts a valid signed log of n events, sealed in 1 KiB
+// envelopes under one group key, on a relay (untimed), then times a new
+// member catching up: reading the topic from the start over HTTP, opening
+// every envelope, and ingesting the events (verified, the real path) into
+// a fresh SQLite store in dir. It counts the bytes that crossed the wire.
+func RunCatchup(ctx context.Context, n int, dir string, spawn func(context.Context) (string, int, func(), error), progress func(string)) (*CatchupReport, error) {
+	if progress == nil {
+		progress = func(string) {}
+	}
+	url, _, stop, err := spawn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer stop()
+	progress(fmt.Sprintf("generating a log of %d events", n))
+	log, err := GenerateLog(n, 20, 7, 0)
+	if err != nil {
+		return nil, err
+	}
+	k := keys.Key{Scope: keys.Scope{Pursuance: log.Pursuance}, Gen: 1}
+	rand.Read(k.Seed[:])
+	env, err := keys.NewEnvelopes(&k)
+	if err != nil {
+		return nil, err
+	}
+	topic, tkey, err := k.Topic()
+	if err != nil {
+		return nil, err
+	}
+	progress("sealing and appending it to the relay")
+	c := relay.NewClient(url, nil)
+	var envBytes int64
+	for i := 0; i < len(log.Events); i += 512 {
+		var envs [][]byte
+		for _, b := range log.Events[i:min(i+512, len(log.Events))] {
+			sealed, err := env.Seal(b, rand.Reader)
+			if err != nil {
+				return nil, err
+			}
+			envBytes += int64(len(sealed))
+			envs = append(envs, sealed)
+		}
+		if _, err := c.Append(ctx, topic, tkey, envs); err != nil {
+			return nil, err
+		}
+	}
+	st, err := store.OpenSQLite(filepath.Join(dir, "catchup.db"))
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	in := ingest.New(st, ingest.Options{})
+	var wire atomic.Int64
+	hc := &http.Client{Transport: countingTransport{http.DefaultTransport, &wire}}
+	rc := relay.NewClient(url, hc)
+	progress("catching up")
+	start := time.Now()
+	var cursor uint64
+	got := 0
+	for {
+		page, err := rc.Read(ctx, topic, cursor, relay.MaxReadLimit)
+		if err != nil {
+			return nil, err
+		}
+		if len(page.Entries) == 0 {
+			break
+		}
+		batch := make([][]byte, 0, len(page.Entries))
+		for _, e := range page.Entries {
+			b, err := env.Open(e.Envelope)
+			if err != nil {
+				return nil, fmt.Errorf("bench catch-up: envelope %d: %w", e.Cursor, err)
+			}
+			batch = append(batch, b)
+		}
+		res, err := in.Ingest(ctx, batch)
+		if err != nil {
+			return nil, err
+		}
+		if len(res.Rejected) > 0 || res.Pending > 0 {
+			return nil, fmt.Errorf("bench catch-up: %d refused, %d pending", len(res.Rejected), res.Pending)
+		}
+		got += len(res.Accepted)
+		cursor = page.Entries[len(page.Entries)-1].Cursor
+		progress(fmt.Sprintf("%d of %d", got, n))
+	}
+	elapsed := time.Since(start)
+	if got != n {
+		return nil, fmt.Errorf("bench catch-up: %d of %d events stored", got, n)
+	}
+	return &CatchupReport{Events: n, Seconds: elapsed.Seconds(), EventsPerS: float64(n) / elapsed.Seconds(),
+		EnvelopeBytes: envBytes, WireBytes: wire.Load(), Ratio: float64(wire.Load()) / float64(envBytes)}, nil
+}
+
+// countingTransport counts the bytes of every response: status line and
+// headers (as sent) and body.
+type countingTransport struct {
+	next http.RoundTripper
+	n    *atomic.Int64
+}
+
+func (t countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := t.next.RoundTrip(r)
+	if err != nil {
+		return nil, err
+	}
+	h := int64(len(resp.Proto) + 1 + len(resp.Status) + 2 + 2)
+	for k, vs := range resp.Header {
+		for _, v := range vs {
+			h += int64(len(k) + 2 + len(v) + 2)
+		}
+	}
+	t.n.Add(h)
+	resp.Body = countingBody{resp.Body, t.n}
+	return resp, nil
+}
+
+type countingBody struct {
+	io.ReadCloser
+	n *atomic.Int64
+}
+
+func (b countingBody) Read(p []byte) (int, error) {
+	k, err := b.ReadCloser.Read(p)
+	b.n.Add(int64(k))
+	return k, err
+}

@@ -25,7 +25,16 @@ type SyncOptions struct {
 	Progress func(format string, args ...any)
 	// PullOnly reads and sends nothing.
 	PullOnly bool
+	// Quick tries each relay once, within a few seconds, without retries:
+	// for the sync every command does before reading and after writing.
+	Quick bool
 }
+
+// quickKey marks a quick sync's context: retry does not retry.
+type quickKey struct{}
+
+// quickTimeout bounds a quick sync.
+const quickTimeout = 5 * time.Second
 
 // SyncResult says what a sync did.
 type SyncResult struct {
@@ -60,6 +69,11 @@ type RelayResult struct {
 func (n *Node) Sync(ctx context.Context, p event.ID, opts SyncOptions) (SyncResult, error) {
 	if n.id == nil {
 		return SyncResult{}, errLocked
+	}
+	if opts.Quick {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.WithValue(ctx, quickKey{}, true), quickTimeout)
+		defer cancel()
 	}
 	sdb, err := n.syncDB(ctx)
 	if err != nil {
@@ -361,7 +375,7 @@ func retry(ctx context.Context, fn func() error) error {
 	delay := 200 * time.Millisecond
 	for attempt := 0; ; attempt++ {
 		err := fn()
-		if err == nil || attempt == 3 || !relay.IsRetryable(err) || ctx.Err() != nil {
+		if err == nil || attempt == 3 || !relay.IsRetryable(err) || ctx.Err() != nil || ctx.Value(quickKey{}) != nil {
 			return err
 		}
 		select {
@@ -394,6 +408,12 @@ func (n *Node) relayURLs(ctx context.Context, p event.ID, extra []string) ([]str
 	out = append(out, extra...)
 	slices.Sort(out)
 	return slices.Compact(out), nil
+}
+
+// RelayURLs returns the relays a sync of p talks to: its relay list and
+// the relays its invite codes named.
+func (n *Node) RelayURLs(ctx context.Context, p event.ID) ([]string, error) {
+	return n.relayURLs(ctx, p, nil)
 }
 
 // syncDB opens the home's sync.db once.

@@ -31,6 +31,7 @@ type Env struct {
 	passphraseFile string
 	json           bool
 	unchecked      bool
+	offline        bool
 
 	// parsed is set once the command line has parsed, so that Run can
 	// tell usage errors from runtime errors.

@@ -58,11 +58,50 @@ func (e *Env) withState(cmd *cobra.Command, ref string, unlock bool, fn func(n *
 	if err != nil {
 		return err
 	}
+	// With the keys at hand and relays to ask, read what is new first, and
+	// send what this command wrote afterwards (a quick sync each way; a
+	// full one is `pursuance sync`).
+	online := unlock && !e.offline
+	if online {
+		if urls, _ := n.RelayURLs(ctx, p); len(urls) == 0 {
+			online = false
+		}
+	}
+	if online {
+		if res, err := n.Sync(ctx, p, app.SyncOptions{PullOnly: true, Quick: true}); err == nil && res.Received > 0 {
+			fmt.Fprintf(e.Stderr, "Received %d new events from the relays.\n", res.Received)
+		}
+	}
 	s, err := n.State(ctx, p)
 	if err != nil {
 		return err
 	}
-	return fn(n, s)
+	heads := func() string {
+		hs, _ := n.Store().Heads(ctx, p)
+		return fmt.Sprint(hs)
+	}
+	before := heads()
+	if err := fn(n, s); err != nil {
+		return err
+	}
+	if online && heads() != before {
+		res, err := n.Sync(ctx, p, app.SyncOptions{Quick: true})
+		if err != nil || relayErrorCount(res) > 0 {
+			fmt.Fprintln(e.Stderr, "Not every relay took it yet; `pursuance sync` sends it later.")
+		}
+	}
+	return nil
+}
+
+// relayErrorCount counts the relays a sync failed with.
+func relayErrorCount(res app.SyncResult) int {
+	n := 0
+	for _, r := range res.Relays {
+		if r.Err != nil {
+			n++
+		}
+	}
+	return n
 }
 
 // act performs op in the pursuance named by ref and reports the outcome on

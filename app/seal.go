@@ -42,7 +42,7 @@ func (n *Node) readersOf(s *state.State, op state.Op) (readers, error) {
 			}
 		}
 	default:
-		id := taskID(op)
+		id := state.TaskOf(op)
 		t, ok := s.Task(id)
 		if !ok {
 			return readers{}, fmt.Errorf("no task %s", id.Short())
@@ -90,27 +90,6 @@ func (n *Node) readersOf(s *state.State, op state.Op) (readers, error) {
 		}
 	}
 	return r, nil
-}
-
-// taskID returns the task a (non-create) task op acts on.
-func taskID(op state.Op) event.ID {
-	switch op := op.(type) {
-	case *state.TaskEdit:
-		return op.Task
-	case *state.TaskMove:
-		return op.Task
-	case *state.TaskAssign:
-		return op.Task
-	case *state.TaskUnassign:
-		return op.Task
-	case *state.TaskStatus:
-		return op.Task
-	case *state.TaskComment:
-		return op.Task
-	case *state.TaskArchive:
-		return op.Task
-	}
-	return event.ID{}
 }
 
 // prepareTask readies the keys a task op will be sealed under: a scope

@@ -211,24 +211,7 @@ func leaks(b []byte, texts []string, ids [][]byte) []string {
 // its own removal (sealed under a key it held).
 func TestRemovedReadsNothingNew(t *testing.T) {
 	ctx := context.Background()
-	alice, bob := newMember(t, "Alice"), newMember(t, "Bob")
-	c, _ := charter.Template("desk")
-	p, err := alice.Create(ctx, c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	code, _, err := alice.Invite(ctx, p, "researcher", 0, 1, DoOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := bob.Accept(code); err != nil {
-		t.Fatal(err)
-	}
-	exportTo(t, alice, bob, p)
-	if _, err := bob.Join(ctx, code, DoOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	exportTo(t, bob, alice, p)
+	alice, bob, p := desk(t)
 	if _, stale, err := alice.Remove(ctx, p, bob.id.ID(), DoOptions{}); err != nil || len(stale) > 0 {
 		t.Fatalf("remove: %v %v", err, stale)
 	}

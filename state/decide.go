@@ -413,6 +413,10 @@ func (b *builder) facts(t *Task, actor identity.PublicKey, roles []string) chart
 	return charter.TaskFacts{VisibleTo: t.VisibleTo, AssignedToActor: t.AssignedTo(actor, roles), CreatedByActor: t.Creator == actor}
 }
 
+// TaskOf returns the task a task op (other than a task-create) acts on,
+// zero for any other op.
+func TaskOf(op Op) event.ID { return taskOf(op) }
+
 // taskOf returns the task an op acts on.
 func taskOf(op Op) event.ID {
 	switch op := op.(type) {

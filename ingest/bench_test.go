@@ -4,9 +4,13 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"testing"
+	"time"
 
+	"github.com/pursuance/pursuance/ingest"
 	"github.com/pursuance/pursuance/internal/bench"
+	"github.com/pursuance/pursuance/store"
 )
 
 // BenchmarkIngest times ingest of a 20-author log into a fresh SQLite store,
@@ -15,6 +19,10 @@ import (
 // two paths at one size for the ratio, and across sizes for growth.
 //
 //	go test ./ingest -run XXX -bench Ingest -benchtime 3x
+//
+// The fast path goes through IngestBatches, which checks each batch while
+// the one before it is written; fast-unpipelined is the same path one
+// Ingest call per batch, without that overlap.
 //
 // Set PURSUANCE_BENCH_1M=1 to include the 1M-event log (slow to generate).
 func BenchmarkIngest(b *testing.B) {
@@ -39,6 +47,27 @@ func BenchmarkIngest(b *testing.B) {
 				}
 			})
 		}
+		// The real path without IngestBatches' overlap: one Ingest call
+		// per batch, each checked only once the one before is stored.
+		b.Run(fmt.Sprintf("fast-unpipelined/events=%d", n), func(b *testing.B) {
+			b.SetBytes(int64(log.Bytes))
+			for i := 0; i < b.N; i++ {
+				st, err := store.OpenSQLite(filepath.Join(b.TempDir(), "ingest.db"))
+				if err != nil {
+					b.Fatal(err)
+				}
+				in := ingest.New(st, ingest.Options{})
+				start := time.Now()
+				for lo := 0; lo < n; lo += bench.DefaultBatch {
+					res, err := in.Ingest(context.Background(), log.Events[lo:min(lo+bench.DefaultBatch, n)])
+					if err != nil || len(res.Rejected) > 0 {
+						b.Fatal(err, res.Rejected)
+					}
+				}
+				b.ReportMetric(float64(n)/time.Since(start).Seconds(), "events/s")
+				st.Close()
+			}
+		})
 	}
 }
 

@@ -16,6 +16,14 @@
 // at a time, as the baseline the benchmarks compare against; both paths
 // accept exactly the same events.
 //
+// For a stream of batches, such as a catch-up, IngestBatches checks each
+// batch while the store writes the one before it, so that checking (all
+// cores) overlaps the store's Put (mostly one core). Each batch is still one
+// Put in causal order, with the same results as one Ingest call per batch;
+// the batch being written counts as stored for the check of the next, and
+// if its Put fails, what it changed in the pending set and the caches is
+// undone.
+//
 // Deciding whether an event is permitted by the charter happens later, in
 // the rules engine, over the accepted log; ingest only establishes that the
 // log is authentic and well-linked.

@@ -86,6 +86,11 @@ type Ingester struct {
 	refs         refCache
 	// authorChecked caches identity.PublicKey.Check for each author seen.
 	authorChecked map[identity.PublicKey]error
+	// flight holds the events of the batch IngestBatches is writing while
+	// it checks the next one; nil otherwise.
+	flight *flight
+	// undo, while apply runs for IngestBatches, records how to undo it.
+	undo *undo
 }
 
 type waiter struct {
@@ -247,6 +252,45 @@ type cand struct {
 func (in *Ingester) ingest(ctx context.Context, items []item) (Result, error) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
+	p, err := in.check(ctx, items)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := in.put(ctx, p); err != nil {
+		return Result{}, err
+	}
+	in.apply(p, nil)
+	return p.res, nil
+}
+
+// plan is a checked batch: what its Put writes, and what to change in the
+// Ingester's caches and pending set once it is written.
+type plan struct {
+	res      Result // all but Accepted and Pending, which apply fills in
+	accepted []*event.Event
+	fills    []*event.Event // stored events whose missing body this batch brings
+	pulled   []event.ID     // pending events taken into this batch
+	all      []*cand
+	cands    map[event.ID]*cand
+}
+
+// put writes what p accepted, in one transaction.
+func (in *Ingester) put(ctx context.Context, p *plan) error {
+	if len(p.accepted) == 0 && len(p.res.Equivocations) == 0 && len(p.fills) == 0 {
+		return nil
+	}
+	if err := in.st.Put(ctx, append(p.fills, p.accepted...), p.res.Equivocations); err != nil {
+		return fmt.Errorf("ingest: %w", err)
+	}
+	return nil
+}
+
+// check decides the fate of every event of a batch against the store, the
+// caches and the pending set, without changing what the store holds or
+// which events are pending. Only the caches change (each chain's tip and
+// each author key's check, as read from the store), and a pending event
+// gains a body the batch brings for it.
+func (in *Ingester) check(ctx context.Context, items []item) (*plan, error) {
 	var res Result
 
 	// The batch's events, without repeats or events already pending.
@@ -280,7 +324,7 @@ func (in *Ingester) ingest(ctx context.Context, items []item) (Result, error) {
 	var fills []*event.Event // stored events whose missing body this batch brings
 	round, err := in.dropStored(ctx, cands, round, stored, &fills, &res)
 	if err != nil {
-		return Result{}, err
+		return nil, err
 	}
 	in.authenticate(cands, round)
 
@@ -300,7 +344,7 @@ func (in *Ingester) ingest(ctx context.Context, items []item) (Result, error) {
 		})
 		known, err := in.lookupRefs(ctx, cands, round)
 		if err != nil {
-			return Result{}, err
+			return nil, err
 		}
 		var newly []event.ID
 		for _, c := range round {
@@ -309,7 +353,7 @@ func (in *Ingester) ingest(ctx context.Context, items []item) (Result, error) {
 				res.Rejected = append(res.Rejected, Rejection{Index: c.idx, ID: c.ev.ID(), Err: c.rejected})
 				continue
 			}
-			back, parents, missing, err := resolve(c, cands, &in.refs, known)
+			back, parents, missing, err := resolve(c, cands, &in.refs, in.flight, known)
 			if err == nil && len(missing) == 0 {
 				err = event.CheckLinks(c.ev, back, parents)
 			}
@@ -365,43 +409,53 @@ func (in *Ingester) ingest(ctx context.Context, items []item) (Result, error) {
 		}
 		fresh, err = in.dropStored(ctx, cands, fresh, stored, &fills, &res)
 		if err != nil {
-			return Result{}, err
+			return nil, err
 		}
 		round = append(round, fresh...)
 	}
 
-	if len(accepted) > 0 || len(res.Equivocations) > 0 || len(fills) > 0 {
-		if err := in.st.Put(ctx, append(fills, accepted...), res.Equivocations); err != nil {
-			return Result{}, fmt.Errorf("ingest: %w", err)
-		}
-	}
+	return &plan{res: res, accepted: accepted, fills: fills, pulled: pulled, all: all, cands: cands}, nil
+}
 
-	// The batch is stored: now update the caches and the pending set.
-	for _, id := range pulled {
+// apply updates the caches and the pending set for a checked batch, and
+// fills in p.res.Accepted and p.res.Pending. Ingest calls it once the batch
+// is stored; IngestBatches calls it while the batch is being stored, with
+// u recording how to undo it should the store fail.
+func (in *Ingester) apply(p *plan, u *undo) {
+	if u != nil {
+		u.queue, in.undo = in.queue, u
+		defer func() { in.undo = nil }()
+	}
+	for _, id := range p.pulled {
 		in.unpend(id)
 	}
-	for _, e := range accepted {
-		res.Accepted = append(res.Accepted, e.ID())
+	for _, e := range p.accepted {
+		p.res.Accepted = append(p.res.Accepted, e.ID())
 		r := e.Ref()
 		in.refs.put(r)
 		k := chainKey{r.Pursuance, r.Author}
 		if r.Seq > in.tips[k] {
+			if u != nil {
+				u.tip(k, in.tips)
+			}
 			in.tips[k] = r.Seq
 		}
-		if e.Kind == event.KindGenesis {
+		if e.Kind == event.KindGenesis && !in.loaded[r.Pursuance] {
+			if u != nil {
+				u.loaded = append(u.loaded, r.Pursuance)
+			}
 			in.loaded[r.Pursuance] = true
 		}
 	}
-	for _, c := range all {
-		if c.waiting && cands[c.ev.ID()] == c {
+	for _, c := range p.all {
+		if c.waiting && p.cands[c.ev.ID()] == c {
 			in.pend(c, c.missing)
 			if c.idx >= 0 {
-				res.Pending++
+				p.res.Pending++
 			}
 		}
 	}
 	in.evict()
-	return res, nil
 }
 
 // dropWeakAuthors rejects the candidates whose author key is one no one
@@ -480,7 +534,11 @@ func (in *Ingester) storedAtSeq(ctx context.Context, order []*cand) (out map[eve
 				return nil, nil, fmt.Errorf("ingest: %w", err)
 			}
 			for a, s := range vv {
-				in.tips[chainKey{pid, a}] = s
+				// Never lower: while IngestBatches writes a batch, its
+				// events are in tips but not yet in the store.
+				if k := (chainKey{pid, a}); s > in.tips[k] {
+					in.tips[k] = s
+				}
 			}
 			// A pursuance with nothing stored is not remembered, so that
 			// junk naming random pursuances costs no memory; its genesis
@@ -495,6 +553,9 @@ func (in *Ingester) storedAtSeq(ctx context.Context, order []*cand) (out map[eve
 		evs, err := in.st.BySeq(ctx, pid, c.ev.Author, c.ev.Seq)
 		if err != nil {
 			return nil, nil, fmt.Errorf("ingest: %w", err)
+		}
+		if in.flight != nil {
+			evs = append(evs, in.flight.bySeq[seqKey{chainKey{pid, c.ev.Author}, c.ev.Seq}]...)
 		}
 		var others []event.ID
 		dup := false
@@ -614,6 +675,9 @@ func (in *Ingester) lookupRefs(ctx context.Context, cands map[event.ID]*cand, or
 		if _, ok := in.refs.get(id); ok {
 			return
 		}
+		if _, ok := in.flight.ref(id); ok {
+			return
+		}
 		want[id] = struct{}{}
 	}
 	for _, c := range order {
@@ -643,7 +707,7 @@ func (in *Ingester) lookupRefs(ctx context.Context, cands map[event.ID]*cand, or
 
 // resolve finds the refs of c's backlink and parents. It returns the IDs no
 // one has (c must wait for them), or an error if c cannot be valid.
-func resolve(c *cand, cands map[event.ID]*cand, cache *refCache, known map[event.ID]event.Ref) (back *event.Ref, parents []event.Ref, missing []event.ID, err error) {
+func resolve(c *cand, cands map[event.ID]*cand, cache *refCache, fl *flight, known map[event.ID]event.Ref) (back *event.Ref, parents []event.Ref, missing []event.ID, err error) {
 	find := func(id event.ID) (event.Ref, bool, error) {
 		if d, ok := cands[id]; ok {
 			switch {
@@ -663,6 +727,9 @@ func resolve(c *cand, cands map[event.ID]*cand, cache *refCache, known map[event
 			return r, true, nil
 		}
 		if r, ok := known[id]; ok {
+			return r, true, nil
+		}
+		if r, ok := fl.ref(id); ok {
 			return r, true, nil
 		}
 		return event.Ref{}, false, nil
@@ -711,8 +778,12 @@ func resolve(c *cand, cands map[event.ID]*cand, cache *refCache, known map[event
 func (in *Ingester) pend(c *cand, missing []event.ID) {
 	id := c.ev.ID()
 	size := c.size + waiterOverhead*(1+len(missing))
-	in.pending[id] = &waiter{ev: c.ev, missing: missing, raw: c.size, size: size}
+	w := &waiter{ev: c.ev, missing: missing, raw: c.size, size: size}
+	in.pending[id] = w
 	in.pendingBytes += size
+	if in.undo != nil {
+		in.undo.ops = append(in.undo.ops, pendOp{id: id, w: w, added: true})
+	}
 	in.queue = append(in.queue, id)
 	for _, m := range missing {
 		ws := in.waiters[m]
@@ -736,6 +807,9 @@ func (in *Ingester) unpend(id event.ID) {
 	}
 	delete(in.pending, id)
 	in.pendingBytes -= w.size
+	if in.undo != nil {
+		in.undo.ops = append(in.undo.ops, pendOp{id: id, w: w})
+	}
 	for _, m := range w.missing {
 		delete(in.waiters[m], id)
 		if len(in.waiters[m]) == 0 {
@@ -817,4 +891,9 @@ func (rc *refCache) put(r event.Ref) {
 		rc.prev, rc.cur = rc.cur, make(map[event.ID]event.Ref, rc.size)
 	}
 	rc.cur[r.ID] = r
+}
+
+func (rc *refCache) remove(id event.ID) {
+	delete(rc.cur, id)
+	delete(rc.prev, id)
 }

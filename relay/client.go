@@ -129,8 +129,9 @@ func (c *Client) Subscribe(ctx context.Context, topic keys.Topic, after uint64, 
 	defer conn.CloseNow()
 	conn.SetReadLimit(liveMessageBytes + (1 << 20) + 64)
 	last := after
+	var buf bytes.Buffer // reused: a subscriber reads many messages
 	for {
-		typ, b, err := conn.Read(ctx)
+		typ, r, err := conn.Reader(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -140,6 +141,12 @@ func (c *Client) Subscribe(ctx context.Context, topic keys.Topic, after uint64, 
 		if typ != websocket.MessageBinary {
 			return fmt.Errorf("%w: a text message", ErrFrame)
 		}
+		buf.Reset()
+		if _, err := buf.ReadFrom(r); err != nil {
+			return err
+		}
+		// fn may keep the entries: they must not alias the reused buffer.
+		b := bytes.Clone(buf.Bytes())
 		es, err := DecodeEntries(b)
 		if err != nil {
 			return err

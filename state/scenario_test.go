@@ -395,6 +395,17 @@ func (w *world) op(a *actor, args []string) Op {
 	case "archive":
 		need(2)
 		return &TaskArchive{Task: w.id(args[1]), Archived: true}
+	case "relays":
+		// relays +URL -URL ...: a relays event.
+		r := &Relays{}
+		for _, x := range args[1:] {
+			if u, ok := strings.CutPrefix(x, "+"); ok {
+				r.Add = append(r.Add, u)
+			} else if u, ok := strings.CutPrefix(x, "-"); ok {
+				r.Remove = append(r.Remove, u)
+			}
+		}
+		return r
 	case "rotate":
 		// rotate group|ROLE [gen=N] [+NAME] [-NAME]: a new generation
 		// sealed to whoever a's view says is entitled, give or take.
@@ -645,6 +656,12 @@ func (w *world) expect(s *State, args []string) {
 		k, ok := s.CurrentKey(role)
 		if !ok || fmt.Sprint(k.Gen) != args[2] || k.Update != w.id(args[3]) {
 			w.t.Errorf("current key of %s: got generation %d by %s, want %s by %s", args[1], k.Gen, k.Update.Short(), args[2], args[3])
+		}
+		return
+	case "relays":
+		// expect relays [URL...]: the relay list, sorted.
+		if got, want := strings.Join(s.Relays(), " "), strings.Join(args[1:], " "); got != want {
+			w.t.Errorf("relays: got %q, want %q", got, want)
 		}
 		return
 	case "members":

@@ -393,9 +393,8 @@ func TestIngestBatchesCallbackError(t *testing.T) {
 	pid := mustDecode(t, batches).PursuanceID()
 	stop := errors.New("stop")
 	for _, at := range []int{0, 3, len(batches) - 1} {
-		in := ingest.New(store.NewMemory(), ingest.Options{})
 		st := store.NewMemory()
-		in = ingest.New(st, ingest.Options{})
+		in := ingest.New(st, ingest.Options{})
 		var got []string
 		err := in.IngestBatches(context.Background(), batches, func(i int, res ingest.Result) error {
 			got = append(got, resultString(res))

@@ -72,6 +72,9 @@ type DoOptions struct {
 	// Unchecked signs and stores the event without asking the rules
 	// first, as a malicious client would.
 	Unchecked bool
+	// Peers, for Join: relays or members' nodes to fetch the log from,
+	// beside the relays the code names.
+	Peers []string
 }
 
 // Result is what an action did.

@@ -210,14 +210,14 @@ func (n *Node) Join(ctx context.Context, code InviteCode, opts DoOptions) (Resul
 	_, err := n.st.Get(ctx, code.Invite)
 	if errors.Is(err, store.ErrNotFound) {
 		// Fetch the log from the relays the code names.
-		urls, uerr := n.relayURLs(ctx, code.Pursuance, nil)
+		urls, uerr := n.relayURLs(ctx, code.Pursuance, opts.Peers)
 		if uerr != nil {
 			return Result{}, uerr
 		}
 		if len(urls) == 0 {
 			return Result{}, fmt.Errorf("the invite's pursuance %s is not on this home yet, and the code names no relay; get its log first (`pursuance join CODE --log FILE`)", code.Pursuance.Short())
 		}
-		sres, serr := n.Sync(ctx, code.Pursuance, SyncOptions{PullOnly: true})
+		sres, serr := n.Sync(ctx, code.Pursuance, SyncOptions{PullOnly: true, Relays: opts.Peers})
 		_, err = n.st.Get(ctx, code.Invite)
 		if err != nil {
 			why := relayErrors(sres)
@@ -238,13 +238,13 @@ func (n *Node) Join(ctx context.Context, code InviteCode, opts DoOptions) (Resul
 		KEM:     pub.KEM.Bytes(),
 		Binding: pub.KEMBinding[:],
 	}
-	res, err := n.Do(ctx, code.Pursuance, op, opts)
+	res, err := n.Do(ctx, code.Pursuance, op, DoOptions{Unchecked: opts.Unchecked})
 	if err != nil {
 		return res, err
 	}
 	// Publish the join (and anything else new) where the others will look.
 	if urls, _ := n.relayURLs(ctx, code.Pursuance, nil); len(urls) > 0 {
-		if sres, err := n.Sync(ctx, code.Pursuance, SyncOptions{}); err != nil || relayErrors(sres) != "" {
+		if sres, err := n.Sync(ctx, code.Pursuance, SyncOptions{Relays: opts.Peers}); err != nil || relayErrors(sres) != "" {
 			res.SyncErr = errors.Join(err, errors.New(relayErrors(sres)))
 		}
 	}

@@ -43,6 +43,7 @@ func TestScripts(t *testing.T) {
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"capture": capture,
 			"relay":   relayCmd,
+			"node":    nodeCmd,
 		},
 	})
 }
@@ -66,6 +67,60 @@ func capture(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Setenv(args[0], val)
 }
 
+// node start NAME HOME | stop NAME: runs `pursuance up` for the home as a
+// real process, its embedded relay on loopback, setting $NAME to that
+// relay's URL once the node has synced; stop sends SIGTERM and waits.
+func nodeCmd(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: node start NAME HOME | node stop NAME")
+	}
+	op, name := args[0], args[1]
+	key := fmt.Sprintf("%p/node/%s", ts, name)
+	switch op {
+	case "start":
+		if len(args) != 3 {
+			ts.Fatalf("usage: node start NAME HOME")
+		}
+		bin, err := exec.LookPath("pursuance")
+		ts.Check(err)
+		cmd := exec.Command(bin, "--home", ts.MkAbs(args[2]), "up", "--relay-listen", "127.0.0.1:0", "--interval", "300ms")
+		cmd.Env = append(os.Environ(), "PURSUANCE_PASSPHRASE="+ts.Getenv("PURSUANCE_PASSPHRASE"))
+		stderr, err := cmd.StderrPipe()
+		ts.Check(err)
+		ts.Check(cmd.Start())
+		r := bufio.NewReader(stderr)
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				cmd.Process.Kill()
+				ts.Fatalf("node %s did not start: %v", name, err)
+			}
+			if strings.HasPrefix(line, "http://") {
+				ts.Setenv(name, strings.TrimSpace(line))
+				break
+			}
+		}
+		go io.Copy(io.Discard, r)
+		scriptRelays.Store(key, cmd)
+		ts.Defer(func() {
+			cmd.Process.Kill()
+			cmd.Wait()
+		})
+	case "stop":
+		v, ok := scriptRelays.Load(key)
+		if !ok {
+			ts.Fatalf("no node %s", name)
+		}
+		cmd := v.(*exec.Cmd)
+		ts.Check(cmd.Process.Signal(syscall.SIGTERM))
+		if err := cmd.Wait(); err != nil {
+			ts.Fatalf("node %s stopped with %v", name, err)
+		}
+	default:
+		ts.Fatalf("usage: node start NAME HOME | node stop NAME")
+	}
+}
+
 // relays started by scripts, by script and name.
 var scriptRelays sync.Map // map[string]*exec.Cmd, key: fmt.Sprint(ts) + name
 
@@ -74,10 +129,15 @@ var scriptRelays sync.Map // map[string]*exec.Cmd, key: fmt.Sprint(ts) + name
 // to its URL; kill sends SIGKILL, restart starts it again on the same data
 // and port, stop sends SIGTERM and waits for exit status 0.
 func relayCmd(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) != 2 {
-		ts.Fatalf("usage: relay start|kill|restart|stop NAME")
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: relay start|kill|restart|stop NAME [--retention]")
 	}
 	op, name := args[0], args[1]
+	var extra []string
+	if len(args) == 3 && args[2] == "--retention" {
+		// Keep only the newest 3 KiB of each topic, pruned every 100 ms.
+		extra = []string{"--retention-bytes", "3072", "--prune-every", "100ms"}
+	}
 	key := fmt.Sprintf("%p/%s", ts, name)
 	switch op {
 	case "start", "restart":
@@ -87,7 +147,7 @@ func relayCmd(ts *testscript.TestScript, neg bool, args []string) {
 		}
 		bin, err := exec.LookPath("pursuance")
 		ts.Check(err)
-		cmd := exec.Command(bin, "relay", "--listen", listen, "--data", filepath.Join(ts.Getenv("WORK"), name), "--log-level", "warn")
+		cmd := exec.Command(bin, append([]string{"relay", "--listen", listen, "--data", filepath.Join(ts.Getenv("WORK"), name), "--log-level", "warn"}, extra...)...)
 		stderr, err := cmd.StderrPipe()
 		ts.Check(err)
 		ts.Check(cmd.Start())

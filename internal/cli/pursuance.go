@@ -606,6 +606,7 @@ func resolveInvite(s *state.State, ref string) (event.ID, error) {
 
 func newJoinCmd(e *Env) *cobra.Command {
 	var logFile string
+	var peers []string
 	cmd := &cobra.Command{
 		Use:   "join CODE [--log FILE]",
 		Short: "Join a pursuance with an invite code",
@@ -640,7 +641,7 @@ verifies every event, signs the join on top of it and publishes it.`,
 				}
 				e.reportImport(res)
 			}
-			res, err := n.Join(cmd.Context(), code, app.DoOptions{Unchecked: e.unchecked})
+			res, err := n.Join(cmd.Context(), code, app.DoOptions{Unchecked: e.unchecked, Peers: peers})
 			if err != nil {
 				return err
 			}
@@ -655,6 +656,7 @@ verifies every event, signs the join on top of it and publishes it.`,
 		},
 	}
 	cmd.Flags().StringVar(&logFile, "log", "", "read the pursuance's log from `FILE` (a member's export)")
+	cmd.Flags().StringArrayVar(&peers, "peer", nil, "also fetch the log from the relay or member node at `URL` (repeatable)")
 	return cmd
 }
 

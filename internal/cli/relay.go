@@ -28,6 +28,7 @@ type relayFile struct {
 	MaxBody        int64   `yaml:"max-body"`
 	RetentionAge   string  `yaml:"retention-age"`
 	RetentionBytes int64   `yaml:"retention-bytes"`
+	PruneEvery     string  `yaml:"prune-every"`
 	LogFormat      string  `yaml:"log-format"`
 	LogLevel       string  `yaml:"log-level"`
 }
@@ -65,6 +66,13 @@ stderr; GET /healthz then answers 200. Operating it: docs/relay.md.`,
 			}
 			cfg := relay.Config{ConnRate: f.ConnRate, TopicRate: f.TopicRate, MaxConnections: f.MaxConnections, MaxBody: f.MaxBody}
 			cfg.Retention.MaxBytes = f.RetentionBytes
+			if f.PruneEvery != "" {
+				d, err := time.ParseDuration(f.PruneEvery)
+				if err != nil || d <= 0 {
+					return usageErrorf("--prune-every: want a duration such as 1m")
+				}
+				cfg.PruneEvery = d
+			}
 			if f.RetentionAge != "" {
 				secs, err := charter.ParsePeriod(f.RetentionAge)
 				if err != nil {
@@ -106,6 +114,7 @@ stderr; GET /healthz then answers 200. Operating it: docs/relay.md.`,
 	fl.Int64Var(&f.MaxBody, "max-body", 0, "bytes of one append at most (default 16 MiB)")
 	fl.StringVar(&f.RetentionAge, "retention-age", "", "drop envelopes older than this (30d, 12h; default: keep)")
 	fl.Int64Var(&f.RetentionBytes, "retention-bytes", 0, "keep at most this many bytes per topic, dropping the oldest (default: no bound)")
+	fl.StringVar(&f.PruneEvery, "prune-every", "", "how often retention runs (default 1m)")
 	fl.StringVar(&f.LogFormat, "log-format", "", "text or json (default text)")
 	fl.StringVar(&f.LogLevel, "log-level", "", "debug, info, warn or error (default info)")
 	return cmd
@@ -137,6 +146,9 @@ func mergeRelayFile(cmd *cobra.Command, f *relayFile, file relayFile) {
 	}
 	if !set("retention-bytes") {
 		f.RetentionBytes = file.RetentionBytes
+	}
+	if !set("prune-every") {
+		f.PruneEvery = file.PruneEvery
 	}
 	if !set("log-format") {
 		f.LogFormat = file.LogFormat

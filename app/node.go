@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -50,6 +51,8 @@ type Node struct {
 	lock *os.File
 	opts Options
 	sdb  *syncDB // opened by the first sync
+
+	randMu sync.Mutex // serializes reads of Options.Rand
 }
 
 // Open opens the home at dir: it reads the public identity (there must be

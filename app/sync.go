@@ -91,9 +91,16 @@ func (n *Node) Sync(ctx context.Context, p event.ID, opts SyncOptions) (SyncResu
 	for i, u := range urls {
 		results[i].URL = u
 	}
-	progress := opts.Progress
-	if progress == nil {
-		progress = func(string, ...any) {}
+	progress := func(string, ...any) {}
+	if opts.Progress != nil {
+		// Relays are worked concurrently; the caller's printer need not be
+		// safe for that.
+		var pmu sync.Mutex
+		progress = func(format string, args ...any) {
+			pmu.Lock()
+			defer pmu.Unlock()
+			opts.Progress(format, args...)
+		}
 	}
 	// Pull, as long as reading teaches new keys.
 	chains := map[event.ID][]*state.KeyUpdate{}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/pursuance/pursuance/event"
 	"github.com/pursuance/pursuance/identity"
@@ -21,9 +22,22 @@ const logMagic = "pursuance-log/v2\n"
 
 func (n *Node) rand() io.Reader {
 	if n.opts.Rand != nil {
-		return n.opts.Rand
+		// A caller's reader (a test's) need not be safe for the
+		// concurrent sealing sync does.
+		return lockedReader{&n.randMu, n.opts.Rand}
 	}
 	return rand.Reader
+}
+
+type lockedReader struct {
+	mu *sync.Mutex
+	r  io.Reader
+}
+
+func (l lockedReader) Read(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.r.Read(p)
 }
 
 // Export writes every event of pursuance p, in log order, to w, each sealed

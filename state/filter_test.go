@@ -1,6 +1,7 @@
 package state
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/pursuance/pursuance/identity"
@@ -65,6 +66,20 @@ func TestFilter(t *testing.T) {
 	for _, bad := range []string{"@", "status:Finished", "due:2026", "due:<26-1", "due:<2026-1x-01", "status:!"} {
 		if _, err := ParseFilter(bad); err == nil {
 			t.Errorf("%q: no error", bad)
+		}
+	}
+}
+
+func TestCheckRelayURL(t *testing.T) {
+	for _, good := range []string{"http://127.0.0.1:8765", "https://relay.example.org", "https://relay.example.org/pursuance", "http://[::1]:8765", "http://localhost:1"} {
+		if err := CheckRelayURL(good); err != nil {
+			t.Errorf("%s: %v", good, err)
+		}
+	}
+	for _, bad := range []string{"", "relay.example", "ftp://x", "http://", "https://Relay.example", "http://x/", "http://x?a=1", "http://u@x", "http://x#f",
+		"http://x:", "http://x:0123", "http://x:123456", "http://x:8a", "http://[::1", "http://x//y", "http://x/a b", "http://" + strings.Repeat("a", 300)} {
+		if err := CheckRelayURL(bad); err == nil {
+			t.Errorf("%q accepted", bad)
 		}
 	}
 }

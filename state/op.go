@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"net/url"
 	"slices"
 	"strings"
 
@@ -268,20 +267,73 @@ const (
 	MaxRelayURL = 256
 )
 
-// CheckRelayURL checks a relay's URL: http or https, a host, no user,
-// query or fragment, at most MaxRelayURL bytes, in its canonical form.
+// CheckRelayURL checks a relay's URL: "http://" or "https://", a host
+// (letters, digits, '.', '-', or a bracketed IPv6 address) with an
+// optional port, and an optional path of unreserved characters and '/',
+// with no trailing slash, no user, query or fragment, at most MaxRelayURL
+// bytes. (Hand-written rather than net/url: this package stays pure, and
+// the form must be canonical, one spelling per relay.)
 func CheckRelayURL(s string) error {
+	bad := func(why string) error { return fmt.Errorf("bad relay URL %q: %s", s, why) }
 	if len(s) > MaxRelayURL {
 		return fmt.Errorf("relay URL of %d bytes", len(s))
 	}
-	u, err := url.Parse(s)
-	switch {
-	case err != nil:
-		return fmt.Errorf("bad relay URL %q", s)
-	case u.Scheme != "http" && u.Scheme != "https", u.Host == "", u.User != nil, u.RawQuery != "", u.Fragment != "", u.Opaque != "":
-		return fmt.Errorf("bad relay URL %q: want http(s)://host[:port][/path]", s)
-	case strings.TrimRight(s, "/") != s || u.String() != s:
+	rest, ok := strings.CutPrefix(s, "https://")
+	if !ok {
+		if rest, ok = strings.CutPrefix(s, "http://"); !ok {
+			return bad("want http(s)://host[:port][/path]")
+		}
+	}
+	host, path, _ := strings.Cut(rest, "/")
+	if host == "" {
+		return bad("no host")
+	}
+	name, port := host, ""
+	if strings.HasPrefix(host, "[") {
+		end := strings.IndexByte(host, ']')
+		if end < 0 {
+			return bad("unclosed [")
+		}
+		name, port = host[:end+1], host[end+1:]
+		for _, c := range name[1:end] {
+			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c == ':' || c == '.') {
+				return bad("not an IPv6 address in lower case")
+			}
+		}
+	} else if i := strings.LastIndexByte(host, ':'); i >= 0 {
+		name, port = host[:i], host[i:]
+	}
+	if !strings.HasPrefix(name, "[") {
+		if name == "" {
+			return bad("no host")
+		}
+		for _, c := range name {
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '-') {
+				return bad("host in lower case letters, digits, '.' and '-' only")
+			}
+		}
+	}
+	if port != "" {
+		digits := port[1:]
+		if port[0] != ':' || digits == "" || len(digits) > 5 || digits[0] == '0' && len(digits) > 1 {
+			return bad("bad port")
+		}
+		for _, c := range digits {
+			if c < '0' || c > '9' {
+				return bad("bad port")
+			}
+		}
+	}
+	if strings.HasSuffix(s, "/") {
 		return fmt.Errorf("relay URL %q is not in canonical form (no trailing slash)", s)
+	}
+	for _, c := range path {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("-._~/", c)) {
+			return bad("path characters beyond letters, digits and -._~/")
+		}
+	}
+	if strings.HasPrefix(path, "/") || strings.Contains(path, "//") {
+		return bad("empty path segment")
 	}
 	return nil
 }

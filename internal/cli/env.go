@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/pursuance/pursuance/identity"
 	"io"
 	"os"
 	"path/filepath"
@@ -32,6 +33,9 @@ type Env struct {
 	json           bool
 	unchecked      bool
 	offline        bool
+	// unlocked is the identity once a long-running command (up) has
+	// unlocked it, so that it asks for the passphrase once.
+	unlocked *identity.Identity
 
 	// parsed is set once the command line has parsed, so that Run can
 	// tell usage errors from runtime errors.

@@ -27,15 +27,17 @@ func (e *Env) openNode(ctx context.Context, unlock bool) (*app.Node, error) {
 		return nil, err
 	}
 	if unlock {
-		pass, err := e.Passphrase(false)
-		if err != nil {
-			n.Close()
-			return nil, err
-		}
-		id, err := keystore.Open(home, pass)
-		if err != nil {
-			n.Close()
-			return nil, explain(err, home)
+		id := e.unlocked
+		if id == nil {
+			pass, err := e.Passphrase(false)
+			if err != nil {
+				n.Close()
+				return nil, err
+			}
+			if id, err = keystore.Open(home, pass); err != nil {
+				n.Close()
+				return nil, explain(err, home)
+			}
 		}
 		if err := n.Unlock(id); err != nil {
 			n.Close()

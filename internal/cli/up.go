@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 	"github.com/pursuance/pursuance/app"
 	"github.com/pursuance/pursuance/identity/keystore"
 	"github.com/pursuance/pursuance/relay"
+	"github.com/pursuance/pursuance/web"
 )
 
 func newUpCmd(e *Env) *cobra.Command {
@@ -28,7 +30,7 @@ func newUpCmd(e *Env) *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "up",
-		Short: "Start this member's node: sync in the background and serve peers (web UI not yet)",
+		Short: "Start this member's node and web UI: background sync, a relay for peers, the UI on localhost",
 		Long: `Start this member's node: it syncs every pursuance on this home with its
 relays in the background, and runs an embedded relay that holds everything
 this member has, so other members can resync from it as a peer
@@ -37,8 +39,8 @@ prints the embedded relay's URL on stderr when ready, and runs until Ctrl-C.
 Other commands keep working while it runs (it takes the home only during
 each round).
 
-Not yet: the web UI on --listen (issue 6). Without an identity, up says
-how to create one and exits.`,
+It serves the web UI on --listen (127.0.0.1) and prints its URL on stdout.
+Without an identity, up says how to create one and exits.`,
 		Example: `  pursuance up
   pursuance --home /tmp/bob up --relay-listen 127.0.0.1:8766 --interval 30s`,
 		Args: noArgs,
@@ -56,12 +58,16 @@ how to create one and exits.`,
 			case err != nil:
 				return err
 			}
-			// Check the passphrase once, up front.
-			n, err := e.openNode(cmd.Context(), true)
+			// Unlock once, up front; every round and request reuses it.
+			pass, err := e.Passphrase(false)
 			if err != nil {
 				return err
 			}
-			n.Close()
+			id, err := keystore.Open(home, pass)
+			if err != nil {
+				return explain(err, home)
+			}
+			e.unlocked = id
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			st, err := relay.OpenSQLite(ctx, filepath.Join(home, "relay", "relay.db"))
@@ -85,7 +91,12 @@ how to create one and exits.`,
 			}
 			round() // the embedded relay holds everything before peers are told of it
 			fmt.Fprintln(e.Stderr, peer)
-			fmt.Fprintf(e.Stderr, "Node of %s is up: syncing every %s; peers may sync from %s. The web UI is not there yet (%s). Ctrl-C stops.\n", pub.Name, interval, peer, listen)
+			uiURL, err := e.serveUI(ctx, listen)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.Stdout, "%s\n", uiURL)
+			fmt.Fprintf(e.Stderr, "Node of %s is up: syncing every %s; peers may sync from %s.\nWeb UI: %s (this machine only). Ctrl-C stops.\n", pub.Name, interval, peer, uiURL)
 			if once {
 				stop()
 				return <-served
@@ -105,11 +116,41 @@ how to create one and exits.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&listen, "listen", "127.0.0.1:0", "`ADDR` for the web UI (not yet used)")
+	f.StringVar(&listen, "listen", "127.0.0.1:0", "`ADDR` of the web UI (loopback only)")
 	f.StringVar(&relayListen, "relay-listen", "127.0.0.1:0", "`ADDR` of the embedded relay that serves peers")
 	f.DurationVar(&interval, "interval", 30*time.Second, "how often to sync")
 	f.BoolVar(&once, "once", false, "sync once, then stop")
 	return cmd
+}
+
+// serveUI serves the web UI on a loopback address until ctx ends and
+// returns its URL.
+func (e *Env) serveUI(ctx context.Context, listen string) (string, error) {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "", usageErrorf("--listen: %v", err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return "", usageErrorf("--listen: the web UI serves this machine only; give a loopback address such as 127.0.0.1:8080")
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return "", err
+	}
+	ui, err := web.New(ln.Addr().String(), func(ctx context.Context) (*app.Node, error) { return e.openNode(ctx, true) })
+	if err != nil {
+		ln.Close()
+		return "", err
+	}
+	hs := &http.Server{Handler: ui, ReadHeaderTimeout: 10 * time.Second}
+	go hs.Serve(ln)
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		hs.Shutdown(sctx)
+	}()
+	return "http://" + ln.Addr().String() + "/", nil
 }
 
 // upRound syncs every pursuance on the home with its relays and the

@@ -1,0 +1,125 @@
+"use strict";
+// The Pursuance UI: a thin client of /api. Changes carry the per-run token.
+const token = document.querySelector('meta[name="pursuance-token"]').content;
+const $ = (s) => document.querySelector(s);
+let current = null, info = null, openTask = null;
+
+async function api(path, body) {
+  const opts = body === undefined ? {} : {method: "POST", headers: {"Content-Type": "application/json", "X-Pursuance-Token": token}, body: JSON.stringify(body)};
+  const r = await fetch("/api" + path, opts);
+  const data = await r.json().catch(() => ({error: r.statusText}));
+  if (!r.ok) throw new Error(data.error || r.statusText);
+  return data;
+}
+
+function showError(err) {
+  const e = $("#error");
+  e.textContent = err.message || String(err);
+  e.classList.remove("hidden");
+  setTimeout(() => e.classList.add("hidden"), 6000);
+}
+
+function el(tag, text, cls) {
+  const e = document.createElement(tag);
+  if (text !== undefined) e.textContent = text;
+  if (cls) e.className = cls;
+  return e;
+}
+
+async function loadPursuances() {
+  const me = await api("/me");
+  $("#me").textContent = me.name;
+  const ps = await api("/pursuances");
+  const sel = $("#pursuance");
+  sel.replaceChildren(...ps.map((p) => { const o = el("option", p.name); o.value = p.pursuance; return o; }));
+  if (ps.length === 0) { sel.replaceChildren(el("option", "No pursuance yet: pursuance create --name NAME")); return; }
+  current = current || ps[0].pursuance;
+  sel.value = current;
+  await refresh();
+}
+
+async function refresh() {
+  if (!current) return;
+  info = await api("/p/" + current);
+  const vis = $('#new-task select[name="visible_to"]');
+  if (vis.options.length === 0) {
+    vis.replaceChildren(el("option", "Visible to: default"), ...info.roles.map((r) => { const o = el("option", "Visible to: " + r); o.value = r; return o; }));
+    vis.options[0].value = "";
+  }
+  $("#sealed").textContent = info.sealed_tasks ? info.sealed_tasks + " tasks sealed for roles you do not hold" : "";
+  const tasks = await api("/p/" + current + "/tasks?filter=" + encodeURIComponent($("#filter").value));
+  const cols = $("#columns");
+  cols.replaceChildren(...info.statuses.map((s) => {
+    const c = el("div", undefined, "column");
+    c.append(el("h3", s));
+    for (const t of tasks.filter((t) => t.status === s)) {
+      const card = el("div", undefined, "card");
+      card.tabIndex = 0;
+      card.append(el("div", t.title));
+      const meta = [t.assignees.length ? "@" + t.assignees.join(" @") : "", t.due ? "due " + t.due : "", t.comments ? t.comments + " comments" : ""].filter(Boolean).join(" · ");
+      card.append(el("div", meta, "meta"));
+      card.onclick = () => openDetail(t.id);
+      card.onkeydown = (e) => { if (e.key === "Enter") openDetail(t.id); };
+      c.append(card);
+    }
+    return c;
+  }));
+  const mb = $("#members tbody");
+  mb.replaceChildren(...info.members.map((m) => { const tr = el("tr"); tr.append(el("td", m.name), el("td", m.roles.join(", ")), el("td", m.fingerprint)); return tr; }));
+  if (!$("#log").classList.contains("hidden")) await loadLog();
+  if (openTask) await openDetail(openTask, true);
+}
+
+async function loadLog() {
+  const log = await api("/p/" + current + "/log");
+  $("#log tbody").replaceChildren(...log.reverse().map((e) => {
+    const tr = el("tr");
+    const verdict = el("td", e.status + (e.reason ? ": " + e.reason : "") + (e.note ? " (" + e.note + ")" : ""), e.status);
+    tr.append(el("td", e.time), el("td", e.author), el("td", e.kind), verdict);
+    return tr;
+  }));
+}
+
+async function openDetail(id, quiet) {
+  try {
+    const d = await api("/p/" + current + "/tasks/" + id);
+    openTask = id;
+    $("#d-title").textContent = d.task.title;
+    $("#d-meta").textContent = "by " + d.task.creator + (d.task.visible_to.length ? " · visible to " + d.task.visible_to.join(", ") : " · every member") +
+      (d.task.assignees.length ? " · assigned to " + d.task.assignees.join(", ") : "");
+    $("#d-body").textContent = d.task.body;
+    const st = $("#d-status");
+    st.replaceChildren(...info.statuses.map((s) => el("option", s)));
+    st.value = d.task.status;
+    $("#d-comments").replaceChildren(...d.comments.map((c) => { const li = el("li"); li.append(el("strong", c.author + " "), el("span", c.time, "muted"), el("div", c.text)); return li; }));
+    $("#detail").classList.remove("hidden");
+  } catch (e) { if (!quiet) showError(e); }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("header nav button").forEach((b) => b.onclick = async () => {
+    document.querySelectorAll("header nav button").forEach((x) => x.classList.toggle("active", x === b));
+    document.querySelectorAll(".view").forEach((v) => v.classList.toggle("hidden", v.id !== b.dataset.view));
+    if (b.dataset.view === "log") await loadLog().catch(showError);
+  });
+  $("#pursuance").onchange = (e) => { current = e.target.value; openTask = null; $("#detail").classList.add("hidden"); refresh().catch(showError); };
+  $("#filter").onchange = () => refresh().catch(showError);
+  $("#mine").onclick = () => { $("#filter").value = "@me"; refresh().catch(showError); };
+  $("#all").onclick = () => { $("#filter").value = ""; refresh().catch(showError); };
+  $("#close").onclick = () => { openTask = null; $("#detail").classList.add("hidden"); };
+  $("#new-task").onsubmit = async (e) => {
+    e.preventDefault();
+    const f = e.target;
+    const body = {title: f.title.value, visible_to: f.visible_to.value ? [f.visible_to.value] : [], due: f.due.value};
+    try { await api("/p/" + current + "/tasks", body); f.title.value = ""; await refresh(); } catch (err) { showError(err); }
+  };
+  $("#d-status").onchange = async (e) => {
+    try { await api("/p/" + current + "/tasks/" + openTask + "/status", {status: e.target.value}); await refresh(); } catch (err) { showError(err); }
+  };
+  $("#d-comment").onsubmit = async (e) => {
+    e.preventDefault();
+    try { await api("/p/" + current + "/tasks/" + openTask + "/comments", {text: e.target.text.value}); e.target.text.value = ""; await refresh(); } catch (err) { showError(err); }
+  };
+  loadPursuances().catch(showError);
+  setInterval(() => refresh().catch(() => {}), 5000); // others' changes appear without reload
+});

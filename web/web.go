@@ -1,0 +1,388 @@
+// Package web is the member's local web UI: a JSON API over the app
+// service and a single page that uses it, served by `pursuance up` on
+// 127.0.0.1. It answers only requests addressed to its own host and port
+// (DNS rebinding), and changes nothing without the per-run token the page
+// carries and a same-origin Origin (cross-site requests).
+package web
+
+import (
+	"context"
+	"crypto/rand"
+	"embed"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/pursuance/pursuance/app"
+	"github.com/pursuance/pursuance/event"
+	"github.com/pursuance/pursuance/identity"
+	"github.com/pursuance/pursuance/state"
+)
+
+//go:embed assets
+var assets embed.FS
+
+// Server serves the UI and its API. Open opens the member's node, unlocked;
+// the server closes it after each request, so the home is free between
+// requests for the CLI and the node's sync.
+type Server struct {
+	Open  func(context.Context) (*app.Node, error)
+	host  string // host:port requests must name
+	token string
+	index *template.Template
+	mux   *http.ServeMux
+}
+
+// TokenHeader carries the per-run token on every request that changes
+// something.
+const TokenHeader = "X-Pursuance-Token"
+
+// New makes the server for the UI at host (host:port, as browsers will
+// name it: 127.0.0.1:PORT).
+func New(host string, open func(context.Context) (*app.Node, error)) (*Server, error) {
+	var t [16]byte
+	if _, err := rand.Read(t[:]); err != nil {
+		return nil, err
+	}
+	idx, err := template.ParseFS(assets, "assets/index.html")
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{Open: open, host: host, token: hex.EncodeToString(t[:]), index: idx, mux: http.NewServeMux()}
+	static, _ := fs.Sub(assets, "assets")
+	s.mux.HandleFunc("GET /{$}", s.page)
+	s.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServer(http.FS(static))))
+	s.mux.HandleFunc("GET /api/me", s.api(s.me))
+	s.mux.HandleFunc("GET /api/pursuances", s.api(s.pursuances))
+	s.mux.HandleFunc("GET /api/p/{p}", s.api(s.pursuance))
+	s.mux.HandleFunc("GET /api/p/{p}/tasks", s.api(s.tasks))
+	s.mux.HandleFunc("GET /api/p/{p}/tasks/{t}", s.api(s.task))
+	s.mux.HandleFunc("POST /api/p/{p}/tasks", s.api(s.createTask))
+	s.mux.HandleFunc("POST /api/p/{p}/tasks/{t}/comments", s.api(s.comment))
+	s.mux.HandleFunc("POST /api/p/{p}/tasks/{t}/status", s.api(s.setStatus))
+	s.mux.HandleFunc("GET /api/p/{p}/log", s.api(s.log))
+	return s, nil
+}
+
+// Token is the per-run token (tests use it).
+func (s *Server) Token() string { return s.token }
+
+// ServeHTTP checks the host, and for changes the token and origin, then
+// serves.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Host != s.host {
+		http.Error(w, "wrong host: this UI answers only to "+s.host, http.StatusMisdirectedRequest)
+		return
+	}
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("X-Frame-Options", "DENY")
+	w.Header().Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'")
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		if o := r.Header.Get("Origin"); o != "" && o != "http://"+s.host {
+			writeErr(w, http.StatusForbidden, errors.New("cross-origin request refused"))
+			return
+		}
+		if r.Header.Get(TokenHeader) != s.token {
+			writeErr(w, http.StatusForbidden, errors.New("missing or wrong token: reload the page"))
+			return
+		}
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+func (s *Server) page(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	s.index.Execute(w, struct{ Token string }{s.token})
+}
+
+// api wraps a handler with the node's lifetime and JSON encoding.
+func (s *Server) api(h func(r *http.Request, n *app.Node) (any, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+		defer cancel()
+		n, err := s.Open(ctx)
+		if err != nil {
+			writeErr(w, http.StatusServiceUnavailable, err)
+			return
+		}
+		defer n.Close()
+		v, err := h(r.WithContext(ctx), n)
+		if err != nil {
+			status := http.StatusBadRequest
+			if errors.Is(err, app.ErrNotPermitted) {
+				status = http.StatusForbidden
+			}
+			writeErr(w, status, err)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(v)
+	}
+}
+
+func writeErr(w http.ResponseWriter, status int, err error) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
+}
+
+func (s *Server) me(r *http.Request, n *app.Node) (any, error) {
+	pub := n.Me()
+	return map[string]string{"id": pub.ID.String(), "name": pub.Name, "fingerprint": pub.Fingerprint()}, nil
+}
+
+func (s *Server) pursuances(r *http.Request, n *app.Node) (any, error) {
+	ps, err := n.Pursuances(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	if ps == nil {
+		ps = []app.Summary{}
+	}
+	return ps, nil
+}
+
+// stateOf resolves {p} and folds its state.
+func stateOf(r *http.Request, n *app.Node) (*state.State, error) {
+	p, err := n.Resolve(r.Context(), r.PathValue("p"))
+	if err != nil {
+		return nil, err
+	}
+	return n.State(r.Context(), p)
+}
+
+type memberJSON struct {
+	ID          identity.PublicKey `json:"id"`
+	Name        string             `json:"name"`
+	Roles       []string           `json:"roles"`
+	Fingerprint string             `json:"fingerprint"`
+}
+
+func (s *Server) pursuance(r *http.Request, n *app.Node) (any, error) {
+	st, err := stateOf(r, n)
+	if err != nil {
+		return nil, err
+	}
+	var ms []memberJSON
+	for _, m := range st.Members() {
+		roles := m.Roles
+		if roles == nil {
+			roles = []string{}
+		}
+		ms = append(ms, memberJSON{m.ID, m.Name, roles, identity.Fingerprint(m.ID, m.KEM)})
+	}
+	var myRoles []string
+	if m, ok := st.Member(n.Me().ID); ok {
+		myRoles = m.Roles
+	}
+	return map[string]any{
+		"pursuance": st.Pursuance(), "name": st.Name(), "members": ms, "relays": st.Relays(),
+		"roles": st.Charter().RoleNames(), "my_roles": myRoles, "sealed_tasks": st.SealedTasks(),
+		"statuses": statusNames(),
+	}, nil
+}
+
+func statusNames() []string {
+	var out []string
+	for i := state.Status(0); i.Valid(); i++ {
+		out = append(out, i.String())
+	}
+	return out
+}
+
+type taskJSON struct {
+	ID        event.ID `json:"id"`
+	Title     string   `json:"title"`
+	Body      string   `json:"body"`
+	Status    string   `json:"status"`
+	Parent    string   `json:"parent"`
+	Assignees []string `json:"assignees"`
+	Due       string   `json:"due"`
+	VisibleTo []string `json:"visible_to"`
+	Creator   string   `json:"creator"`
+	Comments  int      `json:"comments"`
+	Archived  bool     `json:"archived"`
+}
+
+func toJSON(st *state.State, t *state.Task) taskJSON {
+	tj := taskJSON{ID: t.ID, Title: t.Title, Body: t.Body, Status: t.Status.String(), Due: t.Due, Assignees: []string{},
+		VisibleTo: t.VisibleTo, Creator: st.NameOf(t.Creator), Comments: len(t.Comments), Archived: t.Archived}
+	if !t.Parent.IsZero() {
+		tj.Parent = t.Parent.String()
+	}
+	if tj.VisibleTo == nil {
+		tj.VisibleTo = []string{}
+	}
+	for _, a := range t.Assignees {
+		if a.IsRole() {
+			tj.Assignees = append(tj.Assignees, "role:"+a.Role)
+		} else {
+			tj.Assignees = append(tj.Assignees, st.NameOf(a.Member))
+		}
+	}
+	return tj
+}
+
+func (s *Server) tasks(r *http.Request, n *app.Node) (any, error) {
+	st, err := stateOf(r, n)
+	if err != nil {
+		return nil, err
+	}
+	f, err := state.ParseFilter(r.URL.Query().Get("filter"))
+	if err != nil {
+		return nil, err
+	}
+	me := n.Me().ID
+	var roles []string
+	if m, ok := st.Member(me); ok {
+		roles = m.Roles
+	}
+	fc := state.FilterContext{Me: me, MyRoles: roles, NameOf: st.NameOf}
+	out := []taskJSON{}
+	for _, t := range st.Tasks() {
+		if st.CanSee(me, t) && f.Match(t, fc) {
+			out = append(out, toJSON(st, t))
+		}
+	}
+	return out, nil
+}
+
+func (s *Server) task(r *http.Request, n *app.Node) (any, error) {
+	st, err := stateOf(r, n)
+	if err != nil {
+		return nil, err
+	}
+	t, err := app.ResolveTask(st, r.PathValue("t"))
+	if err != nil || !st.CanSee(n.Me().ID, t) {
+		return nil, fmt.Errorf("no task %q", r.PathValue("t"))
+	}
+	type comment struct {
+		Author string `json:"author"`
+		Text   string `json:"text"`
+		Time   string `json:"time"`
+	}
+	cs := []comment{}
+	for _, c := range t.Comments {
+		cs = append(cs, comment{st.NameOf(c.Author), c.Text, time.UnixMilli(int64(c.Time)).UTC().Format("2006-01-02 15:04")})
+	}
+	return map[string]any{"task": toJSON(st, t), "comments": cs}, nil
+}
+
+// decode reads a JSON request body into v.
+func decode(r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("bad request body: %v", err)
+	}
+	return nil
+}
+
+func (s *Server) createTask(r *http.Request, n *app.Node) (any, error) {
+	var in struct {
+		Title     string   `json:"title"`
+		Body      string   `json:"body"`
+		VisibleTo []string `json:"visible_to"`
+		Parent    string   `json:"parent"`
+		Due       string   `json:"due"`
+	}
+	if err := decode(r, &in); err != nil {
+		return nil, err
+	}
+	st, err := stateOf(r, n)
+	if err != nil {
+		return nil, err
+	}
+	op := &state.TaskCreate{Title: strings.TrimSpace(in.Title), Body: in.Body, VisibleTo: in.VisibleTo, Due: in.Due}
+	if in.Parent != "" {
+		pt, err := app.ResolveTask(st, in.Parent)
+		if err != nil {
+			return nil, err
+		}
+		op.Parent = pt.ID
+	}
+	res, err := n.Act(r.Context(), st.Pursuance(), op, app.DoOptions{})
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"task": res.Event.ID()}, nil
+}
+
+func (s *Server) comment(r *http.Request, n *app.Node) (any, error) {
+	var in struct {
+		Text string `json:"text"`
+	}
+	if err := decode(r, &in); err != nil {
+		return nil, err
+	}
+	st, err := stateOf(r, n)
+	if err != nil {
+		return nil, err
+	}
+	t, err := app.ResolveTask(st, r.PathValue("t"))
+	if err != nil {
+		return nil, err
+	}
+	if _, err := n.Act(r.Context(), st.Pursuance(), &state.TaskComment{Task: t.ID, Text: in.Text}, app.DoOptions{}); err != nil {
+		return nil, err
+	}
+	return map[string]bool{"ok": true}, nil
+}
+
+func (s *Server) setStatus(r *http.Request, n *app.Node) (any, error) {
+	var in struct {
+		Status string `json:"status"`
+	}
+	if err := decode(r, &in); err != nil {
+		return nil, err
+	}
+	status, err := state.ParseStatus(in.Status)
+	if err != nil {
+		return nil, err
+	}
+	st, err := stateOf(r, n)
+	if err != nil {
+		return nil, err
+	}
+	t, err := app.ResolveTask(st, r.PathValue("t"))
+	if err != nil {
+		return nil, err
+	}
+	if _, err := n.Act(r.Context(), st.Pursuance(), &state.TaskStatus{Task: t.ID, Status: status}, app.DoOptions{}); err != nil {
+		return nil, err
+	}
+	return map[string]bool{"ok": true}, nil
+}
+
+func (s *Server) log(r *http.Request, n *app.Node) (any, error) {
+	st, err := stateOf(r, n)
+	if err != nil {
+		return nil, err
+	}
+	type entry struct {
+		ID     string `json:"id"`
+		Author string `json:"author"`
+		Kind   string `json:"kind"`
+		Time   string `json:"time"`
+		Status string `json:"status"`
+		Reason string `json:"reason,omitempty"`
+		Note   string `json:"note,omitempty"`
+	}
+	out := []entry{}
+	for _, en := range st.Log() {
+		status := "accepted"
+		if !en.Accepted {
+			status = "rejected"
+		}
+		out = append(out, entry{en.ID.Short(), st.NameOf(en.Author), en.Kind.String(),
+			time.UnixMilli(int64(en.Time)).UTC().Format("2006-01-02 15:04"), status, en.Reason, en.Note})
+	}
+	return out, nil
+}

@@ -1,0 +1,164 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/pursuance/pursuance/app"
+	"github.com/pursuance/pursuance/charter"
+	"github.com/pursuance/pursuance/identity"
+	"github.com/pursuance/pursuance/identity/keystore"
+)
+
+// newUI makes a home with a pursuance and serves its UI.
+func newUI(t *testing.T) (*Server, string, string) {
+	t.Helper()
+	dir := t.TempDir()
+	id, err := identity.New("Alice", rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := keystore.Create(dir, id, []byte("pw"), keystore.InsecureTestKDF, rand.Reader); err != nil {
+		t.Fatal(err)
+	}
+	open := func(ctx context.Context) (*app.Node, error) {
+		n, err := app.Open(ctx, dir, app.Options{})
+		if err != nil {
+			return nil, err
+		}
+		return n, n.Unlock(id)
+	}
+	n, err := open(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := charter.Template("desk")
+	c.Name = "Night Desk"
+	p, err := n.Create(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Close()
+	ts := httptest.NewUnstartedServer(nil)
+	ts.Start()
+	t.Cleanup(ts.Close)
+	host := strings.TrimPrefix(ts.URL, "http://")
+	s, err := New(host, open)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.Config.Handler = s
+	return s, ts.URL, p.String()
+}
+
+func call(t *testing.T, method, url string, hdr map[string]string, body any) (int, map[string]any, []any) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, url, rd)
+	for k, v := range hdr {
+		if k == "Host" {
+			req.Host = v
+		} else {
+			req.Header.Set(k, v)
+		}
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var obj map[string]any
+	var arr []any
+	if json.Unmarshal(raw, &obj) != nil {
+		json.Unmarshal(raw, &arr)
+	}
+	return resp.StatusCode, obj, arr
+}
+
+func TestUIProtects(t *testing.T) {
+	s, url, p := newUI(t)
+	// DNS rebinding: another name for this address is refused.
+	if code, _, _ := call(t, "GET", url+"/api/pursuances", map[string]string{"Host": "evil.example:80"}, nil); code != http.StatusMisdirectedRequest {
+		t.Errorf("wrong host: %d", code)
+	}
+	body := map[string]any{"title": "x"}
+	// A change without the token, or from another origin, is refused.
+	if code, _, _ := call(t, "POST", url+"/api/p/"+p+"/tasks", nil, body); code != http.StatusForbidden {
+		t.Errorf("no token: %d", code)
+	}
+	if code, _, _ := call(t, "POST", url+"/api/p/"+p+"/tasks", map[string]string{TokenHeader: s.Token(), "Origin": "http://evil.example"}, body); code != http.StatusForbidden {
+		t.Errorf("cross origin: %d", code)
+	}
+	if code, _, _ := call(t, "POST", url+"/api/p/"+p+"/tasks", map[string]string{TokenHeader: "nope"}, body); code != http.StatusForbidden {
+		t.Errorf("wrong token: %d", code)
+	}
+	// The page carries the token; it is never served to another host.
+	resp, err := http.Get(url + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !bytes.Contains(page, []byte(s.Token())) || !strings.Contains(resp.Header.Get("Content-Security-Policy"), "frame-ancestors 'none'") {
+		t.Errorf("page: %s", page[:min(200, len(page))])
+	}
+}
+
+func TestUIWorkflow(t *testing.T) {
+	s, url, p := newUI(t)
+	tok := map[string]string{TokenHeader: s.Token(), "Origin": url}
+	code, list, ps := call(t, "GET", url+"/api/pursuances", nil, nil)
+	if code != 200 || len(ps) != 1 {
+		t.Fatalf("pursuances: %d %v %v", code, list, ps)
+	}
+	code, created, _ := call(t, "POST", url+"/api/p/"+p+"/tasks", tok, map[string]any{"title": "Verify the memo", "visible_to": []string{"editor"}, "due": "2026-12-31"})
+	if code != 200 {
+		t.Fatalf("create: %d %v", code, created)
+	}
+	id := created["task"].(string)
+	if code, res, _ := call(t, "POST", url+"/api/p/"+p+"/tasks/"+id+"/comments", tok, map[string]any{"text": "Dated May."}); code != 200 {
+		t.Fatalf("comment: %d %v", code, res)
+	}
+	if code, res, _ := call(t, "POST", url+"/api/p/"+p+"/tasks/"+id+"/status", tok, map[string]any{"status": "working-on"}); code != 200 {
+		t.Fatalf("status: %d %v", code, res)
+	}
+	if code, res, _ := call(t, "POST", url+"/api/p/"+p+"/tasks/"+id+"/status", tok, map[string]any{"status": "Sleeping"}); code != 400 || !strings.Contains(res["error"].(string), "unknown status") {
+		t.Fatalf("bad status: %d %v", code, res)
+	}
+	_, detail, _ := call(t, "GET", url+"/api/p/"+p+"/tasks/"+id[:8], nil, nil)
+	task := detail["task"].(map[string]any)
+	comments := detail["comments"].([]any)
+	if task["title"] != "Verify the memo" || task["status"] != "WorkingOn" || len(comments) != 1 {
+		t.Fatalf("detail: %v", detail)
+	}
+	_, _, tasks := call(t, "GET", url+"/api/p/"+p+"/tasks?filter="+"status:WorkingOn", nil, nil)
+	if len(tasks) != 1 {
+		t.Fatalf("filtered tasks: %v", tasks)
+	}
+	_, info, _ := call(t, "GET", url+"/api/p/"+p, nil, nil)
+	if info["name"] != "Night Desk" || len(info["members"].([]any)) != 1 {
+		t.Fatalf("pursuance: %v", info)
+	}
+	_, _, log := call(t, "GET", url+"/api/p/"+p+"/log", nil, nil)
+	found := false
+	for _, e := range log {
+		if e.(map[string]any)["kind"] == "task-comment" {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("log: %v", log)
+	}
+}

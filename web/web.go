@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/pursuance/pursuance/app"
+	"github.com/pursuance/pursuance/charter"
 	"github.com/pursuance/pursuance/event"
 	"github.com/pursuance/pursuance/identity"
 	"github.com/pursuance/pursuance/state"
@@ -67,6 +68,10 @@ func New(host string, open func(context.Context) (*app.Node, error)) (*Server, e
 	s.mux.HandleFunc("POST /api/p/{p}/tasks/{t}/comments", s.api(s.comment))
 	s.mux.HandleFunc("POST /api/p/{p}/tasks/{t}/status", s.api(s.setStatus))
 	s.mux.HandleFunc("GET /api/p/{p}/log", s.api(s.log))
+	s.mux.HandleFunc("POST /api/pursuances", s.api(s.createPursuance))
+	s.mux.HandleFunc("POST /api/p/{p}/tasks/{t}/assign", s.api(s.assign))
+	s.mux.HandleFunc("POST /api/p/{p}/invites", s.api(s.invite))
+	s.mux.HandleFunc("GET /api/templates", s.api(func(*http.Request, *app.Node) (any, error) { return charter.TemplateNames(), nil }))
 	return s, nil
 }
 
@@ -359,6 +364,75 @@ func (s *Server) setStatus(r *http.Request, n *app.Node) (any, error) {
 		return nil, err
 	}
 	return map[string]bool{"ok": true}, nil
+}
+
+func (s *Server) createPursuance(r *http.Request, n *app.Node) (any, error) {
+	var in struct {
+		Name     string `json:"name"`
+		Template string `json:"template"`
+	}
+	if err := decode(r, &in); err != nil {
+		return nil, err
+	}
+	if in.Template == "" {
+		in.Template = "desk"
+	}
+	c, err := charter.Template(in.Template)
+	if err != nil {
+		return nil, err
+	}
+	c.Name = strings.TrimSpace(in.Name)
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	p, err := n.Create(r.Context(), c)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"pursuance": p}, nil
+}
+
+func (s *Server) assign(r *http.Request, n *app.Node) (any, error) {
+	var in struct {
+		Who string `json:"who"`
+	}
+	if err := decode(r, &in); err != nil {
+		return nil, err
+	}
+	st, err := stateOf(r, n)
+	if err != nil {
+		return nil, err
+	}
+	t, err := app.ResolveTask(st, r.PathValue("t"))
+	if err != nil {
+		return nil, err
+	}
+	who, err := app.ResolveAssignee(st, strings.TrimSpace(in.Who))
+	if err != nil {
+		return nil, err
+	}
+	if _, err := n.Act(r.Context(), st.Pursuance(), &state.TaskAssign{Task: t.ID, Assignee: who}, app.DoOptions{}); err != nil {
+		return nil, err
+	}
+	return map[string]bool{"ok": true}, nil
+}
+
+func (s *Server) invite(r *http.Request, n *app.Node) (any, error) {
+	var in struct {
+		Role string `json:"role"`
+	}
+	if err := decode(r, &in); err != nil {
+		return nil, err
+	}
+	st, err := stateOf(r, n)
+	if err != nil {
+		return nil, err
+	}
+	code, res, err := n.Invite(r.Context(), st.Pursuance(), in.Role, 7*24*time.Hour, 1, app.DoOptions{})
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"code": code.String(), "proposed": res.Proposed}, nil
 }
 
 func (s *Server) log(r *http.Request, n *app.Node) (any, error) {

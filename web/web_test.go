@@ -162,3 +162,28 @@ func TestUIWorkflow(t *testing.T) {
 		t.Fatalf("log: %v", log)
 	}
 }
+
+func TestUIPursuanceAssignInvite(t *testing.T) {
+	s, url, p := newUI(t)
+	tok := map[string]string{TokenHeader: s.Token()}
+	code, res, _ := call(t, "POST", url+"/api/pursuances", tok, map[string]any{"name": "Cell Two", "template": "collective"})
+	if code != 200 || res["pursuance"] == nil {
+		t.Fatalf("create pursuance: %d %v", code, res)
+	}
+	if code, res, _ := call(t, "POST", url+"/api/pursuances", tok, map[string]any{"name": "X", "template": "nope"}); code != 400 {
+		t.Fatalf("unknown template: %d %v", code, res)
+	}
+	_, created, _ := call(t, "POST", url+"/api/p/"+p+"/tasks", tok, map[string]any{"title": "T"})
+	id := created["task"].(string)
+	if code, res, _ := call(t, "POST", url+"/api/p/"+p+"/tasks/"+id+"/assign", tok, map[string]any{"who": "role:researcher"}); code != 200 {
+		t.Fatalf("assign: %d %v", code, res)
+	}
+	_, detail, _ := call(t, "GET", url+"/api/p/"+p+"/tasks/"+id, nil, nil)
+	if as := detail["task"].(map[string]any)["assignees"].([]any); len(as) != 1 || as[0] != "role:researcher" {
+		t.Fatalf("assignees: %v", as)
+	}
+	code, inv, _ := call(t, "POST", url+"/api/p/"+p+"/invites", tok, map[string]any{"role": "researcher"})
+	if code != 200 || !strings.HasPrefix(inv["code"].(string), "pi1") {
+		t.Fatalf("invite: %d %v", code, inv)
+	}
+}

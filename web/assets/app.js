@@ -64,6 +64,9 @@ async function refresh() {
     }
     return c;
   }));
+  const roleSel = $('#invite select[name="role"]');
+  if (roleSel.options.length === 0) roleSel.replaceChildren(...info.roles.map((r) => el("option", r)));
+  $("#relays").replaceChildren(...(info.relays.length ? info.relays.map((u) => el("li", u)) : [el("li", "none: this pursuance lives on this machine and its members' nodes")]));
   const mb = $("#members tbody");
   mb.replaceChildren(...info.members.map((m) => { const tr = el("tr"); tr.append(el("td", m.name), el("td", m.roles.join(", ")), el("td", m.fingerprint)); return tr; }));
   if (!$("#log").classList.contains("hidden")) await loadLog();
@@ -115,6 +118,26 @@ document.addEventListener("DOMContentLoaded", () => {
   };
   $("#d-status").onchange = async (e) => {
     try { await api("/p/" + current + "/tasks/" + openTask + "/status", {status: e.target.value}); await refresh(); } catch (err) { showError(err); }
+  };
+  $("#d-assign").onsubmit = async (e) => {
+    e.preventDefault();
+    try { await api("/p/" + current + "/tasks/" + openTask + "/assign", {who: e.target.who.value}); e.target.who.value = ""; await refresh(); } catch (err) { showError(err); }
+  };
+  $("#invite").onsubmit = async (e) => {
+    e.preventDefault();
+    try {
+      const r = await api("/p/" + current + "/invites", {role: e.target.role.value});
+      $("#invite-code textarea").value = r.code;
+      $("#invite-code").classList.remove("hidden");
+    } catch (err) { showError(err); }
+  };
+  $("#new-pursuance").onclick = async () => {
+    const name = window.prompt("Name of the new pursuance");
+    if (!name) return;
+    const templates = await api("/templates");
+    const tmpl = window.prompt("Template (" + templates.join(", ") + ")", templates[0]);
+    if (!tmpl) return;
+    try { const r = await api("/pursuances", {name: name, template: tmpl}); current = r.pursuance; await loadPursuances(); } catch (err) { showError(err); }
   };
   $("#d-comment").onsubmit = async (e) => {
     e.preventDefault();

@@ -71,6 +71,7 @@ func New(host string, open func(context.Context) (*app.Node, error)) (*Server, e
 	s.mux.HandleFunc("POST /api/pursuances", s.api(s.createPursuance))
 	s.mux.HandleFunc("POST /api/p/{p}/tasks/{t}/assign", s.api(s.assign))
 	s.mux.HandleFunc("POST /api/p/{p}/invites", s.api(s.invite))
+	s.mux.HandleFunc("POST /api/p/{p}/sync", s.api(s.sync))
 	s.mux.HandleFunc("GET /api/templates", s.api(func(*http.Request, *app.Node) (any, error) { return charter.TemplateNames(), nil }))
 	return s, nil
 }
@@ -183,12 +184,16 @@ func (s *Server) pursuance(r *http.Request, n *app.Node) (any, error) {
 		}
 		ms = append(ms, memberJSON{m.ID, m.Name, roles, identity.Fingerprint(m.ID, m.KEM)})
 	}
-	var myRoles []string
-	if m, ok := st.Member(n.Me().ID); ok {
+	myRoles := []string{}
+	if m, ok := st.Member(n.Me().ID); ok && m.Roles != nil {
 		myRoles = m.Roles
 	}
+	relays := st.Relays()
+	if relays == nil {
+		relays = []string{}
+	}
 	return map[string]any{
-		"pursuance": st.Pursuance(), "name": st.Name(), "members": ms, "relays": st.Relays(),
+		"pursuance": st.Pursuance(), "name": st.Name(), "members": ms, "relays": relays,
 		"roles": st.Charter().RoleNames(), "my_roles": myRoles, "sealed_tasks": st.SealedTasks(),
 		"statuses": statusNames(),
 	}, nil
@@ -433,6 +438,34 @@ func (s *Server) invite(r *http.Request, n *app.Node) (any, error) {
 		return nil, err
 	}
 	return map[string]any{"code": code.String(), "proposed": res.Proposed}, nil
+}
+
+func (s *Server) sync(r *http.Request, n *app.Node) (any, error) {
+	p, err := n.Resolve(r.Context(), r.PathValue("p"))
+	if err != nil {
+		return nil, err
+	}
+	urls, err := n.RelayURLs(r.Context(), p)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]any{"received": 0, "sent": 0, "errors": ""}
+	if len(urls) == 0 {
+		out["errors"] = "no relays"
+		return out, nil
+	}
+	res, err := n.Sync(r.Context(), p, app.SyncOptions{})
+	if err != nil {
+		return nil, err
+	}
+	var errs []string
+	for _, rr := range res.Relays {
+		if rr.Err != nil {
+			errs = append(errs, rr.URL+": "+rr.Err.Error())
+		}
+	}
+	out["received"], out["sent"], out["errors"] = res.Received, res.Sent, strings.Join(errs, "; ")
+	return out, nil
 }
 
 func (s *Server) log(r *http.Request, n *app.Node) (any, error) {

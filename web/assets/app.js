@@ -19,6 +19,12 @@ function showError(err) {
   setTimeout(() => e.classList.add("hidden"), 6000);
 }
 
+// pretty turns a status name into words: "ReadyForReview" → "Ready for review".
+function pretty(s) {
+  const w = s.replace(/([a-z])([A-Z])/g, "$1 $2").toLowerCase();
+  return w.charAt(0).toUpperCase() + w.slice(1);
+}
+
 function el(tag, text, cls) {
   const e = document.createElement(tag);
   if (text !== undefined) e.textContent = text;
@@ -51,12 +57,12 @@ async function refresh() {
   const cols = $("#columns");
   cols.replaceChildren(...info.statuses.map((s) => {
     const c = el("div", undefined, "column");
-    c.append(el("h3", s));
+    c.append(el("h3", pretty(s)));
     for (const t of tasks.filter((t) => t.status === s)) {
       const card = el("div", undefined, "card");
       card.tabIndex = 0;
       card.append(el("div", t.title));
-      const meta = [t.assignees.length ? "@" + t.assignees.join(" @") : "", t.due ? "due " + t.due : "", t.comments ? t.comments + " comments" : ""].filter(Boolean).join(" · ");
+      const meta = [t.assignees.length ? "@" + t.assignees.join(" @") : "", t.due ? "due " + t.due : "", t.comments ? t.comments + (t.comments === 1 ? " comment" : " comments") : ""].filter(Boolean).join(" · ");
       card.append(el("div", meta, "meta"));
       card.onclick = () => openDetail(t.id);
       card.onkeydown = (e) => { if (e.key === "Enter") openDetail(t.id); };
@@ -92,7 +98,7 @@ async function openDetail(id, quiet) {
       (d.task.assignees.length ? " · assigned to " + d.task.assignees.join(", ") : "");
     $("#d-body").textContent = d.task.body;
     const st = $("#d-status");
-    st.replaceChildren(...info.statuses.map((s) => el("option", s)));
+    st.replaceChildren(...info.statuses.map((s) => { const o = el("option", pretty(s)); o.value = s; return o; }));
     st.value = d.task.status;
     $("#d-comments").replaceChildren(...d.comments.map((c) => { const li = el("li"); li.append(el("strong", c.author + " "), el("span", c.time, "muted"), el("div", c.text)); return li; }));
     $("#detail").classList.remove("hidden");
@@ -103,9 +109,10 @@ document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("header nav button").forEach((b) => b.onclick = async () => {
     document.querySelectorAll("header nav button").forEach((x) => x.classList.toggle("active", x === b));
     document.querySelectorAll(".view").forEach((v) => v.classList.toggle("hidden", v.id !== b.dataset.view));
+    if (b.dataset.view !== "board") { openTask = null; $("#detail").classList.add("hidden"); }
     if (b.dataset.view === "log") await loadLog().catch(showError);
   });
-  $("#pursuance").onchange = (e) => { current = e.target.value; openTask = null; $("#detail").classList.add("hidden"); refresh().catch(showError); };
+  $("#pursuance").onchange = (e) => { current = e.target.value; $('#new-task select[name="visible_to"]').replaceChildren(); $('#invite select[name="role"]').replaceChildren(); openTask = null; $("#detail").classList.add("hidden"); refresh().catch(showError); };
   $("#filter").onchange = () => refresh().catch(showError);
   $("#mine").onclick = () => { $("#filter").value = "@me"; refresh().catch(showError); };
   $("#all").onclick = () => { $("#filter").value = ""; refresh().catch(showError); };
@@ -132,12 +139,25 @@ document.addEventListener("DOMContentLoaded", () => {
     } catch (err) { showError(err); }
   };
   $("#new-pursuance").onclick = async () => {
-    const name = window.prompt("Name of the new pursuance");
-    if (!name) return;
-    const templates = await api("/templates");
-    const tmpl = window.prompt("Template (" + templates.join(", ") + ")", templates[0]);
-    if (!tmpl) return;
-    try { const r = await api("/pursuances", {name: name, template: tmpl}); current = r.pursuance; await loadPursuances(); } catch (err) { showError(err); }
+    const f = $("#found");
+    const templates = await api("/templates").catch(showError);
+    if (templates) f.template.replaceChildren(...templates.map((t) => el("option", t)));
+    f.classList.toggle("hidden");
+    f.name.focus();
+  };
+  $("#found").onsubmit = async (e) => {
+    e.preventDefault();
+    const f = e.target;
+    try {
+      const r = await api("/pursuances", {name: f.name.value, template: f.template.value});
+      current = r.pursuance; f.name.value = ""; f.classList.add("hidden");
+      $('#new-task select[name="visible_to"]').replaceChildren(); $('#invite select[name="role"]').replaceChildren();
+      await loadPursuances();
+    } catch (err) { showError(err); }
+  };
+  $("#sync").onclick = async () => {
+    if (!current) return;
+    try { const r = await api("/p/" + current + "/sync", {}); $("#sync").title = "Last sync: " + r.received + " received, " + r.sent + " sent" + (r.errors ? "; " + r.errors : ""); await refresh(); } catch (err) { showError(err); }
   };
   $("#d-comment").onsubmit = async (e) => {
     e.preventDefault();

@@ -76,7 +76,7 @@ func inviteChecksum(b []byte) []byte {
 
 // ParseInviteCode parses an invite code; a mistyped code is an error.
 func ParseInviteCode(s string) (InviteCode, error) {
-	s = strings.TrimSpace(s)
+	s = strings.ToLower(strings.TrimSpace(s)) // a QR code carries it in upper case
 	body, ok := strings.CutPrefix(s, invitePrefix)
 	if !ok {
 		return InviteCode{}, fmt.Errorf("%w: it does not start with %q", ErrBadInviteCode, invitePrefix)

@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/pursuance/pursuance/event"
@@ -25,6 +26,10 @@ func TestInviteCode(t *testing.T) {
 	}
 	if got.Pursuance != c.Pursuance || got.Invite != c.Invite || got.Key.Public() != key.Public() || got.Group != group {
 		t.Fatalf("round trip: got %+v", got)
+	}
+	// Upper case (as a QR code carries it) is the same code.
+	if up, err := ParseInviteCode(strings.ToUpper(s)); err != nil || up.Invite != c.Invite {
+		t.Fatalf("upper case: %v", err)
 	}
 	// Every single-character substitution is caught.
 	for i := len("pi1"); i < len(s); i++ {

@@ -152,6 +152,8 @@ func TestBrowser(t *testing.T) {
 		chromedp.WaitVisible(css("#invite-code")))
 	poll(actab, "the code", `document.querySelector("#invite-code textarea").value.startsWith("pi1")`)
 	code = value(actab, "#invite-code textarea")
+	poll(actab, "the QR code shows", `document.querySelector("#invite-code img").naturalWidth > 0`)
+	shot(actab, "invite")
 	c, err := app.ParseInviteCode(code)
 	if err != nil {
 		t.Fatal(err)
@@ -215,4 +217,7 @@ func TestBrowser(t *testing.T) {
 	run(actab, "the log", chromedp.Click(css(`nav button[data-view="log"]`)))
 	poll(actab, "the log lists the comment", `document.querySelector("#log tbody").textContent.includes("task-comment")`)
 	shot(actab, "log")
+	run(actab, "the charter", chromedp.Click(css(`nav button[data-view="charter"]`)))
+	poll(actab, "the charter shows", `document.querySelector("#charter-yaml").value.includes("name: Night Desk")`)
+	shot(actab, "charter")
 }

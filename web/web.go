@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/rand"
 	"embed"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -18,6 +19,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"rsc.io/qr"
 
 	"github.com/pursuance/pursuance/app"
 	"github.com/pursuance/pursuance/charter"
@@ -72,6 +75,10 @@ func New(host string, open func(context.Context) (*app.Node, error)) (*Server, e
 	s.mux.HandleFunc("POST /api/p/{p}/tasks/{t}/assign", s.api(s.assign))
 	s.mux.HandleFunc("POST /api/p/{p}/invites", s.api(s.invite))
 	s.mux.HandleFunc("POST /api/p/{p}/sync", s.api(s.sync))
+	s.mux.HandleFunc("POST /api/p/{p}/members/{m}/roles", s.api(s.roles))
+	s.mux.HandleFunc("POST /api/p/{p}/members/{m}/remove", s.api(s.remove))
+	s.mux.HandleFunc("GET /api/p/{p}/charter", s.api(s.charter))
+	s.mux.HandleFunc("POST /api/p/{p}/charter", s.api(s.amend))
 	s.mux.HandleFunc("GET /api/templates", s.api(func(*http.Request, *app.Node) (any, error) { return charter.TemplateNames(), nil }))
 	return s, nil
 }
@@ -88,7 +95,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("X-Frame-Options", "DENY")
-	w.Header().Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'")
+	w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'")
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		if o := r.Header.Get("Origin"); o != "" && o != "http://"+s.host {
@@ -437,7 +444,118 @@ func (s *Server) invite(r *http.Request, n *app.Node) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"code": code.String(), "proposed": res.Proposed}, nil
+	text := code.String()
+	out := map[string]any{"code": text, "proposed": res.Proposed}
+	if q, err := qr.Encode(strings.ToUpper(text), qr.M); err == nil {
+		// Upper case fits QR's alphanumeric mode; codes parse in any case.
+		out["qr"] = "data:image/png;base64," + base64.StdEncoding.EncodeToString(q.PNG())
+	}
+	return out, nil
+}
+
+// roles gives or takes a role: {"role": R, "action": "assign"|"revoke"}.
+func (s *Server) roles(r *http.Request, n *app.Node) (any, error) {
+	var in struct {
+		Role   string `json:"role"`
+		Action string `json:"action"`
+	}
+	if err := decode(r, &in); err != nil {
+		return nil, err
+	}
+	st, err := stateOf(r, n)
+	if err != nil {
+		return nil, err
+	}
+	m, err := app.ResolveMember(st, r.PathValue("m"))
+	if err != nil {
+		return nil, err
+	}
+	var res app.Result
+	var left []string
+	switch in.Action {
+	case "assign":
+		res, left, err = n.AssignRole(r.Context(), st.Pursuance(), m, in.Role, app.DoOptions{})
+	case "revoke":
+		res, left, err = n.RevokeRole(r.Context(), st.Pursuance(), m, in.Role, app.DoOptions{})
+	default:
+		return nil, fmt.Errorf("action must be assign or revoke, not %q", in.Action)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"proposed": res.Proposed, "not_rekeyed": nonNil(left)}, nil
+}
+
+// remove removes a member, re-keying what it held.
+func (s *Server) remove(r *http.Request, n *app.Node) (any, error) {
+	st, err := stateOf(r, n)
+	if err != nil {
+		return nil, err
+	}
+	m, err := app.ResolveMember(st, r.PathValue("m"))
+	if err != nil {
+		return nil, err
+	}
+	res, left, err := n.Remove(r.Context(), st.Pursuance(), m, app.DoOptions{})
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"proposed": res.Proposed, "not_rekeyed": nonNil(left)}, nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func (s *Server) charter(r *http.Request, n *app.Node) (any, error) {
+	st, err := stateOf(r, n)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]string{"yaml": string(st.Charter().YAML())}, nil
+}
+
+// amend replaces the charter; a charter that does not parse is answered
+// with every error and its line.
+func (s *Server) amend(r *http.Request, n *app.Node) (any, error) {
+	var in struct {
+		YAML string `json:"yaml"`
+	}
+	if err := decode(r, &in); err != nil {
+		return nil, err
+	}
+	c, err := charter.Parse([]byte(in.YAML))
+	if err != nil {
+		var list charter.ErrorList
+		if errors.As(err, &list) {
+			type lineErr struct {
+				Line int    `json:"line"`
+				Msg  string `json:"message"`
+			}
+			var out []lineErr
+			for _, e := range list {
+				out = append(out, lineErr{e.Line, e.Msg})
+			}
+			return map[string]any{"errors": out}, nil
+		}
+		return nil, err
+	}
+	wire, err := c.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	st, err := stateOf(r, n)
+	if err != nil {
+		return nil, err
+	}
+	res, err := n.Act(r.Context(), st.Pursuance(), &state.CharterAmend{Charter: wire}, app.DoOptions{})
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"proposed": res.Proposed, "errors": []any{}}, nil
 }
 
 func (s *Server) sync(r *http.Request, n *app.Node) (any, error) {

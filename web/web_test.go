@@ -187,3 +187,43 @@ func TestUIPursuanceAssignInvite(t *testing.T) {
 		t.Fatalf("invite: %d %v", code, inv)
 	}
 }
+
+func TestUIMembersAndCharter(t *testing.T) {
+	s, url, p := newUI(t)
+	tok := map[string]string{TokenHeader: s.Token()}
+	_, inv, _ := call(t, "POST", url+"/api/p/"+p+"/invites", tok, map[string]any{"role": "researcher"})
+	if q, _ := inv["qr"].(string); !strings.HasPrefix(q, "data:image/png;base64,") {
+		t.Fatalf("no QR code: %v", inv)
+	}
+	_, ch, _ := call(t, "GET", url+"/api/p/"+p+"/charter", nil, nil)
+	yaml := ch["yaml"].(string)
+	if !strings.Contains(yaml, "name: Night Desk") {
+		t.Fatalf("charter: %s", yaml)
+	}
+	// A broken charter: every error with its line, nothing amended.
+	code, res, _ := call(t, "POST", url+"/api/p/"+p+"/charter", tok, map[string]any{"yaml": yaml + "\nrolse: []\n"})
+	errs, _ := res["errors"].([]any)
+	if code != 200 || len(errs) == 0 || errs[0].(map[string]any)["line"].(float64) == 0 {
+		t.Fatalf("broken charter: %d %v", code, res)
+	}
+	code, res, _ = call(t, "POST", url+"/api/p/"+p+"/charter", tok, map[string]any{"yaml": strings.Replace(yaml, "name: Night Desk", "name: Day Desk", 1)})
+	if code != 200 || len(res["errors"].([]any)) != 0 {
+		t.Fatalf("amend: %d %v", code, res)
+	}
+	_, info, _ := call(t, "GET", url+"/api/p/"+p, nil, nil)
+	if info["name"] != "Day Desk" {
+		t.Fatalf("after the amendment: %v", info["name"])
+	}
+	// The founder may not take its own last top role.
+	me := info["members"].([]any)[0].(map[string]any)["id"].(string)
+	if code, res, _ := call(t, "POST", url+"/api/p/"+p+"/members/"+me+"/roles", tok, map[string]any{"role": "editor", "action": "revoke"}); code != 403 || !strings.Contains(res["error"].(string), "last") {
+		t.Fatalf("revoking the last editor: %d %v", code, res)
+	}
+	if code, res, _ := call(t, "POST", url+"/api/p/"+p+"/members/"+me+"/roles", tok, map[string]any{"role": "researcher", "action": "assign"}); code != 200 {
+		t.Fatalf("assign: %d %v", code, res)
+	}
+	_, info, _ = call(t, "GET", url+"/api/p/"+p, nil, nil)
+	if roles := info["members"].([]any)[0].(map[string]any)["roles"].([]any); len(roles) != 2 {
+		t.Fatalf("roles after assigning: %v", roles)
+	}
+}

@@ -74,7 +74,28 @@ async function refresh() {
   if (roleSel.options.length === 0) roleSel.replaceChildren(...info.roles.map((r) => el("option", r)));
   $("#relays").replaceChildren(...(info.relays.length ? info.relays.map((u) => el("li", u)) : [el("li", "none: this pursuance lives on this machine and its members' nodes")]));
   const mb = $("#members tbody");
-  mb.replaceChildren(...info.members.map((m) => { const tr = el("tr"); tr.append(el("td", m.name), el("td", m.roles.join(", ")), el("td", m.fingerprint)); return tr; }));
+  mb.replaceChildren(...info.members.map((m) => {
+    const tr = el("tr");
+    const act = el("td", undefined, "actions");
+    const sel = el("select");
+    sel.setAttribute("aria-label", "Role for " + m.name);
+    sel.replaceChildren(...info.roles.map((r) => el("option", r)));
+    const give = el("button", "Give"), take = el("button", "Take"), rm = el("button", "Remove", "danger");
+    const change = async (body, path) => {
+      try {
+        const r = await api("/p/" + current + "/members/" + m.id + path, body);
+        if (r.proposed) showError(new Error("Proposed: the charter asks a quorum; others approve it."));
+        else if (r.not_rekeyed && r.not_rekeyed.length) showError(new Error("Done; left for a key holder to re-key: " + r.not_rekeyed.join("; ")));
+        await refresh();
+      } catch (err) { showError(err); }
+    };
+    give.onclick = () => change({role: sel.value, action: "assign"}, "/roles");
+    take.onclick = () => change({role: sel.value, action: "revoke"}, "/roles");
+    rm.onclick = () => { if (window.confirm("Remove " + m.name + "? Everything it could read is re-keyed; it reads nothing written afterwards.")) change({}, "/remove"); };
+    act.append(sel, give, take, rm);
+    tr.append(el("td", m.name), el("td", m.roles.join(", ")), el("td", m.fingerprint), act);
+    return tr;
+  }));
   if (!$("#log").classList.contains("hidden")) await loadLog();
   if (openTask) await openDetail(openTask, true);
 }
@@ -87,6 +108,12 @@ async function loadLog() {
     tr.append(el("td", e.time), el("td", e.author), el("td", e.kind), verdict);
     return tr;
   }));
+}
+
+async function loadCharter() {
+  const c = await api("/p/" + current + "/charter");
+  $("#charter-yaml").value = c.yaml;
+  $("#charter-errors").replaceChildren();
 }
 
 async function openDetail(id, quiet) {
@@ -111,6 +138,7 @@ document.addEventListener("DOMContentLoaded", () => {
     document.querySelectorAll(".view").forEach((v) => v.classList.toggle("hidden", v.id !== b.dataset.view));
     if (b.dataset.view !== "board") { openTask = null; $("#detail").classList.add("hidden"); }
     if (b.dataset.view === "log") await loadLog().catch(showError);
+    if (b.dataset.view === "charter") await loadCharter().catch(showError);
   });
   $("#pursuance").onchange = (e) => { current = e.target.value; $('#new-task select[name="visible_to"]').replaceChildren(); $('#invite select[name="role"]').replaceChildren(); openTask = null; $("#detail").classList.add("hidden"); refresh().catch(showError); };
   $("#filter").onchange = () => refresh().catch(showError);
@@ -126,6 +154,13 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#d-status").onchange = async (e) => {
     try { await api("/p/" + current + "/tasks/" + openTask + "/status", {status: e.target.value}); await refresh(); } catch (err) { showError(err); }
   };
+  $("#amend").onclick = async () => {
+    try {
+      const r = await api("/p/" + current + "/charter", {yaml: $("#charter-yaml").value});
+      $("#charter-errors").replaceChildren(...(r.errors || []).map((e) => el("li", (e.line ? "line " + e.line + ": " : "") + e.message)));
+      if (!r.errors || r.errors.length === 0) { showError(new Error(r.proposed ? "Amendment proposed: others approve it." : "Charter amended.")); await refresh(); }
+    } catch (err) { showError(err); }
+  };
   $("#d-assign").onsubmit = async (e) => {
     e.preventDefault();
     try { await api("/p/" + current + "/tasks/" + openTask + "/assign", {who: e.target.who.value}); e.target.who.value = ""; await refresh(); } catch (err) { showError(err); }
@@ -135,6 +170,8 @@ document.addEventListener("DOMContentLoaded", () => {
     try {
       const r = await api("/p/" + current + "/invites", {role: e.target.role.value});
       $("#invite-code textarea").value = r.code;
+      const img = $("#invite-code img");
+      if (r.qr) { img.src = r.qr; img.classList.remove("hidden"); } else img.classList.add("hidden");
       $("#invite-code").classList.remove("hidden");
     } catch (err) { showError(err); }
   };

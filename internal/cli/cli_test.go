@@ -185,3 +185,33 @@ func TestErrorsAreOneLine(t *testing.T) {
 		}
 	}
 }
+
+// TestUpFirstRun: up at a terminal with no identity walks the user
+// through creating one, then starts the node.
+func TestUpFirstRun(t *testing.T) {
+	home := t.TempDir()
+	term := &fakeTerminal{answers: []string{"a long passphrase", "a long passphrase"}}
+	e, out, errOut := testEnv(map[string]string{"PURSUANCE_HOME": home}, term)
+	e.Stdin = strings.NewReader("Alice\n")
+	if code := Run([]string{"up", "--once"}, e); code != 0 {
+		t.Fatalf("up exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{"Welcome to Pursuance", "Created the identity of Alice", "Safety fingerprint", "Node of Alice is up"} {
+		if !strings.Contains(errOut.String(), want) {
+			t.Errorf("stderr lacks %q: %s", want, errOut)
+		}
+	}
+	if !strings.HasPrefix(out.String(), "http://127.0.0.1:") || len(term.prompts) != 2 {
+		t.Errorf("stdout %q, prompts %q", out, term.prompts)
+	}
+	// A bad name creates nothing.
+	other := t.TempDir()
+	e, _, errOut = testEnv(map[string]string{"PURSUANCE_HOME": other}, &fakeTerminal{answers: []string{"p", "p"}})
+	e.Stdin = strings.NewReader("\n")
+	if code := Run([]string{"up", "--once"}, e); code == 0 {
+		t.Errorf("an empty name: exit 0, stderr %q", errOut)
+	}
+	if _, err := os.Stat(filepath.Join(other, "identity.json")); err == nil {
+		t.Error("an empty name created a keystore")
+	}
+}

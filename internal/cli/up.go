@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -11,12 +12,14 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/pursuance/pursuance/app"
+	"github.com/pursuance/pursuance/identity"
 	"github.com/pursuance/pursuance/identity/keystore"
 	"github.com/pursuance/pursuance/relay"
 	"github.com/pursuance/pursuance/web"
@@ -51,23 +54,32 @@ Without an identity, up says how to create one and exits.`,
 			}
 			pub, err := keystore.ReadPublic(home)
 			switch {
-			case errors.Is(err, fs.ErrNotExist):
+			case errors.Is(err, fs.ErrNotExist) && e.Terminal == nil:
 				fmt.Fprintln(e.Stderr, "pursuance: no identity on this home yet: the node needs one.")
 				fmt.Fprintf(e.Stderr, "Create it with `pursuance id new --name NAME` (home: %s), then run `pursuance up` again.\n", home)
 				return nil
+			case errors.Is(err, fs.ErrNotExist):
+				// First run at a terminal: create the identity now.
+				id, err := e.firstRun(home)
+				if err != nil {
+					return err
+				}
+				e.unlocked, pub = id, id.Public()
 			case err != nil:
 				return err
 			}
-			// Unlock once, up front; every round and request reuses it.
-			pass, err := e.Passphrase(false)
-			if err != nil {
-				return err
+			if e.unlocked == nil {
+				// Unlock once, up front; every round and request reuses it.
+				pass, err := e.Passphrase(false)
+				if err != nil {
+					return err
+				}
+				id, err := keystore.Open(home, pass)
+				if err != nil {
+					return explain(err, home)
+				}
+				e.unlocked = id
 			}
-			id, err := keystore.Open(home, pass)
-			if err != nil {
-				return explain(err, home)
-			}
-			e.unlocked = id
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			st, err := relay.OpenSQLite(ctx, filepath.Join(home, "relay", "relay.db"))
@@ -121,6 +133,36 @@ Without an identity, up says how to create one and exits.`,
 	f.DurationVar(&interval, "interval", 30*time.Second, "how often to sync")
 	f.BoolVar(&once, "once", false, "sync once, then stop")
 	return cmd
+}
+
+// firstRun walks a user at a terminal through creating this home's
+// identity: a name, a passphrase asked twice.
+func (e *Env) firstRun(home string) (*identity.Identity, error) {
+	fmt.Fprintf(e.Stderr, "Welcome to Pursuance. This home (%s) has no identity yet; let's create one.\n", home)
+	fmt.Fprint(e.Stderr, "Your name, as other members will see it: ")
+	line, err := bufio.NewReader(e.Stdin).ReadString('\n')
+	if err != nil && line == "" {
+		return nil, fmt.Errorf("read your name: %w", err)
+	}
+	name := strings.TrimSpace(line)
+	if err := identity.ValidateName(name); err != nil {
+		return nil, usageErrorf("name: %v", err)
+	}
+	fmt.Fprintln(e.Stderr, "Now a passphrase: it protects your keys on this machine, and nobody can recover it for you.")
+	pass, err := e.Passphrase(true)
+	if err != nil {
+		return nil, err
+	}
+	id, err := identity.New(name, e.Rand)
+	if err != nil {
+		return nil, err
+	}
+	if err := keystore.Create(home, id, pass, keystore.DefaultKDF, e.Rand); err != nil {
+		return nil, explain(err, home)
+	}
+	pub := id.Public()
+	fmt.Fprintf(e.Stderr, "Created the identity of %s: member ID %s\nSafety fingerprint: %s (compare it with other members over a channel you trust)\n", pub.Name, pub.ID, pub.Fingerprint())
+	return id, nil
 }
 
 // serveUI serves the web UI on a loopback address until ctx ends and

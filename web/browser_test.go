@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/pursuance/pursuance/app"
 	"github.com/pursuance/pursuance/event"
@@ -93,7 +94,7 @@ func TestBrowser(t *testing.T) {
 	if shots == "" {
 		shots = t.TempDir()
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	actx, acancel := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chrome), chromedp.NoSandbox, chromedp.WindowSize(1400, 900))...)
@@ -136,7 +137,9 @@ func TestBrowser(t *testing.T) {
 
 	// Alice founds "Night Desk".
 	run(actab, "open alice's UI", chromedp.Navigate(alice.url), chromedp.WaitVisible(css("#columns")))
-	run(actab, "found", chromedp.Click(css("#new-pursuance")), chromedp.WaitVisible(css("#found")),
+	run(actab, "new", chromedp.Click(css("#new-pursuance")))
+	poll(actab, "the found form", `!document.querySelector("#found").classList.contains("hidden")`)
+	run(actab, "found",
 		chromedp.SendKeys(css(`#found input[name="name"]`), "Night Desk"), chromedp.Click(css("#found button")))
 	poll(actab, "the pursuance appears", `document.querySelector("#pursuance").textContent.includes("Night Desk")`)
 	p, err := event.ParseID(value(actab, "#pursuance"))
@@ -188,15 +191,28 @@ func TestBrowser(t *testing.T) {
 	poll(actab, "roles to make it visible to", `document.querySelector('#new-task select[name="visible_to"]').options.length > 1`)
 	run(actab, "add a task", chromedp.Click(css(`nav button[data-view="board"]`)),
 		chromedp.SendKeys(css(`#new-task input[name="title"]`), "Verify the memo"),
+		chromedp.SendKeys(css(`#new-task input[name="body"]`), "Check the **date** and the [registry](https://example.org)."),
 		chromedp.SetValue(css(`#new-task select[name="visible_to"]`), "researcher"),
 		chromedp.Click(css("#new-task button")))
 	poll(actab, "the card", `[...document.querySelectorAll(".card")].some(c => c.textContent.includes("Verify the memo"))`)
 	run(actab, "open it", chromedp.Click(css(".card")), chromedp.WaitVisible(css("#detail")))
+	poll(actab, "the body's markdown", `document.querySelector("#d-body strong")?.textContent === "date" && document.querySelector("#d-body a")?.href === "https://example.org/"`)
 	run(actab, "assign", chromedp.SendKeys(css(`#d-assign input`), "Bob"), chromedp.Click(css("#d-assign button")))
 	poll(actab, "assigned", `document.querySelector("#d-meta").textContent.includes("assigned to Bob")`)
 	run(actab, "comment", chromedp.SendKeys(css(`#d-comment textarea`), "The memo is dated May."), chromedp.Click(css("#d-comment button")))
 	poll(actab, "the comment", `document.querySelector("#d-comments").textContent.includes("dated May")`)
 	shot(actab, "task")
+
+	// A second task, moved under the first from the tree with Tab.
+	run(actab, "close", chromedp.Click(css("#close")),
+		chromedp.SendKeys(css(`#new-task input[name="title"]`), "Call the source"), chromedp.Click(css("#new-task button")))
+	poll(actab, "the second card", `[...document.querySelectorAll(".card")].some(c => c.textContent.includes("Call the source"))`)
+	run(actab, "the tree", chromedp.Click(css(`nav button[data-view="tree"]`)))
+	poll(actab, "two roots", `document.querySelectorAll("#tree-list > li").length === 2`)
+	run(actab, "indent", chromedp.SendKeys(css(`#tree-list > li:nth-child(2) > .row`), kb.Tab))
+	poll(actab, "a subtask", `document.querySelectorAll("#tree-list > li").length === 1 && document.querySelector("#tree-list li ul li .row").textContent.includes("Call the source")`)
+	shot(actab, "tree")
+	run(actab, "back to the board", chromedp.Click(css(`nav button[data-view="board"]`)))
 
 	// Bob, on his own home, sees it and answers.
 	transfer(t, alice, bob, p)
@@ -213,6 +229,8 @@ func TestBrowser(t *testing.T) {
 
 	// Alice sees the answer without reloading (the page polls).
 	transfer(t, bob, alice, p)
+	poll(actab, "alice's board moves the task", `[...document.querySelectorAll(".column")].some(c => c.textContent.startsWith("Working on") && c.textContent.includes("Verify the memo"))`)
+	run(actab, "alice opens it", chromedp.Evaluate[chromedp.Void](`[...document.querySelectorAll(".card")].find(c => c.textContent.includes("Verify the memo")).click()`))
 	poll(actab, "alice sees bob's answer", `document.querySelector("#d-comments").textContent.includes("On it.")`)
 	run(actab, "the log", chromedp.Click(css(`nav button[data-view="log"]`)))
 	poll(actab, "the log lists the comment", `document.querySelector("#log tbody").textContent.includes("task-comment")`)

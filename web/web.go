@@ -36,7 +36,10 @@ var assets embed.FS
 // the server closes it after each request, so the home is free between
 // requests for the CLI and the node's sync.
 type Server struct {
-	Open  func(context.Context) (*app.Node, error)
+	Open func(context.Context) (*app.Node, error)
+	// Status, when set, reports the node's sync, for the page's header.
+	Status func() any
+
 	host  string // host:port requests must name
 	token string
 	index *template.Template
@@ -73,6 +76,13 @@ func New(host string, open func(context.Context) (*app.Node, error)) (*Server, e
 	s.mux.HandleFunc("GET /api/p/{p}/log", s.api(s.log))
 	s.mux.HandleFunc("POST /api/pursuances", s.api(s.createPursuance))
 	s.mux.HandleFunc("POST /api/p/{p}/tasks/{t}/assign", s.api(s.assign))
+	s.mux.HandleFunc("POST /api/p/{p}/tasks/{t}/move", s.api(s.move))
+	s.mux.HandleFunc("GET /api/status", s.api(func(*http.Request, *app.Node) (any, error) {
+		if s.Status == nil {
+			return map[string]any{}, nil
+		}
+		return s.Status(), nil
+	}))
 	s.mux.HandleFunc("POST /api/p/{p}/invites", s.api(s.invite))
 	s.mux.HandleFunc("POST /api/p/{p}/sync", s.api(s.sync))
 	s.mux.HandleFunc("POST /api/p/{p}/members/{m}/roles", s.api(s.roles))
@@ -402,6 +412,36 @@ func (s *Server) createPursuance(r *http.Request, n *app.Node) (any, error) {
 		return nil, err
 	}
 	return map[string]any{"pursuance": p}, nil
+}
+
+// move re-parents a task: {"parent": ID or ""} (a root task).
+func (s *Server) move(r *http.Request, n *app.Node) (any, error) {
+	var in struct {
+		Parent string `json:"parent"`
+	}
+	if err := decode(r, &in); err != nil {
+		return nil, err
+	}
+	st, err := stateOf(r, n)
+	if err != nil {
+		return nil, err
+	}
+	t, err := app.ResolveTask(st, r.PathValue("t"))
+	if err != nil {
+		return nil, err
+	}
+	op := &state.TaskMove{Task: t.ID}
+	if in.Parent != "" {
+		pt, err := app.ResolveTask(st, in.Parent)
+		if err != nil {
+			return nil, err
+		}
+		op.Parent = pt.ID
+	}
+	if _, err := n.Act(r.Context(), st.Pursuance(), op, app.DoOptions{}); err != nil {
+		return nil, err
+	}
+	return map[string]bool{"ok": true}, nil
 }
 
 func (s *Server) assign(r *http.Request, n *app.Node) (any, error) {

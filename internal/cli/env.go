@@ -36,6 +36,7 @@ type Env struct {
 	// unlocked is the identity once a long-running command (up) has
 	// unlocked it, so that it asks for the passphrase once.
 	unlocked *identity.Identity
+	sync     syncStatus // the node's last round (up)
 
 	// parsed is set once the command line has parsed, so that Run can
 	// tell usage errors from runtime errors.

@@ -12,7 +12,9 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -135,6 +137,33 @@ Without an identity, up says how to create one and exits.`,
 	return cmd
 }
 
+// syncStatus is what the node's last round found, for the web UI.
+type syncStatus struct {
+	mu      sync.Mutex
+	last    time.Time
+	down    []string
+	missing int
+}
+
+func (s *syncStatus) record(down []string, missing int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.last, s.down, s.missing = time.Now(), down, missing
+}
+
+func (s *syncStatus) snapshot() any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.last.IsZero() {
+		return map[string]any{}
+	}
+	down := s.down
+	if down == nil {
+		down = []string{}
+	}
+	return map[string]any{"last": s.last.UTC().Format(time.RFC3339), "down": down, "missing": s.missing}
+}
+
 // firstRun walks a user at a terminal through creating this home's
 // identity: a name, a passphrase asked twice.
 func (e *Env) firstRun(home string) (*identity.Identity, error) {
@@ -184,6 +213,7 @@ func (e *Env) serveUI(ctx context.Context, listen string) (string, error) {
 		ln.Close()
 		return "", err
 	}
+	ui.Status = e.sync.snapshot
 	hs := &http.Server{Handler: ui, ReadHeaderTimeout: 10 * time.Second}
 	go hs.Serve(ln)
 	go func() {
@@ -207,11 +237,20 @@ func (e *Env) upRound(ctx context.Context, peer string) error {
 	if err != nil {
 		return err
 	}
+	var down []string
+	missing := 0
+	defer func() { e.sync.record(down, missing) }()
 	for _, p := range ps {
 		res, err := n.Sync(ctx, p.ID, app.SyncOptions{Relays: []string{peer}})
 		if err != nil {
 			fmt.Fprintf(e.Stderr, "sync %s: %s\n", p.Name, oneLine(err.Error()))
 			continue
+		}
+		missing += len(res.Missing)
+		for _, r := range res.Relays {
+			if r.Err != nil && !slices.Contains(down, r.URL) {
+				down = append(down, r.URL)
+			}
 		}
 		if res.Received > 0 || len(res.Missing) > 0 || relayErrorCount(res) > 0 {
 			fmt.Fprintf(e.Stderr, "%s: ", p.Name)

@@ -54,6 +54,8 @@ async function refresh() {
   }
   $("#sealed").textContent = info.sealed_tasks ? info.sealed_tasks + " tasks sealed for roles you do not hold" : "";
   const tasks = await api("/p/" + current + "/tasks?filter=" + encodeURIComponent($("#filter").value));
+  renderTree(tasks);
+  loadStatus();
   const cols = $("#columns");
   cols.replaceChildren(...info.statuses.map((s) => {
     const c = el("div", undefined, "column");
@@ -100,6 +102,87 @@ async function refresh() {
   if (openTask) await openDetail(openTask, true);
 }
 
+// markdown renders a task body's light markdown — paragraphs, "- " lists,
+// **bold**, *italic*, `code`, [text](https://…) — as DOM nodes, never as
+// HTML, so nothing in a body can run.
+function markdown(text) {
+  const out = [];
+  const inline = (s, parent) => {
+    const re = /(\*\*[^*]+\*\*|\*[^*]+\*|`[^`]+`|\[[^\]]+\]\(https?:\/\/[^)\s]+\))/g;
+    let last = 0, m;
+    while ((m = re.exec(s)) !== null) {
+      parent.append(document.createTextNode(s.slice(last, m.index)));
+      const t = m[0];
+      if (t.startsWith("**")) parent.append(el("strong", t.slice(2, -2)));
+      else if (t.startsWith("`")) parent.append(el("code", t.slice(1, -1)));
+      else if (t.startsWith("[")) {
+        const a = el("a", t.slice(1, t.indexOf("]")));
+        a.href = t.slice(t.indexOf("(") + 1, -1); a.rel = "noopener noreferrer"; a.target = "_blank";
+        parent.append(a);
+      } else parent.append(el("em", t.slice(1, -1)));
+      last = re.lastIndex;
+    }
+    parent.append(document.createTextNode(s.slice(last)));
+  };
+  for (const block of text.split(/\n\s*\n/)) {
+    const lines = block.split("\n").filter((l) => l.trim() !== "");
+    if (lines.length === 0) continue;
+    if (lines.every((l) => /^\s*[-*] /.test(l))) {
+      const ul = el("ul");
+      for (const l of lines) { const li = el("li"); inline(l.replace(/^\s*[-*] /, ""), li); ul.append(li); }
+      out.push(ul);
+    } else { const p = el("p"); inline(lines.join(" "), p); out.push(p); }
+  }
+  return out;
+}
+
+// renderTree lists the tasks as a tree; Tab and Shift-Tab indent and
+// outdent the selected one (a move), Enter opens it.
+function renderTree(tasks) {
+  const byParent = new Map();
+  const ids = new Set(tasks.map((t) => t.id));
+  for (const t of tasks) {
+    const p = ids.has(t.parent) ? t.parent : "";
+    if (!byParent.has(p)) byParent.set(p, []);
+    byParent.get(p).push(t);
+  }
+  const build = (parent) => {
+    const ul = el("ul");
+    ul.setAttribute("role", "group");
+    const kids = byParent.get(parent) || [];
+    kids.forEach((t, i) => {
+      const li = el("li");
+      li.setAttribute("role", "treeitem");
+      const row = el("div", undefined, "row");
+      row.tabIndex = 0;
+      row.dataset.id = t.id;
+      row.append(el("span", t.title), el("span", pretty(t.status), "st"));
+      row.onclick = () => openDetail(t.id);
+      row.onkeydown = async (e) => {
+        if (e.key === "Enter") { openDetail(t.id); return; }
+        if (e.key !== "Tab") return;
+        e.preventDefault();
+        let to = null;
+        if (e.shiftKey) { if (!t.parent || !ids.has(t.parent)) return; const p = tasks.find((x) => x.id === t.parent); to = p.parent || ""; }
+        else { if (i === 0) return; to = kids[i - 1].id; }
+        try { await api("/p/" + current + "/tasks/" + t.id + "/move", {parent: to}); await refresh(); const r = document.querySelector('#tree-list .row[data-id="' + t.id + '"]'); if (r) r.focus(); } catch (err) { showError(err); }
+      };
+      li.append(row);
+      if (byParent.has(t.id)) li.append(build(t.id));
+      ul.append(li);
+    });
+    return ul;
+  };
+  $("#tree-list").replaceChildren(...build("").childNodes);
+}
+
+async function loadStatus() {
+  const st = await api("/status").catch(() => ({}));
+  if (!st.last) { $("#status").textContent = ""; return; }
+  const ago = Math.max(0, Math.round((Date.now() - Date.parse(st.last)) / 1000));
+  $("#status").textContent = "synced " + ago + " s ago" + (st.down && st.down.length ? " · relays down: " + st.down.join(", ") : "") + (st.missing ? " · " + st.missing + " events missing" : "");
+}
+
 async function loadLog() {
   const log = await api("/p/" + current + "/log");
   $("#log tbody").replaceChildren(...log.reverse().map((e) => {
@@ -123,7 +206,7 @@ async function openDetail(id, quiet) {
     $("#d-title").textContent = d.task.title;
     $("#d-meta").textContent = "by " + d.task.creator + (d.task.visible_to.length ? " · visible to " + d.task.visible_to.join(", ") : " · every member") +
       (d.task.assignees.length ? " · assigned to " + d.task.assignees.join(", ") : "");
-    $("#d-body").textContent = d.task.body;
+    $("#d-body").replaceChildren(...markdown(d.task.body));
     const st = $("#d-status");
     st.replaceChildren(...info.statuses.map((s) => { const o = el("option", pretty(s)); o.value = s; return o; }));
     st.value = d.task.status;
@@ -136,7 +219,7 @@ document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("header nav button").forEach((b) => b.onclick = async () => {
     document.querySelectorAll("header nav button").forEach((x) => x.classList.toggle("active", x === b));
     document.querySelectorAll(".view").forEach((v) => v.classList.toggle("hidden", v.id !== b.dataset.view));
-    if (b.dataset.view !== "board") { openTask = null; $("#detail").classList.add("hidden"); }
+    if (b.dataset.view !== "board" && b.dataset.view !== "tree") { openTask = null; $("#detail").classList.add("hidden"); }
     if (b.dataset.view === "log") await loadLog().catch(showError);
     if (b.dataset.view === "charter") await loadCharter().catch(showError);
   });
@@ -148,8 +231,8 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#new-task").onsubmit = async (e) => {
     e.preventDefault();
     const f = e.target;
-    const body = {title: f.title.value, visible_to: f.visible_to.value ? [f.visible_to.value] : [], due: f.due.value};
-    try { await api("/p/" + current + "/tasks", body); f.title.value = ""; await refresh(); } catch (err) { showError(err); }
+    const body = {title: f.title.value, body: f.body.value, visible_to: f.visible_to.value ? [f.visible_to.value] : [], due: f.due.value};
+    try { await api("/p/" + current + "/tasks", body); f.title.value = ""; f.body.value = ""; await refresh(); } catch (err) { showError(err); }
   };
   $("#d-status").onchange = async (e) => {
     try { await api("/p/" + current + "/tasks/" + openTask + "/status", {status: e.target.value}); await refresh(); } catch (err) { showError(err); }

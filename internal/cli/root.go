@@ -39,7 +39,8 @@ Start by creating your identity, then run your node:
 			e.parsed = true
 			return nil
 		},
-		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
+		// `pursuance completion bash|zsh|fish|powershell` prints a completion script.
+		CompletionOptions: cobra.CompletionOptions{HiddenDefaultCmd: false},
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErrorf("%v", err) })
 

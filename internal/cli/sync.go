@@ -119,6 +119,9 @@ others. --peer URL also syncs with a member's node or any other relay.`,
 					continue
 				}
 				e.syncReport(res, nil)
+				if relayErrorCount(res) == len(res.Relays) {
+					failed++ // no relay answered
+				}
 				total.Received += res.Received
 				total.Sent += res.Sent
 			}
@@ -131,7 +134,7 @@ others. --peer URL also syncs with a member's node or any other relay.`,
 				}
 			}
 			if failed > 0 && failed == len(ps) {
-				return fmt.Errorf("sync failed")
+				return fmt.Errorf("sync failed: no relay could be reached (see above); check the relay list (`pursuance relays P`) or add one")
 			}
 			return nil
 		},

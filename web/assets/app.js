@@ -185,8 +185,15 @@ async function loadStatus() {
 
 async function loadLog() {
   const log = await api("/p/" + current + "/log");
+  // An author that signed two different events at one seq is shown first,
+  // with the evidence: its events from there on are void for everyone.
+  const forked = [...new Set(log.filter((e) => (e.reason || "").includes("signed two different events")).map((e) => e.author))];
+  const eq = $("#equivocation");
+  eq.textContent = forked.length ? "Equivocation: " + forked.join(", ") + " signed two different events at one place in their chain (a forked or stolen identity?). Their events from there on are void; the rejected rows below are the evidence." : "";
+  eq.classList.toggle("hidden", forked.length === 0);
   $("#log tbody").replaceChildren(...log.reverse().map((e) => {
     const tr = el("tr");
+    if ((e.reason || "").includes("signed two different events")) tr.className = "void";
     const verdict = el("td", e.status + (e.reason ? ": " + e.reason : "") + (e.note ? " (" + e.note + ")" : ""), e.status);
     tr.append(el("td", e.time), el("td", e.author), el("td", e.kind), verdict);
     return tr;

@@ -392,16 +392,24 @@ func (s *Server) createPursuance(r *http.Request, n *app.Node) (any, error) {
 	var in struct {
 		Name     string `json:"name"`
 		Template string `json:"template"`
+		Charter  string `json:"charter"` // YAML, instead of a template
 	}
 	if err := decode(r, &in); err != nil {
 		return nil, err
 	}
-	if in.Template == "" {
-		in.Template = "desk"
-	}
-	c, err := charter.Template(in.Template)
-	if err != nil {
-		return nil, err
+	var c *charter.Charter
+	var err error
+	if strings.TrimSpace(in.Charter) != "" {
+		if c, err = charter.Parse([]byte(in.Charter)); err != nil {
+			return nil, fmt.Errorf("the charter: %v", err)
+		}
+	} else {
+		if in.Template == "" {
+			in.Template = "desk"
+		}
+		if c, err = charter.Template(in.Template); err != nil {
+			return nil, err
+		}
 	}
 	c.Name = strings.TrimSpace(in.Name)
 	if err := c.Validate(); err != nil {

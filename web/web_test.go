@@ -173,6 +173,13 @@ func TestUIPursuanceAssignInvite(t *testing.T) {
 	if code, res, _ := call(t, "POST", url+"/api/pursuances", tok, map[string]any{"name": "X", "template": "nope"}); code != 400 {
 		t.Fatalf("unknown template: %d %v", code, res)
 	}
+	own := "name: ignored\nroles:\n  - name: keeper\n    can: {create-task: true}\n"
+	if code, res, _ := call(t, "POST", url+"/api/pursuances", tok, map[string]any{"name": "Own", "charter": own}); code != 200 {
+		t.Fatalf("own charter: %d %v", code, res)
+	}
+	if code, res, _ := call(t, "POST", url+"/api/pursuances", tok, map[string]any{"name": "Bad", "charter": "roles: [\n"}); code != 400 || !strings.Contains(res["error"].(string), "line") {
+		t.Fatalf("broken charter: %d %v", code, res)
+	}
 	_, created, _ := call(t, "POST", url+"/api/p/"+p+"/tasks", tok, map[string]any{"title": "T"})
 	id := created["task"].(string)
 	if code, res, _ := call(t, "POST", url+"/api/p/"+p+"/tasks/"+id+"/assign", tok, map[string]any{"who": "role:researcher"}); code != 200 {

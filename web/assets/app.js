@@ -268,7 +268,11 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#new-pursuance").onclick = async () => {
     const f = $("#found");
     const templates = await api("/templates").catch(showError);
-    if (templates) f.template.replaceChildren(...templates.map((t) => el("option", t)));
+    if (templates) {
+      const custom = el("option", "my own charter (YAML)…"); custom.value = "";
+      f.template.replaceChildren(...templates.map((t) => el("option", t)), custom);
+      f.template.onchange = () => f.charter.classList.toggle("hidden", f.template.value !== "");
+    }
     f.classList.toggle("hidden");
     f.name.focus();
   };
@@ -276,7 +280,7 @@ document.addEventListener("DOMContentLoaded", () => {
     e.preventDefault();
     const f = e.target;
     try {
-      const r = await api("/pursuances", {name: f.name.value, template: f.template.value});
+      const r = await api("/pursuances", {name: f.name.value, template: f.template.value, charter: f.template.value === "" ? f.charter.value : ""});
       current = r.pursuance; f.name.value = ""; f.classList.add("hidden");
       $('#new-task select[name="visible_to"]').replaceChildren(); $('#invite select[name="role"]').replaceChildren();
       await loadPursuances();

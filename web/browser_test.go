@@ -172,9 +172,15 @@ func TestBrowser(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// (No relay here: Bob gets the log as a file; the code's keys open it.)
 	withNode(bob, func(n *app.Node) error { return n.Accept(c) })
 	transfer(t, alice, bob, p)
-	withNode(bob, func(n *app.Node) error { _, err := n.Join(ctx, c, app.DoOptions{}); return err })
+	btab, cancelB := chromedp.NewContext(actab)
+	defer cancelB()
+	run(btab, "open bob's UI", chromedp.Navigate(bob.url), chromedp.WaitVisible(css("#columns")), chromedp.Click(css("#new-pursuance")))
+	poll(btab, "the join form", `!document.querySelector("#found").classList.contains("hidden")`)
+	run(btab, "bob joins", chromedp.SendKeys(css(`#found input[name="code"]`), code), chromedp.Click(css("#join")))
+	poll(btab, "bob is in", `document.querySelector("#pursuance").textContent.includes("Night Desk")`)
 	transfer(t, bob, alice, p)
 	withNode(alice, func(n *app.Node) error {
 		s, err := n.State(ctx, p)
@@ -216,9 +222,7 @@ func TestBrowser(t *testing.T) {
 
 	// Bob, on his own home, sees it and answers.
 	transfer(t, alice, bob, p)
-	btab, cancelB := chromedp.NewContext(actab)
-	defer cancelB()
-	run(btab, "open bob's UI", chromedp.Navigate(bob.url), chromedp.WaitVisible(css("#columns")))
+	run(btab, "bob reloads", chromedp.Reload(), chromedp.WaitVisible(css("#columns")))
 	poll(btab, "bob sees the task", `[...document.querySelectorAll(".card")].some(c => c.textContent.includes("Verify the memo") && c.textContent.includes("@Bob"))`)
 	shot(btab, "board")
 	run(btab, "bob opens it", chromedp.Click(css(".card")), chromedp.WaitVisible(css("#detail")))

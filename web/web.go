@@ -75,6 +75,7 @@ func New(host string, open func(context.Context) (*app.Node, error)) (*Server, e
 	s.mux.HandleFunc("POST /api/p/{p}/tasks/{t}/status", s.api(s.setStatus))
 	s.mux.HandleFunc("GET /api/p/{p}/log", s.api(s.log))
 	s.mux.HandleFunc("POST /api/pursuances", s.api(s.createPursuance))
+	s.mux.HandleFunc("POST /api/join", s.api(s.join))
 	s.mux.HandleFunc("POST /api/p/{p}/tasks/{t}/assign", s.api(s.assign))
 	s.mux.HandleFunc("POST /api/p/{p}/tasks/{t}/move", s.api(s.move))
 	s.mux.HandleFunc("GET /api/status", s.api(func(*http.Request, *app.Node) (any, error) {
@@ -420,6 +421,25 @@ func (s *Server) createPursuance(r *http.Request, n *app.Node) (any, error) {
 		return nil, err
 	}
 	return map[string]any{"pursuance": p}, nil
+}
+
+// join joins with an invite code: the log comes from the relays the code
+// names (or it is already here).
+func (s *Server) join(r *http.Request, n *app.Node) (any, error) {
+	var in struct {
+		Code string `json:"code"`
+	}
+	if err := decode(r, &in); err != nil {
+		return nil, err
+	}
+	code, err := app.ParseInviteCode(in.Code)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := n.Join(r.Context(), code, app.DoOptions{}); err != nil {
+		return nil, err
+	}
+	return map[string]any{"pursuance": code.Pursuance}, nil
 }
 
 // move re-parents a task: {"parent": ID or ""} (a root task).

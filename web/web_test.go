@@ -234,3 +234,11 @@ func TestUIMembersAndCharter(t *testing.T) {
 		t.Fatalf("roles after assigning: %v", roles)
 	}
 }
+
+func TestUIJoinErrors(t *testing.T) {
+	s, url, _ := newUI(t)
+	tok := map[string]string{TokenHeader: s.Token()}
+	if code, res, _ := call(t, "POST", url+"/api/join", tok, map[string]any{"code": "pi1aaaa"}); code != 400 || !strings.Contains(res["error"].(string), "not a valid invite code") {
+		t.Fatalf("a malformed code: %d %v", code, res)
+	}
+}

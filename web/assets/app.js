@@ -279,9 +279,19 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#found").onsubmit = async (e) => {
     e.preventDefault();
     const f = e.target;
+    if (!f.name.value.trim()) { showError(new Error("Give the new pursuance a name.")); return; }
     try {
       const r = await api("/pursuances", {name: f.name.value, template: f.template.value, charter: f.template.value === "" ? f.charter.value : ""});
       current = r.pursuance; f.name.value = ""; f.classList.add("hidden");
+      $('#new-task select[name="visible_to"]').replaceChildren(); $('#invite select[name="role"]').replaceChildren();
+      await loadPursuances();
+    } catch (err) { showError(err); }
+  };
+  $("#join").onclick = async () => {
+    const f = $("#found");
+    try {
+      const r = await api("/join", {code: f.code.value.trim()});
+      current = r.pursuance; f.code.value = ""; f.classList.add("hidden");
       $('#new-task select[name="visible_to"]').replaceChildren(); $('#invite select[name="role"]').replaceChildren();
       await loadPursuances();
     } catch (err) { showError(err); }

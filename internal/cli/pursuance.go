@@ -538,6 +538,13 @@ default an invite admits one person within 7 days.`,
 					return err
 				}
 				e.report(res)
+				if e.json {
+					return e.printJSON(struct {
+						Code     string   `json:"code"`
+						Invite   event.ID `json:"invite"`
+						Proposed bool     `json:"proposed"`
+					}{code.String(), code.Invite, res.Proposed})
+				}
 				fmt.Fprintln(e.Stdout, code)
 				return nil
 			})

@@ -227,9 +227,10 @@ func TestBrowser(t *testing.T) {
 	shot(btab, "board")
 	run(btab, "bob opens it", chromedp.Click(css(".card")), chromedp.WaitVisible(css("#detail")))
 	poll(btab, "bob reads the comment", `document.querySelector("#d-comments").textContent.includes("dated May")`)
-	run(btab, "bob answers", chromedp.SendKeys(css(`#d-comment textarea`), "On it."), chromedp.Click(css("#d-comment button")),
-		chromedp.SetValue(css("#d-status"), "WorkingOn"))
+	run(btab, "bob answers", chromedp.SendKeys(css(`#d-comment textarea`), "On it."), chromedp.Click(css("#d-comment button")))
 	poll(btab, "bob's comment", `document.querySelector("#d-comments").textContent.includes("On it.")`)
+	run(btab, "bob starts", chromedp.Evaluate[chromedp.Void](`(() => { const s = document.querySelector("#d-status"); s.value = "WorkingOn"; s.dispatchEvent(new Event("change")); })()`))
+	poll(btab, "bob's board moves the task", `[...document.querySelectorAll(".column")].some(c => c.textContent.startsWith("Working on") && c.textContent.includes("Verify the memo"))`)
 
 	// Alice sees the answer without reloading (the page polls).
 	transfer(t, bob, alice, p)

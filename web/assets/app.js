@@ -215,8 +215,10 @@ async function openDetail(id, quiet) {
       (d.task.assignees.length ? " · assigned to " + d.task.assignees.join(", ") : "");
     $("#d-body").replaceChildren(...markdown(d.task.body));
     const st = $("#d-status");
-    st.replaceChildren(...info.statuses.map((s) => { const o = el("option", pretty(s)); o.value = s; return o; }));
-    st.value = d.task.status;
+    if (document.activeElement !== st) { // do not pull it from under the user's hand
+      st.replaceChildren(...info.statuses.map((s) => { const o = el("option", pretty(s)); o.value = s; return o; }));
+      st.value = d.task.status;
+    }
     $("#d-comments").replaceChildren(...d.comments.map((c) => { const li = el("li"); li.append(el("strong", c.author + " "), el("span", c.time, "muted"), el("div", c.text)); return li; }));
     $("#detail").classList.remove("hidden");
   } catch (e) { if (!quiet) showError(e); }

@@ -26,6 +26,7 @@ import (
 type home struct {
 	url  string
 	open func(context.Context) (*app.Node, error)
+	ui   *Server
 }
 
 func newHome(t *testing.T, name string) home {
@@ -53,7 +54,7 @@ func newHome(t *testing.T, name string) home {
 		t.Fatal(err)
 	}
 	ts.Config.Handler = s
-	return home{url: ts.URL + "/", open: open}
+	return home{url: ts.URL + "/", open: open, ui: s}
 }
 
 // transfer moves pursuance p's log from a to b as an export file would.

@@ -343,52 +343,6 @@ func (s *Server) createTask(r *http.Request, n *app.Node) (any, error) {
 	return map[string]any{"task": res.Event.ID()}, nil
 }
 
-func (s *Server) comment(r *http.Request, n *app.Node) (any, error) {
-	var in struct {
-		Text string `json:"text"`
-	}
-	if err := decode(r, &in); err != nil {
-		return nil, err
-	}
-	st, err := stateOf(r, n)
-	if err != nil {
-		return nil, err
-	}
-	t, err := app.ResolveTask(st, r.PathValue("t"))
-	if err != nil {
-		return nil, err
-	}
-	if _, err := n.Act(r.Context(), st.Pursuance(), &state.TaskComment{Task: t.ID, Text: in.Text}, app.DoOptions{}); err != nil {
-		return nil, err
-	}
-	return map[string]bool{"ok": true}, nil
-}
-
-func (s *Server) setStatus(r *http.Request, n *app.Node) (any, error) {
-	var in struct {
-		Status string `json:"status"`
-	}
-	if err := decode(r, &in); err != nil {
-		return nil, err
-	}
-	status, err := state.ParseStatus(in.Status)
-	if err != nil {
-		return nil, err
-	}
-	st, err := stateOf(r, n)
-	if err != nil {
-		return nil, err
-	}
-	t, err := app.ResolveTask(st, r.PathValue("t"))
-	if err != nil {
-		return nil, err
-	}
-	if _, err := n.Act(r.Context(), st.Pursuance(), &state.TaskStatus{Task: t.ID, Status: status}, app.DoOptions{}); err != nil {
-		return nil, err
-	}
-	return map[string]bool{"ok": true}, nil
-}
-
 func (s *Server) createPursuance(r *http.Request, n *app.Node) (any, error) {
 	var in struct {
 		Name     string `json:"name"`
@@ -423,6 +377,78 @@ func (s *Server) createPursuance(r *http.Request, n *app.Node) (any, error) {
 	return map[string]any{"pursuance": p}, nil
 }
 
+// onTask acts on the task {t} of pursuance {p}: it decodes the request
+// into in, and signs the op build makes of it.
+func onTask(r *http.Request, n *app.Node, in any, build func(st *state.State, t *state.Task) (state.Op, error)) (any, error) {
+	if err := decode(r, in); err != nil {
+		return nil, err
+	}
+	st, err := stateOf(r, n)
+	if err != nil {
+		return nil, err
+	}
+	t, err := app.ResolveTask(st, r.PathValue("t"))
+	if err != nil {
+		return nil, err
+	}
+	op, err := build(st, t)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := n.Act(r.Context(), st.Pursuance(), op, app.DoOptions{}); err != nil {
+		return nil, err
+	}
+	return map[string]bool{"ok": true}, nil
+}
+
+func (s *Server) comment(r *http.Request, n *app.Node) (any, error) {
+	var in struct {
+		Text string `json:"text"`
+	}
+	return onTask(r, n, &in, func(_ *state.State, t *state.Task) (state.Op, error) {
+		return &state.TaskComment{Task: t.ID, Text: in.Text}, nil
+	})
+}
+
+func (s *Server) setStatus(r *http.Request, n *app.Node) (any, error) {
+	var in struct {
+		Status string `json:"status"`
+	}
+	return onTask(r, n, &in, func(_ *state.State, t *state.Task) (state.Op, error) {
+		status, err := state.ParseStatus(in.Status)
+		return &state.TaskStatus{Task: t.ID, Status: status}, err
+	})
+}
+
+// assign assigns a task: {"who": a member's name or ID, or "role:NAME"}.
+func (s *Server) assign(r *http.Request, n *app.Node) (any, error) {
+	var in struct {
+		Who string `json:"who"`
+	}
+	return onTask(r, n, &in, func(st *state.State, t *state.Task) (state.Op, error) {
+		who, err := app.ResolveAssignee(st, strings.TrimSpace(in.Who))
+		return &state.TaskAssign{Task: t.ID, Assignee: who}, err
+	})
+}
+
+// move re-parents a task: {"parent": ID or ""} (a root task).
+func (s *Server) move(r *http.Request, n *app.Node) (any, error) {
+	var in struct {
+		Parent string `json:"parent"`
+	}
+	return onTask(r, n, &in, func(st *state.State, t *state.Task) (state.Op, error) {
+		op := &state.TaskMove{Task: t.ID}
+		if in.Parent != "" {
+			pt, err := app.ResolveTask(st, in.Parent)
+			if err != nil {
+				return nil, err
+			}
+			op.Parent = pt.ID
+		}
+		return op, nil
+	})
+}
+
 // join joins with an invite code: the log comes from the relays the code
 // names (or it is already here).
 func (s *Server) join(r *http.Request, n *app.Node) (any, error) {
@@ -440,61 +466,6 @@ func (s *Server) join(r *http.Request, n *app.Node) (any, error) {
 		return nil, err
 	}
 	return map[string]any{"pursuance": code.Pursuance}, nil
-}
-
-// move re-parents a task: {"parent": ID or ""} (a root task).
-func (s *Server) move(r *http.Request, n *app.Node) (any, error) {
-	var in struct {
-		Parent string `json:"parent"`
-	}
-	if err := decode(r, &in); err != nil {
-		return nil, err
-	}
-	st, err := stateOf(r, n)
-	if err != nil {
-		return nil, err
-	}
-	t, err := app.ResolveTask(st, r.PathValue("t"))
-	if err != nil {
-		return nil, err
-	}
-	op := &state.TaskMove{Task: t.ID}
-	if in.Parent != "" {
-		pt, err := app.ResolveTask(st, in.Parent)
-		if err != nil {
-			return nil, err
-		}
-		op.Parent = pt.ID
-	}
-	if _, err := n.Act(r.Context(), st.Pursuance(), op, app.DoOptions{}); err != nil {
-		return nil, err
-	}
-	return map[string]bool{"ok": true}, nil
-}
-
-func (s *Server) assign(r *http.Request, n *app.Node) (any, error) {
-	var in struct {
-		Who string `json:"who"`
-	}
-	if err := decode(r, &in); err != nil {
-		return nil, err
-	}
-	st, err := stateOf(r, n)
-	if err != nil {
-		return nil, err
-	}
-	t, err := app.ResolveTask(st, r.PathValue("t"))
-	if err != nil {
-		return nil, err
-	}
-	who, err := app.ResolveAssignee(st, strings.TrimSpace(in.Who))
-	if err != nil {
-		return nil, err
-	}
-	if _, err := n.Act(r.Context(), st.Pursuance(), &state.TaskAssign{Task: t.ID, Assignee: who}, app.DoOptions{}); err != nil {
-		return nil, err
-	}
-	return map[string]bool{"ok": true}, nil
 }
 
 func (s *Server) invite(r *http.Request, n *app.Node) (any, error) {

@@ -3,59 +3,31 @@ package web
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
-	"github.com/pursuance/pursuance/app"
 	"github.com/pursuance/pursuance/charter"
-	"github.com/pursuance/pursuance/identity"
-	"github.com/pursuance/pursuance/identity/keystore"
 )
 
 // newUI makes a home with a pursuance and serves its UI.
 func newUI(t *testing.T) (*Server, string, string) {
 	t.Helper()
-	dir := t.TempDir()
-	id, err := identity.New("Alice", rand.Reader)
+	h := newHome(t, "Alice")
+	n, err := h.open(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := keystore.Create(dir, id, []byte("pw"), keystore.InsecureTestKDF, rand.Reader); err != nil {
-		t.Fatal(err)
-	}
-	open := func(ctx context.Context) (*app.Node, error) {
-		n, err := app.Open(ctx, dir, app.Options{})
-		if err != nil {
-			return nil, err
-		}
-		return n, n.Unlock(id)
-	}
-	n, err := open(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	defer n.Close()
 	c, _ := charter.Template("desk")
 	c.Name = "Night Desk"
 	p, err := n.Create(context.Background(), c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	n.Close()
-	ts := httptest.NewUnstartedServer(nil)
-	ts.Start()
-	t.Cleanup(ts.Close)
-	host := strings.TrimPrefix(ts.URL, "http://")
-	s, err := New(host, open)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts.Config.Handler = s
-	return s, ts.URL, p.String()
+	return h.ui, strings.TrimSuffix(h.url, "/"), p.String()
 }
 
 func call(t *testing.T, method, url string, hdr map[string]string, body any) (int, map[string]any, []any) {

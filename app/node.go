@@ -214,7 +214,7 @@ func (n *Node) Resolve(ctx context.Context, ref string) (event.ID, error) {
 			return event.ID{}, fmt.Errorf("%w: %q could be %s", ErrAmbiguous, ref, strings.Join(c, ", "))
 		}
 	}
-	return event.ID{}, fmt.Errorf("no pursuance %q on this home", ref)
+	return event.ID{}, fmt.Errorf("no pursuance %q on this home (`pursuance list` shows them; `pursuance join CODE` joins one)", ref)
 }
 
 // State folds a pursuance's log from the store. With the identity

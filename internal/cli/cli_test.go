@@ -215,3 +215,19 @@ func TestUpFirstRun(t *testing.T) {
 		t.Error("an empty name created a keystore")
 	}
 }
+
+func TestSyncStatus(t *testing.T) {
+	var s syncStatus
+	if got := s.snapshot().(map[string]any); len(got) != 0 {
+		t.Fatalf("before any round: %v", got)
+	}
+	s.progress("Desk: 10 of 100")
+	if got := s.snapshot().(map[string]any); got["working"] != "Desk: 10 of 100" || got["last"] != nil {
+		t.Fatalf("during the first round: %v", got)
+	}
+	s.record([]string{"http://r"}, 2)
+	got := s.snapshot().(map[string]any)
+	if got["working"] != nil || got["missing"] != 2 || len(got["down"].([]string)) != 1 || got["last"] == "" {
+		t.Fatalf("after a round: %v", got)
+	}
+}

@@ -143,25 +143,37 @@ type syncStatus struct {
 	last    time.Time
 	down    []string
 	missing int
+	working string // what the round under way is doing ("Desk: 1200 of 50000")
 }
 
 func (s *syncStatus) record(down []string, missing int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.last, s.down, s.missing = time.Now(), down, missing
+	s.last, s.down, s.missing, s.working = time.Now(), down, missing, ""
+}
+
+func (s *syncStatus) progress(msg string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.working = msg
 }
 
 func (s *syncStatus) snapshot() any {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	out := map[string]any{}
+	if s.working != "" {
+		out["working"] = s.working
+	}
 	if s.last.IsZero() {
-		return map[string]any{}
+		return out
 	}
 	down := s.down
 	if down == nil {
 		down = []string{}
 	}
-	return map[string]any{"last": s.last.UTC().Format(time.RFC3339), "down": down, "missing": s.missing}
+	out["last"], out["down"], out["missing"] = s.last.UTC().Format(time.RFC3339), down, s.missing
+	return out
 }
 
 // firstRun walks a user at a terminal through creating this home's
@@ -241,7 +253,10 @@ func (e *Env) upRound(ctx context.Context, peer string) error {
 	missing := 0
 	defer func() { e.sync.record(down, missing) }()
 	for _, p := range ps {
-		res, err := n.Sync(ctx, p.ID, app.SyncOptions{Relays: []string{peer}})
+		name := p.Name
+		res, err := n.Sync(ctx, p.ID, app.SyncOptions{Relays: []string{peer}, Progress: func(format string, args ...any) {
+			e.sync.progress(name + ": " + fmt.Sprintf(format, args...))
+		}})
 		if err != nil {
 			fmt.Fprintf(e.Stderr, "sync %s: %s\n", p.Name, oneLine(err.Error()))
 			continue

@@ -178,6 +178,7 @@ function renderTree(tasks) {
 
 async function loadStatus() {
   const st = await api("/status").catch(() => ({}));
+  if (st.working) { $("#status").textContent = "syncing " + st.working; return; }
   if (!st.last) { $("#status").textContent = ""; return; }
   const ago = Math.max(0, Math.round((Date.now() - Date.parse(st.last)) / 1000));
   $("#status").textContent = "synced " + ago + " s ago" + (st.down && st.down.length ? " · relays down: " + st.down.join(", ") : "") + (st.missing ? " · " + st.missing + " events missing" : "");
@@ -308,4 +309,5 @@ document.addEventListener("DOMContentLoaded", () => {
   };
   loadPursuances().catch(showError);
   setInterval(() => refresh().catch(() => {}), 5000); // others' changes appear without reload
+  setInterval(() => loadStatus(), 1000); // a long catch-up shows its progress
 });

@@ -303,6 +303,15 @@ func (s *Server) task(r *http.Request, n *app.Node) (any, error) {
 	return map[string]any{"task": toJSON(st, t), "comments": cs}, nil
 }
 
+// decodeFor reads a request about pursuance {p}: its JSON body into in,
+// and the pursuance's state.
+func decodeFor(r *http.Request, n *app.Node, in any) (*state.State, error) {
+	if err := decode(r, in); err != nil {
+		return nil, err
+	}
+	return stateOf(r, n)
+}
+
 // decode reads a JSON request body into v.
 func decode(r *http.Request, v any) error {
 	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 1<<20))
@@ -321,10 +330,7 @@ func (s *Server) createTask(r *http.Request, n *app.Node) (any, error) {
 		Parent    string   `json:"parent"`
 		Due       string   `json:"due"`
 	}
-	if err := decode(r, &in); err != nil {
-		return nil, err
-	}
-	st, err := stateOf(r, n)
+	st, err := decodeFor(r, n, &in)
 	if err != nil {
 		return nil, err
 	}
@@ -380,10 +386,7 @@ func (s *Server) createPursuance(r *http.Request, n *app.Node) (any, error) {
 // onTask acts on the task {t} of pursuance {p}: it decodes the request
 // into in, and signs the op build makes of it.
 func onTask(r *http.Request, n *app.Node, in any, build func(st *state.State, t *state.Task) (state.Op, error)) (any, error) {
-	if err := decode(r, in); err != nil {
-		return nil, err
-	}
-	st, err := stateOf(r, n)
+	st, err := decodeFor(r, n, in)
 	if err != nil {
 		return nil, err
 	}
@@ -472,10 +475,7 @@ func (s *Server) invite(r *http.Request, n *app.Node) (any, error) {
 	var in struct {
 		Role string `json:"role"`
 	}
-	if err := decode(r, &in); err != nil {
-		return nil, err
-	}
-	st, err := stateOf(r, n)
+	st, err := decodeFor(r, n, &in)
 	if err != nil {
 		return nil, err
 	}
@@ -498,10 +498,7 @@ func (s *Server) roles(r *http.Request, n *app.Node) (any, error) {
 		Role   string `json:"role"`
 		Action string `json:"action"`
 	}
-	if err := decode(r, &in); err != nil {
-		return nil, err
-	}
-	st, err := stateOf(r, n)
+	st, err := decodeFor(r, n, &in)
 	if err != nil {
 		return nil, err
 	}

@@ -213,7 +213,11 @@ func TestBrowser(t *testing.T) {
 	shot(actab, "task")
 
 	// A second task, moved under the first from the tree with Tab.
-	run(actab, "close", chromedp.Click(css("#close")),
+	run(actab, "close", chromedp.Click(css("#close")))
+	poll(actab, "the panel closes and stays closed", `document.querySelector("#detail").classList.contains("hidden")`)
+	time.Sleep(200 * time.Millisecond) // a refresh in flight must not reopen it
+	poll(actab, "the panel is still closed", `document.querySelector("#detail").classList.contains("hidden")`)
+	run(actab, "the second task",
 		chromedp.SendKeys(css(`#new-task input[name="title"]`), "Call the source"), chromedp.Click(css("#new-task button")))
 	poll(actab, "the second card", `[...document.querySelectorAll(".card")].some(c => c.textContent.includes("Call the source"))`)
 	run(actab, "the tree", chromedp.Click(css(`nav button[data-view="tree"]`)))

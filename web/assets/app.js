@@ -3,6 +3,16 @@
 const token = document.querySelector('meta[name="pursuance-token"]').content;
 const $ = (s) => document.querySelector(s);
 let current = null, info = null, openTask = null;
+// detailTicket counts the detail panel's openings and closings: a load
+// that returns after a newer one (or after the user closed the panel)
+// is dropped instead of reopening what the user closed.
+let detailTicket = 0;
+
+function closeDetail() {
+  detailTicket++;
+  openTask = null;
+  $("#detail").classList.add("hidden");
+}
 
 async function api(path, body) {
   const opts = body === undefined ? {} : {method: "POST", headers: {"Content-Type": "application/json", "X-Pursuance-Token": token}, body: JSON.stringify(body)};
@@ -208,8 +218,10 @@ async function loadCharter() {
 }
 
 async function openDetail(id, quiet) {
+  const ticket = quiet ? detailTicket : ++detailTicket; // a refresh's reload does not outrank a click
   try {
     const d = await api("/p/" + current + "/tasks/" + id);
+    if (ticket !== detailTicket) return; // closed or replaced meanwhile
     openTask = id;
     $("#d-title").textContent = d.task.title;
     $("#d-meta").textContent = "by " + d.task.creator + (d.task.visible_to.length ? " · visible to " + d.task.visible_to.join(", ") : " · every member") +
@@ -229,15 +241,15 @@ document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("header nav button").forEach((b) => b.onclick = async () => {
     document.querySelectorAll("header nav button").forEach((x) => x.classList.toggle("active", x === b));
     document.querySelectorAll(".view").forEach((v) => v.classList.toggle("hidden", v.id !== b.dataset.view));
-    if (b.dataset.view !== "board" && b.dataset.view !== "tree") { openTask = null; $("#detail").classList.add("hidden"); }
+    if (b.dataset.view !== "board" && b.dataset.view !== "tree") closeDetail();
     if (b.dataset.view === "log") await loadLog().catch(showError);
     if (b.dataset.view === "charter") await loadCharter().catch(showError);
   });
-  $("#pursuance").onchange = (e) => { current = e.target.value; $('#new-task select[name="visible_to"]').replaceChildren(); $('#invite select[name="role"]').replaceChildren(); openTask = null; $("#detail").classList.add("hidden"); refresh().catch(showError); };
+  $("#pursuance").onchange = (e) => { current = e.target.value; $('#new-task select[name="visible_to"]').replaceChildren(); $('#invite select[name="role"]').replaceChildren(); closeDetail(); refresh().catch(showError); };
   $("#filter").onchange = () => refresh().catch(showError);
   $("#mine").onclick = () => { $("#filter").value = "@me"; refresh().catch(showError); };
   $("#all").onclick = () => { $("#filter").value = ""; refresh().catch(showError); };
-  $("#close").onclick = () => { openTask = null; $("#detail").classList.add("hidden"); };
+  $("#close").onclick = closeDetail;
   $("#new-task").onsubmit = async (e) => {
     e.preventDefault();
     const f = e.target;

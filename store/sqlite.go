@@ -39,9 +39,13 @@ type SQLite struct {
 	pids    keyRows // pursuance rows
 	authors keyRows // author rows
 	tips    chainTips
-	recent  int   // rows in prefixes_recent, as of the last commit
-	mergeAt int   // mergeThreshold, lowered by tests
-	next    int64 // the row number of the next event, as of the last commit
+	recent  int // rows in prefixes_recent, as of the last commit
+	mergeAt int // mergeThreshold, lowered by tests
+	fanout  int // runsPerLevel, lowered by tests
+	// moveTime is the time Put has spent moving the recent tier of the ID
+	// index to the main one, merges included (for benchmarks).
+	moveTime time.Duration
+	next     int64 // the row number of the next event, as of the last commit
 	// dataVersion is PRAGMA data_version when the caches (tips, recent,
 	// next) were last known right; it changes when another connection,
 	// perhaps another process, commits.
@@ -58,8 +62,7 @@ type writeStmts struct {
 	findPid, insertPid      *sql.Stmt
 	findAid, insertAid      *sql.Stmt
 	insertEvent, addBody    *sql.Stmt
-	indexIDs, mergeIDs      *sql.Stmt
-	clearRecent, maxSeq     *sql.Stmt
+	indexIDs, maxSeq        *sql.Stmt
 	existing                [len(refBatch)]*sql.Stmt
 	deleteHead, insertHead  *sql.Stmt
 	insertEvidence, count   *sql.Stmt
@@ -196,6 +199,7 @@ func openSQLite(ctx context.Context, path string) (_ *SQLite, err error) {
 		return nil, err
 	}
 	s.mergeAt = mergeThreshold
+	s.fanout = runsPerLevel
 	s.tips = chainTips{find: s.ws.maxSeq, committed: make(map[[2]int64]uint64), fresh: make(map[[2]int64]uint64)}
 	s.dataVersion = -1 // load the caches at the first Put
 	s.pids = newKeyRows("pursuance", s.ws.findPid, s.ws.insertPid)
@@ -225,8 +229,6 @@ func (s *SQLite) prepare(ctx context.Context) error {
 			VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, CASE WHEN ?9 THEN ifnull(?10, x'') END)`},
 		{&s.ws.indexIDs, s.w, `INSERT INTO prefixes_recent (p, n) SELECT substr(id, 1, 8), n FROM events WHERE n >= ?1`},
 		{&s.ws.maxSeq, s.w, `SELECT ifnull(max(seq), 0) FROM events WHERE pid = ?1 AND aid = ?2`},
-		{&s.ws.mergeIDs, s.w, `INSERT INTO prefixes (p, n) SELECT p, n FROM prefixes_recent ORDER BY p, n`},
-		{&s.ws.clearRecent, s.w, `DELETE FROM prefixes_recent`},
 		{&s.ws.addBody, s.w, `UPDATE events SET body = ifnull(?2, x'') WHERE n = ?1 AND body IS NULL`},
 		{&s.ws.deleteHead, s.w, `DELETE FROM heads WHERE pid = ?1 AND id = ?2`},
 		{&s.ws.insertHead, s.w, `INSERT INTO heads (pid, id) VALUES (?1, ?2) ON CONFLICT DO NOTHING`},
@@ -292,12 +294,21 @@ func rowOf(list string) string {
 		ps[i] = "substr(" + p + ", 1, 8)"
 	}
 	in := strings.Join(ps, ", ")
-	return `SELECT n FROM prefixes_recent WHERE p IN (` + in + `) UNION ALL SELECT n FROM prefixes WHERE p IN (` + in + `)`
+	return `SELECT n FROM prefixes_recent WHERE p IN (` + in + `)
+		UNION ALL SELECT n FROM prefixes WHERE run IN (SELECT run FROM runs) AND p IN (` + in + `)`
 }
 
 // mergeThreshold is the number of entries in prefixes_recent at which Put
-// moves them to prefixes (see the schema). 65,536 entries take about 1 MB.
+// moves them to a new run in prefixes (see the schema). 65,536 entries
+// take about 1 MB.
 const mergeThreshold = 1 << 16
+
+// runsPerLevel is the number of runs at which a level of the ID index's
+// main tier is merged into one run of the next level. More runs make
+// lookups search more B-tree ranges; fewer make entries rewritten more
+// often. With 16, a log of up to a million events has one level (each
+// entry written once, and up to 15 runs to search), ten million two.
+const runsPerLevel = 16
 
 // closeAll closes every statement and connection, returning the first
 // error.
@@ -308,7 +319,7 @@ func (s *SQLite) closeAll() error {
 		s.ws.begin, s.ws.commit, s.ws.rollback, s.ws.findPid, s.ws.insertPid,
 		s.ws.findAid, s.ws.insertAid,
 		s.ws.insertEvent, s.ws.addBody, s.ws.deleteHead, s.ws.insertHead,
-		s.ws.indexIDs, s.ws.mergeIDs, s.ws.clearRecent, s.ws.maxSeq,
+		s.ws.indexIDs, s.ws.maxSeq,
 		s.ws.insertEvidence, s.ws.count,
 		s.rs.get, s.rs.bySeq, s.rs.heads, s.rs.vv, s.rs.iterate, s.rs.evidence,
 		s.rs.pursuances, s.rs.count,
@@ -505,13 +516,12 @@ func (s *SQLite) put(ctx context.Context, events []*event.Event, evidence []even
 	}
 	recent := s.recent + len(added)
 	if recent >= s.mergeAt {
-		if _, err := s.ws.mergeIDs.ExecContext(bg); err != nil {
-			return fmt.Errorf("merge ID index: %w", err)
-		}
-		if _, err := s.ws.clearRecent.ExecContext(bg); err != nil {
+		t0 := time.Now()
+		if err := s.flushRecent(bg, recent); err != nil {
 			return fmt.Errorf("merge ID index: %w", err)
 		}
 		recent = 0
+		s.moveTime += time.Since(t0)
 	}
 
 	newHeads, named := headChanges(added)
@@ -558,6 +568,57 @@ func (s *SQLite) put(ctx context.Context, events []*event.Event, evidence []even
 
 	s.recent, s.next = recent, next
 	return nil
+}
+
+// flushRecent moves the recent tier of the ID index, of size entries,
+// into a new run of the main tier, then merges each level that has come to
+// hold s.fanout runs into one run of the next level. It runs inside Put's
+// transaction. A new run's number is higher than any before, so its
+// entries go to the end of the B-tree; the only pages rewritten are those
+// of the runs merged.
+func (s *SQLite) flushRecent(ctx context.Context, size int) error {
+	var run int64
+	if err := s.w.QueryRowContext(ctx, `SELECT ifnull(max(run), 0) + 1 FROM runs`).Scan(&run); err != nil {
+		return err
+	}
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{`INSERT INTO prefixes (run, p, n) SELECT ?1, p, n FROM prefixes_recent ORDER BY p, n`, []any{run}},
+		{`DELETE FROM prefixes_recent`, nil},
+		{`INSERT INTO runs (run, level, size) VALUES (?1, 0, ?2)`, []any{run, size}},
+	} {
+		if _, err := s.w.ExecContext(ctx, q.sql, q.args...); err != nil {
+			return err
+		}
+	}
+	for level := 0; ; level++ {
+		var runs int
+		if err := s.w.QueryRowContext(ctx, `SELECT count(*) FROM runs WHERE level = ?1`, level).Scan(&runs); err != nil {
+			return err
+		}
+		if runs < s.fanout {
+			return nil
+		}
+		run++
+		// Runs of a level are adjacent in no particular way, so the
+		// merged run is written in key order through a sort.
+		for _, q := range []struct {
+			sql  string
+			args []any
+		}{
+			{`INSERT INTO prefixes (run, p, n) SELECT ?2, p, n FROM prefixes
+				WHERE run IN (SELECT run FROM runs WHERE level = ?1) ORDER BY p, n`, []any{level, run}},
+			{`DELETE FROM prefixes WHERE run IN (SELECT run FROM runs WHERE level = ?1)`, []any{level}},
+			{`INSERT INTO runs (run, level, size) SELECT ?2, ?1 + 1, sum(size) FROM runs WHERE level = ?1`, []any{level, run}},
+			{`DELETE FROM runs WHERE level = ?1`, []any{level}},
+		} {
+			if _, err := s.w.ExecContext(ctx, q.sql, q.args...); err != nil {
+				return err
+			}
+		}
+	}
 }
 
 // syncCaches reloads what Put caches about the database if another

@@ -46,6 +46,80 @@ func TestSQLiteTwoTierIndex(t *testing.T) {
 	}
 	storetest.Run(t, open)
 	storetest.Equivalent(t, func(*testing.T) store.Store { return store.NewMemory() }, open)
+	// The main tier's runs merged level by level as well, every other run.
+	openRuns := func(t *testing.T) store.Store {
+		s := openSQLite(t, filepath.Join(t.TempDir(), "store.db"))
+		store.SetMergeThreshold(s, 3)
+		store.SetRunsPerLevel(s, 2)
+		return s
+	}
+	storetest.Run(t, openRuns)
+	storetest.Equivalent(t, func(*testing.T) store.Store { return store.NewMemory() }, openRuns)
+}
+
+// TestSQLiteIndexRuns puts a log through the ID index with small runs that
+// merge over several levels, and checks after every batch that each event
+// stored is found by ID, that each entry of the main tier is in exactly one
+// run of the size the runs table says, and that every level holds fewer
+// runs than merge one.
+func TestSQLiteIndexRuns(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "store.db")
+	l, g := newFastLog(6, 4)
+	events := append([]*event.Event{g}, l.batch(1999)...)
+	s := openSQLite(t, path)
+	defer s.Close()
+	store.SetMergeThreshold(s, 10)
+	store.SetRunsPerLevel(s, 3)
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	maxLevel := 0
+	for lo := 0; lo < len(events); lo += 37 {
+		hi := min(lo+37, len(events))
+		putAll(t, s, events[lo:hi], 37)
+		if lo%(37*9) == 0 || hi == len(events) {
+			checkRefs(t, s, events[:hi], events[hi:])
+		}
+		rows, err := db.Query(`SELECT r.level, r.size, (SELECT count(*) FROM prefixes p WHERE p.run = r.run) FROM runs r`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		perLevel := map[int]int{}
+		total := 0
+		for rows.Next() {
+			var level, size, count int
+			if err := rows.Scan(&level, &size, &count); err != nil {
+				t.Fatal(err)
+			}
+			if size != count {
+				t.Fatalf("after %d events: a run of level %d says %d entries and has %d", hi, level, size, count)
+			}
+			perLevel[level]++
+			total += size
+			maxLevel = max(maxLevel, level)
+		}
+		rows.Close()
+		for level, n := range perLevel {
+			if n >= 3 {
+				t.Fatalf("after %d events: level %d holds %d runs", hi, level, n)
+			}
+		}
+		var all, recent int
+		if err := db.QueryRow(`SELECT (SELECT count(*) FROM prefixes), (SELECT count(*) FROM prefixes_recent)`).Scan(&all, &recent); err != nil {
+			t.Fatal(err)
+		}
+		if all != total || all+recent != hi {
+			t.Fatalf("after %d events: %d entries in runs listed with %d, %d recent", hi, all, total, recent)
+		}
+	}
+	if maxLevel < 3 {
+		t.Fatalf("the runs reached level %d only; the test means to merge several levels", maxLevel)
+	}
+	if err := s.IntegrityCheck(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestSQLiteEquivalentToMemory(t *testing.T) {
@@ -453,15 +527,19 @@ func TestSQLiteIDPrefixCollision(t *testing.T) {
 		if _, err := db.Exec(`INSERT INTO prefixes_recent (p, n) VALUES (?1, ?2)`, id[:8], 1+i%100); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := db.Exec(`INSERT INTO prefixes (p, n) VALUES (?1, ?2)`, id[:8], 1+(i+37)%100); err != nil {
+		if _, err := db.Exec(`INSERT INTO prefixes (run, p, n) VALUES (1, ?1, ?2)`, id[:8], 1+(i+37)%100); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if _, err := db.Exec(`INSERT INTO runs (run, level, size) VALUES (1, 0, ?1)`, len(fresh)); err != nil {
+		t.Fatal(err)
 	}
 	db.Close()
 
 	s = openSQLite(t, path)
 	defer s.Close()
 	store.SetMergeThreshold(s, 150) // the fake entries count too
+	store.SetRunsPerLevel(s, 2)     // and are merged with a new run
 	checkRefs(t, s, nil, fresh)
 	checkRefs(t, s, old, fresh)
 	putAll(t, s, fresh[:60], 60)
@@ -481,8 +559,8 @@ func TestSQLiteIDPrefixCollision(t *testing.T) {
 }
 
 // TestSQLiteMigrateV1 opens a schema version 1 database, whose ID index
-// held whole IDs (tables ids_recent and ids), and checks that the upgrade
-// keeps every event findable by ID.
+// held whole IDs (tables ids_recent and ids), and checks that the upgrades
+// (to prefixes, then to runs) keep every event findable by ID.
 func TestSQLiteMigrateV1(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "store.db")
 	l, g := newFastLog(4, 4)
@@ -504,6 +582,7 @@ func TestSQLiteMigrateV1(t *testing.T) {
 		INSERT INTO ids_recent SELECT id, n FROM events WHERE n > 1200;
 		DROP TABLE prefixes;
 		DROP TABLE prefixes_recent;
+		DROP TABLE runs;
 		PRAGMA user_version = 1;`); err != nil {
 		t.Fatal(err)
 	}
@@ -512,8 +591,9 @@ func TestSQLiteMigrateV1(t *testing.T) {
 	s = openSQLite(t, path)
 	defer s.Close()
 	store.SetMergeThreshold(s, 1000)
+	store.SetRunsPerLevel(s, 2)
 	checkRefs(t, s, events[:2000], events[2000:])
-	putAll(t, s, events[1500:], 400) // with duplicates, and a merge
+	putAll(t, s, events[1500:], 400) // with duplicates, a new run, and a merge with the migrated one
 	checkRefs(t, s, events, nil)
 	mem := store.NewMemory()
 	defer mem.Close()

@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"strings"
 	"time"
@@ -186,7 +187,11 @@ func (n *Node) Invite(ctx context.Context, p event.ID, role string, expires time
 	if err != nil {
 		return InviteCode{}, Result{}, err
 	}
-	return InviteCode{Pursuance: p, Invite: res.Event.ID(), Key: key, Group: group, Relays: s.Relays()}, res, nil
+	relays := s.Relays()
+	if len(relays) == 0 && n.opts.NodeRelay != "" {
+		relays = []string{n.opts.NodeRelay}
+	}
+	return InviteCode{Pursuance: p, Invite: res.Event.ID(), Key: key, Group: group, Relays: relays}, res, nil
 }
 
 // Accept keeps an invite code's keys in this home (sealed to this member),
@@ -249,6 +254,46 @@ func (n *Node) Join(ctx context.Context, code InviteCode, opts DoOptions) (Resul
 		}
 	}
 	return res, nil
+}
+
+// Reach is where a newcomer holding an invite code can fetch the log.
+type Reach string
+
+const (
+	ReachNowhere     Reach = "nowhere"      // the code names no relay: the log must come as a file
+	ReachThisMachine Reach = "this-machine" // only loopback relays, such as the inviter's own node
+	ReachRelays      Reach = "relays"       // a relay beyond this machine
+)
+
+// Reach says where a newcomer with the code can fetch the log.
+func (c InviteCode) Reach() Reach {
+	if len(c.Relays) == 0 {
+		return ReachNowhere
+	}
+	for _, r := range c.Relays {
+		if !loopbackURL(r) {
+			return ReachRelays
+		}
+	}
+	return ReachThisMachine
+}
+
+// loopbackURL reports whether a relay URL's host is a loopback address.
+func loopbackURL(u string) bool {
+	_, rest, ok := strings.Cut(u, "://")
+	if !ok {
+		return false
+	}
+	host, _, _ := strings.Cut(rest, "/")
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.Trim(host, "[]")
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // relayErrors summarizes the relays that failed in a sync, for people.

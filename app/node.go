@@ -38,6 +38,11 @@ type Options struct {
 	Now  func() time.Time // time.Now when nil
 	Rand io.Reader        // crypto/rand when nil
 	Log  func(string)     // what a user may want to know (a relay's lies); nil: dropped
+	// NodeRelay is the URL of the relay this member's node embeds
+	// (`pursuance up`). Invite codes into a pursuance that has no relay of
+	// its own name it, so that a newcomer fetches the log from the
+	// inviter's node and the two sync through it.
+	NodeRelay string
 }
 
 // Node is one member's home: identity, store and the pursuances in it. It

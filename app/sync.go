@@ -21,7 +21,9 @@ type SyncOptions struct {
 	// Relays are relays or peers to sync with beside the pursuance's
 	// relay list (a member's node serves the same protocol).
 	Relays []string
-	// Progress, when set, is told how a long sync is going.
+	// Progress, when set, is told how a long sync is going. Reading a
+	// relay's topic, it gets ProgressFetched with the relay's URL, the
+	// cursor reached and the topic's last cursor.
 	Progress func(format string, args ...any)
 	// PullOnly reads and sends nothing.
 	PullOnly bool
@@ -167,6 +169,10 @@ func (n *Node) Sync(ctx context.Context, p event.ID, opts SyncOptions) (SyncResu
 	return res, nil
 }
 
+// ProgressFetched is the format of SyncOptions.Progress's reports of
+// reading: relay URL (string), cursor reached and last (uint64).
+const ProgressFetched = "%s: %d of %d"
+
 type pullJob struct {
 	relay int
 	key   keys.Key
@@ -244,7 +250,7 @@ func (n *Node) pull(ctx context.Context, sdb *syncDB, c *relay.Client, j pullJob
 			}
 		}
 		if page.Last > 0 {
-			progress("%s: %d of %d", c.URL(), cursor, page.Last)
+			progress(ProgressFetched, c.URL(), cursor, page.Last)
 		}
 	}
 	return received, nil

@@ -122,3 +122,84 @@ func TestSyncThroughRelays(t *testing.T) {
 		t.Errorf("bob did not learn of his removal (sync %+v)", bres)
 	}
 }
+
+// TestNodeRelayInvite: with no relay of its own, an invite names the
+// inviter's node relay (pursuance up's), and a newcomer on this machine
+// joins through it with the code alone; once the pursuance has a relay,
+// the code names that one instead. WatchTargets follows the newest group
+// key generation's topic on each relay.
+func TestNodeRelayInvite(t *testing.T) {
+	ctx := context.Background()
+	node, _ := testRelay(t)
+	alice, bob := newMember(t, "Alice"), newMember(t, "Bob")
+	alice.opts.NodeRelay = node
+	c, _ := charter.Template("desk")
+	p, err := alice.Create(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := (InviteCode{}).Reach(); got != ReachNowhere {
+		t.Errorf("a code without relays reaches %q", got)
+	}
+	code, _, err := alice.Invite(ctx, p, "researcher", 0, 1, DoOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(code.Relays) != 1 || code.Relays[0] != node || code.Reach() != ReachThisMachine {
+		t.Fatalf("the code names %v (%s), want the node relay %s", code.Relays, code.Reach(), node)
+	}
+	// The node syncs with its own relay each round.
+	if _, err := alice.Sync(ctx, p, SyncOptions{Relays: []string{node}}); err != nil {
+		t.Fatal(err)
+	}
+	code2, err := ParseInviteCode(code.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := bob.Join(ctx, code2, DoOptions{}); err != nil || res.SyncErr != nil {
+		t.Fatalf("join through the node relay: %v %v", err, res.SyncErr)
+	}
+	if res, err := alice.Sync(ctx, p, SyncOptions{Relays: []string{node}}); err != nil || res.Received != 1 {
+		t.Fatalf("alice gets bob's join from her node relay: %+v %v", res, err)
+	}
+
+	// Bob follows the node relay, on the newest generation's topic: the
+	// one in the code, then the one of Alice's rotation.
+	watched := func(want uint64) {
+		t.Helper()
+		ks, err := bob.groupKeys(ctx, &p, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		targets, err := bob.WatchTargets(ctx, p, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(targets) != 1 || targets[0].Relay != node || ks[targets[0].Topic].Gen != want {
+			t.Fatalf("bob's watch targets: %+v, want generation %d's topic on %s", targets, want, node)
+		}
+	}
+	watched(1)
+	if _, err := alice.Rotate(ctx, p, "", DoOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.Sync(ctx, p, SyncOptions{Relays: []string{node}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.Sync(ctx, p, SyncOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	watched(2)
+
+	// With a relay of its own, the code names that, not the node's.
+	if _, err := alice.SetRelays(ctx, p, []string{"https://relay.example.org"}, nil, DoOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	code, _, err = alice.Invite(ctx, p, "researcher", 0, 1, DoOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(code.Relays) != 1 || code.Relays[0] != "https://relay.example.org" || code.Reach() != ReachRelays {
+		t.Fatalf("the code names %v (%s)", code.Relays, code.Reach())
+	}
+}

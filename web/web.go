@@ -18,6 +18,7 @@ import (
 	"io/fs"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"rsc.io/qr"
@@ -39,6 +40,12 @@ type Server struct {
 	Open func(context.Context) (*app.Node, error)
 	// Status, when set, reports the node's sync, for the page's header.
 	Status func() any
+	// Changed, when set, is called after each request that changed
+	// something, so that the node sends it to the relays at once.
+	Changed func()
+
+	liveMu sync.Mutex
+	liveCh chan struct{} // closed and replaced by Notify
 
 	host  string // host:port requests must name
 	token string
@@ -61,7 +68,7 @@ func New(host string, open func(context.Context) (*app.Node, error)) (*Server, e
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{Open: open, host: host, token: hex.EncodeToString(t[:]), index: idx, mux: http.NewServeMux()}
+	s := &Server{Open: open, host: host, token: hex.EncodeToString(t[:]), index: idx, mux: http.NewServeMux(), liveCh: make(chan struct{})}
 	static, _ := fs.Sub(assets, "assets")
 	s.mux.HandleFunc("GET /{$}", s.page)
 	s.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServer(http.FS(static))))
@@ -78,14 +85,20 @@ func New(host string, open func(context.Context) (*app.Node, error)) (*Server, e
 	s.mux.HandleFunc("POST /api/join", s.api(s.join))
 	s.mux.HandleFunc("POST /api/p/{p}/tasks/{t}/assign", s.api(s.assign))
 	s.mux.HandleFunc("POST /api/p/{p}/tasks/{t}/move", s.api(s.move))
-	s.mux.HandleFunc("GET /api/status", s.api(func(*http.Request, *app.Node) (any, error) {
-		if s.Status == nil {
-			return map[string]any{}, nil
+	// The status is the node's, not the home's: it is answered without
+	// opening the home, which a sync round in progress holds.
+	s.mux.HandleFunc("GET /api/status", func(w http.ResponseWriter, r *http.Request) {
+		var v any = map[string]any{}
+		if s.Status != nil {
+			v = s.Status()
 		}
-		return s.Status(), nil
-	}))
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(v)
+	})
+	s.mux.HandleFunc("GET /api/live", s.live)
 	s.mux.HandleFunc("POST /api/p/{p}/invites", s.api(s.invite))
 	s.mux.HandleFunc("POST /api/p/{p}/sync", s.api(s.sync))
+	s.mux.HandleFunc("POST /api/p/{p}/relays", s.api(s.relays))
 	s.mux.HandleFunc("POST /api/p/{p}/members/{m}/roles", s.api(s.roles))
 	s.mux.HandleFunc("POST /api/p/{p}/members/{m}/remove", s.api(s.remove))
 	s.mux.HandleFunc("GET /api/p/{p}/charter", s.api(s.charter))
@@ -146,8 +159,54 @@ func (s *Server) api(h func(r *http.Request, n *app.Node) (any, error)) http.Han
 			writeErr(w, status, err)
 			return
 		}
+		if r.Method == http.MethodPost {
+			s.Notify()
+			if s.Changed != nil {
+				s.Changed()
+			}
+		}
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(v)
+	}
+}
+
+// Notify tells every open page that the node's data changed (another
+// member's events came in, or a change was made here), so that it
+// reloads what it shows.
+func (s *Server) Notify() {
+	s.liveMu.Lock()
+	defer s.liveMu.Unlock()
+	close(s.liveCh)
+	s.liveCh = make(chan struct{})
+}
+
+// live is a stream of server-sent events: "change" whenever Notify is
+// called, and a comment every 20 s to keep the connection open.
+func (s *Server) live(w http.ResponseWriter, r *http.Request) {
+	fl, ok := w.(http.Flusher)
+	if !ok {
+		writeErr(w, http.StatusInternalServerError, errors.New("streaming unsupported"))
+		return
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	fmt.Fprint(w, "retry: 2000\n\n")
+	fl.Flush()
+	tick := time.NewTicker(20 * time.Second)
+	defer tick.Stop()
+	for {
+		s.liveMu.Lock()
+		ch := s.liveCh
+		s.liveMu.Unlock()
+		select {
+		case <-r.Context().Done():
+			return
+		case <-tick.C:
+			fmt.Fprint(w, ": still here\n\n")
+		case <-ch:
+			fmt.Fprint(w, "data: change\n\n")
+		}
+		fl.Flush()
 	}
 }
 
@@ -484,7 +543,7 @@ func (s *Server) invite(r *http.Request, n *app.Node) (any, error) {
 		return nil, err
 	}
 	text := code.String()
-	out := map[string]any{"code": text, "proposed": res.Proposed}
+	out := map[string]any{"code": text, "proposed": res.Proposed, "reach": code.Reach(), "relays": code.Relays}
 	if q, err := qr.Encode(strings.ToUpper(text), qr.M); err == nil {
 		// Upper case fits QR's alphanumeric mode; codes parse in any case.
 		out["qr"] = "data:image/png;base64," + base64.StdEncoding.EncodeToString(q.PNG())
@@ -592,6 +651,34 @@ func (s *Server) amend(r *http.Request, n *app.Node) (any, error) {
 		return nil, err
 	}
 	return map[string]any{"proposed": res.Proposed, "errors": []any{}}, nil
+}
+
+// relays changes the pursuance's relay list: {"add": URL} or
+// {"remove": URL}.
+func (s *Server) relays(r *http.Request, n *app.Node) (any, error) {
+	var in struct {
+		Add    string `json:"add"`
+		Remove string `json:"remove"`
+	}
+	st, err := decodeFor(r, n, &in)
+	if err != nil {
+		return nil, err
+	}
+	var add, remove []string
+	if u := strings.TrimSpace(in.Add); u != "" {
+		add = []string{u}
+	}
+	if u := strings.TrimSpace(in.Remove); u != "" {
+		remove = []string{u}
+	}
+	if len(add)+len(remove) == 0 {
+		return nil, errors.New("give a relay URL to add or remove")
+	}
+	res, err := n.SetRelays(r.Context(), st.Pursuance(), add, remove, app.DoOptions{})
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"proposed": res.Proposed}, nil
 }
 
 func (s *Server) sync(r *http.Request, n *app.Node) (any, error) {

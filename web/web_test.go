@@ -1,16 +1,59 @@
 package web
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/pursuance/pursuance/app"
 	"github.com/pursuance/pursuance/charter"
+	"github.com/pursuance/pursuance/identity"
+	"github.com/pursuance/pursuance/identity/keystore"
 )
+
+// home is a member's home with its UI served.
+type home struct {
+	url  string
+	open func(context.Context) (*app.Node, error)
+	ui   *Server
+}
+
+func newHome(t *testing.T, name string) home {
+	t.Helper()
+	dir := t.TempDir()
+	id, err := identity.New(name, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := keystore.Create(dir, id, []byte("pw"), keystore.InsecureTestKDF, rand.Reader); err != nil {
+		t.Fatal(err)
+	}
+	open := func(ctx context.Context) (*app.Node, error) {
+		n, err := app.Open(ctx, dir, app.Options{})
+		if err != nil {
+			return nil, err
+		}
+		return n, n.Unlock(id)
+	}
+	ts := httptest.NewUnstartedServer(nil)
+	ts.Start()
+	t.Cleanup(ts.Close)
+	s, err := New(strings.TrimPrefix(ts.URL, "http://"), open)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.Config.Handler = s
+	return home{url: ts.URL + "/", open: open, ui: s}
+}
 
 // newUI makes a home with a pursuance and serves its UI.
 func newUI(t *testing.T) (*Server, string, string) {
@@ -212,5 +255,121 @@ func TestUIJoinErrors(t *testing.T) {
 	tok := map[string]string{TokenHeader: s.Token()}
 	if code, res, _ := call(t, "POST", url+"/api/join", tok, map[string]any{"code": "pi1aaaa"}); code != 400 || !strings.Contains(res["error"].(string), "not a valid invite code") {
 		t.Fatalf("a malformed code: %d %v", code, res)
+	}
+}
+
+// TestUILive: a page's live stream gets a "change" for every Notify and
+// for every change made through the API, which also calls Changed; the
+// status is answered without opening the home (a sync round holds it).
+func TestUILive(t *testing.T) {
+	s, url, p := newUI(t)
+	changed := make(chan struct{}, 8)
+	s.Changed = func() { changed <- struct{}{} }
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", url+"/api/live", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("content type %q", ct)
+	}
+	lines := make(chan string, 16)
+	go func() {
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	next := func(what string) {
+		t.Helper()
+		for {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					t.Fatalf("%s: the stream ended", what)
+				}
+				if l == "data: change" {
+					return
+				}
+			case <-ctx.Done():
+				t.Fatalf("%s: no change announced", what)
+			}
+		}
+	}
+	// The stream is open once its first line (the retry) came.
+	if l := <-lines; !strings.HasPrefix(l, "retry:") {
+		t.Fatalf("first line %q", l)
+	}
+	s.Notify()
+	next("Notify")
+	select {
+	case <-changed:
+		t.Fatal("Changed called without a change")
+	default:
+	}
+	tok := map[string]string{TokenHeader: s.Token(), "Origin": url}
+	if code, out, _ := call(t, "POST", url+"/api/p/"+p+"/tasks", tok, map[string]any{"title": "Live"}); code != 200 {
+		t.Fatalf("create: %d %v", code, out)
+	}
+	next("a task added")
+	select {
+	case <-changed:
+	case <-ctx.Done():
+		t.Fatal("Changed not called after a change")
+	}
+	// A refused change changes nothing, and says so to nobody.
+	if code, _, _ := call(t, "POST", url+"/api/p/"+p+"/tasks", tok, map[string]any{"title": ""}); code == 200 {
+		t.Fatal("a task without a title was accepted")
+	}
+	select {
+	case <-changed:
+		t.Fatal("Changed called after a refused request")
+	default:
+	}
+
+	// Status, while the home cannot be opened.
+	s.Open = func(context.Context) (*app.Node, error) { return nil, errors.New("held by a round") }
+	s.Status = func() any { return map[string]any{"working": "Desk: 1 of 2", "done": 1, "total": 2} }
+	code, st, _ := call(t, "GET", url+"/api/status", nil, nil)
+	if code != 200 || st["working"] != "Desk: 1 of 2" || st["total"] != float64(2) {
+		t.Fatalf("status: %d %v", code, st)
+	}
+}
+
+// TestUIRelays adds and removes a relay through the API; a malformed URL
+// is refused with the reason.
+func TestUIRelays(t *testing.T) {
+	s, url, p := newUI(t)
+	tok := map[string]string{TokenHeader: s.Token(), "Origin": url}
+	relaysOf := func() []any {
+		t.Helper()
+		code, info, _ := call(t, "GET", url+"/api/p/"+p, nil, nil)
+		if code != 200 {
+			t.Fatalf("pursuance: %d %v", code, info)
+		}
+		rs, _ := info["relays"].([]any)
+		return rs
+	}
+	if code, out, _ := call(t, "POST", url+"/api/p/"+p+"/relays", tok, map[string]any{"add": "https://relay.example.org"}); code != 200 {
+		t.Fatalf("add: %d %v", code, out)
+	}
+	if rs := relaysOf(); len(rs) != 1 || rs[0] != "https://relay.example.org" {
+		t.Fatalf("relays after add: %v", rs)
+	}
+	if code, out, _ := call(t, "POST", url+"/api/p/"+p+"/relays", tok, map[string]any{"add": "ftp://nope"}); code != 400 || out["error"] == "" {
+		t.Fatalf("a malformed URL: %d %v", code, out)
+	}
+	if code, out, _ := call(t, "POST", url+"/api/p/"+p+"/relays", tok, map[string]any{}); code != 400 || !strings.Contains(out["error"].(string), "relay URL") {
+		t.Fatalf("nothing to change: %d %v", code, out)
+	}
+	if code, out, _ := call(t, "POST", url+"/api/p/"+p+"/relays", tok, map[string]any{"remove": "https://relay.example.org"}); code != 200 {
+		t.Fatalf("remove: %d %v", code, out)
+	}
+	if rs := relaysOf(); len(rs) != 0 {
+		t.Fatalf("relays after remove: %v", rs)
 	}
 }

@@ -3,7 +3,9 @@ package cli
 import (
 	"bytes"
 	"errors"
+	"github.com/pursuance/pursuance/app"
 	"math/rand/v2"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -221,13 +223,92 @@ func TestSyncStatus(t *testing.T) {
 	if got := s.snapshot().(map[string]any); len(got) != 0 {
 		t.Fatalf("before any round: %v", got)
 	}
-	s.progress("Desk: 10 of 100")
-	if got := s.snapshot().(map[string]any); got["working"] != "Desk: 10 of 100" || got["last"] != nil {
+	s.progress("Desk", app.ProgressFetched, "http://r", uint64(10), uint64(100))
+	if got := s.snapshot().(map[string]any); got["working"] != "Desk: http://r: 10 of 100" || got["done"] != uint64(10) || got["total"] != uint64(100) || got["last"] != nil {
 		t.Fatalf("during the first round: %v", got)
+	}
+	s.progress("Desk", "%s: sent %d", "http://r", 5)
+	if got := s.snapshot().(map[string]any); got["working"] != "Desk: http://r: sent 5" || got["total"] != nil {
+		t.Fatalf("sending: %v", got)
 	}
 	s.record([]string{"http://r"}, 2)
 	got := s.snapshot().(map[string]any)
 	if got["working"] != nil || got["missing"] != 2 || len(got["down"].([]string)) != 1 || got["last"] == "" {
 		t.Fatalf("after a round: %v", got)
+	}
+}
+
+// TestListenAgain: up takes the addresses of its last run again when the
+// user left the flags alone, the addresses are loopback, and they are
+// free; otherwise the flag's.
+func TestListenAgain(t *testing.T) {
+	first, err := listenAgain("127.0.0.1:0", false, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := "http://" + first.Addr().String() + "/"
+	// Taken: a new port.
+	other, err := listenAgain("127.0.0.1:0", false, last)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if other.Addr().String() == first.Addr().String() {
+		t.Fatal("listened twice on one address")
+	}
+	other.Close()
+	first.Close()
+	// Free: the same one.
+	again, err := listenAgain("127.0.0.1:0", false, last)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Addr().String() != hostPort(last) {
+		t.Errorf("listened on %s, want the last run's %s", again.Addr(), hostPort(last))
+	}
+	again.Close()
+	// The user's flag wins; a non-loopback address is never taken unasked.
+	for _, c := range []struct {
+		changed bool
+		last    string
+	}{{true, last}, {false, "http://0.0.0.0:" + strings.Split(hostPort(last), ":")[1]}} {
+		ln, err := listenAgain("127.0.0.1:0", c.changed, c.last)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ln.Addr().String() == hostPort(last) {
+			t.Errorf("changed=%v last=%s: took the last address", c.changed, c.last)
+		}
+		ln.Close()
+	}
+}
+
+// TestNodeFile: up's node file round-trips, and invite finds the node's
+// relay only while something listens there.
+func TestNodeFile(t *testing.T) {
+	home := t.TempDir()
+	if nf, err := readNodeFile(home); err != nil || nf != (nodeFile{}) {
+		t.Fatalf("no file: %+v %v", nf, err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := nodeFile{Relay: "http://" + ln.Addr().String(), UI: "http://127.0.0.1:1/"}
+	if err := writeNodeFile(home, want); err != nil {
+		t.Fatal(err)
+	}
+	if nf, err := readNodeFile(home); err != nil || nf != want {
+		t.Fatalf("read back %+v %v, want %+v", nf, err, want)
+	}
+	if got := runningNodeRelay(home); got != want.Relay {
+		t.Errorf("running node relay %q, want %q", got, want.Relay)
+	}
+	ln.Close()
+	if got := runningNodeRelay(home); got != "" {
+		t.Errorf("a stopped node's relay is named: %q", got)
+	}
+	os.WriteFile(filepath.Join(home, nodeFileName), []byte("{"), 0o600)
+	if _, err := readNodeFile(home); err == nil {
+		t.Error("a broken node file read without error")
 	}
 }

@@ -37,6 +37,9 @@ type Env struct {
 	// unlocked it, so that it asks for the passphrase once.
 	unlocked *identity.Identity
 	sync     syncStatus // the node's last round (up)
+	// nodeRelay is the URL of this home's node's relay, when up runs it
+	// (or invite found it running): invites name it (app.Options).
+	nodeRelay string
 
 	// parsed is set once the command line has parsed, so that Run can
 	// tell usage errors from runtime errors.

@@ -22,7 +22,7 @@ func (e *Env) openNode(ctx context.Context, unlock bool) (*app.Node, error) {
 	if _, err := keystore.ReadPublic(home); err != nil {
 		return nil, explain(err, home)
 	}
-	n, err := app.Open(ctx, home, app.Options{Rand: e.Rand, Log: func(s string) { fmt.Fprintln(e.Stderr, "warning: "+s) }})
+	n, err := app.Open(ctx, home, app.Options{Rand: e.Rand, NodeRelay: e.nodeRelay, Log: func(s string) { fmt.Fprintln(e.Stderr, "warning: "+s) }})
 	if err != nil {
 		return nil, err
 	}
@@ -51,6 +51,19 @@ func (e *Env) openNode(ctx context.Context, unlock bool) (*app.Node, error) {
 // by ref, closing the node afterwards.
 func (e *Env) withState(cmd *cobra.Command, ref string, unlock bool, fn func(n *app.Node, s *state.State) error) error {
 	ctx := cmd.Context()
+	online := unlock && !e.offline
+	if online && e.nodeRelay == "" {
+		// While this home's node runs, its relay is one more to sync with
+		// (it holds all the node has, and the node follows it live), and
+		// invites name it when the pursuance has no relay of its own.
+		if home, err := e.Home(); err == nil {
+			e.nodeRelay = runningNodeRelay(home)
+		}
+	}
+	var extra []string
+	if e.nodeRelay != "" {
+		extra = []string{e.nodeRelay}
+	}
 	n, err := e.openNode(ctx, unlock)
 	if err != nil {
 		return err
@@ -63,14 +76,13 @@ func (e *Env) withState(cmd *cobra.Command, ref string, unlock bool, fn func(n *
 	// With the keys at hand and relays to ask, read what is new first, and
 	// send what this command wrote afterwards (a quick sync each way; a
 	// full one is `pursuance sync`).
-	online := unlock && !e.offline
 	if online {
-		if urls, _ := n.RelayURLs(ctx, p); len(urls) == 0 {
+		if urls, _ := n.RelayURLs(ctx, p); len(urls)+len(extra) == 0 {
 			online = false
 		}
 	}
 	if online {
-		if res, err := n.Sync(ctx, p, app.SyncOptions{PullOnly: true, Quick: true}); err == nil && res.Received > 0 {
+		if res, err := n.Sync(ctx, p, app.SyncOptions{PullOnly: true, Quick: true, Relays: extra}); err == nil && res.Received > 0 {
 			fmt.Fprintf(e.Stderr, "Received %d new events from the relays.\n", res.Received)
 		}
 	}
@@ -87,7 +99,7 @@ func (e *Env) withState(cmd *cobra.Command, ref string, unlock bool, fn func(n *
 		return err
 	}
 	if online && heads() != before {
-		res, err := n.Sync(ctx, p, app.SyncOptions{Quick: true})
+		res, err := n.Sync(ctx, p, app.SyncOptions{Quick: true, Relays: extra})
 		if err != nil || relayErrorCount(res) > 0 {
 			fmt.Fprintln(e.Stderr, "Not every relay took it yet; `pursuance sync` sends it later.")
 		}

@@ -538,6 +538,12 @@ default an invite admits one person within 7 days.`,
 					return err
 				}
 				e.report(res)
+				switch code.Reach() {
+				case app.ReachNowhere:
+					fmt.Fprintln(e.Stderr, "note: the code names no relay, so the newcomer needs the log as a file (`pursuance export P --out FILE`, then `pursuance join CODE --log FILE`). Add a relay first (`pursuance relays add P URL`), or run `pursuance up`, and invite again.")
+				case app.ReachThisMachine:
+					fmt.Fprintf(e.Stderr, "note: the code names only relays on this machine (%s): it works for a member on this machine while they run. For members elsewhere, add a relay they can reach (`pursuance relays add P URL`) and invite again.\n", strings.Join(code.Relays, ", "))
+				}
 				if e.json {
 					return e.printJSON(struct {
 						Code     string   `json:"code"`

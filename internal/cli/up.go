@@ -89,25 +89,47 @@ Without an identity, up says how to create one and exits.`,
 				return err
 			}
 			defer st.Close()
-			ln, err := net.Listen("tcp", relayListen)
+			last, err := readNodeFile(home)
 			if err != nil {
-				return err
+				fmt.Fprintf(e.Stderr, "warning: %v; the node takes new addresses\n", err)
+			}
+			ln, err := listenAgain(relayListen, cmd.Flags().Changed("relay-listen"), last.Relay)
+			if err != nil {
+				return fmt.Errorf("the embedded relay cannot listen on %s: %w", relayListen, err)
 			}
 			logger := slog.New(slog.NewTextHandler(e.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 			srv := relay.NewServer(st, relay.Config{Logger: logger})
 			served := make(chan error, 1)
 			go func() { served <- srv.Serve(ctx, ln) }()
 			peer := "http://" + ln.Addr().String()
+			e.nodeRelay = peer
+			if last.Relay != "" && hostPort(last.Relay) != ln.Addr().String() && !cmd.Flags().Changed("relay-listen") {
+				fmt.Fprintf(e.Stderr, "warning: the relay's address of the last run, %s, is taken; invite codes that named it do not reach this node\n", hostPort(last.Relay))
+			}
+			watch := newWatcher()
+			defer watch.stop()
+			var ui *web.Server
 			round := func() {
-				if err := e.upRound(ctx, peer); err != nil && ctx.Err() == nil {
+				targets, received, err := e.upRound(ctx, peer)
+				if err != nil && ctx.Err() == nil {
 					fmt.Fprintf(e.Stderr, "sync: %s\n", oneLine(err.Error()))
+				}
+				if ctx.Err() == nil {
+					watch.set(ctx, targets)
+				}
+				if received > 0 && ui != nil {
+					ui.Notify() // open pages show what came in
 				}
 			}
 			round() // the embedded relay holds everything before peers are told of it
 			fmt.Fprintln(e.Stderr, peer)
-			uiURL, err := e.serveUI(ctx, listen)
+			uiURL, ui, err := e.serveUI(ctx, listen, cmd.Flags().Changed("listen"), last.UI)
 			if err != nil {
 				return err
+			}
+			ui.Changed = watch.poke // a change made in the UI goes out at once
+			if err := writeNodeFile(home, nodeFile{Relay: peer, UI: uiURL}); err != nil {
+				fmt.Fprintf(e.Stderr, "warning: %v\n", err)
 			}
 			fmt.Fprintf(e.Stdout, "%s\n", uiURL)
 			fmt.Fprintf(e.Stderr, "Node of %s is up: syncing every %s; peers may sync from %s.\nWeb UI: %s (this machine only). Ctrl-C stops.\n", pub.Name, interval, peer, uiURL)
@@ -115,6 +137,10 @@ Without an identity, up says how to create one and exits.`,
 				stop()
 				return <-served
 			}
+			// A round every interval, and one soon after a kick: an
+			// envelope on a followed topic, or a change made in the UI.
+			// Kicks within debounce of each other share a round.
+			const debounce = 150 * time.Millisecond
 			t := time.NewTicker(interval)
 			defer t.Stop()
 			for {
@@ -124,6 +150,16 @@ Without an identity, up says how to create one and exits.`,
 					fmt.Fprintln(e.Stderr, "Node stopped.")
 					return err
 				case <-t.C:
+					round()
+				case <-watch.kick:
+					select {
+					case <-ctx.Done():
+					case <-time.After(debounce):
+					}
+					select { // a kick since is served by this round too
+					case <-watch.kick:
+					default:
+					}
 					round()
 				}
 			}
@@ -144,18 +180,27 @@ type syncStatus struct {
 	down    []string
 	missing int
 	working string // what the round under way is doing ("Desk: 1200 of 50000")
+	done    uint64 // of the read under way: cursor reached and last
+	total   uint64
 }
 
 func (s *syncStatus) record(down []string, missing int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.last, s.down, s.missing, s.working = time.Now(), down, missing, ""
+	s.last, s.down, s.missing, s.working, s.done, s.total = time.Now(), down, missing, "", 0, 0
 }
 
-func (s *syncStatus) progress(msg string) {
+// progress records a report of app.SyncOptions.Progress about pursuance
+// name.
+func (s *syncStatus) progress(name, format string, args ...any) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.working = msg
+	s.working = name + ": " + fmt.Sprintf(format, args...)
+	s.done, s.total = 0, 0
+	if format == app.ProgressFetched && len(args) == 3 {
+		s.done, _ = args[1].(uint64)
+		s.total, _ = args[2].(uint64)
+	}
 }
 
 func (s *syncStatus) snapshot() any {
@@ -164,6 +209,9 @@ func (s *syncStatus) snapshot() any {
 	out := map[string]any{}
 	if s.working != "" {
 		out["working"] = s.working
+		if s.total > 0 {
+			out["done"], out["total"] = s.done, s.total
+		}
 	}
 	if s.last.IsZero() {
 		return out
@@ -208,25 +256,28 @@ func (e *Env) firstRun(home string) (*identity.Identity, error) {
 
 // serveUI serves the web UI on a loopback address until ctx ends and
 // returns its URL.
-func (e *Env) serveUI(ctx context.Context, listen string) (string, error) {
+// It listens on the address of the last run (last, a URL) when the user
+// left --listen (listen) at its default (!changed) and that one is free.
+func (e *Env) serveUI(ctx context.Context, listen string, changed bool, last string) (string, *web.Server, error) {
 	host, _, err := net.SplitHostPort(listen)
 	if err != nil {
-		return "", usageErrorf("--listen: %v", err)
+		return "", nil, usageErrorf("--listen: %v", err)
 	}
 	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		return "", usageErrorf("--listen: the web UI serves this machine only; give a loopback address such as 127.0.0.1:8080")
+		return "", nil, usageErrorf("--listen: the web UI serves this machine only; give a loopback address such as 127.0.0.1:8080")
 	}
-	ln, err := net.Listen("tcp", listen)
+	ln, err := listenAgain(listen, changed, last)
 	if err != nil {
-		return "", err
+		return "", nil, fmt.Errorf("the web UI cannot listen on %s: %w", listen, err)
 	}
 	ui, err := web.New(ln.Addr().String(), func(ctx context.Context) (*app.Node, error) { return e.openNode(ctx, true) })
 	if err != nil {
 		ln.Close()
-		return "", err
+		return "", nil, err
 	}
 	ui.Status = e.sync.snapshot
-	hs := &http.Server{Handler: ui, ReadHeaderTimeout: 10 * time.Second}
+	// Requests end with ctx (Ctrl-C), the pages' live streams included.
+	hs := &http.Server{Handler: ui, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
 	go hs.Serve(ln)
 	go func() {
 		<-ctx.Done()
@@ -234,20 +285,21 @@ func (e *Env) serveUI(ctx context.Context, listen string) (string, error) {
 		defer cancel()
 		hs.Shutdown(sctx)
 	}()
-	return "http://" + ln.Addr().String() + "/", nil
+	return "http://" + ln.Addr().String() + "/", ui, nil
 }
 
 // upRound syncs every pursuance on the home with its relays and the
-// embedded one, holding the home only meanwhile.
-func (e *Env) upRound(ctx context.Context, peer string) error {
+// embedded one, holding the home only meanwhile. It returns the topics to
+// follow live until the next round, and how many events came in.
+func (e *Env) upRound(ctx context.Context, peer string) (targets []app.WatchTarget, received int, err error) {
 	n, err := e.openNode(ctx, true)
 	if err != nil {
-		return err
+		return nil, 0, err
 	}
 	defer n.Close()
 	ps, err := n.Pursuances(ctx)
 	if err != nil {
-		return err
+		return nil, 0, err
 	}
 	var down []string
 	missing := 0
@@ -255,13 +307,17 @@ func (e *Env) upRound(ctx context.Context, peer string) error {
 	for _, p := range ps {
 		name := p.Name
 		res, err := n.Sync(ctx, p.ID, app.SyncOptions{Relays: []string{peer}, Progress: func(format string, args ...any) {
-			e.sync.progress(name + ": " + fmt.Sprintf(format, args...))
+			e.sync.progress(name, format, args...)
 		}})
 		if err != nil {
 			fmt.Fprintf(e.Stderr, "sync %s: %s\n", p.Name, oneLine(err.Error()))
 			continue
 		}
 		missing += len(res.Missing)
+		received += res.Received
+		if ts, err := n.WatchTargets(ctx, p.ID, []string{peer}); err == nil {
+			targets = append(targets, ts...)
+		}
 		for _, r := range res.Relays {
 			if r.Err != nil && !slices.Contains(down, r.URL) {
 				down = append(down, r.URL)
@@ -272,5 +328,5 @@ func (e *Env) upRound(ctx context.Context, peer string) error {
 			e.syncReport(res, nil)
 		}
 	}
-	return nil
+	return targets, received, nil
 }

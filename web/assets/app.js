@@ -48,31 +48,50 @@ async function loadPursuances() {
   const ps = await api("/pursuances");
   const sel = $("#pursuance");
   sel.replaceChildren(...ps.map((p) => { const o = el("option", p.name); o.value = p.pursuance; return o; }));
-  if (ps.length === 0) { sel.replaceChildren(el("option", "No pursuance yet: pursuance create --name NAME")); return; }
+  if (ps.length === 0) { sel.replaceChildren(el("option", "No pursuance yet: New… founds or joins one")); return; }
   current = current || ps[0].pursuance;
   sel.value = current;
   await refresh();
+}
+
+// liveRefresh reloads what the page shows, at most one reload at a time:
+// changes announced during one are covered by one more after it.
+let refreshing = null, again = false;
+function liveRefresh() {
+  if (refreshing) { again = true; return; }
+  refreshing = loadPursuances().catch(() => {}).finally(() => { // names change too
+    refreshing = null;
+    if (again) { again = false; liveRefresh(); }
+  });
 }
 
 async function refresh() {
   if (!current) return;
   info = await api("/p/" + current);
   const vis = $('#new-task select[name="visible_to"]');
-  if (vis.options.length === 0) {
+  // The roles' selects are rebuilt only when the roles change (an
+  // amendment), keeping what the user picked.
+  const roles = info.roles.join("\n");
+  if (vis.dataset.roles !== roles) {
+    const was = vis.value;
     vis.replaceChildren(el("option", "Visible to: default"), ...info.roles.map((r) => { const o = el("option", "Visible to: " + r); o.value = r; return o; }));
     vis.options[0].value = "";
+    vis.value = info.roles.includes(was) ? was : "";
+    vis.dataset.roles = roles;
   }
   $("#sealed").textContent = info.sealed_tasks ? info.sealed_tasks + " tasks sealed for roles you do not hold" : "";
   const tasks = await api("/p/" + current + "/tasks?filter=" + encodeURIComponent($("#filter").value));
   renderTree(tasks);
   loadStatus();
   const cols = $("#columns");
+  const focusedCard = cols.contains(document.activeElement) ? document.activeElement.dataset.id : null;
   cols.replaceChildren(...info.statuses.map((s) => {
     const c = el("div", undefined, "column");
     c.append(el("h3", pretty(s)));
     for (const t of tasks.filter((t) => t.status === s)) {
       const card = el("div", undefined, "card");
       card.tabIndex = 0;
+      card.dataset.id = t.id;
       card.append(el("div", t.title));
       const meta = [t.assignees.length ? "@" + t.assignees.join(" @") : "", t.due ? "due " + t.due : "", t.comments ? t.comments + (t.comments === 1 ? " comment" : " comments") : ""].filter(Boolean).join(" · ");
       card.append(el("div", meta, "meta"));
@@ -82,9 +101,20 @@ async function refresh() {
     }
     return c;
   }));
+  refocus("#columns .card", focusedCard);
   const roleSel = $('#invite select[name="role"]');
-  if (roleSel.options.length === 0) roleSel.replaceChildren(...info.roles.map((r) => el("option", r)));
-  $("#relays").replaceChildren(...(info.relays.length ? info.relays.map((u) => el("li", u)) : [el("li", "none: this pursuance lives on this machine and its members' nodes")]));
+  if (roleSel.dataset.roles !== roles) {
+    const was = roleSel.value;
+    roleSel.replaceChildren(...info.roles.map((r) => el("option", r)));
+    if (info.roles.includes(was)) roleSel.value = was;
+    roleSel.dataset.roles = roles;
+  }
+  $("#relays").replaceChildren(...(info.relays.length ? info.relays.map((u) => {
+    const li = el("li", u + " "), rm = el("button", "Remove");
+    rm.onclick = async () => { try { await api("/p/" + current + "/relays", {remove: u}); await refresh(); } catch (err) { showError(err); } };
+    li.append(rm);
+    return li;
+  }) : [el("li", "none: this pursuance lives on its members' nodes")]));
   const mb = $("#members tbody");
   mb.replaceChildren(...info.members.map((m) => {
     const tr = el("tr");
@@ -183,11 +213,24 @@ function renderTree(tasks) {
     });
     return ul;
   };
+  const focused = $("#tree-list").contains(document.activeElement) ? document.activeElement.dataset.id : null;
   $("#tree-list").replaceChildren(...build("").childNodes);
+  refocus("#tree-list .row", focused);
+}
+
+// refocus gives the focus back to the element among sel whose data-id is
+// id, after a reload rebuilt them (a live change must not take the
+// keyboard's place away).
+function refocus(sel, id) {
+  if (!id) return;
+  const e = [...document.querySelectorAll(sel)].find((x) => x.dataset.id === id);
+  if (e) e.focus();
 }
 
 async function loadStatus() {
   const st = await api("/status").catch(() => ({}));
+  const bar = $("#progress");
+  if (st.working && st.total) { bar.max = st.total; bar.value = st.done; bar.classList.remove("hidden"); } else bar.classList.add("hidden");
   if (st.working) { $("#status").textContent = "syncing " + st.working; return; }
   if (!st.last) { $("#status").textContent = ""; return; }
   const ago = Math.max(0, Math.round((Date.now() - Date.parse(st.last)) / 1000));
@@ -245,7 +288,7 @@ document.addEventListener("DOMContentLoaded", () => {
     if (b.dataset.view === "log") await loadLog().catch(showError);
     if (b.dataset.view === "charter") await loadCharter().catch(showError);
   });
-  $("#pursuance").onchange = (e) => { current = e.target.value; $('#new-task select[name="visible_to"]').replaceChildren(); $('#invite select[name="role"]').replaceChildren(); closeDetail(); refresh().catch(showError); };
+  $("#pursuance").onchange = (e) => { current = e.target.value; $('#new-task select[name="visible_to"]').dataset.roles = ""; $('#invite select[name="role"]').dataset.roles = ""; closeDetail(); refresh().catch(showError); };
   $("#filter").onchange = () => refresh().catch(showError);
   $("#mine").onclick = () => { $("#filter").value = "@me"; refresh().catch(showError); };
   $("#all").onclick = () => { $("#filter").value = ""; refresh().catch(showError); };
@@ -263,12 +306,21 @@ document.addEventListener("DOMContentLoaded", () => {
     try {
       const r = await api("/p/" + current + "/charter", {yaml: $("#charter-yaml").value});
       $("#charter-errors").replaceChildren(...(r.errors || []).map((e) => el("li", (e.line ? "line " + e.line + ": " : "") + e.message)));
-      if (!r.errors || r.errors.length === 0) { showError(new Error(r.proposed ? "Amendment proposed: others approve it." : "Charter amended.")); await refresh(); }
+      if (!r.errors || r.errors.length === 0) { showError(new Error(r.proposed ? "Amendment proposed: others approve it." : "Charter amended.")); await loadPursuances(); }
     } catch (err) { showError(err); }
   };
   $("#d-assign").onsubmit = async (e) => {
     e.preventDefault();
     try { await api("/p/" + current + "/tasks/" + openTask + "/assign", {who: e.target.who.value}); e.target.who.value = ""; await refresh(); } catch (err) { showError(err); }
+  };
+  $("#add-relay").onsubmit = async (e) => {
+    e.preventDefault();
+    try {
+      const r = await api("/p/" + current + "/relays", {add: e.target.url.value});
+      if (r.proposed) showError(new Error("Proposed: the charter asks a quorum; others approve it."));
+      e.target.url.value = "";
+      await refresh();
+    } catch (err) { showError(err); }
   };
   $("#invite").onsubmit = async (e) => {
     e.preventDefault();
@@ -277,6 +329,10 @@ document.addEventListener("DOMContentLoaded", () => {
       $("#invite-code textarea").value = r.code;
       const img = $("#invite-code img");
       if (r.qr) { img.src = r.qr; img.classList.remove("hidden"); } else img.classList.add("hidden");
+      $("#invite-reach").textContent = {
+        "nowhere": "The code names no relay, so the newcomer cannot fetch the log with it: add a relay below and invite again.",
+        "this-machine": "The code names only your node's relay on this machine (" + r.relays.join(", ") + "): it works for a member on this machine while your node runs. For members elsewhere, add a relay they can reach, below, and invite again.",
+      }[r.reach] || "";
       $("#invite-code").classList.remove("hidden");
     } catch (err) { showError(err); }
   };
@@ -298,7 +354,7 @@ document.addEventListener("DOMContentLoaded", () => {
     try {
       const r = await api("/pursuances", {name: f.name.value, template: f.template.value, charter: f.template.value === "" ? f.charter.value : ""});
       current = r.pursuance; f.name.value = ""; f.classList.add("hidden");
-      $('#new-task select[name="visible_to"]').replaceChildren(); $('#invite select[name="role"]').replaceChildren();
+      $('#new-task select[name="visible_to"]').dataset.roles = ""; $('#invite select[name="role"]').dataset.roles = "";
       await loadPursuances();
     } catch (err) { showError(err); }
   };
@@ -307,7 +363,7 @@ document.addEventListener("DOMContentLoaded", () => {
     try {
       const r = await api("/join", {code: f.code.value.trim()});
       current = r.pursuance; f.code.value = ""; f.classList.add("hidden");
-      $('#new-task select[name="visible_to"]').replaceChildren(); $('#invite select[name="role"]').replaceChildren();
+      $('#new-task select[name="visible_to"]').dataset.roles = ""; $('#invite select[name="role"]').dataset.roles = "";
       await loadPursuances();
     } catch (err) { showError(err); }
   };
@@ -320,6 +376,10 @@ document.addEventListener("DOMContentLoaded", () => {
     try { await api("/p/" + current + "/tasks/" + openTask + "/comments", {text: e.target.text.value}); e.target.text.value = ""; await refresh(); } catch (err) { showError(err); }
   };
   loadPursuances().catch(showError);
-  setInterval(() => refresh().catch(() => {}), 5000); // others' changes appear without reload
+  // Others' changes appear without reload: the node says when something
+  // came in (server-sent events); a slow poll covers a dropped stream.
+  const live = new EventSource("/api/live");
+  live.onmessage = () => liveRefresh();
+  setInterval(liveRefresh, 30000);
   setInterval(() => loadStatus(), 1000); // a long catch-up shows its progress
 });

@@ -1,0 +1,57 @@
+package app
+
+import (
+	"context"
+
+	"github.com/pursuance/pursuance/event"
+	"github.com/pursuance/pursuance/keys"
+)
+
+// WatchTarget is a relay topic that a node follows live (the relay's
+// WebSocket stream), so that it learns at once, without polling, that
+// another member wrote.
+type WatchTarget struct {
+	Relay  string
+	Topic  keys.Topic
+	Cursor uint64 // how far this home has read the topic
+}
+
+// WatchTargets returns, for pursuance p, the topic of the newest group key
+// generation this member holds on each of p's relays and extra, with this
+// home's cursor on it. Events are sealed under the generation current
+// before them, and key-updates again under the current one, so that topic
+// carries what others write from now on. (An event under an older
+// generation, from a member who was cut off, waits for the next round.)
+func (n *Node) WatchTargets(ctx context.Context, p event.ID, extra []string) ([]WatchTarget, error) {
+	ks, err := n.groupKeys(ctx, &p, nil)
+	if err != nil {
+		return nil, err
+	}
+	var newest keys.Topic
+	var gen uint64
+	for t, k := range ks {
+		if k.Gen > gen {
+			newest, gen = t, k.Gen
+		}
+	}
+	if gen == 0 {
+		return nil, nil // no key: nothing of p can be read yet
+	}
+	urls, err := n.relayURLs(ctx, p, extra)
+	if err != nil {
+		return nil, err
+	}
+	sdb, err := n.syncDB(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []WatchTarget
+	for _, u := range urls {
+		c, err := sdb.cursor(ctx, u, newest)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, WatchTarget{Relay: u, Topic: newest, Cursor: c})
+	}
+	return out, nil
+}

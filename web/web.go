@@ -85,6 +85,8 @@ func New(host string, open func(context.Context) (*app.Node, error)) (*Server, e
 	s.mux.HandleFunc("POST /api/join", s.api(s.join))
 	s.mux.HandleFunc("POST /api/p/{p}/tasks/{t}/assign", s.api(s.assign))
 	s.mux.HandleFunc("POST /api/p/{p}/tasks/{t}/move", s.api(s.move))
+	s.mux.HandleFunc("POST /api/p/{p}/tasks/{t}/edit", s.api(s.edit))
+	s.mux.HandleFunc("POST /api/p/{p}/tasks/{t}/archive", s.api(s.archive))
 	// The status is the node's, not the home's: it is answered without
 	// opening the home, which a sync round in progress holds.
 	s.mux.HandleFunc("GET /api/status", func(w http.ResponseWriter, r *http.Request) {
@@ -490,6 +492,40 @@ func (s *Server) assign(r *http.Request, n *app.Node) (any, error) {
 	return onTask(r, n, &in, func(st *state.State, t *state.Task) (state.Op, error) {
 		who, err := app.ResolveAssignee(st, strings.TrimSpace(in.Who))
 		return &state.TaskAssign{Task: t.ID, Assignee: who}, err
+	})
+}
+
+// edit changes a task's fields: {"title", "body", "due"}, each optional
+// (null or absent: unchanged; "due": "" clears it).
+func (s *Server) edit(r *http.Request, n *app.Node) (any, error) {
+	var in struct {
+		Title *string `json:"title"`
+		Body  *string `json:"body"`
+		Due   *string `json:"due"`
+	}
+	return onTask(r, n, &in, func(_ *state.State, t *state.Task) (state.Op, error) {
+		if in.Title == nil && in.Body == nil && in.Due == nil {
+			return nil, errors.New("nothing to edit: give a title, a body or a due date")
+		}
+		if in.Title != nil && strings.TrimSpace(*in.Title) == "" {
+			return nil, errors.New("a task needs a title")
+		}
+		if in.Due != nil && *in.Due != "" {
+			if err := state.CheckDue(*in.Due); err != nil {
+				return nil, fmt.Errorf("due date: %w", err)
+			}
+		}
+		return &state.TaskEdit{Task: t.ID, Title: in.Title, Body: in.Body, Due: in.Due}, nil
+	})
+}
+
+// archive archives a task, or brings it back: {"archived": bool}.
+func (s *Server) archive(r *http.Request, n *app.Node) (any, error) {
+	var in struct {
+		Archived bool `json:"archived"`
+	}
+	return onTask(r, n, &in, func(_ *state.State, t *state.Task) (state.Op, error) {
+		return &state.TaskArchive{Task: t.ID, Archived: in.Archived}, nil
 	})
 }
 

@@ -373,3 +373,52 @@ func TestUIRelays(t *testing.T) {
 		t.Fatalf("relays after remove: %v", rs)
 	}
 }
+
+// TestUIEditArchive edits a task's fields (a bad due date refused with
+// the reason), archives it (gone from the board, still shown by ID) and
+// brings it back.
+func TestUIEditArchive(t *testing.T) {
+	s, url, p := newUI(t)
+	tok := map[string]string{TokenHeader: s.Token(), "Origin": url}
+	code, created, _ := call(t, "POST", url+"/api/p/"+p+"/tasks", tok, map[string]any{"title": "Draft"})
+	if code != 200 {
+		t.Fatalf("create: %d %v", code, created)
+	}
+	id := created["task"].(string)
+	task := func() map[string]any {
+		t.Helper()
+		code, d, _ := call(t, "GET", url+"/api/p/"+p+"/tasks/"+id, nil, nil)
+		if code != 200 {
+			t.Fatalf("task: %d %v", code, d)
+		}
+		return d["task"].(map[string]any)
+	}
+	if code, out, _ := call(t, "POST", url+"/api/p/"+p+"/tasks/"+id+"/edit", tok, map[string]any{"title": "Final", "body": "**Now** with a body", "due": "2026-12-24"}); code != 200 {
+		t.Fatalf("edit: %d %v", code, out)
+	}
+	if tk := task(); tk["title"] != "Final" || tk["body"] != "**Now** with a body" || tk["due"] != "2026-12-24" {
+		t.Fatalf("after the edit: %v", tk)
+	}
+	for _, bad := range []map[string]any{{"due": "Christmas"}, {"title": " "}, {}} {
+		if code, out, _ := call(t, "POST", url+"/api/p/"+p+"/tasks/"+id+"/edit", tok, bad); code != 400 || out["error"] == "" {
+			t.Errorf("edit %v: %d %v", bad, code, out)
+		}
+	}
+	if code, out, _ := call(t, "POST", url+"/api/p/"+p+"/tasks/"+id+"/edit", tok, map[string]any{"due": ""}); code != 200 || task()["due"] != "" {
+		t.Fatalf("clearing the due date: %d %v %v", code, out, task())
+	}
+	board := func() int {
+		t.Helper()
+		_, _, list := call(t, "GET", url+"/api/p/"+p+"/tasks", nil, nil)
+		return len(list)
+	}
+	if code, out, _ := call(t, "POST", url+"/api/p/"+p+"/tasks/"+id+"/archive", tok, map[string]any{"archived": true}); code != 200 {
+		t.Fatalf("archive: %d %v", code, out)
+	}
+	if board() != 0 || task()["archived"] != true {
+		t.Fatalf("archived: board has %d tasks, task %v", board(), task())
+	}
+	if code, out, _ := call(t, "POST", url+"/api/p/"+p+"/tasks/"+id+"/archive", tok, map[string]any{"archived": false}); code != 200 || board() != 1 {
+		t.Fatalf("unarchive: %d %v, board %d", code, out, board())
+	}
+}

@@ -212,6 +212,9 @@ func TestBrowser(t *testing.T) {
 	poll(actab, "assigned", `document.querySelector("#d-meta").textContent.includes("assigned to Bob")`)
 	run(actab, "comment", chromedp.SendKeys(css(`#d-comment textarea`), "The memo is dated May."), chromedp.Click(css("#d-comment button")))
 	poll(actab, "the comment", `document.querySelector("#d-comments").textContent.includes("dated May")`)
+	run(actab, "give it a due date", chromedp.Click(css("#d-edit-open")),
+		chromedp.SetValue(css(`#d-edit input[name="due"]`), "2026-12-31"), chromedp.Click(css(`#d-edit button[type="submit"]`)))
+	poll(actab, "the due date", `document.querySelector("#d-meta").textContent.includes("due 2026-12-31") && document.querySelector("#d-edit").classList.contains("hidden")`)
 	shot(actab, "task")
 
 	// A second task, moved under the first from the tree with Tab.
@@ -233,7 +236,7 @@ func TestBrowser(t *testing.T) {
 
 	// Bob's page, not reloaded, shows the task; he answers and starts.
 	run(btab, "Bob's board", chromedp.Click(css(`nav button[data-view="board"]`)))
-	poll(btab, "Bob sees the task", `[...document.querySelectorAll(".card")].some(c => c.textContent.includes("Verify the memo") && c.textContent.includes("@Bob"))`)
+	poll(btab, "Bob sees the task", `[...document.querySelectorAll(".card")].some(c => c.textContent.includes("Verify the memo") && c.textContent.includes("@Bob") && c.textContent.includes("due 2026-12-31"))`)
 	shot(btab, "board")
 	run(btab, "Bob opens it", clickCard("Verify the memo"), chromedp.WaitVisible(css("#detail")))
 	poll(btab, "Bob reads the comment", `document.querySelector("#d-comments").textContent.includes("dated May")`)

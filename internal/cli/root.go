@@ -81,41 +81,8 @@ Start by creating your identity, then run your node:
 	if b, _, err := root.Find([]string{"bench"}); err == nil {
 		b.AddCommand(newBenchRelayCmd(e))
 	}
-	completePursuances(e, root)
+	completeArgs(e, root)
 	return root
-}
-
-// completePursuances makes the shell complete the pursuance names of this
-// home for every command whose first argument is a pursuance (P).
-func completePursuances(e *Env, cmd *cobra.Command) {
-	for _, c := range cmd.Commands() {
-		completePursuances(e, c)
-	}
-	f := strings.Fields(cmd.Use)
-	if len(f) < 2 || (f[1] != "P" && f[1] != "[P]") || cmd.ValidArgsFunction != nil {
-		return
-	}
-	cmd.ValidArgsFunction = func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
-		if len(args) > 0 {
-			return nil, cobra.ShellCompDirectiveDefault
-		}
-		n, err := e.openNode(cmd.Context(), false)
-		if err != nil {
-			return nil, cobra.ShellCompDirectiveNoFileComp
-		}
-		defer n.Close()
-		ps, err := n.Pursuances(cmd.Context())
-		if err != nil {
-			return nil, cobra.ShellCompDirectiveNoFileComp
-		}
-		var out []cobra.Completion
-		for _, p := range ps {
-			if strings.HasPrefix(p.Name, toComplete) {
-				out = append(out, cobra.Completion(p.Name))
-			}
-		}
-		return out, cobra.ShellCompDirectiveNoFileComp
-	}
 }
 
 // usageError is an error in how the command was invoked: it makes Run print

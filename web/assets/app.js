@@ -10,6 +10,7 @@ let detailTicket = 0;
 
 function closeDetail() {
   detailTicket++;
+  $("#d-edit").classList.add("hidden");
   openTask = null;
   $("#detail").classList.add("hidden");
 }
@@ -268,7 +269,14 @@ async function openDetail(id, quiet) {
     openTask = id;
     $("#d-title").textContent = d.task.title;
     $("#d-meta").textContent = "by " + d.task.creator + (d.task.visible_to.length ? " · visible to " + d.task.visible_to.join(", ") : " · every member") +
-      (d.task.assignees.length ? " · assigned to " + d.task.assignees.join(", ") : "");
+      (d.task.assignees.length ? " · assigned to " + d.task.assignees.join(", ") : "") + (d.task.due ? " · due " + d.task.due : "") +
+      (d.task.archived ? " · archived" : "");
+    $("#d-archive").textContent = d.task.archived ? "Unarchive" : "Archive";
+    $("#d-archive").dataset.archived = d.task.archived ? "1" : "";
+    const ed = $("#d-edit");
+    if (ed.classList.contains("hidden")) { // not while the user edits
+      ed.title.value = d.task.title; ed.body.value = d.task.body; ed.due.value = d.task.due || "";
+    }
     $("#d-body").replaceChildren(...markdown(d.task.body));
     const st = $("#d-status");
     if (document.activeElement !== st) { // do not pull it from under the user's hand
@@ -293,6 +301,20 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#mine").onclick = () => { $("#filter").value = "@me"; refresh().catch(showError); };
   $("#all").onclick = () => { $("#filter").value = ""; refresh().catch(showError); };
   $("#close").onclick = closeDetail;
+  $("#d-edit-open").onclick = () => { $("#d-edit").classList.remove("hidden"); $("#d-edit").title.focus(); };
+  $("#d-edit-cancel").onclick = () => { $("#d-edit").classList.add("hidden"); openDetail(openTask, true); };
+  $("#d-edit").onsubmit = async (e) => {
+    e.preventDefault();
+    const f = e.target;
+    try {
+      await api("/p/" + current + "/tasks/" + openTask + "/edit", {title: f.title.value, body: f.body.value, due: f.due.value});
+      f.classList.add("hidden");
+      await refresh();
+    } catch (err) { showError(err); }
+  };
+  $("#d-archive").onclick = async () => {
+    try { await api("/p/" + current + "/tasks/" + openTask + "/archive", {archived: !$("#d-archive").dataset.archived}); await refresh(); } catch (err) { showError(err); }
+  };
   $("#new-task").onsubmit = async (e) => {
     e.preventDefault();
     const f = e.target;

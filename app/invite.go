@@ -301,7 +301,7 @@ func relayErrors(r SyncResult) string {
 	var out []string
 	for _, rr := range r.Relays {
 		if rr.Err != nil {
-			out = append(out, rr.URL+": "+rr.Err.Error())
+			out = append(out, rr.URL+": "+RelayError(rr.Err))
 		}
 	}
 	if len(out) == 0 {

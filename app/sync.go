@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"slices"
 	"sync"
 	"time"
@@ -86,7 +88,7 @@ func (n *Node) Sync(ctx context.Context, p event.ID, opts SyncOptions) (SyncResu
 		return SyncResult{}, err
 	}
 	if len(urls) == 0 {
-		return SyncResult{}, fmt.Errorf("no relay to sync %s with: add one (`pursuance relays add P URL`) or name one", p.Short())
+		return SyncResult{}, fmt.Errorf("%w: add one (`pursuance relays add P URL`) or name a peer (`--peer URL`)", ErrNoRelay)
 	}
 	var res SyncResult
 	results := make([]RelayResult, len(urls))
@@ -167,6 +169,27 @@ func (n *Node) Sync(ctx context.Context, p event.ID, opts SyncOptions) (SyncResu
 	}
 	res.Relays = results
 	return res, nil
+}
+
+// ErrNoRelay is returned by Sync for a pursuance with no relay to sync
+// with.
+var ErrNoRelay = errors.New("no relay to sync with")
+
+// RelayError says why a relay failed in words for people: "unreachable
+// (connection refused)" rather than the whole request that failed.
+func RelayError(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	var op *net.OpError
+	switch {
+	case errors.As(err, &op) && op.Op == "dial":
+		return "unreachable (" + op.Err.Error() + ")"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "no answer in time"
+	}
+	return err.Error()
 }
 
 // ProgressFetched is the format of SyncOptions.Progress's reports of

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"github.com/pursuance/pursuance/app"
+	"github.com/spf13/cobra"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -311,4 +312,27 @@ func TestNodeFile(t *testing.T) {
 	if _, err := readNodeFile(home); err == nil {
 		t.Error("a broken node file read without error")
 	}
+}
+
+// TestEveryCommandExplained: every command a user can run has a short
+// description, and every one that takes arguments or does work has
+// examples (`pursuance help COMMAND` shows them).
+func TestEveryCommandExplained(t *testing.T) {
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+		path := c.CommandPath()
+		if c.Hidden || !c.Runnable() || strings.HasPrefix(path, "pursuance completion") || strings.HasPrefix(path, "pursuance help") {
+			return
+		}
+		if c.Short == "" {
+			t.Errorf("%s: no short description", path)
+		}
+		if c.Example == "" && c.Use != "version" && c.Use != "list" && c.Use != "templates" {
+			t.Errorf("%s: no examples", path)
+		}
+	}
+	walk(NewRoot(&Env{}))
 }

@@ -48,7 +48,7 @@ Start by creating your identity, then run your node:
 	pf.StringVar(&e.home, "home", "", "home `DIR` holding this member's keystore and data (default $PURSUANCE_HOME, else $XDG_DATA_HOME/pursuance, else ~/.local/share/pursuance)")
 	pf.StringVar(&e.passphraseFile, "passphrase-file", "", "read the passphrase from the first line of `FILE` (PURSUANCE_PASSPHRASE, when set, takes precedence)")
 	pf.BoolVar(&e.json, "json", false, "print one JSON document on stdout instead of human output")
-	pf.BoolVar(&e.offline, "offline", false, "do not talk to relays before reading and after writing (`pursuance sync` still does)")
+	pf.BoolVar(&e.offline, "offline", false, "do not talk to relays before reading and after writing (pursuance sync still does)")
 	pf.BoolVar(&e.unchecked, "unchecked", false, "TESTING: sign and store an action without checking it against the rules, as a malicious client would")
 
 	root.AddCommand(
@@ -82,6 +82,7 @@ Start by creating your identity, then run your node:
 		b.AddCommand(newBenchRelayCmd(e))
 	}
 	completeArgs(e, root)
+	addExamples(root)
 	return root
 }
 

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -110,12 +111,19 @@ others. --peer URL also syncs with a member's node or any other relay.`,
 				}
 			}
 			var total app.SyncResult
-			failed := 0
+			failed, noRelay := 0, 0
+			var lastErr error
 			for _, p := range ps {
 				res, err := n.Sync(cmd.Context(), p, app.SyncOptions{Relays: peers, Progress: e.progress()})
 				if err != nil {
-					fmt.Fprintf(e.Stderr, "%s: %v\n", p.Short(), oneLine(err.Error()))
+					if len(ps) > 1 {
+						fmt.Fprintf(e.Stderr, "%s: %v\n", p.Short(), oneLine(err.Error()))
+					}
+					if errors.Is(err, app.ErrNoRelay) {
+						noRelay++
+					}
 					failed++
+					lastErr = err
 					continue
 				}
 				e.syncReport(res, nil)
@@ -133,7 +141,12 @@ others. --peer URL also syncs with a member's node or any other relay.`,
 					return err
 				}
 			}
-			if failed > 0 && failed == len(ps) {
+			switch {
+			case len(ps) == 1 && lastErr != nil:
+				return lastErr
+			case noRelay > 0 && noRelay == len(ps):
+				return fmt.Errorf("nothing to sync: %w", lastErr)
+			case failed > 0 && failed == len(ps):
 				return fmt.Errorf("sync failed: no relay could be reached (see above); check the relay list (`pursuance relays P`) or add one")
 			}
 			return nil
@@ -161,7 +174,11 @@ func (e *Env) syncReport(res app.SyncResult, err error) {
 		fmt.Fprintf(e.Stderr, "sync: %s\n", oneLine(err.Error()))
 		return
 	}
-	fmt.Fprintf(e.Stderr, "Synced with %d relays: %d events received, %d envelopes sent", len(res.Relays), res.Received, res.Sent)
+	if down := relayErrorCount(res); down > 0 {
+		fmt.Fprintf(e.Stderr, "Synced with %d of %d relays (%d failed, below): %d events received, %d envelopes sent", len(res.Relays)-down, len(res.Relays), down, res.Received, res.Sent)
+	} else {
+		fmt.Fprintf(e.Stderr, "Synced with %d relays: %d events received, %d envelopes sent", len(res.Relays), res.Received, res.Sent)
+	}
 	if res.Tampered > 0 {
 		fmt.Fprintf(e.Stderr, ", %d envelopes that do not open (altered or forged by a relay)", res.Tampered)
 	}
@@ -171,7 +188,7 @@ func (e *Env) syncReport(res app.SyncResult, err error) {
 	fmt.Fprintln(e.Stderr, ".")
 	for _, r := range res.Relays {
 		if r.Err != nil {
-			fmt.Fprintf(e.Stderr, "  %s: %s\n", r.URL, oneLine(r.Err.Error()))
+			fmt.Fprintf(e.Stderr, "  %s: %s\n", r.URL, oneLine(app.RelayError(r.Err)))
 		}
 	}
 	if len(res.Missing) > 0 {

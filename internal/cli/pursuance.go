@@ -188,10 +188,21 @@ func newCharterCmd(e *Env) *cobra.Command {
 	show := &cobra.Command{
 		Use:   "show P",
 		Short: "Print the charter in force, as YAML",
-		Args:  exactArgs(1, "P"),
+		Long: `Print the charter in force, as YAML, ready to edit and amend with. With
+--json: {"pursuance","name","roles","yaml"}, roles ranked highest first.`,
+		Args: exactArgs(1, "P"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return e.withState(cmd, args[0], false, func(_ *app.Node, s *state.State) error {
-				_, err := e.Stdout.Write(s.Charter().YAML())
+				c := s.Charter()
+				if e.json {
+					return e.printJSON(struct {
+						Pursuance event.ID `json:"pursuance"`
+						Name      string   `json:"name"`
+						Roles     []string `json:"roles"`
+						YAML      string   `json:"yaml"`
+					}{s.Pursuance(), c.Name, c.RoleNames(), string(c.YAML())})
+				}
+				_, err := e.Stdout.Write(c.YAML())
 				return err
 			})
 		},
@@ -735,18 +746,34 @@ either verifies every event, so the file needs no more trust than a relay.`,
 				return usageErrorf("missing --out FILE")
 			}
 			return e.withState(cmd, args[0], true, func(n *app.Node, s *state.State) error {
-				f, err := os.Create(out)
+				// Written beside, then renamed: an interrupted export
+				// leaves no half file under the name.
+				tmp := out + ".partial"
+				f, err := os.Create(tmp)
 				if err != nil {
 					return err
 				}
 				count, err := n.Export(cmd.Context(), s.Pursuance(), f)
+				if err == nil {
+					err = f.Sync()
+				}
 				if cerr := f.Close(); err == nil {
 					err = cerr
 				}
+				if err == nil {
+					err = os.Rename(tmp, out)
+				}
 				if err != nil {
+					os.Remove(tmp)
 					return err
 				}
 				fmt.Fprintf(e.Stderr, "Wrote %d events of %q to %s.\n", count, s.Name(), out)
+				if e.json {
+					return e.printJSON(struct {
+						Events int    `json:"events"`
+						Out    string `json:"out"`
+					}{count, out})
+				}
 				return nil
 			})
 		},

@@ -161,9 +161,14 @@ func (n *Node) Pursuances(ctx context.Context) ([]Summary, error) {
 	return out, nil
 }
 
-// nameOf reads a pursuance's name from its genesis charter. (A later
-// amendment may rename it; State.Name has the name in force.)
+// nameOf returns a pursuance's name in force as its last state had it
+// (State records it), else the name in its founding charter.
 func (n *Node) nameOf(ctx context.Context, p event.ID) (string, error) {
+	if sdb, err := n.syncDB(ctx); err == nil {
+		if name, err := sdb.name(ctx, p); err == nil && name != "" {
+			return name, nil
+		}
+	}
 	g, err := n.st.Get(ctx, p)
 	if err != nil {
 		return "", err
@@ -242,7 +247,16 @@ func (n *Node) State(ctx context.Context, p event.ID) (*state.State, error) {
 	if err := n.st.Iterate(ctx, p, b.Add); err != nil {
 		return nil, err
 	}
-	return b.Finish()
+	s, err := b.Finish()
+	if err != nil {
+		return nil, err
+	}
+	// Lists name a pursuance by the name in force (an amendment may
+	// rename it); a failure here costs only a stale name.
+	if sdb, err := n.syncDB(ctx); err == nil {
+		sdb.setName(ctx, p, s.Name())
+	}
+	return s, nil
 }
 
 // ResolveMember finds a member by full member ID (returned as given, member

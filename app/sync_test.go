@@ -203,3 +203,32 @@ func TestNodeRelayInvite(t *testing.T) {
 		t.Fatalf("the code names %v (%s)", code.Relays, code.Reach())
 	}
 }
+
+// TestRenamedPursuanceListed: once an amendment renames a pursuance, the
+// home lists it, and resolves it, by the name in force.
+func TestRenamedPursuanceListed(t *testing.T) {
+	ctx := context.Background()
+	alice := newMember(t, "Alice")
+	c, _ := charter.Template("desk")
+	c.Name = "Night Desk"
+	p, err := alice.Create(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, _ := charter.Template("desk")
+	c2.Name = "Day Desk"
+	do(t, alice, p, charterAmend(t, c2))
+	if _, err := alice.State(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	ps, err := alice.Pursuances(ctx)
+	if err != nil || len(ps) != 1 || ps[0].Name != "Day Desk" {
+		t.Fatalf("listed %+v %v, want Day Desk", ps, err)
+	}
+	if got, err := alice.Resolve(ctx, "Day Desk"); err != nil || got != p {
+		t.Fatalf("resolve the new name: %v %v", got, err)
+	}
+	if _, err := alice.Resolve(ctx, "Night Desk"); err == nil {
+		t.Fatal("the old name still resolves")
+	}
+}

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -14,9 +15,12 @@ import (
 
 // syncDB remembers, per relay, how far each topic has been read and which
 // events the relay is known to hold (read from it, or sent to it under a
-// topic), so that sync sends only what is new. It lives in the home as
-// sync.db; losing it costs a re-read and re-sends, which relays take as
-// duplicates or new copies, never as errors.
+// topic), so that sync sends only what is new; and the name in force of
+// each pursuance, as its last state had it, so that lists show a renamed
+// pursuance by its new name without folding its log. It lives in the home
+// as sync.db; losing it costs a re-read and re-sends, which relays take as
+// duplicates or new copies, never as errors, and names fall back to the
+// founding charter's until the next state is built.
 type syncDB struct {
 	db *sql.DB
 }
@@ -24,6 +28,7 @@ type syncDB struct {
 const syncSchema = `
 CREATE TABLE IF NOT EXISTS cursors (relay TEXT NOT NULL, topic BLOB NOT NULL, cursor INTEGER NOT NULL, PRIMARY KEY (relay, topic));
 CREATE TABLE IF NOT EXISTS held (relay TEXT NOT NULL, id BLOB NOT NULL, topic BLOB NOT NULL, PRIMARY KEY (relay, id, topic));
+CREATE TABLE IF NOT EXISTS names (pursuance BLOB PRIMARY KEY, name TEXT NOT NULL);
 `
 
 func openSyncDB(ctx context.Context, home string) (*syncDB, error) {
@@ -105,4 +110,21 @@ func (s *syncDB) markHeld(ctx context.Context, relay string, t keys.Topic, ids [
 		}
 	}
 	return tx.Commit()
+}
+
+// name returns the name in force of pursuance p as last recorded, or "".
+func (s *syncDB) name(ctx context.Context, p event.ID) (string, error) {
+	var name string
+	err := s.db.QueryRowContext(ctx, `SELECT name FROM names WHERE pursuance = ?1`, p[:]).Scan(&name)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return name, err
+}
+
+// setName records the name in force of pursuance p.
+func (s *syncDB) setName(ctx context.Context, p event.ID, name string) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO names (pursuance, name) VALUES (?1, ?2)
+		ON CONFLICT (pursuance) DO UPDATE SET name = excluded.name WHERE name != excluded.name`, p[:], name)
+	return err
 }

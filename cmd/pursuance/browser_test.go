@@ -254,7 +254,8 @@ func TestBrowser(t *testing.T) {
 	shot(actab, "log")
 
 	// Alice amends the charter: a mistake is shown on its line, then the
-	// fix goes through, and both pages offer the new role.
+	// fix goes through, with a new name; both pages offer the new role and
+	// show the new name.
 	run(actab, "the charter", chromedp.Click(css(`nav button[data-view="charter"]`)))
 	poll(actab, "the charter shows", `document.querySelector("#charter-yaml").value.includes("name: Night Desk")`)
 	const newRole = `  - name: fact-checker\n    description: Checks claims.\n    can:\n      comment: any\n\n  - name: researcher\n`
@@ -262,10 +263,12 @@ func TestBrowser(t *testing.T) {
 		chromedp.Click(css("#amend")))
 	poll(actab, "the error names its line", `/line \d+/.test(document.querySelector("#charter-errors").textContent) && document.querySelector("#charter-errors").textContent.includes("every")`)
 	shot(actab, "charter")
-	run(actab, "the fix", chromedp.Evaluate[chromedp.Void](`(() => { const c = document.querySelector("#charter-yaml"); c.value = c.value.replace("comment: every", "comment: any"); })()`),
+	run(actab, "the fix, and a new name", chromedp.Evaluate[chromedp.Void](`(() => { const c = document.querySelector("#charter-yaml"); c.value = c.value.replace("comment: every", "comment: any").replace("name: Night Desk", "name: Night Desk West"); })()`),
 		chromedp.Click(css("#amend")))
 	poll(actab, "the amendment", `[...document.querySelector('#invite select[name="role"]').options].some(o => o.value === "fact-checker")`)
+	poll(actab, "the new name", `document.querySelector("#pursuance").selectedOptions[0]?.textContent === "Night Desk West"`)
 	poll(btab, "Bob's page offers the new role", `[...document.querySelector('#new-task select[name="visible_to"]').options].some(o => o.value === "fact-checker")`)
+	poll(btab, "Bob's page has the new name", `document.querySelector("#pursuance").selectedOptions[0]?.textContent === "Night Desk West"`)
 
 	// Alice removes Bob; the page says what removal does.
 	run(actab, "members", chromedp.Click(css(`nav button[data-view="members"]`)),

@@ -35,26 +35,19 @@ func TestSQLite(t *testing.T) {
 	storetest.Run(t, openTemp)
 }
 
-// TestSQLiteTwoTierIndex runs the suite with the ID index merging its
-// recent tier every few events, so that lookups, duplicates and bodies are
-// checked across both tiers and across merges.
+// TestSQLiteTwoTierIndex runs the suite with the ID index moving its
+// recent tier to a new run every few events and merging every fourth run
+// of a level, so that lookups, duplicates and bodies are checked across
+// both tiers, across several runs and levels, and across merges.
 func TestSQLiteTwoTierIndex(t *testing.T) {
 	open := func(t *testing.T) store.Store {
 		s := openSQLite(t, filepath.Join(t.TempDir(), "store.db"))
 		store.SetMergeThreshold(s, 3)
+		store.SetRunsPerLevel(s, 4)
 		return s
 	}
 	storetest.Run(t, open)
 	storetest.Equivalent(t, func(*testing.T) store.Store { return store.NewMemory() }, open)
-	// The main tier's runs merged level by level as well, every other run.
-	openRuns := func(t *testing.T) store.Store {
-		s := openSQLite(t, filepath.Join(t.TempDir(), "store.db"))
-		store.SetMergeThreshold(s, 3)
-		store.SetRunsPerLevel(s, 2)
-		return s
-	}
-	storetest.Run(t, openRuns)
-	storetest.Equivalent(t, func(*testing.T) store.Store { return store.NewMemory() }, openRuns)
 }
 
 // TestSQLiteIndexRuns puts a log through the ID index with small runs that

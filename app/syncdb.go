@@ -5,11 +5,11 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"net/url"
-	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/pursuance/pursuance/event"
+	"github.com/pursuance/pursuance/internal/sqlitefile"
 	"github.com/pursuance/pursuance/keys"
 )
 
@@ -32,17 +32,7 @@ CREATE TABLE IF NOT EXISTS names (pursuance BLOB PRIMARY KEY, name TEXT NOT NULL
 `
 
 func openSyncDB(ctx context.Context, home string) (*syncDB, error) {
-	path := filepath.Join(home, "sync.db")
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	f.Close()
-	q := url.Values{}
-	q.Add("_pragma", "busy_timeout(10000)")
-	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "synchronous(NORMAL)")
-	db, err := sql.Open("sqlite", (&url.URL{Scheme: "file", Path: path, RawQuery: q.Encode()}).String())
+	db, err := sqlitefile.Open(filepath.Join(home, "sync.db"), 10*time.Second, "journal_mode(WAL)", "synchronous(NORMAL)")
 	if err != nil {
 		return nil, err
 	}

@@ -6,15 +6,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"net/url"
-	"os"
-	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
-	_ "modernc.org/sqlite" // the pure-Go SQLite driver
-
+	"github.com/pursuance/pursuance/internal/sqlitefile"
 	"github.com/pursuance/pursuance/keys"
 )
 
@@ -84,22 +79,7 @@ const maxGroup = 512
 
 // OpenSQLite opens (creating if needed) the relay store at path.
 func OpenSQLite(ctx context.Context, path string) (_ *SQLite, err error) {
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
-		return nil, err
-	}
-	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	f.Close()
-	q := url.Values{}
-	q.Add("_pragma", "busy_timeout(10000)")
-	q.Add("_pragma", "synchronous(FULL)")
-	db, err := sql.Open("sqlite", (&url.URL{Scheme: "file", Path: abs, RawQuery: q.Encode()}).String())
+	db, err := sqlitefile.Open(path, 10*time.Second, "synchronous(FULL)")
 	if err != nil {
 		return nil, err
 	}
@@ -116,12 +96,8 @@ func OpenSQLite(ctx context.Context, path string) (_ *SQLite, err error) {
 	if s.w, err = db.Conn(ctx); err != nil {
 		return nil, err
 	}
-	var mode string
-	if err := s.w.QueryRowContext(ctx, "PRAGMA journal_mode = WAL").Scan(&mode); err != nil {
-		return nil, err
-	}
-	if !strings.EqualFold(mode, "wal") {
-		return nil, fmt.Errorf("relay store: journal mode is %q, not WAL", mode)
+	if err := sqlitefile.WAL(ctx, s.w); err != nil {
+		return nil, fmt.Errorf("relay store: %w", err)
 	}
 	if _, err := s.w.ExecContext(ctx, relaySchema); err != nil {
 		return nil, fmt.Errorf("relay store: schema: %w", err)

@@ -6,9 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,8 +13,9 @@ import (
 
 	"github.com/pursuance/pursuance/event"
 	"github.com/pursuance/pursuance/identity"
+	"github.com/pursuance/pursuance/internal/sqlitefile"
 
-	"modernc.org/sqlite" // also registers the "sqlite" driver
+	"modernc.org/sqlite"
 )
 
 // SQLite is the durable Store: one SQLite database file in WAL mode with
@@ -124,29 +122,7 @@ func OpenSQLite(path string) (*SQLite, error) {
 }
 
 func openSQLite(ctx context.Context, path string) (_ *SQLite, err error) {
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
-		return nil, err
-	}
-	// Create the file ourselves for its mode: SQLite would use 0644, and
-	// gives the -wal and -shm files the database file's mode.
-	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	if err := f.Close(); err != nil {
-		return nil, err
-	}
-
-	q := url.Values{}
-	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
-	q.Add("_pragma", "synchronous(FULL)")
-	q.Add("_pragma", fmt.Sprintf("cache_size(%d)", -readerCacheKiB))
-	dsn := (&url.URL{Scheme: "file", Path: abs, RawQuery: q.Encode()}).String()
-	db, err := sql.Open("sqlite", dsn)
+	db, err := sqlitefile.Open(path, busyTimeout, "synchronous(FULL)", fmt.Sprintf("cache_size(%d)", -readerCacheKiB))
 	if err != nil {
 		return nil, err
 	}
@@ -171,12 +147,8 @@ func openSQLite(ctx context.Context, path string) (_ *SQLite, err error) {
 	if _, err := s.w.ExecContext(ctx, fmt.Sprintf("PRAGMA page_size = %d", pageSize)); err != nil {
 		return nil, err
 	}
-	var mode string
-	if err := s.w.QueryRowContext(ctx, "PRAGMA journal_mode = WAL").Scan(&mode); err != nil {
+	if err := sqlitefile.WAL(ctx, s.w); err != nil {
 		return nil, err
-	}
-	if !strings.EqualFold(mode, "wal") {
-		return nil, fmt.Errorf("journal mode is %q, not WAL: is the file system local?", mode)
 	}
 	for _, p := range []string{
 		fmt.Sprintf("PRAGMA cache_size = %d", -writerCacheKiB),

@@ -165,6 +165,12 @@ func (n *Node) do(ctx context.Context, s *state.State, op state.Op, opts DoOptio
 	if err := n.put(ctx, e); err != nil {
 		return Result{}, err
 	}
+	switch op.(type) {
+	case *state.CharterAmend, *state.Approval:
+		// It may rename the pursuance: build the state once more, which
+		// records the name in force for lists (nameOf).
+		n.State(ctx, s.Pursuance())
+	}
 	return res, nil
 }
 

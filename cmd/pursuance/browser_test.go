@@ -277,4 +277,18 @@ func TestBrowser(t *testing.T) {
 	run(actab, "remove Bob", chromedp.Evaluate[chromedp.Void](`[...document.querySelectorAll("#members tbody tr")].find(r => r.textContent.includes("Bob")).querySelector("button.danger").click()`))
 	poll(actab, "Bob is gone", `!document.querySelector("#members tbody").textContent.includes("Bob")`)
 	poll(btab, "Bob's page shows him gone", `document.querySelector("#members tbody").textContent.trim() !== "" && !document.querySelector("#members tbody").textContent.includes("Bob")`)
+
+	// Bob founds his own pursuance from a charter file.
+	charterFile := filepath.Join(t.TempDir(), "cell.yaml")
+	if err := os.WriteFile(charterFile, []byte("name: Cell\nroles:\n  - name: lead\n    can:\n      invite: \"*\"\n      create-task: true\n  - name: member\n    can:\n      comment: any\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run(btab, "new, from a file", chromedp.Click(css("#new-pursuance")))
+	poll(btab, "the found form", `!document.querySelector("#found").classList.contains("hidden")`)
+	run(btab, "my own charter", chromedp.SetValue(css(`#found select[name="template"]`), ""),
+		chromedp.Evaluate[chromedp.Void](`document.querySelector('#found select[name="template"]').dispatchEvent(new Event("change"))`),
+		chromedp.SetUploadFiles(css("#charter-file input"), []string{charterFile}))
+	poll(btab, "the file is read", `document.querySelector('#found textarea[name="charter"]').value.includes("name: Cell")`)
+	run(btab, "found Cell", chromedp.SendKeys(css(`#found input[name="name"]`), "Cell"), chromedp.Click(css("#found button")))
+	poll(btab, "Bob's Cell", `document.querySelector("#pursuance").selectedOptions[0]?.textContent === "Cell" && document.querySelector("#members tbody").textContent.includes("lead")`)
 }

@@ -364,7 +364,16 @@ document.addEventListener("DOMContentLoaded", () => {
     if (templates) {
       const custom = el("option", "my own charter (YAML)…"); custom.value = "";
       f.template.replaceChildren(...templates.map((t) => el("option", t)), custom);
-      f.template.onchange = () => f.charter.classList.toggle("hidden", f.template.value !== "");
+      f.template.onchange = () => {
+        f.charter.classList.toggle("hidden", f.template.value !== "");
+        $("#charter-file").classList.toggle("hidden", f.template.value !== "");
+      };
+      // A charter file is read here, in the page, into the text box, where
+      // it can be checked and changed before founding.
+      $("#charter-file input").onchange = async (e) => {
+        const file = e.target.files[0];
+        if (file) f.charter.value = await file.text();
+      };
     }
     f.classList.toggle("hidden");
     f.name.focus();

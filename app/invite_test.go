@@ -49,3 +49,24 @@ func TestInviteCode(t *testing.T) {
 		}
 	}
 }
+
+// TestInviteReach: a code reaches "this machine" only when every relay it
+// names is a loopback one.
+func TestInviteReach(t *testing.T) {
+	for _, c := range []struct {
+		relays []string
+		want   Reach
+	}{
+		{nil, ReachNowhere},
+		{[]string{"http://127.0.0.1:8765"}, ReachThisMachine},
+		{[]string{"http://localhost:8765/relay"}, ReachThisMachine},
+		{[]string{"http://[::1]:8765"}, ReachThisMachine},
+		{[]string{"http://127.0.0.1:8765", "https://relay.example.org"}, ReachRelays},
+		{[]string{"https://10.0.0.1"}, ReachRelays},
+		{[]string{"https://127.0.0.1.example.org"}, ReachRelays},
+	} {
+		if got := (InviteCode{Relays: c.relays}).Reach(); got != c.want {
+			t.Errorf("%v: %s, want %s", c.relays, got, c.want)
+		}
+	}
+}

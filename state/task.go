@@ -26,6 +26,9 @@ const (
 
 var statusNames = [...]string{"New", "Started", "WorkingOn", "HelpWanted", "ReadyForReview", "Reviewing", "Done"}
 
+// StatusNames returns the names of the statuses, in workflow order.
+func StatusNames() []string { return append([]string(nil), statusNames[:]...) }
+
 // Valid reports whether s is one of the seven statuses.
 func (s Status) Valid() bool { return s < statusEnd }
 

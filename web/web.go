@@ -44,8 +44,9 @@ type Server struct {
 	// something, so that the node sends it to the relays at once.
 	Changed func()
 
-	liveMu sync.Mutex
-	liveCh chan struct{} // closed and replaced by Notify
+	liveMu   sync.Mutex
+	liveCh   chan struct{} // closed and replaced by Notify
+	liveSeen uint64        // how many times Notify was called
 
 	host  string // host:port requests must name
 	token string
@@ -178,6 +179,7 @@ func (s *Server) api(h func(r *http.Request, n *app.Node) (any, error)) http.Han
 func (s *Server) Notify() {
 	s.liveMu.Lock()
 	defer s.liveMu.Unlock()
+	s.liveSeen++
 	close(s.liveCh)
 	s.liveCh = make(chan struct{})
 }
@@ -196,19 +198,29 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 	fl.Flush()
 	tick := time.NewTicker(20 * time.Second)
 	defer tick.Stop()
+	s.liveMu.Lock()
+	told := s.liveSeen // what this page has been told of
+	s.liveMu.Unlock()
 	for {
+		// The count and the channel are read together, so a Notify
+		// between two waits is told, not lost.
 		s.liveMu.Lock()
-		ch := s.liveCh
+		ch, seen := s.liveCh, s.liveSeen
 		s.liveMu.Unlock()
+		if seen != told {
+			told = seen
+			fmt.Fprint(w, "data: change\n\n")
+			fl.Flush()
+			continue
+		}
 		select {
 		case <-r.Context().Done():
 			return
 		case <-tick.C:
 			fmt.Fprint(w, ": still here\n\n")
+			fl.Flush()
 		case <-ch:
-			fmt.Fprint(w, "data: change\n\n")
 		}
-		fl.Flush()
 	}
 }
 
@@ -274,16 +286,8 @@ func (s *Server) pursuance(r *http.Request, n *app.Node) (any, error) {
 	return map[string]any{
 		"pursuance": st.Pursuance(), "name": st.Name(), "members": ms, "relays": relays,
 		"roles": st.Charter().RoleNames(), "my_roles": myRoles, "sealed_tasks": st.SealedTasks(),
-		"statuses": statusNames(),
+		"statuses": state.StatusNames(),
 	}, nil
-}
-
-func statusNames() []string {
-	var out []string
-	for i := state.Status(0); i.Valid(); i++ {
-		out = append(out, i.String())
-	}
-	return out
 }
 
 type taskJSON struct {

@@ -37,8 +37,8 @@ func completeArgs(e *Env, cmd *cobra.Command) {
 		ctx := cmd.Context()
 		kind := kinds[len(args)]
 		if kind == "STATUS" {
-			for st := state.Status(0); st.Valid(); st++ {
-				add(st.String(), "")
+			for _, st := range state.StatusNames() {
+				add(st, "")
 			}
 			return words, cobra.ShellCompDirectiveNoFileComp
 		}

@@ -61,13 +61,19 @@ func hostPort(url string) string {
 // (An address the user once gave to serve peers beyond this machine is
 // not taken again unasked.)
 func listenAgain(flag string, changed bool, last string) (net.Listener, error) {
-	h, _, err := net.SplitHostPort(hostPort(last))
-	if !changed && err == nil && net.ParseIP(h).IsLoopback() {
+	if reusable(last, changed) {
 		if ln, err := net.Listen("tcp", hostPort(last)); err == nil {
 			return ln, nil
 		}
 	}
 	return net.Listen("tcp", flag)
+}
+
+// reusable reports whether up tries the last run's address (a URL) again:
+// the user left the flag alone and it is a loopback address.
+func reusable(last string, changed bool) bool {
+	h, _, err := net.SplitHostPort(hostPort(last))
+	return !changed && err == nil && net.ParseIP(h).IsLoopback()
 }
 
 // runningNodeRelay returns the URL of the relay of this home's node if the

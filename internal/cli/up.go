@@ -103,7 +103,7 @@ Without an identity, up says how to create one and exits.`,
 			go func() { served <- srv.Serve(ctx, ln) }()
 			peer := "http://" + ln.Addr().String()
 			e.nodeRelay = peer
-			if last.Relay != "" && hostPort(last.Relay) != ln.Addr().String() && !cmd.Flags().Changed("relay-listen") {
+			if reusable(last.Relay, cmd.Flags().Changed("relay-listen")) && hostPort(last.Relay) != ln.Addr().String() {
 				fmt.Fprintf(e.Stderr, "warning: the relay's address of the last run, %s, is taken; invite codes that named it do not reach this node\n", hostPort(last.Relay))
 			}
 			watch := newWatcher()
@@ -123,11 +123,11 @@ Without an identity, up says how to create one and exits.`,
 			}
 			round() // the embedded relay holds everything before peers are told of it
 			fmt.Fprintln(e.Stderr, peer)
-			uiURL, ui, err := e.serveUI(ctx, listen, cmd.Flags().Changed("listen"), last.UI)
+			// A change made in the UI goes out at once (watch.poke).
+			uiURL, ui, err := e.serveUI(ctx, listen, cmd.Flags().Changed("listen"), last.UI, watch.poke)
 			if err != nil {
 				return err
 			}
-			ui.Changed = watch.poke // a change made in the UI goes out at once
 			if err := writeNodeFile(home, nodeFile{Relay: peer, UI: uiURL}); err != nil {
 				fmt.Fprintf(e.Stderr, "warning: %v\n", err)
 			}
@@ -258,7 +258,8 @@ func (e *Env) firstRun(home string) (*identity.Identity, error) {
 // returns its URL.
 // It listens on the address of the last run (last, a URL) when the user
 // left --listen (listen) at its default (!changed) and that one is free.
-func (e *Env) serveUI(ctx context.Context, listen string, changed bool, last string) (string, *web.Server, error) {
+// onChange is called after each request that changed something.
+func (e *Env) serveUI(ctx context.Context, listen string, changed bool, last string, onChange func()) (string, *web.Server, error) {
 	host, _, err := net.SplitHostPort(listen)
 	if err != nil {
 		return "", nil, usageErrorf("--listen: %v", err)
@@ -275,7 +276,7 @@ func (e *Env) serveUI(ctx context.Context, listen string, changed bool, last str
 		ln.Close()
 		return "", nil, err
 	}
-	ui.Status = e.sync.snapshot
+	ui.Status, ui.Changed = e.sync.snapshot, onChange
 	// Requests end with ctx (Ctrl-C), the pages' live streams included.
 	hs := &http.Server{Handler: ui, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
 	go hs.Serve(ln)

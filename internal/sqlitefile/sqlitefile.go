@@ -1,7 +1,9 @@
 // Package sqlitefile opens the SQLite databases of a home (the event
 // store, sync.db) and of a relay the same way: the file private to its
 // user, connections that wait for another's lock instead of failing, and
-// WAL mode checked rather than assumed.
+// WAL mode checked rather than assumed. It also replaces a database with
+// another one written beside it, crash-safely, scrubbing the one replaced
+// (Replace, Recover): how a home's clear files become encrypted ones.
 package sqlitefile
 
 import (

@@ -50,7 +50,8 @@ type Options struct {
 type Node struct {
 	home string
 	pub  identity.Public
-	id   *identity.Identity // nil until Unlock
+	id   *identity.Identity
+	keys homeKeys
 	st   store.Store
 	in   *ingest.Ingester
 	lock *os.File
@@ -60,14 +61,25 @@ type Node struct {
 	randMu sync.Mutex // serializes reads of Options.Rand
 }
 
-// Open opens the home at dir: it reads the public identity (there must be
-// one) and opens, creating if needed, the event store. It takes the home's
-// lock, so that two processes never sign with one chain at once; a second
-// Open on the same home waits for the first to Close.
-func Open(ctx context.Context, dir string, opts Options) (*Node, error) {
+// Open opens the home at dir with its identity id, unlocked from the
+// home's keystore (keystore.Open, which needs the passphrase): it checks
+// that id is the home's, and opens, creating if needed, the event store.
+// Everything the home keeps is encrypted at rest under keys derived from
+// id (docs/keystore.md), so there is no opening a home without it; a home
+// written by an earlier version, in the clear, is encrypted on the way.
+// Open takes the home's lock, so that two processes never sign with one
+// chain at once; a second Open on the same home waits for the first to
+// Close.
+func Open(ctx context.Context, dir string, id *identity.Identity, opts Options) (*Node, error) {
 	pub, err := keystore.ReadPublic(dir)
 	if err != nil {
 		return nil, err
+	}
+	if id == nil {
+		return nil, errLocked
+	}
+	if id.ID() != pub.ID {
+		return nil, errors.New("app: not this home's identity")
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -76,12 +88,20 @@ func Open(ctx context.Context, dir string, opts Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := store.OpenSQLite(filepath.Join(dir, StoreFile))
-	if err != nil {
+	keys := deriveHomeKeys(id)
+	if err := migrateSecretNames(dir, keys); err != nil {
 		lock.Close()
 		return nil, err
 	}
-	return &Node{home: dir, pub: pub, st: st, in: ingest.New(st, ingest.Options{}), lock: lock, opts: opts}, nil
+	st, err := store.OpenSQLite(filepath.Join(dir, StoreFile), keys.store)
+	if err != nil {
+		lock.Close()
+		if errors.Is(err, store.ErrWrongKey) {
+			return nil, fmt.Errorf("%s does not open with the identity in %s: it belongs to another identity (was identity.json replaced?)", StoreFile, dir)
+		}
+		return nil, err
+	}
+	return &Node{home: dir, pub: pub, id: id, keys: keys, st: st, in: ingest.New(st, ingest.Options{}), lock: lock, opts: opts}, nil
 }
 
 // lockHome takes an exclusive lock on the home's lock file, waiting (until
@@ -123,16 +143,6 @@ func (n *Node) Close() error {
 
 // Me returns this home's public identity.
 func (n *Node) Me() identity.Public { return n.pub }
-
-// Unlock gives the node the private identity, which acting needs. It must
-// be this home's identity.
-func (n *Node) Unlock(id *identity.Identity) error {
-	if id.ID() != n.pub.ID {
-		return errors.New("app: not this home's identity")
-	}
-	n.id = id
-	return nil
-}
 
 // Store returns the node's event store, for tools that move raw events.
 func (n *Node) Store() store.Store { return n.st }
@@ -227,10 +237,9 @@ func (n *Node) Resolve(ctx context.Context, ref string) (event.ID, error) {
 	return event.ID{}, fmt.Errorf("no pursuance %q on this home (`pursuance list` shows them; `pursuance join CODE` joins one)", ref)
 }
 
-// State folds a pursuance's log from the store. With the identity
-// unlocked, it is this member's view: the keys it holds are opened
-// (State.Held) and so is the task content sealed to them; locked, every
-// task is opaque.
+// State folds a pursuance's log from the store: this member's view, in
+// which the keys it holds are opened (State.Held) and so is the task
+// content sealed to them.
 func (n *Node) State(ctx context.Context, p event.ID) (*state.State, error) {
 	ev, err := n.st.Evidence(ctx, p)
 	if err != nil {

@@ -29,7 +29,8 @@ func (n *Node) stateSecrets(p event.ID) (*state.Secrets, error) {
 // its log, from invite codes: the invite secrets it joined with (which open
 // the seeds its invite was sealed) and the group key generations the codes
 // carried. They are kept in the home, sealed to the member's own KEM key,
-// in secrets/PURSUANCE-ID (docs/invites.md).
+// in secrets/NAME, NAME standing for the pursuance ID sealed (secretsName;
+// docs/invites.md).
 type secrets struct {
 	Invites []state.InviteSecret
 	Group   []keys.Key // group key generations
@@ -43,8 +44,6 @@ const (
 	secretGroup    = 2
 	secretRelay    = 3
 )
-
-func (n *Node) secretsName(p event.ID) string { return p.String() }
 
 // readSecrets reads the secrets of pursuance p kept in this home; none is
 // no error. It needs the unlocked identity.
@@ -99,7 +98,7 @@ func (n *Node) secretPursuances() ([]event.ID, error) {
 	}
 	var out []event.ID
 	for _, e := range ents {
-		if id, err := event.ParseID(e.Name()); err == nil {
+		if id, ok := n.keys.secretsID(e.Name()); ok {
 			out = append(out, id)
 		}
 	}

@@ -371,7 +371,7 @@ func (n *Node) pushTo(ctx context.Context, sdb *syncDB, p event.ID, gens groupGe
 			cur = next
 			updates = append(updates, e)
 		}
-		if held[id] {
+		if held.has(id) {
 			return nil
 		}
 		buf = e.AppendEncode(buf[:0])
@@ -381,7 +381,7 @@ func (n *Node) pushTo(ctx context.Context, sdb *syncDB, p event.ID, gens groupGe
 		return err
 	}
 	for _, e := range updates {
-		if onLast[e.ID()] {
+		if onLast.has(e.ID()) {
 			continue
 		}
 		buf = e.AppendEncode(buf[:0])
@@ -457,7 +457,7 @@ func (n *Node) syncDB(ctx context.Context) (*syncDB, error) {
 	if n.sdb != nil {
 		return n.sdb, nil
 	}
-	sdb, err := openSyncDB(ctx, n.home)
+	sdb, err := openSyncDB(ctx, n.home, n.keys.sync)
 	if err != nil {
 		return nil, err
 	}

@@ -33,14 +33,11 @@ func newMember(t *testing.T, name string) member {
 	if err := keystore.Create(dir, id, []byte("pw"), keystore.InsecureTestKDF, rand.Reader); err != nil {
 		t.Fatal(err)
 	}
-	n, err := Open(context.Background(), dir, Options{})
+	n, err := Open(context.Background(), dir, id, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { n.Close() })
-	if err := n.Unlock(id); err != nil {
-		t.Fatal(err)
-	}
 	return member{n, id}
 }
 

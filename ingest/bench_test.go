@@ -52,7 +52,7 @@ func BenchmarkIngest(b *testing.B) {
 		b.Run(fmt.Sprintf("fast-unpipelined/events=%d", n), func(b *testing.B) {
 			b.SetBytes(int64(log.Bytes))
 			for i := 0; i < b.N; i++ {
-				st, err := store.OpenSQLite(filepath.Join(b.TempDir(), "ingest.db"))
+				st, err := store.OpenSQLite(filepath.Join(b.TempDir(), "ingest.db"), bench.Key())
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -311,7 +311,8 @@ func benchRebuildSQLite(b *testing.B, l *rebuildLog) {
 	n := len(l.events)
 	b.StopTimer()
 	path := filepath.Join(b.TempDir(), "rebuild.db")
-	st, err := store.OpenSQLite(path)
+	key := bench.Key()
+	st, err := store.OpenSQLite(path, key)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -324,7 +325,7 @@ func benchRebuildSQLite(b *testing.B, l *rebuildLog) {
 	if err := st.Close(); err != nil {
 		b.Fatal(err)
 	}
-	if st, err = store.OpenSQLite(path); err != nil {
+	if st, err = store.OpenSQLite(path, key); err != nil {
 		b.Fatal(err)
 	}
 	defer st.Close()

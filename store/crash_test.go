@@ -38,6 +38,10 @@ func TestMain(m *testing.M) {
 		crashChild(path)
 		return
 	}
+	if path := os.Getenv(migrateEnvPath); path != "" {
+		migrateChild(path)
+		return
+	}
 	os.Exit(m.Run())
 }
 
@@ -57,7 +61,7 @@ func crashChild(path string) {
 	seed, _ := strconv.ParseUint(os.Getenv(crashEnvSeed), 10, 64)
 	rng := rand.New(rand.NewPCG(seed, 2))
 	ctx := context.Background()
-	s, err := store.OpenSQLite(path)
+	s, err := store.OpenSQLite(path, testKey)
 	if err != nil {
 		fail(err)
 	}

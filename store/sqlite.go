@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/pursuance/pursuance/event"
 	"github.com/pursuance/pursuance/identity"
+	"github.com/pursuance/pursuance/internal/atrest"
 	"github.com/pursuance/pursuance/internal/sqlitefile"
 
 	"modernc.org/sqlite"
@@ -49,8 +51,10 @@ type SQLite struct {
 	// perhaps another process, commits.
 	dataVersion int64
 
-	rs readStmts
-	ck checkpointer
+	rs    readStmts
+	ck    checkpointer
+	se    sealer
+	names rowNames // readers' cache of pursuance and author rows
 }
 
 var _ Store = (*SQLite)(nil)
@@ -108,25 +112,34 @@ const walCapBytes = 64 << 20
 // mutex means the writer never waits for itself, and WAL readers never wait.
 const busyTimeout = 10 * time.Second
 
-// OpenSQLite opens the store in the SQLite database at path, creating it
-// (mode 0600, and any missing directories 0700) if it does not exist, and
-// bringing its schema up to date. It fails if the file belongs to another
-// application or to a newer version of this package, or if the file system
-// cannot hold a WAL-mode database. Close the store when done.
-func OpenSQLite(path string) (*SQLite, error) {
-	s, err := openSQLite(context.Background(), path)
+// OpenSQLite opens the store in the SQLite database at path, encrypted
+// under key, creating it (mode 0600, and any missing directories 0700) if
+// it does not exist. A store of the clear schemas (versions 1 to 3) is
+// first copied into an encrypted one that replaces it (migrateLegacy),
+// which needs that no other process has the file open. OpenSQLite fails
+// with an error wrapping ErrWrongKey if the store was written under
+// another key, and fails if the file belongs to another application or to
+// a newer version of this package, or if the file system cannot hold a
+// WAL-mode database. Close the store when done.
+func OpenSQLite(path string, key Key) (*SQLite, error) {
+	ctx := context.Background()
+	err := migrateLegacy(ctx, path, key)
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	s, err := openSQLite(ctx, path, key)
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	return s, nil
 }
 
-func openSQLite(ctx context.Context, path string) (_ *SQLite, err error) {
+func openSQLite(ctx context.Context, path string, key Key) (_ *SQLite, err error) {
 	db, err := sqlitefile.Open(path, busyTimeout, "synchronous(FULL)", fmt.Sprintf("cache_size(%d)", -readerCacheKiB))
 	if err != nil {
 		return nil, err
 	}
-	s := &SQLite{db: db}
+	s := &SQLite{db: db, se: newSealer(key)}
 	defer func() {
 		if err != nil {
 			s.closeAll()
@@ -159,7 +172,7 @@ func openSQLite(ctx context.Context, path string) (_ *SQLite, err error) {
 			return nil, err
 		}
 	}
-	if err := migrate(ctx, s.w); err != nil {
+	if err := prepareSchema(ctx, s.w, s.se.c); err != nil {
 		return nil, err
 	}
 	// The checkpointer takes its connection before prepare leaves one idle
@@ -174,14 +187,20 @@ func openSQLite(ctx context.Context, path string) (_ *SQLite, err error) {
 	s.fanout = runsPerLevel
 	s.tips = chainTips{find: s.ws.maxSeq, committed: make(map[[2]int64]uint64), fresh: make(map[[2]int64]uint64)}
 	s.dataVersion = -1 // load the caches at the first Put
-	s.pids = newKeyRows("pursuance", s.ws.findPid, s.ws.insertPid)
-	s.authors = newKeyRows("author", s.ws.findAid, s.ws.insertAid)
+	s.pids = newKeyRows("pursuance", s.ws.findPid, s.ws.insertPid, func(k [32]byte) (atrest.Blinded, []byte) {
+		b := s.se.id(k)
+		return b, s.se.sealBox(boxPursuance, b[:], k[:])
+	})
+	s.authors = newKeyRows("author", s.ws.findAid, s.ws.insertAid, func(k [32]byte) (atrest.Blinded, []byte) {
+		b := s.se.author(k)
+		return b, s.se.sealBox(boxAuthor, b[:], k[:])
+	})
 	return s, nil
 }
 
 func (s *SQLite) prepare(ctx context.Context) error {
-	const pidOf = `(SELECT pid FROM pursuances WHERE id = ?1)`
-	const cols = `id, header, sig, body, body IS NULL`
+	const pidOf = `(SELECT pid FROM pursuances WHERE bid = ?1)`
+	const cols = `bid, blob`
 	type prep struct {
 		stmt **sql.Stmt
 		on   interface {
@@ -193,57 +212,56 @@ func (s *SQLite) prepare(ctx context.Context) error {
 		{&s.ws.begin, s.w, `BEGIN IMMEDIATE`},
 		{&s.ws.commit, s.w, `COMMIT`},
 		{&s.ws.rollback, s.w, `ROLLBACK`},
-		{&s.ws.findPid, s.w, `SELECT pid FROM pursuances WHERE id = ?1`},
-		{&s.ws.insertPid, s.w, `INSERT INTO pursuances (id) VALUES (?1)`},
-		{&s.ws.findAid, s.w, `SELECT aid FROM authors WHERE key = ?1`},
-		{&s.ws.insertAid, s.w, `INSERT INTO authors (key) VALUES (?1)`},
-		{&s.ws.insertEvent, s.w, `INSERT INTO events (n, id, pid, aid, seq, lamport, header, sig, body)
-			VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, CASE WHEN ?9 THEN ifnull(?10, x'') END)`},
-		{&s.ws.indexIDs, s.w, `INSERT INTO prefixes_recent (p, n) SELECT substr(id, 1, 8), n FROM events WHERE n >= ?1`},
+		{&s.ws.findPid, s.w, `SELECT pid FROM pursuances WHERE bid = ?1`},
+		{&s.ws.insertPid, s.w, `INSERT INTO pursuances (bid, box) VALUES (?1, ?2)`},
+		{&s.ws.findAid, s.w, `SELECT aid FROM authors WHERE bkey = ?1`},
+		{&s.ws.insertAid, s.w, `INSERT INTO authors (bkey, box) VALUES (?1, ?2)`},
+		{&s.ws.insertEvent, s.w, `INSERT INTO events (n, bid, pid, aid, seq, lamport, blob)
+			VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)`},
+		{&s.ws.indexIDs, s.w, `INSERT INTO prefixes_recent (p, n) SELECT substr(bid, 1, 8), n FROM events WHERE n >= ?1`},
 		{&s.ws.maxSeq, s.w, `SELECT ifnull(max(seq), 0) FROM events WHERE pid = ?1 AND aid = ?2`},
-		{&s.ws.addBody, s.w, `UPDATE events SET body = ifnull(?2, x'') WHERE n = ?1 AND body IS NULL`},
-		{&s.ws.deleteHead, s.w, `DELETE FROM heads WHERE pid = ?1 AND id = ?2`},
-		{&s.ws.insertHead, s.w, `INSERT INTO heads (pid, id) VALUES (?1, ?2) ON CONFLICT DO NOTHING`},
-		{&s.ws.insertEvidence, s.w, `INSERT INTO evidence (pid, author, seq, a, b) VALUES (?1, ?2, ?3, ?4, ?5)
-			ON CONFLICT DO NOTHING`},
+		{&s.ws.addBody, s.w, `UPDATE events SET blob = ?2 WHERE n = ?1`},
+		{&s.ws.deleteHead, s.w, `DELETE FROM heads WHERE pid = ?1 AND bid = ?2`},
+		{&s.ws.insertHead, s.w, `INSERT INTO heads (pid, bid, box) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING`},
+		{&s.ws.insertEvidence, s.w, `INSERT INTO evidence (pid, k, box) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING`},
 		{&s.ws.count, s.w, `UPDATE pursuances SET n = n + ?2 WHERE pid = ?1`},
 
-		{&s.rs.get, s.db, `SELECT ` + cols + ` FROM events WHERE n IN (` + rowOf("?1") + `) AND id = ?1`},
+		{&s.rs.get, s.db, `SELECT ` + cols + ` FROM events WHERE n IN (` + rowOf("?1") + `) AND bid = ?1`},
 		{&s.rs.bySeq, s.db, `SELECT ` + cols + ` FROM events
-			WHERE pid = ` + pidOf + ` AND aid = (SELECT aid FROM authors WHERE key = ?2) AND seq = ?3
-			ORDER BY id`},
-		{&s.rs.heads, s.db, `SELECT id FROM heads WHERE pid = ` + pidOf + ` ORDER BY id`},
+			WHERE pid = ` + pidOf + ` AND aid = (SELECT aid FROM authors WHERE bkey = ?2) AND seq = ?3`},
+		{&s.rs.heads, s.db, `SELECT bid, box FROM heads WHERE pid = ` + pidOf},
 		// A skip scan of the (pid, aid, seq) index: each step finds the
 		// next author, then that author's highest seq, so the cost grows
 		// with the number of authors, not of events.
-		{&s.rs.vv, s.db, `WITH RECURSIVE p(pid) AS (SELECT pid FROM pursuances WHERE id = ?1),
+		{&s.rs.vv, s.db, `WITH RECURSIVE p(pid) AS (SELECT pid FROM pursuances WHERE bid = ?1),
 			a(aid) AS (
 				SELECT (SELECT min(aid) FROM events WHERE pid = (SELECT pid FROM p))
 				UNION ALL
 				SELECT (SELECT min(aid) FROM events WHERE pid = (SELECT pid FROM p) AND aid > a.aid)
 				FROM a WHERE a.aid IS NOT NULL
 			)
-			SELECT (SELECT key FROM authors WHERE aid = a.aid),
+			SELECT (SELECT bkey FROM authors WHERE aid = a.aid), (SELECT box FROM authors WHERE aid = a.aid),
 				(SELECT max(seq) FROM events WHERE pid = (SELECT pid FROM p) AND aid = a.aid)
 			FROM a WHERE aid IS NOT NULL`},
-		{&s.rs.iterate, s.db, `SELECT ` + cols + ` FROM events WHERE pid = ` + pidOf + ` ORDER BY lamport, id`},
-		{&s.rs.evidence, s.db, `SELECT author, seq, a, b FROM evidence WHERE pid = ` + pidOf + `
-			ORDER BY author, seq, a, b`},
-		{&s.rs.pursuances, s.db, `SELECT p.id FROM pursuances p
-			WHERE EXISTS (SELECT 1 FROM events e WHERE e.pid = p.pid AND e.lamport = 1 AND e.id = p.id)
-			ORDER BY p.id`},
-		{&s.rs.count, s.db, `SELECT n FROM pursuances WHERE id = ?1`},
+		// Events of equal lamport clocks are few; Iterate sorts each run of
+		// them by ID as it goes, since the index cannot (it holds blinded
+		// IDs, whose order is not the IDs').
+		{&s.rs.iterate, s.db, `SELECT lamport, ` + cols + ` FROM events WHERE pid = ` + pidOf + ` ORDER BY lamport`},
+		{&s.rs.evidence, s.db, `SELECT k, box FROM evidence WHERE pid = ` + pidOf},
+		{&s.rs.pursuances, s.db, `SELECT p.bid, p.box FROM pursuances p
+			WHERE EXISTS (SELECT 1 FROM events e WHERE e.pid = p.pid AND e.lamport = 1 AND e.bid = p.bid)`},
+		{&s.rs.count, s.db, `SELECT n FROM pursuances WHERE bid = ?1`},
 	}
 	for i, n := range refBatch {
 		list := "?1"
 		for j := 2; j <= n; j++ {
 			list += fmt.Sprintf(", ?%d", j)
 		}
-		q := `SELECT e.id, p.id, a.key, e.seq, e.lamport FROM events e
+		q := `SELECT e.bid, e.pid, p.bid, p.box, e.aid, a.bkey, a.box, e.seq, e.lamport FROM events e
 			JOIN pursuances p ON p.pid = e.pid JOIN authors a ON a.aid = e.aid
 			WHERE e.n IN (` + rowOf(list) + `)`
 		preps = append(preps, prep{&s.rs.refs[i], s.db, q})
-		q = `SELECT e.id, e.n, e.body IS NULL FROM events e WHERE e.n IN (` + rowOf(list) + `)`
+		q = `SELECT e.bid, e.n, e.blob FROM events e WHERE e.n IN (` + rowOf(list) + `)`
 		preps = append(preps, prep{&s.ws.existing[i], s.w, q})
 	}
 	for _, p := range preps {
@@ -256,10 +274,11 @@ func (s *SQLite) prepare(ctx context.Context) error {
 	return nil
 }
 
-// rowOf is a subquery for the rows n of the events whose IDs are the SQL
-// parameters in list ("?1, ?2, ..."), looked up by their 8-byte prefixes in
-// both tiers of the ID index. It also yields the row of any other event
-// that shares a prefix with one of them, so callers check the full ID.
+// rowOf is a subquery for the rows n of the events whose blinded IDs are
+// the SQL parameters in list ("?1, ?2, ..."), looked up by their 8-byte
+// prefixes in both tiers of the ID index. It also yields the row of any
+// other event that shares a prefix with one of them, so callers check the
+// whole blinded ID.
 func rowOf(list string) string {
 	ps := strings.Split(list, ", ")
 	for i, p := range ps {
@@ -374,12 +393,21 @@ func (s *SQLite) Put(ctx context.Context, events []*event.Event, evidence []even
 	if len(events) == 0 && len(evidence) == 0 {
 		return nil
 	}
+	// Seal before taking the lock: the writer is one thread, sealing is
+	// not.
+	sealed := s.se.sealAll(events)
+	records := make([]sealedRecord, len(evidence))
+	for i, q := range evidence {
+		rec := evidenceRecord(q)
+		k := s.se.c.Blind(domainEvidence, rec)
+		records[i] = sealedRecord{k: k, box: s.se.sealBox(boxEvidence, k[:], rec)}
+	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	if s.closed.Load() {
 		return ErrClosed
 	}
-	err := s.put(ctx, events, evidence)
+	err := s.put(ctx, events, sealed, evidence, records)
 	s.pids.end(err == nil)
 	s.authors.end(err == nil)
 	s.tips.end(err == nil)
@@ -392,9 +420,16 @@ func (s *SQLite) Put(ctx context.Context, events []*event.Event, evidence []even
 	return nil
 }
 
+// sealedRecord is an equivocation record ready for its row.
+type sealedRecord struct {
+	k   atrest.Blinded
+	box []byte
+}
+
 // put runs the transaction. Statements run without ctx, which would cost a
-// goroutine each in the driver; ctx is polled instead.
-func (s *SQLite) put(ctx context.Context, events []*event.Event, evidence []event.Equivocation) (err error) {
+// goroutine each in the driver; ctx is polled instead. sealed and records
+// are events and evidence sealed, index for index.
+func (s *SQLite) put(ctx context.Context, events []*event.Event, sealed []sealedEvent, evidence []event.Equivocation, records []sealedRecord) (err error) {
 	bg := context.Background()
 	if s.ck.full() {
 		// The background checkpoints have not let the WAL start over:
@@ -425,7 +460,7 @@ func (s *SQLite) put(ctx context.Context, events []*event.Event, evidence []even
 	// stored already; look those few up by ID. (In a catch-up, none are.)
 	type rowKeys struct{ pid, aid int64 }
 	keys := make([]rowKeys, len(events))
-	var maybe []*event.Event
+	var maybe []int
 	for i, e := range events {
 		pid, err := s.pids.get(e.PursuanceID())
 		if err != nil {
@@ -441,10 +476,10 @@ func (s *SQLite) put(ctx context.Context, events []*event.Event, evidence []even
 			return err
 		}
 		if e.Seq <= tip {
-			maybe = append(maybe, e)
+			maybe = append(maybe, i)
 		}
 	}
-	existing, err := s.existingRows(maybe)
+	existing, err := s.existingRows(events, sealed, maybe)
 	if err != nil {
 		return err
 	}
@@ -460,7 +495,8 @@ func (s *SQLite) put(ctx context.Context, events []*event.Event, evidence []even
 		id := e.ID()
 		if row, ok := existing[id]; ok { // already stored, or earlier in events
 			if row.bodyless && e.HasBody() {
-				if _, err := s.ws.addBody.ExecContext(bg, row.n, e.Body()); err != nil {
+				// The blob is sealed again whole, body and all.
+				if _, err := s.ws.addBody.ExecContext(bg, row.n, sealed[i].blob); err != nil {
 					return fmt.Errorf("add body to event %s: %w", id.Short(), err)
 				}
 				existing[id] = storedRow{n: row.n}
@@ -471,8 +507,8 @@ func (s *SQLite) put(ctx context.Context, events []*event.Event, evidence []even
 		s.tips.raise(pid, aid, e.Seq)
 		n := next
 		next++
-		if _, err := s.ws.insertEvent.ExecContext(bg, n, id[:], pid, aid, int64(e.Seq), int64(e.Lamport),
-			e.HeaderBytes(), e.Signature(), e.HasBody(), e.Body()); err != nil {
+		if _, err := s.ws.insertEvent.ExecContext(bg, n, sealed[i].bid[:], pid, aid, int64(e.Seq), int64(e.Lamport),
+			sealed[i].blob); err != nil {
 			return fmt.Errorf("insert event %s: %w", id.Short(), err)
 		}
 		existing[id] = storedRow{n: n, bodyless: !e.HasBody()}
@@ -502,7 +538,8 @@ func (s *SQLite) put(ctx context.Context, events []*event.Event, evidence []even
 		if err != nil {
 			return err
 		}
-		if _, err := s.ws.deleteHead.ExecContext(bg, pid, p[:]); err != nil {
+		b := s.se.id(p)
+		if _, err := s.ws.deleteHead.ExecContext(bg, pid, b[:]); err != nil {
 			return fmt.Errorf("update heads: %w", err)
 		}
 	}
@@ -512,7 +549,8 @@ func (s *SQLite) put(ctx context.Context, events []*event.Event, evidence []even
 			return err
 		}
 		id := e.ID()
-		if _, err := s.ws.insertHead.ExecContext(bg, pid, id[:]); err != nil {
+		b := s.se.id(id)
+		if _, err := s.ws.insertHead.ExecContext(bg, pid, b[:], s.se.sealBox(boxHead, b[:], id[:])); err != nil {
 			return fmt.Errorf("update heads: %w", err)
 		}
 	}
@@ -521,12 +559,12 @@ func (s *SQLite) put(ctx context.Context, events []*event.Event, evidence []even
 			return fmt.Errorf("update count: %w", err)
 		}
 	}
-	for _, q := range evidence {
+	for i, q := range evidence {
 		pid, err := s.pids.get(q.Pursuance)
 		if err != nil {
 			return err
 		}
-		if _, err := s.ws.insertEvidence.ExecContext(bg, pid, q.Author[:], int64(q.Seq), q.A[:], q.B[:]); err != nil {
+		if _, err := s.ws.insertEvidence.ExecContext(bg, pid, records[i].k[:], records[i].box); err != nil {
 			return fmt.Errorf("insert evidence: %w", err)
 		}
 	}
@@ -667,40 +705,59 @@ type storedRow struct {
 	bodyless bool
 }
 
-// existingRows finds which of events are stored already, in queries of up
-// to 256 IDs. It runs inside Put's transaction. The map may also hold
-// stored events that only share an ID prefix with one of events (see
-// rowOf); what it says of them is true, and Put looks up only its own.
-func (s *SQLite) existingRows(events []*event.Event) (map[event.ID]storedRow, error) {
+// existingRows finds which of the events at indexes maybe are stored
+// already, in queries of up to 256 IDs. It runs inside Put's transaction.
+// A stored event's blob is opened only to learn whether it has its body,
+// and only for the events asked for: a row that merely shares a blinded ID
+// prefix with one of them is skipped.
+func (s *SQLite) existingRows(events []*event.Event, sealed []sealedEvent, maybe []int) (map[event.ID]storedRow, error) {
 	out := make(map[event.ID]storedRow)
+	want := make(map[atrest.Blinded]event.ID, len(maybe))
+	for _, i := range maybe {
+		want[sealed[i].bid] = events[i].ID()
+	}
 	args := make([]any, 0, refBatch[len(refBatch)-1])
-	for len(events) > 0 {
+	var scratch []byte
+	for len(maybe) > 0 {
 		k := len(refBatch) - 1
-		for refBatch[k] > len(events) {
+		for refBatch[k] > len(maybe) {
 			k--
 		}
 		args = args[:0]
-		for _, e := range events[:refBatch[k]] {
-			id := e.ID()
-			args = append(args, id[:])
+		for _, i := range maybe[:refBatch[k]] {
+			args = append(args, sealed[i].bid[:])
 		}
-		events = events[refBatch[k]:]
+		maybe = maybe[refBatch[k]:]
 		rows, err := s.ws.existing[k].QueryContext(context.Background(), args...)
 		if err != nil {
 			return nil, fmt.Errorf("look up events: %w", err)
 		}
 		for rows.Next() {
-			var id sql.RawBytes
+			var bid, blob sql.RawBytes
 			var row storedRow
-			if err := rows.Scan(&id, &row.n, &row.bodyless); err != nil {
+			if err := rows.Scan(&bid, &row.n, &blob); err != nil {
 				rows.Close()
 				return nil, fmt.Errorf("look up events: %w", err)
 			}
-			if len(id) != event.IDSize {
-				rows.Close()
-				return nil, fmt.Errorf("stored event ID %x is malformed: the database is corrupt", []byte(id))
+			if len(bid) != atrest.BlindSize {
+				continue
 			}
-			out[event.ID(id)] = row
+			id, ok := want[atrest.Blinded(bid)]
+			if !ok {
+				continue
+			}
+			var e *event.Event
+			e, scratch, err = s.se.openEvent(bid, blob, scratch)
+			if err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("look up events: %w", err)
+			}
+			if e.ID() != id {
+				rows.Close()
+				return nil, fmt.Errorf("stored event %s holds event %s: the database is corrupt", id.Short(), e.ID().Short())
+			}
+			row.bodyless = !e.HasBody()
+			out[id] = row
 		}
 		err = rows.Err()
 		rows.Close()
@@ -713,17 +770,19 @@ func (s *SQLite) existingRows(events []*event.Event) (map[event.ID]storedRow, er
 
 // keyRows maps 32-byte keys (pursuance IDs, author keys) to the integer
 // IDs of their rows, adding rows as needed, and caches the mapping. Rows
+// are found by the key blinded, and hold it sealed (seal gives both). Rows
 // added by a transaction are cached only once it commits. Its user holds
 // wmu.
 type keyRows struct {
 	what         string
 	find, insert *sql.Stmt
+	seal         func([32]byte) (atrest.Blinded, []byte)
 	committed    map[[32]byte]int64
 	fresh        map[[32]byte]int64 // added by the transaction in progress
 }
 
-func newKeyRows(what string, find, insert *sql.Stmt) keyRows {
-	return keyRows{what: what, find: find, insert: insert,
+func newKeyRows(what string, find, insert *sql.Stmt, seal func([32]byte) (atrest.Blinded, []byte)) keyRows {
+	return keyRows{what: what, find: find, insert: insert, seal: seal,
 		committed: make(map[[32]byte]int64), fresh: make(map[[32]byte]int64)}
 }
 
@@ -737,7 +796,8 @@ func (k *keyRows) get(key [32]byte) (int64, error) {
 		return id, nil
 	}
 	var id int64
-	err := k.find.QueryRowContext(context.Background(), key[:]).Scan(&id)
+	blinded, box := k.seal(key)
+	err := k.find.QueryRowContext(context.Background(), blinded[:]).Scan(&id)
 	switch {
 	case err == nil:
 		k.committed[key] = id // committed before this transaction began
@@ -745,7 +805,7 @@ func (k *keyRows) get(key [32]byte) (int64, error) {
 	case !errors.Is(err, sql.ErrNoRows):
 		return 0, fmt.Errorf("find %s %x: %w", k.what, key[:6], err)
 	}
-	res, err := k.insert.ExecContext(context.Background(), key[:])
+	res, err := k.insert.ExecContext(context.Background(), blinded[:], box)
 	if err == nil {
 		id, err = res.LastInsertId()
 	}
@@ -764,34 +824,26 @@ func (k *keyRows) end(committed bool) {
 	clear(k.fresh)
 }
 
-// queryEvents runs a query selecting the columns id, header, sig, body and
-// body IS NULL, and calls fn with each event rebuilt. It checks that each
-// event's ID, recomputed from its bytes, is the one stored, so corruption
-// shows as an error rather than as a wrong event.
-func queryEvents(ctx context.Context, st *sql.Stmt, fn func(*event.Event) error, args ...any) error {
+// queryEvents runs a query selecting the columns bid and blob, and calls
+// fn with each event opened and rebuilt, in the order of the rows. The
+// blob opens only in the row it was sealed for, and a row whose event's
+// ID does not blind to the row's bid is reported as corrupt, never
+// returned as a different event.
+func (s *SQLite) queryEvents(ctx context.Context, st *sql.Stmt, fn func(*event.Event) error, args ...any) error {
 	rows, err := st.QueryContext(ctx, args...)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
+	var scratch []byte
 	for rows.Next() {
-		var id, header, sig, body sql.RawBytes
-		var noBody bool
-		if err := rows.Scan(&id, &header, &sig, &body, &noBody); err != nil {
+		var bid, blob sql.RawBytes
+		if err := rows.Scan(&bid, &blob); err != nil {
 			return err
 		}
-		if !noBody && body == nil {
-			body = sql.RawBytes{} // the driver reads an empty blob as nil
-		}
-		if noBody {
-			body = nil
-		}
-		e, err := event.FromParts(header, sig, body)
-		if err != nil {
-			return fmt.Errorf("stored event %x: %w", []byte(id), err)
-		}
-		if want := e.ID(); string(id) != string(want[:]) {
-			return fmt.Errorf("stored event %x rebuilds as %s: the database is corrupt", []byte(id), want)
+		var e *event.Event
+		if e, scratch, err = s.openRow(bid, blob, scratch); err != nil {
+			return err
 		}
 		// Check ctx before handing the event on: the driver notices
 		// cancellation only between rows, and not always at once.
@@ -803,6 +855,18 @@ func queryEvents(ctx context.Context, st *sql.Stmt, fn func(*event.Event) error,
 		}
 	}
 	return rows.Err()
+}
+
+// openRow opens an event's row and checks that the event is the row's.
+func (s *SQLite) openRow(bid, blob, scratch []byte) (*event.Event, []byte, error) {
+	e, scratch, err := s.se.openEvent(bid, blob, scratch)
+	if err != nil {
+		return nil, scratch, err
+	}
+	if b := s.se.id(e.ID()); string(b[:]) != string(bid) {
+		return nil, scratch, fmt.Errorf("stored event %x holds event %s: the database is corrupt", bid[:min(len(bid), 6)], e.ID().Short())
+	}
+	return e, scratch, nil
 }
 
 // errStop carries an error returned by a caller's callback through
@@ -817,7 +881,8 @@ func (s *SQLite) Get(ctx context.Context, id event.ID) (*event.Event, error) {
 		return nil, err
 	}
 	var found *event.Event
-	err := queryEvents(ctx, s.rs.get, func(e *event.Event) error { found = e; return nil }, id[:])
+	b := s.se.id(id)
+	err := s.queryEvents(ctx, s.rs.get, func(e *event.Event) error { found = e; return nil }, b[:])
 	if err != nil {
 		return nil, s.fail("get "+id.Short(), err)
 	}
@@ -833,10 +898,7 @@ func (s *SQLite) Refs(ctx context.Context, ids []event.ID) (map[event.ID]event.R
 		return nil, err
 	}
 	out := make(map[event.ID]event.Ref, len(ids))
-	want := make(map[event.ID]struct{}, len(ids))
-	for _, id := range ids {
-		want[id] = struct{}{}
-	}
+	want := make(map[atrest.Blinded]event.ID, len(ids))
 	args := make([]any, 0, refBatch[len(refBatch)-1])
 	for len(ids) > 0 {
 		k := len(refBatch) - 1
@@ -845,8 +907,10 @@ func (s *SQLite) Refs(ctx context.Context, ids []event.ID) (map[event.ID]event.R
 		}
 		n := refBatch[k]
 		args = args[:0]
-		for i := range n {
-			args = append(args, ids[i][:])
+		for _, id := range ids[:n] {
+			b := s.se.id(id)
+			want[b] = id
+			args = append(args, b[:])
 		}
 		if err := s.refs(ctx, s.rs.refs[k], args, want, out); err != nil {
 			return nil, s.fail("refs", err)
@@ -857,32 +921,88 @@ func (s *SQLite) Refs(ctx context.Context, ids []event.ID) (map[event.ID]event.R
 }
 
 // refs runs one query of Refs, adding to out the refs of the events found
-// whose IDs are in want. (A query also finds any stored event that only
-// shares an ID prefix with one asked for; see rowOf.)
-func (s *SQLite) refs(ctx context.Context, st *sql.Stmt, args []any, want map[event.ID]struct{}, out map[event.ID]event.Ref) error {
+// whose blinded IDs are in want. (A query also finds any stored event that
+// only shares a blinded ID prefix with one asked for; see rowOf.)
+func (s *SQLite) refs(ctx context.Context, st *sql.Stmt, args []any, want map[atrest.Blinded]event.ID, out map[event.ID]event.Ref) error {
 	rows, err := st.QueryContext(ctx, args...)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var id, pid, author sql.RawBytes
+		var bid, pbid, pbox, bkey, abox sql.RawBytes
+		var pid, aid int64
 		var r event.Ref
-		if err := rows.Scan(&id, &pid, &author, &r.Seq, &r.Lamport); err != nil {
+		if err := rows.Scan(&bid, &pid, &pbid, &pbox, &aid, &bkey, &abox, &r.Seq, &r.Lamport); err != nil {
 			return err
 		}
-		if len(id) != len(r.ID) || len(pid) != len(r.Pursuance) || len(author) != len(r.Author) {
-			return fmt.Errorf("stored event %x has a malformed row: the database is corrupt", []byte(id))
+		if len(bid) != atrest.BlindSize {
+			return fmt.Errorf("stored event %x has a malformed row: the database is corrupt", []byte(bid))
 		}
-		copy(r.ID[:], id)
-		if _, ok := want[r.ID]; !ok {
+		id, ok := want[atrest.Blinded(bid)]
+		if !ok {
 			continue
 		}
-		copy(r.Pursuance[:], pid)
-		copy(r.Author[:], author)
+		r.ID = id
+		if r.Pursuance, err = s.names.pursuance(s.se, pid, pbid, pbox); err != nil {
+			return err
+		}
+		if r.Author, err = s.names.author(s.se, aid, bkey, abox); err != nil {
+			return err
+		}
 		out[r.ID] = r
 	}
 	return rows.Err()
+}
+
+// rowNames caches the pursuance ID and author key of each pursuance and
+// author row, which readers would otherwise open from the row's box again
+// and again. A row never changes once committed, and readers see only
+// committed rows, so an entry never goes stale.
+type rowNames struct {
+	mu      sync.RWMutex
+	pids    map[int64]event.ID
+	authors map[int64]identity.PublicKey
+}
+
+func (c *rowNames) pursuance(se sealer, pid int64, bid, box []byte) (event.ID, error) {
+	c.mu.RLock()
+	id, ok := c.pids[pid]
+	c.mu.RUnlock()
+	if ok {
+		return id, nil
+	}
+	v, err := se.openID(boxPursuance, bid, box)
+	if err != nil {
+		return event.ID{}, err
+	}
+	c.mu.Lock()
+	if c.pids == nil {
+		c.pids = make(map[int64]event.ID)
+	}
+	c.pids[pid] = v
+	c.mu.Unlock()
+	return v, nil
+}
+
+func (c *rowNames) author(se sealer, aid int64, bkey, box []byte) (identity.PublicKey, error) {
+	c.mu.RLock()
+	k, ok := c.authors[aid]
+	c.mu.RUnlock()
+	if ok {
+		return k, nil
+	}
+	v, err := se.openID(boxAuthor, bkey, box)
+	if err != nil {
+		return identity.PublicKey{}, err
+	}
+	c.mu.Lock()
+	if c.authors == nil {
+		c.authors = make(map[int64]identity.PublicKey)
+	}
+	c.authors[aid] = v
+	c.mu.Unlock()
+	return v, nil
 }
 
 // BySeq implements Store.
@@ -894,11 +1014,13 @@ func (s *SQLite) BySeq(ctx context.Context, pursuance event.ID, author identity.
 		return nil, nil // Put never stores such a seq
 	}
 	var out []*event.Event
-	err := queryEvents(ctx, s.rs.bySeq, func(e *event.Event) error { out = append(out, e); return nil },
-		pursuance[:], author[:], int64(seq))
+	p, a := s.se.id(pursuance), s.se.author(author)
+	err := s.queryEvents(ctx, s.rs.bySeq, func(e *event.Event) error { out = append(out, e); return nil },
+		p[:], a[:], int64(seq))
 	if err != nil {
 		return nil, s.fail("by seq", err)
 	}
+	slices.SortFunc(out, func(a, b *event.Event) int { return a.ID().Compare(b.ID()) })
 	return out, nil
 }
 
@@ -907,31 +1029,38 @@ func (s *SQLite) Heads(ctx context.Context, pursuance event.ID) ([]event.ID, err
 	if err := s.begin(ctx, "heads"); err != nil {
 		return nil, err
 	}
-	out, err := queryIDs(ctx, s.rs.heads, "head", pursuance[:])
+	p := s.se.id(pursuance)
+	out, err := s.queryBoxes(ctx, s.rs.heads, boxHead, p[:])
 	if err != nil {
 		return nil, s.fail("heads", err)
 	}
-	return out, nil
+	ids := make([]event.ID, len(out))
+	for i, v := range out {
+		ids[i] = event.ID(v)
+	}
+	slices.SortFunc(ids, event.ID.Compare)
+	return ids, nil
 }
 
-// queryIDs runs a query selecting one column of IDs (what names them, in
-// errors) and returns them.
-func queryIDs(ctx context.Context, st *sql.Stmt, what string, args ...any) ([]event.ID, error) {
+// queryBoxes runs a query selecting a row's blinded key and a box of 32
+// bytes sealed for it in table, and returns what the boxes hold.
+func (s *SQLite) queryBoxes(ctx context.Context, st *sql.Stmt, table string, args ...any) ([][32]byte, error) {
 	rows, err := st.QueryContext(ctx, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []event.ID
+	var out [][32]byte
 	for rows.Next() {
-		var b sql.RawBytes
-		if err := rows.Scan(&b); err != nil {
+		var k, box sql.RawBytes
+		if err := rows.Scan(&k, &box); err != nil {
 			return nil, err
 		}
-		if len(b) != event.IDSize {
-			return nil, fmt.Errorf("%s %x is malformed: the database is corrupt", what, []byte(b))
+		v, err := s.se.openID(table, k, box)
+		if err != nil {
+			return nil, err
 		}
-		out = append(out, event.ID(b))
+		out = append(out, v)
 	}
 	return out, rows.Err()
 }
@@ -944,22 +1073,23 @@ func (s *SQLite) VersionVector(ctx context.Context, pursuance event.ID) (map[ide
 	}
 	out := make(map[identity.PublicKey]uint64)
 	err := func() error {
-		rows, err := s.rs.vv.QueryContext(ctx, pursuance[:])
+		p := s.se.id(pursuance)
+		rows, err := s.rs.vv.QueryContext(ctx, p[:])
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var author sql.RawBytes
+			var bkey, box sql.RawBytes
 			var seq uint64
-			if err := rows.Scan(&author, &seq); err != nil {
+			if err := rows.Scan(&bkey, &box, &seq); err != nil {
 				return err
 			}
-			var k identity.PublicKey
-			if len(author) != len(k) {
-				return fmt.Errorf("author %x is malformed: the database is corrupt", []byte(author))
+			k, err := s.se.openID(boxAuthor, bkey, box)
+			if err != nil {
+				return err
 			}
-			out[identity.PublicKey(author)] = seq
+			out[identity.PublicKey(k)] = seq
 		}
 		return rows.Err()
 	}()
@@ -969,18 +1099,19 @@ func (s *SQLite) VersionVector(ctx context.Context, pursuance event.ID) (map[ide
 	return out, nil
 }
 
-// Iterate implements Store. It streams: one event is in memory at a time,
-// read in a single read transaction, so it visits exactly the events
-// committed when it began, whatever is put meanwhile. While it runs, fn may
-// call the store's other methods, Put included (what fn puts is not
-// visited), though a Put inside fn is not required of every Store. A long
-// Iterate keeps the WAL from being checkpointed past its start, so the WAL
-// file grows while many events are put during one.
+// Iterate implements Store. It streams: the events of one lamport clock
+// are in memory at a time (sorted by ID there), read in a single read
+// transaction, so it visits exactly the events committed when it began,
+// whatever is put meanwhile. While it runs, fn may call the store's other
+// methods, Put included (what fn puts is not visited), though a Put inside
+// fn is not required of every Store. A long Iterate keeps the WAL from
+// being checkpointed past its start, so the WAL file grows while many
+// events are put during one.
 func (s *SQLite) Iterate(ctx context.Context, pursuance event.ID, fn func(*event.Event) error) error {
 	if err := s.begin(ctx, "iterate"); err != nil {
 		return err
 	}
-	err := queryEvents(ctx, s.rs.iterate, fn, pursuance[:])
+	err := s.iterate(ctx, pursuance, fn)
 	if stop, ok := err.(errStop); ok {
 		return stop.err
 	}
@@ -990,6 +1121,56 @@ func (s *SQLite) Iterate(ctx context.Context, pursuance event.ID, fn func(*event
 	return nil
 }
 
+func (s *SQLite) iterate(ctx context.Context, pursuance event.ID, fn func(*event.Event) error) error {
+	p := s.se.id(pursuance)
+	rows, err := s.rs.iterate.QueryContext(ctx, p[:])
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var tie []*event.Event // the events of the lamport clock being read
+	var clock int64
+	flush := func() error {
+		slices.SortFunc(tie, func(a, b *event.Event) int { return a.ID().Compare(b.ID()) })
+		for _, e := range tie {
+			// Check ctx before handing an event on: the driver notices
+			// cancellation only between rows, and not always at once.
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if err := fn(e); err != nil {
+				return errStop{err}
+			}
+		}
+		clear(tie)
+		tie = tie[:0]
+		return nil
+	}
+	var scratch []byte
+	for rows.Next() {
+		var lamport int64
+		var bid, blob sql.RawBytes
+		if err := rows.Scan(&lamport, &bid, &blob); err != nil {
+			return err
+		}
+		if lamport != clock {
+			if err := flush(); err != nil {
+				return err
+			}
+			clock = lamport
+		}
+		var e *event.Event
+		if e, scratch, err = s.openRow(bid, blob, scratch); err != nil {
+			return err
+		}
+		tie = append(tie, e)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	return flush()
+}
+
 // Evidence implements Store.
 func (s *SQLite) Evidence(ctx context.Context, pursuance event.ID) ([]event.Equivocation, error) {
 	if err := s.begin(ctx, "evidence"); err != nil {
@@ -997,23 +1178,25 @@ func (s *SQLite) Evidence(ctx context.Context, pursuance event.ID) ([]event.Equi
 	}
 	var out []event.Equivocation
 	err := func() error {
-		rows, err := s.rs.evidence.QueryContext(ctx, pursuance[:])
+		p := s.se.id(pursuance)
+		rows, err := s.rs.evidence.QueryContext(ctx, p[:])
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var author, a, b sql.RawBytes
-			q := event.Equivocation{Pursuance: pursuance}
-			if err := rows.Scan(&author, &q.Seq, &a, &b); err != nil {
+			var k, box sql.RawBytes
+			if err := rows.Scan(&k, &box); err != nil {
 				return err
 			}
-			if len(author) != len(q.Author) || len(a) != len(q.A) || len(b) != len(q.B) {
-				return fmt.Errorf("evidence row is malformed: the database is corrupt")
+			rec, err := s.se.openBox(boxEvidence, k, box)
+			if err != nil {
+				return err
 			}
-			copy(q.Author[:], author)
-			copy(q.A[:], a)
-			copy(q.B[:], b)
+			q, err := parseEvidenceRecord(pursuance, rec)
+			if err != nil {
+				return err
+			}
 			out = append(out, q)
 		}
 		return rows.Err()
@@ -1021,6 +1204,7 @@ func (s *SQLite) Evidence(ctx context.Context, pursuance event.ID) ([]event.Equi
 	if err != nil {
 		return nil, s.fail("evidence", err)
 	}
+	slices.SortFunc(out, compareEquivocation)
 	return out, nil
 }
 
@@ -1029,11 +1213,16 @@ func (s *SQLite) Pursuances(ctx context.Context) ([]event.ID, error) {
 	if err := s.begin(ctx, "pursuances"); err != nil {
 		return nil, err
 	}
-	out, err := queryIDs(ctx, s.rs.pursuances, "pursuance ID")
+	out, err := s.queryBoxes(ctx, s.rs.pursuances, boxPursuance)
 	if err != nil {
 		return nil, s.fail("pursuances", err)
 	}
-	return out, nil
+	ids := make([]event.ID, len(out))
+	for i, v := range out {
+		ids[i] = event.ID(v)
+	}
+	slices.SortFunc(ids, event.ID.Compare)
+	return ids, nil
 }
 
 // Count implements Store. It reads a counter Put maintains, so its cost
@@ -1043,7 +1232,8 @@ func (s *SQLite) Count(ctx context.Context, pursuance event.ID) (int, error) {
 		return 0, err
 	}
 	var n int
-	err := s.rs.count.QueryRowContext(ctx, pursuance[:]).Scan(&n)
+	p := s.se.id(pursuance)
+	err := s.rs.count.QueryRowContext(ctx, p[:]).Scan(&n)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return 0, nil

@@ -3,7 +3,10 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+
+	"github.com/pursuance/pursuance/internal/atrest"
 )
 
 // applicationID marks a SQLite file as a Pursuance store ("Prsu"), so that
@@ -11,8 +14,13 @@ import (
 // it.
 const applicationID = 0x50727375
 
-// migrations bring the schema from version i to i+1; the schema version is
-// PRAGMA user_version, the number of migrations applied. Only ever append.
+// legacyMigrations brought the clear schema from version i to i+1 (the
+// schema version is PRAGMA user_version). Stores of these versions held
+// event IDs, pursuance IDs, author keys and events in the clear; version 4
+// (schemaV4) encrypts them, and a store of version 1 to 3 is copied into a
+// new version 4 file when it is first opened with a key (migrateLegacy).
+// They are kept as the record of what such stores hold, and so that tests
+// can write one.
 //
 // Version 1:
 //
@@ -59,7 +67,7 @@ const applicationID = 0x50727375
 // so each entry is rewritten once per level (a level holds runs about
 // runsPerLevel times larger than the one below). Lookups search every run.
 // The migration makes the old main tier run 1, at level 0.
-var migrations = []string{
+var legacyMigrations = []string{
 	`CREATE TABLE pursuances (
 		pid INTEGER PRIMARY KEY,
 		id  BLOB NOT NULL UNIQUE,
@@ -134,10 +142,122 @@ var migrations = []string{
 	ALTER TABLE prefix_runs RENAME TO prefixes;`,
 }
 
-// migrate brings the database on c to the latest schema version in one
-// transaction. It refuses a database written by a newer version of this
-// package, and one that belongs to another application.
-func migrate(ctx context.Context, c *sql.Conn) (err error) {
+// legacyVersion is the last schema version that kept the store in the
+// clear.
+const legacyVersion = 3
+
+// schemaVersion is the schema version this package writes: version 4,
+// encrypted at rest.
+const schemaVersion = 4
+
+// schemaV4 is the encrypted schema (docs/store.md, "Encryption at rest").
+// What a column held in the clear before it now holds in one of two forms:
+//
+//   - blinded (bid, bkey, k): a keyed hash (atrest.Cipher.Blind) of the
+//     value, 32 bytes, for lookups by equality. Event IDs and pursuance IDs
+//     blind in one domain ("id"), so a pursuance's row and its genesis
+//     event's row carry the same bid; author keys in another ("author").
+//   - sealed (blob, box): XChaCha20-Poly1305 under the store's key, with a
+//     random nonce, bound to its row by associated data (see sealEvent and
+//     sealBox), so that no sealed value opens in another row.
+//
+// The ID index is unchanged but for what it indexes: the first 8 bytes of
+// each event's bid instead of its ID. Integers stay clear: row numbers, the
+// pursuance and author row each event belongs to, seq, lamport, counts and
+// the index's bookkeeping; docs/keystore.md lists them with the reason.
+//
+//   - meta: 'check', a value sealed under the store's key, which tells a
+//     wrong key (another identity's home) from a damaged file at open.
+//   - pursuances: pid, bid, box (the pursuance ID sealed), n (its count).
+//   - authors: aid, bkey, box (the author key sealed).
+//   - events: n, bid, pid, aid, seq, lamport, blob: the event's wire form
+//     (header, signature and body or none), padded and sealed.
+//   - heads: (pid, bid) and box, the head's ID sealed.
+//   - evidence: (pid, k) and box, the record sealed; k is the record
+//     blinded, which makes a second copy a no-op.
+const schemaV4 = `CREATE TABLE meta (
+		k TEXT PRIMARY KEY,
+		v BLOB NOT NULL
+	);
+	CREATE TABLE pursuances (
+		pid INTEGER PRIMARY KEY,
+		bid BLOB NOT NULL UNIQUE,
+		box BLOB NOT NULL,
+		n   INTEGER NOT NULL DEFAULT 0
+	);
+	CREATE TABLE authors (
+		aid  INTEGER PRIMARY KEY,
+		bkey BLOB NOT NULL UNIQUE,
+		box  BLOB NOT NULL
+	);
+	CREATE TABLE events (
+		n       INTEGER PRIMARY KEY,
+		bid     BLOB NOT NULL,
+		pid     INTEGER NOT NULL,
+		aid     INTEGER NOT NULL,
+		seq     INTEGER NOT NULL,
+		lamport INTEGER NOT NULL,
+		blob    BLOB NOT NULL
+	);
+	CREATE INDEX events_by_seq ON events (pid, aid, seq);
+	CREATE INDEX events_causal ON events (pid, lamport);
+	CREATE TABLE prefixes_recent (
+		p BLOB NOT NULL,
+		n INTEGER NOT NULL,
+		PRIMARY KEY (p, n)
+	) WITHOUT ROWID;
+	CREATE TABLE prefixes (
+		run INTEGER NOT NULL,
+		p   BLOB NOT NULL,
+		n   INTEGER NOT NULL,
+		PRIMARY KEY (run, p, n)
+	) WITHOUT ROWID;
+	CREATE TABLE runs (
+		run   INTEGER PRIMARY KEY,
+		level INTEGER NOT NULL,
+		size  INTEGER NOT NULL
+	);
+	CREATE TABLE heads (
+		pid INTEGER NOT NULL,
+		bid BLOB NOT NULL,
+		box BLOB NOT NULL,
+		PRIMARY KEY (pid, bid)
+	) WITHOUT ROWID;
+	CREATE TABLE evidence (
+		pid INTEGER NOT NULL,
+		k   BLOB NOT NULL,
+		box BLOB NOT NULL,
+		PRIMARY KEY (pid, k)
+	) WITHOUT ROWID;`
+
+// ErrWrongKey is returned (wrapped) when a store is opened with a key
+// other than the one it was written with: it is another identity's.
+var ErrWrongKey = errors.New("the store is encrypted under another key: it belongs to another identity's home")
+
+// readVersion reads the file's application ID and schema version, and
+// refuses a file of another application or of a newer schema.
+func readVersion(ctx context.Context, c *sql.Conn) (int, error) {
+	var app, version int
+	if err := c.QueryRowContext(ctx, "PRAGMA application_id").Scan(&app); err != nil {
+		return 0, fmt.Errorf("read application id: %w", err)
+	}
+	if err := c.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return 0, fmt.Errorf("read schema version: %w", err)
+	}
+	switch {
+	case app != 0 && app != applicationID:
+		return 0, fmt.Errorf("not a pursuance store (application id %#x)", app)
+	case version > schemaVersion:
+		return 0, fmt.Errorf("schema version %d is newer than this program's %d", version, schemaVersion)
+	}
+	return version, nil
+}
+
+// prepareSchema makes the database on c a store of the current schema
+// under the key ci stands for, in one transaction: it creates the schema in
+// a new file and checks the key of an existing one. A store in a legacy
+// (clear) schema is not its business: OpenSQLite copies those first.
+func prepareSchema(ctx context.Context, c *sql.Conn, ci *atrest.Cipher) (err error) {
 	if _, err := c.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
@@ -146,29 +266,34 @@ func migrate(ctx context.Context, c *sql.Conn) (err error) {
 			c.ExecContext(context.Background(), "ROLLBACK")
 		}
 	}()
-	var app, version int
-	if err := c.QueryRowContext(ctx, "PRAGMA application_id").Scan(&app); err != nil {
-		return fmt.Errorf("read application id: %w", err)
-	}
-	if err := c.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
-		return fmt.Errorf("read schema version: %w", err)
-	}
-	switch {
-	case app != 0 && app != applicationID:
-		return fmt.Errorf("not a pursuance store (application id %#x)", app)
-	case version > len(migrations):
-		return fmt.Errorf("schema version %d is newer than this program's %d", version, len(migrations))
-	case version == len(migrations):
-		_, err := c.ExecContext(ctx, "COMMIT")
+	version, err := readVersion(ctx, c)
+	if err != nil {
 		return err
 	}
-	for v := version; v < len(migrations); v++ {
-		if _, err := c.ExecContext(ctx, migrations[v]); err != nil {
-			return fmt.Errorf("migrate schema to version %d: %w", v+1, err)
+	switch version {
+	case schemaVersion:
+		var check []byte
+		if err := c.QueryRowContext(ctx, "SELECT v FROM meta WHERE k = 'check'").Scan(&check); err != nil {
+			return fmt.Errorf("read key check: %w", err)
 		}
+		if _, err := ci.Open(nil, check, []byte(checkLabel)); err != nil {
+			return ErrWrongKey
+		}
+		_, err := c.ExecContext(ctx, "COMMIT")
+		return err
+	case 0:
+	default:
+		return fmt.Errorf("schema version %d is a clear store, to be copied before it is opened", version)
+	}
+	if _, err := c.ExecContext(ctx, schemaV4); err != nil {
+		return fmt.Errorf("create schema version %d: %w", schemaVersion, err)
+	}
+	check := ci.Seal(nil, nil, []byte(checkLabel), []byte(checkLabel))
+	if _, err := c.ExecContext(ctx, "INSERT INTO meta (k, v) VALUES ('check', ?1)", check); err != nil {
+		return fmt.Errorf("record key check: %w", err)
 	}
 	// PRAGMA arguments cannot be bound parameters.
-	if _, err := c.ExecContext(ctx, fmt.Sprintf("PRAGMA application_id = %d; PRAGMA user_version = %d", applicationID, len(migrations))); err != nil {
+	if _, err := c.ExecContext(ctx, fmt.Sprintf("PRAGMA application_id = %d; PRAGMA user_version = %d", applicationID, schemaVersion)); err != nil {
 		return fmt.Errorf("record schema version: %w", err)
 	}
 	if _, err := c.ExecContext(ctx, "COMMIT"); err != nil {

@@ -1,9 +1,11 @@
 package store_test
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -18,9 +20,12 @@ import (
 	"github.com/pursuance/pursuance/store/storetest"
 )
 
+// testKey is the key the tests' stores are encrypted under.
+var testKey = store.Key{'t', 'e', 's', 't'}
+
 func openSQLite(t testing.TB, path string) *store.SQLite {
 	t.Helper()
-	s, err := store.OpenSQLite(path)
+	s, err := store.OpenSQLite(path, testKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -374,7 +379,7 @@ func TestSQLiteRefusesOtherDatabases(t *testing.T) {
 			t.Fatal(err)
 		}
 		db.Close()
-		s, err := store.OpenSQLite(path)
+		s, err := store.OpenSQLite(path, testKey)
 		if err == nil {
 			s.Close()
 			t.Errorf("%s: opened, want an error", c.name)
@@ -515,12 +520,12 @@ func TestSQLiteIDPrefixCollision(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, e := range fresh {
-		id := e.ID()
+		b := store.BlindID(s, e.ID())
 		// Rows 1 to 100 hold the old events.
-		if _, err := db.Exec(`INSERT INTO prefixes_recent (p, n) VALUES (?1, ?2)`, id[:8], 1+i%100); err != nil {
+		if _, err := db.Exec(`INSERT INTO prefixes_recent (p, n) VALUES (?1, ?2)`, b[:8], 1+i%100); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := db.Exec(`INSERT INTO prefixes (run, p, n) VALUES (1, ?1, ?2)`, id[:8], 1+(i+37)%100); err != nil {
+		if _, err := db.Exec(`INSERT INTO prefixes (run, p, n) VALUES (1, ?1, ?2)`, b[:8], 1+(i+37)%100); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -551,52 +556,198 @@ func TestSQLiteIDPrefixCollision(t *testing.T) {
 	}
 }
 
-// TestSQLiteMigrateV1 opens a schema version 1 database, whose ID index
-// held whole IDs (tables ids_recent and ids), and checks that the upgrades
-// (to prefixes, then to runs) keep every event findable by ID.
-func TestSQLiteMigrateV1(t *testing.T) {
+// TestSQLiteMigrateLegacy opens stores of each clear schema (versions 1
+// to 3, written as this package's earlier versions did, with body-less
+// events and evidence) under a key: each must become an encrypted store
+// holding the same events, heads, version vector, counts and evidence,
+// with nothing of the clear file left beside it, and no event ID, author
+// key or header readable in any file of the directory.
+func TestSQLiteMigrateLegacy(t *testing.T) {
+	ctx := context.Background()
+	for version := 1; version <= 3; version++ {
+		t.Run(fmt.Sprintf("v%d", version), func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "store.db")
+			l, g := newFastLog(uint64(40+version), 4)
+			events := append([]*event.Event{g}, l.batch(1499)...)
+			// Some events stored without their bodies, as a member may
+			// hold them.
+			stored := slices.Clone(events)
+			for i := 7; i < len(stored); i += 13 {
+				stored[i] = stored[i].WithoutBody()
+			}
+			ev := []event.Equivocation{{Pursuance: l.pid, Author: g.Author, Seq: 3, A: events[1].ID(), B: events[2].ID()}}
+			if err := store.WriteLegacy(path, version, stored, ev); err != nil {
+				t.Fatal(err)
+			}
+			needles := storeNeedles(events)
+			if hits := scanDir(t, dir, needles); len(hits) == 0 {
+				t.Fatal("the legacy store shows nothing in the clear: the scan finds nothing")
+			}
+			s := openSQLite(t, path)
+			defer s.Close()
+			mem := store.NewMemory()
+			defer mem.Close()
+			putAll(t, mem, stored, 5000)
+			if err := mem.Put(ctx, nil, ev); err != nil {
+				t.Fatal(err)
+			}
+			if got, want := snap(t, s, l.pid), snap(t, mem, l.pid); !got.equal(want) {
+				t.Fatalf("migrated store differs from memory: count %d vs %d, heads %d vs %d", got.count, want.count, len(got.heads), len(want.heads))
+			}
+			if got, err := s.Evidence(ctx, l.pid); err != nil || !slices.Equal(got, ev) {
+				t.Fatalf("Evidence = %v, %v; want %v", got, err, ev)
+			}
+			for i, e := range stored {
+				got, err := s.Get(ctx, e.ID())
+				if err != nil || got.HasBody() != e.HasBody() {
+					t.Fatalf("event %d: Get = %v, %v; want it with body %v", i, got, err, e.HasBody())
+				}
+			}
+			checkRefs(t, s, events, nil)
+			// Bodies arrive for the body-less copies; more events come.
+			more := l.batch(200)
+			putAll(t, s, append(slices.Clone(events), more...), 400)
+			putAll(t, mem, append(slices.Clone(events), more...), 400)
+			if got, want := snap(t, s, l.pid), snap(t, mem, l.pid); !got.equal(want) {
+				t.Fatal("migrated store differs from memory after more events")
+			}
+			for _, e := range events {
+				if got, err := s.Get(ctx, e.ID()); err != nil || !got.HasBody() {
+					t.Fatalf("Get(%s) = %v, %v; want its body added", e.ID().Short(), got, err)
+				}
+			}
+			if err := s.IntegrityCheck(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if hits := scanDir(t, dir, storeNeedles(append(events, more...))); len(hits) > 0 {
+				t.Fatalf("after migration, in the clear: %s", strings.Join(hits, "; "))
+			}
+			names := dirNames(t, dir)
+			if !slices.Equal(names, []string{"store.db"}) {
+				t.Fatalf("the directory holds %v, want store.db alone", names)
+			}
+		})
+	}
+}
+
+// TestSQLiteWrongKey: a store opened under another key (another identity's
+// home) fails with ErrWrongKey and is left as it was.
+func TestSQLiteWrongKey(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "store.db")
-	l, g := newFastLog(4, 4)
-	events := append([]*event.Event{g}, l.batch(2999)...)
 	s := openSQLite(t, path)
-	putAll(t, s, events[:2000], 500)
+	_, g := newFastLog(8, 1)
+	putAll(t, s, []*event.Event{g}, 1)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	// Turn the file back into version 1, IDs in both tiers.
+	other := testKey
+	other[31] ^= 1
+	if s, err := store.OpenSQLite(path, other); !errors.Is(err, store.ErrWrongKey) {
+		if err == nil {
+			s.Close()
+		}
+		t.Fatalf("OpenSQLite under another key: %v, want ErrWrongKey", err)
+	}
+	s = openSQLite(t, path)
+	defer s.Close()
+	if _, err := s.Get(context.Background(), g.ID()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSQLiteRowsBound: a sealed row opens only in its own row. Swapping
+// two events' blobs, or two heads' boxes, makes reads fail as corrupt
+// instead of returning one event for another.
+func TestSQLiteRowsBound(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "store.db")
+	s := openSQLite(t, path)
+	l, g := newFastLog(9, 2)
+	events := append([]*event.Event{g}, l.batch(9)...)
+	putAll(t, s, events, 10)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
 	db, err := sql.Open("sqlite", path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.Exec(`
-		CREATE TABLE ids_recent (id BLOB PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
-		CREATE TABLE ids (id BLOB PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
-		INSERT INTO ids SELECT id, n FROM events WHERE n <= 1200;
-		INSERT INTO ids_recent SELECT id, n FROM events WHERE n > 1200;
-		DROP TABLE prefixes;
-		DROP TABLE prefixes_recent;
-		DROP TABLE runs;
-		PRAGMA user_version = 1;`); err != nil {
+	if _, err := db.Exec(`UPDATE events SET blob = (SELECT blob FROM events WHERE n = 3) WHERE n = 2`); err != nil {
 		t.Fatal(err)
 	}
 	db.Close()
-
 	s = openSQLite(t, path)
 	defer s.Close()
-	store.SetMergeThreshold(s, 1000)
-	store.SetRunsPerLevel(s, 2)
-	checkRefs(t, s, events[:2000], events[2000:])
-	putAll(t, s, events[1500:], 400) // with duplicates, a new run, and a merge with the migrated one
-	checkRefs(t, s, events, nil)
-	mem := store.NewMemory()
-	defer mem.Close()
-	putAll(t, mem, events, 3000)
-	if got, want := snap(t, s, l.pid), snap(t, mem, l.pid); !got.equal(want) {
-		t.Fatal("migrated store differs from memory")
+	if e, err := s.Get(ctx, events[1].ID()); err == nil || !strings.Contains(err.Error(), "corrupt") {
+		t.Fatalf("Get of a row holding another row's blob = %v, %v; want an error saying the database is corrupt", e, err)
 	}
-	if err := s.IntegrityCheck(context.Background()); err != nil {
+	if _, err := s.Get(ctx, events[2].ID()); err != nil {
 		t.Fatal(err)
 	}
+	if err := s.Iterate(ctx, l.pid, func(*event.Event) error { return nil }); err == nil || !strings.Contains(err.Error(), "corrupt") {
+		t.Fatalf("Iterate over the swapped row: %v, want an error saying the database is corrupt", err)
+	}
+}
+
+// storeNeedles are what a store must not show in the clear: each event's
+// ID, header bytes and signature, and each author's key.
+func storeNeedles(events []*event.Event) map[string][]byte {
+	out := map[string][]byte{}
+	for i, e := range events {
+		id := e.ID()
+		out[fmt.Sprintf("ID of event %d", i)] = id[:]
+		out[fmt.Sprintf("header of event %d", i)] = e.HeaderBytes()
+		out[fmt.Sprintf("author %s", e.Author.Short())] = e.Author[:]
+	}
+	return out
+}
+
+// scanDir reads every file in dir and returns, for each needle found in
+// one, where. Needles are at least 8 bytes long; the scan looks each
+// position's 8 bytes up in a map, so it costs the same for any number of
+// needles.
+func scanDir(t *testing.T, dir string, needles map[string][]byte) []string {
+	t.Helper()
+	byPrefix := map[string][]string{}
+	for what, n := range needles {
+		if len(n) < 8 {
+			t.Fatalf("needle %s is shorter than 8 bytes", what)
+		}
+		byPrefix[string(n[:8])] = append(byPrefix[string(n[:8])], what)
+	}
+	var hits []string
+	for _, name := range dirNames(t, dir) {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i+8 <= len(b); i++ {
+			for _, what := range byPrefix[string(b[i:i+8])] {
+				if bytes.HasPrefix(b[i:], needles[what]) {
+					hits = append(hits, what+" in "+name)
+				}
+			}
+		}
+	}
+	slices.Sort(hits)
+	return slices.Compact(hits)
+}
+
+func dirNames(t *testing.T, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	return names
 }
 
 // TestSQLiteWALBounded: checkpoints run in the background, but the WAL

@@ -38,11 +38,7 @@ func newHome(t *testing.T, name string) home {
 		t.Fatal(err)
 	}
 	open := func(ctx context.Context) (*app.Node, error) {
-		n, err := app.Open(ctx, dir, app.Options{})
-		if err != nil {
-			return nil, err
-		}
-		return n, n.Unlock(id)
+		return app.Open(ctx, dir, id, app.Options{})
 	}
 	ts := httptest.NewUnstartedServer(nil)
 	ts.Start()

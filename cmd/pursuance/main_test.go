@@ -44,6 +44,7 @@ func TestScripts(t *testing.T) {
 			"capture": capture,
 			"relay":   relayCmd,
 			"node":    nodeCmd,
+			"athome":  athome,
 		},
 	})
 }

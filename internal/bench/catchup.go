@@ -72,7 +72,7 @@ func RunCatchup(ctx context.Context, n int, dir string, spawn func(context.Conte
 			return nil, err
 		}
 	}
-	st, err := store.OpenSQLite(filepath.Join(dir, "catchup.db"))
+	st, err := store.OpenSQLite(filepath.Join(dir, "catchup.db"), Key())
 	if err != nil {
 		return nil, err
 	}

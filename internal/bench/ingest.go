@@ -6,6 +6,7 @@ package bench
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
@@ -142,11 +143,19 @@ func TimeIngest(ctx context.Context, log *Log, dir string, batch int, opts inges
 	for _, suffix := range []string{"", "-wal", "-shm"} {
 		os.Remove(path + suffix)
 	}
-	st, err := store.OpenSQLite(path)
+	st, err := store.OpenSQLite(path, Key())
 	if err != nil {
 		return 0, err
 	}
 	return timeInto(ctx, st, log, batch, opts)
+}
+
+// Key returns a random key for a benchmark's store: stores are encrypted
+// at rest (docs/store.md), and what is timed includes the encryption.
+func Key() store.Key {
+	var k store.Key
+	rand.Read(k[:])
+	return k
 }
 
 // TimeIngestMemory is TimeIngest into an in-memory store, which isolates

@@ -13,9 +13,9 @@ import (
 // completeArgs makes the shell complete the arguments of every command by
 // the placeholders of its usage line: P a pursuance's name; MEMBER and WHO
 // a member's name (WHO also role:NAME); ROLE a role; STATUS a status; TASK
-// a task's ID prefix, with its title. Tasks are sealed, so they complete
-// only when the keystore opens without asking (PURSUANCE_PASSPHRASE or
-// --passphrase-file): completion never prompts.
+// a task's ID prefix, with its title. The home is encrypted at rest, so
+// nothing but statuses completes unless the keystore opens without asking
+// (PURSUANCE_PASSPHRASE or --passphrase-file): completion never prompts.
 func completeArgs(e *Env, cmd *cobra.Command) {
 	for _, c := range cmd.Commands() {
 		completeArgs(e, c)
@@ -42,7 +42,7 @@ func completeArgs(e *Env, cmd *cobra.Command) {
 			}
 			return words, cobra.ShellCompDirectiveNoFileComp
 		}
-		n, err := e.completionNode(ctx, kind == "TASK")
+		n, err := e.completionNode(ctx)
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
@@ -104,16 +104,11 @@ func argKinds(use string) []string {
 	return out
 }
 
-// completionNode opens the home for completion: unlocked only when asked
-// and possible without a prompt.
-func (e *Env) completionNode(ctx context.Context, unlock bool) (*app.Node, error) {
+// completionNode opens the home for completion, if that is possible
+// without a prompt.
+func (e *Env) completionNode(ctx context.Context) (*app.Node, error) {
 	term := e.Terminal
 	e.Terminal = nil // never prompt while the shell waits
 	defer func() { e.Terminal = term }()
-	if unlock {
-		if n, err := e.openNode(ctx, true); err == nil {
-			return n, nil
-		}
-	}
-	return e.openNode(ctx, false)
+	return e.openNode(ctx)
 }

@@ -12,9 +12,11 @@ import (
 	"github.com/pursuance/pursuance/state"
 )
 
-// openNode opens this home's node. With unlock, it asks for the passphrase
-// and unlocks the identity, which signing needs.
-func (e *Env) openNode(ctx context.Context, unlock bool) (*app.Node, error) {
+// openNode opens this home's node. It asks for the passphrase (unless a
+// long-running command unlocked the identity already): everything the home
+// keeps is encrypted under keys derived from the identity
+// (docs/keystore.md), so reading needs it as much as signing does.
+func (e *Env) openNode(ctx context.Context) (*app.Node, error) {
 	home, err := e.Home()
 	if err != nil {
 		return nil, err
@@ -22,36 +24,26 @@ func (e *Env) openNode(ctx context.Context, unlock bool) (*app.Node, error) {
 	if _, err := keystore.ReadPublic(home); err != nil {
 		return nil, explain(err, home)
 	}
-	n, err := app.Open(ctx, home, app.Options{Rand: e.Rand, NodeRelay: e.nodeRelay, Log: func(s string) { fmt.Fprintln(e.Stderr, "warning: "+s) }})
-	if err != nil {
-		return nil, err
-	}
-	if unlock {
-		id := e.unlocked
-		if id == nil {
-			pass, err := e.Passphrase(false)
-			if err != nil {
-				n.Close()
-				return nil, err
-			}
-			if id, err = keystore.Open(home, pass); err != nil {
-				n.Close()
-				return nil, explain(err, home)
-			}
-		}
-		if err := n.Unlock(id); err != nil {
-			n.Close()
+	id := e.unlocked
+	if id == nil {
+		pass, err := e.Passphrase(false)
+		if err != nil {
 			return nil, err
 		}
+		if id, err = keystore.Open(home, pass); err != nil {
+			return nil, explain(err, home)
+		}
 	}
-	return n, nil
+	return app.Open(ctx, home, id, app.Options{Rand: e.Rand, NodeRelay: e.nodeRelay, Log: func(s string) { fmt.Fprintln(e.Stderr, "warning: "+s) }})
 }
 
 // withState runs fn with an open node and the state of the pursuance named
-// by ref, closing the node afterwards.
-func (e *Env) withState(cmd *cobra.Command, ref string, unlock bool, fn func(n *app.Node, s *state.State) error) error {
+// by ref, closing the node afterwards. With fetch, and relays to ask, it
+// reads what is new first and sends what fn wrote afterwards; commands that
+// only show something pass false.
+func (e *Env) withState(cmd *cobra.Command, ref string, fetch bool, fn func(n *app.Node, s *state.State) error) error {
 	ctx := cmd.Context()
-	online := unlock && !e.offline
+	online := fetch && !e.offline
 	if online && e.nodeRelay == "" {
 		// While this home's node runs, its relay is one more to sync with
 		// (it holds all the node has, and the node follows it live), and
@@ -64,7 +56,7 @@ func (e *Env) withState(cmd *cobra.Command, ref string, unlock bool, fn func(n *
 	if e.nodeRelay != "" {
 		extra = []string{e.nodeRelay}
 	}
-	n, err := e.openNode(ctx, unlock)
+	n, err := e.openNode(ctx)
 	if err != nil {
 		return err
 	}

@@ -53,7 +53,7 @@ Prints the pursuance ID.`,
 			if err := c.Validate(); err != nil {
 				return err
 			}
-			n, err := e.openNode(cmd.Context(), true)
+			n, err := e.openNode(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -112,7 +112,7 @@ func newListCmd(e *Env) *cobra.Command {
 		Short: "List the pursuances on this home",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			n, err := e.openNode(cmd.Context(), false)
+			n, err := e.openNode(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -645,7 +645,7 @@ verifies every event, signs the join on top of it and publishes it.`,
 			if err != nil {
 				return err
 			}
-			n, err := e.openNode(cmd.Context(), true)
+			n, err := e.openNode(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -793,7 +793,7 @@ func newImportCmd(e *Env) *cobra.Command {
 				return err
 			}
 			defer f.Close()
-			n, err := e.openNode(cmd.Context(), true)
+			n, err := e.openNode(cmd.Context())
 			if err != nil {
 				return err
 			}

@@ -89,7 +89,7 @@ stderr. A relay that is down is retried with backoff and does not stop the
 others. --peer URL also syncs with a member's node or any other relay.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			n, err := e.openNode(cmd.Context(), true)
+			n, err := e.openNode(cmd.Context())
 			if err != nil {
 				return err
 			}

@@ -271,7 +271,7 @@ func (e *Env) serveUI(ctx context.Context, listen string, changed bool, last str
 	if err != nil {
 		return "", nil, fmt.Errorf("the web UI cannot listen on %s: %w", listen, err)
 	}
-	ui, err := web.New(ln.Addr().String(), func(ctx context.Context) (*app.Node, error) { return e.openNode(ctx, true) })
+	ui, err := web.New(ln.Addr().String(), func(ctx context.Context) (*app.Node, error) { return e.openNode(ctx) })
 	if err != nil {
 		ln.Close()
 		return "", nil, err
@@ -293,7 +293,7 @@ func (e *Env) serveUI(ctx context.Context, listen string, changed bool, last str
 // embedded one, holding the home only meanwhile. It returns the topics to
 // follow live until the next round, and how many events came in.
 func (e *Env) upRound(ctx context.Context, peer string) (targets []app.WatchTarget, received int, err error) {
-	n, err := e.openNode(ctx, true)
+	n, err := e.openNode(ctx)
 	if err != nil {
 		return nil, 0, err
 	}

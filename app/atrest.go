@@ -1,0 +1,102 @@
+package app
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/pursuance/pursuance/event"
+	"github.com/pursuance/pursuance/identity"
+	"github.com/pursuance/pursuance/internal/atrest"
+	"github.com/pursuance/pursuance/store"
+)
+
+// homeKeys are the keys a home's files are encrypted under at rest
+// (docs/keystore.md, "The home at rest"). They are derived from the
+// member's Ed25519 signing seed, which identity.json keeps sealed under the
+// passphrase and which never changes (the KEM key may be rotated), each
+// under its own label: one for events.db, one for sync.db, one for the
+// names of the files in secrets/.
+type homeKeys struct {
+	store store.Key
+	sync  atrest.Key
+	names *atrest.Cipher
+}
+
+// Purposes of the keys derived from a home's root key.
+const (
+	keyEvents  = "events.db"
+	keySync    = "sync.db"
+	keySecrets = "secrets-names"
+)
+
+func deriveHomeKeys(id *identity.Identity) homeKeys {
+	root := atrest.Root(id.SigningKey().Seed())
+	return homeKeys{
+		store: store.Key(root.Derive(keyEvents)),
+		sync:  root.Derive(keySync),
+		names: atrest.NewCipher(root.Derive(keySecrets)),
+	}
+}
+
+// secretsNameDomain is the domain the names of files in secrets/ are
+// sealed in.
+const secretsNameDomain = "pursuance/v1/secrets-file"
+
+// secretsName is the name of the file in secrets/ that keeps p's secrets:
+// p sealed deterministically (atrest.Cipher.SealFixed), in hex, so that the
+// directory does not list the pursuances this member belongs to, and p can
+// be read back from the name alone.
+func (n *Node) secretsName(p event.ID) string {
+	return hex.EncodeToString(n.keys.names.SealFixed(secretsNameDomain, p[:]))
+}
+
+// secretsID reads the pursuance ID back from a file name in secrets/.
+func (k homeKeys) secretsID(name string) (event.ID, bool) {
+	b, err := hex.DecodeString(name)
+	if err != nil {
+		return event.ID{}, false
+	}
+	v, err := k.names.OpenFixed(secretsNameDomain, b)
+	if err != nil || len(v) != event.IDSize {
+		return event.ID{}, false
+	}
+	return event.ID(v), true
+}
+
+// migrateSecretNames renames the files of secrets/ that earlier versions
+// named after their pursuance's ID in the clear.
+func migrateSecretNames(home string, k homeKeys) error {
+	dir := filepath.Join(home, secretsDir)
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	n := &Node{keys: k}
+	renamed := false
+	for _, e := range ents {
+		p, err := event.ParseID(e.Name())
+		if err != nil {
+			continue
+		}
+		if err := os.Rename(filepath.Join(dir, e.Name()), filepath.Join(dir, n.secretsName(p))); err != nil {
+			return fmt.Errorf("rename the secrets of %s: %w", p.Short(), err)
+		}
+		renamed = true
+	}
+	if !renamed {
+		return nil
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

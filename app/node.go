@@ -76,7 +76,7 @@ func Open(ctx context.Context, dir string, id *identity.Identity, opts Options) 
 		return nil, err
 	}
 	if id == nil {
-		return nil, errLocked
+		return nil, errors.New("app: opening a home needs its identity, unlocked with the passphrase: the home is encrypted under it")
 	}
 	if id.ID() != pub.ID {
 		return nil, errors.New("app: not this home's identity")

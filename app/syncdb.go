@@ -107,11 +107,12 @@ func openSyncFile(ctx context.Context, path string, c *atrest.Cipher) (_ *syncDB
 	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
 		return nil, err
 	}
+	// The tables, and any added since the file was made.
+	if _, err := tx.ExecContext(ctx, syncSchema); err != nil {
+		return nil, err
+	}
 	switch version {
 	case 0:
-		if _, err := tx.ExecContext(ctx, syncSchema); err != nil {
-			return nil, err
-		}
 		check := c.Seal(nil, nil, []byte(syncCheckLabel), []byte(syncCheckLabel))
 		if _, err := tx.ExecContext(ctx, "INSERT INTO meta (k, v) VALUES ('check', ?1)", check); err != nil {
 			return nil, err

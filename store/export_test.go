@@ -2,8 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"time"
 
@@ -80,18 +78,30 @@ func WriteLegacy(path string, version int, events []*event.Event, evidence []eve
 	if _, err := c.ExecContext(ctx, legacyMigrations[0]); err != nil {
 		return err
 	}
+	rows := map[string]int64{} // table and key: row
 	rowOf := func(table, col string, key [32]byte) (int64, error) {
-		var n int64
-		err := c.QueryRowContext(ctx, "SELECT rowid FROM "+table+" WHERE "+col+" = ?1", key[:]).Scan(&n)
-		if errors.Is(err, sql.ErrNoRows) {
-			res, err := c.ExecContext(ctx, "INSERT INTO "+table+" ("+col+") VALUES (?1)", key[:])
-			if err != nil {
-				return 0, err
-			}
-			return res.LastInsertId()
+		if n, ok := rows[table+string(key[:])]; ok {
+			return n, nil
 		}
+		res, err := c.ExecContext(ctx, "INSERT INTO "+table+" ("+col+") VALUES (?1)", key[:])
+		if err != nil {
+			return 0, err
+		}
+		n, err := res.LastInsertId()
+		rows[table+string(key[:])] = n
 		return n, err
 	}
+	insert, err := c.PrepareContext(ctx, `INSERT INTO events (n, id, pid, aid, seq, lamport, header, sig, body)
+		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, CASE WHEN ?9 THEN ifnull(?10, x'') END)`)
+	if err != nil {
+		return err
+	}
+	defer insert.Close()
+	count, err := c.PrepareContext(ctx, `UPDATE pursuances SET n = n + 1 WHERE pid = ?1`)
+	if err != nil {
+		return err
+	}
+	defer count.Close()
 	newHeads, _ := headChanges(events)
 	for i, e := range events {
 		pid, err := rowOf("pursuances", "id", e.PursuanceID())
@@ -103,12 +113,11 @@ func WriteLegacy(path string, version int, events []*event.Event, evidence []eve
 			return err
 		}
 		id := e.ID()
-		if _, err := c.ExecContext(ctx, `INSERT INTO events (n, id, pid, aid, seq, lamport, header, sig, body)
-			VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, CASE WHEN ?9 THEN ifnull(?10, x'') END)`,
-			i+1, id[:], pid, aid, int64(e.Seq), int64(e.Lamport), e.HeaderBytes(), e.Signature(), e.HasBody(), e.Body()); err != nil {
+		if _, err := insert.ExecContext(ctx, i+1, id[:], pid, aid, int64(e.Seq), int64(e.Lamport),
+			e.HeaderBytes(), e.Signature(), e.HasBody(), e.Body()); err != nil {
 			return err
 		}
-		if _, err := c.ExecContext(ctx, `UPDATE pursuances SET n = n + 1 WHERE pid = ?1`, pid); err != nil {
+		if _, err := count.ExecContext(ctx, pid); err != nil {
 			return err
 		}
 		// Half the IDs in each tier of version 1's index.

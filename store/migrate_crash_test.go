@@ -34,7 +34,7 @@ var migrateSteps = []string{"batch", "copied", "old-closed", "wal-dropped", "lin
 // the step named by migrateEnvStep. It prints "opened" if it got through.
 func migrateChild(path string) {
 	step := os.Getenv(migrateEnvStep)
-	store.SetMigrateBatch(300)
+	store.SetMigrateBatch(150)
 	store.SetMigrateStep(func(name string) {
 		if name == step {
 			syscall.Kill(os.Getpid(), syscall.SIGKILL)
@@ -61,7 +61,7 @@ func TestMigrationCrash(t *testing.T) {
 	}
 	tmpl := filepath.Join(t.TempDir(), "legacy.db")
 	l, g := newFastLog(11, 3)
-	events := append([]*event.Event{g}, l.batch(999)...)
+	events := append([]*event.Event{g}, l.batch(499)...)
 	ev := []event.Equivocation{{Pursuance: l.pid, Author: g.Author, Seq: 4, A: events[1].ID(), B: events[2].ID()}}
 	if err := store.WriteLegacy(tmpl, 3, events, ev); err != nil {
 		t.Fatal(err)

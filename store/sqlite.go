@@ -6,18 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/pursuance/pursuance/event"
-	"github.com/pursuance/pursuance/identity"
 	"github.com/pursuance/pursuance/internal/atrest"
 	"github.com/pursuance/pursuance/internal/sqlitefile"
-
-	"modernc.org/sqlite"
 )
 
 // SQLite is the durable Store: one SQLite database file in WAL mode with
@@ -60,19 +56,19 @@ type SQLite struct {
 var _ Store = (*SQLite)(nil)
 
 type writeStmts struct {
-	begin, commit, rollback *sql.Stmt
-	findPid, insertPid      *sql.Stmt
-	findAid, insertAid      *sql.Stmt
-	insertEvent, addBody    *sql.Stmt
-	indexIDs, maxSeq        *sql.Stmt
-	existing                [len(refBatch)]*sql.Stmt
-	deleteHead, insertHead  *sql.Stmt
-	insertEvidence, count   *sql.Stmt
+	begin, commit, rollback *stmt
+	findPid, insertPid      *stmt
+	findAid, insertAid      *stmt
+	insertEvent, addBody    *stmt
+	indexIDs, maxSeq        *stmt
+	existing                [len(refBatch)]*stmt
+	deleteHead, insertHead  *stmt
+	insertEvidence, count   *stmt
 }
 
 type readStmts struct {
-	get, bySeq, heads, vv, iterate, evidence, pursuances, count *sql.Stmt
-	refs                                                        [len(refBatch)]*sql.Stmt
+	get, bySeq, heads, vv, iterate, evidence, pursuances, count *stmt
+	refs                                                        [len(refBatch)]*stmt
 }
 
 // refBatch are the numbers of IDs that Refs looks up per query, in
@@ -123,11 +119,12 @@ const busyTimeout = 10 * time.Second
 // WAL-mode database. Close the store when done.
 func OpenSQLite(path string, key Key) (*SQLite, error) {
 	ctx := context.Background()
-	err := migrateLegacy(ctx, path, key)
-	if err != nil {
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
-	}
 	s, err := openSQLite(ctx, path, key)
+	if errors.Is(err, errLegacy) {
+		if err = migrateLegacy(ctx, path, key); err == nil {
+			s, err = openSQLite(ctx, path, key)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
@@ -135,6 +132,10 @@ func OpenSQLite(path string, key Key) (*SQLite, error) {
 }
 
 func openSQLite(ctx context.Context, path string, key Key) (_ *SQLite, err error) {
+	// A migration a crash cut short is finished or undone first.
+	if err := sqlitefile.Recover(path, path+migrateSuffix); err != nil {
+		return nil, fmt.Errorf("recover an interrupted migration: %w", err)
+	}
 	db, err := sqlitefile.Open(path, busyTimeout, "synchronous(FULL)", fmt.Sprintf("cache_size(%d)", -readerCacheKiB))
 	if err != nil {
 		return nil, err
@@ -175,14 +176,10 @@ func openSQLite(ctx context.Context, path string, key Key) (_ *SQLite, err error
 	if err := prepareSchema(ctx, s.w, s.se.c); err != nil {
 		return nil, err
 	}
-	// The checkpointer takes its connection before prepare leaves one idle
-	// in the pool, with the readers' statements prepared on it.
 	if err := s.ck.start(ctx, db, s.w); err != nil {
 		return nil, err
 	}
-	if err := s.prepare(ctx); err != nil {
-		return nil, err
-	}
+	s.prepare()
 	s.mergeAt = mergeThreshold
 	s.fanout = runsPerLevel
 	s.tips = chainTips{find: s.ws.maxSeq, committed: make(map[[2]int64]uint64), fresh: make(map[[2]int64]uint64)}
@@ -196,97 +193,6 @@ func openSQLite(ctx context.Context, path string, key Key) (_ *SQLite, err error
 		return b, s.se.sealBox(boxAuthor, b[:], k[:])
 	})
 	return s, nil
-}
-
-func (s *SQLite) prepare(ctx context.Context) error {
-	const pidOf = `(SELECT pid FROM pursuances WHERE bid = ?1)`
-	const cols = `bid, blob`
-	type prep struct {
-		stmt **sql.Stmt
-		on   interface {
-			PrepareContext(context.Context, string) (*sql.Stmt, error)
-		}
-		query string
-	}
-	preps := []prep{
-		{&s.ws.begin, s.w, `BEGIN IMMEDIATE`},
-		{&s.ws.commit, s.w, `COMMIT`},
-		{&s.ws.rollback, s.w, `ROLLBACK`},
-		{&s.ws.findPid, s.w, `SELECT pid FROM pursuances WHERE bid = ?1`},
-		{&s.ws.insertPid, s.w, `INSERT INTO pursuances (bid, box) VALUES (?1, ?2)`},
-		{&s.ws.findAid, s.w, `SELECT aid FROM authors WHERE bkey = ?1`},
-		{&s.ws.insertAid, s.w, `INSERT INTO authors (bkey, box) VALUES (?1, ?2)`},
-		{&s.ws.insertEvent, s.w, `INSERT INTO events (n, bid, pid, aid, seq, lamport, blob)
-			VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)`},
-		{&s.ws.indexIDs, s.w, `INSERT INTO prefixes_recent (p, n) SELECT substr(bid, 1, 8), n FROM events WHERE n >= ?1`},
-		{&s.ws.maxSeq, s.w, `SELECT ifnull(max(seq), 0) FROM events WHERE pid = ?1 AND aid = ?2`},
-		{&s.ws.addBody, s.w, `UPDATE events SET blob = ?2 WHERE n = ?1`},
-		{&s.ws.deleteHead, s.w, `DELETE FROM heads WHERE pid = ?1 AND bid = ?2`},
-		{&s.ws.insertHead, s.w, `INSERT INTO heads (pid, bid, box) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING`},
-		{&s.ws.insertEvidence, s.w, `INSERT INTO evidence (pid, k, box) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING`},
-		{&s.ws.count, s.w, `UPDATE pursuances SET n = n + ?2 WHERE pid = ?1`},
-
-		{&s.rs.get, s.db, `SELECT ` + cols + ` FROM events WHERE n IN (` + rowOf("?1") + `) AND bid = ?1`},
-		{&s.rs.bySeq, s.db, `SELECT ` + cols + ` FROM events
-			WHERE pid = ` + pidOf + ` AND aid = (SELECT aid FROM authors WHERE bkey = ?2) AND seq = ?3`},
-		{&s.rs.heads, s.db, `SELECT bid, box FROM heads WHERE pid = ` + pidOf},
-		// A skip scan of the (pid, aid, seq) index: each step finds the
-		// next author, then that author's highest seq, so the cost grows
-		// with the number of authors, not of events.
-		{&s.rs.vv, s.db, `WITH RECURSIVE p(pid) AS (SELECT pid FROM pursuances WHERE bid = ?1),
-			a(aid) AS (
-				SELECT (SELECT min(aid) FROM events WHERE pid = (SELECT pid FROM p))
-				UNION ALL
-				SELECT (SELECT min(aid) FROM events WHERE pid = (SELECT pid FROM p) AND aid > a.aid)
-				FROM a WHERE a.aid IS NOT NULL
-			)
-			SELECT (SELECT bkey FROM authors WHERE aid = a.aid), (SELECT box FROM authors WHERE aid = a.aid),
-				(SELECT max(seq) FROM events WHERE pid = (SELECT pid FROM p) AND aid = a.aid)
-			FROM a WHERE aid IS NOT NULL`},
-		// Events of equal lamport clocks are few; Iterate sorts each run of
-		// them by ID as it goes, since the index cannot (it holds blinded
-		// IDs, whose order is not the IDs').
-		{&s.rs.iterate, s.db, `SELECT lamport, ` + cols + ` FROM events WHERE pid = ` + pidOf + ` ORDER BY lamport`},
-		{&s.rs.evidence, s.db, `SELECT k, box FROM evidence WHERE pid = ` + pidOf},
-		{&s.rs.pursuances, s.db, `SELECT p.bid, p.box FROM pursuances p
-			WHERE EXISTS (SELECT 1 FROM events e WHERE e.pid = p.pid AND e.lamport = 1 AND e.bid = p.bid)`},
-		{&s.rs.count, s.db, `SELECT n FROM pursuances WHERE bid = ?1`},
-	}
-	for i, n := range refBatch {
-		list := "?1"
-		for j := 2; j <= n; j++ {
-			list += fmt.Sprintf(", ?%d", j)
-		}
-		q := `SELECT e.bid, e.pid, p.bid, p.box, e.aid, a.bkey, a.box, e.seq, e.lamport FROM events e
-			JOIN pursuances p ON p.pid = e.pid JOIN authors a ON a.aid = e.aid
-			WHERE e.n IN (` + rowOf(list) + `)`
-		preps = append(preps, prep{&s.rs.refs[i], s.db, q})
-		q = `SELECT e.bid, e.n, e.blob FROM events e WHERE e.n IN (` + rowOf(list) + `)`
-		preps = append(preps, prep{&s.ws.existing[i], s.w, q})
-	}
-	for _, p := range preps {
-		st, err := p.on.PrepareContext(ctx, p.query)
-		if err != nil {
-			return fmt.Errorf("prepare %q: %w", strings.Fields(p.query)[:3], err)
-		}
-		*p.stmt = st
-	}
-	return nil
-}
-
-// rowOf is a subquery for the rows n of the events whose blinded IDs are
-// the SQL parameters in list ("?1, ?2, ..."), looked up by their 8-byte
-// prefixes in both tiers of the ID index. It also yields the row of any
-// other event that shares a prefix with one of them, so callers check the
-// whole blinded ID.
-func rowOf(list string) string {
-	ps := strings.Split(list, ", ")
-	for i, p := range ps {
-		ps[i] = "substr(" + p + ", 1, 8)"
-	}
-	in := strings.Join(ps, ", ")
-	return `SELECT n FROM prefixes_recent WHERE p IN (` + in + `)
-		UNION ALL SELECT n FROM prefixes WHERE run IN (SELECT run FROM runs) AND p IN (` + in + `)`
 }
 
 // mergeThreshold is the number of entries in prefixes_recent at which Put
@@ -306,7 +212,7 @@ const runsPerLevel = 16
 func (s *SQLite) closeAll() error {
 	var errs []error
 	errs = append(errs, s.ck.stop())
-	for _, st := range []*sql.Stmt{
+	for _, st := range []*stmt{
 		s.ws.begin, s.ws.commit, s.ws.rollback, s.ws.findPid, s.ws.insertPid,
 		s.ws.findAid, s.ws.insertAid,
 		s.ws.insertEvent, s.ws.addBody, s.ws.deleteHead, s.ws.insertHead,
@@ -658,7 +564,7 @@ func (s *SQLite) syncCaches(ctx context.Context) error {
 // keyRows, what a transaction raises is kept only once it commits. Its user
 // holds wmu.
 type chainTips struct {
-	find             *sql.Stmt
+	find             *stmt
 	committed, fresh map[[2]int64]uint64
 }
 
@@ -775,13 +681,13 @@ func (s *SQLite) existingRows(events []*event.Event, sealed []sealedEvent, maybe
 // wmu.
 type keyRows struct {
 	what         string
-	find, insert *sql.Stmt
+	find, insert *stmt
 	seal         func([32]byte) (atrest.Blinded, []byte)
 	committed    map[[32]byte]int64
 	fresh        map[[32]byte]int64 // added by the transaction in progress
 }
 
-func newKeyRows(what string, find, insert *sql.Stmt, seal func([32]byte) (atrest.Blinded, []byte)) keyRows {
+func newKeyRows(what string, find, insert *stmt, seal func([32]byte) (atrest.Blinded, []byte)) keyRows {
 	return keyRows{what: what, find: find, insert: insert, seal: seal,
 		committed: make(map[[32]byte]int64), fresh: make(map[[32]byte]int64)}
 }
@@ -824,425 +730,6 @@ func (k *keyRows) end(committed bool) {
 	clear(k.fresh)
 }
 
-// queryEvents runs a query selecting the columns bid and blob, and calls
-// fn with each event opened and rebuilt, in the order of the rows. The
-// blob opens only in the row it was sealed for, and a row whose event's
-// ID does not blind to the row's bid is reported as corrupt, never
-// returned as a different event.
-func (s *SQLite) queryEvents(ctx context.Context, st *sql.Stmt, fn func(*event.Event) error, args ...any) error {
-	rows, err := st.QueryContext(ctx, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	var scratch []byte
-	for rows.Next() {
-		var bid, blob sql.RawBytes
-		if err := rows.Scan(&bid, &blob); err != nil {
-			return err
-		}
-		var e *event.Event
-		if e, scratch, err = s.openRow(bid, blob, scratch); err != nil {
-			return err
-		}
-		// Check ctx before handing the event on: the driver notices
-		// cancellation only between rows, and not always at once.
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if err := fn(e); err != nil {
-			return errStop{err}
-		}
-	}
-	return rows.Err()
-}
-
-// openRow opens an event's row and checks that the event is the row's.
-func (s *SQLite) openRow(bid, blob, scratch []byte) (*event.Event, []byte, error) {
-	e, scratch, err := s.se.openEvent(bid, blob, scratch)
-	if err != nil {
-		return nil, scratch, err
-	}
-	if b := s.se.id(e.ID()); string(b[:]) != string(bid) {
-		return nil, scratch, fmt.Errorf("stored event %x holds event %s: the database is corrupt", bid[:min(len(bid), 6)], e.ID().Short())
-	}
-	return e, scratch, nil
-}
-
-// errStop carries an error returned by a caller's callback through
-// queryEvents, so that it is returned unwrapped.
-type errStop struct{ err error }
-
-func (e errStop) Error() string { return e.err.Error() }
-
-// Get implements Store.
-func (s *SQLite) Get(ctx context.Context, id event.ID) (*event.Event, error) {
-	if err := s.begin(ctx, "get"); err != nil {
-		return nil, err
-	}
-	var found *event.Event
-	b := s.se.id(id)
-	err := s.queryEvents(ctx, s.rs.get, func(e *event.Event) error { found = e; return nil }, b[:])
-	if err != nil {
-		return nil, s.fail("get "+id.Short(), err)
-	}
-	if found == nil {
-		return nil, fmt.Errorf("store: get %s: %w", id.Short(), ErrNotFound)
-	}
-	return found, nil
-}
-
-// Refs implements Store. It looks up to 256 IDs per query.
-func (s *SQLite) Refs(ctx context.Context, ids []event.ID) (map[event.ID]event.Ref, error) {
-	if err := s.begin(ctx, "refs"); err != nil {
-		return nil, err
-	}
-	out := make(map[event.ID]event.Ref, len(ids))
-	want := make(map[atrest.Blinded]event.ID, len(ids))
-	args := make([]any, 0, refBatch[len(refBatch)-1])
-	for len(ids) > 0 {
-		k := len(refBatch) - 1
-		for refBatch[k] > len(ids) {
-			k--
-		}
-		n := refBatch[k]
-		args = args[:0]
-		for _, id := range ids[:n] {
-			b := s.se.id(id)
-			want[b] = id
-			args = append(args, b[:])
-		}
-		if err := s.refs(ctx, s.rs.refs[k], args, want, out); err != nil {
-			return nil, s.fail("refs", err)
-		}
-		ids = ids[n:]
-	}
-	return out, nil
-}
-
-// refs runs one query of Refs, adding to out the refs of the events found
-// whose blinded IDs are in want. (A query also finds any stored event that
-// only shares a blinded ID prefix with one asked for; see rowOf.)
-func (s *SQLite) refs(ctx context.Context, st *sql.Stmt, args []any, want map[atrest.Blinded]event.ID, out map[event.ID]event.Ref) error {
-	rows, err := st.QueryContext(ctx, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var bid, pbid, pbox, bkey, abox sql.RawBytes
-		var pid, aid int64
-		var r event.Ref
-		if err := rows.Scan(&bid, &pid, &pbid, &pbox, &aid, &bkey, &abox, &r.Seq, &r.Lamport); err != nil {
-			return err
-		}
-		if len(bid) != atrest.BlindSize {
-			return fmt.Errorf("stored event %x has a malformed row: the database is corrupt", []byte(bid))
-		}
-		id, ok := want[atrest.Blinded(bid)]
-		if !ok {
-			continue
-		}
-		r.ID = id
-		if r.Pursuance, err = s.names.pursuance(s.se, pid, pbid, pbox); err != nil {
-			return err
-		}
-		if r.Author, err = s.names.author(s.se, aid, bkey, abox); err != nil {
-			return err
-		}
-		out[r.ID] = r
-	}
-	return rows.Err()
-}
-
-// rowNames caches the pursuance ID and author key of each pursuance and
-// author row, which readers would otherwise open from the row's box again
-// and again. A row never changes once committed, and readers see only
-// committed rows, so an entry never goes stale.
-type rowNames struct {
-	mu      sync.RWMutex
-	pids    map[int64]event.ID
-	authors map[int64]identity.PublicKey
-}
-
-func (c *rowNames) pursuance(se sealer, pid int64, bid, box []byte) (event.ID, error) {
-	c.mu.RLock()
-	id, ok := c.pids[pid]
-	c.mu.RUnlock()
-	if ok {
-		return id, nil
-	}
-	v, err := se.openID(boxPursuance, bid, box)
-	if err != nil {
-		return event.ID{}, err
-	}
-	c.mu.Lock()
-	if c.pids == nil {
-		c.pids = make(map[int64]event.ID)
-	}
-	c.pids[pid] = v
-	c.mu.Unlock()
-	return v, nil
-}
-
-func (c *rowNames) author(se sealer, aid int64, bkey, box []byte) (identity.PublicKey, error) {
-	c.mu.RLock()
-	k, ok := c.authors[aid]
-	c.mu.RUnlock()
-	if ok {
-		return k, nil
-	}
-	v, err := se.openID(boxAuthor, bkey, box)
-	if err != nil {
-		return identity.PublicKey{}, err
-	}
-	c.mu.Lock()
-	if c.authors == nil {
-		c.authors = make(map[int64]identity.PublicKey)
-	}
-	c.authors[aid] = v
-	c.mu.Unlock()
-	return v, nil
-}
-
-// BySeq implements Store.
-func (s *SQLite) BySeq(ctx context.Context, pursuance event.ID, author identity.PublicKey, seq uint64) ([]*event.Event, error) {
-	if err := s.begin(ctx, "by seq"); err != nil {
-		return nil, err
-	}
-	if seq > 1<<63-1 {
-		return nil, nil // Put never stores such a seq
-	}
-	var out []*event.Event
-	p, a := s.se.id(pursuance), s.se.author(author)
-	err := s.queryEvents(ctx, s.rs.bySeq, func(e *event.Event) error { out = append(out, e); return nil },
-		p[:], a[:], int64(seq))
-	if err != nil {
-		return nil, s.fail("by seq", err)
-	}
-	slices.SortFunc(out, func(a, b *event.Event) int { return a.ID().Compare(b.ID()) })
-	return out, nil
-}
-
-// Heads implements Store.
-func (s *SQLite) Heads(ctx context.Context, pursuance event.ID) ([]event.ID, error) {
-	if err := s.begin(ctx, "heads"); err != nil {
-		return nil, err
-	}
-	p := s.se.id(pursuance)
-	out, err := s.queryBoxes(ctx, s.rs.heads, boxHead, p[:])
-	if err != nil {
-		return nil, s.fail("heads", err)
-	}
-	ids := make([]event.ID, len(out))
-	for i, v := range out {
-		ids[i] = event.ID(v)
-	}
-	slices.SortFunc(ids, event.ID.Compare)
-	return ids, nil
-}
-
-// queryBoxes runs a query selecting a row's blinded key and a box of 32
-// bytes sealed for it in table, and returns what the boxes hold.
-func (s *SQLite) queryBoxes(ctx context.Context, st *sql.Stmt, table string, args ...any) ([][32]byte, error) {
-	rows, err := st.QueryContext(ctx, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out [][32]byte
-	for rows.Next() {
-		var k, box sql.RawBytes
-		if err := rows.Scan(&k, &box); err != nil {
-			return nil, err
-		}
-		v, err := s.se.openID(table, k, box)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
-}
-
-// VersionVector implements Store. Its cost grows with the number of
-// authors, not of events.
-func (s *SQLite) VersionVector(ctx context.Context, pursuance event.ID) (map[identity.PublicKey]uint64, error) {
-	if err := s.begin(ctx, "version vector"); err != nil {
-		return nil, err
-	}
-	out := make(map[identity.PublicKey]uint64)
-	err := func() error {
-		p := s.se.id(pursuance)
-		rows, err := s.rs.vv.QueryContext(ctx, p[:])
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var bkey, box sql.RawBytes
-			var seq uint64
-			if err := rows.Scan(&bkey, &box, &seq); err != nil {
-				return err
-			}
-			k, err := s.se.openID(boxAuthor, bkey, box)
-			if err != nil {
-				return err
-			}
-			out[identity.PublicKey(k)] = seq
-		}
-		return rows.Err()
-	}()
-	if err != nil {
-		return nil, s.fail("version vector", err)
-	}
-	return out, nil
-}
-
-// Iterate implements Store. It streams: the events of one lamport clock
-// are in memory at a time (sorted by ID there), read in a single read
-// transaction, so it visits exactly the events committed when it began,
-// whatever is put meanwhile. While it runs, fn may call the store's other
-// methods, Put included (what fn puts is not visited), though a Put inside
-// fn is not required of every Store. A long Iterate keeps the WAL from
-// being checkpointed past its start, so the WAL file grows while many
-// events are put during one.
-func (s *SQLite) Iterate(ctx context.Context, pursuance event.ID, fn func(*event.Event) error) error {
-	if err := s.begin(ctx, "iterate"); err != nil {
-		return err
-	}
-	err := s.iterate(ctx, pursuance, fn)
-	if stop, ok := err.(errStop); ok {
-		return stop.err
-	}
-	if err != nil {
-		return s.fail("iterate", err)
-	}
-	return nil
-}
-
-func (s *SQLite) iterate(ctx context.Context, pursuance event.ID, fn func(*event.Event) error) error {
-	p := s.se.id(pursuance)
-	rows, err := s.rs.iterate.QueryContext(ctx, p[:])
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	var tie []*event.Event // the events of the lamport clock being read
-	var clock int64
-	flush := func() error {
-		slices.SortFunc(tie, func(a, b *event.Event) int { return a.ID().Compare(b.ID()) })
-		for _, e := range tie {
-			// Check ctx before handing an event on: the driver notices
-			// cancellation only between rows, and not always at once.
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			if err := fn(e); err != nil {
-				return errStop{err}
-			}
-		}
-		clear(tie)
-		tie = tie[:0]
-		return nil
-	}
-	var scratch []byte
-	for rows.Next() {
-		var lamport int64
-		var bid, blob sql.RawBytes
-		if err := rows.Scan(&lamport, &bid, &blob); err != nil {
-			return err
-		}
-		if lamport != clock {
-			if err := flush(); err != nil {
-				return err
-			}
-			clock = lamport
-		}
-		var e *event.Event
-		if e, scratch, err = s.openRow(bid, blob, scratch); err != nil {
-			return err
-		}
-		tie = append(tie, e)
-	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	return flush()
-}
-
-// Evidence implements Store.
-func (s *SQLite) Evidence(ctx context.Context, pursuance event.ID) ([]event.Equivocation, error) {
-	if err := s.begin(ctx, "evidence"); err != nil {
-		return nil, err
-	}
-	var out []event.Equivocation
-	err := func() error {
-		p := s.se.id(pursuance)
-		rows, err := s.rs.evidence.QueryContext(ctx, p[:])
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var k, box sql.RawBytes
-			if err := rows.Scan(&k, &box); err != nil {
-				return err
-			}
-			rec, err := s.se.openBox(boxEvidence, k, box)
-			if err != nil {
-				return err
-			}
-			q, err := parseEvidenceRecord(pursuance, rec)
-			if err != nil {
-				return err
-			}
-			out = append(out, q)
-		}
-		return rows.Err()
-	}()
-	if err != nil {
-		return nil, s.fail("evidence", err)
-	}
-	slices.SortFunc(out, compareEquivocation)
-	return out, nil
-}
-
-// Pursuances implements Store.
-func (s *SQLite) Pursuances(ctx context.Context) ([]event.ID, error) {
-	if err := s.begin(ctx, "pursuances"); err != nil {
-		return nil, err
-	}
-	out, err := s.queryBoxes(ctx, s.rs.pursuances, boxPursuance)
-	if err != nil {
-		return nil, s.fail("pursuances", err)
-	}
-	ids := make([]event.ID, len(out))
-	for i, v := range out {
-		ids[i] = event.ID(v)
-	}
-	slices.SortFunc(ids, event.ID.Compare)
-	return ids, nil
-}
-
-// Count implements Store. It reads a counter Put maintains, so its cost
-// does not grow with the log.
-func (s *SQLite) Count(ctx context.Context, pursuance event.ID) (int, error) {
-	if err := s.begin(ctx, "count"); err != nil {
-		return 0, err
-	}
-	var n int
-	p := s.se.id(pursuance)
-	err := s.rs.count.QueryRowContext(ctx, p[:]).Scan(&n)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return 0, nil
-	case err != nil:
-		return 0, s.fail("count", err)
-	}
-	return n, nil
-}
-
 // IntegrityCheck runs SQLite's integrity check over the whole database
 // file, which reads every page: it is for repair tools and tests, not for
 // every open. It returns nil if SQLite reports the file sound.
@@ -1275,123 +762,4 @@ func (s *SQLite) IntegrityCheck(ctx context.Context) error {
 		return fmt.Errorf("store: integrity check: %s", strings.Join(problems, "; "))
 	}
 	return nil
-}
-
-// checkpointer copies the WAL into the database file in the background, on
-// a connection of its own, so that no Put waits for it. The writer runs
-// with wal_autocheckpoint off; after each commit it counts the frames it
-// has written to the WAL, and once they reach checkpointFrames it wakes
-// the checkpointer, which runs a PASSIVE checkpoint: it copies every frame
-// that no reader still needs and never waits for a lock. Durability is as
-// before: a commit returns once its frames are synced in the WAL, and a
-// checkpoint syncs the database file before the WAL may start over.
-//
-// SQLite starts the WAL over when a write transaction begins with every
-// frame already copied. Between batches of a catch-up the checkpointer
-// usually gets there first; if it does not, and the WAL is longer than
-// walCapBytes, the writer finishes the checkpoint itself before it begins
-// (see full).
-type checkpointer struct {
-	w    *sql.Conn  // the writer, whose frames are counted
-	conn *sql.Conn  // the checkpointer's own connection
-	mu   sync.Mutex // held while a checkpoint runs, on either connection
-	wake chan struct{}
-	done chan struct{}
-	// written is the number of frames the writer has written since it last
-	// woke the checkpointer. It, every and capFrames are guarded by the
-	// writer's mutex.
-	written int
-	// every is checkpointFrames and capFrames is walCapBytes in frames,
-	// unless a test lowered them.
-	every     int
-	capFrames int64
-	// walFrames estimates the length of the WAL in frames: what the last
-	// checkpoint found (0 if it was the writer's and copied everything, as
-	// the next transaction then starts the WAL over), plus what the writer
-	// has written since.
-	walFrames atomic.Int64
-}
-
-// checkpointFrames is how many frames (pages) the writer writes to the WAL
-// between two background checkpoints: 16 MiB. A page rewritten by several
-// commits in that span is copied once.
-const checkpointFrames = 1024
-
-// start opens the checkpointer's connection and starts its goroutine.
-func (c *checkpointer) start(ctx context.Context, db *sql.DB, w *sql.Conn) error {
-	conn, err := db.Conn(ctx)
-	if err != nil {
-		return err
-	}
-	c.w, c.conn = w, conn
-	c.every, c.capFrames = checkpointFrames, walCapBytes/pageSize
-	c.wake = make(chan struct{}, 1)
-	c.done = make(chan struct{})
-	go func() {
-		defer close(c.done)
-		for range c.wake {
-			c.run(c.conn)
-		}
-	}()
-	return nil
-}
-
-// committed counts the frames the writer's last transaction wrote to the
-// WAL and wakes the checkpointer if they add up to checkpointFrames. It
-// never waits for a checkpoint. Its user holds wmu.
-func (c *checkpointer) committed() {
-	c.w.Raw(func(dc any) error {
-		if st, ok := dc.(sqlite.DBStatus); ok {
-			if n, _, err := st.Status(sqlite.DBStatusCacheWrite, true); err == nil {
-				c.written += n
-				c.walFrames.Add(int64(n))
-			}
-		}
-		return nil
-	})
-	if c.written < c.every {
-		return
-	}
-	c.written = 0
-	select {
-	case c.wake <- struct{}{}:
-	default: // one is pending already
-	}
-}
-
-// full reports whether the WAL is thought to be longer than walCapBytes.
-// Its user holds wmu.
-func (c *checkpointer) full() bool {
-	return c.walFrames.Load() > c.capFrames
-}
-
-// run runs a PASSIVE checkpoint on conn, after one in progress on the other
-// connection has finished. A checkpoint that fails, or that a reader keeps
-// from copying everything, loses nothing: the frames stay in the WAL for
-// the next one.
-func (c *checkpointer) run(conn *sql.Conn) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var busy, log, copied int64
-	err := conn.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &log, &copied)
-	switch {
-	case err != nil || busy != 0:
-	case conn == c.w && copied == log:
-		c.walFrames.Store(0)
-	default:
-		c.walFrames.Store(log)
-	}
-}
-
-// stop ends the goroutine and closes the checkpointer's connection. It may
-// be called more than once; its user holds wmu.
-func (c *checkpointer) stop() error {
-	if c.conn == nil {
-		return nil
-	}
-	close(c.wake)
-	<-c.done
-	err := c.conn.Close()
-	c.conn = nil
-	return err
 }

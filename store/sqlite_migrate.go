@@ -5,12 +5,13 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 
 	"github.com/pursuance/pursuance/event"
 	"github.com/pursuance/pursuance/internal/sqlitefile"
 )
+
+// migrateSuffix names the file a migration writes beside the store.
+const migrateSuffix = ".new"
 
 // migrateBatch is how many events migrateLegacy copies per Put.
 const migrateBatch = 10_000
@@ -30,20 +31,12 @@ var migrateStep func(name string)
 // the new file in the old one's place and scrubs the old one
 // (sqlitefile.Replace). A crash at any instant leaves either the old store
 // or the new one, and the next open finishes or starts again
-// (sqlitefile.Recover). A path that does not exist, or holds an encrypted
-// store already, is left alone; so is another application's file, which
-// openSQLite then refuses.
+// (sqlitefile.Recover, which openSQLite runs first).
 //
 // No other process may have the store open meanwhile: a home's node holds
 // the home's lock while it opens its store.
 func migrateLegacy(ctx context.Context, path string, key Key) error {
-	next := path + ".new"
-	if err := sqlitefile.Recover(path, next); err != nil {
-		return fmt.Errorf("recover an interrupted migration: %w", err)
-	}
-	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
+	next := path + migrateSuffix
 	old, err := sqlitefile.Open(path, busyTimeout)
 	if err != nil {
 		return err
@@ -55,8 +48,11 @@ func migrateLegacy(ctx context.Context, path string, key Key) error {
 	}
 	defer c.Close()
 	version, err := readVersion(ctx, c)
-	if err != nil || version < 1 || version > legacyVersion {
-		return nil // nothing to copy; openSQLite reports any error
+	if err != nil {
+		return err
+	}
+	if version < 1 || version > legacyVersion {
+		return fmt.Errorf("schema version %d is not a clear store's", version)
 	}
 	step := func(name string) {
 		if migrateStep != nil {

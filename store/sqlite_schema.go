@@ -234,6 +234,10 @@ const schemaV4 = `CREATE TABLE meta (
 // other than the one it was written with: it is another identity's.
 var ErrWrongKey = errors.New("the store is encrypted under another key: it belongs to another identity's home")
 
+// errLegacy is returned by prepareSchema for a store of a clear schema,
+// which OpenSQLite then copies into an encrypted one.
+var errLegacy = errors.New("a store in the clear, to be encrypted first")
+
 // readVersion reads the file's application ID and schema version, and
 // refuses a file of another application or of a newer schema.
 func readVersion(ctx context.Context, c *sql.Conn) (int, error) {
@@ -255,8 +259,8 @@ func readVersion(ctx context.Context, c *sql.Conn) (int, error) {
 
 // prepareSchema makes the database on c a store of the current schema
 // under the key ci stands for, in one transaction: it creates the schema in
-// a new file and checks the key of an existing one. A store in a legacy
-// (clear) schema is not its business: OpenSQLite copies those first.
+// a new file and checks the key of an existing one. For a store in a clear
+// schema it returns errLegacy, changing nothing.
 func prepareSchema(ctx context.Context, c *sql.Conn, ci *atrest.Cipher) (err error) {
 	if _, err := c.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		return fmt.Errorf("begin: %w", err)
@@ -283,7 +287,7 @@ func prepareSchema(ctx context.Context, c *sql.Conn, ci *atrest.Cipher) (err err
 		return err
 	case 0:
 	default:
-		return fmt.Errorf("schema version %d is a clear store, to be copied before it is opened", version)
+		return errLegacy
 	}
 	if _, err := c.ExecContext(ctx, schemaV4); err != nil {
 		return fmt.Errorf("create schema version %d: %w", schemaVersion, err)

@@ -19,11 +19,22 @@ import (
 	"github.com/pursuance/pursuance/store"
 )
 
-// Run runs the conformance suite against the stores open returns. Each call
-// of open must return a new, empty store; Run closes every store it opens
-// (and tolerates a store already closed), so open need only arrange for
-// any files to be removed, for instance with t.TempDir.
+// Run runs the conformance suite against the stores open returns: the
+// cases RunCases runs, then a property test against a simple model (random
+// deliveries of random logs). Each call of open must return a new, empty
+// store; Run closes every store it opens (and tolerates a store already
+// closed), so open need only arrange for any files to be removed, for
+// instance with t.TempDir.
 func Run(t *testing.T, open func(t *testing.T) store.Store) {
+	RunCases(t, open)
+	t.Run("Model", func(t *testing.T) { checkModel(t, open) })
+}
+
+// RunCases runs the suite's spelled-out cases, without Run's property
+// test: for a store already held to the model another way, as by
+// Equivalent, which replays the same random deliveries into it and checks
+// it against the model too.
+func RunCases(t *testing.T, open func(t *testing.T) store.Store) {
 	newStore := func(t *testing.T) store.Store {
 		t.Helper()
 		s := open(t)
@@ -65,7 +76,6 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })
 	}
-	t.Run("Model", func(t *testing.T) { checkModel(t, open) })
 }
 
 // put stores a batch or fails the test.

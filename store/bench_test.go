@@ -61,7 +61,7 @@ func BenchmarkPut(b *testing.B) {
 		evs := benchLog(n)
 		for _, kind := range []string{"sqlite", "memory"} {
 			b.Run(fmt.Sprintf("%s/events=%d/batch=%d", kind, n, batch), func(b *testing.B) {
-				var took, moving time.Duration
+				var took, cpu, moving time.Duration
 				for i := 0; i < b.N; i++ {
 					b.StopTimer()
 					var s store.Store = store.NewMemory()
@@ -69,9 +69,10 @@ func BenchmarkPut(b *testing.B) {
 						s = openSQLite(b, filepath.Join(b.TempDir(), fmt.Sprint("put", i, ".db")))
 					}
 					b.StartTimer()
-					start := time.Now()
+					start, cpu0 := time.Now(), cpuTime()
 					putAll(b, s, evs, batch)
 					took += time.Since(start)
+					cpu += cpuTime() - cpu0
 					b.StopTimer()
 					if sq, ok := s.(*store.SQLite); ok {
 						moving += store.MoveTime(sq)
@@ -81,6 +82,7 @@ func BenchmarkPut(b *testing.B) {
 				}
 				b.ReportMetric(float64(took.Nanoseconds())/1e3/float64(b.N*n), "µs/event")
 				b.ReportMetric(float64(b.N*n)/took.Seconds(), "events/s")
+				b.ReportMetric(float64(cpu.Nanoseconds())/1e3/float64(b.N*n), "cpu-µs/event")
 				if kind == "sqlite" {
 					// The part spent moving IDs out of the recent tier of
 					// the ID index: constant per event when it is linear.
@@ -131,6 +133,7 @@ func BenchmarkIterate(b *testing.B) {
 			s, evs := openBenchStore(b, n)
 			pid := evs[0].ID()
 			b.ResetTimer()
+			cpu0 := cpuTime()
 			for b.Loop() {
 				seen := 0
 				if err := s.Iterate(ctx, pid, func(*event.Event) error { seen++; return nil }); err != nil || seen != n {
@@ -138,6 +141,7 @@ func BenchmarkIterate(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/1e3/float64(b.N*n), "µs/event")
+			b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/1e3/float64(b.N*n), "cpu-µs/event")
 		})
 	}
 }

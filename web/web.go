@@ -1,20 +1,19 @@
 // Package web is the member's local web UI: a JSON API over the app
 // service and a single page that uses it, served by `pursuance up` on
 // 127.0.0.1. It answers only requests addressed to its own host and port
-// (DNS rebinding), and changes nothing without the per-run token the page
-// carries and a same-origin Origin (cross-site requests).
+// (DNS rebinding); it shows and does nothing without a session, which only
+// the single-use login link that `up` gives its own user opens (other
+// users of the machine); and it changes nothing from another origin
+// (cross-site requests). See auth.go and docs/web.md.
 package web
 
 import (
 	"context"
-	"crypto/rand"
 	"embed"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"html/template"
 	"io/fs"
 	"net/http"
 	"strings"
@@ -43,54 +42,69 @@ type Server struct {
 	// Changed, when set, is called after each request that changed
 	// something, so that the node sends it to the relays at once.
 	Changed func()
+	// LoginChanged, when set, is called with the new login URL after a
+	// login used the one in force, so that the owner's file holds one
+	// that works. Calls come one at a time, in order.
+	LoginChanged func(loginURL string)
 
 	liveMu   sync.Mutex
 	liveCh   chan struct{} // closed and replaced by Notify
 	liveSeen uint64        // how many times Notify was called
 
-	host  string // host:port requests must name
-	token string
-	index *template.Template
-	mux   *http.ServeMux
+	host      string // host:port requests must name
+	gate      gate
+	index     []byte // the page
+	loginHTML []byte // the login page, also shown to a browser without a session
+	mux       *http.ServeMux
+	routes    map[string]Access // by pattern
 }
 
-// TokenHeader carries the per-run token on every request that changes
-// something.
-const TokenHeader = "X-Pursuance-Token"
-
 // New makes the server for the UI at host (host:port, as browsers will
-// name it: 127.0.0.1:PORT).
+// name it: 127.0.0.1:PORT), with new secrets.
 func New(host string, open func(context.Context) (*app.Node, error)) (*Server, error) {
-	var t [16]byte
-	if _, err := rand.Read(t[:]); err != nil {
+	login, err1 := newSecret()
+	bearer, err2 := newSecret()
+	if err := errors.Join(err1, err2); err != nil {
 		return nil, err
 	}
-	idx, err := template.ParseFS(assets, "assets/index.html")
-	if err != nil {
+	idx, err1 := assets.ReadFile("assets/index.html")
+	lp, err2 := assets.ReadFile("assets/login.html")
+	if err := errors.Join(err1, err2); err != nil {
 		return nil, err
 	}
-	s := &Server{Open: open, host: host, token: hex.EncodeToString(t[:]), index: idx, mux: http.NewServeMux(), liveCh: make(chan struct{})}
+	s := &Server{Open: open, host: host, index: idx, loginHTML: lp, mux: http.NewServeMux(),
+		routes: map[string]Access{}, liveCh: make(chan struct{})}
+	s.gate.login, s.gate.bearer = login, bearer
+	// Every route is registered with its access here; a route that is
+	// not (or a path that matches none) needs a session.
+	route := func(pattern string, acc Access, h http.HandlerFunc) {
+		s.routes[pattern] = acc
+		s.mux.HandleFunc(pattern, h)
+	}
 	static, _ := fs.Sub(assets, "assets")
-	s.mux.HandleFunc("GET /{$}", s.page)
-	s.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServer(http.FS(static))))
-	s.mux.HandleFunc("GET /api/me", s.api(s.me))
-	s.mux.HandleFunc("GET /api/pursuances", s.api(s.pursuances))
-	s.mux.HandleFunc("GET /api/p/{p}", s.api(s.pursuance))
-	s.mux.HandleFunc("GET /api/p/{p}/tasks", s.api(s.tasks))
-	s.mux.HandleFunc("GET /api/p/{p}/tasks/{t}", s.api(s.task))
-	s.mux.HandleFunc("POST /api/p/{p}/tasks", s.api(s.createTask))
-	s.mux.HandleFunc("POST /api/p/{p}/tasks/{t}/comments", s.api(s.comment))
-	s.mux.HandleFunc("POST /api/p/{p}/tasks/{t}/status", s.api(s.setStatus))
-	s.mux.HandleFunc("GET /api/p/{p}/log", s.api(s.log))
-	s.mux.HandleFunc("POST /api/pursuances", s.api(s.createPursuance))
-	s.mux.HandleFunc("POST /api/join", s.api(s.join))
-	s.mux.HandleFunc("POST /api/p/{p}/tasks/{t}/assign", s.api(s.assign))
-	s.mux.HandleFunc("POST /api/p/{p}/tasks/{t}/move", s.api(s.move))
-	s.mux.HandleFunc("POST /api/p/{p}/tasks/{t}/edit", s.api(s.edit))
-	s.mux.HandleFunc("POST /api/p/{p}/tasks/{t}/archive", s.api(s.archive))
+	files := http.StripPrefix("/static/", http.FileServer(http.FS(static)))
+	route("GET /static/", Public, files.ServeHTTP)
+	route("GET /login", Public, s.loginPage)
+	route("POST /login", Public, s.login)
+	route("GET /{$}", NeedsCookie, s.page)
+	route("GET /api/me", NeedsSession, s.api(s.me))
+	route("GET /api/pursuances", NeedsSession, s.api(s.pursuances))
+	route("GET /api/p/{p}", NeedsSession, s.api(s.pursuance))
+	route("GET /api/p/{p}/tasks", NeedsSession, s.api(s.tasks))
+	route("GET /api/p/{p}/tasks/{t}", NeedsSession, s.api(s.task))
+	route("POST /api/p/{p}/tasks", NeedsSession, s.api(s.createTask))
+	route("POST /api/p/{p}/tasks/{t}/comments", NeedsSession, s.api(s.comment))
+	route("POST /api/p/{p}/tasks/{t}/status", NeedsSession, s.api(s.setStatus))
+	route("GET /api/p/{p}/log", NeedsSession, s.api(s.log))
+	route("POST /api/pursuances", NeedsSession, s.api(s.createPursuance))
+	route("POST /api/join", NeedsSession, s.api(s.join))
+	route("POST /api/p/{p}/tasks/{t}/assign", NeedsSession, s.api(s.assign))
+	route("POST /api/p/{p}/tasks/{t}/move", NeedsSession, s.api(s.move))
+	route("POST /api/p/{p}/tasks/{t}/edit", NeedsSession, s.api(s.edit))
+	route("POST /api/p/{p}/tasks/{t}/archive", NeedsSession, s.api(s.archive))
 	// The status is the node's, not the home's: it is answered without
 	// opening the home, which a sync round in progress holds.
-	s.mux.HandleFunc("GET /api/status", func(w http.ResponseWriter, r *http.Request) {
+	route("GET /api/status", NeedsSession, func(w http.ResponseWriter, r *http.Request) {
 		var v any = map[string]any{}
 		if s.Status != nil {
 			v = s.Status()
@@ -98,23 +112,20 @@ func New(host string, open func(context.Context) (*app.Node, error)) (*Server, e
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(v)
 	})
-	s.mux.HandleFunc("GET /api/live", s.live)
-	s.mux.HandleFunc("POST /api/p/{p}/invites", s.api(s.invite))
-	s.mux.HandleFunc("POST /api/p/{p}/sync", s.api(s.sync))
-	s.mux.HandleFunc("POST /api/p/{p}/relays", s.api(s.relays))
-	s.mux.HandleFunc("POST /api/p/{p}/members/{m}/roles", s.api(s.roles))
-	s.mux.HandleFunc("POST /api/p/{p}/members/{m}/remove", s.api(s.remove))
-	s.mux.HandleFunc("GET /api/p/{p}/charter", s.api(s.charter))
-	s.mux.HandleFunc("POST /api/p/{p}/charter", s.api(s.amend))
-	s.mux.HandleFunc("GET /api/templates", s.api(func(*http.Request, *app.Node) (any, error) { return charter.TemplateNames(), nil }))
+	route("GET /api/live", NeedsSession, s.live)
+	route("POST /api/p/{p}/invites", NeedsSession, s.api(s.invite))
+	route("POST /api/p/{p}/sync", NeedsSession, s.api(s.sync))
+	route("POST /api/p/{p}/relays", NeedsSession, s.api(s.relays))
+	route("POST /api/p/{p}/members/{m}/roles", NeedsSession, s.api(s.roles))
+	route("POST /api/p/{p}/members/{m}/remove", NeedsSession, s.api(s.remove))
+	route("GET /api/p/{p}/charter", NeedsSession, s.api(s.charter))
+	route("POST /api/p/{p}/charter", NeedsSession, s.api(s.amend))
+	route("GET /api/templates", NeedsSession, s.api(func(*http.Request, *app.Node) (any, error) { return charter.TemplateNames(), nil }))
 	return s, nil
 }
 
-// Token is the per-run token (tests use it).
-func (s *Server) Token() string { return s.token }
-
-// ServeHTTP checks the host, and for changes the token and origin, then
-// serves.
+// ServeHTTP checks the host, the session the route needs, and for
+// changes the origin, then serves.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Host != s.host {
 		http.Error(w, "wrong host: this UI answers only to "+s.host, http.StatusMisdirectedRequest)
@@ -124,13 +135,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Frame-Options", "DENY")
 	w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'")
 	w.Header().Set("Referrer-Policy", "no-referrer")
+	_, pattern := s.mux.Handler(r)
+	acc, ok := s.routes[pattern]
+	if !ok {
+		acc = NeedsSession // no route: a 404 or 405 only for a session
+	}
+	if !s.allowed(r, acc) {
+		s.refuse(w, acc)
+		return
+	}
+	if acc != Public {
+		w.Header().Set("Cache-Control", "no-store")
+	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		if o := r.Header.Get("Origin"); o != "" && o != "http://"+s.host {
 			writeErr(w, http.StatusForbidden, errors.New("cross-origin request refused"))
-			return
-		}
-		if r.Header.Get(TokenHeader) != s.token {
-			writeErr(w, http.StatusForbidden, errors.New("missing or wrong token: reload the page"))
 			return
 		}
 	}
@@ -139,7 +158,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	s.index.Execute(w, struct{ Token string }{s.token})
+	w.Write(s.index)
 }
 
 // api wraps a handler with the node's lifetime and JSON encoding.

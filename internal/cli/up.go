@@ -40,12 +40,19 @@ func newUpCmd(e *Env) *cobra.Command {
 relays in the background, and runs an embedded relay that holds everything
 this member has, so other members can resync from it as a peer
 (` + "`pursuance sync --peer URL`" + `) when the relays have pruned or lost events. It
-prints the embedded relay's URL on stderr when ready, and runs until Ctrl-C.
-Other commands keep working while it runs (it takes the home only during
-each round).
+runs until Ctrl-C. Other commands keep working while it runs (it takes the
+home only during each round); a second up on the same home refuses, and
+says where the running node's web UI is.
 
-It serves the web UI on --listen (127.0.0.1) and prints its URL on stdout.
-Without an identity, up says how to create one and exits.`,
+It serves the web UI on --listen (127.0.0.1, this machine only). When
+ready, it prints on stderr the embedded relay's URL (for other members'
+nodes, not for a browser) and the UI's address, and on stdout a login link
+for the UI: open it in your browser. The link works once; ` + "`pursuance ui`" + `
+prints a new one. Nothing in the UI shows without logging in, so other
+users of this machine see nothing (docs/web.md).
+
+Without an identity, up asks for a name and a passphrase at a terminal;
+elsewhere it says how to create one and fails.`,
 		Example: `  pursuance up
   pursuance --home /tmp/bob up --relay-listen 127.0.0.1:8766 --interval 30s`,
 		Args: noArgs,
@@ -57,9 +64,7 @@ Without an identity, up says how to create one and exits.`,
 			pub, err := keystore.ReadPublic(home)
 			switch {
 			case errors.Is(err, fs.ErrNotExist) && e.Terminal == nil:
-				fmt.Fprintln(e.Stderr, "pursuance: no identity on this home yet: the node needs one.")
-				fmt.Fprintf(e.Stderr, "Create it with `pursuance id new --name NAME` (home: %s), then run `pursuance up` again.\n", home)
-				return nil
+				return fmt.Errorf("no identity on this home yet (%s): the node needs one; create it with `pursuance id new --name NAME`, then run `pursuance up` again", home)
 			case errors.Is(err, fs.ErrNotExist):
 				// First run at a terminal: create the identity now.
 				id, err := e.firstRun(home)
@@ -70,6 +75,16 @@ Without an identity, up says how to create one and exits.`,
 			case err != nil:
 				return err
 			}
+			// One node per home (the lock is released however the
+			// process ends); a run file left by a crash is removed.
+			lock, err := lockNode(cmd.Context(), home)
+			if err != nil {
+				return err
+			}
+			defer lock.Close()
+			run := &runWriter{home: home}
+			run.remove()
+			defer run.remove()
 			if e.unlocked == nil {
 				// Unlock once, up front; every round and request reuses it.
 				pass, err := e.Passphrase(false)
@@ -122,17 +137,21 @@ Without an identity, up says how to create one and exits.`,
 				}
 			}
 			round() // the embedded relay holds everything before peers are told of it
-			fmt.Fprintln(e.Stderr, peer)
-			// A change made in the UI goes out at once (watch.poke).
-			uiURL, ui, err := e.serveUI(ctx, listen, cmd.Flags().Changed("listen"), last.UI, watch.poke)
+			// A change made in the UI goes out at once (watch.poke); a
+			// login puts the new login link in the run file.
+			uiURL, ui, err := e.serveUI(ctx, listen, cmd.Flags().Changed("listen"), last.UI, watch.poke, run.login)
 			if err != nil {
 				return err
 			}
 			if err := writeNodeFile(home, nodeFile{Relay: peer, UI: uiURL}); err != nil {
 				fmt.Fprintf(e.Stderr, "warning: %v\n", err)
 			}
-			fmt.Fprintf(e.Stdout, "%s\n", uiURL)
-			fmt.Fprintf(e.Stderr, "Node of %s is up: syncing every %s; peers may sync from %s.\nWeb UI: %s (this machine only). Ctrl-C stops.\n", pub.Name, interval, peer, uiURL)
+			login := ui.LoginURL()
+			run.start(runFile{PID: os.Getpid(), Relay: peer, UI: uiURL, Login: login, Bearer: ui.Bearer()}, e.Stderr)
+			fmt.Fprintf(e.Stderr, "Node of %s is up: it syncs every %s and serves other members' nodes. Ctrl-C stops it.\n", pub.Name, interval)
+			fmt.Fprintf(e.Stderr, "Relay for other members' nodes (not a web page): %s\n", peer)
+			fmt.Fprintf(e.Stderr, "Web UI at %s (this machine only). Log in with this link, which works once (`pursuance ui` prints a new one):\n", uiURL)
+			fmt.Fprintln(e.Stdout, login)
 			if once {
 				stop()
 				return <-served
@@ -258,8 +277,9 @@ func (e *Env) firstRun(home string) (*identity.Identity, error) {
 // returns its URL.
 // It listens on the address of the last run (last, a URL) when the user
 // left --listen (listen) at its default (!changed) and that one is free.
-// onChange is called after each request that changed something.
-func (e *Env) serveUI(ctx context.Context, listen string, changed bool, last string, onChange func()) (string, *web.Server, error) {
+// onChange is called after each request that changed something, onLogin
+// with the new login link after each login.
+func (e *Env) serveUI(ctx context.Context, listen string, changed bool, last string, onChange func(), onLogin func(string)) (string, *web.Server, error) {
 	host, _, err := net.SplitHostPort(listen)
 	if err != nil {
 		return "", nil, usageErrorf("--listen: %v", err)
@@ -276,7 +296,7 @@ func (e *Env) serveUI(ctx context.Context, listen string, changed bool, last str
 		ln.Close()
 		return "", nil, err
 	}
-	ui.Status, ui.Changed = e.sync.snapshot, onChange
+	ui.Status, ui.Changed, ui.LoginChanged = e.sync.snapshot, onChange, onLogin
 	// Requests end with ctx (Ctrl-C), the pages' live streams included.
 	hs := &http.Server{Handler: ui, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
 	go hs.Serve(ln)

@@ -69,12 +69,19 @@ func TestUpTwice(t *testing.T) {
 	if again.login == first.login {
 		t.Error("a new run took the old run's login link")
 	}
-	again.cmd.Process.Signal(syscall.SIGTERM)
-	if err := again.cmd.Wait(); err != nil {
-		t.Errorf("up stopped with %v", err)
-	}
-	if _, err := os.Stat(filepath.Join(home, "running.json")); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("a stopped node left its run file: %v", err)
+	// Stopped by Ctrl-C, SIGTERM or a closed terminal (SIGHUP), it removes
+	// its run file.
+	for i, sig := range []os.Signal{syscall.SIGTERM, syscall.SIGHUP, os.Interrupt} {
+		if i > 0 {
+			again = runUp(t, "Alice", home, env)
+		}
+		again.cmd.Process.Signal(sig)
+		if err := again.cmd.Wait(); err != nil {
+			t.Errorf("up stopped by %v with %v", sig, err)
+		}
+		if _, err := os.Stat(filepath.Join(home, "running.json")); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("a node stopped by %v left its run file: %v", sig, err)
+		}
 	}
 }
 

@@ -97,7 +97,13 @@ elsewhere it says how to create one and fails.`,
 				}
 				e.unlocked = id
 			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			// A closed terminal (SIGHUP) stops the node as Ctrl-C does,
+			// its run file removed; unless SIGHUP is ignored (nohup).
+			stopOn := []os.Signal{os.Interrupt, syscall.SIGTERM}
+			if !signal.Ignored(syscall.SIGHUP) {
+				stopOn = append(stopOn, syscall.SIGHUP)
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), stopOn...)
 			defer stop()
 			st, err := relay.OpenSQLite(ctx, filepath.Join(home, "relay", "relay.db"))
 			if err != nil {

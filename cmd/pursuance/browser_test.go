@@ -21,6 +21,7 @@ import (
 type upNode struct {
 	cmd   *exec.Cmd
 	home  string
+	env   []string
 	login string // the login link it printed
 	ui    string // the web UI's URL (http://127.0.0.1:PORT)
 
@@ -78,7 +79,7 @@ func runUp(t *testing.T, name, home string, env []string) *upNode {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &upNode{home: home}
+	n := &upNode{home: home, env: env}
 	n.cmd = exec.Command(bin, "--home", home, "up", "--interval", "1h")
 	n.cmd.Env = env
 	n.cmd.Stderr = n
@@ -356,4 +357,25 @@ func TestBrowser(t *testing.T) {
 	poll(btab, "the file is read", `document.querySelector('#found textarea[name="charter"]').value.includes("name: Cell")`)
 	run(btab, "found Cell", chromedp.SendKeys(css(`#found input[name="name"]`), "Cell"), chromedp.Click(css("#found button")))
 	poll(btab, "Bob's Cell", `document.querySelector("#pursuance").selectedOptions[0]?.textContent === "Cell" && document.querySelector("#members tbody").textContent.includes("lead")`)
+
+	// Bob's node restarts (on the same address, taken again): the
+	// sessions of a run end with it, so his open page shows how to log in
+	// instead of the UI; `pursuance ui` gives him a link that works.
+	bob.cmd.Process.Signal(syscall.SIGTERM)
+	if err := bob.cmd.Wait(); err != nil {
+		t.Fatalf("Bob's node stopped with %v:%s", err, nodes())
+	}
+	restarted := runUp(t, "Bob", bob.home, bob.env)
+	if restarted.ui != bob.ui {
+		t.Fatalf("Bob's node came back at %s, not at %s", restarted.ui, bob.ui)
+	}
+	poll(btab, "Bob's page asks him to log in again", `document.body.classList.contains("locked") && getComputedStyle(document.querySelector("#locked")).display !== "none" && document.querySelector("#columns").getClientRects().length === 0 && document.querySelector("#pursuance").getClientRects().length === 0`)
+	shot(btab, "logged-out")
+	// (The link the restarted node printed is the one in force: unused.)
+	link := strings.TrimSpace(pursuance(t, bob.env, "--home", bob.home, "ui"))
+	if link != restarted.login {
+		t.Fatalf("pursuance ui printed %q, not the link in force %q", link, restarted.login)
+	}
+	run(btab, "Bob logs in again", chromedp.Navigate(link))
+	poll(btab, "Bob is back", `location.pathname === "/" && !document.body.classList.contains("locked") && [...document.querySelector("#pursuance").options].some(o => o.textContent === "Cell")`)
 }

@@ -6,15 +6,16 @@
 (async () => {
   const state = document.querySelector("#login-state");
   const token = location.hash.slice(1);
-  if (location.pathname !== "/login" || !token) return;
+  if (location.pathname !== "/login") return;
   history.replaceState(null, "", "/login"); // the token leaves the address bar
-  state.textContent = "Logging in…";
   // A browser already logged in (a link opened twice) goes straight in.
   const kept = localStorage.getItem("pursuance-token");
   if (kept) {
     const r = await fetch("/api/me", {headers: {"X-Pursuance-Token": kept}}).catch(() => null);
     if (r && r.ok) { location.replace("/"); return; }
   }
+  if (!token) return;
+  state.textContent = "Logging in…";
   try {
     const r = await fetch("/login", {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify({token})});
     const d = await r.json().catch(() => ({}));

@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/pursuance/pursuance/charter"
@@ -18,6 +17,7 @@ import (
 	"github.com/pursuance/pursuance/identity"
 	"github.com/pursuance/pursuance/identity/keystore"
 	"github.com/pursuance/pursuance/ingest"
+	"github.com/pursuance/pursuance/internal/flock"
 	"github.com/pursuance/pursuance/state"
 	"github.com/pursuance/pursuance/store"
 )
@@ -92,13 +92,13 @@ func lockHome(ctx context.Context, dir string) (*os.File, error) {
 		return nil, fmt.Errorf("lock home: %w", err)
 	}
 	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			return f, nil
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) {
+		ok, err := flock.TryLock(f)
+		if err != nil {
 			f.Close()
 			return nil, fmt.Errorf("lock home: %w", err)
+		}
+		if ok {
+			return f, nil
 		}
 		select {
 		case <-ctx.Done():

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 
 	"github.com/pursuance/pursuance/charter"
@@ -75,6 +76,10 @@ type DoOptions struct {
 	// Peers, for Join: relays or members' nodes to fetch the log from,
 	// beside the relays the code names.
 	Peers []string
+	// Log, for Join: a member's export of the log, read instead of
+	// fetching it; Imported, when set, receives what reading it did.
+	Log      io.Reader
+	Imported *ImportResult
 }
 
 // Result is what an action did.

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
@@ -101,6 +102,18 @@ func nodeCmd(ts *testscript.TestScript, neg bool, args []string) {
 			}
 		}
 		go io.Copy(io.Discard, r)
+		// The node is up once its node file names it (commands find the
+		// node's relay there), which it writes after the relay's line.
+		nodeFile := filepath.Join(ts.MkAbs(args[2]), "node.json")
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			if b, err := os.ReadFile(nodeFile); err == nil && strings.Contains(string(b), ts.Getenv(name)) {
+				break
+			}
+			if time.Now().After(deadline) {
+				cmd.Process.Kill()
+				ts.Fatalf("node %s did not write %s naming %s", name, nodeFile, ts.Getenv(name))
+			}
+		}
 		scriptRelays.Store(key, cmd)
 		ts.Defer(func() {
 			cmd.Process.Kill()

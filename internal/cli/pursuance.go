@@ -637,7 +637,9 @@ func newJoinCmd(e *Env) *cobra.Command {
 		Long: `Join the pursuance an invite code names. The code carries the keys that
 open the pursuance's log and the relays that hold it: join fetches the log
 from them (or reads a member's ` + "`pursuance export`" + ` file, --log FILE),
-verifies every event, signs the join on top of it and publishes it.`,
+verifies every event, signs the join on top of it and publishes it. A join
+that fails (a used-up or expired code, a log that cannot be fetched) leaves
+nothing on this home.`,
 		Example: `  pursuance join pi1… --log night-desk.plog`,
 		Args:    exactArgs(1, "CODE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -650,22 +652,19 @@ verifies every event, signs the join on top of it and publishes it.`,
 				return err
 			}
 			defer n.Close()
+			opts := app.DoOptions{Unchecked: e.unchecked, Peers: peers}
 			if logFile != "" {
-				if err := n.Accept(code); err != nil {
-					return err
-				}
 				f, err := os.Open(logFile)
 				if err != nil {
 					return err
 				}
-				res, err := n.Import(cmd.Context(), f)
-				f.Close()
-				if err != nil {
-					return err
-				}
-				e.reportImport(res)
+				defer f.Close()
+				opts.Log, opts.Imported = f, new(app.ImportResult)
 			}
-			res, err := n.Join(cmd.Context(), code, app.DoOptions{Unchecked: e.unchecked, Peers: peers})
+			res, err := n.Join(cmd.Context(), code, opts)
+			if opts.Imported != nil && opts.Imported.Read > 0 {
+				e.reportImport(*opts.Imported)
+			}
 			if err != nil {
 				return err
 			}

@@ -142,6 +142,13 @@ func (n *Node) do(ctx context.Context, s *state.State, op state.Op, opts DoOptio
 			return Result{}, &refused{fmt.Errorf("not permitted: you are not a member of %s", s.Name())}
 		}
 	}
+	if !opts.Unchecked {
+		// What the member typed, checked before anything is sealed or
+		// rotated, and said in the member's terms.
+		if err := state.CheckInput(op); err != nil {
+			return Result{}, err
+		}
+	}
 	if _, ok := op.(*state.KeyUpdate); !ok && !opts.Unchecked {
 		// Keys first: a stale, owed or overdue generation is rotated
 		// before anything is written under it.

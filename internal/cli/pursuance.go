@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"strings"
@@ -63,6 +64,7 @@ Prints the pursuance ID.`,
 				return err
 			}
 			fmt.Fprintf(e.Stderr, "Founded %q; you hold %q.\n", c.Name, c.FounderRole())
+			e.warnSameName(cmd.Context(), n, id, c.Name)
 			if len(relays) > 0 {
 				if _, err := n.SetRelays(cmd.Context(), id, relays, nil, app.DoOptions{}); err != nil {
 					return err
@@ -264,6 +266,7 @@ keys sealed to that member.`,
 				for _, m := range s.Members() {
 					fmt.Fprintf(e.Stdout, "%-20s %s  %s\n%-20s fingerprint %s\n", m.Name, m.ID, joinRoles(m.Roles), "", identity.Fingerprint(m.ID, m.KEM))
 				}
+				e.warnLookAlikes(s)
 				return nil
 			})
 		},
@@ -669,6 +672,12 @@ nothing on this home.`,
 				return err
 			}
 			e.report(res)
+			if s, err := n.State(cmd.Context(), code.Pursuance); err == nil {
+				e.warnSameName(cmd.Context(), n, code.Pursuance, s.Name())
+				for _, m := range app.LooksLike(s, n.Me().ID, n.Me().Name) {
+					fmt.Fprintf(e.Stderr, "warning: your name looks like that of member %q (%s): the others will be told so; tell them your fingerprint (`pursuance id show`)\n", m.Name, m.ID.String()[:12])
+				}
+			}
 			if e.json {
 				return e.printJSON(struct {
 					Pursuance event.ID `json:"pursuance"`
@@ -824,6 +833,28 @@ func (e *Env) reportImport(res app.ImportResult) {
 		fmt.Fprintf(e.Stderr, ", %d sealed under keys you do not hold", res.Unreadable)
 	}
 	fmt.Fprintln(e.Stderr, ".")
+}
+
+// warnSameName warns on stderr when other pursuances on this home have
+// p's name: commands then need an ID prefix to tell them apart.
+func (e *Env) warnSameName(ctx context.Context, n *app.Node, p event.ID, name string) {
+	others, err := n.SameName(ctx, p, name)
+	if err != nil || len(others) == 0 {
+		return
+	}
+	var ids []string
+	for _, o := range others {
+		ids = append(ids, o.ID.Short())
+	}
+	fmt.Fprintf(e.Stderr, "warning: this home already has a pursuance named %q (%s): name them by ID prefix (this one is %s), or rename one with a charter amendment\n", name, strings.Join(ids, ", "), p.Short())
+}
+
+// warnLookAlikes warns on stderr of members whose names look alike: one
+// may be posing as the other, and only fingerprints tell them apart.
+func (e *Env) warnLookAlikes(s *state.State) {
+	for _, l := range app.LookAlikes(s) {
+		fmt.Fprintf(e.Stderr, "warning: %q (%s) and %q (%s) have names that look alike; compare their fingerprints with them before trusting either\n", l.A.Name, l.A.ID.String()[:12], l.B.Name, l.B.ID.String()[:12])
+	}
 }
 
 // exactArgs is cobra.ExactArgs reported as a usage error naming the

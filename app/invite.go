@@ -80,7 +80,9 @@ func inviteChecksum(b []byte) []byte {
 
 // ParseInviteCode parses an invite code; a mistyped code is an error.
 func ParseInviteCode(s string) (InviteCode, error) {
-	s = strings.ToLower(strings.TrimSpace(s)) // a QR code carries it in upper case
+	// Mail and chat wrap long lines, and a QR code carries the code in
+	// upper case: white space anywhere is dropped, case folded.
+	s = strings.ToLower(strings.Join(strings.Fields(s), ""))
 	body, ok := strings.CutPrefix(s, invitePrefix)
 	if !ok {
 		return InviteCode{}, fmt.Errorf("%w: it does not start with %q", ErrBadInviteCode, invitePrefix)

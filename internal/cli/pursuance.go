@@ -144,8 +144,9 @@ func newTemplatesCmd(e *Env) *cobra.Command {
 	return &cobra.Command{
 		Use:   "templates",
 		Short: "List the charter templates",
-		Long: `List the built-in charter templates. The founder holds each one's first
-role. Show one in full with ` + "`pursuance templates NAME`" + `.`,
+		Long: `List the built-in charter templates, a name a line (with --json, each
+one's roles too). The founder holds each one's first role. Show one in full,
+roles and rules with comments, with ` + "`pursuance templates NAME`" + `.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
@@ -172,8 +173,7 @@ role. Show one in full with ` + "`pursuance templates NAME`" + `.`,
 				return e.printJSON(out)
 			}
 			for _, t := range out {
-				fmt.Fprintf(e.Stdout, "%s\n", t.Name)
-				fmt.Fprintf(e.Stderr, "  roles: %s\n", strings.Join(t.Roles, ", "))
+				fmt.Fprintln(e.Stdout, t.Name)
 			}
 			return nil
 		},

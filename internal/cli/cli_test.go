@@ -3,14 +3,15 @@ package cli
 import (
 	"bytes"
 	"errors"
-	"github.com/pursuance/pursuance/app"
-	"github.com/spf13/cobra"
 	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/pursuance/pursuance/app"
+	"github.com/spf13/cobra"
 )
 
 // fakeTerminal answers prompts from a list, recording the prompts.

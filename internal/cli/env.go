@@ -5,11 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/pursuance/pursuance/identity"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/pursuance/pursuance/identity"
 
 	"golang.org/x/term"
 )

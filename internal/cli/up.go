@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -232,7 +233,7 @@ func (e *Env) firstRun(home string) (*identity.Identity, error) {
 	if err != nil && line == "" {
 		return nil, fmt.Errorf("read your name: %w", err)
 	}
-	name, err := identity.NormalizeName(line)
+	name, err := identity.NormalizeName(strings.TrimSpace(line))
 	if err != nil {
 		return nil, usageErrorf("name: %v", err)
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/pursuance/pursuance/identity/keystore"
+	"github.com/pursuance/pursuance/internal/flock"
 )
 
 // nodeFile is home/node.json: the addresses this home's node (`pursuance
@@ -114,6 +115,32 @@ const (
 
 // errLocked is tryLock's answer when the lock is held.
 var errLocked = errors.New("locked")
+
+// tryLock opens the file at path (creating it, mode 0600) and takes a
+// lock on it without waiting: an exclusive one, or a shared one, which
+// only tells whether someone holds the exclusive one (askers do not keep
+// each other from their answers). It returns errLocked when the lock is
+// held. The lock goes when the file is closed or the process ends, a
+// crash included.
+func tryLock(path string, exclusive bool) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	lock := flock.TryLockShared
+	if exclusive {
+		lock = flock.TryLock
+	}
+	ok, err := lock(f)
+	if !ok || err != nil {
+		f.Close()
+		if err == nil {
+			err = errLocked
+		}
+		return nil, err
+	}
+	return f, nil
+}
 
 // lockNode takes home's node lock, held by `pursuance up` for as long as
 // it runs, so that one home runs one node. The kernel releases it when

@@ -340,12 +340,23 @@ func TestNodeLock(t *testing.T) {
 	if _, err := lockNode(ctx, home); err == nil || !strings.Contains(err.Error(), "already starting") {
 		t.Errorf("a second node while the first starts: %v", err)
 	}
+	ui := func() (int, string, string) {
+		e, out, errOut := testEnv(map[string]string{"PURSUANCE_HOME": home}, nil)
+		code := Run([]string{"ui"}, e)
+		return code, out.String(), errOut.String()
+	}
+	if code, out, errOut := ui(); code != 1 || out != "" || !strings.Contains(errOut, "is starting") {
+		t.Errorf("pursuance ui while the node starts: %d %q %q", code, out, errOut)
+	}
 	live := runFile{PID: os.Getpid(), Relay: "http://127.0.0.1:3", UI: "http://127.0.0.1:4/", Login: "http://127.0.0.1:4/login#y", Bearer: "y"}
 	if err := writeRunFile(home, live); err != nil {
 		t.Fatal(err)
 	}
 	if got := runningNodeRelay(home); got != live.Relay {
 		t.Errorf("running node relay %q, want %q", got, live.Relay)
+	}
+	if code, out, _ := ui(); code != 0 || out != live.Login+"\n" {
+		t.Errorf("pursuance ui: %d %q, want the login link %q", code, out, live.Login)
 	}
 	if fi, err := os.Stat(filepath.Join(home, runFileName)); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("run file: %v %v, want mode 0600", fi.Mode(), err)
@@ -375,6 +386,9 @@ func TestNodeLock(t *testing.T) {
 	lock.Close()
 	if _, ok := runningNode(home); ok {
 		t.Error("a stopped node is taken for a running one")
+	}
+	if code, out, errOut := ui(); code != 1 || out != "" || !strings.Contains(errOut, "no node is running") {
+		t.Errorf("pursuance ui with no node: %d %q %q", code, out, errOut)
 	}
 }
 

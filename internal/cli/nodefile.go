@@ -181,12 +181,20 @@ func runningNode(home string) (runFile, bool) {
 	if err != nil || json.Unmarshal(b, &rf) != nil {
 		return runFile{}, false // no node up (the lock is not even asked)
 	}
+	if !nodeLocked(home) {
+		return runFile{}, false
+	}
+	return rf, true
+}
+
+// nodeLocked reports whether a node holds home's node lock: it runs, or
+// is starting.
+func nodeLocked(home string) bool {
 	f, err := tryLock(filepath.Join(home, nodeLockName), false)
 	if err == nil {
 		f.Close()
-		return runFile{}, false
 	}
-	return rf, errors.Is(err, errLocked)
+	return errors.Is(err, errLocked)
 }
 
 func writeRunFile(home string, rf runFile) error {

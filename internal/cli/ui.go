@@ -25,6 +25,9 @@ With --json: {"ui", "login"}, the UI's address and the link.`,
 				return err
 			}
 			rf, ok := runningNode(home)
+			if !ok && nodeLocked(home) {
+				return fmt.Errorf("the node on this home (%s) is starting (its first sync round): try again in a moment", home)
+			}
 			if !ok {
 				return fmt.Errorf("no node is running on this home (%s): `pursuance up` starts one and prints a login link", home)
 			}

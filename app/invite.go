@@ -312,6 +312,9 @@ func (n *Node) join(ctx context.Context, at *Node, code InviteCode, opts DoOptio
 			if serr != nil {
 				why = serr.Error()
 			}
+			if why == "" {
+				return Result{}, fmt.Errorf("the relays the code names (%s) do not hold the invite yet: if it was just made, try again in a moment, or ask the inviter to run `pursuance sync`", strings.Join(urls, ", "))
+			}
 			return Result{}, fmt.Errorf("the invite's pursuance %s is not on this home, and its relays did not give it (%s)", code.Pursuance.Short(), why)
 		}
 	}

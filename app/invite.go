@@ -313,7 +313,7 @@ func (n *Node) join(ctx context.Context, at *Node, code InviteCode, opts DoOptio
 				why = serr.Error()
 			}
 			if why == "" {
-				return Result{}, fmt.Errorf("the relays the code names (%s) do not hold the invite yet: if it was just made, try again in a moment, or ask the inviter to run `pursuance sync`", strings.Join(urls, ", "))
+				return Result{}, fmt.Errorf("the relays asked (%s) do not hold the invite: if it was just made, try again in a moment; if they dropped old events, join from a member's node (`--peer URL`)", strings.Join(urls, ", "))
 			}
 			return Result{}, fmt.Errorf("the invite's pursuance %s is not on this home, and its relays did not give it (%s)", code.Pursuance.Short(), why)
 		}

@@ -332,35 +332,6 @@ func ResolveMember(s *state.State, ref string) (identity.PublicKey, error) {
 	return identity.PublicKey{}, fmt.Errorf("no member %q in %s", ref, s.Name())
 }
 
-// ResolveTask finds a task of s by full ID or unique prefix (at least 4
-// hex digits).
-func ResolveTask(s *state.State, ref string) (*state.Task, error) {
-	low := strings.ToLower(ref)
-	var found []*state.Task
-	for _, t := range s.Tasks() {
-		id := t.ID.String()
-		if id == low {
-			return t, nil
-		}
-		if len(low) >= MinPrefix && strings.HasPrefix(id, low) {
-			found = append(found, t)
-		}
-	}
-	switch {
-	case len(found) == 0 && len(low) < MinPrefix:
-		return nil, fmt.Errorf("%q is too short to name a task: give at least %d hex digits of its ID (`pursuance task list P` shows them)", ref, MinPrefix)
-	case len(found) == 0:
-		return nil, fmt.Errorf("no task %q in %s", ref, s.Name())
-	case len(found) == 1:
-		return found[0], nil
-	}
-	var c []string
-	for _, t := range found {
-		c = append(c, fmt.Sprintf("%s (%s)", t.ID.Short(), t.Title))
-	}
-	return nil, fmt.Errorf("%w: task %q could be %s", ErrAmbiguous, ref, strings.Join(c, ", "))
-}
-
 // ResolveAssignee parses WHO: "role:NAME" or a member reference.
 func ResolveAssignee(s *state.State, who string) (string, error) {
 	if strings.HasPrefix(who, "role:") {

@@ -38,12 +38,20 @@ type homeTurns struct {
 	held time.Duration // held since the last gap
 }
 
-// releaseHome lets other processes use the home; takeHome or reclaimHome
-// take it back.
+// owner returns the node that holds the lock covering n's home.
+func (n *Node) owner() *Node {
+	if n.lockOf != nil {
+		return n.lockOf.owner()
+	}
+	return n
+}
+
+// releaseHome lets other processes use the home; the homeTurns returned
+// take it back for a while (with) or for good (reclaim).
 func (n *Node) releaseHome() *homeTurns {
-	if n.lock != nil {
-		n.lock.Close()
-		n.lock = nil
+	if o := n.owner(); o.lock != nil {
+		o.lock.Close()
+		o.lock = nil
 	}
 	return &homeTurns{n: n}
 }
@@ -53,9 +61,9 @@ func (n *Node) releaseHome() *homeTurns {
 // it, so the ingester reloads its chain tips first. fn must do no network
 // I/O.
 func (h *homeTurns) with(ctx context.Context, fn func() error) error {
-	n := h.n
-	n.turn.Lock()
-	defer n.turn.Unlock()
+	n, o := h.n, h.n.owner()
+	o.turn.Lock()
+	defer o.turn.Unlock()
 	if h.held > lockTurn {
 		h.held = 0
 		select {
@@ -64,14 +72,14 @@ func (h *homeTurns) with(ctx context.Context, fn func() error) error {
 			return ctx.Err()
 		}
 	}
-	f, err := lockHome(ctx, n.home)
+	f, err := lockHome(ctx, o.home)
 	if err != nil {
 		return err
 	}
 	start := time.Now()
-	n.lock = f // the node holds its home during fn (holdsHome)
+	o.lock = f // the node holds its home during fn (holdsHome)
 	defer func() {
-		n.lock = nil
+		o.lock = nil
 		f.Close()
 		h.held += time.Since(start)
 	}()
@@ -83,23 +91,24 @@ func (h *homeTurns) with(ctx context.Context, fn func() error) error {
 // lockBack even if ctx has ended. On failure the node refuses to write
 // (errHomeLost).
 func (h *homeTurns) reclaim(ctx context.Context) error {
-	n := h.n
-	n.turn.Lock()
-	defer n.turn.Unlock()
+	n, o := h.n, h.n.owner()
+	o.turn.Lock()
+	defer o.turn.Unlock()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lockBack)
 	defer cancel()
-	f, err := lockHome(ctx, n.home)
+	f, err := lockHome(ctx, o.home)
 	if err != nil {
 		return errHomeLost
 	}
-	n.lock = f
+	o.lock = f
 	n.in.Reload()
+	o.in.Reload()
 	return nil
 }
 
 // holdsHome fails with errHomeLost when the node no longer holds its home.
 func (n *Node) holdsHome() error {
-	if n.lock == nil {
+	if n.owner().lock == nil {
 		return errHomeLost
 	}
 	return nil

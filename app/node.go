@@ -65,6 +65,9 @@ type Node struct {
 	randMu sync.Mutex // serializes reads of Options.Rand
 	logMu  sync.Mutex // serializes calls of Options.Log
 	turn   sync.Mutex // the home, among Sync's goroutines (lock.go)
+	// lockOf, when set, is the node whose home's lock covers this one (a
+	// join's staging node, inside the home); Sync lets go of that lock.
+	lockOf *Node
 }
 
 // Open opens the home at dir: it reads the public identity (there must be

@@ -190,15 +190,23 @@ func relayNotes(r app.RelayResult) []string {
 		out = append(out, r.Reset+": read again from the start and refilled from this home")
 	}
 	if r.Lost > 0 {
-		out = append(out, fmt.Sprintf("acknowledged %d envelopes it did not keep: sent again", r.Lost))
+		out = append(out, fmt.Sprintf("acknowledged %s it did not keep: sent again", plural(r.Lost, "envelope")))
 	}
 	if r.Behind > 0 {
-		out = append(out, fmt.Sprintf("behind: it lacked %d events another relay or peer had (sent to it now); behind at every sync, it withholds or drops them", r.Behind))
+		out = append(out, fmt.Sprintf("behind: it lacked %s another relay or peer had (sent to it now; a relay behind at every sync withholds or drops them)", plural(r.Behind, "event")))
 	}
 	if r.Partial {
 		out = append(out, "read in part (a sync reads a bounded amount from each relay): the rest at the next sync")
 	}
 	return out
+}
+
+// plural says "1 event", "2 events".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // syncReport tells on stderr what a sync did, and which relays failed.

@@ -191,7 +191,7 @@ func (c *Client) Info(ctx context.Context) (Info, error) {
 	if err != nil {
 		return Info{}, err
 	}
-	resp, err := c.hc.Do(req)
+	resp, err := c.do(ctx, req)
 	if err != nil {
 		return Info{}, err
 	}

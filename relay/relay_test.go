@@ -450,6 +450,7 @@ func TestClientStalls(t *testing.T) {
 	topic, key := testTopic(t, 1)
 	calls := map[string]func() error{
 		"read": func() error { _, err := c.Read(ctx, topic, 0, 10); return err },
+		"info": func() error { _, err := c.Info(ctx); return err },
 		"append": func() error {
 			_, err := c.Append(ctx, topic, key, [][]byte{envelope(1024, 1)})
 			return err

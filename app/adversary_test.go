@@ -398,17 +398,20 @@ func TestLyingRelayCostsNothingOnceHonest(t *testing.T) {
 		// honest ends the lie; nil: Set(Honest).
 		before func(r *relaytest.Relay) string
 		honest func(r *relaytest.Relay, backup string)
+		// found is what the first round after must report of the relay:
+		// "lost" appends, or a Reset saying "wiped" or "rewound".
+		found string
 	}{
-		{name: "fake-ack", mode: relaytest.DropAppends},
+		{name: "fake-ack", mode: relaytest.DropAppends, found: "lost"},
 		{name: "flip-byte", mode: relaytest.Tamper},
-		{name: "forge", mode: relaytest.Forge},
-		{name: "replay", mode: relaytest.Replay},
-		{name: "relabel", mode: relaytest.Relabel},
-		{name: "jump", mode: relaytest.Jump},
+		{name: "forge", mode: relaytest.Forge, found: "rewound"},
+		{name: "replay", mode: relaytest.Replay, found: "rewound"},
+		{name: "relabel", mode: relaytest.Relabel, found: "rewound"},
+		{name: "jump", mode: relaytest.Jump, found: "rewound"},
 		{name: "always-more", mode: relaytest.AlwaysMore},
 		{name: "hang", mode: relaytest.Hang},
-		{name: "wipe", honest: func(r *relaytest.Relay, _ string) { r.Wipe() }},
-		{name: "restore-backup", before: func(r *relaytest.Relay) string { return r.Backup() },
+		{name: "wipe", found: "wiped", honest: func(r *relaytest.Relay, _ string) { r.Wipe() }},
+		{name: "restore-backup", found: "rewound", before: func(r *relaytest.Relay) string { return r.Backup() },
 			honest: func(r *relaytest.Relay, backup string) { r.Restore(backup) }},
 	}
 	for _, tc := range cases {
@@ -439,11 +442,20 @@ func TestLyingRelayCostsNothingOnceHonest(t *testing.T) {
 			do(t, alice, p, &state.TaskComment{Task: task.ID(), Text: "after"})
 			why := ""
 			for round := 1; round <= 2; round++ {
+				var found []string
 				for _, m := range []member{alice, bob} {
 					res := mustSync(t, m, p)
 					if e := relayErrors(res); e != "" {
 						t.Fatalf("round %d, %s: %s", round, m.id.Name(), e)
 					}
+					if r := res.Relays[0]; r.Lost > 0 {
+						found = append(found, "lost")
+					} else if r.Reset != "" {
+						found = append(found, r.Reset)
+					}
+				}
+				if round == 1 && tc.found != "" && !strings.Contains(strings.Join(found, "; "), tc.found) {
+					t.Errorf("the first round after reported %q, want %q", found, tc.found)
 				}
 				var ok bool
 				if ok, why = converged(t, r.URL, p, alice, bob); ok {

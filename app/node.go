@@ -43,6 +43,11 @@ type Options struct {
 	// its own name it, so that a newcomer fetches the log from the
 	// inviter's node and the two sync through it.
 	NodeRelay string
+	// RelayTimeout is how long a sync waits for a relay that sends
+	// nothing (0: relay.DefaultStall).
+	RelayTimeout time.Duration
+
+	limits syncLimits // zero: the defaults (tests lower them)
 }
 
 // Node is one member's home: identity, store and the pursuances in it. It
@@ -58,6 +63,11 @@ type Node struct {
 	sdb  *syncDB // opened by the first sync
 
 	randMu sync.Mutex // serializes reads of Options.Rand
+	logMu  sync.Mutex // serializes calls of Options.Log
+	turn   sync.Mutex // the home, among Sync's goroutines (lock.go)
+	// lockOf, when set, is the node whose home's lock covers this one (a
+	// join's staging node, inside the home); Sync lets go of that lock.
+	lockOf *Node
 }
 
 // Open opens the home at dir: it reads the public identity (there must be
@@ -84,6 +94,10 @@ func Open(ctx context.Context, dir string, opts Options) (*Node, error) {
 	return &Node{home: dir, pub: pub, st: st, in: ingest.New(st, ingest.Options{}), lock: lock, opts: opts}, nil
 }
 
+// lockPoll is how often lockHome tries again for a home another process
+// holds.
+const lockPoll = 50 * time.Millisecond
+
 // lockHome takes an exclusive lock on the home's lock file, waiting (until
 // ctx ends) if another process holds it.
 func lockHome(ctx context.Context, dir string) (*os.File, error) {
@@ -104,7 +118,7 @@ func lockHome(ctx context.Context, dir string) (*os.File, error) {
 		case <-ctx.Done():
 			f.Close()
 			return nil, fmt.Errorf("lock home: another pursuance process is using %s: %w", dir, ctx.Err())
-		case <-time.After(50 * time.Millisecond):
+		case <-time.After(lockPoll):
 		}
 	}
 }

@@ -234,9 +234,9 @@ func TestSyncStatus(t *testing.T) {
 	if got := s.snapshot().(map[string]any); got["working"] != "Desk: http://r: sent 5" || got["total"] != nil {
 		t.Fatalf("sending: %v", got)
 	}
-	s.record([]string{"http://r"}, 2)
+	s.record([]string{"http://r"}, []string{"http://b"}, 2)
 	got := s.snapshot().(map[string]any)
-	if got["working"] != nil || got["missing"] != 2 || len(got["down"].([]string)) != 1 || got["last"] == "" {
+	if got["working"] != nil || got["missing"] != 2 || len(got["down"].([]string)) != 1 || len(got["behind"].([]string)) != 1 || got["last"] == "" {
 		t.Fatalf("after a round: %v", got)
 	}
 }

@@ -203,16 +203,17 @@ type syncStatus struct {
 	mu      sync.Mutex
 	last    time.Time
 	down    []string
+	behind  []string // relays that lacked what others had, or lost data
 	missing int
 	working string // what the round under way is doing ("Desk: 1200 of 50000")
 	done    uint64 // of the read under way: cursor reached and last
 	total   uint64
 }
 
-func (s *syncStatus) record(down []string, missing int) {
+func (s *syncStatus) record(down, behind []string, missing int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.last, s.down, s.missing, s.working, s.done, s.total = time.Now(), down, missing, "", 0, 0
+	s.last, s.down, s.behind, s.missing, s.working, s.done, s.total = time.Now(), down, behind, missing, "", 0, 0
 }
 
 // progress records a report of app.SyncOptions.Progress about pursuance
@@ -241,11 +242,14 @@ func (s *syncStatus) snapshot() any {
 	if s.last.IsZero() {
 		return out
 	}
-	down := s.down
+	down, behind := s.down, s.behind
 	if down == nil {
 		down = []string{}
 	}
-	out["last"], out["down"], out["missing"] = s.last.UTC().Format(time.RFC3339), down, s.missing
+	if behind == nil {
+		behind = []string{}
+	}
+	out["last"], out["down"], out["behind"], out["missing"] = s.last.UTC().Format(time.RFC3339), down, behind, s.missing
 	return out
 }
 
@@ -328,9 +332,9 @@ func (e *Env) upRound(ctx context.Context, peer string) (targets []app.WatchTarg
 	if err != nil {
 		return nil, 0, err
 	}
-	var down []string
+	var down, behind []string
 	missing := 0
-	defer func() { e.sync.record(down, missing) }()
+	defer func() { e.sync.record(down, behind, missing) }()
 	for _, p := range ps {
 		name := p.Name
 		res, err := n.Sync(ctx, p.ID, app.SyncOptions{Relays: []string{peer}, Progress: func(format string, args ...any) {
@@ -345,12 +349,21 @@ func (e *Env) upRound(ctx context.Context, peer string) (targets []app.WatchTarg
 		if ts, err := n.WatchTargets(ctx, p.ID, []string{peer}); err == nil {
 			targets = append(targets, ts...)
 		}
+		trouble := false
 		for _, r := range res.Relays {
 			if r.Err != nil && !slices.Contains(down, r.URL) {
 				down = append(down, r.URL)
 			}
+			// The node's own relay catches up every round: not news.
+			if r.URL == peer || len(relayNotes(r)) == 0 {
+				continue
+			}
+			trouble = true
+			if !slices.Contains(behind, r.URL) {
+				behind = append(behind, r.URL)
+			}
 		}
-		if res.Received > 0 || len(res.Missing) > 0 || relayErrorCount(res) > 0 {
+		if res.Received > 0 || len(res.Missing) > 0 || relayErrorCount(res) > 0 || trouble {
 			fmt.Fprintf(e.Stderr, "%s: ", p.Name)
 			e.syncReport(res, nil)
 		}

@@ -250,7 +250,7 @@ async function loadStatus() {
   if (st.working) { $("#status").textContent = "syncing " + st.working; return; }
   if (!st.last) { $("#status").textContent = ""; return; }
   const ago = Math.max(0, Math.round((Date.now() - Date.parse(st.last)) / 1000));
-  $("#status").textContent = "synced " + ago + " s ago" + (st.down && st.down.length ? " · relays down: " + st.down.join(", ") : "") + (st.missing ? " · " + st.missing + " events missing" : "");
+  $("#status").textContent = "synced " + ago + " s ago" + (st.down && st.down.length ? " · relays down: " + st.down.join(", ") : "") + (st.behind && st.behind.length ? " · relays behind or refilled: " + st.behind.join(", ") : "") + (st.missing ? " · " + st.missing + " events missing" : "");
 }
 
 async function loadLog() {

@@ -599,21 +599,28 @@ func TestWithholdingRelayNamedBehind(t *testing.T) {
 // A relay's retention dropping what a member pushed is not a lie: the
 // member does not send it again.
 func TestPrunedPushIsNotLost(t *testing.T) {
-	ctx := context.Background()
-	r, st := testRelay(t)
-	alice, _, p, task := twoOnRelays(t, r)
-	for i := range 4 {
-		do(t, alice, p, &state.TaskComment{Task: task.ID(), Text: strings.Repeat("y", i+1)})
-	}
-	mustSync(t, alice, p)
-	if n, err := st.Prune(ctx, timeNow(), relay.Retention{MaxBytes: 2 * 1024}); err != nil || n == 0 {
-		t.Fatalf("pruned %d: %v", n, err)
-	}
-	for range 2 {
-		res := mustSync(t, alice, p)
-		if res.Sent != 0 || res.Relays[0].Lost != 0 {
-			t.Fatalf("pruned envelopes sent again: %+v", res.Relays[0])
-		}
+	// 2 KiB keeps the newest entries of a topic; 512 bytes keeps none, and
+	// the relay answers first cursor 0 (nothing kept): that is retention
+	// too, not a loss (it once made a node refill such a relay every round).
+	for _, keep := range []int64{2 * 1024, 512} {
+		t.Run(fmt.Sprint(keep), func(t *testing.T) {
+			ctx := context.Background()
+			r, st := testRelay(t)
+			alice, _, p, task := twoOnRelays(t, r)
+			for i := range 4 {
+				do(t, alice, p, &state.TaskComment{Task: task.ID(), Text: strings.Repeat("y", i+1)})
+			}
+			mustSync(t, alice, p)
+			if n, err := st.Prune(ctx, timeNow(), relay.Retention{MaxBytes: keep}); err != nil || n == 0 {
+				t.Fatalf("pruned %d: %v", n, err)
+			}
+			for range 2 {
+				res := mustSync(t, alice, p)
+				if res.Sent != 0 || res.Relays[0].Lost != 0 || res.Relays[0].Reset != "" {
+					t.Fatalf("pruned envelopes sent again: %+v", res.Relays[0])
+				}
+			}
+		})
 	}
 }
 

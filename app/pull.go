@@ -65,7 +65,8 @@ type topicRead struct {
 	saved    readPos // what sync.db is to keep: before the first entry that did not open
 	held     bool    // an entry did not open: saved stays where it is
 	target   uint64  // the relay's last cursor when the read began
-	first    uint64  // the relay's first kept cursor, as last answered
+	first    uint64  // the relay's first kept cursor, as last answered (0: none kept)
+	last     uint64  // the relay's last cursor, as last answered
 	pushed   []pushedEnv
 	seen     map[[32]byte]bool // hashes of pushed envelopes read
 	logged   bool              // a failure to open was logged
@@ -134,7 +135,7 @@ func (rr *relayRun) pullTopic(ctx context.Context, t keys.Topic, k keys.Key) err
 			pages = -1
 			continue
 		}
-		tr.first = page.First
+		tr.first, tr.last = page.First, page.Last
 		if pages == 0 {
 			tr.target = page.Last
 			if err := rr.judgeBefore(ctx, tr, &page); err != nil {
@@ -185,7 +186,7 @@ func (rr *relayRun) settle(ctx context.Context, tr *topicRead, lo uint64, end bo
 		switch {
 		case tr.seen[p.hash]:
 			shown = append(shown, p)
-		case p.cursor != 0 && p.cursor < tr.first:
+		case p.cursor != 0 && pruned(tr.first, tr.last, p.cursor):
 			shown = append(shown, p) // dropped by retention since: kept as held
 		case p.cursor > lo && p.cursor <= tr.at, end && (p.cursor == 0 || p.cursor > tr.at):
 			lost = append(lost, p)
@@ -257,7 +258,7 @@ func (rr *relayRun) checkAnchor(ctx context.Context, tr *topicRead, page *relay.
 		}
 		page.Entries = es[1:]
 		tr.seeEntry(es[0])
-	case page.First > tr.at:
+	case pruned(page.First, page.Last, tr.at):
 		// Dropped by retention: nothing to check it against.
 	default:
 		why = fmt.Sprintf("its entry %d is gone", tr.at)
@@ -273,6 +274,13 @@ func (rr *relayRun) checkAnchor(ctx context.Context, tr *topicRead, page *relay.
 	return true, rr.sdb.resetTopic(ctx, rr.c.URL(), tr.t)
 }
 
+// pruned reports whether the entry at cursor is one the relay's
+// retention dropped, given the first kept and last cursors it answered: a
+// topic whose every entry was dropped answers first 0.
+func pruned(first, last, cursor uint64) bool {
+	return cursor < first || first == 0 && cursor <= last
+}
+
 // seeEntry notes an entry whose hash a pushed envelope may have.
 func (tr *topicRead) seeEntry(e relay.Entry) {
 	if len(tr.pushed) > 0 {
@@ -283,18 +291,18 @@ func (tr *topicRead) seeEntry(e relay.Entry) {
 // judgeBefore settles, on the first page, the envelopes pushed at
 // cursors before where this read began: the read will not show them.
 func (rr *relayRun) judgeBefore(ctx context.Context, tr *topicRead, page *relay.ReadResult) error {
-	var lost, pruned []pushedEnv
+	var lost, dropped []pushedEnv
 	for _, p := range tr.pushed {
 		if p.cursor == 0 || p.cursor >= tr.at || tr.seen[p.hash] {
 			continue
 		}
-		if page.First > p.cursor {
-			pruned = append(pruned, p) // retention: kept as held
+		if pruned(page.First, page.Last, p.cursor) {
+			dropped = append(dropped, p) // retention: kept as held
 		} else {
 			lost = append(lost, p)
 		}
 	}
-	if err := rr.sdb.settlePushed(ctx, rr.c.URL(), tr.t, pruned, nil); err != nil {
+	if err := rr.sdb.settlePushed(ctx, rr.c.URL(), tr.t, dropped, nil); err != nil {
 		return err
 	}
 	return rr.lose(ctx, tr, lost)

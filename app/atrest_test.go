@@ -16,6 +16,9 @@ import (
 	"github.com/pursuance/pursuance/event"
 	"github.com/pursuance/pursuance/identity"
 	"github.com/pursuance/pursuance/identity/keystore"
+	"github.com/pursuance/pursuance/internal/atrest"
+	"github.com/pursuance/pursuance/internal/sqlitefile"
+	"github.com/pursuance/pursuance/keys"
 	"github.com/pursuance/pursuance/state"
 )
 
@@ -321,4 +324,88 @@ func scanLeaks(t *testing.T, home string, texts []string, ids [][]byte) []string
 	}
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+// TestSyncDBMigrated: a clear sync.db of the last clear version (2), with
+// a row in every table, opens encrypted with the same answers, and its
+// file then shows none of the relay URL, topic, anchor, instance ID,
+// envelope hash, event ID, pursuance ID or name.
+func TestSyncDBMigrated(t *testing.T) {
+	ctx := context.Background()
+	home := t.TempDir()
+	const url, instance, name = "http://127.0.0.1:47211", "inst-quarrymoss", "Tidewrack Cell"
+	var topic keys.Topic
+	copy(topic[:], bytes.Repeat([]byte{0x5a}, len(topic)))
+	anchor := bytes.Repeat([]byte{0xa7}, 32)
+	hash := [32]byte(bytes.Repeat([]byte{0xc3}, 32))
+	id := event.ID(bytes.Repeat([]byte{0xe9}, 32))
+	held := event.ID(bytes.Repeat([]byte{0x1f}, 32))
+	p := event.ID(bytes.Repeat([]byte{0x77}, 32))
+	db, err := sqlitefile.Open(filepath.Join(home, SyncFile), syncBusy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{clearSyncSchema, nil},
+		{"INSERT INTO reads VALUES (?, ?, 7, ?)", []any{url, topic[:], anchor}},
+		{"INSERT INTO held VALUES (?, ?, ?)", []any{url, held[:], topic[:]}},
+		{"INSERT INTO relays VALUES (?, ?)", []any{url, instance}},
+		{"INSERT INTO pushed VALUES (?, ?, ?, 9, ?)", []any{url, topic[:], hash[:], id[:]}},
+		{"INSERT INTO names VALUES (?, ?)", []any{p[:], name}},
+		{"PRAGMA user_version = 2", nil},
+	} {
+		if _, err := db.Exec(q.sql, q.args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	clear := [][]byte{[]byte(url), []byte("127.0.0.1:47211"), topic[:16], anchor[:16], []byte(instance), hash[:16], id[:16], held[:16], p[:16], []byte(name)}
+	found := func() []string {
+		var out []string
+		for _, f := range []string{SyncFile, SyncFile + "-wal"} {
+			b, _ := os.ReadFile(filepath.Join(home, f))
+			for _, c := range clear {
+				if bytes.Contains(b, c) {
+					out = append(out, fmt.Sprintf("%q in %s", c, f))
+				}
+			}
+		}
+		return out
+	}
+	if got := found(); len(got) != len(clear) {
+		t.Fatalf("the clear file shows only %v", got)
+	}
+	key := atrest.Key{9}
+	s, err := openSyncDB(ctx, home, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pos, err := s.readPos(ctx, url, topic); err != nil || pos.cursor != 7 || !bytes.Equal(pos.anchor, anchor) {
+		t.Errorf("readPos = %+v, %v", pos, err)
+	}
+	if all, on, err := s.heldBy(ctx, url, topic); err != nil || !all.has(held) || !on.has(held) || !all.has(id) || all.len() != 2 {
+		// The pushed envelope's event counts as held too.
+		t.Errorf("heldBy: %v %v %v, %d", all.has(held), on.has(held), err, all.len())
+	}
+	if got, err := s.instance(ctx, url); err != nil || got != instance {
+		t.Errorf("instance = %q, %v", got, err)
+	}
+	if got, err := s.pushedOn(ctx, url, topic); err != nil || len(got) != 1 || got[0] != (pushedEnv{hash: hash, cursor: 9, id: id}) {
+		t.Errorf("pushedOn = %+v, %v", got, err)
+	}
+	if got, err := s.name(ctx, p); err != nil || got != name {
+		t.Errorf("name = %q, %v", got, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := found(); len(got) > 0 {
+		t.Fatalf("after the first open: %v", got)
+	}
+	if _, err := openSyncDB(ctx, home, atrest.Key{8}); err == nil {
+		t.Error("sync.db opened under another key")
+	}
 }

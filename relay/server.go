@@ -84,6 +84,7 @@ type Server struct {
 	log  *slog.Logger
 	hub  *hub
 	mux  *http.ServeMux
+	h    http.Handler // mux, with the instance header on every answer
 	m    metrics
 	now  func() time.Time
 	mu   sync.Mutex
@@ -105,11 +106,16 @@ func NewServer(st Store, cfg Config) *Server {
 	mux.HandleFunc("GET /v1/topics/{topic}", s.readHandler)
 	mux.HandleFunc("GET /v1/topics/{topic}/live", s.liveHandler)
 	s.mux = mux
+	instance := st.Instance()
+	s.h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(HeaderInstance, instance)
+		mux.ServeHTTP(w, r)
+	})
 	return s
 }
 
 // Handler returns the HTTP handler of the protocol.
-func (s *Server) Handler() http.Handler { return s.mux }
+func (s *Server) Handler() http.Handler { return s.h }
 
 // Serve serves on ln until ctx ends, then stops gracefully: it stops
 // accepting, ends live streams, and waits (up to 10 s) for requests in
@@ -119,7 +125,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	base, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	hs := &http.Server{
-		Handler:           s.mux,
+		Handler:           s.h,
 		ReadHeaderTimeout: 10 * time.Second, // slowloris
 		ReadTimeout:       60 * time.Second,
 		IdleTimeout:       2 * time.Minute,
@@ -296,10 +302,11 @@ func cursorParams(r *http.Request) (after uint64, limit int, err error) {
 	return after, limit, nil
 }
 
-// Response headers of a read.
+// Response headers of a read; HeaderInstance is on every answer.
 const (
-	HeaderLast  = "Pursuance-Relay-Last"
-	HeaderFirst = "Pursuance-Relay-First"
+	HeaderLast     = "Pursuance-Relay-Last"
+	HeaderFirst    = "Pursuance-Relay-First"
+	HeaderInstance = "Pursuance-Relay-Instance"
 )
 
 func (s *Server) readHandler(w http.ResponseWriter, r *http.Request) {

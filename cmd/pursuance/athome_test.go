@@ -28,7 +28,7 @@ import (
 // one file, are those docs/keystore.md lists as clear: the home owner's
 // own name and member ID in identity.json (which `pursuance id show`
 // prints without the passphrase), and the node's own loopback URLs in
-// node.json.
+// node.json and running.json.
 func athome(ts *testscript.TestScript, neg bool, args []string) {
 	if neg {
 		ts.Fatalf("athome: no negation")
@@ -99,11 +99,22 @@ func allowedAtRest(ts *testscript.TestScript, home string) map[string][]string {
 		ts.Check(json.Unmarshal(b, &f))
 		out["identity.json"] = []string{f.Public.ID, f.Public.Name}
 	}
-	if b, err := os.ReadFile(filepath.Join(home, "node.json")); err == nil {
-		var f map[string]string
+	// node.json and (while the node runs) running.json name the node's
+	// own loopback URLs.
+	for _, name := range []string{"node.json", "running.json"} {
+		b, err := os.ReadFile(filepath.Join(home, name))
+		if err != nil {
+			continue
+		}
+		var f struct {
+			Relay string `json:"relay"`
+			UI    string `json:"ui"`
+		}
 		ts.Check(json.Unmarshal(b, &f))
-		for _, u := range f {
-			out["node.json"] = append(out["node.json"], u, strings.TrimSuffix(u, "/"))
+		for _, u := range []string{f.Relay, f.UI} {
+			if u != "" {
+				out[name] = append(out[name], u, strings.TrimSuffix(u, "/"))
+			}
 		}
 	}
 	return out

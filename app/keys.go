@@ -203,7 +203,8 @@ func (n *Node) actAndRekey(ctx context.Context, p event.ID, op state.Op, opts Do
 }
 
 // HealKeys rotates every key whose current generation is stale (held by
-// someone no longer entitled to it), owed (not sealed to someone entitled
+// someone no longer entitled to it, or by the code of an invite that was
+// used, revoked or has expired), owed (not sealed to someone entitled
 // to it) or older than the charter's rotation period, when this member may
 // rotate it: the new generation goes to exactly the entitled members, with
 // the current one chained under it when this member holds that one and the
@@ -223,11 +224,12 @@ func (n *Node) heal(ctx context.Context, s *state.State) (*state.State, []string
 	me := n.id.ID()
 	var left []string
 	for _, role := range append([]string{""}, s.Charter().RoleNames()...) {
-		st, ok := s.KeyStatus(role)
+		now := n.now()
+		st, ok := s.KeyStatusAt(role, now)
 		if !ok {
 			continue
 		}
-		due := s.RotationDue(role, n.now())
+		due := s.RotationDue(role, now)
 		if len(st.Stale) == 0 && len(st.Owed) == 0 && !due {
 			continue
 		}

@@ -108,7 +108,7 @@ func (n *Node) prepareTask(ctx context.Context, s *state.State, op state.Op) (*s
 	}
 	changed := false
 	for _, scope := range r.scopes {
-		st, keyed := s.KeyStatus(scope)
+		st, keyed := s.KeyStatusAt(scope, n.now())
 		switch {
 		case !keyed:
 			// The first generation, if this member may make it; if not,

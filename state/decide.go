@@ -334,7 +334,7 @@ func (b *builder) permitted(v view, n *node, op Op, author identity.PublicKey, m
 	case *TaskSealed:
 		// Sealed for others: what this member can judge is that it is
 		// sealed under current generations, and that the task exists.
-		if err := b.checkWraps(a, op.Wraps); err != nil {
+		if err := b.checkWraps(a, op.Wraps, e.Time); err != nil {
 			return err
 		}
 		if !op.Task.IsZero() && v.task(op.Task) == nil {

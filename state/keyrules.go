@@ -18,7 +18,9 @@ import (
 // current generation, at the event's parents, of its scope (an older one
 // may be held by a member removed since), and that no one holds that
 // generation who is not entitled to it there (a stale key: rotate first).
-func (b *builder) checkWraps(a *authState, wraps []ContentWrap) error {
+// now is the claimed time of the event judged (an invite expired by then
+// no longer vouches for whoever holds its code).
+func (b *builder) checkWraps(a *authState, wraps []ContentWrap, now uint64) error {
 	for _, w := range wraps {
 		kg, ok := a.generation(w.Update)
 		if !ok {
@@ -27,8 +29,8 @@ func (b *builder) checkWraps(a *authState, wraps []ContentWrap) error {
 		if cur, _ := a.current(kg.Role); cur.Update != w.Update {
 			return fmt.Errorf("sealed under generation %d of %s, not the current one (%d)", kg.Gen, scopeName(kg.Role), cur.Gen)
 		}
-		if stale, _ := b.keyHolders(a, kg); len(stale) > 0 {
-			return fmt.Errorf("sealed under generation %d of %s, which %s holds without being entitled to it: it must be rotated first", kg.Gen, scopeName(kg.Role), b.name(a, stale[0]))
+		if stale, _ := b.keyHolders(a, kg, now); len(stale) > 0 {
+			return fmt.Errorf("sealed under generation %d of %s, which %s holds without being entitled to it: it must be rotated first", kg.Gen, scopeName(kg.Role), b.holderName(a, stale[0]))
 		}
 	}
 	return nil
@@ -38,8 +40,11 @@ func (b *builder) checkWraps(a *authState, wraps []ContentWrap) error {
 // scope in a: stale holds it and is not entitled, owed is entitled and does
 // not hold it. A generation is held by the members its key-update sealed
 // it to, by the members (current or former) who joined with an invite that
-// sealed it, and by the key of a revoked invite that sealed it.
-func (b *builder) keyHolders(a *authState, kg KeyGen) (stale, owed []identity.PublicKey) {
+// sealed it, and by the code of an invite that sealed it once the invite
+// is spent (inviteSpent): a copy of a used, expired or revoked code must
+// open nothing written afterwards. now is the time expiry is judged at
+// (0: expiry is not looked at).
+func (b *builder) keyHolders(a *authState, kg KeyGen, now uint64) (stale, owed []identity.PublicKey) {
 	holders := map[identity.PublicKey]bool{}
 	for _, m := range kg.Members {
 		holders[m] = true
@@ -60,7 +65,7 @@ func (b *builder) keyHolders(a *authState, kg KeyGen) (stale, owed []identity.Pu
 		}
 	}
 	for _, inv := range a.invites {
-		if inv.revoked && sealedBy(&inv.op) {
+		if inviteSpent(inv, now) && sealedBy(&inv.op) {
 			holders[inv.op.Key] = true
 		}
 	}
@@ -77,6 +82,25 @@ func (b *builder) keyHolders(a *authState, kg KeyGen) (stale, owed []identity.Pu
 	}
 	slices.SortFunc(stale, identity.PublicKey.Compare)
 	return stale, owed
+}
+
+// inviteSpent reports whether an invite no longer stands for a newcomer
+// to come: someone joined with it (its code may have been copied), it
+// was revoked, or it had expired at now (0: not looked at). The keys it
+// sealed are then stale in the hands of its code.
+func inviteSpent(inv *inviteState, now uint64) bool {
+	return inv.revoked || inv.used > 0 || inv.op.Expires != 0 && now > inv.op.Expires
+}
+
+// holderName names who holds a key without being entitled to it, for
+// reasons: a member, or the code of an invite.
+func (b *builder) holderName(a *authState, k identity.PublicKey) string {
+	for _, inv := range a.invites {
+		if inv.op.Key == k {
+			return fmt.Sprintf("the code of invite %s", inv.id.Short())
+		}
+	}
+	return b.name(a, k)
 }
 
 // scopeName names a key's scope in reasons.
@@ -103,7 +127,7 @@ func (b *builder) checkSealing(v view, n *node) error {
 		}
 		return nil
 	}
-	if err := b.checkWraps(a, n.sealed.Wraps); err != nil {
+	if err := b.checkWraps(a, n.sealed.Wraps, n.e.Time); err != nil {
 		return err
 	}
 	var vis []string

@@ -200,7 +200,7 @@ func checkKeys(t tb, w *world, s *State) {
 				t.Errorf("sealed task %s wrapped under %s, no generation at its parents", n.e.ID().Short(), wr.Update.Short())
 				continue
 			}
-			if stale, _ := b.keyHolders(at, kg); len(stale) > 0 {
+			if stale, _ := b.keyHolders(at, kg, n.e.Time); len(stale) > 0 {
 				t.Errorf("sealed task %s wrapped under a generation %s holds unentitled", n.e.ID().Short(), stale[0].Short())
 			}
 		}

@@ -37,7 +37,8 @@ import (
 //	expect task LABEL FIELD VALUE   (FIELD: title status parent assignees archived due comments)
 //	expect members N
 //
-// OPs: found TEMPLATE|file:NAME | invite ROLE [uses=N] (labels an invite) |
+// OPs: found TEMPLATE|file:NAME | invite ROLE [uses=N] [expires=T]
+// [seal=KEYUPDATE]... (labels an invite) |
 // uninvite INVITE | join INVITE |
 // assign NAME ROLE | revoke NAME ROLE | remove NAME | leave |
 // propose OP ARGS... | approve PROPOSAL | amend TEMPLATE |
@@ -274,6 +275,11 @@ func (w *world) op(a *actor, args []string) Op {
 		for _, kv := range args[2:] {
 			if v, ok := strings.CutPrefix(kv, "uses="); ok {
 				fmt.Sscan(v, &inv.Uses)
+			}
+			// expires=T: a join claiming a time after T (the harness's
+			// clock counts one per event signed) is too late.
+			if v, ok := strings.CutPrefix(kv, "expires="); ok {
+				fmt.Sscan(v, &inv.Expires)
 			}
 			// seal=LABEL: the generation that key-update published,
 			// sealed to the invite (the box's bytes are random: the

@@ -49,8 +49,9 @@ type builder struct {
 	pos       map[event.ID]int32
 	authors   []identity.PublicKey
 	authorIdx map[identity.PublicKey]uint32
-	byAuthor  [][]int32 // positions of each author's events, in log order
-	maxSeq    []uint64  // per author: highest seq added so far
+	byAuthor  [][]int32  // positions of each author's events, in log order
+	maxSeq    []uint64   // per author: highest seq added so far
+	timeUpTo  [][]uint64 // per author, aligned with byAuthor: the highest claimed time of its events so far
 
 	// Pass state.
 	auth       *authState
@@ -110,6 +111,7 @@ func (b *builder) add(e *event.Event) (*node, error) {
 		b.authors = append(b.authors, e.Author)
 		b.authorIdx[e.Author] = idx
 		b.byAuthor = append(b.byAuthor, nil)
+		b.timeUpTo = append(b.timeUpTo, nil)
 		b.maxSeq = append(b.maxSeq, 0)
 	}
 	// An honest chain's seqs rise with the log order (each event's lamport
@@ -146,6 +148,11 @@ func (b *builder) add(e *event.Event) (*node, error) {
 	b.nodes = append(b.nodes, n)
 	b.pos[e.ID()] = p
 	b.byAuthor[idx] = append(b.byAuthor[idx], p)
+	t := e.Time
+	if k := len(b.timeUpTo[idx]); k > 0 {
+		t = max(t, b.timeUpTo[idx][k-1])
+	}
+	b.timeUpTo[idx] = append(b.timeUpTo[idx], t)
 	return n, nil
 }
 

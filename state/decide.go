@@ -484,6 +484,9 @@ func (b *builder) checkJoin(a *authState, n *node, j *Join) error {
 	if _, ok := a.members[inv.author]; !ok {
 		return fmt.Errorf("invite %s is void: its author is no longer a member", j.Invite.Short())
 	}
+	if w, saw := b.expiryWitness(a, n, inv.op.Expires); w != nil && saw {
+		return b.expiredReason(a, j.Invite, w, true)
+	}
 	n.invite = *inv
 	if !inv.op.Key.Verify(JoinMessage(b.pursuance, j.Invite, e.Author), j.Proof) {
 		return errors.New("the invite proof does not verify")
@@ -513,6 +516,11 @@ func (b *builder) strongRemove(p int32, n *node, v view, roles []string) error {
 			if r > p && n.e.Seq > b.nodes[r].seen(n.author) {
 				return fmt.Errorf("invalidated: invite %s was revoked by concurrent event %s", j.Invite.Short(), b.nodes[r].e.ID().Short())
 			}
+		}
+		// An expiry that a member observed before the join reached it
+		// closes the invite to the join as a revocation would (expiry.go).
+		if w, saw := b.expiryWitness(v.auth, n, n.invite.op.Expires); w != nil {
+			return b.expiredReason(v.auth, j.Invite, w, saw)
 		}
 	}
 	author := n.e.Author

@@ -61,8 +61,12 @@ func playRandomS(rt *rapid.T, steps int) *State {
 	}
 	pick := func(from []string, what string) string { return rapid.SampledFrom(from).Draw(rt, what) }
 	statuses := []string{"New", "Started", "WorkingOn", "HelpWanted", "ReadyForReview", "Reviewing", "Done"}
+	// Two who are not members at first act too: they join with the
+	// invites made along the way (some backdated, some past the expiry)
+	// and, unchecked, sign what non-members may not.
+	actors := append(slices.Clone(names), "erin", "frank")
 	for i := range steps {
-		actor := pick(names, "actor")
+		actor := pick(actors, "actor")
 		other := pick(names, "other")
 		role := pick(roles, "role")
 		label := fmt.Sprintf("e%d", i)
@@ -70,6 +74,9 @@ func playRandomS(rt *rapid.T, steps int) *State {
 		op := rapid.IntRange(0, 22).Draw(rt, "op")
 		if op > 16 {
 			op = []int{4, 5, 6, 18, 15, 19}[op-17] // authority changes more often
+		}
+		if (actor == "erin" || actor == "frank") && rapid.Bool().Draw(rt, "newcomer joins?") {
+			op = 3
 		}
 		switch {
 		case op == 0:
@@ -80,8 +87,14 @@ func playRandomS(rt *rapid.T, steps int) *State {
 			continue
 		case op == 2:
 			args = []string{"invite", role}
+			if rapid.Bool().Draw(rt, "expires?") {
+				args = append(args, fmt.Sprintf("expires=%d", w.clock+uint64(rapid.IntRange(0, 12).Draw(rt, "expires in"))))
+			}
 		case op == 3 && len(invites) > 0:
 			args = []string{"join", pick(invites, "invite")}
+			if rapid.IntRange(0, 3).Draw(rt, "backdate?") == 0 {
+				args = append([]string{fmt.Sprintf("at=%d", rapid.Uint64Range(1, w.clock+1).Draw(rt, "claimed time"))}, args...)
+			}
 		case op == 18 && len(invites) > 0:
 			args = []string{"uninvite", pick(invites, "invite")}
 		case op == 19:

@@ -28,6 +28,8 @@ import (
 //	NAME^: OP ARGS...         NAME signs OP at the seq of its last event
 //	                          again, forking its chain (unchecked)
 //	LABEL = NAME: OP ARGS...  the same, naming the event LABEL
+//	NAME: at=T OP ARGS...     the same, claiming the time T (the clock
+//	                          counts one per event signed otherwise)
 //	sync A B...               A, B... exchange everything they have seen
 //	sync                      everyone exchanges everything
 //	expect LABEL accepted
@@ -80,6 +82,7 @@ type world struct {
 	all     map[event.ID]*event.Event
 	pursue  event.ID
 	clock   uint64
+	at      uint64 // when set, the claimed time of the next event signed
 }
 
 func newWorld(t tb, seed uint64) *world {
@@ -157,15 +160,19 @@ func (w *world) sign(a *actor, op Op) *event.Event {
 		w.t.Fatal(err)
 	}
 	w.clock++
+	t := w.clock
+	if w.at != 0 {
+		t, w.at = w.at, 0
+	}
 	var e *event.Event
 	if op.Kind() == event.KindGenesis {
-		e, err = a.chain.Genesis(w.clock, body)
+		e, err = a.chain.Genesis(t, body)
 		w.pursue = e.ID()
 		for _, b := range w.actors {
 			b.chain.Pursuance = w.pursue
 		}
 	} else {
-		e, err = a.chain.Next(op.Kind(), a.heads(), w.clock, body)
+		e, err = a.chain.Next(op.Kind(), a.heads(), t, body)
 	}
 	if err != nil {
 		w.t.Fatal(err)
@@ -483,6 +490,12 @@ func (w *world) do(label, name string, unchecked bool, args []string) {
 func (w *world) try(label, name string, unchecked bool, args []string) error {
 	w.t.Helper()
 	a := w.actor(name)
+	if v, ok := strings.CutPrefix(args[0], "at="); ok && len(args) > 1 {
+		// at=T: claim the time T (the harness's clock counts one per
+		// event signed), as a backdating client would.
+		fmt.Sscan(v, &w.at)
+		args = args[1:]
+	}
 	if args[0] == "join" && len(args) > 1 && a.seen[w.id(args[1])] == nil {
 		// A newcomer who has not seen the invite fetches the log its
 		// inviter has before joining.

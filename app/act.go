@@ -137,7 +137,7 @@ func (n *Node) do(ctx context.Context, s *state.State, op state.Op, opts DoOptio
 			return Result{}, &refused{fmt.Errorf("not permitted: you are not a member of %s", s.Name())}
 		}
 	}
-	if _, ok := op.(*state.KeyUpdate); !ok && !opts.Unchecked {
+	if !keyOp(op) && !opts.Unchecked {
 		// Keys first: a stale, owed or overdue generation is rotated
 		// before anything is written under it.
 		var err error
@@ -172,6 +172,16 @@ func (n *Node) do(ctx context.Context, s *state.State, op state.Op, opts DoOptio
 		n.State(ctx, s.Pursuance())
 	}
 	return res, nil
+}
+
+// keyOp reports whether op is one heal itself publishes, which must not
+// heal first.
+func keyOp(op state.Op) bool {
+	switch op.(type) {
+	case *state.KeyUpdate, *state.MemberKey:
+		return true
+	}
+	return false
 }
 
 // refusal turns a rules verdict into the error a user sees.

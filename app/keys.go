@@ -223,6 +223,10 @@ func (n *Node) HealKeys(ctx context.Context, p event.ID) (left []string, err err
 func (n *Node) heal(ctx context.Context, s *state.State) (*state.State, []string, error) {
 	me := n.id.ID()
 	var left []string
+	s, left, err := n.publishKEM(ctx, s)
+	if err != nil {
+		return nil, left, err
+	}
 	for _, role := range append([]string{""}, s.Charter().RoleNames()...) {
 		now := n.now()
 		st, ok := s.KeyStatusAt(role, now)
@@ -230,16 +234,17 @@ func (n *Node) heal(ctx context.Context, s *state.State) (*state.State, []string
 			continue
 		}
 		due := s.RotationDue(role, now)
-		if len(st.Stale) == 0 && len(st.Owed) == 0 && !due {
+		stale := len(st.Stale)+len(st.Retired) > 0
+		if !stale && len(st.Owed) == 0 && !due {
 			continue
 		}
 		if !s.MayRotate(me, role) {
-			if len(st.Stale) > 0 || len(st.Owed) > 0 {
+			if stale || len(st.Owed) > 0 {
 				left = append(left, scopeName(role)+": you may not rotate it; a member who may must")
 			}
 			continue
 		}
-		if len(st.Stale) == 0 && !due && !n.holds(s, st.Current.Update) {
+		if !stale && !due && !n.holds(s, st.Current.Update) {
 			// Only owed, and we could not chain: a rotation now would cut
 			// the history off; leave it to a holder.
 			left = append(left, scopeName(role)+": owed to a member; a holder must re-key")
@@ -255,6 +260,63 @@ func (n *Node) heal(ctx context.Context, s *state.State) (*state.State, []string
 		}
 	}
 	return s, left, nil
+}
+
+// publishKEM makes the pursuance know this member's current KEM key: if
+// the log has one of its retired keys (it rotated with `pursuance id
+// rotate` since), it publishes a member-key event. A KEM key of this
+// member that is neither its current nor a retired one was published by
+// someone else holding its signing key: that is reported, not fought.
+func (n *Node) publishKEM(ctx context.Context, s *state.State) (*state.State, []string, error) {
+	m, ok := s.Member(n.id.ID())
+	cur := n.id.Public()
+	if !ok || m.KEM.Equal(cur.KEM) {
+		return s, nil, nil
+	}
+	if n.id.KEMKeyFor(m.KEM) == nil {
+		return s, []string{fmt.Sprintf("your KEM key in %s is not one this home holds: an event signed with your identity elsewhere replaced it (if you did not run `pursuance id rotate` on another copy of this home, your signing key is in someone else's hands: ask to be removed, and rejoin with a new identity)", s.Name())}, nil
+	}
+	if _, err := n.do(ctx, s, &state.MemberKey{KEM: cur.KEM.Bytes(), Binding: cur.KEMBinding[:]}, DoOptions{}); err != nil {
+		return nil, nil, fmt.Errorf("publishing your new KEM key in %s: %w", s.Name(), err)
+	}
+	s, err := n.State(ctx, s.Pursuance())
+	return s, nil, err
+}
+
+// RotatedIdentity makes this home's pursuances follow the identity's new
+// KEM key, which the keystore already holds (keystore.RotateKEM): it
+// unlocks the node with id, seals the home's kept secrets again to the new
+// key, and heals the keys of every pursuance where this member is one (a
+// member-key event with the new key, then new generations of every key
+// that was sealed to the old one). It returns, by pursuance, what it left
+// for others (HealKeys). Nothing is synced: callers send it.
+func (n *Node) RotatedIdentity(ctx context.Context, id *identity.Identity) (map[event.ID][]string, error) {
+	if err := n.Unlock(id); err != nil {
+		return nil, err
+	}
+	if err := n.ResealSecrets(); err != nil {
+		return nil, err
+	}
+	ps, err := n.st.Pursuances(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := map[event.ID][]string{}
+	for _, p := range ps {
+		s, err := n.State(ctx, p)
+		if err != nil {
+			return out, err
+		}
+		if _, member := s.Member(id.ID()); !member {
+			continue
+		}
+		left, err := n.HealKeys(ctx, p)
+		if err != nil {
+			return out, fmt.Errorf("%s: %w", s.Name(), err)
+		}
+		out[p] = left
+	}
+	return out, nil
 }
 
 // holds reports whether this member holds the generation update published.

@@ -3,12 +3,16 @@ package app
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/pursuance/pursuance/charter"
 	"github.com/pursuance/pursuance/event"
+	"github.com/pursuance/pursuance/identity"
+	"github.com/pursuance/pursuance/identity/keystore"
 	"github.com/pursuance/pursuance/state"
 )
 
@@ -148,4 +152,124 @@ func TestInviteMakesTheRoleKey(t *testing.T) {
 	if tk, _ := bs.Task(task.ID()); tk == nil || tk.Title != "For the researchers" {
 		t.Fatalf("bob, just joined, reads: %+v", tk)
 	}
+}
+
+// newMemberWith is newMember with a given identity: a second home of it
+// (a thief's copy of an old keystore, say).
+func newMemberWith(t *testing.T, id *identity.Identity) member {
+	t.Helper()
+	dir := t.TempDir()
+	if err := keystore.Create(dir, id, []byte("pw"), keystore.InsecureTestKDF, rand.Reader); err != nil {
+		t.Fatal(err)
+	}
+	n, err := Open(context.Background(), dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	if err := n.Unlock(id); err != nil {
+		t.Fatal(err)
+	}
+	return member{n, id}
+}
+
+// TestIdentityRotation: bob rotates his KEM key; his pursuance learns it
+// (a member-key event) and every key that was sealed to the old one is
+// rotated. A thief holding bob's old keystore opens what was written
+// before, nothing written after; bob opens both, and the secrets his home
+// kept from the invite code still open.
+func TestIdentityRotation(t *testing.T) {
+	ctx := context.Background()
+	alice, bob, p := desk(t)
+	before := do(t, alice, p, &state.TaskCreate{Title: "Before the rotation", VisibleTo: []string{"researcher"}})
+	// A task bob reads as its assignee only: its content keys are boxed to
+	// his KEM key.
+	boxed := do(t, alice, p, &state.TaskCreate{Title: "For bob, boxed", VisibleTo: []string{"editor"}, Assignees: []string{bob.id.ID().String()}})
+	copyAll(t, alice, bob, p)
+	old := bob.id
+	next, err := old.RotateKEM(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	left, err := bob.RotatedIdentity(ctx, next)
+	if err != nil || len(left[p]) != 0 {
+		t.Fatalf("rotated: %v %v", left, err)
+	}
+	bob.id = next
+	copyAll(t, bob, alice, p)
+	as, _ := alice.State(ctx, p)
+	if m, _ := as.Member(bob.id.ID()); m == nil || !m.KEM.Equal(next.Public().KEM) {
+		t.Fatal("alice does not know bob's new KEM key")
+	}
+	for _, role := range []string{"", "researcher"} {
+		if st, _ := as.KeyStatus(role); len(st.Retired) != 0 || len(st.Stale) != 0 {
+			t.Errorf("%q after bob's rotation: %+v", role, st)
+		}
+	}
+	after := do(t, alice, p, &state.TaskCreate{Title: "After the rotation", VisibleTo: []string{"researcher"}})
+	comment := do(t, alice, p, &state.TaskComment{Task: boxed.ID(), Text: "boxed to bob"})
+	copyAll(t, alice, bob, p)
+
+	thief := newMemberWith(t, old)
+	copyAll(t, alice, thief, p)
+	ts, err := thief.State(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(m member, e *event.Event) *event.Event {
+		got, err := m.Store().Get(ctx, e.ID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	for _, e := range []*event.Event{before, boxed} {
+		if !tryEverything(t, thief, ts, get(thief, e)) {
+			t.Errorf("the old keystore does not open %s, sealed to it before the rotation", e.ID().Short())
+		}
+	}
+	for _, e := range []*event.Event{after, comment} {
+		if tryEverything(t, thief, ts, get(thief, e)) {
+			t.Errorf("the old keystore opens %s, written after the rotation", e.ID().Short())
+		}
+	}
+	bs, err := bob.State(ctx, p)
+	if err != nil {
+		t.Fatalf("bob's state (his kept secrets must open with a retired key too): %v", err)
+	}
+	for _, e := range []*event.Event{before, boxed, after} {
+		if tk, _ := bs.Task(e.ID()); tk == nil || tk.Sealed {
+			t.Errorf("bob does not read %s after rotating: %+v", e.ID().Short(), tk)
+		}
+	}
+	if tk, _ := bs.Task(boxed.ID()); tk == nil || len(tk.Comments) != 1 {
+		t.Errorf("bob does not read the comment boxed to his new key: %+v", tk)
+	}
+}
+
+// TestForeignMemberKeyReported: a member-key of this member that this
+// home did not make (its signing key used elsewhere) is reported by heal,
+// not answered with another.
+func TestForeignMemberKeyReported(t *testing.T) {
+	ctx := context.Background()
+	alice, bob, p := desk(t)
+	elsewhere, err := bob.id.RotateKEM(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := newMemberWith(t, elsewhere)
+	copyAll(t, bob, other, p)
+	pub := elsewhere.Public()
+	if _, err := other.Do(ctx, p, &state.MemberKey{KEM: pub.KEM.Bytes(), Binding: pub.KEMBinding[:]}, DoOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	copyAll(t, other, bob, p)
+	left, err := bob.HealKeys(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left) == 0 || !strings.Contains(left[0], "not one this home holds") {
+		t.Fatalf("heal left %q", left)
+	}
+	_ = alice
 }

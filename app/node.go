@@ -130,7 +130,7 @@ func (n *Node) Unlock(id *identity.Identity) error {
 	if id.ID() != n.pub.ID {
 		return errors.New("app: not this home's identity")
 	}
-	n.id = id
+	n.id, n.pub = id, id.Public() // the KEM key may be newer than the one read at Open
 	return nil
 }
 

@@ -116,7 +116,7 @@ func (n *Node) prepareTask(ctx context.Context, s *state.State, op state.Op) (*s
 			if _, err := n.rotate(ctx, s, scope, DoOptions{}); err == nil {
 				changed = true
 			}
-		case len(st.Stale) > 0:
+		case len(st.Stale)+len(st.Retired) > 0:
 			if _, err := n.rotate(ctx, s, scope, DoOptions{}); err != nil {
 				return nil, nil, fmt.Errorf("%s is still held by someone no longer entitled to it, and you may not rotate it: %w", scopeName(scope), err)
 			}

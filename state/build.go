@@ -28,6 +28,7 @@ type node struct {
 	inert    string      // for an accepted event that has no effect: why (a move that would close a cycle)
 	restrict *restriction
 	sealed   *TaskSealed // set when op was opened from a task-sealed body
+	kems     []event.ID  // for a key-update: each box's member's KEMSince at its parents
 }
 
 // restriction is what an accepted removal, demotion or invite revocation
@@ -72,6 +73,7 @@ type builder struct {
 	secrets    *Secrets
 	held       map[event.ID]HeldKey
 	unwrappers map[event.ID]*keys.Unwrapper // wrap keys of held generations, derived once
+	myKEMs     []kemStep                    // the KEM keys this member published, by seq
 
 	// Caches of what depends only on an event's body, kept across passes.
 	charters map[string]charterResult  // by charter wire bytes
@@ -264,7 +266,7 @@ func (b *builder) pass() {
 
 // step decides one node and, if accepted, applies it.
 func (b *builder) step(p int32, n *node) {
-	n.exec, n.execNote, n.vis, n.inert, n.restrict, n.invite = nil, "", nil, "", nil, inviteState{}
+	n.exec, n.execNote, n.vis, n.inert, n.restrict, n.invite, n.kems = nil, "", nil, "", nil, inviteState{}, nil
 	if err := b.decide(p, n); err != nil {
 		n.accepted, n.reason = false, err.Error()
 	} else {

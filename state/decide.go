@@ -328,7 +328,21 @@ func (b *builder) permitted(v view, n *node, op Op, author identity.PublicKey, m
 		}
 		return nil
 	case *KeyUpdate:
-		return b.checkKeyUpdate(a, e, op, roles)
+		return b.checkKeyUpdate(a, n, op, roles)
+	case *MemberKey:
+		// Any member publishes its own KEM key: what it changes is where
+		// seeds sealed to this member go from now on.
+		k, err := identity.ParseKEMPublicKey(op.KEM)
+		if err != nil {
+			return fmt.Errorf("member key: %v", err)
+		}
+		if err := identity.VerifyKEMBinding(author, k, op.Binding); err != nil {
+			return fmt.Errorf("member key: %v", err)
+		}
+		if a.members[author].KEM.Equal(k) {
+			return fmt.Errorf("member key: that is already the KEM key of %s", b.name(a, author))
+		}
+		return nil
 	case *Relays:
 		return c.Allows(roles, act, nil, nil)
 	case *TaskSealed:

@@ -32,6 +32,9 @@ func (b *builder) checkWraps(a *authState, wraps []ContentWrap, now uint64) erro
 		if stale, _ := b.keyHolders(a, kg, now); len(stale) > 0 {
 			return fmt.Errorf("sealed under generation %d of %s, which %s holds without being entitled to it: it must be rotated first", kg.Gen, scopeName(kg.Role), b.holderName(a, stale[0]))
 		}
+		if retired := retiredHolders(a, kg); len(retired) > 0 {
+			return fmt.Errorf("sealed under generation %d of %s, which was sealed to a KEM key %s has since replaced: it must be rotated first", kg.Gen, scopeName(kg.Role), b.name(a, retired[0]))
+		}
 	}
 	return nil
 }
@@ -82,6 +85,20 @@ func (b *builder) keyHolders(a *authState, kg KeyGen, now uint64) (stale, owed [
 	}
 	slices.SortFunc(stale, identity.PublicKey.Compare)
 	return stale, owed
+}
+
+// retiredHolders returns the members to whom generation kg was sealed
+// under a KEM key they have replaced since (a member-key event, in a): a
+// thief of the old key, or of a keystore it was in, opens the generation,
+// so nothing more may be sealed under it. Sorted.
+func retiredHolders(a *authState, kg KeyGen) []identity.PublicKey {
+	var out []identity.PublicKey
+	for i, m := range kg.Members {
+		if mem := a.members[m]; mem != nil && i < len(kg.KEMs) && kg.KEMs[i] != mem.KEMSince {
+			out = append(out, m)
+		}
+	}
+	return out // kg.Members is sorted
 }
 
 // inviteSpent reports whether an invite no longer stands for a newcomer
@@ -204,7 +221,8 @@ func checkInviteSeals(a *authState, op *Invite) error {
 // checkKeyUpdate checks a new key generation: who may publish it, that it
 // is the next generation, and that its seed is sealed to exactly the
 // members entitled to it at the event's parents.
-func (b *builder) checkKeyUpdate(a *authState, e *event.Event, op *KeyUpdate, roles []string) error {
+func (b *builder) checkKeyUpdate(a *authState, n *node, op *KeyUpdate, roles []string) error {
+	e := n.e
 	c := a.charter
 	scope := "the group key"
 	if op.Role != "" {
@@ -260,6 +278,16 @@ func (b *builder) checkKeyUpdate(a *authState, e *event.Event, op *KeyUpdate, ro
 		if _, ok := slices.BinarySearchFunc(want, m, identity.PublicKey.Compare); !ok {
 			return fmt.Errorf("seals %s to %s, who is not entitled to it", scope, b.name(a, m))
 		}
+	}
+	// Each seed goes to the KEM key its member has at the parents: record
+	// which, so that a later member-key of the member makes it stale.
+	n.kems = n.kems[:0]
+	for _, box := range op.Boxes {
+		var since event.ID
+		if m := a.members[box.Member]; m != nil {
+			since = m.KEMSince
+		}
+		n.kems = append(n.kems, since)
 	}
 	if op.Parts > 1 && op.Part+1 < op.Parts {
 		return nil // the last part is checked for whom the generation leaves out

@@ -253,6 +253,16 @@ const (
 	MaxBoxes       = 256 // readers sealed to one by one
 )
 
+// MemberKey is a member's new KEM key, published by the member itself
+// (docs/keys.md, "A member's own KEM key"): key generations published on
+// top of it are sealed to the new key, and generations sealed to the old
+// one are stale for the member until rotated. Binding is the member's
+// signature of KEM (identity.SignKEMBinding).
+type MemberKey struct {
+	KEM     []byte `cbor:"1,keyasint"`
+	Binding []byte `cbor:"2,keyasint"`
+}
+
 // Relays changes the pursuance's relay list: the URLs in Add join it, those
 // in Remove leave it. Accepted changes apply in log order, so concurrent
 // ones settle the same way everywhere.
@@ -367,6 +377,7 @@ func (TaskArchive) Kind() event.Kind  { return event.KindTaskArchive }
 func (KeyUpdate) Kind() event.Kind    { return event.KindKeyUpdate }
 func (TaskSealed) Kind() event.Kind   { return event.KindTaskSealed }
 func (Relays) Kind() event.Kind       { return event.KindRelays }
+func (MemberKey) Kind() event.Kind    { return event.KindMemberKey }
 func (o Opaque) Kind() event.Kind     { return o.kind }
 
 var (
@@ -456,6 +467,8 @@ func newOp(k event.Kind) (Op, bool) {
 		return &Relays{}, true
 	case event.KindKeyUpdate:
 		return &KeyUpdate{}, true
+	case event.KindMemberKey:
+		return &MemberKey{}, true
 	}
 	return nil, false
 }
@@ -637,6 +650,13 @@ func checkOp(op Op) error {
 			if i > 0 && o.Boxes[i-1].Role >= b.Role {
 				return errors.New("sealed seeds not sorted by role, or repeated")
 			}
+		}
+	case *MemberKey:
+		if len(o.KEM) != identity.KEMPublicKeySize {
+			return fmt.Errorf("KEM key of %d bytes", len(o.KEM))
+		}
+		if len(o.Binding) != identity.SignatureSize {
+			return fmt.Errorf("KEM binding of %d bytes", len(o.Binding))
 		}
 	case *TaskComment:
 		if strings.TrimSpace(o.Text) == "" {

@@ -71,8 +71,8 @@ func playRandomS(rt *rapid.T, steps int) *State {
 		role := pick(roles, "role")
 		label := fmt.Sprintf("e%d", i)
 		var args []string
-		op := rapid.IntRange(0, 22).Draw(rt, "op")
-		if op > 16 {
+		op := rapid.IntRange(0, 23).Draw(rt, "op")
+		if op > 16 && op < 23 {
 			op = []int{4, 5, 6, 18, 15, 19}[op-17] // authority changes more often
 		}
 		if (actor == "erin" || actor == "frank") && rapid.Bool().Draw(rt, "newcomer joins?") {
@@ -97,6 +97,8 @@ func playRandomS(rt *rapid.T, steps int) *State {
 			}
 		case op == 18 && len(invites) > 0:
 			args = []string{"uninvite", pick(invites, "invite")}
+		case op == 23:
+			args = []string{"rekem"}
 		case op == 19:
 			args = []string{"rotate", pick(append([]string{"group"}, roles...), "scope")}
 			switch rapid.IntRange(0, 5).Draw(rt, "tamper") {
@@ -184,7 +186,7 @@ func checkKeys(t tb, w *world, s *State) {
 				t.Fatal(err)
 			}
 		}
-		x.SetSecrets(&Secrets{Member: a.id.ID(), KEM: a.id.KEMKey()})
+		x.SetSecrets(&Secrets{Member: a.id.ID(), KEM: a.id.KEMKey(), Retired: a.id.RetiredKEMKeys()})
 		mine, err := x.Finish()
 		if err != nil {
 			t.Fatal(err)
@@ -215,6 +217,9 @@ func checkKeys(t tb, w *world, s *State) {
 			}
 			if stale, _ := b.keyHolders(at, kg, n.e.Time); len(stale) > 0 {
 				t.Errorf("sealed task %s wrapped under a generation %s holds unentitled", n.e.ID().Short(), stale[0].Short())
+			}
+			if retired := retiredHolders(at, kg); len(retired) > 0 {
+				t.Errorf("sealed task %s wrapped under a generation sealed to %s's retired KEM key", n.e.ID().Short(), retired[0].Short())
 			}
 		}
 	}

@@ -48,8 +48,9 @@ import (
 // edit TASK title="T" | move TASK PARENT|root | tassign TASK WHO |
 // tunassign TASK WHO | status TASK STATUS | comment TASK "TEXT" |
 // archive TASK | rotate group|ROLE [gen=N] [+NAME] [-NAME] (a new key
-// generation sealed to the entitled members, give or take). WHO is a NAME
-// or role:ROLE.
+// generation sealed to the entitled members, give or take) | rekem [same]
+// (NAME publishes a new KEM key of its own; "same": its current one
+// again). WHO is a NAME or role:ROLE.
 //
 // At the end of a case, every expectation is checked against the state
 // built from all events, and the same state is built from several random
@@ -419,6 +420,17 @@ func (w *world) op(a *actor, args []string) Op {
 			}
 		}
 		return r
+	case "rekem":
+		if len(args) > 1 && args[1] == "same" {
+			return &MemberKey{KEM: pub.KEM.Bytes(), Binding: pub.KEMBinding[:]}
+		}
+		next, err := a.id.RotateKEM(seededReader{w.rng})
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		a.id = next
+		pub = next.Public()
+		return &MemberKey{KEM: pub.KEM.Bytes(), Binding: pub.KEMBinding[:]}
 	case "rotate":
 		// rotate group|ROLE [gen=N] [+NAME] [-NAME]: a new generation
 		// sealed to whoever a's view says is entitled, give or take.
@@ -458,10 +470,16 @@ func (w *world) op(a *actor, args []string) Op {
 			w.t.Fatal(err)
 		}
 		for m := range to {
+			// Sealed to the KEM key m has in a's view (a newer one a has
+			// not seen is not known to it); to a non-member's own.
 			var kem identity.KEMPublicKey
-			for _, b := range w.actors {
-				if b.id.ID() == m {
-					kem = b.id.KEMKey().Public()
+			if mem, ok := s.Member(m); ok {
+				kem = mem.KEM
+			} else {
+				for _, b := range w.actors {
+					if b.id.ID() == m {
+						kem = b.id.KEMKey().Public()
+					}
 				}
 			}
 			box, err := keys.SealSeed(k, m, kem)
@@ -561,7 +579,7 @@ func (w *world) buildFor(a *actor) *State {
 			w.t.Fatal(err)
 		}
 	}
-	x.SetSecrets(&Secrets{Member: a.id.ID(), KEM: a.id.KEMKey()})
+	x.SetSecrets(&Secrets{Member: a.id.ID(), KEM: a.id.KEMKey(), Retired: a.id.RetiredKEMKeys()})
 	s, err := x.Finish()
 	if err != nil {
 		w.t.Fatal(err)

@@ -424,6 +424,10 @@ type KeyStatus struct {
 	Current KeyGen
 	Stale   []identity.PublicKey
 	Owed    []identity.PublicKey
+	// Retired lists the members the current generation was sealed to
+	// under a KEM key they have since replaced (a member-key event): it is
+	// rotated, like a stale one, before anything is sealed under it.
+	Retired []identity.PublicKey
 }
 
 // KeyStatus returns the status of the group key (role "") or a role's key;
@@ -442,6 +446,7 @@ func (s *State) KeyStatusAt(role string, now uint64) (st KeyStatus, ok bool) {
 	}
 	st.Current = cur
 	st.Stale, st.Owed = s.b.keyHolders(a, cur, now)
+	st.Retired = retiredHolders(a, cur)
 	return st, true
 }
 

@@ -319,6 +319,53 @@ func (n *Node) RotatedIdentity(ctx context.Context, id *identity.Identity) (map[
 	return out, nil
 }
 
+// envelopeGen says which of this member's group generations an event is
+// pushed under (docs/sync.md): a group key update under the generation
+// current before it in log order (cur), so that those who held that one
+// learn the next, and a removal or an approval (which may carry one) there
+// too, so that the member removed learns of it; every other event under
+// this member's current generation (gens.last), the newest at publish
+// time. So an event written before a removal but published after the
+// member learned of it (sync pulls, and heals, before it pushes) is not on
+// a topic the removed member reads, nor is one that sorts after a
+// generation made concurrently by someone who had not seen the removal
+// (still sealed to the removed member: stale, and rotated by heal before
+// the push). Readers learn a new generation from its key update before
+// they can ingest it (noteGroupUpdate), so events placed under it are
+// read in the same sync.
+func envelopeGen(e *event.Event, cur *genEnv, gens groupGens) *genEnv {
+	switch e.Kind {
+	case event.KindRemove, event.KindApproval:
+		return cur
+	case event.KindKeyUpdate:
+		if op, err := state.DecodeOp(e.Kind, e.Body()); err == nil {
+			if ku, ok := op.(*state.KeyUpdate); ok && ku.Role == "" {
+				return cur
+			}
+		}
+	}
+	return gens.last
+}
+
+// pushBehind sends the group key update e to relay u also under the older
+// generations its recipients may be stuck on (groupGens.behind), those the
+// relay does not hold it under yet.
+func (n *Node) pushBehind(ctx context.Context, sdb *syncDB, u string, gens groupGens, e *event.Event, add func(*genEnv, *event.Event, []byte) error) error {
+	for _, env := range gens.behind[e.ID()] {
+		_, onTopic, err := sdb.heldBy(ctx, u, env.Topic())
+		if err != nil {
+			return err
+		}
+		if onTopic[e.ID()] {
+			continue
+		}
+		if err := add(env, e, e.Encode()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // holds reports whether this member holds the generation update published.
 func (n *Node) holds(s *state.State, update event.ID) bool {
 	_, ok := s.Held()[update]

@@ -366,7 +366,7 @@ func (n *Node) pushTo(ctx context.Context, sdb *syncDB, p event.ID, gens groupGe
 	var updates []*event.Event
 	err = n.st.Iterate(ctx, p, func(e *event.Event) error {
 		id := e.ID()
-		g := cur
+		g := envelopeGen(e, cur, gens)
 		if next, ok := gens.by[id]; ok {
 			cur = next
 			updates = append(updates, e)
@@ -381,11 +381,13 @@ func (n *Node) pushTo(ctx context.Context, sdb *syncDB, p event.ID, gens groupGe
 		return err
 	}
 	for _, e := range updates {
-		if onLast[e.ID()] {
-			continue
+		if !onLast[e.ID()] {
+			buf = e.AppendEncode(buf[:0])
+			if err := add(gens.last, e, buf); err != nil {
+				return err
+			}
 		}
-		buf = e.AppendEncode(buf[:0])
-		if err := add(gens.last, e, buf); err != nil {
+		if err := n.pushBehind(ctx, sdb, u, gens, e, add); err != nil {
 			return err
 		}
 	}

@@ -94,6 +94,25 @@ func (n *Node) rotate(ctx context.Context, s *state.State, role string, opts DoO
 			}
 			ku.Prev = cur.Update
 		}
+		// Generations the current one does not lead to (concurrent
+		// rotations'), as many as this member holds: chained beside it,
+		// so that whoever gets the new one reads what was sealed under
+		// them.
+		for _, o := range s.Orphans(role) {
+			i := slices.IndexFunc(ring, func(h HeldKey) bool { return h.Update == o.Update })
+			if i < 0 || o.Gen >= gen || o.Update == ku.Prev {
+				continue
+			}
+			box, err := keys.ChainSibling(&k, &ring[i].Key, o.Update)
+			if err != nil {
+				return Result{}, err
+			}
+			ku.Siblings = append(ku.Siblings, state.ChainedSibling{Prev: o.Update, Gen: o.Gen, Chain: box})
+		}
+		slices.SortFunc(ku.Siblings, func(a, b state.ChainedSibling) int { return a.Prev.Compare(b.Prev) })
+		if len(ku.Siblings) > state.MaxSiblings {
+			ku.Siblings = ku.Siblings[:state.MaxSiblings]
+		}
 	}
 	if len(ku.Boxes) <= state.MaxSealedSeeds {
 		return n.do(ctx, s, ku, opts)
@@ -235,7 +254,8 @@ func (n *Node) heal(ctx context.Context, s *state.State) (*state.State, []string
 		}
 		due := s.RotationDue(role, now)
 		stale := len(st.Stale)+len(st.Retired) > 0
-		if !stale && len(st.Owed) == 0 && !due {
+		orphaned := n.holdsOrphan(s, role)
+		if !stale && len(st.Owed) == 0 && !due && !orphaned {
 			continue
 		}
 		if !s.MayRotate(me, role) {
@@ -244,7 +264,7 @@ func (n *Node) heal(ctx context.Context, s *state.State) (*state.State, []string
 			}
 			continue
 		}
-		if !stale && !due && !n.holds(s, st.Current.Update) {
+		if !stale && !due && !orphaned && !n.holds(s, st.Current.Update) {
 			// Only owed, and we could not chain: a rotation now would cut
 			// the history off; leave it to a holder.
 			left = append(left, scopeName(role)+": owed to a member; a holder must re-key")
@@ -364,6 +384,63 @@ func (n *Node) pushBehind(ctx context.Context, sdb *syncDB, u string, gens group
 		}
 	}
 	return nil
+}
+
+// RetiredTopics returns the topics of the group generations of s that this
+// member holds and that nobody it expects to hear from writes to any more
+// (state.State.Retired at now, Unix milliseconds): its sync stops reading
+// them, and with them what a removed member or the holder of an old
+// invite code appends there. s must be a state built by this node while
+// unlocked (it holds the keys).
+func RetiredTopics(s *state.State, now uint64) map[keys.Topic]bool {
+	out := map[keys.Topic]bool{}
+	held := s.Held()
+	for _, id := range s.Retired(now) {
+		h, ok := held[id]
+		if !ok {
+			continue
+		}
+		if t, _, err := h.Key.Topic(); err == nil {
+			out[t] = true
+		}
+	}
+	return out
+}
+
+// dropRetired takes out of ks, the topics a sync of p is about to read,
+// those of retired generations (RetiredTopics), unless events are missing:
+// then everything is read, in case one is found under a retired topic.
+func (n *Node) dropRetired(ctx context.Context, p event.ID, ks map[keys.Topic]keys.Key) {
+	if n.in.PendingCount() > 0 || len(n.in.Missing()) > 0 {
+		return
+	}
+	if _, err := n.st.Get(ctx, p); err != nil {
+		return // no log yet: a newcomer reads everything it can
+	}
+	s, err := n.State(ctx, p)
+	if err != nil {
+		return
+	}
+	for t := range RetiredTopics(s, n.now()) {
+		delete(ks, t)
+	}
+}
+
+// holdsOrphan reports whether this member holds a generation of the scope
+// that the current one does not lead to (state.State.Orphans), and may
+// chain it: a rotation then chains it beside the current, so that what
+// was sealed under it reaches everyone who gets the new one.
+func (n *Node) holdsOrphan(s *state.State, role string) bool {
+	if role != "" && s.Charter().Keys.History == charter.HistoryFromJoin {
+		return false
+	}
+	held := s.Held()
+	for _, o := range s.Orphans(role) {
+		if _, ok := held[o.Update]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 // holds reports whether this member holds the generation update published.

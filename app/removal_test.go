@@ -262,3 +262,56 @@ func TestSecondJoinerIsRekeyed(t *testing.T) {
 		t.Fatalf("bob, the second to join, does not read alice's task: %+v", tk)
 	}
 }
+
+// TestRetiredTopicsNotRead: once every member has moved past the
+// generations a removed member holds, members stop reading their topics,
+// and what the removed member appends there never reaches them; until
+// then they do read it (so the test shows what retiring changes).
+func TestRetiredTopicsNotRead(t *testing.T) {
+	ctx := context.Background()
+	_, alice, rs, p := deskOnRelay(t, "Bob", "Carol")
+	bob, carol := rs[0], rs[1]
+	if _, _, err := alice.Remove(ctx, p, bob.id.ID(), DoOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, alice, p)
+	mustSync(t, bob, p)
+	junk := func() event.ID {
+		t.Helper()
+		res, err := bob.Do(ctx, p, &state.Leave{}, DoOptions{Unchecked: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustSync(t, bob, p)
+		return res.Event.ID()
+	}
+	// Carol has not written since the re-key: the old topics stay read.
+	first := junk()
+	mustSync(t, alice, p)
+	if _, err := alice.Store().Get(ctx, first); err != nil {
+		t.Fatalf("before everyone moved on, alice does not read the old topic: %v", err)
+	}
+	as, _ := alice.State(ctx, p)
+	retiredBefore := len(RetiredTopics(as, alice.now()))
+	// Carol moves on: she writes after the re-key.
+	mustSync(t, carol, p)
+	do(t, carol, p, &state.TaskCreate{Title: "After the re-key", VisibleTo: []string{"researcher"}})
+	mustSync(t, carol, p)
+	mustSync(t, alice, p)
+	as, _ = alice.State(ctx, p)
+	if len(RetiredTopics(as, alice.now())) <= retiredBefore {
+		t.Fatal("no more topics retired once everyone moved on")
+	}
+	second := junk()
+	mustSync(t, alice, p)
+	if _, err := alice.Store().Get(ctx, second); err == nil {
+		t.Error("alice read what the removed member appended to a retired topic")
+	}
+	// What members write still flows.
+	late := do(t, carol, p, &state.TaskCreate{Title: "Still read", VisibleTo: []string{"researcher"}})
+	mustSync(t, carol, p)
+	mustSync(t, alice, p)
+	if _, err := alice.Store().Get(ctx, late.ID()); err != nil {
+		t.Errorf("alice does not get carol's new task: %v", err)
+	}
+}

@@ -115,6 +115,7 @@ func (n *Node) Sync(ctx context.Context, p event.ID, opts SyncOptions) (SyncResu
 		if err != nil {
 			return res, err
 		}
+		n.dropRetired(ctx, p, ks)
 		var work []pullJob
 		for i, u := range urls {
 			for t, k := range ks {

@@ -408,12 +408,21 @@ func (n *Node) groupKeys(ctx context.Context, only *event.ID, chains map[event.I
 		k := queue[0]
 		queue = queue[1:]
 		for _, ku := range chains[k.Scope.Pursuance] {
-			if ku.Gen != k.Gen || len(ku.Chain) == 0 {
+			if ku.Gen != k.Gen {
 				continue
 			}
-			if prev, err := keys.Unchain(&k, ku.Chain); err == nil {
-				if err := add(prev); err != nil {
-					return nil, err
+			if len(ku.Chain) > 0 {
+				if prev, err := keys.Unchain(&k, ku.Chain); err == nil {
+					if err := add(prev); err != nil {
+						return nil, err
+					}
+				}
+			}
+			for _, sib := range ku.Siblings {
+				if prev, err := keys.UnchainSibling(&k, sib.Gen, sib.Prev, sib.Chain); err == nil {
+					if err := add(prev); err != nil {
+						return nil, err
+					}
 				}
 			}
 		}

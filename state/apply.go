@@ -264,11 +264,18 @@ func applyKeyUpdate(a *authState, id event.ID, author identity.PublicKey, op *Ke
 		members = append(members, box.Member)
 	}
 	kems = slices.Clone(kems)
+	var chained []event.ID
+	if !op.Prev.IsZero() {
+		chained = append(chained, op.Prev)
+	}
+	for _, sib := range op.Siblings {
+		chained = append(chained, sib.Prev)
+	}
 	switch {
 	case op.Parts <= 1:
-		a.keys[op.Role] = append(a.keys[op.Role], KeyGen{Role: op.Role, Gen: op.Gen, Update: id, Members: members, KEMs: kems})
+		a.keys[op.Role] = append(a.keys[op.Role], KeyGen{Role: op.Role, Gen: op.Gen, Update: id, Members: members, KEMs: kems, Chained: chained})
 	case op.Part == 0:
-		a.partial[id] = &partialGen{kg: KeyGen{Role: op.Role, Gen: op.Gen, Update: id, Members: members, KEMs: kems}, author: author, parts: op.Parts, next: 1}
+		a.partial[id] = &partialGen{kg: KeyGen{Role: op.Role, Gen: op.Gen, Update: id, Members: members, KEMs: kems, Chained: chained}, author: author, parts: op.Parts, next: 1}
 	default:
 		pg := a.partial[op.First]
 		if pg == nil {

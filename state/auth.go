@@ -83,6 +83,9 @@ type KeyGen struct {
 	// key the seed was sealed to: the member's KEMSince at the key
 	// update's parents.
 	KEMs []event.ID
+	// Chained names the generations this one chains: its Prev and its
+	// Siblings (whoever holds this one holds those).
+	Chained []event.ID
 }
 
 // currentGen returns the highest generation number of a scope, 0 if none.

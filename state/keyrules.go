@@ -260,8 +260,14 @@ func (b *builder) checkKeyUpdate(a *authState, n *node, op *KeyUpdate, roles []s
 	} else if want := a.currentGen(op.Role) + 1; op.Gen != want {
 		return fmt.Errorf("%s: generation %d, but the next is %d", scope, op.Gen, want)
 	}
-	if op.Role != "" && len(op.Chain) > 0 && c.Keys.History == charter.HistoryFromJoin {
+	if op.Role != "" && len(op.Chain)+len(op.Siblings) > 0 && c.Keys.History == charter.HistoryFromJoin {
 		return fmt.Errorf("%s: the charter keeps no history (history: from-join), so nothing may be chained", scope)
+	}
+	for _, sib := range op.Siblings {
+		i := slices.IndexFunc(a.keys[op.Role], func(k KeyGen) bool { return k.Update == sib.Prev })
+		if i < 0 || a.keys[op.Role][i].Gen != sib.Gen {
+			return fmt.Errorf("%s: chains %s as generation %d, which it is not", scope, sib.Prev.Short(), sib.Gen)
+		}
 	}
 	if !op.Prev.IsZero() {
 		i := slices.IndexFunc(a.keys[op.Role], func(k KeyGen) bool { return k.Update == op.Prev })

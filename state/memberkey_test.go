@@ -87,3 +87,52 @@ func runLine(w *world, line string) {
 	name, unchecked := strings.CutSuffix(name, "!")
 	w.do(label, name, unchecked, f[1:])
 }
+
+// TestOrphansChained: of two concurrent generation 2s, the one the
+// current does not lead to is an orphan; a rotation that chains it beside
+// the current (really, with keys.ChainSibling) makes it reachable, and a
+// member given only the new generation opens both.
+func TestOrphansChained(t *testing.T) {
+	w := newWorld(t, 11)
+	for _, line := range []string{
+		"alice: found desk",
+		"i = alice: invite editor",
+		"bob: join i",
+		"j = alice: invite researcher",
+		"sync",
+		"g1 = alice: rotate group",
+		"sync",
+		"bob: invite researcher",
+		"ga = alice: rotate group chain",
+		"gb = bob: rotate group chain",
+		"sync",
+	} {
+		runLine(w, line)
+	}
+	s := buildFrom(t, w.pursue, w.all)
+	cur, _ := s.CurrentKey("")
+	orphan := w.id("ga")
+	if cur.Update == orphan {
+		orphan = w.id("gb")
+	}
+	if o := s.Orphans(""); len(o) != 1 || o[0].Update != orphan {
+		t.Fatalf("orphans %v, want the other generation 2", o)
+	}
+	runLine(w, "g3 = alice: rotate group chain sibling="+map[bool]string{true: "ga", false: "gb"}[orphan == w.id("ga")])
+	// carol joins with an invite sealing nothing: she is given generation 3
+	// alone, sealed to her by a rotation after her join.
+	for _, line := range []string{"sync", "carol: join j", "sync", "g4 = alice: rotate group chain", "sync"} {
+		runLine(w, line)
+	}
+	s = buildFrom(t, w.pursue, w.all)
+	if o := s.Orphans(""); len(o) != 0 {
+		t.Fatalf("orphans after the sibling chain: %v", o)
+	}
+	carol := w.actor("carol")
+	held := w.buildFor(carol).Held()
+	for _, l := range []string{"g4", "g3", "ga", "gb", "g1"} {
+		if _, ok := held[w.id(l)]; !ok {
+			t.Errorf("carol, given generation 4, does not reach %s", l)
+		}
+	}
+}

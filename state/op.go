@@ -206,6 +206,20 @@ type KeyUpdate struct {
 	Part  uint64       `cbor:"6,keyasint,omitempty"`
 	Parts uint64       `cbor:"7,keyasint,omitempty"` // 0: a single event
 	First event.ID     `cbor:"8,keyasint,omitzero"`  // part 0's ID, in parts 1 and on
+	// Siblings chains earlier generations of the scope that Prev does not
+	// lead to (made concurrently with the one it chains: two members
+	// rotating at once), so that whoever holds this one reads them too
+	// (keys.ChainSibling). Sorted by Prev, only in part 0.
+	Siblings []ChainedSibling `cbor:"9,keyasint,omitempty"`
+}
+
+// ChainedSibling is an earlier generation of a key update's scope, chained
+// under the new one with keys.ChainSibling: the key update Prev published
+// it, with number Gen.
+type ChainedSibling struct {
+	Prev  event.ID `cbor:"1,keyasint"`
+	Gen   uint64   `cbor:"2,keyasint"`
+	Chain []byte   `cbor:"3,keyasint"`
 }
 
 // SealedSeed is a generation's seed sealed to one member (keys.SealSeed).
@@ -220,6 +234,7 @@ const (
 	ChainedSeedSize = 48
 	MaxSealedSeeds  = 256 // per event (the decoder's array limit); larger scopes take several parts
 	MaxKeyParts     = 16  // so at most 4,096 members per generation
+	MaxSiblings     = 16  // earlier generations one key update chains beside Prev
 )
 
 // TaskSealed is a task event sealed for the task's readers (docs/ops.md
@@ -590,6 +605,22 @@ func checkOp(op Op) error {
 			return errors.New("a later part names its first part, and only it does")
 		case o.Part > 0 && len(o.Chain) > 0:
 			return errors.New("only the first part carries the chained seed")
+		case len(o.Siblings) > MaxSiblings:
+			return fmt.Errorf("%d chained siblings, more than %d", len(o.Siblings), MaxSiblings)
+		case o.Part > 0 && len(o.Siblings) > 0:
+			return errors.New("only the first part carries chained siblings")
+		}
+		for i, sib := range o.Siblings {
+			switch {
+			case len(sib.Chain) != ChainedSeedSize:
+				return fmt.Errorf("chained sibling seed of %d bytes", len(sib.Chain))
+			case sib.Gen == 0 || sib.Gen >= o.Gen:
+				return fmt.Errorf("a chained sibling of generation %d under generation %d", sib.Gen, o.Gen)
+			case sib.Prev == o.Prev:
+				return errors.New("a chained sibling repeats the chained generation")
+			case i > 0 && o.Siblings[i-1].Prev.Compare(sib.Prev) >= 0:
+				return errors.New("chained siblings not sorted by update, or repeated")
+			}
 		}
 		for i, b := range o.Boxes {
 			if len(b.Box) != SealedSeedSize {

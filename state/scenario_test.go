@@ -48,7 +48,9 @@ import (
 // edit TASK title="T" | move TASK PARENT|root | tassign TASK WHO |
 // tunassign TASK WHO | status TASK STATUS | comment TASK "TEXT" |
 // archive TASK | rotate group|ROLE [gen=N] [+NAME] [-NAME] (a new key
-// generation sealed to the entitled members, give or take) | rekem [same]
+// generation sealed to the entitled members, give or take; "chain": the
+// current one chained under it; "sibling=LABEL": that generation chained
+// beside it) | rekem [same]
 // (NAME publishes a new KEM key of its own; "same": its current one
 // again). WHO is a NAME or role:ROLE.
 //
@@ -450,9 +452,10 @@ func (w *world) op(a *actor, args []string) Op {
 			case strings.HasPrefix(x, "gen="):
 				fmt.Sscan(x[4:], &ku.Gen)
 			case x == "chain":
-				// The current generation chained under the new one (the
-				// bytes are random: the rules judge that a chain is there
-				// and what it names, not what no one can open).
+				// The current generation chained under the new one (really,
+				// below, when a holds it; else random bytes: the rules judge
+				// that a chain is there and what it names, not what no one
+				// can open).
 				cur, ok := s.b.auth.current(role)
 				if !ok {
 					w.t.Fatalf("rotate chain: %s has no generation", role)
@@ -469,6 +472,48 @@ func (w *world) op(a *actor, args []string) Op {
 		if _, err := io.ReadFull(seededReader{w.rng}, k.Seed[:]); err != nil {
 			w.t.Fatal(err)
 		}
+		if !ku.Prev.IsZero() {
+			if h, ok := w.buildFor(a).Held()[ku.Prev]; ok && h.Key.Gen+1 == ku.Gen {
+				box, err := keys.Chain(k, &h.Key)
+				if err != nil {
+					w.t.Fatal(err)
+				}
+				ku.Chain = box
+			}
+		}
+		// sibling=LABEL: the generation that key update published chained
+		// beside the current one (really, when a holds it; else random
+		// bytes, which the rules cannot tell apart).
+		var held map[event.ID]HeldKey
+		for _, x := range args[2:] {
+			l, ok := strings.CutPrefix(x, "sibling=")
+			if !ok {
+				continue
+			}
+			if held == nil {
+				held = w.buildFor(a).Held()
+			}
+			id := w.id(l)
+			e := w.all[id]
+			op, _ := DecodeOp(e.Kind, e.Body())
+			sk, ok := op.(*KeyUpdate)
+			if !ok {
+				w.t.Fatalf("rotate: %s is not a key update", l)
+			}
+			sib := ChainedSibling{Prev: id, Gen: sk.Gen}
+			if h, ok := held[id]; ok && sk.Gen < ku.Gen && sk.Role == role {
+				box, err := keys.ChainSibling(k, &h.Key, id)
+				if err != nil {
+					w.t.Fatal(err)
+				}
+				sib.Chain = box
+			} else {
+				sib.Chain = make([]byte, ChainedSeedSize)
+				io.ReadFull(seededReader{w.rng}, sib.Chain)
+			}
+			ku.Siblings = append(ku.Siblings, sib)
+		}
+		slices.SortFunc(ku.Siblings, func(x, y ChainedSibling) int { return x.Prev.Compare(y.Prev) })
 		for m := range to {
 			// Sealed to the KEM key m has in a's view (a newer one a has
 			// not seen is not known to it); to a non-member's own.

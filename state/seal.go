@@ -195,8 +195,21 @@ func (b *builder) openKeys(sec *Secrets) map[event.ID]HeldKey {
 		id := queue[0]
 		queue = queue[1:]
 		ku := updates[id]
-		if ku == nil || len(ku.Chain) == 0 {
+		if ku == nil || len(ku.Chain)+len(ku.Siblings) == 0 {
 			continue
+		}
+		next := held[id].Key
+		for _, sib := range ku.Siblings {
+			if _, ok := held[sib.Prev]; ok {
+				continue
+			}
+			if prev := updates[sib.Prev]; prev == nil || prev.Role != ku.Role || prev.Gen != sib.Gen {
+				continue
+			}
+			if k, err := keys.UnchainSibling(&next, sib.Gen, sib.Prev, sib.Chain); err == nil {
+				held[sib.Prev] = HeldKey{Key: k, Update: sib.Prev, Via: "chained"}
+				queue = append(queue, sib.Prev)
+			}
 		}
 		if _, ok := held[ku.Prev]; ok {
 			continue
@@ -204,7 +217,6 @@ func (b *builder) openKeys(sec *Secrets) map[event.ID]HeldKey {
 		if prev := updates[ku.Prev]; prev == nil || prev.Role != ku.Role || prev.Gen+1 != ku.Gen {
 			continue
 		}
-		next := held[id].Key
 		prev, err := keys.Unchain(&next, ku.Chain)
 		if err != nil {
 			continue

@@ -450,54 +450,6 @@ func (s *State) KeyStatusAt(role string, now uint64) (st KeyStatus, ok bool) {
 	return st, true
 }
 
-// Behind returns, for each generation of the group key (role "") or a
-// role's key, the newest earlier generations of the scope that its
-// recipients hold (sealed to them, or to the invite they joined with),
-// one per distinct generation, when that is not the generation just
-// before it. A member who held only an older generation — a newcomer
-// whose invite sealed the generation current when it was made — cannot
-// read a key update placed under the one before it: the update is also
-// placed under these (app's push and export), so that it reaches them.
-func (s *State) Behind(role string) map[event.ID][]event.ID {
-	a := s.b.auth
-	gens := a.keys[role]
-	viaInvite := map[event.ID][]identity.PublicKey{} // generation -> members who joined with an invite that sealed it
-	for _, ms := range []map[identity.PublicKey]*Member{a.members, a.former} {
-		for id, m := range ms {
-			j, ok := s.b.nodes[s.b.pos[m.Since]].op.(*Join)
-			if !ok {
-				continue
-			}
-			if inv, ok := s.b.inviteOp(j.Invite); ok {
-				for _, box := range inv.Boxes {
-					viaInvite[box.Update] = append(viaInvite[box.Update], id)
-				}
-			}
-		}
-	}
-	last := map[identity.PublicKey]int{} // member -> index of the newest generation it holds so far
-	out := map[event.ID][]event.ID{}
-	for i, kg := range gens {
-		var behind []event.ID
-		for _, m := range kg.Members {
-			if j, ok := last[m]; ok && j != i-1 && !slices.Contains(behind, gens[j].Update) {
-				behind = append(behind, gens[j].Update)
-			}
-		}
-		if len(behind) > 0 {
-			slices.SortFunc(behind, event.ID.Compare)
-			out[kg.Update] = behind
-		}
-		for _, m := range kg.Members {
-			last[m] = i
-		}
-		for _, m := range viaInvite[kg.Update] {
-			last[m] = i
-		}
-	}
-	return out
-}
-
 // Relays returns the pursuance's relay list, sorted.
 func (s *State) Relays() []string {
 	return slices.Sorted(maps.Keys(s.b.auth.relays))

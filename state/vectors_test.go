@@ -102,6 +102,25 @@ var logVectorScenarios = map[string]struct {
 			"bob!: rekem same",
 		},
 	},
+	"key-siblings": {
+		comment: "Two concurrent rotations of the group key on the desk template (two generation 2s; the later in log order is current), then a generation 3 that chains the current one (Chain, Prev) and the other beside it (Siblings, keys.ChainSibling); and the must-fail cases: a sibling that is not a generation of the scope, and one not before the new generation (malformed).",
+		lines: []string{
+			"alice: found desk",
+			"i = alice: invite editor",
+			"bob: join i",
+			"sync",
+			"g1 = alice: rotate group",
+			"sync",
+			"bob: invite researcher",
+			"ga = alice: rotate group chain",
+			"gb = bob: rotate group chain",
+			"sync",
+			"e1 = alice: rotate editor",
+			"alice!: rotate group gen=2 sibling=ga",
+			"alice!: rotate group chain sibling=e1",
+			"alice: rotate group chain sibling=ga",
+		},
+	},
 	"key-updates": {
 		comment: "Key updates on the desk template: accepted generations of the group and role keys, and the must-fail cases: a seed sealed to a non-member, a role key rotated by a member outside the role who may not rotate-keys, a generation leaving out an entitled member, a skipped generation number.",
 		lines: []string{

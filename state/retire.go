@@ -174,4 +174,3 @@ func (s *State) joinedWith(m *Member, update event.ID) bool {
 	inv, ok := s.b.inviteOp(j.Invite)
 	return ok && slices.ContainsFunc(inv.Boxes, func(x InviteSeal) bool { return x.Update == update })
 }
-

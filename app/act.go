@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 
 	"github.com/pursuance/pursuance/charter"
@@ -75,6 +76,10 @@ type DoOptions struct {
 	// Peers, for Join: relays or members' nodes to fetch the log from,
 	// beside the relays the code names.
 	Peers []string
+	// Log, for Join: a member's export of the log, read instead of
+	// fetching it; Imported, when set, receives what reading it did.
+	Log      io.Reader
+	Imported *ImportResult
 }
 
 // Result is what an action did.
@@ -135,6 +140,13 @@ func (n *Node) do(ctx context.Context, s *state.State, op state.Op, opts DoOptio
 	if _, member := s.Member(n.id.ID()); !member && !opts.Unchecked {
 		if _, joining := op.(*state.Join); !joining {
 			return Result{}, &refused{fmt.Errorf("not permitted: you are not a member of %s", s.Name())}
+		}
+	}
+	if !opts.Unchecked {
+		// What the member typed, checked before anything is sealed or
+		// rotated, and said in the member's terms.
+		if err := state.CheckInput(op); err != nil {
+			return Result{}, err
 		}
 	}
 	if !keyOp(op) && !opts.Unchecked {

@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/pursuance/pursuance/charter"
@@ -18,6 +17,7 @@ import (
 	"github.com/pursuance/pursuance/identity"
 	"github.com/pursuance/pursuance/identity/keystore"
 	"github.com/pursuance/pursuance/ingest"
+	"github.com/pursuance/pursuance/internal/flock"
 	"github.com/pursuance/pursuance/state"
 	"github.com/pursuance/pursuance/store"
 )
@@ -92,13 +92,13 @@ func lockHome(ctx context.Context, dir string) (*os.File, error) {
 		return nil, fmt.Errorf("lock home: %w", err)
 	}
 	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			return f, nil
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) {
+		ok, err := flock.TryLock(f)
+		if err != nil {
 			f.Close()
 			return nil, fmt.Errorf("lock home: %w", err)
+		}
+		if ok {
+			return f, nil
 		}
 		select {
 		case <-ctx.Done():
@@ -203,10 +203,11 @@ func (n *Node) Resolve(ctx context.Context, ref string) (event.ID, error) {
 		if s.ID.String() == low {
 			return s.ID, nil
 		}
-		if s.Name == ref {
+		// Names match as member names do: without regard to case.
+		if strings.EqualFold(s.Name, ref) {
 			byName = append(byName, s)
 		}
-		if len(low) >= 4 && strings.HasPrefix(s.ID.String(), low) {
+		if len(low) >= MinPrefix && strings.HasPrefix(s.ID.String(), low) {
 			byPrefix = append(byPrefix, s)
 		}
 	}
@@ -224,7 +225,43 @@ func (n *Node) Resolve(ctx context.Context, ref string) (event.ID, error) {
 			return event.ID{}, fmt.Errorf("%w: %q could be %s", ErrAmbiguous, ref, strings.Join(c, ", "))
 		}
 	}
+	if len(low) < MinPrefix && isHex(low) {
+		return event.ID{}, fmt.Errorf("no pursuance named %q on this home, and an ID prefix needs at least %d hex digits (`pursuance list` shows them)", ref, MinPrefix)
+	}
 	return event.ID{}, fmt.Errorf("no pursuance %q on this home (`pursuance list` shows them; `pursuance join CODE` joins one)", ref)
+}
+
+// MinPrefix is the fewest hex digits of a pursuance's or task's ID that
+// name it; MinMemberPrefix the fewest characters of a member ID ("pm1…").
+const (
+	MinPrefix       = 4
+	MinMemberPrefix = 6
+)
+
+// isHex reports whether s is made of hex digits only.
+func isHex(s string) bool {
+	for _, c := range s {
+		if !strings.ContainsRune("0123456789abcdef", c) {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// SameName returns the other pursuances on this home named like p (by
+// case): commands then need an ID prefix to tell them apart.
+func (n *Node) SameName(ctx context.Context, p event.ID, name string) ([]Summary, error) {
+	all, err := n.Pursuances(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []Summary
+	for _, s := range all {
+		if s.ID != p && strings.EqualFold(s.Name, name) {
+			out = append(out, s)
+		}
+	}
+	return out, nil
 }
 
 // State folds a pursuance's log from the store. With the identity
@@ -271,7 +308,7 @@ func ResolveMember(s *state.State, ref string) (identity.PublicKey, error) {
 		if strings.EqualFold(m.Name, ref) {
 			byName = append(byName, m)
 		}
-		if len(ref) >= 6 && strings.HasPrefix(m.ID.String(), ref) {
+		if len(ref) >= MinMemberPrefix && strings.HasPrefix(m.ID.String(), ref) {
 			byPrefix = append(byPrefix, m)
 		}
 	}
@@ -289,6 +326,9 @@ func ResolveMember(s *state.State, ref string) (identity.PublicKey, error) {
 			return identity.PublicKey{}, fmt.Errorf("%w: %q could be %s", ErrAmbiguous, ref, strings.Join(c, ", "))
 		}
 	}
+	if strings.HasPrefix(ref, "pm1") && len(ref) < MinMemberPrefix {
+		return identity.PublicKey{}, fmt.Errorf("no member named %q in %s, and a member ID prefix needs at least %d characters", ref, s.Name(), MinMemberPrefix)
+	}
 	return identity.PublicKey{}, fmt.Errorf("no member %q in %s", ref, s.Name())
 }
 
@@ -302,14 +342,16 @@ func ResolveTask(s *state.State, ref string) (*state.Task, error) {
 		if id == low {
 			return t, nil
 		}
-		if len(low) >= 4 && strings.HasPrefix(id, low) {
+		if len(low) >= MinPrefix && strings.HasPrefix(id, low) {
 			found = append(found, t)
 		}
 	}
-	switch len(found) {
-	case 0:
+	switch {
+	case len(found) == 0 && len(low) < MinPrefix:
+		return nil, fmt.Errorf("%q is too short to name a task: give at least %d hex digits of its ID (`pursuance task list P` shows them)", ref, MinPrefix)
+	case len(found) == 0:
 		return nil, fmt.Errorf("no task %q in %s", ref, s.Name())
-	case 1:
+	case len(found) == 1:
 		return found[0], nil
 	}
 	var c []string

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/pursuance/pursuance/event"
@@ -118,3 +119,71 @@ func (s *syncDB) setName(ctx context.Context, p event.ID, name string) error {
 		ON CONFLICT (pursuance) DO UPDATE SET name = excluded.name WHERE name != excluded.name`, p[:], name)
 	return err
 }
+
+// copyFrom adds every row of another sync.db (a staging one: Join) to
+// this one, table by table, keeping this one's row where both have one.
+func (s *syncDB) copyFrom(ctx context.Context, from *syncDB) error {
+	rows, err := from.db.QueryContext(ctx, "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+	if err != nil {
+		return err
+	}
+	var tables []string
+	for rows.Next() {
+		var t string
+		if err := rows.Scan(&t); err != nil {
+			rows.Close()
+			return err
+		}
+		tables = append(tables, t)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, t := range tables {
+		if err := copyTable(ctx, from.db, s.db, t); err != nil {
+			return fmt.Errorf("sync.db: copy %s: %w", t, err)
+		}
+	}
+	return nil
+}
+
+// copyTable inserts every row of table t of from into to (same schema),
+// ignoring rows whose key to already holds.
+func copyTable(ctx context.Context, from, to *sql.DB, t string) error {
+	rows, err := from.QueryContext(ctx, "SELECT * FROM "+quoteIdent(t))
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return err
+	}
+	q := "INSERT OR IGNORE INTO " + quoteIdent(t) + " VALUES (?" + strings.Repeat(", ?", len(cols)-1) + ")"
+	tx, err := to.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	vals := make([]any, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, q, vals...); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// quoteIdent quotes an SQL identifier.
+func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }

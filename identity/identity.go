@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"unicode"
-	"unicode/utf8"
 )
 
 // MaxNameLen is the maximum length of a display name, in bytes of UTF-8.
@@ -16,48 +14,13 @@ const MaxNameLen = 64
 const kemBindingLabel = "pursuance/v1/kem-binding"
 
 // ErrBadName is returned (wrapped) when a display name is empty, too long, not
-// valid UTF-8, or contains control or bidirectional-override characters.
+// valid UTF-8, not in normal form, or contains a character names may not
+// have (ValidateName).
 var ErrBadName = errors.New("not a valid name")
 
 // ErrBadKEMBinding is returned (wrapped) when a KEM public key does not carry a
 // valid binding signature by the signing key it is presented with.
 var ErrBadKEMBinding = errors.New("KEM key is not signed by the member's signing key")
-
-// ValidateName reports whether name may be used as a display name: non-empty,
-// at most MaxNameLen bytes, valid UTF-8, and free of control characters
-// (Unicode category Cc) and of the invisible bidirectional formatting
-// characters that could make one name display as another. Any other error is
-// nil; a failure wraps ErrBadName.
-func ValidateName(name string) error {
-	switch {
-	case name == "":
-		return fmt.Errorf("%w: the name is empty", ErrBadName)
-	case len(name) > MaxNameLen:
-		return fmt.Errorf("%w: the name is %d bytes long, at most %d allowed", ErrBadName, len(name), MaxNameLen)
-	case !utf8.ValidString(name):
-		return fmt.Errorf("%w: the name is not valid UTF-8", ErrBadName)
-	}
-	for _, r := range name {
-		if unicode.IsControl(r) || isBidiControl(r) {
-			return fmt.Errorf("%w: the name contains the control character %U", ErrBadName, r)
-		}
-	}
-	return nil
-}
-
-// isBidiControl reports whether r is one of the invisible characters that
-// change the direction in which text is displayed.
-func isBidiControl(r rune) bool {
-	switch {
-	case r == 0x061C, r == 0x200E, r == 0x200F:
-		return true
-	case r >= 0x202A && r <= 0x202E:
-		return true
-	case r >= 0x2066 && r <= 0x2069:
-		return true
-	}
-	return false
-}
 
 // Identity is a member's private identity: a display name, the signing key
 // whose public half is the member ID, and the KEM key that sealed keys are

@@ -79,9 +79,43 @@ func statusError(resp *http.Response) error {
 	var e apiError
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
 	if json.Unmarshal(b, &e) != nil || e.Error == "" {
-		e.Error = strings.TrimSpace(string(b))
+		// Not a relay's error (a web server's page, a proxy's): say what
+		// it was, never pass the page on.
+		e.Error = "not a Pursuance relay's answer"
+		if ct := resp.Header.Get("Content-Type"); ct != "" {
+			e.Error += " (" + strings.TrimSpace(strings.Split(ct, ";")[0]) + ")"
+		}
 	}
 	return &StatusError{Status: resp.StatusCode, Message: e.Error}
+}
+
+// ErrNotRelay is returned by Info when the server answers, but not as a
+// relay of a protocol version this client speaks.
+var ErrNotRelay = errors.New("not a Pursuance relay")
+
+// Info asks the relay for its protocol version and limits (GET /v1). A
+// server that answers something else is ErrNotRelay.
+func (c *Client) Info(ctx context.Context) (Info, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/v1", nil)
+	if err != nil {
+		return Info{}, err
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return Info{}, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return Info{}, fmt.Errorf("%w: GET /v1 answered %d %s", ErrNotRelay, resp.StatusCode, http.StatusText(resp.StatusCode))
+	}
+	var info Info
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&info); err != nil || info.Protocol == 0 {
+		return Info{}, fmt.Errorf("%w: GET /v1 did not answer with a relay's description", ErrNotRelay)
+	}
+	if info.Protocol != Version {
+		return Info{}, fmt.Errorf("%w: it speaks protocol version %d, this program %d", ErrNotRelay, info.Protocol, Version)
+	}
+	return info, nil
 }
 
 // Read reads up to limit entries of topic after cursor.

@@ -533,8 +533,8 @@ func checkOp(op Op) error {
 		if err := checkTitle(o.Title); err != nil {
 			return err
 		}
-		if len(o.Body) > MaxText {
-			return errors.New("body too long")
+		if err := checkText("body", o.Body); err != nil {
+			return err
 		}
 		if len(o.VisibleTo) > MaxRoles || len(o.Assignees) > MaxAssign {
 			return errors.New("too many roles or assignees")
@@ -555,8 +555,10 @@ func checkOp(op Op) error {
 				return err
 			}
 		}
-		if o.Body != nil && len(*o.Body) > MaxText {
-			return errors.New("body too long")
+		if o.Body != nil {
+			if err := checkText("body", *o.Body); err != nil {
+				return err
+			}
 		}
 		if o.Due != nil && *o.Due != "" {
 			if err := CheckDue(*o.Due); err != nil {
@@ -691,10 +693,10 @@ func checkOp(op Op) error {
 		}
 	case *TaskComment:
 		if strings.TrimSpace(o.Text) == "" {
-			return errors.New("empty comment")
+			return errors.New("the comment is empty")
 		}
-		if len(o.Text) > MaxText {
-			return errors.New("comment too long")
+		if err := checkText("comment", o.Text); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -703,11 +705,38 @@ func checkOp(op Op) error {
 func checkTitle(t string) error {
 	switch {
 	case strings.TrimSpace(t) == "":
-		return errors.New("empty title")
+		return errors.New("the title is empty")
 	case len(t) > MaxTitle:
-		return fmt.Errorf("title longer than %d bytes", MaxTitle)
+		return fmt.Errorf("the title is %d bytes long, over the limit of %d: shorten it (details go in the body)", len(t), MaxTitle)
 	case strings.ContainsAny(t, "\n\r"):
-		return errors.New("title has a line break")
+		return errors.New("the title has a line break: keep it to one line (details go in the body)")
+	}
+	return nil
+}
+
+// checkText checks a task body or comment (what names it) against MaxText.
+func checkText(what, t string) error {
+	if len(t) > MaxText {
+		return fmt.Errorf("the %s is %d bytes long, over the limit of %d (%d KiB): shorten it or split it", what, len(t), MaxText, MaxText>>10)
+	}
+	return nil
+}
+
+// InputError is CheckInput's error: what is wrong with an op a member is
+// about to sign, in words for the person who typed it.
+type InputError struct{ Err error }
+
+func (e *InputError) Error() string { return e.Err.Error() }
+func (e *InputError) Unwrap() error { return e.Err }
+
+// CheckInput checks an op as a member is about to sign it, before it is
+// sealed: the limits DecodeOp holds every event to (a title's length, a
+// body's, a due date's form…), said for the person who typed it ("the
+// title is 312 bytes long, over the limit of 200: …"), without the
+// decoder's framing. Its errors are *InputError.
+func CheckInput(op Op) error {
+	if err := checkOp(op); err != nil {
+		return &InputError{err}
 	}
 	return nil
 }

@@ -377,11 +377,20 @@ func decodeFor(r *http.Request, n *app.Node, in any) (*state.State, error) {
 	return stateOf(r, n)
 }
 
+// maxRequestBody bounds a request's JSON body: room for the largest
+// texts the rules take (a task body or comment of state.MaxText bytes, a
+// charter), escaped.
+const maxRequestBody = 1 << 20
+
 // decode reads a JSON request body into v.
 func decode(r *http.Request, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 1<<20))
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, maxRequestBody))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return fmt.Errorf("what you sent is over %d KiB; a task's body or a comment may be at most %d KiB", maxRequestBody>>10, state.MaxText>>10)
+		}
 		return fmt.Errorf("bad request body: %v", err)
 	}
 	return nil

@@ -422,3 +422,19 @@ func TestUIEditArchive(t *testing.T) {
 		t.Fatalf("unarchive: %d %v, board %d", code, out, board())
 	}
 }
+
+// TestUIErrorsSayTheLimit: a body over the request limit and a title over
+// the rules' limit are refused with what the limit is, not the decoder's
+// or the HTTP library's words.
+func TestUIErrorsSayTheLimit(t *testing.T) {
+	s, url, p := newUI(t)
+	tok := map[string]string{TokenHeader: s.Token(), "Origin": url}
+	code, res, _ := call(t, "POST", url+"/api/p/"+p+"/tasks", tok, map[string]any{"title": "Big", "body": strings.Repeat("x", maxRequestBody)})
+	if msg, _ := res["error"].(string); code != 400 || !strings.Contains(msg, "a task's body or a comment may be at most 64 KiB") || strings.Contains(msg, "http:") {
+		t.Errorf("an oversized request: %d %q", code, msg)
+	}
+	code, res, _ = call(t, "POST", url+"/api/p/"+p+"/tasks", tok, map[string]any{"title": strings.Repeat("t", 300)})
+	if msg, _ := res["error"].(string); code != 400 || msg != "the title is 300 bytes long, over the limit of 200: shorten it (details go in the body)" {
+		t.Errorf("a long title: %d %q", code, msg)
+	}
+}

@@ -3,14 +3,15 @@ package cli
 import (
 	"bytes"
 	"errors"
-	"github.com/pursuance/pursuance/app"
-	"github.com/spf13/cobra"
 	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/pursuance/pursuance/app"
+	"github.com/spf13/cobra"
 )
 
 // fakeTerminal answers prompts from a list, recording the prompts.
@@ -172,9 +173,9 @@ func TestErrorsAreOneLine(t *testing.T) {
 			t.Errorf("%q: exit 0", args)
 			continue
 		}
-		first, _, _ := strings.Cut(errOut.String(), "\n")
-		if !strings.HasPrefix(first, "pursuance: ") {
-			t.Errorf("%q: first stderr line %q", args, first)
+		first, rest, _ := strings.Cut(errOut.String(), "\n")
+		if !strings.HasPrefix(first, "pursuance: ") || rest != "" {
+			t.Errorf("%q: stderr is not one line \"pursuance: …\": %q", args, errOut)
 		}
 		if out.Len() != 0 {
 			t.Errorf("%q: stdout %q", args, out)
@@ -182,9 +183,9 @@ func TestErrorsAreOneLine(t *testing.T) {
 		if strings.Contains(errOut.String(), "goroutine ") {
 			t.Errorf("%q: stack trace on stderr", args)
 		}
-		usage := strings.Contains(errOut.String(), "Usage:")
-		if (code == 2) != usage {
-			t.Errorf("%q: exit %d, usage printed %v", args, code, usage)
+		help := strings.Contains(first, "(see `pursuance help")
+		if (code == 2) != help {
+			t.Errorf("%q: exit %d, help named %v: %q", args, code, help, first)
 		}
 	}
 }

@@ -5,11 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/pursuance/pursuance/identity"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/pursuance/pursuance/identity"
 
 	"golang.org/x/term"
 )
@@ -72,7 +73,8 @@ func Main() int {
 
 // Run runs pursuance with args (without the program name) in e and returns
 // the exit status. An error is printed to e.Stderr as one line,
-// "pursuance: REASON"; a usage error is followed by the command's usage.
+// "pursuance: REASON"; a usage error (exit status 2) ends the line by
+// naming the help to read: "(see `pursuance help CMD`)".
 func Run(args []string, e *Env) int {
 	root := NewRoot(e)
 	root.SetArgs(args)
@@ -83,14 +85,18 @@ func Run(args []string, e *Env) int {
 	if err == nil {
 		return 0
 	}
-	fmt.Fprintf(e.Stderr, "pursuance: %s\n", oneLine(err.Error()))
 	if !e.parsed || isUsageError(err) {
 		if cmd == nil {
 			cmd = root
 		}
-		fmt.Fprintf(e.Stderr, "\n%s", cmd.UsageString())
+		help := "pursuance help"
+		if cmd != root {
+			help += " " + strings.TrimPrefix(cmd.CommandPath(), root.Name()+" ")
+		}
+		fmt.Fprintf(e.Stderr, "pursuance: %s (see `%s`)\n", oneLine(err.Error()), help)
 		return 2
 	}
+	fmt.Fprintf(e.Stderr, "pursuance: %s\n", oneLine(err.Error()))
 	return 1
 }
 

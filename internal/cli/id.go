@@ -43,7 +43,8 @@ stdout. Never replaces an existing identity.`,
 			if !cmd.Flags().Changed("name") {
 				return usageErrorf("missing --name NAME")
 			}
-			if err := identity.ValidateName(name); err != nil {
+			name, err := identity.NormalizeName(name)
+			if err != nil {
 				return usageErrorf("--name: %v", err)
 			}
 			home, err := e.Home()

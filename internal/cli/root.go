@@ -118,3 +118,14 @@ func groupRunE(cmd *cobra.Command, args []string) error {
 	}
 	return cmd.Help()
 }
+
+// exactArgs is cobra.ExactArgs reported as a usage error naming the
+// arguments.
+func exactArgs(n int, names string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usageErrorf("%q takes %s, got %d arguments", cmd.CommandPath(), names, len(args))
+		}
+		return nil
+	}
+}

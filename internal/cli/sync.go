@@ -55,6 +55,15 @@ Moving servers: add the new relay, sync, remove the old one.`,
 				if err := state.CheckRelayURL(u); err != nil {
 					return usageErrorf("%v", err)
 				}
+				if add && !e.offline {
+					// Refuse what is not a relay before the list names it;
+					// one that is down now may be added (it is told later).
+					if err := app.ProbeRelay(cmd.Context(), u); errors.Is(err, app.ErrNotRelay) {
+						return fmt.Errorf("%w; check the address (a relay answers GET %s/v1)", err, u)
+					} else if err != nil {
+						fmt.Fprintf(e.Stderr, "warning: %v; adding it anyway (members send it what it lacks once it answers)\n", err)
+					}
+				}
 				return e.withState(cmd, args[0], true, func(n *app.Node, s *state.State) error {
 					var res app.Result
 					var err error
@@ -67,6 +76,10 @@ Moving servers: add the new relay, sync, remove the old one.`,
 						return err
 					}
 					e.report(res)
+					if e.offline {
+						fmt.Fprintln(e.Stderr, "Not sent (--offline): `pursuance sync` tells the relays.")
+						return nil
+					}
 					// Tell the relays (the new one included) at once.
 					e.syncReport(n.Sync(cmd.Context(), s.Pursuance(), app.SyncOptions{Progress: e.progress(), Relays: []string{u}}))
 					return nil

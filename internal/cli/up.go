@@ -233,8 +233,8 @@ func (e *Env) firstRun(home string) (*identity.Identity, error) {
 	if err != nil && line == "" {
 		return nil, fmt.Errorf("read your name: %w", err)
 	}
-	name := strings.TrimSpace(line)
-	if err := identity.ValidateName(name); err != nil {
+	name, err := identity.NormalizeName(strings.TrimSpace(line))
+	if err != nil {
 		return nil, usageErrorf("name: %v", err)
 	}
 	fmt.Fprintln(e.Stderr, "Now a passphrase: it protects your keys on this machine, and nobody can recover it for you.")

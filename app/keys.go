@@ -411,6 +411,11 @@ func RetiredTopics(s *state.State, now uint64) map[keys.Topic]bool {
 // those of retired generations (RetiredTopics), unless events are missing:
 // then everything is read, in case one is found under a retired topic.
 func (n *Node) dropRetired(ctx context.Context, p event.ID, ks map[keys.Topic]keys.Key) {
+	// A new round: what was held back is judged again, and what comes is
+	// judged, by the state as it is now.
+	if err := n.settleDeferred(ctx, p, false); err != nil {
+		n.logf("judging held-back events: %v", err)
+	}
 	if n.in.PendingCount() > 0 || len(n.in.Missing()) > 0 {
 		return
 	}

@@ -56,6 +56,7 @@ type Node struct {
 	lock *os.File
 	opts Options
 	sdb  *syncDB // opened by the first sync
+	adm  admissions
 
 	randMu sync.Mutex // serializes reads of Options.Rand
 }

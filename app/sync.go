@@ -148,6 +148,9 @@ func (n *Node) Sync(ctx context.Context, p event.ID, opts SyncOptions) (SyncResu
 		}
 		wg.Wait()
 	}
+	if err := n.refetchRefused(ctx, sdb, p, chains, &res); err != nil {
+		return res, err
+	}
 	res.Missing = n.in.Missing()
 	if !opts.PullOnly {
 		if _, err := n.st.Get(ctx, p); err == nil {
@@ -239,6 +242,12 @@ func (n *Node) pull(ctx context.Context, sdb *syncDB, c *relay.Client, j pullJob
 				n.logf("relay %s: envelope %d of topic %s does not open: %v", c.URL(), e.Cursor, relay.TopicHex(j.topic)[:12], err)
 				continue
 			}
+			mu.Lock()
+			noteGroupUpdate(b, chains)
+			mu.Unlock()
+			if n.refuse(ctx, sdb, c.URL(), j.topic, e.Cursor, b) {
+				continue // not an event this member may need, yet (admit.go)
+			}
 			if h := sha256.Sum256(b); !seen[h] {
 				seen[h] = true
 				batch = append(batch, b)
@@ -246,9 +255,6 @@ func (n *Node) pull(ctx context.Context, sdb *syncDB, c *relay.Client, j pullJob
 			if ev, err := event.Decode(b); err == nil {
 				ids = append(ids, ev.ID())
 			}
-			mu.Lock()
-			noteGroupUpdate(b, chains)
-			mu.Unlock()
 		}
 		if len(batch) > 0 {
 			out, err := n.in.Ingest(ctx, batch)

@@ -164,6 +164,19 @@ func (s *State) Retired(now uint64) []event.ID {
 	return out
 }
 
+// LiveInviteKeys returns the invites a newcomer may still join with, by
+// invite ID, with their keys (to check a join's proof): accepted, not
+// revoked, with uses left. Expiry is the rules' to judge.
+func (s *State) LiveInviteKeys() map[event.ID]identity.PublicKey {
+	out := map[event.ID]identity.PublicKey{}
+	for id, inv := range s.b.auth.invites {
+		if !inv.revoked && (inv.op.Uses == 0 || inv.used < inv.op.Uses) {
+			out[id] = inv.op.Key
+		}
+	}
+	return out
+}
+
 // joinedWith reports whether member m joined with an invite that sealed
 // the generation update published.
 func (s *State) joinedWith(m *Member, update event.ID) bool {

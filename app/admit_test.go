@@ -1,0 +1,172 @@
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"testing"
+
+	"github.com/pursuance/pursuance/event"
+	"github.com/pursuance/pursuance/identity"
+	"github.com/pursuance/pursuance/keys"
+	"github.com/pursuance/pursuance/relay"
+	"github.com/pursuance/pursuance/state"
+)
+
+// appendJunk signs count events of size bytes of body each as key, on top
+// of the heads m holds, and appends them to the relay under every group
+// generation m holds: what a removed member, or the holder of an old
+// invite code signing with a key of its own, can do with its old keys.
+func appendJunk(t *testing.T, relayURL string, m member, key *identity.SigningKey, p event.ID, count, size int) []event.ID {
+	t.Helper()
+	ctx := context.Background()
+	s, err := m.State(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := event.Chain{Key: key, Pursuance: p}
+	if bs, err := m.Store().VersionVector(ctx, p); err == nil && bs[key.Public()] > 0 {
+		last, _ := m.Store().BySeq(ctx, p, key.Public(), bs[key.Public()])
+		r := last[0].Ref()
+		ch.Last = &r
+	}
+	heads, _ := m.Store().Heads(ctx, p)
+	refs, _ := m.Store().Refs(ctx, heads)
+	var parents []event.Ref
+	for _, h := range heads {
+		parents = append(parents, refs[h])
+	}
+	var ids []event.ID
+	var encs [][]byte
+	for range count {
+		body := make([]byte, size)
+		rand.Read(body)
+		e, err := ch.Next(event.KindTaskComment, parents, uint64(timeNow().UnixMilli()), body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := e.Ref()
+		ch.Last, parents = &r, []event.Ref{r}
+		ids = append(ids, e.ID())
+		encs = append(encs, e.Encode())
+	}
+	c := relay.NewClient(relayURL, nil)
+	for _, h := range s.Held() {
+		if !h.Key.Scope.IsGroup() {
+			continue
+		}
+		envs := newEnvelopesT(t, h)
+		_, tk, _ := h.Key.Topic()
+		for _, b := range encs {
+			sealed, err := envs.Seal(b, rand.Reader)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Append(ctx, envs.Topic(), tk, [][]byte{sealed}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return ids
+}
+
+// TestJunkNotStored: a removed member appends 20 events of 400 KB each,
+// signed and sealed under the generations it holds, to a topic the members
+// still read (one of them has not written since the re-key); so does the
+// holder of a used invite code, signing with a key of its own. Members
+// read them and store none.
+func TestJunkNotStored(t *testing.T) {
+	ctx := context.Background()
+	relayURL, alice, rs, p := deskOnRelay(t, "Bob", "Carol")
+	bob := rs[0]
+	code, _, err := alice.Invite(ctx, p, "researcher", 0, 1, DoOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, alice, p)
+	dave := newMember(t, "Dave")
+	if _, err := dave.Join(ctx, code, DoOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eve := newMember(t, "Eve") // holds a copy of dave's code
+	if err := eve.Accept(code); err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, eve, p) // eve reads what the code opens
+	if _, _, err := alice.Remove(ctx, p, bob.id.ID(), DoOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, alice, p)
+	mustSync(t, bob, p)
+	before, _ := alice.Store().Count(ctx, p)
+	junk := appendJunk(t, relayURL, bob, bob.id.SigningKey(), p, 20, 400<<10)
+	outsider, _ := identity.NewSigningKey(rand.Reader)
+	junk = append(junk, appendJunk(t, relayURL, eve, outsider, p, 3, 1000)...)
+	res := mustSync(t, alice, p)
+	for _, id := range junk {
+		if _, err := alice.Store().Get(ctx, id); err == nil {
+			t.Fatalf("alice stored junk %s", id.Short())
+		}
+	}
+	if after, _ := alice.Store().Count(ctx, p); after != before {
+		t.Errorf("alice's log grew from %d to %d events (sync %+v)", before, after, res)
+	}
+}
+
+// TestRefusedEventFetchedWhenNeeded: an event of bob's, written before he
+// learned of his removal, is refused by alice (bob is removed in her view)
+// but stored by carol, who had not seen the removal and builds on it; when
+// carol's event reaches alice, alice fetches bob's from where she refused
+// it, and the two logs agree.
+func TestRefusedEventFetchedWhenNeeded(t *testing.T) {
+	ctx := context.Background()
+	_, alice, rs, p := deskOnRelay(t, "Bob", "Carol")
+	bob, carol := rs[0], rs[1]
+	task := do(t, alice, p, &state.TaskCreate{Title: "Shared", VisibleTo: []string{"researcher"}})
+	mustSync(t, alice, p)
+	mustSync(t, bob, p)
+	mustSync(t, carol, p)
+	if _, _, err := alice.Remove(ctx, p, bob.id.ID(), DoOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, alice, p)
+	bobs := do(t, bob, p, &state.TaskComment{Task: task.ID(), Text: "written before I knew"})
+	if err := bob.push(ctx, mustSyncDB(t, bob), p, []RelayResult{{URL: mustRelay(t, mustState(t, bob, p))}}, func(string, ...any) {}); err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, alice, p) // reads bob's comment: refused
+	if _, err := alice.Store().Get(ctx, bobs.ID()); err == nil {
+		t.Fatal("alice stored the comment of a member she knows is removed")
+	}
+	// Carol had got bob's comment before the removal (from bob directly)
+	// and comments on top of it.
+	copyAll(t, bob, carol, p)
+	top := do(t, carol, p, &state.TaskComment{Task: task.ID(), Text: "answering bob"})
+	mustSync(t, carol, p)
+	mustSync(t, alice, p)
+	for _, e := range []*event.Event{bobs, top} {
+		if _, err := alice.Store().Get(ctx, e.ID()); err != nil {
+			t.Errorf("alice lacks %s once carol built on bob's comment: %v", e.ID().Short(), err)
+		}
+	}
+	if !sameLog(t, alice, carol, p) {
+		t.Error("alice's log differs from carol's")
+	}
+}
+
+func mustState(t *testing.T, m member, p event.ID) *state.State {
+	t.Helper()
+	s, err := m.State(context.Background(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func newEnvelopesT(t *testing.T, h HeldKey) *keys.Envelopes {
+	t.Helper()
+	env, err := keys.NewEnvelopes(&h.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env
+}

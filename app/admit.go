@@ -56,6 +56,7 @@ type admission struct {
 	p       event.ID
 	open    bool // no log here yet: admit everything
 	members map[identity.PublicKey]bool
+	former  map[identity.PublicKey]bool // removed or left
 	vv      map[identity.PublicKey]uint64
 	invites map[event.ID]identity.PublicKey // accepted, unrevoked invites: their keys
 	missing map[event.ID]bool
@@ -82,6 +83,10 @@ func (n *Node) newAdmission(ctx context.Context, p event.ID) *admission {
 	}
 	for _, m := range s.Members() {
 		a.members[m.ID] = true
+	}
+	a.former = map[identity.PublicKey]bool{}
+	for _, m := range s.Former() {
+		a.former[m] = true
 	}
 	for id, key := range s.LiveInviteKeys() {
 		a.invites[id] = key
@@ -270,4 +275,92 @@ func (n *Node) refetchRefused(ctx context.Context, sdb *syncDB, p event.ID, chai
 	}
 	res.Received += len(out.Accepted)
 	return nil
+}
+
+// Admitter is what a member's node asks about each envelope appended to
+// its embedded relay (relay.Config.Admit). A pusher does not send again
+// what a relay refused, so the embedded relay refuses only what it can
+// tell is junk: on a topic of a group generation the node holds, an
+// envelope that does not open under its key, an event whose signature
+// does not verify, and an event of a removed member (or one who left)
+// beyond what the node holds of it. Events of authors it does not know
+// yet are stored: a newcomer's may come before the node has read its
+// invite (the node's own sync, which can wait, admits only what it may
+// need: admission). An envelope on a topic the node does not know (a
+// generation it has not learned yet) is stored too. It is safe for
+// concurrent use; Update refreshes it from the node's state.
+type Admitter struct {
+	mu     sync.RWMutex
+	topics map[keys.Topic]admitTopic
+}
+
+type admitTopic struct {
+	env *keys.Envelopes
+	adm *admission
+}
+
+// NewAdmitter returns an Admitter that knows no topic yet: it stores
+// everything until the first Update.
+func NewAdmitter() *Admitter { return &Admitter{} }
+
+// Update makes x judge by n's state now: every group generation n holds,
+// in every pursuance of the home.
+func (x *Admitter) Update(ctx context.Context, n *Node) error {
+	ps, err := n.st.Pursuances(ctx)
+	if err != nil {
+		return err
+	}
+	topics := map[keys.Topic]admitTopic{}
+	for _, p := range ps {
+		adm := n.newAdmission(ctx, p)
+		ks, err := n.groupKeys(ctx, &p, nil)
+		if err != nil {
+			return err
+		}
+		for t, k := range ks {
+			env, err := keys.NewEnvelopes(&k)
+			if err != nil {
+				return err
+			}
+			topics[t] = admitTopic{env, adm}
+		}
+	}
+	x.mu.Lock()
+	x.topics = topics
+	x.mu.Unlock()
+	return nil
+}
+
+// Admit reports whether the embedded relay may store envelope on topic.
+func (x *Admitter) Admit(topic keys.Topic, envelope []byte) bool {
+	x.mu.RLock()
+	at, known := x.topics[topic]
+	x.mu.RUnlock()
+	if !known {
+		return true
+	}
+	b, err := at.env.Open(envelope)
+	if err != nil {
+		return false
+	}
+	e, err := event.Decode(b)
+	if err != nil || e.VerifySignature() != nil {
+		return false
+	}
+	return at.adm.admitJunkFree(e)
+}
+
+// admitJunkFree is admit for the embedded relay: it refuses only a removed
+// member's events beyond what the node holds of it (and an event of another
+// pursuance on this one's topic).
+func (a *admission) admitJunkFree(e *event.Event) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	switch {
+	case a.open || a.missing[e.ID()] || e.Seq <= a.vv[e.Author]:
+		return true
+	case e.PursuanceID() != a.p:
+		return false
+	}
+	return !a.former[e.Author] || a.members[e.Author]
 }

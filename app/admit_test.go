@@ -3,6 +3,10 @@ package app
 import (
 	"context"
 	"crypto/rand"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"path/filepath"
 	"testing"
 
 	"github.com/pursuance/pursuance/event"
@@ -169,4 +173,60 @@ func newEnvelopesT(t *testing.T, h HeldKey) *keys.Envelopes {
 		t.Fatal(err)
 	}
 	return env
+}
+
+// TestEmbeddedRelayRefusesRemovedMembersJunk: a node's embedded relay
+// (relay.Config.Admit = Admitter.Admit, as pursuance up sets it) does not
+// store what a removed member appends under the generations it still
+// holds, nor envelopes that do not open; what members send it is stored.
+func TestEmbeddedRelayRefusesRemovedMembersJunk(t *testing.T) {
+	ctx := context.Background()
+	_, alice, rs, p := deskOnRelay(t, "Bob", "Carol")
+	bob, carol := rs[0], rs[1]
+	st, err := relay.OpenSQLite(ctx, filepath.Join(t.TempDir(), "node.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	adm := NewAdmitter()
+	ts := httptest.NewServer(relay.NewServer(st, relay.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Admit: adm.Admit}).Handler())
+	defer ts.Close()
+	node := ts.URL
+	round := func() {
+		t.Helper()
+		if _, err := alice.Sync(ctx, p, SyncOptions{Relays: []string{node}, BeforePush: func(ctx context.Context) { adm.Update(ctx, alice.Node) }}); err != nil {
+			t.Fatal(err)
+		}
+		if err := adm.Update(ctx, alice.Node); err != nil {
+			t.Fatal(err)
+		}
+	}
+	round()
+	if _, _, err := alice.Remove(ctx, p, bob.id.ID(), DoOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	round()
+	mustSync(t, bob, p)
+	junk := appendJunk(t, node, bob, bob.id.SigningKey(), p, 5, 1000)
+	// Carol, a member, still reaches the node's relay.
+	note := do(t, carol, p, &state.TaskCreate{Title: "Through the node", VisibleTo: []string{"researcher"}})
+	mustSync(t, carol, p, node)
+	on := readable(t, node, alice, alice.id, p)
+	for _, id := range junk {
+		if on[id] {
+			t.Errorf("the embedded relay stored the removed member's %s", id.Short())
+		}
+	}
+	if !on[note.ID()] {
+		t.Error("the embedded relay did not store a member's event")
+	}
+	// Garbage under a topic the node holds is refused too.
+	s := mustState(t, alice, p)
+	cur, _ := s.CurrentKey("")
+	h := s.Held()[cur.Update]
+	topic, tk, _ := h.Key.Topic()
+	res, err := relay.NewClient(node, nil).Append(ctx, topic, tk, [][]byte{make([]byte, 1024)})
+	if err != nil || res.Refused != 1 || res.Stored != 0 {
+		t.Errorf("garbage on a known topic: %+v %v", res, err)
+	}
 }

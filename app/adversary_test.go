@@ -113,7 +113,8 @@ func TestRelayTampersOrForges(t *testing.T) {
 			if len(logged) == 0 || !strings.Contains(logged[0], "does not open") {
 				t.Fatalf("the relay's lie was not logged: %v", logged)
 			}
-			mustSync(t, alice, p)
+			mustSync(t, alice, p) // re-keys what carol's code carried
+			mustSync(t, carol, p)
 			if !sameLog(t, alice, carol, p) {
 				t.Fatal("carol's log differs from alice's")
 			}

@@ -282,6 +282,24 @@ func (n *Node) heal(ctx context.Context, s *state.State) (*state.State, []string
 	return s, left, nil
 }
 
+// healForSync is heal before a sync sends: except that a newcomer, whose
+// latest event is still its join, rotates nothing yet. Its join goes out
+// under the generation its invite sealed, which the members read (a member
+// node's embedded relay admits it there: admit.go); the generations its
+// code carried are rotated by the first member who writes or syncs, or by
+// the newcomer itself before its own first write (heal).
+func (n *Node) healForSync(ctx context.Context, s *state.State) (*state.State, []string, error) {
+	me, ok := s.Member(n.id.ID())
+	if ok {
+		if en, found := s.Entry(me.Since); found && en.Kind == event.KindJoin {
+			if vv, err := n.st.VersionVector(ctx, s.Pursuance()); err == nil && vv[me.ID] == en.Seq {
+				return s, nil, nil
+			}
+		}
+	}
+	return n.heal(ctx, s)
+}
+
 // publishKEM makes the pursuance know this member's current KEM key: if
 // the log has one of its retired keys (it rotated with `pursuance id
 // rotate` since), it publishes a member-key event. A KEM key of this

@@ -32,6 +32,10 @@ type SyncOptions struct {
 	// Quick tries each relay once, within a few seconds, without retries:
 	// for the sync every command does before reading and after writing.
 	Quick bool
+	// BeforePush, when set, is called once what was read is in and keys
+	// are healed, before anything is sent: a node refreshes its embedded
+	// relay's Admitter there, so that what it sends itself is admitted.
+	BeforePush func(context.Context)
 }
 
 // quickKey marks a quick sync's context: retry does not retry.
@@ -158,10 +162,13 @@ func (n *Node) Sync(ctx context.Context, p event.ID, opts SyncOptions) (SyncResu
 			// removal): heal before sending, so the others get the keys.
 			if s, err := n.State(ctx, p); err == nil {
 				if _, ok := s.Member(n.id.ID()); ok {
-					if _, _, err := n.heal(ctx, s); err != nil {
+					if _, _, err := n.healForSync(ctx, s); err != nil {
 						return res, err
 					}
 				}
+			}
+			if opts.BeforePush != nil {
+				opts.BeforePush(ctx)
 			}
 			if err := n.push(ctx, sdb, p, results, progress); err != nil {
 				return res, err

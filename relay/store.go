@@ -33,7 +33,8 @@ type Store interface {
 type AppendResult struct {
 	Stored     int    `json:"stored"`
 	Duplicates int    `json:"duplicates"`
-	Last       uint64 `json:"last"` // the topic's last cursor after the append
+	Refused    int    `json:"refused,omitempty"` // not admitted by the server's Config.Admit: not stored
+	Last       uint64 `json:"last"`              // the topic's last cursor after the append
 }
 
 // ReadResult is one page of a topic.

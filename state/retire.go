@@ -177,6 +177,19 @@ func (s *State) LiveInviteKeys() map[event.ID]identity.PublicKey {
 	return out
 }
 
+// Former returns the members who were removed or left and are not members
+// again, sorted.
+func (s *State) Former() []identity.PublicKey {
+	var out []identity.PublicKey
+	for id := range s.b.auth.former {
+		if _, back := s.b.auth.members[id]; !back {
+			out = append(out, id)
+		}
+	}
+	slices.SortFunc(out, identity.PublicKey.Compare)
+	return out
+}
+
 // joinedWith reports whether member m joined with an invite that sealed
 // the generation update published.
 func (s *State) joinedWith(m *Member, update event.ID) bool {

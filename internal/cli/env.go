@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/pursuance/pursuance/app"
 	"github.com/pursuance/pursuance/identity"
 
 	"golang.org/x/term"
@@ -41,6 +42,7 @@ type Env struct {
 	// nodeRelay is the URL of this home's node's relay, when up runs it
 	// (or invite found it running): invites name it (app.Options).
 	nodeRelay string
+	admitter  *app.Admitter // what the node's embedded relay stores (pursuance up)
 
 	// parsed is set once the command line has parsed, so that Run can
 	// tell usage errors from runtime errors.

@@ -10,6 +10,7 @@ import (
 	"github.com/pursuance/pursuance/keys"
 	"github.com/pursuance/pursuance/relay"
 	"github.com/pursuance/pursuance/state"
+	"github.com/pursuance/pursuance/store"
 )
 
 // A relay topic's key is held by every member, and also by whoever held it
@@ -87,6 +88,14 @@ func (n *Node) newAdmission(ctx context.Context, p event.ID) *admission {
 	a.former = map[identity.PublicKey]bool{}
 	for _, m := range s.Former() {
 		a.former[m] = true
+	}
+	// Authors never admitted (their events here are garbage, bodies
+	// dropped): what this node holds of them is no reason to take more, nor
+	// to take a copy of one with its body back.
+	for author := range a.vv {
+		if !a.members[author] && !a.former[author] {
+			delete(a.vv, author)
+		}
 	}
 	for id, key := range s.LiveInviteKeys() {
 		a.invites[id] = key
@@ -230,12 +239,49 @@ func (n *Node) resetAdmission(p event.ID) {
 	n.adm.mu.Unlock()
 }
 
-// refetchRefused reads again, from where they were refused, the events this
-// node is missing that an earlier sync refused, and ingests them.
-func (n *Node) refetchRefused(ctx context.Context, sdb *syncDB, p event.ID, chains map[event.ID][]*state.KeyUpdate, res *SyncResult) error {
+// afterPull ends a sync's reading of p: it judges what was held back
+// (settleDeferred), fetches refused events that turned out to be needed
+// (refetchRefused), and drops the bodies of what the rules can never
+// accept (CollectGarbage).
+func (n *Node) afterPull(ctx context.Context, sdb *syncDB, p event.ID, chains map[event.ID][]*state.KeyUpdate, res *SyncResult) error {
 	if err := n.settleDeferred(ctx, p, true); err != nil {
 		return err
 	}
+	if err := n.refetchRefused(ctx, sdb, p, chains, res); err != nil {
+		return err
+	}
+	if _, err := n.st.Get(ctx, p); err != nil {
+		return nil // no log yet
+	}
+	_, err := n.CollectGarbage(ctx, p)
+	return err
+}
+
+// CollectGarbage drops the bodies of p's events that the rules can never
+// accept (state.State.Garbage: signed by an author that had signed no
+// genesis or join up to them), keeping the events themselves, so the
+// audit log and any evidence stay. Their verdicts do not change, nor does
+// anything else in the state. It returns how many bodies it dropped; a
+// store that cannot drop bodies drops none.
+func (n *Node) CollectGarbage(ctx context.Context, p event.ID) (int, error) {
+	d, ok := n.st.(store.BodyDropper)
+	if !ok {
+		return 0, nil
+	}
+	s, err := n.State(ctx, p)
+	if err != nil {
+		return 0, err
+	}
+	ids := s.Garbage()
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	return d.DropBodies(ctx, ids)
+}
+
+// refetchRefused reads again, from where they were refused, the events this
+// node is missing that an earlier sync refused, and ingests them.
+func (n *Node) refetchRefused(ctx context.Context, sdb *syncDB, p event.ID, chains map[event.ID][]*state.KeyUpdate, res *SyncResult) error {
 	missing := n.in.Missing()
 	if len(missing) == 0 {
 		return nil

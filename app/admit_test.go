@@ -230,3 +230,43 @@ func TestEmbeddedRelayRefusesRemovedMembersJunk(t *testing.T) {
 		t.Errorf("garbage on a known topic: %+v %v", res, err)
 	}
 }
+
+// TestGarbageCollected: a newcomer's first sync cannot judge and stores
+// what is on the topics its code opens, the junk of another holder of a
+// code signing with a key of its own included; the sync then drops the
+// bodies of what the rules can never accept, keeping the events, and the
+// newcomer's state is what it would be with the bodies.
+func TestGarbageCollected(t *testing.T) {
+	ctx := context.Background()
+	relayURL, alice, _, p := deskOnRelay(t)
+	code, _, err := alice.Invite(ctx, p, "researcher", 0, 2, DoOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, alice, p)
+	eve := newMember(t, "Eve")
+	eve.Accept(code)
+	mustSync(t, eve, p)
+	outsider, _ := identity.NewSigningKey(rand.Reader)
+	junk := appendJunk(t, relayURL, eve, outsider, p, 3, 300<<10)
+	bob := newMember(t, "Bob")
+	if _, err := bob.Join(ctx, code, DoOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	s := mustState(t, bob, p)
+	for _, id := range junk {
+		e, err := bob.Store().Get(ctx, id)
+		if err != nil {
+			t.Fatalf("the newcomer did not keep the junk event %s itself: %v", id.Short(), err)
+		}
+		if e.HasBody() {
+			t.Errorf("the newcomer kept the body of junk %s", id.Short())
+		}
+		if en, _ := s.Entry(id); en.Accepted || en.Reason == "" {
+			t.Errorf("junk %s: %+v", id.Short(), en)
+		}
+	}
+	if len(s.Garbage()) != 0 {
+		t.Errorf("garbage left with bodies: %d", len(s.Garbage()))
+	}
+}

@@ -152,7 +152,7 @@ func (n *Node) Sync(ctx context.Context, p event.ID, opts SyncOptions) (SyncResu
 		}
 		wg.Wait()
 	}
-	if err := n.refetchRefused(ctx, sdb, p, chains, &res); err != nil {
+	if err := n.afterPull(ctx, sdb, p, chains, &res); err != nil {
 		return res, err
 	}
 	res.Missing = n.in.Missing()

@@ -29,6 +29,7 @@ type node struct {
 	restrict *restriction
 	sealed   *TaskSealed // set when op was opened from a task-sealed body
 	kems     []event.ID  // for a key-update: each box's member's KEMSince at its parents
+	outsider bool        // its author had signed no genesis or join up to it: it can never be accepted
 }
 
 // restriction is what an accepted removal, demotion or invite revocation
@@ -53,6 +54,7 @@ type builder struct {
 	byAuthor  [][]int32  // positions of each author's events, in log order
 	maxSeq    []uint64   // per author: highest seq added so far
 	timeUpTo  [][]uint64 // per author, aligned with byAuthor: the highest claimed time of its events so far
+	entered   []bool     // per author: it has signed a genesis or a join so far
 
 	// Pass state.
 	auth       *authState
@@ -114,6 +116,7 @@ func (b *builder) add(e *event.Event) (*node, error) {
 		b.authorIdx[e.Author] = idx
 		b.byAuthor = append(b.byAuthor, nil)
 		b.timeUpTo = append(b.timeUpTo, nil)
+		b.entered = append(b.entered, false)
 		b.maxSeq = append(b.maxSeq, 0)
 	}
 	// An honest chain's seqs rise with the log order (each event's lamport
@@ -126,6 +129,15 @@ func (b *builder) add(e *event.Event) (*node, error) {
 	}
 	b.maxSeq[idx] = max(b.maxSeq[idx], e.Seq)
 	n := &node{e: e, author: idx}
+	// An event of an author that has signed no genesis or join up to it
+	// (a join comes first in its author's chain, so earlier in log order)
+	// can never be accepted, whatever else arrives: its author is a
+	// member at no parents it could have. Only its header decides that.
+	if e.Kind == event.KindGenesis || e.Kind == event.KindJoin {
+		b.entered[idx] = true
+	} else {
+		n.outsider = !b.entered[idx]
+	}
 	n.vv = make([]uint64, len(b.authors))
 	links := e.Parents
 	if !e.Backlink.IsZero() {

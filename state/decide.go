@@ -33,6 +33,11 @@ func (b *builder) decide(p int32, n *node) error {
 	if s, ok := b.forks[e.Author]; ok && e.Seq >= s {
 		return fmt.Errorf("void: the author signed two different events at seq %d; its events from there on are not trusted", s)
 	}
+	if n.outsider {
+		// Judged by header alone, so that the verdict is the same with or
+		// without the body (a member drops such bodies: State.Garbage).
+		return fmt.Errorf("not permitted: %s is not a member", b.name(b.auth, e.Author))
+	}
 	if n.opErr != nil {
 		return n.opErr
 	}

@@ -162,7 +162,28 @@ func playRandomS(rt *rapid.T, steps int) *State {
 	checkConvergence(rt, w, s.Hash())
 	checkSound(rt, s)
 	checkKeys(rt, w, s)
+	checkGarbage(rt, w, s)
 	return s
+}
+
+// checkGarbage checks that dropping the bodies of the events State.Garbage
+// names (what a member garbage-collects) changes no verdict and no state.
+func checkGarbage(t tb, w *world, s *State) {
+	t.Helper()
+	garbage := map[event.ID]bool{}
+	for _, id := range s.Garbage() {
+		garbage[id] = true
+	}
+	pruned := map[event.ID]*event.Event{}
+	for id, e := range w.all {
+		if garbage[id] {
+			e = e.WithoutBody()
+		}
+		pruned[id] = e
+	}
+	if got := buildFrom(t, w.pursue, pruned); got.Hash() != s.Hash() {
+		t.Fatalf("dropping the bodies of %d garbage events changed the state", len(garbage))
+	}
 }
 
 // checkKeys checks that no accepted key generation reaches a member the

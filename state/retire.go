@@ -177,6 +177,23 @@ func (s *State) LiveInviteKeys() map[event.ID]identity.PublicKey {
 	return out
 }
 
+// Garbage returns the events, with their bodies, that the rules can never
+// accept whatever else arrives: of an author that had signed no genesis or
+// join up to them (an outsider, or a holder of an invite code that never
+// joined, signing with a key of its own). Their verdict does not depend on
+// their bodies, so a member drops the bodies and keeps the events (their
+// IDs, links and signatures: the audit log, and any evidence of a fork,
+// stay): app.Node.CollectGarbage.
+func (s *State) Garbage() []event.ID {
+	var out []event.ID
+	for _, n := range s.b.nodes {
+		if n.outsider && n.e.HasBody() {
+			out = append(out, n.e.ID())
+		}
+	}
+	return out
+}
+
 // Former returns the members who were removed or left and are not members
 // again, sorted.
 func (s *State) Former() []identity.PublicKey {

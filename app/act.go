@@ -55,6 +55,9 @@ func (n *Node) Create(ctx context.Context, c *charter.Charter) (event.ID, error)
 // put stores one event this member signed, through the ingest path so that
 // it is checked like any other.
 func (n *Node) put(ctx context.Context, e *event.Event) error {
+	if err := n.holdsHome(); err != nil {
+		return err
+	}
 	res, err := n.in.IngestEvents(ctx, []*event.Event{e})
 	if err != nil {
 		return err

@@ -243,18 +243,22 @@ func (n *Node) resetAdmission(p event.ID) {
 // (settleDeferred), fetches refused events that turned out to be needed
 // (refetchRefused), and drops the bodies of what the rules can never
 // accept (CollectGarbage).
-func (n *Node) afterPull(ctx context.Context, sdb *syncDB, p event.ID, chains map[event.ID][]*state.KeyUpdate, res *SyncResult) error {
-	if err := n.settleDeferred(ctx, p, true); err != nil {
+// Writes to the store run under with (the home's lock); reads from relays
+// do not.
+func (n *Node) afterPull(ctx context.Context, sdb *syncDB, p event.ID, chains map[event.ID][]*state.KeyUpdate, res *SyncResult, with func(context.Context, func() error) error) error {
+	if err := with(ctx, func() error { return n.settleDeferred(ctx, p, true) }); err != nil {
 		return err
 	}
-	if err := n.refetchRefused(ctx, sdb, p, chains, res); err != nil {
+	if err := n.refetchRefused(ctx, sdb, p, chains, res, with); err != nil {
 		return err
 	}
 	if _, err := n.st.Get(ctx, p); err != nil {
 		return nil // no log yet
 	}
-	_, err := n.CollectGarbage(ctx, p)
-	return err
+	return with(ctx, func() error {
+		_, err := n.CollectGarbage(ctx, p)
+		return err
+	})
 }
 
 // CollectGarbage drops the bodies of p's events that the rules can never
@@ -281,7 +285,7 @@ func (n *Node) CollectGarbage(ctx context.Context, p event.ID) (int, error) {
 
 // refetchRefused reads again, from where they were refused, the events this
 // node is missing that an earlier sync refused, and ingests them.
-func (n *Node) refetchRefused(ctx context.Context, sdb *syncDB, p event.ID, chains map[event.ID][]*state.KeyUpdate, res *SyncResult) error {
+func (n *Node) refetchRefused(ctx context.Context, sdb *syncDB, p event.ID, chains map[event.ID][]*state.KeyUpdate, res *SyncResult, with func(context.Context, func() error) error) error {
 	missing := n.in.Missing()
 	if len(missing) == 0 {
 		return nil
@@ -315,12 +319,14 @@ func (n *Node) refetchRefused(ctx context.Context, sdb *syncDB, p event.ID, chai
 	if len(batch) == 0 {
 		return nil
 	}
-	out, err := n.in.Ingest(ctx, batch)
-	if err != nil {
-		return fmt.Errorf("refetching refused events: %w", err)
-	}
-	res.Received += len(out.Accepted)
-	return nil
+	return with(ctx, func() error {
+		out, err := n.in.Ingest(ctx, batch)
+		if err != nil {
+			return fmt.Errorf("refetching refused events: %w", err)
+		}
+		res.Received += len(out.Accepted)
+		return nil
+	})
 }
 
 // Admitter is what a member's node asks about each envelope appended to

@@ -267,7 +267,7 @@ func (n *Node) joinStaged(ctx context.Context, code InviteCode, opts DoOptions) 
 	}
 	defer os.RemoveAll(dir)
 	mem := store.NewMemory()
-	stage := &Node{home: dir, pub: n.pub, id: n.id, st: mem, in: ingest.New(mem, ingest.Options{}), opts: n.opts}
+	stage := &Node{home: dir, pub: n.pub, id: n.id, st: mem, in: ingest.New(mem, ingest.Options{}), opts: n.opts, lockOf: n}
 	defer stage.Close()
 	res, err := n.join(ctx, stage, code, opts)
 	if err != nil {
@@ -323,6 +323,9 @@ func (n *Node) join(ctx context.Context, at *Node, code InviteCode, opts DoOptio
 			why := relayErrors(sres)
 			if serr != nil {
 				why = serr.Error()
+			}
+			if why == "" {
+				return Result{}, fmt.Errorf("the relays asked (%s) do not hold the invite: if it was just made, try again in a moment; if they dropped old events, join from a member's node (`--peer URL`)", strings.Join(urls, ", "))
 			}
 			return Result{}, fmt.Errorf("the invite's pursuance %s is not on this home, and its relays did not give it (%s)", code.Pursuance.Short(), why)
 		}

@@ -385,23 +385,41 @@ func envelopeGen(e *event.Event, cur *genEnv, gens groupGens) *genEnv {
 	return gens.last
 }
 
-// pushBehind sends the group key update e to relay u also under the older
-// generations its recipients may be stuck on (groupGens.behind), those the
-// relay does not hold it under yet.
-func (n *Node) pushBehind(ctx context.Context, sdb *syncDB, u string, gens groupGens, e *event.Event, add func(*genEnv, *event.Event, []byte) error) error {
-	for _, env := range gens.behind[e.ID()] {
+// behindFor returns the older generations the group key update id is to
+// be sent under too, to relay u (groupGens.behind): those its recipients
+// may be stuck on, under which the relay does not hold it yet.
+func (n *Node) behindFor(ctx context.Context, sdb *syncDB, u string, gens groupGens, id event.ID) ([]*genEnv, error) {
+	var out []*genEnv
+	for _, env := range gens.behind[id] {
 		_, onTopic, err := sdb.heldBy(ctx, u, env.Topic())
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if onTopic[e.ID()] {
-			continue
-		}
-		if err := add(env, e, e.Encode()); err != nil {
-			return err
+		if !onTopic[id] {
+			out = append(out, env)
 		}
 	}
-	return nil
+	return out, nil
+}
+
+// notePushRefused takes out of sent the envelopes a relay did not admit
+// (refused: their cursor is 0; relay.Config.Admit) and records their
+// events as held there, so that they are neither looked for nor sent
+// again.
+func (n *Node) notePushRefused(ctx context.Context, sdb *syncDB, u string, topic keys.Topic, sent []pushedEnv, refused int) ([]pushedEnv, error) {
+	if refused == 0 {
+		return sent, nil
+	}
+	var ids []event.ID
+	kept := sent[:0]
+	for _, p := range sent {
+		if p.cursor == 0 {
+			ids = append(ids, p.id)
+		} else {
+			kept = append(kept, p)
+		}
+	}
+	return kept, sdb.markHeld(ctx, u, topic, ids)
 }
 
 // RetiredTopics returns the topics of the group generations of s that this
@@ -429,11 +447,7 @@ func RetiredTopics(s *state.State, now uint64) map[keys.Topic]bool {
 // those of retired generations (RetiredTopics), unless events are missing:
 // then everything is read, in case one is found under a retired topic.
 func (n *Node) dropRetired(ctx context.Context, p event.ID, ks map[keys.Topic]keys.Key) {
-	// A new round: what was held back is judged again, and what comes is
-	// judged, by the state as it is now.
-	if err := n.settleDeferred(ctx, p, false); err != nil {
-		n.logf("judging held-back events: %v", err)
-	}
+	n.resetAdmission(p) // what comes now is judged by the state as it is now
 	if n.in.PendingCount() > 0 || len(n.in.Missing()) > 0 {
 		return
 	}

@@ -43,6 +43,11 @@ type Options struct {
 	// its own name it, so that a newcomer fetches the log from the
 	// inviter's node and the two sync through it.
 	NodeRelay string
+	// RelayTimeout is how long a sync waits for a relay that sends
+	// nothing (0: relay.DefaultStall).
+	RelayTimeout time.Duration
+
+	limits syncLimits // zero: the defaults (tests lower them)
 }
 
 // Node is one member's home: identity, store and the pursuances in it. It
@@ -59,6 +64,11 @@ type Node struct {
 	adm  admissions
 
 	randMu sync.Mutex // serializes reads of Options.Rand
+	logMu  sync.Mutex // serializes calls of Options.Log
+	turn   sync.Mutex // the home, among Sync's goroutines (lock.go)
+	// lockOf, when set, is the node whose home's lock covers this one (a
+	// join's staging node, inside the home); Sync lets go of that lock.
+	lockOf *Node
 }
 
 // Open opens the home at dir: it reads the public identity (there must be
@@ -85,6 +95,10 @@ func Open(ctx context.Context, dir string, opts Options) (*Node, error) {
 	return &Node{home: dir, pub: pub, st: st, in: ingest.New(st, ingest.Options{}), lock: lock, opts: opts}, nil
 }
 
+// lockPoll is how often lockHome tries again for a home another process
+// holds.
+const lockPoll = 50 * time.Millisecond
+
 // lockHome takes an exclusive lock on the home's lock file, waiting (until
 // ctx ends) if another process holds it.
 func lockHome(ctx context.Context, dir string) (*os.File, error) {
@@ -105,7 +119,7 @@ func lockHome(ctx context.Context, dir string) (*os.File, error) {
 		case <-ctx.Done():
 			f.Close()
 			return nil, fmt.Errorf("lock home: another pursuance process is using %s: %w", dir, ctx.Err())
-		case <-time.After(50 * time.Millisecond):
+		case <-time.After(lockPoll):
 		}
 	}
 }
@@ -331,35 +345,6 @@ func ResolveMember(s *state.State, ref string) (identity.PublicKey, error) {
 		return identity.PublicKey{}, fmt.Errorf("no member named %q in %s, and a member ID prefix needs at least %d characters", ref, s.Name(), MinMemberPrefix)
 	}
 	return identity.PublicKey{}, fmt.Errorf("no member %q in %s", ref, s.Name())
-}
-
-// ResolveTask finds a task of s by full ID or unique prefix (at least 4
-// hex digits).
-func ResolveTask(s *state.State, ref string) (*state.Task, error) {
-	low := strings.ToLower(ref)
-	var found []*state.Task
-	for _, t := range s.Tasks() {
-		id := t.ID.String()
-		if id == low {
-			return t, nil
-		}
-		if len(low) >= MinPrefix && strings.HasPrefix(id, low) {
-			found = append(found, t)
-		}
-	}
-	switch {
-	case len(found) == 0 && len(low) < MinPrefix:
-		return nil, fmt.Errorf("%q is too short to name a task: give at least %d hex digits of its ID (`pursuance task list P` shows them)", ref, MinPrefix)
-	case len(found) == 0:
-		return nil, fmt.Errorf("no task %q in %s", ref, s.Name())
-	case len(found) == 1:
-		return found[0], nil
-	}
-	var c []string
-	for _, t := range found {
-		c = append(c, fmt.Sprintf("%s (%s)", t.ID.Short(), t.Title))
-	}
-	return nil, fmt.Errorf("%w: task %q could be %s", ErrAmbiguous, ref, strings.Join(c, ", "))
 }
 
 // ResolveAssignee parses WHO: "role:NAME" or a member reference.

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"testing"
 
@@ -128,14 +129,17 @@ func TestConcurrentRotationDuringRemoval(t *testing.T) {
 	if _, err := carol.Rotate(ctx, p, "", DoOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	// Carol's client publishes without reading first (as an older client,
-	// or a push that raced): only a push.
-	cs, _ := carol.State(ctx, p)
-	if err := carol.push(ctx, mustSyncDB(t, carol), p, []RelayResult{{URL: mustRelay(t, cs)}}, func(string, ...any) {}); err != nil {
+	// What carol wrote reaches alice without carol having read anything
+	// (a file she handed over), after alice wrote her next task.
+	var file bytes.Buffer
+	if _, err := carol.Export(ctx, p, &file); err != nil {
 		t.Fatal(err)
 	}
 	secret := do(t, alice, p, &state.TaskCreate{Title: "After bob", VisibleTo: []string{"researcher"}})
-	mustSync(t, alice, p) // reads carol's rotation (stale: bob holds it), heals, publishes
+	if _, err := alice.Import(ctx, &file); err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, alice, p) // carol's rotation is stale (bob holds it): heals, publishes
 	mustSync(t, carol, p)
 	if readable(t, relayURL, alice, bob.id, p)[secret.ID()] {
 		t.Error("alice's task written after bob's removal is on the relay under a generation bob holds")
@@ -155,7 +159,7 @@ func TestConcurrentRotationDuringRemoval(t *testing.T) {
 	if carols == 0 {
 		t.Fatal("the test meant carol's rotation to include bob")
 	}
-	cs, _ = carol.State(ctx, p)
+	cs, _ := carol.State(ctx, p)
 	if tk, _ := cs.Task(secret.ID()); tk == nil || tk.Title != "After bob" {
 		t.Errorf("carol does not read alice's task: %+v", tk)
 	}

@@ -203,6 +203,9 @@ func (n *Node) Import(ctx context.Context, r io.Reader) (ImportResult, error) {
 	if n.id == nil {
 		return ImportResult{}, errLocked
 	}
+	if err := n.holdsHome(); err != nil {
+		return ImportResult{}, err
+	}
 	br := bufio.NewReader(r)
 	magic := make([]byte, len(logMagic))
 	if _, err := io.ReadFull(br, magic); err != nil || string(magic) != logMagic {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -60,10 +61,10 @@ func TestAdmitHook(t *testing.T) {
 		}
 		return res
 	}
-	if res := post(env('y'), env('n'), env('y')); res.Stored != 2 || res.Refused != 1 || res.Last != 2 {
+	if res := post(env('y'), env('n'), env('y')); res.Stored != 2 || res.Refused != 1 || res.Last != 2 || fmt.Sprint(res.Cursors) != "[1 0 2]" {
 		t.Fatalf("mixed append: %+v", res)
 	}
-	if res := post(env('n')); res.Stored != 0 || res.Refused != 1 || res.Last != 2 {
+	if res := post(env('n')); res.Stored != 0 || res.Refused != 1 || res.Last != 2 || fmt.Sprint(res.Cursors) != "[0]" {
 		t.Fatalf("all refused: %+v", res)
 	}
 	page, err := st.Read(ctx, topic, 0, 10, 1<<20)

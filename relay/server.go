@@ -90,6 +90,7 @@ type Server struct {
 	log  *slog.Logger
 	hub  *hub
 	mux  *http.ServeMux
+	h    http.Handler // mux, with the instance header on every answer
 	m    metrics
 	now  func() time.Time
 	mu   sync.Mutex
@@ -111,11 +112,16 @@ func NewServer(st Store, cfg Config) *Server {
 	mux.HandleFunc("GET /v1/topics/{topic}", s.readHandler)
 	mux.HandleFunc("GET /v1/topics/{topic}/live", s.liveHandler)
 	s.mux = mux
+	instance := st.Instance()
+	s.h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(HeaderInstance, instance)
+		mux.ServeHTTP(w, r)
+	})
 	return s
 }
 
 // Handler returns the HTTP handler of the protocol.
-func (s *Server) Handler() http.Handler { return s.mux }
+func (s *Server) Handler() http.Handler { return s.h }
 
 // Serve serves on ln until ctx ends, then stops gracefully: it stops
 // accepting, ends live streams, and waits (up to 10 s) for requests in
@@ -125,7 +131,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	base, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	hs := &http.Server{
-		Handler:           s.mux,
+		Handler:           s.h,
 		ReadHeaderTimeout: 10 * time.Second, // slowloris
 		ReadTimeout:       60 * time.Second,
 		IdleTimeout:       2 * time.Minute,
@@ -252,10 +258,12 @@ func (s *Server) appendHandler(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	refused := 0
+	var admitted []bool // by position in the batch, when some were refused
 	if s.cfg.Admit != nil {
-		kept := envs[:0]
-		for _, e := range envs {
-			if s.cfg.Admit(topic, e) {
+		admitted = make([]bool, len(envs))
+		kept := make([][]byte, 0, len(envs))
+		for i, e := range envs {
+			if admitted[i] = s.cfg.Admit(topic, e); admitted[i] {
 				kept = append(kept, e)
 			}
 		}
@@ -270,7 +278,7 @@ func (s *Server) appendHandler(w http.ResponseWriter, r *http.Request) {
 				s.fail(w, r, http.StatusInternalServerError, "store", errors.New("the relay's store failed; retry"))
 				return
 			}
-			writeJSON(w, http.StatusOK, AppendResult{Refused: refused, Last: page.Last})
+			writeJSON(w, http.StatusOK, AppendResult{Refused: refused, Last: page.Last, Cursors: make([]uint64, refused)})
 			return
 		}
 	}
@@ -284,7 +292,18 @@ func (s *Server) appendHandler(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, status, "store", err)
 		return
 	}
-	res.Refused = refused
+	if refused > 0 {
+		// Cursors by position in the batch as sent: 0 for a refused one.
+		all := make([]uint64, len(admitted))
+		k := 0
+		for i, ok := range admitted {
+			if ok && k < len(res.Cursors) {
+				all[i] = res.Cursors[k]
+				k++
+			}
+		}
+		res.Refused, res.Cursors = refused, all
+	}
 	s.m.appendSeconds.Observe(time.Since(start).Seconds())
 	s.m.stored.Add(float64(res.Stored))
 	s.m.duplicates.Add(float64(res.Duplicates))
@@ -326,10 +345,11 @@ func cursorParams(r *http.Request) (after uint64, limit int, err error) {
 	return after, limit, nil
 }
 
-// Response headers of a read.
+// Response headers of a read; HeaderInstance is on every answer.
 const (
-	HeaderLast  = "Pursuance-Relay-Last"
-	HeaderFirst = "Pursuance-Relay-First"
+	HeaderLast     = "Pursuance-Relay-Last"
+	HeaderFirst    = "Pursuance-Relay-First"
+	HeaderInstance = "Pursuance-Relay-Instance"
 )
 
 func (s *Server) readHandler(w http.ResponseWriter, r *http.Request) {

@@ -2,8 +2,10 @@ package relay
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"sync"
@@ -26,8 +28,9 @@ type SQLite struct {
 	closed   bool
 	onCommit func(map[keys.Topic][]Entry)
 
-	topics map[keys.Topic]*topicInfo // writer loop only
-	wg     sync.WaitGroup
+	topics   map[keys.Topic]*topicInfo // writer loop only
+	instance string
+	wg       sync.WaitGroup
 }
 
 type topicInfo struct {
@@ -72,7 +75,14 @@ CREATE TABLE IF NOT EXISTS envelopes (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS envelopes_seq ON envelopes (topic, seq);
 CREATE UNIQUE INDEX IF NOT EXISTS envelopes_hash ON envelopes (topic, hash);
+CREATE TABLE IF NOT EXISTS meta (
+	name  TEXT PRIMARY KEY,
+	value TEXT NOT NULL
+);
 `
+
+// instanceBytes is the size of a store's random instance ID.
+const instanceBytes = 16
 
 // maxGroup bounds the appends one transaction takes.
 const maxGroup = 512
@@ -102,6 +112,16 @@ func OpenSQLite(ctx context.Context, path string) (_ *SQLite, err error) {
 	if _, err := s.w.ExecContext(ctx, relaySchema); err != nil {
 		return nil, fmt.Errorf("relay store: schema: %w", err)
 	}
+	// The instance ID is made with the store (or, for a store made before
+	// there were instance IDs, at its first open since) and kept in it.
+	var id [instanceBytes]byte
+	rand.Read(id[:])
+	if _, err := s.w.ExecContext(ctx, "INSERT OR IGNORE INTO meta (name, value) VALUES ('instance', ?)", hex.EncodeToString(id[:])); err != nil {
+		return nil, fmt.Errorf("relay store: instance: %w", err)
+	}
+	if err := s.w.QueryRowContext(ctx, "SELECT value FROM meta WHERE name = 'instance'").Scan(&s.instance); err != nil {
+		return nil, fmt.Errorf("relay store: instance: %w", err)
+	}
 	s.wg.Add(1)
 	go s.loop()
 	return s, nil
@@ -113,6 +133,9 @@ func (s *SQLite) OnCommit(fn func(map[keys.Topic][]Entry)) {
 	s.onCommit = fn
 	s.mu.Unlock()
 }
+
+// Instance implements Store.
+func (s *SQLite) Instance() string { return s.instance }
 
 // Append implements Store.
 func (s *SQLite) Append(ctx context.Context, topic keys.Topic, envs [][]byte) (AppendResult, error) {
@@ -214,10 +237,17 @@ func (s *SQLite) write(group []*appendReq) {
 					return err
 				}
 				if n, _ := r.RowsAffected(); n == 0 {
+					// Held already: answer with the cursor that holds it.
+					var at uint64
+					if err := s.w.QueryRowContext(ctx, "SELECT seq FROM envelopes WHERE topic = ? AND hash = ?", ti.id, h[:16]).Scan(&at); err != nil {
+						return err
+					}
 					results[i].r.Duplicates++
+					results[i].r.Cursors = append(results[i].r.Cursors, at)
 					continue
 				}
 				ti.last++
+				results[i].r.Cursors = append(results[i].r.Cursors, ti.last)
 				ti.bytes += int64(len(env))
 				results[i].r.Stored++
 				committed[req.topic] = append(committed[req.topic], Entry{Cursor: ti.last, Envelope: env})

@@ -24,7 +24,8 @@ import (
 // TestMain lets the test binary act as the pursuance command inside scripts.
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"pursuance": func() { os.Exit(cli.Main()) },
+		"pursuance":       func() { os.Exit(cli.Main()) },
+		"pursuance-probe": func() { os.Exit(probeMain()) }, // up_test.go
 	})
 }
 
@@ -99,8 +100,8 @@ func nodeCmd(ts *testscript.TestScript, neg bool, args []string) {
 				cmd.Process.Kill()
 				ts.Fatalf("node %s did not start: %v", name, err)
 			}
-			if strings.HasPrefix(line, "http://") {
-				ts.Setenv(name, strings.TrimSpace(line))
+			if _, url, ok := strings.Cut(line, "Relay for other members' nodes (not a web page): "); ok {
+				ts.Setenv(name, strings.TrimSpace(url))
 				break
 			}
 		}

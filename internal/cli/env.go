@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/pursuance/pursuance/app"
 	"github.com/pursuance/pursuance/identity"
@@ -43,6 +44,9 @@ type Env struct {
 	// (or invite found it running): invites name it (app.Options).
 	nodeRelay string
 	admitter  *app.Admitter // what the node's embedded relay stores (pursuance up)
+	// relayTimeout is how long syncs wait for a relay that sends nothing
+	// (app.Options.RelayTimeout; 0: the default). Tests shorten it.
+	relayTimeout time.Duration
 
 	// parsed is set once the command line has parsed, so that Run can
 	// tell usage errors from runtime errors.

@@ -72,6 +72,7 @@ Start by creating your identity, then run your node:
 		newExportCmd(e),
 		newImportCmd(e),
 		newUpCmd(e),
+		newUICmd(e),
 		newRelayCmd(e),
 		newRelaysCmd(e),
 		newSyncCmd(e),

@@ -181,6 +181,34 @@ func (e *Env) progress() func(string, ...any) {
 	}
 }
 
+// relayNotes says, for people, what a sync found wrong with a relay that
+// did not fail: lost data, lost appends, events it lacked, a read cut
+// short.
+func relayNotes(r app.RelayResult) []string {
+	var out []string
+	if r.Reset != "" {
+		out = append(out, r.Reset+": read again from the start and refilled from this home")
+	}
+	if r.Lost > 0 {
+		out = append(out, fmt.Sprintf("acknowledged %s it did not keep: sent again", plural(r.Lost, "envelope")))
+	}
+	if r.Behind > 0 {
+		out = append(out, fmt.Sprintf("behind: it lacked %s another relay or peer had (sent to it now; a relay behind at every sync withholds or drops them)", plural(r.Behind, "event")))
+	}
+	if r.Partial {
+		out = append(out, "read in part (a sync reads a bounded amount from each relay): the rest at the next sync")
+	}
+	return out
+}
+
+// plural says "1 event", "2 events".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
 // syncReport tells on stderr what a sync did, and which relays failed.
 func (e *Env) syncReport(res app.SyncResult, err error) {
 	if err != nil {
@@ -202,6 +230,9 @@ func (e *Env) syncReport(res app.SyncResult, err error) {
 	for _, r := range res.Relays {
 		if r.Err != nil {
 			fmt.Fprintf(e.Stderr, "  %s: %s\n", r.URL, oneLine(app.RelayError(r.Err)))
+		}
+		for _, line := range relayNotes(r) {
+			fmt.Fprintf(e.Stderr, "  %s: %s\n", r.URL, line)
 		}
 	}
 	if len(res.Missing) > 0 {

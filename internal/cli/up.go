@@ -40,12 +40,19 @@ func newUpCmd(e *Env) *cobra.Command {
 relays in the background, and runs an embedded relay that holds everything
 this member has, so other members can resync from it as a peer
 (` + "`pursuance sync --peer URL`" + `) when the relays have pruned or lost events. It
-prints the embedded relay's URL on stderr when ready, and runs until Ctrl-C.
-Other commands keep working while it runs (it takes the home only during
-each round).
+runs until Ctrl-C. Other commands keep working while it runs (it takes the
+home only during each round); a second up on the same home refuses, and
+says where the running node's web UI is.
 
-It serves the web UI on --listen (127.0.0.1) and prints its URL on stdout.
-Without an identity, up says how to create one and exits.`,
+It serves the web UI on --listen (127.0.0.1, this machine only). When
+ready, it prints on stderr the embedded relay's URL (for other members'
+nodes, not for a browser) and the UI's address, and on stdout a login link
+for the UI: open it in your browser. The link works once; ` + "`pursuance ui`" + `
+prints a new one. Nothing in the UI shows without logging in, so other
+users of this machine see nothing (docs/web.md).
+
+Without an identity, up asks for a name and a passphrase at a terminal;
+elsewhere it says how to create one and fails.`,
 		Example: `  pursuance up
   pursuance --home /tmp/bob up --relay-listen 127.0.0.1:8766 --interval 30s`,
 		Args: noArgs,
@@ -57,9 +64,7 @@ Without an identity, up says how to create one and exits.`,
 			pub, err := keystore.ReadPublic(home)
 			switch {
 			case errors.Is(err, fs.ErrNotExist) && e.Terminal == nil:
-				fmt.Fprintln(e.Stderr, "pursuance: no identity on this home yet: the node needs one.")
-				fmt.Fprintf(e.Stderr, "Create it with `pursuance id new --name NAME` (home: %s), then run `pursuance up` again.\n", home)
-				return nil
+				return fmt.Errorf("no identity on this home yet (%s): the node needs one; create it with `pursuance id new --name NAME`, then run `pursuance up` again", home)
 			case errors.Is(err, fs.ErrNotExist):
 				// First run at a terminal: create the identity now.
 				id, err := e.firstRun(home)
@@ -70,6 +75,16 @@ Without an identity, up says how to create one and exits.`,
 			case err != nil:
 				return err
 			}
+			// One node per home (the lock is released however the
+			// process ends); a run file left by a crash is removed.
+			lock, err := lockNode(cmd.Context(), home)
+			if err != nil {
+				return err
+			}
+			defer lock.Close()
+			run := &runWriter{home: home}
+			run.remove()
+			defer run.remove()
 			if e.unlocked == nil {
 				// Unlock once, up front; every round and request reuses it.
 				pass, err := e.Passphrase(false)
@@ -82,7 +97,13 @@ Without an identity, up says how to create one and exits.`,
 				}
 				e.unlocked = id
 			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			// A closed terminal (SIGHUP) stops the node as Ctrl-C does,
+			// its run file removed; unless SIGHUP is ignored (nohup).
+			stopOn := []os.Signal{os.Interrupt, syscall.SIGTERM}
+			if !signal.Ignored(syscall.SIGHUP) {
+				stopOn = append(stopOn, syscall.SIGHUP)
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), stopOn...)
 			defer stop()
 			st, err := relay.OpenSQLite(ctx, filepath.Join(home, "relay", "relay.db"))
 			if err != nil {
@@ -126,17 +147,21 @@ Without an identity, up says how to create one and exits.`,
 				}
 			}
 			round() // the embedded relay holds everything before peers are told of it
-			fmt.Fprintln(e.Stderr, peer)
-			// A change made in the UI goes out at once (watch.poke).
-			uiURL, ui, err := e.serveUI(ctx, listen, cmd.Flags().Changed("listen"), last.UI, watch.poke)
+			// A change made in the UI goes out at once (watch.poke); a
+			// login puts the new login link in the run file.
+			uiURL, ui, err := e.serveUI(ctx, listen, cmd.Flags().Changed("listen"), last.UI, watch.poke, run.login)
 			if err != nil {
 				return err
 			}
 			if err := writeNodeFile(home, nodeFile{Relay: peer, UI: uiURL}); err != nil {
 				fmt.Fprintf(e.Stderr, "warning: %v\n", err)
 			}
-			fmt.Fprintf(e.Stdout, "%s\n", uiURL)
-			fmt.Fprintf(e.Stderr, "Node of %s is up: syncing every %s; peers may sync from %s.\nWeb UI: %s (this machine only). Ctrl-C stops.\n", pub.Name, interval, peer, uiURL)
+			login := ui.LoginURL()
+			run.start(runFile{PID: os.Getpid(), Relay: peer, UI: uiURL, Login: login, Bearer: ui.Bearer()}, e.Stderr)
+			fmt.Fprintf(e.Stderr, "Node of %s is up: it syncs every %s and serves other members' nodes. Ctrl-C stops it.\n", pub.Name, interval)
+			fmt.Fprintf(e.Stderr, "Relay for other members' nodes (not a web page): %s\n", peer)
+			fmt.Fprintf(e.Stderr, "Web UI at %s (this machine only). Log in with this link, which works once (`pursuance ui` prints a new one):\n", uiURL)
+			fmt.Fprintln(e.Stdout, login)
 			if once {
 				stop()
 				return <-served
@@ -182,16 +207,17 @@ type syncStatus struct {
 	mu      sync.Mutex
 	last    time.Time
 	down    []string
+	behind  []string // relays that lacked what others had, or lost data
 	missing int
 	working string // what the round under way is doing ("Desk: 1200 of 50000")
 	done    uint64 // of the read under way: cursor reached and last
 	total   uint64
 }
 
-func (s *syncStatus) record(down []string, missing int) {
+func (s *syncStatus) record(down, behind []string, missing int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.last, s.down, s.missing, s.working, s.done, s.total = time.Now(), down, missing, "", 0, 0
+	s.last, s.down, s.behind, s.missing, s.working, s.done, s.total = time.Now(), down, behind, missing, "", 0, 0
 }
 
 // progress records a report of app.SyncOptions.Progress about pursuance
@@ -220,11 +246,14 @@ func (s *syncStatus) snapshot() any {
 	if s.last.IsZero() {
 		return out
 	}
-	down := s.down
+	down, behind := s.down, s.behind
 	if down == nil {
 		down = []string{}
 	}
-	out["last"], out["down"], out["missing"] = s.last.UTC().Format(time.RFC3339), down, s.missing
+	if behind == nil {
+		behind = []string{}
+	}
+	out["last"], out["down"], out["behind"], out["missing"] = s.last.UTC().Format(time.RFC3339), down, behind, s.missing
 	return out
 }
 
@@ -262,8 +291,9 @@ func (e *Env) firstRun(home string) (*identity.Identity, error) {
 // returns its URL.
 // It listens on the address of the last run (last, a URL) when the user
 // left --listen (listen) at its default (!changed) and that one is free.
-// onChange is called after each request that changed something.
-func (e *Env) serveUI(ctx context.Context, listen string, changed bool, last string, onChange func()) (string, *web.Server, error) {
+// onChange is called after each request that changed something, onLogin
+// with the new login link after each login.
+func (e *Env) serveUI(ctx context.Context, listen string, changed bool, last string, onChange func(), onLogin func(string)) (string, *web.Server, error) {
 	host, _, err := net.SplitHostPort(listen)
 	if err != nil {
 		return "", nil, usageErrorf("--listen: %v", err)
@@ -280,7 +310,7 @@ func (e *Env) serveUI(ctx context.Context, listen string, changed bool, last str
 		ln.Close()
 		return "", nil, err
 	}
-	ui.Status, ui.Changed = e.sync.snapshot, onChange
+	ui.Status, ui.Changed, ui.LoginChanged = e.sync.snapshot, onChange, onLogin
 	// Requests end with ctx (Ctrl-C), the pages' live streams included.
 	hs := &http.Server{Handler: ui, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
 	go hs.Serve(ln)
@@ -306,9 +336,9 @@ func (e *Env) upRound(ctx context.Context, peer string) (targets []app.WatchTarg
 	if err != nil {
 		return nil, 0, err
 	}
-	var down []string
+	var down, behind []string
 	missing := 0
-	defer func() { e.sync.record(down, missing) }()
+	defer func() { e.sync.record(down, behind, missing) }()
 	for _, p := range ps {
 		name := p.Name
 		res, err := n.Sync(ctx, p.ID, app.SyncOptions{Relays: []string{peer}, Progress: func(format string, args ...any) {
@@ -323,12 +353,21 @@ func (e *Env) upRound(ctx context.Context, peer string) (targets []app.WatchTarg
 		if ts, err := n.WatchTargets(ctx, p.ID, []string{peer}); err == nil {
 			targets = append(targets, ts...)
 		}
+		trouble := false
 		for _, r := range res.Relays {
 			if r.Err != nil && !slices.Contains(down, r.URL) {
 				down = append(down, r.URL)
 			}
+			// The node's own relay catches up every round: not news.
+			if r.URL == peer || len(relayNotes(r)) == 0 {
+				continue
+			}
+			trouble = true
+			if !slices.Contains(behind, r.URL) {
+				behind = append(behind, r.URL)
+			}
 		}
-		if res.Received > 0 || len(res.Missing) > 0 || relayErrorCount(res) > 0 {
+		if res.Received > 0 || len(res.Missing) > 0 || relayErrorCount(res) > 0 || trouble {
 			fmt.Fprintf(e.Stderr, "%s: ", p.Name)
 			e.syncReport(res, nil)
 		}

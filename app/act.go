@@ -79,9 +79,9 @@ type DoOptions struct {
 	// Peers, for Join: relays or members' nodes to fetch the log from,
 	// beside the relays the code names.
 	Peers []string
-	// Log, for Join: a member's export of the log, read instead of
+	// Export, for Join: a member's export of the log, read instead of
 	// fetching it; Imported, when set, receives what reading it did.
-	Log      io.Reader
+	Export   io.Reader
 	Imported *ImportResult
 }
 

@@ -186,7 +186,7 @@ func (n *Node) refuse(ctx context.Context, sdb *syncDB, u string, topic keys.Top
 	n.adm.mu.Unlock()
 	if !keep {
 		if err := sdb.noteRefused(ctx, u, topic, cursor, e.ID()); err != nil {
-			n.logf("remembering a refused event: %v", err)
+			n.warn("could not remember where a refused event was", "err", err)
 		}
 	}
 	return true

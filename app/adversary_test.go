@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -107,15 +108,15 @@ func TestRelayTampersOrForges(t *testing.T) {
 			}
 			mustSync(t, alice, p)
 			adv.Set(mode, nil)
-			var logged []string
-			carol.opts.Log = func(s string) { logged = append(logged, s) }
+			var logged syncBuffer
+			carol.opts.Logger = slog.New(slog.NewTextHandler(&logged, nil))
 			if _, err := carol.Join(context.Background(), code, DoOptions{}); err != nil {
 				t.Fatal(err)
 			}
 			res := mustSync(t, carol, p)
 			_ = res
-			if len(logged) == 0 || !strings.Contains(logged[0], "does not open") {
-				t.Fatalf("the relay's lie was not logged: %v", logged)
+			if got := logged.String(); !strings.Contains(got, "does not open") || !strings.Contains(got, "level=WARN") {
+				t.Fatalf("the relay's lie was not logged: %q", got)
 			}
 			mustSync(t, alice, p) // re-keys what carol's code carried
 			mustSync(t, carol, p)
@@ -597,6 +598,27 @@ func TestWithholdingRelayNamedBehind(t *testing.T) {
 	}
 }
 
+// A relay just added to the list is filled, and is not called behind: it
+// is new to the member, not withholding.
+func TestNewRelayIsNotBehind(t *testing.T) {
+	ctx := context.Background()
+	r1, _ := testRelay(t)
+	r2, _ := testRelay(t)
+	alice, _, p, _ := twoOnRelays(t, r1)
+	if _, err := alice.SetRelays(ctx, p, []string{r2}, nil, DoOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	res := mustSync(t, alice, p)
+	for _, r := range res.Relays {
+		if r.Behind != 0 {
+			t.Errorf("%s: behind %d: %+v", r.URL, r.Behind, r)
+		}
+		if r.URL == r2 && r.Sent == 0 {
+			t.Errorf("the new relay was sent nothing: %+v", r)
+		}
+	}
+}
+
 // A relay's retention dropping what a member pushed is not a lie: the
 // member does not send it again.
 func TestPrunedPushIsNotLost(t *testing.T) {
@@ -654,4 +676,23 @@ func TestCodeRelaysGiveWayToTheList(t *testing.T) {
 	if urls, _ := bob.RelayURLs(ctx, p); len(urls) != 0 {
 		t.Fatalf("with no relay left, bob syncs with %v", urls)
 	}
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writes (a logger's
+// output).
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }

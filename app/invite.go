@@ -224,7 +224,7 @@ func (n *Node) Accept(code InviteCode) error {
 }
 
 // Join joins the pursuance an invite code names: it reads the log from
-// opts.Log (a member's export) or fetches it from the relays the code
+// opts.Export (a member's export) or fetches it from the relays the code
 // names and opts.Peers, signs the join on top of it and publishes it.
 //
 // A join that fails leaves nothing behind. A pursuance new to this home is
@@ -298,8 +298,8 @@ func (n *Node) join(ctx context.Context, at *Node, code InviteCode, opts DoOptio
 	if err := at.Accept(code); err != nil {
 		return Result{}, err
 	}
-	if opts.Log != nil {
-		ir, err := at.Import(ctx, opts.Log)
+	if opts.Export != nil {
+		ir, err := at.Import(ctx, opts.Export)
 		if err != nil {
 			return Result{}, err
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -33,11 +34,13 @@ var ErrAmbiguous = errors.New("ambiguous")
 // StoreFile is the name of the event store in a home.
 const StoreFile = "events.db"
 
-// Options are a Node's sources of time and randomness.
+// Options are a Node's sources of time, randomness and logs.
 type Options struct {
 	Now  func() time.Time // time.Now when nil
 	Rand io.Reader        // crypto/rand when nil
-	Log  func(string)     // what a user may want to know (a relay's lies); nil: dropped
+	// Logger receives what a user may want to know about but that does
+	// not stop the work (a relay's lies), at level Warn; nil: dropped.
+	Logger *slog.Logger
 	// NodeRelay is the URL of the relay this member's node embeds
 	// (`pursuance up`). Invite codes into a pursuance that has no relay of
 	// its own name it, so that a newcomer fetches the log from the
@@ -64,7 +67,6 @@ type Node struct {
 	adm  admissions
 
 	randMu sync.Mutex // serializes reads of Options.Rand
-	logMu  sync.Mutex // serializes calls of Options.Log
 	turn   sync.Mutex // the home, among Sync's goroutines (lock.go)
 	// lockOf, when set, is the node whose home's lock covers this one (a
 	// join's staging node, inside the home); Sync lets go of that lock.

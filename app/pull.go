@@ -336,7 +336,7 @@ func (rr *relayRun) apply(ctx context.Context, tr *topicRead, page *relay.ReadRe
 			tampered++
 			if !tr.logged {
 				tr.logged = true
-				n.logf("relay %s: envelope %d of topic %s does not open: %v (altered or forged; read again at the next sync)", url, e.Cursor, relay.TopicHex(tr.t)[:12], err)
+				n.warn("a relay's envelope does not open: altered or forged; read again at the next sync", "relay", url, "cursor", e.Cursor, "topic", relay.TopicHex(tr.t)[:12], "err", err)
 			}
 			tr.held = true
 			continue

@@ -60,7 +60,9 @@ func (rr *relayRun) push(ctx context.Context) error {
 		}
 		if !held[id] {
 			sends = append(sends, send{id, g})
-			if elsewhere[id] {
+			// A relay this home knows nothing of yet (just added, or
+			// wiped: reported as such) is new, not behind.
+			if elsewhere[id] && len(held) > 0 {
 				rr.res.Behind++
 			}
 		}

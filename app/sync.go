@@ -383,14 +383,11 @@ func RelayError(err error) string {
 // reading: relay URL (string), cursor reached and last (uint64).
 const ProgressFetched = "%s: %d of %d"
 
-// logf records something a user may want to know about but that does not
-// stop the work: a relay's lie, say. Options.Log receives it, one call at
-// a time.
-func (n *Node) logf(format string, args ...any) {
-	if n.opts.Log != nil {
-		n.logMu.Lock()
-		defer n.logMu.Unlock()
-		n.opts.Log(fmt.Sprintf(format, args...))
+// warn records something a user may want to know about but that does not
+// stop the work: a relay's lie, say (Options.Logger).
+func (n *Node) warn(msg string, args ...any) {
+	if n.opts.Logger != nil {
+		n.opts.Logger.Warn(msg, args...)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -44,6 +45,9 @@ type Env struct {
 	// (or invite found it running): invites name it (app.Options).
 	nodeRelay string
 	admitter  *app.Admitter // what the node's embedded relay stores (pursuance up)
+	// log is the logger of the node's warnings (a relay's lies): a line
+	// per record for one-shot commands; up sets a daemon's text log.
+	log *slog.Logger
 	// relayTimeout is how long syncs wait for a relay that sends nothing
 	// (app.Options.RelayTimeout; 0: the default). Tests shorten it.
 	relayTimeout time.Duration
@@ -104,6 +108,15 @@ func Run(args []string, e *Env) int {
 	}
 	fmt.Fprintf(e.Stderr, "pursuance: %s\n", oneLine(err.Error()))
 	return 1
+}
+
+// logger returns the logger of the node's warnings: e.log when set, else
+// one line per record on stderr.
+func (e *Env) logger() *slog.Logger {
+	if e.log == nil {
+		e.log = newLineLogger(e.Stderr, slog.LevelWarn)
+	}
+	return e.log
 }
 
 // oneLine joins the lines of a message, so an error is always one line.

@@ -157,7 +157,7 @@ nothing on this home.`,
 					return err
 				}
 				defer f.Close()
-				opts.Log, opts.Imported = f, new(app.ImportResult)
+				opts.Export, opts.Imported = f, new(app.ImportResult)
 			}
 			res, err := n.Join(cmd.Context(), code, opts)
 			if opts.Imported != nil && opts.Imported.Read > 0 {

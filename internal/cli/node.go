@@ -22,7 +22,7 @@ func (e *Env) openNode(ctx context.Context, unlock bool) (*app.Node, error) {
 	if _, err := keystore.ReadPublic(home); err != nil {
 		return nil, explain(err, home)
 	}
-	n, err := app.Open(ctx, home, app.Options{Rand: e.Rand, NodeRelay: e.nodeRelay, RelayTimeout: e.relayTimeout, Log: func(s string) { fmt.Fprintln(e.Stderr, "warning: "+s) }})
+	n, err := app.Open(ctx, home, app.Options{Rand: e.Rand, NodeRelay: e.nodeRelay, RelayTimeout: e.relayTimeout, Logger: e.logger()})
 	if err != nil {
 		return nil, err
 	}

@@ -105,6 +105,11 @@ elsewhere it says how to create one and fails.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), stopOn...)
 			defer stop()
+			// The node logs with slog, as the relay does: its own records
+			// from Info up (a round that brought news, a relay's lie), the
+			// embedded relay's from Warn up (it refuses strangers often).
+			log := slog.New(slog.NewTextHandler(e.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+			e.log = log
 			st, err := relay.OpenSQLite(ctx, filepath.Join(home, "relay", "relay.db"))
 			if err != nil {
 				return err
@@ -112,24 +117,24 @@ elsewhere it says how to create one and fails.`,
 			defer st.Close()
 			last, err := readNodeFile(home)
 			if err != nil {
-				fmt.Fprintf(e.Stderr, "warning: %v; the node takes new addresses\n", err)
+				log.Warn("the node file does not read; the node takes new addresses", "err", err)
 			}
 			ln, err := listenAgain(relayListen, cmd.Flags().Changed("relay-listen"), last.Relay)
 			if err != nil {
 				return fmt.Errorf("the embedded relay cannot listen on %s: %w", relayListen, err)
 			}
-			logger := slog.New(slog.NewTextHandler(e.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+			relayLog := slog.New(slog.NewTextHandler(e.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("component", "relay")
 			// The embedded relay stores only what opens to events this member
 			// may need (a removed member's or an old code's junk is refused),
 			// judged by the node's state as of its last round.
 			e.admitter = app.NewAdmitter()
-			srv := relay.NewServer(st, relay.Config{Logger: logger, Admit: e.admitter.Admit})
+			srv := relay.NewServer(st, relay.Config{Logger: relayLog, Admit: e.admitter.Admit})
 			served := make(chan error, 1)
 			go func() { served <- srv.Serve(ctx, ln) }()
 			peer := "http://" + ln.Addr().String()
 			e.nodeRelay = peer
 			if reusable(last.Relay, cmd.Flags().Changed("relay-listen")) && hostPort(last.Relay) != ln.Addr().String() {
-				fmt.Fprintf(e.Stderr, "warning: the relay's address of the last run, %s, is taken; invite codes that named it do not reach this node\n", hostPort(last.Relay))
+				log.Warn("the relay's address of the last run is taken; invite codes that named it do not reach this node", "addr", hostPort(last.Relay))
 			}
 			watch := newWatcher()
 			defer watch.stop()
@@ -137,7 +142,7 @@ elsewhere it says how to create one and fails.`,
 			round := func() {
 				targets, received, err := e.upRound(ctx, peer)
 				if err != nil && ctx.Err() == nil {
-					fmt.Fprintf(e.Stderr, "sync: %s\n", oneLine(err.Error()))
+					log.Error("sync round failed", "err", oneLine(err.Error()))
 				}
 				if ctx.Err() == nil {
 					watch.set(ctx, targets)
@@ -154,7 +159,7 @@ elsewhere it says how to create one and fails.`,
 				return err
 			}
 			if err := writeNodeFile(home, nodeFile{Relay: peer, UI: uiURL}); err != nil {
-				fmt.Fprintf(e.Stderr, "warning: %v\n", err)
+				log.Warn("the node file was not written", "err", err)
 			}
 			login := ui.LoginURL()
 			run.start(runFile{PID: os.Getpid(), Relay: peer, UI: uiURL, Login: login, Bearer: ui.Bearer()}, e.Stderr)
@@ -323,6 +328,21 @@ func (e *Env) serveUI(ctx context.Context, listen string, changed bool, last str
 	return "http://" + ln.Addr().String() + "/", ui, nil
 }
 
+// logSync logs what a round of the node did with pursuance name: what
+// came and went, and each relay that failed, lied or lagged.
+func (e *Env) logSync(name string, res app.SyncResult) {
+	e.log.Info("synced", "pursuance", name, "relays", len(res.Relays), "failed", relayErrorCount(res),
+		"received", res.Received, "sent", res.Sent, "tampered", res.Tampered, "refused", res.Refused, "missing", len(res.Missing))
+	for _, r := range res.Relays {
+		if r.Err != nil {
+			e.log.Warn("relay failed", "pursuance", name, "relay", r.URL, "err", oneLine(app.RelayError(r.Err)))
+		}
+		for _, note := range relayNotes(r) {
+			e.log.Warn("relay", "pursuance", name, "relay", r.URL, "note", note)
+		}
+	}
+}
+
 // upRound syncs every pursuance on the home with its relays and the
 // embedded one, holding the home only meanwhile. It returns the topics to
 // follow live until the next round, and how many events came in.
@@ -345,7 +365,7 @@ func (e *Env) upRound(ctx context.Context, peer string) (targets []app.WatchTarg
 			e.sync.progress(name, format, args...)
 		}, BeforePush: func(ctx context.Context) { e.admitterUpdate(ctx, n) }})
 		if err != nil {
-			fmt.Fprintf(e.Stderr, "sync %s: %s\n", p.Name, oneLine(err.Error()))
+			e.log.Error("sync failed", "pursuance", p.Name, "err", oneLine(err.Error()))
 			continue
 		}
 		missing += len(res.Missing)
@@ -368,8 +388,7 @@ func (e *Env) upRound(ctx context.Context, peer string) (targets []app.WatchTarg
 			}
 		}
 		if res.Received > 0 || len(res.Missing) > 0 || relayErrorCount(res) > 0 || trouble {
-			fmt.Fprintf(e.Stderr, "%s: ", p.Name)
-			e.syncReport(res, nil)
+			e.logSync(p.Name, res)
 		}
 	}
 	e.admitterUpdate(ctx, n)
@@ -382,6 +401,6 @@ func (e *Env) admitterUpdate(ctx context.Context, n *app.Node) {
 		return
 	}
 	if err := e.admitter.Update(ctx, n); err != nil {
-		fmt.Fprintf(e.Stderr, "warning: the embedded relay keeps judging by its last state: %s\n", oneLine(err.Error()))
+		e.log.Warn("the embedded relay keeps judging by its last state", "err", oneLine(err.Error()))
 	}
 }

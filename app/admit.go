@@ -252,8 +252,8 @@ func (n *Node) afterPull(ctx context.Context, sdb *syncDB, p event.ID, chains ma
 	if err := n.refetchRefused(ctx, sdb, p, chains, res, with); err != nil {
 		return err
 	}
-	if _, err := n.st.Get(ctx, p); err != nil {
-		return nil // no log yet
+	if _, err := n.st.Get(ctx, p); err != nil || res.Received == 0 {
+		return nil // no log yet, or nothing new: no new garbage
 	}
 	return with(ctx, func() error {
 		_, err := n.CollectGarbage(ctx, p)

@@ -223,15 +223,6 @@ func mustSyncDB(t *testing.T, m member) *syncDB {
 	return sdb
 }
 
-func mustRelay(t *testing.T, s *state.State) string {
-	t.Helper()
-	rs := s.Relays()
-	if len(rs) != 1 {
-		t.Fatalf("relays %v", rs)
-	}
-	return rs[0]
-}
-
 // TestSecondJoinerIsRekeyed: two invites seal the same generation; carol
 // joins first, and her first sync rotates the keys her code carried. Bob
 // joins later holding only the old generation: the re-key to him is also

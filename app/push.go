@@ -4,9 +4,15 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"time"
 
 	"github.com/pursuance/pursuance/event"
 )
+
+// behindGrace is how old an event must be (by its claimed time) for a
+// relay that lacks it, while another source had it, to count as behind:
+// a few sync rounds, the time honest relays take to receive it.
+const behindGrace = 2 * time.Minute
 
 // push sends the relay what it is not known to hold: each event sealed
 // under the group generation current before it in log order, on that
@@ -60,9 +66,14 @@ func (rr *relayRun) push(ctx context.Context) error {
 		}
 		if !held[id] {
 			sends = append(sends, send{id, g})
-			// A relay this home knows nothing of yet (just added, or
-			// wiped: reported as such) is new, not behind.
-			if elsewhere[id] && len(held) > 0 {
+			// Behind: another source had it and this relay has not had it
+			// for a while. A relay this home knows nothing of yet (just
+			// added, or wiped: reported as such) is new, not behind; an
+			// event written moments ago is still on its way (its author
+			// may publish to one relay, which members pass on), so only
+			// one claimed to be older than behindGrace counts. (A claimed
+			// time is the author's word: this only decides a warning.)
+			if elsewhere[id] && len(held) > 0 && e.Time+uint64(behindGrace.Milliseconds()) < uint64(n.opts.Now().UnixMilli()) {
 				rr.res.Behind++
 			}
 		}

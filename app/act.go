@@ -152,7 +152,7 @@ func (n *Node) do(ctx context.Context, s *state.State, op state.Op, opts DoOptio
 			return Result{}, err
 		}
 	}
-	if !keyOp(op) && !opts.Unchecked {
+	if !state.IsKeyOp(op) && !opts.Unchecked {
 		// Keys first: a stale, owed or overdue generation is rotated
 		// before anything is written under it.
 		var err error
@@ -187,16 +187,6 @@ func (n *Node) do(ctx context.Context, s *state.State, op state.Op, opts DoOptio
 		n.State(ctx, s.Pursuance())
 	}
 	return res, nil
-}
-
-// keyOp reports whether op is one heal itself publishes, which must not
-// heal first.
-func keyOp(op state.Op) bool {
-	switch op.(type) {
-	case *state.KeyUpdate, *state.MemberKey:
-		return true
-	}
-	return false
 }
 
 // refusal turns a rules verdict into the error a user sees.

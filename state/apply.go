@@ -7,15 +7,9 @@ import (
 	"github.com/pursuance/pursuance/identity"
 )
 
-// isAuthority reports whether an op changes the authority state.
-func isAuthority(op Op) bool {
-	switch op.(type) {
-	case *Genesis, *CharterAmend, *RoleAssign, *RoleRevoke, *Invite, *InviteRevoke,
-		*Join, *Remove, *Leave, *Proposal, *Approval, *KeyUpdate, *Relays, *MemberKey:
-		return true
-	}
-	return false
-}
+// isAuthority reports whether an op changes the authority state (the
+// kind table).
+func isAuthority(op Op) bool { return kindOf(op.Kind()).authority }
 
 // apply folds an accepted node into the current state.
 func (b *builder) apply(p int32, n *node) {

@@ -150,45 +150,8 @@ func effectiveOp(n *node) Op {
 	return n.op
 }
 
-// actionOf names the charter permission an op needs.
-func actionOf(op Op) charter.Action {
-	switch op.(type) {
-	case *CharterAmend:
-		return charter.AmendCharter
-	case *RoleAssign:
-		return charter.AssignRole
-	case *RoleRevoke:
-		return charter.RevokeRole
-	case *Invite:
-		return charter.Invite
-	case *Remove:
-		return charter.RemoveMember
-	case *TaskCreate:
-		return charter.CreateTask
-	case *TaskEdit, *TaskMove:
-		return charter.EditTask
-	case *TaskAssign, *TaskUnassign:
-		return charter.AssignTask
-	case *TaskStatus:
-		return charter.SetStatus
-	case *TaskComment:
-		return charter.Comment
-	case *TaskArchive:
-		return charter.ArchiveTask
-	case *Relays:
-		return charter.ManageRelays
-	case Opaque:
-		switch op.Kind() {
-		case event.KindKeyUpdate:
-			return charter.RotateKeys
-		case event.KindRelays:
-			return charter.ManageRelays
-		case event.KindLink:
-			return charter.LinkPursuances
-		}
-	}
-	return ""
-}
+// actionOf names the charter permission an op needs (the kind table).
+func actionOf(op Op) charter.Action { return kindOf(op.Kind()).action }
 
 // permitted checks op by author against the view. roles and member are
 // the author's standing (the strong-remove check passes reduced ones).
@@ -438,23 +401,8 @@ func TaskOf(op Op) event.ID { return taskOf(op) }
 
 // taskOf returns the task an op acts on.
 func taskOf(op Op) event.ID {
-	switch op := op.(type) {
-	case *TaskSealed:
-		return op.Task
-	case *TaskEdit:
-		return op.Task
-	case *TaskMove:
-		return op.Task
-	case *TaskAssign:
-		return op.Task
-	case *TaskUnassign:
-		return op.Task
-	case *TaskStatus:
-		return op.Task
-	case *TaskComment:
-		return op.Task
-	case *TaskArchive:
-		return op.Task
+	if t, ok := op.(taskOp); ok {
+		return t.target()
 	}
 	return event.ID{}
 }

@@ -435,55 +435,11 @@ func EncodeOp(op Op) ([]byte, error) {
 	return b, nil
 }
 
-// newOp returns a pointer to a zero Op of the given kind.
+// newOp returns a pointer to a zero Op of the given kind, if this version
+// interprets it (the kind table).
 func newOp(k event.Kind) (Op, bool) {
-	switch k {
-	case event.KindGenesis:
-		return &Genesis{}, true
-	case event.KindCharterAmend:
-		return &CharterAmend{}, true
-	case event.KindRoleAssign:
-		return &RoleAssign{}, true
-	case event.KindRoleRevoke:
-		return &RoleRevoke{}, true
-	case event.KindInvite:
-		return &Invite{}, true
-	case event.KindInviteRevoke:
-		return &InviteRevoke{}, true
-	case event.KindJoin:
-		return &Join{}, true
-	case event.KindRemove:
-		return &Remove{}, true
-	case event.KindLeave:
-		return &Leave{}, true
-	case event.KindProposal:
-		return &Proposal{}, true
-	case event.KindApproval:
-		return &Approval{}, true
-	case event.KindTaskCreate:
-		return &TaskCreate{}, true
-	case event.KindTaskEdit:
-		return &TaskEdit{}, true
-	case event.KindTaskMove:
-		return &TaskMove{}, true
-	case event.KindTaskAssign:
-		return &TaskAssign{}, true
-	case event.KindTaskUnassign:
-		return &TaskUnassign{}, true
-	case event.KindTaskStatus:
-		return &TaskStatus{}, true
-	case event.KindTaskComment:
-		return &TaskComment{}, true
-	case event.KindTaskArchive:
-		return &TaskArchive{}, true
-	case event.KindTaskSealed:
-		return &TaskSealed{}, true
-	case event.KindRelays:
-		return &Relays{}, true
-	case event.KindKeyUpdate:
-		return &KeyUpdate{}, true
-	case event.KindMemberKey:
-		return &MemberKey{}, true
+	if f := kindOf(k).new; f != nil {
+		return f(), true
 	}
 	return nil, false
 }

@@ -13,14 +13,9 @@ import (
 	"github.com/pursuance/pursuance/keys"
 )
 
-// IsTaskOp reports whether op acts on tasks: the ops a TaskSealed carries.
-func IsTaskOp(op Op) bool {
-	switch op.(type) {
-	case *TaskCreate, *TaskEdit, *TaskMove, *TaskAssign, *TaskUnassign, *TaskStatus, *TaskComment, *TaskArchive:
-		return true
-	}
-	return false
-}
+// IsTaskOp reports whether op acts on tasks: the ops a TaskSealed carries
+// (the kind table).
+func IsTaskOp(op Op) bool { return kindOf(op.Kind()).task }
 
 // SealedAD is what a sealed task event's content and wraps are bound to:
 // the pursuance, the author and the event's seq. Sealed content moved into

@@ -152,7 +152,7 @@ func (n *Node) do(ctx context.Context, s *state.State, op state.Op, opts DoOptio
 			return Result{}, err
 		}
 	}
-	if _, ok := op.(*state.KeyUpdate); !ok && !opts.Unchecked {
+	if !state.IsKeyOp(op) && !opts.Unchecked {
 		// Keys first: a stale, owed or overdue generation is rotated
 		// before anything is written under it.
 		var err error

@@ -147,6 +147,18 @@ func (n *Node) Invite(ctx context.Context, p event.ID, role string, expires time
 	if s, _, err = n.heal(ctx, s); err != nil {
 		return InviteCode{}, Result{}, err
 	}
+	// A role with no key yet gets its first generation now, so that the
+	// invite seals it: the newcomer then reads what is written for its
+	// role from the start, with nobody online (without it, the newcomer
+	// would wait for a holder to re-key once it has joined). An inviter
+	// who does not read the role leaves it to the first holder who writes.
+	if _, keyed := s.CurrentKey(role); !keyed && role != "" && slices.Contains(s.EntitledScopes(n.id.ID()), role) {
+		if _, err := n.rotate(ctx, s, role, DoOptions{}); err == nil {
+			if s, err = n.State(ctx, p); err != nil {
+				return InviteCode{}, Result{}, err
+			}
+		}
+	}
 	key, err := identity.NewSigningKey(n.rand())
 	if err != nil {
 		return InviteCode{}, Result{}, err

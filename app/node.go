@@ -65,6 +65,7 @@ type Node struct {
 	lock *os.File
 	opts Options
 	sdb  *syncDB // opened by the first sync
+	adm  admissions
 
 	randMu sync.Mutex // serializes reads of Options.Rand
 	turn   sync.Mutex // the home, among Sync's goroutines (lock.go)
@@ -113,7 +114,9 @@ func Open(ctx context.Context, dir string, id *identity.Identity, opts Options) 
 		}
 		return nil, err
 	}
-	return &Node{home: dir, pub: pub, id: id, keys: keys, st: st, in: ingest.New(st, ingest.Options{}), lock: lock, opts: opts}, nil
+	// The identity's public part, not the file's: its KEM key may be newer
+	// than the one identity.json showed (a rotation).
+	return &Node{home: dir, pub: id.Public(), id: id, keys: keys, st: st, in: ingest.New(st, ingest.Options{}), lock: lock, opts: opts}, nil
 }
 
 // lockPoll is how often lockHome tries again for a home another process
@@ -159,6 +162,18 @@ func (n *Node) Close() error {
 
 // Me returns this home's public identity.
 func (n *Node) Me() identity.Public { return n.pub }
+
+// Unlock gives the node id, which must be this home's identity: after a
+// rotation of its KEM key (keystore.RotateKEM), the newer form of the
+// identity the node was opened with. The home's keys at rest come from the
+// signing key, which a rotation leaves as it is.
+func (n *Node) Unlock(id *identity.Identity) error {
+	if id.ID() != n.pub.ID {
+		return errors.New("app: not this home's identity")
+	}
+	n.id, n.pub = id, id.Public() // the KEM key may be newer than the one read at Open
+	return nil
+}
 
 // Store returns the node's event store, for tools that move raw events.
 func (n *Node) Store() store.Store { return n.st }

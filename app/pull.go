@@ -341,12 +341,16 @@ func (rr *relayRun) apply(ctx context.Context, tr *topicRead, page *relay.ReadRe
 			tr.held = true
 			continue
 		}
+		// Not an event this member may need (yet): not stored (admit.go).
+		refused := n.refuse(ctx, rr.sdb, url, tr.t, e.Cursor, b)
 		if h := sha256.Sum256(b); !dedup[h] {
 			dedup[h] = true
-			batch = append(batch, b)
+			if !refused {
+				batch = append(batch, b)
+			}
 			updates = append(updates, b)
 		}
-		if ev, err := event.Decode(b); err == nil {
+		if ev, err := event.Decode(b); err == nil && !refused {
 			ids = append(ids, ev.ID())
 		}
 		if !tr.held {

@@ -4,9 +4,15 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"time"
 
 	"github.com/pursuance/pursuance/event"
 )
+
+// behindGrace is how old an event must be (by its claimed time) for a
+// relay that lacks it, while another source had it, to count as behind:
+// a few sync rounds, the time honest relays take to receive it.
+const behindGrace = 2 * time.Minute
 
 // push sends the relay what it is not known to hold: each event sealed
 // under the group generation current before it in log order, on that
@@ -53,16 +59,21 @@ func (rr *relayRun) push(ctx context.Context) error {
 	cur := gens.first
 	err = n.st.Iterate(ctx, rr.p, func(e *event.Event) error {
 		id := e.ID()
-		g := cur
+		g := envelopeGen(e, cur, gens)
 		if next, ok := gens.by[id]; ok {
 			cur = next
 			updates = append(updates, id)
 		}
 		if !held.has(id) {
 			sends = append(sends, send{id, g})
-			// A relay this home knows nothing of yet (just added, or
-			// wiped: reported as such) is new, not behind.
-			if elsewhere.has(id) && held.len() > 0 {
+			// Behind: another source had it and this relay has not had it
+			// for a while. A relay this home knows nothing of yet (just
+			// added, or wiped: reported as such) is new, not behind; an
+			// event written moments ago is still on its way (its author
+			// may publish to one relay, which members pass on), so only
+			// one claimed to be older than behindGrace counts. (A claimed
+			// time is the author's word: this only decides a warning.)
+			if elsewhere.has(id) && held.len() > 0 && e.Time+uint64(behindGrace.Milliseconds()) < uint64(n.opts.Now().UnixMilli()) {
 				rr.res.Behind++
 			}
 		}
@@ -74,6 +85,13 @@ func (rr *relayRun) push(ctx context.Context) error {
 	for _, id := range updates {
 		if !onLast.has(id) {
 			sends = append(sends, send{id, gens.last})
+		}
+		behind, err := n.behindFor(ctx, sdb, url, gens, id)
+		if err != nil {
+			return err
+		}
+		for _, g := range behind {
+			sends = append(sends, send{id, g})
 		}
 	}
 	// Send, in appends of up to pushBatch envelopes per generation.
@@ -92,7 +110,7 @@ func (rr *relayRun) push(ctx context.Context) error {
 		var ack appendAck
 		err := retry(ctx, func() error {
 			res, err := rr.c.Append(ctx, topic, g.topicKey, b.envs)
-			ack = appendAck{res.Cursors, res.Instance}
+			ack = appendAck{res.Cursors, res.Instance, res.Refused}
 			return err
 		})
 		if err != nil {
@@ -105,6 +123,9 @@ func (rr *relayRun) push(ctx context.Context) error {
 			if ack.cursors != nil {
 				b.sent[i].cursor = ack.cursors[i]
 			}
+		}
+		if b.sent, err = n.notePushRefused(ctx, sdb, url, topic, b.sent, ack.refused); err != nil {
+			return err
 		}
 		if err := sdb.addPushed(ctx, url, topic, b.sent); err != nil {
 			return err
@@ -150,6 +171,7 @@ func (rr *relayRun) push(ctx context.Context) error {
 type appendAck struct {
 	cursors  []uint64
 	instance string
+	refused  int // envelopes the relay did not admit (cursor 0)
 }
 
 // wipedSinceRead reports whether an append's answer names another

@@ -31,6 +31,10 @@ type SyncOptions struct {
 	// Quick tries each relay once, within a few seconds, without retries:
 	// for the sync every command does before reading and after writing.
 	Quick bool
+	// BeforePush, when set, is called once what was read is in and keys
+	// are healed, before anything is sent: a node refreshes its embedded
+	// relay's Admitter there, so that what it sends itself is admitted.
+	BeforePush func(context.Context)
 }
 
 // quickKey marks a quick sync's context: retry does not retry.
@@ -153,6 +157,9 @@ func (n *Node) Sync(ctx context.Context, p event.ID, opts SyncOptions) (res Sync
 		wg.Go(func() { run.relay(ctx, i) })
 	}
 	wg.Wait()
+	if err := n.afterPull(ctx, sdb, p, run.chains, &res, run.home.with); err != nil {
+		return res, err
+	}
 	res.Missing, err = n.missing(ctx, p)
 	if err != nil {
 		return res, err
@@ -294,10 +301,13 @@ func (r *syncRun) heal(ctx context.Context) bool {
 			return nil // as before: a state that does not build heals nothing
 		}
 		if _, ok := s.Member(n.id.ID()); ok {
-			_, _, err = n.heal(ctx, s)
+			_, _, err = n.healForSync(ctx, s)
 		}
 		return err
 	})
+	if r.healErr == nil && r.opts.BeforePush != nil {
+		r.opts.BeforePush(ctx)
+	}
 	return r.healErr == nil
 }
 
@@ -321,6 +331,7 @@ func (r *syncRun) keys(ctx context.Context) (map[keys.Topic]keys.Key, error) {
 	if err != nil {
 		return nil, err
 	}
+	r.n.dropRetired(ctx, r.p, ks)
 	r.mu.Lock()
 	r.ks, r.ksVersion = ks, v
 	r.mu.Unlock()

@@ -63,6 +63,7 @@ var allowedVars = map[string]string{
 	"state.encMode":             "CBOR encoder options, fixed at init",
 	"state.decMode":             "CBOR decoder options, fixed at init",
 	"state.statusNames":         "status name table",
+	"state.kinds":               "op kind table",
 	"keys.buckets":              "envelope size table",
 }
 

@@ -27,11 +27,17 @@ var ErrBadKEMBinding = errors.New("KEM key is not signed by the member's signing
 // addressed to. It is secret. An Identity is immutable and safe for concurrent
 // use.
 type Identity struct {
-	name string
-	sign *SigningKey
-	kem  *KEMPrivateKey
-	pub  Public
+	name    string
+	sign    *SigningKey
+	kem     *KEMPrivateKey
+	retired []*KEMPrivateKey // earlier KEM keys, oldest first: they open what was sealed to them
+	pub     Public
 }
+
+// MaxRetiredKEMKeys bounds how many earlier KEM keys an identity keeps. A
+// member who rotated its KEM key more often than this loses the oldest,
+// and with them what was sealed only to those.
+const MaxRetiredKEMKeys = 256
 
 // New generates a fresh identity named name, reading 64 bytes from rand, which
 // must be a cryptographically secure source (crypto/rand.Reader outside of
@@ -70,6 +76,55 @@ func FromKeys(name string, sign *SigningKey, kemKey *KEMPrivateKey) (*Identity, 
 		KEMBinding: SignKEMBinding(sign, kemKey.Public()),
 	}
 	return id, nil
+}
+
+// WithRetiredKEMKeys returns a copy of id that also keeps the earlier KEM
+// keys retired, oldest first (as a keystore restores them). At most
+// MaxRetiredKEMKeys are kept, the newest.
+func (id *Identity) WithRetiredKEMKeys(retired []*KEMPrivateKey) *Identity {
+	c := *id
+	c.retired = append([]*KEMPrivateKey(nil), retired...)
+	if len(c.retired) > MaxRetiredKEMKeys {
+		c.retired = c.retired[len(c.retired)-MaxRetiredKEMKeys:]
+	}
+	return &c
+}
+
+// RotateKEM returns a copy of id with a fresh KEM key, generated from 32
+// bytes of rand, the current one joining the retired keys. The signing key,
+// and so the member ID, stay. New key generations are sealed to the new
+// key once the member has published it (a member-key event); the retired
+// keys keep opening what was sealed to them before.
+func (id *Identity) RotateKEM(rand io.Reader) (*Identity, error) {
+	k, err := NewKEMPrivateKey(rand)
+	if err != nil {
+		return nil, err
+	}
+	next, err := FromKeys(id.name, id.sign, k)
+	if err != nil {
+		return nil, err
+	}
+	return next.WithRetiredKEMKeys(append(append([]*KEMPrivateKey(nil), id.retired...), id.kem)), nil
+}
+
+// RetiredKEMKeys returns the identity's earlier KEM keys, oldest first. They
+// are secret.
+func (id *Identity) RetiredKEMKeys() []*KEMPrivateKey {
+	return append([]*KEMPrivateKey(nil), id.retired...)
+}
+
+// KEMKeyFor returns the identity's KEM private key, current or retired,
+// whose public half is pub, or nil.
+func (id *Identity) KEMKeyFor(pub KEMPublicKey) *KEMPrivateKey {
+	if id.kem.Public().Equal(pub) {
+		return id.kem
+	}
+	for _, k := range id.retired {
+		if k.Public().Equal(pub) {
+			return k
+		}
+	}
+	return nil
 }
 
 // Name returns the identity's display name.

@@ -345,3 +345,36 @@ func TestNames(t *testing.T) {
 		}
 	}
 }
+
+func TestRotateKEM(t *testing.T) {
+	id, err := New("Alice", testRand(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, err := id.RotateKEM(testRand(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next.ID() != id.ID() || next.Name() != id.Name() {
+		t.Fatal("rotating the KEM key changed the member ID or name")
+	}
+	if next.Public().KEM.Equal(id.Public().KEM) {
+		t.Fatal("the KEM key did not change")
+	}
+	if err := next.Public().Verify(); err != nil {
+		t.Fatalf("the new binding: %v", err)
+	}
+	if r := next.RetiredKEMKeys(); len(r) != 1 || !r[0].Public().Equal(id.Public().KEM) {
+		t.Fatalf("retired keys: %d", len(r))
+	}
+	if next.KEMKeyFor(id.Public().KEM) == nil || next.KEMKeyFor(next.Public().KEM) != next.KEMKey() {
+		t.Fatal("KEMKeyFor does not find the current and the retired key")
+	}
+	third, _ := next.RotateKEM(testRand(3))
+	if r := third.RetiredKEMKeys(); len(r) != 2 || !r[0].Public().Equal(id.Public().KEM) || !r[1].Public().Equal(next.Public().KEM) {
+		t.Fatal("retired keys are not kept oldest first")
+	}
+	if id.RetiredKEMKeys() != nil {
+		t.Fatal("rotating changed the original identity")
+	}
+}

@@ -38,6 +38,12 @@ type Config struct {
 	Logger *slog.Logger
 	// Registry receives the metrics; nil: a new one, served on /metrics.
 	Registry *prometheus.Registry
+	// Admit, when set, is asked about each envelope of an append; those
+	// it refuses are not stored (the answer counts them as refused). A
+	// member's node embeds a relay that stores only what opens to events
+	// its member may need (app.Admitter); a public relay leaves it nil.
+	// It must be safe for concurrent use.
+	Admit func(topic keys.Topic, envelope []byte) bool
 }
 
 // Defaults of Config.
@@ -251,6 +257,31 @@ func (s *Server) appendHandler(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusTooManyRequests, "topic_rate", fmt.Errorf("over %g envelopes/s on this topic", s.cfg.TopicRate))
 		return
 	}
+	refused := 0
+	var admitted []bool // by position in the batch, when some were refused
+	if s.cfg.Admit != nil {
+		admitted = make([]bool, len(envs))
+		kept := make([][]byte, 0, len(envs))
+		for i, e := range envs {
+			if admitted[i] = s.cfg.Admit(topic, e); admitted[i] {
+				kept = append(kept, e)
+			}
+		}
+		refused, envs = len(envs)-len(kept), kept
+		if refused > 0 {
+			s.m.rejected.WithLabelValues("not_admitted").Add(float64(refused))
+		}
+		if len(envs) == 0 {
+			// Nothing to store: answer with the topic's last cursor as it is.
+			page, err := s.st.Read(r.Context(), topic, 1<<62, 1, 1) // past any cursor: only Last
+			if err != nil {
+				s.fail(w, r, http.StatusInternalServerError, "store", errors.New("the relay's store failed; retry"))
+				return
+			}
+			writeJSON(w, http.StatusOK, AppendResult{Refused: refused, Last: page.Last, Cursors: make([]uint64, refused)})
+			return
+		}
+	}
 	start := time.Now()
 	res, err := s.st.Append(r.Context(), topic, envs)
 	if err != nil {
@@ -260,6 +291,18 @@ func (s *Server) appendHandler(w http.ResponseWriter, r *http.Request) {
 		}
 		s.fail(w, r, status, "store", err)
 		return
+	}
+	if refused > 0 {
+		// Cursors by position in the batch as sent: 0 for a refused one.
+		all := make([]uint64, len(admitted))
+		k := 0
+		for i, ok := range admitted {
+			if ok && k < len(res.Cursors) {
+				all[i] = res.Cursors[k]
+				k++
+			}
+		}
+		res.Refused, res.Cursors = refused, all
 	}
 	s.m.appendSeconds.Observe(time.Since(start).Seconds())
 	s.m.stored.Add(float64(res.Stored))

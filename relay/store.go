@@ -41,7 +41,8 @@ type Store interface {
 type AppendResult struct {
 	Stored     int    `json:"stored"`
 	Duplicates int    `json:"duplicates"`
-	Last       uint64 `json:"last"` // the topic's last cursor after the append
+	Refused    int    `json:"refused,omitempty"` // not admitted by the server's Config.Admit: not stored
+	Last       uint64 `json:"last"`              // the topic's last cursor after the append
 	// Cursors has the cursor of each envelope appended, in order; for a
 	// duplicate, the cursor of the entry that holds it. A client checks
 	// them on a later read (it does not trust the answer alone).

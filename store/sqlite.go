@@ -59,7 +59,8 @@ type writeStmts struct {
 	begin, commit, rollback *stmt
 	findPid, insertPid      *stmt
 	findAid, insertAid      *stmt
-	insertEvent, addBody    *stmt
+	insertEvent, setBlob    *stmt
+	blobOf                  *stmt
 	indexIDs, maxSeq        *stmt
 	existing                [len(refBatch)]*stmt
 	deleteHead, insertHead  *stmt
@@ -215,7 +216,7 @@ func (s *SQLite) closeAll() error {
 	for _, st := range []*stmt{
 		s.ws.begin, s.ws.commit, s.ws.rollback, s.ws.findPid, s.ws.insertPid,
 		s.ws.findAid, s.ws.insertAid,
-		s.ws.insertEvent, s.ws.addBody, s.ws.deleteHead, s.ws.insertHead,
+		s.ws.insertEvent, s.ws.setBlob, s.ws.blobOf, s.ws.deleteHead, s.ws.insertHead,
 		s.ws.indexIDs, s.ws.maxSeq,
 		s.ws.insertEvidence, s.ws.count,
 		s.rs.get, s.rs.bySeq, s.rs.heads, s.rs.vv, s.rs.iterate, s.rs.evidence,
@@ -402,7 +403,7 @@ func (s *SQLite) put(ctx context.Context, events []*event.Event, sealed []sealed
 		if row, ok := existing[id]; ok { // already stored, or earlier in events
 			if row.bodyless && e.HasBody() {
 				// The blob is sealed again whole, body and all.
-				if _, err := s.ws.addBody.ExecContext(bg, row.n, sealed[i].blob); err != nil {
+				if _, err := s.ws.setBlob.ExecContext(bg, row.n, sealed[i].blob); err != nil {
 					return fmt.Errorf("add body to event %s: %w", id.Short(), err)
 				}
 				existing[id] = storedRow{n: row.n}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pursuance/pursuance/app"
 	"github.com/pursuance/pursuance/identity"
 
 	"golang.org/x/term"
@@ -43,6 +44,7 @@ type Env struct {
 	// nodeRelay is the URL of this home's node's relay, when up runs it
 	// (or invite found it running): invites name it (app.Options).
 	nodeRelay string
+	admitter  *app.Admitter // what the node's embedded relay stores (pursuance up)
 	// log is the logger of the node's warnings (a relay's lies): a line
 	// per record for one-shot commands; up sets a daemon's text log.
 	log *slog.Logger

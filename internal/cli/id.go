@@ -21,7 +21,7 @@ directory, encrypted under your passphrase.`,
 		Args: cobra.ArbitraryArgs,
 		RunE: groupRunE,
 	}
-	cmd.AddCommand(newIDNewCmd(e), newIDShowCmd(e), newIDCheckCmd(e))
+	cmd.AddCommand(newIDNewCmd(e), newIDShowCmd(e), newIDCheckCmd(e), newIDRotateCmd(e))
 	return cmd
 }
 

@@ -21,8 +21,19 @@ func newInviteCmd(e *Env) *cobra.Command {
 		Use:   "invite P --role ROLE [--expires DURATION] [--uses N]",
 		Short: "Create an invite code into a role",
 		Long: `Publish an invite into ROLE and print its code, one line. Hand the code to
-the newcomer over a channel you trust: whoever holds it can join. By
-default an invite admits one person within 7 days.`,
+the newcomer over a channel you trust: whoever holds it can join, and
+reads the pursuance until the invite is used, revoked or expires (then
+the keys it carried are rotated before anything new is written). By
+default an invite admits one person within 7 days.
+
+Expiry has no trusted clock behind it. A join is refused when it claims a
+time past the expiry, or when it had not reached a member who wrote after
+the expiry: so a join must reach the members in time, and a holder of the
+code who backdates a join after the expiry is refused on every replica as
+soon as any member has written past it. Until some member writes after the
+expiry, a backdated join still stands; a member whose clock runs fast
+closes invites early. To close a code for certain, revoke it
+(pursuance invite revoke).`,
 		Example: `  pursuance invite "Night Desk" --role researcher
   pursuance invite desk --role editor --expires 24h --uses 3`,
 		Args: exactArgs(1, "P"),

@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"time"
+
 	"fmt"
 	"strings"
 
@@ -52,7 +54,7 @@ Needs the passphrase: keys are opened with your identity.`,
 				}
 				out := []gen{}
 				for _, role := range append([]string{""}, s.Charter().RoleNames()...) {
-					st, _ := s.KeyStatus(role)
+					st, _ := s.KeyStatusAt(role, uint64(time.Now().UnixMilli()))
 					scope := "group"
 					if role != "" {
 						scope = "role:" + role

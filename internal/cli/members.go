@@ -95,9 +95,10 @@ func newRemoveCmd(e *Env) *cobra.Command {
 		Short: "Remove a member (proposed instead when the charter asks a quorum)",
 		Long: `Remove a member from the pursuance. Actions the member took concurrently
 with the removal, that the removal would have forbidden, are invalidated
-on every replica (strong removal, docs/rules.md).
-
-Not yet: re-keying the roles the member held arrives with encryption.`,
+on every replica (strong removal, docs/rules.md). The group key and the
+keys of the roles the member held are re-keyed to those who remain, so the
+member opens nothing written afterwards; a key you may not rotate is named,
+and the next member who may rotates it before writing under it.`,
 		Args: exactArgs(2, "P MEMBER"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return e.withState(cmd, args[0], true, func(n *app.Node, s *state.State) error {

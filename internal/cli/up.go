@@ -124,7 +124,11 @@ elsewhere it says how to create one and fails.`,
 				return fmt.Errorf("the embedded relay cannot listen on %s: %w", relayListen, err)
 			}
 			relayLog := slog.New(slog.NewTextHandler(e.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("component", "relay")
-			srv := relay.NewServer(st, relay.Config{Logger: relayLog})
+			// The embedded relay stores only what opens to events this member
+			// may need (a removed member's or an old code's junk is refused),
+			// judged by the node's state as of its last round.
+			e.admitter = app.NewAdmitter()
+			srv := relay.NewServer(st, relay.Config{Logger: relayLog, Admit: e.admitter.Admit})
 			served := make(chan error, 1)
 			go func() { served <- srv.Serve(ctx, ln) }()
 			peer := "http://" + ln.Addr().String()
@@ -359,7 +363,7 @@ func (e *Env) upRound(ctx context.Context, peer string) (targets []app.WatchTarg
 		name := p.Name
 		res, err := n.Sync(ctx, p.ID, app.SyncOptions{Relays: []string{peer}, Progress: func(format string, args ...any) {
 			e.sync.progress(name, format, args...)
-		}})
+		}, BeforePush: func(ctx context.Context) { e.admitterUpdate(ctx, n) }})
 		if err != nil {
 			e.log.Error("sync failed", "pursuance", p.Name, "err", oneLine(err.Error()))
 			continue
@@ -387,5 +391,16 @@ func (e *Env) upRound(ctx context.Context, peer string) (targets []app.WatchTarg
 			e.logSync(p.Name, res)
 		}
 	}
+	e.admitterUpdate(ctx, n)
 	return targets, received, nil
+}
+
+// admitterUpdate refreshes what the embedded relay admits from n's state.
+func (e *Env) admitterUpdate(ctx context.Context, n *app.Node) {
+	if e.admitter == nil {
+		return
+	}
+	if err := e.admitter.Update(ctx, n); err != nil {
+		e.log.Warn("the embedded relay keeps judging by its last state", "err", oneLine(err.Error()))
+	}
 }

@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"math"
 	"slices"
 
 	"github.com/pursuance/pursuance/identity"
@@ -21,6 +23,9 @@ const (
 	MaxBatchSize = 16 << 20 // bytes of one append's body
 	MaxReadLimit = 10_000   // entries in one read
 	DefaultLimit = 1000
+	// MaxCursor is the largest cursor: stores keep cursors as signed
+	// 64-bit integers, and a read after a larger one is malformed.
+	MaxCursor = math.MaxInt64
 )
 
 // appendLabel separates a relay append's signature from every other use
@@ -70,7 +75,12 @@ func EncodeAppend(topic keys.Topic, key *identity.SigningKey, envs [][]byte) ([]
 }
 
 func appendMessage(topic keys.Topic, rest []byte) []byte {
-	h := sha256.Sum256(rest)
+	return appendMessageOf(topic, sha256.Sum256(rest))
+}
+
+// appendMessageOf is what an append's signature signs, from the hash of
+// the body after the signature.
+func appendMessageOf(topic keys.Topic, h [sha256.Size]byte) []byte {
 	msg := make([]byte, 0, len(appendLabel)+1+len(topic)+len(h))
 	msg = append(msg, appendLabel...)
 	msg = append(msg, 0)
@@ -82,39 +92,130 @@ func appendMessage(topic keys.Topic, rest []byte) []byte {
 // returns its envelopes (slices of body). Every envelope must be one of
 // the envelope sizes (keys.Buckets).
 func DecodeAppend(topic keys.Topic, body []byte) ([][]byte, error) {
-	if len(body) < 32+identity.SignatureSize+1 {
-		return nil, fmt.Errorf("%w: append of %d bytes", ErrFrame, len(body))
+	return decodeAppend(topic, &pieces{bufs: [][]byte{body}}, nil)
+}
+
+// decodeAppend is DecodeAppend of a body held in pieces. Each envelope is
+// copied into a buffer from alloc, or, when alloc is nil, is a slice of
+// its piece (then it must not straddle two).
+func decodeAppend(topic keys.Topic, body *pieces, alloc func(size int) []byte) ([][]byte, error) {
+	if n := body.remaining(); n < 32+identity.SignatureSize+1 {
+		return nil, fmt.Errorf("%w: append of %d bytes", ErrFrame, n)
 	}
+	var head [32 + identity.SignatureSize]byte
+	body.Read(head[:])
 	var pub identity.PublicKey
-	copy(pub[:], body)
+	copy(pub[:], head[:])
 	if keys.TopicOf(pub) != topic {
 		return nil, fmt.Errorf("%w: the key does not hash to the topic", ErrUnauthorized)
 	}
-	rest := body[32+identity.SignatureSize:]
-	if !pub.Verify(appendMessage(topic, rest), body[32:32+identity.SignatureSize]) {
+	if !pub.Verify(appendMessageOf(topic, body.hash()), head[32:]) {
 		return nil, fmt.Errorf("%w: bad signature", ErrUnauthorized)
 	}
-	n, k := binary.Uvarint(rest)
-	if k <= 0 || n == 0 || n > MaxBatch {
+	n, err := binary.ReadUvarint(body)
+	if err != nil || n == 0 || n > MaxBatch {
 		return nil, fmt.Errorf("%w: bad envelope count", ErrFrame)
 	}
-	rest = rest[k:]
 	envs := make([][]byte, 0, n)
 	for range n {
-		size, k := binary.Uvarint(rest)
-		if k <= 0 || size > uint64(len(rest)-k) {
+		size, err := binary.ReadUvarint(body)
+		if err != nil || size > uint64(body.remaining()) {
 			return nil, fmt.Errorf("%w: envelope %d overruns the body", ErrFrame, len(envs)+1)
 		}
 		if !slices.Contains(keys.Buckets(), int(size)) {
 			return nil, fmt.Errorf("%w: envelope %d is %d bytes, not an envelope size", ErrFrame, len(envs)+1, size)
 		}
-		envs = append(envs, rest[k:k+int(size)])
-		rest = rest[k+int(size):]
+		var e []byte
+		if alloc != nil {
+			e = alloc(int(size))
+			body.Read(e)
+		} else if e = body.slice(int(size)); e == nil {
+			return nil, fmt.Errorf("%w: envelope %d straddles two pieces", ErrFrame, len(envs)+1)
+		}
+		envs = append(envs, e)
 	}
-	if len(rest) != 0 {
-		return nil, fmt.Errorf("%w: %d bytes after the envelopes", ErrFrame, len(rest))
+	if n := body.remaining(); n != 0 {
+		return nil, fmt.Errorf("%w: %d bytes after the envelopes", ErrFrame, n)
 	}
 	return envs, nil
+}
+
+// pieces is a body held in pieces, read from the front. done, if set,
+// gets each piece once it is read past (to recycle it).
+type pieces struct {
+	bufs [][]byte
+	off  int // into bufs[0]
+	done func([]byte)
+}
+
+func (p *pieces) remaining() int {
+	n := -p.off
+	for _, b := range p.bufs {
+		n += len(b)
+	}
+	return n
+}
+
+// advance drops the pieces read past.
+func (p *pieces) advance() {
+	for len(p.bufs) > 0 && p.off == len(p.bufs[0]) {
+		if p.done != nil {
+			p.done(p.bufs[0])
+		}
+		p.bufs[0] = nil
+		p.bufs, p.off = p.bufs[1:], 0
+	}
+}
+
+// Read copies the next bytes into b.
+func (p *pieces) Read(b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		p.advance()
+		if len(p.bufs) == 0 {
+			return n, io.EOF
+		}
+		k := copy(b[n:], p.bufs[0][p.off:])
+		n += k
+		p.off += k
+	}
+	p.advance()
+	return n, nil
+}
+
+// ReadByte reads the next byte.
+func (p *pieces) ReadByte() (byte, error) {
+	var b [1]byte
+	if _, err := p.Read(b[:]); err != nil {
+		return 0, err
+	}
+	return b[0], nil
+}
+
+// slice returns the next n bytes in place, or nil if they straddle pieces.
+func (p *pieces) slice(n int) []byte {
+	p.advance()
+	if len(p.bufs) == 0 || len(p.bufs[0])-p.off < n {
+		return nil
+	}
+	b := p.bufs[0][p.off : p.off+n : p.off+n]
+	p.off += n
+	p.advance()
+	return b
+}
+
+// hash returns SHA-256 of what remains, leaving it unread.
+func (p *pieces) hash() [sha256.Size]byte {
+	h := sha256.New()
+	for i, b := range p.bufs {
+		if i == 0 {
+			b = b[p.off:]
+		}
+		h.Write(b)
+	}
+	var out [sha256.Size]byte
+	h.Sum(out[:0])
+	return out
 }
 
 // Entry is one stored envelope and its cursor in its topic.

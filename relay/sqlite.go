@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pursuance/pursuance/internal/sqlitefile"
@@ -26,9 +27,14 @@ type SQLite struct {
 	closed   bool
 	onCommit func(map[keys.Topic][]Entry)
 
-	topics map[keys.Topic]*topicInfo // writer loop only
+	topics map[keys.Topic]*topicInfo // writer loop only; a cache of at most maxCachedTopics
+	total  atomic.Int64              // envelope bytes of all topics, as committed
 	wg     sync.WaitGroup
 }
+
+// maxCachedTopics bounds the writer's cache of topic rows (anyone can
+// make topics).
+const maxCachedTopics = 1 << 14
 
 type topicInfo struct {
 	id    int64
@@ -77,6 +83,9 @@ CREATE UNIQUE INDEX IF NOT EXISTS envelopes_hash ON envelopes (topic, hash);
 // maxGroup bounds the appends one transaction takes.
 const maxGroup = 512
 
+// maxReadConns bounds the store's connections for reads.
+const maxReadConns = 8
+
 // OpenSQLite opens (creating if needed) the relay store at path.
 func OpenSQLite(ctx context.Context, path string) (_ *SQLite, err error) {
 	db, err := sqlitefile.Open(path, 10*time.Second, "synchronous(FULL)")
@@ -92,7 +101,10 @@ func OpenSQLite(ctx context.Context, path string) (_ *SQLite, err error) {
 			db.Close()
 		}
 	}()
-	db.SetMaxIdleConns(8)
+	// The writer's connection and maxReadConns for reads: each holds its
+	// own page cache, and reads beyond these wait for one.
+	db.SetMaxOpenConns(1 + maxReadConns)
+	db.SetMaxIdleConns(1 + maxReadConns)
 	if s.w, err = db.Conn(ctx); err != nil {
 		return nil, err
 	}
@@ -102,6 +114,11 @@ func OpenSQLite(ctx context.Context, path string) (_ *SQLite, err error) {
 	if _, err := s.w.ExecContext(ctx, relaySchema); err != nil {
 		return nil, fmt.Errorf("relay store: schema: %w", err)
 	}
+	var total int64
+	if err := s.w.QueryRowContext(ctx, "SELECT COALESCE(SUM(bytes), 0) FROM topics").Scan(&total); err != nil {
+		return nil, fmt.Errorf("relay store: %w", err)
+	}
+	s.total.Store(total)
 	s.wg.Add(1)
 	go s.loop()
 	return s, nil
@@ -180,6 +197,11 @@ func (s *SQLite) write(group []*appendReq) {
 	ctx := context.Background()
 	results := make([]appendRes, len(group))
 	committed := map[keys.Topic][]Entry{}
+	if len(s.topics) > maxCachedTopics {
+		clear(s.topics) // reloaded from the database on demand
+	}
+	var added int64
+	total := s.total.Load()
 	err := func() error {
 		if _, err := s.w.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 			return err
@@ -191,9 +213,12 @@ func (s *SQLite) write(group []*appendReq) {
 				continue
 			}
 			if req.prune != nil {
-				n, err := s.prune(ctx, req.prune)
+				n, sum, err := s.prune(ctx, req.prune)
 				if err != nil {
 					return err
+				}
+				if sum >= 0 {
+					total, added = sum, 0
 				}
 				results[i].n = n
 				continue
@@ -219,6 +244,7 @@ func (s *SQLite) write(group []*appendReq) {
 				}
 				ti.last++
 				ti.bytes += int64(len(env))
+				added += int64(len(env))
 				results[i].r.Stored++
 				committed[req.topic] = append(committed[req.topic], Entry{Cursor: ti.last, Envelope: env})
 			}
@@ -237,6 +263,7 @@ func (s *SQLite) write(group []*appendReq) {
 			}
 			return err
 		}
+		s.total.Store(total + added)
 		return nil
 	}()
 	if err != nil {
@@ -283,22 +310,24 @@ func (s *SQLite) topic(ctx context.Context, t keys.Topic) (*topicInfo, error) {
 }
 
 // prune drops expired entries and the oldest beyond the byte bound, in the
-// writer's open transaction.
-func (s *SQLite) prune(ctx context.Context, p *pruneReq) (int, error) {
-	dropped := 0
+// writer's open transaction. It returns how many it dropped, and the bytes
+// of all topics once recounted (-1: not recounted).
+func (s *SQLite) prune(ctx context.Context, p *pruneReq) (dropped int, total int64, err error) {
+	total = -1
 	if p.r.MaxAge > 0 {
 		r, err := s.w.ExecContext(ctx, "DELETE FROM envelopes WHERE at < ?", p.now.Add(-p.r.MaxAge).UnixMilli())
 		if err != nil {
-			return 0, err
+			return 0, -1, err
 		}
 		n, _ := r.RowsAffected()
 		dropped += int(n)
 	}
 	if p.r.MaxBytes > 0 || dropped > 0 {
 		// Recount every topic's bytes, and drop the oldest beyond the bound.
+		total = 0
 		rows, err := s.w.QueryContext(ctx, "SELECT id, topic FROM topics")
 		if err != nil {
-			return 0, err
+			return 0, -1, err
 		}
 		type tid struct {
 			id    int64
@@ -310,7 +339,7 @@ func (s *SQLite) prune(ctx context.Context, p *pruneReq) (int, error) {
 			var raw []byte
 			if err := rows.Scan(&t.id, &raw); err != nil {
 				rows.Close()
-				return 0, err
+				return 0, -1, err
 			}
 			copy(t.topic[:], raw)
 			ids = append(ids, t)
@@ -319,7 +348,7 @@ func (s *SQLite) prune(ctx context.Context, p *pruneReq) (int, error) {
 		for _, t := range ids {
 			var bytes int64
 			if err := s.w.QueryRowContext(ctx, "SELECT COALESCE(SUM(LENGTH(data)), 0) FROM envelopes WHERE topic = ?", t.id).Scan(&bytes); err != nil {
-				return 0, err
+				return 0, -1, err
 			}
 			if p.r.MaxBytes > 0 && bytes > p.r.MaxBytes {
 				// Walk from the newest, keeping up to the bound.
@@ -327,14 +356,14 @@ func (s *SQLite) prune(ctx context.Context, p *pruneReq) (int, error) {
 				var kept int64
 				rs, err := s.w.QueryContext(ctx, "SELECT seq, LENGTH(data) FROM envelopes WHERE topic = ? ORDER BY seq DESC", t.id)
 				if err != nil {
-					return 0, err
+					return 0, -1, err
 				}
 				for rs.Next() {
 					var seq uint64
 					var n int64
 					if err := rs.Scan(&seq, &n); err != nil {
 						rs.Close()
-						return 0, err
+						return 0, -1, err
 					}
 					if kept+n > p.r.MaxBytes {
 						cut = seq
@@ -345,21 +374,36 @@ func (s *SQLite) prune(ctx context.Context, p *pruneReq) (int, error) {
 				rs.Close()
 				r, err := s.w.ExecContext(ctx, "DELETE FROM envelopes WHERE topic = ? AND seq <= ?", t.id, cut)
 				if err != nil {
-					return 0, err
+					return 0, -1, err
 				}
 				n, _ := r.RowsAffected()
 				dropped += int(n)
 				bytes = kept
 			}
 			if _, err := s.w.ExecContext(ctx, "UPDATE topics SET bytes = ? WHERE id = ?", bytes, t.id); err != nil {
-				return 0, err
+				return 0, -1, err
 			}
 			if ti, ok := s.topics[t.topic]; ok {
 				ti.bytes = bytes
 			}
+			total += bytes
 		}
 	}
-	return dropped, nil
+	return dropped, total, nil
+}
+
+// Usage implements Store.
+func (s *SQLite) Usage(ctx context.Context, t keys.Topic) (Usage, error) {
+	u := Usage{TotalBytes: s.total.Load()}
+	err := s.db.QueryRowContext(ctx, "SELECT bytes FROM topics WHERE topic = ?", t[:]).Scan(&u.TopicBytes)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return u, nil
+	case err != nil:
+		return u, fmt.Errorf("relay store: usage: %w", err)
+	}
+	u.TopicExists = true
+	return u, nil
 }
 
 // Read implements Store.
@@ -376,21 +420,41 @@ func (s *SQLite) Read(ctx context.Context, t keys.Topic, after uint64, limit, ma
 	if err := s.db.QueryRowContext(ctx, "SELECT COALESCE(MIN(seq), 0) FROM envelopes WHERE topic = ?", id).Scan(&res.First); err != nil {
 		return res, err
 	}
-	rows, err := s.db.QueryContext(ctx, "SELECT seq, data FROM envelopes WHERE topic = ? AND seq > ? ORDER BY seq LIMIT ?", id, after, limit)
+	// The sizes first (SQLite's length() reads no blob), so that no
+	// envelope is read only to be left out.
+	rows, err := s.db.QueryContext(ctx, "SELECT seq, LENGTH(data) FROM envelopes WHERE topic = ? AND seq > ? ORDER BY seq LIMIT ?", id, after, limit)
+	if err != nil {
+		return res, err
+	}
+	var upto uint64
+	n, size := 0, 0
+	for rows.Next() {
+		var seq uint64
+		var length int
+		if err := rows.Scan(&seq, &length); err != nil {
+			rows.Close()
+			return res, err
+		}
+		if n > 0 && size+length > maxBytes {
+			break
+		}
+		upto, size, n = seq, size+length, n+1
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil || n == 0 {
+		return res, err
+	}
+	rows, err = s.db.QueryContext(ctx, "SELECT seq, data FROM envelopes WHERE topic = ? AND seq > ? AND seq <= ? ORDER BY seq", id, after, upto)
 	if err != nil {
 		return res, err
 	}
 	defer rows.Close()
-	size := 0
+	res.Entries = make([]Entry, 0, n)
 	for rows.Next() {
 		var e Entry
 		if err := rows.Scan(&e.Cursor, &e.Envelope); err != nil {
 			return res, err
 		}
-		if len(res.Entries) > 0 && size+len(e.Envelope) > maxBytes {
-			break
-		}
-		size += len(e.Envelope)
 		res.Entries = append(res.Entries, e)
 	}
 	return res, rows.Err()

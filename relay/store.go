@@ -13,7 +13,8 @@ import (
 type Store interface {
 	// Append adds envs at the end of topic, in order, skipping those the
 	// topic already holds (by content: a replay is idempotent). It returns
-	// only once what it stored is durable.
+	// only once what it stored is durable. Once it has returned without
+	// an error it holds no reference to envs: the server reuses them.
 	Append(ctx context.Context, topic keys.Topic, envs [][]byte) (AppendResult, error)
 	// Read returns the entries of topic after the cursor, in cursor order:
 	// at most limit, and no more envelope bytes than maxBytes unless the
@@ -22,9 +23,12 @@ type Store interface {
 	// Prune drops what retention no longer keeps and returns how many
 	// envelopes it dropped.
 	Prune(ctx context.Context, now time.Time, r Retention) (int, error)
+	// Usage returns what topic and the whole store hold, for the
+	// server's quotas. It may lag a commit in progress.
+	Usage(ctx context.Context, topic keys.Topic) (Usage, error)
 	// OnCommit sets a function called after each durable commit with the
 	// entries it stored, by topic (the server feeds live subscribers from
-	// it). It must not block.
+	// it; it copies what it keeps). It must not block.
 	OnCommit(func(map[keys.Topic][]Entry))
 	Close() error
 }
@@ -43,6 +47,14 @@ type ReadResult struct {
 	// its earliest kept entry: above after+1, retention dropped entries
 	// the reader has not seen.
 	Last, First uint64
+}
+
+// Usage is what a store holds: a topic's envelope bytes (TopicExists:
+// it was ever written to) and the envelope bytes of all topics.
+type Usage struct {
+	TopicBytes  int64
+	TopicExists bool
+	TotalBytes  int64
 }
 
 // Retention bounds what a relay keeps of each topic: entries older than

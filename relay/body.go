@@ -6,21 +6,20 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/pursuance/pursuance/keys"
 )
 
-// An append's body is read in pieces of bodyPiece bytes, and its
-// envelopes are then copied out of the pieces into buffers of their own
-// size (both recycled), so the relay never allocates a body-sized buffer.
-// Before its body is read, an append takes its size (its Content-Length,
-// or MaxBody without one) from the relay-wide AppendMemory: appends from
-// addresses with fewer appends in progress first; while it waits, a body
-// that has stalled gives way.
+// An append's body is decoded as it arrives, each envelope read straight
+// into a recycled buffer of its own size: the relay never holds a buffer
+// as large as a body. Before its body is read, an append takes its size
+// (its Content-Length, or MaxBody without one) from the relay-wide
+// AppendMemory: appends from addresses with fewer appends in progress
+// first; while it waits, a body that has stalled gives way.
 const (
+	// bodyPiece is the most a body is read at a time.
 	bodyPiece = 64 << 10
 	// bodyIdle is how long a piece of a body may take to arrive.
 	bodyIdle = 10 * time.Second
@@ -32,25 +31,28 @@ const (
 	// preemptEvery is how often an append waiting for memory looks for
 	// a stalled one.
 	preemptEvery = 100 * time.Millisecond
+	// appendAnswerTime is how long after its body an append's answer may
+	// take (the commit included).
+	appendAnswerTime = 2 * time.Minute
 )
 
-var piecePool = sync.Pool{New: func() any { return new([bodyPiece]byte) }}
+// Recycled envelope buffers, by size. Each list keeps at most about
+// pooledBytes idle (a sync.Pool keeps all that was put back since the
+// last collection, which doubled what the relay held); more are left to
+// the collector.
+const pooledBytes = 8 << 20
 
-// envelopePools recycle envelope buffers, one pool per envelope size.
-var envelopePools = func() map[int]*sync.Pool {
-	m := map[int]*sync.Pool{}
+var envelopePools = func() map[int]*freeList[[]byte] {
+	m := map[int]*freeList[[]byte]{}
 	for _, size := range keys.Buckets() {
-		m[size] = &sync.Pool{New: func() any {
-			b := make([]byte, size)
-			return &b
-		}}
+		m[size] = newFreeList(max(2, pooledBytes/size), func() []byte { return make([]byte, size) })
 	}
 	return m
 }()
 
 func getEnvelope(size int) []byte {
 	if p := envelopePools[size]; p != nil {
-		return *p.Get().(*[]byte)
+		return p.Get()
 	}
 	return make([]byte, size)
 }
@@ -58,8 +60,36 @@ func getEnvelope(size int) []byte {
 func putEnvelopes(envs [][]byte) {
 	for _, e := range envs {
 		if p := envelopePools[len(e)]; p != nil && cap(e) == len(e) {
-			p.Put(&e)
+			p.Put(e)
 		}
+	}
+}
+
+// freeList is a bounded list of recycled buffers.
+type freeList[T any] struct {
+	c     chan T
+	alloc func() T
+}
+
+func newFreeList[T any](n int, alloc func() T) *freeList[T] {
+	return &freeList[T]{c: make(chan T, n), alloc: alloc}
+}
+
+// Get returns a recycled buffer, or a new one.
+func (l *freeList[T]) Get() T {
+	select {
+	case b := <-l.c:
+		return b
+	default:
+		return l.alloc()
+	}
+}
+
+// Put recycles b, unless the list is full.
+func (l *freeList[T]) Put(b T) {
+	select {
+	case l.c <- b:
+	default:
 	}
 }
 
@@ -103,26 +133,36 @@ func (s *Server) readAppend(w http.ResponseWriter, r *http.Request, topic keys.T
 	s.upMu.Lock()
 	s.uploads[up] = struct{}{}
 	s.upMu.Unlock()
-	var bufs []*[bodyPiece]byte
 	done := func() {
-		for _, b := range bufs {
-			if b != nil {
-				piecePool.Put(b)
-			}
-		}
 		s.appends.release(reserved)
 		s.upMu.Lock()
 		delete(s.uploads, up)
 		s.upMu.Unlock()
 		held()
 	}
-	body, err := s.readPieces(w, r, up, &bufs)
-	if err != nil {
-		done()
+	src := &stallReader{r: http.MaxBytesReader(w, r.Body, s.cfg.MaxBody), up: up, start: time.Now()}
+	envs, err := DecodeAppendFrom(topic, src, getEnvelope)
+	if err == nil {
+		up.rc.SetReadDeadline(time.Time{}) // the body is read: no deadline on what follows
+	}
+	up.rc.SetWriteDeadline(time.Now().Add(appendAnswerTime)) // however long the body took
+	var tooBig *http.MaxBytesError
+	switch {
+	case err == nil:
+		return envs, func(recycle bool) {
+			if recycle {
+				putEnvelopes(envs)
+			}
+			done()
+		}, true
+	case errors.Is(err, ErrUnauthorized):
+		s.fail(w, r, http.StatusForbidden, "unauthorized", err)
+	case errors.Is(err, ErrFrame):
+		s.fail(w, r, http.StatusBadRequest, "malformed", err)
+	default:
 		// What is left of the body is not read: close the connection
 		// after the answer rather than wait for it.
 		w.Header().Set("Connection", "close")
-		var tooBig *http.MaxBytesError
 		switch {
 		case up.preempted.Load():
 			s.fail(w, r, http.StatusRequestTimeout, "stalled", errors.New("the append's body arrived too slowly while others waited; retry"))
@@ -131,57 +171,32 @@ func (s *Server) readAppend(w http.ResponseWriter, r *http.Request, topic keys.T
 		default:
 			s.fail(w, r, http.StatusBadRequest, "read", errors.New("the append's body ended early, stalled or could not be read"))
 		}
-		return nil, nil, false
 	}
-	// The pieces are recycled as they are decoded, in order.
-	next := 0
-	p := &pieces{bufs: body, done: func([]byte) {
-		piecePool.Put(bufs[next])
-		bufs[next] = nil
-		next++
-	}}
-	envs, err = decodeAppend(topic, p, getEnvelope)
-	if err != nil {
-		done()
-		if errors.Is(err, ErrUnauthorized) {
-			s.fail(w, r, http.StatusForbidden, "unauthorized", err)
-		} else {
-			s.fail(w, r, http.StatusBadRequest, "malformed", err)
-		}
-		return nil, nil, false
-	}
-	return envs, func(recycle bool) {
-		if recycle {
-			putEnvelopes(envs)
-		}
-		done()
-	}, true
+	done()
+	return nil, nil, false
 }
 
-// readPieces reads the body into pieces.
-func (s *Server) readPieces(w http.ResponseWriter, r *http.Request, up *upload, bufs *[]*[bodyPiece]byte) ([][]byte, error) {
-	src := http.MaxBytesReader(w, r.Body, s.cfg.MaxBody)
-	start := time.Now()
-	var out [][]byte
-	for {
-		buf := piecePool.Get().(*[bodyPiece]byte)
-		*bufs = append(*bufs, buf)
-		up.rc.SetReadDeadline(earliest(time.Now().Add(bodyIdle), start.Add(bodyTime)))
-		if up.preempted.Load() { // after the deadline: a preemption sets it in the past
-			return nil, errors.New("preempted")
-		}
-		up.reading.Store(time.Now().UnixNano())
-		n, err := readPiece(src, buf[:])
-		up.reading.Store(0)
-		out = append(out, buf[:n])
-		switch {
-		case err == io.EOF:
-			up.rc.SetReadDeadline(time.Time{}) // the body is read: no deadline on what follows
-			return out, nil
-		case err != nil:
-			return nil, err // a truncated body included (io.ErrUnexpectedEOF)
-		}
+// stallReader reads a body bodyPiece at a time, each within bodyIdle (and
+// the whole within bodyTime), noting when each read began so that a body
+// that stalls can be made to give way.
+type stallReader struct {
+	r     io.Reader
+	up    *upload
+	start time.Time
+}
+
+func (s *stallReader) Read(p []byte) (int, error) {
+	if len(p) > bodyPiece {
+		p = p[:bodyPiece]
 	}
+	s.up.rc.SetReadDeadline(earliest(time.Now().Add(bodyIdle), s.start.Add(bodyTime)))
+	if s.up.preempted.Load() { // after the deadline: a preemption sets it in the past
+		return 0, errors.New("relay: a stalled body gave way")
+	}
+	s.up.reading.Store(time.Now().UnixNano())
+	n, err := s.r.Read(p)
+	s.up.reading.Store(0)
+	return n, err
 }
 
 // reserve takes n bytes of AppendMemory for up, of priority prio (lower
@@ -223,18 +238,4 @@ func earliest(a, b time.Time) time.Time {
 		return b
 	}
 	return a
-}
-
-// readPiece fills b from r; err is io.EOF when the body ended (cleanly)
-// before b was full, nil when b is full.
-func readPiece(r io.Reader, b []byte) (n int, err error) {
-	for n < len(b) && err == nil {
-		var k int
-		k, err = r.Read(b[n:])
-		n += k
-	}
-	if n == len(b) && err == io.EOF {
-		err = nil // the next read says EOF again
-	}
-	return n, err
 }

@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"sort"
 	"sync"
 	"time"
 
@@ -44,6 +45,7 @@ type liveMsg struct {
 	entries []entryRef // where each entry's frame starts in data
 	refs    int        // subscribers sending it
 	cached  bool
+	bytes   int64 // what it costs, counted in hub.bytes until freed
 }
 
 type entryRef struct {
@@ -61,6 +63,13 @@ const (
 
 // size is what m costs.
 func (m *liveMsg) size() int64 { return int64(cap(m.data) + 16*cap(m.entries) + msgCost) }
+
+// free lets go of m's data, which hub.order may outlive; called with
+// hub.mu held once m is neither cached nor being sent.
+func (h *hub) free(m *liveMsg) {
+	h.bytes -= m.bytes
+	m.data, m.entries, m.feed = nil, nil, nil
+}
 
 func (m *liveMsg) last() uint64 { return m.entries[len(m.entries)-1].cursor }
 
@@ -149,9 +158,10 @@ func (h *hub) publish(committed map[keys.Topic][]Entry) {
 				m.data = AppendEntry(m.data, e)
 			}
 			es = es[n:]
+			m.bytes = m.size()
 			f.recent = append(f.recent, m)
-			f.bytes += m.size()
-			h.bytes += m.size()
+			f.bytes += m.bytes
+			h.bytes += m.bytes
 			h.order = append(h.order, m)
 		}
 		for f.bytes > h.topicMax && len(f.recent) > 0 {
@@ -195,10 +205,10 @@ func (h *hub) uncache(m *liveMsg) {
 		f.recent[0] = nil
 		f.recent = f.recent[1:]
 	}
-	f.bytes -= m.size()
+	f.bytes -= m.bytes
 	h.dropped++
 	if m.refs == 0 {
-		h.bytes -= m.size()
+		h.free(m)
 	}
 }
 
@@ -213,18 +223,16 @@ func (h *hub) next(t keys.Topic, cursor uint64) (m *liveMsg, data []byte, n int,
 	if f == nil || len(f.recent) == 0 || f.recent[0].entries[0].cursor > cursor+1 {
 		return nil, nil, 0, false
 	}
-	for _, m := range f.recent {
-		if m.last() <= cursor {
-			continue
-		}
-		i := 0
-		for m.entries[i].cursor <= cursor {
-			i++
-		}
-		m.refs++
-		return m, m.data[m.entries[i].off:], len(m.entries) - i, true
+	// The first message with entries after cursor (a caught-up
+	// subscriber asks for the newest).
+	k := sort.Search(len(f.recent), func(k int) bool { return f.recent[k].last() > cursor })
+	if k == len(f.recent) {
+		return nil, nil, 0, true // caught up
 	}
-	return nil, nil, 0, true // caught up
+	m = f.recent[k]
+	i := sort.Search(len(m.entries), func(i int) bool { return m.entries[i].cursor > cursor })
+	m.refs++
+	return m, m.data[m.entries[i].off:], len(m.entries) - i, true
 }
 
 // done says a subscriber has sent m.
@@ -233,7 +241,7 @@ func (h *hub) done(m *liveMsg) {
 	defer h.mu.Unlock()
 	m.refs--
 	if m.refs == 0 && !m.cached {
-		h.bytes -= m.size()
+		h.free(m)
 	}
 }
 

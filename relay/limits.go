@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -100,6 +101,10 @@ func (s *Server) holdLiveRead(ctx context.Context, a netip.Addr) (release func()
 	}, nil
 }
 
+// readBuffer is what a read answer is written in (rather than in the
+// 4 KiB pieces of the HTTP server's own buffer).
+const readBuffer = 64 << 10
+
 // writeRead streams a read's answer: pages of readPageBytes from the store,
 // each handed to the client within writeTimeout, so a read holds at most
 // a page however large its answer and however slowly its client takes it.
@@ -118,6 +123,7 @@ func (s *Server) writeRead(w http.ResponseWriter, r *http.Request, topic keys.To
 	w.Header().Set(HeaderLast, strconv.FormatUint(res.Last, 10))
 	w.Header().Set(HeaderFirst, strconv.FormatUint(res.First, 10))
 	rc := http.NewResponseController(w)
+	out := bufio.NewWriterSize(w, readBuffer)
 	var frame []byte
 	sent, size := 0, 0
 	defer func() { s.m.read.Add(float64(sent)) }()
@@ -125,19 +131,23 @@ func (s *Server) writeRead(w http.ResponseWriter, r *http.Request, topic keys.To
 		rc.SetWriteDeadline(time.Now().Add(s.writeTimeout))
 		for _, e := range res.Entries {
 			if e.Cursor > last || (sent > 0 && size+len(e.Envelope) > maxReadBytes) {
+				out.Flush()
 				return
 			}
 			frame = binary.AppendUvarint(frame[:0], e.Cursor)
 			frame = binary.AppendUvarint(frame, uint64(len(e.Envelope)))
-			if _, err := w.Write(frame); err != nil {
+			if _, err := out.Write(frame); err != nil {
 				return
 			}
-			if _, err := w.Write(e.Envelope); err != nil {
+			if _, err := out.Write(e.Envelope); err != nil {
 				return // a slow or gone client; the connection is closed
 			}
 			sent++
 			size += len(e.Envelope)
 			after = e.Cursor
+		}
+		if err := out.Flush(); err != nil {
+			return
 		}
 		if len(res.Entries) == 0 || sent >= limit || size >= maxReadBytes || after >= last {
 			return

@@ -20,6 +20,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/coder/websocket"
@@ -387,43 +388,68 @@ func TestBudget(t *testing.T) {
 	}
 }
 
-// Decoding a body held in pieces, wherever they split it, gives what
-// decoding it whole gives.
-func TestDecodePieces(t *testing.T) {
+// Decoding a body as it arrives, however it arrives, gives what decoding
+// it whole gives; a failure of the body's reader is told as such.
+func TestDecodeStream(t *testing.T) {
 	topic, key := testTopic(t, 1)
 	envs := [][]byte{envelope(1024, 1), envelope(4096, 2), envelope(1024, 3)}
 	body, err := EncodeAppend(topic, key, envs)
 	if err != nil {
 		t.Fatal(err)
 	}
-	split := func(b []byte, at ...int) *pieces {
-		p := &pieces{}
-		prev := 0
-		for _, i := range at {
-			p.bufs = append(p.bufs, b[prev:i])
-			prev = i
-		}
-		p.bufs = append(p.bufs, b[prev:])
-		return p
+	alloc := func(n int) []byte { return make([]byte, n) }
+	readers := map[string]func([]byte) io.Reader{
+		"whole":    func(b []byte) io.Reader { return bytes.NewReader(b) },
+		"bytewise": func(b []byte) io.Reader { return iotest.OneByteReader(bytes.NewReader(b)) },
+		"halves":   func(b []byte) io.Reader { return iotest.HalfReader(bytes.NewReader(b)) },
+		"data+EOF": func(b []byte) io.Reader { return iotest.DataErrReader(bytes.NewReader(b)) },
 	}
-	for _, at := range [][]int{{1}, {96}, {97}, {98}, {1000}, {1124}, {len(body) - 1}, {50, 97, 99, 2000, 5000}} {
-		got, err := decodeAppend(topic, split(body, at...), func(n int) []byte { return make([]byte, n) })
+	for name, rd := range readers {
+		got, err := DecodeAppendFrom(topic, rd(body), alloc)
 		if err != nil || len(got) != 3 {
-			t.Fatalf("split at %v: %v", at, err)
+			t.Fatalf("%s: %v", name, err)
 		}
 		for i := range envs {
 			if !bytes.Equal(got[i], envs[i]) {
-				t.Errorf("split at %v: envelope %d differs", at, i)
+				t.Errorf("%s: envelope %d differs", name, i)
 			}
 		}
 	}
-	// Bad bodies fail alike.
-	for _, bad := range [][]byte{body[:len(body)-1], append(bytes.Clone(body), 0), body[:97]} {
-		_, whole := DecodeAppend(topic, bad)
-		_, inPieces := decodeAppend(topic, split(bad, len(bad)/2), func(n int) []byte { return make([]byte, n) })
-		if whole == nil || inPieces == nil || whole.Error() != inPieces.Error() {
-			t.Errorf("%d bytes: whole %v, in pieces %v", len(bad), whole, inPieces)
+	// Bad bodies fail alike, however read, with the protocol's errors.
+	signed := func(rest []byte) []byte { // rest signed as it is
+		pub := key.Public()
+		b := append(append([]byte{}, pub[:]...), key.Sign(appendMessage(topic, rest))...)
+		return append(b, rest...)
+	}
+	tampered := bytes.Clone(body)
+	tampered[len(tampered)-1] ^= 1
+	for bad, want := range map[string]string{
+		string(body[:len(body)-1]):              "bad signature",
+		string(append(bytes.Clone(body), 0)):    "bad signature",
+		string(body[:97]):                       "bad signature",
+		string(body[:96]):                       "append of 96 bytes",
+		string(body[:10]):                       "append of 10 bytes",
+		string(tampered):                        "bad signature",
+		string(signed([]byte{0})):               "bad envelope count",
+		string(signed([]byte{1, 0x80, 8, 1})):   "envelope 1 overruns",
+		string(signed([]byte{1, 10, 1, 2})):     "not an envelope size",
+		string(signed(append(body[96:], 7, 7))): "2 bytes after the envelopes",
+	} {
+		for name, rd := range readers {
+			_, err := DecodeAppendFrom(topic, rd([]byte(bad)), alloc)
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("%s, %d bytes: %v, want %q", name, len(bad), err, want)
+			}
 		}
+	}
+	other, _ := testTopic(t, 2)
+	if _, err := DecodeAppend(other, body); !errors.Is(err, ErrUnauthorized) {
+		t.Errorf("another topic: %v", err)
+	}
+	// The reader's own failure.
+	failing := io.MultiReader(bytes.NewReader(body[:500]), iotest.ErrReader(errors.New("connection reset")))
+	if _, err := DecodeAppendFrom(topic, failing, alloc); err == nil || !strings.Contains(err.Error(), "connection reset") {
+		t.Errorf("a failing reader: %v", err)
 	}
 }
 
@@ -608,8 +634,13 @@ func TestConnectionsPerAddress(t *testing.T) {
 // relay's append memory: the stalled one is answered 408.
 func TestStalledBodyGivesWay(t *testing.T) {
 	from(t, 2) // Linux only
-	r := newTestRelay(t, Config{MaxBody: 256 << 10, AppendMemory: 256 << 10})
 	topic, key := testTopic(t, 1)
+	stalled, err := EncodeAppend(topic, key, envelopes(1, 256<<10, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Room for that body, and not for another append beside it.
+	r := newTestRelay(t, Config{MaxBody: int64(len(stalled)), AppendMemory: int64(len(stalled))})
 	addr := strings.TrimPrefix(r.ts.URL, "http://")
 	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}
 	c, err := d.Dial("tcp", addr)
@@ -617,8 +648,8 @@ func TestStalledBodyGivesWay(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	fmt.Fprintf(c, "POST /v1/topics/%s HTTP/1.1\r\nHost: relay\r\nContent-Length: %d\r\n\r\n", TopicHex(topic), 256<<10)
-	c.Write(make([]byte, 10<<10)) // and no more
+	fmt.Fprintf(c, "POST /v1/topics/%s HTTP/1.1\r\nHost: relay\r\nContent-Length: %d\r\n\r\n", TopicHex(topic), len(stalled))
+	c.Write(stalled[:10<<10]) // and no more
 	time.Sleep(100 * time.Millisecond)
 	start := time.Now()
 	if _, err := r.c.Append(context.Background(), topic, key, envelopes(1, 1024, 1)); err != nil {
@@ -739,6 +770,24 @@ func TestHubBytes(t *testing.T) {
 			}
 		}
 	}
+	// What a topic drops is let go of, though the hub's order of
+	// messages still names it (it kept a topic's dropped messages alive).
+	{
+		h := newHub(1<<20, 4<<10)
+		h.subscribe(topics[0])
+		for i := range 20 {
+			h.publish(map[keys.Topic][]Entry{topics[0]: {{Cursor: uint64(i + 1), Envelope: make([]byte, 1024)}}})
+		}
+		kept := 0
+		for _, m := range h.order {
+			if !m.cached && m.data != nil {
+				kept++
+			}
+		}
+		if kept > 0 || h.dropped == 0 {
+			t.Errorf("%d dropped messages keep their data (%d dropped)", kept, h.dropped)
+		}
+	}
 	// A message being sent stays counted after it is dropped, and is
 	// freed when sent.
 	m, _, _, ok := h.next(topics[0], cursor[topics[0]]-1)
@@ -810,4 +859,74 @@ func TestUsage(t *testing.T) {
 	}
 	defer st.Close()
 	check("reopened", a, Usage{TopicBytes: 2048, TopicExists: true, TotalBytes: 2048})
+}
+
+// The relay's write deadlines are a request's: a live stream outlives
+// them, and a connection kept alive serves a later request.
+func TestDeadlinesStayWithTheirRequest(t *testing.T) {
+	st, err := OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "relay.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	srv := NewServer(st, Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	srv.writeTimeout = 200 * time.Millisecond
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	defer func() { cancel(); <-done }()
+	c := NewClient("http://"+ln.Addr().String(), nil)
+	topic, key := testTopic(t, 1)
+	got := make(chan Entry, 10)
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go c.Subscribe(sctx, topic, 0, func(es []Entry) error {
+		for _, e := range es {
+			got <- e
+		}
+		return nil
+	})
+	for i := range 2 {
+		time.Sleep(4 * srv.writeTimeout) // past any deadline of the last request
+		if _, err := c.Append(ctx, topic, key, envelopes(1, 1024, byte(i))); err != nil {
+			t.Fatalf("append %d on a connection kept alive: %v", i, err)
+		}
+		if _, err := c.Read(ctx, topic, 0, 10); err != nil {
+			t.Fatalf("read %d: %v", i, err)
+		}
+		select {
+		case e := <-got:
+			if e.Cursor != uint64(i+1) {
+				t.Fatalf("live: cursor %d", e.Cursor)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("the live stream did not outlive the deadline (entry %d)", i+1)
+		}
+	}
+	// A read, then another request on its connection once the read's
+	// deadline has passed (an http.Client would retry on a new one).
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	br := bufio.NewReader(conn)
+	for _, path := range []string{"/v1/topics/" + TopicHex(topic), "/healthz"} {
+		fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: relay\r\n\r\n", path)
+		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("%s on a connection kept alive: %v", path, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %d", path, resp.StatusCode)
+		}
+		time.Sleep(4 * srv.writeTimeout)
+	}
 }

@@ -1,11 +1,14 @@
 package relay
 
 import (
+	"bufio"
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"math"
 	"slices"
@@ -88,135 +91,103 @@ func appendMessageOf(topic keys.Topic, h [sha256.Size]byte) []byte {
 	return append(msg, h[:]...)
 }
 
-// DecodeAppend checks an append's body for topic, signature first, and
-// returns its envelopes (slices of body). Every envelope must be one of
-// the envelope sizes (keys.Buckets).
+// DecodeAppend checks an append's body for topic and returns its
+// envelopes (copies). Every envelope must be one of the envelope sizes
+// (keys.Buckets). A body that is not signed by the topic's key is refused
+// as such (ErrUnauthorized), however malformed.
 func DecodeAppend(topic keys.Topic, body []byte) ([][]byte, error) {
-	return decodeAppend(topic, &pieces{bufs: [][]byte{body}}, nil)
+	return DecodeAppendFrom(topic, bytes.NewReader(body), func(n int) []byte { return make([]byte, n) })
 }
 
-// decodeAppend is DecodeAppend of a body held in pieces. Each envelope is
-// copied into a buffer from alloc, or, when alloc is nil, is a slice of
-// its piece (then it must not straddle two).
-func decodeAppend(topic keys.Topic, body *pieces, alloc func(size int) []byte) ([][]byte, error) {
-	if n := body.remaining(); n < 32+identity.SignatureSize+1 {
-		return nil, fmt.Errorf("%w: append of %d bytes", ErrFrame, n)
-	}
+// DecodeAppendFrom is DecodeAppend of a body read from r, each envelope
+// read straight into a buffer from alloc: nothing holds the whole body.
+// An error of r that is not io.EOF is returned as it is.
+func DecodeAppendFrom(topic keys.Topic, r io.Reader, alloc func(size int) []byte) ([][]byte, error) {
+	src := &bodyReader{r: r}
 	var head [32 + identity.SignatureSize]byte
-	body.Read(head[:])
+	n, _ := io.ReadFull(src, head[:])
+	if src.err != nil {
+		return nil, src.err
+	}
+	// After the head, everything read is hashed: the signature covers it.
+	h := sha256.New()
+	src.hash = h
+	br := bufio.NewReaderSize(src, 4096)
+	if n < len(head) || isEOF(br.Peek(1)) {
+		if src.err != nil {
+			return nil, src.err
+		}
+		return nil, fmt.Errorf("%w: append of %d bytes", ErrFrame, n+br.Buffered())
+	}
 	var pub identity.PublicKey
 	copy(pub[:], head[:])
 	if keys.TopicOf(pub) != topic {
 		return nil, fmt.Errorf("%w: the key does not hash to the topic", ErrUnauthorized)
 	}
-	if !pub.Verify(appendMessageOf(topic, body.hash()), head[32:]) {
+	envs, malformed := readEnvelopes(br, alloc)
+	// The rest, to hash the whole body before anything is said of it.
+	trailing, _ := io.Copy(io.Discard, br)
+	if src.err != nil {
+		return nil, src.err
+	}
+	var sum [sha256.Size]byte
+	if !pub.Verify(appendMessageOf(topic, [sha256.Size]byte(h.Sum(sum[:0]))), head[32:]) {
 		return nil, fmt.Errorf("%w: bad signature", ErrUnauthorized)
 	}
-	n, err := binary.ReadUvarint(body)
+	if malformed != nil {
+		return nil, malformed
+	}
+	if trailing != 0 {
+		return nil, fmt.Errorf("%w: %d bytes after the envelopes", ErrFrame, trailing)
+	}
+	return envs, nil
+}
+
+// readEnvelopes reads the envelope count and the envelopes.
+func readEnvelopes(br *bufio.Reader, alloc func(size int) []byte) ([][]byte, error) {
+	n, err := binary.ReadUvarint(br)
 	if err != nil || n == 0 || n > MaxBatch {
 		return nil, fmt.Errorf("%w: bad envelope count", ErrFrame)
 	}
 	envs := make([][]byte, 0, n)
 	for range n {
-		size, err := binary.ReadUvarint(body)
-		if err != nil || size > uint64(body.remaining()) {
+		size, err := binary.ReadUvarint(br)
+		if err != nil {
 			return nil, fmt.Errorf("%w: envelope %d overruns the body", ErrFrame, len(envs)+1)
 		}
 		if !slices.Contains(keys.Buckets(), int(size)) {
 			return nil, fmt.Errorf("%w: envelope %d is %d bytes, not an envelope size", ErrFrame, len(envs)+1, size)
 		}
-		var e []byte
-		if alloc != nil {
-			e = alloc(int(size))
-			body.Read(e)
-		} else if e = body.slice(int(size)); e == nil {
-			return nil, fmt.Errorf("%w: envelope %d straddles two pieces", ErrFrame, len(envs)+1)
+		e := alloc(int(size))
+		if _, err := io.ReadFull(br, e); err != nil {
+			return nil, fmt.Errorf("%w: envelope %d overruns the body", ErrFrame, len(envs)+1)
 		}
 		envs = append(envs, e)
-	}
-	if n := body.remaining(); n != 0 {
-		return nil, fmt.Errorf("%w: %d bytes after the envelopes", ErrFrame, n)
 	}
 	return envs, nil
 }
 
-// pieces is a body held in pieces, read from the front. done, if set,
-// gets each piece once it is read past (to recycle it).
-type pieces struct {
-	bufs [][]byte
-	off  int // into bufs[0]
-	done func([]byte)
+// bodyReader reads a body, hashing what it reads once hash is set, and
+// keeping the first error that is not io.EOF: the decoder then tells a
+// body that ended from one that failed.
+type bodyReader struct {
+	r    io.Reader
+	hash hash.Hash
+	err  error
 }
 
-func (p *pieces) remaining() int {
-	n := -p.off
-	for _, b := range p.bufs {
-		n += len(b)
+func (b *bodyReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if b.hash != nil {
+		b.hash.Write(p[:n])
 	}
-	return n
+	if err != nil && err != io.EOF && b.err == nil {
+		b.err = err
+	}
+	return n, err
 }
 
-// advance drops the pieces read past.
-func (p *pieces) advance() {
-	for len(p.bufs) > 0 && p.off == len(p.bufs[0]) {
-		if p.done != nil {
-			p.done(p.bufs[0])
-		}
-		p.bufs[0] = nil
-		p.bufs, p.off = p.bufs[1:], 0
-	}
-}
-
-// Read copies the next bytes into b.
-func (p *pieces) Read(b []byte) (int, error) {
-	n := 0
-	for n < len(b) {
-		p.advance()
-		if len(p.bufs) == 0 {
-			return n, io.EOF
-		}
-		k := copy(b[n:], p.bufs[0][p.off:])
-		n += k
-		p.off += k
-	}
-	p.advance()
-	return n, nil
-}
-
-// ReadByte reads the next byte.
-func (p *pieces) ReadByte() (byte, error) {
-	var b [1]byte
-	if _, err := p.Read(b[:]); err != nil {
-		return 0, err
-	}
-	return b[0], nil
-}
-
-// slice returns the next n bytes in place, or nil if they straddle pieces.
-func (p *pieces) slice(n int) []byte {
-	p.advance()
-	if len(p.bufs) == 0 || len(p.bufs[0])-p.off < n {
-		return nil
-	}
-	b := p.bufs[0][p.off : p.off+n : p.off+n]
-	p.off += n
-	p.advance()
-	return b
-}
-
-// hash returns SHA-256 of what remains, leaving it unread.
-func (p *pieces) hash() [sha256.Size]byte {
-	h := sha256.New()
-	for i, b := range p.bufs {
-		if i == 0 {
-			b = b[p.off:]
-		}
-		h.Write(b)
-	}
-	var out [sha256.Size]byte
-	h.Sum(out[:0])
-	return out
-}
+func isEOF(_ []byte, err error) bool { return err != nil }
 
 // Entry is one stored envelope and its cursor in its topic.
 type Entry struct {

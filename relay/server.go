@@ -88,8 +88,8 @@ const (
 
 // Fixed limits.
 const (
-	maxReadBytes     = 16 << 20  // envelope bytes of one read answer
-	readPageBytes    = 256 << 10 // of a read answer taken from the store at a time
+	maxReadBytes     = 16 << 20 // envelope bytes of one read answer
+	readPageBytes    = 1 << 20  // of a read answer taken from the store at a time: a page holds one envelope of the largest size anyway
 	liveMessageBytes = 256 << 10
 	writeTimeout     = 15 * time.Second // to hand one page or message to a slow client
 	busyWait         = 2 * time.Second  // for a relay-wide limit, before a 503
@@ -221,6 +221,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			return context.WithValue(ctx, connKey{}, newBucket(s.cfg.ConnRate, s.now()))
 		},
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+
+		// An answer within writeTimeout of its request (a read's answer
+		// and an append's acknowledgement extend it, a live stream clears
+		// it); each request sets it anew.
+		WriteTimeout: s.writeTimeout,
 	}
 	go s.pruneLoop(base)
 	errc := make(chan error, 1)
@@ -460,6 +465,11 @@ func (s *Server) liveHandler(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer release()
+	// The stream is long-lived: no deadlines from the request (each write
+	// has its own).
+	rc := http.NewResponseController(w)
+	rc.SetReadDeadline(time.Time{})
+	rc.SetWriteDeadline(time.Time{})
 	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
 	if err != nil {
 		s.logLimited("websocket refused", "remote", r.RemoteAddr, "err", err)

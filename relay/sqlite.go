@@ -30,6 +30,9 @@ type SQLite struct {
 	topics map[keys.Topic]*topicInfo // writer loop only; a cache of at most maxCachedTopics
 	total  atomic.Int64              // envelope bytes of all topics, as committed
 	wg     sync.WaitGroup
+
+	umu   sync.Mutex
+	usage map[keys.Topic]int64 // topics' bytes as committed, for Usage; a cache of at most maxCachedTopics
 }
 
 // maxCachedTopics bounds the writer's cache of topic rows (anyone can
@@ -92,7 +95,7 @@ func OpenSQLite(ctx context.Context, path string) (_ *SQLite, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &SQLite{db: db, reqs: make(chan *appendReq, maxGroup), done: make(chan struct{}), topics: map[keys.Topic]*topicInfo{}}
+	s := &SQLite{db: db, reqs: make(chan *appendReq, maxGroup), done: make(chan struct{}), topics: map[keys.Topic]*topicInfo{}, usage: map[keys.Topic]int64{}}
 	defer func() {
 		if err != nil {
 			if s.w != nil {
@@ -202,6 +205,7 @@ func (s *SQLite) write(group []*appendReq) {
 	}
 	var added int64
 	total := s.total.Load()
+	pruned := false
 	err := func() error {
 		if _, err := s.w.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 			return err
@@ -218,7 +222,7 @@ func (s *SQLite) write(group []*appendReq) {
 					return err
 				}
 				if sum >= 0 {
-					total, added = sum, 0
+					total, added, pruned = sum, 0, true
 				}
 				results[i].n = n
 				continue
@@ -264,6 +268,14 @@ func (s *SQLite) write(group []*appendReq) {
 			return err
 		}
 		s.total.Store(total + added)
+		s.umu.Lock()
+		if pruned {
+			clear(s.usage) // recounted: reloaded on demand
+		}
+		for t := range touched {
+			s.cacheUsage(t, s.topics[t].bytes, true)
+		}
+		s.umu.Unlock()
 		return nil
 	}()
 	if err != nil {
@@ -392,9 +404,16 @@ func (s *SQLite) prune(ctx context.Context, p *pruneReq) (dropped int, total int
 	return dropped, total, nil
 }
 
-// Usage implements Store.
+// Usage implements Store. A topic's bytes come from a cache the writer
+// keeps current, else from the database.
 func (s *SQLite) Usage(ctx context.Context, t keys.Topic) (Usage, error) {
 	u := Usage{TotalBytes: s.total.Load()}
+	s.umu.Lock()
+	u.TopicBytes, u.TopicExists = s.usage[t]
+	s.umu.Unlock()
+	if u.TopicExists {
+		return u, nil
+	}
 	err := s.db.QueryRowContext(ctx, "SELECT bytes FROM topics WHERE topic = ?", t[:]).Scan(&u.TopicBytes)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
@@ -403,7 +422,23 @@ func (s *SQLite) Usage(ctx context.Context, t keys.Topic) (Usage, error) {
 		return u, fmt.Errorf("relay store: usage: %w", err)
 	}
 	u.TopicExists = true
+	s.umu.Lock()
+	s.cacheUsage(t, u.TopicBytes, false) // the writer's word, if it has one since, stands
+	s.umu.Unlock()
 	return u, nil
+}
+
+// cacheUsage records a topic's bytes; called with umu held. A reader's
+// value (overwrite false) does not replace one already there: the writer
+// may have put a newer one since the reader read.
+func (s *SQLite) cacheUsage(t keys.Topic, bytes int64, overwrite bool) {
+	if _, ok := s.usage[t]; ok && !overwrite {
+		return
+	}
+	if len(s.usage) >= maxCachedTopics {
+		clear(s.usage)
+	}
+	s.usage[t] = bytes
 }
 
 // Read implements Store.

@@ -18,7 +18,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"testing/iotest"
 	"time"
@@ -503,9 +502,7 @@ func from(t *testing.T, i byte) *http.Client {
 // answer past its status line; close ends it.
 func slowReader(t *testing.T, addr string, i byte, topic keys.Topic) (status string, conn net.Conn) {
 	t.Helper()
-	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, i)}, Control: func(_, _ string, c syscall.RawConn) error {
-		return c.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
-	}}
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, i)}, Control: smallReceiveBuffer}
 	c, err := d.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)

@@ -396,11 +396,7 @@ var attacks = []attack{
 			for i := range 64 {
 				wg.Go(func() {
 					d := attackerDialer(i % 8)
-					d.Control = func(_, _ string, c syscall.RawConn) error {
-						return c.Control(func(fd uintptr) {
-							syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
-						})
-					}
+					d.Control = smallReceiveBuffer
 					c, err := d.DialContext(ctx, "tcp", p.addr)
 					if err != nil {
 						return

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 
 	"github.com/pursuance/pursuance/charter"
@@ -54,6 +55,9 @@ func (n *Node) Create(ctx context.Context, c *charter.Charter) (event.ID, error)
 // put stores one event this member signed, through the ingest path so that
 // it is checked like any other.
 func (n *Node) put(ctx context.Context, e *event.Event) error {
+	if err := n.holdsHome(); err != nil {
+		return err
+	}
 	res, err := n.in.IngestEvents(ctx, []*event.Event{e})
 	if err != nil {
 		return err
@@ -75,6 +79,10 @@ type DoOptions struct {
 	// Peers, for Join: relays or members' nodes to fetch the log from,
 	// beside the relays the code names.
 	Peers []string
+	// Export, for Join: a member's export of the log, read instead of
+	// fetching it; Imported, when set, receives what reading it did.
+	Export   io.Reader
+	Imported *ImportResult
 }
 
 // Result is what an action did.
@@ -137,7 +145,14 @@ func (n *Node) do(ctx context.Context, s *state.State, op state.Op, opts DoOptio
 			return Result{}, &refused{fmt.Errorf("not permitted: you are not a member of %s", s.Name())}
 		}
 	}
-	if _, ok := op.(*state.KeyUpdate); !ok && !opts.Unchecked {
+	if !opts.Unchecked {
+		// What the member typed, checked before anything is sealed or
+		// rotated, and said in the member's terms.
+		if err := state.CheckInput(op); err != nil {
+			return Result{}, err
+		}
+	}
+	if !state.IsKeyOp(op) && !opts.Unchecked {
 		// Keys first: a stale, owed or overdue generation is rotated
 		// before anything is written under it.
 		var err error

@@ -1,13 +1,18 @@
 package app
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http/httptest"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -103,17 +108,18 @@ func TestRelayTampersOrForges(t *testing.T) {
 			}
 			mustSync(t, alice, p)
 			adv.Set(mode, nil)
-			var logged []string
-			carol.opts.Log = func(s string) { logged = append(logged, s) }
+			var logged syncBuffer
+			carol.opts.Logger = slog.New(slog.NewTextHandler(&logged, nil))
 			if _, err := carol.Join(context.Background(), code, DoOptions{}); err != nil {
 				t.Fatal(err)
 			}
 			res := mustSync(t, carol, p)
 			_ = res
-			if len(logged) == 0 || !strings.Contains(logged[0], "does not open") {
-				t.Fatalf("the relay's lie was not logged: %v", logged)
+			if got := logged.String(); !strings.Contains(got, "does not open") || !strings.Contains(got, "level=WARN") {
+				t.Fatalf("the relay's lie was not logged: %q", got)
 			}
-			mustSync(t, alice, p)
+			mustSync(t, alice, p) // re-keys what carol's code carried
+			mustSync(t, carol, p)
 			if !sameLog(t, alice, carol, p) {
 				t.Fatal("carol's log differs from alice's")
 			}
@@ -312,3 +318,394 @@ func TestPeerResyncAfterRetention(t *testing.T) {
 }
 
 func timeNow() time.Time { return time.Now() }
+
+// relayHolds returns the events of p that the relay at url serves in
+// envelopes m's keys open.
+func relayHolds(t *testing.T, url string, m member, p event.ID) map[event.ID]bool {
+	t.Helper()
+	ctx := context.Background()
+	ks, err := m.groupKeys(ctx, &p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[event.ID]bool{}
+	c := relay.NewClient(url, nil)
+	for topic, k := range ks {
+		env, _ := newEnvelopes(k)
+		for after := uint64(0); ; {
+			res, err := c.Read(ctx, topic, after, 1000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Entries) == 0 {
+				break
+			}
+			for _, en := range res.Entries {
+				if b, err := env.Open(en.Envelope); err == nil {
+					if ev, err := event.Decode(b); err == nil {
+						out[ev.ID()] = true
+					}
+				}
+			}
+			after = res.Entries[len(res.Entries)-1].Cursor
+		}
+	}
+	return out
+}
+
+// converged reports whether the members hold the same events of p and
+// compute the same state hash, and the relay serves every one of them.
+func converged(t *testing.T, url string, p event.ID, ms ...member) (bool, string) {
+	t.Helper()
+	ctx := context.Background()
+	var want [32]byte
+	for i, m := range ms {
+		s, err := m.State(ctx, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h := s.Hash(); i == 0 {
+			want = h
+		} else if h != want {
+			return false, m.id.Name() + "'s state differs from " + ms[0].id.Name() + "'s"
+		}
+		if i > 0 && !sameLog(t, ms[0], m, p) {
+			return false, m.id.Name() + "'s log differs from " + ms[0].id.Name() + "'s"
+		}
+	}
+	held := relayHolds(t, url, ms[0], p)
+	missing := 0
+	ms[0].Store().Iterate(ctx, p, func(e *event.Event) error {
+		if !held[e.ID()] {
+			missing++
+		}
+		return nil
+	})
+	if missing > 0 {
+		return false, fmt.Sprintf("the relay lacks %d events", missing)
+	}
+	return true, ""
+}
+
+// A relay that lies, loses its data or hangs costs nothing once it is
+// honest (or back) again at the same URL: with it as the pursuance's only
+// relay, and no peer, every member and the relay hold the same events
+// and the members compute the same state hash within two sync rounds
+// (each member syncs once a round).
+func TestLyingRelayCostsNothingOnceHonest(t *testing.T) {
+	cases := []struct {
+		name string
+		mode relaytest.Mode
+		// before runs before the members' work during the lie (a backup),
+		// honest ends the lie; nil: Set(Honest).
+		before func(r *relaytest.Relay) string
+		honest func(r *relaytest.Relay, backup string)
+		// found is what the first round after must report of the relay:
+		// "lost" appends, or a Reset saying "wiped" or "rewound".
+		found string
+	}{
+		{name: "fake-ack", mode: relaytest.DropAppends, found: "lost"},
+		{name: "flip-byte", mode: relaytest.Tamper},
+		{name: "forge", mode: relaytest.Forge, found: "rewound"},
+		{name: "replay", mode: relaytest.Replay, found: "rewound"},
+		{name: "relabel", mode: relaytest.Relabel, found: "rewound"},
+		{name: "jump", mode: relaytest.Jump, found: "rewound"},
+		{name: "always-more", mode: relaytest.AlwaysMore},
+		{name: "hang", mode: relaytest.Hang},
+		{name: "wipe", found: "wiped", honest: func(r *relaytest.Relay, _ string) { r.Wipe() }},
+		{name: "restore-backup", found: "rewound", before: func(r *relaytest.Relay) string { return r.Backup() },
+			honest: func(r *relaytest.Relay, backup string) { r.Restore(backup) }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			r := relaytest.Start(t)
+			alice, bob, p, task := twoOnRelays(t, r.URL)
+			for _, m := range []member{alice, bob} {
+				m.opts.RelayTimeout = 500 * time.Millisecond // the hanging relay
+				m.opts.limits.pages = 64                     // the relay that always has more
+			}
+			var backup string
+			if tc.before != nil {
+				backup = tc.before(r)
+			}
+			// Work while the relay lies: each member writes and syncs.
+			r.Set(tc.mode, nil)
+			for i, m := range []member{alice, bob, alice, bob} {
+				do(t, m, p, &state.TaskComment{Task: task.ID(), Text: fmt.Sprintf("during %d", i)})
+				m.Sync(ctx, p, SyncOptions{}) // the relay's lies are its errors
+			}
+			if tc.honest != nil {
+				tc.honest(r, backup)
+			} else {
+				r.Set(relaytest.Honest, nil)
+			}
+			do(t, alice, p, &state.TaskComment{Task: task.ID(), Text: "after"})
+			why := ""
+			for round := 1; round <= 2; round++ {
+				var found []string
+				for _, m := range []member{alice, bob} {
+					res := mustSync(t, m, p)
+					if e := relayErrors(res); e != "" {
+						t.Fatalf("round %d, %s: %s", round, m.id.Name(), e)
+					}
+					if r := res.Relays[0]; r.Lost > 0 {
+						found = append(found, "lost")
+					} else if r.Reset != "" {
+						found = append(found, r.Reset)
+					}
+				}
+				if round == 1 && tc.found != "" && !strings.Contains(strings.Join(found, "; "), tc.found) {
+					t.Errorf("the first round after reported %q, want %q", found, tc.found)
+				}
+				var ok bool
+				if ok, why = converged(t, r.URL, p, alice, bob); ok {
+					return
+				}
+			}
+			t.Fatalf("not converged after two rounds: %s", why)
+		})
+	}
+}
+
+// hangingRelay listens on loopback, accepts connections (the kernel does,
+// from its backlog; the listener takes them too) and never reads or
+// writes: a censored or overloaded relay. accepted gets a value per
+// connection.
+func hangingRelay(t *testing.T) (url string, accepted <-chan struct{}) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := make(chan struct{}, 100)
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			select {
+			case ch <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+	})
+	return "http://" + ln.Addr().String(), ch
+}
+
+// A relay that accepts connections and never answers costs a sync one
+// stall time, names itself in the result, and does not hold up the other
+// relay; while the sync waits for it, the home is free: another Node (the
+// web UI's request) opens it.
+func TestHangingRelayHoldsNothing(t *testing.T) {
+	ctx := context.Background()
+	good, _ := testRelay(t)
+	alice, _, p, _ := twoOnRelays(t, good)
+	hanging, accepted := hangingRelay(t)
+	const stall = 3 * time.Second
+	alice.opts.RelayTimeout = stall
+	do(t, alice, p, &state.TaskCreate{Title: "while one relay hangs"})
+	type out struct {
+		res SyncResult
+		err error
+		d   time.Duration
+	}
+	done := make(chan out, 1)
+	start := time.Now()
+	go func() {
+		res, err := alice.Sync(ctx, p, SyncOptions{Relays: []string{hanging}})
+		done <- out{res, err, time.Since(start)}
+	}()
+	select {
+	case <-accepted:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the sync never reached the hanging relay")
+	}
+	// The sync now waits for the hanging relay (for the stall time):
+	// the home is another process's to take meanwhile.
+	octx, cancel := context.WithTimeout(ctx, stall-500*time.Millisecond)
+	other, err := Open(octx, alice.home, Options{})
+	cancel()
+	if err != nil {
+		t.Fatalf("the home is held while a relay hangs: %v", err)
+	}
+	if _, err := other.Pursuances(ctx); err != nil {
+		t.Fatal(err)
+	}
+	other.Close()
+	o := <-done
+	if o.err != nil {
+		t.Fatal(o.err)
+	}
+	// Bounded: a stall per call, no retries of a stall; generous for a
+	// loaded machine.
+	if o.d > 10*stall {
+		t.Errorf("the sync took %s with a stall time of %s", o.d, stall)
+	}
+	for _, r := range o.res.Relays {
+		switch r.URL {
+		case hanging:
+			if !errors.Is(r.Err, relay.ErrStalled) || !strings.Contains(RelayError(r.Err), "no answer in time") {
+				t.Errorf("the hanging relay's error: %v", r.Err)
+			}
+		case good:
+			if r.Err != nil || r.Sent == 0 {
+				t.Errorf("the good relay: %+v", r)
+			}
+		}
+	}
+	// The node holds its home again and acts.
+	do(t, alice, p, &state.TaskCreate{Title: "after"})
+}
+
+// A relay that withholds an author's newest events (which no later event
+// names yet) is named behind by a member who got them elsewhere, and is
+// sent them.
+func TestWithholdingRelayNamedBehind(t *testing.T) {
+	for _, age := range []time.Duration{behindGrace / 2, 2 * behindGrace} {
+		t.Run(age.String(), func(t *testing.T) {
+			good, _ := testRelay(t)
+			bad, adv := badRelay(t)
+			alice, bob, p, task := twoOnRelays(t, good, bad)
+			newest := do(t, alice, p, &state.TaskComment{Task: task.ID(), Text: "newest"})
+			mustSync(t, alice, p)
+			hidden := firstEntryAfter(t, bad, alice, p, newest)
+			adv.Set(relaytest.Withhold, func(e relay.Entry) bool { return e.Cursor == hidden })
+			// Bob syncs when the comment is age old. Moments after it
+			// was written, an event one relay lacks may be on its way (an
+			// author may publish to one relay only, which members pass
+			// on): not behind. Older than behindGrace, it is.
+			bob.opts.Now = func() time.Time { return time.Now().Add(age) }
+			want := 0
+			if age > behindGrace {
+				want = 1
+			}
+			res := mustSync(t, bob, p)
+			for _, r := range res.Relays {
+				switch {
+				case r.URL == bad && r.Behind != want:
+					t.Errorf("the withholding relay: behind %d, want %d: %+v", r.Behind, want, r)
+				case r.URL == good && r.Behind != 0:
+					t.Errorf("the good relay: behind %d: %+v", r.Behind, r)
+				}
+			}
+			if len(res.Missing) != 0 || !sameLog(t, alice, bob, p) {
+				t.Fatalf("bob's log: missing %v", res.Missing)
+			}
+		})
+	}
+}
+
+// A relay just added to the list is filled, and is not called behind: it
+// is new to the member, not withholding.
+func TestNewRelayIsNotBehind(t *testing.T) {
+	ctx := context.Background()
+	r1, _ := testRelay(t)
+	r2, _ := testRelay(t)
+	alice, _, p, _ := twoOnRelays(t, r1)
+	if _, err := alice.SetRelays(ctx, p, []string{r2}, nil, DoOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	res := mustSync(t, alice, p)
+	for _, r := range res.Relays {
+		if r.Behind != 0 {
+			t.Errorf("%s: behind %d: %+v", r.URL, r.Behind, r)
+		}
+		if r.URL == r2 && r.Sent == 0 {
+			t.Errorf("the new relay was sent nothing: %+v", r)
+		}
+	}
+}
+
+// A relay's retention dropping what a member pushed is not a lie: the
+// member does not send it again.
+func TestPrunedPushIsNotLost(t *testing.T) {
+	// 2 KiB keeps the newest entries of a topic; 512 bytes keeps none, and
+	// the relay answers first cursor 0 (nothing kept): that is retention
+	// too, not a loss (it once made a node refill such a relay every round).
+	for _, keep := range []int64{2 * 1024, 512} {
+		t.Run(fmt.Sprint(keep), func(t *testing.T) {
+			ctx := context.Background()
+			r, st := testRelay(t)
+			alice, _, p, task := twoOnRelays(t, r)
+			for i := range 4 {
+				do(t, alice, p, &state.TaskComment{Task: task.ID(), Text: strings.Repeat("y", i+1)})
+			}
+			mustSync(t, alice, p)
+			if n, err := st.Prune(ctx, timeNow(), relay.Retention{MaxBytes: keep}); err != nil || n == 0 {
+				t.Fatalf("pruned %d: %v", n, err)
+			}
+			for range 2 {
+				res := mustSync(t, alice, p)
+				if res.Sent != 0 || res.Relays[0].Lost != 0 || res.Relays[0].Reset != "" {
+					t.Fatalf("pruned envelopes sent again: %+v", res.Relays[0])
+				}
+			}
+		})
+	}
+}
+
+// Relays an old invite code named stop counting once the pursuance's
+// own list (which dropped one of them) is in the member's log: no "1 of 2
+// relays failed" for ever.
+func TestCodeRelaysGiveWayToTheList(t *testing.T) {
+	ctx := context.Background()
+	r1, _ := testRelay(t)
+	r2, _ := testRelay(t)
+	alice, bob, p, _ := twoOnRelays(t, r1, r2)
+	if urls, _ := bob.RelayURLs(ctx, p); len(urls) != 2 {
+		t.Fatalf("bob syncs with %v", urls)
+	}
+	if _, err := alice.SetRelays(ctx, p, nil, []string{r2}, DoOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, alice, p)
+	mustSync(t, bob, p)
+	urls, err := bob.RelayURLs(ctx, p)
+	if err != nil || !slices.Equal(urls, []string{r1}) {
+		t.Fatalf("after r2's removal bob syncs with %v (%v)", urls, err)
+	}
+	// With every relay removed, the code's are not taken up again.
+	if _, err := alice.SetRelays(ctx, p, nil, []string{r1}, DoOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, alice, p, r1)
+	mustSync(t, bob, p, r1)
+	if urls, _ := bob.RelayURLs(ctx, p); len(urls) != 0 {
+		t.Fatalf("with no relay left, bob syncs with %v", urls)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writes (a logger's
+// output).
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"encoding/hex"
 	"strings"
 	"testing"
 	"time"
@@ -75,9 +76,10 @@ func tryEverything(t *testing.T, m member, s *state.State, e *event.Event) bool 
 			}
 		}
 	}
+	kems := append(m.id.RetiredKEMKeys(), m.id.KEMKey())
 	for _, b := range sealed.Boxes {
-		for _, purpose := range []string{"content-key/v1/", ""} {
-			if _, err := keys.OpenBox(m.id.KEMKey(), purpose, b); err == nil {
+		for _, kem := range kems {
+			if _, err := keys.OpenBox(kem, "content-key/v1/"+hex.EncodeToString(ad), b); err == nil {
 				return true
 			}
 		}

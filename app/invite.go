@@ -9,12 +9,15 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/pursuance/pursuance/event"
 	"github.com/pursuance/pursuance/identity"
+	"github.com/pursuance/pursuance/ingest"
 	"github.com/pursuance/pursuance/keys"
 	"github.com/pursuance/pursuance/state"
 	"github.com/pursuance/pursuance/store"
@@ -77,7 +80,9 @@ func inviteChecksum(b []byte) []byte {
 
 // ParseInviteCode parses an invite code; a mistyped code is an error.
 func ParseInviteCode(s string) (InviteCode, error) {
-	s = strings.ToLower(strings.TrimSpace(s)) // a QR code carries it in upper case
+	// Mail and chat wrap long lines, and a QR code carries the code in
+	// upper case: white space anywhere is dropped, case folded.
+	s = strings.ToLower(strings.Join(strings.Fields(s), ""))
 	body, ok := strings.CutPrefix(s, invitePrefix)
 	if !ok {
 		return InviteCode{}, fmt.Errorf("%w: it does not start with %q", ErrBadInviteCode, invitePrefix)
@@ -141,6 +146,18 @@ func (n *Node) Invite(ctx context.Context, p event.ID, role string, expires time
 	// be stale (heal would otherwise rotate them under it).
 	if s, _, err = n.heal(ctx, s); err != nil {
 		return InviteCode{}, Result{}, err
+	}
+	// A role with no key yet gets its first generation now, so that the
+	// invite seals it: the newcomer then reads what is written for its
+	// role from the start, with nobody online (without it, the newcomer
+	// would wait for a holder to re-key once it has joined). An inviter
+	// who does not read the role leaves it to the first holder who writes.
+	if _, keyed := s.CurrentKey(role); !keyed && role != "" && slices.Contains(s.EntitledScopes(n.id.ID()), role) {
+		if _, err := n.rotate(ctx, s, role, DoOptions{}); err == nil {
+			if s, err = n.State(ctx, p); err != nil {
+				return InviteCode{}, Result{}, err
+			}
+		}
 	}
 	key, err := identity.NewSigningKey(n.rand())
 	if err != nil {
@@ -206,28 +223,109 @@ func (n *Node) Accept(code InviteCode) error {
 	return n.addSecrets(code.Pursuance, inv, code.Group, code.Relays)
 }
 
-// Join joins the pursuance an invite code names. The pursuance's log must
-// already be on this home (imported, or synced from a relay).
+// Join joins the pursuance an invite code names: it reads the log from
+// opts.Export (a member's export) or fetches it from the relays the code
+// names and opts.Peers, signs the join on top of it and publishes it.
+//
+// A join that fails leaves nothing behind. A pursuance new to this home is
+// brought into a staging area first (a store in memory and a private
+// directory in the home for the code's keys and the sync cursors), and
+// moves into the home only once the join stands; a refused code, a log
+// that could not be fetched or a crash leave the home as it was (a
+// staging directory left by a crash is removed by the next join).
 func (n *Node) Join(ctx context.Context, code InviteCode, opts DoOptions) (Result, error) {
-	if err := n.Accept(code); err != nil {
+	if n.id == nil {
+		return Result{}, errLocked
+	}
+	var res Result
+	if _, err := n.st.Get(ctx, code.Pursuance); err == nil {
+		// Already here (imported, or a member who left comes back).
+		if res, err = n.join(ctx, n, code, opts); err != nil {
+			return res, err
+		}
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return Result{}, err
+	} else if res, err = n.joinStaged(ctx, code, opts); err != nil {
+		return res, err
+	}
+	// Publish the join (and anything else new) where the others will look.
+	if urls, _ := n.relayURLs(ctx, code.Pursuance, nil); len(urls) > 0 {
+		if sres, err := n.Sync(ctx, code.Pursuance, SyncOptions{Relays: opts.Peers}); err != nil || relayErrors(sres) != "" {
+			res.SyncErr = errors.Join(err, errors.New(relayErrors(sres)))
+		}
+	}
+	return res, nil
+}
+
+// joinStaged joins a pursuance new to this home in a staging node, and
+// moves it into the home once the join stands.
+func (n *Node) joinStaged(ctx context.Context, code InviteCode, opts DoOptions) (Result, error) {
+	removeStaging(n.home)
+	dir, err := os.MkdirTemp(n.home, stagingPrefix)
+	if err != nil {
+		return Result{}, fmt.Errorf("join: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	mem := store.NewMemory()
+	stage := &Node{home: dir, pub: n.pub, id: n.id, st: mem, in: ingest.New(mem, ingest.Options{}), opts: n.opts, lockOf: n}
+	defer stage.Close()
+	res, err := n.join(ctx, stage, code, opts)
+	if err != nil {
+		return res, err
+	}
+	if err := n.moveIn(ctx, stage, code); err != nil {
+		return Result{}, fmt.Errorf("join: keep the pursuance on this home: %w", err)
+	}
+	return res, nil
+}
+
+// stagingPrefix names the directories in a home where Join brings a
+// pursuance before its join stands.
+const stagingPrefix = ".join-"
+
+// removeStaging removes staging directories a crashed join left behind.
+func removeStaging(home string) {
+	old, _ := filepath.Glob(filepath.Join(home, stagingPrefix+"*"))
+	for _, d := range old {
+		os.RemoveAll(d)
+	}
+}
+
+// join keeps the code's keys in at's home, brings the log into at's
+// store, and signs the join there; it publishes nothing. at is n itself,
+// or n's staging node.
+func (n *Node) join(ctx context.Context, at *Node, code InviteCode, opts DoOptions) (Result, error) {
+	if err := at.Accept(code); err != nil {
 		return Result{}, err
 	}
-	_, err := n.st.Get(ctx, code.Invite)
+	if opts.Export != nil {
+		ir, err := at.Import(ctx, opts.Export)
+		if err != nil {
+			return Result{}, err
+		}
+		if opts.Imported != nil {
+			*opts.Imported = ir
+		}
+	}
+	_, err := at.st.Get(ctx, code.Invite)
 	if errors.Is(err, store.ErrNotFound) {
 		// Fetch the log from the relays the code names.
-		urls, uerr := n.relayURLs(ctx, code.Pursuance, opts.Peers)
+		urls, uerr := at.relayURLs(ctx, code.Pursuance, opts.Peers)
 		if uerr != nil {
 			return Result{}, uerr
 		}
 		if len(urls) == 0 {
 			return Result{}, fmt.Errorf("the invite's pursuance %s is not on this home yet, and the code names no relay; get its log first (`pursuance join CODE --log FILE`)", code.Pursuance.Short())
 		}
-		sres, serr := n.Sync(ctx, code.Pursuance, SyncOptions{PullOnly: true, Relays: opts.Peers})
-		_, err = n.st.Get(ctx, code.Invite)
+		sres, serr := at.Sync(ctx, code.Pursuance, SyncOptions{PullOnly: true, Relays: opts.Peers})
+		_, err = at.st.Get(ctx, code.Invite)
 		if err != nil {
 			why := relayErrors(sres)
 			if serr != nil {
 				why = serr.Error()
+			}
+			if why == "" {
+				return Result{}, fmt.Errorf("the relays asked (%s) do not hold the invite: if it was just made, try again in a moment; if they dropped old events, join from a member's node (`--peer URL`)", strings.Join(urls, ", "))
 			}
 			return Result{}, fmt.Errorf("the invite's pursuance %s is not on this home, and its relays did not give it (%s)", code.Pursuance.Short(), why)
 		}
@@ -243,17 +341,49 @@ func (n *Node) Join(ctx context.Context, code InviteCode, opts DoOptions) (Resul
 		KEM:     pub.KEM.Bytes(),
 		Binding: pub.KEMBinding[:],
 	}
-	res, err := n.Do(ctx, code.Pursuance, op, DoOptions{Unchecked: opts.Unchecked})
-	if err != nil {
-		return res, err
-	}
-	// Publish the join (and anything else new) where the others will look.
-	if urls, _ := n.relayURLs(ctx, code.Pursuance, nil); len(urls) > 0 {
-		if sres, err := n.Sync(ctx, code.Pursuance, SyncOptions{Relays: opts.Peers}); err != nil || relayErrors(sres) != "" {
-			res.SyncErr = errors.Join(err, errors.New(relayErrors(sres)))
+	return at.Do(ctx, code.Pursuance, op, DoOptions{Unchecked: opts.Unchecked})
+}
+
+// moveIn brings what a staging node holds of the code's pursuance into
+// n's home: every event (verified again on the way in), the code's keys
+// and what the staging sync learned of its relays.
+func (n *Node) moveIn(ctx context.Context, stage *Node, code InviteCode) error {
+	var batch [][]byte
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
 		}
+		_, err := n.in.Ingest(ctx, batch)
+		batch = batch[:0]
+		return err
 	}
-	return res, nil
+	err := stage.st.Iterate(ctx, code.Pursuance, func(e *event.Event) error {
+		batch = append(batch, e.AppendEncode(nil))
+		if len(batch) == 1000 {
+			return flush()
+		}
+		return nil
+	})
+	if err == nil {
+		err = flush()
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := n.st.Get(ctx, code.Pursuance); err != nil {
+		return err
+	}
+	if err := n.Accept(code); err != nil {
+		return err
+	}
+	if stage.sdb == nil {
+		return nil
+	}
+	sdb, err := n.syncDB(ctx)
+	if err != nil {
+		return err
+	}
+	return sdb.copyFrom(ctx, stage.sdb)
 }
 
 // Reach is where a newcomer holding an invite code can fetch the log.

@@ -31,6 +31,16 @@ func TestInviteCode(t *testing.T) {
 	if up, err := ParseInviteCode(strings.ToUpper(s)); err != nil || up.Invite != c.Invite {
 		t.Fatalf("upper case: %v", err)
 	}
+	// Wrapped by mail or chat (line breaks, indentation, a quote's spaces)
+	// it is the same code.
+	var wrapped strings.Builder
+	for i := 0; i < len(s); i += 60 {
+		wrapped.WriteString(s[i:min(i+60, len(s))])
+		wrapped.WriteString("\r\n  \t")
+	}
+	if w, err := ParseInviteCode(wrapped.String()); err != nil || w.Invite != c.Invite {
+		t.Fatalf("wrapped: %v", err)
+	}
 	// Every single-character substitution is caught.
 	for i := len("pi1"); i < len(s); i++ {
 		b := []byte(s)

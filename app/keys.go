@@ -94,6 +94,25 @@ func (n *Node) rotate(ctx context.Context, s *state.State, role string, opts DoO
 			}
 			ku.Prev = cur.Update
 		}
+		// Generations the current one does not lead to (concurrent
+		// rotations'), as many as this member holds: chained beside it,
+		// so that whoever gets the new one reads what was sealed under
+		// them.
+		for _, o := range s.Orphans(role) {
+			i := slices.IndexFunc(ring, func(h HeldKey) bool { return h.Update == o.Update })
+			if i < 0 || o.Gen >= gen || o.Update == ku.Prev {
+				continue
+			}
+			box, err := keys.ChainSibling(&k, &ring[i].Key, o.Update)
+			if err != nil {
+				return Result{}, err
+			}
+			ku.Siblings = append(ku.Siblings, state.ChainedSibling{Prev: o.Update, Gen: o.Gen, Chain: box})
+		}
+		slices.SortFunc(ku.Siblings, func(a, b state.ChainedSibling) int { return a.Prev.Compare(b.Prev) })
+		if len(ku.Siblings) > state.MaxSiblings {
+			ku.Siblings = ku.Siblings[:state.MaxSiblings]
+		}
 	}
 	if len(ku.Boxes) <= state.MaxSealedSeeds {
 		return n.do(ctx, s, ku, opts)
@@ -203,7 +222,8 @@ func (n *Node) actAndRekey(ctx context.Context, p event.ID, op state.Op, opts Do
 }
 
 // HealKeys rotates every key whose current generation is stale (held by
-// someone no longer entitled to it), owed (not sealed to someone entitled
+// someone no longer entitled to it, or by the code of an invite that was
+// used, revoked or has expired), owed (not sealed to someone entitled
 // to it) or older than the charter's rotation period, when this member may
 // rotate it: the new generation goes to exactly the entitled members, with
 // the current one chained under it when this member holds that one and the
@@ -222,22 +242,29 @@ func (n *Node) HealKeys(ctx context.Context, p event.ID) (left []string, err err
 func (n *Node) heal(ctx context.Context, s *state.State) (*state.State, []string, error) {
 	me := n.id.ID()
 	var left []string
+	s, left, err := n.publishKEM(ctx, s)
+	if err != nil {
+		return nil, left, err
+	}
 	for _, role := range append([]string{""}, s.Charter().RoleNames()...) {
-		st, ok := s.KeyStatus(role)
+		now := n.now()
+		st, ok := s.KeyStatusAt(role, now)
 		if !ok {
 			continue
 		}
-		due := s.RotationDue(role, n.now())
-		if len(st.Stale) == 0 && len(st.Owed) == 0 && !due {
+		due := s.RotationDue(role, now)
+		stale := len(st.Stale)+len(st.Retired) > 0
+		orphaned := n.holdsOrphan(s, role)
+		if !stale && len(st.Owed) == 0 && !due && !orphaned {
 			continue
 		}
 		if !s.MayRotate(me, role) {
-			if len(st.Stale) > 0 || len(st.Owed) > 0 {
+			if stale || len(st.Owed) > 0 {
 				left = append(left, scopeName(role)+": you may not rotate it; a member who may must")
 			}
 			continue
 		}
-		if len(st.Stale) == 0 && !due && !n.holds(s, st.Current.Update) {
+		if !stale && !due && !orphaned && !n.holds(s, st.Current.Update) {
 			// Only owed, and we could not chain: a rotation now would cut
 			// the history off; leave it to a holder.
 			left = append(left, scopeName(role)+": owed to a member; a holder must re-key")
@@ -253,6 +280,204 @@ func (n *Node) heal(ctx context.Context, s *state.State) (*state.State, []string
 		}
 	}
 	return s, left, nil
+}
+
+// healForSync is heal before a sync sends: except that a newcomer, whose
+// latest event is still its join, rotates nothing yet. Its join goes out
+// under the generation its invite sealed, which the members read (a member
+// node's embedded relay admits it there: admit.go); the generations its
+// code carried are rotated by the first member who writes or syncs, or by
+// the newcomer itself before its own first write (heal).
+func (n *Node) healForSync(ctx context.Context, s *state.State) (*state.State, []string, error) {
+	me, ok := s.Member(n.id.ID())
+	if ok {
+		if en, found := s.Entry(me.Since); found && en.Kind == event.KindJoin {
+			if vv, err := n.st.VersionVector(ctx, s.Pursuance()); err == nil && vv[me.ID] == en.Seq {
+				return s, nil, nil
+			}
+		}
+	}
+	return n.heal(ctx, s)
+}
+
+// publishKEM makes the pursuance know this member's current KEM key: if
+// the log has one of its retired keys (it rotated with `pursuance id
+// rotate` since), it publishes a member-key event. A KEM key of this
+// member that is neither its current nor a retired one was published by
+// someone else holding its signing key: that is reported, not fought.
+func (n *Node) publishKEM(ctx context.Context, s *state.State) (*state.State, []string, error) {
+	m, ok := s.Member(n.id.ID())
+	cur := n.id.Public()
+	if !ok || m.KEM.Equal(cur.KEM) {
+		return s, nil, nil
+	}
+	if n.id.KEMKeyFor(m.KEM) == nil {
+		return s, []string{fmt.Sprintf("your KEM key in %s is not one this home holds: an event signed with your identity elsewhere replaced it (if you did not run `pursuance id rotate` on another copy of this home, your signing key is in someone else's hands: ask to be removed, and rejoin with a new identity)", s.Name())}, nil
+	}
+	if _, err := n.do(ctx, s, &state.MemberKey{KEM: cur.KEM.Bytes(), Binding: cur.KEMBinding[:]}, DoOptions{}); err != nil {
+		return nil, nil, fmt.Errorf("publishing your new KEM key in %s: %w", s.Name(), err)
+	}
+	s, err := n.State(ctx, s.Pursuance())
+	return s, nil, err
+}
+
+// RotatedIdentity makes this home's pursuances follow the identity's new
+// KEM key, which the keystore already holds (keystore.RotateKEM): it
+// unlocks the node with id, seals the home's kept secrets again to the new
+// key, and heals the keys of every pursuance where this member is one (a
+// member-key event with the new key, then new generations of every key
+// that was sealed to the old one). It returns, by pursuance, what it left
+// for others (HealKeys). Nothing is synced: callers send it.
+func (n *Node) RotatedIdentity(ctx context.Context, id *identity.Identity) (map[event.ID][]string, error) {
+	if err := n.Unlock(id); err != nil {
+		return nil, err
+	}
+	if err := n.ResealSecrets(); err != nil {
+		return nil, err
+	}
+	ps, err := n.st.Pursuances(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := map[event.ID][]string{}
+	for _, p := range ps {
+		s, err := n.State(ctx, p)
+		if err != nil {
+			return out, err
+		}
+		if _, member := s.Member(id.ID()); !member {
+			continue
+		}
+		left, err := n.HealKeys(ctx, p)
+		if err != nil {
+			return out, fmt.Errorf("%s: %w", s.Name(), err)
+		}
+		out[p] = left
+	}
+	return out, nil
+}
+
+// envelopeGen says which of this member's group generations an event is
+// pushed under (docs/sync.md): a group key update under the generation
+// current before it in log order (cur), so that those who held that one
+// learn the next, and a removal or an approval (which may carry one) there
+// too, so that the member removed learns of it; every other event under
+// this member's current generation (gens.last), the newest at publish
+// time. So an event written before a removal but published after the
+// member learned of it (sync pulls, and heals, before it pushes) is not on
+// a topic the removed member reads, nor is one that sorts after a
+// generation made concurrently by someone who had not seen the removal
+// (still sealed to the removed member: stale, and rotated by heal before
+// the push). Readers learn a new generation from its key update before
+// they can ingest it (noteGroupUpdate), so events placed under it are
+// read in the same sync.
+func envelopeGen(e *event.Event, cur *genEnv, gens groupGens) *genEnv {
+	switch e.Kind {
+	case event.KindRemove, event.KindApproval:
+		return cur
+	case event.KindKeyUpdate:
+		if op, err := state.DecodeOp(e.Kind, e.Body()); err == nil {
+			if ku, ok := op.(*state.KeyUpdate); ok && ku.Role == "" {
+				return cur
+			}
+		}
+	}
+	return gens.last
+}
+
+// behindFor returns the older generations the group key update id is to
+// be sent under too, to relay u (groupGens.behind): those its recipients
+// may be stuck on, under which the relay does not hold it yet.
+func (n *Node) behindFor(ctx context.Context, sdb *syncDB, u string, gens groupGens, id event.ID) ([]*genEnv, error) {
+	var out []*genEnv
+	for _, env := range gens.behind[id] {
+		_, onTopic, err := sdb.heldBy(ctx, u, env.Topic())
+		if err != nil {
+			return nil, err
+		}
+		if !onTopic[id] {
+			out = append(out, env)
+		}
+	}
+	return out, nil
+}
+
+// notePushRefused takes out of sent the envelopes a relay did not admit
+// (refused: their cursor is 0; relay.Config.Admit) and records their
+// events as held there, so that they are neither looked for nor sent
+// again.
+func (n *Node) notePushRefused(ctx context.Context, sdb *syncDB, u string, topic keys.Topic, sent []pushedEnv, refused int) ([]pushedEnv, error) {
+	if refused == 0 {
+		return sent, nil
+	}
+	var ids []event.ID
+	kept := sent[:0]
+	for _, p := range sent {
+		if p.cursor == 0 {
+			ids = append(ids, p.id)
+		} else {
+			kept = append(kept, p)
+		}
+	}
+	return kept, sdb.markHeld(ctx, u, topic, ids)
+}
+
+// RetiredTopics returns the topics of the group generations of s that this
+// member holds and that nobody it expects to hear from writes to any more
+// (state.State.Retired at now, Unix milliseconds): its sync stops reading
+// them, and with them what a removed member or the holder of an old
+// invite code appends there. s must be a state built by this node while
+// unlocked (it holds the keys).
+func RetiredTopics(s *state.State, now uint64) map[keys.Topic]bool {
+	out := map[keys.Topic]bool{}
+	held := s.Held()
+	for _, id := range s.Retired(now) {
+		h, ok := held[id]
+		if !ok {
+			continue
+		}
+		if t, _, err := h.Key.Topic(); err == nil {
+			out[t] = true
+		}
+	}
+	return out
+}
+
+// dropRetired takes out of ks, the topics a sync of p is about to read,
+// those of retired generations (RetiredTopics), unless events are missing:
+// then everything is read, in case one is found under a retired topic.
+func (n *Node) dropRetired(ctx context.Context, p event.ID, ks map[keys.Topic]keys.Key) {
+	n.resetAdmission(p) // what comes now is judged by the state as it is now
+	if n.in.PendingCount() > 0 || len(n.in.Missing()) > 0 {
+		return
+	}
+	if _, err := n.st.Get(ctx, p); err != nil {
+		return // no log yet: a newcomer reads everything it can
+	}
+	s, err := n.State(ctx, p)
+	if err != nil {
+		return
+	}
+	for t := range RetiredTopics(s, n.now()) {
+		delete(ks, t)
+	}
+}
+
+// holdsOrphan reports whether this member holds a generation of the scope
+// that the current one does not lead to (state.State.Orphans), and may
+// chain it: a rotation then chains it beside the current, so that what
+// was sealed under it reaches everyone who gets the new one.
+func (n *Node) holdsOrphan(s *state.State, role string) bool {
+	if role != "" && s.Charter().Keys.History == charter.HistoryFromJoin {
+		return false
+	}
+	held := s.Held()
+	for _, o := range s.Orphans(role) {
+		if _, ok := held[o.Update]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 // holds reports whether this member holds the generation update published.

@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/pursuance/pursuance/charter"
@@ -18,6 +18,7 @@ import (
 	"github.com/pursuance/pursuance/identity"
 	"github.com/pursuance/pursuance/identity/keystore"
 	"github.com/pursuance/pursuance/ingest"
+	"github.com/pursuance/pursuance/internal/flock"
 	"github.com/pursuance/pursuance/state"
 	"github.com/pursuance/pursuance/store"
 )
@@ -33,16 +34,23 @@ var ErrAmbiguous = errors.New("ambiguous")
 // StoreFile is the name of the event store in a home.
 const StoreFile = "events.db"
 
-// Options are a Node's sources of time and randomness.
+// Options are a Node's sources of time, randomness and logs.
 type Options struct {
 	Now  func() time.Time // time.Now when nil
 	Rand io.Reader        // crypto/rand when nil
-	Log  func(string)     // what a user may want to know (a relay's lies); nil: dropped
+	// Logger receives what a user may want to know about but that does
+	// not stop the work (a relay's lies), at level Warn; nil: dropped.
+	Logger *slog.Logger
 	// NodeRelay is the URL of the relay this member's node embeds
 	// (`pursuance up`). Invite codes into a pursuance that has no relay of
 	// its own name it, so that a newcomer fetches the log from the
 	// inviter's node and the two sync through it.
 	NodeRelay string
+	// RelayTimeout is how long a sync waits for a relay that sends
+	// nothing (0: relay.DefaultStall).
+	RelayTimeout time.Duration
+
+	limits syncLimits // zero: the defaults (tests lower them)
 }
 
 // Node is one member's home: identity, store and the pursuances in it. It
@@ -56,8 +64,13 @@ type Node struct {
 	lock *os.File
 	opts Options
 	sdb  *syncDB // opened by the first sync
+	adm  admissions
 
 	randMu sync.Mutex // serializes reads of Options.Rand
+	turn   sync.Mutex // the home, among Sync's goroutines (lock.go)
+	// lockOf, when set, is the node whose home's lock covers this one (a
+	// join's staging node, inside the home); Sync lets go of that lock.
+	lockOf *Node
 }
 
 // Open opens the home at dir: it reads the public identity (there must be
@@ -84,6 +97,10 @@ func Open(ctx context.Context, dir string, opts Options) (*Node, error) {
 	return &Node{home: dir, pub: pub, st: st, in: ingest.New(st, ingest.Options{}), lock: lock, opts: opts}, nil
 }
 
+// lockPoll is how often lockHome tries again for a home another process
+// holds.
+const lockPoll = 50 * time.Millisecond
+
 // lockHome takes an exclusive lock on the home's lock file, waiting (until
 // ctx ends) if another process holds it.
 func lockHome(ctx context.Context, dir string) (*os.File, error) {
@@ -92,19 +109,19 @@ func lockHome(ctx context.Context, dir string) (*os.File, error) {
 		return nil, fmt.Errorf("lock home: %w", err)
 	}
 	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			return f, nil
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) {
+		ok, err := flock.TryLock(f)
+		if err != nil {
 			f.Close()
 			return nil, fmt.Errorf("lock home: %w", err)
+		}
+		if ok {
+			return f, nil
 		}
 		select {
 		case <-ctx.Done():
 			f.Close()
 			return nil, fmt.Errorf("lock home: another pursuance process is using %s: %w", dir, ctx.Err())
-		case <-time.After(50 * time.Millisecond):
+		case <-time.After(lockPoll):
 		}
 	}
 }
@@ -130,7 +147,7 @@ func (n *Node) Unlock(id *identity.Identity) error {
 	if id.ID() != n.pub.ID {
 		return errors.New("app: not this home's identity")
 	}
-	n.id = id
+	n.id, n.pub = id, id.Public() // the KEM key may be newer than the one read at Open
 	return nil
 }
 
@@ -203,10 +220,11 @@ func (n *Node) Resolve(ctx context.Context, ref string) (event.ID, error) {
 		if s.ID.String() == low {
 			return s.ID, nil
 		}
-		if s.Name == ref {
+		// Names match as member names do: without regard to case.
+		if strings.EqualFold(s.Name, ref) {
 			byName = append(byName, s)
 		}
-		if len(low) >= 4 && strings.HasPrefix(s.ID.String(), low) {
+		if len(low) >= MinPrefix && strings.HasPrefix(s.ID.String(), low) {
 			byPrefix = append(byPrefix, s)
 		}
 	}
@@ -224,7 +242,43 @@ func (n *Node) Resolve(ctx context.Context, ref string) (event.ID, error) {
 			return event.ID{}, fmt.Errorf("%w: %q could be %s", ErrAmbiguous, ref, strings.Join(c, ", "))
 		}
 	}
+	if len(low) < MinPrefix && isHex(low) {
+		return event.ID{}, fmt.Errorf("no pursuance named %q on this home, and an ID prefix needs at least %d hex digits (`pursuance list` shows them)", ref, MinPrefix)
+	}
 	return event.ID{}, fmt.Errorf("no pursuance %q on this home (`pursuance list` shows them; `pursuance join CODE` joins one)", ref)
+}
+
+// MinPrefix is the fewest hex digits of a pursuance's or task's ID that
+// name it; MinMemberPrefix the fewest characters of a member ID ("pm1…").
+const (
+	MinPrefix       = 4
+	MinMemberPrefix = 6
+)
+
+// isHex reports whether s is made of hex digits only.
+func isHex(s string) bool {
+	for _, c := range s {
+		if !strings.ContainsRune("0123456789abcdef", c) {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// SameName returns the other pursuances on this home named like p (by
+// case): commands then need an ID prefix to tell them apart.
+func (n *Node) SameName(ctx context.Context, p event.ID, name string) ([]Summary, error) {
+	all, err := n.Pursuances(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []Summary
+	for _, s := range all {
+		if s.ID != p && strings.EqualFold(s.Name, name) {
+			out = append(out, s)
+		}
+	}
+	return out, nil
 }
 
 // State folds a pursuance's log from the store. With the identity
@@ -271,7 +325,7 @@ func ResolveMember(s *state.State, ref string) (identity.PublicKey, error) {
 		if strings.EqualFold(m.Name, ref) {
 			byName = append(byName, m)
 		}
-		if len(ref) >= 6 && strings.HasPrefix(m.ID.String(), ref) {
+		if len(ref) >= MinMemberPrefix && strings.HasPrefix(m.ID.String(), ref) {
 			byPrefix = append(byPrefix, m)
 		}
 	}
@@ -289,34 +343,10 @@ func ResolveMember(s *state.State, ref string) (identity.PublicKey, error) {
 			return identity.PublicKey{}, fmt.Errorf("%w: %q could be %s", ErrAmbiguous, ref, strings.Join(c, ", "))
 		}
 	}
+	if strings.HasPrefix(ref, "pm1") && len(ref) < MinMemberPrefix {
+		return identity.PublicKey{}, fmt.Errorf("no member named %q in %s, and a member ID prefix needs at least %d characters", ref, s.Name(), MinMemberPrefix)
+	}
 	return identity.PublicKey{}, fmt.Errorf("no member %q in %s", ref, s.Name())
-}
-
-// ResolveTask finds a task of s by full ID or unique prefix (at least 4
-// hex digits).
-func ResolveTask(s *state.State, ref string) (*state.Task, error) {
-	low := strings.ToLower(ref)
-	var found []*state.Task
-	for _, t := range s.Tasks() {
-		id := t.ID.String()
-		if id == low {
-			return t, nil
-		}
-		if len(low) >= 4 && strings.HasPrefix(id, low) {
-			found = append(found, t)
-		}
-	}
-	switch len(found) {
-	case 0:
-		return nil, fmt.Errorf("no task %q in %s", ref, s.Name())
-	case 1:
-		return found[0], nil
-	}
-	var c []string
-	for _, t := range found {
-		c = append(c, fmt.Sprintf("%s (%s)", t.ID.Short(), t.Title))
-	}
-	return nil, fmt.Errorf("%w: task %q could be %s", ErrAmbiguous, ref, strings.Join(c, ", "))
 }
 
 // ResolveAssignee parses WHO: "role:NAME" or a member reference.

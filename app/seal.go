@@ -108,7 +108,7 @@ func (n *Node) prepareTask(ctx context.Context, s *state.State, op state.Op) (*s
 	}
 	changed := false
 	for _, scope := range r.scopes {
-		st, keyed := s.KeyStatus(scope)
+		st, keyed := s.KeyStatusAt(scope, n.now())
 		switch {
 		case !keyed:
 			// The first generation, if this member may make it; if not,
@@ -116,7 +116,7 @@ func (n *Node) prepareTask(ctx context.Context, s *state.State, op state.Op) (*s
 			if _, err := n.rotate(ctx, s, scope, DoOptions{}); err == nil {
 				changed = true
 			}
-		case len(st.Stale) > 0:
+		case len(st.Stale)+len(st.Retired) > 0:
 			if _, err := n.rotate(ctx, s, scope, DoOptions{}); err != nil {
 				return nil, nil, fmt.Errorf("%s is still held by someone no longer entitled to it, and you may not rotate it: %w", scopeName(scope), err)
 			}

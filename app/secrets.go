@@ -22,7 +22,7 @@ func (n *Node) stateSecrets(p event.ID) (*state.Secrets, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &state.Secrets{Member: n.id.ID(), KEM: n.id.KEMKey(), Invites: sec.Invites, Group: sec.Group}, nil
+	return &state.Secrets{Member: n.id.ID(), KEM: n.id.KEMKey(), Retired: n.id.RetiredKEMKeys(), Invites: sec.Invites, Group: sec.Group}, nil
 }
 
 // secrets are the keys of one pursuance that reached this member outside
@@ -59,7 +59,15 @@ func (n *Node) readSecrets(p event.ID) (secrets, error) {
 	if err != nil {
 		return secrets{}, err
 	}
+	// Sealed to this member's KEM key when written: the current one, or
+	// one retired since (until the file is written again).
 	pt, err := keys.OpenBox(n.id.KEMKey(), secretsPurpose+p.String(), b)
+	for _, k := range n.id.RetiredKEMKeys() {
+		if err == nil {
+			break
+		}
+		pt, err = keys.OpenBox(k, secretsPurpose+p.String(), b)
+	}
 	if err != nil {
 		return secrets{}, fmt.Errorf("the keys kept for %s in this home do not open: %w", p.Short(), err)
 	}
@@ -104,6 +112,26 @@ func (n *Node) secretPursuances() ([]event.ID, error) {
 		}
 	}
 	return out, nil
+}
+
+// ResealSecrets seals again, to this member's current KEM key, every
+// pursuance's secrets kept in the home (invite secrets, group keys from
+// codes): after `pursuance id rotate`, so that a thief of the retired key
+// who also reads the home's files opens none of them. A file that does
+// not open is left as it is, and reported.
+func (n *Node) ResealSecrets() error {
+	ps, err := n.secretPursuances()
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, p := range ps {
+		// Adding nothing writes the file again, sealed to the current key.
+		if err := n.addSecrets(p, state.InviteSecret{}, keys.Key{}, nil); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // addSecrets adds an invite secret and a group key generation to what the

@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net"
@@ -32,13 +31,21 @@ type SyncOptions struct {
 	// Quick tries each relay once, within a few seconds, without retries:
 	// for the sync every command does before reading and after writing.
 	Quick bool
+	// BeforePush, when set, is called once what was read is in and keys
+	// are healed, before anything is sent: a node refreshes its embedded
+	// relay's Admitter there, so that what it sends itself is admitted.
+	BeforePush func(context.Context)
 }
 
 // quickKey marks a quick sync's context: retry does not retry.
 type quickKey struct{}
 
-// quickTimeout bounds a quick sync.
-const quickTimeout = 5 * time.Second
+// quickTimeout bounds a quick sync; quickGrace is how long, in one, a
+// relay done reading waits for the others before it sends.
+const (
+	quickTimeout = 5 * time.Second
+	quickGrace   = time.Second
+)
 
 // SyncResult says what a sync did.
 type SyncResult struct {
@@ -60,6 +67,22 @@ type RelayResult struct {
 	Received int
 	Sent     int
 	Err      error
+	// Behind counts the events this relay lacked that another relay or
+	// peer of this sync is known to hold (they were sent to it). A relay
+	// behind at every sync withholds, or drops what it is sent.
+	Behind int
+	// Lost counts envelopes the relay acknowledged that a read then did
+	// not show where it said (their events were sent again).
+	Lost int
+	// Reset says why the relay was found to have lost what it held (its
+	// data wiped, or its history rewound, as by a restore from a backup):
+	// it was read again from the start and sent what it lacks.
+	Reset string
+	// Tampered counts this relay's envelopes that did not open.
+	Tampered int
+	// Partial is set when a bound on reading (pages, bytes, time) stopped
+	// before the relay's end: the rest comes at the next sync.
+	Partial bool
 }
 
 // Sync exchanges pursuance p's events with its relays (and opts.Relays):
@@ -68,16 +91,32 @@ type RelayResult struct {
 // learning newer keys as it goes; then it sends each relay, sealed under
 // the current group key, every event it is not known to hold, and the
 // group's key-updates under the current topic (so that a newcomer holding
-// only the current generation unchains the earlier ones). A relay that
-// fails does not stop the others; its error is in the result.
-func (n *Node) Sync(ctx context.Context, p event.ID, opts SyncOptions) (SyncResult, error) {
+// only the current generation unchains the earlier ones).
+//
+// Relays are worked concurrently and independently: one that fails,
+// hangs (each call gives up after Options.RelayTimeout without progress)
+// or never stops answering "more" (reads are bounded in pages, bytes and
+// time) does not stop the others; its error is in the result. What a
+// relay says is checked against what it said before (docs/sync.md): a
+// relay that lost its data, rewound its history or did not keep what it
+// acknowledged is found out, read again and refilled.
+//
+// Sync holds the home's lock only while it stores what came in and while
+// it re-keys, never while it waits for a relay; it takes the lock back
+// before it returns (errHomeLost if another process kept it).
+func (n *Node) Sync(ctx context.Context, p event.ID, opts SyncOptions) (res SyncResult, err error) {
 	if n.id == nil {
 		return SyncResult{}, errLocked
 	}
+	if err := n.holdsHome(); err != nil {
+		return SyncResult{}, err
+	}
+	limits := n.opts.limits.withDefaults()
 	if opts.Quick {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(context.WithValue(ctx, quickKey{}, true), quickTimeout)
 		defer cancel()
+		limits.grace = min(limits.grace, quickGrace)
 	}
 	sdb, err := n.syncDB(ctx)
 	if err != nil {
@@ -90,85 +129,231 @@ func (n *Node) Sync(ctx context.Context, p event.ID, opts SyncOptions) (SyncResu
 	if len(urls) == 0 {
 		return SyncResult{}, fmt.Errorf("%w: add one (`pursuance relays add P URL`) or name a peer (`--peer URL`)", ErrNoRelay)
 	}
-	var res SyncResult
-	results := make([]RelayResult, len(urls))
+	run := &syncRun{n: n, p: p, sdb: sdb, opts: opts, urls: urls, limits: limits, total: &res,
+		chains: map[event.ID][]*state.KeyUpdate{}, ksVersion: -1, left: len(urls), pulled: make(chan struct{})}
+	run.results = make([]RelayResult, len(urls))
 	for i, u := range urls {
-		results[i].URL = u
+		run.results[i].URL = u
 	}
-	progress := func(string, ...any) {}
+	run.progress = func(string, ...any) {}
 	if opts.Progress != nil {
 		// Relays are worked concurrently; the caller's printer need not be
 		// safe for that.
 		var pmu sync.Mutex
-		progress = func(format string, args ...any) {
+		run.progress = func(format string, args ...any) {
 			pmu.Lock()
 			defer pmu.Unlock()
 			opts.Progress(format, args...)
 		}
 	}
-	// Pull, as long as reading teaches new keys.
-	chains := map[event.ID][]*state.KeyUpdate{}
-	pulled := map[string]bool{} // relay ‖ topic read this sync
-	var mu sync.Mutex
-	for round := 0; round < 8; round++ {
-		ks, err := n.groupKeys(ctx, &p, chains)
-		if err != nil {
-			return res, err
+	run.home = n.releaseHome()
+	defer func() {
+		if e := run.home.reclaim(ctx); e != nil && err == nil {
+			err = e
 		}
-		var work []pullJob
-		for i, u := range urls {
-			for t, k := range ks {
-				if id := u + "\x00" + string(t[:]); !pulled[id] {
-					pulled[id] = true
-					work = append(work, pullJob{relay: i, key: k, topic: t})
-				}
-			}
-		}
-		if len(work) == 0 {
-			break
-		}
-		var wg sync.WaitGroup
-		for i, u := range urls {
-			wg.Go(func() {
-				c := relay.NewClient(u, nil)
-				for _, j := range work {
-					if j.relay != i || results[i].Err != nil {
-						continue
-					}
-					got, err := n.pull(ctx, sdb, c, j, chains, &mu, &res, progress)
-					mu.Lock()
-					results[i].Received += got
-					if err != nil {
-						results[i].Err = err
-					}
-					mu.Unlock()
-				}
-			})
-		}
-		wg.Wait()
+	}()
+	var wg sync.WaitGroup
+	for i := range urls {
+		wg.Go(func() { run.relay(ctx, i) })
 	}
-	res.Missing = n.in.Missing()
-	if !opts.PullOnly {
-		if _, err := n.st.Get(ctx, p); err == nil {
-			// What came in may leave keys owed (a newcomer) or stale (a
-			// removal): heal before sending, so the others get the keys.
-			if s, err := n.State(ctx, p); err == nil {
-				if _, ok := s.Member(n.id.ID()); ok {
-					if _, _, err := n.heal(ctx, s); err != nil {
-						return res, err
-					}
-				}
-			}
-			if err := n.push(ctx, sdb, p, results, progress); err != nil {
-				return res, err
-			}
-		}
+	wg.Wait()
+	if err := n.afterPull(ctx, sdb, p, run.chains, &res, run.home.with); err != nil {
+		return res, err
 	}
-	for _, r := range results {
+	res.Missing, err = n.missing(ctx, p)
+	if err != nil {
+		return res, err
+	}
+	for _, r := range run.results {
 		res.Sent += r.Sent
 	}
-	res.Relays = results
-	return res, nil
+	res.Relays = run.results
+	return res, run.healErr
+}
+
+// syncLimits bound what one sync reads from one relay.
+type syncLimits struct {
+	pages  int           // pages of one topic
+	bytes  int64         // envelope bytes, all topics
+	barren int           // pages in a row of which nothing opens
+	budget time.Duration // time reading (quick syncs: their own deadline)
+	grace  time.Duration // a relay done reading waits this long for the others before it sends
+}
+
+// The default syncLimits. A newcomer's first sync of a big log reads a
+// few GB; a relay that always answers "more" is cut off by these.
+const (
+	maxPullPages  = 4096
+	maxPullBytes  = 4 << 30
+	maxBarren     = 16
+	pullBudget    = 10 * time.Minute
+	pushGrace     = 5 * time.Second
+	readPageLimit = relay.DefaultLimit
+	maxKeyRounds  = 8
+	pushBatch     = 256
+	pushBatchSize = 4 << 20
+)
+
+func (l syncLimits) withDefaults() syncLimits {
+	if l.pages == 0 {
+		l.pages = maxPullPages
+	}
+	if l.bytes == 0 {
+		l.bytes = maxPullBytes
+	}
+	if l.barren == 0 {
+		l.barren = maxBarren
+	}
+	if l.budget == 0 {
+		l.budget = pullBudget
+	}
+	if l.grace == 0 {
+		l.grace = pushGrace
+	}
+	return l
+}
+
+// syncRun is one Sync: what its relays' goroutines share.
+type syncRun struct {
+	n        *Node
+	p        event.ID
+	sdb      *syncDB
+	opts     SyncOptions
+	urls     []string
+	limits   syncLimits
+	results  []RelayResult // one goroutine each
+	progress func(string, ...any)
+	home     *homeTurns
+
+	mu        sync.Mutex // guards what follows
+	total     *SyncResult
+	chains    map[event.ID][]*state.KeyUpdate
+	version   int // rises when ingest stores events or chains grow
+	ks        map[keys.Topic]keys.Key
+	ksVersion int
+	left      int           // relays still reading
+	pulled    chan struct{} // closed when none is
+
+	healMu  sync.Mutex // guards healed, healErr; taken before the home
+	healed  bool
+	healErr error
+
+	keysMu sync.Mutex // one goroutine computes the keys at a time
+}
+
+// relay works one relay: reads it, waits (a little) for the others to
+// be read, then sends it what it lacks.
+func (r *syncRun) relay(ctx context.Context, i int) {
+	res := &r.results[i]
+	rr := &relayRun{syncRun: r, res: res, c: relay.NewClient(res.URL, nil).Stall(r.n.opts.RelayTimeout), pulled: map[keys.Topic]bool{}}
+	pctx, cancel := context.WithTimeout(ctx, r.limits.budget)
+	err := rr.pullAll(pctx)
+	if err != nil && pctx.Err() != nil && ctx.Err() == nil {
+		res.Partial, err = true, nil // out of time: the rest next sync
+	}
+	cancel()
+	res.Err = err
+	r.donePulling()
+	if r.opts.PullOnly || res.Err != nil {
+		return
+	}
+	select {
+	case <-r.pulled:
+	case <-time.After(r.limits.grace):
+	case <-ctx.Done():
+		res.Err = ctx.Err()
+		return
+	}
+	if !r.heal(ctx) {
+		return
+	}
+	if err := rr.push(ctx); err != nil {
+		res.Err = err
+	}
+}
+
+func (r *syncRun) donePulling() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.left--
+	if r.left == 0 {
+		close(r.pulled)
+	}
+}
+
+// heal rotates, once a sync, the keys that what came in left owed (a
+// newcomer) or stale (a removal), before anything is sent, so that the
+// others get the keys. It reports whether sending may go on.
+func (r *syncRun) heal(ctx context.Context) bool {
+	r.healMu.Lock()
+	defer r.healMu.Unlock()
+	if r.healed {
+		return r.healErr == nil
+	}
+	r.healed = true
+	n := r.n
+	if _, err := n.st.Get(ctx, r.p); err != nil {
+		return true // nothing of p here yet: nothing to heal or send
+	}
+	r.healErr = r.home.with(ctx, func() error {
+		s, err := n.State(ctx, r.p)
+		if err != nil {
+			return nil // as before: a state that does not build heals nothing
+		}
+		if _, ok := s.Member(n.id.ID()); ok {
+			_, _, err = n.healForSync(ctx, s)
+		}
+		return err
+	})
+	if r.healErr == nil && r.opts.BeforePush != nil {
+		r.opts.BeforePush(ctx)
+	}
+	return r.healErr == nil
+}
+
+// keys returns the group keys this member holds in p, by topic, and those
+// chained under them in what was read so far; computed again only when
+// something new came in.
+func (r *syncRun) keys(ctx context.Context) (map[keys.Topic]keys.Key, error) {
+	r.keysMu.Lock()
+	defer r.keysMu.Unlock()
+	r.mu.Lock()
+	v, ks := r.version, r.ks
+	chains := make(map[event.ID][]*state.KeyUpdate, len(r.chains))
+	for p, c := range r.chains {
+		chains[p] = slices.Clone(c)
+	}
+	r.mu.Unlock()
+	if r.ksVersion == v {
+		return ks, nil
+	}
+	ks, err := r.n.groupKeys(ctx, &r.p, chains)
+	if err != nil {
+		return nil, err
+	}
+	r.n.dropRetired(ctx, r.p, ks)
+	r.mu.Lock()
+	r.ks, r.ksVersion = ks, v
+	r.mu.Unlock()
+	return ks, nil
+}
+
+// missing returns the events that pending events name and that are on
+// no relay asked; an event another process stored meanwhile is not
+// missing.
+func (n *Node) missing(ctx context.Context, p event.ID) ([]event.ID, error) {
+	ids := n.in.Missing()
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	have, err := n.st.Refs(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(ids, func(id event.ID) bool {
+		_, ok := have[id]
+		return ok
+	}), nil
 }
 
 // ErrNoRelay is returned by Sync for a pursuance with no relay to sync
@@ -186,6 +371,8 @@ func RelayError(err error) string {
 	switch {
 	case errors.As(err, &op) && op.Op == "dial":
 		return "unreachable (" + op.Err.Error() + ")"
+	case errors.Is(err, relay.ErrStalled):
+		return "no answer in time: it accepts connections but sends nothing (" + err.Error() + ")"
 	case errors.Is(err, context.DeadlineExceeded):
 		return "no answer in time"
 	}
@@ -196,212 +383,11 @@ func RelayError(err error) string {
 // reading: relay URL (string), cursor reached and last (uint64).
 const ProgressFetched = "%s: %d of %d"
 
-type pullJob struct {
-	relay int
-	key   keys.Key
-	topic keys.Topic
-}
-
-// pull reads one topic of one relay from its cursor to its end.
-func (n *Node) pull(ctx context.Context, sdb *syncDB, c *relay.Client, j pullJob, chains map[event.ID][]*state.KeyUpdate, mu *sync.Mutex, res *SyncResult, progress func(string, ...any)) (int, error) {
-	env, err := keys.NewEnvelopes(&j.key)
-	if err != nil {
-		return 0, err
-	}
-	cursor, err := sdb.cursor(ctx, c.URL(), j.topic)
-	if err != nil {
-		return 0, err
-	}
-	received := 0
-	for {
-		var page relay.ReadResult
-		err := retry(ctx, func() error {
-			var err error
-			page, err = c.Read(ctx, j.topic, cursor, 1000)
-			return err
-		})
-		if err != nil {
-			return received, err
-		}
-		if len(page.Entries) == 0 {
-			break
-		}
-		var batch [][]byte
-		var ids []event.ID
-		seen := map[[32]byte]bool{}
-		for _, e := range page.Entries {
-			b, err := env.Open(e.Envelope)
-			if err != nil {
-				mu.Lock()
-				res.Tampered++
-				mu.Unlock()
-				n.logf("relay %s: envelope %d of topic %s does not open: %v", c.URL(), e.Cursor, relay.TopicHex(j.topic)[:12], err)
-				continue
-			}
-			if h := sha256.Sum256(b); !seen[h] {
-				seen[h] = true
-				batch = append(batch, b)
-			}
-			if ev, err := event.Decode(b); err == nil {
-				ids = append(ids, ev.ID())
-			}
-			mu.Lock()
-			noteGroupUpdate(b, chains)
-			mu.Unlock()
-		}
-		if len(batch) > 0 {
-			out, err := n.in.Ingest(ctx, batch)
-			if err != nil {
-				return received, err
-			}
-			mu.Lock()
-			res.Received += len(out.Accepted)
-			res.Refused += len(out.Rejected)
-			mu.Unlock()
-			received += len(out.Accepted)
-		}
-		if err := sdb.markHeld(ctx, c.URL(), j.topic, ids); err != nil {
-			return received, err
-		}
-		cursor = page.Entries[len(page.Entries)-1].Cursor
-		// Keep the cursor only while nothing waits for predecessors: what
-		// waits in memory is lost when this process ends, and must be
-		// read again.
-		if n.in.PendingCount() == 0 {
-			if err := sdb.setCursor(ctx, c.URL(), j.topic, cursor); err != nil {
-				return received, err
-			}
-		}
-		if page.Last > 0 {
-			progress(ProgressFetched, c.URL(), cursor, page.Last)
-		}
-	}
-	return received, nil
-}
-
-// push sends each relay what it is not known to hold: each event sealed
-// under the group generation current before it in log order, on that
-// generation's topic, as Export seals it (a member removed along the way
-// reads up to its removal, nothing after), and every group key-update
-// again under the current generation's topic.
-func (n *Node) push(ctx context.Context, sdb *syncDB, p event.ID, results []RelayResult, progress func(string, ...any)) error {
-	s, err := n.State(ctx, p)
-	if err != nil {
-		return err
-	}
-	gens, err := n.groupEnvelopes(ctx, s)
-	if err != nil {
-		return err
-	}
-	var wg sync.WaitGroup
-	for i := range results {
-		if results[i].Err != nil {
-			continue
-		}
-		wg.Go(func() {
-			if err := n.pushTo(ctx, sdb, p, gens, &results[i], progress); err != nil {
-				results[i].Err = err
-			}
-		})
-	}
-	wg.Wait()
-	return nil
-}
-
-func (n *Node) pushTo(ctx context.Context, sdb *syncDB, p event.ID, gens groupGens, r *RelayResult, progress func(string, ...any)) error {
-	u := r.URL
-	lastTopic := gens.last.Topic()
-	held, onLast, err := sdb.heldBy(ctx, u, lastTopic)
-	if err != nil {
-		return err
-	}
-	c := relay.NewClient(u, nil)
-	type batch struct {
-		envs [][]byte
-		ids  []event.ID
-		size int
-	}
-	batches := map[*genEnv]*batch{}
-	flush := func(g *genEnv) error {
-		b := batches[g]
-		if b == nil || len(b.envs) == 0 {
-			return nil
-		}
-		topic := g.Topic()
-		err := retry(ctx, func() error {
-			_, err := c.Append(ctx, topic, g.topicKey, b.envs)
-			return err
-		})
-		if err != nil {
-			return err
-		}
-		if err := sdb.markHeld(ctx, u, topic, b.ids); err != nil {
-			return err
-		}
-		r.Sent += len(b.envs)
-		progress("%s: sent %d", u, r.Sent)
-		b.envs, b.ids, b.size = b.envs[:0], b.ids[:0], 0
-		return nil
-	}
-	add := func(g *genEnv, e *event.Event, buf []byte) error {
-		sealed, err := g.Seal(buf, n.rand())
-		if err != nil {
-			return err
-		}
-		b := batches[g]
-		if b == nil {
-			b = &batch{}
-			batches[g] = b
-		}
-		b.envs = append(b.envs, sealed)
-		b.ids = append(b.ids, e.ID())
-		b.size += len(sealed)
-		if len(b.envs) == 256 || b.size >= 4<<20 {
-			return flush(g)
-		}
-		return nil
-	}
-	cur := gens.first
-	var buf []byte
-	var updates []*event.Event
-	err = n.st.Iterate(ctx, p, func(e *event.Event) error {
-		id := e.ID()
-		g := cur
-		if next, ok := gens.by[id]; ok {
-			cur = next
-			updates = append(updates, e)
-		}
-		if held[id] {
-			return nil
-		}
-		buf = e.AppendEncode(buf[:0])
-		return add(g, e, buf)
-	})
-	if err != nil {
-		return err
-	}
-	for _, e := range updates {
-		if onLast[e.ID()] {
-			continue
-		}
-		buf = e.AppendEncode(buf[:0])
-		if err := add(gens.last, e, buf); err != nil {
-			return err
-		}
-	}
-	for g := range batches {
-		if err := flush(g); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// logf records something a user may want to know about but that does not
-// stop the work: a relay's lie, say. Options.Log receives it.
-func (n *Node) logf(format string, args ...any) {
-	if n.opts.Log != nil {
-		n.opts.Log(fmt.Sprintf(format, args...))
+// warn records something a user may want to know about but that does not
+// stop the work: a relay's lie, say (Options.Logger).
+func (n *Node) warn(msg string, args ...any) {
+	if n.opts.Logger != nil {
+		n.opts.Logger.Warn(msg, args...)
 	}
 }
 
@@ -423,27 +409,70 @@ func retry(ctx context.Context, fn func() error) error {
 	}
 }
 
-// relayURLs is the pursuance's relay list (as this home's log has it), the
-// relays its invite codes named, and extra ones, without repeats.
+// relayURLs is the pursuance's relay list (as this home's log has it),
+// the relays its invite codes named, and extra ones, without repeats.
+// The codes' relays count only until the log has a relay list of its own
+// (the pursuance chose its relays; a code's relay may have been dropped
+// since), and never when a relays event of the log removed them.
 func (n *Node) relayURLs(ctx context.Context, p event.ID, extra []string) ([]string, error) {
 	var out []string
+	var removed map[string]bool
 	if _, err := n.st.Get(ctx, p); err == nil {
 		s, err := n.State(ctx, p)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, s.Relays()...)
+		if len(out) == 0 {
+			if removed, err = n.removedRelays(ctx, s); err != nil {
+				return nil, err
+			}
+		}
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
-	sec, err := n.readSecrets(p)
-	if err != nil {
-		return nil, err
+	if len(out) == 0 {
+		sec, err := n.readSecrets(p)
+		if err != nil {
+			return nil, err
+		}
+		for _, u := range sec.Relays {
+			if !removed[u] {
+				out = append(out, u)
+			}
+		}
 	}
-	out = append(out, sec.Relays...)
 	out = append(out, extra...)
 	slices.Sort(out)
 	return slices.Compact(out), nil
+}
+
+// removedRelays returns the relays that accepted relays events of s's
+// log removed (and did not add back later).
+func (n *Node) removedRelays(ctx context.Context, s *state.State) (map[string]bool, error) {
+	removed := map[string]bool{}
+	for _, en := range s.Log() {
+		if en.Kind != event.KindRelays || !en.Accepted {
+			continue
+		}
+		e, err := n.st.Get(ctx, en.ID)
+		if err != nil {
+			return nil, err
+		}
+		op, err := state.DecodeOp(e.Kind, e.Body())
+		if err != nil {
+			continue
+		}
+		if r, ok := op.(*state.Relays); ok {
+			for _, u := range r.Remove {
+				removed[u] = true
+			}
+			for _, u := range r.Add {
+				delete(removed, u)
+			}
+		}
+	}
+	return removed, nil
 }
 
 // RelayURLs returns the relays a sync of p talks to: its relay list and

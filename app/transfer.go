@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 
 	"github.com/pursuance/pursuance/event"
@@ -101,6 +102,11 @@ func (n *Node) Export(ctx context.Context, p event.ID, w io.Writer) (int, error)
 		if err := write(gens.last, e); err != nil {
 			return count, err
 		}
+		for _, env := range gens.behind[e.ID()] {
+			if err := write(env, e); err != nil {
+				return count, err
+			}
+		}
 	}
 	return count, bw.Flush()
 }
@@ -110,6 +116,11 @@ func (n *Node) Export(ctx context.Context, p event.ID, w io.Writer) (int, error)
 type groupGens struct {
 	by          map[event.ID]*genEnv
 	first, last *genEnv
+	// behind places a group key update also under older generations its
+	// recipients may be stuck on (state.State.Behind): a newcomer whose
+	// invite sealed a generation that was replaced before it joined reads
+	// its re-key there.
+	behind map[event.ID][]*genEnv
 }
 
 // genEnv is one group generation's envelopes and topic key.
@@ -156,6 +167,14 @@ func (n *Node) groupEnvelopes(ctx context.Context, s *state.State) (groupGens, e
 	if env, ok := g.by[cur.Update]; ok {
 		g.last = env
 	}
+	g.behind = map[event.ID][]*genEnv{}
+	for update, older := range s.Behind("") {
+		for _, o := range older {
+			if env, ok := g.by[o]; ok && env != g.last {
+				g.behind[update] = append(g.behind[update], env)
+			}
+		}
+	}
 	if g.first == nil {
 		return groupGens{}, fmt.Errorf("you hold no group key of %s: nothing to seal its log with (a member who holds one must re-key to you)", s.Name())
 	}
@@ -183,6 +202,9 @@ var ErrNoKey = errors.New("no key of yours opens this log file")
 func (n *Node) Import(ctx context.Context, r io.Reader) (ImportResult, error) {
 	if n.id == nil {
 		return ImportResult{}, errLocked
+	}
+	if err := n.holdsHome(); err != nil {
+		return ImportResult{}, err
 	}
 	br := bufio.NewReader(r)
 	magic := make([]byte, len(logMagic))
@@ -274,22 +296,25 @@ func (n *Node) Import(ctx context.Context, r io.Reader) (ImportResult, error) {
 	return res, nil
 }
 
-// noteGroupUpdate keeps the body of an event if it is a key-update of a
-// group key with a chained seed: Import unchains with it before the event
-// itself can be ingested (its predecessors may be sealed under the very
-// generation it chains). A chain that opens under a key one holds is its
-// own proof, so this needs no verdict of the rules.
+// noteGroupUpdate keeps the body of an event if it is a signed key-update
+// of a group key: Import and Sync unchain with it (a chained seed), or open
+// the seed sealed to this member in it, before the event itself can be
+// ingested — its predecessors may be sealed under the very generation it
+// publishes (Sync pushes under the newest one) or chains. A chain that
+// opens under a key one holds, or a box that opens with one's own KEM key,
+// is its own proof of the seed; the keys are only ever used to read
+// topics, never to seal (that takes the rules' verdict, State).
 func noteGroupUpdate(b []byte, chains map[event.ID][]*state.KeyUpdate) {
 	e, err := event.Decode(b)
-	if err != nil || e.Kind != event.KindKeyUpdate || e.Body() == nil {
+	if err != nil || e.Kind != event.KindKeyUpdate || e.Body() == nil || e.VerifySignature() != nil {
 		return
 	}
 	op, err := state.DecodeOp(e.Kind, e.Body())
 	if err != nil {
 		return
 	}
-	if ku, ok := op.(*state.KeyUpdate); ok && ku.Role == "" && len(ku.Chain) > 0 {
-		chains[e.Pursuance] = append(chains[e.Pursuance], ku)
+	if ku, ok := op.(*state.KeyUpdate); ok && ku.Role == "" {
+		chains[e.PursuanceID()] = append(chains[e.PursuanceID()], ku)
 	}
 }
 
@@ -364,6 +389,23 @@ func (n *Node) groupKeys(ctx context.Context, only *event.ID, chains map[event.I
 				return nil, err
 			}
 		}
+		// Seeds sealed to this member in key updates read but not yet
+		// ingested (noteGroupUpdate).
+		me := n.id.ID()
+		for _, ku := range chains[p] {
+			i := slices.IndexFunc(ku.Boxes, func(s state.SealedSeed) bool { return s.Member == me })
+			if i < 0 {
+				continue
+			}
+			for _, kem := range append([]*identity.KEMPrivateKey{n.id.KEMKey()}, n.id.RetiredKEMKeys()...) {
+				if k, err := keys.OpenSeed(keys.Scope{Pursuance: p}, ku.Gen, ku.Boxes[i].Box, me, kem); err == nil {
+					if err := add(k); err != nil {
+						return nil, err
+					}
+					break
+				}
+			}
+		}
 	}
 	for len(queue) > 0 {
 		k := queue[0]
@@ -372,9 +414,18 @@ func (n *Node) groupKeys(ctx context.Context, only *event.ID, chains map[event.I
 			if ku.Gen != k.Gen {
 				continue
 			}
-			if prev, err := keys.Unchain(&k, ku.Chain); err == nil {
-				if err := add(prev); err != nil {
-					return nil, err
+			if len(ku.Chain) > 0 {
+				if prev, err := keys.Unchain(&k, ku.Chain); err == nil {
+					if err := add(prev); err != nil {
+						return nil, err
+					}
+				}
+			}
+			for _, sib := range ku.Siblings {
+				if prev, err := keys.UnchainSibling(&k, sib.Gen, sib.Prev, sib.Chain); err == nil {
+					if err := add(prev); err != nil {
+						return nil, err
+					}
 				}
 			}
 		}

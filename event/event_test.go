@@ -565,7 +565,7 @@ func TestKind(t *testing.T) {
 		"invalid", "genesis", "charter-amend", "role-assign", "role-revoke", "invite", "join",
 		"remove", "leave", "proposal", "approval", "task-create", "task-edit", "task-move",
 		"task-assign", "task-unassign", "task-status", "task-comment", "task-archive",
-		"key-update", "relays", "link", "invite-revoke", "task-sealed",
+		"key-update", "relays", "link", "invite-revoke", "task-sealed", "member-key",
 	}
 	for i, name := range want {
 		k := event.Kind(i)
@@ -586,7 +586,7 @@ func TestKind(t *testing.T) {
 			t.Errorf("ParseKind(%q) = %v, %v", name, p, err)
 		}
 	}
-	if event.KindGenesis != 1 || event.KindInviteRevoke != 22 || event.KindTaskSealed != 23 {
+	if event.KindGenesis != 1 || event.KindInviteRevoke != 22 || event.KindTaskSealed != 23 || event.KindMemberKey != 24 {
 		t.Errorf("kind constants moved")
 	}
 	for _, k := range []event.Kind{event.Kind(len(want)), 1000, 1<<64 - 1} {

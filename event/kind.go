@@ -35,6 +35,7 @@ const (
 	KindLink         // links with another pursuance
 	KindInviteRevoke // revokes an invite
 	KindTaskSealed   // a task event (one of the task kinds above) sealed for the task's readers
+	KindMemberKey    // a member publishes a new KEM key of its own
 	kindEnd          // one past the last kind; not a kind
 )
 
@@ -63,6 +64,7 @@ var kindNames = [...]string{
 	KindLink:         "link",
 	KindInviteRevoke: "invite-revoke",
 	KindTaskSealed:   "task-sealed",
+	KindMemberKey:    "member-key",
 }
 
 // Known reports whether k is a kind this version of Pursuance knows.

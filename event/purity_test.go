@@ -56,10 +56,14 @@ var allowedVars = map[string]string{
 	"event.kindNames":           "kind name table",
 	"identity.memberIDEncoding": "base32 alphabet",
 	"identity.kem":              "the KEM algorithm descriptor",
+	"identity.nameScripts":      "script names of unicode.Scripts, fixed at init",
+	"identity.allowedMixes":     "script mixes names may use (UTS #39)",
+	"identity.lookAlike":        "look-alike character table",
 	"charter.templateFiles":     "embedded template files, read-only",
 	"state.encMode":             "CBOR encoder options, fixed at init",
 	"state.decMode":             "CBOR decoder options, fixed at init",
 	"state.statusNames":         "status name table",
+	"state.kinds":               "op kind table",
 	"keys.buckets":              "envelope size table",
 }
 

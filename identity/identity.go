@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"unicode"
-	"unicode/utf8"
 )
 
 // MaxNameLen is the maximum length of a display name, in bytes of UTF-8.
@@ -16,59 +14,30 @@ const MaxNameLen = 64
 const kemBindingLabel = "pursuance/v1/kem-binding"
 
 // ErrBadName is returned (wrapped) when a display name is empty, too long, not
-// valid UTF-8, or contains control or bidirectional-override characters.
+// valid UTF-8, not in normal form, or contains a character names may not
+// have (ValidateName).
 var ErrBadName = errors.New("not a valid name")
 
 // ErrBadKEMBinding is returned (wrapped) when a KEM public key does not carry a
 // valid binding signature by the signing key it is presented with.
 var ErrBadKEMBinding = errors.New("KEM key is not signed by the member's signing key")
 
-// ValidateName reports whether name may be used as a display name: non-empty,
-// at most MaxNameLen bytes, valid UTF-8, and free of control characters
-// (Unicode category Cc) and of the invisible bidirectional formatting
-// characters that could make one name display as another. Any other error is
-// nil; a failure wraps ErrBadName.
-func ValidateName(name string) error {
-	switch {
-	case name == "":
-		return fmt.Errorf("%w: the name is empty", ErrBadName)
-	case len(name) > MaxNameLen:
-		return fmt.Errorf("%w: the name is %d bytes long, at most %d allowed", ErrBadName, len(name), MaxNameLen)
-	case !utf8.ValidString(name):
-		return fmt.Errorf("%w: the name is not valid UTF-8", ErrBadName)
-	}
-	for _, r := range name {
-		if unicode.IsControl(r) || isBidiControl(r) {
-			return fmt.Errorf("%w: the name contains the control character %U", ErrBadName, r)
-		}
-	}
-	return nil
-}
-
-// isBidiControl reports whether r is one of the invisible characters that
-// change the direction in which text is displayed.
-func isBidiControl(r rune) bool {
-	switch {
-	case r == 0x061C, r == 0x200E, r == 0x200F:
-		return true
-	case r >= 0x202A && r <= 0x202E:
-		return true
-	case r >= 0x2066 && r <= 0x2069:
-		return true
-	}
-	return false
-}
-
 // Identity is a member's private identity: a display name, the signing key
 // whose public half is the member ID, and the KEM key that sealed keys are
 // addressed to. It is secret. An Identity is immutable and safe for concurrent
 // use.
 type Identity struct {
-	name string
-	sign *SigningKey
-	kem  *KEMPrivateKey
-	pub  Public
+	name    string
+	sign    *SigningKey
+	kem     *KEMPrivateKey
+	retired []*KEMPrivateKey // earlier KEM keys, oldest first: they open what was sealed to them
+	pub     Public
 }
+
+// MaxRetiredKEMKeys bounds how many earlier KEM keys an identity keeps. A
+// member who rotated its KEM key more often than this loses the oldest,
+// and with them what was sealed only to those.
+const MaxRetiredKEMKeys = 256
 
 // New generates a fresh identity named name, reading 64 bytes from rand, which
 // must be a cryptographically secure source (crypto/rand.Reader outside of
@@ -107,6 +76,55 @@ func FromKeys(name string, sign *SigningKey, kemKey *KEMPrivateKey) (*Identity, 
 		KEMBinding: SignKEMBinding(sign, kemKey.Public()),
 	}
 	return id, nil
+}
+
+// WithRetiredKEMKeys returns a copy of id that also keeps the earlier KEM
+// keys retired, oldest first (as a keystore restores them). At most
+// MaxRetiredKEMKeys are kept, the newest.
+func (id *Identity) WithRetiredKEMKeys(retired []*KEMPrivateKey) *Identity {
+	c := *id
+	c.retired = append([]*KEMPrivateKey(nil), retired...)
+	if len(c.retired) > MaxRetiredKEMKeys {
+		c.retired = c.retired[len(c.retired)-MaxRetiredKEMKeys:]
+	}
+	return &c
+}
+
+// RotateKEM returns a copy of id with a fresh KEM key, generated from 32
+// bytes of rand, the current one joining the retired keys. The signing key,
+// and so the member ID, stay. New key generations are sealed to the new
+// key once the member has published it (a member-key event); the retired
+// keys keep opening what was sealed to them before.
+func (id *Identity) RotateKEM(rand io.Reader) (*Identity, error) {
+	k, err := NewKEMPrivateKey(rand)
+	if err != nil {
+		return nil, err
+	}
+	next, err := FromKeys(id.name, id.sign, k)
+	if err != nil {
+		return nil, err
+	}
+	return next.WithRetiredKEMKeys(append(append([]*KEMPrivateKey(nil), id.retired...), id.kem)), nil
+}
+
+// RetiredKEMKeys returns the identity's earlier KEM keys, oldest first. They
+// are secret.
+func (id *Identity) RetiredKEMKeys() []*KEMPrivateKey {
+	return append([]*KEMPrivateKey(nil), id.retired...)
+}
+
+// KEMKeyFor returns the identity's KEM private key, current or retired,
+// whose public half is pub, or nil.
+func (id *Identity) KEMKeyFor(pub KEMPublicKey) *KEMPrivateKey {
+	if id.kem.Public().Equal(pub) {
+		return id.kem
+	}
+	for _, k := range id.retired {
+		if k.Public().Equal(pub) {
+			return k
+		}
+	}
+	return nil
 }
 
 // Name returns the identity's display name.

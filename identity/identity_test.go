@@ -282,3 +282,99 @@ func TestFingerprintShape(t *testing.T) {
 		}
 	}
 }
+
+// TestNames: names are kept in one normal form, show everything they hold,
+// and do not mix scripts within a word; look-alikes are Confusable.
+func TestNames(t *testing.T) {
+	norm := map[string]string{
+		"  Alice   Smith ":      "Alice Smith",
+		"Ｄａｖｅ":                  "Dave",
+		"ﬁona":                  "fiona",
+		"Jose\u0301":            "José",
+		"\u3000Aki\u00a0Tanaka": "Aki Tanaka",
+	}
+	for in, want := range norm {
+		got, err := NormalizeName(in)
+		if err != nil || got != want {
+			t.Errorf("NormalizeName(%q) = %q, %v; want %q", in, got, err, want)
+		}
+		if err := ValidateName(in); !errors.Is(err, ErrBadName) {
+			t.Errorf("ValidateName(%q) = %v: a name not in normal form must not be valid", in, err)
+		}
+		if err := ValidateName(want); err != nil {
+			t.Errorf("ValidateName(%q) = %v", want, err)
+		}
+	}
+	good := []string{"desk 🐦\u200d⬛", "❤\ufe0f Ana", "👍🏽", "Zoë Müller", "李小龍", "山田 Taro", "Иван Петров", "Ἀλέξανδρος", "O'Brien-Smith", "Ali 2"}
+	for _, n := range good {
+		if err := ValidateName(n); err != nil {
+			t.Errorf("ValidateName(%q) = %v, want nil", n, err)
+		}
+	}
+	bad := map[string]string{
+		"Da\u200bve":    "invisible character U+200B",
+		"Da\u200dve":    "invisible character U+200D",
+		"A\u00adB":      "invisible character U+00AD",
+		"Da\u2060ve":    "invisible character U+2060",
+		"e\ufe0f":       "invisible character U+FE0F",
+		"\u3164":        "invisible character U+3164",
+		"D\u0430ve":     `mixes Latin and Cyrillic`,
+		"Pаypal":        `mixes Latin and Cyrillic`,
+		"x\ue000":       "U+E000, which is unassigned, private",
+		"line\u2028":    "U+2028",
+		"rtl\u202eevil": "control character U+202E",
+	}
+	for n, want := range bad {
+		err := ValidateName(n)
+		if !errors.Is(err, ErrBadName) || !strings.Contains(err.Error(), want) {
+			t.Errorf("ValidateName(%q) = %v, want ErrBadName saying %q", n, err, want)
+		}
+		if _, err := NormalizeName(n); !errors.Is(err, ErrBadName) {
+			t.Errorf("NormalizeName(%q) = %v, want ErrBadName", n, err)
+		}
+	}
+	alike := [][2]string{{"Dave", "dave"}, {"Dave", "DAVE"}, {"Bill", "B1ll"}, {"Olga", "0lga"}, {"Zoe", "Zoë"}, {"Ana Li", "AnaLi"}, {"Paypal", "Рауpal"}}
+	for _, p := range alike {
+		if !Confusable(p[0], p[1]) {
+			t.Errorf("Confusable(%q, %q) = false", p[0], p[1])
+		}
+	}
+	for _, p := range [][2]string{{"Dave", "Dan"}, {"Alice", "Bob"}, {"李", "季"}} {
+		if Confusable(p[0], p[1]) {
+			t.Errorf("Confusable(%q, %q) = true", p[0], p[1])
+		}
+	}
+}
+
+func TestRotateKEM(t *testing.T) {
+	id, err := New("Alice", testRand(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, err := id.RotateKEM(testRand(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next.ID() != id.ID() || next.Name() != id.Name() {
+		t.Fatal("rotating the KEM key changed the member ID or name")
+	}
+	if next.Public().KEM.Equal(id.Public().KEM) {
+		t.Fatal("the KEM key did not change")
+	}
+	if err := next.Public().Verify(); err != nil {
+		t.Fatalf("the new binding: %v", err)
+	}
+	if r := next.RetiredKEMKeys(); len(r) != 1 || !r[0].Public().Equal(id.Public().KEM) {
+		t.Fatalf("retired keys: %d", len(r))
+	}
+	if next.KEMKeyFor(id.Public().KEM) == nil || next.KEMKeyFor(next.Public().KEM) != next.KEMKey() {
+		t.Fatal("KEMKeyFor does not find the current and the retired key")
+	}
+	third, _ := next.RotateKEM(testRand(3))
+	if r := third.RetiredKEMKeys(); len(r) != 2 || !r[0].Public().Equal(id.Public().KEM) || !r[1].Public().Equal(next.Public().KEM) {
+		t.Fatal("retired keys are not kept oldest first")
+	}
+	if id.RetiredKEMKeys() != nil {
+		t.Fatal("rotating changed the original identity")
+	}
+}

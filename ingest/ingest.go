@@ -191,6 +191,19 @@ func (in *Ingester) Missing() []event.ID {
 	return out
 }
 
+// Reload makes the Ingester read each chain's tip from the store again
+// at its next use, keeping the pending set: call it when another writer
+// (another process, while this one did not hold the home) may have
+// written to the store since the last call. A stale tip would let an
+// event at a seq the other writer stored pass as new, unchecked for
+// equivocation. It must not be called during an Ingest.
+func (in *Ingester) Reload() {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	clear(in.tips)
+	clear(in.loaded)
+}
+
 // PendingCount returns the number of events waiting for predecessors.
 func (in *Ingester) PendingCount() int {
 	in.mu.Lock()

@@ -515,3 +515,23 @@ func TestNewPursuanceLooksUpTipsOnce(t *testing.T) {
 		t.Fatalf("VersionVector called %d times", st.vv)
 	}
 }
+
+// Two writers of one store (two processes taking turns with a home): an
+// event at a seq the other writer stored is an equivocation once the
+// Ingester reloads its chain tips, as the app does each time it takes the
+// home back.
+func TestReloadSeesAnotherWriter(t *testing.T) {
+	f := newFixture(t, 4)
+	e1 := f.next(t, "a")
+	f.c.Last = &event.Ref{ID: f.g.ID(), Pursuance: f.g.ID(), Author: f.key.Public(), Seq: 1, Lamport: 1}
+	e1b := f.next(t, "b") // seq 2 too
+	st := store.NewMemory()
+	mine, other := ingest.New(st, ingest.Options{}), ingest.New(st, ingest.Options{})
+	ingestAll(t, mine, wire(f.g)) // mine knows the chain's tip: 1
+	ingestAll(t, other, wire(e1))
+	mine.Reload()
+	res := ingestAll(t, mine, wire(e1b))
+	if len(res.Equivocations) != 1 {
+		t.Fatalf("the fork with the other writer's event went unnoticed: %+v", res)
+	}
+}

@@ -72,6 +72,7 @@ const (
 	labelTopicID   = "pursuance/v1/topic-id"
 	labelWrap      = "pursuance/v1/content-wrap-key"
 	labelChain     = "pursuance/v1/seed-chain-key"
+	labelSibling   = "pursuance/v1/seed-chain-sibling"
 	labelSeedSeal  = "pursuance/v1/seed-seal"
 	labelContent   = "pursuance/v1/content"
 	labelEnvelopeA = "pursuance/v1/envelope"

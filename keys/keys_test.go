@@ -178,6 +178,43 @@ func TestChain(t *testing.T) {
 	}
 }
 
+// TestChainSibling: several earlier generations chained under one next,
+// each opening only with its own update's ID, none with Unchain's key.
+func TestChainSibling(t *testing.T) {
+	next := testKey(t, "editor", 3, 0x30)
+	a, b := testKey(t, "editor", 2, 0x41), testKey(t, "editor", 2, 0x42)
+	ua, ub := event.ID{1}, event.ID{2}
+	boxA, err := ChainSibling(next, a, ua)
+	if err != nil {
+		t.Fatal(err)
+	}
+	boxB, err := ChainSibling(next, b, ub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := UnchainSibling(next, 2, ua, boxA); err != nil || got != *a {
+		t.Fatalf("unchain a: %v", err)
+	}
+	if got, err := UnchainSibling(next, 2, ub, boxB); err != nil || got != *b {
+		t.Fatalf("unchain b: %v", err)
+	}
+	if _, err := UnchainSibling(next, 2, ub, boxA); !errors.Is(err, ErrSeal) {
+		t.Errorf("a's box opened under b's update: %v", err)
+	}
+	if _, err := UnchainSibling(next, 1, ua, boxA); !errors.Is(err, ErrSeal) {
+		t.Errorf("a's box opened as generation 1: %v", err)
+	}
+	if _, err := Unchain(next, boxA); !errors.Is(err, ErrSeal) {
+		t.Errorf("a sibling box opened as the plain chain: %v", err)
+	}
+	if _, err := ChainSibling(next, testKey(t, "editor", 3, 0x43), ua); !errors.Is(err, ErrBadKey) {
+		t.Errorf("chained a generation not before next: %v", err)
+	}
+	if _, err := ChainSibling(next, testKey(t, "admin", 2, 0x43), ua); !errors.Is(err, ErrBadKey) {
+		t.Errorf("chained another scope: %v", err)
+	}
+}
+
 func TestContent(t *testing.T) {
 	rnd := newDetRand(4)
 	ck, _ := NewContentKey(rnd)
@@ -271,6 +308,8 @@ type vector struct {
 	Envelope  string `json:"envelope,omitempty"`
 	Prev      string `json:"prev_seed,omitempty"`
 	Chain     string `json:"chain,omitempty"`
+	// PrevUpdate names the chained sibling generation (ChainSibling).
+	PrevUpdate string `json:"prev_update,omitempty"`
 }
 
 // fixedRand returns the same bytes every time, for vectors.
@@ -299,6 +338,14 @@ func TestVectors(t *testing.T) {
 	}
 	vs = append(vs, vector{Name: "role key: seed chaining", Pursuance: next.Scope.Pursuance.String(), Role: "editor", Gen: 2,
 		Seed: hex.EncodeToString(next.Seed[:]), Prev: hex.EncodeToString(prev.Seed[:]), Chain: hex.EncodeToString(chain)})
+	sib := testKey(t, "editor", 1, 0x40)
+	sibUpdate := event.ID{0x51, 0x52}
+	sibChain, err := ChainSibling(next, sib, sibUpdate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vs = append(vs, vector{Name: "role key: a sibling generation chained (its key update's ID in prev_update)", Pursuance: next.Scope.Pursuance.String(), Role: "editor", Gen: 2,
+		Seed: hex.EncodeToString(next.Seed[:]), Prev: hex.EncodeToString(sib.Seed[:]), PrevUpdate: sibUpdate.String(), Chain: hex.EncodeToString(sibChain)})
 	got, err := json.MarshalIndent(vs, "", "  ")
 	if err != nil {
 		t.Fatal(err)

@@ -1,13 +1,16 @@
 package keys
 
 import (
+	"crypto/hkdf"
 	"crypto/hpke"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
 
 	"golang.org/x/crypto/chacha20poly1305"
 
+	"github.com/pursuance/pursuance/event"
 	"github.com/pursuance/pursuance/identity"
 )
 
@@ -88,6 +91,56 @@ func Unchain(next *Key, box []byte) (Key, error) {
 	}
 	copy(prev.Seed[:], seed)
 	return prev, nil
+}
+
+// ChainSibling seals prev's seed under next, for an earlier generation of
+// the same scope that next does not follow: one made concurrently with the
+// one next follows (two members rotating at once), which those who hold
+// next would otherwise never read. prevUpdate names prev (the key update
+// that published it). next may chain several such siblings, so each box
+// has its own key, derived with prevUpdate, and its associated data names
+// it too; the nonce is fixed, since each key seals one seed.
+func ChainSibling(next, prev *Key, prevUpdate event.ID) ([]byte, error) {
+	if next.Scope != prev.Scope || prev.Gen == 0 || prev.Gen >= next.Gen {
+		return nil, fmt.Errorf("%w: can only chain an earlier generation of %s under generation %d", ErrBadKey, next.Scope, next.Gen)
+	}
+	aead, err := chacha20poly1305.NewX(siblingKey(next, prevUpdate))
+	if err != nil {
+		return nil, err
+	}
+	var nonce [nonceSize]byte
+	return aead.Seal(nil, nonce[:], prev.Seed[:], append(prev.context(), prevUpdate[:]...)), nil
+}
+
+// UnchainSibling opens a ChainSibling box with next, returning generation
+// prevGen of next's scope, published by prevUpdate.
+func UnchainSibling(next *Key, prevGen uint64, prevUpdate event.ID, box []byte) (Key, error) {
+	if prevGen == 0 || prevGen >= next.Gen {
+		return Key{}, fmt.Errorf("%w: generation %d is not before %d", ErrBadKey, prevGen, next.Gen)
+	}
+	prev := Key{Scope: next.Scope, Gen: prevGen}
+	aead, err := chacha20poly1305.NewX(siblingKey(next, prevUpdate))
+	if err != nil {
+		return Key{}, err
+	}
+	var nonce [nonceSize]byte
+	seed, err := aead.Open(nil, nonce[:], box, append(prev.context(), prevUpdate[:]...))
+	if err != nil || len(seed) != SeedSize {
+		return Key{}, fmt.Errorf("%w: chained sibling seed", ErrSeal)
+	}
+	copy(prev.Seed[:], seed)
+	return prev, nil
+}
+
+// siblingKey is HKDF-SHA256 of next's seed, info = label ‖ 0x00 ‖ next's
+// context ‖ prevUpdate.
+func siblingKey(next *Key, prevUpdate event.ID) []byte {
+	info := append(append([]byte(labelSibling+"\x00"), next.context()...), prevUpdate[:]...)
+	out, err := hkdf.Key(sha256.New, next.Seed[:], nil, string(info), chacha20poly1305.KeySize)
+	if err != nil {
+		panic("keys: hkdf: " + err.Error())
+	}
+	return out
 }
 
 // ContentKey is the fresh key one piece of content (a task's text, a

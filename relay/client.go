@@ -20,20 +20,101 @@ import (
 
 // Client speaks the relay protocol to one relay.
 type Client struct {
-	base string
-	hc   *http.Client
+	base  string
+	hc    *http.Client
+	stall time.Duration
 }
 
-// NewClient returns a client of the relay at base (http://host:port).
+// DefaultStall is how long a client waits for a relay that sends nothing:
+// to connect and answer, and between bytes of a request's body or of its
+// answer. A relay that accepts connections and never answers (censored
+// or overloaded) fails with ErrStalled after this long, not never.
+const DefaultStall = 15 * time.Second
+
+// ErrStalled is wrapped by the error of a request that made no progress
+// for the client's stall time.
+var ErrStalled = errors.New("relay: no answer in time")
+
+// NewClient returns a client of the relay at base (http://host:port),
+// using hc (nil: a client of its own). Every request fails with
+// ErrStalled once it has made no progress for DefaultStall (see Stall).
 func NewClient(base string, hc *http.Client) *Client {
 	if hc == nil {
-		hc = &http.Client{Timeout: 2 * time.Minute}
+		hc = &http.Client{}
 	}
-	return &Client{base: strings.TrimRight(base, "/"), hc: hc}
+	return &Client{base: strings.TrimRight(base, "/"), hc: hc, stall: DefaultStall}
+}
+
+// Stall sets how long a request may go without progress (0:
+// DefaultStall), and returns c. Set it before using c.
+func (c *Client) Stall(d time.Duration) *Client {
+	if d <= 0 {
+		d = DefaultStall
+	}
+	c.stall = d
+	return c
 }
 
 // URL returns the relay's base URL.
 func (c *Client) URL() string { return c.base }
+
+// do sends req and returns the answer, whose body the caller must close.
+// The request fails with ErrStalled when no byte of the request's body
+// went out, and no byte of the answer came in, for the stall time.
+func (c *Client) do(ctx context.Context, req *http.Request) (*http.Response, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	stalled := fmt.Errorf("%w (nothing for %s)", ErrStalled, c.stall)
+	timer := time.AfterFunc(c.stall, func() { cancel(stalled) })
+	done := func() {
+		timer.Stop()
+		cancel(nil)
+	}
+	req = req.WithContext(ctx)
+	if req.Body != nil {
+		req.Body = &progressReader{r: req.Body, t: timer, d: c.stall}
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		done()
+		if cause := context.Cause(ctx); errors.Is(cause, ErrStalled) {
+			return nil, cause
+		}
+		return nil, err
+	}
+	resp.Body = &progressReader{r: resp.Body, t: timer, d: c.stall, ctx: ctx, done: done}
+	return resp, nil
+}
+
+// progressReader restarts the stall timer whenever bytes pass; for an
+// answer's body it reports a stall as such, and Close ends the request.
+type progressReader struct {
+	r    io.ReadCloser
+	t    *time.Timer
+	d    time.Duration
+	ctx  context.Context // of the request, for an answer's body
+	done func()
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	if n > 0 {
+		p.t.Reset(p.d)
+	}
+	if err != nil && err != io.EOF && p.ctx != nil {
+		if cause := context.Cause(p.ctx); errors.Is(cause, ErrStalled) {
+			err = cause
+		}
+	}
+	return n, err
+}
+
+func (p *progressReader) Close() error {
+	err := p.r.Close()
+	if p.done != nil {
+		p.done()
+	}
+	return err
+}
 
 // StatusError is a relay's refusal: its HTTP status and message.
 type StatusError struct {
@@ -57,7 +138,7 @@ func (c *Client) Append(ctx context.Context, topic keys.Topic, key *identity.Sig
 		return AppendResult{}, err
 	}
 	req.Header.Set("Content-Type", "application/octet-stream")
-	resp, err := c.hc.Do(req)
+	resp, err := c.do(ctx, req)
 	if err != nil {
 		return AppendResult{}, err
 	}
@@ -66,11 +147,21 @@ func (c *Client) Append(ctx context.Context, topic keys.Topic, key *identity.Sig
 		return AppendResult{}, err
 	}
 	var res AppendResult
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&res); err != nil {
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxAppendAnswer)).Decode(&res); err != nil {
 		return AppendResult{}, fmt.Errorf("relay: append answer: %w", err)
+	}
+	res.Instance = resp.Header.Get(HeaderInstance)
+	if len(res.Cursors) != len(envs) {
+		// An older relay, or a wrong answer: the client checks on a
+		// later read either way.
+		res.Cursors = nil
 	}
 	return res, nil
 }
+
+// maxAppendAnswer bounds the JSON answer of an append: a cursor for
+// each of up to MaxBatch envelopes, 20 digits and a comma each.
+const maxAppendAnswer = 1<<12 + MaxBatch*21
 
 func statusError(resp *http.Response) error {
 	if resp.StatusCode == http.StatusOK {
@@ -79,9 +170,43 @@ func statusError(resp *http.Response) error {
 	var e apiError
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
 	if json.Unmarshal(b, &e) != nil || e.Error == "" {
-		e.Error = strings.TrimSpace(string(b))
+		// Not a relay's error (a web server's page, a proxy's): say what
+		// it was, never pass the page on.
+		e.Error = "not a Pursuance relay's answer"
+		if ct := resp.Header.Get("Content-Type"); ct != "" {
+			e.Error += " (" + strings.TrimSpace(strings.Split(ct, ";")[0]) + ")"
+		}
 	}
 	return &StatusError{Status: resp.StatusCode, Message: e.Error}
+}
+
+// ErrNotRelay is returned by Info when the server answers, but not as a
+// relay of a protocol version this client speaks.
+var ErrNotRelay = errors.New("not a Pursuance relay")
+
+// Info asks the relay for its protocol version and limits (GET /v1). A
+// server that answers something else is ErrNotRelay.
+func (c *Client) Info(ctx context.Context) (Info, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/v1", nil)
+	if err != nil {
+		return Info{}, err
+	}
+	resp, err := c.do(ctx, req)
+	if err != nil {
+		return Info{}, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return Info{}, fmt.Errorf("%w: GET /v1 answered %d %s", ErrNotRelay, resp.StatusCode, http.StatusText(resp.StatusCode))
+	}
+	var info Info
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&info); err != nil || info.Protocol == 0 {
+		return Info{}, fmt.Errorf("%w: GET /v1 did not answer with a relay's description", ErrNotRelay)
+	}
+	if info.Protocol != Version {
+		return Info{}, fmt.Errorf("%w: it speaks protocol version %d, this program %d", ErrNotRelay, info.Protocol, Version)
+	}
+	return info, nil
 }
 
 // Read reads up to limit entries of topic after cursor.
@@ -91,7 +216,7 @@ func (c *Client) Read(ctx context.Context, topic keys.Topic, after uint64, limit
 	if err != nil {
 		return ReadResult{}, err
 	}
-	resp, err := c.hc.Do(req)
+	resp, err := c.do(ctx, req)
 	if err != nil {
 		return ReadResult{}, err
 	}
@@ -107,8 +232,12 @@ func (c *Client) Read(ctx context.Context, topic keys.Topic, after uint64, limit
 	if res.Entries, err = DecodeEntries(b); err != nil {
 		return ReadResult{}, err
 	}
+	if len(res.Entries) > limit {
+		return ReadResult{}, fmt.Errorf("%w: %d entries for a limit of %d", ErrFrame, len(res.Entries), limit)
+	}
 	res.Last, _ = strconv.ParseUint(resp.Header.Get(HeaderLast), 10, 64)
 	res.First, _ = strconv.ParseUint(resp.Header.Get(HeaderFirst), 10, 64)
+	res.Instance = resp.Header.Get(HeaderInstance)
 	for _, e := range res.Entries {
 		if e.Cursor <= after {
 			return ReadResult{}, fmt.Errorf("%w: entry %d at or before the cursor %d", ErrFrame, e.Cursor, after)
@@ -122,7 +251,14 @@ func (c *Client) Read(ctx context.Context, topic keys.Topic, after uint64, limit
 // or the connection drops (the error says which).
 func (c *Client) Subscribe(ctx context.Context, topic keys.Topic, after uint64, fn func([]Entry) error) error {
 	u := fmt.Sprintf("%s/v1/topics/%s/live?after=%d", strings.Replace(c.base, "http", "ws", 1), TopicHex(topic), after)
-	conn, _, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: c.hc})
+	// The handshake has the stall time; the stream may then be quiet for
+	// as long as nobody writes.
+	dctx, cancel := context.WithTimeoutCause(ctx, c.stall, fmt.Errorf("%w (no handshake in %s)", ErrStalled, c.stall))
+	conn, _, err := websocket.Dial(dctx, u, &websocket.DialOptions{HTTPClient: c.hc})
+	if cause := context.Cause(dctx); err != nil && errors.Is(cause, ErrStalled) {
+		err = cause
+	}
+	cancel()
 	if err != nil {
 		return err
 	}
@@ -165,11 +301,15 @@ func (c *Client) Subscribe(ctx context.Context, topic keys.Topic, after uint64, 
 }
 
 // IsRetryable reports whether an error from a relay is worth retrying
-// later (down, overloaded, rate-limited) rather than a refusal.
+// soon (down, overloaded, rate-limited) rather than a refusal. A relay
+// that stalled is not: waiting for it again would only double the wait.
 func IsRetryable(err error) bool {
 	var se *StatusError
 	if errors.As(err, &se) {
 		return se.Status == http.StatusTooManyRequests || se.Status >= 500
+	}
+	if errors.Is(err, ErrStalled) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
 	}
 	return err != nil
 }

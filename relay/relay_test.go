@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -354,5 +356,139 @@ func TestInfoHealthMetrics(t *testing.T) {
 		if resp.StatusCode != 200 || !bytes.Contains(b, []byte(want)) {
 			t.Errorf("%s: %d %s", path, resp.StatusCode, fmt.Sprintf("%.200s", b))
 		}
+	}
+}
+
+// An append answers each envelope's cursor, a duplicate's the cursor of
+// the entry that holds it; every answer names the store's instance,
+// which survives reopening the store and differs for a new one.
+func TestAppendCursorsAndInstance(t *testing.T) {
+	ctx := context.Background()
+	r := newTestRelay(t, Config{})
+	topic, key := testTopic(t, 1)
+	a, b, c := envelope(1024, 1), envelope(1024, 2), envelope(1024, 3)
+	res, err := r.c.Append(ctx, topic, key, [][]byte{a, b})
+	if err != nil || !slices.Equal(res.Cursors, []uint64{1, 2}) {
+		t.Fatalf("append: %+v %v", res, err)
+	}
+	res, err = r.c.Append(ctx, topic, key, [][]byte{c, b, c})
+	if err != nil || !slices.Equal(res.Cursors, []uint64{3, 2, 3}) || res.Stored != 1 || res.Duplicates != 2 {
+		t.Fatalf("append with duplicates: %+v %v", res, err)
+	}
+	inst := r.st.Instance()
+	if len(inst) != 2*instanceBytes || res.Instance != inst {
+		t.Fatalf("instance %q, answered %q", inst, res.Instance)
+	}
+	got, err := r.c.Read(ctx, topic, 0, 10)
+	if err != nil || got.Instance != inst {
+		t.Fatalf("read's instance %q, %v", got.Instance, err)
+	}
+	for _, path := range []string{"/healthz", "/v1", "/v1/topics/xyz"} {
+		resp, err := r.ts.Client().Get(r.ts.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.Header.Get(HeaderInstance) != inst {
+			t.Errorf("%s (%d): instance header %q", path, resp.StatusCode, resp.Header.Get(HeaderInstance))
+		}
+	}
+	// Reopened (as after a restart, or a restore from a backup): the same.
+	path := filepath.Join(t.TempDir(), "relay.db")
+	st, err := OpenSQLite(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := st.Instance()
+	st.Close()
+	if st, err = OpenSQLite(ctx, path); err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if st.Instance() != first || first == inst {
+		t.Errorf("instances: %q reopened as %q; another store's %q", first, st.Instance(), inst)
+	}
+}
+
+// hangingListener accepts connections (the kernel does, from its
+// backlog) and never reads or writes: a censored or overloaded relay.
+func hangingListener(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+	})
+	return "http://" + ln.Addr().String()
+}
+
+// A relay that never answers fails every call with ErrStalled after the
+// stall time (measured with a wide margin: the point is "not never").
+func TestClientStalls(t *testing.T) {
+	ctx := context.Background()
+	c := NewClient(hangingListener(t), nil).Stall(300 * time.Millisecond)
+	topic, key := testTopic(t, 1)
+	calls := map[string]func() error{
+		"read": func() error { _, err := c.Read(ctx, topic, 0, 10); return err },
+		"info": func() error { _, err := c.Info(ctx); return err },
+		"append": func() error {
+			_, err := c.Append(ctx, topic, key, [][]byte{envelope(1024, 1)})
+			return err
+		},
+		"subscribe": func() error {
+			return c.Subscribe(ctx, topic, 0, func([]Entry) error { return nil })
+		},
+	}
+	for name, call := range calls {
+		start := time.Now()
+		err := call()
+		if !errors.Is(err, ErrStalled) || IsRetryable(err) {
+			t.Errorf("%s: %v (retryable %v)", name, err, IsRetryable(err))
+		}
+		if d := time.Since(start); d > 10*time.Second {
+			t.Errorf("%s took %s", name, d)
+		}
+	}
+}
+
+// A slow but steady answer is not a stall: the timer restarts with every
+// byte.
+func TestClientSlowIsNotStalled(t *testing.T) {
+	topic, _ := testTopic(t, 1)
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(HeaderLast, "4")
+		w.WriteHeader(http.StatusOK)
+		for i := range 4 {
+			w.Write(AppendEntry(nil, Entry{Cursor: uint64(i + 1), Envelope: envelope(1024, byte(i))}))
+			w.(http.Flusher).Flush()
+			time.Sleep(400 * time.Millisecond)
+		}
+	}))
+	defer ts.Close()
+	// Each gap is 0.4 of the stall time (a margin of 600 ms for a loaded
+	// machine); the whole answer takes longer than it.
+	got, err := NewClient(ts.URL, nil).Stall(time.Second).Read(context.Background(), topic, 0, 10)
+	if err != nil || len(got.Entries) != 4 {
+		t.Fatalf("%d entries, %v", len(got.Entries), err)
 	}
 }

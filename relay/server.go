@@ -65,6 +65,13 @@ type Config struct {
 	Logger *slog.Logger
 	// Registry receives the metrics; nil: a new one, served on /metrics.
 	Registry *prometheus.Registry
+	// Admit, when set, is asked about each envelope of an append; those
+	// it refuses are not stored (the answer counts them as refused). A
+	// member's node embeds a relay that stores only what opens to events
+	// its member may need (app.Admitter); a public relay leaves it nil.
+	// It must be safe for concurrent use, and keep no reference to
+	// envelope (its memory is reused).
+	Admit func(topic keys.Topic, envelope []byte) bool
 }
 
 // Defaults of Config.
@@ -148,6 +155,7 @@ type Server struct {
 	log     *slog.Logger
 	hub     *hub
 	mux     *http.ServeMux
+	h       http.Handler // mux, with the instance header on every answer
 	m       metrics
 	now     func() time.Time
 	mu      sync.Mutex
@@ -193,6 +201,11 @@ func NewServer(st Store, cfg Config) *Server {
 	mux.HandleFunc("GET /v1/topics/{topic}", s.readHandler)
 	mux.HandleFunc("GET /v1/topics/{topic}/live", s.liveHandler)
 	s.mux = mux
+	instance := st.Instance()
+	s.h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(HeaderInstance, instance)
+		mux.ServeHTTP(w, r)
+	})
 	return s
 }
 
@@ -201,7 +214,7 @@ func NewServer(st Store, cfg Config) *Server {
 const rootText = "This is a Pursuance relay: it carries sealed envelopes for Pursuance clients (protocol /v1); it is not a web page.\n"
 
 // Handler returns the HTTP handler of the protocol.
-func (s *Server) Handler() http.Handler { return s.mux }
+func (s *Server) Handler() http.Handler { return s.h }
 
 // Serve serves on ln until ctx ends, then stops gracefully: it stops
 // accepting, ends live streams, and waits (up to 10 s) for requests in
@@ -211,7 +224,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	base, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	hs := &http.Server{
-		Handler:           s.mux,
+		Handler:           s.h,
 		ReadHeaderTimeout: 10 * time.Second, // slowloris
 		ReadTimeout:       60 * time.Second,
 		IdleTimeout:       2 * time.Minute,
@@ -357,6 +370,31 @@ func (s *Server) appendHandler(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusTooManyRequests, "topic_rate", fmt.Errorf("over %g envelopes/s on this topic", s.cfg.TopicRate))
 		return
 	}
+	refused := 0
+	var admitted []bool // by position in the batch, when some were refused
+	if s.cfg.Admit != nil {
+		admitted = make([]bool, len(envs))
+		kept := make([][]byte, 0, len(envs))
+		for i, e := range envs {
+			if admitted[i] = s.cfg.Admit(topic, e); admitted[i] {
+				kept = append(kept, e)
+			}
+		}
+		refused, envs = len(envs)-len(kept), kept
+		if refused > 0 {
+			s.m.rejected.WithLabelValues("not_admitted").Add(float64(refused))
+		}
+		if len(envs) == 0 {
+			// Nothing to store: answer with the topic's last cursor as it is.
+			page, err := s.st.Read(r.Context(), topic, 1<<62, 1, 1) // past any cursor: only Last
+			if err != nil {
+				s.fail(w, r, http.StatusInternalServerError, "store", errors.New("the relay's store failed; retry"))
+				return
+			}
+			writeJSON(w, http.StatusOK, AppendResult{Refused: refused, Last: page.Last, Cursors: make([]uint64, refused)})
+			return
+		}
+	}
 	if !s.checkQuotas(w, r, topic, envs) {
 		return
 	}
@@ -371,6 +409,18 @@ func (s *Server) appendHandler(w http.ResponseWriter, r *http.Request) {
 		}
 		s.fail(w, r, http.StatusInternalServerError, "store", err)
 		return
+	}
+	if refused > 0 {
+		// Cursors by position in the batch as sent: 0 for a refused one.
+		all := make([]uint64, len(admitted))
+		k := 0
+		for i, ok := range admitted {
+			if ok && k < len(res.Cursors) {
+				all[i] = res.Cursors[k]
+				k++
+			}
+		}
+		res.Refused, res.Cursors = refused, all
 	}
 	s.m.appendSeconds.Observe(time.Since(start).Seconds())
 	s.m.stored.Add(float64(res.Stored))
@@ -422,10 +472,11 @@ func cursorParams(r *http.Request) (after uint64, limit int, err error) {
 	return after, limit, nil
 }
 
-// Response headers of a read.
+// Response headers of a read; HeaderInstance is on every answer.
 const (
-	HeaderLast  = "Pursuance-Relay-Last"
-	HeaderFirst = "Pursuance-Relay-First"
+	HeaderLast     = "Pursuance-Relay-Last"
+	HeaderFirst    = "Pursuance-Relay-First"
+	HeaderInstance = "Pursuance-Relay-Instance"
 )
 
 func (s *Server) readHandler(w http.ResponseWriter, r *http.Request) {

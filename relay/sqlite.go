@@ -2,8 +2,10 @@ package relay
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"sync"
@@ -27,9 +29,10 @@ type SQLite struct {
 	closed   bool
 	onCommit func(map[keys.Topic][]Entry)
 
-	topics map[keys.Topic]*topicInfo // writer loop only; a cache of at most maxCachedTopics
-	total  atomic.Int64              // envelope bytes of all topics, as committed
-	wg     sync.WaitGroup
+	topics   map[keys.Topic]*topicInfo // writer loop only; a cache of at most maxCachedTopics
+	total    atomic.Int64              // envelope bytes of all topics, as committed
+	instance string
+	wg       sync.WaitGroup
 
 	umu   sync.Mutex
 	usage map[keys.Topic]int64 // topics' bytes as committed, for Usage; a cache of at most maxCachedTopics
@@ -81,7 +84,14 @@ CREATE TABLE IF NOT EXISTS envelopes (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS envelopes_seq ON envelopes (topic, seq);
 CREATE UNIQUE INDEX IF NOT EXISTS envelopes_hash ON envelopes (topic, hash);
+CREATE TABLE IF NOT EXISTS meta (
+	name  TEXT PRIMARY KEY,
+	value TEXT NOT NULL
+);
 `
+
+// instanceBytes is the size of a store's random instance ID.
+const instanceBytes = 16
 
 // maxGroup bounds the appends one transaction takes.
 const maxGroup = 512
@@ -122,6 +132,16 @@ func OpenSQLite(ctx context.Context, path string) (_ *SQLite, err error) {
 		return nil, fmt.Errorf("relay store: %w", err)
 	}
 	s.total.Store(total)
+	// The instance ID is made with the store (or, for a store made before
+	// there were instance IDs, at its first open since) and kept in it.
+	var id [instanceBytes]byte
+	rand.Read(id[:])
+	if _, err := s.w.ExecContext(ctx, "INSERT OR IGNORE INTO meta (name, value) VALUES ('instance', ?)", hex.EncodeToString(id[:])); err != nil {
+		return nil, fmt.Errorf("relay store: instance: %w", err)
+	}
+	if err := s.w.QueryRowContext(ctx, "SELECT value FROM meta WHERE name = 'instance'").Scan(&s.instance); err != nil {
+		return nil, fmt.Errorf("relay store: instance: %w", err)
+	}
 	s.wg.Add(1)
 	go s.loop()
 	return s, nil
@@ -133,6 +153,9 @@ func (s *SQLite) OnCommit(fn func(map[keys.Topic][]Entry)) {
 	s.onCommit = fn
 	s.mu.Unlock()
 }
+
+// Instance implements Store.
+func (s *SQLite) Instance() string { return s.instance }
 
 // Append implements Store.
 func (s *SQLite) Append(ctx context.Context, topic keys.Topic, envs [][]byte) (AppendResult, error) {
@@ -243,10 +266,17 @@ func (s *SQLite) write(group []*appendReq) {
 					return err
 				}
 				if n, _ := r.RowsAffected(); n == 0 {
+					// Held already: answer with the cursor that holds it.
+					var at uint64
+					if err := s.w.QueryRowContext(ctx, "SELECT seq FROM envelopes WHERE topic = ? AND hash = ?", ti.id, h[:16]).Scan(&at); err != nil {
+						return err
+					}
 					results[i].r.Duplicates++
+					results[i].r.Cursors = append(results[i].r.Cursors, at)
 					continue
 				}
 				ti.last++
+				results[i].r.Cursors = append(results[i].r.Cursors, ti.last)
 				ti.bytes += int64(len(env))
 				added += int64(len(env))
 				results[i].r.Stored++

@@ -7,15 +7,9 @@ import (
 	"github.com/pursuance/pursuance/identity"
 )
 
-// isAuthority reports whether an op changes the authority state.
-func isAuthority(op Op) bool {
-	switch op.(type) {
-	case *Genesis, *CharterAmend, *RoleAssign, *RoleRevoke, *Invite, *InviteRevoke,
-		*Join, *Remove, *Leave, *Proposal, *Approval, *KeyUpdate, *Relays:
-		return true
-	}
-	return false
-}
+// isAuthority reports whether an op changes the authority state (the
+// kind table).
+func isAuthority(op Op) bool { return kindOf(op.Kind()).authority }
 
 // apply folds an accepted node into the current state.
 func (b *builder) apply(p int32, n *node) {
@@ -162,7 +156,7 @@ func (b *builder) applyAuth(a *authState, n *node, record bool) {
 		}
 		a.setCharter(c, op.Charter)
 		pub, _ := b.publicOf(n, op.Name, op.KEM, op.Binding)
-		a.addMember(&Member{ID: e.Author, Name: op.Name, Roles: []string{c.FounderRole()}, KEM: pub.KEM, Binding: pub.KEMBinding, Since: e.ID()})
+		a.addMember(&Member{ID: e.Author, Name: op.Name, Roles: []string{c.FounderRole()}, KEM: pub.KEM, Binding: pub.KEMBinding, KEMSince: e.ID(), Since: e.ID()})
 	case *Join:
 		// The join was judged against the invite as its parents saw it
 		// (n.invite). The state being folded may lack it: an invite
@@ -174,9 +168,20 @@ func (b *builder) applyAuth(a *authState, n *node, record bool) {
 			role, inviter = inv.op.Role, inv.author
 		}
 		pub, _ := b.publicOf(n, op.Name, op.KEM, op.Binding)
-		a.addMember(&Member{ID: e.Author, Name: op.Name, Roles: a.rankRoles([]string{role}), KEM: pub.KEM, Binding: pub.KEMBinding, Since: e.ID(), InvitedBy: inviter})
+		a.addMember(&Member{ID: e.Author, Name: op.Name, Roles: a.rankRoles([]string{role}), KEM: pub.KEM, Binding: pub.KEMBinding, KEMSince: e.ID(), Since: e.ID(), InvitedBy: inviter})
 	case *Leave:
 		a.dropMember(e.Author)
+	case *MemberKey:
+		if m := a.members[e.Author]; m != nil {
+			k, err := identity.ParseKEMPublicKey(op.KEM)
+			if err != nil {
+				return // decide rejected it already
+			}
+			m.KEM, m.KEMSince = k, e.ID()
+			copy(m.Binding[:], op.Binding)
+		}
+	case *KeyUpdate:
+		applyKeyUpdate(a, e.ID(), e.Author, op, n.kems)
 	case *Invite:
 		a.invites[e.ID()] = &inviteState{id: e.ID(), author: e.Author, op: *op}
 	case *Proposal:
@@ -241,27 +246,41 @@ func (b *builder) applyAuthOp(a *authState, id event.ID, author identity.PublicK
 		for _, u := range op.Remove {
 			delete(a.relays, u)
 		}
-	case *KeyUpdate:
-		var members []identity.PublicKey
-		for _, box := range op.Boxes {
-			members = append(members, box.Member)
+	}
+}
+
+// applyKeyUpdate records an accepted key update (or part of one) in a.
+// kems names, for each box, the event that published the KEM key it was
+// sealed to (KeyGen.KEMs). Key updates are never carried by a proposal.
+func applyKeyUpdate(a *authState, id event.ID, author identity.PublicKey, op *KeyUpdate, kems []event.ID) {
+	var members []identity.PublicKey
+	for _, box := range op.Boxes {
+		members = append(members, box.Member)
+	}
+	kems = slices.Clone(kems)
+	var chained []event.ID
+	if !op.Prev.IsZero() {
+		chained = append(chained, op.Prev)
+	}
+	for _, sib := range op.Siblings {
+		chained = append(chained, sib.Prev)
+	}
+	switch {
+	case op.Parts <= 1:
+		a.keys[op.Role] = append(a.keys[op.Role], KeyGen{Role: op.Role, Gen: op.Gen, Update: id, Members: members, KEMs: kems, Chained: chained})
+	case op.Part == 0:
+		a.partial[id] = &partialGen{kg: KeyGen{Role: op.Role, Gen: op.Gen, Update: id, Members: members, KEMs: kems, Chained: chained}, author: author, parts: op.Parts, next: 1}
+	default:
+		pg := a.partial[op.First]
+		if pg == nil {
+			return // decide rejected it already
 		}
-		switch {
-		case op.Parts <= 1:
-			a.keys[op.Role] = append(a.keys[op.Role], KeyGen{Role: op.Role, Gen: op.Gen, Update: id, Members: members})
-		case op.Part == 0:
-			a.partial[id] = &partialGen{kg: KeyGen{Role: op.Role, Gen: op.Gen, Update: id, Members: members}, author: author, parts: op.Parts, next: 1}
-		default:
-			pg := a.partial[op.First]
-			if pg == nil {
-				return // decide rejected it already
-			}
-			pg.kg.Members = append(pg.kg.Members, members...)
-			pg.next++
-			if pg.next == pg.parts {
-				a.keys[op.Role] = append(a.keys[op.Role], pg.kg)
-				delete(a.partial, op.First)
-			}
+		pg.kg.Members = append(pg.kg.Members, members...)
+		pg.kg.KEMs = append(pg.kg.KEMs, kems...)
+		pg.next++
+		if pg.next == pg.parts {
+			a.keys[op.Role] = append(a.keys[op.Role], pg.kg)
+			delete(a.partial, op.First)
 		}
 	}
 }

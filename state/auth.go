@@ -16,6 +16,7 @@ type Member struct {
 	Roles     []string // ranked as the charter ranks them, highest first
 	KEM       identity.KEMPublicKey
 	Binding   [identity.SignatureSize]byte
+	KEMSince  event.ID           // the event that published KEM: the admitting one, or the member's latest accepted member-key
 	Since     event.ID           // the genesis or join event that admitted it
 	InvitedBy identity.PublicKey // zero for the founder
 }
@@ -78,6 +79,13 @@ type KeyGen struct {
 	Gen     uint64
 	Update  event.ID             // the key-update event
 	Members []identity.PublicKey // whom the seed was sealed to
+	// KEMs names, for each of Members, the event that published the KEM
+	// key the seed was sealed to: the member's KEMSince at the key
+	// update's parents.
+	KEMs []event.ID
+	// Chained names the generations this one chains: its Prev and its
+	// Siblings (whoever holds this one holds those).
+	Chained []event.ID
 }
 
 // currentGen returns the highest generation number of a scope, 0 if none.
@@ -220,6 +228,7 @@ func (a *authState) clone() *authState {
 	for k, v := range a.partial {
 		vv := *v
 		vv.kg.Members = slices.Clone(v.kg.Members)
+		vv.kg.KEMs = slices.Clone(v.kg.KEMs)
 		c.partial[k] = &vv
 	}
 	for k, m := range a.members {

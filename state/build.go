@@ -28,6 +28,8 @@ type node struct {
 	inert    string      // for an accepted event that has no effect: why (a move that would close a cycle)
 	restrict *restriction
 	sealed   *TaskSealed // set when op was opened from a task-sealed body
+	kems     []event.ID  // for a key-update: each box's member's KEMSince at its parents
+	outsider bool        // its author had signed no genesis or join up to it: it can never be accepted
 }
 
 // restriction is what an accepted removal, demotion or invite revocation
@@ -49,8 +51,10 @@ type builder struct {
 	pos       map[event.ID]int32
 	authors   []identity.PublicKey
 	authorIdx map[identity.PublicKey]uint32
-	byAuthor  [][]int32 // positions of each author's events, in log order
-	maxSeq    []uint64  // per author: highest seq added so far
+	byAuthor  [][]int32  // positions of each author's events, in log order
+	maxSeq    []uint64   // per author: highest seq added so far
+	timeUpTo  [][]uint64 // per author, aligned with byAuthor: the highest claimed time of its events so far
+	entered   []bool     // per author: it has signed a genesis or a join so far
 
 	// Pass state.
 	auth       *authState
@@ -71,6 +75,7 @@ type builder struct {
 	secrets    *Secrets
 	held       map[event.ID]HeldKey
 	unwrappers map[event.ID]*keys.Unwrapper // wrap keys of held generations, derived once
+	myKEMs     []kemStep                    // the KEM keys this member published, by seq
 
 	// Caches of what depends only on an event's body, kept across passes.
 	charters map[string]charterResult  // by charter wire bytes
@@ -110,6 +115,8 @@ func (b *builder) add(e *event.Event) (*node, error) {
 		b.authors = append(b.authors, e.Author)
 		b.authorIdx[e.Author] = idx
 		b.byAuthor = append(b.byAuthor, nil)
+		b.timeUpTo = append(b.timeUpTo, nil)
+		b.entered = append(b.entered, false)
 		b.maxSeq = append(b.maxSeq, 0)
 	}
 	// An honest chain's seqs rise with the log order (each event's lamport
@@ -122,6 +129,15 @@ func (b *builder) add(e *event.Event) (*node, error) {
 	}
 	b.maxSeq[idx] = max(b.maxSeq[idx], e.Seq)
 	n := &node{e: e, author: idx}
+	// An event of an author that has signed no genesis or join up to it
+	// (a join comes first in its author's chain, so earlier in log order)
+	// can never be accepted, whatever else arrives: its author is a
+	// member at no parents it could have. Only its header decides that.
+	if e.Kind == event.KindGenesis || e.Kind == event.KindJoin {
+		b.entered[idx] = true
+	} else {
+		n.outsider = !b.entered[idx]
+	}
 	n.vv = make([]uint64, len(b.authors))
 	links := e.Parents
 	if !e.Backlink.IsZero() {
@@ -146,6 +162,11 @@ func (b *builder) add(e *event.Event) (*node, error) {
 	b.nodes = append(b.nodes, n)
 	b.pos[e.ID()] = p
 	b.byAuthor[idx] = append(b.byAuthor[idx], p)
+	t := e.Time
+	if k := len(b.timeUpTo[idx]); k > 0 {
+		t = max(t, b.timeUpTo[idx][k-1])
+	}
+	b.timeUpTo[idx] = append(b.timeUpTo[idx], t)
 	return n, nil
 }
 
@@ -257,7 +278,7 @@ func (b *builder) pass() {
 
 // step decides one node and, if accepted, applies it.
 func (b *builder) step(p int32, n *node) {
-	n.exec, n.execNote, n.vis, n.inert, n.restrict, n.invite = nil, "", nil, "", nil, inviteState{}
+	n.exec, n.execNote, n.vis, n.inert, n.restrict, n.invite, n.kems = nil, "", nil, "", nil, inviteState{}, nil
 	if err := b.decide(p, n); err != nil {
 		n.accepted, n.reason = false, err.Error()
 	} else {

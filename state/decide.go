@@ -33,6 +33,11 @@ func (b *builder) decide(p int32, n *node) error {
 	if s, ok := b.forks[e.Author]; ok && e.Seq >= s {
 		return fmt.Errorf("void: the author signed two different events at seq %d; its events from there on are not trusted", s)
 	}
+	if n.outsider {
+		// Judged by header alone, so that the verdict is the same with or
+		// without the body (a member drops such bodies: State.Garbage).
+		return fmt.Errorf("not permitted: %s is not a member", b.name(b.auth, e.Author))
+	}
 	if n.opErr != nil {
 		return n.opErr
 	}
@@ -145,45 +150,8 @@ func effectiveOp(n *node) Op {
 	return n.op
 }
 
-// actionOf names the charter permission an op needs.
-func actionOf(op Op) charter.Action {
-	switch op.(type) {
-	case *CharterAmend:
-		return charter.AmendCharter
-	case *RoleAssign:
-		return charter.AssignRole
-	case *RoleRevoke:
-		return charter.RevokeRole
-	case *Invite:
-		return charter.Invite
-	case *Remove:
-		return charter.RemoveMember
-	case *TaskCreate:
-		return charter.CreateTask
-	case *TaskEdit, *TaskMove:
-		return charter.EditTask
-	case *TaskAssign, *TaskUnassign:
-		return charter.AssignTask
-	case *TaskStatus:
-		return charter.SetStatus
-	case *TaskComment:
-		return charter.Comment
-	case *TaskArchive:
-		return charter.ArchiveTask
-	case *Relays:
-		return charter.ManageRelays
-	case Opaque:
-		switch op.Kind() {
-		case event.KindKeyUpdate:
-			return charter.RotateKeys
-		case event.KindRelays:
-			return charter.ManageRelays
-		case event.KindLink:
-			return charter.LinkPursuances
-		}
-	}
-	return ""
-}
+// actionOf names the charter permission an op needs (the kind table).
+func actionOf(op Op) charter.Action { return kindOf(op.Kind()).action }
 
 // permitted checks op by author against the view. roles and member are
 // the author's standing (the strong-remove check passes reduced ones).
@@ -328,13 +296,27 @@ func (b *builder) permitted(v view, n *node, op Op, author identity.PublicKey, m
 		}
 		return nil
 	case *KeyUpdate:
-		return b.checkKeyUpdate(a, e, op, roles)
+		return b.checkKeyUpdate(a, n, op, roles)
+	case *MemberKey:
+		// Any member publishes its own KEM key: what it changes is where
+		// seeds sealed to this member go from now on.
+		k, err := identity.ParseKEMPublicKey(op.KEM)
+		if err != nil {
+			return fmt.Errorf("member key: %v", err)
+		}
+		if err := identity.VerifyKEMBinding(author, k, op.Binding); err != nil {
+			return fmt.Errorf("member key: %v", err)
+		}
+		if a.members[author].KEM.Equal(k) {
+			return fmt.Errorf("member key: that is already the KEM key of %s", b.name(a, author))
+		}
+		return nil
 	case *Relays:
 		return c.Allows(roles, act, nil, nil)
 	case *TaskSealed:
 		// Sealed for others: what this member can judge is that it is
 		// sealed under current generations, and that the task exists.
-		if err := b.checkWraps(a, op.Wraps); err != nil {
+		if err := b.checkWraps(a, op.Wraps, e.Time); err != nil {
 			return err
 		}
 		if !op.Task.IsZero() && v.task(op.Task) == nil {
@@ -419,23 +401,8 @@ func TaskOf(op Op) event.ID { return taskOf(op) }
 
 // taskOf returns the task an op acts on.
 func taskOf(op Op) event.ID {
-	switch op := op.(type) {
-	case *TaskSealed:
-		return op.Task
-	case *TaskEdit:
-		return op.Task
-	case *TaskMove:
-		return op.Task
-	case *TaskAssign:
-		return op.Task
-	case *TaskUnassign:
-		return op.Task
-	case *TaskStatus:
-		return op.Task
-	case *TaskComment:
-		return op.Task
-	case *TaskArchive:
-		return op.Task
+	if t, ok := op.(taskOp); ok {
+		return t.target()
 	}
 	return event.ID{}
 }
@@ -484,6 +451,9 @@ func (b *builder) checkJoin(a *authState, n *node, j *Join) error {
 	if _, ok := a.members[inv.author]; !ok {
 		return fmt.Errorf("invite %s is void: its author is no longer a member", j.Invite.Short())
 	}
+	if w, saw := b.expiryWitness(a, n, inv.op.Expires); w != nil && saw {
+		return b.expiredReason(a, j.Invite, w, true)
+	}
 	n.invite = *inv
 	if !inv.op.Key.Verify(JoinMessage(b.pursuance, j.Invite, e.Author), j.Proof) {
 		return errors.New("the invite proof does not verify")
@@ -513,6 +483,11 @@ func (b *builder) strongRemove(p int32, n *node, v view, roles []string) error {
 			if r > p && n.e.Seq > b.nodes[r].seen(n.author) {
 				return fmt.Errorf("invalidated: invite %s was revoked by concurrent event %s", j.Invite.Short(), b.nodes[r].e.ID().Short())
 			}
+		}
+		// An expiry that a member observed before the join reached it
+		// closes the invite to the join as a revocation would (expiry.go).
+		if w, saw := b.expiryWitness(v.auth, n, n.invite.op.Expires); w != nil {
+			return b.expiredReason(v.auth, j.Invite, w, saw)
 		}
 	}
 	author := n.e.Author
@@ -712,238 +687,4 @@ func (b *builder) carry(a *authState, n *node, pr *proposal) (Op, string) {
 		return nil, fmt.Sprintf("proposal %s failed: %v", pr.id.Short(), err)
 	}
 	return pr.op, ""
-}
-
-// checkWraps checks that every wrap of a sealed task event is under the
-// current generation, at the event's parents, of its scope (an older one
-// may be held by a member removed since), and that no one holds that
-// generation who is not entitled to it there (a stale key: rotate first).
-func (b *builder) checkWraps(a *authState, wraps []ContentWrap) error {
-	for _, w := range wraps {
-		kg, ok := a.generation(w.Update)
-		if !ok {
-			return fmt.Errorf("sealed under %s, which is no key generation", w.Update.Short())
-		}
-		if cur, _ := a.current(kg.Role); cur.Update != w.Update {
-			return fmt.Errorf("sealed under generation %d of %s, not the current one (%d)", kg.Gen, scopeName(kg.Role), cur.Gen)
-		}
-		if stale, _ := b.keyHolders(a, kg); len(stale) > 0 {
-			return fmt.Errorf("sealed under generation %d of %s, which %s holds without being entitled to it: it must be rotated first", kg.Gen, scopeName(kg.Role), b.name(a, stale[0]))
-		}
-	}
-	return nil
-}
-
-// keyHolders compares who holds generation kg with who is entitled to its
-// scope in a: stale holds it and is not entitled, owed is entitled and does
-// not hold it. A generation is held by the members its key-update sealed
-// it to, by the members (current or former) who joined with an invite that
-// sealed it, and by the key of a revoked invite that sealed it.
-func (b *builder) keyHolders(a *authState, kg KeyGen) (stale, owed []identity.PublicKey) {
-	holders := map[identity.PublicKey]bool{}
-	for _, m := range kg.Members {
-		holders[m] = true
-	}
-	sealedBy := func(inv *Invite) bool {
-		return slices.ContainsFunc(inv.Boxes, func(s InviteSeal) bool { return s.Update == kg.Update })
-	}
-	for _, ms := range []map[identity.PublicKey]*Member{a.members, a.former} {
-		for id, m := range ms {
-			if holders[id] {
-				continue
-			}
-			if j, ok := b.nodes[b.pos[m.Since]].op.(*Join); ok {
-				if inv, ok := b.inviteOp(j.Invite); ok && sealedBy(inv) {
-					holders[id] = true
-				}
-			}
-		}
-	}
-	for _, inv := range a.invites {
-		if inv.revoked && sealedBy(&inv.op) {
-			holders[inv.op.Key] = true
-		}
-	}
-	entitled := a.entitled(kg.Role)
-	for _, m := range entitled {
-		if !holders[m] {
-			owed = append(owed, m)
-		}
-	}
-	for m := range holders {
-		if _, ok := slices.BinarySearchFunc(entitled, m, identity.PublicKey.Compare); !ok {
-			stale = append(stale, m)
-		}
-	}
-	slices.SortFunc(stale, identity.PublicKey.Compare)
-	return stale, owed
-}
-
-// scopeName names a key's scope in reasons.
-func scopeName(role string) string {
-	if role == "" {
-		return "the group key"
-	}
-	return fmt.Sprintf("the key of %q", role)
-}
-
-// checkSealing checks how a task op was carried. In a pursuance that has
-// a group key, a task op must be sealed; sealed, it must be wrapped under
-// the current generation of the scopes that read the task (the group key
-// if every member sees it, else each role it is visible or assigned to
-// that has a key), of no other scope, and of every such scope the author
-// is entitled to. (Boxes, sealed to readers outside the wrapped scopes —
-// or, by an author outside a scope, to each of its members — name nobody,
-// so they cannot be checked.)
-func (b *builder) checkSealing(v view, n *node) error {
-	a := v.auth
-	if n.sealed == nil {
-		if _, ok := a.current(""); ok {
-			return errors.New("task content must be sealed (a task-sealed event) in a pursuance with keys")
-		}
-		return nil
-	}
-	if err := b.checkWraps(a, n.sealed.Wraps); err != nil {
-		return err
-	}
-	var vis []string
-	var assignees []string
-	switch op := n.op.(type) {
-	case *TaskCreate:
-		vis, assignees = n.vis, op.Assignees
-	default:
-		t := v.task(taskOf(op))
-		if t == nil || t.Sealed {
-			// permitted judged a missing task already; of a task whose
-			// creation this member could not open, it does not know every
-			// reader, so it cannot judge the wraps.
-			return nil
-		}
-		vis = t.VisibleTo
-		for _, as := range t.Assignees {
-			assignees = append(assignees, as.String())
-		}
-		if op, ok := op.(*TaskAssign); ok {
-			assignees = append(assignees, op.Assignee)
-		}
-	}
-	want := map[string]bool{}
-	if len(vis) == 0 {
-		want[""] = true
-	} else {
-		for _, r := range vis {
-			want[r] = true
-		}
-		for _, s := range assignees {
-			if as, err := ParseAssignee(s); err == nil && as.IsRole() {
-				want[as.Role] = true
-			}
-		}
-	}
-	got := map[string]bool{}
-	for _, w := range n.sealed.Wraps {
-		kg, _ := a.generation(w.Update)
-		if !want[kg.Role] {
-			return fmt.Errorf("sealed for %s, which does not read the task", scopeName(kg.Role))
-		}
-		got[kg.Role] = true
-	}
-	// A scope the author is not entitled to it seals to by boxes, to each
-	// of its members, which nobody else can check.
-	roles := a.roles(n.e.Author)
-	for r := range want {
-		entitled := r == "" || a.charter.CanSee(roles, charter.TaskFacts{VisibleTo: []string{r}})
-		if _, keyed := a.current(r); keyed && !got[r] && entitled {
-			return fmt.Errorf("not sealed for %s, which reads the task", scopeName(r))
-		}
-	}
-	return nil
-}
-
-// checkInviteSeals checks that an invite's sealed seeds are the current
-// generations, at the invite's parents, of the group key and the invite's
-// role: an older generation could reach a member removed since.
-func checkInviteSeals(a *authState, op *Invite) error {
-	for _, box := range op.Boxes {
-		cur, ok := a.current(box.Role)
-		if !ok || cur.Update != box.Update {
-			scope := "the group key"
-			if box.Role != "" {
-				scope = fmt.Sprintf("the key of %q", box.Role)
-			}
-			return fmt.Errorf("the invite seals a generation of %s that is not the current one", scope)
-		}
-	}
-	return nil
-}
-
-// checkKeyUpdate checks a new key generation: who may publish it, that it
-// is the next generation, and that its seed is sealed to exactly the
-// members entitled to it at the event's parents.
-func (b *builder) checkKeyUpdate(a *authState, e *event.Event, op *KeyUpdate, roles []string) error {
-	c := a.charter
-	scope := "the group key"
-	if op.Role != "" {
-		scope = fmt.Sprintf("the key of %q", op.Role)
-		if c.Rank(op.Role) < 0 {
-			return fmt.Errorf("no role %q in the charter", op.Role)
-		}
-	}
-	// Any member may rotate the group key, and those entitled to a role's
-	// key (its holders, and the roles that see its tasks) that key: a
-	// rotation gives nobody anything (the seed goes to exactly the
-	// entitled members), and keys must move with no particular member
-	// online. Rotating a role's key from outside needs rotate-keys.
-	if op.Role != "" && !c.CanSee(roles, charter.TaskFacts{VisibleTo: []string{op.Role}}) {
-		if err := c.Allows(roles, charter.RotateKeys, nil, nil); err != nil {
-			return fmt.Errorf("%w (those who read a role's tasks may rotate its key)", err)
-		}
-	}
-	var earlier []identity.PublicKey // members sealed to by the earlier parts
-	if op.Part > 0 {
-		pg, ok := a.partial[op.First]
-		switch {
-		case !ok:
-			return fmt.Errorf("%s: part %d of a key update %s that is not in progress", scope, op.Part, op.First.Short())
-		case pg.author != e.Author:
-			return fmt.Errorf("%s: part %d of another member's key update", scope, op.Part)
-		case pg.kg.Role != op.Role || pg.kg.Gen != op.Gen || pg.parts != op.Parts:
-			return fmt.Errorf("%s: part %d does not match its first part", scope, op.Part)
-		case pg.next != op.Part:
-			return fmt.Errorf("%s: part %d, but part %d comes next", scope, op.Part, pg.next)
-		case op.Boxes[0].Member.Compare(pg.kg.Members[len(pg.kg.Members)-1]) <= 0:
-			return fmt.Errorf("%s: part %d repeats or precedes the members of the parts before it", scope, op.Part)
-		}
-		earlier = pg.kg.Members
-	} else if want := a.currentGen(op.Role) + 1; op.Gen != want {
-		return fmt.Errorf("%s: generation %d, but the next is %d", scope, op.Gen, want)
-	}
-	if op.Role != "" && len(op.Chain) > 0 && c.Keys.History == charter.HistoryFromJoin {
-		return fmt.Errorf("%s: the charter keeps no history (history: from-join), so nothing may be chained", scope)
-	}
-	if !op.Prev.IsZero() {
-		i := slices.IndexFunc(a.keys[op.Role], func(k KeyGen) bool { return k.Update == op.Prev })
-		if i < 0 || a.keys[op.Role][i].Gen != op.Gen-1 {
-			return fmt.Errorf("%s: chains %s, which is not a generation %d of it", scope, op.Prev.Short(), op.Gen-1)
-		}
-	}
-	want := a.entitled(op.Role)
-	got := slices.Clone(earlier)
-	for _, box := range op.Boxes {
-		got = append(got, box.Member)
-	}
-	for _, m := range got {
-		if _, ok := slices.BinarySearchFunc(want, m, identity.PublicKey.Compare); !ok {
-			return fmt.Errorf("seals %s to %s, who is not entitled to it", scope, b.name(a, m))
-		}
-	}
-	if op.Parts > 1 && op.Part+1 < op.Parts {
-		return nil // the last part is checked for whom the generation leaves out
-	}
-	for _, m := range want {
-		if _, ok := slices.BinarySearchFunc(got, m, identity.PublicKey.Compare); !ok {
-			return fmt.Errorf("%s leaves out %s, who is entitled to it", scope, b.name(a, m))
-		}
-	}
-	return nil
 }

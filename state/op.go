@@ -206,6 +206,20 @@ type KeyUpdate struct {
 	Part  uint64       `cbor:"6,keyasint,omitempty"`
 	Parts uint64       `cbor:"7,keyasint,omitempty"` // 0: a single event
 	First event.ID     `cbor:"8,keyasint,omitzero"`  // part 0's ID, in parts 1 and on
+	// Siblings chains earlier generations of the scope that Prev does not
+	// lead to (made concurrently with the one it chains: two members
+	// rotating at once), so that whoever holds this one reads them too
+	// (keys.ChainSibling). Sorted by Prev, only in part 0.
+	Siblings []ChainedSibling `cbor:"9,keyasint,omitempty"`
+}
+
+// ChainedSibling is an earlier generation of a key update's scope, chained
+// under the new one with keys.ChainSibling: the key update Prev published
+// it, with number Gen.
+type ChainedSibling struct {
+	Prev  event.ID `cbor:"1,keyasint"`
+	Gen   uint64   `cbor:"2,keyasint"`
+	Chain []byte   `cbor:"3,keyasint"`
 }
 
 // SealedSeed is a generation's seed sealed to one member (keys.SealSeed).
@@ -220,6 +234,7 @@ const (
 	ChainedSeedSize = 48
 	MaxSealedSeeds  = 256 // per event (the decoder's array limit); larger scopes take several parts
 	MaxKeyParts     = 16  // so at most 4,096 members per generation
+	MaxSiblings     = 16  // earlier generations one key update chains beside Prev
 )
 
 // TaskSealed is a task event sealed for the task's readers (docs/ops.md
@@ -252,6 +267,16 @@ const (
 	MaxWraps       = MaxRoles + 1
 	MaxBoxes       = 256 // readers sealed to one by one
 )
+
+// MemberKey is a member's new KEM key, published by the member itself
+// (docs/keys.md, "A member's own KEM key"): key generations published on
+// top of it are sealed to the new key, and generations sealed to the old
+// one are stale for the member until rotated. Binding is the member's
+// signature of KEM (identity.SignKEMBinding).
+type MemberKey struct {
+	KEM     []byte `cbor:"1,keyasint"`
+	Binding []byte `cbor:"2,keyasint"`
+}
 
 // Relays changes the pursuance's relay list: the URLs in Add join it, those
 // in Remove leave it. Accepted changes apply in log order, so concurrent
@@ -367,6 +392,7 @@ func (TaskArchive) Kind() event.Kind  { return event.KindTaskArchive }
 func (KeyUpdate) Kind() event.Kind    { return event.KindKeyUpdate }
 func (TaskSealed) Kind() event.Kind   { return event.KindTaskSealed }
 func (Relays) Kind() event.Kind       { return event.KindRelays }
+func (MemberKey) Kind() event.Kind    { return event.KindMemberKey }
 func (o Opaque) Kind() event.Kind     { return o.kind }
 
 var (
@@ -409,53 +435,11 @@ func EncodeOp(op Op) ([]byte, error) {
 	return b, nil
 }
 
-// newOp returns a pointer to a zero Op of the given kind.
+// newOp returns a pointer to a zero Op of the given kind, if this version
+// interprets it (the kind table).
 func newOp(k event.Kind) (Op, bool) {
-	switch k {
-	case event.KindGenesis:
-		return &Genesis{}, true
-	case event.KindCharterAmend:
-		return &CharterAmend{}, true
-	case event.KindRoleAssign:
-		return &RoleAssign{}, true
-	case event.KindRoleRevoke:
-		return &RoleRevoke{}, true
-	case event.KindInvite:
-		return &Invite{}, true
-	case event.KindInviteRevoke:
-		return &InviteRevoke{}, true
-	case event.KindJoin:
-		return &Join{}, true
-	case event.KindRemove:
-		return &Remove{}, true
-	case event.KindLeave:
-		return &Leave{}, true
-	case event.KindProposal:
-		return &Proposal{}, true
-	case event.KindApproval:
-		return &Approval{}, true
-	case event.KindTaskCreate:
-		return &TaskCreate{}, true
-	case event.KindTaskEdit:
-		return &TaskEdit{}, true
-	case event.KindTaskMove:
-		return &TaskMove{}, true
-	case event.KindTaskAssign:
-		return &TaskAssign{}, true
-	case event.KindTaskUnassign:
-		return &TaskUnassign{}, true
-	case event.KindTaskStatus:
-		return &TaskStatus{}, true
-	case event.KindTaskComment:
-		return &TaskComment{}, true
-	case event.KindTaskArchive:
-		return &TaskArchive{}, true
-	case event.KindTaskSealed:
-		return &TaskSealed{}, true
-	case event.KindRelays:
-		return &Relays{}, true
-	case event.KindKeyUpdate:
-		return &KeyUpdate{}, true
+	if f := kindOf(k).new; f != nil {
+		return f(), true
 	}
 	return nil, false
 }
@@ -505,8 +489,8 @@ func checkOp(op Op) error {
 		if err := checkTitle(o.Title); err != nil {
 			return err
 		}
-		if len(o.Body) > MaxText {
-			return errors.New("body too long")
+		if err := checkText("body", o.Body); err != nil {
+			return err
 		}
 		if len(o.VisibleTo) > MaxRoles || len(o.Assignees) > MaxAssign {
 			return errors.New("too many roles or assignees")
@@ -527,8 +511,10 @@ func checkOp(op Op) error {
 				return err
 			}
 		}
-		if o.Body != nil && len(*o.Body) > MaxText {
-			return errors.New("body too long")
+		if o.Body != nil {
+			if err := checkText("body", *o.Body); err != nil {
+				return err
+			}
 		}
 		if o.Due != nil && *o.Due != "" {
 			if err := CheckDue(*o.Due); err != nil {
@@ -577,6 +563,22 @@ func checkOp(op Op) error {
 			return errors.New("a later part names its first part, and only it does")
 		case o.Part > 0 && len(o.Chain) > 0:
 			return errors.New("only the first part carries the chained seed")
+		case len(o.Siblings) > MaxSiblings:
+			return fmt.Errorf("%d chained siblings, more than %d", len(o.Siblings), MaxSiblings)
+		case o.Part > 0 && len(o.Siblings) > 0:
+			return errors.New("only the first part carries chained siblings")
+		}
+		for i, sib := range o.Siblings {
+			switch {
+			case len(sib.Chain) != ChainedSeedSize:
+				return fmt.Errorf("chained sibling seed of %d bytes", len(sib.Chain))
+			case sib.Gen == 0 || sib.Gen >= o.Gen:
+				return fmt.Errorf("a chained sibling of generation %d under generation %d", sib.Gen, o.Gen)
+			case sib.Prev == o.Prev:
+				return errors.New("a chained sibling repeats the chained generation")
+			case i > 0 && o.Siblings[i-1].Prev.Compare(sib.Prev) >= 0:
+				return errors.New("chained siblings not sorted by update, or repeated")
+			}
 		}
 		for i, b := range o.Boxes {
 			if len(b.Box) != SealedSeedSize {
@@ -638,12 +640,19 @@ func checkOp(op Op) error {
 				return errors.New("sealed seeds not sorted by role, or repeated")
 			}
 		}
+	case *MemberKey:
+		if len(o.KEM) != identity.KEMPublicKeySize {
+			return fmt.Errorf("KEM key of %d bytes", len(o.KEM))
+		}
+		if len(o.Binding) != identity.SignatureSize {
+			return fmt.Errorf("KEM binding of %d bytes", len(o.Binding))
+		}
 	case *TaskComment:
 		if strings.TrimSpace(o.Text) == "" {
-			return errors.New("empty comment")
+			return errors.New("the comment is empty")
 		}
-		if len(o.Text) > MaxText {
-			return errors.New("comment too long")
+		if err := checkText("comment", o.Text); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -652,11 +661,38 @@ func checkOp(op Op) error {
 func checkTitle(t string) error {
 	switch {
 	case strings.TrimSpace(t) == "":
-		return errors.New("empty title")
+		return errors.New("the title is empty")
 	case len(t) > MaxTitle:
-		return fmt.Errorf("title longer than %d bytes", MaxTitle)
+		return fmt.Errorf("the title is %d bytes long, over the limit of %d: shorten it (details go in the body)", len(t), MaxTitle)
 	case strings.ContainsAny(t, "\n\r"):
-		return errors.New("title has a line break")
+		return errors.New("the title has a line break: keep it to one line (details go in the body)")
+	}
+	return nil
+}
+
+// checkText checks a task body or comment (what names it) against MaxText.
+func checkText(what, t string) error {
+	if len(t) > MaxText {
+		return fmt.Errorf("the %s is %d bytes long, over the limit of %d (%d KiB): shorten it or split it", what, len(t), MaxText, MaxText>>10)
+	}
+	return nil
+}
+
+// InputError is CheckInput's error: what is wrong with an op a member is
+// about to sign, in words for the person who typed it.
+type InputError struct{ Err error }
+
+func (e *InputError) Error() string { return e.Err.Error() }
+func (e *InputError) Unwrap() error { return e.Err }
+
+// CheckInput checks an op as a member is about to sign it, before it is
+// sealed: the limits DecodeOp holds every event to (a title's length, a
+// body's, a due date's form…), said for the person who typed it ("the
+// title is 312 bytes long, over the limit of 200: …"), without the
+// decoder's framing. Its errors are *InputError.
+func CheckInput(op Op) error {
+	if err := checkOp(op); err != nil {
+		return &InputError{err}
 	}
 	return nil
 }

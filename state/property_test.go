@@ -61,15 +61,22 @@ func playRandomS(rt *rapid.T, steps int) *State {
 	}
 	pick := func(from []string, what string) string { return rapid.SampledFrom(from).Draw(rt, what) }
 	statuses := []string{"New", "Started", "WorkingOn", "HelpWanted", "ReadyForReview", "Reviewing", "Done"}
+	// Two who are not members at first act too: they join with the
+	// invites made along the way (some backdated, some past the expiry)
+	// and, unchecked, sign what non-members may not.
+	actors := append(slices.Clone(names), "erin", "frank")
 	for i := range steps {
-		actor := pick(names, "actor")
+		actor := pick(actors, "actor")
 		other := pick(names, "other")
 		role := pick(roles, "role")
 		label := fmt.Sprintf("e%d", i)
 		var args []string
-		op := rapid.IntRange(0, 22).Draw(rt, "op")
-		if op > 16 {
+		op := rapid.IntRange(0, 23).Draw(rt, "op")
+		if op > 16 && op < 23 {
 			op = []int{4, 5, 6, 18, 15, 19}[op-17] // authority changes more often
+		}
+		if (actor == "erin" || actor == "frank") && rapid.Bool().Draw(rt, "newcomer joins?") {
+			op = 3
 		}
 		switch {
 		case op == 0:
@@ -80,10 +87,18 @@ func playRandomS(rt *rapid.T, steps int) *State {
 			continue
 		case op == 2:
 			args = []string{"invite", role}
+			if rapid.Bool().Draw(rt, "expires?") {
+				args = append(args, fmt.Sprintf("expires=%d", w.clock+uint64(rapid.IntRange(0, 12).Draw(rt, "expires in"))))
+			}
 		case op == 3 && len(invites) > 0:
 			args = []string{"join", pick(invites, "invite")}
+			if rapid.IntRange(0, 3).Draw(rt, "backdate?") == 0 {
+				args = append([]string{fmt.Sprintf("at=%d", rapid.Uint64Range(1, w.clock+1).Draw(rt, "claimed time"))}, args...)
+			}
 		case op == 18 && len(invites) > 0:
 			args = []string{"uninvite", pick(invites, "invite")}
+		case op == 23:
+			args = []string{"rekem"}
 		case op == 19:
 			args = []string{"rotate", pick(append([]string{"group"}, roles...), "scope")}
 			switch rapid.IntRange(0, 5).Draw(rt, "tamper") {
@@ -147,7 +162,28 @@ func playRandomS(rt *rapid.T, steps int) *State {
 	checkConvergence(rt, w, s.Hash())
 	checkSound(rt, s)
 	checkKeys(rt, w, s)
+	checkGarbage(rt, w, s)
 	return s
+}
+
+// checkGarbage checks that dropping the bodies of the events State.Garbage
+// names (what a member garbage-collects) changes no verdict and no state.
+func checkGarbage(t tb, w *world, s *State) {
+	t.Helper()
+	garbage := map[event.ID]bool{}
+	for _, id := range s.Garbage() {
+		garbage[id] = true
+	}
+	pruned := map[event.ID]*event.Event{}
+	for id, e := range w.all {
+		if garbage[id] {
+			e = e.WithoutBody()
+		}
+		pruned[id] = e
+	}
+	if got := buildFrom(t, w.pursue, pruned); got.Hash() != s.Hash() {
+		t.Fatalf("dropping the bodies of %d garbage events changed the state", len(garbage))
+	}
 }
 
 // checkKeys checks that no accepted key generation reaches a member the
@@ -171,7 +207,7 @@ func checkKeys(t tb, w *world, s *State) {
 				t.Fatal(err)
 			}
 		}
-		x.SetSecrets(&Secrets{Member: a.id.ID(), KEM: a.id.KEMKey()})
+		x.SetSecrets(&Secrets{Member: a.id.ID(), KEM: a.id.KEMKey(), Retired: a.id.RetiredKEMKeys()})
 		mine, err := x.Finish()
 		if err != nil {
 			t.Fatal(err)
@@ -200,8 +236,11 @@ func checkKeys(t tb, w *world, s *State) {
 				t.Errorf("sealed task %s wrapped under %s, no generation at its parents", n.e.ID().Short(), wr.Update.Short())
 				continue
 			}
-			if stale, _ := b.keyHolders(at, kg); len(stale) > 0 {
+			if stale, _ := b.keyHolders(at, kg, n.e.Time); len(stale) > 0 {
 				t.Errorf("sealed task %s wrapped under a generation %s holds unentitled", n.e.ID().Short(), stale[0].Short())
+			}
+			if retired := retiredHolders(at, kg); len(retired) > 0 {
+				t.Errorf("sealed task %s wrapped under a generation sealed to %s's retired KEM key", n.e.ID().Short(), retired[0].Short())
 			}
 		}
 	}

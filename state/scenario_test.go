@@ -28,6 +28,8 @@ import (
 //	NAME^: OP ARGS...         NAME signs OP at the seq of its last event
 //	                          again, forking its chain (unchecked)
 //	LABEL = NAME: OP ARGS...  the same, naming the event LABEL
+//	NAME: at=T OP ARGS...     the same, claiming the time T (the clock
+//	                          counts one per event signed otherwise)
 //	sync A B...               A, B... exchange everything they have seen
 //	sync                      everyone exchanges everything
 //	expect LABEL accepted
@@ -37,7 +39,8 @@ import (
 //	expect task LABEL FIELD VALUE   (FIELD: title status parent assignees archived due comments)
 //	expect members N
 //
-// OPs: found TEMPLATE|file:NAME | invite ROLE [uses=N] (labels an invite) |
+// OPs: found TEMPLATE|file:NAME | invite ROLE [uses=N] [expires=T]
+// [seal=KEYUPDATE]... (labels an invite) |
 // uninvite INVITE | join INVITE |
 // assign NAME ROLE | revoke NAME ROLE | remove NAME | leave |
 // propose OP ARGS... | approve PROPOSAL | amend TEMPLATE |
@@ -45,8 +48,11 @@ import (
 // edit TASK title="T" | move TASK PARENT|root | tassign TASK WHO |
 // tunassign TASK WHO | status TASK STATUS | comment TASK "TEXT" |
 // archive TASK | rotate group|ROLE [gen=N] [+NAME] [-NAME] (a new key
-// generation sealed to the entitled members, give or take). WHO is a NAME
-// or role:ROLE.
+// generation sealed to the entitled members, give or take; "chain": the
+// current one chained under it; "sibling=LABEL": that generation chained
+// beside it) | rekem [same]
+// (NAME publishes a new KEM key of its own; "same": its current one
+// again). WHO is a NAME or role:ROLE.
 //
 // At the end of a case, every expectation is checked against the state
 // built from all events, and the same state is built from several random
@@ -79,6 +85,7 @@ type world struct {
 	all     map[event.ID]*event.Event
 	pursue  event.ID
 	clock   uint64
+	at      uint64 // when set, the claimed time of the next event signed
 }
 
 func newWorld(t tb, seed uint64) *world {
@@ -156,15 +163,19 @@ func (w *world) sign(a *actor, op Op) *event.Event {
 		w.t.Fatal(err)
 	}
 	w.clock++
+	t := w.clock
+	if w.at != 0 {
+		t, w.at = w.at, 0
+	}
 	var e *event.Event
 	if op.Kind() == event.KindGenesis {
-		e, err = a.chain.Genesis(w.clock, body)
+		e, err = a.chain.Genesis(t, body)
 		w.pursue = e.ID()
 		for _, b := range w.actors {
 			b.chain.Pursuance = w.pursue
 		}
 	} else {
-		e, err = a.chain.Next(op.Kind(), a.heads(), w.clock, body)
+		e, err = a.chain.Next(op.Kind(), a.heads(), t, body)
 	}
 	if err != nil {
 		w.t.Fatal(err)
@@ -274,6 +285,11 @@ func (w *world) op(a *actor, args []string) Op {
 		for _, kv := range args[2:] {
 			if v, ok := strings.CutPrefix(kv, "uses="); ok {
 				fmt.Sscan(v, &inv.Uses)
+			}
+			// expires=T: a join claiming a time after T (the harness's
+			// clock counts one per event signed) is too late.
+			if v, ok := strings.CutPrefix(kv, "expires="); ok {
+				fmt.Sscan(v, &inv.Expires)
 			}
 			// seal=LABEL: the generation that key-update published,
 			// sealed to the invite (the box's bytes are random: the
@@ -406,6 +422,17 @@ func (w *world) op(a *actor, args []string) Op {
 			}
 		}
 		return r
+	case "rekem":
+		if len(args) > 1 && args[1] == "same" {
+			return &MemberKey{KEM: pub.KEM.Bytes(), Binding: pub.KEMBinding[:]}
+		}
+		next, err := a.id.RotateKEM(seededReader{w.rng})
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		a.id = next
+		pub = next.Public()
+		return &MemberKey{KEM: pub.KEM.Bytes(), Binding: pub.KEMBinding[:]}
 	case "rotate":
 		// rotate group|ROLE [gen=N] [+NAME] [-NAME]: a new generation
 		// sealed to whoever a's view says is entitled, give or take.
@@ -425,9 +452,10 @@ func (w *world) op(a *actor, args []string) Op {
 			case strings.HasPrefix(x, "gen="):
 				fmt.Sscan(x[4:], &ku.Gen)
 			case x == "chain":
-				// The current generation chained under the new one (the
-				// bytes are random: the rules judge that a chain is there
-				// and what it names, not what no one can open).
+				// The current generation chained under the new one (really,
+				// below, when a holds it; else random bytes: the rules judge
+				// that a chain is there and what it names, not what no one
+				// can open).
 				cur, ok := s.b.auth.current(role)
 				if !ok {
 					w.t.Fatalf("rotate chain: %s has no generation", role)
@@ -444,11 +472,59 @@ func (w *world) op(a *actor, args []string) Op {
 		if _, err := io.ReadFull(seededReader{w.rng}, k.Seed[:]); err != nil {
 			w.t.Fatal(err)
 		}
+		if !ku.Prev.IsZero() {
+			if h, ok := w.buildFor(a).Held()[ku.Prev]; ok && h.Key.Gen+1 == ku.Gen {
+				box, err := keys.Chain(k, &h.Key)
+				if err != nil {
+					w.t.Fatal(err)
+				}
+				ku.Chain = box
+			}
+		}
+		// sibling=LABEL: the generation that key update published chained
+		// beside the current one (really, when a holds it; else random
+		// bytes, which the rules cannot tell apart).
+		var held map[event.ID]HeldKey
+		for _, x := range args[2:] {
+			l, ok := strings.CutPrefix(x, "sibling=")
+			if !ok {
+				continue
+			}
+			if held == nil {
+				held = w.buildFor(a).Held()
+			}
+			id := w.id(l)
+			e := w.all[id]
+			op, _ := DecodeOp(e.Kind, e.Body())
+			sk, ok := op.(*KeyUpdate)
+			if !ok {
+				w.t.Fatalf("rotate: %s is not a key update", l)
+			}
+			sib := ChainedSibling{Prev: id, Gen: sk.Gen}
+			if h, ok := held[id]; ok && sk.Gen < ku.Gen && sk.Role == role {
+				box, err := keys.ChainSibling(k, &h.Key, id)
+				if err != nil {
+					w.t.Fatal(err)
+				}
+				sib.Chain = box
+			} else {
+				sib.Chain = make([]byte, ChainedSeedSize)
+				io.ReadFull(seededReader{w.rng}, sib.Chain)
+			}
+			ku.Siblings = append(ku.Siblings, sib)
+		}
+		slices.SortFunc(ku.Siblings, func(x, y ChainedSibling) int { return x.Prev.Compare(y.Prev) })
 		for m := range to {
+			// Sealed to the KEM key m has in a's view (a newer one a has
+			// not seen is not known to it); to a non-member's own.
 			var kem identity.KEMPublicKey
-			for _, b := range w.actors {
-				if b.id.ID() == m {
-					kem = b.id.KEMKey().Public()
+			if mem, ok := s.Member(m); ok {
+				kem = mem.KEM
+			} else {
+				for _, b := range w.actors {
+					if b.id.ID() == m {
+						kem = b.id.KEMKey().Public()
+					}
 				}
 			}
 			box, err := keys.SealSeed(k, m, kem)
@@ -477,6 +553,12 @@ func (w *world) do(label, name string, unchecked bool, args []string) {
 func (w *world) try(label, name string, unchecked bool, args []string) error {
 	w.t.Helper()
 	a := w.actor(name)
+	if v, ok := strings.CutPrefix(args[0], "at="); ok && len(args) > 1 {
+		// at=T: claim the time T (the harness's clock counts one per
+		// event signed), as a backdating client would.
+		fmt.Sscan(v, &w.at)
+		args = args[1:]
+	}
 	if args[0] == "join" && len(args) > 1 && a.seen[w.id(args[1])] == nil {
 		// A newcomer who has not seen the invite fetches the log its
 		// inviter has before joining.
@@ -542,7 +624,7 @@ func (w *world) buildFor(a *actor) *State {
 			w.t.Fatal(err)
 		}
 	}
-	x.SetSecrets(&Secrets{Member: a.id.ID(), KEM: a.id.KEMKey()})
+	x.SetSecrets(&Secrets{Member: a.id.ID(), KEM: a.id.KEMKey(), Retired: a.id.RetiredKEMKeys()})
 	s, err := x.Finish()
 	if err != nil {
 		w.t.Fatal(err)

@@ -13,14 +13,9 @@ import (
 	"github.com/pursuance/pursuance/keys"
 )
 
-// IsTaskOp reports whether op acts on tasks: the ops a TaskSealed carries.
-func IsTaskOp(op Op) bool {
-	switch op.(type) {
-	case *TaskCreate, *TaskEdit, *TaskMove, *TaskAssign, *TaskUnassign, *TaskStatus, *TaskComment, *TaskArchive:
-		return true
-	}
-	return false
-}
+// IsTaskOp reports whether op acts on tasks: the ops a TaskSealed carries
+// (the kind table).
+func IsTaskOp(op Op) bool { return kindOf(op.Kind()).task }
 
 // SealedAD is what a sealed task event's content and wraps are bound to:
 // the pursuance, the author and the event's seq. Sealed content moved into
@@ -115,6 +110,7 @@ func openTask(s *TaskSealed, ck keys.ContentKey, ad []byte) (Op, error) {
 type Secrets struct {
 	Member  identity.PublicKey
 	KEM     *identity.KEMPrivateKey
+	Retired []*identity.KEMPrivateKey // earlier KEM keys (identity.Identity.RetiredKEMKeys): they open what was sealed to them
 	Invites []InviteSecret
 	Group   []keys.Key
 }
@@ -139,6 +135,7 @@ type HeldKey struct {
 // under), those sealed to its invites, the group keys it was handed, and
 // everything chained under those.
 func (b *builder) openKeys(sec *Secrets) map[event.ID]HeldKey {
+	b.myKEMs = b.kemHistory(sec)
 	held := map[event.ID]HeldKey{}
 	updates := map[event.ID]*KeyUpdate{}
 	for _, n := range b.nodes {
@@ -156,9 +153,14 @@ func (b *builder) openKeys(sec *Secrets) map[event.ID]HeldKey {
 		if i < 0 || sec.KEM == nil {
 			continue
 		}
-		k, err := keys.OpenSeed(keys.Scope{Pursuance: b.pursuance, Role: ku.Role}, ku.Gen, ku.Boxes[i].Box, sec.Member, sec.KEM)
-		if err == nil {
-			held[id] = HeldKey{Key: k, Update: id, Via: "sealed"}
+		// The seed was sealed to the KEM key this member had in the key
+		// update's causal past; any other of its keys is tried after.
+		for _, kem := range b.kemsFor(n, true) {
+			k, err := keys.OpenSeed(keys.Scope{Pursuance: b.pursuance, Role: ku.Role}, ku.Gen, ku.Boxes[i].Box, sec.Member, kem)
+			if err == nil {
+				held[id] = HeldKey{Key: k, Update: id, Via: "sealed"}
+				break
+			}
 		}
 	}
 	for _, inv := range sec.Invites {
@@ -188,8 +190,21 @@ func (b *builder) openKeys(sec *Secrets) map[event.ID]HeldKey {
 		id := queue[0]
 		queue = queue[1:]
 		ku := updates[id]
-		if ku == nil || len(ku.Chain) == 0 {
+		if ku == nil || len(ku.Chain)+len(ku.Siblings) == 0 {
 			continue
+		}
+		next := held[id].Key
+		for _, sib := range ku.Siblings {
+			if _, ok := held[sib.Prev]; ok {
+				continue
+			}
+			if prev := updates[sib.Prev]; prev == nil || prev.Role != ku.Role || prev.Gen != sib.Gen {
+				continue
+			}
+			if k, err := keys.UnchainSibling(&next, sib.Gen, sib.Prev, sib.Chain); err == nil {
+				held[sib.Prev] = HeldKey{Key: k, Update: sib.Prev, Via: "chained"}
+				queue = append(queue, sib.Prev)
+			}
 		}
 		if _, ok := held[ku.Prev]; ok {
 			continue
@@ -197,7 +212,6 @@ func (b *builder) openKeys(sec *Secrets) map[event.ID]HeldKey {
 		if prev := updates[ku.Prev]; prev == nil || prev.Role != ku.Role || prev.Gen+1 != ku.Gen {
 			continue
 		}
-		next := held[id].Key
 		prev, err := keys.Unchain(&next, ku.Chain)
 		if err != nil {
 			continue
@@ -270,7 +284,7 @@ func (b *builder) openNode(n *node) {
 		return
 	}
 	ad := SealedAD(b.pursuance, n.e.Author, n.e.Seq)
-	ck, ok := b.contentKey(s, ad)
+	ck, ok := b.contentKey(n, s, ad)
 	if !ok {
 		return
 	}
@@ -284,9 +298,11 @@ func (b *builder) openNode(n *node) {
 	n.op, n.sealed = op, s
 }
 
-// contentKey finds the content key of s: unwrapped with a held
-// generation, or opened from a box sealed to this member's KEM key.
-func (b *builder) contentKey(s *TaskSealed, ad []byte) (keys.ContentKey, bool) {
+// contentKey finds the content key of s, the body of n: unwrapped with a
+// held generation, or opened from a box sealed to this member's KEM key
+// (the one it had in n's causal past; boxes name nobody, so trying every
+// retired key on every box would cost too much).
+func (b *builder) contentKey(n *node, s *TaskSealed, ad []byte) (keys.ContentKey, bool) {
 	sec := b.secrets
 	for _, w := range s.Wraps {
 		u := b.unwrappers[w.Update]
@@ -311,11 +327,85 @@ func (b *builder) contentKey(s *TaskSealed, ad []byte) (keys.ContentKey, bool) {
 	if sec.KEM == nil {
 		return keys.ContentKey{}, false
 	}
-	for _, box := range s.Boxes {
-		pt, err := keys.OpenBox(sec.KEM, contentBoxPurpose(ad), box)
-		if err == nil && len(pt) == len(keys.ContentKey{}) {
-			return keys.ContentKey(pt), true
+	for _, kem := range b.kemsFor(n, false) {
+		for _, box := range s.Boxes {
+			pt, err := keys.OpenBox(kem, contentBoxPurpose(ad), box)
+			if err == nil && len(pt) == len(keys.ContentKey{}) {
+				return keys.ContentKey(pt), true
+			}
 		}
 	}
 	return keys.ContentKey{}, false
+}
+
+// kemStep is one KEM key this member published: from the event at seq on
+// (its genesis, join or a member-key), its KEM key was pub.
+type kemStep struct {
+	seq uint64
+	pub identity.KEMPublicKey
+}
+
+// kemHistory lists, in seq order, the KEM keys the member whose secrets
+// sec are published in its own chain (whatever their verdicts: the
+// question is which key others sealed to).
+func (b *builder) kemHistory(sec *Secrets) []kemStep {
+	ai, ok := b.authorIdx[sec.Member]
+	if !ok {
+		return nil
+	}
+	var out []kemStep
+	for _, p := range b.byAuthor[ai] {
+		n := b.nodes[p]
+		var raw []byte
+		switch op := n.op.(type) {
+		case *Genesis:
+			raw = op.KEM
+		case *Join:
+			raw = op.KEM
+		case *MemberKey:
+			raw = op.KEM
+		default:
+			continue
+		}
+		if k, err := identity.ParseKEMPublicKey(raw); err == nil {
+			out = append(out, kemStep{n.e.Seq, k})
+		}
+	}
+	return out
+}
+
+// kemsFor returns this member's KEM private keys to open what n seals to
+// it: first the key it had published in n's causal past (what an honest
+// sealer sealed to), then its current key; with all, every retired key
+// after those.
+func (b *builder) kemsFor(n *node, all bool) []*identity.KEMPrivateKey {
+	sec := b.secrets
+	if sec == nil {
+		return nil
+	}
+	var out []*identity.KEMPrivateKey
+	add := func(k *identity.KEMPrivateKey) {
+		if k != nil && !slices.Contains(out, k) {
+			out = append(out, k)
+		}
+	}
+	if ai, ok := b.authorIdx[sec.Member]; ok {
+		seen := n.seen(ai)
+		i, _ := slices.BinarySearchFunc(b.myKEMs, seen+1, func(s kemStep, q uint64) int { return cmpU(s.seq, q) })
+		if i > 0 {
+			pub := b.myKEMs[i-1].pub
+			for _, k := range append([]*identity.KEMPrivateKey{sec.KEM}, sec.Retired...) {
+				if k.Public().Equal(pub) {
+					add(k)
+				}
+			}
+		}
+	}
+	add(sec.KEM)
+	if all {
+		for i := len(sec.Retired) - 1; i >= 0; i-- {
+			add(sec.Retired[i])
+		}
+	}
+	return out
 }

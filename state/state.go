@@ -414,28 +414,39 @@ func (s *State) Held() map[event.ID]HeldKey { return maps.Clone(s.b.held) }
 
 // KeyStatus says who holds the current generation of a scope and who
 // should: Stale lists those who hold it and are no longer entitled (a
-// removed member, a former holder of the role), Owed those entitled who do
-// not hold it (it was not sealed to them). (A revoked invite whose code
-// carried it counts among the stale, by its invite key.) A member who holds a stale key
-// rotates before sealing anything under it; one who sees an owed key
-// rotates so the newcomer gets it. Nothing is returned for a scope with no
-// generation yet.
+// removed member, a former holder of the role, and, by its invite key, the
+// code of an invite that sealed it once the invite is used, revoked or
+// expired), Owed those entitled who do not hold it (it was not sealed to
+// them). A member who holds a stale key rotates before sealing anything
+// under it; one who sees an owed key rotates so the newcomer gets it.
+// Nothing is returned for a scope with no generation yet.
 type KeyStatus struct {
 	Current KeyGen
 	Stale   []identity.PublicKey
 	Owed    []identity.PublicKey
+	// Retired lists the members the current generation was sealed to
+	// under a KEM key they have since replaced (a member-key event): it is
+	// rotated, like a stale one, before anything is sealed under it.
+	Retired []identity.PublicKey
 }
 
 // KeyStatus returns the status of the group key (role "") or a role's key;
-// ok is false when it has no generation.
-func (s *State) KeyStatus(role string) (st KeyStatus, ok bool) {
+// ok is false when it has no generation. Invites' expiry is not looked at:
+// KeyStatusAt does.
+func (s *State) KeyStatus(role string) (st KeyStatus, ok bool) { return s.KeyStatusAt(role, 0) }
+
+// KeyStatusAt is KeyStatus at now (Unix milliseconds): the code of an
+// invite that has expired by now counts among the stale holders of what it
+// sealed, as the rules judge content sealed at that time.
+func (s *State) KeyStatusAt(role string, now uint64) (st KeyStatus, ok bool) {
 	a := s.b.auth
 	cur, ok := a.current(role)
 	if !ok {
 		return KeyStatus{}, false
 	}
 	st.Current = cur
-	st.Stale, st.Owed = s.b.keyHolders(a, cur)
+	st.Stale, st.Owed = s.b.keyHolders(a, cur, now)
+	st.Retired = retiredHolders(a, cur)
 	return st, true
 }
 

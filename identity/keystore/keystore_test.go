@@ -16,7 +16,7 @@ import (
 	"github.com/pursuance/pursuance/identity"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/v1.json")
+var update = flag.Bool("update", false, "rewrite testdata/v1.json and v2.json")
 
 func testRand(seed byte) *rand.ChaCha8 {
 	var s [32]byte
@@ -434,5 +434,103 @@ func assertNoTemp(t *testing.T, dir string) {
 		if strings.Contains(e.Name(), ".tmp-") {
 			t.Errorf("temporary file %s left behind", e.Name())
 		}
+	}
+}
+
+// TestRotateKEM: the keystore gets a new KEM key and keeps the old one, in
+// a version-2 file; the member ID, passphrase and cost stay.
+func TestRotateKEM(t *testing.T) {
+	home := t.TempDir()
+	id := newID(t, "Alice", 1)
+	create(t, home, id)
+	if _, err := RotateKEM(home, []byte("wrong"), testRand(9)); !errors.Is(err, ErrWrongPassphrase) {
+		t.Fatalf("RotateKEM with a wrong passphrase: %v", err)
+	}
+	next, err := RotateKEM(home, pass, testRand(9))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Open(home, pass)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ID() != id.ID() || got.Public() != next.Public() || got.Public().KEM.Equal(id.Public().KEM) {
+		t.Fatalf("after rotation the keystore holds %+v", got.Public())
+	}
+	r := got.RetiredKEMKeys()
+	if len(r) != 1 || !bytes.Equal(r[0].Bytes(), id.KEMKey().Bytes()) {
+		t.Fatalf("retired keys: %d", len(r))
+	}
+	if pub, _ := ReadPublic(home); pub != next.Public() {
+		t.Error("the clear public part is not the new key's")
+	}
+	var f struct {
+		Version int `json:"version"`
+		KDF     struct {
+			MemoryKiB uint32 `json:"memory_kib"`
+		} `json:"kdf"`
+	}
+	data, _ := os.ReadFile(Path(home))
+	if err := json.Unmarshal(data, &f); err != nil || f.Version != 2 || f.KDF.MemoryKiB != InsecureTestKDF.MemoryKiB {
+		t.Fatalf("rotated file: version %d, memory %d KiB (%v)", f.Version, f.KDF.MemoryKiB, err)
+	}
+	// A second rotation keeps both, oldest first; a passphrase change
+	// keeps them too.
+	if _, err := RotateKEM(home, pass, testRand(10)); err != nil {
+		t.Fatal(err)
+	}
+	if err := ChangePassphrase(home, pass, []byte("other"), InsecureTestKDF, testRand(11)); err != nil {
+		t.Fatal(err)
+	}
+	got, err = Open(home, []byte("other"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := got.RetiredKEMKeys(); len(r) != 2 || !bytes.Equal(r[0].Bytes(), id.KEMKey().Bytes()) || !bytes.Equal(r[1].Bytes(), next.KEMKey().Bytes()) {
+		t.Fatalf("after a second rotation and a passphrase change: %d retired keys", len(r))
+	}
+	assertNoTemp(t, home)
+}
+
+// TestGoldenV2 checks that a version-2 keystore (one retired KEM key)
+// written by this code stays readable by every later version.
+func TestGoldenV2(t *testing.T) {
+	const golden = "testdata/v2.json"
+	id := newID(t, "Golden Alice", 42)
+	next, err := id.RotateKEM(testRand(44))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *update {
+		home := t.TempDir()
+		if err := Create(home, next, []byte("golden passphrase"), InsecureTestKDF, testRand(43)); err != nil {
+			t.Fatal(err)
+		}
+		data, _ := os.ReadFile(Path(home))
+		if err := os.WriteFile(golden, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	data, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	home := t.TempDir()
+	if err := os.WriteFile(Path(home), data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Open(home, []byte("golden passphrase"))
+	if err != nil {
+		t.Fatalf("Open golden keystore: %v", err)
+	}
+	if got.Public() != next.Public() || len(got.RetiredKEMKeys()) != 1 || !bytes.Equal(got.RetiredKEMKeys()[0].Bytes(), id.KEMKey().Bytes()) {
+		t.Errorf("golden keystore holds %v with %d retired keys", got.ID(), len(got.RetiredKEMKeys()))
+	}
+	again := t.TempDir()
+	if err := Create(again, next, []byte("golden passphrase"), InsecureTestKDF, testRand(43)); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(Path(again)); !bytes.Equal(b, data) {
+		t.Errorf("the encoding changed; if intended, bump the version or run go test -update")
 	}
 }

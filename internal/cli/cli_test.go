@@ -2,15 +2,17 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"errors"
-	"github.com/pursuance/pursuance/app"
-	"github.com/spf13/cobra"
 	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/pursuance/pursuance/app"
+	"github.com/spf13/cobra"
 )
 
 // fakeTerminal answers prompts from a list, recording the prompts.
@@ -172,9 +174,9 @@ func TestErrorsAreOneLine(t *testing.T) {
 			t.Errorf("%q: exit 0", args)
 			continue
 		}
-		first, _, _ := strings.Cut(errOut.String(), "\n")
-		if !strings.HasPrefix(first, "pursuance: ") {
-			t.Errorf("%q: first stderr line %q", args, first)
+		first, rest, _ := strings.Cut(errOut.String(), "\n")
+		if !strings.HasPrefix(first, "pursuance: ") || rest != "" {
+			t.Errorf("%q: stderr is not one line \"pursuance: …\": %q", args, errOut)
 		}
 		if out.Len() != 0 {
 			t.Errorf("%q: stdout %q", args, out)
@@ -182,9 +184,9 @@ func TestErrorsAreOneLine(t *testing.T) {
 		if strings.Contains(errOut.String(), "goroutine ") {
 			t.Errorf("%q: stack trace on stderr", args)
 		}
-		usage := strings.Contains(errOut.String(), "Usage:")
-		if (code == 2) != usage {
-			t.Errorf("%q: exit %d, usage printed %v", args, code, usage)
+		help := strings.Contains(first, "(see `pursuance help")
+		if (code == 2) != help {
+			t.Errorf("%q: exit %d, help named %v: %q", args, code, help, first)
 		}
 	}
 }
@@ -232,9 +234,9 @@ func TestSyncStatus(t *testing.T) {
 	if got := s.snapshot().(map[string]any); got["working"] != "Desk: http://r: sent 5" || got["total"] != nil {
 		t.Fatalf("sending: %v", got)
 	}
-	s.record([]string{"http://r"}, 2)
+	s.record([]string{"http://r"}, []string{"http://b"}, 2)
 	got := s.snapshot().(map[string]any)
-	if got["working"] != nil || got["missing"] != 2 || len(got["down"].([]string)) != 1 || got["last"] == "" {
+	if got["working"] != nil || got["missing"] != 2 || len(got["down"].([]string)) != 1 || len(got["behind"].([]string)) != 1 || got["last"] == "" {
 		t.Fatalf("after a round: %v", got)
 	}
 }
@@ -283,34 +285,110 @@ func TestListenAgain(t *testing.T) {
 	}
 }
 
-// TestNodeFile: up's node file round-trips, and invite finds the node's
-// relay only while something listens there.
+// TestNodeFile: up's node file round-trips.
 func TestNodeFile(t *testing.T) {
 	home := t.TempDir()
 	if nf, err := readNodeFile(home); err != nil || nf != (nodeFile{}) {
 		t.Fatalf("no file: %+v %v", nf, err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := nodeFile{Relay: "http://" + ln.Addr().String(), UI: "http://127.0.0.1:1/"}
+	want := nodeFile{Relay: "http://127.0.0.1:2", UI: "http://127.0.0.1:1/"}
 	if err := writeNodeFile(home, want); err != nil {
 		t.Fatal(err)
 	}
 	if nf, err := readNodeFile(home); err != nil || nf != want {
 		t.Fatalf("read back %+v %v, want %+v", nf, err, want)
 	}
-	if got := runningNodeRelay(home); got != want.Relay {
-		t.Errorf("running node relay %q, want %q", got, want.Relay)
-	}
-	ln.Close()
-	if got := runningNodeRelay(home); got != "" {
-		t.Errorf("a stopped node's relay is named: %q", got)
-	}
 	os.WriteFile(filepath.Join(home, nodeFileName), []byte("{"), 0o600)
 	if _, err := readNodeFile(home); err == nil {
 		t.Error("a broken node file read without error")
+	}
+}
+
+// TestNodeLock: a node runs on a home while it holds the node lock, and
+// only then: the files a crashed node left, and a process that took its
+// port meanwhile, do not make a node of it. A second node on the home is
+// refused, told where the first one's UI is.
+func TestNodeLock(t *testing.T) {
+	home := t.TempDir()
+	ctx := context.Background()
+	// A crashed node's files, and another program on its relay's port.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	stale := runFile{PID: 1, Relay: "http://" + ln.Addr().String(), UI: "http://127.0.0.1:1/", Login: "http://127.0.0.1:1/login#x", Bearer: "x"}
+	if err := writeNodeFile(home, nodeFile{Relay: stale.Relay, UI: stale.UI}); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeRunFile(home, stale); err != nil {
+		t.Fatal(err)
+	}
+	if got := runningNodeRelay(home); got != "" {
+		t.Errorf("a crashed node's relay is named: %q", got)
+	}
+	if _, ok := runningNode(home); ok {
+		t.Error("a crashed node's run file is taken for a running node")
+	}
+
+	// A node takes the lock; until it wrote its run file, it is starting.
+	lock, err := lockNode(ctx, home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(home, runFileName))
+	if _, err := lockNode(ctx, home); err == nil || !strings.Contains(err.Error(), "already starting") {
+		t.Errorf("a second node while the first starts: %v", err)
+	}
+	ui := func() (int, string, string) {
+		e, out, errOut := testEnv(map[string]string{"PURSUANCE_HOME": home}, nil)
+		code := Run([]string{"ui"}, e)
+		return code, out.String(), errOut.String()
+	}
+	if code, out, errOut := ui(); code != 1 || out != "" || !strings.Contains(errOut, "is starting") {
+		t.Errorf("pursuance ui while the node starts: %d %q %q", code, out, errOut)
+	}
+	live := runFile{PID: os.Getpid(), Relay: "http://127.0.0.1:3", UI: "http://127.0.0.1:4/", Login: "http://127.0.0.1:4/login#y", Bearer: "y"}
+	if err := writeRunFile(home, live); err != nil {
+		t.Fatal(err)
+	}
+	if got := runningNodeRelay(home); got != live.Relay {
+		t.Errorf("running node relay %q, want %q", got, live.Relay)
+	}
+	if code, out, _ := ui(); code != 0 || out != live.Login+"\n" {
+		t.Errorf("pursuance ui: %d %q, want the login link %q", code, out, live.Login)
+	}
+	if fi, err := os.Stat(filepath.Join(home, runFileName)); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("run file: %v %v, want mode 0600", fi.Mode(), err)
+	}
+	_, err = lockNode(ctx, home)
+	if err == nil || !strings.Contains(err.Error(), "already running") || !strings.Contains(err.Error(), live.UI) {
+		t.Errorf("a second node: %v", err)
+	}
+	// Asking whether a node runs does not keep one from starting.
+	lock.Close()
+	stop := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				runningNode(home)
+			}
+		}
+	}()
+	lock, err = lockNode(ctx, home)
+	close(stop)
+	if err != nil {
+		t.Fatalf("a node while others ask whether one runs: %v", err)
+	}
+	lock.Close()
+	if _, ok := runningNode(home); ok {
+		t.Error("a stopped node is taken for a running one")
+	}
+	if code, out, errOut := ui(); code != 1 || out != "" || !strings.Contains(errOut, "no node is running") {
+		t.Errorf("pursuance ui with no node: %d %q %q", code, out, errOut)
 	}
 }
 

@@ -5,11 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/pursuance/pursuance/identity"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
+
+	"github.com/pursuance/pursuance/app"
+	"github.com/pursuance/pursuance/identity"
 
 	"golang.org/x/term"
 )
@@ -40,6 +44,13 @@ type Env struct {
 	// nodeRelay is the URL of this home's node's relay, when up runs it
 	// (or invite found it running): invites name it (app.Options).
 	nodeRelay string
+	admitter  *app.Admitter // what the node's embedded relay stores (pursuance up)
+	// log is the logger of the node's warnings (a relay's lies): a line
+	// per record for one-shot commands; up sets a daemon's text log.
+	log *slog.Logger
+	// relayTimeout is how long syncs wait for a relay that sends nothing
+	// (app.Options.RelayTimeout; 0: the default). Tests shorten it.
+	relayTimeout time.Duration
 
 	// parsed is set once the command line has parsed, so that Run can
 	// tell usage errors from runtime errors.
@@ -72,7 +83,8 @@ func Main() int {
 
 // Run runs pursuance with args (without the program name) in e and returns
 // the exit status. An error is printed to e.Stderr as one line,
-// "pursuance: REASON"; a usage error is followed by the command's usage.
+// "pursuance: REASON"; a usage error (exit status 2) ends the line by
+// naming the help to read: "(see `pursuance help CMD`)".
 func Run(args []string, e *Env) int {
 	root := NewRoot(e)
 	root.SetArgs(args)
@@ -83,15 +95,28 @@ func Run(args []string, e *Env) int {
 	if err == nil {
 		return 0
 	}
-	fmt.Fprintf(e.Stderr, "pursuance: %s\n", oneLine(err.Error()))
 	if !e.parsed || isUsageError(err) {
 		if cmd == nil {
 			cmd = root
 		}
-		fmt.Fprintf(e.Stderr, "\n%s", cmd.UsageString())
+		help := "pursuance help"
+		if cmd != root {
+			help += " " + strings.TrimPrefix(cmd.CommandPath(), root.Name()+" ")
+		}
+		fmt.Fprintf(e.Stderr, "pursuance: %s (see `%s`)\n", oneLine(err.Error()), help)
 		return 2
 	}
+	fmt.Fprintf(e.Stderr, "pursuance: %s\n", oneLine(err.Error()))
 	return 1
+}
+
+// logger returns the logger of the node's warnings: e.log when set, else
+// one line per record on stderr.
+func (e *Env) logger() *slog.Logger {
+	if e.log == nil {
+		e.log = newLineLogger(e.Stderr, slog.LevelWarn)
+	}
+	return e.log
 }
 
 // oneLine joins the lines of a message, so an error is always one line.

@@ -21,7 +21,7 @@ directory, encrypted under your passphrase.`,
 		Args: cobra.ArbitraryArgs,
 		RunE: groupRunE,
 	}
-	cmd.AddCommand(newIDNewCmd(e), newIDShowCmd(e), newIDCheckCmd(e))
+	cmd.AddCommand(newIDNewCmd(e), newIDShowCmd(e), newIDCheckCmd(e), newIDRotateCmd(e))
 	return cmd
 }
 
@@ -43,7 +43,8 @@ stdout. Never replaces an existing identity.`,
 			if !cmd.Flags().Changed("name") {
 				return usageErrorf("missing --name NAME")
 			}
-			if err := identity.ValidateName(name); err != nil {
+			name, err := identity.NormalizeName(name)
+			if err != nil {
 				return usageErrorf("--name: %v", err)
 			}
 			home, err := e.Home()

@@ -22,7 +22,7 @@ func (e *Env) openNode(ctx context.Context, unlock bool) (*app.Node, error) {
 	if _, err := keystore.ReadPublic(home); err != nil {
 		return nil, explain(err, home)
 	}
-	n, err := app.Open(ctx, home, app.Options{Rand: e.Rand, NodeRelay: e.nodeRelay, Log: func(s string) { fmt.Fprintln(e.Stderr, "warning: "+s) }})
+	n, err := app.Open(ctx, home, app.Options{Rand: e.Rand, NodeRelay: e.nodeRelay, RelayTimeout: e.relayTimeout, Logger: e.logger()})
 	if err != nil {
 		return nil, err
 	}
@@ -124,6 +124,10 @@ func relayErrorCount(res app.SyncResult) int {
 func (e *Env) act(cmd *cobra.Command, ref string, build func(s *state.State, n *app.Node) (state.Op, error)) (app.Result, error) {
 	var res app.Result
 	err := e.withState(cmd, ref, true, func(n *app.Node, s *state.State) error {
+		if _, ok := s.Member(n.Me().ID); !ok && !e.unchecked {
+			// Before anything is looked up: a former member sees no task.
+			return fmt.Errorf("%w: you are not a member of %s", app.ErrNotPermitted, s.Name())
+		}
 		op, err := build(s, n)
 		if err != nil {
 			return err

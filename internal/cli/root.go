@@ -72,6 +72,7 @@ Start by creating your identity, then run your node:
 		newExportCmd(e),
 		newImportCmd(e),
 		newUpCmd(e),
+		newUICmd(e),
 		newRelayCmd(e),
 		newRelaysCmd(e),
 		newSyncCmd(e),
@@ -117,4 +118,15 @@ func groupRunE(cmd *cobra.Command, args []string) error {
 		return usageErrorf("unknown command %q for %q", args[0], cmd.CommandPath())
 	}
 	return cmd.Help()
+}
+
+// exactArgs is cobra.ExactArgs reported as a usage error naming the
+// arguments.
+func exactArgs(n int, names string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usageErrorf("%q takes %s, got %d arguments", cmd.CommandPath(), names, len(args))
+		}
+		return nil
+	}
 }

@@ -55,6 +55,15 @@ Moving servers: add the new relay, sync, remove the old one.`,
 				if err := state.CheckRelayURL(u); err != nil {
 					return usageErrorf("%v", err)
 				}
+				if add && !e.offline {
+					// Refuse what is not a relay before the list names it;
+					// one that is down now may be added (it is told later).
+					if err := app.ProbeRelay(cmd.Context(), u); errors.Is(err, app.ErrNotRelay) {
+						return fmt.Errorf("%w; check the address (a relay answers GET %s/v1)", err, u)
+					} else if err != nil {
+						fmt.Fprintf(e.Stderr, "warning: %v; adding it anyway (members send it what it lacks once it answers)\n", err)
+					}
+				}
 				return e.withState(cmd, args[0], true, func(n *app.Node, s *state.State) error {
 					var res app.Result
 					var err error
@@ -67,6 +76,10 @@ Moving servers: add the new relay, sync, remove the old one.`,
 						return err
 					}
 					e.report(res)
+					if e.offline {
+						fmt.Fprintln(e.Stderr, "Not sent (--offline): `pursuance sync` tells the relays.")
+						return nil
+					}
 					// Tell the relays (the new one included) at once.
 					e.syncReport(n.Sync(cmd.Context(), s.Pursuance(), app.SyncOptions{Progress: e.progress(), Relays: []string{u}}))
 					return nil
@@ -168,6 +181,34 @@ func (e *Env) progress() func(string, ...any) {
 	}
 }
 
+// relayNotes says, for people, what a sync found wrong with a relay that
+// did not fail: lost data, lost appends, events it lacked, a read cut
+// short.
+func relayNotes(r app.RelayResult) []string {
+	var out []string
+	if r.Reset != "" {
+		out = append(out, r.Reset+": read again from the start and refilled from this home")
+	}
+	if r.Lost > 0 {
+		out = append(out, fmt.Sprintf("acknowledged %s it did not keep: sent again", plural(r.Lost, "envelope")))
+	}
+	if r.Behind > 0 {
+		out = append(out, fmt.Sprintf("behind: it lacked %s another relay or peer had (sent to it now; a relay behind at every sync withholds or drops them)", plural(r.Behind, "event")))
+	}
+	if r.Partial {
+		out = append(out, "read in part (a sync reads a bounded amount from each relay): the rest at the next sync")
+	}
+	return out
+}
+
+// plural says "1 event", "2 events".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
 // syncReport tells on stderr what a sync did, and which relays failed.
 func (e *Env) syncReport(res app.SyncResult, err error) {
 	if err != nil {
@@ -189,6 +230,9 @@ func (e *Env) syncReport(res app.SyncResult, err error) {
 	for _, r := range res.Relays {
 		if r.Err != nil {
 			fmt.Fprintf(e.Stderr, "  %s: %s\n", r.URL, oneLine(app.RelayError(r.Err)))
+		}
+		for _, line := range relayNotes(r) {
+			fmt.Fprintf(e.Stderr, "  %s: %s\n", r.URL, line)
 		}
 	}
 	if len(res.Missing) > 0 {

@@ -71,10 +71,10 @@ roles); members and roles it is assigned to see it too.`,
 					return usageErrorf("--due: %v", err)
 				}
 			}
-			res, err := e.act(cmd, args[0], func(s *state.State, _ *app.Node) (state.Op, error) {
+			res, err := e.act(cmd, args[0], func(s *state.State, n *app.Node) (state.Op, error) {
 				op := &state.TaskCreate{Title: title, Body: body, VisibleTo: visible, Due: due}
 				if parent != "" {
-					t, err := app.ResolveTask(s, parent)
+					t, err := app.ResolveTask(s, n.Me().ID, parent)
 					if err != nil {
 						return nil, err
 					}
@@ -134,19 +134,10 @@ All terms must match.`,
 				return usageErrorf("--filter: %v", err)
 			}
 			return e.withState(cmd, args[0], true, func(n *app.Node, s *state.State) error {
-				me := n.Me().ID
-				var roles []string
-				if m, ok := s.Member(me); ok {
-					roles = m.Roles
-				}
-				ctx := state.FilterContext{Me: me, MyRoles: roles, NameOf: s.NameOf}
 				out := []taskJSON{}
-				var shown []*state.Task
-				for _, t := range treeOrder(s.Tasks()) {
-					if s.CanSee(me, t) && f.Match(t, ctx) {
-						out = append(out, toTaskJSON(t))
-						shown = append(shown, t)
-					}
+				shown := app.VisibleTasks(s, n.Me().ID, f)
+				for _, t := range shown {
+					out = append(out, toTaskJSON(t))
 				}
 				if e.json {
 					return e.printJSON(out)
@@ -178,33 +169,6 @@ All terms must match.`,
 	return cmd
 }
 
-// treeOrder orders tasks depth-first, children after their parent, in
-// creation order among siblings. Tasks whose parent is missing are roots.
-func treeOrder(tasks []*state.Task) []*state.Task {
-	known := map[event.ID]bool{}
-	for _, t := range tasks {
-		known[t.ID] = true
-	}
-	children := map[event.ID][]*state.Task{}
-	for _, t := range tasks {
-		p := t.Parent
-		if !known[p] {
-			p = event.ID{}
-		}
-		children[p] = append(children[p], t)
-	}
-	out := make([]*state.Task, 0, len(tasks))
-	var walk func(event.ID)
-	walk = func(id event.ID) {
-		for _, c := range children[id] {
-			out = append(out, c)
-			walk(c.ID)
-		}
-	}
-	walk(event.ID{})
-	return out
-}
-
 func assigneeNames(s *state.State, t *state.Task) []string {
 	var out []string
 	for _, a := range t.Assignees {
@@ -226,12 +190,9 @@ func newTaskShowCmd(e *Env) *cobra.Command {
 		Args:  exactArgs(2, "P TASK"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return e.withState(cmd, args[0], true, func(n *app.Node, s *state.State) error {
-				t, err := app.ResolveTask(s, args[1])
+				t, err := app.ResolveTask(s, n.Me().ID, args[1])
 				if err != nil {
 					return err
-				}
-				if !s.CanSee(n.Me().ID, t) {
-					return fmt.Errorf("no task %q in %s", args[1], s.Name())
 				}
 				type comment struct {
 					Author string `json:"author"`
@@ -284,13 +245,13 @@ func newTaskShowCmd(e *Env) *cobra.Command {
 }
 
 // taskAct acts on the task named by args[1] of the pursuance args[0].
-func (e *Env) taskAct(cmd *cobra.Command, args []string, build func(s *state.State, t *state.Task) (state.Op, error)) error {
-	_, err := e.act(cmd, args[0], func(s *state.State, _ *app.Node) (state.Op, error) {
-		t, err := app.ResolveTask(s, args[1])
+func (e *Env) taskAct(cmd *cobra.Command, args []string, build func(s *state.State, n *app.Node, t *state.Task) (state.Op, error)) error {
+	_, err := e.act(cmd, args[0], func(s *state.State, n *app.Node) (state.Op, error) {
+		t, err := app.ResolveTask(s, n.Me().ID, args[1])
 		if err != nil {
 			return nil, err
 		}
-		return build(s, t)
+		return build(s, n, t)
 	})
 	return err
 }
@@ -305,7 +266,7 @@ func newTaskStatusCmd(e *Env) *cobra.Command {
 			if err != nil {
 				return usageErrorf("%v", err)
 			}
-			return e.taskAct(cmd, args, func(_ *state.State, t *state.Task) (state.Op, error) {
+			return e.taskAct(cmd, args, func(_ *state.State, _ *app.Node, t *state.Task) (state.Op, error) {
 				return &state.TaskStatus{Task: t.ID, Status: st}, nil
 			})
 		},
@@ -322,7 +283,7 @@ func newTaskAssignCmd(e *Env, assign bool) *cobra.Command {
 		Short: short,
 		Args:  exactArgs(3, "P TASK WHO"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return e.taskAct(cmd, args, func(s *state.State, t *state.Task) (state.Op, error) {
+			return e.taskAct(cmd, args, func(s *state.State, _ *app.Node, t *state.Task) (state.Op, error) {
 				who, err := app.ResolveAssignee(s, args[2])
 				if err != nil {
 					return nil, err
@@ -342,7 +303,7 @@ func newTaskCommentCmd(e *Env) *cobra.Command {
 		Short: "Comment on a task",
 		Args:  exactArgs(3, "P TASK TEXT"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return e.taskAct(cmd, args, func(_ *state.State, t *state.Task) (state.Op, error) {
+			return e.taskAct(cmd, args, func(_ *state.State, _ *app.Node, t *state.Task) (state.Op, error) {
 				return &state.TaskComment{Task: t.ID, Text: args[2]}, nil
 			})
 		},
@@ -368,11 +329,11 @@ func newTaskEditCmd(e *Env) *cobra.Command {
 					return usageErrorf("--due: %v", err)
 				}
 			}
-			return e.taskAct(cmd, args, func(s *state.State, t *state.Task) (state.Op, error) {
+			return e.taskAct(cmd, args, func(s *state.State, n *app.Node, t *state.Task) (state.Op, error) {
 				if fl.Changed("parent") {
 					m := &state.TaskMove{Task: t.ID}
 					if parent != "root" && parent != "" {
-						p, err := app.ResolveTask(s, parent)
+						p, err := app.ResolveTask(s, n.Me().ID, parent)
 						if err != nil {
 							return nil, err
 						}
@@ -408,7 +369,7 @@ func newTaskArchiveCmd(e *Env) *cobra.Command {
 		Short: "Archive a task",
 		Args:  exactArgs(2, "P TASK"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return e.taskAct(cmd, args, func(_ *state.State, t *state.Task) (state.Op, error) {
+			return e.taskAct(cmd, args, func(_ *state.State, _ *app.Node, t *state.Task) (state.Op, error) {
 				return &state.TaskArchive{Task: t.ID, Archived: true}, nil
 			})
 		},

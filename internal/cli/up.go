@@ -40,12 +40,19 @@ func newUpCmd(e *Env) *cobra.Command {
 relays in the background, and runs an embedded relay that holds everything
 this member has, so other members can resync from it as a peer
 (` + "`pursuance sync --peer URL`" + `) when the relays have pruned or lost events. It
-prints the embedded relay's URL on stderr when ready, and runs until Ctrl-C.
-Other commands keep working while it runs (it takes the home only during
-each round).
+runs until Ctrl-C. Other commands keep working while it runs (it takes the
+home only during each round); a second up on the same home refuses, and
+says where the running node's web UI is.
 
-It serves the web UI on --listen (127.0.0.1) and prints its URL on stdout.
-Without an identity, up says how to create one and exits.`,
+It serves the web UI on --listen (127.0.0.1, this machine only). When
+ready, it prints on stderr the embedded relay's URL (for other members'
+nodes, not for a browser) and the UI's address, and on stdout a login link
+for the UI: open it in your browser. The link works once; ` + "`pursuance ui`" + `
+prints a new one. Nothing in the UI shows without logging in, so other
+users of this machine see nothing (docs/web.md).
+
+Without an identity, up asks for a name and a passphrase at a terminal;
+elsewhere it says how to create one and fails.`,
 		Example: `  pursuance up
   pursuance --home /tmp/bob up --relay-listen 127.0.0.1:8766 --interval 30s`,
 		Args: noArgs,
@@ -57,9 +64,7 @@ Without an identity, up says how to create one and exits.`,
 			pub, err := keystore.ReadPublic(home)
 			switch {
 			case errors.Is(err, fs.ErrNotExist) && e.Terminal == nil:
-				fmt.Fprintln(e.Stderr, "pursuance: no identity on this home yet: the node needs one.")
-				fmt.Fprintf(e.Stderr, "Create it with `pursuance id new --name NAME` (home: %s), then run `pursuance up` again.\n", home)
-				return nil
+				return fmt.Errorf("no identity on this home yet (%s): the node needs one; create it with `pursuance id new --name NAME`, then run `pursuance up` again", home)
 			case errors.Is(err, fs.ErrNotExist):
 				// First run at a terminal: create the identity now.
 				id, err := e.firstRun(home)
@@ -70,6 +75,16 @@ Without an identity, up says how to create one and exits.`,
 			case err != nil:
 				return err
 			}
+			// One node per home (the lock is released however the
+			// process ends); a run file left by a crash is removed.
+			lock, err := lockNode(cmd.Context(), home)
+			if err != nil {
+				return err
+			}
+			defer lock.Close()
+			run := &runWriter{home: home}
+			run.remove()
+			defer run.remove()
 			if e.unlocked == nil {
 				// Unlock once, up front; every round and request reuses it.
 				pass, err := e.Passphrase(false)
@@ -82,8 +97,19 @@ Without an identity, up says how to create one and exits.`,
 				}
 				e.unlocked = id
 			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			// A closed terminal (SIGHUP) stops the node as Ctrl-C does,
+			// its run file removed; unless SIGHUP is ignored (nohup).
+			stopOn := []os.Signal{os.Interrupt, syscall.SIGTERM}
+			if !signal.Ignored(syscall.SIGHUP) {
+				stopOn = append(stopOn, syscall.SIGHUP)
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), stopOn...)
 			defer stop()
+			// The node logs with slog, as the relay does: its own records
+			// from Info up (a round that brought news, a relay's lie), the
+			// embedded relay's from Warn up (it refuses strangers often).
+			log := slog.New(slog.NewTextHandler(e.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+			e.log = log
 			st, err := relay.OpenSQLite(ctx, filepath.Join(home, "relay", "relay.db"))
 			if err != nil {
 				return err
@@ -91,20 +117,24 @@ Without an identity, up says how to create one and exits.`,
 			defer st.Close()
 			last, err := readNodeFile(home)
 			if err != nil {
-				fmt.Fprintf(e.Stderr, "warning: %v; the node takes new addresses\n", err)
+				log.Warn("the node file does not read; the node takes new addresses", "err", err)
 			}
 			ln, err := listenAgain(relayListen, cmd.Flags().Changed("relay-listen"), last.Relay)
 			if err != nil {
 				return fmt.Errorf("the embedded relay cannot listen on %s: %w", relayListen, err)
 			}
-			logger := slog.New(slog.NewTextHandler(e.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-			srv := relay.NewServer(st, relay.Config{Logger: logger})
+			relayLog := slog.New(slog.NewTextHandler(e.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("component", "relay")
+			// The embedded relay stores only what opens to events this member
+			// may need (a removed member's or an old code's junk is refused),
+			// judged by the node's state as of its last round.
+			e.admitter = app.NewAdmitter()
+			srv := relay.NewServer(st, relay.Config{Logger: relayLog, Admit: e.admitter.Admit})
 			served := make(chan error, 1)
 			go func() { served <- srv.Serve(ctx, ln) }()
 			peer := "http://" + ln.Addr().String()
 			e.nodeRelay = peer
 			if reusable(last.Relay, cmd.Flags().Changed("relay-listen")) && hostPort(last.Relay) != ln.Addr().String() {
-				fmt.Fprintf(e.Stderr, "warning: the relay's address of the last run, %s, is taken; invite codes that named it do not reach this node\n", hostPort(last.Relay))
+				log.Warn("the relay's address of the last run is taken; invite codes that named it do not reach this node", "addr", hostPort(last.Relay))
 			}
 			watch := newWatcher()
 			defer watch.stop()
@@ -112,7 +142,7 @@ Without an identity, up says how to create one and exits.`,
 			round := func() {
 				targets, received, err := e.upRound(ctx, peer)
 				if err != nil && ctx.Err() == nil {
-					fmt.Fprintf(e.Stderr, "sync: %s\n", oneLine(err.Error()))
+					log.Error("sync round failed", "err", oneLine(err.Error()))
 				}
 				if ctx.Err() == nil {
 					watch.set(ctx, targets)
@@ -122,17 +152,21 @@ Without an identity, up says how to create one and exits.`,
 				}
 			}
 			round() // the embedded relay holds everything before peers are told of it
-			fmt.Fprintln(e.Stderr, peer)
-			// A change made in the UI goes out at once (watch.poke).
-			uiURL, ui, err := e.serveUI(ctx, listen, cmd.Flags().Changed("listen"), last.UI, watch.poke)
+			// A change made in the UI goes out at once (watch.poke); a
+			// login puts the new login link in the run file.
+			uiURL, ui, err := e.serveUI(ctx, listen, cmd.Flags().Changed("listen"), last.UI, watch.poke, run.login)
 			if err != nil {
 				return err
 			}
 			if err := writeNodeFile(home, nodeFile{Relay: peer, UI: uiURL}); err != nil {
-				fmt.Fprintf(e.Stderr, "warning: %v\n", err)
+				log.Warn("the node file was not written", "err", err)
 			}
-			fmt.Fprintf(e.Stdout, "%s\n", uiURL)
-			fmt.Fprintf(e.Stderr, "Node of %s is up: syncing every %s; peers may sync from %s.\nWeb UI: %s (this machine only). Ctrl-C stops.\n", pub.Name, interval, peer, uiURL)
+			login := ui.LoginURL()
+			run.start(runFile{PID: os.Getpid(), Relay: peer, UI: uiURL, Login: login, Bearer: ui.Bearer()}, e.Stderr)
+			fmt.Fprintf(e.Stderr, "Node of %s is up: it syncs every %s and serves other members' nodes. Ctrl-C stops it.\n", pub.Name, interval)
+			fmt.Fprintf(e.Stderr, "Relay for other members' nodes (not a web page): %s\n", peer)
+			fmt.Fprintf(e.Stderr, "Web UI at %s (this machine only). Log in with this link, which works once (`pursuance ui` prints a new one):\n", uiURL)
+			fmt.Fprintln(e.Stdout, login)
 			if once {
 				stop()
 				return <-served
@@ -178,16 +212,17 @@ type syncStatus struct {
 	mu      sync.Mutex
 	last    time.Time
 	down    []string
+	behind  []string // relays that lacked what others had, or lost data
 	missing int
 	working string // what the round under way is doing ("Desk: 1200 of 50000")
 	done    uint64 // of the read under way: cursor reached and last
 	total   uint64
 }
 
-func (s *syncStatus) record(down []string, missing int) {
+func (s *syncStatus) record(down, behind []string, missing int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.last, s.down, s.missing, s.working, s.done, s.total = time.Now(), down, missing, "", 0, 0
+	s.last, s.down, s.behind, s.missing, s.working, s.done, s.total = time.Now(), down, behind, missing, "", 0, 0
 }
 
 // progress records a report of app.SyncOptions.Progress about pursuance
@@ -216,11 +251,14 @@ func (s *syncStatus) snapshot() any {
 	if s.last.IsZero() {
 		return out
 	}
-	down := s.down
+	down, behind := s.down, s.behind
 	if down == nil {
 		down = []string{}
 	}
-	out["last"], out["down"], out["missing"] = s.last.UTC().Format(time.RFC3339), down, s.missing
+	if behind == nil {
+		behind = []string{}
+	}
+	out["last"], out["down"], out["behind"], out["missing"] = s.last.UTC().Format(time.RFC3339), down, behind, s.missing
 	return out
 }
 
@@ -233,8 +271,8 @@ func (e *Env) firstRun(home string) (*identity.Identity, error) {
 	if err != nil && line == "" {
 		return nil, fmt.Errorf("read your name: %w", err)
 	}
-	name := strings.TrimSpace(line)
-	if err := identity.ValidateName(name); err != nil {
+	name, err := identity.NormalizeName(strings.TrimSpace(line))
+	if err != nil {
 		return nil, usageErrorf("name: %v", err)
 	}
 	fmt.Fprintln(e.Stderr, "Now a passphrase: it protects your keys on this machine, and nobody can recover it for you.")
@@ -258,8 +296,9 @@ func (e *Env) firstRun(home string) (*identity.Identity, error) {
 // returns its URL.
 // It listens on the address of the last run (last, a URL) when the user
 // left --listen (listen) at its default (!changed) and that one is free.
-// onChange is called after each request that changed something.
-func (e *Env) serveUI(ctx context.Context, listen string, changed bool, last string, onChange func()) (string, *web.Server, error) {
+// onChange is called after each request that changed something, onLogin
+// with the new login link after each login.
+func (e *Env) serveUI(ctx context.Context, listen string, changed bool, last string, onChange func(), onLogin func(string)) (string, *web.Server, error) {
 	host, _, err := net.SplitHostPort(listen)
 	if err != nil {
 		return "", nil, usageErrorf("--listen: %v", err)
@@ -276,7 +315,7 @@ func (e *Env) serveUI(ctx context.Context, listen string, changed bool, last str
 		ln.Close()
 		return "", nil, err
 	}
-	ui.Status, ui.Changed = e.sync.snapshot, onChange
+	ui.Status, ui.Changed, ui.LoginChanged = e.sync.snapshot, onChange, onLogin
 	// Requests end with ctx (Ctrl-C), the pages' live streams included.
 	hs := &http.Server{Handler: ui, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
 	go hs.Serve(ln)
@@ -287,6 +326,21 @@ func (e *Env) serveUI(ctx context.Context, listen string, changed bool, last str
 		hs.Shutdown(sctx)
 	}()
 	return "http://" + ln.Addr().String() + "/", ui, nil
+}
+
+// logSync logs what a round of the node did with pursuance name: what
+// came and went, and each relay that failed, lied or lagged.
+func (e *Env) logSync(name string, res app.SyncResult) {
+	e.log.Info("synced", "pursuance", name, "relays", len(res.Relays), "failed", relayErrorCount(res),
+		"received", res.Received, "sent", res.Sent, "tampered", res.Tampered, "refused", res.Refused, "missing", len(res.Missing))
+	for _, r := range res.Relays {
+		if r.Err != nil {
+			e.log.Warn("relay failed", "pursuance", name, "relay", r.URL, "err", oneLine(app.RelayError(r.Err)))
+		}
+		for _, note := range relayNotes(r) {
+			e.log.Warn("relay", "pursuance", name, "relay", r.URL, "note", note)
+		}
+	}
 }
 
 // upRound syncs every pursuance on the home with its relays and the
@@ -302,16 +356,16 @@ func (e *Env) upRound(ctx context.Context, peer string) (targets []app.WatchTarg
 	if err != nil {
 		return nil, 0, err
 	}
-	var down []string
+	var down, behind []string
 	missing := 0
-	defer func() { e.sync.record(down, missing) }()
+	defer func() { e.sync.record(down, behind, missing) }()
 	for _, p := range ps {
 		name := p.Name
 		res, err := n.Sync(ctx, p.ID, app.SyncOptions{Relays: []string{peer}, Progress: func(format string, args ...any) {
 			e.sync.progress(name, format, args...)
-		}})
+		}, BeforePush: func(ctx context.Context) { e.admitterUpdate(ctx, n) }})
 		if err != nil {
-			fmt.Fprintf(e.Stderr, "sync %s: %s\n", p.Name, oneLine(err.Error()))
+			e.log.Error("sync failed", "pursuance", p.Name, "err", oneLine(err.Error()))
 			continue
 		}
 		missing += len(res.Missing)
@@ -319,15 +373,34 @@ func (e *Env) upRound(ctx context.Context, peer string) (targets []app.WatchTarg
 		if ts, err := n.WatchTargets(ctx, p.ID, []string{peer}); err == nil {
 			targets = append(targets, ts...)
 		}
+		trouble := false
 		for _, r := range res.Relays {
 			if r.Err != nil && !slices.Contains(down, r.URL) {
 				down = append(down, r.URL)
 			}
+			// The node's own relay catches up every round: not news.
+			if r.URL == peer || len(relayNotes(r)) == 0 {
+				continue
+			}
+			trouble = true
+			if !slices.Contains(behind, r.URL) {
+				behind = append(behind, r.URL)
+			}
 		}
-		if res.Received > 0 || len(res.Missing) > 0 || relayErrorCount(res) > 0 {
-			fmt.Fprintf(e.Stderr, "%s: ", p.Name)
-			e.syncReport(res, nil)
+		if res.Received > 0 || len(res.Missing) > 0 || relayErrorCount(res) > 0 || trouble {
+			e.logSync(p.Name, res)
 		}
 	}
+	e.admitterUpdate(ctx, n)
 	return targets, received, nil
+}
+
+// admitterUpdate refreshes what the embedded relay admits from n's state.
+func (e *Env) admitterUpdate(ctx context.Context, n *app.Node) {
+	if e.admitter == nil {
+		return
+	}
+	if err := e.admitter.Update(ctx, n); err != nil {
+		e.log.Warn("the embedded relay keeps judging by its last state", "err", oneLine(err.Error()))
+	}
 }

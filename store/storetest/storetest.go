@@ -61,6 +61,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"CancelledReads", testCancelledReads},
 		{"AtomicUnderCancel", testAtomicUnderCancel},
 		{"Concurrent", testConcurrent},
+		{"DropBodies", testDropBodies},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })
@@ -923,5 +924,53 @@ func testConcurrent(t *testing.T, s store.Store) {
 			t.Errorf("Count(%d) = %d, want %d", i, n, events)
 		}
 		wantHeads(t, s, pids[i], logs[i][events-1])
+	}
+}
+
+// testDropBodies: a store that drops bodies (store.BodyDropper) keeps the
+// events, without their bodies, and everything derived from their
+// headers; a later copy with the body gives it back.
+func testDropBodies(t *testing.T, s store.Store) {
+	d, ok := s.(store.BodyDropper)
+	if !ok {
+		t.Skip("this store does not drop bodies")
+	}
+	ctx := context.Background()
+	w, g := newWorld(t, "drop", 2)
+	a := w.next(1, g)
+	b := w.next(0, a)
+	if err := s.Put(ctx, []*event.Event{g, a, b}, nil); err != nil {
+		t.Fatal(err)
+	}
+	heads, _ := s.Heads(ctx, w.pid)
+	vv, _ := s.VersionVector(ctx, w.pid)
+	n, err := d.DropBodies(ctx, []event.ID{a.ID(), {9, 9, 9}})
+	if err != nil || n != 1 {
+		t.Fatalf("DropBodies = %d, %v; want 1", n, err)
+	}
+	if n, err := d.DropBodies(ctx, []event.ID{a.ID()}); err != nil || n != 0 {
+		t.Fatalf("dropping again = %d, %v; want 0", n, err)
+	}
+	got, err := s.Get(ctx, a.ID())
+	if err != nil || got.HasBody() || got.ID() != a.ID() {
+		t.Fatalf("Get after drop: %v (body %v)", err, got != nil && got.HasBody())
+	}
+	if got, _ := s.Get(ctx, b.ID()); !got.HasBody() {
+		t.Fatal("another event lost its body")
+	}
+	if h, _ := s.Heads(ctx, w.pid); fmt.Sprint(h) != fmt.Sprint(heads) {
+		t.Errorf("heads changed: %v, were %v", h, heads)
+	}
+	if v, _ := s.VersionVector(ctx, w.pid); fmt.Sprint(v) != fmt.Sprint(vv) {
+		t.Errorf("version vector changed")
+	}
+	if c, _ := s.Count(ctx, w.pid); c != 3 {
+		t.Errorf("count %d, want 3", c)
+	}
+	if err := s.Put(ctx, []*event.Event{a}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Get(ctx, a.ID()); !got.HasBody() {
+		t.Error("a copy with its body did not give the body back")
 	}
 }

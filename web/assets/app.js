@@ -1,6 +1,9 @@
 "use strict";
-// The Pursuance UI: a thin client of /api. Changes carry the per-run token.
-const token = document.querySelector('meta[name="pursuance-token"]').content;
+// The Pursuance UI: a thin client of /api. Every request carries the
+// session's token, which the login page (login.js) keeps in this origin's
+// storage; the session's cookie goes along by itself.
+const token = localStorage.getItem("pursuance-token") || "";
+let locked = false;
 const $ = (s) => document.querySelector(s);
 let current = null, info = null, openTask = null;
 // detailTicket counts the detail panel's openings and closings: a load
@@ -16,14 +19,26 @@ function closeDetail() {
 }
 
 async function api(path, body) {
-  const opts = body === undefined ? {} : {method: "POST", headers: {"Content-Type": "application/json", "X-Pursuance-Token": token}, body: JSON.stringify(body)};
+  const headers = {"X-Pursuance-Token": token};
+  const opts = body === undefined ? {headers} : {method: "POST", headers: {...headers, "Content-Type": "application/json"}, body: JSON.stringify(body)};
   const r = await fetch("/api" + path, opts);
+  if (r.status === 401) lockOut();
   const data = await r.json().catch(() => ({error: r.statusText}));
   if (!r.ok) throw new Error(data.error || r.statusText);
   return data;
 }
 
+// lockOut shows, instead of the UI, how to log in: the session is
+// unknown (never logged in, or the node restarted since).
+function lockOut() {
+  if (locked) return;
+  locked = true;
+  localStorage.removeItem("pursuance-token");
+  document.body.classList.add("locked");
+}
+
 function showError(err) {
+  if (locked) return;
   const e = $("#error");
   e.textContent = err.message || String(err);
   e.classList.remove("hidden");
@@ -235,7 +250,7 @@ async function loadStatus() {
   if (st.working) { $("#status").textContent = "syncing " + st.working; return; }
   if (!st.last) { $("#status").textContent = ""; return; }
   const ago = Math.max(0, Math.round((Date.now() - Date.parse(st.last)) / 1000));
-  $("#status").textContent = "synced " + ago + " s ago" + (st.down && st.down.length ? " · relays down: " + st.down.join(", ") : "") + (st.missing ? " · " + st.missing + " events missing" : "");
+  $("#status").textContent = "synced " + ago + " s ago" + (st.down && st.down.length ? " · relays down: " + st.down.join(", ") : "") + (st.behind && st.behind.length ? " · relays behind or refilled: " + st.behind.join(", ") : "") + (st.missing ? " · " + st.missing + " events missing" : "");
 }
 
 async function loadLog() {
@@ -406,11 +421,38 @@ document.addEventListener("DOMContentLoaded", () => {
     e.preventDefault();
     try { await api("/p/" + current + "/tasks/" + openTask + "/comments", {text: e.target.text.value}); e.target.text.value = ""; await refresh(); } catch (err) { showError(err); }
   };
+  if (!token) { lockOut(); return; }
   loadPursuances().catch(showError);
   // Others' changes appear without reload: the node says when something
-  // came in (server-sent events); a slow poll covers a dropped stream.
-  const live = new EventSource("/api/live");
-  live.onmessage = () => liveRefresh();
-  setInterval(liveRefresh, 30000);
-  setInterval(() => loadStatus(), 1000); // a long catch-up shows its progress
+  // came in; a slow poll covers a dropped stream.
+  follow();
+  setInterval(() => { if (!locked) liveRefresh(); }, 30000);
+  setInterval(() => { if (!locked) loadStatus(); }, 1000); // a long catch-up shows its progress
 });
+
+// follow reads the node's stream of server-sent events (GET /api/live)
+// with fetch, which, unlike EventSource, sends the session's token, and
+// reloads what the page shows on every "change". After a dropped stream it
+// connects again, and reloads, as something may have changed meanwhile.
+async function follow() {
+  for (let first = true; !locked; first = false) {
+    try {
+      const r = await fetch("/api/live", {headers: {"X-Pursuance-Token": token}});
+      if (r.status === 401) { lockOut(); return; }
+      if (!first) liveRefresh();
+      const rd = r.body.getReader(), dec = new TextDecoder();
+      let buf = "";
+      for (;;) {
+        const {value, done} = await rd.read();
+        if (done) break;
+        buf += dec.decode(value, {stream: true});
+        let i;
+        while ((i = buf.indexOf("\n\n")) >= 0) {
+          if (buf.slice(0, i).split("\n").includes("data: change")) liveRefresh();
+          buf = buf.slice(i + 2);
+        }
+      }
+    } catch (err) { /* the node stopped or restarted: try again */ }
+    await new Promise((res) => setTimeout(res, 2000));
+  }
+}

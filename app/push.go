@@ -1,0 +1,194 @@
+package app
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"time"
+
+	"github.com/pursuance/pursuance/event"
+)
+
+// behindGrace is how old an event must be (by its claimed time) for a
+// relay that lacks it, while another source had it, to count as behind:
+// a few sync rounds, the time honest relays take to receive it.
+const behindGrace = 2 * time.Minute
+
+// push sends the relay what it is not known to hold: each event sealed
+// under the group generation current before it in log order, on that
+// generation's topic, as Export seals it (a member removed along the way
+// reads up to its removal, nothing after), and every group key-update
+// again under the current generation's topic. Each acknowledged envelope
+// is recorded, with the cursor the relay answered, to be checked at the
+// next read. The plan (what to send) is made from the store without the
+// home's lock; sending holds nothing.
+func (rr *relayRun) push(ctx context.Context) error {
+	n, sdb, url := rr.n, rr.sdb, rr.c.URL()
+	if _, err := n.st.Get(ctx, rr.p); err != nil {
+		return nil // nothing of p on this home yet
+	}
+	s, err := n.State(ctx, rr.p)
+	if err != nil {
+		return err
+	}
+	gens, err := n.groupEnvelopes(ctx, s)
+	if err != nil {
+		return err
+	}
+	held, onLast, err := sdb.heldBy(ctx, url, gens.last.Topic())
+	if err != nil {
+		return err
+	}
+	var others []string
+	for _, u := range rr.urls {
+		if u != url {
+			others = append(others, u)
+		}
+	}
+	elsewhere, err := sdb.heldByAny(ctx, others)
+	if err != nil {
+		return err
+	}
+	// The plan: which event goes under which generation, in log order.
+	type send struct {
+		id  event.ID
+		gen *genEnv
+	}
+	var sends []send
+	var updates []event.ID
+	cur := gens.first
+	err = n.st.Iterate(ctx, rr.p, func(e *event.Event) error {
+		id := e.ID()
+		g := envelopeGen(e, cur, gens)
+		if next, ok := gens.by[id]; ok {
+			cur = next
+			updates = append(updates, id)
+		}
+		if !held[id] {
+			sends = append(sends, send{id, g})
+			// Behind: another source had it and this relay has not had it
+			// for a while. A relay this home knows nothing of yet (just
+			// added, or wiped: reported as such) is new, not behind; an
+			// event written moments ago is still on its way (its author
+			// may publish to one relay, which members pass on), so only
+			// one claimed to be older than behindGrace counts. (A claimed
+			// time is the author's word: this only decides a warning.)
+			if elsewhere[id] && len(held) > 0 && e.Time+uint64(behindGrace.Milliseconds()) < uint64(n.opts.Now().UnixMilli()) {
+				rr.res.Behind++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, id := range updates {
+		if !onLast[id] {
+			sends = append(sends, send{id, gens.last})
+		}
+		behind, err := n.behindFor(ctx, sdb, url, gens, id)
+		if err != nil {
+			return err
+		}
+		for _, g := range behind {
+			sends = append(sends, send{id, g})
+		}
+	}
+	// Send, in appends of up to pushBatch envelopes per generation.
+	type batch struct {
+		envs [][]byte
+		sent []pushedEnv
+		size int
+	}
+	batches := map[*genEnv]*batch{}
+	flush := func(g *genEnv) error {
+		b := batches[g]
+		if b == nil || len(b.envs) == 0 {
+			return nil
+		}
+		topic := g.Topic()
+		var ack appendAck
+		err := retry(ctx, func() error {
+			res, err := rr.c.Append(ctx, topic, g.topicKey, b.envs)
+			ack = appendAck{res.Cursors, res.Instance, res.Refused}
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if wiped, err := rr.wipedSinceRead(ctx, ack.instance); wiped || err != nil {
+			return err
+		}
+		for i := range b.sent {
+			if ack.cursors != nil {
+				b.sent[i].cursor = ack.cursors[i]
+			}
+		}
+		if b.sent, err = n.notePushRefused(ctx, sdb, url, topic, b.sent, ack.refused); err != nil {
+			return err
+		}
+		if err := sdb.addPushed(ctx, url, topic, b.sent); err != nil {
+			return err
+		}
+		rr.res.Sent += len(b.envs)
+		rr.progress("%s: sent %d", url, rr.res.Sent)
+		b.envs, b.sent, b.size = b.envs[:0], b.sent[:0], 0
+		return nil
+	}
+	var buf []byte
+	for _, sd := range sends {
+		e, err := n.st.Get(ctx, sd.id)
+		if err != nil {
+			return err
+		}
+		buf = e.AppendEncode(buf[:0])
+		sealed, err := sd.gen.Seal(buf, n.rand())
+		if err != nil {
+			return err
+		}
+		b := batches[sd.gen]
+		if b == nil {
+			b = &batch{}
+			batches[sd.gen] = b
+		}
+		b.envs = append(b.envs, sealed)
+		b.sent = append(b.sent, pushedEnv{hash: sha256.Sum256(sealed), id: sd.id})
+		b.size += len(sealed)
+		if len(b.envs) == pushBatch || b.size >= pushBatchSize {
+			if err := flush(sd.gen); err != nil {
+				return err
+			}
+		}
+	}
+	for g := range batches {
+		if err := flush(g); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type appendAck struct {
+	cursors  []uint64
+	instance string
+	refused  int // envelopes the relay did not admit (cursor 0)
+}
+
+// wipedSinceRead reports whether an append's answer names another
+// instance than the relay's last read did: wiped since. Everything known
+// of it is then forgotten, so that the next sync reads it again and
+// refills it; this one sends it no more.
+func (rr *relayRun) wipedSinceRead(ctx context.Context, instance string) (bool, error) {
+	if instance == "" {
+		return false, nil
+	}
+	known, err := rr.sdb.instance(ctx, rr.c.URL())
+	if err != nil || known == "" || known == instance {
+		return false, err
+	}
+	rr.res.Reset = "its data was wiped (a new instance)"
+	if err := rr.sdb.resetRelay(ctx, rr.c.URL(), instance); err != nil {
+		return true, err
+	}
+	return true, fmt.Errorf("its data was wiped during this sync: it is refilled at the next")
+}

@@ -1,0 +1,90 @@
+package app
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/pursuance/pursuance/event"
+	"github.com/pursuance/pursuance/identity"
+	"github.com/pursuance/pursuance/state"
+)
+
+// The CLI and the web UI show a member the same tasks, found the same way:
+// both go through VisibleTasks and ResolveTask.
+
+// VisibleTasks returns the tasks of s that the member me may see and f
+// matches (every one when f is nil), in tree order (TreeOrder).
+func VisibleTasks(s *state.State, me identity.PublicKey, f *state.Filter) []*state.Task {
+	var roles []string
+	if m, ok := s.Member(me); ok {
+		roles = m.Roles
+	}
+	fc := state.FilterContext{Me: me, MyRoles: roles, NameOf: s.NameOf}
+	var out []*state.Task
+	for _, t := range TreeOrder(s.Tasks()) {
+		if s.CanSee(me, t) && (f == nil || f.Match(t, fc)) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// TreeOrder orders tasks depth-first, each after its parent, siblings in
+// the order given; a task whose parent is not among them is a root.
+func TreeOrder(tasks []*state.Task) []*state.Task {
+	known := map[event.ID]bool{}
+	for _, t := range tasks {
+		known[t.ID] = true
+	}
+	children := map[event.ID][]*state.Task{}
+	for _, t := range tasks {
+		p := t.Parent
+		if !known[p] {
+			p = event.ID{}
+		}
+		children[p] = append(children[p], t)
+	}
+	out := make([]*state.Task, 0, len(tasks))
+	var walk func(event.ID)
+	walk = func(id event.ID) {
+		for _, c := range children[id] {
+			out = append(out, c)
+			walk(c.ID)
+		}
+	}
+	walk(event.ID{})
+	return out
+}
+
+// ResolveTask finds a task of s that the member me may see, by full ID or
+// unique prefix (at least MinPrefix hex digits). A task me may not see is
+// not found, nor counted in an ambiguity: its existence is not told.
+func ResolveTask(s *state.State, me identity.PublicKey, ref string) (*state.Task, error) {
+	low := strings.ToLower(ref)
+	var found []*state.Task
+	for _, t := range s.Tasks() {
+		if !s.CanSee(me, t) {
+			continue
+		}
+		id := t.ID.String()
+		if id == low {
+			return t, nil
+		}
+		if len(low) >= MinPrefix && strings.HasPrefix(id, low) {
+			found = append(found, t)
+		}
+	}
+	switch {
+	case len(found) == 0 && len(low) < MinPrefix:
+		return nil, fmt.Errorf("%q is too short to name a task: give at least %d hex digits of its ID (`pursuance task list P` shows them)", ref, MinPrefix)
+	case len(found) == 0:
+		return nil, fmt.Errorf("no task %q in %s", ref, s.Name())
+	case len(found) == 1:
+		return found[0], nil
+	}
+	var c []string
+	for _, t := range found {
+		c = append(c, fmt.Sprintf("%s (%s)", t.ID.Short(), t.Title))
+	}
+	return nil, fmt.Errorf("%w: task %q could be %s", ErrAmbiguous, ref, strings.Join(c, ", "))
+}

@@ -1,0 +1,213 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/pursuance/pursuance/app"
+	"github.com/pursuance/pursuance/event"
+	"github.com/pursuance/pursuance/state"
+)
+
+type taskJSON struct {
+	ID        event.ID `json:"id"`
+	Title     string   `json:"title"`
+	Body      string   `json:"body"`
+	Status    string   `json:"status"`
+	Parent    string   `json:"parent"`
+	Assignees []string `json:"assignees"`
+	Due       string   `json:"due"`
+	VisibleTo []string `json:"visible_to"`
+	Creator   string   `json:"creator"`
+	Comments  int      `json:"comments"`
+	Archived  bool     `json:"archived"`
+}
+
+func toJSON(st *state.State, t *state.Task) taskJSON {
+	tj := taskJSON{ID: t.ID, Title: t.Title, Body: t.Body, Status: t.Status.String(), Due: t.Due, Assignees: []string{},
+		VisibleTo: t.VisibleTo, Creator: st.NameOf(t.Creator), Comments: len(t.Comments), Archived: t.Archived}
+	if !t.Parent.IsZero() {
+		tj.Parent = t.Parent.String()
+	}
+	if tj.VisibleTo == nil {
+		tj.VisibleTo = []string{}
+	}
+	for _, a := range t.Assignees {
+		if a.IsRole() {
+			tj.Assignees = append(tj.Assignees, "role:"+a.Role)
+		} else {
+			tj.Assignees = append(tj.Assignees, st.NameOf(a.Member))
+		}
+	}
+	return tj
+}
+
+func (s *Server) tasks(r *http.Request, n *app.Node) (any, error) {
+	st, err := stateOf(r, n)
+	if err != nil {
+		return nil, err
+	}
+	f, err := state.ParseFilter(r.URL.Query().Get("filter"))
+	if err != nil {
+		return nil, err
+	}
+	out := []taskJSON{}
+	for _, t := range app.VisibleTasks(st, n.Me().ID, f) {
+		out = append(out, toJSON(st, t))
+	}
+	return out, nil
+}
+
+func (s *Server) task(r *http.Request, n *app.Node) (any, error) {
+	st, err := stateOf(r, n)
+	if err != nil {
+		return nil, err
+	}
+	t, err := app.ResolveTask(st, n.Me().ID, r.PathValue("t"))
+	if err != nil {
+		return nil, err
+	}
+	type comment struct {
+		Author string `json:"author"`
+		Text   string `json:"text"`
+		Time   string `json:"time"`
+	}
+	cs := []comment{}
+	for _, c := range t.Comments {
+		cs = append(cs, comment{st.NameOf(c.Author), c.Text, time.UnixMilli(int64(c.Time)).UTC().Format("2006-01-02 15:04")})
+	}
+	return map[string]any{"task": toJSON(st, t), "comments": cs}, nil
+}
+
+func (s *Server) createTask(r *http.Request, n *app.Node) (any, error) {
+	var in struct {
+		Title     string   `json:"title"`
+		Body      string   `json:"body"`
+		VisibleTo []string `json:"visible_to"`
+		Parent    string   `json:"parent"`
+		Due       string   `json:"due"`
+	}
+	st, err := decodeFor(r, n, &in)
+	if err != nil {
+		return nil, err
+	}
+	op := &state.TaskCreate{Title: strings.TrimSpace(in.Title), Body: in.Body, VisibleTo: in.VisibleTo, Due: in.Due}
+	if in.Parent != "" {
+		pt, err := app.ResolveTask(st, n.Me().ID, in.Parent)
+		if err != nil {
+			return nil, err
+		}
+		op.Parent = pt.ID
+	}
+	res, err := n.Act(r.Context(), st.Pursuance(), op, app.DoOptions{})
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"task": res.Event.ID()}, nil
+}
+
+// onTask acts on the task {t} of pursuance {p}: it decodes the request
+// into in, and signs the op build makes of it.
+func onTask(r *http.Request, n *app.Node, in any, build func(st *state.State, t *state.Task) (state.Op, error)) (any, error) {
+	st, err := decodeFor(r, n, in)
+	if err != nil {
+		return nil, err
+	}
+	t, err := app.ResolveTask(st, n.Me().ID, r.PathValue("t"))
+	if err != nil {
+		return nil, err
+	}
+	op, err := build(st, t)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := n.Act(r.Context(), st.Pursuance(), op, app.DoOptions{}); err != nil {
+		return nil, err
+	}
+	return map[string]bool{"ok": true}, nil
+}
+
+func (s *Server) comment(r *http.Request, n *app.Node) (any, error) {
+	var in struct {
+		Text string `json:"text"`
+	}
+	return onTask(r, n, &in, func(_ *state.State, t *state.Task) (state.Op, error) {
+		return &state.TaskComment{Task: t.ID, Text: in.Text}, nil
+	})
+}
+
+func (s *Server) setStatus(r *http.Request, n *app.Node) (any, error) {
+	var in struct {
+		Status string `json:"status"`
+	}
+	return onTask(r, n, &in, func(_ *state.State, t *state.Task) (state.Op, error) {
+		status, err := state.ParseStatus(in.Status)
+		return &state.TaskStatus{Task: t.ID, Status: status}, err
+	})
+}
+
+// assign assigns a task: {"who": a member's name or ID, or "role:NAME"}.
+func (s *Server) assign(r *http.Request, n *app.Node) (any, error) {
+	var in struct {
+		Who string `json:"who"`
+	}
+	return onTask(r, n, &in, func(st *state.State, t *state.Task) (state.Op, error) {
+		who, err := app.ResolveAssignee(st, strings.TrimSpace(in.Who))
+		return &state.TaskAssign{Task: t.ID, Assignee: who}, err
+	})
+}
+
+// edit changes a task's fields: {"title", "body", "due"}, each optional
+// (null or absent: unchanged; "due": "" clears it).
+func (s *Server) edit(r *http.Request, n *app.Node) (any, error) {
+	var in struct {
+		Title *string `json:"title"`
+		Body  *string `json:"body"`
+		Due   *string `json:"due"`
+	}
+	return onTask(r, n, &in, func(_ *state.State, t *state.Task) (state.Op, error) {
+		if in.Title == nil && in.Body == nil && in.Due == nil {
+			return nil, errors.New("nothing to edit: give a title, a body or a due date")
+		}
+		if in.Title != nil && strings.TrimSpace(*in.Title) == "" {
+			return nil, errors.New("a task needs a title")
+		}
+		if in.Due != nil && *in.Due != "" {
+			if err := state.CheckDue(*in.Due); err != nil {
+				return nil, fmt.Errorf("due date: %w", err)
+			}
+		}
+		return &state.TaskEdit{Task: t.ID, Title: in.Title, Body: in.Body, Due: in.Due}, nil
+	})
+}
+
+// archive archives a task, or brings it back: {"archived": bool}.
+func (s *Server) archive(r *http.Request, n *app.Node) (any, error) {
+	var in struct {
+		Archived bool `json:"archived"`
+	}
+	return onTask(r, n, &in, func(_ *state.State, t *state.Task) (state.Op, error) {
+		return &state.TaskArchive{Task: t.ID, Archived: in.Archived}, nil
+	})
+}
+
+// move re-parents a task: {"parent": ID or ""} (a root task).
+func (s *Server) move(r *http.Request, n *app.Node) (any, error) {
+	var in struct {
+		Parent string `json:"parent"`
+	}
+	return onTask(r, n, &in, func(st *state.State, t *state.Task) (state.Op, error) {
+		op := &state.TaskMove{Task: t.ID}
+		if in.Parent != "" {
+			pt, err := app.ResolveTask(st, n.Me().ID, in.Parent)
+			if err != nil {
+				return nil, err
+			}
+			op.Parent = pt.ID
+		}
+		return op, nil
+	})
+}

@@ -5,25 +5,57 @@ import (
 	"sync"
 )
 
-// limitListener lets at most n connections be open at once; Accept waits
-// for one to close.
-func limitListener(ln net.Listener, n int) net.Listener {
-	return &limited{Listener: ln, sem: make(chan struct{}, n)}
+// maxRefusing bounds the connections being refused at once (each gets a
+// short 429 on its way out); beyond it, refused connections are closed
+// at once.
+const maxRefusing = 64
+
+// limitListener lets at most MaxConnections be open at once (Accept waits
+// for one to close) and at most ConnsPerAddr from one client address (more
+// are answered 429 and closed). Connections from trusted proxies count
+// only against MaxConnections.
+func (s *Server) limitListener(ln net.Listener) net.Listener {
+	return &limited{Listener: ln, sem: make(chan struct{}, s.cfg.MaxConnections), s: s, refusing: make(chan struct{}, maxRefusing)}
 }
 
 type limited struct {
 	net.Listener
-	sem chan struct{}
+	sem      chan struct{}
+	refusing chan struct{}
+	s        *Server
 }
 
 func (l *limited) Accept() (net.Conn, error) {
-	l.sem <- struct{}{}
-	c, err := l.Listener.Accept()
-	if err != nil {
-		<-l.sem
-		return nil, err
+	for {
+		l.sem <- struct{}{}
+		c, err := l.Listener.Accept()
+		if err != nil {
+			<-l.sem
+			return nil, err
+		}
+		release := func() { <-l.sem }
+		if a, ok := addrOf(c.RemoteAddr().String()); ok && !trusted(l.s.cfg.TrustedProxies, a) {
+			if !l.s.clients.acquire(a, holdConn, l.s.now()) {
+				<-l.sem
+				l.s.refused("conns_per_addr")
+				select {
+				case l.refusing <- struct{}{}:
+					go func() {
+						refuseConn(c, "too many connections from your address; close some and retry")
+						<-l.refusing
+					}()
+				default:
+					c.Close()
+				}
+				continue
+			}
+			release = func() {
+				l.s.clients.release(a, holdConn, l.s.now())
+				<-l.sem
+			}
+		}
+		return &limitedConn{Conn: c, release: release}, nil
 	}
-	return &limitedConn{Conn: c, release: func() { <-l.sem }}, nil
 }
 
 type limitedConn struct {

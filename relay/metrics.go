@@ -10,7 +10,7 @@ type metrics struct {
 	appendSeconds                                      prometheus.Histogram
 }
 
-func newMetrics(reg *prometheus.Registry, h *hub) metrics {
+func newMetrics(reg *prometheus.Registry, s *Server) metrics {
 	c := func(name, help string) prometheus.Counter {
 		m := prometheus.NewCounter(prometheus.CounterOpts{Namespace: "pursuance_relay", Name: name, Help: help})
 		reg.MustRegister(m)
@@ -30,6 +30,10 @@ func newMetrics(reg *prometheus.Registry, h *hub) metrics {
 	}
 	reg.MustRegister(m.rejected, m.appendSeconds)
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "pursuance_relay", Name: "subscribers",
-		Help: "Open live subscriptions."}, func() float64 { return float64(h.subscribers()) }))
+		Help: "Open live subscriptions."}, func() float64 { return float64(s.hub.subscribers()) }))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "pursuance_relay", Name: "live_cache_bytes",
+		Help: "Bytes the live cache holds (recent entries, and those being sent)."}, func() float64 { return float64(s.hub.held()) }))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "pursuance_relay", Name: "client_addresses",
+		Help: "Client addresses the per-address limits track."}, func() float64 { return float64(s.clients.size()) }))
 	return m
 }

@@ -1,11 +1,16 @@
 package relay
 
 import (
+	"bufio"
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
+	"io"
+	"math"
 	"slices"
 
 	"github.com/pursuance/pursuance/identity"
@@ -21,6 +26,9 @@ const (
 	MaxBatchSize = 16 << 20 // bytes of one append's body
 	MaxReadLimit = 10_000   // entries in one read
 	DefaultLimit = 1000
+	// MaxCursor is the largest cursor: stores keep cursors as signed
+	// 64-bit integers, and a read after a larger one is malformed.
+	MaxCursor = math.MaxInt64
 )
 
 // appendLabel separates a relay append's signature from every other use
@@ -70,7 +78,12 @@ func EncodeAppend(topic keys.Topic, key *identity.SigningKey, envs [][]byte) ([]
 }
 
 func appendMessage(topic keys.Topic, rest []byte) []byte {
-	h := sha256.Sum256(rest)
+	return appendMessageOf(topic, sha256.Sum256(rest))
+}
+
+// appendMessageOf is what an append's signature signs, from the hash of
+// the body after the signature.
+func appendMessageOf(topic keys.Topic, h [sha256.Size]byte) []byte {
 	msg := make([]byte, 0, len(appendLabel)+1+len(topic)+len(h))
 	msg = append(msg, appendLabel...)
 	msg = append(msg, 0)
@@ -78,44 +91,103 @@ func appendMessage(topic keys.Topic, rest []byte) []byte {
 	return append(msg, h[:]...)
 }
 
-// DecodeAppend checks an append's body for topic, signature first, and
-// returns its envelopes (slices of body). Every envelope must be one of
-// the envelope sizes (keys.Buckets).
+// DecodeAppend checks an append's body for topic and returns its
+// envelopes (copies). Every envelope must be one of the envelope sizes
+// (keys.Buckets). A body that is not signed by the topic's key is refused
+// as such (ErrUnauthorized), however malformed.
 func DecodeAppend(topic keys.Topic, body []byte) ([][]byte, error) {
-	if len(body) < 32+identity.SignatureSize+1 {
-		return nil, fmt.Errorf("%w: append of %d bytes", ErrFrame, len(body))
+	return DecodeAppendFrom(topic, bytes.NewReader(body), func(n int) []byte { return make([]byte, n) })
+}
+
+// DecodeAppendFrom is DecodeAppend of a body read from r, each envelope
+// read straight into a buffer from alloc: nothing holds the whole body.
+// An error of r that is not io.EOF is returned as it is.
+func DecodeAppendFrom(topic keys.Topic, r io.Reader, alloc func(size int) []byte) ([][]byte, error) {
+	src := &bodyReader{r: r}
+	var head [32 + identity.SignatureSize]byte
+	n, _ := io.ReadFull(src, head[:])
+	if src.err != nil {
+		return nil, src.err
+	}
+	// After the head, everything read is hashed: the signature covers it.
+	h := sha256.New()
+	src.hash = h
+	br := bufio.NewReaderSize(src, 4096)
+	if n < len(head) || isEOF(br.Peek(1)) {
+		if src.err != nil {
+			return nil, src.err
+		}
+		return nil, fmt.Errorf("%w: append of %d bytes", ErrFrame, n+br.Buffered())
 	}
 	var pub identity.PublicKey
-	copy(pub[:], body)
+	copy(pub[:], head[:])
 	if keys.TopicOf(pub) != topic {
 		return nil, fmt.Errorf("%w: the key does not hash to the topic", ErrUnauthorized)
 	}
-	rest := body[32+identity.SignatureSize:]
-	if !pub.Verify(appendMessage(topic, rest), body[32:32+identity.SignatureSize]) {
+	envs, malformed := readEnvelopes(br, alloc)
+	// The rest, to hash the whole body before anything is said of it.
+	trailing, _ := io.Copy(io.Discard, br)
+	if src.err != nil {
+		return nil, src.err
+	}
+	var sum [sha256.Size]byte
+	if !pub.Verify(appendMessageOf(topic, [sha256.Size]byte(h.Sum(sum[:0]))), head[32:]) {
 		return nil, fmt.Errorf("%w: bad signature", ErrUnauthorized)
 	}
-	n, k := binary.Uvarint(rest)
-	if k <= 0 || n == 0 || n > MaxBatch {
+	if malformed != nil {
+		return nil, malformed
+	}
+	if trailing != 0 {
+		return nil, fmt.Errorf("%w: %d bytes after the envelopes", ErrFrame, trailing)
+	}
+	return envs, nil
+}
+
+// readEnvelopes reads the envelope count and the envelopes.
+func readEnvelopes(br *bufio.Reader, alloc func(size int) []byte) ([][]byte, error) {
+	n, err := binary.ReadUvarint(br)
+	if err != nil || n == 0 || n > MaxBatch {
 		return nil, fmt.Errorf("%w: bad envelope count", ErrFrame)
 	}
-	rest = rest[k:]
 	envs := make([][]byte, 0, n)
 	for range n {
-		size, k := binary.Uvarint(rest)
-		if k <= 0 || size > uint64(len(rest)-k) {
+		size, err := binary.ReadUvarint(br)
+		if err != nil {
 			return nil, fmt.Errorf("%w: envelope %d overruns the body", ErrFrame, len(envs)+1)
 		}
 		if !slices.Contains(keys.Buckets(), int(size)) {
 			return nil, fmt.Errorf("%w: envelope %d is %d bytes, not an envelope size", ErrFrame, len(envs)+1, size)
 		}
-		envs = append(envs, rest[k:k+int(size)])
-		rest = rest[k+int(size):]
-	}
-	if len(rest) != 0 {
-		return nil, fmt.Errorf("%w: %d bytes after the envelopes", ErrFrame, len(rest))
+		e := alloc(int(size))
+		if _, err := io.ReadFull(br, e); err != nil {
+			return nil, fmt.Errorf("%w: envelope %d overruns the body", ErrFrame, len(envs)+1)
+		}
+		envs = append(envs, e)
 	}
 	return envs, nil
 }
+
+// bodyReader reads a body, hashing what it reads once hash is set, and
+// keeping the first error that is not io.EOF: the decoder then tells a
+// body that ended from one that failed.
+type bodyReader struct {
+	r    io.Reader
+	hash hash.Hash
+	err  error
+}
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if b.hash != nil {
+		b.hash.Write(p[:n])
+	}
+	if err != nil && err != io.EOF && b.err == nil {
+		b.err = err
+	}
+	return n, err
+}
+
+func isEOF(_ []byte, err error) bool { return err != nil }
 
 // Entry is one stored envelope and its cursor in its topic.
 type Entry struct {

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,8 +10,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -21,7 +24,8 @@ import (
 )
 
 // Config is a relay's limits and plumbing. The zero value of a limit means
-// its default (docs/relay.md).
+// its default (docs/relay.md, "Settings", which also says what a client is
+// answered at each limit).
 type Config struct {
 	// ConnRate and TopicRate bound appended envelopes per second, per
 	// connection and per topic (token buckets with a burst of twice that).
@@ -34,6 +38,29 @@ type Config struct {
 	// is applied.
 	Retention  Retention
 	PruneEvery time.Duration
+
+	// Per client address (an IPv4 address, or an IPv6 /64): open
+	// connections, reads and appends in progress, live subscriptions,
+	// and topics created per hour.
+	ConnsPerAddr, ReadsPerAddr, AppendsPerAddr, SubsPerAddr int
+	NewTopicsPerHour                                        float64
+	// MaxReads bounds reads in progress (live subscribers catching up
+	// from the store included), AppendMemory the bytes of append bodies
+	// held at once; more wait up to 2 s, then are answered 503.
+	MaxReads     int
+	AppendMemory int64
+	// HubBytes and HubTopicBytes bound the live cache of recent entries,
+	// in all and per topic.
+	HubBytes, HubTopicBytes int64
+	// TopicQuota bounds a topic's envelope bytes and StoreQuota all
+	// topics' (-1: no bound); MinFree is the space kept free on DataDir's
+	// file system (-1: not checked; no DataDir: not checked).
+	TopicQuota, StoreQuota, MinFree int64
+	DataDir                         string
+	// TrustedProxies are the proxies whose X-Forwarded-For names the
+	// client address (none: the header is ignored).
+	TrustedProxies []netip.Prefix
+
 	// Logger receives structured logs; nil: slog.Default().
 	Logger *slog.Logger
 	// Registry receives the metrics; nil: a new one, served on /metrics.
@@ -42,38 +69,76 @@ type Config struct {
 	// it refuses are not stored (the answer counts them as refused). A
 	// member's node embeds a relay that stores only what opens to events
 	// its member may need (app.Admitter); a public relay leaves it nil.
-	// It must be safe for concurrent use.
+	// It must be safe for concurrent use, and keep no reference to
+	// envelope (its memory is reused).
 	Admit func(topic keys.Topic, envelope []byte) bool
 }
 
 // Defaults of Config.
 const (
-	DefaultConnRate       = 20_000
-	DefaultTopicRate      = 50_000
-	DefaultMaxConnections = 4096
-	DefaultPruneEvery     = time.Minute
-	maxReadBytes          = 16 << 20
-	liveMessageBytes      = 256 << 10
-	recentPerTopic        = 2048
-	writeTimeout          = 15 * time.Second
+	DefaultConnRate         = 20_000
+	DefaultTopicRate        = 50_000
+	DefaultMaxConnections   = 4096
+	DefaultPruneEvery       = time.Minute
+	DefaultConnsPerAddr     = 256
+	DefaultReadsPerAddr     = 4
+	DefaultAppendsPerAddr   = 8
+	DefaultSubsPerAddr      = 256
+	DefaultNewTopicsPerHour = 256
+	DefaultMaxReads         = 64
+	DefaultAppendMemory     = 32 << 20
+	DefaultHubBytes         = 32 << 20
+	DefaultHubTopicBytes    = 4 << 20
+	DefaultTopicQuota       = 1 << 30
+	DefaultMinFree          = 1 << 30
+)
+
+// Fixed limits.
+const (
+	maxReadBytes     = 16 << 20 // envelope bytes of one read answer
+	readPageBytes    = 1 << 20  // of a read answer taken from the store at a time: a page holds one envelope of the largest size anyway
+	liveMessageBytes = 256 << 10
+	writeTimeout     = 15 * time.Second // to hand one page or message to a slow client
+	busyWait         = 2 * time.Second  // for a relay-wide limit, before a 503
+	maxRateTopics    = 1 << 16          // per-topic rate buckets kept
 )
 
 func (c Config) withDefaults() Config {
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def64 := func(v *int64, d int64) {
+		if *v == 0 {
+			*v = d
+		}
+	}
 	if c.ConnRate == 0 {
 		c.ConnRate = DefaultConnRate
 	}
 	if c.TopicRate == 0 {
 		c.TopicRate = DefaultTopicRate
 	}
-	if c.MaxConnections == 0 {
-		c.MaxConnections = DefaultMaxConnections
-	}
-	if c.MaxBody == 0 {
-		c.MaxBody = MaxBatchSize
-	}
+	def(&c.MaxConnections, DefaultMaxConnections)
+	def64(&c.MaxBody, MaxBatchSize)
 	if c.PruneEvery == 0 {
 		c.PruneEvery = DefaultPruneEvery
 	}
+	def(&c.ConnsPerAddr, DefaultConnsPerAddr)
+	def(&c.ReadsPerAddr, DefaultReadsPerAddr)
+	def(&c.AppendsPerAddr, DefaultAppendsPerAddr)
+	def(&c.SubsPerAddr, DefaultSubsPerAddr)
+	if c.NewTopicsPerHour == 0 {
+		c.NewTopicsPerHour = DefaultNewTopicsPerHour
+	}
+	def(&c.MaxReads, DefaultMaxReads)
+	def64(&c.AppendMemory, DefaultAppendMemory)
+	c.AppendMemory = max(c.AppendMemory, c.MaxBody) // one append of the largest body fits
+	def64(&c.HubBytes, DefaultHubBytes)
+	def64(&c.HubTopicBytes, DefaultHubTopicBytes)
+	def64(&c.TopicQuota, DefaultTopicQuota)
+	def64(&c.MinFree, DefaultMinFree)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -85,26 +150,50 @@ func (c Config) withDefaults() Config {
 
 // Server serves the relay protocol over a Store.
 type Server struct {
-	st   Store
-	cfg  Config
-	log  *slog.Logger
-	hub  *hub
-	mux  *http.ServeMux
-	h    http.Handler // mux, with the instance header on every answer
-	m    metrics
-	now  func() time.Time
-	mu   sync.Mutex
-	rate map[keys.Topic]*bucket // per topic
+	st      Store
+	cfg     Config
+	log     *slog.Logger
+	hub     *hub
+	mux     *http.ServeMux
+	h       http.Handler // mux, with the instance header on every answer
+	m       metrics
+	now     func() time.Time
+	mu      sync.Mutex
+	rate    map[keys.Topic]*bucket // per topic
+	clients *clients
+	appends *budget // bytes of append bodies
+	reads   *budget // reads in progress
+	disk    diskCheck
+	logs    *bucket // refusals logged per second
+	quiet   atomic.Int64
+	upMu    sync.Mutex
+	uploads map[*upload]struct{} // append bodies being read
+	// writeTimeout is how long a client may take to take one page of a
+	// read or one live message (writeTimeout; tests shorten it).
+	writeTimeout time.Duration
 }
 
 // NewServer makes a server over st. It feeds live subscribers from st's
 // commits, so st must not be shared with another server.
 func NewServer(st Store, cfg Config) *Server {
 	cfg = cfg.withDefaults()
-	s := &Server{st: st, cfg: cfg, log: cfg.Logger, hub: newHub(), now: time.Now, rate: map[keys.Topic]*bucket{}}
-	s.m = newMetrics(cfg.Registry, s.hub)
+	s := &Server{st: st, cfg: cfg, log: cfg.Logger, hub: newHub(cfg.HubBytes, cfg.HubTopicBytes), now: time.Now, rate: map[keys.Topic]*bucket{}, uploads: map[*upload]struct{}{}, writeTimeout: writeTimeout}
+	var limits [numHoldings]int
+	limits[holdConn], limits[holdRead], limits[holdAppend], limits[holdSub] = cfg.ConnsPerAddr, cfg.ReadsPerAddr, cfg.AppendsPerAddr, cfg.SubsPerAddr
+	s.clients = newClients(max(maxTrackedAddrs, 2*cfg.MaxConnections), cfg.NewTopicsPerHour, limits)
+	s.appends = newBudget(cfg.AppendMemory)
+	s.reads = newBudget(int64(cfg.MaxReads))
+	s.logs = newBucket(refusalLogRate, s.now())
+	if cfg.DataDir != "" && cfg.MinFree > 0 {
+		s.disk.dir, s.disk.stat = cfg.DataDir, diskFree
+	}
+	s.m = newMetrics(cfg.Registry, s)
 	st.OnCommit(s.hub.publish)
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, rootText)
+	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
 	mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /v1", s.info)
@@ -120,6 +209,10 @@ func NewServer(st Store, cfg Config) *Server {
 	return s
 }
 
+// rootText is what GET / answers: a person who opens the relay's URL in a
+// browser learns what it is.
+const rootText = "This is a Pursuance relay: it carries sealed envelopes for Pursuance clients (protocol /v1); it is not a web page.\n"
+
 // Handler returns the HTTP handler of the protocol.
 func (s *Server) Handler() http.Handler { return s.h }
 
@@ -127,7 +220,7 @@ func (s *Server) Handler() http.Handler { return s.h }
 // accepting, ends live streams, and waits (up to 10 s) for requests in
 // flight, whose appends are durable before they are answered.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	ln = limitListener(ln, s.cfg.MaxConnections)
+	ln = s.limitListener(ln)
 	base, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	hs := &http.Server{
@@ -141,6 +234,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			return context.WithValue(ctx, connKey{}, newBucket(s.cfg.ConnRate, s.now()))
 		},
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+
+		// An answer within writeTimeout of its request (a read's answer
+		// and an append's acknowledgement extend it, a live stream clears
+		// it); each request sets it anew.
+		WriteTimeout: s.writeTimeout,
 	}
 	go s.pruneLoop(base)
 	errc := make(chan error, 1)
@@ -211,15 +309,43 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
+// fail answers a refusal: status, and err's text as the JSON error, except
+// for a failure of the relay itself (500), whose detail (a store's or a
+// driver's text) goes to the log only.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, status int, reason string, err error) {
-	s.m.rejected.WithLabelValues(reason).Inc()
-	level := slog.LevelInfo
-	if status >= 500 {
-		level = slog.LevelError
+	s.refused(reason)
+	msg := err.Error()
+	if status == http.StatusInternalServerError {
+		msg = "the relay failed to serve this request (its operator's log says why); nothing was acknowledged; retry later"
 	}
-	s.log.Log(r.Context(), level, "request refused", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "status", status, "reason", reason, "err", err)
-	writeJSON(w, status, apiError{Error: err.Error()})
+	if status >= 500 && status != http.StatusServiceUnavailable && status != http.StatusInsufficientStorage {
+		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "status", status, "reason", reason, "err", err)
+	} else {
+		s.logLimited("request refused", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "status", status, "reason", reason, "err", err)
+	}
+	writeJSON(w, status, apiError{Error: msg})
 }
+
+// logLimited logs at level info what any client can cause (a refusal, a
+// dropped subscriber), at most refusalLogRate lines a second: an
+// attacker's would fill the disk otherwise. The next line logged says how
+// many were not.
+func (s *Server) logLimited(msg string, args ...any) {
+	if !s.logs.take(s.now(), 1) {
+		s.quiet.Add(1)
+		return
+	}
+	if n := s.quiet.Swap(0); n > 0 {
+		args = append(args, "unlogged", n)
+	}
+	s.log.Info(msg, args...)
+}
+
+// refusalLogRate is how many lines a second logLimited logs (burst twice).
+const refusalLogRate = 20
+
+// refused counts a refusal.
+func (s *Server) refused(reason string) { s.m.rejected.WithLabelValues(reason).Inc() }
 
 func (s *Server) appendHandler(w http.ResponseWriter, r *http.Request) {
 	topic, err := ParseTopic(r.PathValue("topic"))
@@ -227,25 +353,12 @@ func (s *Server) appendHandler(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusBadRequest, "topic", err)
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBody))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			s.fail(w, r, http.StatusRequestEntityTooLarge, "too_large", fmt.Errorf("append body over %d bytes", s.cfg.MaxBody))
-			return
-		}
-		s.fail(w, r, http.StatusBadRequest, "read", err)
+	envs, release, ok := s.readAppend(w, r, topic)
+	if !ok {
 		return
 	}
-	envs, err := DecodeAppend(topic, body)
-	switch {
-	case errors.Is(err, ErrUnauthorized):
-		s.fail(w, r, http.StatusForbidden, "unauthorized", err)
-		return
-	case err != nil:
-		s.fail(w, r, http.StatusBadRequest, "malformed", err)
-		return
-	}
+	recycle := true // the envelopes, unless a failed store may still hold them
+	defer func() { release(recycle) }()
 	now := s.now()
 	if b, ok := r.Context().Value(connKey{}).(*bucket); ok && !b.take(now, len(envs)) {
 		w.Header().Set("Retry-After", "1")
@@ -282,14 +395,19 @@ func (s *Server) appendHandler(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if !s.checkQuotas(w, r, topic, envs) {
+		return
+	}
 	start := time.Now()
 	res, err := s.st.Append(r.Context(), topic, envs)
 	if err != nil {
-		status := http.StatusInternalServerError
+		recycle = false
 		if errors.Is(err, ErrClosed) {
-			status = http.StatusServiceUnavailable
+			w.Header().Set("Retry-After", "5")
+			s.fail(w, r, http.StatusServiceUnavailable, "closed", errors.New("the relay is stopping; retry later"))
+			return
 		}
-		s.fail(w, r, status, "store", err)
+		s.fail(w, r, http.StatusInternalServerError, "store", err)
 		return
 	}
 	if refused > 0 {
@@ -318,8 +436,17 @@ func (s *Server) topicBucket(t keys.Topic, now time.Time) *bucket {
 	defer s.mu.Unlock()
 	b := s.rate[t]
 	if b == nil {
-		if len(s.rate) > 100_000 {
-			clear(s.rate) // bounded memory; buckets refill anyway
+		if len(s.rate) >= maxRateTopics {
+			// Bounded memory: a full bucket carries nothing, so drop those;
+			// if every topic is busy, all (they refill within 2 s anyway).
+			for t, b := range s.rate {
+				if b.full(now) {
+					delete(s.rate, t)
+				}
+			}
+			if len(s.rate) >= maxRateTopics {
+				clear(s.rate)
+			}
 		}
 		b = newBucket(s.cfg.TopicRate, now)
 		s.rate[t] = b
@@ -330,8 +457,8 @@ func (s *Server) topicBucket(t keys.Topic, now time.Time) *bucket {
 // cursorParams reads after= and limit= of a read.
 func cursorParams(r *http.Request) (after uint64, limit int, err error) {
 	if v := r.URL.Query().Get("after"); v != "" {
-		if after, err = strconv.ParseUint(v, 10, 64); err != nil {
-			return 0, 0, fmt.Errorf("%w: bad cursor %q", ErrFrame, v)
+		if after, err = strconv.ParseUint(v, 10, 64); err != nil || after > MaxCursor {
+			return 0, 0, fmt.Errorf("%w: bad cursor %.40q (0 to %d)", ErrFrame, v, uint64(MaxCursor))
 		}
 	}
 	limit = DefaultLimit
@@ -363,25 +490,12 @@ func (s *Server) readHandler(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusBadRequest, "params", err)
 		return
 	}
-	res, err := s.st.Read(r.Context(), topic, after, limit, maxReadBytes)
-	if err != nil {
-		s.fail(w, r, http.StatusInternalServerError, "store", err)
+	release, ok := s.admitRead(w, r)
+	if !ok {
 		return
 	}
-	size := 0
-	for _, e := range res.Entries {
-		size += len(e.Envelope) + 2*10
-	}
-	out := make([]byte, 0, size)
-	for _, e := range res.Entries {
-		out = AppendEntry(out, e)
-	}
-	w.Header().Set("Content-Type", "application/octet-stream")
-	w.Header().Set(HeaderLast, strconv.FormatUint(res.Last, 10))
-	w.Header().Set(HeaderFirst, strconv.FormatUint(res.First, 10))
-	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
-	w.Write(out)
-	s.m.read.Add(float64(len(res.Entries)))
+	defer release()
+	s.writeRead(w, r, topic, after, limit)
 }
 
 func (s *Server) liveHandler(w http.ResponseWriter, r *http.Request) {
@@ -395,30 +509,44 @@ func (s *Server) liveHandler(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusBadRequest, "params", err)
 		return
 	}
+	release, ok := s.hold(r, holdSub, 0)
+	if !ok {
+		w.Header().Set("Retry-After", "10")
+		s.fail(w, r, http.StatusTooManyRequests, "subs_per_addr", fmt.Errorf("over %d live subscriptions from your address; close some and retry", s.cfg.SubsPerAddr))
+		return
+	}
+	defer release()
+	// The stream is long-lived: no deadlines from the request (each write
+	// has its own).
+	rc := http.NewResponseController(w)
+	rc.SetReadDeadline(time.Time{})
+	rc.SetWriteDeadline(time.Time{})
 	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
 	if err != nil {
-		s.log.Info("websocket refused", "remote", r.RemoteAddr, "err", err)
+		s.logLimited("websocket refused", "remote", r.RemoteAddr, "err", err)
 		return
 	}
 	ctx := c.CloseRead(r.Context()) // the client sends nothing; its close ends ctx
 	sub := s.hub.subscribe(topic)
 	defer s.hub.unsubscribe(topic, sub)
-	err = s.stream(ctx, c, topic, after, sub)
+	addr, _ := s.requestAddr(r)
+	err = s.stream(ctx, c, topic, after, sub, addr)
 	if ctx.Err() != nil {
 		c.Close(websocket.StatusGoingAway, "relay stopping or client gone")
 		return
 	}
-	s.log.Info("live stream ended", "remote", r.RemoteAddr, "err", err)
+	s.logLimited("live stream ended", "remote", r.RemoteAddr, "err", err)
 	c.Close(websocket.StatusInternalError, "stream ended")
 }
 
 // stream sends a topic's entries after cursor, then every new one, as
 // binary messages of entry frames. A caught-up subscriber sends the
-// messages the hub encoded once for all.
-func (s *Server) stream(ctx context.Context, c *websocket.Conn, topic keys.Topic, cursor uint64, sub *subscriber) error {
-	var msg []byte
+// messages the hub encoded once for all; one that is behind reads the
+// store, a page at a time, as a read does (counted against its address's
+// reads and the relay's).
+func (s *Server) stream(ctx context.Context, c *websocket.Conn, topic keys.Topic, cursor uint64, sub *subscriber, addr netip.Addr) error {
 	send := func(data []byte, n int, last uint64) error {
-		wctx, cancel := context.WithTimeout(ctx, writeTimeout)
+		wctx, cancel := context.WithTimeout(ctx, s.writeTimeout)
 		err := c.Write(wctx, websocket.MessageBinary, data)
 		cancel()
 		if err != nil {
@@ -428,47 +556,77 @@ func (s *Server) stream(ctx context.Context, c *websocket.Conn, topic keys.Topic
 		cursor = last
 		return nil
 	}
+	wait := func() error {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-sub.notify:
+			return nil
+		}
+	}
 	for {
-		if msgs, ok := s.hub.since(topic, cursor); ok {
-			if len(msgs) == 0 {
-				select {
-				case <-ctx.Done():
-					return ctx.Err()
-				case <-sub.notify:
-					continue
-				}
-			}
-			for _, m := range msgs {
-				if err := send(m.data, len(m.entries), m.entries[len(m.entries)-1].Cursor); err != nil {
+		if m, data, n, ok := s.hub.next(topic, cursor); ok {
+			if m == nil {
+				if err := wait(); err != nil {
 					return err
 				}
+				continue
+			}
+			err := send(data, n, m.last())
+			s.hub.done(m)
+			if err != nil {
+				return err
 			}
 			continue
 		}
-		res, err := s.st.Read(ctx, topic, cursor, MaxReadLimit, liveMessageBytes)
+		release, err := s.holdLiveRead(ctx, addr)
 		if err != nil {
 			return err
 		}
-		if len(res.Entries) == 0 {
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-sub.notify:
-				continue
-			}
+		res, err := s.st.Read(ctx, topic, cursor, MaxReadLimit, liveMessageBytes)
+		if err != nil {
+			release()
+			return err
 		}
-		entries := res.Entries
-		for len(entries) > 0 {
-			msg = msg[:0]
-			n := 0
-			for n < len(entries) && (n == 0 || len(msg)+len(entries[n].Envelope) <= liveMessageBytes) {
-				msg = AppendEntry(msg, entries[n])
-				n++
-			}
-			if err := send(msg, n, entries[n-1].Cursor); err != nil {
+		if len(res.Entries) == 0 {
+			release()
+			if err := wait(); err != nil {
 				return err
 			}
-			entries = entries[n:]
+			continue
+		}
+		err = s.sendEntries(ctx, c, res.Entries)
+		release()
+		if err != nil {
+			return err
+		}
+		cursor = res.Entries[len(res.Entries)-1].Cursor
+	}
+}
+
+// sendEntries sends entries as one message, frame by frame (not copied
+// into one buffer first), within writeTimeout.
+func (s *Server) sendEntries(ctx context.Context, c *websocket.Conn, entries []Entry) error {
+	wctx, cancel := context.WithTimeout(ctx, s.writeTimeout)
+	defer cancel()
+	w, err := c.Writer(wctx, websocket.MessageBinary)
+	if err != nil {
+		return fmt.Errorf("a slow or gone subscriber: %w", err)
+	}
+	var frame []byte
+	for _, e := range entries {
+		frame = binary.AppendUvarint(frame[:0], e.Cursor)
+		frame = binary.AppendUvarint(frame, uint64(len(e.Envelope)))
+		if _, err := w.Write(frame); err != nil {
+			return fmt.Errorf("a slow or gone subscriber: %w", err)
+		}
+		if _, err := w.Write(e.Envelope); err != nil {
+			return fmt.Errorf("a slow or gone subscriber: %w", err)
 		}
 	}
+	if err := w.Close(); err != nil {
+		return fmt.Errorf("a slow or gone subscriber: %w", err)
+	}
+	s.m.delivered.Add(float64(len(entries)))
+	return nil
 }

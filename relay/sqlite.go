@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pursuance/pursuance/internal/sqlitefile"
@@ -28,10 +29,18 @@ type SQLite struct {
 	closed   bool
 	onCommit func(map[keys.Topic][]Entry)
 
-	topics   map[keys.Topic]*topicInfo // writer loop only
+	topics   map[keys.Topic]*topicInfo // writer loop only; a cache of at most maxCachedTopics
+	total    atomic.Int64              // envelope bytes of all topics, as committed
 	instance string
 	wg       sync.WaitGroup
+
+	umu   sync.Mutex
+	usage map[keys.Topic]int64 // topics' bytes as committed, for Usage; a cache of at most maxCachedTopics
 }
+
+// maxCachedTopics bounds the writer's cache of topic rows (anyone can
+// make topics).
+const maxCachedTopics = 1 << 14
 
 type topicInfo struct {
 	id    int64
@@ -87,13 +96,16 @@ const instanceBytes = 16
 // maxGroup bounds the appends one transaction takes.
 const maxGroup = 512
 
+// maxReadConns bounds the store's connections for reads.
+const maxReadConns = 8
+
 // OpenSQLite opens (creating if needed) the relay store at path.
 func OpenSQLite(ctx context.Context, path string) (_ *SQLite, err error) {
 	db, err := sqlitefile.Open(path, 10*time.Second, "synchronous(FULL)")
 	if err != nil {
 		return nil, err
 	}
-	s := &SQLite{db: db, reqs: make(chan *appendReq, maxGroup), done: make(chan struct{}), topics: map[keys.Topic]*topicInfo{}}
+	s := &SQLite{db: db, reqs: make(chan *appendReq, maxGroup), done: make(chan struct{}), topics: map[keys.Topic]*topicInfo{}, usage: map[keys.Topic]int64{}}
 	defer func() {
 		if err != nil {
 			if s.w != nil {
@@ -102,7 +114,10 @@ func OpenSQLite(ctx context.Context, path string) (_ *SQLite, err error) {
 			db.Close()
 		}
 	}()
-	db.SetMaxIdleConns(8)
+	// The writer's connection and maxReadConns for reads: each holds its
+	// own page cache, and reads beyond these wait for one.
+	db.SetMaxOpenConns(1 + maxReadConns)
+	db.SetMaxIdleConns(1 + maxReadConns)
 	if s.w, err = db.Conn(ctx); err != nil {
 		return nil, err
 	}
@@ -112,6 +127,11 @@ func OpenSQLite(ctx context.Context, path string) (_ *SQLite, err error) {
 	if _, err := s.w.ExecContext(ctx, relaySchema); err != nil {
 		return nil, fmt.Errorf("relay store: schema: %w", err)
 	}
+	var total int64
+	if err := s.w.QueryRowContext(ctx, "SELECT COALESCE(SUM(bytes), 0) FROM topics").Scan(&total); err != nil {
+		return nil, fmt.Errorf("relay store: %w", err)
+	}
+	s.total.Store(total)
 	// The instance ID is made with the store (or, for a store made before
 	// there were instance IDs, at its first open since) and kept in it.
 	var id [instanceBytes]byte
@@ -203,6 +223,12 @@ func (s *SQLite) write(group []*appendReq) {
 	ctx := context.Background()
 	results := make([]appendRes, len(group))
 	committed := map[keys.Topic][]Entry{}
+	if len(s.topics) > maxCachedTopics {
+		clear(s.topics) // reloaded from the database on demand
+	}
+	var added int64
+	total := s.total.Load()
+	pruned := false
 	err := func() error {
 		if _, err := s.w.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 			return err
@@ -214,9 +240,12 @@ func (s *SQLite) write(group []*appendReq) {
 				continue
 			}
 			if req.prune != nil {
-				n, err := s.prune(ctx, req.prune)
+				n, sum, err := s.prune(ctx, req.prune)
 				if err != nil {
 					return err
+				}
+				if sum >= 0 {
+					total, added, pruned = sum, 0, true
 				}
 				results[i].n = n
 				continue
@@ -249,6 +278,7 @@ func (s *SQLite) write(group []*appendReq) {
 				ti.last++
 				results[i].r.Cursors = append(results[i].r.Cursors, ti.last)
 				ti.bytes += int64(len(env))
+				added += int64(len(env))
 				results[i].r.Stored++
 				committed[req.topic] = append(committed[req.topic], Entry{Cursor: ti.last, Envelope: env})
 			}
@@ -267,6 +297,15 @@ func (s *SQLite) write(group []*appendReq) {
 			}
 			return err
 		}
+		s.total.Store(total + added)
+		s.umu.Lock()
+		if pruned {
+			clear(s.usage) // recounted: reloaded on demand
+		}
+		for t := range touched {
+			s.cacheUsage(t, s.topics[t].bytes, true)
+		}
+		s.umu.Unlock()
 		return nil
 	}()
 	if err != nil {
@@ -313,22 +352,24 @@ func (s *SQLite) topic(ctx context.Context, t keys.Topic) (*topicInfo, error) {
 }
 
 // prune drops expired entries and the oldest beyond the byte bound, in the
-// writer's open transaction.
-func (s *SQLite) prune(ctx context.Context, p *pruneReq) (int, error) {
-	dropped := 0
+// writer's open transaction. It returns how many it dropped, and the bytes
+// of all topics once recounted (-1: not recounted).
+func (s *SQLite) prune(ctx context.Context, p *pruneReq) (dropped int, total int64, err error) {
+	total = -1
 	if p.r.MaxAge > 0 {
 		r, err := s.w.ExecContext(ctx, "DELETE FROM envelopes WHERE at < ?", p.now.Add(-p.r.MaxAge).UnixMilli())
 		if err != nil {
-			return 0, err
+			return 0, -1, err
 		}
 		n, _ := r.RowsAffected()
 		dropped += int(n)
 	}
 	if p.r.MaxBytes > 0 || dropped > 0 {
 		// Recount every topic's bytes, and drop the oldest beyond the bound.
+		total = 0
 		rows, err := s.w.QueryContext(ctx, "SELECT id, topic FROM topics")
 		if err != nil {
-			return 0, err
+			return 0, -1, err
 		}
 		type tid struct {
 			id    int64
@@ -340,7 +381,7 @@ func (s *SQLite) prune(ctx context.Context, p *pruneReq) (int, error) {
 			var raw []byte
 			if err := rows.Scan(&t.id, &raw); err != nil {
 				rows.Close()
-				return 0, err
+				return 0, -1, err
 			}
 			copy(t.topic[:], raw)
 			ids = append(ids, t)
@@ -349,7 +390,7 @@ func (s *SQLite) prune(ctx context.Context, p *pruneReq) (int, error) {
 		for _, t := range ids {
 			var bytes int64
 			if err := s.w.QueryRowContext(ctx, "SELECT COALESCE(SUM(LENGTH(data)), 0) FROM envelopes WHERE topic = ?", t.id).Scan(&bytes); err != nil {
-				return 0, err
+				return 0, -1, err
 			}
 			if p.r.MaxBytes > 0 && bytes > p.r.MaxBytes {
 				// Walk from the newest, keeping up to the bound.
@@ -357,14 +398,14 @@ func (s *SQLite) prune(ctx context.Context, p *pruneReq) (int, error) {
 				var kept int64
 				rs, err := s.w.QueryContext(ctx, "SELECT seq, LENGTH(data) FROM envelopes WHERE topic = ? ORDER BY seq DESC", t.id)
 				if err != nil {
-					return 0, err
+					return 0, -1, err
 				}
 				for rs.Next() {
 					var seq uint64
 					var n int64
 					if err := rs.Scan(&seq, &n); err != nil {
 						rs.Close()
-						return 0, err
+						return 0, -1, err
 					}
 					if kept+n > p.r.MaxBytes {
 						cut = seq
@@ -375,21 +416,59 @@ func (s *SQLite) prune(ctx context.Context, p *pruneReq) (int, error) {
 				rs.Close()
 				r, err := s.w.ExecContext(ctx, "DELETE FROM envelopes WHERE topic = ? AND seq <= ?", t.id, cut)
 				if err != nil {
-					return 0, err
+					return 0, -1, err
 				}
 				n, _ := r.RowsAffected()
 				dropped += int(n)
 				bytes = kept
 			}
 			if _, err := s.w.ExecContext(ctx, "UPDATE topics SET bytes = ? WHERE id = ?", bytes, t.id); err != nil {
-				return 0, err
+				return 0, -1, err
 			}
 			if ti, ok := s.topics[t.topic]; ok {
 				ti.bytes = bytes
 			}
+			total += bytes
 		}
 	}
-	return dropped, nil
+	return dropped, total, nil
+}
+
+// Usage implements Store. A topic's bytes come from a cache the writer
+// keeps current, else from the database.
+func (s *SQLite) Usage(ctx context.Context, t keys.Topic) (Usage, error) {
+	u := Usage{TotalBytes: s.total.Load()}
+	s.umu.Lock()
+	u.TopicBytes, u.TopicExists = s.usage[t]
+	s.umu.Unlock()
+	if u.TopicExists {
+		return u, nil
+	}
+	err := s.db.QueryRowContext(ctx, "SELECT bytes FROM topics WHERE topic = ?", t[:]).Scan(&u.TopicBytes)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return u, nil
+	case err != nil:
+		return u, fmt.Errorf("relay store: usage: %w", err)
+	}
+	u.TopicExists = true
+	s.umu.Lock()
+	s.cacheUsage(t, u.TopicBytes, false) // the writer's word, if it has one since, stands
+	s.umu.Unlock()
+	return u, nil
+}
+
+// cacheUsage records a topic's bytes; called with umu held. A reader's
+// value (overwrite false) does not replace one already there: the writer
+// may have put a newer one since the reader read.
+func (s *SQLite) cacheUsage(t keys.Topic, bytes int64, overwrite bool) {
+	if _, ok := s.usage[t]; ok && !overwrite {
+		return
+	}
+	if len(s.usage) >= maxCachedTopics {
+		clear(s.usage)
+	}
+	s.usage[t] = bytes
 }
 
 // Read implements Store.
@@ -406,21 +485,41 @@ func (s *SQLite) Read(ctx context.Context, t keys.Topic, after uint64, limit, ma
 	if err := s.db.QueryRowContext(ctx, "SELECT COALESCE(MIN(seq), 0) FROM envelopes WHERE topic = ?", id).Scan(&res.First); err != nil {
 		return res, err
 	}
-	rows, err := s.db.QueryContext(ctx, "SELECT seq, data FROM envelopes WHERE topic = ? AND seq > ? ORDER BY seq LIMIT ?", id, after, limit)
+	// The sizes first (SQLite's length() reads no blob), so that no
+	// envelope is read only to be left out.
+	rows, err := s.db.QueryContext(ctx, "SELECT seq, LENGTH(data) FROM envelopes WHERE topic = ? AND seq > ? ORDER BY seq LIMIT ?", id, after, limit)
+	if err != nil {
+		return res, err
+	}
+	var upto uint64
+	n, size := 0, 0
+	for rows.Next() {
+		var seq uint64
+		var length int
+		if err := rows.Scan(&seq, &length); err != nil {
+			rows.Close()
+			return res, err
+		}
+		if n > 0 && size+length > maxBytes {
+			break
+		}
+		upto, size, n = seq, size+length, n+1
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil || n == 0 {
+		return res, err
+	}
+	rows, err = s.db.QueryContext(ctx, "SELECT seq, data FROM envelopes WHERE topic = ? AND seq > ? AND seq <= ? ORDER BY seq", id, after, upto)
 	if err != nil {
 		return res, err
 	}
 	defer rows.Close()
-	size := 0
+	res.Entries = make([]Entry, 0, n)
 	for rows.Next() {
 		var e Entry
 		if err := rows.Scan(&e.Cursor, &e.Envelope); err != nil {
 			return res, err
 		}
-		if len(res.Entries) > 0 && size+len(e.Envelope) > maxBytes {
-			break
-		}
-		size += len(e.Envelope)
 		res.Entries = append(res.Entries, e)
 	}
 	return res, rows.Err()

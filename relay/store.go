@@ -15,7 +15,8 @@ type Store interface {
 	// topic already holds (by content: a replay is idempotent). It returns
 	// only once what it stored is durable, with the cursor of each
 	// envelope (for one it skipped, the cursor of the entry it already
-	// held).
+	// held). Once it has returned without an error it holds no reference
+	// to envs: the server reuses them.
 	Append(ctx context.Context, topic keys.Topic, envs [][]byte) (AppendResult, error)
 	// Read returns the entries of topic after the cursor, in cursor order:
 	// at most limit, and no more envelope bytes than maxBytes unless the
@@ -24,9 +25,12 @@ type Store interface {
 	// Prune drops what retention no longer keeps and returns how many
 	// envelopes it dropped.
 	Prune(ctx context.Context, now time.Time, r Retention) (int, error)
+	// Usage returns what topic and the whole store hold, for the
+	// server's quotas. It may lag a commit in progress.
+	Usage(ctx context.Context, topic keys.Topic) (Usage, error)
 	// OnCommit sets a function called after each durable commit with the
 	// entries it stored, by topic (the server feeds live subscribers from
-	// it). It must not block.
+	// it; it copies what it keeps). It must not block.
 	OnCommit(func(map[keys.Topic][]Entry))
 	// Instance returns the store's instance ID: random, made when the
 	// store is created and kept in it, so that a copy restored from a
@@ -63,6 +67,14 @@ type ReadResult struct {
 	// header of the answer; "" from a relay that sends none); the client
 	// fills it in.
 	Instance string
+}
+
+// Usage is what a store holds: a topic's envelope bytes (TopicExists:
+// it was ever written to) and the envelope bytes of all topics.
+type Usage struct {
+	TopicBytes  int64
+	TopicExists bool
+	TotalBytes  int64
 }
 
 // Retention bounds what a relay keeps of each topic: entries older than

@@ -95,7 +95,9 @@ func spawnRelay(ctx context.Context) (string, int, func(), error) {
 		return "", 0, nil, err
 	}
 	cmd := exec.Command(self, "relay", "--listen", "127.0.0.1:0", "--data", dir,
-		"--conn-rate", "1e9", "--topic-rate", "1e9", "--max-connections", "100000", "--log-level", "error")
+		"--conn-rate", "1e9", "--topic-rate", "1e9", "--max-connections", "100000", "--log-level", "error",
+		// One address drives it all: per-address limits out of the way too.
+		"--conns-per-addr", "100000", "--subs-per-addr", "100000", "--reads-per-addr", "1000", "--appends-per-addr", "1000")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return "", 0, nil, err

@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -31,7 +33,28 @@ type relayFile struct {
 	PruneEvery     string  `yaml:"prune-every"`
 	LogFormat      string  `yaml:"log-format"`
 	LogLevel       string  `yaml:"log-level"`
+	// Limits against anonymous clients (docs/relay.md, "Limits").
+	ConnsPerAddr     int      `yaml:"conns-per-addr"`
+	ReadsPerAddr     int      `yaml:"reads-per-addr"`
+	AppendsPerAddr   int      `yaml:"appends-per-addr"`
+	SubsPerAddr      int      `yaml:"subs-per-addr"`
+	NewTopicsPerHour float64  `yaml:"new-topics-per-hour"`
+	MaxReads         int      `yaml:"max-reads"`
+	AppendMemory     int64    `yaml:"append-memory"`
+	HubBytes         int64    `yaml:"live-cache-bytes"`
+	HubTopicBytes    int64    `yaml:"live-cache-topic-bytes"`
+	TopicQuota       int64    `yaml:"topic-quota"`
+	StoreQuota       int64    `yaml:"store-quota"`
+	MinFree          int64    `yaml:"min-free"`
+	TrustedProxies   []string `yaml:"trusted-proxy"`
+	MemoryLimit      int64    `yaml:"memory-limit"`
 }
+
+// relayGCPercent is the relay's GOGC unless the environment sets one: what
+// it holds is mostly envelopes, byte slices the collector does not scan,
+// so collecting when the heap has grown by half (not doubled) costs
+// little and keeps its memory near what is live (docs/relay.md, "Memory").
+const relayGCPercent = 50
 
 func newRelayCmd(e *Env) *cobra.Command {
 	var f relayFile
@@ -64,7 +87,21 @@ stderr; GET /healthz then answers 200. Operating it: docs/relay.md.`,
 			if f.Listen == "" {
 				f.Listen = "127.0.0.1:8765"
 			}
-			cfg := relay.Config{ConnRate: f.ConnRate, TopicRate: f.TopicRate, MaxConnections: f.MaxConnections, MaxBody: f.MaxBody}
+			cfg := relay.Config{ConnRate: f.ConnRate, TopicRate: f.TopicRate, MaxConnections: f.MaxConnections, MaxBody: f.MaxBody,
+				ConnsPerAddr: f.ConnsPerAddr, ReadsPerAddr: f.ReadsPerAddr, AppendsPerAddr: f.AppendsPerAddr, SubsPerAddr: f.SubsPerAddr,
+				NewTopicsPerHour: f.NewTopicsPerHour, MaxReads: f.MaxReads, AppendMemory: f.AppendMemory,
+				HubBytes: f.HubBytes, HubTopicBytes: f.HubTopicBytes,
+				TopicQuota: f.TopicQuota, StoreQuota: f.StoreQuota, MinFree: f.MinFree, DataDir: f.Data}
+			for _, p := range f.TrustedProxies {
+				prefix, err := parsePrefix(p)
+				if err != nil {
+					return usageErrorf("--trusted-proxy %q: want an address or a CIDR prefix such as 10.0.0.0/8", p)
+				}
+				cfg.TrustedProxies = append(cfg.TrustedProxies, prefix)
+			}
+			if err := checkRelayLimits(f); err != nil {
+				return err
+			}
 			cfg.Retention.MaxBytes = f.RetentionBytes
 			if f.PruneEvery != "" {
 				d, err := time.ParseDuration(f.PruneEvery)
@@ -83,6 +120,12 @@ stderr; GET /healthz then answers 200. Operating it: docs/relay.md.`,
 			logger, err := relayLogger(e, f.LogFormat, f.LogLevel)
 			if err != nil {
 				return err
+			}
+			if os.Getenv("GOGC") == "" {
+				debug.SetGCPercent(relayGCPercent)
+			}
+			if f.MemoryLimit > 0 {
+				debug.SetMemoryLimit(f.MemoryLimit)
 			}
 			cfg.Logger = logger
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -115,6 +158,20 @@ stderr; GET /healthz then answers 200. Operating it: docs/relay.md.`,
 	fl.StringVar(&f.RetentionAge, "retention-age", "", "drop envelopes older than this (30d, 12h; default: keep)")
 	fl.Int64Var(&f.RetentionBytes, "retention-bytes", 0, "keep at most this many bytes per topic, dropping the oldest (default: no bound)")
 	fl.StringVar(&f.PruneEvery, "prune-every", "", "how often retention runs (default 1m)")
+	fl.IntVar(&f.ConnsPerAddr, "conns-per-addr", 0, fmt.Sprintf("open connections from one client address (default %d)", relay.DefaultConnsPerAddr))
+	fl.IntVar(&f.ReadsPerAddr, "reads-per-addr", 0, fmt.Sprintf("reads at once from one client address (default %d)", relay.DefaultReadsPerAddr))
+	fl.IntVar(&f.AppendsPerAddr, "appends-per-addr", 0, fmt.Sprintf("appends at once from one client address (default %d)", relay.DefaultAppendsPerAddr))
+	fl.IntVar(&f.SubsPerAddr, "subs-per-addr", 0, fmt.Sprintf("live subscriptions from one client address (default %d)", relay.DefaultSubsPerAddr))
+	fl.Float64Var(&f.NewTopicsPerHour, "new-topics-per-hour", 0, fmt.Sprintf("topics one client address may create per hour (default %d)", relay.DefaultNewTopicsPerHour))
+	fl.IntVar(&f.MaxReads, "max-reads", 0, fmt.Sprintf("reads at once in all (default %d)", relay.DefaultMaxReads))
+	fl.Int64Var(&f.AppendMemory, "append-memory", 0, fmt.Sprintf("bytes of append bodies held at once in all (default %d MiB)", relay.DefaultAppendMemory>>20))
+	fl.Int64Var(&f.HubBytes, "live-cache-bytes", 0, fmt.Sprintf("bytes of recent entries kept for live subscribers (default %d MiB)", relay.DefaultHubBytes>>20))
+	fl.Int64Var(&f.HubTopicBytes, "live-cache-topic-bytes", 0, fmt.Sprintf("of which for one topic (default %d MiB)", relay.DefaultHubTopicBytes>>20))
+	fl.Int64Var(&f.TopicQuota, "topic-quota", 0, fmt.Sprintf("envelope bytes one topic may hold (default %d GiB; -1: no bound)", relay.DefaultTopicQuota>>30))
+	fl.Int64Var(&f.StoreQuota, "store-quota", 0, "envelope bytes all topics may hold (default: no bound)")
+	fl.Int64Var(&f.MinFree, "min-free", 0, fmt.Sprintf("bytes to keep free on the data directory's disk (default %d GiB; -1: do not check)", relay.DefaultMinFree>>30))
+	fl.StringSliceVar(&f.TrustedProxies, "trusted-proxy", nil, "a proxy (`ADDR or CIDR`; repeat, or separate with commas) whose X-Forwarded-For names the client (default: none, the header is ignored)")
+	fl.Int64Var(&f.MemoryLimit, "memory-limit", 0, "a soft limit on the relay's memory in bytes, as GOMEMLIMIT (default: none)")
 	fl.StringVar(&f.LogFormat, "log-format", "", "text or json (default text)")
 	fl.StringVar(&f.LogLevel, "log-level", "", "debug, info, warn or error (default info)")
 	return cmd
@@ -122,39 +179,37 @@ stderr; GET /healthz then answers 200. Operating it: docs/relay.md.`,
 
 // mergeRelayFile fills the settings not given as flags from the file.
 func mergeRelayFile(cmd *cobra.Command, f *relayFile, file relayFile) {
-	set := func(name string) bool { return cmd.Flags().Changed(name) }
-	if !set("listen") {
-		f.Listen = file.Listen
-	}
-	if !set("data") {
-		f.Data = file.Data
-	}
-	if !set("conn-rate") {
-		f.ConnRate = file.ConnRate
-	}
-	if !set("topic-rate") {
-		f.TopicRate = file.TopicRate
-	}
-	if !set("max-connections") {
-		f.MaxConnections = file.MaxConnections
-	}
-	if !set("max-body") {
-		f.MaxBody = file.MaxBody
-	}
-	if !set("retention-age") {
-		f.RetentionAge = file.RetentionAge
-	}
-	if !set("retention-bytes") {
-		f.RetentionBytes = file.RetentionBytes
-	}
-	if !set("prune-every") {
-		f.PruneEvery = file.PruneEvery
-	}
-	if !set("log-format") {
-		f.LogFormat = file.LogFormat
-	}
-	if !set("log-level") {
-		f.LogLevel = file.LogLevel
+	keep(cmd, "listen", &f.Listen, file.Listen)
+	keep(cmd, "data", &f.Data, file.Data)
+	keep(cmd, "conn-rate", &f.ConnRate, file.ConnRate)
+	keep(cmd, "topic-rate", &f.TopicRate, file.TopicRate)
+	keep(cmd, "max-connections", &f.MaxConnections, file.MaxConnections)
+	keep(cmd, "max-body", &f.MaxBody, file.MaxBody)
+	keep(cmd, "retention-age", &f.RetentionAge, file.RetentionAge)
+	keep(cmd, "retention-bytes", &f.RetentionBytes, file.RetentionBytes)
+	keep(cmd, "prune-every", &f.PruneEvery, file.PruneEvery)
+	keep(cmd, "log-format", &f.LogFormat, file.LogFormat)
+	keep(cmd, "log-level", &f.LogLevel, file.LogLevel)
+	keep(cmd, "conns-per-addr", &f.ConnsPerAddr, file.ConnsPerAddr)
+	keep(cmd, "reads-per-addr", &f.ReadsPerAddr, file.ReadsPerAddr)
+	keep(cmd, "appends-per-addr", &f.AppendsPerAddr, file.AppendsPerAddr)
+	keep(cmd, "subs-per-addr", &f.SubsPerAddr, file.SubsPerAddr)
+	keep(cmd, "new-topics-per-hour", &f.NewTopicsPerHour, file.NewTopicsPerHour)
+	keep(cmd, "max-reads", &f.MaxReads, file.MaxReads)
+	keep(cmd, "append-memory", &f.AppendMemory, file.AppendMemory)
+	keep(cmd, "live-cache-bytes", &f.HubBytes, file.HubBytes)
+	keep(cmd, "live-cache-topic-bytes", &f.HubTopicBytes, file.HubTopicBytes)
+	keep(cmd, "topic-quota", &f.TopicQuota, file.TopicQuota)
+	keep(cmd, "store-quota", &f.StoreQuota, file.StoreQuota)
+	keep(cmd, "min-free", &f.MinFree, file.MinFree)
+	keep(cmd, "trusted-proxy", &f.TrustedProxies, file.TrustedProxies)
+	keep(cmd, "memory-limit", &f.MemoryLimit, file.MemoryLimit)
+}
+
+// keep sets *v to the file's value unless the flag was given.
+func keep[T any](cmd *cobra.Command, name string, v *T, file T) {
+	if !cmd.Flags().Changed(name) {
+		*v = file
 	}
 }
 
@@ -173,4 +228,41 @@ func relayLogger(e *Env, format, level string) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(e.Stderr, opts)), nil
 	}
 	return nil, usageErrorf("--log-format must be text or json, not %q", format)
+}
+
+// parsePrefix parses a trusted proxy: a CIDR prefix or one address.
+func parsePrefix(s string) (netip.Prefix, error) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// checkRelayLimits refuses limits that cannot be meant.
+func checkRelayLimits(f relayFile) error {
+	for name, v := range map[string]int64{"conns-per-addr": int64(f.ConnsPerAddr), "reads-per-addr": int64(f.ReadsPerAddr),
+		"appends-per-addr": int64(f.AppendsPerAddr), "subs-per-addr": int64(f.SubsPerAddr), "max-reads": int64(f.MaxReads),
+		"append-memory": f.AppendMemory, "live-cache-bytes": f.HubBytes, "live-cache-topic-bytes": f.HubTopicBytes,
+		"max-connections": int64(f.MaxConnections), "max-body": f.MaxBody} {
+		if v < 0 {
+			return usageErrorf("--%s must be positive (0: the default)", name)
+		}
+	}
+	if f.NewTopicsPerHour < 0 {
+		return usageErrorf("--new-topics-per-hour must be positive (0: the default)")
+	}
+	if f.MemoryLimit < 0 {
+		return usageErrorf("--memory-limit must be a number of bytes (0: none)")
+	}
+	for name, v := range map[string]int64{"topic-quota": f.TopicQuota, "store-quota": f.StoreQuota, "min-free": f.MinFree} {
+		if v < -1 {
+			return usageErrorf("--%s must be a number of bytes, 0 for the default or -1 for no bound", name)
+		}
+	}
+	return nil
 }

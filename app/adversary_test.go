@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http/httptest"
 	"path/filepath"
 	"slices"
@@ -469,45 +468,6 @@ func TestLyingRelayCostsNothingOnceHonest(t *testing.T) {
 	}
 }
 
-// hangingRelay listens on loopback, accepts connections (the kernel does,
-// from its backlog; the listener takes them too) and never reads or
-// writes: a censored or overloaded relay. accepted gets a value per
-// connection.
-func hangingRelay(t *testing.T) (url string, accepted <-chan struct{}) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ch := make(chan struct{}, 100)
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			select {
-			case ch <- struct{}{}:
-			default:
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-	})
-	return "http://" + ln.Addr().String(), ch
-}
-
 // A relay that accepts connections and never answers costs a sync one
 // stall time, names itself in the result, and does not hold up the other
 // relay; while the sync waits for it, the home is free: another Node (the
@@ -516,7 +476,7 @@ func TestHangingRelayHoldsNothing(t *testing.T) {
 	ctx := context.Background()
 	good, _ := testRelay(t)
 	alice, _, p, _ := twoOnRelays(t, good)
-	hanging, accepted := hangingRelay(t)
+	hanging, accepted := relaytest.Hanging(t)
 	const stall = 3 * time.Second
 	alice.opts.RelayTimeout = stall
 	do(t, alice, p, &state.TaskCreate{Title: "while one relay hangs"})

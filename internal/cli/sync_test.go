@@ -5,7 +5,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"github.com/pursuance/pursuance/app"
 	"github.com/pursuance/pursuance/identity/keystore"
 	"github.com/pursuance/pursuance/relay"
+	"github.com/pursuance/pursuance/relay/relaytest"
 )
 
 // syncBuffer is a writer safe for the concurrent use a test makes of a
@@ -37,44 +37,6 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// hangingListener accepts connections on loopback and never reads or
-// writes: a censored or overloaded relay. accepted gets a value per
-// connection it takes.
-func hangingListener(t *testing.T) (string, <-chan struct{}) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ch := make(chan struct{}, 100)
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			select {
-			case ch <- struct{}{}:
-			default:
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-	})
-	return "http://" + ln.Addr().String(), ch
-}
-
 // A relay that accepts connections and never answers: `sync` and `relays
 // add`/`remove` end within a bounded time, naming it; the other relay
 // gets what was written; and while a sync waits for it, the home is free
@@ -88,8 +50,8 @@ func TestHangingRelayCommands(t *testing.T) {
 	defer st.Close()
 	ts := httptest.NewServer(relay.NewServer(st, relay.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}).Handler())
 	defer ts.Close()
-	hanging, accepted := hangingListener(t)
-	other, _ := hangingListener(t)
+	hanging, accepted := relaytest.Hanging(t)
+	other, _ := relaytest.Hanging(t)
 	const stall = 2 * time.Second
 	run := func(args ...string) (int, string, time.Duration) {
 		t.Helper()

@@ -105,9 +105,6 @@ type RelayResult struct {
 // it re-keys, never while it waits for a relay; it takes the lock back
 // before it returns (errHomeLost if another process kept it).
 func (n *Node) Sync(ctx context.Context, p event.ID, opts SyncOptions) (res SyncResult, err error) {
-	if n.id == nil {
-		return SyncResult{}, errLocked
-	}
 	if err := n.holdsHome(); err != nil {
 		return SyncResult{}, err
 	}

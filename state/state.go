@@ -56,6 +56,7 @@ func (x *Builder) Finish() (*State, error) {
 	}
 	if x.b.secrets != nil {
 		x.b.held = x.b.openKeys(x.b.secrets)
+		x.b.linkKeys = x.b.openLinkKeys(x.b.secrets)
 		x.b.openSealed()
 	}
 	x.b.run()
@@ -143,8 +144,17 @@ func (s *State) Tasks() []*Task {
 			out = append(out, t)
 		}
 	}
-	slices.SortFunc(out, func(x, y *Task) int { return cmp.Compare(s.b.pos[x.ID], s.b.pos[y.ID]) })
+	slices.SortFunc(out, func(x, y *Task) int { return cmp.Compare(s.b.taskPos(x), s.b.taskPos(y)) })
 	return out
+}
+
+// taskPos is the log position of the event that made a task: its
+// creation, or the receive that made a received task.
+func (b *builder) taskPos(t *Task) int32 {
+	if t.Origin != nil {
+		return b.pos[t.Origin.Receive]
+	}
+	return b.pos[t.ID]
 }
 
 // SealedTasks returns the number of tasks whose creation this member
@@ -330,6 +340,12 @@ func (s *State) Hash() [32]byte {
 	}
 	for _, r := range s.Relays() {
 		w(str("relay"), str(r))
+	}
+	for _, l := range s.Links() {
+		w(str("link"), l.ID[:], l.By[:], u(boolU(l.Offer)), str(l.Role), u(boolU(l.Ended)), l.EndedBy[:])
+		for _, r := range l.Roles {
+			w(str(r))
+		}
 	}
 	for _, t := range s.Tasks() {
 		w(str("task"), t.ID[:], t.Parent[:], str(t.Title), str(t.Body), str(t.Due), u(uint64(t.Status)), u(boolU(t.Archived)))

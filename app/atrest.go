@@ -21,14 +21,16 @@ import (
 // under its own label: one for events.db, one for sync.db, one for the
 // names of the files in secrets/.
 type homeKeys struct {
-	store store.Key
-	sync  atrest.Key
-	names *atrest.Cipher
+	store  store.Key
+	linked store.Key
+	sync   atrest.Key
+	names  *atrest.Cipher
 }
 
 // Purposes of the keys derived from a home's root key.
 const (
 	keyEvents  = "events.db"
+	keyLinked  = "linked.db"
 	keySync    = "sync.db"
 	keySecrets = "secrets-names"
 )
@@ -36,9 +38,10 @@ const (
 func deriveHomeKeys(id *identity.Identity) homeKeys {
 	root := atrest.Root(id.SigningKey().Seed())
 	return homeKeys{
-		store: store.Key(root.Derive(keyEvents)),
-		sync:  root.Derive(keySync),
-		names: atrest.NewCipher(root.Derive(keySecrets)),
+		store:  store.Key(root.Derive(keyEvents)),
+		linked: store.Key(root.Derive(keyLinked)),
+		sync:   root.Derive(keySync),
+		names:  atrest.NewCipher(root.Derive(keySecrets)),
 	}
 }
 

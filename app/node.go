@@ -66,6 +66,7 @@ type Node struct {
 	opts Options
 	sdb  *syncDB // opened by the first sync
 	adm  admissions
+	lnk  *linkedStore // the other sides of links (linksync.go), opened when first needed
 
 	randMu sync.Mutex // serializes reads of Options.Rand
 	turn   sync.Mutex // the home, among Sync's goroutines (lock.go)
@@ -153,6 +154,9 @@ func (n *Node) Close() error {
 	err := n.st.Close()
 	if n.sdb != nil {
 		err = errors.Join(err, n.sdb.Close())
+	}
+	if n.lnk != nil {
+		err = errors.Join(err, n.lnk.st.Close())
 	}
 	if n.lock != nil {
 		n.lock.Close()

@@ -263,18 +263,11 @@ func (b *builder) hasEarlierConcurrent(p int32) bool {
 	}
 	// The target's events the restriction has not seen have seqs above
 	// what it saw; they sit at the end of the target's list before p (in
-	// log order, an honest chain's seqs rise), so walk back from p.
+	// log order, an honest chain's seqs rise), so the last of them before
+	// p tells.
 	evs := b.byAuthor[ti]
 	i, _ := slices.BinarySearch(evs, p)
-	seen := r.seen(ti)
-	for i--; i >= 0; i-- {
-		x := b.nodes[evs[i]]
-		if x.e.Seq <= seen {
-			break
-		}
-		return true
-	}
-	return false
+	return i > 0 && b.nodes[evs[i-1]].e.Seq > r.seen(ti)
 }
 
 // pass folds every node once, in log order.

@@ -1,8 +1,14 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -193,5 +199,133 @@ func TestLinkRelayWithholdsHistory(t *testing.T) {
 	adv.Set(relaytest.Honest, nil)
 	if o := origin(); o.Verdict != state.Verified || o.Role != "editor" || o.SenderName != "Bob" {
 		t.Fatalf("once the relay is honest: %+v, want verified", o)
+	}
+}
+
+// TestHandoffConcurrentWithRemoval: alice removes bob while bob, who has
+// not seen it, hands a task off. Every replica of A and B ends up holding
+// the hand-off and marking it invalid: A's members store it although its
+// author is no longer a member (it did not see its removal), through the
+// link's channel if not from A's own topics.
+func TestHandoffConcurrentWithRemoval(t *testing.T) {
+	ctx := context.Background()
+	relayURL, _ := testRelay(t)
+	alice, erin, _, a, b, _ := linkedDesks(t, relayURL)
+	bob := newMember(t, "Bob")
+	inv, _, err := alice.Invite(ctx, a, "editor", 0, 1, DoOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, alice, a)
+	if _, err := bob.Join(ctx, inv, DoOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, bob, a)
+	mustSync(t, alice, a)
+	mustSync(t, bob, a)
+	task := do(t, bob, a, &state.TaskCreate{Title: "A second lead", VisibleTo: []string{"editor"}})
+	mustSync(t, bob, a)
+	mustSync(t, alice, a)
+	if _, _, err := alice.Remove(ctx, a, bob.id.ID(), DoOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	hr, _, err := bob.Handoff(ctx, a, task.ID().String(), b, DoOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := event.ParseID(hr.Handoff)
+	mustSync(t, bob, a)
+	mustSync(t, erin, b)
+	mustSync(t, alice, a)
+	mustSync(t, bob, a)
+	mustSync(t, erin, b)
+	for _, m := range []member{alice, bob} {
+		s, _ := m.State(ctx, a)
+		en, ok := s.Entry(h)
+		if !ok || en.Accepted || !strings.Contains(en.Reason, "invalidated by concurrent removal") {
+			t.Errorf("%s: the hand-off %v: %+v", m.id.Name(), ok, en)
+		}
+	}
+	s, _ := erin.State(ctx, b)
+	tk, ok := s.Task(h)
+	if !ok {
+		t.Fatal("erin did not receive the hand-off")
+	}
+	if o, _ := erin.TaskOrigin(ctx, s, tk); o.Verdict != state.Invalid || !strings.Contains(o.Reason, "invalidated by concurrent removal") {
+		t.Errorf("erin: %+v", o)
+	}
+}
+
+// TestLinkChannelRevealsNoTasks: what goes over a link's channel, read
+// with the link's secret (as the other side, or anyone holding the code,
+// reads it), holds no task event's body: a task's title, body and
+// comments never leave the pursuance unless handed off, and nothing of A
+// is readable on the relay without the secret.
+func TestLinkChannelRevealsNoTasks(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := relay.OpenSQLite(ctx, filepath.Join(dir, "relay.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(relay.NewServer(st, relay.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}).Handler())
+	t.Cleanup(func() { ts.Close(); st.Close() })
+	relayURL := ts.URL
+	alice, _, fay, a, b, code := linkedDesks(t, relayURL)
+	secret := do(t, alice, a, &state.TaskCreate{Title: "Unsent secret title", Body: "unsent secret body", VisibleTo: []string{"editor"}})
+	do(t, alice, a, &state.TaskComment{Task: secret.ID(), Text: "unsent secret comment"})
+	sent := do(t, alice, a, &state.TaskCreate{Title: "Sent title", VisibleTo: []string{"editor"}})
+	if _, _, err := alice.Handoff(ctx, a, sent.ID().String(), b, DoOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, alice, a)
+	mustSync(t, fay, b)
+	ch := code.Secret.Channel()
+	env, _ := keys.NewEnvelopes(&ch)
+	topic, _, _ := ch.Topic()
+	res, err := relay.NewClient(relayURL, nil).Read(ctx, topic, 0, 1000)
+	if err != nil || len(res.Entries) == 0 {
+		t.Fatalf("the channel: %v, %d entries", err, len(res.Entries))
+	}
+	kinds := map[event.Kind]int{}
+	for _, en := range res.Entries {
+		raw, err := env.Open(en.Envelope)
+		if err != nil {
+			t.Fatalf("an envelope on the channel does not open: %v", err)
+		}
+		for _, s := range []string{"Unsent secret", "unsent secret"} {
+			if strings.Contains(string(raw), s) {
+				t.Fatalf("the channel carries %q", s)
+			}
+		}
+		e, err := event.Decode(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kinds[e.Kind]++
+		if e.HasBody() && !state.CarriedOverLinks(e.Kind) {
+			t.Errorf("a %s event goes over the channel with its body", e.Kind)
+		}
+	}
+	if kinds[event.KindTaskSealed] == 0 || kinds[event.KindHandoff] != 1 || kinds[event.KindLinkReceive] != 1 {
+		t.Fatalf("the channel should carry task headers, the hand-off and the receive: %v", kinds)
+	}
+	// The relay, without the secret, holds nothing readable.
+	var stored []byte
+	files, _ := filepath.Glob(filepath.Join(dir, "relay.db*"))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored = append(stored, b...)
+	}
+	if len(stored) == 0 {
+		t.Fatal("no relay files read")
+	}
+	for _, s := range []string{"Sent title", "Unsent secret", "Alice", "Fay", "Desk", "editor", "researcher"} {
+		if bytes.Contains(stored, []byte(s)) {
+			t.Errorf("the relay's store holds %q in the clear", s)
+		}
 	}
 }

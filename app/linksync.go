@@ -245,7 +245,7 @@ func (n *Node) pullLink(ctx context.Context, c *relay.Client, s *state.State, l 
 			}
 			switch e.PursuanceID() {
 			case p:
-				if _, member := s.Member(e.Author); body && state.CarriedOverLinks(e.Kind) && member {
+				if body && state.CarriedOverLinks(e.Kind) {
 					own = append(own, b)
 				}
 			case l.Peer:
@@ -264,7 +264,7 @@ func (n *Node) pullLink(ctx context.Context, c *relay.Client, s *state.State, l 
 				}
 				res.Received += len(out.Accepted)
 			}
-			return n.ingestOwn(ctx, own)
+			return n.ingestOwn(ctx, p, own)
 		})
 		if err != nil {
 			return handoffs, err
@@ -285,10 +285,22 @@ func (n *Node) pullLink(ctx context.Context, c *relay.Client, s *state.State, l 
 }
 
 // ingestOwn stores this pursuance's own events read on a link's channel
-// whose predecessors this home holds (an event some member published on
-// the channel only); the others come by the pursuance's own topics.
-func (n *Node) ingestOwn(ctx context.Context, raw [][]byte) error {
+// (an event some member published on the channel only) whose
+// predecessors this home holds, or are among them: a member's, or a
+// removed member's that did not see its removal (every replica must hold
+// it, to mark it invalidated) — not what a removed member signs after it.
+// The others come by the pursuance's own topics.
+func (n *Node) ingestOwn(ctx context.Context, p event.ID, raw [][]byte) error {
+	if len(raw) == 0 {
+		return nil
+	}
+	s, err := n.State(ctx, p)
+	if err != nil {
+		return err
+	}
 	var evs []*event.Event
+	// For each event taken, the events of the log its causal past ends on.
+	taking := map[event.ID][]event.ID{}
 	for _, b := range raw {
 		e, err := event.Decode(b)
 		if err != nil {
@@ -298,19 +310,34 @@ func (n *Node) ingestOwn(ctx context.Context, raw [][]byte) error {
 		if !e.Backlink.IsZero() {
 			links = append(links, e.Backlink)
 		}
-		have, err := n.st.Refs(ctx, append(links, e.ID()))
+		have, err := n.st.Refs(ctx, append(slices.Clone(links), e.ID()))
 		if err != nil {
 			return err
 		}
-		if _, dup := have[e.ID()]; dup || len(have) < len(links) {
+		if _, dup := have[e.ID()]; dup {
+			continue
+		}
+		var frontier []event.ID
+		ok := true
+		for _, l := range links {
+			if _, stored := have[l]; stored {
+				frontier = append(frontier, l)
+			} else if f, taken := taking[l]; taken {
+				frontier = append(frontier, f...)
+			} else {
+				ok = false
+			}
+		}
+		if _, member := s.Member(e.Author); !ok || !member && !s.RemovedUnseen(e.Author, frontier) {
 			continue
 		}
 		evs = append(evs, e)
+		taking[e.ID()] = slices.Compact(slices.SortedFunc(slices.Values(frontier), event.ID.Compare))
 	}
 	if len(evs) == 0 {
 		return nil
 	}
-	_, err := n.in.IngestEvents(ctx, evs)
+	_, err = n.in.IngestEvents(ctx, evs)
 	return err
 }
 

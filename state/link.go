@@ -845,3 +845,35 @@ func VerifyReport(b *State, id event.ID) (verdict, reason string) {
 	}
 	return Verified, ""
 }
+
+// RemovedUnseen reports whether an event of author whose causal past is
+// that of links (events of this log) is one that an accepted removal of
+// its author did not precede: an action concurrent with its author's
+// removal, which every replica must hold to mark it invalidated. It is
+// false when some link is not in this log, or the author was never
+// removed.
+func (s *State) RemovedUnseen(author identity.PublicKey, links []event.ID) bool {
+	b := s.b
+	for _, l := range links {
+		if _, ok := b.pos[l]; !ok {
+			return false
+		}
+	}
+	for _, r := range b.restrictBy[author] {
+		rn := b.nodes[r]
+		if rn.restrict != nil && rn.restrict.role == "" && !b.saw(links, rn) {
+			return true
+		}
+	}
+	return false
+}
+
+// saw reports whether x is in the causal past of the events links.
+func (b *builder) saw(links []event.ID, x *node) bool {
+	for _, l := range links {
+		if p, ok := b.pos[l]; ok && b.inPast(x, b.nodes[p]) {
+			return true
+		}
+	}
+	return false
+}

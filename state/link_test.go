@@ -1,6 +1,7 @@
 package state
 
 import (
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -507,5 +508,99 @@ func TestPinningIsStructural(t *testing.T) {
 	pinned := func(s *State) bool { _, ok := s.b.pinned[s.b.pos[rm]]; return ok }
 	if !pinned(full) || !pinned(other) {
 		t.Fatalf("the removal pinned in the full fold: %v, in the fold without task bodies: %v; want both", pinned(full), pinned(other))
+	}
+}
+
+// TestRemovedUnseen: an event of a removed member that did not see its
+// removal is one every replica must hold (to mark it invalidated); one
+// signed after seeing it is not; nor is a member's.
+func TestRemovedUnseen(t *testing.T) {
+	w := newWorld(t, 5)
+	for _, line := range []string{
+		"alice: found desk",
+		"i = alice: invite editor",
+		"bob: join i",
+		"sync",
+		"RM = alice: remove bob",
+		"C = bob: task \"concurrent\"",
+		"A = alice: task \"a member's\"",
+	} {
+		f := tokens(line)
+		if f[0] == "sync" {
+			w.sync(nil)
+			continue
+		}
+		label := ""
+		if len(f) > 2 && f[1] == "=" {
+			label, f = f[0], f[2:]
+		}
+		w.do(label, strings.TrimSuffix(f[0], ":"), false, f[1:])
+	}
+	c, a := w.all[w.id("C")], w.all[w.id("A")]
+	held := map[event.ID]*event.Event{}
+	for id, e := range w.all {
+		if id != c.ID() && id != a.ID() {
+			held[id] = e
+		}
+	}
+	s := buildFrom(t, w.pursue, held)
+	linksOf := func(e *event.Event) []event.ID { return append(slices.Clone(e.Parents), e.Backlink) }
+	if !s.RemovedUnseen(c.Author, linksOf(c)) {
+		t.Error("bob's task, concurrent with his removal, is not taken for one")
+	}
+	if s.RemovedUnseen(a.Author, linksOf(a)) {
+		t.Error("alice's task is taken for a removed member's")
+	}
+	// Bob, having seen his removal, signs anyway.
+	w.sync(nil)
+	bob := w.actor("bob")
+	after := w.sign(bob, &TaskCreate{Title: "after"})
+	held = maps.Clone(w.all)
+	delete(held, after.ID())
+	s = buildFrom(t, w.pursue, held)
+	if s.RemovedUnseen(after.Author, linksOf(after)) {
+		t.Error("an event that saw its author's removal is taken for a concurrent one")
+	}
+}
+
+// TestOtherLinksPeerHidden: C, linked with A, folds A's authority history
+// with A's link to B in it. C sees that link (its ID, its roles), not
+// whom it joins: the peer opens only with that link's secret, which C
+// does not hold; with its own link's secret C reads its own link's peer.
+func TestOtherLinksPeerHidden(t *testing.T) {
+	w := newWorld(t, 8)
+	for _, line := range []string{
+		"alice@A: found desk",
+		"erin@B: found desk",
+		"carl@C: found desk",
+		"LB = alice@A: link B roles=editor",
+		"LC = alice@A: link C roles=editor",
+	} {
+		f := tokens(line)
+		label := ""
+		if len(f) > 2 && f[1] == "=" {
+			label, f = f[0], f[2:]
+		}
+		name, p, _ := strings.Cut(strings.TrimSuffix(f[0], ":"), "@")
+		w.use(p)
+		w.do(label, name, false, f[1:])
+	}
+	w.use("A")
+	a := buildFrom(t, w.pursue, w.all) // no secrets, as C folds it
+	lb, lc := w.link("LB"), w.link("LC")
+	if len(a.Links()) != 2 {
+		t.Fatalf("links: %+v", a.Links())
+	}
+	for _, l := range a.Links() {
+		if l.HasSecret || !l.Peer.IsZero() {
+			t.Fatalf("a fold without secrets names a peer: %+v", l)
+		}
+	}
+	if _, ok := openPeer(lc.secret, "offer", w.pursue, a.b.auth.links[lb.secret.ID()].peer); ok {
+		t.Fatal("C's link secret opens the peer of A's link to B")
+	}
+	peer, ok := openPeer(lc.secret, "offer", w.pursue, a.b.auth.links[lc.secret.ID()].peer)
+	if !ok || peer != w.pursuanceOf("C") {
+		t.Fatal("C's own link's peer does not open to C with its secret")
 	}
 }

@@ -803,16 +803,29 @@ func VerifyHandoff(a *State, h *event.Event, from, to event.ID, secret keys.Link
 		return pending("none of it has arrived")
 	}
 	ov.Name, ov.SenderName = a.Name(), a.NameOf(h.Author)
-	p, ok := a.b.pos[h.ID()]
-	if !ok {
+	var accepted bool
+	var reason, role string
+	if p, ok := a.b.pos[h.ID()]; ok {
+		n := a.b.nodes[p]
+		accepted, reason, role = n.accepted, n.reason, n.sendRole
+	} else if a.last(h) {
+		// Not folded yet, but its causal past is, and it sorts after
+		// every event of the fold: deciding it alone against the fold
+		// (State.Check) is what folding it would give.
+		var err error
+		role, err = a.check(h)
+		accepted = err == nil
+		if err != nil {
+			reason = err.Error()
+		}
+	} else {
 		return pending("the hand-off's causal past has not all arrived")
 	}
 	if k := a.Withheld(); k > 0 {
 		return pending(fmt.Sprintf("%d of its events came without their content", k))
 	}
-	n := a.b.nodes[p]
-	if !n.accepted {
-		ov.Reason = n.reason
+	if !accepted {
+		ov.Reason = reason
 		return ov
 	}
 	l := a.b.auth.links[hop.Link]
@@ -824,8 +837,26 @@ func VerifyHandoff(a *State, h *event.Event, from, to event.ID, secret keys.Link
 		ov.Reason = fmt.Sprintf("link %s of %s was offered to another pursuance, not this one", hop.Link.Short(), a.Name())
 		return ov
 	}
-	ov.Verdict, ov.Role = Verified, n.sendRole
+	ov.Verdict, ov.Role = Verified, role
 	return ov
+}
+
+// last reports whether e, not in the fold, has every event it links to
+// in it and sorts after all of its events: the fold with e added would
+// decide e last, and change nothing before it.
+func (s *State) last(e *event.Event) bool {
+	b := s.b
+	links := slices.Clone(e.Parents)
+	if !e.Backlink.IsZero() {
+		links = append(links, e.Backlink)
+	}
+	for _, l := range links {
+		if _, ok := b.pos[l]; !ok {
+			return false
+		}
+	}
+	end := b.nodes[len(b.nodes)-1].e
+	return e.Lamport > end.Lamport || e.Lamport == end.Lamport && e.ID().Compare(end.ID()) > 0
 }
 
 // VerifyReport is the verdict on report id as the sending side of the link

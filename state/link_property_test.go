@@ -2,6 +2,7 @@ package state
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -251,8 +252,18 @@ func checkAcross(t tb, w *world, p string, l linkInfo, verdict func(*State, *eve
 				t.Fatal(err)
 			}
 			for _, e := range all {
-				if got, want := verdict(other, e), verdict(mine, e); got != want {
+				got, want := verdict(other, e), verdict(mine, e)
+				if got != want {
 					t.Fatalf("%s %s: %s sees %q, the other side %q, holding %d of %d events", e.Kind, e.ID().Short(), a.name, want, got, len(have), len(w.all))
+				}
+				if e.Kind == event.KindHandoff && have[e.ID()] == nil && other.last(e) {
+					// Decided alone against the fold (State.Check): what
+					// folding it in gives.
+					with := maps.Clone(stripped)
+					with[e.ID()] = e
+					if folded := verdict(buildFrom(t, w.pursue, with), e); folded != got {
+						t.Fatalf("%s %s decided against the fold: %q; folded in: %q", e.Kind, e.ID().Short(), got, folded)
+					}
 				}
 			}
 		}

@@ -678,7 +678,11 @@ func (s *State) Handoffs() []HandoffInfo {
 			continue
 		}
 		hi := HandoffInfo{ID: n.e.ID(), Link: h.Link, Sender: n.e.Author, Role: n.sendRole, Accepted: n.accepted, Reason: n.reason}
-		hi.Content, hi.Opened = s.b.handoffContent(n.e, h)
+		// Opened here, not through the builder's cache: a State is read
+		// concurrently, and reading must not write.
+		if sec, ok := s.b.linkKeys[h.Link]; ok {
+			hi.Content, hi.Opened = OpenHandoff(sec, n.e, h)
+		}
 		out = append(out, hi)
 	}
 	return out
@@ -720,8 +724,10 @@ func (s *State) Reports(secret keys.LinkSecret, handoff event.ID) []ReportInfo {
 func (s *State) Receipts(handoff event.ID) []Entry {
 	var out []Entry
 	for _, n := range s.b.nodes {
-		if r, ok := n.op.(*LinkReceive); ok && n.accepted {
-			if x := s.b.embeddedOf(n, r); x.err == nil && x.ev.ID() == handoff {
+		if _, ok := n.op.(*LinkReceive); ok && n.accepted {
+			// Every accepted receive was decided, so its hand-off is in
+			// the cache: reading it writes nothing.
+			if x, ok := s.b.embeds[n.e.ID()]; ok && x.err == nil && x.ev.ID() == handoff {
 				out = append(out, s.entry(n))
 			}
 		}

@@ -16,9 +16,10 @@ import (
 //	NAME@B: accept L role=S           B accepts it, for its role S
 //	NAME@P: end L                     either side ends it
 //	H = NAME@A: handoff L "TITLE" [task=LABEL] [body="…"] [due=…]
-//	NAME@B: receive H [over=L2] [tamper]
+//	NAME@B: receive H [over=L2] [tamper] [forgesig]
 //	                                  B receives hand-off H (over another
-//	                                  link; with its body altered)
+//	                                  link; with its body altered; under
+//	                                  a signature its author never made)
 //	NAME@B: report H [status=S] [comment="…"]
 //
 // What a member of one pursuance holds of another's log comes through the
@@ -237,6 +238,17 @@ func (w *world) linkOp(a *actor, args []string) Op {
 		enc := h.Encode()
 		if slices.Contains(args[2:], "tamper") {
 			enc[len(enc)-1] ^= 1 // the body is last: its hash no longer matches
+		}
+		if slices.Contains(args[2:], "forgesig") {
+			// The same header and body under a signature the author never
+			// made.
+			sig := slices.Clone(h.Signature())
+			sig[0] ^= 1
+			f, err := event.FromParts(h.HeaderBytes(), sig, h.Body())
+			if err != nil {
+				w.t.Fatal(err)
+			}
+			enc = f.Encode()
 		}
 		return &LinkReceive{Link: l.secret.ID(), Handoff: enc}
 	case "report":

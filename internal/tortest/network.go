@@ -180,12 +180,12 @@ func startNetwork(ctx context.Context, dir string, logf func(format string, args
 	for _, nd := range n.nodes {
 		nd.proc, err = startTor(nd.name, nd.dir, nodeTorrc(nd, auths, offset))
 		if err != nil {
-			n.Close()
+			n.close()
 			return nil, err
 		}
 	}
 	if err := n.waitUp(ctx, logf); err != nil {
-		n.Close()
+		n.close()
 		return nil, err
 	}
 	n.upAfter = time.Since(start)
@@ -359,9 +359,9 @@ func (n *Network) logTails(lines int) string {
 	return b.String()
 }
 
-// Close stops every tor of the network. Clients started with StartClient
+// close stops every tor of the network. Clients started with StartClient
 // stop with their tests.
-func (n *Network) Close() {
+func (n *Network) close() {
 	n.mu.Lock()
 	if n.closed {
 		n.mu.Unlock()
@@ -413,7 +413,7 @@ var shared struct {
 // later calls wait for it and reuse it. It skips t when Tor tests cannot
 // run here, and fails t if the network does not come up within two
 // minutes (it comes up in about ten seconds). Main stops it after the
-// tests. Tests must not Close it.
+// tests. Tests share it: none may stop its tors.
 func Shared(t testing.TB) *Network {
 	t.Helper()
 	Skip(t)
@@ -460,7 +460,7 @@ func closeShared(failed bool) {
 	}
 	<-done
 	if shared.net != nil {
-		shared.net.Close()
+		shared.net.close()
 	}
 	if shared.dir == "" {
 		return

@@ -60,7 +60,15 @@ func runIsolated() (int, error) {
 		runtime.UnlockOSThread()
 		return 0, err
 	}
-	child, _ := namespaces(strconv.Itoa(cmd.Process.Pid))
+	// Hold the child's namespaces open: they then outlive it, so their
+	// names cannot pass to another process's new namespaces (the kernel
+	// reuses them) before the survivors are looked for.
+	child, hold := holdNamespaces(cmd.Process.Pid)
+	defer func() {
+		for _, f := range hold {
+			f.Close()
+		}
+	}()
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGQUIT, syscall.SIGHUP)
 	go func() {
@@ -93,6 +101,30 @@ func runIsolated() (int, error) {
 	return code, nil
 }
 
+// holdNamespaces opens the network and PID namespaces of process pid and
+// returns their names and the open files; on any error, none.
+func holdNamespaces(pid int) (nsIDs, []*os.File) {
+	var files []*os.File
+	for _, kind := range []string{"net", "pid"} {
+		f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/ns/" + kind)
+		if err != nil {
+			for _, f := range files {
+				f.Close()
+			}
+			return nsIDs{}, nil
+		}
+		files = append(files, f)
+	}
+	ids, err := namespaces(strconv.Itoa(pid))
+	if err != nil {
+		for _, f := range files {
+			f.Close()
+		}
+		return nsIDs{}, nil
+	}
+	return ids, files
+}
+
 // isolatedCommand returns the command that runs this test binary (exe)
 // again in new network and PID namespaces, and in a new user namespace
 // too if userns is set, marked with the host's namespaces.
@@ -118,7 +150,9 @@ func isolatedCommand(exe string, host nsIDs, userns bool) *exec.Cmd {
 }
 
 // killSurvivors kills, and reports, every tor process still in the
-// namespaces of a test process that has ended.
+// namespaces of a test process that has ended, which the caller holds
+// open. The kernel kills every process of a PID namespace with its first,
+// so this finds none unless something is badly wrong.
 func killSurvivors(child nsIDs) error {
 	deadline := time.Now().Add(survivorWait)
 	for {

@@ -17,11 +17,10 @@ import (
 
 // The network's shape and clock. Onion services need enough distinct
 // relays: a client's path to an introduction point is three hops plus the
-// point, a rendezvous point is a fourth relay, and a relay never uses
+// point, a rendezvous point is another relay, and a relay never uses
 // itself; every relay is an HSDir, and the descriptor goes to several.
-// Five relays (three of them authorities, so that the consensus survives
-// one slow authority) is the smallest network in which every onion
-// service circuit finds its relays.
+// Five relays, three of them authorities (so that the consensus survives
+// one slow authority), leave every onion-service circuit its relays.
 const (
 	numAuthorities = 3
 	numRelays      = 2
@@ -112,11 +111,12 @@ func (n *Network) UpAfter() time.Duration { return n.upAfter }
 func (n *Network) Dir() string { return n.dir }
 
 // ClientTorrc returns the torrc lines a client or onion-service tor needs
-// to use this network and nothing else: TestingTorNetwork 1, a
-// DirAuthority line for each of the network's authorities (on 127.0.0.1),
-// UseDefaultFallbackDirs 0, and the client-side timings that suit it. It
-// leaves DataDirectory, SocksPort, ControlPort and logging to the caller.
-// The caller owns the returned slice.
+// to use this network and nothing else: TestingTorNetwork 1 (which gives
+// a client the short download delays of a testing network), a
+// DirAuthority line for each of the network's authorities (on 127.0.0.1)
+// and UseDefaultFallbackDirs 0. It leaves DataDirectory, SocksPort,
+// ControlPort, logging and the tor's owner to the caller. The caller owns
+// the returned slice.
 func (n *Network) ClientTorrc() []string {
 	return append([]string(nil), n.clientTorrc...)
 }
@@ -210,10 +210,7 @@ func localTorrc(dataDir string) []string {
 // nodeTorrc is the torrc of an authority or relay. offset shifts the
 // authorities' voting schedule (see votingOffset).
 func nodeTorrc(nd *node, auths []string, offset int) []string {
-	lines := []string{"TestingTorNetwork 1"}
-	lines = append(lines, auths...)
-	lines = append(lines, "UseDefaultFallbackDirs 0")
-	lines = append(lines, localTorrc(nd.dir)...)
+	lines := append(clientTorrc(auths), localTorrc(nd.dir)...)
 	lines = append(lines,
 		"Nickname "+nd.name,
 		"SocksPort 0",

@@ -3,6 +3,7 @@ package tortest
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // goodTorrc is a client torrc of a private network, as ClientTorrc and
@@ -61,6 +62,29 @@ func TestCheckTorrc(t *testing.T) {
 	} {
 		if err := CheckTorrc(torrc); err == nil {
 			t.Errorf("%s: CheckTorrc passed %q", name, torrc[len(torrc)-1])
+		}
+	}
+}
+
+// TestVotingOffset: with the offset votingOffset picks, the authorities'
+// first period (the next to start after now, periods starting at the
+// offset plus multiples of the interval) makes them vote firstVoteAfter
+// after now, give or take the second the offset is rounded to.
+func TestVotingOffset(t *testing.T) {
+	interval := int64(initialInterval / time.Second)
+	for _, ms := range []int64{0, 1, 999, 1000, 4321, 9999, 123456789} {
+		now := time.UnixMilli(1_800_000_000_000 + ms)
+		offset := int64(votingOffset(now))
+		if offset < 0 || offset >= interval {
+			t.Fatalf("offset %d for %v: not within an interval", offset, now)
+		}
+		next := now.Unix() + 1
+		for (next-offset)%interval != 0 {
+			next++
+		}
+		vote := time.Unix(next, 0).Add(-2 * initialDelay)
+		if d := vote.Sub(now); d < firstVoteAfter || d >= firstVoteAfter+time.Second {
+			t.Errorf("now %v, offset %d: first vote %v after now, want %v", now, offset, d, firstVoteAfter)
 		}
 	}
 }

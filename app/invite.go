@@ -393,17 +393,28 @@ const (
 	ReachNowhere     Reach = "nowhere"      // the code names no relay: the log must come as a file
 	ReachThisMachine Reach = "this-machine" // only loopback relays, such as the inviter's own node
 	ReachRelays      Reach = "relays"       // a relay beyond this machine
+	ReachTor         Reach = "tor"          // only onion services (and loopback): the newcomer needs Tor
 )
 
-// Reach says where a newcomer with the code can fetch the log.
+// Reach says where a newcomer with the code can fetch the log: a code
+// that names a clear-net relay beyond this machine works without Tor; one
+// that names onion services and nothing else beyond this machine needs
+// Tor.
 func (c InviteCode) Reach() Reach {
 	if len(c.Relays) == 0 {
 		return ReachNowhere
 	}
+	onion := false
 	for _, r := range c.Relays {
-		if !loopbackURL(r) {
+		switch {
+		case IsOnionURL(r):
+			onion = true
+		case !loopbackURL(r):
 			return ReachRelays
 		}
+	}
+	if onion {
+		return ReachTor
 	}
 	return ReachThisMachine
 }

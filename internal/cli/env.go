@@ -44,10 +44,16 @@ type Env struct {
 	// nodeRelay is the URL of this home's node's relay, when up runs it
 	// (or invite found it running): invites name it (app.Options).
 	nodeRelay string
+	// nodeOnion is the node's onion service URL when it runs with Tor:
+	// invites name it instead of nodeRelay (nodeInvite).
+	nodeOnion string
 	admitter  *app.Admitter // what the node's embedded relay stores (pursuance up)
 	// log is the logger of the node's warnings (a relay's lies): a line
 	// per record for one-shot commands; up sets a daemon's text log.
 	log *slog.Logger
+	// tor is what this process knows of Tor (tor.go).
+	tor torState
+
 	// relayTimeout is how long syncs wait for a relay that sends nothing
 	// (app.Options.RelayTimeout; 0: the default). Tests shorten it.
 	relayTimeout time.Duration
@@ -92,6 +98,7 @@ func Run(args []string, e *Env) int {
 	root.SetOut(e.Stdout)
 	root.SetErr(e.Stderr)
 	cmd, err := root.ExecuteC()
+	e.closeTor()
 	if err == nil {
 		return 0
 	}

@@ -12,9 +12,6 @@ import (
 	"github.com/pursuance/pursuance/state"
 )
 
-// errLocked is returned by actions on a node without its private identity.
-var errLocked = errors.New("app: the identity is locked; acting needs the passphrase")
-
 // now returns the claimed time for a new event, Unix milliseconds.
 func (n *Node) now() uint64 { return uint64(n.opts.Now().UnixMilli()) }
 
@@ -22,9 +19,6 @@ func (n *Node) now() uint64 { return uint64(n.opts.Now().UnixMilli()) }
 // publishes the first generation of the group key and of the founder's
 // role key.
 func (n *Node) Create(ctx context.Context, c *charter.Charter) (event.ID, error) {
-	if n.id == nil {
-		return event.ID{}, errLocked
-	}
 	wire, err := c.MarshalBinary()
 	if err != nil {
 		return event.ID{}, err
@@ -103,9 +97,6 @@ type Result struct {
 // proposed instead (unless opts.Unchecked): the Result says so, and
 // others approve it with Approve.
 func (n *Node) Act(ctx context.Context, p event.ID, op state.Op, opts DoOptions) (Result, error) {
-	if n.id == nil {
-		return Result{}, errLocked
-	}
 	s, err := n.State(ctx, p)
 	if err != nil {
 		return Result{}, err
@@ -128,9 +119,6 @@ func (n *Node) Act(ctx context.Context, p event.ID, op state.Op, opts DoOptions)
 // event the rules reject is not stored, and the error wraps
 // ErrNotPermitted with the rule's reason, unless opts.Unchecked.
 func (n *Node) Do(ctx context.Context, p event.ID, op state.Op, opts DoOptions) (Result, error) {
-	if n.id == nil {
-		return Result{}, errLocked
-	}
 	s, err := n.State(ctx, p)
 	if err != nil {
 		return Result{}, err

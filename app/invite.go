@@ -135,9 +135,6 @@ func ParseInviteCode(s string) (InviteCode, error) {
 // When the charter puts invites under a quorum, the invite is proposed
 // (Result.Proposed) and the code works once the proposal is carried.
 func (n *Node) Invite(ctx context.Context, p event.ID, role string, expires time.Duration, uses uint64, opts DoOptions) (InviteCode, Result, error) {
-	if n.id == nil {
-		return InviteCode{}, Result{}, errLocked
-	}
 	s, err := n.State(ctx, p)
 	if err != nil {
 		return InviteCode{}, Result{}, err
@@ -215,9 +212,6 @@ func (n *Node) Invite(ctx context.Context, p event.ID, role string, expires time
 // so that the pursuance's log can be opened: call it before importing the
 // log of a pursuance one was invited into. Join calls it too.
 func (n *Node) Accept(code InviteCode) error {
-	if n.id == nil {
-		return errLocked
-	}
 	inv := state.InviteSecret{Invite: code.Invite}
 	copy(inv.Seed[:], code.Key.Seed())
 	return n.addSecrets(code.Pursuance, inv, code.Group, code.Relays)
@@ -234,9 +228,6 @@ func (n *Node) Accept(code InviteCode) error {
 // that could not be fetched or a crash leave the home as it was (a
 // staging directory left by a crash is removed by the next join).
 func (n *Node) Join(ctx context.Context, code InviteCode, opts DoOptions) (Result, error) {
-	if n.id == nil {
-		return Result{}, errLocked
-	}
 	var res Result
 	if _, err := n.st.Get(ctx, code.Pursuance); err == nil {
 		// Already here (imported, or a member who left comes back).

@@ -27,9 +27,6 @@ type HeldKey = state.HeldKey
 // unlocked (Node.State): the state opens the keys, from the log and the
 // invite secrets kept in the home.
 func (n *Node) KeyRing(ctx context.Context, s *state.State) ([]HeldKey, error) {
-	if n.id == nil {
-		return nil, errLocked
-	}
 	held := s.Held()
 	var out []HeldKey
 	for _, role := range append([]string{""}, s.Charter().RoleNames()...) {
@@ -53,9 +50,6 @@ func (n *Node) KeyRing(ctx context.Context, s *state.State) ([]HeldKey, error) {
 // the current generation chained under it when this member holds that one
 // (so the new holders read the history).
 func (n *Node) Rotate(ctx context.Context, p event.ID, role string, opts DoOptions) (Result, error) {
-	if n.id == nil {
-		return Result{}, errLocked
-	}
 	s, err := n.State(ctx, p)
 	if err != nil {
 		return Result{}, err
@@ -200,9 +194,6 @@ func (n *Node) RevokeRole(ctx context.Context, p event.ID, member identity.Publi
 // Approve approves an open proposal; if this approval carries it, the
 // keys it affects are re-keyed as Remove, AssignRole and RevokeRole do.
 func (n *Node) Approve(ctx context.Context, p, proposal event.ID, opts DoOptions) (Result, []string, error) {
-	if n.id == nil {
-		return Result{}, nil, errLocked
-	}
 	res, err := n.Do(ctx, p, &state.Approval{Proposal: proposal}, opts)
 	if err != nil || !res.Accepted {
 		return res, nil, err

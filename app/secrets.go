@@ -48,9 +48,6 @@ const (
 // readSecrets reads the secrets of pursuance p kept in this home; none is
 // no error. It needs the unlocked identity.
 func (n *Node) readSecrets(p event.ID) (secrets, error) {
-	if n.id == nil {
-		return secrets{}, errLocked
-	}
 	b, err := os.ReadFile(filepath.Join(n.home, secretsDir, n.secretsName(p)))
 	if errors.Is(err, fs.ErrNotExist) {
 		return secrets{}, nil

@@ -105,9 +105,6 @@ type RelayResult struct {
 // it re-keys, never while it waits for a relay; it takes the lock back
 // before it returns (errHomeLost if another process kept it).
 func (n *Node) Sync(ctx context.Context, p event.ID, opts SyncOptions) (res SyncResult, err error) {
-	if n.id == nil {
-		return SyncResult{}, errLocked
-	}
 	if err := n.holdsHome(); err != nil {
 		return SyncResult{}, err
 	}
@@ -402,13 +399,33 @@ func retry(ctx context.Context, fn func() error) error {
 		if err == nil || attempt == 3 || !relay.IsRetryable(err) || ctx.Err() != nil || ctx.Value(quickKey{}) != nil {
 			return err
 		}
+		wait, ok := retryWait(err, delay)
+		if !ok {
+			return err // the relay asked for longer than a sync waits
+		}
 		select {
-		case <-time.After(delay):
+		case <-time.After(wait):
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 		delay *= 2
 	}
+}
+
+// maxRetryWait is the longest a sync waits for one relay to be ready
+// again; a relay asking for longer (Retry-After) is left for the next
+// sync.
+const maxRetryWait = 5 * time.Second
+
+// retryWait returns how long to wait before trying a relay again after
+// err: the backoff delay, or the relay's Retry-After when it asked for
+// longer; false when that is more than a sync waits.
+func retryWait(err error, delay time.Duration) (time.Duration, bool) {
+	var se *relay.StatusError
+	if errors.As(err, &se) && se.RetryAfter > delay {
+		return se.RetryAfter, se.RetryAfter <= maxRetryWait
+	}
+	return delay, true
 }
 
 // relayURLs is the pursuance's relay list (as this home's log has it),

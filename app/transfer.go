@@ -200,9 +200,6 @@ var ErrNoKey = errors.New("no key of yours opens this log file")
 // ingests the events: each is verified (signature, chain, links) like an
 // event from any peer; bad ones are counted in Rejected and skipped.
 func (n *Node) Import(ctx context.Context, r io.Reader) (ImportResult, error) {
-	if n.id == nil {
-		return ImportResult{}, errLocked
-	}
 	if err := n.holdsHome(); err != nil {
 		return ImportResult{}, err
 	}

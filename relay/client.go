@@ -120,6 +120,10 @@ func (p *progressReader) Close() error {
 type StatusError struct {
 	Status  int
 	Message string
+	// RetryAfter is how long the relay asked the client to wait before
+	// trying again (its Retry-After header, in seconds); 0 when it did
+	// not say.
+	RetryAfter time.Duration
 }
 
 func (e *StatusError) Error() string {
@@ -177,8 +181,16 @@ func statusError(resp *http.Response) error {
 			e.Error += " (" + strings.TrimSpace(strings.Split(ct, ";")[0]) + ")"
 		}
 	}
-	return &StatusError{Status: resp.StatusCode, Message: e.Error}
+	se := &StatusError{Status: resp.StatusCode, Message: e.Error}
+	if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && secs > 0 {
+		se.RetryAfter = time.Duration(min(secs, maxRetryAfter)) * time.Second
+	}
+	return se
 }
+
+// maxRetryAfter bounds the Retry-After (seconds) a client takes from a
+// relay: a longer wait is the next sync's business.
+const maxRetryAfter = 3600
 
 // ErrNotRelay is returned by Info when the server answers, but not as a
 // relay of a protocol version this client speaks.
@@ -303,10 +315,13 @@ func (c *Client) Subscribe(ctx context.Context, topic keys.Topic, after uint64, 
 // IsRetryable reports whether an error from a relay is worth retrying
 // soon (down, overloaded, rate-limited) rather than a refusal. A relay
 // that stalled is not: waiting for it again would only double the wait.
+//
+// A full relay (507: a quota, or its disk) is not: it will not have room
+// in seconds.
 func IsRetryable(err error) bool {
 	var se *StatusError
 	if errors.As(err, &se) {
-		return se.Status == http.StatusTooManyRequests || se.Status >= 500
+		return se.Status == http.StatusTooManyRequests || se.Status >= 500 && se.Status != http.StatusInsufficientStorage
 	}
 	if errors.Is(err, ErrStalled) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false

@@ -1,0 +1,45 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+)
+
+// TestRetryAfter: a refusal's Retry-After reaches the caller, bounded; a
+// relay that is full (507) is not worth retrying soon, one that is busy
+// (429, 503) is.
+func TestRetryAfter(t *testing.T) {
+	for _, c := range []struct {
+		status    int
+		after     string
+		wait      time.Duration
+		retryable bool
+	}{
+		{http.StatusTooManyRequests, "2", 2 * time.Second, true},
+		{http.StatusServiceUnavailable, "", 0, true},
+		{http.StatusTooManyRequests, "forever", 0, true},
+		{http.StatusTooManyRequests, "99999999", maxRetryAfter * time.Second, true},
+		{http.StatusInsufficientStorage, "60", time.Minute, false},
+		{http.StatusForbidden, "", 0, false},
+	} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if c.after != "" {
+				w.Header().Set("Retry-After", c.after)
+			}
+			writeJSON(w, c.status, apiError{Error: "no"})
+		}))
+		_, err := NewClient(srv.URL, nil).Read(context.Background(), [32]byte{1}, 0, 10)
+		srv.Close()
+		var se *StatusError
+		if !errors.As(err, &se) || se.Status != c.status || se.RetryAfter != c.wait {
+			t.Errorf("%d, Retry-After %q: %v (%+v), want a wait of %s", c.status, c.after, err, se, c.wait)
+		}
+		if IsRetryable(err) != c.retryable {
+			t.Errorf("%d: retryable %v, want %v", c.status, IsRetryable(err), c.retryable)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -30,6 +31,9 @@ type Env struct {
 	Rand io.Reader
 	// Terminal prompts for passphrases; nil when stdin is not a terminal.
 	Terminal Terminal
+	// Context, when set, is the commands' context: ending it stops a
+	// long-running command (up, relay) as SIGTERM does. Tests set it.
+	Context context.Context
 
 	// Global flags, set by NewRoot's flag parsing.
 	home           string
@@ -97,7 +101,11 @@ func Run(args []string, e *Env) int {
 	root.SetIn(e.Stdin)
 	root.SetOut(e.Stdout)
 	root.SetErr(e.Stderr)
-	cmd, err := root.ExecuteC()
+	ctx := e.Context
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	cmd, err := root.ExecuteContextC(ctx)
 	e.closeTor()
 	if err == nil {
 		return 0

@@ -31,6 +31,9 @@ type torState struct {
 
 	mu   sync.Mutex
 	conn *tor.Tor
+
+	settingsOnce sync.Once
+	settings     torSettings // the home's, read once a process
 }
 
 // Environment variables of the tor a home starts (docs/tor.md).
@@ -82,18 +85,22 @@ func writeTorSettings(home string, s torSettings) error {
 	return keystore.WriteFileAtomic(home, torSettingsName, append(b, '\n'))
 }
 
-// settings returns the home's Tor setting; an unreadable one is off, with
-// a warning.
+// torSettings returns the home's Tor setting, read once a process (a
+// running node keeps its way until restarted); an unreadable one is off,
+// with a warning.
 func (e *Env) torSettings() torSettings {
-	home, err := e.Home()
-	if err != nil {
-		return torSettings{}
-	}
-	s, err := readTorSettings(home)
-	if err != nil {
-		fmt.Fprintf(e.Stderr, "warning: %v: Tor stays as the flags say\n", err)
-	}
-	return s
+	e.tor.settingsOnce.Do(func() {
+		home, err := e.Home()
+		if err != nil {
+			return
+		}
+		s, err := readTorSettings(home)
+		if err != nil {
+			fmt.Fprintf(e.Stderr, "warning: %v: Tor stays as the flags say\n", err)
+		}
+		e.tor.settings = s
+	})
+	return e.tor.settings
 }
 
 // torOn reports whether everything this process connects to goes

@@ -204,6 +204,11 @@ const testnetOnlyEnv = "PURSUANCE_TOR_TESTNET_ONLY"
 // a test.
 var errPublicFromTest = errors.New("tor: refusing to start a tor that could reach the public Tor network from a test (its configuration has no TestingTorNetwork): tests run tor in internal/tortest's private network")
 
+// isolatedNetwork is onlyLoopback; tests that run inside an isolated
+// namespace (internal/tortest) replace it to check the refusal outside
+// one.
+var isolatedNetwork = onlyLoopback
+
 // checkSafety refuses what could reach the public Tor network from a
 // test, or a private test network's configuration outside an isolated
 // network namespace.
@@ -216,7 +221,7 @@ func checkSafety(torrc []string, fake bool) error {
 		}
 	}
 	if testnet {
-		if err := onlyLoopback(); err != nil {
+		if err := isolatedNetwork(); err != nil {
 			return fmt.Errorf("tor: refusing to start a tor configured for a private test network (TestingTorNetwork) here: %w", err)
 		}
 		return nil

@@ -112,11 +112,16 @@ func TestStartFails(t *testing.T) {
 // it is a test double) is refused without one. The stand-in for a real
 // tor here is a script that records whether anything but --version ran.
 func TestStartSafety(t *testing.T) {
-	if onlyLoopback() == nil {
-		t.Skip("this process is in a namespace with only loopback: the refusal does not apply here")
+	// Here or, when the tests run inside internal/tortest's namespace, as
+	// if here: a namespace with more than loopback.
+	if err := onlyLoopback(); err == nil {
+		isolatedNetwork = func() error { return errors.New("this network namespace has interfaces beyond loopback (eth0)") }
+		t.Cleanup(func() { isolatedNetwork = onlyLoopback })
+	} else if !strings.Contains(err.Error(), "beyond loopback") {
+		t.Fatalf("outside an isolated namespace: %v", err)
 	}
 	_, err := Start(context.Background(), Config{Binary: fakeTorBinary(t), DataDir: t.TempDir(), Torrc: []string{"TestingTorNetwork 1"}})
-	if err == nil || !strings.Contains(err.Error(), "TestingTorNetwork") {
+	if err == nil || !strings.Contains(err.Error(), "TestingTorNetwork") || !strings.Contains(err.Error(), "beyond loopback") {
 		t.Errorf("a private network's configuration outside a namespace: %v", err)
 	}
 	dir := t.TempDir()

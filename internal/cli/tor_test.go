@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -16,7 +17,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/pursuance/pursuance/internal/tor"
 	"github.com/pursuance/pursuance/internal/tor/faketor"
 	"github.com/pursuance/pursuance/relay"
 )
@@ -301,5 +304,56 @@ func TestEveryConnectionThroughDial(t *testing.T) {
 				t.Errorf("%s: %s: a connection that does not go through app.Options.Dial", f, m)
 			}
 		}
+	}
+}
+
+// TestRelayOnionAttached: `relay --onion --tor-control ADDR` serves its
+// clear-net port and publishes itself through that tor, to a loopback
+// port (that tor may be another user's), printing both URLs; the onion
+// URL reaches the relay through tor; the service goes when the relay
+// stops.
+func TestRelayOnionAttached(t *testing.T) {
+	f, err := faketor.New(faketor.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	e, _, _ := testEnv(nil, nil)
+	errOut := &syncBuffer{}
+	e.Stderr = errOut
+	ctx, cancel := context.WithCancel(context.Background())
+	e.Context = ctx
+	done := make(chan int, 1)
+	go func() {
+		done <- Run([]string{"relay", "--onion", "--tor-control", f.ControlAddr(), "--listen", "127.0.0.1:0", "--data", t.TempDir()}, e)
+	}()
+	onion := regexp.MustCompile(`(?m)^http://([a-z2-7]{56}\.onion)$`)
+	clear := regexp.MustCompile(`(?m)^http://127\.0\.0\.1:\d+$`)
+	deadline := time.Now().Add(30 * time.Second)
+	for !onion.MatchString(errOut.String()) || !clear.MatchString(errOut.String()) {
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("the relay did not print both URLs:\n%s", errOut.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	addr := onion.FindStringSubmatch(errOut.String())[1]
+	if got := f.Onions()[strings.TrimSuffix(addr, ".onion")]; !strings.HasPrefix(got, "80 127.0.0.1:") {
+		t.Errorf("the service's target %q: want a loopback port", got)
+	}
+	d := tor.NewDialer(f.SOCKSAddr(), "x")
+	hc := &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
+	resp, err := hc.Get("http://" + addr + "/healthz")
+	if err != nil || resp.StatusCode != 200 {
+		t.Errorf("GET /healthz through tor: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("the relay stopped with %d:\n%s", code, errOut.String())
+	}
+	if len(f.Onions()) != 0 {
+		t.Errorf("still published after the relay stopped: %v", f.Onions())
 	}
 }

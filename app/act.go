@@ -207,6 +207,9 @@ func (n *Node) sign(ctx context.Context, s *state.State, op state.Op) (*event.Ev
 			return nil, err
 		}
 	}
+	if op, err = n.sealDraft(p, op, vv[me]+1); err != nil {
+		return nil, err
+	}
 	body, err := state.EncodeOp(op)
 	if err != nil {
 		return nil, err

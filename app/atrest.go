@@ -22,6 +22,7 @@ import (
 // names of the files in secrets/.
 type homeKeys struct {
 	store     store.Key
+	linked    store.Key
 	sync      atrest.Key
 	names     *atrest.Cipher
 	isolation atrest.Key // keys the Tor isolation strings of pursuances (net.go)
@@ -30,6 +31,7 @@ type homeKeys struct {
 // Purposes of the keys derived from a home's root key.
 const (
 	keyEvents  = "events.db"
+	keyLinked  = "linked.db"
 	keySync    = "sync.db"
 	keySecrets = "secrets-names"
 	keyTor     = "tor-isolation"
@@ -49,6 +51,7 @@ func deriveHomeKeys(id *identity.Identity) homeKeys {
 	root := atrest.Root(id.SigningKey().Seed())
 	return homeKeys{
 		store:     store.Key(root.Derive(keyEvents)),
+		linked:    store.Key(root.Derive(keyLinked)),
 		sync:      root.Derive(keySync),
 		names:     atrest.NewCipher(root.Derive(keySecrets)),
 		isolation: root.Derive(keyTor),

@@ -90,6 +90,18 @@ func (n *Node) isolation(p event.ID) string {
 	return hex.EncodeToString(m.Sum(nil)[:16])
 }
 
+// linkIsolation returns the isolation string of the connections of link
+// l's channel as pursuance p's members read and write it: apart from p's
+// own, so that a relay cannot tell by circuit which pursuance a link
+// channel belongs to (docs/tor.md, "Isolation").
+func (n *Node) linkIsolation(p, l event.ID) string {
+	m := hmac.New(sha256.New, n.keys.isolation[:])
+	m.Write([]byte(isolationLabel + "/link"))
+	m.Write(p[:])
+	m.Write(l[:])
+	return hex.EncodeToString(m.Sum(nil)[:16])
+}
+
 // netClients are the HTTP clients of a node, one per isolation string,
 // kept so that connections are reused while the node is open.
 type netClients struct {
@@ -127,4 +139,10 @@ func (c *netClients) close() {
 // pursuance p.
 func (n *Node) relayClient(p event.ID, url string) *relay.Client {
 	return relay.NewClient(url, n.clients.get(n.opts.Dial, n.isolation(p))).Stall(n.opts.RelayTimeout)
+}
+
+// linkClient returns a client of the relay at url for the channel of
+// pursuance p's link l.
+func (n *Node) linkClient(p, l event.ID, url string) *relay.Client {
+	return relay.NewClient(url, n.clients.get(n.opts.Dial, n.linkIsolation(p, l))).Stall(n.opts.RelayTimeout)
 }

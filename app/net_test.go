@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -165,5 +166,19 @@ func TestOnionNeedsTor(t *testing.T) {
 		if got := code.Reach(); got != c.want {
 			t.Errorf("a code naming %v: %s, want %s", c.relays, got, c.want)
 		}
+	}
+}
+
+// TestLinkIsolation: a link's channel has connections of its own, apart
+// from its pursuance's and from other links'; another home's differ.
+func TestLinkIsolation(t *testing.T) {
+	a, b := newMember(t, "Alice"), newMember(t, "Bob")
+	p, l1, l2 := event.ID{1}, event.ID{2}, event.ID{3}
+	isos := []string{a.isolation(p), a.linkIsolation(p, l1), a.linkIsolation(p, l2), b.linkIsolation(p, l1)}
+	if len(slices.Compact(slices.Sorted(slices.Values(isos)))) != len(isos) {
+		t.Errorf("isolation strings %q: want all different", isos)
+	}
+	if a.linkIsolation(p, l1) != a.linkIsolation(p, l1) {
+		t.Error("a link's isolation string changes")
 	}
 }

@@ -71,6 +71,7 @@ type Node struct {
 	opts Options
 	sdb  *syncDB // opened by the first sync
 	adm  admissions
+	lnk  *linkedStore // the other sides of links (linksync.go), opened when first needed
 	// clients are the HTTP clients of the node's connections, one per
 	// isolation string (net.go).
 	clients netClients
@@ -162,6 +163,9 @@ func (n *Node) Close() error {
 	err := n.st.Close()
 	if n.sdb != nil {
 		err = errors.Join(err, n.sdb.Close())
+	}
+	if n.lnk != nil {
+		err = errors.Join(err, n.lnk.st.Close())
 	}
 	if n.lock != nil {
 		n.lock.Close()

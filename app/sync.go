@@ -59,6 +59,8 @@ type SyncResult struct {
 	// Missing names events that others name as parents or predecessors and
 	// that no relay had: withheld or pruned everywhere asked.
 	Missing []event.ID
+	// Links is what syncing the pursuance's links did (linksync.go).
+	Links LinkSyncResult
 }
 
 // RelayResult is one relay's part of a sync.
@@ -155,6 +157,9 @@ func (n *Node) Sync(ctx context.Context, p event.ID, opts SyncOptions) (res Sync
 	}
 	wg.Wait()
 	if err := n.afterPull(ctx, sdb, p, run.chains, &res, run.home.with); err != nil {
+		return res, err
+	}
+	if res.Links, err = n.syncLinks(ctx, p, opts, run.home); err != nil {
 		return res, err
 	}
 	res.Missing, err = n.missing(ctx, p)

@@ -238,11 +238,12 @@ func (r *Role) grant(a Action) (*Grant, bool) {
 
 // Quorumable reports whether a charter may put the action under a quorum:
 // the actions that change who holds power (the charter, roles, membership,
-// invites). Task actions are too frequent and too small for proposals, and
-// a proposal carries one action, signed once, whose author is the proposer.
+// invites) and whom the pursuance works with (links). Task actions are too
+// frequent and too small for proposals, and a proposal carries one action,
+// signed once, whose author is the proposer.
 func (a Action) Quorumable() bool {
 	switch a {
-	case AmendCharter, AssignRole, RevokeRole, Invite, RemoveMember:
+	case AmendCharter, AssignRole, RevokeRole, Invite, RemoveMember, LinkPursuances:
 		return true
 	}
 	return false

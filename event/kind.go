@@ -32,10 +32,15 @@ const (
 	KindTaskArchive  // archives a task
 	KindKeyUpdate    // new key generations, sealed to members
 	KindRelays       // changes the relay list
-	KindLink         // links with another pursuance
+	KindLink         // offers a link to another pursuance: which roles send tasks to it
 	KindInviteRevoke // revokes an invite
 	KindTaskSealed   // a task event (one of the task kinds above) sealed for the task's readers
 	KindMemberKey    // a member publishes a new KEM key of its own
+	KindLinkAccept   // accepts a link from another pursuance: its tasks arrive for a role
+	KindLinkEnd      // ends a link, from either side
+	KindHandoff      // sends a task over a link
+	KindLinkReceive  // receives a hand-off (embedded) as a task
+	KindLinkReport   // reports a received task's progress back over its link
 	kindEnd          // one past the last kind; not a kind
 )
 
@@ -65,6 +70,11 @@ var kindNames = [...]string{
 	KindInviteRevoke: "invite-revoke",
 	KindTaskSealed:   "task-sealed",
 	KindMemberKey:    "member-key",
+	KindLinkAccept:   "link-accept",
+	KindLinkEnd:      "link-end",
+	KindHandoff:      "handoff",
+	KindLinkReceive:  "link-receive",
+	KindLinkReport:   "link-report",
 }
 
 // Known reports whether k is a kind this version of Pursuance knows.

@@ -310,6 +310,15 @@ type vector struct {
 	Chain     string `json:"chain,omitempty"`
 	// PrevUpdate names the chained sibling generation (ChainSibling).
 	PrevUpdate string `json:"prev_update,omitempty"`
+	// A link's secret and what it derives (LinkSecret): its ID, the
+	// channel's seed and topic, content sealed with AD, and the secret
+	// wrapped under the group key generation of the vector's seed.
+	LinkSecret  string `json:"link_secret,omitempty"`
+	LinkID      string `json:"link_id,omitempty"`
+	ChannelSeed string `json:"channel_seed,omitempty"`
+	AD          string `json:"ad,omitempty"`
+	Sealed      string `json:"sealed,omitempty"`
+	Wrapped     string `json:"wrapped,omitempty"`
 }
 
 // fixedRand returns the same bytes every time, for vectors.
@@ -346,6 +355,7 @@ func TestVectors(t *testing.T) {
 	}
 	vs = append(vs, vector{Name: "role key: a sibling generation chained (its key update's ID in prev_update)", Pursuance: next.Scope.Pursuance.String(), Role: "editor", Gen: 2,
 		Seed: hex.EncodeToString(next.Seed[:]), Prev: hex.EncodeToString(sib.Seed[:]), PrevUpdate: sibUpdate.String(), Chain: hex.EncodeToString(sibChain)})
+	vs = append(vs, linkVector(t, g, nonce))
 	got, err := json.MarshalIndent(vs, "", "  ")
 	if err != nil {
 		t.Fatal(err)

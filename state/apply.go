@@ -24,9 +24,12 @@ func (b *builder) apply(p int32, n *node) {
 		if r := restrictionOf(b.auth, effectiveOp(n)); r != nil {
 			if _, isApproval := op.(*Approval); !isApproval || n.exec != nil {
 				n.restrict = r
-				if !r.invite.IsZero() {
+				switch {
+				case !r.invite.IsZero():
 					b.revokedBy[r.invite] = append(b.revokedBy[r.invite], p)
-				} else {
+				case !r.link.IsZero():
+					b.endedBy[r.link] = append(b.endedBy[r.link], p)
+				default:
 					b.restrictBy[r.target] = append(b.restrictBy[r.target], p)
 				}
 			}
@@ -47,6 +50,18 @@ func (b *builder) apply(p int32, n *node) {
 			id = n.e.ID()
 			b.tasks[id] = newSealedTask(n.e)
 		}
+	case *LinkReceive:
+		// Every accepted receive is a record of the task, so that a view
+		// holding any of them has the task (the one that made it in the
+		// state may be concurrent with the view's event); only the first
+		// in log order makes it.
+		x := b.embeddedOf(n, o)
+		id = x.ev.ID()
+		if n.inert == "" {
+			b.tasks[id] = b.newReceivedTask(n, x, n.vis)
+		}
+	case *Handoff, *LinkReport:
+		return
 	case nil:
 		return
 	default:
@@ -239,6 +254,8 @@ func (b *builder) applyAuthOp(a *authState, id event.ID, author identity.PublicK
 		if inv := a.invites[op.Invite]; inv != nil {
 			inv.revoked = true
 		}
+	case *LinkOffer, *LinkAccept, *LinkEnd:
+		applyLink(a, id, op)
 	case *Relays:
 		for _, u := range op.Add {
 			a.relays[u] = true

@@ -61,6 +61,7 @@ type authState struct {
 	keys        map[string][]KeyGen      // by role ("" the group key): accepted generations in log order
 	partial     map[event.ID]*partialGen // generations published in parts, not yet complete, by first part
 	relays      map[string]bool          // the relay list
+	links       map[event.ID]*linkState  // links offered and accepted, by link ID
 }
 
 // partialGen is a generation whose parts are still arriving.
@@ -151,6 +152,7 @@ func newAuthState() *authState {
 		keys:      make(map[string][]KeyGen),
 		partial:   make(map[event.ID]*partialGen),
 		relays:    make(map[string]bool),
+		links:     make(map[event.ID]*linkState),
 	}
 }
 
@@ -221,6 +223,11 @@ func (a *authState) clone() *authState {
 		keys:        make(map[string][]KeyGen, len(a.keys)),
 		partial:     make(map[event.ID]*partialGen, len(a.partial)),
 		relays:      maps.Clone(a.relays),
+		links:       make(map[event.ID]*linkState, len(a.links)),
+	}
+	for k, l := range a.links {
+		ll := *l
+		c.links[k] = &ll
 	}
 	for k, v := range a.keys {
 		c.keys[k] = slices.Clone(v)

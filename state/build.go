@@ -30,16 +30,22 @@ type node struct {
 	sealed   *TaskSealed // set when op was opened from a task-sealed body
 	kems     []event.ID  // for a key-update: each box's member's KEMSince at its parents
 	outsider bool        // its author had signed no genesis or join up to it: it can never be accepted
+	sendRole string      // for a hand-off: the link's role its author held at its parents
 }
 
-// restriction is what an accepted removal, demotion or invite revocation
-// does: it takes every role (role == "") or one role from target, or (with
-// invite set) closes an invite.
+// restriction is what an accepted removal, demotion, invite revocation or
+// link end does: it takes every role (role == "") or one role from target,
+// or (with invite set) closes an invite, or (with link set) a link.
 type restriction struct {
 	target identity.PublicKey
 	role   string
 	invite event.ID
+	link   event.ID
 }
+
+// member reports whether the restriction is on a member (a removal or a
+// demotion), not on an invite or a link.
+func (r restriction) member() bool { return r.invite.IsZero() && r.link.IsZero() }
 
 // builder folds a pursuance's events into its state. See docs/rules.md for
 // the semantics it implements.
@@ -51,10 +57,11 @@ type builder struct {
 	pos       map[event.ID]int32
 	authors   []identity.PublicKey
 	authorIdx map[identity.PublicKey]uint32
-	byAuthor  [][]int32  // positions of each author's events, in log order
-	maxSeq    []uint64   // per author: highest seq added so far
-	timeUpTo  [][]uint64 // per author, aligned with byAuthor: the highest claimed time of its events so far
-	entered   []bool     // per author: it has signed a genesis or a join so far
+	byAuthor  [][]int32            // positions of each author's events, in log order
+	maxSeq    []uint64             // per author: highest seq added so far
+	timeUpTo  [][]uint64           // per author, aligned with byAuthor: the highest claimed time of its events so far
+	entered   []bool               // per author: it has signed a genesis or a join so far
+	linkUsers map[event.ID][]int32 // events sent, received or reported over each link, in log order
 
 	// Pass state.
 	auth       *authState
@@ -66,9 +73,11 @@ type builder struct {
 	restrictBy map[identity.PublicKey][]int32
 	revokedBy  map[event.ID][]int32  // accepted invite revocations, by invite
 	joinsBy    map[event.ID][]int32  // accepted joins, by invite
+	endedBy    map[event.ID][]int32  // accepted link ends, by link
 	pinned     map[int32]restriction // restrictions applied to concurrent events before them too
 	pinnedBy   map[identity.PublicKey][]int32
 	pinnedRev  map[event.ID][]int32
+	pinnedEnd  map[event.ID][]int32
 	excluded   map[int32]bool
 
 	// What this member can read with (nil: nothing sealed is opened).
@@ -76,11 +85,17 @@ type builder struct {
 	held       map[event.ID]HeldKey
 	unwrappers map[event.ID]*keys.Unwrapper // wrap keys of held generations, derived once
 	myKEMs     []kemStep                    // the KEM keys this member published, by seq
+	linkKeys   map[event.ID]keys.LinkSecret // secrets of this pursuance's links this member holds
 
 	// Caches of what depends only on an event's body, kept across passes.
 	charters map[string]charterResult  // by charter wire bytes
 	publics  map[event.ID]publicResult // genesis and join events: the identity they publish
 	inners   map[event.ID]innerResult  // proposals: the op proposed
+	embeds   map[event.ID]embedded     // receives: the hand-off embedded, checked
+	contents map[event.ID]struct {     // hand-offs: their content, opened
+		c  HandoffContent
+		ok bool
+	}
 }
 
 func newBuilder(pursuance event.ID, forks map[identity.PublicKey]uint64) *builder {
@@ -94,6 +109,7 @@ func newBuilder(pursuance event.ID, forks map[identity.PublicKey]uint64) *builde
 		publics:   make(map[event.ID]publicResult),
 		inners:    make(map[event.ID]innerResult),
 		excluded:  make(map[int32]bool),
+		linkUsers: make(map[event.ID][]int32),
 	}
 }
 
@@ -159,6 +175,10 @@ func (b *builder) add(e *event.Event) (*node, error) {
 		n.opErr = fmt.Errorf("body not available")
 	}
 	p := int32(len(b.nodes))
+	if n.opErr == nil && usesLink(n.op) {
+		l := linkOf(n.op)
+		b.linkUsers[l] = append(b.linkUsers[l], p)
+	}
 	b.nodes = append(b.nodes, n)
 	b.pos[e.ID()] = p
 	b.byAuthor[idx] = append(b.byAuthor[idx], p)
@@ -213,8 +233,22 @@ func (b *builder) run() {
 // hasEarlierConcurrent reports whether the restriction at p has an accepted
 // event of its target that comes earlier in the log but is concurrent with
 // it: one that the restriction may have to invalidate retroactively.
+//
+// Any such event counts, whatever its own verdict: whether a restriction
+// is pinned (and so is a step of mutual exemption, reaches) must not hang
+// on the verdicts of its target's task events, which members with other
+// keys, and the other side of a link, judge without their content
+// (docs/links.md §6.3).
 func (b *builder) hasEarlierConcurrent(p int32) bool {
 	r := b.nodes[p]
+	if l := r.restrict.link; !l.IsZero() {
+		for _, x := range b.linkUsers[l] {
+			if x < p && !b.inPast(b.nodes[x], r) {
+				return true
+			}
+		}
+		return false
+	}
 	if inv := r.restrict.invite; !inv.IsZero() {
 		for _, x := range b.joinsBy[inv] {
 			if x < p && !b.inPast(b.nodes[x], r) {
@@ -229,20 +263,11 @@ func (b *builder) hasEarlierConcurrent(p int32) bool {
 	}
 	// The target's events the restriction has not seen have seqs above
 	// what it saw; they sit at the end of the target's list before p (in
-	// log order, an honest chain's seqs rise), so walk back from p.
+	// log order, an honest chain's seqs rise), so the last of them before
+	// p tells.
 	evs := b.byAuthor[ti]
 	i, _ := slices.BinarySearch(evs, p)
-	seen := r.seen(ti)
-	for i--; i >= 0; i-- {
-		x := b.nodes[evs[i]]
-		if x.e.Seq <= seen {
-			break
-		}
-		if x.accepted {
-			return true
-		}
-	}
-	return false
+	return i > 0 && b.nodes[evs[i-1]].e.Seq > r.seen(ti)
 }
 
 // pass folds every node once, in log order.
@@ -256,12 +281,17 @@ func (b *builder) pass() {
 	b.restrictBy = make(map[identity.PublicKey][]int32)
 	b.revokedBy = make(map[event.ID][]int32)
 	b.joinsBy = make(map[event.ID][]int32)
+	b.endedBy = make(map[event.ID][]int32)
 	b.pinnedBy = make(map[identity.PublicKey][]int32)
 	b.pinnedRev = make(map[event.ID][]int32)
+	b.pinnedEnd = make(map[event.ID][]int32)
 	for p, r := range b.pinned {
-		if !r.invite.IsZero() {
+		switch {
+		case !r.invite.IsZero():
 			b.pinnedRev[r.invite] = append(b.pinnedRev[r.invite], p)
-		} else {
+		case !r.link.IsZero():
+			b.pinnedEnd[r.link] = append(b.pinnedEnd[r.link], p)
+		default:
 			b.pinnedBy[r.target] = append(b.pinnedBy[r.target], p)
 		}
 	}
@@ -271,6 +301,9 @@ func (b *builder) pass() {
 	for _, ps := range b.pinnedRev {
 		slices.Sort(ps)
 	}
+	for _, ps := range b.pinnedEnd {
+		slices.Sort(ps)
+	}
 	for p, n := range b.nodes {
 		b.step(int32(p), n)
 	}
@@ -278,7 +311,7 @@ func (b *builder) pass() {
 
 // step decides one node and, if accepted, applies it.
 func (b *builder) step(p int32, n *node) {
-	n.exec, n.execNote, n.vis, n.inert, n.restrict, n.invite, n.kems = nil, "", nil, "", nil, inviteState{}, nil
+	n.exec, n.execNote, n.vis, n.inert, n.restrict, n.invite, n.kems, n.sendRole = nil, "", nil, "", nil, inviteState{}, nil, ""
 	if err := b.decide(p, n); err != nil {
 		n.accepted, n.reason = false, err.Error()
 	} else {

@@ -126,6 +126,9 @@ func (b *builder) taskAt(n *node, id event.ID) *Task {
 			case *TaskCreate:
 				at = newTask(x.e, c, t.VisibleTo)
 				continue
+			case *LinkReceive:
+				at = b.newReceivedTask(x, b.embeddedOf(x, c), t.VisibleTo)
+				continue
 			case *TaskSealed:
 				if c.Task.IsZero() {
 					at = newSealedTask(x.e)
@@ -313,6 +316,8 @@ func (b *builder) permitted(v view, n *node, op Op, author identity.PublicKey, m
 		return nil
 	case *Relays:
 		return c.Allows(roles, act, nil, nil)
+	case *LinkOffer, *LinkAccept, *LinkEnd, *Handoff, *LinkReceive, *LinkReport:
+		return b.permittedLink(v, n, op, author, roles)
 	case *TaskSealed:
 		// Sealed for others: what this member can judge is that it is
 		// sealed under current generations, and that the task exists.
@@ -490,6 +495,21 @@ func (b *builder) strongRemove(p int32, n *node, v view, roles []string) error {
 			return b.expiredReason(v.auth, j.Invite, w, saw)
 		}
 	}
+	if usesLink(n.op) {
+		// An end of the link closes it to what is sent, received or
+		// reported over it concurrently, as a revocation closes an invite.
+		l := linkOf(n.op)
+		for _, r := range b.endedBy[l] {
+			if !b.inPast(b.nodes[r], n) {
+				return fmt.Errorf("invalidated: link %s was ended by concurrent event %s", l.Short(), b.nodes[r].e.ID().Short())
+			}
+		}
+		for _, r := range b.pinnedEnd[l] {
+			if r > p && n.e.Seq > b.nodes[r].seen(n.author) {
+				return fmt.Errorf("invalidated: link %s was ended by concurrent event %s", l.Short(), b.nodes[r].e.ID().Short())
+			}
+		}
+	}
 	author := n.e.Author
 	var rs []int32
 	for _, r := range b.restrictBy[author] {
@@ -515,7 +535,7 @@ func (b *builder) strongRemove(p int32, n *node, v view, roles []string) error {
 		if !ok {
 			rr = *rn.restrict
 		}
-		if mine != nil && mine.invite.IsZero() && b.reaches(p, n, mine.target, rn.e.Author) {
+		if mine != nil && mine.member() && b.reaches(p, n, mine.target, rn.e.Author) {
 			continue // mutual, or a cycle of removals: all of them apply
 		}
 		if rr.role == "" {
@@ -528,9 +548,9 @@ func (b *builder) strongRemove(p int32, n *node, v view, roles []string) error {
 	if len(by) == 0 {
 		return nil
 	}
-	vis := n.vis // settled with the author's full roles at its parents
+	vis, send := n.vis, n.sendRole // settled with the author's full roles at its parents
 	err := b.permitted(v, n, n.op, author, member, reduced, false)
-	n.vis = vis
+	n.vis, n.sendRole = vis, send
 	if err != nil {
 		return fmt.Errorf("invalidated by concurrent removal or demotion of its author (%s): %v", strings.Join(by, ", "), err)
 	}
@@ -552,7 +572,7 @@ func (b *builder) reaches(p int32, n *node, from, to identity.PublicKey) bool {
 	}
 	edges := map[identity.PublicKey][]identity.PublicKey{}
 	add := func(r int32, rr restriction) {
-		if rr.invite.IsZero() && concurrent(r) {
+		if rr.member() && concurrent(r) {
 			a := b.nodes[r].e.Author
 			edges[a] = append(edges[a], rr.target)
 		}
@@ -594,6 +614,8 @@ func restrictionOf(a *authState, op Op) *restriction {
 		return &restriction{target: op.Member, role: op.Role}
 	case *InviteRevoke:
 		return &restriction{invite: op.Invite}
+	case *LinkEnd:
+		return &restriction{link: op.Link}
 	case *Approval:
 		if pr, ok := a.proposals[op.Proposal]; ok {
 			return restrictionOf(a, pr.op)
@@ -612,6 +634,12 @@ func (b *builder) settle(n *node) error {
 		inv := b.auth.invites[op.Invite]
 		if inv != nil && inv.op.Uses != 0 && inv.used >= inv.op.Uses {
 			return fmt.Errorf("invite %s was used up by earlier joins", op.Invite.Short())
+		}
+	case *LinkReceive:
+		// Concurrent receives of one hand-off are all accepted; the first
+		// in log order makes the task, and the others have no effect.
+		if x := b.embeddedOf(n, op); x.err == nil && b.tasks[x.ev.ID()] != nil {
+			n.inert = "no effect: the hand-off was received already, by an earlier event"
 		}
 	case *TaskMove:
 		// Moves are last-writer-wins on the parent, applied in log order;

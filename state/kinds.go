@@ -25,6 +25,10 @@ type kindInfo struct {
 	// key marks ops a member's client publishes to keep keys healthy,
 	// which must not wait for keys to be healed first.
 	key bool
+	// link marks the ops of links between pursuances (docs/links.md):
+	// they travel with their bodies on a link's channel, as authority ops
+	// do, and never sealed as task ops.
+	link bool
 }
 
 // kinds is the table of op kinds, by event kind.
@@ -51,10 +55,18 @@ var kinds = [...]kindInfo{
 	// the scope, or rotate-keys.
 	event.KindKeyUpdate:    {new: func() Op { return &KeyUpdate{} }, authority: true, key: true},
 	event.KindRelays:       {new: func() Op { return &Relays{} }, action: charter.ManageRelays, authority: true},
-	event.KindLink:         {action: charter.LinkPursuances}, // reserved: carried, not interpreted
+	event.KindLink:         {new: func() Op { return &LinkOffer{} }, action: charter.LinkPursuances, authority: true, link: true},
 	event.KindInviteRevoke: {new: func() Op { return &InviteRevoke{} }, authority: true},
 	event.KindTaskSealed:   {new: func() Op { return &TaskSealed{} }},
 	event.KindMemberKey:    {new: func() Op { return &MemberKey{} }, authority: true, key: true},
+	event.KindLinkAccept:   {new: func() Op { return &LinkAccept{} }, action: charter.LinkPursuances, authority: true, link: true},
+	event.KindLinkEnd:      {new: func() Op { return &LinkEnd{} }, action: charter.LinkPursuances, authority: true, link: true},
+	// A hand-off's, a receive's and a report's permission is the link's
+	// (link.go): a role the offer names, any member, a role that sees
+	// the received task.
+	event.KindHandoff:     {new: func() Op { return &Handoff{} }, link: true},
+	event.KindLinkReceive: {new: func() Op { return &LinkReceive{} }, link: true},
+	event.KindLinkReport:  {new: func() Op { return &LinkReport{} }, link: true},
 }
 
 // kindOf returns the row of kind k; the zero row for a kind this version

@@ -16,13 +16,13 @@ func TestKindTable(t *testing.T) {
 	for k := event.Kind(0); k < 256; k++ {
 		row := kindOf(k)
 		if !k.Known() || k == event.KindInvalid {
-			if row.new != nil || row.action != "" || row.authority || row.task || row.key {
+			if row.new != nil || row.action != "" || row.authority || row.task || row.key || row.link {
 				t.Errorf("kind %d is not known but has a row", k)
 			}
 			continue
 		}
 		known++
-		if row.new == nil && row.action == "" && !row.authority && !row.task && !row.key {
+		if row.new == nil && row.action == "" && !row.authority && !row.task && !row.key && !row.link {
 			t.Errorf("known kind %s has no row in the kind table", k)
 			continue
 		}
@@ -53,6 +53,13 @@ func TestKindTable(t *testing.T) {
 		if row.key && !row.authority {
 			t.Errorf("%s is a key op that does not change the authority state", k)
 		}
+		_, names := op.(interface{ Kind() event.Kind })
+		if row.link != (linkOf(op) != (event.ID{}) || isLinkType(op)) || row.link && row.task || !names {
+			t.Errorf("%s: link %v, but its type names a link: %v", k, row.link, isLinkType(op))
+		}
+		if usesLink(op) && (row.authority || !row.link) {
+			t.Errorf("%s is sent over a link but is an authority op, or not a link op", k)
+		}
 		if row.action != "" && !slices.Contains(charter.Actions(), row.action) {
 			t.Errorf("%s needs %q, which the charter does not know", k, row.action)
 		}
@@ -63,4 +70,13 @@ func TestKindTable(t *testing.T) {
 	if known != len(kinds)-1 {
 		t.Errorf("%d known kinds, %d rows in the kind table", known, len(kinds)-1)
 	}
+}
+
+// isLinkType reports whether op is one of the link ops' types.
+func isLinkType(op Op) bool {
+	switch op.(type) {
+	case *LinkOffer, *LinkAccept, *LinkEnd, *Handoff, *LinkReceive, *LinkReport:
+		return true
+	}
+	return false
 }

@@ -647,6 +647,8 @@ func checkOp(op Op) error {
 		if len(o.Binding) != identity.SignatureSize {
 			return fmt.Errorf("KEM binding of %d bytes", len(o.Binding))
 		}
+	case *LinkOffer, *LinkAccept, *Handoff, *LinkReceive, *LinkReport:
+		return checkLinkOp(o)
 	case *TaskComment:
 		if strings.TrimSpace(o.Text) == "" {
 			return errors.New("the comment is empty")

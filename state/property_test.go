@@ -163,6 +163,7 @@ func playRandomS(rt *rapid.T, steps int) *State {
 	checkSound(rt, s)
 	checkKeys(rt, w, s)
 	checkGarbage(rt, w, s)
+	checkStripped(rt, w, s)
 	return s
 }
 

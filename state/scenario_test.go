@@ -39,6 +39,13 @@ import (
 //	expect task LABEL FIELD VALUE   (FIELD: title status parent assignees archived due comments)
 //	expect members N
 //
+// Several pursuances (links.txt): NAME@P, sync@P and expect@P act in
+// pursuance P (a line without @ acts in the pursuance named ""); each
+// actor has one identity and, in each pursuance, its own chain and what
+// it has seen. Link ops, what one pursuance's members learn of another's
+// log through a link's channel, and the expectations on origins and
+// reports are described in link_test.go.
+//
 // OPs: found TEMPLATE|file:NAME | invite ROLE [uses=N] [expires=T]
 // [seal=KEYUPDATE]... (labels an invite) |
 // uninvite INVITE | join INVITE |
@@ -76,7 +83,16 @@ type tb interface {
 }
 
 type world struct {
-	t       tb
+	t tb
+	// Several pursuances: the fields below (pursue, all, and each actor's
+	// chain and seen) are those of the current one, cur; the others wait
+	// in ctxs (use switches).
+	cur         string
+	ctxs        map[string]*pctx
+	ctxOrder    []string
+	labelCtx    map[string]string     // the pursuance each label's event is in
+	linkSecrets map[event.ID]linkInfo // the links made, by ID
+
 	rng     *rand.Rand
 	actors  map[string]*actor
 	order   []string
@@ -90,7 +106,8 @@ type world struct {
 
 func newWorld(t tb, seed uint64) *world {
 	return &world{t: t, rng: rand.New(rand.NewPCG(seed, 1)), actors: map[string]*actor{}, labels: map[string]event.ID{},
-		invites: map[string]*identity.SigningKey{}, all: map[event.ID]*event.Event{}}
+		invites: map[string]*identity.SigningKey{}, all: map[event.ID]*event.Event{},
+		ctxs: map[string]*pctx{}, ctxOrder: []string{""}, labelCtx: map[string]string{}, linkSecrets: map[event.ID]linkInfo{}}
 }
 
 type seededReader struct{ r *rand.Rand }
@@ -422,6 +439,8 @@ func (w *world) op(a *actor, args []string) Op {
 			}
 		}
 		return r
+	case "link", "accept", "end", "handoff", "receive", "report":
+		return w.linkOp(a, args)
 	case "rekem":
 		if len(args) > 1 && args[1] == "same" {
 			return &MemberKey{KEM: pub.KEM.Bytes(), Binding: pub.KEMBinding[:]}
@@ -611,6 +630,7 @@ func (w *world) publish(label string, a *actor, op Op, unchecked bool) error {
 	w.all[e.ID()] = e
 	if label != "" {
 		w.labels[label] = e.ID()
+		w.labelCtx[label] = w.cur
 	}
 	return nil
 }
@@ -624,7 +644,13 @@ func (w *world) buildFor(a *actor) *State {
 			w.t.Fatal(err)
 		}
 	}
-	x.SetSecrets(&Secrets{Member: a.id.ID(), KEM: a.id.KEMKey(), Retired: a.id.RetiredKEMKeys()})
+	// The world's link secrets stand for the link codes members hold
+	// (pursuances without a group key keep none in their log).
+	var links []keys.LinkSecret
+	for _, l := range w.linkSecrets {
+		links = append(links, l.secret)
+	}
+	x.SetSecrets(&Secrets{Member: a.id.ID(), KEM: a.id.KEMKey(), Retired: a.id.RetiredKEMKeys(), Links: links})
 	s, err := x.Finish()
 	if err != nil {
 		w.t.Fatal(err)
@@ -709,12 +735,22 @@ func (w *world) seal(a *actor, op Op, under []event.ID) Op {
 
 func (w *world) sync(names []string) {
 	if len(names) == 0 {
-		names = w.order
+		// Everyone who holds something of the current pursuance (in a
+		// world of several, the others' members are not its members).
+		for _, n := range w.order {
+			if len(w.ctxs) == 0 || len(w.actors[n].seen) > 0 {
+				names = append(names, n)
+			}
+		}
 	}
 	union := map[event.ID]*event.Event{}
 	for _, n := range names {
 		for id, e := range w.actor(n).seen {
-			union[id] = e
+			// A copy learned through a link may lack its body: the one
+			// with it wins.
+			if u := union[id]; u == nil || !u.HasBody() {
+				union[id] = e
+			}
 		}
 	}
 	for _, n := range names {
@@ -839,7 +875,11 @@ func (w *world) expect(s *State, args []string) {
 // runScenario runs one case's lines.
 func runScenario(t tb, lines []string) {
 	w := newWorld(t, 1)
-	var expects [][]string
+	type expectation struct {
+		ctx  string
+		args []string
+	}
+	var expects []expectation
 	for _, line := range lines {
 		if i := strings.Index(line, "#"); i >= 0 && !strings.Contains(line[:i], "\"") {
 			line = line[:i]
@@ -848,11 +888,24 @@ func runScenario(t tb, lines []string) {
 		if len(f) == 0 {
 			continue
 		}
+		verb, ctx, _ := strings.Cut(f[0], "@")
 		switch {
-		case f[0] == "sync":
+		case verb == "sync":
+			w.use(ctx)
 			w.sync(f[1:])
-		case f[0] == "expect":
-			expects = append(expects, f[1:])
+		case verb == "learn":
+			w.learn(f[1:])
+		case verb == "expect" && len(f) > 1 && (f[1] == "origin" || f[1] == "report" || f[1] == "received"):
+			cur := w.cur
+			w.expectAcross(f[1:])
+			w.use(cur)
+		case verb == "expect":
+			if len(f) > 1 {
+				if c, ok := w.labelCtx[f[1]]; ok && ctx == "" {
+					ctx = c
+				}
+			}
+			expects = append(expects, expectation{ctx, f[1:]})
 		default:
 			label := ""
 			if len(f) > 2 && f[1] == "=" {
@@ -862,6 +915,13 @@ func runScenario(t tb, lines []string) {
 			if !ok {
 				t.Fatalf("bad line %q", line)
 			}
+			mark := ""
+			if strings.HasSuffix(name, "^") || strings.HasSuffix(name, "!") {
+				name, mark = name[:len(name)-1], name[len(name)-1:]
+			}
+			name, ctx, _ = strings.Cut(name, "@")
+			name += mark
+			w.use(ctx)
 			if name, ok := strings.CutSuffix(name, "^"); ok {
 				a := w.actor(name)
 				if a.chain.Last == nil {
@@ -881,23 +941,33 @@ func runScenario(t tb, lines []string) {
 			w.do(label, name, unchecked, f[1:])
 		}
 	}
-	s := buildFrom(t, w.pursue, w.all)
-	for _, x := range expects {
-		w.expect(s, x)
-	}
-	if t.Failed() {
-		for _, en := range s.Log() {
-			l := ""
-			for k, v := range w.labels {
-				if v == en.ID {
-					l = k
-				}
-			}
-			t.Logf("%-6s %-14s %-8s lamport %d %v %s %s", l, en.Kind, s.NameOf(en.Author), en.Lamport, en.Accepted, en.Reason, en.Note)
+	for _, ctx := range w.ctxOrder {
+		w.use(ctx)
+		if len(w.all) == 0 {
+			continue
 		}
+		s := buildFrom(t, w.pursue, w.all)
+		for _, x := range expects {
+			if x.ctx == ctx {
+				w.expect(s, x.args)
+			}
+		}
+		if t.Failed() {
+			t.Logf("pursuance %q:", ctx)
+			for _, en := range s.Log() {
+				l := ""
+				for k, v := range w.labels {
+					if v == en.ID {
+						l = k
+					}
+				}
+				t.Logf("%-6s %-14s %-8s lamport %d %v %s %s", l, en.Kind, s.NameOf(en.Author), en.Lamport, en.Accepted, en.Reason, en.Note)
+			}
+		}
+		checkConvergence(t, w, s.Hash())
+		checkSound(t, s)
+		checkStripped(t, w, s)
 	}
-	checkConvergence(t, w, s.Hash())
-	checkSound(t, s)
 }
 
 // checkConvergence delivers the events to a replica in random orders,
@@ -1028,6 +1098,12 @@ func naiveTaskAt(b *builder, n *node, id event.ID) *Task {
 		if c, ok := op.(*TaskSealed); ok && c.Task.IsZero() && x.e.ID() == id {
 			t = newSealedTask(x.e)
 			continue
+		}
+		if c, ok := op.(*LinkReceive); ok && t == nil {
+			if em := b.embeddedOf(x, c); em.err == nil && em.ev.ID() == id {
+				t = b.newReceivedTask(x, em, x.vis)
+				continue
+			}
 		}
 		if t != nil && taskOf(op) == id && x.inert == "" {
 			b.applyTaskOp(t, x, op)

@@ -113,6 +113,10 @@ type Secrets struct {
 	Retired []*identity.KEMPrivateKey // earlier KEM keys (identity.Identity.RetiredKEMKeys): they open what was sealed to them
 	Invites []InviteSecret
 	Group   []keys.Key
+	// Links are link secrets held outside the log (a link code, before or
+	// without a group key to keep it under); the secrets wrapped in the
+	// log under group keys this member holds are found by the fold.
+	Links []keys.LinkSecret
 }
 
 // InviteSecret is an invite one joined with: its ID and its secret (the

@@ -56,6 +56,7 @@ func (x *Builder) Finish() (*State, error) {
 	}
 	if x.b.secrets != nil {
 		x.b.held = x.b.openKeys(x.b.secrets)
+		x.b.linkKeys = x.b.openLinkKeys(x.b.secrets)
 		x.b.openSealed()
 	}
 	x.b.run()
@@ -143,8 +144,17 @@ func (s *State) Tasks() []*Task {
 			out = append(out, t)
 		}
 	}
-	slices.SortFunc(out, func(x, y *Task) int { return cmp.Compare(s.b.pos[x.ID], s.b.pos[y.ID]) })
+	slices.SortFunc(out, func(x, y *Task) int { return cmp.Compare(s.b.taskPos(x), s.b.taskPos(y)) })
 	return out
+}
+
+// taskPos is the log position of the event that made a task: its
+// creation, or the receive that made a received task.
+func (b *builder) taskPos(t *Task) int32 {
+	if t.Origin != nil {
+		return b.pos[t.Origin.Receive]
+	}
+	return b.pos[t.ID]
 }
 
 // SealedTasks returns the number of tasks whose creation this member
@@ -264,12 +274,19 @@ func (s *State) Proposals() []ProposalInfo {
 // nil if accepted, else the reason. e's links must all be in the log. It is
 // how a client refuses, before publishing, what its rules would reject.
 func (s *State) Check(e *event.Event) error {
+	_, err := s.check(e)
+	return err
+}
+
+// check is Check; it also returns, for a hand-off, the role its author
+// sent as.
+func (s *State) check(e *event.Event) (string, error) {
 	b := s.b
 	if e.PursuanceID() != b.pursuance {
-		return errors.New("state: event of another pursuance")
+		return "", errors.New("state: event of another pursuance")
 	}
 	if _, dup := b.pos[e.ID()]; dup {
-		return errors.New("state: event already in the log")
+		return "", errors.New("state: event already in the log")
 	}
 	n := &node{e: e, author: uint32(len(b.authors))}
 	if i, ok := b.authorIdx[e.Author]; ok {
@@ -283,7 +300,7 @@ func (s *State) Check(e *event.Event) error {
 	for _, l := range links {
 		p, ok := b.pos[l]
 		if !ok {
-			return fmt.Errorf("state: event links to %s, which is not in the log", l.Short())
+			return "", fmt.Errorf("state: event links to %s, which is not in the log", l.Short())
 		}
 		for i, s := range b.nodes[p].vv {
 			n.vv[i] = max(n.vv[i], s)
@@ -291,18 +308,18 @@ func (s *State) Check(e *event.Event) error {
 	}
 	n.vv[n.author] = max(n.vv[n.author], e.Seq)
 	if !e.HasBody() {
-		return errors.New("state: the event has no body")
+		return "", errors.New("state: the event has no body")
 	}
 	n.op, n.opErr = DecodeOp(e.Kind, e.Body())
 	b.openNode(n)
 	if err := b.decide(int32(len(b.nodes)), n); err != nil {
-		return err
+		return "", err
 	}
 	if n.inert != "" {
 		// Accepted, but pointless: an honest client does not publish it.
-		return errors.New(n.inert)
+		return "", errors.New(n.inert)
 	}
-	return nil
+	return n.sendRole, nil
 }
 
 // Hash returns a digest of the state: charter, members and roles, tasks
@@ -330,6 +347,12 @@ func (s *State) Hash() [32]byte {
 	}
 	for _, r := range s.Relays() {
 		w(str("relay"), str(r))
+	}
+	for _, l := range s.Links() {
+		w(str("link"), l.ID[:], l.By[:], u(boolU(l.Offer)), str(l.Role), u(boolU(l.Ended)), l.EndedBy[:])
+		for _, r := range l.Roles {
+			w(str(r))
+		}
 	}
 	for _, t := range s.Tasks() {
 		w(str("task"), t.ID[:], t.Parent[:], str(t.Title), str(t.Body), str(t.Due), u(uint64(t.Status)), u(boolU(t.Archived)))

@@ -101,6 +101,9 @@ type Task struct {
 	// Sealed is set when this member could not open the task's creation:
 	// only what later events it can open have set is known.
 	Sealed bool
+	// Origin is set for a task received from another pursuance over a
+	// link (a link-receive made it): its ID is the hand-off's.
+	Origin *TaskOrigin
 
 	// assigned maps an assignee's text form to the IDs of the accepted
 	// events that added it and that no accepted unassign has observed:

@@ -51,8 +51,64 @@ type vectorVerdict struct {
 var logVectorScenarios = map[string]struct {
 	comment string
 	reader  string // the actor whose view the verdicts are, if any
+	ctx     string // with several pursuances (NAME@P lines), the one whose log is written
 	lines   []string
 }{
+	"links-sender": {
+		comment: "The sending side of a link (docs/links.md), pursuance A on the desk template: a link offer (kind 21) from A's editors to pursuance B, hand-offs (kind 27) by an editor, and the must-fail cases: a hand-off by a researcher (none of the link's roles), an offer naming a role the charter lacks, a hand-off over a link that is not A's, an end (kind 26) of a link A does not have, and a hand-off after A ended the link.",
+		ctx:     "A",
+		lines: []string{
+			"alice@A: found desk",
+			"i = alice@A: invite editor",
+			"bob@A: join i",
+			"j = alice@A: invite researcher",
+			"carol@A: join j",
+			"sync@A",
+			"erin@B: found desk",
+			"L = alice@A: link B roles=editor",
+			"sync@A",
+			"bob@A: handoff L \"Check the leak\" body=\"the files\" due=2026-12-31",
+			"carol@A!: handoff L \"Not mine to send\"",
+			"sync@A",
+			"alice@A!: link B roles=ghost",
+			"M = erin@B: link A roles=editor",
+			"alice@A!: handoff M \"Over B's link\"",
+			"alice@A!: end M",
+			"alice@A: end L",
+			"sync@A",
+			"bob@A!: handoff L \"After the end\"",
+		},
+	},
+	"links-receiver": {
+		comment: "The receiving side of a link (docs/links.md), pursuance B on the desk template: B accepts A's link for its editors (kind 25), receives a hand-off of A (kind 28, embedding A's event), reports on it (kind 29) and ends the link (kind 26); and the must-fail cases: a receive of a hand-off whose body was altered, a receive claiming another link, a second receive of the same hand-off, a report by a researcher (who does not see editors' tasks), a receive and a report after B ended the link.",
+		ctx:     "B",
+		lines: []string{
+			"alice@A: found desk",
+			"erin@B: found desk",
+			"j = erin@B: invite researcher",
+			"fay@B: join j",
+			"sync@B",
+			"L = alice@A: link B roles=editor",
+			"L2 = alice@A: link B roles=editor",
+			"sync@A",
+			"erin@B: accept L role=editor",
+			"erin@B: accept L2 role=editor",
+			"H = alice@A: handoff L \"Check the leak\"",
+			"H2 = alice@A: handoff L \"Second\"",
+			"learn erin@A",
+			"learn fay@A",
+			"erin@B!: receive H tamper",
+			"erin@B!: receive H over=L2",
+			"erin@B: receive H",
+			"erin@B!: receive H",
+			"erin@B: report H status=Done comment=\"real\"",
+			"sync@B",
+			"fay@B!: report H comment=\"not mine to see\"",
+			"erin@B: end L",
+			"erin@B!: receive H2",
+			"erin@B!: report H status=Reviewing",
+		},
+	},
 	"sealed-tasks": {
 		comment: "Task events sealed per role on the desk template, judged as alice (an editor, who holds every key): sealed tasks for researchers and for editors, a researcher's sealed comment, and the must-fail cases: a task op in clear once the pursuance has keys, content wrapped under a generation that is no longer current, wrapped for a role that does not read the task, not wrapped for a role that reads it; and an invite sealing a generation that is no longer current.",
 		reader:  "alice",
@@ -145,7 +201,7 @@ func TestLogVectors(t *testing.T) {
 	for name, sc := range logVectorScenarios {
 		path := filepath.Join("..", "testdata", "state", name+".json")
 		if *updateVectors && (*updateOnly == "" || *updateOnly == name) {
-			writeLogVector(t, path, sc.comment, sc.reader, sc.lines)
+			writeLogVector(t, path, sc.comment, sc.reader, sc.ctx, sc.lines)
 		}
 		raw, err := os.ReadFile(path)
 		if err != nil {
@@ -220,12 +276,18 @@ func readerSecrets(t *testing.T, r *vectorReader) *Secrets {
 	return &Secrets{Member: id, KEM: kem}
 }
 
-func writeLogVector(t *testing.T, path, comment, reader string, lines []string) {
+func writeLogVector(t *testing.T, path, comment, reader, ctx string, lines []string) {
 	w := newWorld(t, 42)
 	for _, line := range lines {
 		f := tokens(line)
-		if f[0] == "sync" {
+		verb, at, _ := strings.Cut(f[0], "@")
+		switch verb {
+		case "sync":
+			w.use(at)
 			w.sync(f[1:])
+			continue
+		case "learn":
+			w.learn(f[1:])
 			continue
 		}
 		label := ""
@@ -234,8 +296,11 @@ func writeLogVector(t *testing.T, path, comment, reader string, lines []string) 
 		}
 		name, _ := strings.CutSuffix(f[0], ":")
 		name, unchecked := strings.CutSuffix(name, "!")
+		name, at, _ = strings.Cut(name, "@")
+		w.use(at)
 		w.do(label, name, unchecked, f[1:])
 	}
+	w.use(ctx)
 	var evs []*event.Event
 	for _, e := range w.all {
 		evs = append(evs, e)

@@ -7,6 +7,18 @@ import "github.com/spf13/cobra"
 // name a pursuance "desk" (or the README's "Night Desk") and tasks by ID
 // prefixes such as 3f2a.
 var examples = map[string]string{
+	"pursuance link": `  pursuance link create desk --to 7c1d…(B's ID) --send-role editor   # prints pl1…
+  pursuance link accept research pl1… --deliver-to researcher
+  pursuance links desk`,
+	"pursuance link accept": `  pursuance link accept research pl1… --deliver-to researcher`,
+	"pursuance link end": `  pursuance links desk
+  pursuance link end desk 5e95`,
+	"pursuance links": `  pursuance links desk
+  pursuance links desk --json`,
+	"pursuance handoff": `  pursuance handoff desk 3f2a --to 7c1d…(B's ID)
+  pursuance handoff desk 3f2a --to 7c1d… --json`,
+	"pursuance task report": `  pursuance task report research 9d0e --status Done --comment "the files are real"
+  pursuance task status research 9d0e WorkingOn --report`,
 	"pursuance id": `  pursuance id new --name Alice
   pursuance id show --json`,
 	"pursuance bench": `  pursuance bench ingest --events 100000 --authors 20

@@ -25,7 +25,8 @@ comments, and may be archived. TASK is a task ID or a unique prefix of it
 		RunE: groupRunE,
 	}
 	cmd.AddCommand(newTaskAddCmd(e), newTaskListCmd(e), newTaskShowCmd(e), newTaskStatusCmd(e),
-		newTaskAssignCmd(e, true), newTaskAssignCmd(e, false), newTaskCommentCmd(e), newTaskEditCmd(e), newTaskArchiveCmd(e))
+		newTaskAssignCmd(e, true), newTaskAssignCmd(e, false), newTaskCommentCmd(e), newTaskEditCmd(e), newTaskArchiveCmd(e),
+		newTaskReportCmd(e))
 	return cmd
 }
 
@@ -203,9 +204,19 @@ func newTaskShowCmd(e *Env) *cobra.Command {
 					Body     string    `json:"body"`
 					Archived bool      `json:"archived"`
 					Comments []comment `json:"comments"`
+					// Origin: where a task received over a link came from.
+					Origin *app.OriginView `json:"origin,omitempty"`
+					// Handoffs: where this task was handed off, and what came back.
+					Handoffs []app.HandoffView `json:"handoffs,omitempty"`
 				}{taskJSON: toTaskJSON(t), Body: t.Body, Archived: t.Archived, Comments: []comment{}}
 				for _, c := range t.Comments {
 					out.Comments = append(out.Comments, comment{c.Author.String(), c.Text})
+				}
+				if out.Origin, err = n.TaskOrigin(cmd.Context(), s, t); err != nil {
+					return err
+				}
+				if out.Handoffs, err = n.TaskHandoffs(cmd.Context(), s, t); err != nil {
+					return err
 				}
 				if e.json {
 					return e.printJSON(out)
@@ -230,6 +241,35 @@ func newTaskShowCmd(e *Env) *cobra.Command {
 				fmt.Fprintf(w, "visible to: %s\n", joinRoles(t.VisibleTo))
 				if t.Archived {
 					fmt.Fprintln(w, "archived")
+				}
+				if o := out.Origin; o != nil {
+					from := o.Name
+					if from == "" {
+						from = o.Pursuance
+					}
+					sender := o.SenderName
+					if sender == "" {
+						sender = o.Sender
+					}
+					fmt.Fprintf(w, "from:      %s (role %s), sent by %s: %s", from, orDash(o.Role), sender, o.Verdict)
+					if o.Reason != "" {
+						fmt.Fprintf(w, " (%s)", o.Reason)
+					}
+					fmt.Fprintln(w)
+				}
+				for _, h := range out.Handoffs {
+					to := h.Name
+					if to == "" {
+						to = h.To
+					}
+					received := "not received yet"
+					if h.Received {
+						received = "received"
+					}
+					fmt.Fprintf(w, "handed off to %s: %s, %s\n", to, h.Verdict, received)
+					for _, r := range h.Reports {
+						fmt.Fprintf(w, "  report by %s (%s): %s %s\n", r.Name, r.Verdict, r.Status, r.Comment)
+					}
 				}
 				if t.Body != "" {
 					fmt.Fprintf(w, "\n%s\n", t.Body)
@@ -257,7 +297,8 @@ func (e *Env) taskAct(cmd *cobra.Command, args []string, build func(s *state.Sta
 }
 
 func newTaskStatusCmd(e *Env) *cobra.Command {
-	return &cobra.Command{
+	var report bool
+	cmd := &cobra.Command{
 		Use:   "status P TASK STATUS",
 		Short: "Set a task's status: New, Started, WorkingOn, HelpWanted, ReadyForReview, Reviewing, Done",
 		Args:  exactArgs(3, "P TASK STATUS"),
@@ -266,11 +307,17 @@ func newTaskStatusCmd(e *Env) *cobra.Command {
 			if err != nil {
 				return usageErrorf("%v", err)
 			}
-			return e.taskAct(cmd, args, func(_ *state.State, _ *app.Node, t *state.Task) (state.Op, error) {
+			err = e.taskAct(cmd, args, func(_ *state.State, _ *app.Node, t *state.Task) (state.Op, error) {
 				return &state.TaskStatus{Task: t.ID, Status: st}, nil
 			})
+			if err != nil || !report {
+				return err
+			}
+			return e.reportBack(cmd, args[0], args[1], &st, "")
 		},
 	}
+	cmd.Flags().BoolVar(&report, "report", false, "also report the status back to the pursuance that handed the task off")
+	return cmd
 }
 
 func newTaskAssignCmd(e *Env, assign bool) *cobra.Command {
@@ -298,16 +345,23 @@ func newTaskAssignCmd(e *Env, assign bool) *cobra.Command {
 }
 
 func newTaskCommentCmd(e *Env) *cobra.Command {
-	return &cobra.Command{
+	var report bool
+	cmd := &cobra.Command{
 		Use:   "comment P TASK TEXT",
 		Short: "Comment on a task",
 		Args:  exactArgs(3, "P TASK TEXT"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return e.taskAct(cmd, args, func(_ *state.State, _ *app.Node, t *state.Task) (state.Op, error) {
+			err := e.taskAct(cmd, args, func(_ *state.State, _ *app.Node, t *state.Task) (state.Op, error) {
 				return &state.TaskComment{Task: t.ID, Text: args[2]}, nil
 			})
+			if err != nil || !report {
+				return err
+			}
+			return e.reportBack(cmd, args[0], args[1], nil, args[2])
 		},
 	}
+	cmd.Flags().BoolVar(&report, "report", false, "also report the comment back to the pursuance that handed the task off")
+	return cmd
 }
 
 func newTaskEditCmd(e *Env) *cobra.Command {

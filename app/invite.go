@@ -228,6 +228,11 @@ func (n *Node) Accept(code InviteCode) error {
 // that could not be fetched or a crash leave the home as it was (a
 // staging directory left by a crash is removed by the next join).
 func (n *Node) Join(ctx context.Context, code InviteCode, opts DoOptions) (Result, error) {
+	if code.Reach() == ReachTor && n.opts.Dial == nil && opts.Export == nil && len(opts.Peers) == 0 {
+		// Nothing to fetch the log from without Tor: say so before
+		// anything is staged.
+		return Result{}, fmt.Errorf("this invite code names only onion services (%s), which need Tor: %w", strings.Join(code.Relays, ", "), ErrNeedsTor)
+	}
 	var res Result
 	if _, err := n.st.Get(ctx, code.Pursuance); err == nil {
 		// Already here (imported, or a member who left comes back).

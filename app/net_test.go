@@ -153,6 +153,17 @@ func TestOnionNeedsTor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A join with a code that names only onion services stops before
+	// anything is staged, saying it needs Tor.
+	bob := newMember(t, "Bob")
+	onlyOnion := code
+	onlyOnion.Relays = []string{onion}
+	if _, err := bob.Join(ctx, onlyOnion, DoOptions{}); !errors.Is(err, ErrNeedsTor) {
+		t.Errorf("a join naming only an onion service, without Tor: %v", err)
+	}
+	if ps, _ := bob.Pursuances(ctx); len(ps) != 0 {
+		t.Errorf("the refused join left %v", ps)
+	}
 	for _, c := range []struct {
 		relays []string
 		want   Reach

@@ -177,6 +177,15 @@ func TestTorNotInstalled(t *testing.T) {
 			t.Errorf("%s is there after a failed start (%v)", f, err)
 		}
 	}
+	// A relay as an onion service, likewise: nothing listens, no store.
+	data := filepath.Join(t.TempDir(), "relay")
+	code, _, errOut = run("relay", "--onion", "--listen", "127.0.0.1:0", "--data", data)
+	if code != 1 || errOut != "pursuance: tor is not installed: on Debian or Ubuntu, `sudo apt-get install tor`; elsewhere, see docs/tor.md\n" {
+		t.Errorf("relay --onion without tor: exit %d, stderr %q", code, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(data, "relay.db")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("relay --onion without tor made its store (%v)", err)
+	}
 	// The home's setting does as the flag does.
 	run("tor", "on")
 	if code, _, errOut := run("up", "--once"); code != 1 || !strings.Contains(errOut, "tor is not installed") {

@@ -6,18 +6,17 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
 
-// starter is the role of a process that starts a tor, prints its pid and
-// waits to be killed.
+// starter is the role of a process that starts a tor, prints its control
+// port's address and waits to be killed.
 func starter(dir string) int {
 	os.Setenv(roleFakeTor, "1")
 	os.Unsetenv(roleStarter)
@@ -26,17 +25,14 @@ func starter(dir string) int {
 		fmt.Println("ERR", err)
 		return 1
 	}
-	info, err := tr.cc.getinfo(context.Background(), "process/pid")
-	if err != nil {
-		fmt.Println("ERR", err)
-		return 1
-	}
-	fmt.Println("PID", info["process/pid"])
+	fmt.Println("CONTROL", tr.ControlAddr())
 	select {}
 }
 
 // TestStartedTorDiesWithUs: a tor that Start started exits when the
-// process that started it is killed (SIGKILL: no Close runs).
+// process that started it is killed (SIGKILL: no Close runs): its
+// control port stops answering. (Its port, not its PID: in a PID
+// namespace of internal/tortest's, the PID may outlive it as a zombie.)
 func TestStartedTorDiesWithUs(t *testing.T) {
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), roleStarter+"="+t.TempDir())
@@ -48,35 +44,26 @@ func TestStartedTorDiesWithUs(t *testing.T) {
 		t.Fatal(err)
 	}
 	line, _ := bufio.NewReader(out).ReadString('\n')
-	pidText, ok := strings.CutPrefix(strings.TrimSpace(line), "PID ")
-	pid, err := strconv.Atoi(pidText)
-	if !ok || err != nil {
+	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "CONTROL ")
+	if !ok {
 		cmd.Process.Kill()
 		t.Fatalf("the starter said %q", line)
 	}
-	if !alive(pid) {
-		t.Fatalf("tor (pid %d) is not running", pid)
+	answers := func() bool {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	}
+	if !answers() {
+		t.Fatalf("tor's control port %s does not answer", addr)
 	}
 	cmd.Process.Kill()
 	cmd.Wait()
-	for deadline := time.Now().Add(20 * time.Second); alive(pid); time.Sleep(50 * time.Millisecond) {
+	for deadline := time.Now().Add(20 * time.Second); answers(); time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			syscall.Kill(pid, syscall.SIGKILL)
-			t.Fatalf("tor (pid %d) outlived the process that started it by 20s", pid)
+			t.Fatalf("tor (control port %s) outlived the process that started it by 20s", addr)
 		}
 	}
-}
-
-// alive reports whether process pid runs: it exists and, where /proc
-// tells, is not a zombie waiting for a parent to reap it.
-func alive(pid int) bool {
-	if syscall.Kill(pid, 0) != nil {
-		return false
-	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return true
-	}
-	_, rest, _ := strings.Cut(string(b), ") ")
-	return !strings.HasPrefix(rest, "Z")
 }

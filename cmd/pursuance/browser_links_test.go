@@ -98,19 +98,25 @@ func TestBrowserLinks(t *testing.T) {
 		}
 	}
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
+	// press clicks a control from inside the page, where finding and
+	// clicking are one step: a header that reflows (the sync status
+	// changes every second) cannot move it between the two.
+	press := func(sel string) chromedp.Action[chromedp.Void] {
+		return chromedp.Evaluate[chromedp.Void](`(() => { const e = document.querySelector(` + "`" + sel + "`" + `); if (!e || e.getClientRects().length === 0) throw new Error("no visible ` + strings.ReplaceAll(sel, `"`, `'`) + `"); e.click(); })()`)
+	}
 	view := func(name string) chromedp.Action[chromedp.Void] {
-		return chromedp.Click(css(`nav button[data-view="` + name + `"]`))
+		return press(`nav button[data-view="` + name + `"]`)
 	}
 	// Each founds a desk in its page and puts its log on the relay.
 	found := func(tab context.Context, n *upNode, name string) {
 		t.Helper()
 		run(tab, "log in", chromedp.Navigate(n.login))
-		poll(tab, "logged in", `location.href === "`+n.ui+`/" && document.querySelector("#me").textContent !== ""`)
-		run(tab, "new", chromedp.Click(css("#new-pursuance")))
+		poll(tab, "logged in", `location.href === "`+n.ui+`/" && document.querySelector("#me").textContent !== "" && document.querySelector("#pursuance").options.length > 0`)
+		run(tab, "new", press("#new-pursuance"))
 		poll(tab, "the found form", `!document.querySelector("#found").classList.contains("hidden")`)
-		run(tab, "found", chromedp.SendKeys(css(`#found input[name="name"]`), name), chromedp.Click(css("#found button")))
+		run(tab, "found", chromedp.SendKeys(css(`#found input[name="name"]`), name), press("#found button"))
 		poll(tab, "the pursuance", `document.querySelector("#pursuance").selectedOptions[0]?.textContent === "`+name+`"`)
-		run(tab, "add the relay", view("members"), chromedp.SendKeys(css(`#add-relay input`), rp.url), chromedp.Click(css("#add-relay button")))
+		run(tab, "add the relay", view("members"), chromedp.SendKeys(css(`#add-relay input`), rp.url), press("#add-relay button"))
 		poll(tab, "the relay", `document.querySelector("#relays").textContent.includes("`+rp.url+`")`)
 	}
 	found(atab, alice, "Night Desk")
@@ -131,9 +137,9 @@ func TestBrowserLinks(t *testing.T) {
 	// saying what to do), then with "editor"; the code shows, to copy.
 	run(atab, "Alice's links", view("links"))
 	poll(atab, "the roles to send with", `document.querySelectorAll('#send-roles input[type="checkbox"]').length > 1`)
-	run(atab, "a link without a role", chromedp.SendKeys(css(`#link-create input[name="to"]`), bID), chromedp.Click(css(`#link-create button`)))
+	run(atab, "a link without a role", chromedp.SendKeys(css(`#link-create input[name="to"]`), bID), press(`#link-create button`))
 	poll(atab, "what to do", `!document.querySelector("#error").classList.contains("hidden") && document.querySelector("#error").textContent.includes("pick at least one role")`)
-	run(atab, "tick editor", chromedp.Click(css(`#send-roles input[value="editor"]`)), chromedp.Click(css(`#link-create button`)))
+	run(atab, "tick editor", press(`#send-roles input[value="editor"]`), press(`#link-create button`))
 	poll(atab, "the link code", `document.querySelector("#link-code textarea").value.startsWith("pl1") && !document.querySelector("#link-code").classList.contains("hidden")`)
 	poll(atab, "the link, waiting for B", `document.querySelector("#links-table tbody").textContent.includes("waiting for the other side")`)
 	code, err := chromedp.Run(atab, chromedp.Value(css("#link-code textarea")))
@@ -154,14 +160,14 @@ func TestBrowserLinks(t *testing.T) {
 
 	// Alice adds a task and hands it off to Day Desk.
 	run(atab, "the board", view("board"), chromedp.SendKeys(css(`#new-task input[name="title"]`), "Check the leaked memo"),
-		chromedp.SendKeys(css(`#new-task input[name="body"]`), "Is the **letterhead** real?"), chromedp.Click(css("#new-task button")))
+		chromedp.SendKeys(css(`#new-task input[name="body"]`), "Is the **letterhead** real?"), press("#new-task button"))
 	poll(atab, "the card", `[...document.querySelectorAll(".card")].some(c => c.textContent.includes("Check the leaked memo"))`)
 	clickCard := func(title string) chromedp.Action[chromedp.Void] {
 		return chromedp.Evaluate[chromedp.Void](`[...document.querySelectorAll(".card")].find(c => c.textContent.includes("` + title + `")).click()`)
 	}
 	run(atab, "open it", clickCard("Check the leaked memo"))
 	poll(atab, "hand off to Day Desk is offered", `!document.querySelector("#d-handoff").classList.contains("hidden") && document.querySelector("#d-handoff select").selectedOptions[0]?.textContent === "Day Desk"`)
-	run(atab, "hand off", chromedp.Click(css("#d-handoff button")))
+	run(atab, "hand off", press("#d-handoff button"))
 	poll(atab, "handed off, not received yet", `document.querySelector("#d-handoffs").textContent.includes("To Day Desk") && document.querySelector("#d-handoffs").textContent.includes("Verified")`)
 
 	// Bea's board, not reloaded, shows it with its origin verified.
@@ -174,7 +180,7 @@ func TestBrowserLinks(t *testing.T) {
 	shot(btab, "received-task-phone")
 	// She chooses to report back, and starts working on it.
 	poll(btab, "the choice to report back", `!document.querySelector("#d-report-label").classList.contains("hidden") && document.querySelector("#d-report-label").textContent.includes("Night Desk") && !document.querySelector("#d-report").checked`)
-	run(btab, "report back", chromedp.Click(css("#d-report")),
+	run(btab, "report back", press("#d-report"),
 		chromedp.Evaluate[chromedp.Void](`(() => { const s = document.querySelector("#d-status"); s.value = "WorkingOn"; s.dispatchEvent(new Event("change")); })()`))
 	poll(btab, "working on it", `document.querySelector("#d-status").value === "WorkingOn" && document.querySelector("#d-report").checked`)
 

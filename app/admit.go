@@ -8,7 +8,6 @@ import (
 	"github.com/pursuance/pursuance/event"
 	"github.com/pursuance/pursuance/identity"
 	"github.com/pursuance/pursuance/keys"
-	"github.com/pursuance/pursuance/relay"
 	"github.com/pursuance/pursuance/state"
 	"github.com/pursuance/pursuance/store"
 )
@@ -308,7 +307,7 @@ func (n *Node) refetchRefused(ctx context.Context, sdb *syncDB, p event.ID, chai
 		if err != nil {
 			return err
 		}
-		page, err := relay.NewClient(pl.relay, nil).Read(ctx, pl.topic, pl.cursor-1, 1)
+		page, err := n.relayClient(p, pl.relay).Read(ctx, pl.topic, pl.cursor-1, 1)
 		if err != nil || len(page.Entries) == 0 || page.Entries[0].Cursor != pl.cursor {
 			continue
 		}

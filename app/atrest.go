@@ -21,10 +21,11 @@ import (
 // under its own label: one for events.db, one for sync.db, one for the
 // names of the files in secrets/.
 type homeKeys struct {
-	store  store.Key
-	linked store.Key
-	sync   atrest.Key
-	names  *atrest.Cipher
+	store     store.Key
+	linked    store.Key
+	sync      atrest.Key
+	names     *atrest.Cipher
+	isolation atrest.Key // keys the Tor isolation strings of pursuances (net.go)
 }
 
 // Purposes of the keys derived from a home's root key.
@@ -33,15 +34,27 @@ const (
 	keyLinked  = "linked.db"
 	keySync    = "sync.db"
 	keySecrets = "secrets-names"
+	keyTor     = "tor-isolation"
+	keyOnion   = "tor-onion-key"
 )
+
+// NodeOnionSeed returns the seed of the onion service key of the member's
+// node (`pursuance up --tor`), derived from the identity under its own
+// label like the home's keys at rest: the node keeps one address for as
+// long as the identity lasts, and no key file lies in the home for a
+// thief to read or to serve the address with (docs/tor.md).
+func NodeOnionSeed(id *identity.Identity) [32]byte {
+	return atrest.Root(id.SigningKey().Seed()).Derive(keyOnion)
+}
 
 func deriveHomeKeys(id *identity.Identity) homeKeys {
 	root := atrest.Root(id.SigningKey().Seed())
 	return homeKeys{
-		store:  store.Key(root.Derive(keyEvents)),
-		linked: store.Key(root.Derive(keyLinked)),
-		sync:   root.Derive(keySync),
-		names:  atrest.NewCipher(root.Derive(keySecrets)),
+		store:     store.Key(root.Derive(keyEvents)),
+		linked:    store.Key(root.Derive(keyLinked)),
+		sync:      root.Derive(keySync),
+		names:     atrest.NewCipher(root.Derive(keySecrets)),
+		isolation: root.Derive(keyTor),
 	}
 }
 

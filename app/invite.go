@@ -228,6 +228,11 @@ func (n *Node) Accept(code InviteCode) error {
 // that could not be fetched or a crash leave the home as it was (a
 // staging directory left by a crash is removed by the next join).
 func (n *Node) Join(ctx context.Context, code InviteCode, opts DoOptions) (Result, error) {
+	if code.Reach() == ReachTor && n.opts.Dial == nil && opts.Export == nil && len(opts.Peers) == 0 {
+		// Nothing to fetch the log from without Tor: say so before
+		// anything is staged.
+		return Result{}, fmt.Errorf("this invite code names only onion services (%s), which need Tor: %w", strings.Join(code.Relays, ", "), ErrNeedsTor)
+	}
 	var res Result
 	if _, err := n.st.Get(ctx, code.Pursuance); err == nil {
 		// Already here (imported, or a member who left comes back).
@@ -384,17 +389,28 @@ const (
 	ReachNowhere     Reach = "nowhere"      // the code names no relay: the log must come as a file
 	ReachThisMachine Reach = "this-machine" // only loopback relays, such as the inviter's own node
 	ReachRelays      Reach = "relays"       // a relay beyond this machine
+	ReachTor         Reach = "tor"          // only onion services (and loopback): the newcomer needs Tor
 )
 
-// Reach says where a newcomer with the code can fetch the log.
+// Reach says where a newcomer with the code can fetch the log: a code
+// that names a clear-net relay beyond this machine works without Tor; one
+// that names onion services and nothing else beyond this machine needs
+// Tor.
 func (c InviteCode) Reach() Reach {
 	if len(c.Relays) == 0 {
 		return ReachNowhere
 	}
+	onion := false
 	for _, r := range c.Relays {
-		if !loopbackURL(r) {
+		switch {
+		case IsOnionURL(r):
+			onion = true
+		case !loopbackURL(r):
 			return ReachRelays
 		}
+	}
+	if onion {
+		return ReachTor
 	}
 	return ReachThisMachine
 }

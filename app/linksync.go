@@ -175,7 +175,7 @@ func (n *Node) syncLink(ctx context.Context, s *state.State, l state.LinkInfo, o
 	}
 	var handoffs []*event.Event // hand-offs over this link read now
 	for _, u := range urls {
-		c := relay.NewClient(u, nil).Stall(n.opts.RelayTimeout)
+		c := n.linkClient(p, l.ID, u)
 		hs, err := n.pullLink(ctx, c, s, l, env, topic, sdb, lk, home, res)
 		handoffs = append(handoffs, hs...)
 		if err != nil {
@@ -191,7 +191,7 @@ func (n *Node) syncLink(ctx context.Context, s *state.State, l state.LinkInfo, o
 		return nil
 	}
 	for _, u := range urls {
-		c := relay.NewClient(u, nil).Stall(n.opts.RelayTimeout)
+		c := n.linkClient(p, l.ID, u)
 		if err := n.pushLink(ctx, c, p, l, env, topic, topicKey, sdb, lk, res); err != nil {
 			res.Errors = append(res.Errors, fmt.Errorf("%s: %s", u, RelayError(err)))
 		}

@@ -49,6 +49,11 @@ type Options struct {
 	// RelayTimeout is how long a sync waits for a relay that sends
 	// nothing (0: relay.DefaultStall).
 	RelayTimeout time.Duration
+	// Dial opens every connection the node makes to relays and other
+	// members' nodes, isolated by pursuance (DialFunc); nil: direct
+	// connections, and onion services (.onion URLs) fail with
+	// ErrNeedsTor. internal/cli makes it dial through Tor.
+	Dial DialFunc
 
 	limits syncLimits // zero: the defaults (tests lower them)
 }
@@ -67,6 +72,9 @@ type Node struct {
 	sdb  *syncDB // opened by the first sync
 	adm  admissions
 	lnk  *linkedStore // the other sides of links (linksync.go), opened when first needed
+	// clients are the HTTP clients of the node's connections, one per
+	// isolation string (net.go).
+	clients netClients
 
 	randMu sync.Mutex // serializes reads of Options.Rand
 	turn   sync.Mutex // the home, among Sync's goroutines (lock.go)
@@ -151,6 +159,7 @@ func lockHome(ctx context.Context, dir string) (*os.File, error) {
 
 // Close closes the store and releases the home.
 func (n *Node) Close() error {
+	n.clients.close()
 	err := n.st.Close()
 	if n.sdb != nil {
 		err = errors.Join(err, n.sdb.Close())

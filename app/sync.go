@@ -247,7 +247,7 @@ type syncRun struct {
 // be read, then sends it what it lacks.
 func (r *syncRun) relay(ctx context.Context, i int) {
 	res := &r.results[i]
-	rr := &relayRun{syncRun: r, res: res, c: relay.NewClient(res.URL, nil).Stall(r.n.opts.RelayTimeout), pulled: map[keys.Topic]bool{}}
+	rr := &relayRun{syncRun: r, res: res, c: r.n.relayClient(r.p, res.URL), pulled: map[keys.Topic]bool{}}
 	pctx, cancel := context.WithTimeout(ctx, r.limits.budget)
 	err := rr.pullAll(pctx)
 	if err != nil && pctx.Err() != nil && ctx.Err() == nil {
@@ -371,6 +371,8 @@ func RelayError(err error) string {
 	}
 	var op *net.OpError
 	switch {
+	case errors.Is(err, ErrNeedsTor):
+		return ErrNeedsTor.Error()
 	case errors.As(err, &op) && op.Op == "dial":
 		return "unreachable (" + op.Err.Error() + ")"
 	case errors.Is(err, relay.ErrStalled):

@@ -14,6 +14,9 @@ type WatchTarget struct {
 	Relay  string
 	Topic  keys.Topic
 	Cursor uint64 // how far this home has read the topic
+	// Isolation is the isolation string of the pursuance's connections
+	// (DialFunc): the stream is one of them.
+	Isolation string
 }
 
 // WatchTargets returns, for pursuance p, the topic of the newest group key
@@ -51,7 +54,7 @@ func (n *Node) WatchTargets(ctx context.Context, p event.ID, extra []string) ([]
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, WatchTarget{Relay: u, Topic: newest, Cursor: c})
+		out = append(out, WatchTarget{Relay: u, Topic: newest, Cursor: c, Isolation: n.isolation(p)})
 	}
 	return out, nil
 }

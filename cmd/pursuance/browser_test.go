@@ -213,6 +213,7 @@ func TestBrowser(t *testing.T) {
 	poll(actab, "Alice is logged in", `location.href === "`+alice.ui+`/" && !document.body.classList.contains("locked") && document.cookie === ""`)
 	run(actab, "Alice's board", chromedp.WaitVisible(css("#columns")))
 	poll(actab, "Alice's page is ready", ready)
+	poll(actab, "the header says her node does not go through Tor", `document.querySelector("#private .label").textContent === "Private network: off" && document.querySelector("#onion").textContent === ""`)
 	// The link works once: another browser (its own cookies and storage)
 	// that opens it, or the UI's address, sees nothing but how to log in.
 	other, cancelOther := chromedp.NewContext(actab, chromedp.WithNewBrowserContext())

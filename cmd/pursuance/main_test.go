@@ -19,6 +19,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/pursuance/pursuance/internal/cli"
+	"github.com/pursuance/pursuance/internal/tor/faketor"
 )
 
 // TestMain lets the test binary act as the pursuance command inside scripts.
@@ -26,6 +27,9 @@ func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
 		"pursuance":       func() { os.Exit(cli.Main()) },
 		"pursuance-probe": func() { os.Exit(probeMain()) }, // up_test.go
+		// A test double of tor for the Tor tests (tor_test.go), run as
+		// the tor binary through PURSUANCE_TOR_BINARY.
+		"pursuance-faketor": func() { os.Exit(faketor.Main()) },
 	})
 }
 

@@ -32,6 +32,13 @@ type CatchupReport struct {
 // every envelope, and ingesting the events (verified, the real path) into
 // a fresh SQLite store in dir. It counts the bytes that crossed the wire.
 func RunCatchup(ctx context.Context, n int, dir string, spawn func(context.Context) (string, int, func(), error), progress func(string)) (*CatchupReport, error) {
+	return RunCatchupVia(ctx, n, dir, spawn, progress, nil)
+}
+
+// RunCatchupVia is RunCatchup with the HTTP client that reaches the relay
+// (nil: Go's default transport): one through Tor, to measure catch-up
+// from an onion relay beside the same over loopback.
+func RunCatchupVia(ctx context.Context, n int, dir string, spawn func(context.Context) (string, int, func(), error), progress func(string), via *http.Client) (*CatchupReport, error) {
 	if progress == nil {
 		progress = func(string) {}
 	}
@@ -56,7 +63,7 @@ func RunCatchup(ctx context.Context, n int, dir string, spawn func(context.Conte
 		return nil, err
 	}
 	progress("sealing and appending it to the relay")
-	c := relay.NewClient(url, nil)
+	c := relay.NewClient(url, via)
 	var envBytes int64
 	for i := 0; i < len(log.Events); i += 512 {
 		var envs [][]byte
@@ -79,7 +86,11 @@ func RunCatchup(ctx context.Context, n int, dir string, spawn func(context.Conte
 	defer st.Close()
 	in := ingest.New(st, ingest.Options{})
 	var wire atomic.Int64
-	hc := &http.Client{Transport: countingTransport{http.DefaultTransport, &wire}}
+	next := http.DefaultTransport
+	if via != nil && via.Transport != nil {
+		next = via.Transport
+	}
+	hc := &http.Client{Transport: countingTransport{next, &wire}}
 	rc := relay.NewClient(url, hc)
 	progress("catching up")
 	start := time.Now()

@@ -223,8 +223,8 @@ func TestUpFirstRun(t *testing.T) {
 
 func TestSyncStatus(t *testing.T) {
 	var s syncStatus
-	if got := s.snapshot().(map[string]any); len(got) != 0 {
-		t.Fatalf("before any round: %v", got)
+	if got := s.snapshot().(map[string]any); len(got) != 1 || got["tor"] != (torView{}) {
+		t.Fatalf("before any round: %v (want only Tor, off)", got)
 	}
 	s.progress("Desk", app.ProgressFetched, "http://r", uint64(10), uint64(100))
 	if got := s.snapshot().(map[string]any); got["working"] != "Desk: http://r: 10 of 100" || got["done"] != uint64(10) || got["total"] != uint64(100) || got["last"] != nil {

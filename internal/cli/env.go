@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -30,6 +31,9 @@ type Env struct {
 	Rand io.Reader
 	// Terminal prompts for passphrases; nil when stdin is not a terminal.
 	Terminal Terminal
+	// Context, when set, is the commands' context: ending it stops a
+	// long-running command (up, relay) as SIGTERM does. Tests set it.
+	Context context.Context
 
 	// Global flags, set by NewRoot's flag parsing.
 	home           string
@@ -44,10 +48,16 @@ type Env struct {
 	// nodeRelay is the URL of this home's node's relay, when up runs it
 	// (or invite found it running): invites name it (app.Options).
 	nodeRelay string
+	// nodeOnion is the node's onion service URL when it runs with Tor:
+	// invites name it instead of nodeRelay (nodeInvite).
+	nodeOnion string
 	admitter  *app.Admitter // what the node's embedded relay stores (pursuance up)
 	// log is the logger of the node's warnings (a relay's lies): a line
 	// per record for one-shot commands; up sets a daemon's text log.
 	log *slog.Logger
+	// tor is what this process knows of Tor (tor.go).
+	tor torState
+
 	// relayTimeout is how long syncs wait for a relay that sends nothing
 	// (app.Options.RelayTimeout; 0: the default). Tests shorten it.
 	relayTimeout time.Duration
@@ -91,7 +101,12 @@ func Run(args []string, e *Env) int {
 	root.SetIn(e.Stdin)
 	root.SetOut(e.Stdout)
 	root.SetErr(e.Stderr)
-	cmd, err := root.ExecuteC()
+	ctx := e.Context
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	cmd, err := root.ExecuteContextC(ctx)
+	e.closeTor()
 	if err == nil {
 		return 0
 	}

@@ -78,6 +78,14 @@ var examples = map[string]string{
   pursuance task edit desk 3f2a --parent 9b01     # a subtask of 9b01
   pursuance task edit desk 3f2a --parent root     # back to the top`,
 	"pursuance task archive": `  pursuance task archive desk 3f2a`,
+	"pursuance tor": `  pursuance tor on
+  pursuance tor status --json
+  pursuance --tor sync desk`,
+	"pursuance tor on": `  pursuance tor on
+  pursuance tor on --tor-control 127.0.0.1:9051   # a tor already running`,
+	"pursuance tor off": `  pursuance tor off`,
+	"pursuance tor status": `  pursuance tor status
+  pursuance tor status --json`,
 }
 
 // addExamples gives every command under c that has none its examples.

@@ -50,6 +50,8 @@ closes invites early. To close a code for certain, revoke it
 				switch code.Reach() {
 				case app.ReachNowhere:
 					fmt.Fprintln(e.Stderr, "note: the code names no relay, so the newcomer needs the log as a file (`pursuance export P --out FILE`, then `pursuance join CODE --log FILE`). Add a relay first (`pursuance relays add P URL`), or run `pursuance up`, and invite again.")
+				case app.ReachTor:
+					fmt.Fprintf(e.Stderr, "note: needs Tor: the code names only onion services (%s). The newcomer joins with `pursuance --tor join CODE`, or runs `pursuance up --tor` and joins there.\n", strings.Join(code.Relays, ", "))
 				case app.ReachThisMachine:
 					fmt.Fprintf(e.Stderr, "note: the code names only relays on this machine (%s): it works for a member on this machine while they run. For members elsewhere, add a relay they can reach (`pursuance relays add P URL`) and invite again.\n", strings.Join(code.Relays, ", "))
 				}
@@ -144,6 +146,9 @@ nothing on this home.`,
 			code, err := app.ParseInviteCode(args[0])
 			if err != nil {
 				return err
+			}
+			if code.Reach() == app.ReachTor && logFile == "" && len(peers) == 0 && e.dialFunc() == nil {
+				return fmt.Errorf("this invite code names only onion services (%s): it needs Tor: join with `pursuance --tor join CODE` (or `pursuance tor on` first, or while `pursuance up --tor` runs)", strings.Join(code.Relays, ", "))
 			}
 			n, err := e.openNode(cmd.Context())
 			if err != nil {

@@ -34,7 +34,17 @@ func (e *Env) openNode(ctx context.Context) (*app.Node, error) {
 			return nil, explain(err, home)
 		}
 	}
-	return app.Open(ctx, home, id, app.Options{Rand: e.Rand, NodeRelay: e.nodeRelay, RelayTimeout: e.relayTimeout, Logger: e.logger()})
+	return app.Open(ctx, home, id, app.Options{Rand: e.Rand, NodeRelay: e.nodeInvite(), RelayTimeout: e.relayTimeout, Logger: e.logger(), Dial: e.dialFunc()})
+}
+
+// nodeInvite is the URL of this home's node that invite codes name
+// (app.Options.NodeRelay): its onion service when it runs with Tor, else
+// its relay's loopback URL.
+func (e *Env) nodeInvite() string {
+	if e.nodeOnion != "" {
+		return e.nodeOnion
+	}
+	return e.nodeRelay
 }
 
 // withState runs fn with an open node and the state of the pursuance named
@@ -49,7 +59,12 @@ func (e *Env) withState(cmd *cobra.Command, ref string, fetch bool, fn func(n *a
 		// (it holds all the node has, and the node follows it live), and
 		// invites name it when the pursuance has no relay of its own.
 		if home, err := e.Home(); err == nil {
-			e.nodeRelay = runningNodeRelay(home)
+			if rf, ok := runningNode(home); ok {
+				e.nodeRelay = rf.Relay
+				if rf.Onion != "" {
+					e.nodeOnion = "http://" + rf.Onion
+				}
+			}
 		}
 	}
 	var extra []string

@@ -103,6 +103,10 @@ type runFile struct {
 	UI     string `json:"ui"`     // the web UI's URL
 	Login  string `json:"login"`  // the single-use login link in force
 	Bearer string `json:"bearer"` // for scripts: "Authorization: Bearer …"
+	// With Tor (up --tor): the control port of the node's tor, which the
+	// home's other commands use, and the node's onion address.
+	TorControl string `json:"tor_control,omitempty"`
+	Onion      string `json:"onion,omitempty"`
 }
 
 const (

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
@@ -9,6 +10,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"sync"
 	"syscall"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pursuance/pursuance/charter"
+	"github.com/pursuance/pursuance/internal/tor"
 	"github.com/pursuance/pursuance/relay"
 )
 
@@ -48,6 +51,10 @@ type relayFile struct {
 	MinFree          int64    `yaml:"min-free"`
 	TrustedProxies   []string `yaml:"trusted-proxy"`
 	MemoryLimit      int64    `yaml:"memory-limit"`
+	// Tor (docs/tor.md): the relay as an onion service.
+	Onion     bool   `yaml:"onion"`
+	OnionOnly bool   `yaml:"onion-only"`
+	TorCtl    string `yaml:"tor-control"`
 }
 
 // relayGCPercent is the relay's GOGC unless the environment sets one: what
@@ -84,7 +91,16 @@ stderr; GET /healthz then answers 200. Operating it: docs/relay.md.`,
 			if f.Data == "" {
 				return usageErrorf("missing --data DIR (where the relay keeps its envelopes)")
 			}
-			if f.Listen == "" {
+			if f.OnionOnly {
+				if f.Listen != "" {
+					return usageErrorf("--onion-only refuses clear-net listeners: leave out --listen (the relay then listens only where its tor forwards to)")
+				}
+				f.Onion = true
+			}
+			if f.TorCtl != "" {
+				e.tor.control = f.TorCtl
+			}
+			if f.Listen == "" && !f.OnionOnly {
 				f.Listen = "127.0.0.1:8765"
 			}
 			cfg := relay.Config{ConnRate: f.ConnRate, TopicRate: f.TopicRate, MaxConnections: f.MaxConnections, MaxBody: f.MaxBody,
@@ -130,19 +146,71 @@ stderr; GET /healthz then answers 200. Operating it: docs/relay.md.`,
 			cfg.Logger = logger
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			// Tor first: without it, nothing listens.
+			var torc *tor.Tor
+			if f.Onion {
+				torc, err = e.startTor(ctx, filepath.Join(f.Data, torDir), logger.With("component", "tor"), false)
+				if err != nil {
+					return err
+				}
+				defer torc.Close()
+			}
+			// What follows tor in the background ends before tor is closed.
+			torCtx, torCancel := context.WithCancel(ctx)
+			var torWG sync.WaitGroup
+			defer func() {
+				torCancel()
+				torWG.Wait()
+			}()
+			if torc != nil {
+				torWG.Go(func() {
+					if err := torc.WaitBootstrapped(torCtx, nil); err != nil && torCtx.Err() == nil {
+						logger.Error("tor", "err", oneLine(err.Error()))
+					}
+				})
+			}
 			st, err := relay.OpenSQLite(ctx, filepath.Join(f.Data, "relay.db"))
 			if err != nil {
 				return fmt.Errorf("relay store in %s: %w", f.Data, err)
 			}
 			defer st.Close()
-			ln, err := net.Listen("tcp", f.Listen)
-			if err != nil {
-				return err
+			var lns []net.Listener
+			if f.Listen != "" {
+				ln, err := net.Listen("tcp", f.Listen)
+				if err != nil {
+					return err
+				}
+				lns = append(lns, ln)
+			}
+			target := ""
+			if torc != nil {
+				oln, t, err := onionListener(filepath.Join(f.Data, "onion.sock"), torc.Owned())
+				if err != nil {
+					for _, l := range lns {
+						l.Close()
+					}
+					return fmt.Errorf("the onion service's listener: %w", err)
+				}
+				lns, target = append(lns, oln), t
 			}
 			srv := relay.NewServer(st, cfg)
-			fmt.Fprintf(e.Stderr, "http://%s\n", ln.Addr())
-			logger.Info("relay ready", "url", "http://"+ln.Addr().String(), "data", f.Data, "protocol", relay.Version)
-			err = srv.Serve(ctx, ln)
+			served := make(chan error, 1)
+			go func() { served <- srv.Serve(ctx, mergeListeners(lns...)) }()
+			if f.Listen != "" {
+				fmt.Fprintf(e.Stderr, "http://%s\n", lns[0].Addr())
+				logger.Info("relay ready", "url", "http://"+lns[0].Addr().String(), "data", f.Data, "protocol", relay.Version)
+			}
+			if torc != nil {
+				onion, err := torc.Publish(ctx, filepath.Join(f.Data, "onion.key"), onionPort, target)
+				if err != nil {
+					stop()
+					<-served
+					return fmt.Errorf("publishing the relay as an onion service: %w", err)
+				}
+				logger.Info("relay ready as an onion service; its URL follows once tor has published it", "onion", onion, "listens", target, "data", f.Data, "protocol", relay.Version, "clear-net", f.Listen != "")
+				e.announceOnion(torCtx, &torWG, torc, onion, logger, nil)
+			}
+			err = <-served
 			logger.Info("relay stopped")
 			return err
 		},
@@ -174,6 +242,9 @@ stderr; GET /healthz then answers 200. Operating it: docs/relay.md.`,
 	fl.Int64Var(&f.MemoryLimit, "memory-limit", 0, "a soft limit on the relay's memory in bytes, as GOMEMLIMIT (default: none)")
 	fl.StringVar(&f.LogFormat, "log-format", "", "text or json (default text)")
 	fl.StringVar(&f.LogLevel, "log-level", "", "debug, info, warn or error (default info)")
+	fl.BoolVar(&f.Onion, "onion", false, "also publish the relay as a Tor onion service (its key kept in the data directory: a stable address); prints its http://….onion URL once reachable")
+	fl.BoolVar(&f.OnionOnly, "onion-only", false, "publish the relay as an onion service only: no clear-net listener")
+	fl.StringVar(&f.TorCtl, "tor-control", "", "with --onion, use the running tor whose control port is at `ADDR` (HOST:PORT or unix:/path) instead of starting one")
 	return cmd
 }
 
@@ -204,6 +275,9 @@ func mergeRelayFile(cmd *cobra.Command, f *relayFile, file relayFile) {
 	keep(cmd, "min-free", &f.MinFree, file.MinFree)
 	keep(cmd, "trusted-proxy", &f.TrustedProxies, file.TrustedProxies)
 	keep(cmd, "memory-limit", &f.MemoryLimit, file.MemoryLimit)
+	keep(cmd, "onion", &f.Onion, file.Onion)
+	keep(cmd, "onion-only", &f.OnionOnly, file.OnionOnly)
+	keep(cmd, "tor-control", &f.TorCtl, file.TorCtl)
 }
 
 // keep sets *v to the file's value unless the flag was given.

@@ -49,6 +49,9 @@ Start by creating your identity, then run your node:
 	pf.StringVar(&e.passphraseFile, "passphrase-file", "", "read the passphrase from the first line of `FILE` (PURSUANCE_PASSPHRASE, when set, takes precedence)")
 	pf.BoolVar(&e.json, "json", false, "print one JSON document on stdout instead of human output")
 	pf.BoolVar(&e.offline, "offline", false, "do not talk to relays before reading and after writing (pursuance sync still does)")
+	pf.BoolVar(&e.tor.flag, "tor", false, "connect to relays and other members through Tor (the home's default: `pursuance tor on|off`); onion services always go through Tor")
+	pf.StringVar(&e.tor.control, "tor-control", "", "use the running tor whose control port is at `ADDR` (HOST:PORT or unix:/path) instead of starting one")
+	e.tor.changed = func(name string) bool { f := pf.Lookup(name); return f != nil && f.Changed }
 	pf.BoolVar(&e.unchecked, "unchecked", false, "TESTING: sign and store an action without checking it against the rules, as a malicious client would")
 
 	root.AddCommand(
@@ -80,6 +83,7 @@ Start by creating your identity, then run your node:
 		newRelaysCmd(e),
 		newSyncCmd(e),
 		newVersionCmd(e),
+		newTorCmd(e),
 		newBenchCmd(e),
 	)
 	if b, _, err := root.Find([]string{"bench"}); err == nil {

@@ -58,7 +58,7 @@ Moving servers: add the new relay, sync, remove the old one.`,
 				if add && !e.offline {
 					// Refuse what is not a relay before the list names it;
 					// one that is down now may be added (it is told later).
-					if err := app.ProbeRelay(cmd.Context(), u); errors.Is(err, app.ErrNotRelay) {
+					if err := app.ProbeRelay(cmd.Context(), u, e.dialFunc()); errors.Is(err, app.ErrNotRelay) {
 						return fmt.Errorf("%w; check the address (a relay answers GET %s/v1)", err, u)
 					} else if err != nil {
 						fmt.Fprintf(e.Stderr, "warning: %v; adding it anyway (members send it what it lacks once it answers)\n", err)

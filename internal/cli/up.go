@@ -23,6 +23,7 @@ import (
 	"github.com/pursuance/pursuance/app"
 	"github.com/pursuance/pursuance/identity"
 	"github.com/pursuance/pursuance/identity/keystore"
+	"github.com/pursuance/pursuance/internal/tor"
 	"github.com/pursuance/pursuance/relay"
 	"github.com/pursuance/pursuance/web"
 )
@@ -110,6 +111,29 @@ elsewhere it says how to create one and fails.`,
 			// embedded relay's from Warn up (it refuses strangers often).
 			log := slog.New(slog.NewTextHandler(e.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 			e.log = log
+			// Tor first: without it (not installed, its control port
+			// down), nothing else starts.
+			var torc *tor.Tor
+			if e.torOn() {
+				torc, err = e.startTor(ctx, filepath.Join(home, torDir), log.With("component", "tor"), true)
+				if err != nil {
+					return err
+				}
+				defer torc.Close()
+				e.setTor(torc)
+				e.sync.setTor(true)
+			}
+			// What follows tor in the background ends before tor is closed
+			// and up returns.
+			torCtx, torCancel := context.WithCancel(ctx)
+			var torWG sync.WaitGroup
+			defer func() {
+				torCancel()
+				torWG.Wait()
+			}()
+			if torc != nil {
+				torWG.Go(func() { e.followBootstrap(torCtx, torc, log) })
+			}
 			st, err := relay.OpenSQLite(ctx, filepath.Join(home, "relay", "relay.db"))
 			if err != nil {
 				return err
@@ -130,13 +154,37 @@ elsewhere it says how to create one and fails.`,
 			e.admitter = app.NewAdmitter()
 			srv := relay.NewServer(st, relay.Config{Logger: relayLog, Admit: e.admitter.Admit})
 			served := make(chan error, 1)
-			go func() { served <- srv.Serve(ctx, ln) }()
+			serveOn, target := ln, ""
+			if torc != nil {
+				// Tor forwards the onion service to a socket of its own
+				// (or, for a tor of another user, the loopback port).
+				oln, t, err := onionListener(filepath.Join(home, "relay", "onion.sock"), torc.Owned())
+				if err != nil {
+					ln.Close()
+					return fmt.Errorf("the onion service's listener: %w", err)
+				}
+				serveOn, target = mergeListeners(ln, oln), t
+			}
+			go func() { served <- srv.Serve(ctx, serveOn) }()
 			peer := "http://" + ln.Addr().String()
 			e.nodeRelay = peer
+			var onion string
+			if torc != nil {
+				key := tor.OnionKeyFromSeed(app.NodeOnionSeed(e.unlocked))
+				onion, err = torc.PublishKey(ctx, &key, onionPort, target)
+				if err != nil {
+					stop()
+					<-served
+					return fmt.Errorf("publishing the node as an onion service: %w", err)
+				}
+				e.nodeOnion = "http://" + onion
+				e.sync.setTorOnion(onion)
+				e.announceOnion(torCtx, &torWG, torc, onion, log, e.sync.setTorPublished)
+			}
 			if reusable(last.Relay, cmd.Flags().Changed("relay-listen")) && hostPort(last.Relay) != ln.Addr().String() {
 				log.Warn("the relay's address of the last run is taken; invite codes that named it do not reach this node", "addr", hostPort(last.Relay))
 			}
-			watch := newWatcher()
+			watch := newWatcher(e.dialFunc())
 			defer watch.stop()
 			var ui *web.Server
 			round := func() {
@@ -162,9 +210,16 @@ elsewhere it says how to create one and fails.`,
 				log.Warn("the node file was not written", "err", err)
 			}
 			login := ui.LoginURL()
-			run.start(runFile{PID: os.Getpid(), Relay: peer, UI: uiURL, Login: login, Bearer: ui.Bearer()}, e.Stderr)
+			rf := runFile{PID: os.Getpid(), Relay: peer, UI: uiURL, Login: login, Bearer: ui.Bearer()}
+			if torc != nil {
+				rf.TorControl, rf.Onion = torc.ControlAddr(), onion
+			}
+			run.start(rf, e.Stderr)
 			fmt.Fprintf(e.Stderr, "Node of %s is up: it syncs every %s and serves other members' nodes. Ctrl-C stops it.\n", pub.Name, interval)
 			fmt.Fprintf(e.Stderr, "Relay for other members' nodes (not a web page): %s\n", peer)
+			if torc != nil {
+				fmt.Fprintf(e.Stderr, "Through Tor: every connection of this node; other members' nodes reach it at http://%s (printed again once reachable). Invite codes name it.\n", onion)
+			}
 			fmt.Fprintf(e.Stderr, "Web UI at %s (this machine only). Log in with this link, which works once (`pursuance ui` prints a new one):\n", uiURL)
 			fmt.Fprintln(e.Stdout, login)
 			if once {
@@ -210,6 +265,7 @@ elsewhere it says how to create one and fails.`,
 // syncStatus is what the node's last round found, for the web UI.
 type syncStatus struct {
 	mu      sync.Mutex
+	tor     torView // the node's tor, for the page's "private network" indicator
 	last    time.Time
 	down    []string
 	behind  []string // relays that lacked what others had, or lost data
@@ -241,7 +297,7 @@ func (s *syncStatus) progress(name, format string, args ...any) {
 func (s *syncStatus) snapshot() any {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := map[string]any{}
+	out := map[string]any{"tor": s.tor}
 	if s.working != "" {
 		out["working"] = s.working
 		if s.total > 0 {
@@ -260,6 +316,58 @@ func (s *syncStatus) snapshot() any {
 	}
 	out["last"], out["down"], out["behind"], out["missing"] = s.last.UTC().Format(time.RFC3339), down, behind, s.missing
 	return out
+}
+
+// torView is what the web UI shows of the node's tor: whether the node
+// goes through Tor, how far tor has bootstrapped, the node's onion
+// address and whether it is reachable yet.
+type torView struct {
+	On        bool   `json:"on"`
+	Bootstrap int    `json:"bootstrap"`
+	Summary   string `json:"summary,omitempty"`
+	Warning   string `json:"warning,omitempty"`
+	Onion     string `json:"onion,omitempty"`
+	Reachable bool   `json:"reachable"`
+}
+
+func (s *syncStatus) setTor(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tor.On = on
+}
+
+func (s *syncStatus) setTorOnion(onion string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tor.Onion = onion
+}
+
+func (s *syncStatus) setTorPublished() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tor.Reachable = true
+}
+
+func (s *syncStatus) setTorProgress(st tor.Status) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tor.Bootstrap, s.tor.Summary, s.tor.Warning = st.Bootstrap, st.Summary, st.Warning
+}
+
+// followBootstrap follows the node's tor as it bootstraps, for the UI
+// and the log.
+func (e *Env) followBootstrap(ctx context.Context, t *tor.Tor, log *slog.Logger) {
+	last := -1
+	err := t.WaitBootstrapped(ctx, func(st tor.Status) {
+		e.sync.setTorProgress(st)
+		if st.Bootstrap/25 != last/25 || st.Bootstrap == 100 {
+			log.Info("tor bootstrapping", "progress", st.Bootstrap, "summary", st.Summary)
+		}
+		last = st.Bootstrap
+	})
+	if err != nil && ctx.Err() == nil {
+		log.Error("tor", "err", oneLine(err.Error()))
+	}
 }
 
 // firstRun walks a user at a terminal through creating this home's

@@ -15,6 +15,7 @@ import (
 // this member's UI within a second or so.
 type watcher struct {
 	kick chan struct{} // buffered 1: a kick while one is pending is merged
+	dial app.DialFunc  // how its streams connect (app.Options.Dial)
 
 	mu      sync.Mutex
 	running map[watchKey]context.CancelFunc
@@ -26,8 +27,8 @@ type watchKey struct {
 	topic string
 }
 
-func newWatcher() *watcher {
-	return &watcher{kick: make(chan struct{}, 1), running: map[watchKey]context.CancelFunc{}}
+func newWatcher(dial app.DialFunc) *watcher {
+	return &watcher{kick: make(chan struct{}, 1), dial: dial, running: map[watchKey]context.CancelFunc{}}
 }
 
 // poke asks the node's loop for a round soon.
@@ -66,7 +67,7 @@ func (w *watcher) set(ctx context.Context, targets []app.WatchTarget) {
 // follow streams one topic, reconnecting with backoff while ctx lasts (a
 // relay that is down is the round's to report, not the watcher's).
 func (w *watcher) follow(ctx context.Context, t app.WatchTarget) {
-	c := relay.NewClient(t.Relay, nil)
+	c := relay.NewClient(t.Relay, app.HTTPClient(w.dial, t.Isolation))
 	cursor := t.Cursor
 	wait := time.Second
 	for ctx.Err() == nil {

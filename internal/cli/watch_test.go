@@ -47,7 +47,7 @@ func TestWatcher(t *testing.T) {
 	}
 	followed, write := topicOf(1)
 	_, writeOther := topicOf(2)
-	watch := newWatcher()
+	watch := newWatcher(nil)
 	defer watch.stop()
 	kicked := func(want bool, what string) {
 		t.Helper()

@@ -243,8 +243,27 @@ function refocus(sel, id) {
   if (e) e.focus();
 }
 
+// showTor shows the node's "private network" (Tor) in the header: on or
+// off, how far tor has bootstrapped, the node's onion address.
+function showTor(tor) {
+  const t = tor || {on: false};
+  const box = $("#private");
+  box.classList.toggle("on", !!t.on);
+  $("#private .label").textContent = !t.on ? "Private network: off" :
+    t.bootstrap < 100 ? "Private network (Tor): connecting " + t.bootstrap + "%" : "Private network (Tor): on";
+  const bar = $("#tor-progress");
+  bar.value = t.bootstrap || 0;
+  bar.classList.toggle("hidden", !t.on || t.bootstrap >= 100);
+  const onion = $("#onion");
+  onion.textContent = t.on && t.onion ? t.onion + (t.reachable ? "" : " (publishing…)") : "";
+  onion.title = t.on && t.onion ? "This node's onion address: other members' nodes reach it at http://" + t.onion : "";
+  box.title = t.on ? "Every connection of this node goes through Tor: relays and other members do not learn its IP address." + (t.warning ? " Tor warns: " + t.warning : "") :
+    "This node connects to relays directly: they see its IP address. `pursuance up --tor` goes through Tor.";
+}
+
 async function loadStatus() {
   const st = await api("/status").catch(() => ({}));
+  showTor(st.tor);
   const bar = $("#progress");
   if (st.working && st.total) { bar.max = st.total; bar.value = st.done; bar.classList.remove("hidden"); } else bar.classList.add("hidden");
   if (st.working) { $("#status").textContent = "syncing " + st.working; return; }
@@ -369,6 +388,7 @@ document.addEventListener("DOMContentLoaded", () => {
       $("#invite-reach").textContent = {
         "nowhere": "The code names no relay, so the newcomer cannot fetch the log with it: add a relay below and invite again.",
         "this-machine": "The code names only your node's relay on this machine (" + r.relays.join(", ") + "): it works for a member on this machine while your node runs. For members elsewhere, add a relay they can reach, below, and invite again.",
+        "tor": "Needs Tor: the code names only onion services (" + r.relays.join(", ") + "). The newcomer joins with `pursuance --tor join CODE`, or runs `pursuance up --tor` and joins in its page.",
       }[r.reach] || "";
       $("#invite-code").classList.remove("hidden");
     } catch (err) { showError(err); }

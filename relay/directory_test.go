@@ -3,8 +3,10 @@ package relay
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -98,6 +100,17 @@ func TestDirectory(t *testing.T) {
 	}
 	if got, _, _ := r.c.Directory(ctx, "night", 0); len(got) != 0 {
 		t.Errorf("a withdrawn profile is listed: %v", got)
+	}
+	// The relay itself lists it no more (not only the client's filter).
+	if resp, err := r.ts.Client().Get(r.ts.URL + "/directory"); err != nil {
+		t.Fatal(err)
+	} else {
+		var res Records
+		err := json.NewDecoder(resp.Body).Decode(&res)
+		resp.Body.Close()
+		if err != nil || len(res.Records) != 1 {
+			t.Errorf("the relay lists %d records, want Harbour Watch's alone (%v)", len(res.Records), err)
+		}
 	}
 	_, _, a9 := testProfile(t, 1, pa, 9, "Night Desk", "back")
 	if _, err := r.c.PutProfile(ctx, a9); httpStatus(err) != http.StatusConflict {
@@ -200,5 +213,39 @@ func TestKnockLimits(t *testing.T) {
 	r.srv.dir.knocks = nil // a fresh hour
 	if err := r.c.Knock(ctx, psk.Public(), stamp, box); httpStatus(err) != http.StatusNotFound {
 		t.Errorf("a knock on a withdrawn profile: %v, want 404", err)
+	}
+}
+
+// TestDirectoryClientVerifies: a relay that answers forged records, a
+// withdrawal in a listing, or a record of another pursuance than asked
+// gets them dropped by the client, which lists only what verifies.
+func TestDirectoryClientVerifies(t *testing.T) {
+	ctx := context.Background()
+	p := event.ID{1}
+	_, _, good := testProfile(t, 1, p, 1, "Night Desk", "leaks")
+	_, _, withdrawn := testProfile(t, 3, p, 2, "", "")
+	_, _, other := testProfile(t, 5, event.ID{2}, 1, "Other", "leaks")
+	forged := bytes.Clone(good)
+	forged[len(forged)-1] ^= 1
+	answer := Records{Records: [][]byte{forged, good, withdrawn, other, []byte("junk")}}
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, answer)
+	}))
+	defer ts.Close()
+	c := NewClient(ts.URL, ts.Client())
+	recs, bad, err := c.Directory(ctx, "leaks", 0)
+	if err != nil || len(recs) != 2 || bad != 3 || !bytes.Equal(recs[0].Bytes(), good) {
+		t.Errorf("Directory = %d records, %d bad, %v; want the good one and the other pursuance's", len(recs), bad, err)
+	}
+	recs, bad, err = c.ProfilesOf(ctx, p)
+	if err != nil || len(recs) != 2 || bad != 3 || recs[1].Withdrawn != true {
+		t.Errorf("ProfilesOf = %d records, %d bad, %v; want the good one and the withdrawal", len(recs), bad, err)
+	}
+	answer.Records = make([][]byte, MaxDirectoryResults+1)
+	for i := range answer.Records {
+		answer.Records[i] = good
+	}
+	if _, _, err := c.Directory(ctx, "", 0); err == nil {
+		t.Error("an answer over the limit was taken")
 	}
 }

@@ -236,3 +236,58 @@ func TestAnswerOnlyOnOwnRelays(t *testing.T) {
 		return true
 	})
 }
+
+// TestProfileUnderQuorum: where the charter puts publish-profile under a
+// majority, the profile is proposed and reaches no relay; the approval
+// that carries it gives the relays its record.
+func TestProfileUnderQuorum(t *testing.T) {
+	ctx := context.Background()
+	url, _ := tapRelay(t)
+	alice, bob, gus := newMember(t, "Alice"), newMember(t, "Bob"), newMember(t, "Gus")
+	c, err := charter.Parse([]byte(`name: Profile quorum
+roles:
+  - name: member
+    can:
+      invite: [member]
+      comment: any
+      rotate-keys: true
+      manage-relays: true
+      publish-profile: true
+quorum:
+  publish-profile: {approvals: majority, of: member}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := alice.Create(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.SetRelays(ctx, p, []string{url}, nil, DoOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	inv, _, err := alice.Invite(ctx, p, "member", 0, 1, DoOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, alice, p)
+	if _, err := bob.Join(ctx, inv, DoOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, alice, p)
+	_, res, err := alice.ProfilePublish(ctx, p, ProfileDraft{Mission: "mutual aid", IntakeRole: "member"}, DoOptions{})
+	if err != nil || !res.Proposed {
+		t.Fatalf("publish under a quorum: %+v %v", res, err)
+	}
+	mustSync(t, alice, p)
+	if found, err := gus.Discover(ctx, url, "mutual"); err != nil || len(found) != 0 {
+		t.Fatalf("a proposed profile is listed: %v %v", found, err)
+	}
+	mustSync(t, bob, p)
+	if _, _, err := bob.Approve(ctx, p, res.Event.ID(), DoOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if found, err := gus.Discover(ctx, url, "mutual"); err != nil || len(found) != 1 || found[0].Pursuance != p {
+		t.Fatalf("the carried profile is not listed: %v %v", found, err)
+	}
+}

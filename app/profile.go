@@ -236,6 +236,20 @@ func (n *Node) ProfileWithdraw(ctx context.Context, p event.ID, opts DoOptions) 
 	return res, nil
 }
 
+// profileVersions sums up the profile records p's log certifies (each
+// key and its version), to tell whether an event changed them.
+func (n *Node) profileVersions(ctx context.Context, p event.ID) string {
+	s, err := n.State(ctx, p)
+	if err != nil {
+		return ""
+	}
+	var b strings.Builder
+	for _, in := range s.Profiles() {
+		fmt.Fprintf(&b, "%x:%d;", in.Key[:8], in.Record.Version)
+	}
+	return b.String()
+}
+
 // ProfilePush gives p's relays the newest record of every profile key p's
 // log certifies (profiles and withdrawals). It fails only when no relay
 // took them.

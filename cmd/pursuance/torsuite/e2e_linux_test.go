@@ -1,8 +1,10 @@
 package torsuite
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -12,6 +14,7 @@ import (
 	"time"
 
 	"github.com/pursuance/pursuance/app"
+	"github.com/pursuance/pursuance/internal/tor"
 	"github.com/pursuance/pursuance/internal/tortest"
 )
 
@@ -31,6 +34,9 @@ const (
 	// process that started it (it exits when its owner's control
 	// connection closes).
 	torExitWait = 20 * time.Second
+	// probeWithin bounds how long a node's onion service may take to
+	// answer another tor client after the node starts.
+	probeWithin = 90 * time.Second
 )
 
 // TestTorEndToEnd is issue 12's scenario, with real pursuance processes
@@ -46,8 +52,9 @@ const (
 //   - the relay is stopped: they keep working, node to node, over their
 //     nodes' onion services (the nodes' embedded relays, now the
 //     pursuance's relay list);
-//   - Bob's node goes offline and Alice takes it off the list; Carol joins
-//     with a code that names only Alice's node and sees the task;
+//   - Bob goes offline (Alice takes his node off the list, it stops);
+//     Carol joins with a code that names only Alice's node and sees the
+//     task;
 //   - the relay's own sockets and log show that it listened on nothing
 //     but its Unix socket and that every connection it accepted came from
 //     its own tor process.
@@ -61,6 +68,9 @@ func TestTorEndToEnd(t *testing.T) {
 	t.Logf("phase: private Tor network up: %v (test began %v ago)", n.UpAfter().Round(time.Millisecond), time.Since(begin).Round(time.Millisecond))
 	dir := t.TempDir()
 	env := suiteEnv(t, n, dir)
+	// A plain tor client of the network, as another member's would be,
+	// to time when the nodes' onion services answer.
+	observer := n.StartClient(t)
 
 	// The relay, as an onion service only.
 	relayData := filepath.Join(dir, "relay")
@@ -90,11 +100,22 @@ func TestTorEndToEnd(t *testing.T) {
 	an := start(t, "alice's node", env, "--home", alice, "up", "--tor", "--interval", nodeInterval)
 	bn := start(t, "bob's node", env, "--home", bob, "up", "--tor", "--interval", nodeInterval)
 	onions := map[*proc]string{}
+	probes := map[*proc]chan probeResult{}
 	for _, p := range []*proc{an, bn} {
-		onion, upAt := p.waitAt(t, `other members' nodes reach it at (http://[a-z2-7]{56}\.onion)`)
-		_, reachAt := p.waitAt(t, "^"+regexp.QuoteMeta(onion)+"$")
-		onions[p] = onion
-		t.Logf("phase: %s, up --tor to node up: %v; to onion service reachable: %v", p.name, upAt.Round(time.Millisecond), reachAt.Round(time.Millisecond))
+		onion := p.wait(t, `other members' nodes reach it at (http://[a-z2-7]{56}\.onion)`)
+		done := make(chan probeResult, 1)
+		onions[p], probes[p] = onion, done
+		go func() { done <- probe(t.Context(), observer.SocksAddr, onion, p.started) }()
+	}
+	for _, p := range []*proc{an, bn} {
+		_, upAt := p.waitAt(t, `other members' nodes reach it at`)
+		_, publishedAt := p.waitAt(t, "^"+regexp.QuoteMeta(onions[p])+"$")
+		r := <-probes[p]
+		if r.err != nil {
+			t.Fatalf("%s's onion service, through another tor: %v", p.name, r.err)
+		}
+		t.Logf("phase: %s, up --tor to: node up %v; onion service published (printed) %v; answering another tor client %v (%d tries)",
+			p.name, upAt.Round(time.Millisecond), publishedAt.Round(time.Millisecond), r.at.Round(time.Millisecond), r.tries)
 	}
 	aliceOnion, bobOnion := onions[an], onions[bn]
 	checkProductTorrc(t, filepath.Join(alice, "tor", "torrc"))
@@ -134,21 +155,29 @@ func TestTorEndToEnd(t *testing.T) {
 
 	// The nodes' onion services join the relay list (told through the
 	// relay, while it still runs), then the relay stops.
+	step = time.Now()
 	must(t, env, "--home", alice, "relays", "add", "Desk", aliceOnion)
 	must(t, env, "--home", alice, "relays", "add", "Desk", bobOnion)
+	t.Logf("phase: alice adds both nodes' onion services to the relay list (each probed through Tor first): %v", time.Since(step).Round(time.Millisecond))
 	took = eventually(t, "bob sees the nodes in the relay list", seeWithin, func() (bool, string) {
 		list := relayList(t, env, bob)
 		return slices.Contains(list, aliceOnion) && slices.Contains(list, bobOnion), fmt.Sprint(list)
 	})
 	t.Logf("phase: the nodes' onion services on the relay list, seen by bob: %v", took.Round(time.Millisecond))
 	checkRelaySockets(t, rp.cmd.Process.Pid, relayData, relayTor)
+	step = time.Now()
 	rp.stop(t)
 	waitTorsGone(t, "the relay's", []int{relayTor})
+	t.Logf("phase: the relay stopped, and its tor gone: %v", time.Since(step).Round(time.Millisecond))
 	checkRelayLog(t, rp, relayData, relayTor)
 
 	// Node to node: the relay is gone.
+	// The relay's onion service is gone: tor gets no answer from it,
+	// which is unreachable, not a relay that accepts and stays silent.
 	step = time.Now()
-	must(t, env, "--home", alice, "relays", "remove", "Desk", relayURL)
+	if code, out, errOut := run(t, env, "--home", alice, "relays", "remove", "Desk", relayURL); code != 0 || strings.Contains(errOut, "accepts connections but sends nothing") {
+		t.Errorf("relays remove with the relay down: exit %d: %s%s", code, out, errOut)
+	}
 	eventually(t, "bob sees the relay removed", seeWithin, func() (bool, string) {
 		list := relayList(t, env, bob)
 		return !slices.Contains(list, relayURL) && len(list) == 2, fmt.Sprint(list)
@@ -169,13 +198,17 @@ func TestTorEndToEnd(t *testing.T) {
 	})
 	t.Logf("phase: alice's status seen by bob, node to node: %v", time.Since(step).Round(time.Millisecond))
 
-	// Bob's node goes offline; Alice takes it off the list, and invites
-	// Carol with a code that names only her node.
+	// Bob is going offline: Alice takes his node off the list, his node
+	// stops, and she invites Carol with a code that names only her node.
+	step = time.Now()
+	must(t, env, "--home", alice, "relays", "remove", "Desk", bobOnion)
 	bobTors := torChildren(bn.cmd.Process.Pid)
 	bn.stop(t)
 	waitTorsGone(t, "bob's node's", bobTors)
-	must(t, env, "--home", alice, "relays", "remove", "Desk", bobOnion)
+	t.Logf("phase: bob's node off the list, stopped, and its tor gone: %v", time.Since(step).Round(time.Millisecond))
+	step = time.Now()
 	code = invite(t, env, alice, "Desk", aliceOnion)
+	t.Logf("phase: alice invites carol: %v", time.Since(step).Round(time.Millisecond))
 	step = time.Now()
 	isolated(t)
 	if got := must(t, env, "--home", carol, "--tor", "join", code); got != pid {
@@ -372,7 +405,7 @@ func checkRelaySockets(t *testing.T, relayPID int, data string, torPID int) {
 			t.Errorf("the relay holds a TCP socket %v; want none but its connection to its tor's control port %s", s, control)
 		}
 	}
-	t.Logf("the relay (pid %d) listens only on %s; its TCP sockets: %v (tor %d's control port %s)", relayPID, sock, tcp, torPID, control)
+	t.Logf("the relay (pid %d) listens on Unix sockets %q; its TCP sockets: %v (tor %d's control port is %s)", relayPID, lns, tcp, torPID, control)
 }
 
 // checkRelayLog checks the stopped relay's debug log: it accepted
@@ -419,4 +452,43 @@ func waitTorsGone(t *testing.T, whose string, pids []int) {
 		}
 		return len(left) == 0, fmt.Sprint(left)
 	})
+}
+
+// probeResult is when an onion service first answered, after how many
+// tries.
+type probeResult struct {
+	at    time.Duration
+	tries int
+	err   error
+}
+
+// probe asks the relay at onion for /healthz through the tor client at
+// socks until it answers 200, as soon as it can (a try that finds no
+// descriptor yet fails at once, and tor asks the directories again after
+// a few seconds), and says how long after since that was.
+func probe(ctx context.Context, socks, onion string, since time.Time) probeResult {
+	ctx, cancel := context.WithTimeout(ctx, probeWithin)
+	defer cancel()
+	var r probeResult
+	for {
+		r.tries++
+		c := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DialContext: tor.NewDialer(socks, fmt.Sprintf("probe-%d", r.tries)).DialContext}}
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, onion+"/healthz", nil)
+		resp, err := c.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			c.CloseIdleConnections()
+			if resp.StatusCode == http.StatusOK {
+				r.at = time.Since(since)
+				return r
+			}
+			err = fmt.Errorf("GET /healthz: %s", resp.Status)
+		}
+		select {
+		case <-ctx.Done():
+			r.err = fmt.Errorf("%s did not answer within %v (%d tries; the last: %v)", onion, probeWithin, r.tries, err)
+			return r
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }

@@ -63,6 +63,9 @@ const (
 // numbers.
 func TestTorEndToEnd(t *testing.T) {
 	tortest.Skip(t)
+	if testing.Short() {
+		t.Skip("starts real tor and pursuance processes (about a minute)")
+	}
 	begin := time.Now()
 	n := tortest.Shared(t)
 	t.Logf("phase: private Tor network up: %v (test began %v ago)", n.UpAfter().Round(time.Millisecond), time.Since(begin).Round(time.Millisecond))

@@ -411,48 +411,6 @@ func (n *Node) Report(ctx context.Context, p event.ID, ref string, status *state
 	return n.Do(ctx, p, reportDraft{secret: secret, handoff: t.ID, content: state.ReportContent{Status: status, Comment: comment}}, opts)
 }
 
-// OriginView is where a received task came from, and the verdict on its
-// sender (`task show --json` → "origin").
-type OriginView struct {
-	Pursuance  string `json:"pursuance"`
-	Name       string `json:"name"`
-	Role       string `json:"role"`
-	Sender     string `json:"sender"`      // the sender's member ID
-	SenderName string `json:"sender_name"` // its name, once the sending pursuance's history has come
-	Verdict    string `json:"verdict"`     // "verified", "pending" or "invalid"
-	Reason     string `json:"reason"`
-	Link       string `json:"link"`
-	Handoff    string `json:"handoff"`
-}
-
-// TaskOrigin returns the origin of a task of s received over a link, with
-// the verdict this member reaches on it from what it holds of the sending
-// pursuance (docs/links.md §6); nil for a task made here.
-func (n *Node) TaskOrigin(ctx context.Context, s *state.State, t *state.Task) (*OriginView, error) {
-	if t.Origin == nil {
-		return nil, nil
-	}
-	o := t.Origin
-	v := &OriginView{Pursuance: o.Pursuance.String(), Sender: o.Sender.String(), Link: o.Link.String(), Handoff: o.Handoff.String(), Verdict: state.Pending}
-	l, ok := s.Link(o.Link)
-	secret, held := s.LinkSecret(o.Link)
-	if !ok || !held {
-		v.Reason = "you do not hold this link's secret yet: sync first"
-		return v, nil
-	}
-	h, err := n.receivedHandoff(ctx, o.Receive)
-	if err != nil {
-		return nil, err
-	}
-	a, err := n.LinkedState(ctx, l.Peer)
-	if err != nil {
-		return nil, err
-	}
-	ov := state.VerifyHandoff(a, h, l.Peer, s.Pursuance(), secret)
-	v.Name, v.Role, v.SenderName, v.Verdict, v.Reason = ov.Name, ov.Role, ov.SenderName, ov.Verdict, ov.Reason
-	return v, nil
-}
-
 // receivedHandoff returns the hand-off a receive event of this home
 // embeds.
 func (n *Node) receivedHandoff(ctx context.Context, receive event.ID) (*event.Event, error) {

@@ -25,6 +25,7 @@ type WatchTarget struct {
 // before them, and key-updates again under the current one, so that topic
 // carries what others write from now on. (An event under an older
 // generation, from a member who was cut off, waits for the next round.)
+// It adds the channels of p's open links (linkWatchTargets).
 func (n *Node) WatchTargets(ctx context.Context, p event.ID, extra []string) ([]WatchTarget, error) {
 	ks, err := n.groupKeys(ctx, &p, nil)
 	if err != nil {
@@ -55,6 +56,42 @@ func (n *Node) WatchTargets(ctx context.Context, p event.ID, extra []string) ([]
 			return nil, err
 		}
 		out = append(out, WatchTarget{Relay: u, Topic: newest, Cursor: c, Isolation: n.isolation(p)})
+	}
+	links, err := n.linkWatchTargets(ctx, p, extra, sdb)
+	return append(out, links...), err
+}
+
+// linkWatchTargets returns the channel topic of every open link of p whose
+// secret this member holds, on the relays the channel is on (linkRelays),
+// so that a hand-off, a receive or a report the other side writes starts
+// a round at once (docs/links.md §4).
+func (n *Node) linkWatchTargets(ctx context.Context, p event.ID, extra []string, sdb *syncDB) ([]WatchTarget, error) {
+	s, err := n.State(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	var out []WatchTarget
+	for _, l := range s.Links() {
+		if !l.HasSecret || l.Ended {
+			continue
+		}
+		secret, _ := s.LinkSecret(l.ID)
+		ch := secret.Channel()
+		topic, _, err := ch.Topic()
+		if err != nil {
+			return nil, err
+		}
+		urls, err := n.linkRelays(ctx, s, l, extra)
+		if err != nil {
+			return nil, err
+		}
+		for _, u := range urls {
+			c, err := sdb.cursor(ctx, u, topic)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, WatchTarget{Relay: u, Topic: topic, Cursor: c, Isolation: n.linkIsolation(p, l.ID)})
+		}
 	}
 	return out, nil
 }

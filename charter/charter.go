@@ -50,6 +50,10 @@ const (
 	ManageRelays Action = "manage-relays"
 	// LinkPursuances links the pursuance with another one. Plain.
 	LinkPursuances Action = "link-pursuances"
+	// PublishProfile publishes, changes or withdraws the pursuance's
+	// public profile, naming the role that answers join requests
+	// (docs/directory.md). Plain.
+	PublishProfile Action = "publish-profile"
 )
 
 // Actions returns every action, in the order of the constants above. The
@@ -58,7 +62,7 @@ func Actions() []Action {
 	return []Action{
 		AmendCharter, AssignRole, RevokeRole, Invite, RemoveMember,
 		CreateTask, AssignTask, EditTask, SetStatus, Comment, ArchiveTask,
-		SeeTasks, RotateKeys, ManageRelays, LinkPursuances,
+		SeeTasks, RotateKeys, ManageRelays, LinkPursuances, PublishProfile,
 	}
 }
 
@@ -74,7 +78,7 @@ const (
 
 func (a Action) kind() actionKind {
 	switch a {
-	case AmendCharter, CreateTask, RotateKeys, ManageRelays, LinkPursuances:
+	case AmendCharter, CreateTask, RotateKeys, ManageRelays, LinkPursuances, PublishProfile:
 		return plainAction
 	case AssignRole, RevokeRole, Invite, RemoveMember, AssignTask, SeeTasks:
 		return roleAction
@@ -238,12 +242,13 @@ func (r *Role) grant(a Action) (*Grant, bool) {
 
 // Quorumable reports whether a charter may put the action under a quorum:
 // the actions that change who holds power (the charter, roles, membership,
-// invites) and whom the pursuance works with (links). Task actions are too
+// invites) and whom the pursuance works with or speaks to (links, its
+// public profile). Task actions are too
 // frequent and too small for proposals, and a proposal carries one action,
 // signed once, whose author is the proposer.
 func (a Action) Quorumable() bool {
 	switch a {
-	case AmendCharter, AssignRole, RevokeRole, Invite, RemoveMember, LinkPursuances:
+	case AmendCharter, AssignRole, RevokeRole, Invite, RemoveMember, LinkPursuances, PublishProfile:
 		return true
 	}
 	return false

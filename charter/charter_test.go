@@ -227,7 +227,7 @@ func TestAccessors(t *testing.T) {
 		t.Error("accessors of an empty charter")
 	}
 	acts := Actions()
-	if len(acts) != 15 || acts[0] != AmendCharter || acts[14] != LinkPursuances {
+	if len(acts) != 16 || acts[0] != AmendCharter || acts[14] != LinkPursuances || acts[15] != PublishProfile {
 		t.Errorf("Actions() = %v", acts)
 	}
 	for _, a := range acts {

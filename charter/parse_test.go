@@ -89,7 +89,7 @@ var brokenCharters = []struct {
 	{"quorum unknown of", head + "quorum:\n  remove-member: {approvals: 2, of: admin}\n", 8, `unknown role "admin" in quorum of remove-member (roles are: boss)`},
 	{"quorum unknown key", head + "quorum:\n  remove-member: {approvals: 2, of: boss, by: x}\n", 8, `unknown key "by" in a quorum (keys are: approvals, of)`},
 	{"quorum on ungranted action", head + "quorum:\n  amend-charter: {approvals: majority, of: boss}\n", 8, "quorum on amend-charter, but no role may amend-charter"},
-	{"quorum on a task action", head + "quorum:\n  comment: {approvals: 2, of: boss}\n", 8, "quorum on comment: only amend-charter, assign-role, revoke-role, invite, remove-member, link-pursuances can require a quorum"},
+	{"quorum on a task action", head + "quorum:\n  comment: {approvals: 2, of: boss}\n", 8, "quorum on comment: only amend-charter, assign-role, revoke-role, invite, remove-member, link-pursuances, publish-profile can require a quorum"},
 }
 
 func TestParseErrors(t *testing.T) {

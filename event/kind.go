@@ -41,6 +41,7 @@ const (
 	KindHandoff      // sends a task over a link
 	KindLinkReceive  // receives a hand-off (embedded) as a task
 	KindLinkReport   // reports a received task's progress back over its link
+	KindProfile      // publishes or withdraws the pursuance's public profile
 	kindEnd          // one past the last kind; not a kind
 )
 
@@ -75,6 +76,7 @@ var kindNames = [...]string{
 	KindHandoff:      "handoff",
 	KindLinkReceive:  "link-receive",
 	KindLinkReport:   "link-report",
+	KindProfile:      "profile",
 }
 
 // Known reports whether k is a kind this version of Pursuance knows.

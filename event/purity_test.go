@@ -22,6 +22,7 @@ var purePackages = []string{
 	"../charter",  // charter: roles, rules, templates
 	"../state",    // state: the fold of a log into a pursuance's state
 	"../keys",     // keys: the key schedule, envelopes, sealed seeds
+	"../profile",  // profile: public profile records, join requests, answers
 }
 
 // forbiddenImports may not be imported directly by a pure package. (They are
@@ -65,6 +66,8 @@ var allowedVars = map[string]string{
 	"state.statusNames":         "status name table",
 	"state.kinds":               "op kind table",
 	"keys.buckets":              "envelope size table",
+	"profile.encMode":           "CBOR encoder options, fixed at init",
+	"profile.decMode":           "CBOR decoder options, fixed at init",
 }
 
 func TestPurity(t *testing.T) {

@@ -319,6 +319,14 @@ type vector struct {
 	AD          string `json:"ad,omitempty"`
 	Sealed      string `json:"sealed,omitempty"`
 	Wrapped     string `json:"wrapped,omitempty"`
+	// A public profile's keys (Key.Intake), its knock topic, and the
+	// reply topic of a join request's reply seed.
+	Epoch      uint64 `json:"epoch,omitempty"`
+	ProfileKey string `json:"profile_key,omitempty"`
+	IntakeKEM  string `json:"intake_kem_key,omitempty"`
+	KnockTopic string `json:"knock_topic,omitempty"`
+	ReplySeed  string `json:"reply_seed,omitempty"`
+	ReplyTopic string `json:"reply_topic,omitempty"`
 }
 
 // fixedRand returns the same bytes every time, for vectors.
@@ -356,6 +364,7 @@ func TestVectors(t *testing.T) {
 	vs = append(vs, vector{Name: "role key: a sibling generation chained (its key update's ID in prev_update)", Pursuance: next.Scope.Pursuance.String(), Role: "editor", Gen: 2,
 		Seed: hex.EncodeToString(next.Seed[:]), Prev: hex.EncodeToString(sib.Seed[:]), PrevUpdate: sibUpdate.String(), Chain: hex.EncodeToString(sibChain)})
 	vs = append(vs, linkVector(t, g, nonce))
+	vs = append(vs, intakeVector(t))
 	got, err := json.MarshalIndent(vs, "", "  ")
 	if err != nil {
 		t.Fatal(err)

@@ -256,6 +256,8 @@ func (b *builder) applyAuthOp(a *authState, id event.ID, author identity.PublicK
 		}
 	case *LinkOffer, *LinkAccept, *LinkEnd:
 		applyLink(a, id, op)
+	case *Profile:
+		applyProfile(a, id, op)
 	case *Relays:
 		for _, u := range op.Add {
 			a.relays[u] = true

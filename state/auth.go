@@ -62,6 +62,11 @@ type authState struct {
 	partial     map[event.ID]*partialGen // generations published in parts, not yet complete, by first part
 	relays      map[string]bool          // the relay list
 	links       map[event.ID]*linkState  // links offered and accepted, by link ID
+	// profiles are the public profile keys the log certified (profile.go);
+	// profile is the key of the last profile event, the one in force
+	// unless withdrawn.
+	profiles map[identity.PublicKey]*profileState
+	profile  identity.PublicKey
 }
 
 // partialGen is a generation whose parts are still arriving.
@@ -228,6 +233,13 @@ func (a *authState) clone() *authState {
 	for k, l := range a.links {
 		ll := *l
 		c.links[k] = &ll
+	}
+	if a.profiles != nil {
+		c.profiles, c.profile = make(map[identity.PublicKey]*profileState, len(a.profiles)), a.profile
+		for k, p := range a.profiles {
+			pp := *p
+			c.profiles[k] = &pp
+		}
 	}
 	for k, v := range a.keys {
 		c.keys[k] = slices.Clone(v)

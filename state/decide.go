@@ -316,6 +316,11 @@ func (b *builder) permitted(v view, n *node, op Op, author identity.PublicKey, m
 		return nil
 	case *Relays:
 		return c.Allows(roles, act, nil, nil)
+	case *Profile:
+		if err := c.Allows(roles, act, nil, nil); err != nil {
+			return err
+		}
+		return b.permittedProfile(a, op)
 	case *LinkOffer, *LinkAccept, *LinkEnd, *Handoff, *LinkReceive, *LinkReport:
 		return b.permittedLink(v, n, op, author, roles)
 	case *TaskSealed:

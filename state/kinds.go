@@ -67,6 +67,9 @@ var kinds = [...]kindInfo{
 	event.KindHandoff:     {new: func() Op { return &Handoff{} }, link: true},
 	event.KindLinkReceive: {new: func() Op { return &LinkReceive{} }, link: true},
 	event.KindLinkReport:  {new: func() Op { return &LinkReport{} }, link: true},
+	// A profile is an authority op: it names who answers join requests,
+	// and its body travels over links like every authority op's.
+	event.KindProfile: {new: func() Op { return &Profile{} }, action: charter.PublishProfile, authority: true},
 }
 
 // kindOf returns the row of kind k; the zero row for a kind this version

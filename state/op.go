@@ -649,6 +649,8 @@ func checkOp(op Op) error {
 		}
 	case *LinkOffer, *LinkAccept, *Handoff, *LinkReceive, *LinkReport:
 		return checkLinkOp(o)
+	case *Profile:
+		return checkProfileOp(o)
 	case *TaskComment:
 		if strings.TrimSpace(o.Text) == "" {
 			return errors.New("the comment is empty")

@@ -441,6 +441,8 @@ func (w *world) op(a *actor, args []string) Op {
 		return r
 	case "link", "accept", "end", "handoff", "receive", "report":
 		return w.linkOp(a, args)
+	case "profile":
+		return w.profileOp(a, args)
 	case "rekem":
 		if len(args) > 1 && args[1] == "same" {
 			return &MemberKey{KEM: pub.KEM.Bytes(), Binding: pub.KEMBinding[:]}
@@ -775,6 +777,9 @@ func (w *world) expect(s *State, args []string) {
 		if !ok || fmt.Sprint(k.Gen) != args[2] || k.Update != w.id(args[3]) {
 			w.t.Errorf("current key of %s: got generation %d by %s, want %s by %s", args[1], k.Gen, k.Update.Short(), args[2], args[3])
 		}
+		return
+	case "profile", "profilekey":
+		w.expectProfile(s, args)
 		return
 	case "relays":
 		// expect relays [URL...]: the relay list, sorted.

@@ -109,6 +109,12 @@ var routeTable = []routeCase{
 	{"GET /api/p/{p}/charter", NeedsSession, "/api/p/{p}/charter", ""},
 	{"POST /api/p/{p}/charter", NeedsSession, "/api/p/{p}/charter", `{"yaml":"name: Planted\n"}`},
 	{"GET /api/templates", NeedsSession, "/api/templates", ""},
+	{"GET /api/p/{p}/links", NeedsSession, "/api/p/{p}/links", ""},
+	{"POST /api/p/{p}/links", NeedsSession, "/api/p/{p}/links", `{"to":"` + strings.Repeat("ab", 32) + `","send_roles":["editor"]}`},
+	{"POST /api/p/{p}/links/accept", NeedsSession, "/api/p/{p}/links/accept", `{"code":"pl1aaaa","deliver_to":"editor"}`},
+	{"POST /api/p/{p}/links/{l}/end", NeedsSession, "/api/p/{p}/links/0123456789ab/end", `{}`},
+	{"POST /api/p/{p}/tasks/{t}/handoff", NeedsSession, "/api/p/{p}/tasks/{t}/handoff", `{"to":"` + strings.Repeat("ab", 32) + `"}`},
+	{"POST /api/p/{p}/tasks/{t}/report", NeedsSession, "/api/p/{p}/tasks/{t}/report", `{"status":"Done"}`},
 	{"POST /api/p/{p}/members/{m}/remove", NeedsSession, "/api/p/{p}/members/{m}/remove", `{}`},
 }
 

@@ -24,6 +24,9 @@ type taskJSON struct {
 	Creator   string   `json:"creator"`
 	Comments  int      `json:"comments"`
 	Archived  bool     `json:"archived"`
+	// Origin: where a task received over a link came from, with the
+	// verdict on its sender (app.OriginView); null for a task made here.
+	Origin *app.OriginView `json:"origin"`
 }
 
 func toJSON(st *state.State, t *state.Task) taskJSON {
@@ -54,9 +57,16 @@ func (s *Server) tasks(r *http.Request, n *app.Node) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	ts := app.VisibleTasks(st, n.Me().ID, f)
+	origins, err := n.TaskOrigins(r.Context(), st, ts)
+	if err != nil {
+		return nil, err
+	}
 	out := []taskJSON{}
-	for _, t := range app.VisibleTasks(st, n.Me().ID, f) {
-		out = append(out, toJSON(st, t))
+	for _, t := range ts {
+		tj := toJSON(st, t)
+		tj.Origin = origins[t.ID]
+		out = append(out, tj)
 	}
 	return out, nil
 }
@@ -79,7 +89,18 @@ func (s *Server) task(r *http.Request, n *app.Node) (any, error) {
 	for _, c := range t.Comments {
 		cs = append(cs, comment{st.NameOf(c.Author), c.Text, time.UnixMilli(int64(c.Time)).UTC().Format("2006-01-02 15:04")})
 	}
-	return map[string]any{"task": toJSON(st, t), "comments": cs}, nil
+	tj := toJSON(st, t)
+	if tj.Origin, err = n.TaskOrigin(r.Context(), st, t); err != nil {
+		return nil, err
+	}
+	hs, err := n.TaskHandoffs(r.Context(), st, t)
+	if err != nil {
+		return nil, err
+	}
+	if hs == nil {
+		hs = []app.HandoffView{}
+	}
+	return map[string]any{"task": tj, "comments": cs, "handoffs": hs}, nil
 }
 
 func (s *Server) createTask(r *http.Request, n *app.Node) (any, error) {
@@ -130,23 +151,63 @@ func onTask(r *http.Request, n *app.Node, in any, build func(st *state.State, t 
 	return map[string]bool{"ok": true}, nil
 }
 
+// comment comments on a task: {"text", "report"}; with "report", the
+// comment is also reported back to the pursuance that handed the task off
+// (as `task comment --report`).
 func (s *Server) comment(r *http.Request, n *app.Node) (any, error) {
 	var in struct {
-		Text string `json:"text"`
+		Text   string `json:"text"`
+		Report bool   `json:"report"`
 	}
-	return onTask(r, n, &in, func(_ *state.State, t *state.Task) (state.Op, error) {
+	var id event.ID
+	out, err := onTask(r, n, &in, func(_ *state.State, t *state.Task) (state.Op, error) {
+		id = t.ID
 		return &state.TaskComment{Task: t.ID, Text: in.Text}, nil
 	})
+	if err != nil || !in.Report {
+		return out, err
+	}
+	return out, s.reportBack(r, n, id, nil, in.Text)
 }
 
+// setStatus sets a task's status: {"status", "report"}; with "report",
+// the status is also reported back (as `task status --report`).
 func (s *Server) setStatus(r *http.Request, n *app.Node) (any, error) {
 	var in struct {
 		Status string `json:"status"`
+		Report bool   `json:"report"`
 	}
-	return onTask(r, n, &in, func(_ *state.State, t *state.Task) (state.Op, error) {
-		status, err := state.ParseStatus(in.Status)
+	var id event.ID
+	var status state.Status
+	out, err := onTask(r, n, &in, func(_ *state.State, t *state.Task) (state.Op, error) {
+		var err error
+		id = t.ID
+		status, err = state.ParseStatus(in.Status)
 		return &state.TaskStatus{Task: t.ID, Status: status}, err
 	})
+	if err != nil || !in.Report {
+		return out, err
+	}
+	return out, s.reportBack(r, n, id, &status, "")
+}
+
+// reportBack reports, after the change itself was made, on task id of
+// {p} to the pursuance that handed it off. An error says that the change
+// was made; it went out all the same (the API tells the node and the
+// pages only of requests that succeed).
+func (s *Server) reportBack(r *http.Request, n *app.Node, id event.ID, status *state.Status, comment string) error {
+	p, err := n.Resolve(r.Context(), r.PathValue("p"))
+	if err == nil {
+		_, err = n.Report(r.Context(), p, id.String(), status, comment, app.DoOptions{})
+	}
+	if err != nil {
+		s.Notify()
+		if s.Changed != nil {
+			s.Changed()
+		}
+		return fmt.Errorf("done here, but not reported back: %w", err)
+	}
+	return nil
 }
 
 // assign assigns a task: {"who": a member's name or ID, or "role:NAME"}.

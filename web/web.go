@@ -114,6 +114,12 @@ func New(host string, open func(context.Context) (*app.Node, error)) (*Server, e
 	route("POST /api/p/{p}/members/{m}/remove", NeedsSession, s.api(s.remove))
 	route("GET /api/p/{p}/charter", NeedsSession, s.api(s.charter))
 	route("POST /api/p/{p}/charter", NeedsSession, s.api(s.amend))
+	route("GET /api/p/{p}/links", NeedsSession, s.api(s.links))
+	route("POST /api/p/{p}/links", NeedsSession, s.api(s.linkCreate))
+	route("POST /api/p/{p}/links/accept", NeedsSession, s.api(s.linkAccept))
+	route("POST /api/p/{p}/links/{l}/end", NeedsSession, s.api(s.linkEnd))
+	route("POST /api/p/{p}/tasks/{t}/handoff", NeedsSession, s.api(s.handoff))
+	route("POST /api/p/{p}/tasks/{t}/report", NeedsSession, s.api(s.report))
 	route("GET /api/templates", NeedsSession, s.api(func(*http.Request, *app.Node) (any, error) { return charter.TemplateNames(), nil }))
 	return s, nil
 }

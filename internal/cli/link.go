@@ -36,16 +36,14 @@ their tasks). Hand it over a channel you trust.`,
 	return cmd
 }
 
-// resolveOther names another pursuance: by full ID, or, when this home
-// belongs to it too, as any pursuance is named.
+// resolveOther names another pursuance (app.ResolvePeer), as a usage
+// error when it names none.
 func resolveOther(ctx context.Context, n *app.Node, ref string) (event.ID, error) {
-	if id, err := event.ParseID(strings.TrimSpace(ref)); err == nil {
-		return id, nil
+	id, err := n.ResolvePeer(ctx, ref)
+	if err != nil {
+		return event.ID{}, usageErrorf("%v", err)
 	}
-	if id, err := n.Resolve(ctx, ref); err == nil {
-		return id, nil
-	}
-	return event.ID{}, usageErrorf("name the other pursuance by its full ID (64 hex digits), not %q", ref)
+	return id, nil
 }
 
 func newLinkCreateCmd(e *Env) *cobra.Command {

@@ -477,7 +477,9 @@ func (e *Env) upRound(ctx context.Context, peer string) (targets []app.WatchTarg
 			continue
 		}
 		missing += len(res.Missing)
-		received += res.Received
+		// What came over links shows too: the other side's events (a
+		// report, a receive) and the hand-offs received as tasks here.
+		received += res.Received + res.Links.Received + res.Links.Receives
 		if ts, err := n.WatchTargets(ctx, p.ID, []string{peer}); err == nil {
 			targets = append(targets, ts...)
 		}

@@ -296,11 +296,15 @@ func (t *Tor) event(rep *reply) {
 const closeWait = 5 * time.Second
 
 // Close stops a tor that Start started (closing its owning control
-// connection makes it exit; it is killed if it lingers) and removes the
-// onion services this process published; from an attached tor it
-// detaches. It is safe to call more than once.
+// connection makes it exit; it is killed if it lingers). From an attached
+// tor it removes the onion services this process published (DEL_ONION,
+// waiting for each answer) and detaches. It is safe to call more than
+// once.
 func (t *Tor) Close() error {
 	t.closeOnce.Do(func() {
+		if t.cmd == nil {
+			t.unpublish()
+		}
 		t.closeErr = t.cc.close()
 		if t.cmd == nil {
 			return
@@ -314,6 +318,30 @@ func (t *Tor) Close() error {
 		t.closeErr = nil
 	})
 	return t.closeErr
+}
+
+// unpublishWait bounds how long Close waits for an attached tor to
+// remove each onion service this process published.
+const unpublishWait = 2 * time.Second
+
+// unpublish removes, from an attached tor, the onion services this
+// process published, and waits for tor to say so: closing the control
+// connection would remove them too, but in tor's own time, and a caller
+// that has returned from Close may rely on their being gone.
+func (t *Tor) unpublish() {
+	t.mu.Lock()
+	ids := make([]string, 0, len(t.published))
+	for id := range t.published {
+		ids = append(ids, id)
+	}
+	t.mu.Unlock()
+	for _, id := range ids {
+		ctx, cancel := context.WithTimeout(context.Background(), unpublishWait)
+		if _, err := t.cc.do(ctx, "DEL_ONION "+id); err != nil {
+			t.log.Debug("removing the onion service", "onion", id+".onion", "err", oneLine(err.Error(), 200))
+		}
+		cancel()
+	}
 }
 
 // Done is closed when the control connection ends: tor stopped, or

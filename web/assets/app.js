@@ -41,7 +41,7 @@ function showError(err) {
   if (locked) return;
   const e = $("#error");
   e.textContent = err.message || String(err);
-  e.classList.remove("hidden");
+  e.classList.remove("hidden", "info");
   setTimeout(() => e.classList.add("hidden"), 6000);
 }
 
@@ -99,6 +99,7 @@ async function refresh() {
   const tasks = await api("/p/" + current + "/tasks?filter=" + encodeURIComponent($("#filter").value));
   renderTree(tasks);
   loadStatus();
+  await loadLinks(); // links.js
   const cols = $("#columns");
   const focusedCard = cols.contains(document.activeElement) ? document.activeElement.dataset.id : null;
   cols.replaceChildren(...info.statuses.map((s) => {
@@ -111,6 +112,7 @@ async function refresh() {
       card.append(el("div", t.title));
       const meta = [t.assignees.length ? "@" + t.assignees.join(" @") : "", t.due ? "due " + t.due : "", t.comments ? t.comments + (t.comments === 1 ? " comment" : " comments") : ""].filter(Boolean).join(" · ");
       card.append(el("div", meta, "meta"));
+      if (t.origin) card.append(originBadge(t.origin)); // links.js
       card.onclick = () => openDetail(t.id);
       card.onkeydown = (e) => { if (e.key === "Enter") openDetail(t.id); };
       c.append(card);
@@ -302,7 +304,7 @@ async function openDetail(id, quiet) {
     if (ticket !== detailTicket) return; // closed or replaced meanwhile
     openTask = id;
     $("#d-title").textContent = d.task.title;
-    $("#d-meta").textContent = "by " + d.task.creator + (d.task.visible_to.length ? " · visible to " + d.task.visible_to.join(", ") : " · every member") +
+    $("#d-meta").textContent = (d.task.origin ? "received by " : "by ") + d.task.creator + (d.task.visible_to.length ? " · visible to " + d.task.visible_to.join(", ") : " · every member") +
       (d.task.assignees.length ? " · assigned to " + d.task.assignees.join(", ") : "") + (d.task.due ? " · due " + d.task.due : "") +
       (d.task.archived ? " · archived" : "");
     $("#d-archive").textContent = d.task.archived ? "Unarchive" : "Archive";
@@ -317,6 +319,7 @@ async function openDetail(id, quiet) {
       st.replaceChildren(...info.statuses.map((s) => { const o = el("option", pretty(s)); o.value = s; return o; }));
       st.value = d.task.status;
     }
+    renderLinkDetail(d); // links.js
     $("#d-comments").replaceChildren(...d.comments.map((c) => { const li = el("li"); li.append(el("strong", c.author + " "), el("span", c.time, "muted"), el("div", c.text)); return li; }));
     $("#detail").classList.remove("hidden");
   } catch (e) { if (!quiet) showError(e); }
@@ -330,7 +333,7 @@ document.addEventListener("DOMContentLoaded", () => {
     if (b.dataset.view === "log") await loadLog().catch(showError);
     if (b.dataset.view === "charter") await loadCharter().catch(showError);
   });
-  $("#pursuance").onchange = (e) => { current = e.target.value; $('#new-task select[name="visible_to"]').dataset.roles = ""; $('#invite select[name="role"]').dataset.roles = ""; closeDetail(); refresh().catch(showError); };
+  $("#pursuance").onchange = (e) => { current = e.target.value; $('#new-task select[name="visible_to"]').dataset.roles = ""; $('#invite select[name="role"]').dataset.roles = ""; $("#send-roles").dataset.roles = ""; $("#link-code").classList.add("hidden"); closeDetail(); refresh().catch(showError); };
   $("#filter").onchange = () => refresh().catch(showError);
   $("#mine").onclick = () => { $("#filter").value = "@me"; refresh().catch(showError); };
   $("#all").onclick = () => { $("#filter").value = ""; refresh().catch(showError); };
@@ -356,7 +359,7 @@ document.addEventListener("DOMContentLoaded", () => {
     try { await api("/p/" + current + "/tasks", body); f.title.value = ""; f.body.value = ""; await refresh(); } catch (err) { showError(err); }
   };
   $("#d-status").onchange = async (e) => {
-    try { await api("/p/" + current + "/tasks/" + openTask + "/status", {status: e.target.value}); await refresh(); } catch (err) { showError(err); }
+    try { await api("/p/" + current + "/tasks/" + openTask + "/status", {status: e.target.value, report: reporting()}); await refresh(); } catch (err) { showError(err); }
   };
   $("#amend").onclick = async () => {
     try {
@@ -439,7 +442,7 @@ document.addEventListener("DOMContentLoaded", () => {
   };
   $("#d-comment").onsubmit = async (e) => {
     e.preventDefault();
-    try { await api("/p/" + current + "/tasks/" + openTask + "/comments", {text: e.target.text.value}); e.target.text.value = ""; await refresh(); } catch (err) { showError(err); }
+    try { await api("/p/" + current + "/tasks/" + openTask + "/comments", {text: e.target.text.value, report: reporting()}); e.target.text.value = ""; await refresh(); } catch (err) { showError(err); }
   };
   if (!token) { lockOut(); return; }
   loadPursuances().catch(showError);

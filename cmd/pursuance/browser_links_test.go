@@ -1,0 +1,201 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+)
+
+// TestBrowserLinks: links between pursuances in the web UI, in a real
+// browser (Debian's chromium) against two real nodes (`pursuance up` on
+// two homes) and a real relay on loopback. Alice's "Night Desk" (A) and
+// Bea's "Day Desk" (B) both keep their logs on the relay. Alice offers a
+// link to B (a request without a sending role is refused with what to
+// do), Bea accepts the code in her page, on a phone-width screen, with the
+// keyboard; Alice hands a task off; Bea's board shows it with its origin
+// verified — from Night Desk, role editor, sent by Alice — she works it,
+// reporting the status back, and Alice's open task shows the progress;
+// Bea ends the link and Alice's page shows it ended. Both nodes sync every
+// hour only: everything travels by the live streams, the link's channel
+// included.
+func TestBrowserLinks(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real nodes, a relay and a browser")
+	}
+	chrome, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Skip("chromium is not installed (Debian's chromium package; .ci/run installs it): TestBrowserLinks needs it")
+	}
+	shots := os.Getenv("PURSUANCE_SCREENSHOTS")
+	rp := startRelay(t, t.TempDir())
+	t.Cleanup(func() {
+		rp.cmd.Process.Signal(syscall.SIGTERM)
+		rp.cmd.Wait()
+	})
+	start := func(name string) *upNode {
+		home := filepath.Join(t.TempDir(), "home")
+		env := append(os.Environ(), "PURSUANCE_PASSPHRASE=links "+name)
+		pursuance(t, env, "--home", home, "id", "new", "--name", name, "--insecure-test-kdf")
+		return runUp(t, name, home, env)
+	}
+	alice, bea := start("Alice"), start("Bea")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	actx, acancel := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chrome), chromedp.NoSandbox, chromedp.WindowSize(1280, 900))...)
+	defer acancel()
+	atab, cancelA := chromedp.NewContext(actx)
+	defer cancelA()
+	btab, cancelB := chromedp.NewContext(atab)
+	defer cancelB()
+	nodes := func() string {
+		return "\n--- Alice's node:\n" + alice.stderr() + "\n--- Bea's node:\n" + bea.stderr()
+	}
+	run := func(tab context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(tab, steps...); err != nil {
+			t.Fatalf("%s: %v%s", what, err, nodes())
+		}
+	}
+	// poll waits for what a person would look for; 20 s covers a node's
+	// round under -race on a loaded two-core machine.
+	poll := func(tab context.Context, what, js string) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		var err error
+		for {
+			err = chromedp.Do(tab, chromedp.Poll[chromedp.Void](js, chromedp.WithPollingTimeout(time.Until(deadline))))
+			if err == nil || time.Now().After(deadline) || !navigated(err) {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if err != nil {
+			page, _ := chromedp.Run(tab, chromedp.Evaluate[string](`document.querySelector("main").innerText + " | error: " + document.querySelector("#error").textContent`))
+			t.Fatalf("%s: %v; the page shows: %.2000s%s", what, err, page, nodes())
+		}
+	}
+	shot := func(tab context.Context, name string) {
+		t.Helper()
+		if shots == "" {
+			return
+		}
+		png, err := chromedp.Run(tab, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatalf("screenshot %s: %v", name, err)
+		}
+		if err := os.WriteFile(filepath.Join(shots, name+".png"), png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
+	// press clicks a control from inside the page, where finding and
+	// clicking are one step: a header that reflows (the sync status
+	// changes every second) cannot move it between the two.
+	press := func(sel string) chromedp.Action[chromedp.Void] {
+		return chromedp.Evaluate[chromedp.Void](`(() => { const e = document.querySelector(` + "`" + sel + "`" + `); if (!e || e.getClientRects().length === 0) throw new Error("no visible ` + strings.ReplaceAll(sel, `"`, `'`) + `"); e.click(); })()`)
+	}
+	view := func(name string) chromedp.Action[chromedp.Void] {
+		return press(`nav button[data-view="` + name + `"]`)
+	}
+	// Each founds a desk in its page and puts its log on the relay.
+	found := func(tab context.Context, n *upNode, name string) {
+		t.Helper()
+		run(tab, "log in", chromedp.Navigate(n.login))
+		poll(tab, "logged in", `location.href === "`+n.ui+`/" && document.querySelector("#me").textContent !== "" && document.querySelector("#pursuance").options.length > 0`)
+		run(tab, "new", press("#new-pursuance"))
+		poll(tab, "the found form", `!document.querySelector("#found").classList.contains("hidden")`)
+		run(tab, "found", chromedp.SendKeys(css(`#found input[name="name"]`), name), press("#found button"))
+		poll(tab, "the pursuance", `document.querySelector("#pursuance").selectedOptions[0]?.textContent === "`+name+`"`)
+		run(tab, "add the relay", view("members"), chromedp.SendKeys(css(`#add-relay input`), rp.url), press("#add-relay button"))
+		poll(tab, "the relay", `document.querySelector("#relays").textContent.includes("`+rp.url+`")`)
+	}
+	found(atab, alice, "Night Desk")
+	run(btab, "a phone's screen", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
+	found(btab, bea, "Day Desk")
+
+	// Bea's Links view: her pursuance's ID to hand to Alice; no links;
+	// nothing wider than the phone's screen.
+	run(btab, "Bea's links", view("links"))
+	poll(btab, "B's ID", `/^[0-9a-f]{64}$/.test(document.querySelector("#my-id").textContent) && !document.querySelector("#no-links").classList.contains("hidden")`)
+	poll(btab, "the Links view fits a phone", `document.documentElement.scrollWidth <= window.innerWidth`)
+	bID, err := chromedp.Run(btab, chromedp.Text(css("#my-id")))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Alice offers a link to B: first without a sending role (refused,
+	// saying what to do), then with "editor"; the code shows, to copy.
+	run(atab, "Alice's links", view("links"))
+	poll(atab, "the roles to send with", `document.querySelectorAll('#send-roles input[type="checkbox"]').length > 1`)
+	run(atab, "a link without a role", chromedp.SendKeys(css(`#link-create input[name="to"]`), bID), press(`#link-create button`))
+	poll(atab, "what to do", `!document.querySelector("#error").classList.contains("hidden") && document.querySelector("#error").textContent.includes("pick at least one role")`)
+	run(atab, "tick editor", press(`#send-roles input[value="editor"]`), press(`#link-create button`))
+	poll(atab, "the link code", `document.querySelector("#link-code textarea").value.startsWith("pl1") && !document.querySelector("#link-code").classList.contains("hidden")`)
+	poll(atab, "the link, waiting for B", `document.querySelector("#links-table tbody").textContent.includes("waiting for the other side")`)
+	code, err := chromedp.Run(atab, chromedp.Value(css("#link-code textarea")))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Bea accepts it, for her editors, from the keyboard (Enter submits).
+	run(btab, "deliver to editor", chromedp.SetValue(css(`#link-accept select[name="deliver_to"]`), "editor"))
+	run(btab, "Bea accepts", chromedp.SendKeys(css(`#link-accept input[name="code"]`), code+kb.Enter))
+	poll(btab, "B's link", `[...document.querySelectorAll("#links-table tbody tr")].some(r => r.textContent.includes("it sends to this pursuance") && r.textContent.includes("arrive for: editor") && r.textContent.includes("open"))`)
+	poll(btab, "A's name, once its history came", `document.querySelector("#links-table tbody").textContent.includes("Night Desk")`)
+	poll(btab, "still fits a phone", `document.documentElement.scrollWidth <= window.innerWidth`)
+	shot(btab, "links-phone")
+	// Alice's page, not reloaded, shows the link open, to Day Desk.
+	poll(atab, "A's link is open", `[...document.querySelectorAll("#links-table tbody tr")].some(r => r.textContent.includes("Day Desk") && r.textContent.includes("this pursuance sends to it") && r.textContent.includes("open"))`)
+	shot(atab, "links")
+
+	// Alice adds a task and hands it off to Day Desk.
+	run(atab, "the board", view("board"), chromedp.SendKeys(css(`#new-task input[name="title"]`), "Check the leaked memo"),
+		chromedp.SendKeys(css(`#new-task input[name="body"]`), "Is the **letterhead** real?"), press("#new-task button"))
+	poll(atab, "the card", `[...document.querySelectorAll(".card")].some(c => c.textContent.includes("Check the leaked memo"))`)
+	clickCard := func(title string) chromedp.Action[chromedp.Void] {
+		return chromedp.Evaluate[chromedp.Void](`[...document.querySelectorAll(".card")].find(c => c.textContent.includes("` + title + `")).click()`)
+	}
+	run(atab, "open it", clickCard("Check the leaked memo"))
+	poll(atab, "hand off to Day Desk is offered", `!document.querySelector("#d-handoff").classList.contains("hidden") && document.querySelector("#d-handoff select").selectedOptions[0]?.textContent === "Day Desk"`)
+	run(atab, "hand off", press("#d-handoff button"))
+	poll(atab, "handed off, not received yet", `document.querySelector("#d-handoffs").textContent.includes("To Day Desk") && document.querySelector("#d-handoffs").textContent.includes("Verified")`)
+
+	// Bea's board, not reloaded, shows it with its origin verified.
+	run(btab, "Bea's board", view("board"))
+	poll(btab, "the received task, verified", `[...document.querySelectorAll(".card")].some(c => c.textContent.includes("Check the leaked memo") && c.querySelector(".origin-badge.verified")?.textContent === "from Night Desk · Verified")`)
+	poll(btab, "the board fits a phone", `document.documentElement.scrollWidth <= window.innerWidth`)
+	run(btab, "Bea opens it", clickCard("Check the leaked memo"))
+	poll(btab, "its origin", `document.querySelector("#d-origin").classList.contains("verified") && document.querySelector("#d-origin").textContent.startsWith("Verified: From Night Desk (role editor), sent by Alice") && document.querySelector("#d-body strong")?.textContent === "letterhead"`)
+	poll(btab, "no hand-off of a received task", `document.querySelector("#d-handoff").classList.contains("hidden")`)
+	shot(btab, "received-task-phone")
+	// She chooses to report back, and starts working on it.
+	poll(btab, "the choice to report back", `!document.querySelector("#d-report-label").classList.contains("hidden") && document.querySelector("#d-report-label").textContent.includes("Night Desk") && !document.querySelector("#d-report").checked`)
+	run(btab, "report back", press("#d-report"),
+		chromedp.Evaluate[chromedp.Void](`(() => { const s = document.querySelector("#d-status"); s.value = "WorkingOn"; s.dispatchEvent(new Event("change")); })()`))
+	poll(btab, "working on it", `document.querySelector("#d-status").value === "WorkingOn" && document.querySelector("#d-report").checked`)
+
+	// Alice's open task, not reloaded, shows it received and the progress.
+	poll(atab, "the progress reported back", `(t => t.includes("received there") && t.includes("Bea: status Working on") && t.includes("(Verified)"))(document.querySelector("#d-handoffs").textContent)`)
+	shot(atab, "handoff-progress")
+
+	// Bea ends the link; Alice's page shows it ended by the other side.
+	run(btab, "Bea's links", view("links"), chromedp.Evaluate[chromedp.Void](`window.confirm = () => true`))
+	poll(btab, "the end button", `document.querySelector("#links-table button.danger") !== null`)
+	run(btab, "end it", chromedp.Evaluate[chromedp.Void](`document.querySelector("#links-table button.danger").click()`))
+	poll(btab, "ended here", `document.querySelector("#links-table tbody").textContent.includes("ended by this pursuance")`)
+	run(atab, "Alice's links", view("links"))
+	poll(atab, "ended there", `document.querySelector("#links-table tbody").textContent.includes("ended by the other side") && document.querySelector("#links-table button.danger") === null`)
+	if strings.Contains(alice.stderr()+bea.stderr(), "panic") {
+		t.Fatalf("a node panicked:%s", nodes())
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -267,6 +268,16 @@ func suiteEnv(t *testing.T, n *tortest.Network, dir string) []string {
 		}
 	}
 	env = append(env, envCLI+"=1", "PURSUANCE_PASSPHRASE=pw", "PURSUANCE_TORRC="+torrc, "PURSUANCE_TOR_TESTNET_ONLY=1")
+	if _, err := exec.LookPath("tor"); err != nil {
+		// tortest found tor where Debian puts it, off this PATH (a user's
+		// PATH often lacks /usr/sbin): the product looks on PATH only.
+		for _, p := range []string{"/usr/sbin/tor", "/usr/bin/tor"} {
+			if _, err := os.Stat(p); err == nil {
+				env = append(env, "PURSUANCE_TOR_BINARY="+p)
+				break
+			}
+		}
+	}
 	if os.Getenv("GORACE") == "" {
 		// Under -race, each process otherwise sleeps a second at exit.
 		env = append(env, "GORACE=atexit_sleep_ms=0")

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -22,7 +23,8 @@ import (
 // holds no pursuance, on a phone-width screen: a relay that is not there
 // is named with what to do; he finds Cell on the Discover page by words
 // (typed, Enter searches), asks to join with a message, and his request
-// waits. Erin's page lists the request (name, message) and she invites
+// waits. Erin's page lists the request (name, message, whose markup shows
+// as text and runs nothing) and she invites
 // him as a researcher; it says the code went to Gus. Gus's page shows
 // "Invited" with a Join button; he joins, and sees Cell's board and
 // himself among its members, a researcher, whose Profile view says the
@@ -48,6 +50,9 @@ func TestBrowserKnock(t *testing.T) {
 		return runUp(t, name, home, env)
 	}
 	erin, gus := start("Erin"), start("Gus")
+	// Gus's message carries markup: the intake role's page must show it
+	// as the text it is.
+	const msg = `I translate Farsi; <img src=x onerror="window.pwned=1"><b>Dana</b> sent me.`
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -147,14 +152,16 @@ func TestBrowserKnock(t *testing.T) {
 	poll(gtab, "the Discover page fits a phone", fits)
 	run(gtab, "ask to join", press(`#discover-list li.entry button[aria-label="Ask to join Cell"]`))
 	poll(gtab, "the message box, focused", `document.activeElement === document.querySelector('#discover-list form.knock textarea')`)
-	run(gtab, "the message", chromedp.SendKeys(css(`#discover-list form.knock textarea`), "I translate Farsi; Dana sent me."), press(`#discover-list form.knock button[type="submit"]`))
+	run(gtab, "the message", chromedp.SendKeys(css(`#discover-list form.knock textarea`), msg), press(`#discover-list form.knock button[type="submit"]`))
 	poll(gtab, "asked", `document.querySelector("#discover-list").textContent.includes("Asked to join Cell")`)
 	poll(gtab, "the request waits", `(e => e && e.textContent.includes("Cell") && e.querySelector(".status.waiting")?.textContent === "Waiting for an answer")(document.querySelector("#answers-list li.entry"))`)
 	shot(gtab, "discover-phone")
 
-	// Erin sees the request and invites Gus as a researcher.
+	// Erin sees the request (its message, which an outsider wrote, as
+	// text: no markup of it runs) and invites Gus as a researcher.
 	run(etab, "check for requests", press("#requests-check"))
-	poll(etab, "Gus's request", `(e => e && e.querySelector("h3").textContent === "Gus" && e.querySelector(".message").textContent === "I translate Farsi; Dana sent me." && e.textContent.includes("Sent "))(document.querySelector("#requests-list li.entry"))`)
+	poll(etab, "Gus's request", `(e => e && e.querySelector("h3").textContent === "Gus" && e.querySelector(".message").textContent === `+strconv.Quote(msg)+` && e.textContent.includes("Sent "))(document.querySelector("#requests-list li.entry"))`)
+	poll(etab, "no markup of the request ran", `document.querySelector("#requests-list img, #requests-list b") === null && window.pwned === undefined`)
 	run(etab, "as a researcher", chromedp.SetValue(css(`#requests-list select[name="role"]`), "researcher"),
 		chromedp.SendKeys(css(`#requests-list input[name="message"]`), "Welcome."), press(`#requests-list button[aria-label="Invite Gus"]`))
 	poll(etab, "the code went to Gus", `document.querySelector("#requests-list").textContent.includes("Invited: the invite code went to Gus") && document.querySelector("#error").textContent.includes("Invited Gus as researcher")`)

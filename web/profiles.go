@@ -55,15 +55,14 @@ func (s *Server) profileGet(r *http.Request, n *app.Node) (any, error) {
 	me := n.Me().ID
 	may, refusal := st.MayPublishProfile(me), ""
 	if !may {
-		var roles []string
 		m, member := st.Member(me)
-		if member {
-			roles = m.Roles
-		}
-		if err := st.Charter().Allows(roles, charter.PublishProfile, nil, nil); err != nil && member {
-			refusal = err.Error()
-		} else {
+		switch err := st.Charter().Allows(m.Roles, charter.PublishProfile, nil, nil); {
+		case !member:
 			refusal = "you are not a member of " + st.Name() + " any more"
+		case err != nil:
+			refusal = err.Error()
+		default:
+			refusal = "your roles in " + st.Name() + " may not publish-profile now"
 		}
 	}
 	return map[string]any{"profile": out, "may_publish": may, "refusal": refusal}, nil

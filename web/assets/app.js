@@ -100,6 +100,7 @@ async function refresh() {
   renderTree(tasks);
   loadStatus();
   await loadLinks(); // links.js
+  await loadProfile(false); // profiles.js
   const cols = $("#columns");
   const focusedCard = cols.contains(document.activeElement) ? document.activeElement.dataset.id : null;
   cols.replaceChildren(...info.statuses.map((s) => {
@@ -263,6 +264,16 @@ function showTor(tor) {
     "This node connects to relays directly: they see its IP address. `pursuance up --tor` goes through Tor.";
 }
 
+// joinWith joins with an invite code and shows the pursuance joined, on
+// its board.
+async function joinWith(code) {
+  const r = await api("/join", {code});
+  current = r.pursuance;
+  $('#new-task select[name="visible_to"]').dataset.roles = ""; $('#invite select[name="role"]').dataset.roles = "";
+  await loadPursuances();
+  $('header nav button[data-view="board"]').click();
+}
+
 async function loadStatus() {
   const st = await api("/status").catch(() => ({}));
   showTor(st.tor);
@@ -332,6 +343,7 @@ document.addEventListener("DOMContentLoaded", () => {
     if (b.dataset.view !== "board" && b.dataset.view !== "tree") closeDetail();
     if (b.dataset.view === "log") await loadLog().catch(showError);
     if (b.dataset.view === "charter") await loadCharter().catch(showError);
+    if (b.dataset.view === "profile") await loadProfile(true).catch(showError);
   });
   $("#pursuance").onchange = (e) => { current = e.target.value; $('#new-task select[name="visible_to"]').dataset.roles = ""; $('#invite select[name="role"]').dataset.roles = ""; $("#send-roles").dataset.roles = ""; $("#link-code").classList.add("hidden"); closeDetail(); refresh().catch(showError); };
   $("#filter").onchange = () => refresh().catch(showError);
@@ -429,12 +441,7 @@ document.addEventListener("DOMContentLoaded", () => {
   };
   $("#join").onclick = async () => {
     const f = $("#found");
-    try {
-      const r = await api("/join", {code: f.code.value.trim()});
-      current = r.pursuance; f.code.value = ""; f.classList.add("hidden");
-      $('#new-task select[name="visible_to"]').dataset.roles = ""; $('#invite select[name="role"]').dataset.roles = "";
-      await loadPursuances();
-    } catch (err) { showError(err); }
+    try { await joinWith(f.code.value.trim()); f.code.value = ""; f.classList.add("hidden"); } catch (err) { showError(err); }
   };
   $("#sync").onclick = async () => {
     if (!current) return;

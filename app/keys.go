@@ -193,10 +193,19 @@ func (n *Node) RevokeRole(ctx context.Context, p event.ID, member identity.Publi
 
 // Approve approves an open proposal; if this approval carries it, the
 // keys it affects are re-keyed as Remove, AssignRole and RevokeRole do.
+//
+// When it carries a profile event, the profile's records go to the
+// relays (ProfilePush): the proposer's publish could not send them.
 func (n *Node) Approve(ctx context.Context, p, proposal event.ID, opts DoOptions) (Result, []string, error) {
+	before := n.profileVersions(ctx, p)
 	res, err := n.Do(ctx, p, &state.Approval{Proposal: proposal}, opts)
 	if err != nil || !res.Accepted {
 		return res, nil, err
+	}
+	if after := n.profileVersions(ctx, p); after != before {
+		if err := n.ProfilePush(ctx, p); err != nil {
+			res.SyncErr = errors.Join(res.SyncErr, err)
+		}
 	}
 	stale, err := n.HealKeys(ctx, p)
 	return res, stale, err

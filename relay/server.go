@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/pursuance/pursuance/keys"
+	"github.com/pursuance/pursuance/profile"
 )
 
 // Config is a relay's limits and plumbing. The zero value of a limit means
@@ -72,6 +73,19 @@ type Config struct {
 	// It must be safe for concurrent use, and keep no reference to
 	// envelope (its memory is reused).
 	Admit func(topic keys.Topic, envelope []byte) bool
+
+	// Directory lists the public profiles the relay holds (GET
+	// /v1/directory, /directory): the operator's opt-in. Profile records
+	// and knocks are taken either way (directory.go).
+	Directory bool
+	// MaxProfiles bounds the profile keys held; KnockWork is the proof of
+	// work asked of a knock, in bits (-1: none); KnocksPerHour bounds the
+	// knocks of one client address; KnockQuota the bytes of one
+	// profile's knock topic.
+	MaxProfiles   int
+	KnockWork     int
+	KnocksPerHour float64
+	KnockQuota    int64
 }
 
 // Defaults of Config.
@@ -139,6 +153,18 @@ func (c Config) withDefaults() Config {
 	def64(&c.HubTopicBytes, DefaultHubTopicBytes)
 	def64(&c.TopicQuota, DefaultTopicQuota)
 	def64(&c.MinFree, DefaultMinFree)
+	def(&c.MaxProfiles, DefaultMaxProfiles)
+	switch {
+	case c.KnockWork == 0:
+		c.KnockWork = DefaultKnockWork
+	case c.KnockWork < 0:
+		c.KnockWork = 0
+	}
+	c.KnockWork = min(c.KnockWork, profile.MaxStampBits)
+	if c.KnocksPerHour == 0 {
+		c.KnocksPerHour = DefaultKnocksPerHour
+	}
+	def64(&c.KnockQuota, DefaultKnockQuota)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -171,6 +197,7 @@ type Server struct {
 	// writeTimeout is how long a client may take to take one page of a
 	// read or one live message (writeTimeout; tests shorten it).
 	writeTimeout time.Duration
+	dir          directory // public profiles (directory.go)
 }
 
 // NewServer makes a server over st. It feeds live subscribers from st's
@@ -200,6 +227,12 @@ func NewServer(st Store, cfg Config) *Server {
 	mux.HandleFunc("POST /v1/topics/{topic}", s.appendHandler)
 	mux.HandleFunc("GET /v1/topics/{topic}", s.readHandler)
 	mux.HandleFunc("GET /v1/topics/{topic}/live", s.liveHandler)
+	mux.HandleFunc("PUT /v1/profiles/{key}", s.putProfile)
+	mux.HandleFunc("GET /v1/profiles/{key}", s.getProfile)
+	mux.HandleFunc("GET /v1/profiles", s.profilesOf)
+	mux.HandleFunc("GET /v1/directory", s.directoryHandler)
+	mux.HandleFunc("GET /directory", s.directoryHandler)
+	mux.HandleFunc("POST /v1/knocks/{key}", s.knockHandler)
 	s.mux = mux
 	instance := st.Instance()
 	s.h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -292,10 +325,14 @@ type Info struct {
 	MaxBody     int64 `json:"max_body"`
 	Envelopes   []int `json:"envelope_sizes"`
 	MaxReadSize int   `json:"max_read_limit"`
+	// Directory: the relay lists public profiles; KnockWork: the proof
+	// of work (bits) a knock needs.
+	Directory bool `json:"directory"`
+	KnockWork int  `json:"knock_work"`
 }
 
 func (s *Server) info(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, Info{Protocol: Version, MaxBatch: MaxBatch, MaxBody: s.cfg.MaxBody, Envelopes: keys.Buckets(), MaxReadSize: MaxReadLimit})
+	writeJSON(w, http.StatusOK, Info{Protocol: Version, MaxBatch: MaxBatch, MaxBody: s.cfg.MaxBody, Envelopes: keys.Buckets(), MaxReadSize: MaxReadLimit, Directory: s.cfg.Directory, KnockWork: s.cfg.KnockWork})
 }
 
 // apiError is the body of every error answer.

@@ -152,13 +152,21 @@ var scriptRelays sync.Map // map[string]*exec.Cmd, key: fmt.Sprint(ts) + name
 // and port, stop sends SIGTERM and waits for exit status 0.
 func relayCmd(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) < 2 {
-		ts.Fatalf("usage: relay start|kill|restart|stop NAME [--retention]")
+		ts.Fatalf("usage: relay start|kill|restart|stop NAME [--retention] [--directory]")
 	}
 	op, name := args[0], args[1]
 	var extra []string
-	if len(args) == 3 && args[2] == "--retention" {
-		// Keep only the newest 3 KiB of each topic, pruned every 100 ms.
-		extra = []string{"--retention-bytes", "3072", "--prune-every", "100ms"}
+	for _, a := range args[2:] {
+		switch a {
+		case "--retention":
+			// Keep only the newest 3 KiB of each topic, pruned every 100 ms.
+			extra = append(extra, "--retention-bytes", "3072", "--prune-every", "100ms")
+		case "--directory":
+			// List public profiles (docs/directory.md).
+			extra = append(extra, "--directory")
+		default:
+			ts.Fatalf("relay: unknown option %s", a)
+		}
 	}
 	key := fmt.Sprintf("%p/%s", ts, name)
 	switch op {

@@ -19,6 +19,8 @@ var examples = map[string]string{
   pursuance handoff desk 3f2a --to 7c1d… --json`,
 	"pursuance task report": `  pursuance task report research 9d0e --status Done --comment "the files are real"
   pursuance task status research 9d0e WorkingOn --report`,
+	"pursuance profile": `  pursuance profile publish desk --mission "We verify leaked documents." --intake-role editor
+  pursuance profile withdraw desk`,
 	"pursuance id": `  pursuance id new --name Alice
   pursuance id show --json`,
 	"pursuance bench": `  pursuance bench ingest --events 100000 --authors 20

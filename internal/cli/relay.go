@@ -55,6 +55,10 @@ type relayFile struct {
 	Onion     bool   `yaml:"onion"`
 	OnionOnly bool   `yaml:"onion-only"`
 	TorCtl    string `yaml:"tor-control"`
+
+	Directory     bool    `yaml:"directory"`
+	KnockWork     int     `yaml:"knock-work"`
+	KnocksPerHour float64 `yaml:"knocks-per-hour"`
 }
 
 // relayGCPercent is the relay's GOGC unless the environment sets one: what
@@ -107,7 +111,8 @@ stderr; GET /healthz then answers 200. Operating it: docs/relay.md.`,
 				ConnsPerAddr: f.ConnsPerAddr, ReadsPerAddr: f.ReadsPerAddr, AppendsPerAddr: f.AppendsPerAddr, SubsPerAddr: f.SubsPerAddr,
 				NewTopicsPerHour: f.NewTopicsPerHour, MaxReads: f.MaxReads, AppendMemory: f.AppendMemory,
 				HubBytes: f.HubBytes, HubTopicBytes: f.HubTopicBytes,
-				TopicQuota: f.TopicQuota, StoreQuota: f.StoreQuota, MinFree: f.MinFree, DataDir: f.Data}
+				TopicQuota: f.TopicQuota, StoreQuota: f.StoreQuota, MinFree: f.MinFree, DataDir: f.Data,
+				Directory: f.Directory, KnockWork: f.KnockWork, KnocksPerHour: f.KnocksPerHour}
 			for _, p := range f.TrustedProxies {
 				prefix, err := parsePrefix(p)
 				if err != nil {
@@ -245,6 +250,9 @@ stderr; GET /healthz then answers 200. Operating it: docs/relay.md.`,
 	fl.BoolVar(&f.Onion, "onion", false, "also publish the relay as a Tor onion service (its key kept in the data directory: a stable address); prints its http://….onion URL once reachable")
 	fl.BoolVar(&f.OnionOnly, "onion-only", false, "publish the relay as an onion service only: no clear-net listener")
 	fl.StringVar(&f.TorCtl, "tor-control", "", "with --onion, use the running tor whose control port is at `ADDR` (HOST:PORT or unix:/path) instead of starting one")
+	fl.BoolVar(&f.Directory, "directory", false, "list the public profiles this relay holds in its directory (GET /directory?q=words; docs/directory.md)")
+	fl.IntVar(&f.KnockWork, "knock-work", 0, fmt.Sprintf("proof of work a join request needs, in bits (default %d; -1: none)", relay.DefaultKnockWork))
+	fl.Float64Var(&f.KnocksPerHour, "knocks-per-hour", 0, fmt.Sprintf("join requests one client address may send per hour (default %d)", relay.DefaultKnocksPerHour))
 	return cmd
 }
 
@@ -278,6 +286,9 @@ func mergeRelayFile(cmd *cobra.Command, f *relayFile, file relayFile) {
 	keep(cmd, "onion", &f.Onion, file.Onion)
 	keep(cmd, "onion-only", &f.OnionOnly, file.OnionOnly)
 	keep(cmd, "tor-control", &f.TorCtl, file.TorCtl)
+	keep(cmd, "directory", &f.Directory, file.Directory)
+	keep(cmd, "knock-work", &f.KnockWork, file.KnockWork)
+	keep(cmd, "knocks-per-hour", &f.KnocksPerHour, file.KnocksPerHour)
 }
 
 // keep sets *v to the file's value unless the flag was given.

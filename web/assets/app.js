@@ -154,9 +154,15 @@ async function refresh() {
     take.onclick = () => change({role: sel.value, action: "revoke"}, "/roles");
     rm.onclick = () => { if (window.confirm("Remove " + m.name + "? Everything it could read is re-keyed; it reads nothing written afterwards.")) change({}, "/remove"); };
     act.append(sel, give, take, rm);
-    tr.append(el("td", m.name), el("td", m.roles.join(", ")), el("td", m.fingerprint), act);
+    const activity = el("td", m.inactive_since ? "inactive since " + m.inactive_since.slice(0, 10) : "active");
+    if (m.inactive_since) activity.title = "Signed nothing since " + m.inactive_since + ", by the members' own clocks";
+    tr.append(el("td", m.name), el("td", m.roles.join(", ")), activity, el("td", m.fingerprint), act);
     return tr;
   }));
+  $("#claims").replaceChildren(...(info.claims.length ? info.claims.map((c) => el("li",
+    c.role + " claimed by " + c.claimant + (c.mine ? " (you)" : "") + ": " +
+    (c.cancelled ? "cancelled, " + c.cancelled : "may complete from " + c.due.slice(0, 10) + " (" + c.claim.slice(0, 12) + ")"))) :
+    [el("li", "none")]));
   if (!$("#log").classList.contains("hidden")) await loadLog();
   if (openTask) await openDetail(openTask, true);
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/pursuance/pursuance/charter"
 	"github.com/pursuance/pursuance/event"
@@ -191,5 +192,37 @@ func TestLinkIsolation(t *testing.T) {
 	}
 	if again := a.linkIsolation(p, l1); again != isos[1] {
 		t.Error("a link's isolation string changes")
+	}
+}
+
+// TestOnionDownIsUnreachable: a relay that no connection reaches within
+// the relay timeout (through Tor, an onion service that is down: tor
+// never answers the SOCKS CONNECT) is named unreachable, not a relay
+// that "accepts connections but sends nothing" (found by
+// cmd/pursuance/torsuite's TestTorEndToEnd, with real tor).
+func TestOnionDownIsUnreachable(t *testing.T) {
+	noLocalDNS(t)
+	ctx := context.Background()
+	const onion = "http://25njqamcweflpvkl73j4szahhihoc4xt3ktcgjnpaingr5yhkenl5sid.onion"
+	alice := newMember(t, "Alice")
+	alice.opts.Dial = func(ctx context.Context, _, _, _ string) (net.Conn, error) {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	alice.opts.RelayTimeout = 200 * time.Millisecond
+	c, _ := charter.Template("desk")
+	p, err := alice.Create(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.SetRelays(ctx, p, []string{onion}, nil, DoOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := alice.Sync(ctx, p, SyncOptions{})
+	if err != nil || len(res.Relays) != 1 || res.Relays[0].Err == nil {
+		t.Fatalf("sync with an onion relay that never answers: %+v %v", res, err)
+	}
+	if msg := RelayError(res.Relays[0].Err); !strings.HasPrefix(msg, "unreachable") || strings.Contains(msg, "accepts connections") {
+		t.Errorf("RelayError = %q, want it named unreachable", msg)
 	}
 }

@@ -375,6 +375,10 @@ func RelayError(err error) string {
 		return ErrNeedsTor.Error()
 	case errors.As(err, &op) && op.Op == "dial":
 		return "unreachable (" + op.Err.Error() + ")"
+	case errors.Is(err, relay.ErrConnectStalled):
+		// Nothing answered the dial: through Tor, an onion service that
+		// is down (tor keeps trying its introduction points).
+		return "unreachable: no connection in time (" + err.Error() + ")"
 	case errors.Is(err, relay.ErrStalled):
 		return "no answer in time: it accepts connections but sends nothing (" + err.Error() + ")"
 	case errors.Is(err, context.DeadlineExceeded):

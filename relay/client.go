@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -34,6 +36,12 @@ const DefaultStall = 15 * time.Second
 // ErrStalled is wrapped by the error of a request that made no progress
 // for the client's stall time.
 var ErrStalled = errors.New("relay: no answer in time")
+
+// ErrConnectStalled is wrapped by the error of a request that stalled
+// before any connection to the relay was made: nothing answered the dial
+// (through Tor: the onion service is down or not published, or tor found
+// no way to it). It wraps ErrStalled.
+var ErrConnectStalled = fmt.Errorf("%w: no connection", ErrStalled)
 
 // NewClient returns a client of the relay at base (http://host:port),
 // using hc (nil: a client of its own). Every request fails with
@@ -63,8 +71,15 @@ func (c *Client) URL() string { return c.base }
 // went out, and no byte of the answer came in, for the stall time.
 func (c *Client) do(ctx context.Context, req *http.Request) (*http.Response, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
-	stalled := fmt.Errorf("%w (nothing for %s)", ErrStalled, c.stall)
-	timer := time.AfterFunc(c.stall, func() { cancel(stalled) })
+	var connected atomic.Bool
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { connected.Store(true) }})
+	timer := time.AfterFunc(c.stall, func() {
+		if connected.Load() {
+			cancel(fmt.Errorf("%w (nothing for %s)", ErrStalled, c.stall))
+		} else {
+			cancel(fmt.Errorf("%w (none made within %s)", ErrConnectStalled, c.stall))
+		}
+	})
 	done := func() {
 		timer.Stop()
 		cancel(nil)

@@ -1,6 +1,8 @@
 package relay
 
 import (
+	"context"
+	"log/slog"
 	"net"
 	"sync"
 )
@@ -33,6 +35,7 @@ func (l *limited) Accept() (net.Conn, error) {
 			<-l.sem
 			return nil, err
 		}
+		l.s.logAccepted(c)
 		release := func() { <-l.sem }
 		if a, ok := addrOf(c.RemoteAddr().String()); ok && !trusted(l.s.cfg.TrustedProxies, a) {
 			if !l.s.clients.acquire(a, holdConn, l.s.now()) {
@@ -68,4 +71,30 @@ func (c *limitedConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(c.release)
 	return err
+}
+
+// logAccepted logs, at Debug, where a connection comes from: its network,
+// the address it was accepted on, its remote address and, for a Unix
+// socket on Linux, the process ID of its peer (SO_PEERCRED). An operator
+// (or a test) can check from it that connections to an onion service's
+// socket come from the local tor and from nothing else: a Unix socket has
+// no remote address, and its peer is the tor process.
+func (s *Server) logAccepted(c net.Conn) {
+	if !s.log.Enabled(context.Background(), slog.LevelDebug) {
+		return
+	}
+	attrs := []any{"network", c.LocalAddr().Network(), "local", c.LocalAddr().String(), "remote", addrString(c.RemoteAddr())}
+	if pid := peerPID(c); pid > 0 {
+		attrs = append(attrs, "peer_pid", pid)
+	}
+	s.log.Debug("connection accepted", attrs...)
+}
+
+// addrString is a's text, "" for none. (An unnamed Unix socket's peer,
+// as a connecting client's is, shows as "@" on Linux.)
+func addrString(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	return a.String()
 }

@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -41,5 +42,25 @@ func TestRetryAfter(t *testing.T) {
 		if IsRetryable(err) != c.retryable {
 			t.Errorf("%d: retryable %v, want %v", c.status, IsRetryable(err), c.retryable)
 		}
+	}
+}
+
+// A stall before any connection is made (nothing answered the dial:
+// through Tor, an onion service that is down) is ErrConnectStalled, not
+// a relay that "accepts connections but sends nothing"; a stall after
+// the connection is ErrStalled alone.
+func TestClientConnectStalls(t *testing.T) {
+	ctx := context.Background()
+	blocked := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		<-ctx.Done() // a SOCKS CONNECT that tor never answers
+		return nil, ctx.Err()
+	}}}
+	c := NewClient("http://relay.invalid", blocked).Stall(200 * time.Millisecond)
+	if _, err := c.Info(ctx); !errors.Is(err, ErrConnectStalled) || !errors.Is(err, ErrStalled) {
+		t.Errorf("a dial that never completes: %v, want ErrConnectStalled", err)
+	}
+	c = NewClient(hangingListener(t), nil).Stall(200 * time.Millisecond)
+	if _, err := c.Info(ctx); !errors.Is(err, ErrStalled) || errors.Is(err, ErrConnectStalled) {
+		t.Errorf("a relay that accepts and never answers: %v, want ErrStalled alone", err)
 	}
 }

@@ -98,6 +98,10 @@ func SignDeviceProof(device *identity.SigningKey, msg []byte) []byte {
 	return device.Sign(labelled(labelDeviceProof, msg))
 }
 
+// CertValid reports whether an add's or a replace's two certificate
+// signatures verify (what a relay-side admission can check alone).
+func (op *Device) CertValid() bool { return op.certValid() }
+
 // certValid checks both signatures of an add or replace.
 func (op *Device) certValid() bool {
 	kem, err := identity.ParseKEMPublicKey(op.KEM)
@@ -576,4 +580,42 @@ func deviceBoxes(op Op) []DeviceBox {
 		return o.Boxes
 	}
 	return nil
+}
+
+// MemberKEMBox is a member KEM key sealed to one device, as an accepted
+// event of the log carries it.
+type MemberKEMBox struct {
+	Event event.ID
+	KEM   identity.KEMPublicKey
+	Box   []byte
+}
+
+// MemberKEMBoxes returns, in log order, the member KEM keys accepted
+// events of member sealed to device (device ops and member-keys).
+func (s *State) MemberKEMBoxes(member, device identity.PublicKey) []MemberKEMBox {
+	var out []MemberKEMBox
+	for _, n := range s.b.nodes {
+		if !n.accepted || n.member != member {
+			continue
+		}
+		var raw []byte
+		switch o := n.op.(type) {
+		case *MemberKey:
+			raw = o.KEM
+		case *Device:
+			raw = o.MemberKEM
+		default:
+			continue
+		}
+		k, err := identity.ParseKEMPublicKey(raw)
+		if err != nil {
+			continue
+		}
+		for _, b := range deviceBoxes(n.op) {
+			if b.Device == device {
+				out = append(out, MemberKEMBox{Event: n.e.ID(), KEM: k, Box: b.Box})
+			}
+		}
+	}
+	return out
 }

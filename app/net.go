@@ -151,6 +151,13 @@ func (n *Node) relayClient(p event.ID, url string) *relay.Client {
 // builds to each relay.
 const ParallelReads = 4
 
+// AheadFirstPage is the size of a topic's first page (entries) when the
+// rest may be read ahead (readClients): small, so that the ranges read
+// at once start after one round trip rather than after a whole page's
+// transfer on one circuit; a sync with no more to read than this still
+// makes one request.
+const AheadFirstPage = 100
+
 // readClients returns the clients a sync reads the relay at url with, one
 // per read in flight, when the relay is an onion service reached through
 // Tor: the first is the pursuance's own client, each other one has an

@@ -128,7 +128,11 @@ func (rr *relayRun) pullTopic(ctx context.Context, t keys.Topic, k keys.Key) err
 			if ahead != nil {
 				page, err = ahead.Read(ctx, after)
 			} else {
-				page, err = rr.c.Read(ctx, t, after, rr.limits.page)
+				limit := rr.limits.page
+				if pages == 0 && len(rr.readers) > 1 {
+					limit = min(limit, AheadFirstPage)
+				}
+				page, err = rr.c.Read(ctx, t, after, limit)
 			}
 			return err
 		})
@@ -172,7 +176,7 @@ func (rr *relayRun) pullTopic(ctx context.Context, t keys.Topic, k keys.Key) err
 		if err := rr.settle(ctx, tr, lo, false); err != nil {
 			return err
 		}
-		if pages == 0 && len(rr.readers) > 1 && tr.target > tr.at+uint64(rr.limits.page) {
+		if pages == 0 && len(rr.readers) > 1 && tr.target > tr.at {
 			ahead = relay.NewRangeReader(ctx, rr.readers, t, tr.at, tr.target, rr.limits.page)
 		}
 		// Keep the cursor only while nothing waits for predecessors: what

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pursuance/pursuance/app"
 	"github.com/pursuance/pursuance/ingest"
 	"github.com/pursuance/pursuance/keys"
 	"github.com/pursuance/pursuance/relay"
@@ -121,7 +122,11 @@ func RunCatchupReaders(ctx context.Context, n int, dir string, spawn func(contex
 		if ahead != nil {
 			pg, err = ahead.Read(ctx, cursor)
 		} else {
-			pg, err = rc.Read(ctx, topic, cursor, page)
+			limit := page
+			if len(rcs) > 1 {
+				limit = min(page, app.AheadFirstPage) // as a sync reads an onion relay
+			}
+			pg, err = rc.Read(ctx, topic, cursor, limit)
 		}
 		if err != nil {
 			return nil, err
@@ -129,7 +134,7 @@ func RunCatchupReaders(ctx context.Context, n int, dir string, spawn func(contex
 		if len(pg.Entries) == 0 {
 			break
 		}
-		if last := pg.Entries[len(pg.Entries)-1].Cursor; ahead == nil && len(rcs) > 1 && pg.Last > last+uint64(page) {
+		if last := pg.Entries[len(pg.Entries)-1].Cursor; ahead == nil && len(rcs) > 1 && pg.Last > last {
 			ahead = relay.NewRangeReader(ctx, rcs, topic, last, pg.Last, page)
 		}
 		batch := make([][]byte, 0, len(pg.Entries))

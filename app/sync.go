@@ -176,6 +176,7 @@ func (n *Node) Sync(ctx context.Context, p event.ID, opts SyncOptions) (res Sync
 // syncLimits bound what one sync reads from one relay.
 type syncLimits struct {
 	pages  int           // pages of one topic
+	page   int           // entries asked for in one read
 	bytes  int64         // envelope bytes, all topics
 	barren int           // pages in a row of which nothing opens
 	budget time.Duration // time reading (quick syncs: their own deadline)
@@ -199,6 +200,9 @@ const (
 func (l syncLimits) withDefaults() syncLimits {
 	if l.pages == 0 {
 		l.pages = maxPullPages
+	}
+	if l.page == 0 {
+		l.page = readPageLimit
 	}
 	if l.bytes == 0 {
 		l.bytes = maxPullBytes
@@ -247,7 +251,7 @@ type syncRun struct {
 // be read, then sends it what it lacks.
 func (r *syncRun) relay(ctx context.Context, i int) {
 	res := &r.results[i]
-	rr := &relayRun{syncRun: r, res: res, c: r.n.relayClient(r.p, res.URL), pulled: map[keys.Topic]bool{}}
+	rr := &relayRun{syncRun: r, res: res, c: r.n.relayClient(r.p, res.URL), readers: r.n.readClients(r.p, res.URL), pulled: map[keys.Topic]bool{}}
 	pctx, cancel := context.WithTimeout(ctx, r.limits.budget)
 	err := rr.pullAll(pctx)
 	if err != nil && pctx.Err() != nil && ctx.Err() == nil {

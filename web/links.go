@@ -1,11 +1,14 @@
 package web
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 
 	"github.com/pursuance/pursuance/app"
+	"github.com/pursuance/pursuance/event"
 	"github.com/pursuance/pursuance/state"
 )
 
@@ -111,9 +114,33 @@ func (s *Server) handoff(r *http.Request, n *app.Node) (any, error) {
 	}
 	hr, _, err := n.Handoff(r.Context(), st.Pursuance(), r.PathValue("t"), peer, app.DoOptions{})
 	if err != nil {
+		if errors.Is(err, app.ErrNotPermitted) && linkEnded(r.Context(), n, st.Pursuance(), peer) {
+			return nil, fmt.Errorf("%w. No task goes over an ended link; to send tasks there again, offer a new link in the Links view and have its members accept the code", err)
+		}
 		return nil, err
 	}
 	return hr, nil
+}
+
+// linkEnded says whether every link p offered to peer is ended (by either
+// side, as far as this node knows), so that a refused hand-off can say
+// what to do.
+func linkEnded(ctx context.Context, n *app.Node, p, peer event.ID) bool {
+	ls, err := n.Links(ctx, p)
+	if err != nil {
+		return false
+	}
+	ended := false
+	for _, l := range ls {
+		if l.Direction != "out" || l.Pursuance != peer.String() {
+			continue
+		}
+		if l.State != "ended" {
+			return false
+		}
+		ended = true
+	}
+	return ended
 }
 
 // report reports on task {t} of {p}, received over a link, back to the

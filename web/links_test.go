@@ -200,7 +200,7 @@ func TestUILinks(t *testing.T) {
 	if la := links(ua, ta)[0].(map[string]any); la["state"] != "ended" || la["ended_by"] != "there" {
 		t.Fatalf("A's link after B ended it: %v", la)
 	}
-	if code, out, _ := call(t, "POST", ua+"/tasks/"+task+"/handoff", ta, map[string]any{"to": b}); code != 403 || !strings.Contains(out["error"].(string), "ended link") {
+	if code, out, _ := call(t, "POST", ua+"/tasks/"+task+"/handoff", ta, map[string]any{"to": b}); code != 403 || !strings.Contains(out["error"].(string), "ended link") || !strings.Contains(out["error"].(string), "offer a new link in the Links view") {
 		t.Fatalf("a hand-off over an ended link: %d %v", code, out)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -23,7 +24,10 @@ import (
 // keyboard; Alice hands a task off; Bea's board shows it with its origin
 // verified — from Night Desk, role editor, sent by Alice — she works it,
 // reporting the status back, and Alice's open task shows the progress;
-// Bea ends the link and Alice's page shows it ended. Both nodes sync every
+// A removes Bob, a second editor, concurrently with his hand-off of a
+// second task, and both pages mark that hand-off invalid with the reason;
+// Bea ends the link, Alice's page shows it ended, and a new task's panel
+// no longer offers Day Desk, saying why and what to do. Both nodes sync every
 // hour only: everything travels by the live streams, the link's channel
 // included.
 func TestBrowserLinks(t *testing.T) {
@@ -188,6 +192,106 @@ func TestBrowserLinks(t *testing.T) {
 	poll(atab, "the progress reported back", `(t => t.includes("received there") && t.includes("Bea: status Working on") && t.includes("(Verified)"))(document.querySelector("#d-handoffs").textContent)`)
 	shot(atab, "handoff-progress")
 
+	// A removes its sender concurrently with a second hand-off. Bob and
+	// Carol, two more editors of Night Desk, live in the CLI only (no
+	// node), so each is partitioned from the others whenever it runs
+	// --offline: Carol removes Bob while Bob, not having seen that, hands
+	// off a task of his; then Bob syncs, then Carol — the concurrency
+	// links.txtar makes. The removal is not made in Alice's page (whose
+	// Members view offers it) because her node publishes it at once, and
+	// Bob's next sync would fetch it before sending his hand-off: a
+	// removed member's event sent after it fetched its removal does not
+	// reach the others' nodes (Alice's next sync receives nothing), so
+	// the test would hang on that order half the time. Bea's page shows
+	// the hand-off verified on what it holds, then, once Carol's removal
+	// comes, invalid with the reason; so does Alice's page where it lists
+	// the task's hand-offs, and Bob's own replica.
+	type person struct {
+		name string
+		try  func(args ...string) (string, error) // the CLI on its home: stdout, or stderr on an error
+	}
+	cli := func(who string) person {
+		home, env := filepath.Join(t.TempDir(), who), append(os.Environ(), "PURSUANCE_PASSPHRASE=links "+who)
+		pursuance(t, env, "--home", home, "id", "new", "--name", who, "--insecure-test-kdf")
+		return person{who, func(args ...string) (string, error) {
+			cmd := exec.Command("pursuance", append([]string{"--home", home}, args...)...)
+			cmd.Env = env
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			out, err := cmd.Output()
+			if err != nil {
+				return stderr.String(), err
+			}
+			return strings.TrimSpace(string(out)), nil
+		}}
+	}
+	do := func(p person, args ...string) string {
+		t.Helper()
+		out, err := p.try(args...)
+		if err != nil {
+			t.Fatalf("%s: pursuance %s: %v: %s", p.name, strings.Join(args, " "), err, out)
+		}
+		return out
+	}
+	// join: Alice invites p as an editor in her page; p joins with the code.
+	join := func(p person) {
+		t.Helper()
+		run(atab, "invite "+p.name, chromedp.Evaluate[chromedp.Void](`document.querySelector("#invite-code textarea").value = ""`),
+			chromedp.SetValue(css(`#invite select[name="role"]`), "editor"), press("#invite button"))
+		poll(atab, "an invite code", `document.querySelector("#invite-code textarea").value.startsWith("pi1")`)
+		code, err := chromedp.Run(atab, chromedp.Value(css("#invite-code textarea")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Alice's node puts the invite on the relay in the background: p
+		// tries again, as the refusal says, until it is there (20 s, as
+		// poll).
+		for deadline := time.Now().Add(20 * time.Second); ; {
+			out, err := p.try("join", code)
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) || !strings.Contains(out, "do not hold the invite") {
+				t.Fatalf("%s joins: %v: %s%s", p.name, err, out, nodes())
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		poll(atab, p.name+", an editor", `[...document.querySelectorAll("#members tbody tr")].some(r => r.cells[0].textContent === "`+p.name+`" && r.cells[1].textContent.includes("editor"))`)
+	}
+	bob, carol := cli("Bob"), cli("Carol")
+	run(atab, "Alice's members", view("members"))
+	join(bob)
+	join(carol)
+	t2 := do(bob, "task", "add", "Night Desk", "--title", "A second lead", "--visible-to", "editor")
+	do(bob, "sync", "Night Desk")
+	if ls := do(bob, "links", "Night Desk", "--json"); !strings.Contains(ls, `"state":"open"`) {
+		t.Fatalf("Bob's links before the hand-off: %s", ls)
+	}
+	do(carol, "sync", "Night Desk")
+	do(carol, "--offline", "remove", "Night Desk", "Bob")
+	if out := do(bob, "--offline", "handoff", "Night Desk", t2, "--to", bID, "--json"); !strings.Contains(out, `"task":"`+t2+`"`) {
+		t.Fatalf("Bob's offline hand-off: %s", out)
+	}
+	do(bob, "sync", "Night Desk")
+	run(btab, "Bea's board", view("board"))
+	poll(btab, "the second task, verified on what Bea holds", `[...document.querySelectorAll(".card")].some(c => c.textContent.includes("A second lead") && c.querySelector(".origin-badge")?.textContent.startsWith("from Night Desk · "))`)
+	do(carol, "sync", "Night Desk")
+	// Bob's replica marks it invalid once it holds the removal.
+	do(bob, "sync", "Night Desk")
+	if lg := do(bob, "--offline", "log", "Night Desk", "--json"); !regexp.MustCompile(`"kind":"handoff","seq":[0-9]+,"status":"rejected","reason":"invalidated by concurrent removal`).MatchString(lg) {
+		t.Fatalf("Bob's replica does not mark his hand-off invalid: %s", lg)
+	}
+	run(atab, "Alice's board", view("board"))
+	poll(atab, "Bob's task", `[...document.querySelectorAll(".card")].some(c => c.textContent.includes("A second lead"))`)
+	run(atab, "open it", clickCard("A second lead"))
+	poll(atab, "its hand-off, invalid, with the reason", `document.querySelector("#d-handoffs").textContent.includes("To Day Desk: Invalid (invalidated by concurrent removal")`)
+	shot(atab, "handoff-invalid")
+	poll(btab, "the second task, invalid", `[...document.querySelectorAll(".card")].some(c => c.textContent.includes("A second lead") && c.querySelector(".origin-badge.invalid")?.textContent === "from Night Desk · Invalid")`)
+	run(btab, "Bea opens it", clickCard("A second lead"))
+	poll(btab, "invalid, with the reason", `document.querySelector("#d-origin").classList.contains("invalid") && document.querySelector("#d-origin").textContent.startsWith("Invalid: From Night Desk") && document.querySelector("#d-origin").textContent.includes("sent by Bob") && document.querySelector("#d-origin").textContent.includes("invalidated by concurrent removal")`)
+	poll(btab, "the invalid task fits a phone", `document.documentElement.scrollWidth <= window.innerWidth`)
+	shot(btab, "invalid-origin-phone")
+
 	// Bea ends the link; Alice's page shows it ended by the other side.
 	run(btab, "Bea's links", view("links"), chromedp.Evaluate[chromedp.Void](`window.confirm = () => true`))
 	poll(btab, "the end button", `document.querySelector("#links-table button.danger") !== null`)
@@ -195,6 +299,13 @@ func TestBrowserLinks(t *testing.T) {
 	poll(btab, "ended here", `document.querySelector("#links-table tbody").textContent.includes("ended by this pursuance")`)
 	run(atab, "Alice's links", view("links"))
 	poll(atab, "ended there", `document.querySelector("#links-table tbody").textContent.includes("ended by the other side") && document.querySelector("#links-table button.danger") === null`)
+	// A new task of Alice's: "Hand off to…" no longer offers Day Desk, and
+	// the panel says why and what to do.
+	run(atab, "the board", view("board"), chromedp.SendKeys(css(`#new-task input[name="title"]`), "Too late"), press("#new-task button"))
+	poll(atab, "the card", `[...document.querySelectorAll(".card")].some(c => c.textContent.includes("Too late"))`)
+	run(atab, "open it", clickCard("Too late"))
+	poll(atab, "no hand-off, and why", `document.querySelector("#d-handoff").classList.contains("hidden") && !document.querySelector("#d-handoff-note").classList.contains("hidden") && document.querySelector("#d-handoff-note").textContent.startsWith("No hand-off to Day Desk: Day Desk ended the link. To send it tasks again, offer a new link")`)
+	shot(atab, "handoff-ended")
 	if strings.Contains(alice.stderr()+bea.stderr(), "panic") {
 		t.Fatalf("a node panicked:%s", nodes())
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/pursuance/pursuance/internal/tor"
+	"github.com/pursuance/pursuance/relay"
 )
 
 // maxSocketPath is the longest Unix socket path used: sun_path holds 108
@@ -45,7 +46,10 @@ func onionListener(sock string, owned bool) (net.Listener, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	return ln, ln.Addr().String(), nil
+	// Every connection comes from tor: no per-address limit may count
+	// its loopback address as one client's (a Unix socket's peer has no
+	// address to count).
+	return relay.AnonymousListener(ln), ln.Addr().String(), nil
 }
 
 // announceOnion waits, in the background, until the onion service onion

@@ -141,6 +141,15 @@ function renderLinkDetail(d) {
     sel.replaceChildren(...targets.map((l) => { const op = el("option", peerName(l.name, l.pursuance)); op.value = l.pursuance; return op; }));
     if (targets.some((l) => l.pursuance === was)) sel.value = was;
   }
+  // A link this member could send over, ended: say so, and what to do,
+  // instead of only no longer offering it.
+  const ended = o ? [] : links.filter((l) => l.direction === "out" && l.state === "ended" && l.pursuance && l.roles.some((r) => info.my_roles.includes(r)) && !targets.some((x) => x.pursuance === l.pursuance));
+  const note = $("#d-handoff-note");
+  note.textContent = ended.map((l) => {
+    const name = peerName(l.name, l.pursuance);
+    return "No hand-off to " + name + ": " + (l.ended_by === "here" ? "this pursuance" : name) + " ended the link. To send it tasks again, offer a new link in the Links view and have its members accept the code.";
+  }).join(" ");
+  note.classList.toggle("hidden", ended.length === 0);
   const hs = d.handoffs || [];
   const list = $("#d-handoffs");
   list.replaceChildren();

@@ -598,3 +598,7 @@ func (n *Node) memberPublic() identity.Public {
 	k, _ := n.memberKEMs()
 	return identity.Public{Name: n.id.Name(), ID: n.me(), KEM: k.Public(), KEMBinding: identity.SignKEMBinding(n.id.SigningKey(), k.Public())}
 }
+
+// DevicePending reports whether this home asked to become a device
+// (RequestDevice) and has not accepted an approval yet.
+func (n *Node) DevicePending() bool { return n.dev != nil && n.dev.Member.IsZero() }

@@ -363,7 +363,7 @@ func (n *Node) ApproveDevice(ctx context.Context, req DeviceRequest) (string, er
 // there (with its proof) for the next sync to send. It returns the
 // pursuances it holds.
 func (n *Node) AcceptDevice(ctx context.Context, code string, fetch func(context.Context, event.ID) error) ([]event.ID, error) {
-	if n.dev == nil || !n.dev.Member.IsZero() {
+	if n.dev == nil || n.dev.Member == n.id.ID() {
 		return nil, errors.New("this home asked to be no device: run `pursuance device request --name NAME` here first")
 	}
 	box, err := decodeCode(code, approvalPrefix, "device approval")
@@ -378,6 +378,17 @@ func (n *Node) AcceptDevice(ctx context.Context, code string, fetch func(context
 	if err := cbor.Unmarshal(pt, &a); err != nil {
 		return nil, fmt.Errorf("the approval code is damaged: %v", err)
 	}
+	if !n.dev.Member.IsZero() && n.dev.Member != a.Member {
+		return nil, fmt.Errorf("this home is a device of %s already", n.dev.Member.Short())
+	}
+	// Accepting again (after a failed fetch) goes on where it stopped:
+	// the member's KEM keys this home learned since are kept.
+	kems := a.MemberKEMs
+	for _, b := range n.dev.MemberKEMs {
+		if !slices.ContainsFunc(kems, func(x []byte) bool { return string(x) == string(b) }) {
+			kems = append(kems, b)
+		}
+	}
 	pk, err := identity.ParseKEMPublicKey(a.ParentKEM)
 	if err != nil {
 		return nil, errors.New("the approval code is damaged: no parent KEM key")
@@ -388,7 +399,7 @@ func (n *Node) AcceptDevice(ctx context.Context, code string, fetch func(context
 	if !a.Parent.Verify(append([]byte("pursuance/v1/device-cert-parent\x00"), msg...), a.Cert) {
 		return nil, errors.New("the approval's certificate does not verify: approve this home's request again")
 	}
-	if err := n.saveDevice(&homeDevice{Member: a.Member, Name: n.dev.Name, MemberKEMs: a.MemberKEMs}); err != nil {
+	if err := n.saveDevice(&homeDevice{Member: a.Member, Name: n.dev.Name, MemberKEMs: kems}); err != nil {
 		return nil, err
 	}
 	var out []event.ID

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/pursuance/pursuance/event"
@@ -259,5 +260,38 @@ func TestApprovalOpensOnlyForItsDevice(t *testing.T) {
 	}
 	if eve.IsDevice() {
 		t.Fatal("eve's home became alice's device")
+	}
+}
+
+// TestAcceptAgainResumes: an accept whose fetch failed (the relay was
+// down) is run again with the same code and finishes: the device holds
+// the pursuance and its add is in the log.
+func TestAcceptAgainResumes(t *testing.T) {
+	ctx := context.Background()
+	_, alice, _, p := deskOnRelay(t)
+	d := newMember(t, "phone")
+	req, err := d.RequestDevice("phone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, err := alice.ApproveDevice(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := func(context.Context, event.ID) error { return errors.New("relay down") }
+	if _, err := d.AcceptDevice(ctx, code, down); err == nil {
+		t.Fatal("an accept whose fetch failed reported success")
+	}
+	fetch := func(ctx context.Context, p event.ID) error {
+		_, err := d.Sync(ctx, p, SyncOptions{PullOnly: true})
+		return err
+	}
+	if _, err := d.AcceptDevice(ctx, code, fetch); err != nil {
+		t.Fatalf("accepting again: %v", err)
+	}
+	mustSync(t, d, p)
+	mustSync(t, alice, p)
+	if ds, _ := alice.Devices(ctx); len(ds) != 2 {
+		t.Fatalf("alice's devices: %+v", ds)
 	}
 }

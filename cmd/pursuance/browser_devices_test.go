@@ -111,8 +111,10 @@ func TestBrowserDevices(t *testing.T) {
 	poll(ptab, "the phone holds Desk", hasDesk)
 	poll(ptab, "the phone lists itself and the laptop", `(t => t.includes("phone") && t.includes("Alice") && t.includes("this home"))(document.querySelector("#devices-list").textContent)`)
 
-	// The laptop reads the phone's add at its next sync.
+	// The laptop reads the phone's add at its next sync (its button's
+	// title says when the sync is done; the open page reloads on it).
 	run(ltab, "sync", press("#sync"))
+	poll(ltab, "the laptop synced", `document.querySelector("#sync").title.startsWith("Last sync")`)
 	run(ltab, "the Devices page again", press("#devices-open"))
 	poll(ltab, "the laptop lists the phone", `[...document.querySelectorAll("#devices-list li")].some((li) => li.textContent.includes("phone") && li.querySelector("button.danger"))`)
 	run(ltab, "revoke the phone",
@@ -121,6 +123,7 @@ func TestBrowserDevices(t *testing.T) {
 	poll(ltab, "the phone, revoked", `[...document.querySelectorAll("#devices-list li")].some((li) => li.textContent.includes("phone") && li.textContent.includes("revoked") && !li.querySelector("button"))`)
 	// The phone's own page shows its revocation after a sync.
 	run(ptab, "the phone syncs", press("#sync"))
+	poll(ptab, "the phone synced", `document.querySelector("#sync").title.startsWith("Last sync")`)
 	run(ptab, "the phone's Devices page again", press("#devices-open"))
 	poll(ptab, "the phone sees itself revoked", `[...document.querySelectorAll("#devices-list li")].some((li) => li.textContent.includes("this home") && li.textContent.includes("revoked"))`)
 }

@@ -38,6 +38,12 @@ async function loadDevices() {
   }));
 }
 
+// loadDevicesIfShown reloads the Devices page when it is open: a sync or
+// another page's change may have added or revoked a device.
+function loadDevicesIfShown() {
+  if (!document.getElementById("devices").classList.contains("hidden")) loadDevices().catch(() => {});
+}
+
 // showDevices opens the Devices page, which belongs to the home.
 function showDevices() {
   document.querySelectorAll("header nav button").forEach((x) => x.classList.remove("active"));

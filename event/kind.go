@@ -42,6 +42,7 @@ const (
 	KindLinkReceive  // receives a hand-off (embedded) as a task
 	KindLinkReport   // reports a received task's progress back over its link
 	KindProfile      // publishes or withdraws the pursuance's public profile
+	KindNodeAddress  // a member announces (or withdraws) where its own node is reached
 	kindEnd          // one past the last kind; not a kind
 )
 
@@ -77,6 +78,7 @@ var kindNames = [...]string{
 	KindLinkReceive:  "link-receive",
 	KindLinkReport:   "link-report",
 	KindProfile:      "profile",
+	KindNodeAddress:  "node-address",
 }
 
 // Known reports whether k is a kind this version of Pursuance knows.

@@ -70,6 +70,9 @@ var kinds = [...]kindInfo{
 	// A profile is an authority op: it names who answers join requests,
 	// and its body travels over links like every authority op's.
 	event.KindProfile: {new: func() Op { return &Profile{} }, action: charter.PublishProfile, authority: true},
+	// A node address is the author's own (nodeaddr.go): any member, no
+	// action; not an authority op, so that it never travels over links.
+	event.KindNodeAddress: {new: func() Op { return &NodeAddress{} }},
 }
 
 // kindOf returns the row of kind k; the zero row for a kind this version

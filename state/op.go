@@ -651,6 +651,8 @@ func checkOp(op Op) error {
 		return checkLinkOp(o)
 	case *Profile:
 		return checkProfileOp(o)
+	case *NodeAddress:
+		return checkNodeAddressOp(o)
 	case *TaskComment:
 		if strings.TrimSpace(o.Text) == "" {
 			return errors.New("the comment is empty")

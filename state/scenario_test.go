@@ -54,7 +54,8 @@ import (
 // task "TITLE" [parent=LABEL] [visible=R,R] [assign=WHO,WHO] |
 // edit TASK title="T" | move TASK PARENT|root | tassign TASK WHO |
 // tunassign TASK WHO | status TASK STATUS | comment TASK "TEXT" |
-// archive TASK | rotate group|ROLE [gen=N] [+NAME] [-NAME] (a new key
+// archive TASK | nodeaddr onion:WORD|withdraw|URL (NAME announces its
+// node; expect nodeaddr NAME onion:WORD|none) | rotate group|ROLE [gen=N] [+NAME] [-NAME] (a new key
 // generation sealed to the entitled members, give or take; "chain": the
 // current one chained under it; "sibling=LABEL": that generation chained
 // beside it) | rekem [same]
@@ -443,6 +444,8 @@ func (w *world) op(a *actor, args []string) Op {
 		return w.linkOp(a, args)
 	case "profile":
 		return w.profileOp(a, args)
+	case "nodeaddr":
+		return w.nodeAddrOp(args)
 	case "rekem":
 		if len(args) > 1 && args[1] == "same" {
 			return &MemberKey{KEM: pub.KEM.Bytes(), Binding: pub.KEMBinding[:]}
@@ -780,6 +783,9 @@ func (w *world) expect(s *State, args []string) {
 		return
 	case "profile", "profilekey":
 		w.expectProfile(s, args)
+		return
+	case "nodeaddr":
+		w.expectNodeAddr(s, args)
 		return
 	case "relays":
 		// expect relays [URL...]: the relay list, sorted.

@@ -6,6 +6,8 @@ import (
 	"encoding/base32"
 	"strings"
 	"testing"
+
+	"github.com/pursuance/pursuance/event"
 )
 
 // testOnion returns a valid v3 onion URL made from word (the key is the
@@ -90,5 +92,17 @@ func TestCheckNodeAddress(t *testing.T) {
 	}
 	if err := checkNodeAddressOp(&NodeAddress{}); err != nil {
 		t.Errorf("a withdrawal: %v", err)
+	}
+}
+
+// TestNodeAddressStaysHome: a node-address event's body never goes over
+// a link's channel (it is neither an authority nor a link op), so a
+// linked pursuance's members never learn a member's node.
+func TestNodeAddressStaysHome(t *testing.T) {
+	if CarriedOverLinks(event.KindNodeAddress) {
+		t.Error("node-address bodies are carried over links")
+	}
+	if isAuthority(&NodeAddress{}) || IsTaskOp(&NodeAddress{}) {
+		t.Error("node-address is an authority or a task op")
 	}
 }

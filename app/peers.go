@@ -12,7 +12,7 @@ import (
 
 // Members' nodes as peers (docs/sync.md, "Peers"): a member whose node
 // runs with Tor announces its onion service in the log (a node-address
-// event, docs/ops.md §4.31), and every other member's node syncs with it
+// event, docs/ops.md §4.33), and every other member's node syncs with it
 // in its rounds, beside the relays.
 
 // The bounds on syncing with members' nodes.

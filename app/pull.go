@@ -16,10 +16,13 @@ import (
 // relayRun is one relay's part of a sync, worked by one goroutine.
 type relayRun struct {
 	*syncRun
-	res    *RelayResult
-	c      *relay.Client
-	pulled map[keys.Topic]bool // topics read this sync
-	bytes  int64               // envelope bytes read this sync
+	res *RelayResult
+	c   *relay.Client
+	// readers read a topic's pages several at once (nil: one after
+	// another on c): see readClients.
+	readers []*relay.Client
+	pulled  map[keys.Topic]bool // topics read this sync
+	bytes   int64               // envelope bytes read this sync
 	// instanceResets counts the times this sync found the relay's
 	// instance changed; a second time, its answers are not believed.
 	instanceResets int
@@ -99,6 +102,17 @@ func (rr *relayRun) pullTopic(ctx context.Context, t keys.Topic, k keys.Key) err
 	if err := rr.loadTopic(ctx, tr); err != nil {
 		return err
 	}
+	// After the first page, which checks the anchor and tells where the
+	// topic ends, the rest may be read ahead, several pages at once; they
+	// are still taken, checked and stored in cursor order, page by page.
+	var ahead *relay.RangeReader
+	stopAhead := func() {
+		if ahead != nil {
+			ahead.Close()
+			ahead = nil
+		}
+	}
+	defer stopAhead()
 	for pages := 0; ; pages++ {
 		if pages >= rr.limits.pages || rr.bytes >= rr.limits.bytes || tr.barren >= rr.limits.barren {
 			rr.res.Partial = true
@@ -111,7 +125,15 @@ func (rr *relayRun) pullTopic(ctx context.Context, t keys.Topic, k keys.Key) err
 		var page relay.ReadResult
 		err := retry(ctx, func() error {
 			var err error
-			page, err = rr.c.Read(ctx, t, after, readPageLimit)
+			if ahead != nil {
+				page, err = ahead.Read(ctx, after)
+			} else {
+				limit := rr.limits.page
+				if pages == 0 && len(rr.readers) > 1 {
+					limit = min(limit, AheadFirstPage)
+				}
+				page, err = rr.c.Read(ctx, t, after, limit)
+			}
 			return err
 		})
 		if err != nil {
@@ -128,6 +150,7 @@ func (rr *relayRun) pullTopic(ctx context.Context, t keys.Topic, k keys.Key) err
 			}
 		}
 		if restart {
+			stopAhead()
 			tr.restart()
 			if err := rr.loadTopic(ctx, tr); err != nil {
 				return err
@@ -152,6 +175,9 @@ func (rr *relayRun) pullTopic(ctx context.Context, t keys.Topic, k keys.Key) err
 		}
 		if err := rr.settle(ctx, tr, lo, false); err != nil {
 			return err
+		}
+		if pages == 0 && len(rr.readers) > 1 && tr.target > tr.at {
+			ahead = relay.NewRangeReader(ctx, rr.readers, t, tr.at, tr.target, rr.limits.page)
 		}
 		// Keep the cursor only while nothing waits for predecessors: what
 		// waits in memory is lost when this process ends, and must be

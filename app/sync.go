@@ -194,6 +194,7 @@ func (n *Node) Sync(ctx context.Context, p event.ID, opts SyncOptions) (res Sync
 // syncLimits bound what one sync reads from one relay.
 type syncLimits struct {
 	pages  int           // pages of one topic
+	page   int           // entries asked for in one read
 	bytes  int64         // envelope bytes, all topics
 	barren int           // pages in a row of which nothing opens
 	budget time.Duration // time reading (quick syncs: their own deadline)
@@ -220,6 +221,9 @@ const (
 func (l syncLimits) withDefaults() syncLimits {
 	if l.pages == 0 {
 		l.pages = maxPullPages
+	}
+	if l.page == 0 {
+		l.page = readPageLimit
 	}
 	if l.bytes == 0 {
 		l.bytes = maxPullBytes
@@ -272,11 +276,14 @@ type syncRun struct {
 // be read, then sends it what it lacks.
 func (r *syncRun) relay(ctx context.Context, i int) {
 	res := &r.results[i]
-	c := r.n.relayClient(r.p, res.URL)
+	c, readers := r.n.relayClient(r.p, res.URL), r.n.readClients(r.p, res.URL)
 	if r.peers[res.URL] {
-		c = c.Stall(min(r.limits.peerStall, cmp.Or(r.n.opts.RelayTimeout, r.limits.peerStall)))
+		stall := min(r.limits.peerStall, cmp.Or(r.n.opts.RelayTimeout, r.limits.peerStall))
+		for _, rc := range append(readers, c) {
+			rc.Stall(stall)
+		}
 	}
-	rr := &relayRun{syncRun: r, res: res, c: c, pulled: map[keys.Topic]bool{}}
+	rr := &relayRun{syncRun: r, res: res, c: c, readers: readers, pulled: map[keys.Topic]bool{}}
 	pctx, cancel := context.WithTimeout(ctx, r.limits.budget)
 	err := rr.pullAll(pctx)
 	if err != nil && pctx.Err() != nil && ctx.Err() == nil {

@@ -23,8 +23,8 @@ type TaskFacts struct {
 //
 //   - Plain actions (AmendCharter, CreateTask, RotateKeys, ManageRelays,
 //     LinkPursuances): target and task are ignored.
-//   - AssignRole, RevokeRole, Invite, SeeTasks: target names the role given,
-//     taken, invited into or seen, and one single role of the actor must
+//   - AssignRole, RevokeRole, Invite, SeeTasks, TakeOver: target names the
+//     role given, taken, invited into, seen or taken over, and one single role of the actor must
 //     cover every role in it. An empty target is denied.
 //   - RemoveMember: target is every role the member being removed holds; one
 //     single role of the actor must cover them all. A member who holds no

@@ -60,8 +60,12 @@ func TestAllowsDesk(t *testing.T) {
 	c := mustTemplate(t, "desk")
 	ed, re := []string{"editor"}, []string{"researcher"}
 	var cases []permCase
-	// The editor may do everything, to every role, on every task.
+	// The editor may do everything, to every role, on every task; but
+	// take over a role, which only researchers may (editor).
 	for _, a := range Actions() {
+		if a == TakeOver {
+			continue
+		}
 		var task *TaskFacts
 		if a.kind() == taskAction {
 			task = forEditor
@@ -100,6 +104,8 @@ func TestAllowsDesk(t *testing.T) {
 		{re, RotateKeys, nil, nil, false, ""},
 		{re, ManageRelays, nil, nil, false, ""},
 		{re, LinkPursuances, nil, nil, false, ""},
+		{re, TakeOver, []string{"editor"}, nil, true, ""},
+		{re, TakeOver, []string{"researcher"}, nil, false, `not permitted: role "researcher" may not take-over "researcher"`},
 
 		// A member with no role may do nothing.
 		{nil, Comment, nil, everyone, false, "not permitted: a member with no role may not comment"},
@@ -231,6 +237,11 @@ func TestAllowsLadder(t *testing.T) {
 		{r("viewer"), SeeTasks, r("viewer"), nil, false, ""},
 		{r("untrusted"), SeeTasks, r("untrusted"), nil, false, ""},
 		{r("primary"), SeeTasks, r("primary"), nil, true, ""},
+		// Each of the two top rungs may be taken over from the one below.
+		{r("admin"), TakeOver, r("primary"), nil, true, ""},
+		{r("asst-admin"), TakeOver, r("admin"), nil, true, ""},
+		{r("asst-admin"), TakeOver, r("primary"), nil, false, `not permitted: role "asst-admin" may not take-over "primary"`},
+		{r("recruiter"), TakeOver, r("asst-admin"), nil, false, ""},
 	}
 	runPerms(t, c, cases)
 
@@ -268,7 +279,8 @@ func TestAllowsCollective(t *testing.T) {
 		if a.kind() == taskAction {
 			task = forMember
 		}
-		cases = append(cases, permCase{m, a, m, task, true, ""})
+		// Co-equals take nothing over: active majorities decide.
+		cases = append(cases, permCase{m, a, m, task, a != TakeOver, ""})
 	}
 	cases = append(cases,
 		permCase{m, AssignTask, nil, nil, true, ""},

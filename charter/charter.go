@@ -54,6 +54,11 @@ const (
 	// public profile, naming the role that answers join requests
 	// (docs/directory.md). Plain.
 	PublishProfile Action = "publish-profile"
+	// TakeOver claims a role whose holders have all gone inactive
+	// (docs/succession.md). Role-targeted: the role claimed. Only a
+	// charter with a continuity section (Continuity.InactiveAfter) may
+	// grant it or put it under a quorum.
+	TakeOver Action = "take-over"
 )
 
 // Actions returns every action, in the order of the constants above. The
@@ -63,6 +68,7 @@ func Actions() []Action {
 		AmendCharter, AssignRole, RevokeRole, Invite, RemoveMember,
 		CreateTask, AssignTask, EditTask, SetStatus, Comment, ArchiveTask,
 		SeeTasks, RotateKeys, ManageRelays, LinkPursuances, PublishProfile,
+		TakeOver,
 	}
 }
 
@@ -80,7 +86,7 @@ func (a Action) kind() actionKind {
 	switch a {
 	case AmendCharter, CreateTask, RotateKeys, ManageRelays, LinkPursuances, PublishProfile:
 		return plainAction
-	case AssignRole, RevokeRole, Invite, RemoveMember, AssignTask, SeeTasks:
+	case AssignRole, RevokeRole, Invite, RemoveMember, AssignTask, SeeTasks, TakeOver:
 		return roleAction
 	case EditTask, SetStatus, Comment, ArchiveTask:
 		return taskAction
@@ -113,7 +119,49 @@ type Charter struct {
 	Roles   []Role   `cbor:"3,keyasint"`           // ranked, highest first; Roles[0] is the role the founder holds
 	Quorums []Quorum `cbor:"4,keyasint,omitempty"` // sorted by Action, at most one per Action
 	Keys    Keys     `cbor:"5,keyasint,omitzero"`
+	// Continuity says when a member counts as inactive and how a role
+	// whose holders all went inactive is taken over (docs/succession.md).
+	Continuity Continuity `cbor:"6,keyasint,omitzero"`
 }
+
+// Continuity is the charter's rules for members who stop signing
+// (docs/succession.md). Every period is in seconds; event times are
+// compared with them by the rules (package state), from the times members
+// claim on their events, never from a reader's clock.
+type Continuity struct {
+	// InactiveAfter is how long a member may go without signing anything
+	// before it counts as inactive; 0: nobody ever does, TakeOver may not
+	// be granted and quorums count every holder.
+	InactiveAfter uint64 `cbor:"1,keyasint,omitempty"`
+	// Witnesses is how many distinct members' clocks a time judgement
+	// needs: "now" is the Witnesses-th latest time among the members'
+	// latest claimed times, so fewer than Witnesses members lying about
+	// time cannot move it. From 1 to MaxWitnesses when InactiveAfter is
+	// set; 0 otherwise.
+	Witnesses uint64 `cbor:"2,keyasint,omitempty"`
+	// Waiting is how long a take-over claim waits before it can be
+	// completed; any holder's event in that time cancels it.
+	Waiting uint64 `cbor:"3,keyasint,omitempty"`
+	// ProposalsExpire is how long a proposal stays open for approvals;
+	// 0: proposals never expire.
+	ProposalsExpire uint64 `cbor:"4,keyasint,omitempty"`
+}
+
+// Continuity limits and defaults.
+const (
+	// MaxWitnesses bounds Continuity.Witnesses.
+	MaxWitnesses = 16
+	// DefaultWitnesses is the witnesses a charter file gets when its
+	// continuity section sets inactive-after and names none: one liar
+	// cannot move the time alone.
+	DefaultWitnesses = 2
+	// MinInactiveAfter is the shortest inactivity period a charter may
+	// set: an hour, so that a member's short silence never counts.
+	MinInactiveAfter = 3600
+)
+
+// Enabled reports whether members can count as inactive.
+func (c Continuity) Enabled() bool { return c.InactiveAfter > 0 }
 
 // Keys is the charter's key policy (docs/keys.md).
 type Keys struct {
@@ -230,6 +278,19 @@ func (q Quorum) Needed(holders int) int {
 	return q.Approvals
 }
 
+// NeededActive returns the number of approvals the quorum needs when
+// active of the role's holders are active (docs/succession.md): a
+// majority of the active holders, or the fixed number but never more
+// than the active holders (at least 1). It is what the rules use when the
+// charter's continuity section is set, so that holders who went inactive
+// neither block a quorum nor count towards one.
+func (q Quorum) NeededActive(active int) int {
+	if q.Approvals == 0 {
+		return active/2 + 1
+	}
+	return min(q.Approvals, max(active, 1))
+}
+
 // grant returns the role's grant of action a, if any.
 func (r *Role) grant(a Action) (*Grant, bool) {
 	for i := range r.Grants {
@@ -248,7 +309,7 @@ func (r *Role) grant(a Action) (*Grant, bool) {
 // signed once, whose author is the proposer.
 func (a Action) Quorumable() bool {
 	switch a {
-	case AmendCharter, AssignRole, RevokeRole, Invite, RemoveMember, LinkPursuances, PublishProfile:
+	case AmendCharter, AssignRole, RevokeRole, Invite, RemoveMember, LinkPursuances, PublishProfile, TakeOver:
 		return true
 	}
 	return false

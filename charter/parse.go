@@ -17,8 +17,9 @@ const MaxYAMLSize = 256 << 10
 
 // The keys of the YAML schema, for messages.
 const (
-	topKeys    = "name, mission, roles, quorum, keys"
+	topKeys    = "name, mission, roles, quorum, keys, continuity"
 	keysKeys   = "history, rotate-every"
+	contKeys   = "inactive-after, witnesses, waiting, proposals-expire"
 	roleKeys   = "name, description, can, task-visibility"
 	quorumKeys = "approvals, of"
 )
@@ -310,6 +311,8 @@ func (y *yamlReader) file(f *ast.File) {
 			y.quorums(mv.Value)
 		case "keys":
 			y.keys(mv.Value)
+		case "continuity":
+			y.continuity(mv.Value)
 		default:
 			y.unknownKey(at, key, "the charter", topKeys)
 		}
@@ -504,6 +507,62 @@ func (y *yamlReader) keys(n ast.Node) {
 		default:
 			y.unknownKey(at, key, `"keys"`, keysKeys)
 		}
+	}
+}
+
+// continuity reads the continuity rules: {inactive-after: DURATION,
+// witnesses: N, waiting: DURATION, proposals-expire: DURATION}. A section
+// that sets inactive-after and names no witnesses gets DefaultWitnesses.
+func (y *yamlReader) continuity(n ast.Node) {
+	entries, ok := y.mapping(n, `"continuity"`)
+	if !ok {
+		return
+	}
+	witnesses := false
+	for _, mv := range entries {
+		key, at, ok := y.key(mv)
+		if !ok {
+			continue
+		}
+		vat := or(posOf(mv.Value), at)
+		var field *uint64
+		switch key {
+		case "inactive-after":
+			field = &y.c.Continuity.InactiveAfter
+		case "waiting":
+			field = &y.c.Continuity.Waiting
+		case "proposals-expire":
+			field = &y.c.Continuity.ProposalsExpire
+		case "witnesses":
+			witnesses = true
+			t, ok := y.text(mv.Value, `"witnesses"`)
+			if !ok {
+				continue
+			}
+			k, err := strconv.ParseUint(t, 10, 8)
+			if err != nil || k < 1 || k > MaxWitnesses {
+				y.broken(vat, `"witnesses" must be a whole number from 1 to %d, not %q`, MaxWitnesses, t)
+				continue
+			}
+			y.c.Continuity.Witnesses = k
+			continue
+		default:
+			y.unknownKey(at, key, `"continuity"`, contKeys)
+			continue
+		}
+		d, ok := y.text(mv.Value, strconv.Quote(key))
+		if !ok {
+			continue
+		}
+		secs, err := ParsePeriod(d)
+		if err != nil {
+			y.broken(vat, "%q: %v", key, err)
+			continue
+		}
+		*field = secs
+	}
+	if !witnesses && y.c.Continuity.InactiveAfter > 0 {
+		y.c.Continuity.Witnesses = DefaultWitnesses
 	}
 }
 

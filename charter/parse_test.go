@@ -44,7 +44,7 @@ var brokenCharters = []struct {
 	{"empty roles", "name: x\nroles: []\n", 2, `"roles" is missing or empty`},
 	{"roles not a list", "name: x\nroles:\n  boss: {}\n", 3, `"roles" must be a list of roles, not a mapping`},
 	{"role not a mapping", head + "  - researcher\n", 7, "a role must be a mapping"},
-	{"unknown top-level key", "name: x\nrolse: []\nroles:\n  - name: a\n", 2, `unknown key "rolse" in the charter (keys are: name, mission, roles, quorum, keys)`},
+	{"unknown top-level key", "name: x\nrolse: []\nroles:\n  - name: a\n", 2, `unknown key "rolse" in the charter (keys are: name, mission, roles, quorum, keys, continuity)`},
 	{"unknown key history", head + "keys:\n  history: forever\n", 8, `"history" must be chained or from-join, not "forever"`},
 	{"bad period", head + "keys:\n  rotate-every: 3w\n", 8, `"rotate-every": "3w" is not a period`},
 	{"period too short", head + "keys:\n  rotate-every: 30m\n", 1, `the shortest period is 1h`},
@@ -89,7 +89,7 @@ var brokenCharters = []struct {
 	{"quorum unknown of", head + "quorum:\n  remove-member: {approvals: 2, of: admin}\n", 8, `unknown role "admin" in quorum of remove-member (roles are: boss)`},
 	{"quorum unknown key", head + "quorum:\n  remove-member: {approvals: 2, of: boss, by: x}\n", 8, `unknown key "by" in a quorum (keys are: approvals, of)`},
 	{"quorum on ungranted action", head + "quorum:\n  amend-charter: {approvals: majority, of: boss}\n", 8, "quorum on amend-charter, but no role may amend-charter"},
-	{"quorum on a task action", head + "quorum:\n  comment: {approvals: 2, of: boss}\n", 8, "quorum on comment: only amend-charter, assign-role, revoke-role, invite, remove-member, link-pursuances, publish-profile can require a quorum"},
+	{"quorum on a task action", head + "quorum:\n  comment: {approvals: 2, of: boss}\n", 8, "quorum on comment: only amend-charter, assign-role, revoke-role, invite, remove-member, link-pursuances, publish-profile, take-over can require a quorum"},
 }
 
 func TestParseErrors(t *testing.T) {

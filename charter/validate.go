@@ -137,6 +137,7 @@ func check(c *Charter, p *positions) ErrorList {
 	case c.Keys.RotateEvery%60 != 0:
 		k.errorf(doc, `"rotate-every" must be whole minutes`)
 	}
+	k.checkContinuity(doc)
 	if !p.incomplete {
 		k.checkHeld()
 	}
@@ -422,4 +423,38 @@ func actionList() string {
 		b.WriteString(string(a))
 	}
 	return b.String()
+}
+
+// checkContinuity checks the continuity section: its periods are whole
+// minutes and at least what they must be, witnesses are set exactly when
+// inactivity is, and nothing takes over roles unless members can count as
+// inactive (docs/succession.md).
+func (k *checker) checkContinuity(doc pos) {
+	c := k.c
+	x := c.Continuity
+	period := func(name string, secs, least uint64) {
+		switch {
+		case secs%60 != 0:
+			k.errorf(doc, "%q must be whole minutes", name)
+		case secs != 0 && secs < least:
+			k.errorf(doc, "%q is %s; the shortest is %s", name, FormatPeriod(secs), FormatPeriod(least))
+		}
+	}
+	period("inactive-after", x.InactiveAfter, MinInactiveAfter)
+	period("waiting", x.Waiting, 60)
+	period("proposals-expire", x.ProposalsExpire, MinInactiveAfter)
+	switch {
+	case x.InactiveAfter == 0 && (x.Witnesses != 0 || x.Waiting != 0):
+		k.errorf(doc, `continuity: "witnesses" and "waiting" need "inactive-after"`)
+	case x.InactiveAfter != 0 && (x.Witnesses < 1 || x.Witnesses > MaxWitnesses):
+		k.errorf(doc, `continuity: "witnesses" must be from 1 to %d`, MaxWitnesses)
+	}
+	if x.InactiveAfter != 0 {
+		return
+	}
+	for i := range c.Roles {
+		if _, ok := c.Roles[i].grant(TakeOver); ok {
+			k.errorf(k.grantPos(i, TakeOver).at, "role %q: take-over needs continuity's \"inactive-after\": nobody is ever inactive without it", c.Roles[i].Name)
+		}
+	}
 }

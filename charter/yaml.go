@@ -83,6 +83,21 @@ func (c *Charter) YAML() []byte {
 			b.WriteString("  rotate-every: " + FormatPeriod(c.Keys.RotateEvery) + "\n")
 		}
 	}
+	if k := c.Continuity; k != (Continuity{}) {
+		b.WriteString("continuity:\n")
+		if k.InactiveAfter != 0 {
+			b.WriteString("  inactive-after: " + FormatPeriod(k.InactiveAfter) + "\n")
+		}
+		if k.Witnesses != 0 {
+			b.WriteString("  witnesses: " + strconv.FormatUint(k.Witnesses, 10) + "\n")
+		}
+		if k.Waiting != 0 {
+			b.WriteString("  waiting: " + FormatPeriod(k.Waiting) + "\n")
+		}
+		if k.ProposalsExpire != 0 {
+			b.WriteString("  proposals-expire: " + FormatPeriod(k.ProposalsExpire) + "\n")
+		}
+	}
 	return b.Bytes()
 }
 

@@ -42,6 +42,8 @@ const (
 	KindLinkReceive  // receives a hand-off (embedded) as a task
 	KindLinkReport   // reports a received task's progress back over its link
 	KindProfile      // publishes or withdraws the pursuance's public profile
+	KindSuccession   // claims a role whose holders are all inactive
+	KindSucceed      // completes a succession claim after its waiting period
 	KindNodeAddress  // a member announces (or withdraws) where its own node is reached
 	kindEnd          // one past the last kind; not a kind
 )
@@ -78,6 +80,8 @@ var kindNames = [...]string{
 	KindLinkReceive:  "link-receive",
 	KindLinkReport:   "link-report",
 	KindProfile:      "profile",
+	KindSuccession:   "succession",
+	KindSucceed:      "succeed",
 	KindNodeAddress:  "node-address",
 }
 

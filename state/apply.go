@@ -261,6 +261,8 @@ func (b *builder) applyAuthOp(a *authState, id event.ID, author identity.PublicK
 		applyLink(a, id, op)
 	case *Profile:
 		applyProfile(a, id, op)
+	case *Succession, *Succeed:
+		applySuccession(a, id, author, op)
 	case *Relays:
 		for _, u := range op.Add {
 			a.relays[u] = true

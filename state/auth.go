@@ -67,6 +67,8 @@ type authState struct {
 	// unless withdrawn.
 	profiles map[identity.PublicKey]*profileState
 	profile  identity.PublicKey
+	// takeovers are the open succession claims, by claim (succession.go).
+	takeovers map[event.ID]takeover
 }
 
 // partialGen is a generation whose parts are still arriving.
@@ -233,6 +235,9 @@ func (a *authState) clone() *authState {
 	for k, l := range a.links {
 		ll := *l
 		c.links[k] = &ll
+	}
+	if a.takeovers != nil {
+		c.takeovers = maps.Clone(a.takeovers)
 	}
 	if a.profiles != nil {
 		c.profiles, c.profile = make(map[identity.PublicKey]*profileState, len(a.profiles)), a.profile

@@ -176,7 +176,7 @@ func (b *builder) permitted(v view, n *node, op Op, author identity.PublicKey, m
 	act := actionOf(op)
 	if act != "" && !carried {
 		if q, ok := c.QuorumFor(act); ok {
-			if need := q.Needed(a.holders(q.Of)); need > 1 || !slices.Contains(roles, q.Of) {
+			if need := b.neededAt(a, q, n); need > 1 || !slices.Contains(roles, q.Of) {
 				return fmt.Errorf("not permitted alone: %s needs %d approvals from %q; propose it", act, need, q.Of)
 			}
 		}
@@ -272,6 +272,9 @@ func (b *builder) permitted(v view, n *node, op Op, author identity.PublicKey, m
 		if !slices.Contains(roles, q.Of) {
 			return fmt.Errorf("not permitted: only %q approves %s", q.Of, pr.action)
 		}
+		if at, expired := b.proposalExpiry(a, pr, n); expired {
+			return fmt.Errorf("proposal %s expired %s", op.Proposal.Short(), stamp(at))
+		}
 		return nil
 	case *TaskCreate:
 		if err := c.Allows(roles, act, nil, nil); err != nil {
@@ -316,6 +319,10 @@ func (b *builder) permitted(v view, n *node, op Op, author identity.PublicKey, m
 		return nil
 	case *Relays:
 		return c.Allows(roles, act, nil, nil)
+	case *Succession:
+		return b.permittedSuccession(a, n, op, roles)
+	case *Succeed:
+		return b.permittedSucceed(a, n, op, author, roles)
 	case *NodeAddress:
 		// Any member announces its own node (the op names no one else).
 		return nil
@@ -708,7 +715,7 @@ func (b *builder) carry(a *authState, n *node, pr *proposal) (Op, string) {
 			count++
 		}
 	}
-	if count < q.Needed(a.holders(q.Of)) {
+	if count < b.neededAt(a, q, n) {
 		return nil, ""
 	}
 	pm := a.members[pr.author]

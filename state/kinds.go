@@ -70,6 +70,10 @@ var kinds = [...]kindInfo{
 	// A profile is an authority op: it names who answers join requests,
 	// and its body travels over links like every authority op's.
 	event.KindProfile: {new: func() Op { return &Profile{} }, action: charter.PublishProfile, authority: true},
+	// A claim needs take-over over its role; its completion is the
+	// claimant's, by the claim's own rules (succession.go).
+	event.KindSuccession: {new: func() Op { return &Succession{} }, action: charter.TakeOver, authority: true},
+	event.KindSucceed:    {new: func() Op { return &Succeed{} }, authority: true},
 	// A node address is the author's own (nodeaddr.go): any member, no
 	// action; not an authority op, so that it never travels over links.
 	event.KindNodeAddress: {new: func() Op { return &NodeAddress{} }},

@@ -15,7 +15,7 @@ import (
 
 // NodeAddress announces where the author's own node (`pursuance up
 // --tor`) is reached: the URL of its embedded relay as an onion service,
-// or "" to withdraw the author's announcement (kind 31, docs/ops.md). It
+// or "" to withdraw the author's announcement (kind 33, docs/ops.md). It
 // names no member: it speaks for its author only, so no member can
 // announce an address for another. Any member may sign it; the newest
 // by (lamport, event ID) of each member counts, while the member is one

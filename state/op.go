@@ -651,6 +651,8 @@ func checkOp(op Op) error {
 		return checkLinkOp(o)
 	case *Profile:
 		return checkProfileOp(o)
+	case *Succession, *Succeed:
+		return checkSuccessionOp(o)
 	case *NodeAddress:
 		return checkNodeAddressOp(o)
 	case *TaskComment:

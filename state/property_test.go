@@ -3,6 +3,7 @@ package state
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"pgregory.net/rapid"
@@ -23,6 +24,11 @@ import (
 //     the rules stays rejected as more events arrive unless some event is
 //     newly invalidated or void in between (checkEvidence); invalidations
 //     themselves may be undone;
+//   - time claims change nothing of the above: the clock jumps by days,
+//     members claim far-future and backdated times, and claim roles
+//     whose holders look inactive and complete those claims
+//     (docs/succession.md), so inactivity, quorums over active members,
+//     proposal expiry and succession are all judged on random logs;
 //   - keys go only where the rules entitle them: every accepted key
 //     generation a member can open (with its own KEM key, from the real
 //     sealed seeds) was sealed to it while it was entitled to the scope,
@@ -46,7 +52,7 @@ func playRandomS(rt *rapid.T, steps int) *State {
 	roles := c.RoleNames()
 	names := []string{"alice", "bob", "carol", "dave"}
 	w.do("", "alice", false, []string{"found", tmpl})
-	var invites, tasks, proposals []string
+	var invites, tasks, proposals, claims []string
 	// Everyone joins first, with a random role, so that the random steps
 	// have members to act.
 	invitable := roles
@@ -65,15 +71,24 @@ func playRandomS(rt *rapid.T, steps int) *State {
 	// invites made along the way (some backdated, some past the expiry)
 	// and, unchecked, sign what non-members may not.
 	actors := append(slices.Clone(names), "erin", "frank")
+	// One member may vanish part-way, as a founder does (docs/succession.md):
+	// from then on it signs nothing, and others may claim its roles.
+	vanished, vanishAt := pick(names, "vanishes"), rapid.IntRange(0, steps*2).Draw(rt, "vanishes at")
 	for i := range steps {
 		actor := pick(actors, "actor")
+		if actor == vanished && i >= vanishAt {
+			continue
+		}
 		other := pick(names, "other")
 		role := pick(roles, "role")
 		label := fmt.Sprintf("e%d", i)
 		var args []string
-		op := rapid.IntRange(0, 23).Draw(rt, "op")
+		op := rapid.IntRange(0, 29).Draw(rt, "op")
 		if op > 16 && op < 23 {
 			op = []int{4, 5, 6, 18, 15, 19}[op-17] // authority changes more often
+		}
+		if op > 26 {
+			op = []int{24, 25, 26}[op-27] // and time passes, roles are claimed
 		}
 		if (actor == "erin" || actor == "frank") && rapid.Bool().Draw(rt, "newcomer joins?") {
 			op = 3
@@ -99,6 +114,18 @@ func playRandomS(rt *rapid.T, steps int) *State {
 			args = []string{"uninvite", pick(invites, "invite")}
 		case op == 23:
 			args = []string{"rekem"}
+		case op == 24:
+			// Days pass: enough, now and then, for members to go inactive
+			// and for proposals and claims to expire or ripen.
+			w.clock += uint64(rapid.IntRange(0, 40).Draw(rt, "days")) * 86400_000
+			continue
+		case op == 25:
+			args = []string{"claim", role}
+			if rapid.Bool().Draw(rt, "by a quorum?") {
+				args = append([]string{"propose"}, args...)
+			}
+		case op == 26 && len(claims) > 0:
+			args = []string{"succeed", pick(claims, "claim")}
 		case op == 19:
 			args = []string{"rotate", pick(append([]string{"group"}, roles...), "scope")}
 			switch rapid.IntRange(0, 5).Draw(rt, "tamper") {
@@ -146,16 +173,34 @@ func playRandomS(rt *rapid.T, steps int) *State {
 			continue
 		}
 		unchecked := rapid.IntRange(0, 3).Draw(rt, "unchecked?") == 0
+		what := args
+		if !strings.HasPrefix(args[0], "at=") {
+			// Clocks lie now and then: far ahead, far behind, or a little.
+			switch rapid.IntRange(0, 11).Draw(rt, "clock lie") {
+			case 0:
+				args = append([]string{fmt.Sprintf("at=%d", w.clock+uint64(rapid.IntRange(1, 1000).Draw(rt, "days ahead"))*86400_000)}, args...)
+			case 1:
+				args = append([]string{fmt.Sprintf("at=%d", rapid.Uint64Range(1, w.clock+1).Draw(rt, "backdated"))}, args...)
+			}
+		}
 		if w.try(label, actor, unchecked, args) != nil {
 			continue
 		}
-		switch args[0] {
+		if strings.HasPrefix(what[0], "at=") {
+			what = what[1:]
+		}
+		switch what[0] {
 		case "invite":
 			invites = append(invites, label)
 		case "task":
 			tasks = append(tasks, label)
 		case "propose":
 			proposals = append(proposals, label)
+			if what[1] == "claim" {
+				claims = append(claims, label)
+			}
+		case "claim":
+			claims = append(claims, label)
 		}
 	}
 	s := buildFrom(rt, w.pursue, w.all)

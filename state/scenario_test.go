@@ -29,7 +29,11 @@ import (
 //	                          again, forking its chain (unchecked)
 //	LABEL = NAME: OP ARGS...  the same, naming the event LABEL
 //	NAME: at=T OP ARGS...     the same, claiming the time T (the clock
-//	                          counts one per event signed otherwise)
+//	                          counts one per event signed otherwise;
+//	                          T in ms, or 30d, 12h)
+//	clock T                   the clock jumps to T
+//	expect inactive NAME / expect active NAME (at the heads of the log)
+//	expect claims N [CANCELLED]  open succession claims
 //	sync A B...               A, B... exchange everything they have seen
 //	sync                      everyone exchanges everything
 //	expect LABEL accepted
@@ -54,8 +58,9 @@ import (
 // task "TITLE" [parent=LABEL] [visible=R,R] [assign=WHO,WHO] |
 // edit TASK title="T" | move TASK PARENT|root | tassign TASK WHO |
 // tunassign TASK WHO | status TASK STATUS | comment TASK "TEXT" |
-// archive TASK | nodeaddr onion:WORD|withdraw|URL (NAME announces its
-// node; expect nodeaddr NAME onion:WORD|none) | rotate group|ROLE [gen=N] [+NAME] [-NAME] (a new key
+// archive TASK | claim ROLE | succeed CLAIM | nodeaddr
+// onion:WORD|withdraw|URL (NAME announces its node; expect nodeaddr NAME
+// onion:WORD|none) | rotate group|ROLE [gen=N] [+NAME] [-NAME] (a new key
 // generation sealed to the entitled members, give or take; "chain": the
 // current one chained under it; "sibling=LABEL": that generation chained
 // beside it) | rekem [same]
@@ -132,6 +137,23 @@ func (w *world) actor(name string) *actor {
 	w.actors[name] = a
 	w.order = append(w.order, name)
 	return a
+}
+
+// when parses a time of the scenario language: milliseconds, or a number
+// of days (30d) or hours (12h) in milliseconds.
+func (w *world) when(s string) uint64 {
+	unit := uint64(1)
+	switch {
+	case strings.HasSuffix(s, "d"):
+		s, unit = s[:len(s)-1], 86400_000
+	case strings.HasSuffix(s, "h"):
+		s, unit = s[:len(s)-1], 3600_000
+	}
+	var v uint64
+	if _, err := fmt.Sscan(s, &v); err != nil {
+		w.t.Fatalf("bad time %q", s)
+	}
+	return v * unit
 }
 
 // logOrder sorts events into log order.
@@ -367,6 +389,12 @@ func (w *world) op(a *actor, args []string) Op {
 	case "approve":
 		need(2)
 		return &Approval{Proposal: w.id(args[1])}
+	case "claim":
+		need(2)
+		return &Succession{Role: args[1]}
+	case "succeed":
+		need(2)
+		return &Succeed{Claim: w.id(args[1])}
 	case "task":
 		need(2)
 		tc := &TaskCreate{Title: args[1]}
@@ -580,7 +608,7 @@ func (w *world) try(label, name string, unchecked bool, args []string) error {
 	if v, ok := strings.CutPrefix(args[0], "at="); ok && len(args) > 1 {
 		// at=T: claim the time T (the harness's clock counts one per
 		// event signed), as a backdating client would.
-		fmt.Sscan(v, &w.at)
+		w.at = w.when(v)
 		args = args[1:]
 	}
 	if args[0] == "join" && len(args) > 1 && a.seen[w.id(args[1])] == nil {
@@ -784,6 +812,27 @@ func (w *world) expect(s *State, args []string) {
 	case "profile", "profilekey":
 		w.expectProfile(s, args)
 		return
+	case "inactive", "active":
+		// expect inactive NAME / expect active NAME: at the heads of the log.
+		act, ok := s.Activity(w.actor(args[1]).id.ID())
+		if !ok || act.Inactive != (args[0] == "inactive") {
+			w.t.Errorf("%s: got member %v, inactive %v since %d; want %s", args[1], ok, act.Inactive, act.Since, args[0])
+		}
+		return
+	case "claims":
+		// expect claims N [cancelled]: the open succession claims, and
+		// how many of them are cancelled.
+		cs := s.Claims()
+		cancelled := 0
+		for _, c := range cs {
+			if c.Cancelled != "" {
+				cancelled++
+			}
+		}
+		if got := fmt.Sprint(len(cs)); got != args[1] || len(args) > 2 && fmt.Sprint(cancelled) != args[2] {
+			w.t.Errorf("claims: got %d (%d cancelled: %+v), want %s", len(cs), cancelled, cs, strings.Join(args[1:], " "))
+		}
+		return
 	case "nodeaddr":
 		w.expectNodeAddr(s, args)
 		return
@@ -906,6 +955,13 @@ func runScenario(t tb, lines []string) {
 			w.sync(f[1:])
 		case verb == "learn":
 			w.learn(f[1:])
+		case verb == "clock":
+			// clock T: the harness's clock jumps to T (30d: 30 days, in
+			// milliseconds); it counts one per event signed from there.
+			if len(f) != 2 {
+				t.Fatalf("bad line %q", line)
+			}
+			w.clock = w.when(f[1])
 		case verb == "expect" && len(f) > 1 && (f[1] == "origin" || f[1] == "report" || f[1] == "received"):
 			cur := w.cur
 			w.expectAcross(f[1:])

@@ -249,11 +249,19 @@ type ProposalInfo struct {
 	Action    charter.Action
 	Approvals []identity.PublicKey
 	Needed    int
+	// Expires is when the proposal stops taking approvals (Unix
+	// milliseconds, by the members' clocks; 0: never), and Expired
+	// whether the log says it has (docs/succession.md).
+	Expires uint64
+	Expired bool
 }
 
-// Proposals returns the open proposals, oldest first.
+// Proposals returns the open proposals, oldest first, expired ones
+// included (Expired). Needed counts active holders when the charter has
+// continuity rules, at the heads of the log.
 func (s *State) Proposals() []ProposalInfo {
 	a := s.b.auth
+	h := s.b.heads()
 	var out []ProposalInfo
 	for _, p := range a.proposals {
 		pi := ProposalInfo{ID: p.id, Author: p.author, Op: p.op, Action: p.action}
@@ -262,8 +270,9 @@ func (s *State) Proposals() []ProposalInfo {
 		}
 		slices.SortFunc(pi.Approvals, identity.PublicKey.Compare)
 		if q, ok := a.charter.QuorumFor(p.action); ok {
-			pi.Needed = q.Needed(a.holders(q.Of))
+			pi.Needed = s.b.neededAt(a, q, h)
 		}
+		pi.Expires, pi.Expired = s.b.proposalExpiry(a, p, h)
 		out = append(out, pi)
 	}
 	slices.SortFunc(out, func(x, y ProposalInfo) int { return cmp.Compare(s.b.pos[x.ID], s.b.pos[y.ID]) })
@@ -385,6 +394,9 @@ func (s *State) Hash() [32]byte {
 			w(a[:])
 		}
 	}
+	for _, c := range s.claims() {
+		w(str("claim"), c.id[:], str(c.role), c.claimant[:])
+	}
 	for _, n := range b.nodes {
 		id := n.e.ID()
 		w(id[:], u(boolU(n.accepted)), str(n.reason), str(n.execNote), str(n.inert))
@@ -411,7 +423,7 @@ func (s *State) NeedsProposal(author identity.PublicKey, op Op) (needed int, ok 
 	if !found {
 		return 0, false
 	}
-	needed = q.Needed(a.holders(q.Of))
+	needed = s.b.neededAt(a, q, s.b.heads())
 	return needed, needed > 1 || !slices.Contains(a.roles(author), q.Of)
 }
 

@@ -109,6 +109,33 @@ var logVectorScenarios = map[string]struct {
 			"erin@B!: report H status=Reviewing",
 		},
 	},
+	"succession": {
+		comment: "Succession on the desk template (docs/succession.md): the founder alice signs nothing for 40 days while bob and carol write; bob claims the editor role (succession, kind 31), and after the 7-day wait completes it (succeed, kind 32), then invites an editor. Must-fail cases: a claim while the holder is active (dave's, before the silence), a completion before the wait is over, a completion by someone other than the claimant, a claim by a member already holding the role.",
+		lines: []string{
+			"alice: found desk",
+			"i = alice: invite researcher",
+			"bob: join i",
+			"carol: join i",
+			"dave: join i",
+			"sync",
+			"dave!: claim editor",
+			"clock 40d",
+			"bob: task \"b\"",
+			"carol: task \"c\"",
+			"sync",
+			"c = bob: claim editor",
+			"sync",
+			"bob!: succeed c",
+			"clock 48d",
+			"bob: task \"b2\"",
+			"carol: task \"c2\"",
+			"sync",
+			"carol!: succeed c",
+			"bob: succeed c",
+			"bob!: claim editor",
+			"bob: invite editor",
+		},
+	},
 	"sealed-tasks": {
 		comment: "Task events sealed per role on the desk template, judged as alice (an editor, who holds every key): sealed tasks for researchers and for editors, a researcher's sealed comment, and the must-fail cases: a task op in clear once the pursuance has keys, content wrapped under a generation that is no longer current, wrapped for a role that does not read the task, not wrapped for a role that reads it; and an invite sealing a generation that is no longer current.",
 		reader:  "alice",
@@ -159,7 +186,7 @@ var logVectorScenarios = map[string]struct {
 		},
 	},
 	"node-addresses": {
-		comment: "Members announce their nodes' onion addresses (node-address, kind 31) on the desk template: bob announces, announces again and withdraws, alice announces; and the must-fail cases: a loopback address, a clear-net one, an onion address whose checksum does not hold, a proposal of an announcement (no quorum makes it another's), and an announcement by bob concurrent with his removal.",
+		comment: "Members announce their nodes' onion addresses (node-address, kind 33) on the desk template: bob announces, announces again and withdraws, alice announces; and the must-fail cases: a loopback address, a clear-net one, an onion address whose checksum does not hold, a proposal of an announcement (no quorum makes it another's), and an announcement by bob concurrent with his removal.",
 		lines: []string{
 			"alice: found desk",
 			"i = alice: invite researcher",
@@ -309,6 +336,9 @@ func writeLogVector(t *testing.T, path, comment, reader, ctx string, lines []str
 			continue
 		case "learn":
 			w.learn(f[1:])
+			continue
+		case "clock":
+			w.clock = w.when(f[1])
 			continue
 		}
 		label := ""

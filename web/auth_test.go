@@ -115,6 +115,15 @@ var routeTable = []routeCase{
 	{"POST /api/p/{p}/links/{l}/end", NeedsSession, "/api/p/{p}/links/0123456789ab/end", `{}`},
 	{"POST /api/p/{p}/tasks/{t}/handoff", NeedsSession, "/api/p/{p}/tasks/{t}/handoff", `{"to":"` + strings.Repeat("ab", 32) + `"}`},
 	{"POST /api/p/{p}/tasks/{t}/report", NeedsSession, "/api/p/{p}/tasks/{t}/report", `{"status":"Done"}`},
+	{"GET /api/p/{p}/profile", NeedsSession, "/api/p/{p}/profile", ""},
+	{"POST /api/p/{p}/profile", NeedsSession, "/api/p/{p}/profile", `{"mission":"Planted","intake_role":"editor"}`},
+	{"POST /api/p/{p}/profile/withdraw", NeedsSession, "/api/p/{p}/profile/withdraw", `{}`},
+	{"GET /api/p/{p}/requests", NeedsSession, "/api/p/{p}/requests", ""},
+	{"POST /api/p/{p}/requests/{r}/answer", NeedsSession, "/api/p/{p}/requests/0123456789ab/answer", `{"invite":true,"role":"researcher"}`},
+	// Relays named here are on loopback, where nothing listens.
+	{"GET /api/discover", NeedsSession, "/api/discover?relay=http%3A%2F%2F127.0.0.1%3A1&q=leak", ""},
+	{"POST /api/knock", NeedsSession, "/api/knock", `{"pursuance":"` + strings.Repeat("ab", 32) + `","relay":"http://127.0.0.1:1","message":"Let me in."}`},
+	{"GET /api/answers", NeedsSession, "/api/answers", ""},
 	{"POST /api/p/{p}/members/{m}/remove", NeedsSession, "/api/p/{p}/members/{m}/remove", `{}`},
 }
 

@@ -37,7 +37,24 @@ type memberJSON struct {
 	Name        string             `json:"name"`
 	Roles       []string           `json:"roles"`
 	Fingerprint string             `json:"fingerprint"`
+	// InactiveSince is when the member last signed anything, RFC 3339,
+	// if the charter's continuity rules count it inactive; nil if not
+	// (docs/succession.md).
+	InactiveSince *string `json:"inactive_since"`
 }
+
+// claimJSON is an open succession claim (docs/succession.md).
+type claimJSON struct {
+	Claim     string `json:"claim"`
+	Role      string `json:"role"`
+	Claimant  string `json:"claimant"` // the claimant's name
+	Mine      bool   `json:"mine"`
+	Due       string `json:"due"`       // RFC 3339
+	Cancelled string `json:"cancelled"` // why it can no longer complete; "" if it can
+}
+
+// rfc3339 formats an event time (Unix milliseconds).
+func rfc3339(ms uint64) string { return time.UnixMilli(int64(ms)).UTC().Format(time.RFC3339) }
 
 func (s *Server) pursuance(r *http.Request, n *app.Node) (any, error) {
 	st, err := stateOf(r, n)
@@ -50,7 +67,16 @@ func (s *Server) pursuance(r *http.Request, n *app.Node) (any, error) {
 		if roles == nil {
 			roles = []string{}
 		}
-		ms = append(ms, memberJSON{m.ID, m.Name, roles, identity.Fingerprint(m.ID, m.KEM)})
+		var since *string
+		if act, _ := st.Activity(m.ID); act.Inactive {
+			t := rfc3339(act.Since)
+			since = &t
+		}
+		ms = append(ms, memberJSON{m.ID, m.Name, roles, identity.Fingerprint(m.ID, m.KEM), since})
+	}
+	claims := []claimJSON{}
+	for _, c := range st.Claims() {
+		claims = append(claims, claimJSON{c.ID.String(), c.Role, st.NameOf(c.Claimant), c.Claimant == n.Me().ID, rfc3339(c.Due), c.Cancelled})
 	}
 	myRoles := []string{}
 	if m, ok := st.Member(n.Me().ID); ok && m.Roles != nil {
@@ -63,7 +89,7 @@ func (s *Server) pursuance(r *http.Request, n *app.Node) (any, error) {
 	return map[string]any{
 		"pursuance": st.Pursuance(), "name": st.Name(), "members": ms, "relays": relays,
 		"roles": st.Charter().RoleNames(), "my_roles": myRoles, "sealed_tasks": st.SealedTasks(),
-		"statuses": state.StatusNames(),
+		"statuses": state.StatusNames(), "claims": claims,
 	}, nil
 }
 

@@ -120,6 +120,14 @@ func New(host string, open func(context.Context) (*app.Node, error)) (*Server, e
 	route("POST /api/p/{p}/links/{l}/end", NeedsSession, s.api(s.linkEnd))
 	route("POST /api/p/{p}/tasks/{t}/handoff", NeedsSession, s.api(s.handoff))
 	route("POST /api/p/{p}/tasks/{t}/report", NeedsSession, s.api(s.report))
+	route("GET /api/p/{p}/profile", NeedsSession, s.api(s.profileGet))
+	route("POST /api/p/{p}/profile", NeedsSession, s.api(s.profilePublish))
+	route("POST /api/p/{p}/profile/withdraw", NeedsSession, s.api(s.profileWithdraw))
+	route("GET /api/p/{p}/requests", NeedsSession, s.api(s.requests))
+	route("POST /api/p/{p}/requests/{r}/answer", NeedsSession, s.api(s.requestAnswer))
+	route("GET /api/discover", NeedsSession, s.api(s.discover))
+	route("POST /api/knock", NeedsSession, s.api(s.knock))
+	route("GET /api/answers", NeedsSession, s.api(s.answers))
 	route("GET /api/templates", NeedsSession, s.api(func(*http.Request, *app.Node) (any, error) { return charter.TemplateNames(), nil }))
 	return s, nil
 }

@@ -257,6 +257,8 @@ func TestBrowser(t *testing.T) {
 
 	// Alice's page, not reloaded, lists him.
 	poll(actab, "Alice sees Bob", `document.querySelector("#members tbody").textContent.includes("Bob")`)
+	// Everyone active, no pending succession (docs/succession.md).
+	poll(actab, "activity and successions shown", `[...document.querySelectorAll("#members tbody tr")].every(r => r.children[2].textContent === "active") && document.querySelector("#claims").textContent === "none"`)
 	shot(actab, "members")
 
 	// Alice adds a task for researchers, assigns it to Bob, comments.

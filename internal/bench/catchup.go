@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pursuance/pursuance/app"
 	"github.com/pursuance/pursuance/ingest"
 	"github.com/pursuance/pursuance/keys"
 	"github.com/pursuance/pursuance/relay"
@@ -39,6 +40,15 @@ func RunCatchup(ctx context.Context, n int, dir string, spawn func(context.Conte
 // (nil: Go's default transport): one through Tor, to measure catch-up
 // from an onion relay beside the same over loopback.
 func RunCatchupVia(ctx context.Context, n int, dir string, spawn func(context.Context) (string, int, func(), error), progress func(string), via *http.Client) (*CatchupReport, error) {
+	return RunCatchupReaders(ctx, n, dir, spawn, progress, []*http.Client{via}, relay.MaxReadLimit)
+}
+
+// RunCatchupReaders is RunCatchupVia reading pages of page entries: the
+// first through vias[0], then, with more than one client, the rest of the
+// topic several ranges at once, one on each client (relay.RangeReader, as
+// a sync reads an onion relay: docs/sync.md), taken in cursor order.
+func RunCatchupReaders(ctx context.Context, n int, dir string, spawn func(context.Context) (string, int, func(), error), progress func(string), vias []*http.Client, page int) (*CatchupReport, error) {
+	via := vias[0]
 	if progress == nil {
 		progress = func(string) {}
 	}
@@ -92,20 +102,43 @@ func RunCatchupVia(ctx context.Context, n int, dir string, spawn func(context.Co
 	}
 	hc := &http.Client{Transport: countingTransport{next, &wire}}
 	rc := relay.NewClient(url, hc)
+	rcs := []*relay.Client{rc}
+	for _, v := range vias[1:] {
+		rcs = append(rcs, relay.NewClient(url, &http.Client{Transport: countingTransport{v.Transport, &wire}}))
+	}
 	progress("catching up")
 	start := time.Now()
 	var cursor uint64
+	var ahead *relay.RangeReader
+	defer func() {
+		if ahead != nil {
+			ahead.Close()
+		}
+	}()
 	got := 0
 	for {
-		page, err := rc.Read(ctx, topic, cursor, relay.MaxReadLimit)
+		var pg relay.ReadResult
+		var err error
+		if ahead != nil {
+			pg, err = ahead.Read(ctx, cursor)
+		} else {
+			limit := page
+			if len(rcs) > 1 {
+				limit = min(page, app.AheadFirstPage) // as a sync reads an onion relay
+			}
+			pg, err = rc.Read(ctx, topic, cursor, limit)
+		}
 		if err != nil {
 			return nil, err
 		}
-		if len(page.Entries) == 0 {
+		if len(pg.Entries) == 0 {
 			break
 		}
-		batch := make([][]byte, 0, len(page.Entries))
-		for _, e := range page.Entries {
+		if last := pg.Entries[len(pg.Entries)-1].Cursor; ahead == nil && len(rcs) > 1 && pg.Last > last {
+			ahead = relay.NewRangeReader(ctx, rcs, topic, last, pg.Last, page)
+		}
+		batch := make([][]byte, 0, len(pg.Entries))
+		for _, e := range pg.Entries {
 			b, err := env.Open(e.Envelope)
 			if err != nil {
 				return nil, fmt.Errorf("bench catch-up: envelope %d: %w", e.Cursor, err)
@@ -120,7 +153,7 @@ func RunCatchupVia(ctx context.Context, n int, dir string, spawn func(context.Co
 			return nil, fmt.Errorf("bench catch-up: %d refused, %d pending", len(res.Rejected), res.Pending)
 		}
 		got += len(res.Accepted)
-		cursor = page.Entries[len(page.Entries)-1].Cursor
+		cursor = pg.Entries[len(pg.Entries)-1].Cursor
 		progress(fmt.Sprintf("%d of %d", got, n))
 	}
 	elapsed := time.Since(start)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"testing"
@@ -36,6 +37,24 @@ func TestRunRelay(t *testing.T) {
 
 func TestRunCatchup(t *testing.T) {
 	rep, err := RunCatchup(context.Background(), 2000, t.TempDir(), inProcess(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Events != 2000 || rep.Ratio < 1 || rep.Ratio > 1.2 {
+		t.Fatalf("report: %+v", rep)
+	}
+}
+
+// TestRunCatchupReaders: read several pages at once on four clients, the
+// catch-up still stores every event (RunCatchupReaders fails otherwise:
+// a missed or repeated range leaves events missing or pending) and the
+// wire carries each envelope once.
+func TestRunCatchupReaders(t *testing.T) {
+	var vias []*http.Client
+	for range 4 {
+		vias = append(vias, &http.Client{Transport: &http.Transport{}})
+	}
+	rep, err := RunCatchupReaders(context.Background(), 2000, t.TempDir(), inProcess(t), nil, vias, 100)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,6 +33,16 @@ var examples = map[string]string{
   pursuance charter amend desk charter.yaml`,
 	"pursuance approve": `  pursuance proposals desk
   pursuance approve desk 9c1e`,
+	"pursuance succession": `  pursuance members desk --json        # who is inactive since when
+  pursuance succession claim desk editor
+  pursuance succession list desk
+  pursuance succession complete desk 3f2a`,
+	"pursuance succession claim": `  pursuance succession claim desk editor     # every editor inactive
+  pursuance succession claim desk primary --json`,
+	"pursuance succession complete": `  pursuance succession list desk
+  pursuance succession complete desk 3f2a    # after the waiting period`,
+	"pursuance succession list": `  pursuance succession list desk
+  pursuance succession list desk --json`,
 	"pursuance proposals": `  pursuance proposals desk
   pursuance proposals desk --json`,
 	"pursuance export": `  pursuance export desk --out desk.log

@@ -19,14 +19,24 @@ func newMembersCmd(e *Env) *cobra.Command {
 		Long: `List the members, their roles and each one's safety fingerprint. Compare a
 fingerprint with the member's own ` + "`pursuance id show`" + ` over a channel you trust
 (in person, by phone): if they match, nobody stands between you and the
-keys sealed to that member.`,
+keys sealed to that member.
+
+A member who has signed nothing for the charter's inactive-after period,
+by the members' signed clocks, is shown inactive since its last event
+(docs/succession.md). With --json: [{"id","name","roles","inactive_since",
+"devices"}], inactive_since RFC 3339 or null when active; devices is 1 for
+every member until a member can have several devices.`,
 		Args: exactArgs(1, "P"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return e.withState(cmd, args[0], false, func(_ *app.Node, s *state.State) error {
 				type member struct {
-					ID    identity.PublicKey `json:"id"`
-					Name  string             `json:"name"`
-					Roles []string           `json:"roles"`
+					ID            identity.PublicKey `json:"id"`
+					Name          string             `json:"name"`
+					Roles         []string           `json:"roles"`
+					InactiveSince *string            `json:"inactive_since"`
+					// Devices is 1 for every member: one identity, one
+					// device, until issue 14 §2 lets a member link more.
+					Devices int `json:"devices"`
 				}
 				out := []member{}
 				for _, m := range s.Members() {
@@ -34,13 +44,21 @@ keys sealed to that member.`,
 					if roles == nil {
 						roles = []string{}
 					}
-					out = append(out, member{m.ID, m.Name, roles})
+					var since *string
+					if act, _ := s.Activity(m.ID); act.Inactive {
+						t := rfc3339(act.Since)
+						since = &t
+					}
+					out = append(out, member{m.ID, m.Name, roles, since, 1})
 				}
 				if e.json {
 					return e.printJSON(out)
 				}
-				for _, m := range s.Members() {
+				for i, m := range s.Members() {
 					fmt.Fprintf(e.Stdout, "%-20s %s  %s\n%-20s fingerprint %s\n", m.Name, m.ID, joinRoles(m.Roles), "", identity.Fingerprint(m.ID, m.KEM))
+					if since := out[i].InactiveSince; since != nil {
+						fmt.Fprintf(e.Stdout, "%-20s inactive since %s\n", "", *since)
+					}
 				}
 				e.warnLookAlikes(s)
 				return nil
@@ -134,7 +152,11 @@ func newProposalsCmd(e *Env) *cobra.Command {
 	return &cobra.Command{
 		Use:   "proposals P",
 		Short: "List the open proposals waiting for approvals",
-		Args:  exactArgs(1, "P"),
+		Long: `List the open proposals waiting for approvals; expired ones (the charter's
+proposals-expire, docs/succession.md) are left out. With --json:
+[{"id","author","action","approvals","needed","expires"}], expires RFC 3339
+or null when proposals never expire.`,
+		Args: exactArgs(1, "P"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return e.withState(cmd, args[0], false, func(_ *app.Node, s *state.State) error {
 				type prop struct {
@@ -143,10 +165,21 @@ func newProposalsCmd(e *Env) *cobra.Command {
 					Action    string   `json:"action"`
 					Approvals int      `json:"approvals"`
 					Needed    int      `json:"needed"`
+					Expires   *string  `json:"expires"`
 				}
 				out := []prop{}
+				var open []state.ProposalInfo
 				for _, p := range s.Proposals() {
-					out = append(out, prop{p.ID, p.Author.String(), string(p.Action), len(p.Approvals), p.Needed})
+					if p.Expired {
+						continue
+					}
+					var exp *string
+					if p.Expires != 0 {
+						t := rfc3339(p.Expires)
+						exp = &t
+					}
+					open = append(open, p)
+					out = append(out, prop{p.ID, p.Author.String(), string(p.Action), len(p.Approvals), p.Needed, exp})
 				}
 				if e.json {
 					return e.printJSON(out)
@@ -155,7 +188,7 @@ func newProposalsCmd(e *Env) *cobra.Command {
 					fmt.Fprintln(e.Stderr, "No open proposals.")
 				}
 				for i, p := range out {
-					fmt.Fprintf(e.Stdout, "%s  %s by %s: %d of %d approvals\n", p.ID.Short(), p.Action, s.NameOf(s.Proposals()[i].Author), p.Approvals, p.Needed)
+					fmt.Fprintf(e.Stdout, "%s  %s by %s: %d of %d approvals\n", p.ID.Short(), p.Action, s.NameOf(open[i].Author), p.Approvals, p.Needed)
 				}
 				return nil
 			})

@@ -34,7 +34,11 @@ func (e *Env) openNode(ctx context.Context) (*app.Node, error) {
 			return nil, explain(err, home)
 		}
 	}
-	return app.Open(ctx, home, id, app.Options{Rand: e.Rand, NodeRelay: e.nodeInvite(), RelayTimeout: e.relayTimeout, Logger: e.logger(), Dial: e.dialFunc()})
+	now, err := e.clock()
+	if err != nil {
+		return nil, err
+	}
+	return app.Open(ctx, home, id, app.Options{Rand: e.Rand, NodeRelay: e.nodeInvite(), RelayTimeout: e.relayTimeout, Logger: e.logger(), Dial: e.dialFunc(), Now: now})
 }
 
 // nodeInvite is the URL of this home's node that invite codes name

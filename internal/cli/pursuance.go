@@ -187,8 +187,12 @@ func newCharterCmd(e *Env) *cobra.Command {
 	show := &cobra.Command{
 		Use:   "show P",
 		Short: "Print the charter in force, as YAML",
-		Long: `Print the charter in force, as YAML, ready to edit and amend with. With
---json: {"pursuance","name","roles","yaml"}, roles ranked highest first.`,
+		Long: `Print the charter in force, as YAML, ready to edit and amend with, followed
+by comment lines that explain its continuity rules in words: when a member
+counts as inactive, who may take over which role, how quorums count, when
+proposals expire (docs/succession.md). With --json:
+{"pursuance","name","roles","yaml","explain"}, roles ranked highest first,
+explain a list of sentences.`,
 		Args: exactArgs(1, "P"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return e.withState(cmd, args[0], false, func(_ *app.Node, s *state.State) error {
@@ -199,10 +203,17 @@ func newCharterCmd(e *Env) *cobra.Command {
 						Name      string   `json:"name"`
 						Roles     []string `json:"roles"`
 						YAML      string   `json:"yaml"`
-					}{s.Pursuance(), c.Name, c.RoleNames(), string(c.YAML())})
+						Explain   []string `json:"explain"`
+					}{s.Pursuance(), c.Name, c.RoleNames(), string(c.YAML()), c.Explain()})
 				}
-				_, err := e.Stdout.Write(c.YAML())
-				return err
+				if _, err := e.Stdout.Write(c.YAML()); err != nil {
+					return err
+				}
+				fmt.Fprintln(e.Stdout, "\n# What the continuity rules mean (docs/succession.md):")
+				for _, line := range c.Explain() {
+					fmt.Fprintln(e.Stdout, "#   "+line)
+				}
+				return nil
 			})
 		},
 	}

@@ -70,6 +70,7 @@ Start by creating your identity, then run your node:
 		newLeaveCmd(e),
 		newProposalsCmd(e),
 		newApproveCmd(e),
+		newSuccessionCmd(e),
 		newTaskCmd(e),
 		newLinkCmd(e),
 		newLinksCmd(e),

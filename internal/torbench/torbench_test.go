@@ -66,7 +66,8 @@ func TestTorBench(t *testing.T) {
 type results struct {
 	load                  string
 	events                int
-	catchupLo, catchupTor []*bench.CatchupReport
+	catchupLo, catchupTor []*bench.CatchupReport // Tor: app.ParallelReads circuits, as a sync reads
+	catchupTor1           []*bench.CatchupReport // Tor on one circuit, one page at a time (before)
 	deliverLo, deliverTor []time.Duration
 	upLo, upTor           []time.Duration // start to reachable
 	upLoReady, upTorReady []time.Duration // start to the line saying so
@@ -99,12 +100,21 @@ func measure(t *testing.T, sz sizes) *results {
 	t.Logf("network up in %s, relay --onion published in %s (%s, %s), members' tors in %s",
 		r.networkUp.Round(time.Millisecond), r.relayStart.Round(time.Millisecond), rl.Loopback, rl.Onion, r.torsStart.Round(time.Millisecond))
 
-	// 1. Catch-up, loopback and Tor alternated.
+	// 1. Catch-up, loopback and Tor alternated: in pages of a sync's
+	// size; over Tor on one circuit a page at a time (as before parallel
+	// reads), then as a sync reads an onion relay, app.ParallelReads
+	// pages at once each on its own circuit.
 	for i := range sz.catchupRuns {
 		lo := catchup(t, sz.events, rl.Loopback, app.HTTPClient(nil, ""))
-		tr := catchup(t, sz.events, rl.Onion, app.HTTPClient(dialA, fmt.Sprintf("catchup-%d", i)))
-		r.catchupLo, r.catchupTor = append(r.catchupLo, lo), append(r.catchupTor, tr)
-		t.Logf("catch-up %d: loopback %.2f s, Tor %.2f s (%.2f×)", i+1, lo.Seconds, tr.Seconds, tr.Seconds/lo.Seconds)
+		tr1 := catchup(t, sz.events, rl.Onion, app.HTTPClient(dialA, fmt.Sprintf("catchup-one-%d", i)))
+		var vias []*http.Client
+		for k := range app.ParallelReads {
+			vias = append(vias, app.HTTPClient(dialA, fmt.Sprintf("catchup-%d/read-%d", i, k)))
+		}
+		tr := catchup(t, sz.events, rl.Onion, vias...)
+		r.catchupLo, r.catchupTor1, r.catchupTor = append(r.catchupLo, lo), append(r.catchupTor1, tr1), append(r.catchupTor, tr)
+		t.Logf("catch-up %d: loopback %.2f s, Tor one circuit %.2f s (%.2f×), Tor %d circuits %.2f s (%.2f×)",
+			i+1, lo.Seconds, tr1.Seconds, tr1.Seconds/lo.Seconds, len(vias), tr.Seconds, tr.Seconds/lo.Seconds)
 	}
 
 	// 2. Delivery of tasks from one member's node to another's.
@@ -126,13 +136,14 @@ func measure(t *testing.T, sz sizes) *results {
 }
 
 // catchup times a new member's catch-up of an n-event pursuance from the
-// relay at url (already running) through hc: bench.RunCatchupVia, which
-// appends the log untimed, then reads, opens, verifies and stores it, and
-// fails unless every event is stored.
-func catchup(t *testing.T, n int, url string, hc *http.Client) *bench.CatchupReport {
+// relay at url (already running) through hcs: bench.RunCatchupReaders,
+// which appends the log untimed, then reads it in pages of a sync's size
+// (with several clients, several pages at once), opens, verifies and
+// stores it, and fails unless every event is stored.
+func catchup(t *testing.T, n int, url string, hcs ...*http.Client) *bench.CatchupReport {
 	t.Helper()
 	spawn := func(context.Context) (string, int, func(), error) { return url, 0, func() {}, nil }
-	rep, err := bench.RunCatchupVia(context.Background(), n, t.TempDir(), spawn, nil, hc)
+	rep, err := bench.RunCatchupReaders(context.Background(), n, t.TempDir(), spawn, nil, hcs, relay.DefaultLimit)
 	if err != nil {
 		t.Fatalf("catch-up from %s: %v", url, err)
 	}
@@ -347,17 +358,26 @@ func (r *results) table() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "nproc %d, load average at start %s\n", runtime.NumCPU(), r.load)
 	fmt.Fprintf(&b, "| measurement | loopback | Tor | Tor / loopback |\n|---|---:|---:|---:|\n")
-	var lo, tr []time.Duration
-	for i := range r.catchupLo {
-		lo = append(lo, time.Duration(r.catchupLo[i].Seconds*float64(time.Second)))
-		tr = append(tr, time.Duration(r.catchupTor[i].Seconds*float64(time.Second)))
+	secs := func(rs []*bench.CatchupReport) []time.Duration {
+		var ds []time.Duration
+		for _, r := range rs {
+			ds = append(ds, time.Duration(r.Seconds*float64(time.Second)))
+		}
+		return ds
 	}
-	var ratios []string
-	for i := range lo {
-		ratios = append(ratios, fmt.Sprintf("%.2f", float64(tr[i])/float64(lo[i])))
+	lo := secs(r.catchupLo)
+	for _, c := range []struct {
+		name string
+		rs   []*bench.CatchupReport
+	}{{"one circuit", r.catchupTor1}, {fmt.Sprintf("%d circuits", app.ParallelReads), r.catchupTor}} {
+		tr := secs(c.rs)
+		var ratios []string
+		for i := range lo {
+			ratios = append(ratios, fmt.Sprintf("%.2f", float64(tr[i])/float64(lo[i])))
+		}
+		fmt.Fprintf(&b, "| catch-up, %d events, Tor on %s (runs) | %s | %s | %s |\n", r.events, c.name, runs(lo), runs(tr), strings.Join(ratios, ", "))
+		fmt.Fprintf(&b, "| catch-up, events/s (mean), Tor on %s | %.0f | %.0f | |\n", c.name, float64(r.events)/mean(lo).Seconds(), float64(r.events)/mean(tr).Seconds())
 	}
-	fmt.Fprintf(&b, "| catch-up, %d events (runs) | %s | %s | %s |\n", r.events, runs(lo), runs(tr), strings.Join(ratios, ", "))
-	fmt.Fprintf(&b, "| catch-up, events/s (mean) | %.0f | %.0f | |\n", float64(r.events)/mean(lo).Seconds(), float64(r.events)/mean(tr).Seconds())
 	for _, q := range []struct {
 		name string
 		q    float64

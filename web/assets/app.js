@@ -100,6 +100,7 @@ async function refresh() {
   renderTree(tasks);
   loadStatus();
   await loadLinks(); // links.js
+  await loadProfile(false); // profiles.js
   const cols = $("#columns");
   const focusedCard = cols.contains(document.activeElement) ? document.activeElement.dataset.id : null;
   cols.replaceChildren(...info.statuses.map((s) => {
@@ -153,9 +154,15 @@ async function refresh() {
     take.onclick = () => change({role: sel.value, action: "revoke"}, "/roles");
     rm.onclick = () => { if (window.confirm("Remove " + m.name + "? Everything it could read is re-keyed; it reads nothing written afterwards.")) change({}, "/remove"); };
     act.append(sel, give, take, rm);
-    tr.append(el("td", m.name), el("td", m.roles.join(", ")), el("td", m.fingerprint), act);
+    const activity = el("td", m.inactive_since ? "inactive since " + m.inactive_since.slice(0, 10) : "active");
+    if (m.inactive_since) activity.title = "Signed nothing since " + m.inactive_since + ", by the members' own clocks";
+    tr.append(el("td", m.name), el("td", m.roles.join(", ")), activity, el("td", m.fingerprint), act);
     return tr;
   }));
+  $("#claims").replaceChildren(...(info.claims.length ? info.claims.map((c) => el("li",
+    c.role + " claimed by " + c.claimant + (c.mine ? " (you)" : "") + ": " +
+    (c.cancelled ? "cancelled, " + c.cancelled : "may complete from " + c.due.slice(0, 10) + " (" + c.claim.slice(0, 12) + ")"))) :
+    [el("li", "none")]));
   if (!$("#log").classList.contains("hidden")) await loadLog();
   if (openTask) await openDetail(openTask, true);
 }
@@ -263,6 +270,16 @@ function showTor(tor) {
     "This node connects to relays directly: they see its IP address. `pursuance up --tor` goes through Tor.";
 }
 
+// joinWith joins with an invite code and shows the pursuance joined, on
+// its board.
+async function joinWith(code) {
+  const r = await api("/join", {code});
+  current = r.pursuance;
+  $('#new-task select[name="visible_to"]').dataset.roles = ""; $('#invite select[name="role"]').dataset.roles = "";
+  await loadPursuances();
+  $('header nav button[data-view="board"]').click();
+}
+
 async function loadStatus() {
   const st = await api("/status").catch(() => ({}));
   showTor(st.tor);
@@ -332,6 +349,7 @@ document.addEventListener("DOMContentLoaded", () => {
     if (b.dataset.view !== "board" && b.dataset.view !== "tree") closeDetail();
     if (b.dataset.view === "log") await loadLog().catch(showError);
     if (b.dataset.view === "charter") await loadCharter().catch(showError);
+    if (b.dataset.view === "profile") await loadProfile(true).catch(showError);
   });
   $("#pursuance").onchange = (e) => { current = e.target.value; $('#new-task select[name="visible_to"]').dataset.roles = ""; $('#invite select[name="role"]').dataset.roles = ""; $("#send-roles").dataset.roles = ""; $("#link-code").classList.add("hidden"); closeDetail(); refresh().catch(showError); };
   $("#filter").onchange = () => refresh().catch(showError);
@@ -429,12 +447,7 @@ document.addEventListener("DOMContentLoaded", () => {
   };
   $("#join").onclick = async () => {
     const f = $("#found");
-    try {
-      const r = await api("/join", {code: f.code.value.trim()});
-      current = r.pursuance; f.code.value = ""; f.classList.add("hidden");
-      $('#new-task select[name="visible_to"]').dataset.roles = ""; $('#invite select[name="role"]').dataset.roles = "";
-      await loadPursuances();
-    } catch (err) { showError(err); }
+    try { await joinWith(f.code.value.trim()); f.code.value = ""; f.classList.add("hidden"); } catch (err) { showError(err); }
   };
   $("#sync").onclick = async () => {
     if (!current) return;

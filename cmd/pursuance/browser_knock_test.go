@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+)
+
+// TestBrowserKnock: public profiles, a relay's directory and join requests
+// in the web UI, in a real browser (Debian's chromium) against two real
+// nodes (`pursuance up` on two homes) and a real relay started with
+// --directory on loopback. Erin founds "Cell" in her page and publishes
+// its profile (join requests to its editors). Gus, an outsider whose home
+// holds no pursuance, on a phone-width screen: a relay that is not there
+// is named with what to do; he finds Cell on the Discover page by words
+// (typed, Enter searches), asks to join with a message, and his request
+// waits. Erin's page lists the request (name, message, whose markup shows
+// as text and runs nothing) and she invites
+// him as a researcher; it says the code went to Gus. Gus's page shows
+// "Invited" with a Join button; he joins, and sees Cell's board and
+// himself among its members, a researcher, whose Profile view says the
+// rules' refusal instead of offering to publish.
+func TestBrowserKnock(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real nodes, a relay and a browser")
+	}
+	chrome, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Skip("chromium is not installed (Debian's chromium package; .ci/run installs it): TestBrowserKnock needs it")
+	}
+	shots := os.Getenv("PURSUANCE_SCREENSHOTS")
+	rp := startRelay(t, t.TempDir(), "--directory")
+	t.Cleanup(func() {
+		rp.cmd.Process.Signal(syscall.SIGTERM)
+		rp.cmd.Wait()
+	})
+	start := func(name string) *upNode {
+		home := filepath.Join(t.TempDir(), "home")
+		env := append(os.Environ(), "PURSUANCE_PASSPHRASE=knock "+name)
+		pursuance(t, env, "--home", home, "id", "new", "--name", name, "--insecure-test-kdf")
+		return runUp(t, name, home, env)
+	}
+	erin, gus := start("Erin"), start("Gus")
+	// Gus's message carries markup: the intake role's page must show it
+	// as the text it is.
+	const msg = `I translate Farsi; <img src=x onerror="window.pwned=1"><b>Dana</b> sent me.`
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	actx, acancel := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chrome), chromedp.NoSandbox, chromedp.WindowSize(1280, 900))...)
+	defer acancel()
+	etab, cancelE := chromedp.NewContext(actx)
+	defer cancelE()
+	gtab, cancelG := chromedp.NewContext(etab)
+	defer cancelG()
+	nodes := func() string {
+		return "\n--- Erin's node:\n" + erin.stderr() + "\n--- Gus's node:\n" + gus.stderr()
+	}
+	run := func(tab context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(tab, steps...); err != nil {
+			t.Fatalf("%s: %v%s", what, err, nodes())
+		}
+	}
+	// poll waits for what a person would look for; 20 s covers a node's
+	// round under -race on a loaded two-core machine.
+	poll := func(tab context.Context, what, js string) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		var err error
+		for {
+			err = chromedp.Do(tab, chromedp.Poll[chromedp.Void](js, chromedp.WithPollingTimeout(time.Until(deadline))))
+			if err == nil || time.Now().After(deadline) || !navigated(err) {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if err != nil {
+			page, _ := chromedp.Run(tab, chromedp.Evaluate[string](`document.querySelector("main").innerText + " | error: " + document.querySelector("#error").textContent`))
+			t.Fatalf("%s: %v; the page shows: %.2000s%s", what, err, page, nodes())
+		}
+	}
+	shot := func(tab context.Context, name string) {
+		t.Helper()
+		if shots == "" {
+			return
+		}
+		png, err := chromedp.Run(tab, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatalf("screenshot %s: %v", name, err)
+		}
+		if err := os.WriteFile(filepath.Join(shots, name+".png"), png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
+	// press clicks a control from inside the page, where finding and
+	// clicking are one step (see TestBrowserLinks).
+	press := func(sel string) chromedp.Action[chromedp.Void] {
+		return chromedp.Evaluate[chromedp.Void](`(() => { const e = document.querySelector(` + "`" + sel + "`" + `); if (!e || e.getClientRects().length === 0) throw new Error("no visible ` + strings.ReplaceAll(sel, `"`, `'`) + `"); e.click(); })()`)
+	}
+	view := func(name string) chromedp.Action[chromedp.Void] {
+		return press(`nav button[data-view="` + name + `"]`)
+	}
+	fits := `document.documentElement.scrollWidth <= window.innerWidth`
+	login := func(tab context.Context, n *upNode) {
+		t.Helper()
+		run(tab, "log in", chromedp.Navigate(n.login))
+		poll(tab, "logged in", `location.href === "`+n.ui+`/" && document.querySelector("#me").textContent !== "" && document.querySelector("#pursuance").options.length > 0`)
+	}
+
+	// Erin founds Cell, on the relay, and publishes its profile.
+	login(etab, erin)
+	run(etab, "new", press("#new-pursuance"))
+	poll(etab, "the found form", `!document.querySelector("#found").classList.contains("hidden")`)
+	run(etab, "found", chromedp.SendKeys(css(`#found input[name="name"]`), "Cell"), press("#found button"))
+	poll(etab, "the pursuance", `document.querySelector("#pursuance").selectedOptions[0]?.textContent === "Cell"`)
+	run(etab, "add the relay", view("members"), chromedp.SendKeys(css(`#add-relay input`), rp.url), press("#add-relay button"))
+	poll(etab, "the relay", `document.querySelector("#relays").textContent.includes("`+rp.url+`")`)
+	run(etab, "the Profile view", view("profile"))
+	poll(etab, "no profile yet, one to publish", `document.querySelector("#profile-now").textContent.includes("no public profile") && !document.querySelector("#profile-form").classList.contains("hidden") && document.querySelector("#profile-refusal").classList.contains("hidden")`)
+	run(etab, "fill the profile",
+		chromedp.SendKeys(css(`#profile-form textarea[name="mission"]`), "We verify leaked documents."),
+		chromedp.SendKeys(css(`#profile-form input[name="seeking"]`), "Farsi translators"),
+		chromedp.SetValue(css(`#profile-form select[name="intake_role"]`), "editor"),
+		press(`#profile-form button[type="submit"]`))
+	poll(etab, "the profile, published", `(t => t.includes("We verify leaked documents.") && t.includes("Farsi translators") && t.includes("the role editor") && t.includes("`+rp.url+`"))(document.querySelector("#profile-now").textContent) && !document.querySelector("#profile-withdraw").classList.contains("hidden") && !document.querySelector("#requests-box").classList.contains("hidden")`)
+	poll(etab, "no requests yet", `document.querySelector("#requests-note").textContent.includes("No requests to join yet")`)
+	shot(etab, "profile")
+
+	// Gus, outside, on a phone: the Discover page.
+	run(gtab, "a phone's screen", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
+	login(gtab, gus)
+	run(gtab, "Discover", press("#discover-open"))
+	poll(gtab, "the Discover page", `!document.querySelector("#discover").classList.contains("hidden") && document.querySelector("#board").classList.contains("hidden")`)
+	run(gtab, "a relay that is not there", chromedp.SendKeys(css(`#discover-form input[name="relay"]`), "http://127.0.0.1:1"),
+		chromedp.SendKeys(css(`#discover-form input[name="q"]`), "leak"+kb.Enter))
+	poll(gtab, "what to do", `!document.querySelector("#error").classList.contains("hidden") && document.querySelector("#error").textContent.includes("check the address") && !document.querySelector("#error").textContent.includes("dial tcp")`)
+	run(gtab, "the real relay", chromedp.SetValue(css(`#discover-form input[name="relay"]`), rp.url),
+		chromedp.SendKeys(css(`#discover-form input[name="q"]`), kb.Enter))
+	poll(gtab, "Cell found", `(e => e && e.querySelector("h3").textContent === "Cell" && e.textContent.includes("We verify leaked documents.") && e.textContent.includes("Looks for: Farsi translators") && e.textContent.includes("`+rp.url+`"))(document.querySelector("#discover-list li.entry"))`)
+	poll(gtab, "the Discover page fits a phone", fits)
+	run(gtab, "ask to join", press(`#discover-list li.entry button[aria-label="Ask to join Cell"]`))
+	poll(gtab, "the message box, focused", `document.activeElement === document.querySelector('#discover-list form.knock textarea')`)
+	run(gtab, "the message", chromedp.SendKeys(css(`#discover-list form.knock textarea`), msg), press(`#discover-list form.knock button[type="submit"]`))
+	poll(gtab, "asked", `document.querySelector("#discover-list").textContent.includes("Asked to join Cell")`)
+	poll(gtab, "the request waits", `(e => e && e.textContent.includes("Cell") && e.querySelector(".status.waiting")?.textContent === "Waiting for an answer")(document.querySelector("#answers-list li.entry"))`)
+	shot(gtab, "discover-phone")
+
+	// Erin sees the request (its message, which an outsider wrote, as
+	// text: no markup of it runs) and invites Gus as a researcher.
+	run(etab, "check for requests", press("#requests-check"))
+	poll(etab, "Gus's request", `(e => e && e.querySelector("h3").textContent === "Gus" && e.querySelector(".message").textContent === `+strconv.Quote(msg)+` && e.textContent.includes("Sent "))(document.querySelector("#requests-list li.entry"))`)
+	poll(etab, "no markup of the request ran", `document.querySelector("#requests-list img, #requests-list b") === null && window.pwned === undefined`)
+	run(etab, "as a researcher", chromedp.SetValue(css(`#requests-list select[name="role"]`), "researcher"),
+		chromedp.SendKeys(css(`#requests-list input[name="message"]`), "Welcome."), press(`#requests-list button[aria-label="Invite Gus"]`))
+	poll(etab, "the code went to Gus", `document.querySelector("#requests-list").textContent.includes("Invited: the invite code went to Gus") && document.querySelector("#error").textContent.includes("Invited Gus as researcher")`)
+	shot(etab, "requests")
+
+	// Gus sees the invite, joins, and is in Cell.
+	run(gtab, "check for answers", press("#answers-check"))
+	poll(gtab, "invited", `(e => e && e.querySelector(".status.invited")?.textContent === "Invited" && e.textContent.includes("Erin: Welcome.") && [...e.querySelectorAll("button")].some(b => b.textContent === "Join Cell"))(document.querySelector("#answers-list li.entry"))`)
+	run(gtab, "join", chromedp.Evaluate[chromedp.Void](`[...document.querySelectorAll("#answers-list button")].find(b => b.textContent === "Join Cell").click()`))
+	poll(gtab, "in Cell, on its board", `document.querySelector("#pursuance").selectedOptions[0]?.textContent === "Cell" && !document.querySelector("#board").classList.contains("hidden") && document.querySelector("#discover").classList.contains("hidden")`)
+	run(gtab, "the members", view("members"))
+	poll(gtab, "Gus, a researcher of Cell", `[...document.querySelectorAll("#members tbody tr")].some(r => r.cells[0].textContent === "Gus" && r.cells[1].textContent.includes("researcher")) && [...document.querySelectorAll("#members tbody tr")].some(r => r.cells[0].textContent === "Erin")`)
+	run(gtab, "his Profile view", view("profile"))
+	poll(gtab, "the rules' refusal", `!document.querySelector("#profile-refusal").classList.contains("hidden") && document.querySelector("#profile-refusal").textContent.includes('role "researcher" may not publish-profile') && document.querySelector("#profile-form").classList.contains("hidden") && document.querySelector("#profile-now").textContent.includes("We verify leaked documents.")`)
+	poll(gtab, "the Profile view fits a phone", fits)
+	run(gtab, "Discover again", press("#discover-open"))
+	poll(gtab, "a member now", `document.querySelector("#answers-list").textContent.includes("You are a member.")`)
+	// Erin's page, not reloaded, shows Gus among Cell's members.
+	run(etab, "Erin's members", view("members"))
+	poll(etab, "Gus joined", `[...document.querySelectorAll("#members tbody tr")].some(r => r.cells[0].textContent === "Gus")`)
+	if strings.Contains(erin.stderr()+gus.stderr(), "panic") {
+		t.Fatalf("a node panicked:%s", nodes())
+	}
+}

@@ -79,6 +79,7 @@ type builder struct {
 	pinnedRev  map[event.ID][]int32
 	pinnedEnd  map[event.ID][]int32
 	excluded   map[int32]bool
+	nodeAddrs  map[identity.PublicKey]*nodeAddr // node addresses announced, by member (nodeaddr.go)
 
 	// What this member can read with (nil: nothing sealed is opened).
 	secrets    *Secrets
@@ -282,6 +283,7 @@ func (b *builder) pass() {
 	b.revokedBy = make(map[event.ID][]int32)
 	b.joinsBy = make(map[event.ID][]int32)
 	b.endedBy = make(map[event.ID][]int32)
+	b.nodeAddrs = nil
 	b.pinnedBy = make(map[identity.PublicKey][]int32)
 	b.pinnedRev = make(map[event.ID][]int32)
 	b.pinnedEnd = make(map[event.ID][]int32)

@@ -74,6 +74,9 @@ var kinds = [...]kindInfo{
 	// claimant's, by the claim's own rules (succession.go).
 	event.KindSuccession: {new: func() Op { return &Succession{} }, action: charter.TakeOver, authority: true},
 	event.KindSucceed:    {new: func() Op { return &Succeed{} }, authority: true},
+	// A node address is the author's own (nodeaddr.go): any member, no
+	// action; not an authority op, so that it never travels over links.
+	event.KindNodeAddress: {new: func() Op { return &NodeAddress{} }},
 }
 
 // kindOf returns the row of kind k; the zero row for a kind this version

@@ -185,6 +185,27 @@ var logVectorScenarios = map[string]struct {
 			"bob!: rekem same",
 		},
 	},
+	"node-addresses": {
+		comment: "Members announce their nodes' onion addresses (node-address, kind 33) on the desk template: bob announces, announces again and withdraws, alice announces; and the must-fail cases: a loopback address, a clear-net one, an onion address whose checksum does not hold, a proposal of an announcement (no quorum makes it another's), and an announcement by bob concurrent with his removal.",
+		lines: []string{
+			"alice: found desk",
+			"i = alice: invite researcher",
+			"bob: join i",
+			"sync",
+			"bob: nodeaddr onion:bob1",
+			"bob: nodeaddr onion:bob2",
+			"bob: nodeaddr withdraw",
+			"alice: nodeaddr onion:alice1",
+			"bob!: nodeaddr http://127.0.0.1:8765",
+			"bob!: nodeaddr https://relay.example.org",
+			"bob!: nodeaddr http://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.onion",
+			"alice!: propose nodeaddr onion:forged",
+			"bob: nodeaddr onion:bob3",
+			"sync",
+			"alice: remove bob",
+			"bob!: nodeaddr onion:bob4",
+		},
+	},
 	"key-siblings": {
 		comment: "Two concurrent rotations of the group key on the desk template (two generation 2s; the later in log order is current), then a generation 3 that chains the current one (Chain, Prev) and the other beside it (Siblings, keys.ChainSibling); and the must-fail cases: a sibling that is not a generation of the scope, and one not before the new generation (malformed).",
 		lines: []string{

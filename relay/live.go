@@ -12,6 +12,9 @@ import (
 	"github.com/pursuance/pursuance/keys"
 )
 
+// liveHandler serves a topic's live stream (GET /v1/topics/{topic}/live,
+// docs/relay-protocol.md): a WebSocket of the entries after a cursor, then
+// of each new one as it is appended.
 func (s *Server) liveHandler(w http.ResponseWriter, r *http.Request) {
 	topic, err := ParseTopic(r.PathValue("topic"))
 	if err != nil {

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -22,6 +23,10 @@ type SyncOptions struct {
 	// Relays are relays or peers to sync with beside the pursuance's
 	// relay list (a member's node serves the same protocol).
 	Relays []string
+	// Peers are other members' nodes to sync with, as relays, but each
+	// given up on after PeerStall without progress (a node is often
+	// off). One that is also on the relay list is a relay.
+	Peers []string
 	// Progress, when set, is told how a long sync is going. Reading a
 	// relay's topic, it gets ProgressFetched with the relay's URL, the
 	// cursor reached and the topic's last cursor.
@@ -125,10 +130,23 @@ func (n *Node) Sync(ctx context.Context, p event.ID, opts SyncOptions) (res Sync
 	if err != nil {
 		return SyncResult{}, err
 	}
+	var peers map[string]bool
+	for _, u := range opts.Peers {
+		if !slices.Contains(urls, u) {
+			if peers == nil {
+				peers = map[string]bool{}
+			}
+			peers[u] = true
+		}
+	}
+	for u := range peers {
+		urls = append(urls, u)
+	}
+	slices.Sort(urls)
 	if len(urls) == 0 {
 		return SyncResult{}, fmt.Errorf("%w: add one (`pursuance relays add P URL`) or name a peer (`--peer URL`)", ErrNoRelay)
 	}
-	run := &syncRun{n: n, p: p, sdb: sdb, opts: opts, urls: urls, limits: limits, total: &res,
+	run := &syncRun{n: n, p: p, sdb: sdb, opts: opts, urls: urls, peers: peers, limits: limits, total: &res,
 		chains: map[event.ID][]*state.KeyUpdate{}, ksVersion: -1, left: len(urls), pulled: make(chan struct{})}
 	run.results = make([]RelayResult, len(urls))
 	for i, u := range urls {
@@ -181,6 +199,9 @@ type syncLimits struct {
 	barren int           // pages in a row of which nothing opens
 	budget time.Duration // time reading (quick syncs: their own deadline)
 	grace  time.Duration // a relay done reading waits this long for the others before it sends
+	// peerStall is how long a member's node may send nothing
+	// (SyncOptions.Peers; PeerStall, or the relays' stall if shorter).
+	peerStall time.Duration
 }
 
 // The default syncLimits. A newcomer's first sync of a big log reads a
@@ -216,6 +237,9 @@ func (l syncLimits) withDefaults() syncLimits {
 	if l.grace == 0 {
 		l.grace = pushGrace
 	}
+	if l.peerStall == 0 {
+		l.peerStall = PeerStall
+	}
 	return l
 }
 
@@ -226,6 +250,7 @@ type syncRun struct {
 	sdb      *syncDB
 	opts     SyncOptions
 	urls     []string
+	peers    map[string]bool // which of urls are members' nodes (SyncOptions.Peers)
 	limits   syncLimits
 	results  []RelayResult // one goroutine each
 	progress func(string, ...any)
@@ -251,7 +276,14 @@ type syncRun struct {
 // be read, then sends it what it lacks.
 func (r *syncRun) relay(ctx context.Context, i int) {
 	res := &r.results[i]
-	rr := &relayRun{syncRun: r, res: res, c: r.n.relayClient(r.p, res.URL), readers: r.n.readClients(r.p, res.URL), pulled: map[keys.Topic]bool{}}
+	c, readers := r.n.relayClient(r.p, res.URL), r.n.readClients(r.p, res.URL)
+	if r.peers[res.URL] {
+		stall := min(r.limits.peerStall, cmp.Or(r.n.opts.RelayTimeout, r.limits.peerStall))
+		for _, rc := range append(readers, c) {
+			rc.Stall(stall)
+		}
+	}
+	rr := &relayRun{syncRun: r, res: res, c: c, readers: readers, pulled: map[keys.Topic]bool{}}
 	pctx, cancel := context.WithTimeout(ctx, r.limits.budget)
 	err := rr.pullAll(pctx)
 	if err != nil && pctx.Err() != nil && ctx.Err() == nil {

@@ -44,6 +44,7 @@ const (
 	KindProfile      // publishes or withdraws the pursuance's public profile
 	KindSuccession   // claims a role whose holders are all inactive
 	KindSucceed      // completes a succession claim after its waiting period
+	KindNodeAddress  // a member announces (or withdraws) where its own node is reached
 	KindDevice       // adds, revokes or replaces a device of a member (docs/devices.md)
 	kindEnd          // one past the last kind; not a kind
 )
@@ -82,6 +83,7 @@ var kindNames = [...]string{
 	KindProfile:      "profile",
 	KindSuccession:   "succession",
 	KindSucceed:      "succeed",
+	KindNodeAddress:  "node-address",
 	KindDevice:       "device",
 }
 

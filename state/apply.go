@@ -68,6 +68,9 @@ func (b *builder) apply(p int32, n *node) {
 		}
 	case *Handoff, *LinkReport:
 		return
+	case *NodeAddress:
+		b.applyNodeAddress(n, o)
+		return
 	case nil:
 		return
 	default:

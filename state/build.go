@@ -96,6 +96,7 @@ type builder struct {
 	excluded      map[int32]bool
 	devRestrictBy map[identity.PublicKey][]int32 // accepted device revocations, by each device they cut off
 	devPinnedBy   map[identity.PublicKey][]int32
+	nodeAddrs     map[identity.PublicKey]*nodeAddr // node addresses announced, by member (nodeaddr.go)
 
 	// What this member can read with (nil: nothing sealed is opened).
 	secrets    *Secrets
@@ -360,6 +361,7 @@ func (b *builder) pass() {
 	b.revokedBy = make(map[event.ID][]int32)
 	b.joinsBy = make(map[event.ID][]int32)
 	b.endedBy = make(map[event.ID][]int32)
+	b.nodeAddrs = nil
 	b.pinnedBy = make(map[identity.PublicKey][]int32)
 	b.pinnedRev = make(map[event.ID][]int32)
 	b.pinnedEnd = make(map[event.ID][]int32)

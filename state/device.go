@@ -41,7 +41,7 @@ const (
 	labelIdentityKEM  = "pursuance/v1/identity-kem"
 )
 
-// Device adds, revokes or replaces a device of a member (ops.md §4.33).
+// Device adds, revokes or replaces a device of a member (ops.md §4.34).
 type Device struct {
 	Action   uint64             `cbor:"1,keyasint"`
 	Identity identity.PublicKey `cbor:"2,keyasint"` // the member whose device it is

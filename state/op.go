@@ -660,6 +660,8 @@ func checkOp(op Op) error {
 		return checkProfileOp(o)
 	case *Succession, *Succeed:
 		return checkSuccessionOp(o)
+	case *NodeAddress:
+		return checkNodeAddressOp(o)
 	case *TaskComment:
 		if strings.TrimSpace(o.Text) == "" {
 			return errors.New("the comment is empty")

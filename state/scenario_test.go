@@ -58,7 +58,9 @@ import (
 // task "TITLE" [parent=LABEL] [visible=R,R] [assign=WHO,WHO] |
 // edit TASK title="T" | move TASK PARENT|root | tassign TASK WHO |
 // tunassign TASK WHO | status TASK STATUS | comment TASK "TEXT" |
-// archive TASK | claim ROLE | succeed CLAIM | rotate group|ROLE [gen=N] [+NAME] [-NAME] (a new key
+// archive TASK | claim ROLE | succeed CLAIM | nodeaddr
+// onion:WORD|withdraw|URL (NAME announces its node; expect nodeaddr NAME
+// onion:WORD|none) | rotate group|ROLE [gen=N] [+NAME] [-NAME] (a new key
 // generation sealed to the entitled members, give or take; "chain": the
 // current one chained under it; "sibling=LABEL": that generation chained
 // beside it) | rekem [same]
@@ -478,6 +480,8 @@ func (w *world) op(a *actor, args []string) Op {
 		return w.profileOp(a, args)
 	case "device":
 		return w.deviceOp(a, args)
+	case "nodeaddr":
+		return w.nodeAddrOp(args)
 	case "rekem":
 		if w.hasDevices(a) {
 			return w.deviceRekem(a)
@@ -846,6 +850,9 @@ func (w *world) expect(s *State, args []string) {
 		if got := fmt.Sprint(len(cs)); got != args[1] || len(args) > 2 && fmt.Sprint(cancelled) != args[2] {
 			w.t.Errorf("claims: got %d (%d cancelled: %+v), want %s", len(cs), cancelled, cs, strings.Join(args[1:], " "))
 		}
+		return
+	case "nodeaddr":
+		w.expectNodeAddr(s, args)
 		return
 	case "relays":
 		// expect relays [URL...]: the relay list, sorted.

@@ -52,6 +52,12 @@ type Env struct {
 	// invites name it instead of nodeRelay (nodeInvite).
 	nodeOnion string
 	admitter  *app.Admitter // what the node's embedded relay stores (pursuance up)
+	// peerBackoff keeps other members' nodes that did not answer out of
+	// the node's rounds for a while (peers.go).
+	peerBackoff app.PeerBackoff
+	// peersSkipped is set once the node has logged that it cannot reach
+	// the members' nodes announced (no Tor), so that it says so once.
+	peersSkipped bool
 	// log is the logger of the node's warnings (a relay's lies): a line
 	// per record for one-shot commands; up sets a daemon's text log.
 	log *slog.Logger

@@ -270,8 +270,9 @@ type syncStatus struct {
 	down    []string
 	behind  []string // relays that lacked what others had, or lost data
 	missing int
-	working string // what the round under way is doing ("Desk: 1200 of 50000")
-	done    uint64 // of the read under way: cursor reached and last
+	peers   []string // why members' nodes were left out of the last round
+	working string   // what the round under way is doing ("Desk: 1200 of 50000")
+	done    uint64   // of the read under way: cursor reached and last
 	total   uint64
 }
 
@@ -315,6 +316,9 @@ func (s *syncStatus) snapshot() any {
 		behind = []string{}
 	}
 	out["last"], out["down"], out["behind"], out["missing"] = s.last.UTC().Format(time.RFC3339), down, behind, s.missing
+	if len(s.peers) > 0 {
+		out["peers_skipped"] = s.peers
+	}
 	return out
 }
 
@@ -467,15 +471,20 @@ func (e *Env) upRound(ctx context.Context, peer string) (targets []app.WatchTarg
 	var down, behind []string
 	missing := 0
 	defer func() { e.sync.record(down, behind, missing) }()
+	var peerSkip []string
+	defer func() { e.sync.recordPeers(peerSkip) }()
 	for _, p := range ps {
 		name := p.Name
-		res, err := n.Sync(ctx, p.ID, app.SyncOptions{Relays: []string{peer}, Progress: func(format string, args ...any) {
+		peers, skipped := e.roundPeers(ctx, n, p)
+		peerSkip = append(peerSkip, skipped...)
+		res, err := n.Sync(ctx, p.ID, app.SyncOptions{Relays: []string{peer}, Peers: peers, Progress: func(format string, args ...any) {
 			e.sync.progress(name, format, args...)
 		}, BeforePush: func(ctx context.Context) { e.admitterUpdate(ctx, n) }})
 		if err != nil {
 			e.log.Error("sync failed", "pursuance", p.Name, "err", oneLine(err.Error()))
 			continue
 		}
+		e.recordPeers(p.Name, peers, res)
 		missing += len(res.Missing)
 		// What came over links shows too: the other side's events (a
 		// report, a receive) and the hand-offs received as tasks here.

@@ -50,12 +50,13 @@ const (
 //   - Alice founds a pursuance on the relay's onion URL, invites Bob, who
 //     joins through Tor; they work a task (add and assign, status,
 //     comment), each seeing the other's change through the relay;
-//   - the relay is stopped: they keep working, node to node, over their
-//     nodes' onion services (the nodes' embedded relays, now the
-//     pursuance's relay list);
-//   - Bob goes offline (Alice takes his node off the list, it stops);
-//     Carol joins with a code that names only Alice's node and sees the
-//     task;
+//   - each node announces its onion service in the log (node-address
+//     events); nobody lists the nodes as relays (Bob, a researcher, may
+//     not);
+//   - the relay is stopped: they keep working, node to node, each node
+//     syncing with the other's announced onion service;
+//   - Bob goes offline (his node stops); Carol joins with a code that
+//     names only Alice's node and sees the task;
 //   - the relay's own sockets and log show that it listened on nothing
 //     but its Unix socket and that every connection it accepted came from
 //     its own tor process.
@@ -157,17 +158,17 @@ func TestTorEndToEnd(t *testing.T) {
 	})
 	t.Logf("phase: bob's status and comment seen by alice (through the relay): %v", took.Round(time.Millisecond))
 
-	// The nodes' onion services join the relay list (told through the
-	// relay, while it still runs), then the relay stops.
-	step = time.Now()
-	must(t, env, "--home", alice, "relays", "add", "Desk", aliceOnion)
-	must(t, env, "--home", alice, "relays", "add", "Desk", bobOnion)
-	t.Logf("phase: alice adds both nodes' onion services to the relay list (each probed through Tor first): %v", time.Since(step).Round(time.Millisecond))
-	took = eventually(t, "bob sees the nodes in the relay list", seeWithin, func() (bool, string) {
-		list := relayList(t, env, bob)
-		return slices.Contains(list, aliceOnion) && slices.Contains(list, bobOnion), fmt.Sprint(list)
-	})
-	t.Logf("phase: the nodes' onion services on the relay list, seen by bob: %v", took.Round(time.Millisecond))
+	// Each node announced its onion service in the log when it took up
+	// the pursuance (a node-address event, through the relay while it
+	// runs); nobody adds the nodes to the relay list. Then the relay
+	// stops.
+	for _, p := range []*proc{an, bn} {
+		_, at := p.waitAt(t, `announced this node's onion service to the other members`)
+		t.Logf("phase: %s announced its onion service (since it started): %v", p.name, at.Round(time.Millisecond))
+	}
+	if list := relayList(t, env, bob); !slices.Equal(list, []string{relayURL}) {
+		t.Errorf("the relay list %v, want the relay only: the nodes are found through their announcements", list)
+	}
 	checkRelaySockets(t, rp.cmd.Process.Pid, relayData, relayTor)
 	step = time.Now()
 	rp.stop(t)
@@ -184,7 +185,7 @@ func TestTorEndToEnd(t *testing.T) {
 	}
 	eventually(t, "bob sees the relay removed", seeWithin, func() (bool, string) {
 		list := relayList(t, env, bob)
-		return !slices.Contains(list, relayURL) && len(list) == 2, fmt.Sprint(list)
+		return len(list) == 0, fmt.Sprint(list)
 	})
 	t.Logf("phase: alice's relay list change seen by bob, node to node: %v", time.Since(step).Round(time.Millisecond))
 	step = time.Now()
@@ -202,14 +203,26 @@ func TestTorEndToEnd(t *testing.T) {
 	})
 	t.Logf("phase: alice's status seen by bob, node to node: %v", time.Since(step).Round(time.Millisecond))
 
-	// Bob is going offline: Alice takes his node off the list, his node
-	// stops, and she invites Carol with a code that names only her node.
+	// Bob is going offline: his node stops (Alice's backs off from it),
+	// and she invites Carol with a code that names only her node.
 	step = time.Now()
-	must(t, env, "--home", alice, "relays", "remove", "Desk", bobOnion)
+	aliceLogged := len(an.stderr())
 	bobTors := torChildren(bn.cmd.Process.Pid)
 	bn.stop(t)
 	waitTorsGone(t, "bob's node's", bobTors)
-	t.Logf("phase: bob's node off the list, stopped, and its tor gone: %v", time.Since(step).Round(time.Millisecond))
+	t.Logf("phase: bob's node stopped, and its tor gone: %v", time.Since(step).Round(time.Millisecond))
+	// Alice's node tries bob's announced node in its next round, finds
+	// it off, says so, and leaves it out for a while (app.PeerBackoff).
+	step = time.Now()
+	eventually(t, "alice's node finds bob's node off", seeWithin, func() (bool, string) {
+		for _, l := range strings.Split(an.stderr()[aliceLogged:], "\n") {
+			if strings.Contains(l, "a member's node did not answer") && strings.Contains(l, bobOnion) {
+				return true, l
+			}
+		}
+		return false, "no line naming bob's node"
+	})
+	t.Logf("phase: alice's node finds bob's node off: %v", time.Since(step).Round(time.Millisecond))
 	step = time.Now()
 	code = invite(t, env, alice, "Desk", aliceOnion)
 	t.Logf("phase: alice invites carol: %v", time.Since(step).Round(time.Millisecond))

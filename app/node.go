@@ -81,6 +81,7 @@ type Node struct {
 	// lockOf, when set, is the node whose home's lock covers this one (a
 	// join's staging node, inside the home); Sync lets go of that lock.
 	lockOf *Node
+	folds  foldCache // the last state folded of each pursuance (fold.go)
 }
 
 // Open opens the home at dir with its identity id, unlocked from the
@@ -322,22 +323,7 @@ func (n *Node) SameName(ctx context.Context, p event.ID, name string) ([]Summary
 // which the keys it holds are opened (State.Held) and so is the task
 // content sealed to them.
 func (n *Node) State(ctx context.Context, p event.ID) (*state.State, error) {
-	ev, err := n.st.Evidence(ctx, p)
-	if err != nil {
-		return nil, err
-	}
-	b := state.NewBuilder(p, ev)
-	if n.id != nil {
-		sec, err := n.stateSecrets(p)
-		if err != nil {
-			return nil, err
-		}
-		b.SetSecrets(sec)
-	}
-	if err := n.st.Iterate(ctx, p, b.Add); err != nil {
-		return nil, err
-	}
-	s, err := b.Finish()
+	s, err := n.fold(ctx, p, false)
 	if err != nil {
 		return nil, err
 	}

@@ -334,7 +334,7 @@ func (r *syncRun) heal(ctx context.Context) bool {
 		return true // nothing of p here yet: nothing to heal or send
 	}
 	r.healErr = r.home.with(ctx, func() error {
-		s, err := n.State(ctx, r.p)
+		s, err := n.syncState(ctx, r.p)
 		if err != nil {
 			return nil // as before: a state that does not build heals nothing
 		}
@@ -482,7 +482,7 @@ func (n *Node) relayURLs(ctx context.Context, p event.ID, extra []string) ([]str
 	var out []string
 	var removed map[string]bool
 	if _, err := n.st.Get(ctx, p); err == nil {
-		s, err := n.State(ctx, p)
+		s, err := n.syncState(ctx, p)
 		if err != nil {
 			return nil, err
 		}

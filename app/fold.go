@@ -18,11 +18,32 @@ import (
 // folds counts the folds of a log from the store (Node.State,
 // LinkedState) in this process: what a command, a sync round or a web
 // request costs grows with the log through them (issue 15).
-var folds atomic.Int64
+var folds, foldsHolding atomic.Int64
 
 // Folds returns how many logs this process has folded from its stores so
 // far. Tests and benchmarks read it before and after an operation.
 func Folds() int64 { return folds.Load() }
+
+// FoldsHoldingHome returns how many of Folds were done by a node holding
+// its home's lock, which every other process opening the home (a web UI
+// request, a command) waits for meanwhile.
+func FoldsHoldingHome() int64 { return foldsHolding.Load() }
+
+// Prepare folds p's state with the home left to others meanwhile, and
+// keeps it: what the node does next under the home's lock finds it
+// folded (a node's round prepares each pursuance before it asks the
+// state for its peers, then syncs). Folding only reads the store.
+func (n *Node) Prepare(ctx context.Context, p event.ID) error {
+	if err := n.holdsHome(); err != nil {
+		return err
+	}
+	home := n.releaseHome()
+	_, err := n.State(ctx, p)
+	if e := home.reclaim(ctx); e != nil {
+		return e
+	}
+	return err
+}
 
 // A Node keeps the last state it folded of each pursuance, with what it
 // was folded from (foldKey): State returns it again while the store holds
@@ -176,6 +197,9 @@ func (n *Node) fold(ctx context.Context, p event.ID, own bool) (*state.State, er
 		return s, nil
 	}
 	folds.Add(1)
+	if n.owner().holding.Load() {
+		foldsHolding.Add(1)
+	}
 	b := state.NewBuilder(p, ev)
 	if n.id != nil {
 		sec, err := n.stateSecrets(p)

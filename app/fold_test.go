@@ -14,7 +14,8 @@ import (
 // state before the read gives the keys to read with; the one after, what
 // to heal and send): never once per page read or per step (issue 15). The
 // node's own task events, written on a node that holds their state, are
-// sent from it without a fold. Folds counts every fold of this process;
+// sent from it without a fold. And none of these folds holds the home
+// (FoldsHoldingHome): a request waits for no round. Folds counts every fold of this process;
 // the test is not parallel, so nothing else folds meanwhile.
 func TestSyncRoundFolds(t *testing.T) {
 	ctx := context.Background()
@@ -49,10 +50,15 @@ func TestSyncRoundFolds(t *testing.T) {
 	// A round on a Node of its own, as up's.
 	round := func(m member) (int64, SyncResult) {
 		t.Helper()
-		before := Folds()
+		before, holding := Folds(), FoldsHoldingHome()
 		res, err := m.Sync(ctx, p, SyncOptions{})
 		if err != nil || relayErrors(res) != "" {
 			t.Fatalf("sync: %+v %v", res, err)
+		}
+		// Background sync never blocks requests: no fold holds the home,
+		// which every request's node waits for.
+		if n := FoldsHoldingHome() - holding; n != 0 {
+			t.Errorf("%d folds of the round held the home", n)
 		}
 		return Folds() - before, res
 	}

@@ -72,6 +72,9 @@ func (n *Node) LinkedState(ctx context.Context, p event.ID) (*state.State, error
 		return nil, err
 	}
 	folds.Add(1)
+	if n.owner().holding.Load() {
+		foldsHolding.Add(1)
+	}
 	b := state.NewBuilder(p, ev)
 	if err := lk.st.Iterate(ctx, p, b.Add); err != nil {
 		return nil, err

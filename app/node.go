@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pursuance/pursuance/charter"
@@ -82,6 +83,8 @@ type Node struct {
 	// join's staging node, inside the home); Sync lets go of that lock.
 	lockOf *Node
 	folds  foldCache // the last state folded of each pursuance (fold.go)
+	// holding is whether lock is held, for readers without turn (fold.go).
+	holding atomic.Bool
 }
 
 // Open opens the home at dir with its identity id, unlocked from the
@@ -126,7 +129,9 @@ func Open(ctx context.Context, dir string, id *identity.Identity, opts Options) 
 	}
 	// The identity's public part, not the file's: its KEM key may be newer
 	// than the one identity.json showed (a rotation).
-	return &Node{home: dir, pub: id.Public(), id: id, keys: keys, st: st, in: ingest.New(st, ingest.Options{}), lock: lock, opts: opts}, nil
+	n := &Node{home: dir, pub: id.Public(), id: id, keys: keys, st: st, in: ingest.New(st, ingest.Options{}), lock: lock, opts: opts}
+	n.holding.Store(lock != nil)
+	return n, nil
 }
 
 // lockPoll is how often lockHome tries again for a home another process

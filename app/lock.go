@@ -8,8 +8,8 @@ import (
 
 // A Node holds the home's lock (lockHome) for its whole life, except while
 // Sync talks to relays: Sync lets go of it before its first network call
-// and takes it only around the work that needs it (storing what came in,
-// re-keying), never across a network call. So a relay that hangs never
+// or fold of the log and takes it only around the work that needs it
+// (storing what came in, re-keying), never across a network call. So a relay that hangs never
 // holds the home, and other commands and the web UI (which open their
 // own Node) go on meanwhile.
 

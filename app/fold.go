@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 
 	"github.com/pursuance/pursuance/event"
+	"github.com/pursuance/pursuance/identity"
 	"github.com/pursuance/pursuance/state"
 )
 
@@ -69,13 +70,15 @@ type folded struct {
 
 // foldKey is what a fold of a pursuance depends on: the store's log of
 // it (its size and heads: the store only grows, and every new event
-// either raises the count) and its equivocation evidence, and the
-// member's secrets file of it.
+// either raises the count) and its equivocation evidence, the member's
+// secrets file of it, and the member KEM keys this home holds (a device
+// learns a new one from a revocation in the middle of a sync).
 type foldKey struct {
 	count    int
 	heads    [32]byte
 	evidence int
 	secrets  [32]byte
+	kems     [32]byte
 }
 
 // foldKey returns the current foldKey of p, and the evidence read on the
@@ -106,6 +109,14 @@ func (n *Node) foldKey(ctx context.Context, p event.ID) (foldKey, []event.Equivo
 			return k, nil, err
 		}
 		k.secrets = sha256.Sum256(b)
+		kh := sha256.New()
+		cur, retired := n.memberKEMs()
+		for _, key := range append([]*identity.KEMPrivateKey{cur}, retired...) {
+			if key != nil {
+				kh.Write(key.Public().Bytes())
+			}
+		}
+		kh.Sum(k.kems[:0])
 	}
 	return k, ev, nil
 }
@@ -140,6 +151,14 @@ func (c *foldCache) keyOf(p event.ID) (foldKey, bool) {
 		return f.key, true
 	}
 	return foldKey{}, false
+}
+
+// reset forgets every state kept: the keys the member holds changed, and
+// a state opens what is sealed to them.
+func (c *foldCache) reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.by = nil
 }
 
 func (c *foldCache) keep(p event.ID, s *state.State, key foldKey) {
@@ -223,5 +242,18 @@ func (n *Node) fold(ctx context.Context, p event.ID, own bool) (*state.State, er
 // healing): it may be a state that lacks only this node's own task events
 // written since it was folded (ownOnly), which change nothing it reads.
 func (n *Node) syncState(ctx context.Context, p event.ID) (*state.State, error) {
-	return n.fold(ctx, p, true)
+	s, err := n.fold(ctx, p, true)
+	if err != nil {
+		return nil, err
+	}
+	if n.dev != nil {
+		// As in State: a new member KEM key from another device opens
+		// what is sealed to it.
+		if learned, err := n.learnMemberKEMs(s); err != nil {
+			return nil, err
+		} else if learned {
+			return n.fold(ctx, p, true)
+		}
+	}
+	return s, nil
 }

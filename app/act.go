@@ -46,6 +46,7 @@ func (n *Node) Create(ctx context.Context, c *charter.Charter) (event.ID, error)
 			return g.ID(), fmt.Errorf("app: first keys of %s: %w", g.ID().Short(), err)
 		}
 	}
+	n.carryDevices(ctx, g.ID())
 	return g.ID(), nil
 }
 

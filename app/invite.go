@@ -244,6 +244,8 @@ func (n *Node) Join(ctx context.Context, code InviteCode, opts DoOptions) (Resul
 	} else if res, err = n.joinStaged(ctx, code, opts); err != nil {
 		return res, err
 	}
+	// The member's other devices are its devices here too.
+	n.carryDevices(ctx, code.Pursuance)
 	// Publish the join (and anything else new) where the others will look.
 	if urls, _ := n.relayURLs(ctx, code.Pursuance, nil); len(urls) > 0 {
 		if sres, err := n.Sync(ctx, code.Pursuance, SyncOptions{Relays: opts.Peers}); err != nil || relayErrors(sres) != "" {

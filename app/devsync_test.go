@@ -239,3 +239,47 @@ func TestDeviceMailboxIgnoresForgeries(t *testing.T) {
 		t.Fatalf("the phone holds %d pursuances, want 1", len(ps))
 	}
 }
+
+// TestDeviceMailboxDeepTree: alice's tablet was linked from her phone,
+// not from the laptop. The laptop joins bob's new pursuance and carries
+// both certificates there, the phone's first; the tablet, whose round
+// comes before the phone's, takes it up and writes as alice.
+func TestDeviceMailboxDeepTree(t *testing.T) {
+	ctx := context.Background()
+	relayURL, alice, rs, p := deskOnRelay(t, "Bob")
+	bob := rs[0]
+	phone := linkDevice(t, alice, "phone", p)
+	tablet := linkDevice(t, phone, "tablet", p)
+	mustSync(t, alice, p)
+	c, _ := charter.Template("desk")
+	q, err := bob.Create(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.SetRelays(ctx, q, []string{relayURL}, nil, DoOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	code, _, err := bob.Invite(ctx, q, "editor", 0, 1, DoOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, bob, q)
+	if _, err := alice.Join(ctx, code, DoOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, bob, q) // bob re-keys after the join, as in TestDeviceMailboxJoin
+	deviceRound(t, alice)
+	if r := deviceRound(t, tablet); !slices.Contains(r.Added, q) {
+		t.Fatalf("the tablet took up %v, want %s", r.Added, q.Short())
+	}
+	mine := do(t, tablet, q, &state.TaskCreate{Title: "From the tablet", VisibleTo: []string{"editor"}})
+	mustSync(t, tablet, q)
+	mustSync(t, bob, q)
+	bs, _ := bob.State(ctx, q)
+	if tk, ok := bs.Task(mine.ID()); !ok || tk.Creator != alice.id.ID() {
+		t.Fatalf("bob's view of the tablet's task: %+v", tk)
+	}
+	if n := len(bs.Devices(alice.id.ID())); n != 3 {
+		t.Fatalf("bob sees %d devices of alice in %s, want 3", n, q.Short())
+	}
+}

@@ -63,6 +63,11 @@ type homeDevice struct {
 	MailboxKEM     [32]byte          `cbor:"5,keyasint,omitzero"`
 	MailboxCursors map[string]uint64 `cbor:"6,keyasint,omitempty"`
 	MailboxPosted  []byte            `cbor:"7,keyasint,omitempty"`
+	// Asked are the joins this linked device asked its root to make
+	// (devsync.go), until their answer comes; Done the answers a root
+	// gave, newest last, at most maxDoneKept.
+	Asked []joinAsk    `cbor:"8,keyasint,omitempty"`
+	Done  []joinAnswer `cbor:"9,keyasint,omitempty"`
 }
 
 func (n *Node) deviceCipher() *atrest.Cipher {
@@ -184,6 +189,8 @@ func (n *Node) ensureDevice() *homeDevice {
 		c := *n.dev
 		c.MemberKEMs = slices.Clone(n.dev.MemberKEMs)
 		c.MailboxCursors = maps.Clone(n.dev.MailboxCursors)
+		c.Asked = slices.Clone(n.dev.Asked)
+		c.Done = slices.Clone(n.dev.Done)
 		return &c
 	}
 	d := &homeDevice{Member: n.id.ID(), Name: n.id.Name()}

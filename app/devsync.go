@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 
 	"github.com/fxamacker/cbor/v2"
@@ -42,6 +43,68 @@ type mailboxEntry struct {
 	Member     identity.PublicKey `cbor:"1,keyasint"`
 	From       identity.PublicKey `cbor:"2,keyasint"` // the posting device
 	Pursuances []approvedPursuit  `cbor:"3,keyasint"`
+	Asks       []joinAsk          `cbor:"4,keyasint,omitempty"` // a linked device's joins for the root to make
+	Answers    []joinAnswer       `cbor:"5,keyasint,omitempty"` // the root's answers
+}
+
+// joinAsk is a join a linked device asks its root to make: the invite
+// code, under a random ID.
+type joinAsk struct {
+	ID   [16]byte `cbor:"1,keyasint"`
+	Code string   `cbor:"2,keyasint"`
+}
+
+// joinAnswer is what the root made of an ask: the pursuance joined, or
+// why not.
+type joinAnswer struct {
+	ID        [16]byte `cbor:"1,keyasint"`
+	Pursuance event.ID `cbor:"2,keyasint"`
+	Err       string   `cbor:"3,keyasint,omitempty"`
+}
+
+// maxDoneKept bounds the answers a root keeps and lists; maxAsks the
+// joins a device may have asked and not had answered.
+const (
+	maxDoneKept = 64
+	maxAsks     = 16
+)
+
+// AskJoin, on a linked device, asks the member's root to join with code
+// (docs/devices.md §8): the ask goes into this device's mailbox entry,
+// posted now; the root joins at its next round, and the pursuance comes
+// back as any other through the mailbox.
+func (n *Node) AskJoin(ctx context.Context, code InviteCode) error {
+	if !n.IsDevice() {
+		return errors.New("this home is the member's root: join here")
+	}
+	d := n.ensureDevice()
+	for _, a := range d.Asked {
+		if a.Code == code.String() {
+			return nil
+		}
+	}
+	if len(d.Asked) >= maxAsks {
+		return fmt.Errorf("%d joins are already waiting for your root home: run `pursuance sync` there first", maxAsks)
+	}
+	a := joinAsk{Code: code.String()}
+	if _, err := io.ReadFull(n.rand(), a.ID[:]); err != nil {
+		return err
+	}
+	d.Asked = append(d.Asked, a)
+	return n.saveDevice(d)
+}
+
+// Asked returns the invite codes this device asked its root to join with
+// and has no answer for.
+func (n *Node) Asked() []string {
+	if n.dev == nil {
+		return nil
+	}
+	var out []string
+	for _, a := range n.dev.Asked {
+		out = append(out, a.Code)
+	}
+	return out
 }
 
 // MailboxKey returns the group-shaped key whose envelopes and topic make
@@ -139,6 +202,7 @@ func (n *Node) ReadDeviceMailbox(ctx context.Context, fetch func(context.Context
 		}
 	}
 	var errs []error
+	var asks []joinAsk
 	for _, u := range n.mailboxRelays(mine) {
 		k, env, err := n.mailbox(kem, u)
 		if err != nil {
@@ -159,6 +223,17 @@ func (n *Node) ReadDeviceMailbox(ctx context.Context, fetch func(context.Context
 			if err := cbor.Unmarshal(b, &m); err != nil || m.Member != n.me() || m.From == n.id.ID() {
 				continue
 			}
+			asks = append(asks, m.Asks...)
+			for _, an := range m.Answers {
+				i := slices.IndexFunc(d.Asked, func(a joinAsk) bool { return a.ID == an.ID })
+				if i < 0 {
+					continue
+				}
+				if an.Err != "" {
+					errs = append(errs, fmt.Errorf("your root home could not join: %s", an.Err))
+				}
+				d.Asked = slices.Delete(d.Asked, i, i+1)
+			}
 			for _, ap := range m.Pursuances {
 				if held[ap.ID] {
 					continue
@@ -175,12 +250,49 @@ func (n *Node) ReadDeviceMailbox(ctx context.Context, fetch func(context.Context
 	if err := n.saveDevice(d); err != nil {
 		return res, err
 	}
+	if !n.IsDevice() {
+		if err := n.answerAsks(ctx, asks); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if n.IsDevice() {
 		if err := n.publishOwnAdds(ctx); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return res, errors.Join(errs...)
+}
+
+// answerAsks, on the root, makes the joins its devices asked for that it
+// has not answered, and keeps the answers for its next post.
+func (n *Node) answerAsks(ctx context.Context, asks []joinAsk) error {
+	d := n.ensureDevice()
+	changed := false
+	for _, a := range asks {
+		if slices.ContainsFunc(d.Done, func(x joinAnswer) bool { return x.ID == a.ID }) {
+			continue
+		}
+		an := joinAnswer{ID: a.ID}
+		code, err := ParseInviteCode(a.Code)
+		if err == nil {
+			an.Pursuance = code.Pursuance
+			if _, held := n.st.Get(ctx, code.Pursuance); held != nil {
+				_, err = n.Join(ctx, code, DoOptions{})
+			}
+		}
+		if err != nil {
+			an.Err = err.Error()
+		}
+		d.Done = append(d.Done, an)
+		if len(d.Done) > maxDoneKept {
+			d.Done = d.Done[len(d.Done)-maxDoneKept:]
+		}
+		changed = true
+	}
+	if !changed {
+		return nil
+	}
+	return n.saveDevice(d)
 }
 
 // takeUp keeps what a device needs of ap, fetches it and checks the
@@ -279,7 +391,11 @@ func (n *Node) PostDeviceMailbox(ctx context.Context) (bool, error) {
 	if err != nil || len(ps) == 0 {
 		return false, err
 	}
-	pt, err := cbor.Marshal(mailboxEntry{Member: n.me(), From: n.id.ID(), Pursuances: ps})
+	ent := mailboxEntry{Member: n.me(), From: n.id.ID(), Pursuances: ps}
+	if n.dev != nil {
+		ent.Asks, ent.Answers = n.dev.Asked, n.dev.Done
+	}
+	pt, err := cbor.Marshal(ent)
 	if err != nil {
 		return false, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/fxamacker/cbor/v2"
@@ -193,6 +194,28 @@ func TestDeviceMailboxRevoked(t *testing.T) {
 	if r := deviceRound(t, tablet); !slices.Contains(r.Added, q) {
 		t.Fatalf("the tablet took up %v, want %s", r.Added, q.Short())
 	}
+	// Nor can the revoked phone ask the laptop to join anything.
+	bob := newMember(t, "Bob2")
+	r, err := bob.Create(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.SetRelays(ctx, r, []string{relayURL}, nil, DoOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	code, _, err := bob.Invite(ctx, r, "editor", 0, 1, DoOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, bob, r)
+	if err := phone.AskJoin(ctx, code); err != nil {
+		t.Fatal(err)
+	}
+	deviceRound(t, phone)
+	deviceRound(t, alice)
+	if _, err := alice.State(ctx, r); err == nil {
+		t.Fatal("the laptop joined at the revoked phone's ask")
+	}
 }
 
 // TestDeviceMailboxIgnoresForgeries: whoever holds the topic key of the
@@ -281,5 +304,84 @@ func TestDeviceMailboxDeepTree(t *testing.T) {
 	}
 	if n := len(bs.Devices(alice.id.ID())); n != 3 {
 		t.Fatalf("bob sees %d devices of alice in %s, want 3", n, q.Short())
+	}
+}
+
+// TestDeviceAsksRootToJoin: the phone, a linked device, cannot join
+// itself; it asks the laptop (the root) through the mailbox. The laptop
+// joins at its next round and the phone takes the pursuance up at its
+// next, reading bob's task; the ask is then answered and gone. An ask
+// with a code that is used up comes back with the root's reason.
+func TestDeviceAsksRootToJoin(t *testing.T) {
+	ctx := context.Background()
+	relayURL, alice, rs, p := deskOnRelay(t, "Bob")
+	bob := rs[0]
+	phone := linkDevice(t, alice, "phone", p)
+	c, _ := charter.Template("desk")
+	q, err := bob.Create(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.SetRelays(ctx, q, []string{relayURL}, nil, DoOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	code, _, err := bob.Invite(ctx, q, "editor", 0, 1, DoOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	note := do(t, bob, q, &state.TaskCreate{Title: "Bob's news", VisibleTo: []string{"editor"}})
+	mustSync(t, bob, q)
+	if _, err := phone.Join(ctx, code, DoOptions{}); err == nil {
+		t.Fatal("the phone joined by itself")
+	}
+	if err := phone.AskJoin(ctx, code); err != nil {
+		t.Fatal(err)
+	}
+	deviceRound(t, phone)
+	deviceRound(t, alice)
+	if s, err := alice.State(ctx, q); err != nil {
+		t.Fatalf("the laptop did not join: %v", err)
+	} else if _, ok := s.Member(alice.id.ID()); !ok {
+		t.Fatal("the laptop holds q but alice is no member")
+	}
+	mustSync(t, bob, q)
+	deviceRound(t, alice)
+	if r := deviceRound(t, phone); !slices.Contains(r.Added, q) {
+		t.Fatalf("the phone took up %v, want %s", r.Added, q.Short())
+	}
+	readsTask(t, phone, q, note, "Bob's news")
+	if a := phone.Asked(); len(a) != 0 {
+		t.Fatalf("the phone still waits for %d joins", len(a))
+	}
+
+	// A code of another pursuance, which carol used up already.
+	r, err := bob.Create(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.SetRelays(ctx, r, []string{relayURL}, nil, DoOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	code2, _, err := bob.Invite(ctx, r, "editor", 0, 1, DoOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, bob, r)
+	carol := newMember(t, "Carol")
+	if _, err := carol.Join(ctx, code2, DoOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, bob, r)
+	if err := phone.AskJoin(ctx, code2); err != nil {
+		t.Fatal(err)
+	}
+	deviceRound(t, phone)
+	deviceRound(t, alice)
+	mustSync(t, phone, p)
+	if _, err := phone.ReadDeviceMailbox(ctx, mailboxFetch(phone)); err == nil || !strings.Contains(err.Error(), "your root home could not join") {
+		t.Fatalf("the phone's round says %v, want the root's reason", err)
+	}
+	if a := phone.Asked(); len(a) != 0 {
+		t.Fatalf("the phone still waits for %d joins", len(a))
 	}
 }

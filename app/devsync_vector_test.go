@@ -60,7 +60,9 @@ func mailboxVectorKeys(t *testing.T) (identity.PublicKey, *identity.KEMPrivateKe
 	}
 	dev, _ := identity.SigningKeyFromSeed(bytes.Repeat([]byte{4}, 32))
 	entry := mailboxEntry{Member: sk.Public(), From: dev.Public(), Pursuances: []approvedPursuit{{
-		ID: event.ID(bytes.Repeat([]byte{5}, 32)), Gen: 3, Seed: bytes.Repeat([]byte{6}, 32), Relays: []string{"http://127.0.0.1:8765"}}}}
+		ID: event.ID(bytes.Repeat([]byte{5}, 32)), Gen: 3, Seed: bytes.Repeat([]byte{6}, 32), Relays: []string{"http://127.0.0.1:8765"}}},
+		Asks:    []joinAsk{{ID: [16]byte{8}, Code: "pi1example"}},
+		Answers: []joinAnswer{{ID: [16]byte{9}, Pursuance: event.ID(bytes.Repeat([]byte{10}, 32)), Err: "the invite is used up"}}}
 	return sk.Public(), kem, next, entry
 }
 
@@ -94,7 +96,7 @@ func TestMailboxVector(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		v := mailboxVector{Note: "docs/devices.md §7.1: member = Ed25519 key of seed 01×32; member KEM seed 02×32; entry from device of seed 04×32 naming pursuance 05×32, gen 3, group seed 06×32; envelope nonce 07×24; next KEM seed 03×32 (after a revocation); topics for relay http://127.0.0.1:8765, and 8766 for the other relay",
+		v := mailboxVector{Note: "docs/devices.md §7.1: member = Ed25519 key of seed 01×32; member KEM seed 02×32; entry from device of seed 04×32 naming pursuance 05×32, gen 3, group seed 06×32, one ask (ID 08 00…, code \"pi1example\") and one answer (ID 09 00…, pursuance 0a×32, an error); envelope nonce 07×24; next KEM seed 03×32 (after a revocation); topics for relay http://127.0.0.1:8765, and 8766 for the other relay",
 			Member: hex.EncodeToString(member[:]), KEMSeed: hex.EncodeToString(kem.Bytes()), Scope: hex.EncodeToString(k.Scope.Pursuance[:]),
 			Seed: hex.EncodeToString(k.Seed[:]), Topic: hex.EncodeToString(topic[:]), TopicKey: hex.EncodeToString(tkPub(tk)),
 			Entry: hex.EncodeToString(pt), Envelope: hex.EncodeToString(box), NextKEM: hex.EncodeToString(next.Bytes()), NextTopic: hex.EncodeToString(nextTopic[:]),

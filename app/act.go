@@ -24,7 +24,7 @@ func (n *Node) Create(ctx context.Context, c *charter.Charter) (event.ID, error)
 		return event.ID{}, err
 	}
 	if n.IsDevice() {
-		return event.ID{}, errors.New("found pursuances from your root home (the one you linked your first device from): a linked device cannot yet")
+		return event.ID{}, errors.New("found pursuances from your root home (the one you linked your first device from): a linked device cannot yet; the pursuance reaches this device at its next sync")
 	}
 	pub := n.memberPublic()
 	body, err := state.EncodeOp(&state.Genesis{Charter: wire, Name: pub.Name, KEM: pub.KEM.Bytes(), Binding: pub.KEMBinding[:]})
@@ -46,6 +46,7 @@ func (n *Node) Create(ctx context.Context, c *charter.Charter) (event.ID, error)
 			return g.ID(), fmt.Errorf("app: first keys of %s: %w", g.ID().Short(), err)
 		}
 	}
+	n.carryDevices(ctx, g.ID())
 	return g.ID(), nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -56,6 +57,17 @@ type homeDevice struct {
 	// MemberKEMs are the member's KEM key seeds, oldest first, the last
 	// current.
 	MemberKEMs [][]byte `cbor:"4,keyasint"`
+	// The device mailbox (devsync.go): the fingerprint of the member KEM
+	// key it is under, the read cursor on each relay, and the hash of
+	// what this device last posted there.
+	MailboxKEM     [32]byte          `cbor:"5,keyasint,omitzero"`
+	MailboxCursors map[string]uint64 `cbor:"6,keyasint,omitempty"`
+	MailboxPosted  []byte            `cbor:"7,keyasint,omitempty"`
+	// Asked are the joins this linked device asked its root to make
+	// (devsync.go), until their answer comes; Done the answers a root
+	// gave, newest last, at most maxDoneKept.
+	Asked []joinAsk    `cbor:"8,keyasint,omitempty"`
+	Done  []joinAnswer `cbor:"9,keyasint,omitempty"`
 }
 
 func (n *Node) deviceCipher() *atrest.Cipher {
@@ -177,6 +189,9 @@ func (n *Node) ensureDevice() *homeDevice {
 	if n.dev != nil {
 		c := *n.dev
 		c.MemberKEMs = slices.Clone(n.dev.MemberKEMs)
+		c.MailboxCursors = maps.Clone(n.dev.MailboxCursors)
+		c.Asked = slices.Clone(n.dev.Asked)
+		c.Done = slices.Clone(n.dev.Done)
 		return &c
 	}
 	d := &homeDevice{Member: n.id.ID(), Name: n.id.Name()}
@@ -317,14 +332,35 @@ func (n *Node) ApproveDevice(ctx context.Context, req DeviceRequest) (string, er
 	pk := n.deviceKEM().Public()
 	msg := state.DeviceCertMessage(n.me(), n.id.ID(), pk, req.Device, kem, req.Name)
 	a := deviceApproval{Member: n.me(), Parent: n.id.ID(), ParentKEM: pk.Bytes(), Cert: state.SignDeviceCert(n.id.SigningKey(), msg), MemberKEMs: d.MemberKEMs}
-	ps, err := n.Pursuances(ctx)
+	ps, err := n.memberPursuits(ctx)
 	if err != nil {
 		return "", err
 	}
+	a.Pursuances = ps
+	pt, err := cbor.Marshal(a)
+	if err != nil {
+		return "", err
+	}
+	box, err := keys.SealBox(kem, approvalPurpose, pt)
+	if err != nil {
+		return "", err
+	}
+	return approvalPrefix + base64.RawURLEncoding.EncodeToString(box), nil
+}
+
+// memberPursuits returns, for each pursuance the member is in here (up to
+// maxDevicePursuits), what another device needs to fetch it: its ID,
+// relays and current group key.
+func (n *Node) memberPursuits(ctx context.Context) ([]approvedPursuit, error) {
+	ps, err := n.Pursuances(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []approvedPursuit
 	for _, sum := range ps {
 		s, err := n.State(ctx, sum.ID)
 		if err != nil {
-			return "", err
+			return nil, err
 		}
 		if _, ok := s.Member(n.me()); !ok {
 			continue
@@ -342,20 +378,12 @@ func (n *Node) ApproveDevice(ctx context.Context, req DeviceRequest) (string, er
 				}
 			}
 		}
-		a.Pursuances = append(a.Pursuances, ap)
-		if len(a.Pursuances) == maxDevicePursuits {
+		out = append(out, ap)
+		if len(out) == maxDevicePursuits {
 			break
 		}
 	}
-	pt, err := cbor.Marshal(a)
-	if err != nil {
-		return "", err
-	}
-	box, err := keys.SealBox(kem, approvalPurpose, pt)
-	if err != nil {
-		return "", err
-	}
-	return approvalPrefix + base64.RawURLEncoding.EncodeToString(box), nil
+	return out, nil
 }
 
 // AcceptDevice makes this home the device its request asked to be, from

@@ -244,6 +244,8 @@ func (n *Node) Join(ctx context.Context, code InviteCode, opts DoOptions) (Resul
 	} else if res, err = n.joinStaged(ctx, code, opts); err != nil {
 		return res, err
 	}
+	// The member's other devices are its devices here too.
+	n.carryDevices(ctx, code.Pursuance)
 	// Publish the join (and anything else new) where the others will look.
 	if urls, _ := n.relayURLs(ctx, code.Pursuance, nil); len(urls) > 0 {
 		if sres, err := n.Sync(ctx, code.Pursuance, SyncOptions{Relays: opts.Peers}); err != nil || relayErrors(sres) != "" {
@@ -330,7 +332,7 @@ func (n *Node) join(ctx context.Context, at *Node, code InviteCode, opts DoOptio
 		return Result{}, err
 	}
 	if n.IsDevice() {
-		return Result{}, errors.New("join from your root home (the one you linked your first device from): a linked device cannot join yet; approve this device again after joining, to bring the pursuance to it")
+		return Result{}, errors.New("a linked device does not join itself: ask your root home to (`pursuance join CODE` here does, through the device mailbox), or join there; the pursuance reaches this device at its next sync")
 	}
 	pub := n.memberPublic()
 	op := &state.Join{

@@ -244,3 +244,31 @@ came from reads what you read.`,
 	cmd.AddCommand(request, approve, accept, list, revoke)
 	return cmd
 }
+
+// deviceMailbox runs the device mailbox part of a sync round on n, after
+// its pursuances synced (docs/devices.md §7.1): it takes up the
+// pursuances the member's other devices listed, syncs each, and posts
+// this home's own list. It returns the pursuances taken up; what failed
+// is reported through report and does not stop the round.
+func (e *Env) deviceMailbox(ctx context.Context, n *app.Node, report func(error)) []event.ID {
+	if e.offline {
+		return nil
+	}
+	fetch := func(ctx context.Context, p event.ID) error {
+		_, err := n.Sync(ctx, p, app.SyncOptions{PullOnly: true})
+		return err
+	}
+	res, err := n.ReadDeviceMailbox(ctx, fetch)
+	if err != nil {
+		report(fmt.Errorf("device mailbox: %w", err))
+	}
+	for _, p := range res.Added {
+		if _, err := n.Sync(ctx, p, app.SyncOptions{}); err != nil {
+			report(fmt.Errorf("%s: %w", p.Short(), err))
+		}
+	}
+	if _, err := n.PostDeviceMailbox(ctx); err != nil {
+		report(fmt.Errorf("device mailbox: %w", err))
+	}
+	return res.Added
+}

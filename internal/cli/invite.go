@@ -155,6 +155,19 @@ nothing on this home.`,
 				return err
 			}
 			defer n.Close()
+			if n.IsDevice() && logFile == "" {
+				// A linked device asks its root to join (docs/devices.md §8).
+				if err := n.AskJoin(cmd.Context(), code); err != nil {
+					return err
+				}
+				if !e.offline {
+					if _, err := n.PostDeviceMailbox(cmd.Context()); err != nil {
+						fmt.Fprintf(e.Stderr, "note: the ask did not reach the relays yet (%s); `pursuance sync` sends it\n", oneLine(err.Error()))
+					}
+				}
+				fmt.Fprintln(e.Stderr, "Asked your root home to join: it does at its next sync (`pursuance up` there keeps syncing); then this device takes the pursuance up at its own next sync.")
+				return nil
+			}
 			opts := app.DoOptions{Unchecked: e.unchecked, Peers: peers}
 			if logFile != "" {
 				f, err := os.Open(logFile)

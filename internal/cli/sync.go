@@ -99,7 +99,10 @@ func newSyncCmd(e *Env) *cobra.Command {
 		Long: `Read what is new from every relay of the pursuance (every pursuance on this
 home without P), verify it, and send each relay what it lacks. Progress on
 stderr. A relay that is down is retried with backoff and does not stop the
-others. --peer URL also syncs with a member's node or any other relay.`,
+others. --peer URL also syncs with a member's node or any other relay.
+Without P, a home with linked devices also takes up the pursuances your
+other devices joined or founded, and tells them of its own (the device
+mailbox, docs/devices.md).`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			n, err := e.openNode(cmd.Context())
@@ -145,6 +148,14 @@ others. --peer URL also syncs with a member's node or any other relay.`,
 				}
 				total.Received += res.Received
 				total.Sent += res.Sent
+			}
+			if len(args) == 0 {
+				added := e.deviceMailbox(cmd.Context(), n, func(err error) {
+					fmt.Fprintln(e.Stderr, oneLine(err.Error()))
+				})
+				for _, p := range added {
+					fmt.Fprintf(e.Stderr, "%s: taken up from your other devices\n", p.Short())
+				}
 			}
 			if e.json {
 				if err := e.printJSON(struct {

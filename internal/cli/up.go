@@ -516,6 +516,10 @@ func (e *Env) upRound(ctx context.Context, peer string) (targets []app.WatchTarg
 			e.logSync(p.Name, res)
 		}
 	}
+	for _, p := range e.deviceMailbox(ctx, n, func(err error) { e.log.Warn("device mailbox", "err", oneLine(err.Error())) }) {
+		e.log.Info("pursuance taken up from another device", "pursuance", p.Short())
+		received++
+	}
 	e.admitterUpdate(ctx, n)
 	return targets, received, nil
 }

@@ -1,0 +1,514 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"crypto/hkdf"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+
+	"github.com/fxamacker/cbor/v2"
+
+	"github.com/pursuance/pursuance/event"
+	"github.com/pursuance/pursuance/identity"
+	"github.com/pursuance/pursuance/keys"
+	"github.com/pursuance/pursuance/state"
+)
+
+// The device mailbox (docs/devices.md §7.1): a topic only the member's
+// current devices can find, read and write, on the relays of the
+// member's pursuances. Each device posts there, when it changed, the list
+// of the member's pursuances it holds (what an approval carries for
+// each); each device reads it every sync round and takes up the ones it
+// lacks. Its key derives from the member's current KEM key, which every
+// current device holds and a revocation replaces: a revoked device
+// neither finds nor opens the mailbox from then on.
+
+const (
+	labelMailboxSeed  = "pursuance/v1/device-mailbox"
+	labelMailboxScope = "pursuance/v1/device-mailbox-scope"
+	// maxMailboxRead bounds the entries read from the mailbox on one
+	// relay in one round.
+	maxMailboxRead = 64
+	// maxMailboxRelays bounds the relays a device posts to and reads
+	// from.
+	maxMailboxRelays = 8
+)
+
+// mailboxEntry is what one envelope in the mailbox holds.
+type mailboxEntry struct {
+	Member     identity.PublicKey `cbor:"1,keyasint"`
+	From       identity.PublicKey `cbor:"2,keyasint"` // the posting device
+	Pursuances []approvedPursuit  `cbor:"3,keyasint"`
+	Asks       []joinAsk          `cbor:"4,keyasint,omitempty"` // a linked device's joins for the root to make
+	Answers    []joinAnswer       `cbor:"5,keyasint,omitempty"` // the root's answers
+}
+
+// joinAsk is a join a linked device asks its root to make: the invite
+// code, under a random ID.
+type joinAsk struct {
+	ID   [16]byte `cbor:"1,keyasint"`
+	Code string   `cbor:"2,keyasint"`
+}
+
+// joinAnswer is what the root made of an ask: the pursuance joined, or
+// why not.
+type joinAnswer struct {
+	ID        [16]byte `cbor:"1,keyasint"`
+	Pursuance event.ID `cbor:"2,keyasint"`
+	Err       string   `cbor:"3,keyasint,omitempty"`
+}
+
+// maxDoneKept bounds the answers a root keeps and lists; maxAsks the
+// joins a device may have asked and not had answered.
+const (
+	maxDoneKept = 64
+	maxAsks     = 16
+)
+
+// AskJoin, on a linked device, asks the member's root to join with code
+// (docs/devices.md §8): the ask goes into this device's mailbox entry,
+// posted now; the root joins at its next round, and the pursuance comes
+// back as any other through the mailbox.
+func (n *Node) AskJoin(ctx context.Context, code InviteCode) error {
+	if !n.IsDevice() {
+		return errors.New("this home is the member's root: join here")
+	}
+	d := n.ensureDevice()
+	for _, a := range d.Asked {
+		if a.Code == code.String() {
+			return nil
+		}
+	}
+	if len(d.Asked) >= maxAsks {
+		return fmt.Errorf("%d joins are already waiting for your root home: run `pursuance sync` there first", maxAsks)
+	}
+	a := joinAsk{Code: code.String()}
+	if _, err := io.ReadFull(n.rand(), a.ID[:]); err != nil {
+		return err
+	}
+	d.Asked = append(d.Asked, a)
+	return n.saveDevice(d)
+}
+
+// Asked returns the invite codes this device asked its root to join with
+// and has no answer for.
+func (n *Node) Asked() []string {
+	if n.dev == nil {
+		return nil
+	}
+	var out []string
+	for _, a := range n.dev.Asked {
+		out = append(out, a.Code)
+	}
+	return out
+}
+
+// MailboxKey returns the group-shaped key whose envelopes and topic make
+// member's device mailbox on the relay at relayURL under the member's KEM
+// key kem: scope pursuance SHA-256(labelMailboxScope ‖ 00 ‖ member ‖
+// relayURL), generation 1, seed HKDF-SHA256(ikm = kem's private seed,
+// info = labelMailboxSeed ‖ 00 ‖ member). Envelopes and topic key then
+// derive as for any group key (docs/keys.md), so each relay has its own
+// topic and envelope key: two relays cannot match the mailbox's topic or
+// ciphertexts.
+func MailboxKey(member identity.PublicKey, kem *identity.KEMPrivateKey, relayURL string) (keys.Key, error) {
+	seed, err := hkdf.Key(sha256.New, kem.Bytes(), nil, labelMailboxSeed+"\x00"+string(member[:]), 32)
+	if err != nil {
+		return keys.Key{}, err
+	}
+	scope := sha256.Sum256(append(append([]byte(labelMailboxScope+"\x00"), member[:]...), relayURL...))
+	k := keys.Key{Scope: keys.Scope{Pursuance: event.ID(scope)}, Gen: 1}
+	copy(k.Seed[:], seed)
+	return k, nil
+}
+
+// mailboxKEM returns the member KEM key this home's device mailbox is
+// under, and its fingerprint, or nil when the home is no device of a
+// member with several (it never linked nor was linked).
+func (n *Node) mailboxKEM() (*identity.KEMPrivateKey, [32]byte) {
+	if n.dev == nil || n.dev.Member.IsZero() {
+		return nil, [32]byte{}
+	}
+	cur, _ := n.memberKEMs()
+	return cur, sha256.Sum256(cur.Public().Bytes())
+}
+
+// mailbox returns this home's device mailbox on the relay at u: its
+// key, its envelopes and its topic.
+func (n *Node) mailbox(kem *identity.KEMPrivateKey, u string) (keys.Key, *keys.Envelopes, error) {
+	k, err := MailboxKey(n.me(), kem, u)
+	if err != nil {
+		return k, nil, err
+	}
+	env, err := keys.NewEnvelopes(&k)
+	return k, env, err
+}
+
+// mailboxRelays returns the relays of the member's pursuances here,
+// sorted, at most maxMailboxRelays.
+func (n *Node) mailboxRelays(ps []approvedPursuit) []string {
+	var out []string
+	for _, p := range ps {
+		for _, r := range p.Relays {
+			if !slices.Contains(out, r) {
+				out = append(out, r)
+			}
+		}
+	}
+	slices.Sort(out)
+	if len(out) > maxMailboxRelays {
+		out = out[:maxMailboxRelays]
+	}
+	return out
+}
+
+// DeviceSyncResult is what one round of the device mailbox did.
+type DeviceSyncResult struct {
+	Added  []event.ID // pursuances taken up from the mailbox
+	Posted bool       // this device posted its list
+}
+
+// ReadDeviceMailbox reads the device mailbox and takes up each pursuance
+// another device of the member listed there that this home lacks: it
+// keeps its ID, relays and group key, fetches it with fetch, and checks
+// that the member is one of its members, as a join would. Then, in every
+// pursuance the member is in here, it publishes this device's own add if
+// the log lacks it (for the next sync to send).
+func (n *Node) ReadDeviceMailbox(ctx context.Context, fetch func(context.Context, event.ID) error) (DeviceSyncResult, error) {
+	var res DeviceSyncResult
+	kem, mark := n.mailboxKEM()
+	if kem == nil {
+		return res, nil
+	}
+	mine, err := n.memberPursuits(ctx)
+	if err != nil {
+		return res, err
+	}
+	d := n.ensureDevice()
+	if d.MailboxKEM != mark {
+		d.MailboxKEM, d.MailboxCursors = mark, nil
+	}
+	if d.MailboxCursors == nil {
+		d.MailboxCursors = map[string]uint64{}
+	}
+	held := map[event.ID]bool{}
+	if ids, err := n.secretPursuances(); err == nil {
+		for _, p := range ids {
+			held[p] = true
+		}
+	}
+	var errs []error
+	var asks []joinAsk
+	for _, u := range n.mailboxRelays(mine) {
+		k, env, err := n.mailbox(kem, u)
+		if err != nil {
+			return res, err
+		}
+		page, err := n.relayClient(event.ID(k.Scope.Pursuance), u).Read(ctx, env.Topic(), d.MailboxCursors[u], maxMailboxRead)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("device mailbox on %s: %w", u, err))
+			continue
+		}
+		for _, en := range page.Entries {
+			d.MailboxCursors[u] = en.Cursor
+			b, err := env.Open(en.Envelope)
+			if err != nil {
+				continue // not sealed under the mailbox key: nobody's we know
+			}
+			var m mailboxEntry
+			if err := cbor.Unmarshal(b, &m); err != nil || m.Member != n.me() || m.From == n.id.ID() {
+				continue
+			}
+			asks = append(asks, m.Asks...)
+			for _, an := range m.Answers {
+				i := slices.IndexFunc(d.Asked, func(a joinAsk) bool { return a.ID == an.ID })
+				if i < 0 {
+					continue
+				}
+				if an.Err != "" {
+					errs = append(errs, fmt.Errorf("your root home could not join: %s", an.Err))
+				}
+				d.Asked = slices.Delete(d.Asked, i, i+1)
+			}
+			for _, ap := range m.Pursuances {
+				if held[ap.ID] {
+					continue
+				}
+				held[ap.ID] = true
+				if err := n.takeUp(ctx, ap, fetch); err != nil {
+					errs = append(errs, fmt.Errorf("%s (from the device mailbox): %w", ap.ID.Short(), err))
+					continue
+				}
+				res.Added = append(res.Added, ap.ID)
+			}
+		}
+	}
+	if err := n.saveDevice(d); err != nil {
+		return res, err
+	}
+	if !n.IsDevice() {
+		if err := n.answerAsks(ctx, asks); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if n.IsDevice() {
+		if err := n.publishOwnAdds(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return res, errors.Join(errs...)
+}
+
+// answerAsks, on the root, makes the joins its devices asked for that it
+// has not answered, and keeps the answers for its next post.
+func (n *Node) answerAsks(ctx context.Context, asks []joinAsk) error {
+	d := n.ensureDevice()
+	changed := false
+	for _, a := range asks {
+		if slices.ContainsFunc(d.Done, func(x joinAnswer) bool { return x.ID == a.ID }) {
+			continue
+		}
+		an := joinAnswer{ID: a.ID}
+		code, err := ParseInviteCode(a.Code)
+		if err == nil {
+			an.Pursuance = code.Pursuance
+			if _, held := n.st.Get(ctx, code.Pursuance); held != nil {
+				_, err = n.Join(ctx, code, DoOptions{})
+			}
+		}
+		if err != nil {
+			an.Err = err.Error()
+		}
+		d.Done = append(d.Done, an)
+		if len(d.Done) > maxDoneKept {
+			d.Done = d.Done[len(d.Done)-maxDoneKept:]
+		}
+		changed = true
+	}
+	if !changed {
+		return nil
+	}
+	return n.saveDevice(d)
+}
+
+// takeUp keeps what a device needs of ap, fetches it and checks the
+// member is in it.
+func (n *Node) takeUp(ctx context.Context, ap approvedPursuit, fetch func(context.Context, event.ID) error) error {
+	var k keys.Key
+	if len(ap.Seed) == len(k.Seed) && ap.Gen > 0 {
+		k = keys.Key{Scope: keys.Scope{Pursuance: ap.ID}, Gen: ap.Gen}
+		copy(k.Seed[:], ap.Seed)
+	}
+	if err := n.addSecrets(ap.ID, state.InviteSecret{}, k, ap.Relays); err != nil {
+		return err
+	}
+	if err := fetch(ctx, ap.ID); err != nil {
+		return err
+	}
+	s, err := n.State(ctx, ap.ID)
+	if err != nil {
+		return errors.New("nothing of it could be fetched from its relays yet: `pursuance sync` later")
+	}
+	if _, ok := s.Member(n.me()); !ok {
+		return fmt.Errorf("its log, as fetched, does not have you as a member: `pursuance sync` later")
+	}
+	return nil
+}
+
+// publishOwnAdds publishes this device's add (copied from a log that has
+// it) in each pursuance the member is in here whose log lacks it.
+func (n *Node) publishOwnAdds(ctx context.Context) error {
+	ps, err := n.Pursuances(ctx)
+	if err != nil {
+		return err
+	}
+	var op *state.Device
+	var lack []event.ID
+	for _, sum := range ps {
+		s, err := n.State(ctx, sum.ID)
+		if err != nil {
+			return err
+		}
+		if _, ok := s.Member(n.me()); !ok {
+			continue
+		}
+		found := false
+		for _, d := range s.Devices(n.me()) {
+			if d.Device != n.id.ID() {
+				continue
+			}
+			found = true
+			if op == nil && !d.Added.IsZero() {
+				op, _ = n.addOp(ctx, d.Added)
+			}
+		}
+		if !found {
+			lack = append(lack, sum.ID)
+		}
+	}
+	if op == nil {
+		return nil
+	}
+	var errs []error
+	for _, p := range lack {
+		if err := n.publishAdd(ctx, p, op); err != nil {
+			errs = append(errs, fmt.Errorf("%s: publishing this device: %w", p.Short(), err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// addOp returns the add event id holds, if it is one.
+func (n *Node) addOp(ctx context.Context, id event.ID) (*state.Device, error) {
+	e, err := n.st.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	op, err := state.DecodeOp(e.Kind, e.Body())
+	if err != nil {
+		return nil, err
+	}
+	d, ok := op.(*state.Device)
+	if !ok || d.Action != state.DeviceAdd {
+		return nil, fmt.Errorf("event %s is no device add", id.Short())
+	}
+	return d, nil
+}
+
+// PostDeviceMailbox posts this home's list of the member's pursuances to
+// the device mailbox when it differs from what it last posted under the
+// current mailbox key.
+func (n *Node) PostDeviceMailbox(ctx context.Context) (bool, error) {
+	kem, mark := n.mailboxKEM()
+	if kem == nil {
+		return false, nil
+	}
+	ps, err := n.memberPursuits(ctx)
+	if err != nil || len(ps) == 0 {
+		return false, err
+	}
+	ent := mailboxEntry{Member: n.me(), From: n.id.ID(), Pursuances: ps}
+	if n.dev != nil {
+		ent.Asks, ent.Answers = n.dev.Asked, n.dev.Done
+	}
+	pt, err := cbor.Marshal(ent)
+	if err != nil {
+		return false, err
+	}
+	relays := n.mailboxRelays(ps)
+	h := sha256.New()
+	h.Write(mark[:])
+	h.Write(pt)
+	for _, u := range relays {
+		h.Write([]byte(u + "\x00"))
+	}
+	sum := h.Sum(nil)
+	d := n.ensureDevice()
+	if bytes.Equal(d.MailboxPosted, sum) {
+		return false, nil
+	}
+	var errs []error
+	sent := 0
+	for _, u := range relays {
+		k, env, err := n.mailbox(kem, u)
+		if err != nil {
+			return false, err
+		}
+		box, err := env.Seal(pt, n.rand())
+		if err != nil {
+			return false, err
+		}
+		_, sk, err := k.Topic()
+		if err != nil {
+			return false, err
+		}
+		if _, err := n.relayClient(event.ID(k.Scope.Pursuance), u).Append(ctx, env.Topic(), sk, [][]byte{box}); err != nil {
+			errs = append(errs, fmt.Errorf("device mailbox on %s: %w", u, err))
+			continue
+		}
+		sent++
+	}
+	if sent == 0 {
+		return false, errors.Join(errs...)
+	}
+	d.MailboxPosted = sum
+	if err := n.saveDevice(d); err != nil {
+		return true, err
+	}
+	return true, errors.Join(errs...)
+}
+
+// carryDevices publishes in p, a pursuance this home just founded or
+// joined, the adds of the member's other current devices as the logs of
+// its other pursuances hold them, parents first, so that each device is a
+// device of the member in p from the start (the certificates are
+// pursuance-independent: docs/devices.md §2). Best effort: a device the
+// carry misses publishes its own add when it takes p up.
+func (n *Node) carryDevices(ctx context.Context, p event.ID) {
+	if n.dev == nil || n.dev.Member.IsZero() {
+		return
+	}
+	ps, err := n.Pursuances(ctx)
+	if err != nil {
+		return
+	}
+	ops := map[identity.PublicKey]*state.Device{}
+	gone := map[identity.PublicKey]bool{}
+	for _, sum := range ps {
+		if sum.ID == p {
+			continue
+		}
+		s, err := n.State(ctx, sum.ID)
+		if err != nil {
+			continue
+		}
+		for _, d := range s.Devices(n.me()) {
+			if d.Revoked {
+				gone[d.Device] = true
+			}
+			if d.Root || d.Revoked || d.Added.IsZero() || ops[d.Device] != nil {
+				continue
+			}
+			if op, err := n.addOp(ctx, d.Added); err == nil {
+				ops[d.Device] = op
+			}
+		}
+	}
+	for dev := range gone {
+		delete(ops, dev)
+	}
+	for progress := true; progress && len(ops) > 0; {
+		progress = false
+		s, err := n.State(ctx, p)
+		if err != nil {
+			return
+		}
+		current := map[identity.PublicKey]bool{}
+		for _, d := range s.Devices(n.me()) {
+			current[d.Device] = !d.Revoked
+		}
+		for dev, op := range ops {
+			if _, seen := current[dev]; seen {
+				delete(ops, dev)
+				continue
+			}
+			if !current[op.Parent] {
+				continue
+			}
+			if _, err := n.do(ctx, s, op, DoOptions{}); err != nil {
+				if n.opts.Logger != nil {
+					n.opts.Logger.Warn("carrying a device to a pursuance", "pursuance", p.Short(), "device", dev.Short(), "err", err)
+				}
+				delete(ops, dev)
+				continue
+			}
+			delete(ops, dev)
+			progress = true
+			break // the state changed: read it again
+		}
+	}
+}

@@ -332,6 +332,9 @@ func (n *Node) join(ctx context.Context, at *Node, code InviteCode, opts DoOptio
 	if n.IsDevice() {
 		return Result{}, errors.New("join from your root home (the one you linked your first device from): a linked device cannot join yet; approve this device again after joining, to bring the pursuance to it")
 	}
+	if n.id.Rotated() {
+		return Result{}, errors.New("this home's signing key was rotated (pursuance id rotate), so it is no longer your member ID: joining a new pursuance from it is not built yet (the join would have to carry the replacement's certificate)")
+	}
 	pub := n.memberPublic()
 	op := &state.Join{
 		Invite:  code.Invite,

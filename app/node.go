@@ -193,7 +193,7 @@ func (n *Node) Me() identity.Public {
 // identity the node was opened with. The home's keys at rest come from the
 // signing key, which a rotation leaves as it is.
 func (n *Node) Unlock(id *identity.Identity) error {
-	if id.ID() != n.pub.ID {
+	if id.ID() != n.pub.ID || id.Member() != n.id.Member() || string(id.HomeSeed()) != string(n.id.HomeSeed()) {
 		return errors.New("app: not this home's identity")
 	}
 	n.id, n.pub = id, id.Public() // the KEM key may be newer than the one read at Open

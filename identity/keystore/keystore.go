@@ -321,6 +321,25 @@ func ReadPublic(home string) (identity.Public, error) {
 	return pub, nil
 }
 
+// ReadMember returns the member ID stored in clear in home's keystore,
+// without the passphrase: the public key of ReadPublic, unless the signing
+// key was rotated (version 3), when that is the member's current root
+// device key and the member ID is kept beside it. Errors are as for Open.
+func ReadMember(home string) (identity.PublicKey, identity.Public, error) {
+	f, err := read(home)
+	if err != nil {
+		return identity.PublicKey{}, identity.Public{}, err
+	}
+	pub, err := f.public()
+	if err != nil {
+		return identity.PublicKey{}, identity.Public{}, fmt.Errorf("keystore: %s: %w: %v", Path(home), ErrCorrupt, err)
+	}
+	if f.Public.Member != nil {
+		return *f.Public.Member, pub, nil
+	}
+	return pub.ID, pub, nil
+}
+
 // ChangePassphrase re-seals home's keystore under newPassphrase with cost kdf,
 // after opening it with oldPassphrase. The file is replaced atomically: after
 // a crash, the keystore opens with one passphrase or the other. Errors are as

@@ -89,7 +89,8 @@ is replaced by revoking it and linking the home again).`,
 			}
 			e.unlocked = id
 			pub := id.Public()
-			fmt.Fprintf(e.Stderr, "New signing and KEM keys for %s; your member ID stays %s. Safety fingerprint now: %s (it changed: tell the members you compared it with).\n", pub.Name, id.Member(), pub.Fingerprint())
+			fp := identity.Fingerprint(id.Member(), pub.KEM)
+			fmt.Fprintf(e.Stderr, "New signing and KEM keys for %s; your member ID stays %s. Safety fingerprint now: %s (it changed: tell the members you compared it with).\n", pub.Name, id.Member(), fp)
 			// openNode publishes the replacement in every pursuance
 			// (finishRotation) before anything else; a crash before it
 			// is finished by the next command that opens the home.
@@ -136,9 +137,9 @@ is replaced by revoking it and linking the home again).`,
 					ID          identity.PublicKey `json:"id"`
 					Fingerprint string             `json:"fingerprint"`
 					Pursuances  []done             `json:"pursuances"`
-				}{id.Member(), pub.Fingerprint(), out})
+				}{id.Member(), fp, out})
 			}
-			fmt.Fprintln(e.Stdout, pub.Fingerprint())
+			fmt.Fprintln(e.Stdout, fp)
 			return nil
 		},
 	}

@@ -49,8 +49,8 @@ func (n *Node) RotationPending() bool { return n.id.PendingReplace() != nil }
 // previous key is still the member's current root: a device replace
 // signed by the previous key, naming the new key and its device KEM key,
 // and carrying the member's new KEM key (the keystore's current one)
-// sealed to the member's other devices. Then it heals every pursuance
-// (RotatedIdentity). It returns the pursuances it published in, and what
+// sealed to the member's other devices. Then it heals every pursuance,
+// as RotatedIdentity does. It returns the pursuances it published in, and what
 // healing left, by pursuance. Nothing is synced. It is idempotent: a
 // pursuance that has the replacement already is left alone, so after a
 // crash it finishes what is missing. The caller then drops the pending key

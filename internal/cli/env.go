@@ -48,7 +48,10 @@ type Env struct {
 	// rotated is what healing left, by pursuance, when openNode
 	// finished a rotation of the signing key (id rotate reports it).
 	rotated map[event.ID][]string
-	sync    syncStatus // the node's last round (up)
+	// rotatePass is the passphrase id rotate read, so that finishing
+	// the rotation does not ask for it again at a terminal.
+	rotatePass []byte
+	sync       syncStatus // the node's last round (up)
 	// nodeRelay is the URL of this home's node's relay, when up runs it
 	// (or invite found it running): invites name it (app.Options).
 	nodeRelay string

@@ -55,7 +55,22 @@ is replaced by revoking it and linking the home again).`,
 			if _, err := keystore.ReadPublic(home); err != nil {
 				return explain(err, home)
 			}
-			if dn, err := e.openNode(ctx); err == nil && dn.IsDevice() {
+			// The passphrase once: it unlocks the home, re-seals the
+			// keystore and settles the rotation.
+			pass, err := e.Passphrase(false)
+			if err != nil {
+				return err
+			}
+			cur, err := keystore.Open(home, pass)
+			if err != nil {
+				return explain(err, home)
+			}
+			e.unlocked, e.rotatePass = cur, pass
+			dn, err := e.openNode(ctx)
+			if err != nil {
+				return err
+			}
+			if dn.IsDevice() {
 				// A linked device: its keystore's KEM key is its own
 				// device key; the member's KEM key is kept beside it.
 				defer dn.Close()
@@ -71,13 +86,8 @@ is replaced by revoking it and linking the home again).`,
 				}
 				fmt.Fprintln(e.Stderr, "New member KEM key, sealed to your other devices and published; keys sealed to the old one are rotated.")
 				return nil
-			} else if err == nil {
-				dn.Close()
 			}
-			pass, err := e.Passphrase(false)
-			if err != nil {
-				return err
-			}
+			dn.Close()
 			id, err := keystore.RotateSigning(home, pass, e.Rand)
 			if err != nil {
 				return explain(err, home)

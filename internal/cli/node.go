@@ -61,9 +61,11 @@ func (e *Env) finishRotation(ctx context.Context, home string, n *app.Node) (map
 	if err != nil {
 		return left, err
 	}
-	pass, err := e.Passphrase(false)
-	if err != nil {
-		return left, err
+	pass := e.rotatePass
+	if pass == nil {
+		if pass, err = e.Passphrase(false); err != nil {
+			return left, err
+		}
 	}
 	id, err := keystore.Settle(home, pass, e.Rand)
 	if err != nil {

@@ -59,6 +59,13 @@ func (n *Node) put(ctx context.Context, e *event.Event) error {
 	if err := n.holdsHome(); err != nil {
 		return err
 	}
+	p := e.PursuanceID()
+	before, kept := n.folds.keyOf(p)
+	if kept {
+		// Whether the state kept is of the store as it is now.
+		now, _, err := n.foldKey(ctx, p)
+		kept = err == nil && now == before
+	}
 	res, err := n.in.IngestEvents(ctx, []*event.Event{e})
 	if err != nil {
 		return err
@@ -68,6 +75,11 @@ func (n *Node) put(ctx context.Context, e *event.Event) error {
 	}
 	if len(res.Accepted) == 0 && res.Duplicates == 0 {
 		return fmt.Errorf("app: own event %s left pending", e.ID().Short())
+	}
+	if kept {
+		if after, _, err := n.foldKey(ctx, p); err == nil {
+			n.folds.wrote(p, before, after, e)
+		}
 	}
 	return nil
 }

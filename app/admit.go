@@ -72,7 +72,7 @@ func (n *Node) newAdmission(ctx context.Context, p event.ID) *admission {
 		a.open = true
 		return a
 	}
-	s, err := n.State(ctx, p)
+	s, err := n.syncState(ctx, p) // members, invites: no task event changes them
 	if err != nil {
 		a.open = true
 		return a

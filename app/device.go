@@ -94,6 +94,7 @@ func (n *Node) saveDevice(d *homeDevice) error {
 		return err
 	}
 	n.dev = d
+	n.folds.reset()
 	return nil
 }
 

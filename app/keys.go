@@ -494,7 +494,7 @@ func (n *Node) dropRetired(ctx context.Context, p event.ID, ks map[keys.Topic]ke
 	if _, err := n.st.Get(ctx, p); err != nil {
 		return // no log yet: a newcomer reads everything it can
 	}
-	s, err := n.State(ctx, p)
+	s, err := n.syncState(ctx, p) // retired generations: no task event changes them
 	if err != nil {
 		return
 	}

@@ -71,6 +71,10 @@ func (n *Node) LinkedState(ctx context.Context, p event.ID) (*state.State, error
 	if err != nil {
 		return nil, err
 	}
+	folds.Add(1)
+	if n.owner().holding.Load() {
+		foldsHolding.Add(1)
+	}
 	b := state.NewBuilder(p, ev)
 	if err := lk.st.Iterate(ctx, p, b.Add); err != nil {
 		return nil, err
@@ -108,12 +112,21 @@ func (n *Node) syncLinks(ctx context.Context, p event.ID, opts SyncOptions, home
 	if _, err := n.st.Get(ctx, p); err != nil {
 		return res, nil // nothing of p here yet
 	}
-	s, err := n.State(ctx, p)
+	// Links come and go by events other than a task's: the state Sync
+	// already folded tells whether there is any (syncState), and only then
+	// is the whole state needed.
+	s, err := n.syncState(ctx, p)
 	if err != nil {
 		return res, err
 	}
 	if _, ok := s.Member(n.me()); !ok {
 		return res, nil
+	}
+	if !slices.ContainsFunc(s.Links(), func(l state.LinkInfo) bool { return l.HasSecret }) {
+		return res, nil
+	}
+	if s, err = n.State(ctx, p); err != nil {
+		return res, err
 	}
 	for _, l := range s.Links() {
 		if !l.HasSecret {

@@ -8,8 +8,8 @@ import (
 
 // A Node holds the home's lock (lockHome) for its whole life, except while
 // Sync talks to relays: Sync lets go of it before its first network call
-// and takes it only around the work that needs it (storing what came in,
-// re-keying), never across a network call. So a relay that hangs never
+// or fold of the log and takes it only around the work that needs it
+// (storing what came in, re-keying), never across a network call. So a relay that hangs never
 // holds the home, and other commands and the web UI (which open their
 // own Node) go on meanwhile.
 
@@ -52,6 +52,7 @@ func (n *Node) releaseHome() *homeTurns {
 	if o := n.owner(); o.lock != nil {
 		o.lock.Close()
 		o.lock = nil
+		o.holding.Store(false)
 	}
 	return &homeTurns{n: n}
 }
@@ -78,8 +79,10 @@ func (h *homeTurns) with(ctx context.Context, fn func() error) error {
 	}
 	start := time.Now()
 	o.lock = f // the node holds its home during fn (holdsHome)
+	o.holding.Store(true)
 	defer func() {
 		o.lock = nil
+		o.holding.Store(false)
 		f.Close()
 		h.held += time.Since(start)
 	}()
@@ -101,6 +104,7 @@ func (h *homeTurns) reclaim(ctx context.Context) error {
 		return errHomeLost
 	}
 	o.lock = f
+	o.holding.Store(true)
 	n.in.Reload()
 	o.in.Reload()
 	return nil

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pursuance/pursuance/charter"
@@ -82,6 +83,9 @@ type Node struct {
 	// lockOf, when set, is the node whose home's lock covers this one (a
 	// join's staging node, inside the home); Sync lets go of that lock.
 	lockOf *Node
+	folds  foldCache // the last state folded of each pursuance (fold.go)
+	// holding is whether lock is held, for readers without turn (fold.go).
+	holding atomic.Bool
 }
 
 // Open opens the home at dir with its identity id, unlocked from the
@@ -132,6 +136,7 @@ func Open(ctx context.Context, dir string, id *identity.Identity, opts Options) 
 		lock.Close()
 		return nil, err
 	}
+	n.holding.Store(lock != nil)
 	return n, nil
 }
 
@@ -335,22 +340,7 @@ func (n *Node) SameName(ctx context.Context, p event.ID, name string) ([]Summary
 // which the keys it holds are opened (State.Held) and so is the task
 // content sealed to them.
 func (n *Node) State(ctx context.Context, p event.ID) (*state.State, error) {
-	ev, err := n.st.Evidence(ctx, p)
-	if err != nil {
-		return nil, err
-	}
-	b := state.NewBuilder(p, ev)
-	if n.id != nil {
-		sec, err := n.stateSecrets(p)
-		if err != nil {
-			return nil, err
-		}
-		b.SetSecrets(sec)
-	}
-	if err := n.st.Iterate(ctx, p, b.Add); err != nil {
-		return nil, err
-	}
-	s, err := b.Finish()
+	s, err := n.fold(ctx, p, false)
 	if err != nil {
 		return nil, err
 	}

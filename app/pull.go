@@ -353,6 +353,7 @@ func (rr *relayRun) apply(ctx context.Context, tr *topicRead, page *relay.ReadRe
 	var ids []event.ID
 	var updates [][]byte
 	dedup := map[[32]byte]bool{}
+	tasks := map[event.ID]bool{} // the task events of the page
 	tampered := 0
 	for _, e := range page.Entries {
 		rr.bytes += int64(len(e.Envelope))
@@ -378,6 +379,9 @@ func (rr *relayRun) apply(ctx context.Context, tr *topicRead, page *relay.ReadRe
 		}
 		if ev, err := event.Decode(b); err == nil && !refused {
 			ids = append(ids, ev.ID())
+			if taskKind(ev.Kind) {
+				tasks[ev.ID()] = true
+			}
 		}
 		if !tr.held {
 			h := sha256.Sum256(e.Envelope)
@@ -392,6 +396,7 @@ func (rr *relayRun) apply(ctx context.Context, tr *topicRead, page *relay.ReadRe
 		tr.barren = 0
 	}
 	var accepted, rejected int
+	keyish := false // whether anything but a task's events was stored
 	if len(batch) > 0 {
 		err := rr.home.with(ctx, func() error {
 			out, err := n.in.Ingest(ctx, batch)
@@ -399,6 +404,7 @@ func (rr *relayRun) apply(ctx context.Context, tr *topicRead, page *relay.ReadRe
 				return err
 			}
 			accepted, rejected = len(out.Accepted), len(out.Rejected)
+			keyish = slices.ContainsFunc(out.Accepted, func(id event.ID) bool { return !tasks[id] })
 			return nil
 		})
 		if err != nil {
@@ -413,7 +419,11 @@ func (rr *relayRun) apply(ctx context.Context, tr *topicRead, page *relay.ReadRe
 	for _, b := range updates {
 		noteGroupUpdate(b, rr.chains)
 	}
-	if accepted > 0 || len(rr.chains[rr.p]) != before {
+	// The keys read with change only with key events (or events of
+	// kinds that may bring keys: anything but a task's), or a chain of
+	// updates read: a page of task events, the bulk of a log, costs no
+	// recomputing of the keys, which folds the log (syncRun.keys).
+	if keyish || len(rr.chains[rr.p]) != before {
 		rr.version++
 	}
 	rr.mu.Unlock()

@@ -27,7 +27,7 @@ func (rr *relayRun) push(ctx context.Context) error {
 	if _, err := n.st.Get(ctx, rr.p); err != nil {
 		return nil // nothing of p on this home yet
 	}
-	s, err := n.State(ctx, rr.p)
+	s, err := n.syncState(ctx, rr.p)
 	if err != nil {
 		return err
 	}

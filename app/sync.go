@@ -126,6 +126,21 @@ func (n *Node) Sync(ctx context.Context, p event.ID, opts SyncOptions) (res Sync
 	if err != nil {
 		return SyncResult{}, err
 	}
+	// The home is left to others from here on (the web UI's requests,
+	// commands) but for the turns that store and re-key: even the folds of
+	// the log (the relay list, the keys) are done without it (issue 15).
+	home := n.releaseHome()
+	defer func() {
+		// The state after the round, folded before the home is taken
+		// back: what the caller reads next (a node's round: its peers, the
+		// topics to follow) finds it folded.
+		if _, e := n.st.Get(ctx, p); e == nil {
+			n.syncState(ctx, p)
+		}
+		if e := home.reclaim(ctx); e != nil && err == nil {
+			err = e
+		}
+	}()
 	urls, err := n.relayURLs(ctx, p, opts.Relays)
 	if err != nil {
 		return SyncResult{}, err
@@ -163,12 +178,7 @@ func (n *Node) Sync(ctx context.Context, p event.ID, opts SyncOptions) (res Sync
 			opts.Progress(format, args...)
 		}
 	}
-	run.home = n.releaseHome()
-	defer func() {
-		if e := run.home.reclaim(ctx); e != nil && err == nil {
-			err = e
-		}
-	}()
+	run.home = home
 	var wg sync.WaitGroup
 	for i := range urls {
 		wg.Go(func() { run.relay(ctx, i) })
@@ -333,8 +343,11 @@ func (r *syncRun) heal(ctx context.Context) bool {
 	if _, err := n.st.Get(ctx, r.p); err != nil {
 		return true // nothing of p here yet: nothing to heal or send
 	}
+	// Folded without the home; under it, taken from the node again (a
+	// fold only if another process wrote meanwhile).
+	n.syncState(ctx, r.p)
 	r.healErr = r.home.with(ctx, func() error {
-		s, err := n.State(ctx, r.p)
+		s, err := n.syncState(ctx, r.p)
 		if err != nil {
 			return nil // as before: a state that does not build heals nothing
 		}
@@ -482,7 +495,7 @@ func (n *Node) relayURLs(ctx context.Context, p event.ID, extra []string) ([]str
 	var out []string
 	var removed map[string]bool
 	if _, err := n.st.Get(ctx, p); err == nil {
-		s, err := n.State(ctx, p)
+		s, err := n.syncState(ctx, p)
 		if err != nil {
 			return nil, err
 		}

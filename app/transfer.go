@@ -365,7 +365,7 @@ func (n *Node) groupKeys(ctx context.Context, only *event.ID, chains map[event.I
 	}
 	for _, p := range ps {
 		if _, err := n.st.Get(ctx, p); err == nil {
-			s, err := n.State(ctx, p)
+			s, err := n.syncState(ctx, p)
 			if err != nil {
 				return nil, err
 			}

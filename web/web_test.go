@@ -410,3 +410,26 @@ func TestUIErrorsSayTheLimit(t *testing.T) {
 		t.Errorf("a long title: %d %q", code, msg)
 	}
 }
+
+// A request folds the log at most once (issue 15): GET tasks, and POST a
+// task (the state it is checked against is the one it was folded for,
+// and the answer is made from it). app.Folds counts folds in this
+// process; the test is not parallel.
+func TestRequestFoldsOnce(t *testing.T) {
+	s, url, p := newUI(t)
+	tok := bearerOf(s)
+	req := func(method, path string, body any) int64 {
+		t.Helper()
+		before := app.Folds()
+		if code, res, _ := call(t, method, url+path, tok, body); code != 200 {
+			t.Fatalf("%s %s: %d %v", method, path, code, res)
+		}
+		return app.Folds() - before
+	}
+	if n := req("POST", "/api/p/"+p+"/tasks", map[string]any{"title": "Verify the memo"}); n != 1 {
+		t.Errorf("POST a task folded the log %d times, want 1", n)
+	}
+	if n := req("GET", "/api/p/"+p+"/tasks", nil); n != 1 {
+		t.Errorf("GET tasks folded the log %d times, want 1", n)
+	}
+}

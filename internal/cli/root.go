@@ -94,7 +94,7 @@ Start by creating your identity, then run your node:
 		newBenchCmd(e),
 	)
 	if b, _, err := root.Find([]string{"bench"}); err == nil {
-		b.AddCommand(newBenchRelayCmd(e))
+		b.AddCommand(newBenchRelayCmd(e), newBenchFillCmd(e))
 	}
 	completeArgs(e, root)
 	addExamples(root)

@@ -475,6 +475,12 @@ func (e *Env) upRound(ctx context.Context, peer string) (targets []app.WatchTarg
 	defer func() { e.sync.recordPeers(peerSkip) }()
 	for _, p := range ps {
 		name := p.Name
+		// The state is folded with the home left to the web UI and
+		// commands; the steps below, holding it, find it folded.
+		if err := n.Prepare(ctx, p.ID); err != nil {
+			e.log.Error("sync failed", "pursuance", p.Name, "err", oneLine(err.Error()))
+			continue
+		}
 		peers, skipped := e.roundPeers(ctx, n, p)
 		peerSkip = append(peerSkip, skipped...)
 		res, err := n.Sync(ctx, p.ID, app.SyncOptions{Relays: []string{peer}, Peers: peers, Progress: func(format string, args ...any) {

@@ -1,0 +1,259 @@
+package app
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/pursuance/pursuance/event"
+	"github.com/pursuance/pursuance/identity"
+	"github.com/pursuance/pursuance/state"
+)
+
+// folds counts the folds of a log from the store (Node.State,
+// LinkedState) in this process: what a command, a sync round or a web
+// request costs grows with the log through them (issue 15).
+var folds, foldsHolding atomic.Int64
+
+// Folds returns how many logs this process has folded from its stores so
+// far. Tests and benchmarks read it before and after an operation.
+func Folds() int64 { return folds.Load() }
+
+// FoldsHoldingHome returns how many of Folds were done by a node holding
+// its home's lock, which every other process opening the home (a web UI
+// request, a command) waits for meanwhile.
+func FoldsHoldingHome() int64 { return foldsHolding.Load() }
+
+// Prepare folds p's state with the home left to others meanwhile, and
+// keeps it: what the node does next under the home's lock finds it
+// folded (a node's round prepares each pursuance before it asks the
+// state for its peers, then syncs). Folding only reads the store.
+func (n *Node) Prepare(ctx context.Context, p event.ID) error {
+	if err := n.holdsHome(); err != nil {
+		return err
+	}
+	home := n.releaseHome()
+	_, err := n.State(ctx, p)
+	if e := home.reclaim(ctx); e != nil {
+		return e
+	}
+	return err
+}
+
+// A Node keeps the last state it folded of each pursuance, with what it
+// was folded from (foldKey): State returns it again while the store holds
+// the same log and the member the same secrets, so that the steps of one
+// command, sync round or web request (each opening its own Node) share one
+// fold instead of each folding the log again.
+type foldCache struct {
+	mu sync.Mutex
+	by map[event.ID]*folded
+}
+
+// folded is a state and what it was folded from.
+type folded struct {
+	s   *state.State
+	key foldKey
+	// own is set when the store has, since the fold, only this node's own
+	// events of kinds that change neither the relay list, the keys, the
+	// members nor the name (ownOnly): key is then the store's version
+	// after them. Sync's plumbing (syncState) may use such a state; State
+	// folds again.
+	own bool
+}
+
+// foldKey is what a fold of a pursuance depends on: the store's log of
+// it (its size and heads: the store only grows, and every new event
+// either raises the count) and its equivocation evidence, the member's
+// secrets file of it, and the member KEM keys this home holds (a device
+// learns a new one from a revocation in the middle of a sync).
+type foldKey struct {
+	count    int
+	heads    [32]byte
+	evidence int
+	secrets  [32]byte
+	kems     [32]byte
+}
+
+// foldKey returns the current foldKey of p, and the evidence read on the
+// way (a fold needs it).
+func (n *Node) foldKey(ctx context.Context, p event.ID) (foldKey, []event.Equivocation, error) {
+	var k foldKey
+	ev, err := n.st.Evidence(ctx, p)
+	if err != nil {
+		return k, nil, err
+	}
+	k.evidence = len(ev)
+	if k.count, err = n.st.Count(ctx, p); err != nil {
+		return k, nil, err
+	}
+	hs, err := n.st.Heads(ctx, p)
+	if err != nil {
+		return k, nil, err
+	}
+	slices.SortFunc(hs, func(a, b event.ID) int { return bytesCompare(a[:], b[:]) })
+	h := sha256.New()
+	for _, id := range hs {
+		h.Write(id[:])
+	}
+	h.Sum(k.heads[:0])
+	if n.id != nil {
+		b, err := os.ReadFile(filepath.Join(n.home, secretsDir, n.secretsName(p)))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return k, nil, err
+		}
+		k.secrets = sha256.Sum256(b)
+		kh := sha256.New()
+		cur, retired := n.memberKEMs()
+		for _, key := range append([]*identity.KEMPrivateKey{cur}, retired...) {
+			if key != nil {
+				kh.Write(key.Public().Bytes())
+			}
+		}
+		kh.Sum(k.kems[:0])
+	}
+	return k, ev, nil
+}
+
+func bytesCompare(a, b []byte) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return int(a[i]) - int(b[i])
+		}
+	}
+	return len(a) - len(b)
+}
+
+// cached returns the state of p folded from exactly key, if the node
+// keeps one; with own, also one that lacks only this node's own plain
+// writes (folded.own).
+func (c *foldCache) cached(p event.ID, key foldKey, own bool) *state.State {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f := c.by[p]
+	if f == nil || f.key != key || (f.own && !own) {
+		return nil
+	}
+	return f.s
+}
+
+// keyOf returns the foldKey of the state kept of p, if any.
+func (c *foldCache) keyOf(p event.ID) (foldKey, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if f := c.by[p]; f != nil {
+		return f.key, true
+	}
+	return foldKey{}, false
+}
+
+// reset forgets every state kept: the keys the member holds changed, and
+// a state opens what is sealed to them.
+func (c *foldCache) reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.by = nil
+}
+
+func (c *foldCache) keep(p event.ID, s *state.State, key foldKey) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.by == nil {
+		c.by = map[event.ID]*folded{}
+	}
+	c.by[p] = &folded{s: s, key: key}
+}
+
+// wrote records that this node stored its own event e of p, the store
+// having been at before just before: a state folded at before stays good
+// for syncState when e changes nothing Sync reads from it.
+func (c *foldCache) wrote(p event.ID, before, after foldKey, e *event.Event) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f := c.by[p]
+	if f == nil || f.key != before {
+		return
+	}
+	if !ownOnly(e) {
+		delete(c.by, p)
+		return
+	}
+	f.key, f.own = after, true
+}
+
+// ownOnly reports whether e, this member's own event, leaves what Sync
+// reads from a state (relay list, key generations and holders, members,
+// name) as it was: a task's events, which are sealed under the current
+// generation and change no rule.
+func ownOnly(e *event.Event) bool { return taskKind(e.Kind) }
+
+// taskKind reports whether k is a kind of a task's events.
+func taskKind(k event.Kind) bool {
+	switch k {
+	case event.KindTaskCreate, event.KindTaskEdit, event.KindTaskMove, event.KindTaskAssign,
+		event.KindTaskUnassign, event.KindTaskStatus, event.KindTaskComment, event.KindTaskArchive,
+		event.KindTaskSealed:
+		return true
+	}
+	return false
+}
+
+// fold folds p's log from the store, or returns the state already folded
+// from the same log and secrets (own: or lacking only this node's plain
+// writes since).
+func (n *Node) fold(ctx context.Context, p event.ID, own bool) (*state.State, error) {
+	key, ev, err := n.foldKey(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	if s := n.folds.cached(p, key, own); s != nil {
+		return s, nil
+	}
+	folds.Add(1)
+	if n.owner().holding.Load() {
+		foldsHolding.Add(1)
+	}
+	b := state.NewBuilder(p, ev)
+	if n.id != nil {
+		sec, err := n.stateSecrets(p)
+		if err != nil {
+			return nil, err
+		}
+		b.SetSecrets(sec)
+	}
+	if err := n.st.Iterate(ctx, p, b.Add); err != nil {
+		return nil, err
+	}
+	s, err := b.Finish()
+	if err != nil {
+		return nil, err
+	}
+	n.folds.keep(p, s, key)
+	return s, nil
+}
+
+// syncState is State for Sync's plumbing (relay list, key generations,
+// healing): it may be a state that lacks only this node's own task events
+// written since it was folded (ownOnly), which change nothing it reads.
+func (n *Node) syncState(ctx context.Context, p event.ID) (*state.State, error) {
+	s, err := n.fold(ctx, p, true)
+	if err != nil {
+		return nil, err
+	}
+	if n.dev != nil {
+		// As in State: a new member KEM key from another device opens
+		// what is sealed to it.
+		if learned, err := n.learnMemberKEMs(s); err != nil {
+			return nil, err
+		} else if learned {
+			return n.fold(ctx, p, true)
+		}
+	}
+	return s, nil
+}

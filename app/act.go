@@ -9,6 +9,7 @@ import (
 
 	"github.com/pursuance/pursuance/charter"
 	"github.com/pursuance/pursuance/event"
+	"github.com/pursuance/pursuance/identity"
 	"github.com/pursuance/pursuance/state"
 )
 
@@ -25,6 +26,9 @@ func (n *Node) Create(ctx context.Context, c *charter.Charter) (event.ID, error)
 	}
 	if n.IsDevice() {
 		return event.ID{}, errors.New("found pursuances from your root home (the one you linked your first device from): a linked device cannot yet; the pursuance reaches this device at its next sync")
+	}
+	if n.id.Rotated() {
+		return event.ID{}, errors.New("this home's signing key was rotated (pursuance id rotate), so it is no longer your member ID: founding a pursuance from it is not built yet (a new pursuance would know you by the new key only)")
 	}
 	pub := n.memberPublic()
 	body, err := state.EncodeOp(&state.Genesis{Charter: wire, Name: pub.Name, KEM: pub.KEM.Bytes(), Binding: pub.KEMBinding[:]})
@@ -212,8 +216,14 @@ func (r *refused) Unwrap() []error {
 // continue its chain, parents are every head the home holds. A task op is
 // sealed for its readers (once the pursuance has keys).
 func (n *Node) sign(ctx context.Context, s *state.State, op state.Op) (*event.Event, error) {
+	return n.signWith(ctx, s, op, n.id.SigningKey())
+}
+
+// signWith is sign with key's chain: this home's signing key, or the
+// previous one while it publishes its replacement (rotate.go).
+func (n *Node) signWith(ctx context.Context, s *state.State, op state.Op, key *identity.SigningKey) (*event.Event, error) {
 	p := s.Pursuance()
-	me := n.id.ID()
+	me := key.Public()
 	vv, err := n.st.VersionVector(ctx, p)
 	if err != nil {
 		return nil, err
@@ -230,7 +240,7 @@ func (n *Node) sign(ctx context.Context, s *state.State, op state.Op) (*event.Ev
 	if err != nil {
 		return nil, err
 	}
-	ch := event.Chain{Key: n.id.SigningKey(), Pursuance: p}
+	ch := event.Chain{Key: key, Pursuance: p}
 	if seq := vv[me]; seq > 0 {
 		last, err := n.st.BySeq(ctx, p, me, seq)
 		if err != nil {

@@ -16,8 +16,9 @@ import (
 
 // homeKeys are the keys a home's files are encrypted under at rest
 // (docs/keystore.md, "The home at rest"). They are derived from the
-// member's Ed25519 signing seed, which identity.json keeps sealed under the
-// passphrase and which never changes (the KEM key may be rotated), each
+// member's first Ed25519 signing seed (identity.Identity.HomeSeed), which
+// identity.json keeps sealed under the passphrase and which never changes
+// (the KEM key and the signing key may be rotated), each
 // under its own label: one for events.db, one for sync.db, one for the
 // names of the files in secrets/.
 type homeKeys struct {
@@ -44,11 +45,11 @@ const (
 // long as the identity lasts, and no key file lies in the home for a
 // thief to read or to serve the address with (docs/tor.md).
 func NodeOnionSeed(id *identity.Identity) [32]byte {
-	return atrest.Root(id.SigningKey().Seed()).Derive(keyOnion)
+	return atrest.Root(id.HomeSeed()).Derive(keyOnion)
 }
 
 func deriveHomeKeys(id *identity.Identity) homeKeys {
-	root := atrest.Root(id.SigningKey().Seed())
+	root := atrest.Root(id.HomeSeed())
 	return homeKeys{
 		store:     store.Key(root.Derive(keyEvents)),
 		linked:    store.Key(root.Derive(keyLinked)),

@@ -71,7 +71,7 @@ type homeDevice struct {
 }
 
 func (n *Node) deviceCipher() *atrest.Cipher {
-	return atrest.NewCipher(atrest.Root(n.id.SigningKey().Seed()).Derive(keyDevice))
+	return atrest.NewCipher(atrest.Root(n.id.HomeSeed()).Derive(keyDevice))
 }
 
 // loadDevice reads DeviceFile, if the home has one.
@@ -115,7 +115,7 @@ func (n *Node) me() identity.PublicKey {
 	if n.dev != nil && !n.dev.Member.IsZero() {
 		return n.dev.Member
 	}
-	return n.id.ID()
+	return n.id.Member()
 }
 
 // Member returns the member ID this home speaks for: its identity's, or
@@ -123,8 +123,9 @@ func (n *Node) me() identity.PublicKey {
 func (n *Node) Member() identity.PublicKey { return n.me() }
 
 // IsDevice reports whether this home is a linked device (not the member's
-// root): its keystore's key is a device key.
-func (n *Node) IsDevice() bool { return n.me() != n.id.ID() }
+// root): its keystore's key is a device key. A root whose signing key was
+// rotated (id rotate) is still the root.
+func (n *Node) IsDevice() bool { return n.me() != n.id.Member() }
 
 // memberKEMs returns the member's KEM private keys this home holds: the
 // current one, and the retired ones newest first.
@@ -194,7 +195,7 @@ func (n *Node) ensureDevice() *homeDevice {
 		c.Done = slices.Clone(n.dev.Done)
 		return &c
 	}
-	d := &homeDevice{Member: n.id.ID(), Name: n.id.Name()}
+	d := &homeDevice{Member: n.id.Member(), Name: n.id.Name()}
 	retired := slices.Clone(n.id.RetiredKEMKeys())
 	for _, k := range retired {
 		d.MemberKEMs = append(d.MemberKEMs, k.Bytes())

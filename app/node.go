@@ -194,11 +194,12 @@ func (n *Node) Me() identity.Public {
 }
 
 // Unlock gives the node id, which must be this home's identity: after a
-// rotation of its KEM key (keystore.RotateKEM), the newer form of the
-// identity the node was opened with. The home's keys at rest come from the
-// signing key, which a rotation leaves as it is.
+// rotation of its KEM key (keystore.RotateKEM) or once a rotation of its
+// signing key is settled (keystore.Settle), the newer form of the identity
+// the node was opened with: same signing key, member and home seed (the
+// home's keys at rest come from the home seed, which no rotation changes).
 func (n *Node) Unlock(id *identity.Identity) error {
-	if id.ID() != n.pub.ID {
+	if id.ID() != n.pub.ID || id.Member() != n.id.Member() || string(id.HomeSeed()) != string(n.id.HomeSeed()) {
 		return errors.New("app: not this home's identity")
 	}
 	n.id, n.pub = id, id.Public() // the KEM key may be newer than the one read at Open

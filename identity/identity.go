@@ -32,6 +32,14 @@ type Identity struct {
 	kem     *KEMPrivateKey
 	retired []*KEMPrivateKey // earlier KEM keys, oldest first: they open what was sealed to them
 	pub     Public
+	// After a rotation of the signing key (RotateSigning): the member ID,
+	// which stays the first signing key's; the seed the home's files at
+	// rest are encrypted under, which stays the first signing seed; and,
+	// until its replacement is published everywhere, the previous
+	// signing key, which signs that replacement.
+	member   PublicKey
+	homeSeed []byte
+	prev     *SigningKey
 }
 
 // MaxRetiredKEMKeys bounds how many earlier KEM keys an identity keeps. A
@@ -107,6 +115,86 @@ func (id *Identity) RotateKEM(rand io.Reader) (*Identity, error) {
 	return next.WithRetiredKEMKeys(append(append([]*KEMPrivateKey(nil), id.retired...), id.kem)), nil
 }
 
+// RotateSigning returns a copy of id with a fresh signing key and a fresh
+// KEM key (the current one joining the retired keys), read from rand. The
+// member ID and the home seed stay; the current signing key becomes the
+// pending previous key (PendingReplace), which signs the replacement
+// (docs/keys.md, "A member's own signing key"). A rotation while one is
+// pending is refused: publish the pending one first.
+func (id *Identity) RotateSigning(rand io.Reader) (*Identity, error) {
+	if id.prev != nil {
+		return nil, errors.New("identity: a signing key rotation is still pending: finish it first")
+	}
+	sign, err := NewSigningKey(rand)
+	if err != nil {
+		return nil, err
+	}
+	k, err := NewKEMPrivateKey(rand)
+	if err != nil {
+		return nil, err
+	}
+	next, err := FromKeys(id.name, sign, k)
+	if err != nil {
+		return nil, err
+	}
+	next = next.WithRetiredKEMKeys(append(append([]*KEMPrivateKey(nil), id.retired...), id.kem))
+	return next.WithHome(id.Member(), id.HomeSeed(), id.sign)
+}
+
+// WithHome returns a copy of id that speaks for member, keeps its home at
+// rest under homeSeed and has prev (nil when none) as the pending
+// previous signing key: what a keystore restores after a rotation of the
+// signing key.
+func (id *Identity) WithHome(member PublicKey, homeSeed []byte, prev *SigningKey) (*Identity, error) {
+	if len(homeSeed) != SeedSize {
+		return nil, fmt.Errorf("identity: home seed is %d bytes, want %d", len(homeSeed), SeedSize)
+	}
+	c := *id
+	c.member, c.homeSeed, c.prev = member, append([]byte(nil), homeSeed...), prev
+	if member == id.sign.Public() {
+		c.member = PublicKey{}
+	}
+	if string(homeSeed) == string(id.sign.Seed()) {
+		c.homeSeed = nil
+	}
+	return &c, nil
+}
+
+// Settled returns a copy of id without the pending previous signing key:
+// its replacement is published.
+func (id *Identity) Settled() *Identity {
+	c := *id
+	c.prev = nil
+	return &c
+}
+
+// Member returns the member ID this identity speaks for: the first
+// signing key's public half, which a rotation of the signing key keeps.
+func (id *Identity) Member() PublicKey {
+	if !id.member.IsZero() {
+		return id.member
+	}
+	return id.sign.Public()
+}
+
+// Rotated reports whether the signing key was rotated: the member ID is
+// no longer its public half.
+func (id *Identity) Rotated() bool { return !id.member.IsZero() || id.homeSeed != nil }
+
+// HomeSeed returns the seed the home's keys at rest derive from: the
+// first signing seed, which a rotation keeps. It is secret.
+func (id *Identity) HomeSeed() []byte {
+	if id.homeSeed != nil {
+		return append([]byte(nil), id.homeSeed...)
+	}
+	return id.sign.Seed()
+}
+
+// PendingReplace returns the previous signing key while its replacement
+// by the current one is not yet published in every pursuance, else nil.
+// It is secret.
+func (id *Identity) PendingReplace() *SigningKey { return id.prev }
+
 // RetiredKEMKeys returns the identity's earlier KEM keys, oldest first. They
 // are secret.
 func (id *Identity) RetiredKEMKeys() []*KEMPrivateKey {
@@ -130,7 +218,9 @@ func (id *Identity) KEMKeyFor(pub KEMPublicKey) *KEMPrivateKey {
 // Name returns the identity's display name.
 func (id *Identity) Name() string { return id.name }
 
-// ID returns the member ID, the public half of the signing key.
+// ID returns the public half of the signing key: the member ID, unless
+// the signing key was rotated (then Member is the member ID, and ID the
+// key of its root device).
 func (id *Identity) ID() PublicKey { return id.sign.Public() }
 
 // SigningKey returns the identity's signing key. It is secret.

@@ -39,6 +39,9 @@ const (
 	// keys; formatVersionRetired when it has (docs/keystore.md).
 	formatVersion        = 1
 	formatVersionRetired = 2
+	// formatVersionRotated is written once the signing key was rotated
+	// (docs/keystore.md, "Format, version 3").
+	formatVersionRotated = 3
 	kdfAlg               = "argon2id"
 	cipherAlg            = "xchacha20poly1305"
 	saltSize             = 16
@@ -47,6 +50,9 @@ const (
 	// plaintextSize is the signing seed followed by the KEM private key;
 	// version 2 appends the retired KEM private keys, oldest first.
 	plaintextSize = identity.SeedSize + identity.KEMPrivateKeySize
+	// rotatedExtra follows the keys in version 3: the home seed and the
+	// pending previous signing seed (zeros when none).
+	rotatedExtra = 2 * identity.SeedSize
 	// maxFileSize bounds what Open reads; a real keystore is about 3 KiB.
 	maxFileSize = 1 << 20
 )
@@ -137,6 +143,9 @@ type publicFields struct {
 	Name       string             `json:"name"`
 	KEM        []byte             `json:"kem"`
 	KEMBinding []byte             `json:"kem_binding"`
+	// Member is the member ID when the signing key was rotated (version
+	// 3): id is then the current signing key, the member's root device.
+	Member *identity.PublicKey `json:"member,omitempty"`
 }
 
 type kdfFields struct {
@@ -265,8 +274,22 @@ func Open(home string, passphrase []byte) (*identity.Identity, error) {
 	if err != nil {
 		return nil, fmt.Errorf("keystore: %w: %v", ErrCorrupt, err)
 	}
+	rest := plain[plaintextSize:]
+	if f.Version == formatVersionRotated {
+		homeSeed, prevSeed := rest[:identity.SeedSize], rest[identity.SeedSize:rotatedExtra]
+		rest = rest[rotatedExtra:]
+		var prev *identity.SigningKey
+		if !bytes.Equal(prevSeed, make([]byte, identity.SeedSize)) {
+			if prev, err = identity.SigningKeyFromSeed(prevSeed); err != nil {
+				return nil, fmt.Errorf("keystore: %w: %v", ErrCorrupt, err)
+			}
+		}
+		if id, err = id.WithHome(*f.Public.Member, homeSeed, prev); err != nil {
+			return nil, fmt.Errorf("keystore: %w: %v", ErrCorrupt, err)
+		}
+	}
 	var retired []*identity.KEMPrivateKey
-	for rest := plain[plaintextSize:]; len(rest) > 0; rest = rest[identity.KEMPrivateKeySize:] {
+	for ; len(rest) > 0; rest = rest[identity.KEMPrivateKeySize:] {
 		k, err := identity.KEMPrivateKeyFromBytes(rest[:identity.KEMPrivateKeySize])
 		if err != nil {
 			return nil, fmt.Errorf("keystore: %w: retired KEM key: %v", ErrCorrupt, err)
@@ -276,7 +299,7 @@ func Open(home string, passphrase []byte) (*identity.Identity, error) {
 	if len(retired) > 0 {
 		id = id.WithRetiredKEMKeys(retired)
 	}
-	if got := id.Public(); !got.ID.Equal(pub.ID) || !got.KEM.Equal(pub.KEM) {
+	if got := id.Public(); !got.ID.Equal(pub.ID) || !got.KEM.Equal(pub.KEM) || (f.Public.Member != nil && *f.Public.Member != id.Member()) {
 		return nil, fmt.Errorf("keystore: %s: %w: the sealed keys do not match the public identity", Path(home), ErrCorrupt)
 	}
 	return id, nil
@@ -296,6 +319,25 @@ func ReadPublic(home string) (identity.Public, error) {
 		return identity.Public{}, fmt.Errorf("keystore: %s: %w: %v", Path(home), ErrCorrupt, err)
 	}
 	return pub, nil
+}
+
+// ReadMember returns the member ID stored in clear in home's keystore,
+// without the passphrase: the public key of ReadPublic, unless the signing
+// key was rotated (version 3), when that is the member's current root
+// device key and the member ID is kept beside it. Errors are as for Open.
+func ReadMember(home string) (identity.PublicKey, identity.Public, error) {
+	f, err := read(home)
+	if err != nil {
+		return identity.PublicKey{}, identity.Public{}, err
+	}
+	pub, err := f.public()
+	if err != nil {
+		return identity.PublicKey{}, identity.Public{}, fmt.Errorf("keystore: %s: %w: %v", Path(home), ErrCorrupt, err)
+	}
+	if f.Public.Member != nil {
+		return *f.Public.Member, pub, nil
+	}
+	return pub.ID, pub, nil
 }
 
 // ChangePassphrase re-seals home's keystore under newPassphrase with cost kdf,
@@ -353,6 +395,63 @@ func RotateKEM(home string, passphrase []byte, rand io.Reader) (*identity.Identi
 	return next, nil
 }
 
+// RotateSigning gives home's identity a fresh signing key and a fresh KEM
+// key, generated from rand, and rewrites the keystore atomically (version
+// 3) under the same passphrase and cost. The member ID and the seed of the
+// home's keys at rest stay; the previous signing key is kept, pending,
+// until its replacement is published in every pursuance (app.Node.
+// FinishRotation) and Settle drops it. A crash leaves the old keystore or
+// the new one, and a new one with a pending key is finished by the next
+// command that opens the home. It returns the new identity.
+func RotateSigning(home string, passphrase []byte, rand io.Reader) (*identity.Identity, error) {
+	return rewrite(home, passphrase, rand, func(id *identity.Identity) (*identity.Identity, error) {
+		if len(id.RetiredKEMKeys()) >= identity.MaxRetiredKEMKeys {
+			return nil, fmt.Errorf("keystore: this identity has rotated its KEM key %d times, the most a keystore keeps; create a new identity instead", identity.MaxRetiredKEMKeys)
+		}
+		return id.RotateSigning(rand)
+	})
+}
+
+// Settle drops the pending previous signing key from home's keystore, once
+// its replacement is published everywhere. A keystore with none is left
+// as it is.
+func Settle(home string, passphrase []byte, rand io.Reader) (*identity.Identity, error) {
+	return rewrite(home, passphrase, rand, func(id *identity.Identity) (*identity.Identity, error) {
+		if id.PendingReplace() == nil {
+			return nil, nil
+		}
+		return id.Settled(), nil
+	})
+}
+
+// rewrite opens home's keystore, changes its identity with fn (nil: no
+// change) and writes it back atomically under the same passphrase and cost.
+func rewrite(home string, passphrase []byte, rand io.Reader, fn func(*identity.Identity) (*identity.Identity, error)) (*identity.Identity, error) {
+	f, err := read(home)
+	if err != nil {
+		return nil, err
+	}
+	id, err := Open(home, passphrase)
+	if err != nil {
+		return nil, err
+	}
+	next, err := fn(id)
+	if err != nil {
+		return nil, err
+	}
+	if next == nil {
+		return id, nil
+	}
+	data, err := seal(next, passphrase, f.KDF.KDFParams, rand)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeAtomic(home, FileName, data, true); err != nil {
+		return nil, fmt.Errorf("keystore: write %s: %w", Path(home), err)
+	}
+	return next, nil
+}
+
 // seal returns the keystore file contents for id.
 func seal(id *identity.Identity, passphrase []byte, kdf KDFParams, rand io.Reader) ([]byte, error) {
 	if len(passphrase) == 0 {
@@ -375,6 +474,12 @@ func seal(id *identity.Identity, passphrase []byte, kdf KDFParams, rand io.Reade
 	if len(retired) > 0 {
 		version = formatVersionRetired
 	}
+	var member *identity.PublicKey
+	if id.Rotated() {
+		version = formatVersionRotated
+		m := id.Member()
+		member = &m
+	}
 	f := file{header: header{
 		Format:  formatName,
 		Version: version,
@@ -383,6 +488,7 @@ func seal(id *identity.Identity, passphrase []byte, kdf KDFParams, rand io.Reade
 			Name:       pub.Name,
 			KEM:        pub.KEM.Bytes(),
 			KEMBinding: pub.KEMBinding[:],
+			Member:     member,
 		},
 		KDF:    kdfFields{Alg: kdfAlg, Salt: salt[:], KDFParams: kdf},
 		Cipher: cipherFields{Alg: cipherAlg, Nonce: nonce[:]},
@@ -394,6 +500,14 @@ func seal(id *identity.Identity, passphrase []byte, kdf KDFParams, rand io.Reade
 	plain := make([]byte, 0, plaintextSize+len(retired)*identity.KEMPrivateKeySize)
 	plain = append(plain, id.SigningKey().Seed()...)
 	plain = append(plain, id.KEMKey().Bytes()...)
+	if version == formatVersionRotated {
+		plain = append(plain, id.HomeSeed()...)
+		if prev := id.PendingReplace(); prev != nil {
+			plain = append(plain, prev.Seed()...)
+		} else {
+			plain = append(plain, make([]byte, identity.SeedSize)...)
+		}
+	}
 	for _, k := range retired {
 		plain = append(plain, k.Bytes()...)
 	}
@@ -457,8 +571,10 @@ func (f *file) check() error {
 	switch {
 	case f.Format != formatName:
 		return fmt.Errorf("format is %q, want %q", f.Format, formatName)
-	case f.Version != formatVersion && f.Version != formatVersionRetired:
-		return fmt.Errorf("version %d is not supported (this program reads versions %d and %d)", f.Version, formatVersion, formatVersionRetired)
+	case f.Version != formatVersion && f.Version != formatVersionRetired && f.Version != formatVersionRotated:
+		return fmt.Errorf("version %d is not supported (this program reads versions %d to %d)", f.Version, formatVersion, formatVersionRotated)
+	case (f.Version == formatVersionRotated) != (f.Public.Member != nil):
+		return errors.New("a version 3 file, and only one, names the member")
 	case f.KDF.Alg != kdfAlg:
 		return fmt.Errorf("kdf %q is not supported", f.KDF.Alg)
 	case len(f.KDF.Salt) != saltSize:
@@ -473,6 +589,11 @@ func (f *file) check() error {
 		extra := len(f.Sealed) - plaintextSize - chacha20poly1305.Overhead
 		if extra <= 0 || extra%identity.KEMPrivateKeySize != 0 || extra/identity.KEMPrivateKeySize > identity.MaxRetiredKEMKeys {
 			return fmt.Errorf("sealed keys are %d bytes: not the keys and 1 to %d retired KEM keys", len(f.Sealed), identity.MaxRetiredKEMKeys)
+		}
+	case f.Version == formatVersionRotated:
+		extra := len(f.Sealed) - plaintextSize - rotatedExtra - chacha20poly1305.Overhead
+		if extra < 0 || extra%identity.KEMPrivateKeySize != 0 || extra/identity.KEMPrivateKeySize > identity.MaxRetiredKEMKeys {
+			return fmt.Errorf("sealed keys are %d bytes: not the keys, the home and previous seeds and up to %d retired KEM keys", len(f.Sealed), identity.MaxRetiredKEMKeys)
 		}
 	}
 	return f.KDF.validate()

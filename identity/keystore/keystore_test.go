@@ -16,7 +16,7 @@ import (
 	"github.com/pursuance/pursuance/identity"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/v1.json and v2.json")
+var update = flag.Bool("update", false, "rewrite testdata/v1.json, v2.json and v3.json")
 
 func testRand(seed byte) *rand.ChaCha8 {
 	var s [32]byte

@@ -414,3 +414,31 @@ func TestEveryCommandExplained(t *testing.T) {
 	}
 	walk(NewRoot(&Env{}))
 }
+
+// TestIDRotateAsksOnce: id rotate at a terminal asks for the passphrase
+// once, though it unlocks the home, re-seals the keystore and settles the
+// rotation of the signing key (docs/keystore.md, version 3).
+func TestIDRotateAsksOnce(t *testing.T) {
+	home := t.TempDir()
+	vars := map[string]string{"PURSUANCE_HOME": home}
+	e, _, errOut := testEnv(vars, &fakeTerminal{answers: []string{"secret", "secret"}})
+	if code := Run([]string{"id", "new", "--name", "Alice", "--insecure-test-kdf"}, e); code != 0 {
+		t.Fatalf("id new exit %d: %s", code, errOut)
+	}
+	e, _, errOut = testEnv(vars, &fakeTerminal{answers: []string{"secret"}})
+	if code := Run([]string{"--offline", "create", "--name", "Desk"}, e); code != 0 {
+		t.Fatalf("create exit %d: %s", code, errOut)
+	}
+	term := &fakeTerminal{answers: []string{"secret", "secret", "secret"}}
+	e, _, errOut = testEnv(vars, term)
+	e.Rand = rand.NewChaCha8([32]byte{2}) // not the keys id new drew
+	if code := Run([]string{"--offline", "id", "rotate"}, e); code != 0 {
+		t.Fatalf("id rotate exit %d: %s", code, errOut)
+	}
+	if len(term.prompts) != 1 {
+		t.Errorf("id rotate asked %d times: %q", len(term.prompts), term.prompts)
+	}
+	if !strings.Contains(errOut.String(), "Desk: your new key is published") {
+		t.Errorf("stderr %q", errOut)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/pursuance/pursuance/app"
+	"github.com/pursuance/pursuance/event"
 	"github.com/pursuance/pursuance/identity"
 
 	"golang.org/x/term"
@@ -44,7 +45,13 @@ type Env struct {
 	// unlocked is the identity once a long-running command (up) has
 	// unlocked it, so that it asks for the passphrase once.
 	unlocked *identity.Identity
-	sync     syncStatus // the node's last round (up)
+	// rotated is what healing left, by pursuance, when openNode
+	// finished a rotation of the signing key (id rotate reports it).
+	rotated map[event.ID][]string
+	// rotatePass is the passphrase id rotate read, so that finishing
+	// the rotation does not ask for it again at a terminal.
+	rotatePass []byte
+	sync       syncStatus // the node's last round (up)
 	// nodeRelay is the URL of this home's node's relay, when up runs it
 	// (or invite found it running): invites name it (app.Options).
 	nodeRelay string

@@ -108,18 +108,21 @@ a call): if they match, you hold each other's real keys.`,
 			if err != nil {
 				return err
 			}
-			pub, err := keystore.ReadPublic(home)
+			// The member ID: after a rotation of the signing key
+			// (keystore version 3) it is kept beside the new key.
+			member, pub, err := keystore.ReadMember(home)
 			if err != nil {
 				return explain(err, home)
 			}
+			fp := identity.Fingerprint(member, pub.KEM)
 			if e.json {
 				return e.printJSON(struct {
 					ID          identity.PublicKey `json:"id"`
 					Name        string             `json:"name"`
 					Fingerprint string             `json:"fingerprint"`
-				}{pub.ID, pub.Name, pub.Fingerprint()})
+				}{member, pub.Name, fp})
 			}
-			fmt.Fprintf(e.Stdout, "name:        %s\nmember ID:   %s\nfingerprint: %s\n", pub.Name, pub.ID, pub.Fingerprint())
+			fmt.Fprintf(e.Stdout, "name:        %s\nmember ID:   %s\nfingerprint: %s\n", pub.Name, member, fp)
 			return nil
 		},
 	}

@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
+	"os"
 	"slices"
 
 	"github.com/spf13/cobra"
@@ -12,22 +14,35 @@ import (
 	"github.com/pursuance/pursuance/identity/keystore"
 )
 
+// stopAfterKeystoreVar, when set, makes `id rotate` exit at once after
+// writing the new keystore, before publishing anything: what a crash there
+// leaves, for the tests of its recovery (id_rotate_signing.txtar).
+const stopAfterKeystoreVar = "PURSUANCE_TEST_STOP_AFTER_KEYSTORE"
+
 func newIDRotateCmd(e *Env) *cobra.Command {
 	return &cobra.Command{
 		Use:   "rotate",
-		Short: "Give this identity a new KEM key and re-key every pursuance to it",
-		Long: `Give this identity a new KEM key — the key other members seal keys to —
-and publish it in every pursuance of this home: new key generations go to
-the new key, and every key that was sealed to the old one is rotated. The
-old key stays in the keystore (version 2) to open what was sealed to it.
+		Short: "Give this identity new signing and KEM keys and re-key every pursuance to them",
+		Long: `Give this identity a new signing key and a new KEM key — the key other
+members seal keys to — and publish them in every pursuance of this home, as
+a replacement signed by the old signing key: from then on the members accept
+your events signed by the new key only, new key generations go to the new
+KEM key, and every key that was sealed to the old one is rotated. Your member
+ID, your roles and your memberships stay. The old KEM keys stay in the
+keystore (version 3) to open what was sealed to them.
 
 Use it when a copy of this home's keystore may have been taken (an old
-backup, a lost laptop): what is written from now on does not open with it.
-Your member ID (the signing key) does not change, so a thief who has the
-keystore and its passphrase can still sign as you: if you fear that, ask to
-be removed and join again with a new identity. Your safety fingerprint
-changes; tell the members you compared it with. If this home's node
-(pursuance up) is running, restart it.`,
+backup, a lost laptop): what is written from now on does not open with it,
+and the old signing key signs nothing the members accept once they have
+seen the replacement. The home's files stay encrypted under the first key
+(docs/keystore.md), so a thief who has this home's current keystore and its
+passphrase still has everything. Your safety fingerprint changes; tell the
+members you compared it with. If this home's node (pursuance up) is
+running, restart it. After a rotation this home cannot found or join new
+pursuances yet.
+
+On a linked device, only the member's KEM key rotates (the device's own key
+is replaced by revoking it and linking the home again).`,
 		Example: `  pursuance id rotate
   pursuance id rotate --json`,
 		Args: noArgs,
@@ -40,7 +55,22 @@ changes; tell the members you compared it with. If this home's node
 			if _, err := keystore.ReadPublic(home); err != nil {
 				return explain(err, home)
 			}
-			if dn, err := e.openNode(ctx); err == nil && dn.IsDevice() {
+			// The passphrase once: it unlocks the home, re-seals the
+			// keystore and settles the rotation.
+			pass, err := e.Passphrase(false)
+			if err != nil {
+				return err
+			}
+			cur, err := keystore.Open(home, pass)
+			if err != nil {
+				return explain(err, home)
+			}
+			e.unlocked, e.rotatePass = cur, pass
+			dn, err := e.openNode(ctx)
+			if err != nil {
+				return err
+			}
+			if dn.IsDevice() {
 				// A linked device: its keystore's KEM key is its own
 				// device key; the member's KEM key is kept beside it.
 				defer dn.Close()
@@ -56,29 +86,33 @@ changes; tell the members you compared it with. If this home's node
 				}
 				fmt.Fprintln(e.Stderr, "New member KEM key, sealed to your other devices and published; keys sealed to the old one are rotated.")
 				return nil
-			} else if err == nil {
-				dn.Close()
 			}
-			pass, err := e.Passphrase(false)
-			if err != nil {
-				return err
-			}
-			id, err := keystore.RotateKEM(home, pass, e.Rand)
+			dn.Close()
+			id, err := keystore.RotateSigning(home, pass, e.Rand)
 			if err != nil {
 				return explain(err, home)
 			}
+			if e.Getenv(stopAfterKeystoreVar) != "" {
+				// Tests only: stop as a crash here would, nothing
+				// deferred run, nothing published.
+				os.Exit(3)
+			}
 			e.unlocked = id
 			pub := id.Public()
-			fmt.Fprintf(e.Stderr, "New KEM key for %s. Safety fingerprint now: %s (it changed: tell the members you compared it with).\n", pub.Name, pub.Fingerprint())
+			fp := identity.Fingerprint(id.Member(), pub.KEM)
+			fmt.Fprintf(e.Stderr, "New signing and KEM keys for %s; your member ID stays %s. Safety fingerprint now: %s (it changed: tell the members you compared it with).\n", pub.Name, id.Member(), fp)
+			// openNode publishes the replacement in every pursuance
+			// (finishRotation) before anything else; a crash before it
+			// is finished by the next command that opens the home.
 			n, err := e.openNode(ctx)
 			if err != nil {
 				return err
 			}
 			defer n.Close()
-			left, err := n.RotatedIdentity(ctx, id)
-			if err != nil {
-				return fmt.Errorf("the keystore holds the new key, but re-keying stopped (the next write or sync of each pursuance finishes it): %w", err)
+			if n.RotationPending() {
+				return errors.New("the keystore holds the new key, but publishing its replacement stopped (the next command that opens this home finishes it)")
 			}
+			left := e.rotated
 			type done struct {
 				Pursuance event.ID `json:"pursuance"`
 				Name      string   `json:"name"`
@@ -113,9 +147,9 @@ changes; tell the members you compared it with. If this home's node
 					ID          identity.PublicKey `json:"id"`
 					Fingerprint string             `json:"fingerprint"`
 					Pursuances  []done             `json:"pursuances"`
-				}{pub.ID, pub.Fingerprint(), out})
+				}{id.Member(), fp, out})
 			}
-			fmt.Fprintln(e.Stdout, pub.Fingerprint())
+			fmt.Fprintln(e.Stdout, fp)
 			return nil
 		},
 	}

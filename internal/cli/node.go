@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pursuance/pursuance/app"
+	"github.com/pursuance/pursuance/event"
 	"github.com/pursuance/pursuance/identity/keystore"
 	"github.com/pursuance/pursuance/state"
 )
@@ -38,7 +39,46 @@ func (e *Env) openNode(ctx context.Context) (*app.Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	return app.Open(ctx, home, id, app.Options{Rand: e.Rand, NodeRelay: e.nodeInvite(), RelayTimeout: e.relayTimeout, Logger: e.logger(), Dial: e.dialFunc(), Now: now})
+	n, err := app.Open(ctx, home, id, app.Options{Rand: e.Rand, NodeRelay: e.nodeInvite(), RelayTimeout: e.relayTimeout, Logger: e.logger(), Dial: e.dialFunc(), Now: now})
+	if err != nil || !n.RotationPending() {
+		return n, err
+	}
+	// `id rotate` stopped between writing the new signing key and
+	// publishing its replacement (a crash, a lost relay): finish it
+	// before anything is signed with the new key.
+	if _, err := e.finishRotation(ctx, home, n); err != nil {
+		fmt.Fprintf(e.Stderr, "Your signing key rotation is not finished yet (the next command tries again): %v\n", err)
+	}
+	return n, nil
+}
+
+// finishRotation publishes the pending replacement of the home's signing
+// key (app.Node.FinishRotation), drops the previous key from the keystore
+// and unlocks n with the settled identity, which it returns with what
+// healing left by pursuance.
+func (e *Env) finishRotation(ctx context.Context, home string, n *app.Node) (map[event.ID][]string, error) {
+	_, left, err := n.FinishRotation(ctx)
+	if err != nil {
+		return left, err
+	}
+	pass := e.rotatePass
+	if pass == nil {
+		if pass, err = e.Passphrase(false); err != nil {
+			return left, err
+		}
+	}
+	id, err := keystore.Settle(home, pass, e.Rand)
+	if err != nil {
+		return left, explain(err, home)
+	}
+	if err := n.Unlock(id); err != nil {
+		return left, err
+	}
+	e.rotated = left
+	if e.unlocked != nil {
+		e.unlocked = id
+	}
+	return left, nil
 }
 
 // nodeInvite is the URL of this home's node that invite codes name

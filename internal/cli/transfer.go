@@ -44,7 +44,7 @@ func newLogCmd(e *Env) *cobra.Command {
 				var b bytes.Buffer
 				for i, en := range log {
 					when := time.UnixMilli(int64(en.Time)).UTC().Format("2006-01-02 15:04")
-					fmt.Fprintf(&b, "%s  %s  %-14s %-12s %s", en.ID.Short(), when, en.Kind, s.NameOf(en.Author), out[i].Status)
+					fmt.Fprintf(&b, "%s  %s  %-14s %-12s %s", en.ID.Short(), when, en.Kind, s.NameOf(s.MemberOf(en.Author)), out[i].Status)
 					if en.Reason != "" {
 						fmt.Fprintf(&b, ": %s", en.Reason)
 					}

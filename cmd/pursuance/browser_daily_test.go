@@ -68,7 +68,7 @@ func TestBrowserDaily(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 		if err != nil {
-			page, _ := chromedp.Run(tab, chromedp.Evaluate[string](`document.body.innerText + " | active: " + document.activeElement.outerHTML.slice(0, 200)`))
+			page, _ := chromedp.Run(tab, chromedp.Evaluate[string](`"wider than the screen: " + [...document.querySelectorAll("body *")].filter(e => { const r = e.getBoundingClientRect(); return r.width > 0 && (r.left < -1 || r.right > window.innerWidth + 1); }).map(e => e.tagName + "#" + e.id + "." + e.className).slice(0, 6).join(", ") + " | active: " + document.activeElement.outerHTML.slice(0, 200) + " | " + document.body.innerText`))
 			t.Fatalf("%s: %v; the page shows: %.2500s\n--- Alice's node:\n%s", what, err, page, alice.stderr())
 		}
 	}
@@ -221,7 +221,15 @@ func TestBrowserDaily(t *testing.T) {
 	// A phone: every view fits, its button is on the screen, the task
 	// panel takes the whole screen.
 	run("a phone's screen", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
-	fits := `document.documentElement.scrollWidth <= window.innerWidth`
+	// A title with no place to break, as pasted file names and addresses
+	// are, must not widen anything either.
+	const long = "https://archive.example.org/leaks/2026/memo-of-the-ministry-of-interior-scan-0001-final-v2.pdf"
+	run("a long title", view("board"), chromedp.SendKeys(css(`#new-task input[name="title"]`), long), press("#new-task button"))
+	poll("its card", `[...document.querySelectorAll(".card")].some(c => c.textContent.includes("`+long+`"))`)
+	// Nothing wider than the screen: neither the page nor any element in
+	// it (a card whose long title spills out of a column that scrolls is
+	// as unreadable as a page that scrolls).
+	fits := `document.documentElement.scrollWidth <= window.innerWidth && [...document.querySelectorAll("body *")].every(e => { const r = e.getBoundingClientRect(); return r.width === 0 || (r.left >= -1 && r.right <= window.innerWidth + 1); })`
 	for _, v := range []string{"board", "tree", "members", "links", "profile", "log", "charter"} {
 		poll("the "+v+" button is on the screen", `(b => { const r = b.getBoundingClientRect(); return r.width > 0 && r.left >= 0 && r.right <= window.innerWidth; })(document.querySelector('nav button[data-view="`+v+`"]'))`)
 		run("the "+v+" view", view(v))
@@ -233,7 +241,7 @@ func TestBrowserDaily(t *testing.T) {
 	run("New…", view("board"), press("#new-pursuance"))
 	poll("the New form fits a phone", `!document.querySelector("#found").classList.contains("hidden") && `+fits)
 	run("close New", press("#new-pursuance"))
-	run("a card", chromedp.Evaluate[chromedp.Void](`[...document.querySelectorAll(".card")].find(c => c.textContent.includes("Call the source")).click()`))
+	run("a card", chromedp.Evaluate[chromedp.Void](`[...document.querySelectorAll(".card")].find(c => c.textContent.includes("`+long+`")).click()`))
 	poll("the task panel takes the screen", `(r => r.left <= 0 && r.top <= 0 && r.right >= window.innerWidth && r.bottom >= window.innerHeight)(document.querySelector("#detail").getBoundingClientRect()) && document.querySelector("#detail").contains(document.activeElement) && `+fits)
 	shot("daily-task-phone")
 	run("close it", press("#close"))

@@ -236,6 +236,7 @@ async function refresh() {
     const activity = el("td", m.inactive_since ? "inactive since " + m.inactive_since.slice(0, 10) : "active");
     if (m.inactive_since) activity.title = "Signed nothing since " + m.inactive_since + ", by the members' own clocks";
     tr.append(el("td", m.name), el("td", m.roles.join(", ")), activity, el("td", m.fingerprint), act);
+    labelCells(tr, "#members");
     return tr;
   }));
   $("#claims").replaceChildren(...(info.claims.length ? info.claims.map((c) => el("li",
@@ -379,6 +380,13 @@ function toggle(id) {
   li.querySelector(":scope > .row .twisty").textContent = hide ? "▸" : "▾";
 }
 
+// labelCells names each cell of a row after its column's heading, which
+// a phone's width shows before it (the table's rows become blocks).
+function labelCells(tr, table) {
+  const heads = [...document.querySelectorAll(table + " thead th")];
+  [...tr.children].forEach((td, i) => { if (heads[i]) td.dataset.label = heads[i].textContent; });
+}
+
 // refocus gives the focus back to the element among sel whose data-id is
 // id, after a reload rebuilt them (a live change must not take the
 // keyboard's place away).
@@ -445,6 +453,7 @@ async function loadLog() {
     if ((e.reason || "").includes("signed two different events")) tr.className = "void";
     const verdict = el("td", e.status + (e.reason ? ": " + e.reason : "") + (e.note ? " (" + e.note + ")" : ""), e.status);
     tr.append(el("td", e.time), el("td", e.author), el("td", e.kind), verdict);
+    labelCells(tr, "#log");
     return tr;
   }));
 }

@@ -166,40 +166,7 @@ async function refresh() {
   loadStatus();
   await loadLinks(); // links.js
   await loadProfile(false); // profiles.js
-  const cols = $("#columns");
-  const focusedCard = cols.contains(document.activeElement) ? document.activeElement.dataset.id : null;
-  // A filter that matches nothing says so, in the board and the tree.
-  const filter = $("#filter").value.trim();
-  for (const v of ["#board", "#tree"]) {
-    const old = document.querySelector(v + " .empty");
-    if (old) old.remove();
-    if (tasks.length === 0) {
-      const p = el("p", filter ? "No task matches the filter “" + filter + "”. “All” shows every task." : "No tasks yet.", "empty");
-      p.setAttribute("role", "status");
-      (v === "#board" ? cols : $("#tree-list")).before(p);
-    }
-  }
-  cols.replaceChildren(...info.statuses.map((s) => {
-    const c = el("div", undefined, "column");
-    const mine = tasks.filter((t) => t.status === s);
-    const h = el("h3", pretty(s));
-    h.append(el("span", " " + mine.length, "count"));
-    c.append(h);
-    for (const t of mine) {
-      const card = el("div", undefined, "card");
-      card.tabIndex = 0;
-      card.dataset.id = t.id;
-      card.append(el("div", t.title));
-      const meta = [t.assignees.length ? "@" + t.assignees.join(" @") : "", t.due ? "due " + t.due : "", t.comments ? t.comments + (t.comments === 1 ? " comment" : " comments") : ""].filter(Boolean).join(" · ");
-      card.append(el("div", meta, "meta"));
-      if (t.origin) card.append(originBadge(t.origin)); // links.js
-      card.onclick = () => openDetail(t.id);
-      card.onkeydown = (e) => { if (e.key === "Enter") openDetail(t.id); };
-      c.append(card);
-    }
-    return c;
-  }));
-  refocus("#columns .card", focusedCard);
+  renderBoard(tasks);
   const roleSel = $('#invite select[name="role"]');
   if (roleSel.dataset.roles !== roles) {
     const was = roleSel.value;
@@ -247,6 +214,60 @@ async function refresh() {
   if (openTask) await openDetail(openTask, true);
 }
 
+// The board shows at most pageSize cards per column, and "Show more"
+// adds as many again (colShown, per status, kept across live reloads): a
+// desk of 2,000 tasks would otherwise be one column thousands of cards
+// long, rebuilt at every change. The heading counts them all.
+const pageSize = 50;
+const colShown = new Map();
+let lastTasks = [];
+
+// renderBoard shows the tasks in one column per status.
+function renderBoard(tasks) {
+  lastTasks = tasks;
+  const cols = $("#columns");
+  const focusedCard = cols.contains(document.activeElement) ? document.activeElement.dataset.id : null;
+  // A filter that matches nothing says so, in the board and the tree.
+  const filter = $("#filter").value.trim();
+  for (const v of ["#board", "#tree"]) {
+    const old = document.querySelector(v + " .empty");
+    if (old) old.remove();
+    if (tasks.length === 0) {
+      const p = el("p", filter ? "No task matches the filter “" + filter + "”. “All” shows every task." : "No tasks yet.", "empty");
+      p.setAttribute("role", "status");
+      (v === "#board" ? cols : $("#tree-list")).before(p);
+    }
+  }
+  cols.replaceChildren(...info.statuses.map((s) => {
+    const c = el("div", undefined, "column");
+    const mine = tasks.filter((t) => t.status === s);
+    const h = el("h3", pretty(s));
+    h.append(el("span", " " + mine.length, "count"));
+    c.append(h);
+    const shown = colShown.get(s) || pageSize;
+    for (const t of mine.slice(0, shown)) {
+      const card = el("div", undefined, "card");
+      card.tabIndex = 0;
+      card.dataset.id = t.id;
+      card.append(el("div", t.title));
+      const meta = [t.assignees.length ? "@" + t.assignees.join(" @") : "", t.due ? "due " + t.due : "", t.comments ? t.comments + (t.comments === 1 ? " comment" : " comments") : ""].filter(Boolean).join(" · ");
+      card.append(el("div", meta, "meta"));
+      if (t.origin) card.append(originBadge(t.origin)); // links.js
+      card.onclick = () => openDetail(t.id);
+      card.onkeydown = (e) => { if (e.key === "Enter") openDetail(t.id); };
+      c.append(card);
+    }
+    if (mine.length > shown) {
+      const more = el("button", "Show " + Math.min(pageSize, mine.length - shown) + " more (" + shown + " of " + mine.length + " shown)", "more");
+      more.type = "button";
+      more.onclick = () => { colShown.set(s, shown + pageSize); renderBoard(lastTasks); const next = [...document.querySelectorAll("#columns .column")][info.statuses.indexOf(s)].querySelectorAll(".card")[shown]; if (next) next.focus(); };
+      c.append(more);
+    }
+    return c;
+  }));
+  refocus("#columns .card", focusedCard);
+}
+
 // markdown renders a task body's light markdown — paragraphs, "- " lists,
 // **bold**, *italic*, `code`, [text](https://…) — as DOM nodes, never as
 // HTML, so nothing in a body can run.
@@ -288,6 +309,10 @@ function markdown(text) {
 // task a subtask of the one above, Alt+Shift+Left moves it up a level (a
 // move, signed like any change); no plain key moves a task.
 let treeActive = null; // the task whose row is in the tab order
+// The tree shows the first treeShown top-level tasks (with all their
+// subtasks); "Show more" adds treePage more, as the board does.
+const treePage = 100;
+let treeShown = treePage;
 const collapsed = new Set(); // tasks whose subtasks are hidden, kept across reloads
 function renderTree(tasks) {
   const byParent = new Map();
@@ -298,11 +323,12 @@ function renderTree(tasks) {
     byParent.get(p).push(t);
   }
   if (!ids.has(treeActive)) treeActive = (byParent.get("") || [{id: null}])[0].id;
+  // (treeActive beyond the rows shown: the first row takes its place below)
   const build = (parent, level) => {
     const ul = el("ul");
     ul.setAttribute("role", "group");
     const kids = byParent.get(parent) || [];
-    kids.forEach((t, i) => {
+    (parent === "" ? kids.slice(0, treeShown) : kids).forEach((t, i) => {
       const li = el("li");
       li.setAttribute("role", "treeitem");
       li.setAttribute("aria-level", level);
@@ -364,7 +390,12 @@ function renderTree(tasks) {
   const list = $("#tree-list");
   const focused = list.contains(document.activeElement) ? document.activeElement.dataset.id : null;
   list.replaceChildren(...build("", 1).childNodes);
+  const roots = (byParent.get("") || []).length, more = $("#tree-more");
+  more.classList.toggle("hidden", roots <= treeShown);
+  more.textContent = "Show " + Math.min(treePage, roots - treeShown) + " more (" + treeShown + " of " + roots + " top-level tasks shown)";
+  more.onclick = () => { treeShown += treePage; renderTree(tasks); };
   refocus("#tree-list [role=treeitem]", focused);
+  if (!list.querySelector("[tabindex='0']")) { const first = list.querySelector("[role=treeitem]"); if (first) { first.tabIndex = 0; treeActive = first.dataset.id; } }
 }
 
 // toggle collapses or expands a task's subtasks in the tree, in place.

@@ -12,14 +12,15 @@ let current = null, info = null, openTask = null;
 let detailTicket = 0;
 
 // closeDetail closes the task panel (a dialog) and gives the focus back
-// to the task's row or card in the view shown, or to what had it before.
-function closeDetail() {
+// to the task's row or card in the view shown, or to what had it before;
+// not when the page moves on (another view or pursuance: keepFocus).
+function closeDetail(keepFocus) {
   detailTicket++;
   $("#d-edit").classList.add("hidden");
   const was = openTask, wasOpen = !$("#detail").classList.contains("hidden");
   openTask = null;
   $("#detail").classList.add("hidden");
-  if (!wasOpen) return;
+  if (!wasOpen || keepFocus === true) { detailOpener = null; return; }
   const back = [...document.querySelectorAll(".view:not(.hidden) [data-id]")].find((x) => x.dataset.id === was);
   if (back) { if (back.matches("#tree-list [role=treeitem]")) treeActive = was; back.focus(); } else if (detailOpener && detailOpener.isConnected) detailOpener.focus();
   detailOpener = null;
@@ -532,16 +533,16 @@ document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("header nav button").forEach((b) => b.onclick = async () => {
     document.querySelectorAll("header nav button").forEach((x) => x.classList.toggle("active", x === b));
     document.querySelectorAll(".view").forEach((v) => v.classList.toggle("hidden", v.id !== b.dataset.view));
-    if (b.dataset.view !== "board" && b.dataset.view !== "tree") closeDetail();
+    if (b.dataset.view !== "board" && b.dataset.view !== "tree") closeDetail(true);
     if (b.dataset.view === "log") await loadLog().catch(showError);
     if (b.dataset.view === "charter") await loadCharter().catch(showError);
     if (b.dataset.view === "profile") await loadProfile(true).catch(showError);
   });
-  $("#pursuance").onchange = (e) => { current = e.target.value; $('#new-task select[name="visible_to"]').dataset.roles = ""; $('#invite select[name="role"]').dataset.roles = ""; $("#send-roles").dataset.roles = ""; $("#link-code").classList.add("hidden"); closeDetail(); refresh().catch(showError); };
+  $("#pursuance").onchange = (e) => { current = e.target.value; $('#new-task select[name="visible_to"]').dataset.roles = ""; $('#invite select[name="role"]').dataset.roles = ""; $("#send-roles").dataset.roles = ""; $("#link-code").classList.add("hidden"); closeDetail(true); refresh().catch(showError); };
   $("#filter").onchange = () => refresh().catch((err) => showError(err, $("#filter")));
   $("#mine").onclick = () => { $("#filter").value = "@me"; refresh().catch(showError); };
   $("#all").onclick = () => { $("#filter").value = ""; refresh().catch(showError); };
-  $("#close").onclick = closeDetail;
+  $("#close").onclick = () => closeDetail();
   $("#error-close").onclick = () => $("#error").classList.add("hidden");
   // The task panel is a modal dialog: Esc closes it, Tab stays in it.
   $("#detail").addEventListener("keydown", (e) => {

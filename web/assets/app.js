@@ -352,7 +352,16 @@ function renderTree(tasks) {
           let to = null;
           if (e.key === "ArrowLeft") { if (!t.parent || !ids.has(t.parent)) return; const p = tasks.find((x) => x.id === t.parent); to = ids.has(p.parent) ? p.parent : ""; }
           else { if (i === 0) return; to = kids[i - 1].id; collapsed.delete(to); }
-          try { await api("/p/" + current + "/tasks/" + t.id + "/move", {parent: to}); treeActive = t.id; await refresh(); refocus("#tree-list [role=treeitem]", t.id); } catch (err) { showError(err); }
+          try {
+            await api("/p/" + current + "/tasks/" + t.id + "/move", {parent: to});
+            treeActive = t.id;
+            await refresh();
+            // The row keeps the focus, unless the member went on meanwhile
+            // (a live reload may have shown the move first, and Enter opened
+            // the task): the focus is then not the tree's to take back.
+            const a = document.activeElement;
+            if (a === document.body || $("#tree-list").contains(a)) refocus("#tree-list [role=treeitem]", t.id);
+          } catch (err) { showError(err); }
           return;
         }
         if (e.altKey || e.ctrlKey || e.metaKey) return;

@@ -23,7 +23,10 @@ func (n *Node) Create(ctx context.Context, c *charter.Charter) (event.ID, error)
 	if err != nil {
 		return event.ID{}, err
 	}
-	pub := n.id.Public()
+	if n.IsDevice() {
+		return event.ID{}, errors.New("found pursuances from your root home (the one you linked your first device from): a linked device cannot yet")
+	}
+	pub := n.memberPublic()
 	body, err := state.EncodeOp(&state.Genesis{Charter: wire, Name: pub.Name, KEM: pub.KEM.Bytes(), Binding: pub.KEMBinding[:]})
 	if err != nil {
 		return event.ID{}, err
@@ -101,7 +104,7 @@ func (n *Node) Act(ctx context.Context, p event.ID, op state.Op, opts DoOptions)
 	if err != nil {
 		return Result{}, err
 	}
-	needed, ok := s.NeedsProposal(n.id.ID(), op)
+	needed, ok := s.NeedsProposal(n.me(), op)
 	if !ok || opts.Unchecked {
 		return n.do(ctx, s, op, opts)
 	}
@@ -128,7 +131,7 @@ func (n *Node) Do(ctx context.Context, p event.ID, op state.Op, opts DoOptions) 
 
 // do is Do against an already folded state of p.
 func (n *Node) do(ctx context.Context, s *state.State, op state.Op, opts DoOptions) (Result, error) {
-	if _, member := s.Member(n.id.ID()); !member && !opts.Unchecked {
+	if _, member := s.Member(n.me()); !member && !opts.Unchecked {
 		if _, joining := op.(*state.Join); !joining {
 			return Result{}, &refused{fmt.Errorf("not permitted: you are not a member of %s", s.Name())}
 		}

@@ -81,10 +81,18 @@ func (n *Node) newAdmission(ctx context.Context, p event.ID) *admission {
 		a.open = true
 		return a
 	}
+	a.former = map[identity.PublicKey]bool{}
 	for _, m := range s.Members() {
 		a.members[m.ID] = true
+		// Its devices sign for it (docs/devices.md).
+		for _, d := range s.Devices(m.ID) {
+			if d.Revoked {
+				a.former[d.Device] = true
+			} else {
+				a.members[d.Device] = true
+			}
+		}
 	}
-	a.former = map[identity.PublicKey]bool{}
 	for _, m := range s.Former() {
 		a.former[m] = true
 	}
@@ -127,6 +135,24 @@ func (a *admission) admit(e *event.Event) bool {
 			return false
 		}
 		a.members[e.Author] = true
+	case e.Kind == event.KindDevice:
+		// A device's own add is its first event: its certificate, by a
+		// device of a member, admits it.
+		op, err := state.DecodeOp(e.Kind, e.Body())
+		d, ok := op.(*state.Device)
+		if err != nil || !ok {
+			return false
+		}
+		self := d.Device == e.Author && d.Action == state.DeviceAdd && d.CertValid() && a.members[d.Identity]
+		if !a.members[e.Author] && !self {
+			return false
+		}
+		switch d.Action {
+		case state.DeviceAdd, state.DeviceReplace:
+			a.members[d.Device] = true
+		case state.DeviceRevoke:
+			delete(a.members, d.Device)
+		}
 	case !a.members[e.Author]:
 		return false
 	case e.Kind == event.KindRemove:

@@ -149,7 +149,7 @@ func (n *Node) Invite(ctx context.Context, p event.ID, role string, expires time
 	// role from the start, with nobody online (without it, the newcomer
 	// would wait for a holder to re-key once it has joined). An inviter
 	// who does not read the role leaves it to the first holder who writes.
-	if _, keyed := s.CurrentKey(role); !keyed && role != "" && slices.Contains(s.EntitledScopes(n.id.ID()), role) {
+	if _, keyed := s.CurrentKey(role); !keyed && role != "" && slices.Contains(s.EntitledScopes(n.me()), role) {
 		if _, err := n.rotate(ctx, s, role, DoOptions{}); err == nil {
 			if s, err = n.State(ctx, p); err != nil {
 				return InviteCode{}, Result{}, err
@@ -329,7 +329,10 @@ func (n *Node) join(ctx context.Context, at *Node, code InviteCode, opts DoOptio
 	if err != nil {
 		return Result{}, err
 	}
-	pub := n.id.Public()
+	if n.IsDevice() {
+		return Result{}, errors.New("join from your root home (the one you linked your first device from): a linked device cannot join yet; approve this device again after joining, to bring the pursuance to it")
+	}
+	pub := n.memberPublic()
 	op := &state.Join{
 		Invite:  code.Invite,
 		Proof:   code.Key.Sign(state.JoinMessage(code.Pursuance, code.Invite, pub.ID)),

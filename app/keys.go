@@ -240,7 +240,7 @@ func (n *Node) HealKeys(ctx context.Context, p event.ID) (left []string, err err
 
 // heal is HealKeys on a folded state; it returns the state after.
 func (n *Node) heal(ctx context.Context, s *state.State) (*state.State, []string, error) {
-	me := n.id.ID()
+	me := n.me()
 	var left []string
 	s, left, err := n.publishKEM(ctx, s)
 	if err != nil {
@@ -289,7 +289,7 @@ func (n *Node) heal(ctx context.Context, s *state.State) (*state.State, []string
 // code carried are rotated by the first member who writes or syncs, or by
 // the newcomer itself before its own first write (heal).
 func (n *Node) healForSync(ctx context.Context, s *state.State) (*state.State, []string, error) {
-	me, ok := s.Member(n.id.ID())
+	me, ok := s.Member(n.me())
 	if ok {
 		if en, found := s.Entry(me.Since); found && en.Kind == event.KindJoin {
 			if vv, err := n.st.VersionVector(ctx, s.Pursuance()); err == nil && vv[me.ID] == en.Seq {
@@ -306,15 +306,23 @@ func (n *Node) healForSync(ctx context.Context, s *state.State) (*state.State, [
 // member that is neither its current nor a retired one was published by
 // someone else holding its signing key: that is reported, not fought.
 func (n *Node) publishKEM(ctx context.Context, s *state.State) (*state.State, []string, error) {
-	m, ok := s.Member(n.id.ID())
-	cur := n.id.Public()
+	m, ok := s.Member(n.me())
+	cur := n.memberPublic()
 	if !ok || m.KEM.Equal(cur.KEM) {
 		return s, nil, nil
 	}
-	if n.id.KEMKeyFor(m.KEM) == nil {
+	if learned, err := n.learnMemberKEMs(s); err != nil || learned {
+		return s, nil, err // another device of the member made it
+	}
+	if n.memberKEMFor(m.KEM) == nil {
 		return s, []string{fmt.Sprintf("your KEM key in %s is not one this home holds: an event signed with your identity elsewhere replaced it (if you did not run `pursuance id rotate` on another copy of this home, your signing key is in someone else's hands: ask to be removed, and rejoin with a new identity)", s.Name())}, nil
 	}
-	if _, err := n.do(ctx, s, &state.MemberKey{KEM: cur.KEM.Bytes(), Binding: cur.KEMBinding[:]}, DoOptions{}); err != nil {
+	mk := &state.MemberKey{}
+	k, _ := n.memberKEMs()
+	if err := n.fillMemberKEM(s, k, nil, &mk.KEM, &mk.Binding, &mk.Boxes); err != nil {
+		return nil, nil, err
+	}
+	if _, err := n.do(ctx, s, mk, DoOptions{}); err != nil {
 		return nil, nil, fmt.Errorf("publishing your new KEM key in %s: %w", s.Name(), err)
 	}
 	s, err := n.State(ctx, s.Pursuance())
@@ -332,6 +340,35 @@ func (n *Node) RotatedIdentity(ctx context.Context, id *identity.Identity) (map[
 	if err := n.Unlock(id); err != nil {
 		return nil, err
 	}
+	if n.dev != nil {
+		// A root that linked devices keeps the member's KEM keys in
+		// DeviceFile (device.go): the new one goes there too.
+		if err := n.addMemberKEM(id.KEMKey()); err != nil {
+			return nil, err
+		}
+	}
+	return n.rekeyAll(ctx)
+}
+
+// RotateMemberKEM gives the member a new KEM key from a linked device
+// (whose keystore's KEM key is its own device key, which stays): the new
+// key is kept in DeviceFile and published, sealed to the member's other
+// devices, with a member-key in every pursuance, whose keys are then
+// re-keyed as RotatedIdentity does.
+func (n *Node) RotateMemberKEM(ctx context.Context) (map[event.ID][]string, error) {
+	k, err := identity.NewKEMPrivateKey(n.rand())
+	if err != nil {
+		return nil, err
+	}
+	if err := n.addMemberKEM(k); err != nil {
+		return nil, err
+	}
+	return n.rekeyAll(ctx)
+}
+
+// rekeyAll seals the home's kept secrets again and heals every pursuance
+// this member is in (publishing its current KEM key first).
+func (n *Node) rekeyAll(ctx context.Context) (map[event.ID][]string, error) {
 	if err := n.ResealSecrets(); err != nil {
 		return nil, err
 	}
@@ -345,7 +382,7 @@ func (n *Node) RotatedIdentity(ctx context.Context, id *identity.Identity) (map[
 		if err != nil {
 			return out, err
 		}
-		if _, member := s.Member(id.ID()); !member {
+		if _, member := s.Member(n.me()); !member {
 			continue
 		}
 		left, err := n.HealKeys(ctx, p)
@@ -373,7 +410,10 @@ func (n *Node) RotatedIdentity(ctx context.Context, id *identity.Identity) (map[
 // read in the same sync.
 func envelopeGen(e *event.Event, cur *genEnv, gens groupGens) *genEnv {
 	switch e.Kind {
-	case event.KindRemove, event.KindApproval:
+	case event.KindRemove, event.KindApproval, event.KindDevice, event.KindMemberKey:
+		// A device revocation or a member key carries the member's new
+		// KEM key to its other devices, which can read only the
+		// generations before it (docs/devices.md §5).
 		return cur
 	case event.KindKeyUpdate:
 		if op, err := state.DecodeOp(e.Kind, e.Body()); err == nil {

@@ -345,7 +345,7 @@ func (n *Node) Handoff(ctx context.Context, p event.ID, taskRef string, to event
 	if err != nil {
 		return HandoffResult{}, Result{}, err
 	}
-	me := n.id.ID()
+	me := n.me()
 	t, err := ResolveTask(s, me, taskRef)
 	if err != nil {
 		return HandoffResult{}, Result{}, err
@@ -394,7 +394,7 @@ func (n *Node) Report(ctx context.Context, p event.ID, ref string, status *state
 	if err != nil {
 		return Result{}, err
 	}
-	t, err := ResolveTask(s, n.id.ID(), ref)
+	t, err := ResolveTask(s, n.me(), ref)
 	if err != nil {
 		return Result{}, err
 	}

@@ -112,7 +112,7 @@ func (n *Node) syncLinks(ctx context.Context, p event.ID, opts SyncOptions, home
 	if err != nil {
 		return res, err
 	}
-	if _, ok := s.Member(n.id.ID()); !ok {
+	if _, ok := s.Member(n.me()); !ok {
 		return res, nil
 	}
 	for _, l := range s.Links() {

@@ -64,6 +64,7 @@ type Node struct {
 	home string
 	pub  identity.Public
 	id   *identity.Identity
+	dev  *homeDevice // DeviceFile: the member this device speaks for (device.go); nil for a lone root
 	keys homeKeys
 	st   store.Store
 	in   *ingest.Ingester
@@ -125,7 +126,13 @@ func Open(ctx context.Context, dir string, id *identity.Identity, opts Options) 
 	}
 	// The identity's public part, not the file's: its KEM key may be newer
 	// than the one identity.json showed (a rotation).
-	return &Node{home: dir, pub: id.Public(), id: id, keys: keys, st: st, in: ingest.New(st, ingest.Options{}), lock: lock, opts: opts}, nil
+	n := &Node{home: dir, pub: id.Public(), id: id, keys: keys, st: st, in: ingest.New(st, ingest.Options{}), lock: lock, opts: opts}
+	if err := n.loadDevice(); err != nil {
+		st.Close()
+		lock.Close()
+		return nil, err
+	}
+	return n, nil
 }
 
 // lockPoll is how often lockHome tries again for a home another process
@@ -174,7 +181,12 @@ func (n *Node) Close() error {
 }
 
 // Me returns this home's public identity.
-func (n *Node) Me() identity.Public { return n.pub }
+func (n *Node) Me() identity.Public {
+	if n.dev != nil {
+		return n.memberPublic() // the member this device speaks for (device.go)
+	}
+	return n.pub
+}
 
 // Unlock gives the node id, which must be this home's identity: after a
 // rotation of its KEM key (keystore.RotateKEM), the newer form of the
@@ -340,6 +352,15 @@ func (n *Node) State(ctx context.Context, p event.ID) (*state.State, error) {
 	s, err := b.Finish()
 	if err != nil {
 		return nil, err
+	}
+	if n.dev != nil {
+		// Another device of the member may have given it a new KEM key
+		// (device.go): learned, the state opens what is sealed to it.
+		if learned, err := n.learnMemberKEMs(s); err != nil {
+			return nil, err
+		} else if learned {
+			return n.State(ctx, p)
+		}
 	}
 	// Lists name a pursuance by the name in force (an amendment may
 	// rename it); a failure here costs only a stale name.

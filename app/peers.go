@@ -41,8 +41,8 @@ func (n *Node) NodePeers(ctx context.Context, p event.ID, own string) (peers []s
 	if err != nil {
 		return nil, false, err
 	}
-	me := n.id.ID()
-	if _, member := s.Member(me); member && own != "" {
+	me := n.id.ID() // this device's own node (docs/devices.md)
+	if _, member := s.Member(n.me()); member && own != "" {
 		if cur, ok := s.NodeAddress(me); !ok || cur != own {
 			if _, err := n.do(ctx, s, &state.NodeAddress{URL: own}, DoOptions{}); err != nil {
 				return nil, false, err
@@ -51,7 +51,7 @@ func (n *Node) NodePeers(ctx context.Context, p event.ID, own string) (peers []s
 		}
 	}
 	for _, a := range s.NodeAddresses() {
-		if a.Member != me && a.URL != own {
+		if a.Device != me && a.URL != own {
 			peers = append(peers, a.URL)
 		}
 	}

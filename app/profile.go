@@ -113,7 +113,7 @@ func (n *Node) ProfilePublish(ctx context.Context, p event.ID, d ProfileDraft, o
 	if err != nil {
 		return ProfileView{}, Result{}, err
 	}
-	if !s.MayPublishProfile(n.id.ID()) {
+	if !s.MayPublishProfile(n.me()) {
 		return ProfileView{}, Result{}, fmt.Errorf("%w: your roles in %s may not publish-profile", ErrNotPermitted, s.Name())
 	}
 	cur, live := s.Profile()
@@ -122,7 +122,7 @@ func (n *Node) ProfilePublish(ctx context.Context, p event.ID, d ProfileDraft, o
 		role = cur.Role
 	}
 	if role == "" {
-		if m, ok := s.Member(n.id.ID()); ok && len(m.Roles) > 0 {
+		if m, ok := s.Member(n.me()); ok && len(m.Roles) > 0 {
 			role = m.Roles[0]
 		}
 	}
@@ -130,7 +130,7 @@ func (n *Node) ProfilePublish(ctx context.Context, p event.ID, d ProfileDraft, o
 		return ProfileView{}, Result{}, fmt.Errorf("no role %q in the charter of %s (roles: %s)", role, s.Name(), strings.Join(s.Charter().RoleNames(), ", "))
 	}
 	if _, ok := s.CurrentKey(role); !ok {
-		if !s.MayRotate(n.id.ID(), role) {
+		if !s.MayRotate(n.me(), role) {
 			return ProfileView{}, Result{}, fmt.Errorf("role %q of %s has no key yet, which its profile's keys come from, and you may not make one: ask a member who may rotate-keys", role, s.Name())
 		}
 		if _, err := n.rotate(ctx, s, role, DoOptions{}); err != nil {
@@ -208,7 +208,7 @@ func (n *Node) ProfileWithdraw(ctx context.Context, p event.ID, opts DoOptions) 
 	if err != nil {
 		return Result{}, err
 	}
-	if !s.MayPublishProfile(n.id.ID()) {
+	if !s.MayPublishProfile(n.me()) {
 		return Result{}, fmt.Errorf("%w: your roles in %s may not publish-profile", ErrNotPermitted, s.Name())
 	}
 	in, ok := s.Profile()

@@ -29,7 +29,7 @@ var errSealedTask = errors.New("this task's creation is sealed to roles you do n
 // readersOf works out the readers of op, a task op this member is about
 // to write, as the rules will at its parents (state.checkSealing).
 func (n *Node) readersOf(s *state.State, op state.Op) (readers, error) {
-	me := n.id.ID()
+	me := n.me()
 	var vis, assignees []string
 	var creator identity.PublicKey
 	switch op := op.(type) {
@@ -181,7 +181,7 @@ func (n *Node) sealTask(s *state.State, op state.Op, seq uint64) (state.Op, erro
 		return nil, err
 	}
 	held := s.Held()
-	me := n.id.ID()
+	me := n.me()
 	mine := s.EntitledScopes(me)
 	wraps := map[event.ID]keys.Key{}
 	to := slices.Clone(r.individuals)

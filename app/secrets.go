@@ -22,7 +22,8 @@ func (n *Node) stateSecrets(p event.ID) (*state.Secrets, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &state.Secrets{Member: n.id.ID(), KEM: n.id.KEMKey(), Retired: n.id.RetiredKEMKeys(), Invites: sec.Invites, Group: sec.Group}, nil
+	cur, retired := n.memberKEMs()
+	return &state.Secrets{Member: n.me(), KEM: cur, Retired: retired, Invites: sec.Invites, Group: sec.Group}, nil
 }
 
 // secrets are the keys of one pursuance that reached this member outside

@@ -338,7 +338,7 @@ func (r *syncRun) heal(ctx context.Context) bool {
 		if err != nil {
 			return nil // as before: a state that does not build heals nothing
 		}
-		if _, ok := s.Member(n.id.ID()); ok {
+		if _, ok := s.Member(n.me()); ok {
 			_, _, err = n.healForSync(ctx, s)
 		}
 		return err

@@ -388,13 +388,14 @@ func (n *Node) groupKeys(ctx context.Context, only *event.ID, chains map[event.I
 		}
 		// Seeds sealed to this member in key updates read but not yet
 		// ingested (noteGroupUpdate).
-		me := n.id.ID()
+		me := n.me()
+		cur, retired := n.memberKEMs()
 		for _, ku := range chains[p] {
 			i := slices.IndexFunc(ku.Boxes, func(s state.SealedSeed) bool { return s.Member == me })
 			if i < 0 {
 				continue
 			}
-			for _, kem := range append([]*identity.KEMPrivateKey{n.id.KEMKey()}, n.id.RetiredKEMKeys()...) {
+			for _, kem := range append([]*identity.KEMPrivateKey{cur}, retired...) {
 				if k, err := keys.OpenSeed(keys.Scope{Pursuance: p}, ku.Gen, ku.Boxes[i].Box, me, kem); err == nil {
 					if err := add(k); err != nil {
 						return nil, err

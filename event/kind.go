@@ -45,6 +45,7 @@ const (
 	KindSuccession   // claims a role whose holders are all inactive
 	KindSucceed      // completes a succession claim after its waiting period
 	KindNodeAddress  // a member announces (or withdraws) where its own node is reached
+	KindDevice       // adds, revokes or replaces a device of a member (docs/devices.md)
 	kindEnd          // one past the last kind; not a kind
 )
 
@@ -83,6 +84,7 @@ var kindNames = [...]string{
 	KindSuccession:   "succession",
 	KindSucceed:      "succeed",
 	KindNodeAddress:  "node-address",
+	KindDevice:       "device",
 }
 
 // Known reports whether k is a kind this version of Pursuance knows.

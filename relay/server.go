@@ -2,7 +2,6 @@ package relay
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,101 +9,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/coder/websocket"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/pursuance/pursuance/keys"
-	"github.com/pursuance/pursuance/profile"
-)
-
-// Config is a relay's limits and plumbing. The zero value of a limit means
-// its default (docs/relay.md, "Settings", which also says what a client is
-// answered at each limit).
-type Config struct {
-	// ConnRate and TopicRate bound appended envelopes per second, per
-	// connection and per topic (token buckets with a burst of twice that).
-	ConnRate, TopicRate float64
-	// MaxConnections bounds open connections; more wait to be accepted.
-	MaxConnections int
-	// MaxBody bounds an append's body.
-	MaxBody int64
-	// Retention bounds what each topic keeps; PruneEvery is how often it
-	// is applied.
-	Retention  Retention
-	PruneEvery time.Duration
-
-	// Per client address (an IPv4 address, or an IPv6 /64): open
-	// connections, reads and appends in progress, live subscriptions,
-	// and topics created per hour.
-	ConnsPerAddr, ReadsPerAddr, AppendsPerAddr, SubsPerAddr int
-	NewTopicsPerHour                                        float64
-	// MaxReads bounds reads in progress (live subscribers catching up
-	// from the store included), AppendMemory the bytes of append bodies
-	// held at once; more wait up to 2 s, then are answered 503.
-	MaxReads     int
-	AppendMemory int64
-	// HubBytes and HubTopicBytes bound the live cache of recent entries,
-	// in all and per topic.
-	HubBytes, HubTopicBytes int64
-	// TopicQuota bounds a topic's envelope bytes and StoreQuota all
-	// topics' (-1: no bound); MinFree is the space kept free on DataDir's
-	// file system (-1: not checked; no DataDir: not checked).
-	TopicQuota, StoreQuota, MinFree int64
-	DataDir                         string
-	// TrustedProxies are the proxies whose X-Forwarded-For names the
-	// client address (none: the header is ignored).
-	TrustedProxies []netip.Prefix
-
-	// Logger receives structured logs; nil: slog.Default().
-	Logger *slog.Logger
-	// Registry receives the metrics; nil: a new one, served on /metrics.
-	Registry *prometheus.Registry
-	// Admit, when set, is asked about each envelope of an append; those
-	// it refuses are not stored (the answer counts them as refused). A
-	// member's node embeds a relay that stores only what opens to events
-	// its member may need (app.Admitter); a public relay leaves it nil.
-	// It must be safe for concurrent use, and keep no reference to
-	// envelope (its memory is reused).
-	Admit func(topic keys.Topic, envelope []byte) bool
-
-	// Directory lists the public profiles the relay holds (GET
-	// /v1/directory, /directory): the operator's opt-in. Profile records
-	// and knocks are taken either way (directory.go).
-	Directory bool
-	// MaxProfiles bounds the profile keys held; KnockWork is the proof of
-	// work asked of a knock, in bits (-1: none); KnocksPerHour bounds the
-	// knocks of one client address; KnockQuota the bytes of one
-	// profile's knock topic.
-	MaxProfiles   int
-	KnockWork     int
-	KnocksPerHour float64
-	KnockQuota    int64
-}
-
-// Defaults of Config.
-const (
-	DefaultConnRate         = 20_000
-	DefaultTopicRate        = 50_000
-	DefaultMaxConnections   = 4096
-	DefaultPruneEvery       = time.Minute
-	DefaultConnsPerAddr     = 256
-	DefaultReadsPerAddr     = 4
-	DefaultAppendsPerAddr   = 8
-	DefaultSubsPerAddr      = 256
-	DefaultNewTopicsPerHour = 256
-	DefaultMaxReads         = 64
-	DefaultAppendMemory     = 32 << 20
-	DefaultHubBytes         = 32 << 20
-	DefaultHubTopicBytes    = 4 << 20
-	DefaultTopicQuota       = 1 << 30
-	DefaultMinFree          = 1 << 30
 )
 
 // Fixed limits.
@@ -116,63 +28,6 @@ const (
 	busyWait         = 2 * time.Second  // for a relay-wide limit, before a 503
 	maxRateTopics    = 1 << 16          // per-topic rate buckets kept
 )
-
-func (c Config) withDefaults() Config {
-	def := func(v *int, d int) {
-		if *v == 0 {
-			*v = d
-		}
-	}
-	def64 := func(v *int64, d int64) {
-		if *v == 0 {
-			*v = d
-		}
-	}
-	if c.ConnRate == 0 {
-		c.ConnRate = DefaultConnRate
-	}
-	if c.TopicRate == 0 {
-		c.TopicRate = DefaultTopicRate
-	}
-	def(&c.MaxConnections, DefaultMaxConnections)
-	def64(&c.MaxBody, MaxBatchSize)
-	if c.PruneEvery == 0 {
-		c.PruneEvery = DefaultPruneEvery
-	}
-	def(&c.ConnsPerAddr, DefaultConnsPerAddr)
-	def(&c.ReadsPerAddr, DefaultReadsPerAddr)
-	def(&c.AppendsPerAddr, DefaultAppendsPerAddr)
-	def(&c.SubsPerAddr, DefaultSubsPerAddr)
-	if c.NewTopicsPerHour == 0 {
-		c.NewTopicsPerHour = DefaultNewTopicsPerHour
-	}
-	def(&c.MaxReads, DefaultMaxReads)
-	def64(&c.AppendMemory, DefaultAppendMemory)
-	c.AppendMemory = max(c.AppendMemory, c.MaxBody) // one append of the largest body fits
-	def64(&c.HubBytes, DefaultHubBytes)
-	def64(&c.HubTopicBytes, DefaultHubTopicBytes)
-	def64(&c.TopicQuota, DefaultTopicQuota)
-	def64(&c.MinFree, DefaultMinFree)
-	def(&c.MaxProfiles, DefaultMaxProfiles)
-	switch {
-	case c.KnockWork == 0:
-		c.KnockWork = DefaultKnockWork
-	case c.KnockWork < 0:
-		c.KnockWork = 0
-	}
-	c.KnockWork = min(c.KnockWork, profile.MaxStampBits)
-	if c.KnocksPerHour == 0 {
-		c.KnocksPerHour = DefaultKnocksPerHour
-	}
-	def64(&c.KnockQuota, DefaultKnockQuota)
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
-	if c.Registry == nil {
-		c.Registry = prometheus.NewRegistry()
-	}
-	return c
-}
 
 // Server serves the relay protocol over a Store.
 type Server struct {
@@ -533,137 +388,4 @@ func (s *Server) readHandler(w http.ResponseWriter, r *http.Request) {
 	}
 	defer release()
 	s.writeRead(w, r, topic, after, limit)
-}
-
-func (s *Server) liveHandler(w http.ResponseWriter, r *http.Request) {
-	topic, err := ParseTopic(r.PathValue("topic"))
-	if err != nil {
-		s.fail(w, r, http.StatusBadRequest, "topic", err)
-		return
-	}
-	after, _, err := cursorParams(r)
-	if err != nil {
-		s.fail(w, r, http.StatusBadRequest, "params", err)
-		return
-	}
-	release, ok := s.hold(r, holdSub, 0)
-	if !ok {
-		w.Header().Set("Retry-After", "10")
-		s.fail(w, r, http.StatusTooManyRequests, "subs_per_addr", fmt.Errorf("over %d live subscriptions from your address; close some and retry", s.cfg.SubsPerAddr))
-		return
-	}
-	defer release()
-	// The stream is long-lived: no deadlines from the request (each write
-	// has its own).
-	rc := http.NewResponseController(w)
-	rc.SetReadDeadline(time.Time{})
-	rc.SetWriteDeadline(time.Time{})
-	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
-	if err != nil {
-		s.logLimited("websocket refused", "remote", r.RemoteAddr, "err", err)
-		return
-	}
-	ctx := c.CloseRead(r.Context()) // the client sends nothing; its close ends ctx
-	sub := s.hub.subscribe(topic)
-	defer s.hub.unsubscribe(topic, sub)
-	addr, _ := s.requestAddr(r)
-	err = s.stream(ctx, c, topic, after, sub, addr)
-	if ctx.Err() != nil {
-		c.Close(websocket.StatusGoingAway, "relay stopping or client gone")
-		return
-	}
-	s.logLimited("live stream ended", "remote", r.RemoteAddr, "err", err)
-	c.Close(websocket.StatusInternalError, "stream ended")
-}
-
-// stream sends a topic's entries after cursor, then every new one, as
-// binary messages of entry frames. A caught-up subscriber sends the
-// messages the hub encoded once for all; one that is behind reads the
-// store, a page at a time, as a read does (counted against its address's
-// reads and the relay's).
-func (s *Server) stream(ctx context.Context, c *websocket.Conn, topic keys.Topic, cursor uint64, sub *subscriber, addr netip.Addr) error {
-	send := func(data []byte, n int, last uint64) error {
-		wctx, cancel := context.WithTimeout(ctx, s.writeTimeout)
-		err := c.Write(wctx, websocket.MessageBinary, data)
-		cancel()
-		if err != nil {
-			return fmt.Errorf("a slow or gone subscriber: %w", err)
-		}
-		s.m.delivered.Add(float64(n))
-		cursor = last
-		return nil
-	}
-	wait := func() error {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-sub.notify:
-			return nil
-		}
-	}
-	for {
-		if m, data, n, ok := s.hub.next(topic, cursor); ok {
-			if m == nil {
-				if err := wait(); err != nil {
-					return err
-				}
-				continue
-			}
-			err := send(data, n, m.last())
-			s.hub.done(m)
-			if err != nil {
-				return err
-			}
-			continue
-		}
-		release, err := s.holdLiveRead(ctx, addr)
-		if err != nil {
-			return err
-		}
-		res, err := s.st.Read(ctx, topic, cursor, MaxReadLimit, liveMessageBytes)
-		if err != nil {
-			release()
-			return err
-		}
-		if len(res.Entries) == 0 {
-			release()
-			if err := wait(); err != nil {
-				return err
-			}
-			continue
-		}
-		err = s.sendEntries(ctx, c, res.Entries)
-		release()
-		if err != nil {
-			return err
-		}
-		cursor = res.Entries[len(res.Entries)-1].Cursor
-	}
-}
-
-// sendEntries sends entries as one message, frame by frame (not copied
-// into one buffer first), within writeTimeout.
-func (s *Server) sendEntries(ctx context.Context, c *websocket.Conn, entries []Entry) error {
-	wctx, cancel := context.WithTimeout(ctx, s.writeTimeout)
-	defer cancel()
-	w, err := c.Writer(wctx, websocket.MessageBinary)
-	if err != nil {
-		return fmt.Errorf("a slow or gone subscriber: %w", err)
-	}
-	var frame []byte
-	for _, e := range entries {
-		frame = binary.AppendUvarint(frame[:0], e.Cursor)
-		frame = binary.AppendUvarint(frame, uint64(len(e.Envelope)))
-		if _, err := w.Write(frame); err != nil {
-			return fmt.Errorf("a slow or gone subscriber: %w", err)
-		}
-		if _, err := w.Write(e.Envelope); err != nil {
-			return fmt.Errorf("a slow or gone subscriber: %w", err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		return fmt.Errorf("a slow or gone subscriber: %w", err)
-	}
-	s.m.delivered.Add(float64(len(entries)))
-	return nil
 }

@@ -25,6 +25,10 @@ func (b *builder) apply(p int32, n *node) {
 			if _, isApproval := op.(*Approval); !isApproval || n.exec != nil {
 				n.restrict = r
 				switch {
+				case r.device:
+					for _, k := range n.revokes {
+						b.devRestrictBy[k] = append(b.devRestrictBy[k], p)
+					}
 				case !r.invite.IsZero():
 					b.revokedBy[r.invite] = append(b.revokedBy[r.invite], p)
 				case !r.link.IsZero():
@@ -44,11 +48,13 @@ func (b *builder) apply(p int32, n *node) {
 	case *TaskCreate:
 		id = n.e.ID()
 		b.tasks[id] = newTask(n.e, o, n.vis)
+		b.tasks[id].Creator = n.member
 	case *TaskSealed:
 		id = o.Task
 		if id.IsZero() {
 			id = n.e.ID()
 			b.tasks[id] = newSealedTask(n.e)
+			b.tasks[id].Creator = n.member
 		}
 	case *LinkReceive:
 		// Every accepted receive is a record of the task, so that a view
@@ -151,7 +157,7 @@ func (b *builder) applyTaskOp(t *Task, n *node, op Op) {
 	case *TaskStatus:
 		t.Status = o.Status
 	case *TaskComment:
-		t.Comments = append(t.Comments, Comment{ID: n.e.ID(), Author: n.e.Author, Text: o.Text, Time: n.e.Time})
+		t.Comments = append(t.Comments, Comment{ID: n.e.ID(), Author: n.member, Text: o.Text, Time: n.e.Time})
 	case *TaskArchive:
 		t.Archived = o.Archived
 	default:
@@ -166,6 +172,7 @@ func (b *builder) applyTaskOp(t *Task, n *node, op Op) {
 // parents and the outcome there is worked out afresh.
 func (b *builder) applyAuth(a *authState, n *node, record bool) {
 	e := n.e
+	author := n.member // the member the event speaks for (its device's)
 	switch op := n.op.(type) {
 	case *Genesis:
 		c, err := b.charterOf(op.Charter)
@@ -186,35 +193,43 @@ func (b *builder) applyAuth(a *authState, n *node, record bool) {
 			role, inviter = inv.op.Role, inv.author
 		}
 		pub, _ := b.publicOf(n, op.Name, op.KEM, op.Binding)
+		delete(a.devices, e.Author) // a member who rejoins starts with its root alone
 		a.addMember(&Member{ID: e.Author, Name: op.Name, Roles: a.rankRoles([]string{role}), KEM: pub.KEM, Binding: pub.KEMBinding, KEMSince: e.ID(), Since: e.ID(), InvitedBy: inviter})
 	case *Leave:
-		a.dropMember(e.Author)
+		a.dropMember(author)
+		a.dropDevices(author, e.ID())
 	case *MemberKey:
-		if m := a.members[e.Author]; m != nil {
+		if m := a.members[author]; m != nil {
 			k, err := identity.ParseKEMPublicKey(op.KEM)
 			if err != nil {
 				return // decide rejected it already
 			}
 			m.KEM, m.KEMSince = k, e.ID()
 			copy(m.Binding[:], op.Binding)
+			m.BindingBy = identity.PublicKey{}
+			if e.Author != author {
+				m.BindingBy = e.Author
+			}
 		}
+	case *Device:
+		applyDevice(a, e.ID(), author, e.Author, op, n.revokes)
 	case *KeyUpdate:
-		applyKeyUpdate(a, e.ID(), e.Author, op, n.kems)
+		applyKeyUpdate(a, e.ID(), author, op, n.kems)
 	case *Invite:
-		a.invites[e.ID()] = &inviteState{id: e.ID(), author: e.Author, op: *op}
+		a.invites[e.ID()] = &inviteState{id: e.ID(), author: author, op: *op}
 	case *Proposal:
 		inner, err := b.innerOf(e.ID(), op)
 		if err != nil {
 			return
 		}
-		a.proposals[e.ID()] = &proposal{id: e.ID(), author: e.Author, op: inner, action: actionOf(inner),
-			approvals: map[identity.PublicKey]bool{e.Author: true}}
+		a.proposals[e.ID()] = &proposal{id: e.ID(), author: author, op: inner, action: actionOf(inner),
+			approvals: map[identity.PublicKey]bool{author: true}}
 	case *Approval:
 		pr := a.proposals[op.Proposal]
 		if pr == nil {
 			return
 		}
-		pr.approvals[e.Author] = true
+		pr.approvals[author] = true
 		exec, note := b.carry(a, n, pr)
 		if record {
 			n.exec, n.execNote = exec, note
@@ -228,7 +243,7 @@ func (b *builder) applyAuth(a *authState, n *node, record bool) {
 			b.applyAuthOp(a, pr.id, pr.author, exec)
 		}
 	default:
-		b.applyAuthOp(a, e.ID(), e.Author, n.op)
+		b.applyAuthOp(a, e.ID(), author, n.op)
 	}
 }
 
@@ -251,6 +266,7 @@ func (b *builder) applyAuthOp(a *authState, id event.ID, author identity.PublicK
 		}
 	case *Remove:
 		a.dropMember(op.Member)
+		a.dropDevices(op.Member, id)
 	case *Invite:
 		a.invites[id] = &inviteState{id: id, author: author, op: *op}
 	case *InviteRevoke:

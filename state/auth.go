@@ -19,6 +19,11 @@ type Member struct {
 	KEMSince  event.ID           // the event that published KEM: the admitting one, or the member's latest accepted member-key
 	Since     event.ID           // the genesis or join event that admitted it
 	InvitedBy identity.PublicKey // zero for the founder
+	// Root is the member's root device when it is no longer the member
+	// ID (a replace, docs/devices.md §6); zero while it is.
+	Root identity.PublicKey
+	// BindingBy is the device that signed Binding; zero for the member ID.
+	BindingBy identity.PublicKey
 }
 
 // Public returns the member's published identity.
@@ -69,6 +74,9 @@ type authState struct {
 	profile  identity.PublicKey
 	// takeovers are the open succession claims, by claim (succession.go).
 	takeovers map[event.ID]takeover
+	// devices are the devices certified in the log (docs/devices.md), by
+	// key; a member's root is one only once replaced or revoked.
+	devices map[identity.PublicKey]*deviceState
 }
 
 // partialGen is a generation whose parts are still arriving.
@@ -160,6 +168,7 @@ func newAuthState() *authState {
 		partial:   make(map[event.ID]*partialGen),
 		relays:    make(map[string]bool),
 		links:     make(map[event.ID]*linkState),
+		devices:   make(map[identity.PublicKey]*deviceState),
 	}
 }
 
@@ -231,6 +240,11 @@ func (a *authState) clone() *authState {
 		partial:     make(map[event.ID]*partialGen, len(a.partial)),
 		relays:      maps.Clone(a.relays),
 		links:       make(map[event.ID]*linkState, len(a.links)),
+		devices:     make(map[identity.PublicKey]*deviceState, len(a.devices)),
+	}
+	for k, d := range a.devices {
+		dd := *d
+		c.devices[k] = &dd
 	}
 	for k, l := range a.links {
 		ll := *l

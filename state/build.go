@@ -31,6 +31,12 @@ type node struct {
 	kems     []event.ID  // for a key-update: each box's member's KEMSince at its parents
 	outsider bool        // its author had signed no genesis or join up to it: it can never be accepted
 	sendRole string      // for a hand-off: the link's role its author held at its parents
+
+	// member is the member the event speaks for: its author's, when the
+	// author is a device certified in the log (docs/devices.md), else
+	// the author. Settled when the event is added, from the log before it.
+	member  identity.PublicKey
+	revokes []identity.PublicKey // for a device revoke or replace: the device keys it cuts off, at its parents
 }
 
 // restriction is what an accepted removal, demotion, invite revocation or
@@ -41,11 +47,12 @@ type restriction struct {
 	role   string
 	invite event.ID
 	link   event.ID
+	device bool // a device revocation: target is the device revoked (and the node's revokes all it cuts off)
 }
 
 // member reports whether the restriction is on a member (a removal or a
 // demotion), not on an invite or a link.
-func (r restriction) member() bool { return r.invite.IsZero() && r.link.IsZero() }
+func (r restriction) member() bool { return r.invite.IsZero() && r.link.IsZero() && !r.device }
 
 // builder folds a pursuance's events into its state. See docs/rules.md for
 // the semantics it implements.
@@ -63,23 +70,33 @@ type builder struct {
 	entered   []bool               // per author: it has signed a genesis or a join so far
 	linkUsers map[event.ID][]int32 // events sent, received or reported over each link, in log order
 
+	// Devices, from the bodies of device events as they are added
+	// (accepted or not): which member a device key claims, by the
+	// certificate of the first add of it in log order, and each member's
+	// chains (its own and its devices').
+	devMember    map[identity.PublicKey]identity.PublicKey
+	memberChains map[identity.PublicKey][]uint32
+	boxedTo      map[identity.PublicKey][]int32 // events giving a member KEM key to each device, in log order
+
 	// Pass state.
-	auth       *authState
-	tasks      map[event.ID]*Task
-	taskRecs   map[event.ID][]int32 // accepted events on each task, in log order
-	authRecs   []int32              // accepted authority events, in log order
-	snaps      []authSnap           // the authority state every snapEvery authority events
-	authMax    []uint64             // per author: highest seq of its accepted authority events
-	restrictBy map[identity.PublicKey][]int32
-	revokedBy  map[event.ID][]int32  // accepted invite revocations, by invite
-	joinsBy    map[event.ID][]int32  // accepted joins, by invite
-	endedBy    map[event.ID][]int32  // accepted link ends, by link
-	pinned     map[int32]restriction // restrictions applied to concurrent events before them too
-	pinnedBy   map[identity.PublicKey][]int32
-	pinnedRev  map[event.ID][]int32
-	pinnedEnd  map[event.ID][]int32
-	excluded   map[int32]bool
-	nodeAddrs  map[identity.PublicKey]*nodeAddr // node addresses announced, by member (nodeaddr.go)
+	auth          *authState
+	tasks         map[event.ID]*Task
+	taskRecs      map[event.ID][]int32 // accepted events on each task, in log order
+	authRecs      []int32              // accepted authority events, in log order
+	snaps         []authSnap           // the authority state every snapEvery authority events
+	authMax       []uint64             // per author: highest seq of its accepted authority events
+	restrictBy    map[identity.PublicKey][]int32
+	revokedBy     map[event.ID][]int32  // accepted invite revocations, by invite
+	joinsBy       map[event.ID][]int32  // accepted joins, by invite
+	endedBy       map[event.ID][]int32  // accepted link ends, by link
+	pinned        map[int32]restriction // restrictions applied to concurrent events before them too
+	pinnedBy      map[identity.PublicKey][]int32
+	pinnedRev     map[event.ID][]int32
+	pinnedEnd     map[event.ID][]int32
+	excluded      map[int32]bool
+	devRestrictBy map[identity.PublicKey][]int32 // accepted device revocations, by each device they cut off
+	devPinnedBy   map[identity.PublicKey][]int32
+	nodeAddrs     map[identity.PublicKey]*nodeAddr // node addresses announced, by member (nodeaddr.go)
 
 	// What this member can read with (nil: nothing sealed is opened).
 	secrets    *Secrets
@@ -101,17 +118,58 @@ type builder struct {
 
 func newBuilder(pursuance event.ID, forks map[identity.PublicKey]uint64) *builder {
 	return &builder{
-		pursuance: pursuance,
-		forks:     forks,
-		pos:       make(map[event.ID]int32),
-		authorIdx: make(map[identity.PublicKey]uint32),
-		pinned:    make(map[int32]restriction),
-		charters:  make(map[string]charterResult),
-		publics:   make(map[event.ID]publicResult),
-		inners:    make(map[event.ID]innerResult),
-		excluded:  make(map[int32]bool),
-		linkUsers: make(map[event.ID][]int32),
+		pursuance:    pursuance,
+		forks:        forks,
+		pos:          make(map[event.ID]int32),
+		authorIdx:    make(map[identity.PublicKey]uint32),
+		pinned:       make(map[int32]restriction),
+		charters:     make(map[string]charterResult),
+		publics:      make(map[event.ID]publicResult),
+		inners:       make(map[event.ID]innerResult),
+		excluded:     make(map[int32]bool),
+		linkUsers:    make(map[event.ID][]int32),
+		devMember:    make(map[identity.PublicKey]identity.PublicKey),
+		memberChains: make(map[identity.PublicKey][]uint32),
+		boxedTo:      make(map[identity.PublicKey][]int32),
 	}
+}
+
+// authorIndex returns the index of author k, making one if needed.
+func (b *builder) authorIndex(k identity.PublicKey) uint32 {
+	idx, ok := b.authorIdx[k]
+	if !ok {
+		idx = uint32(len(b.authors))
+		b.authors = append(b.authors, k)
+		b.authorIdx[k] = idx
+		b.byAuthor = append(b.byAuthor, nil)
+		b.timeUpTo = append(b.timeUpTo, nil)
+		b.entered = append(b.entered, false)
+		b.maxSeq = append(b.maxSeq, 0)
+		m := k
+		if dm, ok := b.devMember[k]; ok {
+			m = dm
+		}
+		b.memberChains[m] = append(b.memberChains[m], idx)
+	}
+	return idx
+}
+
+// claimDevice records the member a device event's certificate gives a
+// device key, if it is the first valid claim on that key and the key has
+// not signed anything yet: from then on the device's events speak for
+// that member and may be accepted (whether they are is the rules').
+func (b *builder) claimDevice(op *Device) {
+	if op.Action == DeviceRevoke || !op.certValid() {
+		return
+	}
+	if _, claimed := b.devMember[op.Device]; claimed {
+		return
+	}
+	if _, known := b.authorIdx[op.Device]; known {
+		return
+	}
+	b.devMember[op.Device] = op.Identity
+	b.entered[b.authorIndex(op.Device)] = true
 }
 
 // add appends e to the builder's node list, computing its version vector.
@@ -126,16 +184,17 @@ func (b *builder) add(e *event.Event) (*node, error) {
 			return nil, fmt.Errorf("state: event %s out of log order", e.ID().Short())
 		}
 	}
-	idx, ok := b.authorIdx[e.Author]
-	if !ok {
-		idx = uint32(len(b.authors))
-		b.authors = append(b.authors, e.Author)
-		b.authorIdx[e.Author] = idx
-		b.byAuthor = append(b.byAuthor, nil)
-		b.timeUpTo = append(b.timeUpTo, nil)
-		b.entered = append(b.entered, false)
-		b.maxSeq = append(b.maxSeq, 0)
+	var op Op
+	var opErr error
+	if e.HasBody() {
+		op, opErr = DecodeOp(e.Kind, e.Body())
+	} else {
+		opErr = fmt.Errorf("body not available")
 	}
+	if d, ok := op.(*Device); ok && opErr == nil {
+		b.claimDevice(d)
+	}
+	idx := b.authorIndex(e.Author)
 	// An honest chain's seqs rise with the log order (each event's lamport
 	// exceeds its backlink's), so a seq not above the author's highest so
 	// far means two events share it: the author forked.
@@ -145,7 +204,10 @@ func (b *builder) add(e *event.Event) (*node, error) {
 		}
 	}
 	b.maxSeq[idx] = max(b.maxSeq[idx], e.Seq)
-	n := &node{e: e, author: idx}
+	n := &node{e: e, author: idx, op: op, opErr: opErr, member: e.Author}
+	if m, ok := b.devMember[e.Author]; ok {
+		n.member = m
+	}
 	// An event of an author that has signed no genesis or join up to it
 	// (a join comes first in its author's chain, so earlier in log order)
 	// can never be accepted, whatever else arrives: its author is a
@@ -170,15 +232,13 @@ func (b *builder) add(e *event.Event) (*node, error) {
 		}
 	}
 	n.vv[idx] = max(n.vv[idx], e.Seq)
-	if e.HasBody() {
-		n.op, n.opErr = DecodeOp(e.Kind, e.Body())
-	} else {
-		n.opErr = fmt.Errorf("body not available")
-	}
 	p := int32(len(b.nodes))
 	if n.opErr == nil && usesLink(n.op) {
 		l := linkOf(n.op)
 		b.linkUsers[l] = append(b.linkUsers[l], p)
+	}
+	for _, d := range deviceBoxes(n.op) {
+		b.boxedTo[d.Device] = append(b.boxedTo[d.Device], p)
 	}
 	b.nodes = append(b.nodes, n)
 	b.pos[e.ID()] = p
@@ -258,17 +318,35 @@ func (b *builder) hasEarlierConcurrent(p int32) bool {
 		}
 		return false
 	}
-	ti, ok := b.authorIdx[r.restrict.target]
-	if !ok {
-		return false
+	// The target's chains: a member's own and its devices'; a revoked
+	// device's, and those of the devices below it.
+	chains := b.memberChains[r.restrict.target]
+	if r.restrict.device {
+		chains = nil
+		for _, k := range r.revokes {
+			if ti, ok := b.authorIdx[k]; ok {
+				chains = append(chains, ti)
+			}
+			// A member KEM key given to the device concurrently.
+			for _, x := range b.boxedTo[k] {
+				if x < p && !b.inPast(b.nodes[x], r) {
+					return true
+				}
+			}
+		}
 	}
-	// The target's events the restriction has not seen have seqs above
-	// what it saw; they sit at the end of the target's list before p (in
-	// log order, an honest chain's seqs rise), so the last of them before
-	// p tells.
-	evs := b.byAuthor[ti]
-	i, _ := slices.BinarySearch(evs, p)
-	return i > 0 && b.nodes[evs[i-1]].e.Seq > r.seen(ti)
+	for _, ti := range chains {
+		// The target's events the restriction has not seen have seqs
+		// above what it saw; they sit at the end of the chain's list
+		// before p (in log order, an honest chain's seqs rise), so the
+		// last of them before p tells.
+		evs := b.byAuthor[ti]
+		i, _ := slices.BinarySearch(evs, p)
+		if i > 0 && b.nodes[evs[i-1]].e.Seq > r.seen(ti) {
+			return true
+		}
+	}
+	return false
 }
 
 // pass folds every node once, in log order.
@@ -287,8 +365,14 @@ func (b *builder) pass() {
 	b.pinnedBy = make(map[identity.PublicKey][]int32)
 	b.pinnedRev = make(map[event.ID][]int32)
 	b.pinnedEnd = make(map[event.ID][]int32)
+	b.devRestrictBy = make(map[identity.PublicKey][]int32)
+	b.devPinnedBy = make(map[identity.PublicKey][]int32)
 	for p, r := range b.pinned {
 		switch {
+		case r.device:
+			for _, k := range b.nodes[p].revokes {
+				b.devPinnedBy[k] = append(b.devPinnedBy[k], p)
+			}
 		case !r.invite.IsZero():
 			b.pinnedRev[r.invite] = append(b.pinnedRev[r.invite], p)
 		case !r.link.IsZero():
@@ -306,6 +390,9 @@ func (b *builder) pass() {
 	for _, ps := range b.pinnedEnd {
 		slices.Sort(ps)
 	}
+	for _, ps := range b.devPinnedBy {
+		slices.Sort(ps)
+	}
 	for p, n := range b.nodes {
 		b.step(int32(p), n)
 	}
@@ -314,6 +401,7 @@ func (b *builder) pass() {
 // step decides one node and, if accepted, applies it.
 func (b *builder) step(p int32, n *node) {
 	n.exec, n.execNote, n.vis, n.inert, n.restrict, n.invite, n.kems, n.sendRole = nil, "", nil, "", nil, inviteState{}, nil, ""
+	n.revokes = nil
 	if err := b.decide(p, n); err != nil {
 		n.accepted, n.reason = false, err.Error()
 	} else {

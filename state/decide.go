@@ -36,15 +36,18 @@ func (b *builder) decide(p int32, n *node) error {
 	if n.outsider {
 		// Judged by header alone, so that the verdict is the same with or
 		// without the body (a member drops such bodies: State.Garbage).
-		return fmt.Errorf("not permitted: %s is not a member", b.name(b.auth, e.Author))
+		return fmt.Errorf("not permitted: %s is not a member", b.name(b.auth, n.member))
 	}
 	if n.opErr != nil {
 		return n.opErr
 	}
 	v := b.viewAt(n)
-	roles := v.auth.roles(e.Author)
-	_, member := v.auth.members[e.Author]
-	if err := b.permitted(v, n, n.op, e.Author, member, roles, false); err != nil {
+	if err := b.checkDeviceCurrent(v.auth, n); err != nil {
+		return err
+	}
+	roles := v.auth.roles(n.member)
+	_, member := v.auth.members[n.member]
+	if err := b.permitted(v, n, n.op, n.member, member, roles, false); err != nil {
 		return err
 	}
 	if IsTaskOp(n.op) {
@@ -125,6 +128,7 @@ func (b *builder) taskAt(n *node, id event.ID) *Task {
 			switch c := effectiveOp(x).(type) {
 			case *TaskCreate:
 				at = newTask(x.e, c, t.VisibleTo)
+				at.Creator = x.member
 				continue
 			case *LinkReceive:
 				at = b.newReceivedTask(x, b.embeddedOf(x, c), t.VisibleTo)
@@ -132,6 +136,7 @@ func (b *builder) taskAt(n *node, id event.ID) *Task {
 			case *TaskSealed:
 				if c.Task.IsZero() {
 					at = newSealedTask(x.e)
+					at.Creator = x.member
 					continue
 				}
 			}
@@ -310,13 +315,16 @@ func (b *builder) permitted(v view, n *node, op Op, author identity.PublicKey, m
 		if err != nil {
 			return fmt.Errorf("member key: %v", err)
 		}
-		if err := identity.VerifyKEMBinding(author, k, op.Binding); err != nil {
+		if err := identity.VerifyKEMBinding(n.e.Author, k, op.Binding); err != nil {
 			return fmt.Errorf("member key: %v", err)
 		}
 		if a.members[author].KEM.Equal(k) {
 			return fmt.Errorf("member key: that is already the KEM key of %s", b.name(a, author))
 		}
-		return nil
+		// The member's other devices must learn the new key.
+		return b.checkNewMemberKEM(a, a.members[author], n.e.Author, op.KEM, op.Binding, op.Boxes, a.currentDevices(author))
+	case *Device:
+		return b.checkDevice(a, n, op, author)
 	case *Relays:
 		return c.Allows(roles, act, nil, nil)
 	case *Succession:
@@ -525,7 +533,10 @@ func (b *builder) strongRemove(p int32, n *node, v view, roles []string) error {
 			}
 		}
 	}
-	author := n.e.Author
+	if err := b.strongRevoke(p, n); err != nil {
+		return err
+	}
+	author := n.member
 	var rs []int32
 	for _, r := range b.restrictBy[author] {
 		if !b.inPast(b.nodes[r], n) {
@@ -550,7 +561,7 @@ func (b *builder) strongRemove(p int32, n *node, v view, roles []string) error {
 		if !ok {
 			rr = *rn.restrict
 		}
-		if mine != nil && mine.member() && b.reaches(p, n, mine.target, rn.e.Author) {
+		if mine != nil && mine.member() && b.reaches(p, n, mine.target, rn.member) {
 			continue // mutual, or a cycle of removals: all of them apply
 		}
 		if rr.role == "" {
@@ -588,7 +599,7 @@ func (b *builder) reaches(p int32, n *node, from, to identity.PublicKey) bool {
 	edges := map[identity.PublicKey][]identity.PublicKey{}
 	add := func(r int32, rr restriction) {
 		if rr.member() && concurrent(r) {
-			a := b.nodes[r].e.Author
+			a := b.nodes[r].member
 			edges[a] = append(edges[a], rr.target)
 		}
 	}
@@ -631,6 +642,13 @@ func restrictionOf(a *authState, op Op) *restriction {
 		return &restriction{invite: op.Invite}
 	case *LinkEnd:
 		return &restriction{link: op.Link}
+	case *Device:
+		switch op.Action {
+		case DeviceRevoke:
+			return &restriction{target: op.Device, device: true}
+		case DeviceReplace:
+			return &restriction{target: op.Parent, device: true}
+		}
 	case *Approval:
 		if pr, ok := a.proposals[op.Proposal]; ok {
 			return restrictionOf(a, pr.op)

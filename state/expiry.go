@@ -41,50 +41,49 @@ func (b *builder) expiryWitness(a *authState, n *node, expires uint64) (w *node,
 	}
 	var best, bestSaw int32 = -1, -1
 	for m := range a.members {
-		if m == n.e.Author {
+		if m == n.member {
 			continue
 		}
-		ai, ok := b.authorIdx[m]
-		if !ok {
-			continue
-		}
-		evs, times := b.byAuthor[ai], b.timeUpTo[ai]
-		// Events at or past the author's fork are void: not witnesses. Below
-		// it, an author's events are in seq order.
-		limit := len(evs)
-		if fs, forked := b.forks[m]; forked {
-			limit, _ = slices.BinarySearchFunc(evs, fs, func(p int32, s uint64) int { return cmpU(b.nodes[p].e.Seq, s) })
-		}
-		// Seen by n: the author's events up to n.seen(ai). The first one
-		// dated after the expiry, if among those.
-		seenEnd, _ := slices.BinarySearchFunc(evs[:limit], n.seen(ai)+1, func(p int32, s uint64) int { return cmpU(b.nodes[p].e.Seq, s) })
-		if i, _ := slices.BinarySearchFunc(times[:seenEnd], expires+1, cmpU); i < seenEnd {
-			if p := evs[i]; bestSaw < 0 || p < bestSaw {
-				bestSaw = p
+		// Each of the member's chains: its own and its devices'.
+		for _, ai := range b.memberChains[m] {
+			evs, times := b.byAuthor[ai], b.timeUpTo[ai]
+			// Events at or past the author's fork are void: not witnesses. Below
+			// it, an author's events are in seq order.
+			limit := len(evs)
+			if fs, forked := b.forks[b.authors[ai]]; forked {
+				limit, _ = slices.BinarySearchFunc(evs, fs, func(p int32, s uint64) int { return cmpU(b.nodes[p].e.Seq, s) })
 			}
-			continue
-		}
-		if bestSaw >= 0 {
-			continue
-		}
-		// Not seen by n, not seeing n, seeing n's links: [lo, hi).
-		lo := seenEnd + firstTrue(limit-seenEnd, func(i int) bool {
-			w := b.nodes[evs[seenEnd+i]]
-			for _, l := range links {
-				x := b.nodes[b.pos[l]]
-				if x.e.Seq > w.seen(x.author) {
-					return false
+			// Seen by n: the author's events up to n.seen(ai). The first one
+			// dated after the expiry, if among those.
+			seenEnd, _ := slices.BinarySearchFunc(evs[:limit], n.seen(ai)+1, func(p int32, s uint64) int { return cmpU(b.nodes[p].e.Seq, s) })
+			if i, _ := slices.BinarySearchFunc(times[:seenEnd], expires+1, cmpU); i < seenEnd {
+				if p := evs[i]; bestSaw < 0 || p < bestSaw {
+					bestSaw = p
 				}
+				continue
 			}
-			return true
-		})
-		hi := seenEnd + firstTrue(limit-seenEnd, func(i int) bool { return n.e.Seq <= b.nodes[evs[seenEnd+i]].seen(n.author) })
-		for i := hi - 1; i >= lo; i-- {
-			if p := evs[i]; b.nodes[p].e.Time > expires {
-				if best < 0 || p < best {
-					best = p
+			if bestSaw >= 0 {
+				continue
+			}
+			// Not seen by n, not seeing n, seeing n's links: [lo, hi).
+			lo := seenEnd + firstTrue(limit-seenEnd, func(i int) bool {
+				w := b.nodes[evs[seenEnd+i]]
+				for _, l := range links {
+					x := b.nodes[b.pos[l]]
+					if x.e.Seq > w.seen(x.author) {
+						return false
+					}
 				}
-				break
+				return true
+			})
+			hi := seenEnd + firstTrue(limit-seenEnd, func(i int) bool { return n.e.Seq <= b.nodes[evs[seenEnd+i]].seen(n.author) })
+			for i := hi - 1; i >= lo; i-- {
+				if p := evs[i]; b.nodes[p].e.Time > expires {
+					if best < 0 || p < best {
+						best = p
+					}
+					break
+				}
 			}
 		}
 	}

@@ -191,7 +191,7 @@ func (b *builder) checkSealing(v view, n *node) error {
 	}
 	// A scope the author is not entitled to it seals to by boxes, to each
 	// of its members, which nobody else can check.
-	roles := a.roles(n.e.Author)
+	roles := a.roles(n.member)
 	for r := range want {
 		entitled := r == "" || a.charter.CanSee(roles, charter.TaskFacts{VisibleTo: []string{r}})
 		if _, keyed := a.current(r); keyed && !got[r] && entitled {
@@ -222,7 +222,6 @@ func checkInviteSeals(a *authState, op *Invite) error {
 // is the next generation, and that its seed is sealed to exactly the
 // members entitled to it at the event's parents.
 func (b *builder) checkKeyUpdate(a *authState, n *node, op *KeyUpdate, roles []string) error {
-	e := n.e
 	c := a.charter
 	scope := "the group key"
 	if op.Role != "" {
@@ -247,7 +246,7 @@ func (b *builder) checkKeyUpdate(a *authState, n *node, op *KeyUpdate, roles []s
 		switch {
 		case !ok:
 			return fmt.Errorf("%s: part %d of a key update %s that is not in progress", scope, op.Part, op.First.Short())
-		case pg.author != e.Author:
+		case pg.author != n.member:
 			return fmt.Errorf("%s: part %d of another member's key update", scope, op.Part)
 		case pg.kg.Role != op.Role || pg.kg.Gen != op.Gen || pg.parts != op.Parts:
 			return fmt.Errorf("%s: part %d does not match its first part", scope, op.Part)

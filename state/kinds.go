@@ -77,6 +77,9 @@ var kinds = [...]kindInfo{
 	// A node address is the author's own (nodeaddr.go): any member, no
 	// action; not an authority op, so that it never travels over links.
 	event.KindNodeAddress: {new: func() Op { return &NodeAddress{} }},
+	// A device op's permission is its own rule (device.go): the member's
+	// devices, by the tree. It is a key op: a revocation must not wait.
+	event.KindDevice: {new: func() Op { return &Device{} }, authority: true, key: true},
 }
 
 // kindOf returns the row of kind k; the zero row for a kind this version

@@ -422,7 +422,7 @@ type TaskOrigin struct {
 // (Sealed) when this member does not hold it.
 func (b *builder) newReceivedTask(n *node, x embedded, vis []string) *Task {
 	e := n.e
-	t := &Task{ID: x.ev.ID(), Creator: e.Author, VisibleTo: slices.Compact(slices.Sorted(slices.Values(vis))),
+	t := &Task{ID: x.ev.ID(), Creator: n.member, VisibleTo: slices.Compact(slices.Sorted(slices.Values(vis))),
 		Created: e.Time, Updated: e.Time, assigned: make(map[string]*tagSet), touched: make(map[uint32]uint64),
 		Origin: &TaskOrigin{Pursuance: x.ev.PursuanceID(), Link: x.op.Link, Handoff: x.ev.ID(), Sender: x.ev.Author, Receive: e.ID()}}
 	if c, ok := b.handoffContent(x.ev, x.op); ok {

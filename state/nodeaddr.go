@@ -84,6 +84,7 @@ type nodeAddr struct {
 	lamport uint64
 	id      event.ID
 	since   event.ID
+	member  identity.PublicKey // the member the announcing device speaks for (docs/devices.md)
 }
 
 // applyNodeAddress records an accepted node-address event of node n.
@@ -91,13 +92,14 @@ type nodeAddr struct {
 // announcements of one member that saw neither settle the same way
 // everywhere whatever order they arrived in.
 func (b *builder) applyNodeAddress(n *node, op *NodeAddress) {
-	m := b.auth.members[n.e.Author]
+	m := b.auth.members[n.member]
 	if m == nil {
 		return // its removal is before it in log order: it never counts
 	}
 	if b.nodeAddrs == nil {
 		b.nodeAddrs = map[identity.PublicKey]*nodeAddr{}
 	}
+	// By device: each of a member's devices runs its own node.
 	cur := b.nodeAddrs[n.e.Author]
 	id := n.e.ID()
 	if cur != nil && cur.since == m.Since {
@@ -105,12 +107,13 @@ func (b *builder) applyNodeAddress(n *node, op *NodeAddress) {
 			return
 		}
 	}
-	b.nodeAddrs[n.e.Author] = &nodeAddr{url: op.URL, lamport: n.e.Lamport, id: id, since: m.Since}
+	b.nodeAddrs[n.e.Author] = &nodeAddr{url: op.URL, lamport: n.e.Lamport, id: id, since: m.Since, member: n.member}
 }
 
 // NodeAddressInfo is a member's node address as the log has it.
 type NodeAddressInfo struct {
 	Member identity.PublicKey
+	Device identity.PublicKey // the device whose node it is: the member ID for a member's root
 	URL    string
 	By     event.ID // the announcement in force
 }
@@ -122,19 +125,23 @@ type NodeAddressInfo struct {
 func (s *State) NodeAddresses() []NodeAddressInfo {
 	var out []NodeAddressInfo
 	for k, a := range s.b.nodeAddrs {
-		if m := s.b.auth.members[k]; m == nil || m.Since != a.since || a.url == "" {
+		if m := s.b.auth.members[a.member]; m == nil || m.Since != a.since || a.url == "" {
 			continue
 		}
-		out = append(out, NodeAddressInfo{Member: k, URL: a.url, By: a.id})
+		if _, current, _ := s.b.auth.deviceOf(k); !current {
+			continue // a revoked device's node
+		}
+		out = append(out, NodeAddressInfo{Member: a.member, Device: k, URL: a.url, By: a.id})
 	}
-	slices.SortFunc(out, func(x, y NodeAddressInfo) int { return x.Member.Compare(y.Member) })
+	slices.SortFunc(out, func(x, y NodeAddressInfo) int { return x.Device.Compare(y.Device) })
 	return out
 }
 
-// NodeAddress returns member m's node address in force, if any.
+// NodeAddress returns the node address in force of member m's root, or
+// of device m, if any.
 func (s *State) NodeAddress(m identity.PublicKey) (string, bool) {
 	for _, a := range s.NodeAddresses() {
-		if a.Member == m {
+		if a.Device == m {
 			return a.URL, true
 		}
 	}

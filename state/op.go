@@ -276,6 +276,10 @@ const (
 type MemberKey struct {
 	KEM     []byte `cbor:"1,keyasint"`
 	Binding []byte `cbor:"2,keyasint"`
+	// Boxes give the new key to the member's other current devices
+	// (docs/devices.md §5): one each, sorted by device; none for a
+	// member with one device.
+	Boxes []DeviceBox `cbor:"3,keyasint,omitempty"`
 }
 
 // Relays changes the pursuance's relay list: the URLs in Add join it, those
@@ -647,6 +651,9 @@ func checkOp(op Op) error {
 		if len(o.Binding) != identity.SignatureSize {
 			return fmt.Errorf("KEM binding of %d bytes", len(o.Binding))
 		}
+		return checkDeviceBoxes(o.Boxes)
+	case *Device:
+		return checkDeviceOp(o)
 	case *LinkOffer, *LinkAccept, *Handoff, *LinkReceive, *LinkReport:
 		return checkLinkOp(o)
 	case *Profile:

@@ -76,6 +76,12 @@ type actor struct {
 	id    *identity.Identity
 	chain event.Chain
 	seen  map[event.ID]*event.Event
+	// Devices (device_test.go): an actor named MEMBER/DEVICE is a device
+	// of MEMBER, signing with its own key; devKEM is a device's own KEM
+	// key (a device actor's id's; a root's made when it certifies one),
+	// and kems the member's KEM keys a device actor holds, oldest first.
+	devKEM *identity.KEMPrivateKey
+	kems   []*identity.KEMPrivateKey
 }
 
 // tb is what the harness needs of *testing.T and *rapid.T.
@@ -472,9 +478,14 @@ func (w *world) op(a *actor, args []string) Op {
 		return w.linkOp(a, args)
 	case "profile":
 		return w.profileOp(a, args)
+	case "device":
+		return w.deviceOp(a, args)
 	case "nodeaddr":
 		return w.nodeAddrOp(args)
 	case "rekem":
+		if w.hasDevices(a) {
+			return w.deviceRekem(a)
+		}
 		if len(args) > 1 && args[1] == "same" {
 			return &MemberKey{KEM: pub.KEM.Bytes(), Binding: pub.KEMBinding[:]}
 		}
@@ -683,7 +694,7 @@ func (w *world) buildFor(a *actor) *State {
 	for _, l := range w.linkSecrets {
 		links = append(links, l.secret)
 	}
-	x.SetSecrets(&Secrets{Member: a.id.ID(), KEM: a.id.KEMKey(), Retired: a.id.RetiredKEMKeys(), Links: links})
+	x.SetSecrets(w.secretsOf(a, links))
 	s, err := x.Finish()
 	if err != nil {
 		w.t.Fatal(err)
@@ -710,7 +721,7 @@ func (w *world) seal(a *actor, op Op, under []event.ID) Op {
 	case *TaskCreate:
 		vis = o.VisibleTo
 		if len(vis) == 0 {
-			if m, ok := s.Member(a.id.ID()); ok {
+			if m, ok := s.Member(w.rootOf(a).id.ID()); ok {
 				vis = s.Charter().NewTaskVisibility(m.Roles)
 			}
 		}
@@ -753,7 +764,11 @@ func (w *world) seal(a *actor, op Op, under []event.ID) Op {
 	}
 	var boxes []identity.KEMPublicKey
 	if len(wraps) == 0 {
-		boxes = append(boxes, a.id.KEMKey().Public())
+		k := w.secretsOf(a, nil).KEM
+		if k == nil {
+			k = a.id.KEMKey() // a device that holds no member key
+		}
+		boxes = append(boxes, k.Public())
 	}
 	seq := uint64(1)
 	if a.chain.Last != nil {
@@ -812,6 +827,9 @@ func (w *world) expect(s *State, args []string) {
 	case "profile", "profilekey":
 		w.expectProfile(s, args)
 		return
+	case "devices", "forked", "unforked", "holds", "lacks":
+		w.expectDevices(s, args)
+		return
 	case "inactive", "active":
 		// expect inactive NAME / expect active NAME: at the heads of the log.
 		act, ok := s.Activity(w.actor(args[1]).id.ID())
@@ -869,6 +887,8 @@ func (w *world) expect(s *State, args []string) {
 		want := strings.Join(args[3:], " ")
 		var got string
 		switch args[2] {
+		case "creator":
+			got = s.NameOf(t.Creator)
 		case "title":
 			got = t.Title
 		case "status":
@@ -1141,9 +1161,9 @@ func checkSound(t tb, s *State) {
 				b.applyAuth(a, x, false)
 			}
 		}
-		_, member := a.members[n.e.Author]
+		_, member := a.members[n.member]
 		v := view{auth: a, task: func(id event.ID) *Task { return naiveTaskAt(b, n, id) }}
-		if err := b.permitted(v, n, n.op, n.e.Author, member, a.roles(n.e.Author), false); err != nil {
+		if err := b.permitted(v, n, n.op, n.member, member, a.roles(n.member), false); err != nil {
 			t.Errorf("accepted %s %s but its parents forbid it: %v", n.e.Kind, n.e.ID().Short(), err)
 		}
 	}
@@ -1159,11 +1179,13 @@ func naiveTaskAt(b *builder, n *node, id event.ID) *Task {
 		if c, ok := op.(*TaskCreate); ok && x.e.ID() == id {
 			if cur := b.tasks[id]; cur != nil {
 				t = newTask(x.e, c, cur.VisibleTo)
+				t.Creator = x.member
 			}
 			continue
 		}
 		if c, ok := op.(*TaskSealed); ok && c.Task.IsZero() && x.e.ID() == id {
 			t = newSealedTask(x.e)
+			t.Creator = x.member
 			continue
 		}
 		if c, ok := op.(*LinkReceive); ok && t == nil {

@@ -406,7 +406,9 @@ func (b *builder) kemsFor(n *node, all bool) []*identity.KEMPrivateKey {
 		}
 	}
 	add(sec.KEM)
-	if all {
+	// A member with devices publishes its KEM keys in several chains
+	// (devices.md §5): try them all rather than follow one chain.
+	if all || len(b.memberChains[sec.Member]) > 1 {
 		for i := len(sec.Retired) - 1; i >= 0; i-- {
 			add(sec.Retired[i])
 		}

@@ -320,6 +320,14 @@ func (s *State) check(e *event.Event) (string, error) {
 		return "", errors.New("state: the event has no body")
 	}
 	n.op, n.opErr = DecodeOp(e.Kind, e.Body())
+	n.member = e.Author
+	if m, ok := b.devMember[e.Author]; ok {
+		n.member = m
+	} else if d, ok := n.op.(*Device); ok && n.opErr == nil && d.Device == e.Author && d.Action == DeviceAdd && d.certValid() {
+		if _, known := b.authorIdx[e.Author]; !known {
+			n.member = d.Identity // a device's own add, its first event
+		}
+	}
 	b.openNode(n)
 	if err := b.decide(int32(len(b.nodes)), n); err != nil {
 		return "", err

@@ -102,12 +102,15 @@ func (b *builder) nowAt(a *authState, n *node, k int, except identity.PublicKey)
 		if m == except {
 			continue
 		}
-		ai, ok := b.authorIdx[m]
-		if !ok {
-			continue
+		// The member's latest, over its chains (its devices', docs/devices.md).
+		latest, any := uint64(0), false
+		for _, ai := range b.memberChains[m] {
+			if i := b.lastIdx(ai, n); i >= 0 {
+				latest, any = max(latest, b.timeUpTo[ai][i]), true
+			}
 		}
-		if i := b.lastIdx(ai, n); i >= 0 {
-			times = append(times, b.timeUpTo[ai][i])
+		if any {
+			times = append(times, latest)
 		}
 	}
 	if len(times) < k {
@@ -123,14 +126,22 @@ func (b *builder) nowAt(a *authState, n *node, k int, except identity.PublicKey)
 func (b *builder) whenOf(a *authState, x, n *node, k int, t uint64) uint64 {
 	var seen []uint64
 	for m := range a.members {
-		ai, ok := b.authorIdx[m]
-		if !ok || ai == x.author {
+		if m == x.member {
 			continue
 		}
-		end := b.lastIdx(ai, n) + 1
-		evs := b.byAuthor[ai]
-		if i := firstTrue(end, func(i int) bool { return b.nodes[evs[i]].seen(x.author) >= x.e.Seq }); i < end {
-			seen = append(seen, b.timeUpTo[ai][i])
+		// The member's first sighting, over its chains.
+		first, any := uint64(0), false
+		for _, ai := range b.memberChains[m] {
+			end := b.lastIdx(ai, n) + 1
+			evs := b.byAuthor[ai]
+			if i := firstTrue(end, func(i int) bool { return b.nodes[evs[i]].seen(x.author) >= x.e.Seq }); i < end {
+				if t := b.timeUpTo[ai][i]; !any || t < first {
+					first, any = t, true
+				}
+			}
+		}
+		if any {
+			seen = append(seen, first)
 		}
 	}
 	if len(seen) < k {
@@ -146,16 +157,17 @@ func (b *builder) whenOf(a *authState, x, n *node, k int, t uint64) uint64 {
 // inactive-after past that. Without continuity rules nobody is.
 func (b *builder) inactiveAt(a *authState, m identity.PublicKey, n *node) (since uint64, inactive bool) {
 	c := a.charter
-	ai, ok := b.authorIdx[m]
-	if !ok {
-		return 0, false
-	}
-	i := b.lastIdx(ai, n)
-	if i < 0 {
-		return 0, false
-	}
 	k := witnesses(c)
-	since = b.whenOf(a, b.nodes[b.byAuthor[ai][i]], n, k, b.timeUpTo[ai][i])
+	any := false
+	// The latest over the member's chains (its devices', docs/devices.md).
+	for _, ai := range b.memberChains[m] {
+		if i := b.lastIdx(ai, n); i >= 0 {
+			since, any = max(since, b.whenOf(a, b.nodes[b.byAuthor[ai][i]], n, k, b.timeUpTo[ai][i])), true
+		}
+	}
+	if !any {
+		return 0, false
+	}
 	if !c.Continuity.Enabled() {
 		return since, false
 	}
@@ -287,13 +299,11 @@ func (b *builder) permittedSucceed(a *authState, n *node, op *Succeed, author id
 		return fmt.Errorf("claim %s waits until %s; the completion is dated %s", op.Claim.Short(), stamp(due), stamp(n.e.Time))
 	}
 	for _, m := range holdersOf(a, t.role) {
-		ai, ok := b.authorIdx[m.ID]
-		if !ok {
-			continue
-		}
-		if i := b.lastIdx(ai, n); i >= 0 {
-			if x := b.nodes[b.byAuthor[ai][i]]; x.e.Seq > cl.seen(ai) {
-				return fmt.Errorf("claim %s is cancelled: %s, who holds %q, signed %s after it", op.Claim.Short(), m.Name, t.role, x.e.ID().Short())
+		for _, ai := range b.memberChains[m.ID] {
+			if i := b.lastIdx(ai, n); i >= 0 {
+				if x := b.nodes[b.byAuthor[ai][i]]; x.e.Seq > cl.seen(ai) {
+					return fmt.Errorf("claim %s is cancelled: %s, who holds %q, signed %s after it", op.Claim.Short(), m.Name, t.role, x.e.ID().Short())
+				}
 			}
 		}
 		if since, in := b.inactiveAt(a, m.ID, n); !in {
@@ -328,22 +338,20 @@ func (b *builder) reappearance(a *authState, n *node, role string) (*node, *Memb
 		return nil, nil
 	}
 	for _, m := range holdersOf(a, role) {
-		ai, ok := b.authorIdx[m.ID]
-		if !ok {
-			continue
-		}
-		evs := b.byAuthor[ai]
-		limit := len(evs)
-		if fs, forked := b.forks[m.ID]; forked {
-			limit, _ = slices.BinarySearchFunc(evs, fs, func(p int32, s uint64) int { return cmpU(b.nodes[p].e.Seq, s) })
-		}
-		for j := b.lastIdx(ai, n) + 1; j < limit; j++ {
-			w := b.nodes[evs[j]]
-			if w.seen(n.author) >= n.e.Seq {
-				break // it saw the completion: the holder came back after it
+		for _, ai := range b.memberChains[m.ID] {
+			evs := b.byAuthor[ai]
+			limit := len(evs)
+			if fs, forked := b.forks[b.authors[ai]]; forked {
+				limit, _ = slices.BinarySearchFunc(evs, fs, func(p int32, s uint64) int { return cmpU(b.nodes[p].e.Seq, s) })
 			}
-			if w.e.Time < n.e.Time {
-				return w, m
+			for j := b.lastIdx(ai, n) + 1; j < limit; j++ {
+				w := b.nodes[evs[j]]
+				if w.seen(n.author) >= n.e.Seq {
+					break // it saw the completion: the holder came back after it
+				}
+				if w.e.Time < n.e.Time {
+					return w, m
+				}
 			}
 		}
 	}

@@ -206,6 +206,27 @@ var logVectorScenarios = map[string]struct {
 			"bob!: nodeaddr onion:bob4",
 		},
 	},
+	"devices": {
+		comment: "Devices (docs/devices.md, kind 34) on the desk template: alice's laptop (her root) certifies a phone and a tablet; the laptop adds the phone, the tablet publishes its own add with the laptop's certificate; laptop and phone write at once (two chains, one member, no fork); the laptop revokes the phone with a new member KEM key sealed to the tablet; and the must-fail cases: the phone's write concurrent with its revocation, the phone revoking the root, the tablet revoking its sibling, and the phone's write after its revocation.",
+		lines: []string{
+			"alice: found desk",
+			"i = alice: invite researcher",
+			"bob: join i",
+			"alice: device add alice/phone",
+			"sync",
+			"sync alice alice/tablet",
+			"alice/tablet: device add alice/tablet parent=alice",
+			"alice: task \"from the laptop\"",
+			"alice/phone: task \"from the phone\"",
+			"alice/phone!: device revoke alice",
+			"alice/tablet!: device revoke alice/phone",
+			"sync",
+			"alice: device revoke alice/phone",
+			"alice/phone: task \"concurrent with the revocation\"",
+			"sync",
+			"alice/phone!: task \"after the revocation\"",
+		},
+	},
 	"key-siblings": {
 		comment: "Two concurrent rotations of the group key on the desk template (two generation 2s; the later in log order is current), then a generation 3 that chains the current one (Chain, Prev) and the other beside it (Siblings, keys.ChainSibling); and the must-fail cases: a sibling that is not a generation of the scope, and one not before the new generation (malformed).",
 		lines: []string{

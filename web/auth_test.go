@@ -124,6 +124,10 @@ var routeTable = []routeCase{
 	{"GET /api/discover", NeedsSession, "/api/discover?relay=http%3A%2F%2F127.0.0.1%3A1&q=leak", ""},
 	{"POST /api/knock", NeedsSession, "/api/knock", `{"pursuance":"` + strings.Repeat("ab", 32) + `","relay":"http://127.0.0.1:1","message":"Let me in."}`},
 	{"GET /api/answers", NeedsSession, "/api/answers", ""},
+	{"GET /api/devices", NeedsSession, "/api/devices", ""},
+	{"POST /api/devices/approve", NeedsSession, "/api/devices/approve", `{"code":"pursuance-device-request:AA"}`},
+	{"POST /api/devices/accept", NeedsSession, "/api/devices/accept", `{"code":"pursuance-device-approval:AA"}`},
+	{"POST /api/devices/{d}/revoke", NeedsSession, "/api/devices/pm1aaaa/revoke", "{}"},
 	{"POST /api/p/{p}/members/{m}/remove", NeedsSession, "/api/p/{p}/members/{m}/remove", `{}`},
 }
 

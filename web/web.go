@@ -128,6 +128,10 @@ func New(host string, open func(context.Context) (*app.Node, error)) (*Server, e
 	route("GET /api/discover", NeedsSession, s.api(s.discover))
 	route("POST /api/knock", NeedsSession, s.api(s.knock))
 	route("GET /api/answers", NeedsSession, s.api(s.answers))
+	route("GET /api/devices", NeedsSession, s.api(s.devices))
+	route("POST /api/devices/approve", NeedsSession, s.api(s.deviceApprove))
+	route("POST /api/devices/accept", NeedsSession, s.api(s.deviceAccept))
+	route("POST /api/devices/{d}/revoke", NeedsSession, s.api(s.deviceRevoke))
 	route("GET /api/templates", NeedsSession, s.api(func(*http.Request, *app.Node) (any, error) { return charter.TemplateNames(), nil }))
 	return s, nil
 }

@@ -40,6 +40,25 @@ changes; tell the members you compared it with. If this home's node
 			if _, err := keystore.ReadPublic(home); err != nil {
 				return explain(err, home)
 			}
+			if dn, err := e.openNode(ctx); err == nil && dn.IsDevice() {
+				// A linked device: its keystore's KEM key is its own
+				// device key; the member's KEM key is kept beside it.
+				defer dn.Close()
+				left, err := dn.RotateMemberKEM(ctx)
+				if err != nil {
+					return err
+				}
+				for p, l := range left {
+					e.reportStale(l)
+					if !e.offline {
+						e.syncReport(dn.Sync(ctx, p, app.SyncOptions{Quick: true}))
+					}
+				}
+				fmt.Fprintln(e.Stderr, "New member KEM key, sealed to your other devices and published; keys sealed to the old one are rotated.")
+				return nil
+			} else if err == nil {
+				dn.Close()
+			}
 			pass, err := e.Passphrase(false)
 			if err != nil {
 				return err

@@ -24,8 +24,8 @@ keys sealed to that member.
 A member who has signed nothing for the charter's inactive-after period,
 by the members' signed clocks, is shown inactive since its last event
 (docs/succession.md). With --json: [{"id","name","roles","inactive_since",
-"devices"}], inactive_since RFC 3339 or null when active; devices is 1 for
-every member until a member can have several devices.`,
+"devices"}], inactive_since RFC 3339 or null when active; devices is how
+many current devices the member signs from (docs/devices.md).`,
 		Args: exactArgs(1, "P"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return e.withState(cmd, args[0], false, func(_ *app.Node, s *state.State) error {
@@ -34,8 +34,8 @@ every member until a member can have several devices.`,
 					Name          string             `json:"name"`
 					Roles         []string           `json:"roles"`
 					InactiveSince *string            `json:"inactive_since"`
-					// Devices is 1 for every member: one identity, one
-					// device, until issue 14 §2 lets a member link more.
+					// Devices counts the member's current devices
+					// (docs/devices.md): 1 until it links another.
 					Devices int `json:"devices"`
 				}
 				out := []member{}
@@ -49,7 +49,13 @@ every member until a member can have several devices.`,
 						t := rfc3339(act.Since)
 						since = &t
 					}
-					out = append(out, member{m.ID, m.Name, roles, since, 1})
+					devices := 0
+					for _, d := range s.Devices(m.ID) {
+						if !d.Revoked {
+							devices++
+						}
+					}
+					out = append(out, member{m.ID, m.Name, roles, since, devices})
 				}
 				if e.json {
 					return e.printJSON(out)

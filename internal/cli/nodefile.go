@@ -31,18 +31,25 @@ const nodeFileName = "node.json"
 // readNodeFile reads home's node file; a home without one has the zero
 // nodeFile.
 func readNodeFile(home string) (nodeFile, error) {
-	var nf nodeFile
-	b, err := os.ReadFile(filepath.Join(home, nodeFileName))
+	return readJSONFile[nodeFile](filepath.Join(home, nodeFileName))
+}
+
+// readJSONFile reads the JSON file at path into a T; a file that does not
+// exist is the zero T. An error names the file.
+func readJSONFile[T any](path string) (T, error) {
+	var v T
+	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nf, nil
+		return v, nil
 	}
 	if err != nil {
-		return nf, err
+		return v, err
 	}
-	if err := json.Unmarshal(b, &nf); err != nil {
-		return nodeFile{}, fmt.Errorf("%s: %w", filepath.Join(home, nodeFileName), err)
+	if err := json.Unmarshal(b, &v); err != nil {
+		var zero T
+		return zero, fmt.Errorf("%s: %w", path, err)
 	}
-	return nf, nil
+	return v, nil
 }
 
 func writeNodeFile(home string, nf nodeFile) error {

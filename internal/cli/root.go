@@ -71,6 +71,7 @@ Start by creating your identity, then run your node:
 		newProposalsCmd(e),
 		newApproveCmd(e),
 		newSuccessionCmd(e),
+		newDeviceCmd(e),
 		newTaskCmd(e),
 		newLinkCmd(e),
 		newLinksCmd(e),

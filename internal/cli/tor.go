@@ -4,9 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -63,18 +61,7 @@ type torSettings struct {
 const torSettingsName = "tor.json"
 
 func readTorSettings(home string) (torSettings, error) {
-	var s torSettings
-	b, err := os.ReadFile(filepath.Join(home, torSettingsName))
-	if errors.Is(err, fs.ErrNotExist) {
-		return s, nil
-	}
-	if err != nil {
-		return s, err
-	}
-	if err := json.Unmarshal(b, &s); err != nil {
-		return s, fmt.Errorf("%s: %w", filepath.Join(home, torSettingsName), err)
-	}
-	return s, nil
+	return readJSONFile[torSettings](filepath.Join(home, torSettingsName))
 }
 
 func writeTorSettings(home string, s torSettings) error {

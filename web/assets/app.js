@@ -142,6 +142,7 @@ function liveRefresh() {
   if (refreshing) { again = true; return; }
   refreshing = loadPursuances().catch(() => {}).finally(() => { // names change too
     refreshing = null;
+    if (typeof loadDevicesIfShown === "function") loadDevicesIfShown(); // devices.js
     if (again) { again = false; liveRefresh(); }
   });
 }

@@ -260,6 +260,9 @@ func TestBrowserDaily(t *testing.T) {
 	}
 	run("Discover", press("#discover-open"))
 	poll("Discover fits a phone", `!document.querySelector("#discover").classList.contains("hidden") && `+fits)
+	run("Devices", press("#devices-open"))
+	poll("Devices fits a phone", `!document.querySelector("#devices").classList.contains("hidden") && document.querySelector("#devices-list").children.length > 0 && `+fits)
+	shot("daily-devices-phone")
 	run("New…", view("board"), press("#new-pursuance"))
 	poll("the New form fits a phone", `!document.querySelector("#found").classList.contains("hidden") && `+fits)
 	run("close New", press("#new-pursuance"))

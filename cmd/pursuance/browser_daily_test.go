@@ -190,8 +190,8 @@ func TestBrowserDaily(t *testing.T) {
 	run("open", key(kb.Enter))
 	poll("the dialog, focused", `(d => d.getAttribute("role") === "dialog" && d.getAttribute("aria-modal") === "true" && d.getClientRects().length > 0 && d.contains(document.activeElement) && document.getElementById(d.getAttribute("aria-labelledby")).textContent === "Call the source")(document.querySelector("#detail"))`)
 	// A comment in markdown; HTML in it stays text.
-	run("a comment", chromedp.SendKeys(css(`#d-comment textarea`), "See **page 2** and <b>not this</b>"), press("#d-comment button"))
-	poll("the comment in markdown", `document.querySelector("#d-comments strong")?.textContent === "page 2" && document.querySelector("#d-comments b") === null && document.querySelector("#d-comments").textContent.includes("<b>not this</b>")`)
+	run("a comment", chromedp.SendKeys(css(`#d-comment textarea`), "See **page 2** and <b>not this</b><img src=x onerror=\"window.pwned=1\">"), press("#d-comment button"))
+	poll("the comment in markdown", `document.querySelector("#d-comments strong")?.textContent === "page 2" && document.querySelector("#d-comments b, #d-comments img") === null && window.pwned === undefined && document.querySelector("#d-comments").textContent.includes("<b>not this</b>")`)
 	shot("daily-task")
 	run("focus back in the dialog", chromedp.Evaluate[chromedp.Void](`document.querySelector("#d-status").focus()`))
 	run("Esc", key(kb.Escape))

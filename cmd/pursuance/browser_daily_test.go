@@ -220,6 +220,19 @@ func TestBrowserDaily(t *testing.T) {
 
 	// A phone: every view fits, its button is on the screen, the task
 	// panel takes the whole screen.
+	// During a long round, the counts change every second: they stay out
+	// of the live region, which says only what the round does. (The node's
+	// answers are stood in for in the page: a round of 50,000 events is
+	// not made here.)
+	run("a long round", chromedp.Evaluate[chromedp.Void](`(async () => {
+		const f = window.fetch, at = (n) => () => Promise.resolve(new Response(JSON.stringify({working: "Desk: http://127.0.0.1:9/: " + n + " of 50000", done: n, total: 50000}), {status: 200}));
+		window.realFetch = f; window.statusChanges = 0;
+		for (const n of [1200, 2400, 3600]) { window.fetch = (u, o) => String(u) === "/api/status" ? at(n)() : f(u, o); await loadStatus(); }
+	})()`, chromedp.EvalAwaitPromise))
+	is("the round's counts are beside the live region", `document.querySelector("#sync-count").textContent === "3600 of 50000" && document.querySelector("#status").textContent === "syncing Desk: http://127.0.0.1:9/" && window.statusChanges <= 2 && !document.querySelector("#status").contains(document.querySelector("#sync-count"))`)
+	run("the node answers again", chromedp.Evaluate[chromedp.Void](`window.fetch = window.realFetch`))
+	poll("the round is over", `document.querySelector("#status").textContent.startsWith("synced") && document.querySelector("#sync-count").textContent === ""`)
+
 	// A title with no place to break, as pasted file names and addresses
 	// are, must not widen anything on a phone either.
 	const long = "https://archive.example.org/leaks/2026/memo-of-the-ministry-of-interior-scan-0001-final-v2.pdf"

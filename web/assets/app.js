@@ -361,7 +361,12 @@ async function loadStatus() {
   // changes (a clock time, not "N s ago", which would be read out every
   // second).
   const say = (s) => { if ($("#status").textContent !== s) $("#status").textContent = s; };
-  if (st.working) { say("syncing " + st.working); return; }
+  // A round's counts ("1200 of 50000") change every second: they go in
+  // the progress bar and beside the live region, not in it.
+  const count = (st.working || "").match(/^(.*?):? (\d+ of \d+)$/);
+  $("#sync-count").textContent = count ? count[2] : "";
+  bar.setAttribute("aria-valuetext", st.working || "");
+  if (st.working) { say("syncing " + (count ? count[1] : st.working)); return; }
   if (!st.last) { say(""); return; }
   const last = new Date(st.last);
   $("#status").title = "Last sync ended " + last.toLocaleString();

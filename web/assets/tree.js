@@ -15,11 +15,13 @@ let treeActive = null; // the task whose row is in the tab order
 const treePage = 100;
 let treeShown = treePage;
 const collapsed = new Set(); // tasks whose subtasks are hidden, kept across reloads
-let treeDrawn = ""; // what the tree shows, to skip rebuilding it unchanged
+let treeDrawn = "", treeTasks = ""; // what the tree shows, to skip rebuilding it unchanged
+const treeSig = () => JSON.stringify([treeTasks, [...collapsed], treeShown]);
 function renderTree(tasks) {
   // A live reload that changes nothing in the tree leaves it alone: a
   // rebuild under the member's hands could swallow a key press.
-  const drawn = JSON.stringify([tasks.map((t) => [t.id, t.title, t.status, t.parent]), [...collapsed], treeShown]);
+  treeTasks = JSON.stringify(tasks.map((t) => [t.id, t.title, t.status, t.parent]));
+  const drawn = treeSig();
   if (drawn === treeDrawn && $("#tree-list").childElementCount > 0) return;
   treeDrawn = drawn;
   const byParent = new Map();
@@ -125,4 +127,5 @@ function toggle(id) {
   sub.classList.toggle("hidden", hide);
   li.setAttribute("aria-expanded", !hide);
   li.querySelector(":scope > .row .twisty").textContent = hide ? "▸" : "▾";
+  treeDrawn = treeSig(); // the tree in the page is this one now
 }

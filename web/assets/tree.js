@@ -64,11 +64,12 @@ function renderTree(tasks) {
             await api("/p/" + current + "/tasks/" + t.id + "/move", {parent: to});
             treeActive = t.id;
             await refresh();
-            // The row keeps the focus, unless the member went on meanwhile
-            // (a live reload may have shown the move first, and Enter opened
-            // the task): the focus is then not the tree's to take back.
-            const a = document.activeElement;
-            if (a === document.body || $("#tree-list").contains(a)) refocus("#tree-list [role=treeitem]", t.id);
+            // The rebuild kept the focus on the row that had it (renderTree).
+            // Only a focus lost altogether comes back to the moved row: the
+            // member may have gone on meanwhile (a live reload may have shown
+            // the move first, and the arrows or Enter moved on), and the
+            // focus is then not the move's to take back.
+            if (document.activeElement === document.body) refocus("#tree-list [role=treeitem]", t.id);
           } catch (err) { showError(err); }
           return;
         }

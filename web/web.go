@@ -223,15 +223,18 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusInternalServerError, errors.New("streaming unsupported"))
 		return
 	}
+	// What this page has been told of is read before the stream opens
+	// (the first line): a change the client makes once it sees the stream
+	// open is announced, not taken as already told.
+	s.liveMu.Lock()
+	told := s.liveSeen
+	s.liveMu.Unlock()
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-store")
 	fmt.Fprint(w, "retry: 2000\n\n")
 	fl.Flush()
 	tick := time.NewTicker(20 * time.Second)
 	defer tick.Stop()
-	s.liveMu.Lock()
-	told := s.liveSeen // what this page has been told of
-	s.liveMu.Unlock()
 	for {
 		// The count and the channel are read together, so a Notify
 		// between two waits is told, not lost.

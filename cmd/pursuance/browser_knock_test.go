@@ -164,7 +164,7 @@ func TestBrowserKnock(t *testing.T) {
 	poll(etab, "no markup of the request ran", `document.querySelector("#requests-list img, #requests-list b") === null && window.pwned === undefined`)
 	run(etab, "as a researcher", chromedp.SetValue(css(`#requests-list select[name="role"]`), "researcher"),
 		chromedp.SendKeys(css(`#requests-list input[name="message"]`), "Welcome."), press(`#requests-list button[aria-label="Invite Gus"]`))
-	poll(etab, "the code went to Gus", `document.querySelector("#requests-list").textContent.includes("Invited: the invite code went to Gus") && document.querySelector("#error").textContent.includes("Invited Gus as researcher")`)
+	poll(etab, "the code went to Gus", `document.querySelector("#requests-list").textContent.includes("Invited: the invite code went to Gus") && document.querySelector("#notice").textContent.includes("Invited Gus as researcher")`)
 	shot(etab, "requests")
 
 	// Gus sees the invite, joins, and is in Cell.

@@ -11,17 +11,40 @@ let current = null, info = null, openTask = null;
 // is dropped instead of reopening what the user closed.
 let detailTicket = 0;
 
-function closeDetail() {
+// closeDetail closes the task panel (a dialog) and gives the focus back
+// to the task's row or card in the view shown, or to what had it before;
+// not when the page moves on (another view or pursuance: keepFocus).
+function closeDetail(keepFocus) {
   detailTicket++;
   $("#d-edit").classList.add("hidden");
+  const was = openTask, wasOpen = !$("#detail").classList.contains("hidden");
   openTask = null;
   $("#detail").classList.add("hidden");
+  if (!wasOpen || keepFocus === true) { detailOpener = null; return; }
+  const back = [...document.querySelectorAll(".view:not(.hidden) [data-id]")].find((x) => x.dataset.id === was);
+  if (back) { if (back.matches("#tree-list [role=treeitem]")) treeActive = was; back.focus(); } else if (detailOpener && detailOpener.isConnected) detailOpener.focus();
+  detailOpener = null;
+}
+let detailOpener = null;
+
+// A stopped node: fetch fails (the port is closed). The page says so and
+// hides what it showed, which nothing keeps up to date any more; the first
+// answer from the node again (a 401 after a restart) ends it.
+let stopped = false;
+const stoppedMessage = "Your node stopped: run `pursuance up` to start it again.";
+function nodeStopped() {
+  if (stopped) return;
+  stopped = true;
+  document.body.classList.add("stopped");
+  $("#error").classList.add("hidden");
 }
 
 async function api(path, body) {
   const headers = {"X-Pursuance-Token": token};
   const opts = body === undefined ? {headers} : {method: "POST", headers: {...headers, "Content-Type": "application/json"}, body: JSON.stringify(body)};
-  const r = await fetch("/api" + path, opts);
+  let r;
+  try { r = await fetch("/api" + path, opts); } catch (err) { nodeStopped(); throw new Error(stoppedMessage); }
+  if (stopped) { stopped = false; document.body.classList.remove("stopped"); setTimeout(liveRefresh, 0); }
   if (r.status === 401) lockOut();
   const data = await r.json().catch(() => ({error: r.statusText}));
   if (!r.ok) throw new Error(data.error || r.statusText);
@@ -37,12 +60,54 @@ function lockOut() {
   document.body.classList.add("locked");
 }
 
-function showError(err) {
-  if (locked) return;
+// showError shows what went wrong. With a field (an input, select or
+// textarea), next to it: marked invalid and described by the message,
+// until it is changed or its form succeeds. Without, in the error box at
+// the bottom, until it is closed or a later action succeeds. Neither
+// vanishes on a timer: a person reads at their own pace.
+function showError(err, field) {
+  if (locked || stopped) return;
+  const msg = err.message || String(err);
+  if (field) { fieldError(field, msg); return; }
   const e = $("#error");
-  e.textContent = err.message || String(err);
-  e.classList.remove("hidden", "info");
-  setTimeout(() => e.classList.add("hidden"), 6000);
+  $("#error-text").textContent = msg;
+  e.classList.remove("hidden");
+}
+
+function fieldError(field, msg) {
+  const id = (field.id || field.name || "field") + "-error";
+  let p = document.getElementById(id);
+  if (!p) {
+    p = el("p", undefined, "field-error");
+    p.id = id;
+    (field.closest("label") || field).after(p);
+  }
+  p.textContent = msg;
+  field.setAttribute("aria-invalid", "true");
+  field.setAttribute("aria-describedby", id);
+  field.addEventListener("input", () => clearFieldError(field), {once: true});
+  field.focus();
+}
+
+function clearFieldError(field) {
+  const id = field.getAttribute("aria-describedby");
+  if (!id || !id.endsWith("-error")) return;
+  const p = document.getElementById(id);
+  if (p) p.remove();
+  field.removeAttribute("aria-invalid");
+  field.removeAttribute("aria-describedby");
+}
+
+// say shows a message that is not an error (a success, a proposal): in
+// the status box, announced politely, for 8 s.
+let sayTimer = null;
+function say(msg) {
+  $("#error").classList.add("hidden");
+  const n = $("#notice");
+  n.textContent = msg;
+  n.classList.remove("hidden");
+  clearTimeout(sayTimer);
+  sayTimer = setTimeout(() => n.classList.add("hidden"), 8000);
 }
 
 // pretty turns a status name into words: "ReadyForReview" → "Ready for review".
@@ -98,30 +163,12 @@ async function refresh() {
   }
   $("#sealed").textContent = info.sealed_tasks ? info.sealed_tasks + " tasks sealed for roles you do not hold" : "";
   const tasks = await api("/p/" + current + "/tasks?filter=" + encodeURIComponent($("#filter").value));
+  clearFieldError($("#filter"));
   renderTree(tasks);
   loadStatus();
   await loadLinks(); // links.js
   await loadProfile(false); // profiles.js
-  const cols = $("#columns");
-  const focusedCard = cols.contains(document.activeElement) ? document.activeElement.dataset.id : null;
-  cols.replaceChildren(...info.statuses.map((s) => {
-    const c = el("div", undefined, "column");
-    c.append(el("h3", pretty(s)));
-    for (const t of tasks.filter((t) => t.status === s)) {
-      const card = el("div", undefined, "card");
-      card.tabIndex = 0;
-      card.dataset.id = t.id;
-      card.append(el("div", t.title));
-      const meta = [t.assignees.length ? "@" + t.assignees.join(" @") : "", t.due ? "due " + t.due : "", t.comments ? t.comments + (t.comments === 1 ? " comment" : " comments") : ""].filter(Boolean).join(" · ");
-      card.append(el("div", meta, "meta"));
-      if (t.origin) card.append(originBadge(t.origin)); // links.js
-      card.onclick = () => openDetail(t.id);
-      card.onkeydown = (e) => { if (e.key === "Enter") openDetail(t.id); };
-      c.append(card);
-    }
-    return c;
-  }));
-  refocus("#columns .card", focusedCard);
+  renderBoard(tasks);
   const roleSel = $('#invite select[name="role"]');
   if (roleSel.dataset.roles !== roles) {
     const was = roleSel.value;
@@ -146,8 +193,8 @@ async function refresh() {
     const change = async (body, path) => {
       try {
         const r = await api("/p/" + current + "/members/" + m.id + path, body);
-        if (r.proposed) showError(new Error("Proposed: the charter asks a quorum; others approve it."));
-        else if (r.not_rekeyed && r.not_rekeyed.length) showError(new Error("Done; left for a key holder to re-key: " + r.not_rekeyed.join("; ")));
+        if (r.proposed) say("Proposed: the charter asks a quorum; others approve it.");
+        else if (r.not_rekeyed && r.not_rekeyed.length) say("Done; left for a key holder to re-key: " + r.not_rekeyed.join("; "));
         await refresh();
       } catch (err) { showError(err); }
     };
@@ -158,6 +205,7 @@ async function refresh() {
     const activity = el("td", m.inactive_since ? "inactive since " + m.inactive_since.slice(0, 10) : "active");
     if (m.inactive_since) activity.title = "Signed nothing since " + m.inactive_since + ", by the members' own clocks";
     tr.append(el("td", m.name), el("td", m.roles.join(", ")), activity, el("td", m.fingerprint), act);
+    labelCells(tr, "#members");
     return tr;
   }));
   $("#claims").replaceChildren(...(info.claims.length ? info.claims.map((c) => el("li",
@@ -166,6 +214,64 @@ async function refresh() {
     [el("li", "none")]));
   if (!$("#log").classList.contains("hidden")) await loadLog();
   if (openTask) await openDetail(openTask, true);
+}
+
+// The board shows at most pageSize cards per column, and "Show more"
+// adds as many again (colShown, per status, kept across live reloads): a
+// desk of 2,000 tasks would otherwise be one column thousands of cards
+// long, rebuilt at every change. The heading counts them all.
+const pageSize = 50;
+const colShown = new Map();
+let lastTasks = [];
+
+// renderBoard shows the tasks in one column per status.
+let boardDrawn = ""; // what the board shows, to skip rebuilding it unchanged (see renderTree)
+function renderBoard(tasks) {
+  lastTasks = tasks;
+  const drawn = JSON.stringify([tasks, info.statuses, [...colShown], $("#filter").value]);
+  if (drawn === boardDrawn) return;
+  boardDrawn = drawn;
+  const cols = $("#columns");
+  const focusedCard = cols.contains(document.activeElement) ? document.activeElement.dataset.id : null;
+  // A filter that matches nothing says so, in the board and the tree.
+  const filter = $("#filter").value.trim();
+  for (const v of ["#board", "#tree"]) {
+    const old = document.querySelector(v + " .empty");
+    if (old) old.remove();
+    if (tasks.length === 0) {
+      const p = el("p", filter ? "No task matches the filter “" + filter + "”. “All” shows every task." : "No tasks yet.", "empty");
+      p.setAttribute("role", "status");
+      (v === "#board" ? cols : $("#tree-list")).before(p);
+    }
+  }
+  cols.replaceChildren(...info.statuses.map((s) => {
+    const c = el("div", undefined, "column");
+    const mine = tasks.filter((t) => t.status === s);
+    const h = el("h3", pretty(s));
+    h.append(el("span", " " + mine.length, "count"));
+    c.append(h);
+    const shown = colShown.get(s) || pageSize;
+    for (const t of mine.slice(0, shown)) {
+      const card = el("div", undefined, "card");
+      card.tabIndex = 0;
+      card.dataset.id = t.id;
+      card.append(el("div", t.title));
+      const meta = [t.assignees.length ? "@" + t.assignees.join(" @") : "", t.due ? "due " + t.due : "", t.comments ? t.comments + (t.comments === 1 ? " comment" : " comments") : ""].filter(Boolean).join(" · ");
+      card.append(el("div", meta, "meta"));
+      if (t.origin) card.append(originBadge(t.origin)); // links.js
+      card.onclick = () => openDetail(t.id);
+      card.onkeydown = (e) => { if (e.key === "Enter") openDetail(t.id); };
+      c.append(card);
+    }
+    if (mine.length > shown) {
+      const more = el("button", "Show " + Math.min(pageSize, mine.length - shown) + " more (" + shown + " of " + mine.length + " shown)", "more");
+      more.type = "button";
+      more.onclick = () => { colShown.set(s, shown + pageSize); renderBoard(lastTasks); const next = [...document.querySelectorAll("#columns .column")][info.statuses.indexOf(s)].querySelectorAll(".card")[shown]; if (next) next.focus(); };
+      c.append(more);
+    }
+    return c;
+  }));
+  refocus("#columns .card", focusedCard);
 }
 
 // markdown renders a task body's light markdown — paragraphs, "- " lists,
@@ -202,46 +308,11 @@ function markdown(text) {
   return out;
 }
 
-// renderTree lists the tasks as a tree; Tab and Shift-Tab indent and
-// outdent the selected one (a move), Enter opens it.
-function renderTree(tasks) {
-  const byParent = new Map();
-  const ids = new Set(tasks.map((t) => t.id));
-  for (const t of tasks) {
-    const p = ids.has(t.parent) ? t.parent : "";
-    if (!byParent.has(p)) byParent.set(p, []);
-    byParent.get(p).push(t);
-  }
-  const build = (parent) => {
-    const ul = el("ul");
-    ul.setAttribute("role", "group");
-    const kids = byParent.get(parent) || [];
-    kids.forEach((t, i) => {
-      const li = el("li");
-      li.setAttribute("role", "treeitem");
-      const row = el("div", undefined, "row");
-      row.tabIndex = 0;
-      row.dataset.id = t.id;
-      row.append(el("span", t.title), el("span", pretty(t.status), "st"));
-      row.onclick = () => openDetail(t.id);
-      row.onkeydown = async (e) => {
-        if (e.key === "Enter") { openDetail(t.id); return; }
-        if (e.key !== "Tab") return;
-        e.preventDefault();
-        let to = null;
-        if (e.shiftKey) { if (!t.parent || !ids.has(t.parent)) return; const p = tasks.find((x) => x.id === t.parent); to = p.parent || ""; }
-        else { if (i === 0) return; to = kids[i - 1].id; }
-        try { await api("/p/" + current + "/tasks/" + t.id + "/move", {parent: to}); await refresh(); const r = document.querySelector('#tree-list .row[data-id="' + t.id + '"]'); if (r) r.focus(); } catch (err) { showError(err); }
-      };
-      li.append(row);
-      if (byParent.has(t.id)) li.append(build(t.id));
-      ul.append(li);
-    });
-    return ul;
-  };
-  const focused = $("#tree-list").contains(document.activeElement) ? document.activeElement.dataset.id : null;
-  $("#tree-list").replaceChildren(...build("").childNodes);
-  refocus("#tree-list .row", focused);
+// labelCells names each cell of a row after its column's heading, which
+// a phone's width shows before it (the table's rows become blocks).
+function labelCells(tr, table) {
+  const heads = [...document.querySelectorAll(table + " thead th")];
+  [...tr.children].forEach((td, i) => { if (heads[i]) td.dataset.label = heads[i].textContent; });
 }
 
 // refocus gives the focus back to the element among sel whose data-id is
@@ -286,10 +357,20 @@ async function loadStatus() {
   showTor(st.tor);
   const bar = $("#progress");
   if (st.working && st.total) { bar.max = st.total; bar.value = st.done; bar.classList.remove("hidden"); } else bar.classList.add("hidden");
-  if (st.working) { $("#status").textContent = "syncing " + st.working; return; }
-  if (!st.last) { $("#status").textContent = ""; return; }
-  const ago = Math.max(0, Math.round((Date.now() - Date.parse(st.last)) / 1000));
-  $("#status").textContent = "synced " + ago + " s ago" + (st.down && st.down.length ? " · relays down: " + st.down.join(", ") : "") + (st.behind && st.behind.length ? " · relays behind or refilled: " + st.behind.join(", ") : "") + (st.missing ? " · " + st.missing + " events missing" : "");
+  // #status is a live region: it is written only when what it says
+  // changes (a clock time, not "N s ago", which would be read out every
+  // second).
+  const say = (s) => { if ($("#status").textContent !== s) $("#status").textContent = s; };
+  // A round's counts ("1200 of 50000") change every second: they go in
+  // the progress bar and beside the live region, not in it.
+  const count = (st.working || "").match(/^(.*?):? (\d+ of \d+)$/);
+  $("#sync-count").textContent = count ? count[2] : "";
+  bar.setAttribute("aria-valuetext", st.working || "");
+  if (st.working) { say("syncing " + (count ? count[1] : st.working)); return; }
+  if (!st.last) { say(""); return; }
+  const last = new Date(st.last);
+  $("#status").title = "Last sync ended " + last.toLocaleString();
+  say("synced at " + last.toLocaleTimeString([], {hour: "2-digit", minute: "2-digit"}) + (st.down && st.down.length ? " · relays down: " + st.down.join(", ") : "") + (st.behind && st.behind.length ? " · relays behind or refilled: " + st.behind.join(", ") : "") + (st.missing ? " · " + st.missing + " events missing" : ""));
 }
 
 async function loadLog() {
@@ -305,6 +386,7 @@ async function loadLog() {
     if ((e.reason || "").includes("signed two different events")) tr.className = "void";
     const verdict = el("td", e.status + (e.reason ? ": " + e.reason : "") + (e.note ? " (" + e.note + ")" : ""), e.status);
     tr.append(el("td", e.time), el("td", e.author), el("td", e.kind), verdict);
+    labelCells(tr, "#log");
     return tr;
   }));
 }
@@ -338,8 +420,13 @@ async function openDetail(id, quiet) {
       st.value = d.task.status;
     }
     renderLinkDetail(d); // links.js
-    $("#d-comments").replaceChildren(...d.comments.map((c) => { const li = el("li"); li.append(el("strong", c.author + " "), el("span", c.time, "muted"), el("div", c.text)); return li; }));
-    $("#detail").classList.remove("hidden");
+    $("#d-comments").replaceChildren(...d.comments.map((c) => { const li = el("li"), body = el("div", undefined, "markdown"); body.append(...markdown(c.text)); li.append(el("span", c.author + " ", "author"), el("span", c.time, "muted"), body); return li; }));
+    const dlg = $("#detail");
+    if (dlg.classList.contains("hidden")) { // a dialog: the focus goes in, and back on closing
+      if (!dlg.contains(document.activeElement)) detailOpener = document.activeElement;
+      dlg.classList.remove("hidden");
+      $("#d-title").focus();
+    }
   } catch (e) { if (!quiet) showError(e); }
 }
 
@@ -347,16 +434,27 @@ document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("header nav button").forEach((b) => b.onclick = async () => {
     document.querySelectorAll("header nav button").forEach((x) => x.classList.toggle("active", x === b));
     document.querySelectorAll(".view").forEach((v) => v.classList.toggle("hidden", v.id !== b.dataset.view));
-    if (b.dataset.view !== "board" && b.dataset.view !== "tree") closeDetail();
+    if (b.dataset.view !== "board" && b.dataset.view !== "tree") closeDetail(true);
     if (b.dataset.view === "log") await loadLog().catch(showError);
     if (b.dataset.view === "charter") await loadCharter().catch(showError);
     if (b.dataset.view === "profile") await loadProfile(true).catch(showError);
   });
-  $("#pursuance").onchange = (e) => { current = e.target.value; $('#new-task select[name="visible_to"]').dataset.roles = ""; $('#invite select[name="role"]').dataset.roles = ""; $("#send-roles").dataset.roles = ""; $("#link-code").classList.add("hidden"); closeDetail(); refresh().catch(showError); };
-  $("#filter").onchange = () => refresh().catch(showError);
+  $("#pursuance").onchange = (e) => { current = e.target.value; $('#new-task select[name="visible_to"]').dataset.roles = ""; $('#invite select[name="role"]').dataset.roles = ""; $("#send-roles").dataset.roles = ""; $("#link-code").classList.add("hidden"); closeDetail(true); refresh().catch(showError); };
+  $("#filter").onchange = () => refresh().catch((err) => showError(err, $("#filter")));
   $("#mine").onclick = () => { $("#filter").value = "@me"; refresh().catch(showError); };
   $("#all").onclick = () => { $("#filter").value = ""; refresh().catch(showError); };
-  $("#close").onclick = closeDetail;
+  $("#close").onclick = () => closeDetail();
+  $("#error-close").onclick = () => $("#error").classList.add("hidden");
+  // The task panel is a modal dialog: Esc closes it, Tab stays in it.
+  $("#detail").addEventListener("keydown", (e) => {
+    if (e.key === "Escape") { e.preventDefault(); closeDetail(); return; }
+    if (e.key !== "Tab") return;
+    const f = [...$("#detail").querySelectorAll("button, input, select, textarea, a[href], [tabindex='0']")].filter((x) => !x.disabled && x.getClientRects().length > 0);
+    if (f.length === 0) return;
+    if (e.shiftKey && document.activeElement === f[0]) { e.preventDefault(); f[f.length - 1].focus(); } else if (!e.shiftKey && document.activeElement === f[f.length - 1]) { e.preventDefault(); f[0].focus(); }
+  });
+  $("#tree-expand").onclick = () => { collapsed.clear(); refresh().catch(showError); };
+  $("#tree-collapse").onclick = () => { document.querySelectorAll("#tree-list [role=treeitem][aria-expanded]").forEach((li) => collapsed.add(li.dataset.id)); refresh().catch(showError); };
   $("#d-edit-open").onclick = () => { $("#d-edit").classList.remove("hidden"); $("#d-edit").title.focus(); };
   $("#d-edit-cancel").onclick = () => { $("#d-edit").classList.add("hidden"); openDetail(openTask, true); };
   $("#d-edit").onsubmit = async (e) => {
@@ -375,7 +473,7 @@ document.addEventListener("DOMContentLoaded", () => {
     e.preventDefault();
     const f = e.target;
     const body = {title: f.title.value, body: f.body.value, visible_to: f.visible_to.value ? [f.visible_to.value] : [], due: f.due.value};
-    try { await api("/p/" + current + "/tasks", body); f.title.value = ""; f.body.value = ""; await refresh(); } catch (err) { showError(err); }
+    try { await api("/p/" + current + "/tasks", body); f.title.value = ""; f.body.value = ""; clearFieldError(f.title); await refresh(); } catch (err) { showError(err, f.title); }
   };
   $("#d-status").onchange = async (e) => {
     try { await api("/p/" + current + "/tasks/" + openTask + "/status", {status: e.target.value, report: reporting()}); await refresh(); } catch (err) { showError(err); }
@@ -384,21 +482,22 @@ document.addEventListener("DOMContentLoaded", () => {
     try {
       const r = await api("/p/" + current + "/charter", {yaml: $("#charter-yaml").value});
       $("#charter-errors").replaceChildren(...(r.errors || []).map((e) => el("li", (e.line ? "line " + e.line + ": " : "") + e.message)));
-      if (!r.errors || r.errors.length === 0) { showError(new Error(r.proposed ? "Amendment proposed: others approve it." : "Charter amended.")); await loadPursuances(); }
+      if (!r.errors || r.errors.length === 0) { say(r.proposed ? "Amendment proposed: others approve it." : "Charter amended."); await loadPursuances(); }
     } catch (err) { showError(err); }
   };
   $("#d-assign").onsubmit = async (e) => {
     e.preventDefault();
-    try { await api("/p/" + current + "/tasks/" + openTask + "/assign", {who: e.target.who.value}); e.target.who.value = ""; await refresh(); } catch (err) { showError(err); }
+    try { await api("/p/" + current + "/tasks/" + openTask + "/assign", {who: e.target.who.value}); e.target.who.value = ""; clearFieldError(e.target.who); await refresh(); } catch (err) { showError(err, e.target.who); }
   };
   $("#add-relay").onsubmit = async (e) => {
     e.preventDefault();
     try {
       const r = await api("/p/" + current + "/relays", {add: e.target.url.value});
-      if (r.proposed) showError(new Error("Proposed: the charter asks a quorum; others approve it."));
+      if (r.proposed) say("Proposed: the charter asks a quorum; others approve it.");
       e.target.url.value = "";
+      clearFieldError(e.target.url);
       await refresh();
-    } catch (err) { showError(err); }
+    } catch (err) { showError(err, e.target.url); }
   };
   $("#invite").onsubmit = async (e) => {
     e.preventDefault();
@@ -438,17 +537,17 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#found").onsubmit = async (e) => {
     e.preventDefault();
     const f = e.target;
-    if (!f.name.value.trim()) { showError(new Error("Give the new pursuance a name.")); return; }
+    if (!f.name.value.trim()) { showError(new Error("Give the new pursuance a name."), f.name); return; }
     try {
       const r = await api("/pursuances", {name: f.name.value, template: f.template.value, charter: f.template.value === "" ? f.charter.value : ""});
-      current = r.pursuance; f.name.value = ""; f.classList.add("hidden");
+      current = r.pursuance; f.name.value = ""; clearFieldError(f.name); f.classList.add("hidden");
       $('#new-task select[name="visible_to"]').dataset.roles = ""; $('#invite select[name="role"]').dataset.roles = "";
       await loadPursuances();
-    } catch (err) { showError(err); }
+    } catch (err) { showError(err, f.template.value === "" ? f.charter : f.name); }
   };
   $("#join").onclick = async () => {
     const f = $("#found");
-    try { await joinWith(f.code.value.trim()); f.code.value = ""; f.classList.add("hidden"); } catch (err) { showError(err); }
+    try { await joinWith(f.code.value.trim()); f.code.value = ""; clearFieldError(f.code); f.classList.add("hidden"); } catch (err) { showError(err, f.code); }
   };
   $("#sync").onclick = async () => {
     if (!current) return;
@@ -456,7 +555,7 @@ document.addEventListener("DOMContentLoaded", () => {
   };
   $("#d-comment").onsubmit = async (e) => {
     e.preventDefault();
-    try { await api("/p/" + current + "/tasks/" + openTask + "/comments", {text: e.target.text.value, report: reporting()}); e.target.text.value = ""; await refresh(); } catch (err) { showError(err); }
+    try { await api("/p/" + current + "/tasks/" + openTask + "/comments", {text: e.target.text.value, report: reporting()}); e.target.text.value = ""; clearFieldError(e.target.text); await refresh(); } catch (err) { showError(err, e.target.text); }
   };
   if (!token) { lockOut(); return; }
   loadPursuances().catch(showError);

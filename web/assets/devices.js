@@ -3,7 +3,7 @@
 // Devices page lists the member's devices, approves a new home's request
 // code, accepts an approval on a home that asked to be a device, and
 // revokes a device. Uses app.js's api, el, $, showError, loadPursuances,
-// closeDetail and links.js's say.
+// closeDetail and say.
 
 // loadDevices shows the member's devices, and the accept form on a home
 // that waits for its approval.
@@ -50,7 +50,7 @@ function showDevices() {
   document.querySelectorAll(".view").forEach((v) => v.classList.toggle("hidden", v.id !== "devices"));
   $("#discover-open").classList.remove("active");
   $("#devices-open").classList.add("active");
-  closeDetail();
+  closeDetail(true);
   loadDevices().catch(showError);
 }
 

@@ -8,15 +8,6 @@
 let links = []; // the links of the current pursuance (GET /links)
 const reportTasks = new Set(); // received tasks whose changes this page reports back: the member's choice, per task
 
-// say shows a message that is not an error, where errors show.
-function say(msg) {
-  const e = $("#error");
-  e.textContent = msg;
-  e.classList.add("info");
-  e.classList.remove("hidden");
-  setTimeout(() => { e.classList.add("hidden"); e.classList.remove("info"); }, 6000);
-}
-
 // copyText copies text, and says so on the button; where the clipboard
 // is refused, it selects the text for the member to copy.
 async function copyText(text, button, select) {

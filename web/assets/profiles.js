@@ -126,7 +126,7 @@ function showDiscover() {
   document.querySelectorAll("header nav button").forEach((x) => x.classList.remove("active"));
   document.querySelectorAll(".view").forEach((v) => v.classList.toggle("hidden", v.id !== "discover"));
   $("#discover-open").classList.add("active");
-  closeDetail();
+  closeDetail(true);
   const f = $("#discover-form");
   if (!f.relay.value) f.relay.value = localStorage.getItem("pursuance-directory") || "";
   (f.relay.value ? f.q : f.relay).focus();

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -24,13 +23,7 @@ import (
 // pursuances, and the laptop lists the phone. She revokes the phone from
 // the laptop's page, which then shows it revoked.
 func TestBrowserDevices(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts real nodes, a relay and a browser")
-	}
-	chrome, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Skip("chromium is not installed (Debian's chromium package; .ci/run installs it): TestBrowserDevices needs it")
-	}
+	actx := newChromium(t, 1280, 900, 2*time.Minute)
 	rp := startRelay(t, t.TempDir())
 	t.Cleanup(func() {
 		rp.cmd.Process.Signal(syscall.SIGTERM)
@@ -46,11 +39,6 @@ func TestBrowserDevices(t *testing.T) {
 	}
 	laptop, phone := runUp(t, "laptop", laptopHome, env), runUp(t, "phone", phoneHome, env)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	actx, acancel := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chrome), chromedp.NoSandbox, chromedp.WindowSize(1280, 900))...)
-	defer acancel()
 	ltab, cancelL := chromedp.NewContext(actx)
 	defer cancelL()
 	ptab, cancelP := chromedp.NewContext(ltab)
@@ -58,33 +46,8 @@ func TestBrowserDevices(t *testing.T) {
 	nodes := func() string {
 		return "\n--- the laptop's node:\n" + laptop.stderr() + "\n--- the phone's node:\n" + phone.stderr()
 	}
-	run := func(tab context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(tab, steps...); err != nil {
-			t.Fatalf("%s: %v%s", what, err, nodes())
-		}
-	}
-	// poll waits for what a person would look for; 20 s covers a node's
-	// round under -race on a loaded two-core machine.
-	poll := func(tab context.Context, what, js string) {
-		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
-		var err error
-		for {
-			err = chromedp.Do(tab, chromedp.Poll[chromedp.Void](js, chromedp.WithPollingTimeout(time.Until(deadline))))
-			if err == nil || time.Now().After(deadline) || !navigated(err) {
-				break
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		if err != nil {
-			page, _ := chromedp.Run(tab, chromedp.Evaluate[string](`document.querySelector("main").innerText + " | error: " + document.querySelector("#error").textContent`))
-			t.Fatalf("%s: %v; the page shows: %.2000s%s", what, err, page, nodes())
-		}
-	}
-	press := func(sel string) chromedp.Action[chromedp.Void] {
-		return chromedp.Evaluate[chromedp.Void](`(() => { const e = document.querySelector(` + "`" + sel + "`" + `); if (!e || e.getClientRects().length === 0) throw new Error("no visible ` + strings.ReplaceAll(sel, `"`, `'`) + `"); e.click(); })()`)
-	}
+	pg := newPages(t, nodes)
+	run, poll := pg.run, pg.poll
 	login := func(tab context.Context, n *upNode) {
 		t.Helper()
 		run(tab, "log in", chromedp.Navigate(n.login))

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -30,14 +29,7 @@ import (
 // himself among its members, a researcher, whose Profile view says the
 // rules' refusal instead of offering to publish.
 func TestBrowserKnock(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts real nodes, a relay and a browser")
-	}
-	chrome, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Skip("chromium is not installed (Debian's chromium package; .ci/run installs it): TestBrowserKnock needs it")
-	}
-	shots := os.Getenv("PURSUANCE_SCREENSHOTS")
+	actx := newChromium(t, 1280, 900, 2*time.Minute)
 	rp := startRelay(t, t.TempDir(), "--directory")
 	t.Cleanup(func() {
 		rp.cmd.Process.Signal(syscall.SIGTERM)
@@ -54,11 +46,6 @@ func TestBrowserKnock(t *testing.T) {
 	// as the text it is.
 	const msg = `I translate Farsi; <img src=x onerror="window.pwned=1"><b>Dana</b> sent me.`
 
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	actx, acancel := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chrome), chromedp.NoSandbox, chromedp.WindowSize(1280, 900))...)
-	defer acancel()
 	etab, cancelE := chromedp.NewContext(actx)
 	defer cancelE()
 	gtab, cancelG := chromedp.NewContext(etab)
@@ -66,52 +53,9 @@ func TestBrowserKnock(t *testing.T) {
 	nodes := func() string {
 		return "\n--- Erin's node:\n" + erin.stderr() + "\n--- Gus's node:\n" + gus.stderr()
 	}
-	run := func(tab context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(tab, steps...); err != nil {
-			t.Fatalf("%s: %v%s", what, err, nodes())
-		}
-	}
-	// poll waits for what a person would look for; 20 s covers a node's
-	// round under -race on a loaded two-core machine.
-	poll := func(tab context.Context, what, js string) {
-		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
-		var err error
-		for {
-			err = chromedp.Do(tab, chromedp.Poll[chromedp.Void](js, chromedp.WithPollingTimeout(time.Until(deadline))))
-			if err == nil || time.Now().After(deadline) || !navigated(err) {
-				break
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		if err != nil {
-			page, _ := chromedp.Run(tab, chromedp.Evaluate[string](`document.querySelector("main").innerText + " | error: " + document.querySelector("#error").textContent`))
-			t.Fatalf("%s: %v; the page shows: %.2000s%s", what, err, page, nodes())
-		}
-	}
-	shot := func(tab context.Context, name string) {
-		t.Helper()
-		if shots == "" {
-			return
-		}
-		png, err := chromedp.Run(tab, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", name, err)
-		}
-		if err := os.WriteFile(filepath.Join(shots, name+".png"), png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	pg := newPages(t, nodes)
+	run, poll, shot := pg.run, pg.poll, pg.shot
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
-	// press clicks a control from inside the page, where finding and
-	// clicking are one step (see TestBrowserLinks).
-	press := func(sel string) chromedp.Action[chromedp.Void] {
-		return chromedp.Evaluate[chromedp.Void](`(() => { const e = document.querySelector(` + "`" + sel + "`" + `); if (!e || e.getClientRects().length === 0) throw new Error("no visible ` + strings.ReplaceAll(sel, `"`, `'`) + `"); e.click(); })()`)
-	}
-	view := func(name string) chromedp.Action[chromedp.Void] {
-		return press(`nav button[data-view="` + name + `"]`)
-	}
 	fits := `document.documentElement.scrollWidth <= window.innerWidth`
 	login := func(tab context.Context, n *upNode) {
 		t.Helper()

@@ -31,14 +31,7 @@ import (
 // hour only: everything travels by the live streams, the link's channel
 // included.
 func TestBrowserLinks(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts real nodes, a relay and a browser")
-	}
-	chrome, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Skip("chromium is not installed (Debian's chromium package; .ci/run installs it): TestBrowserLinks needs it")
-	}
-	shots := os.Getenv("PURSUANCE_SCREENSHOTS")
+	actx := newChromium(t, 1280, 900, 2*time.Minute)
 	rp := startRelay(t, t.TempDir())
 	t.Cleanup(func() {
 		rp.cmd.Process.Signal(syscall.SIGTERM)
@@ -52,11 +45,6 @@ func TestBrowserLinks(t *testing.T) {
 	}
 	alice, bea := start("Alice"), start("Bea")
 
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	actx, acancel := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chrome), chromedp.NoSandbox, chromedp.WindowSize(1280, 900))...)
-	defer acancel()
 	atab, cancelA := chromedp.NewContext(actx)
 	defer cancelA()
 	btab, cancelB := chromedp.NewContext(atab)
@@ -64,53 +52,9 @@ func TestBrowserLinks(t *testing.T) {
 	nodes := func() string {
 		return "\n--- Alice's node:\n" + alice.stderr() + "\n--- Bea's node:\n" + bea.stderr()
 	}
-	run := func(tab context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(tab, steps...); err != nil {
-			t.Fatalf("%s: %v%s", what, err, nodes())
-		}
-	}
-	// poll waits for what a person would look for; 20 s covers a node's
-	// round under -race on a loaded two-core machine.
-	poll := func(tab context.Context, what, js string) {
-		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
-		var err error
-		for {
-			err = chromedp.Do(tab, chromedp.Poll[chromedp.Void](js, chromedp.WithPollingTimeout(time.Until(deadline))))
-			if err == nil || time.Now().After(deadline) || !navigated(err) {
-				break
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		if err != nil {
-			page, _ := chromedp.Run(tab, chromedp.Evaluate[string](`document.querySelector("main").innerText + " | error: " + document.querySelector("#error").textContent`))
-			t.Fatalf("%s: %v; the page shows: %.2000s%s", what, err, page, nodes())
-		}
-	}
-	shot := func(tab context.Context, name string) {
-		t.Helper()
-		if shots == "" {
-			return
-		}
-		png, err := chromedp.Run(tab, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", name, err)
-		}
-		if err := os.WriteFile(filepath.Join(shots, name+".png"), png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	pg := newPages(t, nodes)
+	run, poll, shot := pg.run, pg.poll, pg.shot
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
-	// press clicks a control from inside the page, where finding and
-	// clicking are one step: a header that reflows (the sync status
-	// changes every second) cannot move it between the two.
-	press := func(sel string) chromedp.Action[chromedp.Void] {
-		return chromedp.Evaluate[chromedp.Void](`(() => { const e = document.querySelector(` + "`" + sel + "`" + `); if (!e || e.getClientRects().length === 0) throw new Error("no visible ` + strings.ReplaceAll(sel, `"`, `'`) + `"); e.click(); })()`)
-	}
-	view := func(name string) chromedp.Action[chromedp.Void] {
-		return press(`nav button[data-view="` + name + `"]`)
-	}
 	// Each founds a desk in its page and puts its log on the relay.
 	found := func(tab context.Context, n *upNode, name string) {
 		t.Helper()

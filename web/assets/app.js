@@ -214,7 +214,12 @@ async function refresh() {
     [el("li", "none")]));
   if (!$("#log").classList.contains("hidden")) await loadLog();
   if (openTask) await openDetail(openTask, true);
+  for (const f of afterRefresh) f(); // inbox.js, activity.js, search.js
 }
+
+// afterRefresh are called after each refresh of the page's pursuance:
+// the modules that show more of it reload what they show.
+const afterRefresh = [];
 
 // The board shows at most pageSize cards per column, and "Show more"
 // adds as many again (colShown, per status, kept across live reloads): a

@@ -64,3 +64,43 @@ func TestQuery(t *testing.T) {
 		t.Errorf("too many words: %v", err)
 	}
 }
+
+// TestIndexInMemory: the index is a database with no file (the home's
+// events are encrypted at rest; an index file would hold their
+// plaintext), whose temporary storage is memory too, and two indexes do
+// not share one database.
+func TestIndexInMemory(t *testing.T) {
+	ctx := context.Background()
+	a, err := Build(ctx, tasks())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := Build(ctx, tasks()[:1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	rows, err := a.db.QueryContext(ctx, "PRAGMA database_list")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var seq int
+		var name, file string
+		if err := rows.Scan(&seq, &name, &file); err != nil {
+			t.Fatal(err)
+		}
+		if file != "" {
+			t.Errorf("database %s is the file %s", name, file)
+		}
+	}
+	rows.Close()
+	var store int
+	if err := a.db.QueryRowContext(ctx, "PRAGMA temp_store").Scan(&store); err != nil || store != 2 {
+		t.Errorf("temp_store %d (%v), want 2 (memory)", store, err)
+	}
+	if hits, _ := b.Query(ctx, "source"); len(hits) != 0 {
+		t.Errorf("the second index holds the first's tasks: %+v", hits)
+	}
+}

@@ -30,6 +30,7 @@ const inboxWhy = {
     <p class="muted">What concerns you since your last visit: tasks assigned to you or your roles, mentions (@your name), answers on tasks you created, commented on or hold, tasks handed to this pursuance, newcomers, and proposals waiting for your approval. Computed on this machine from the pursuance's log.</p>
     <div class="toolbar"><span id="inbox-count" role="status"></span>
       <label class="check"><input type="checkbox" id="inbox-desktop"> Desktop notifications</label></div>
+    <ul id="inbox-requests" class="entries" aria-label="Join requests"></ul>
     <ul id="inbox-list" class="entries" aria-labelledby="inbox-h"></ul>`;
   $("#board").before(sec);
 })();
@@ -69,10 +70,33 @@ async function loadInbox() {
   return r;
 }
 
+// loadInboxRequests lists the join requests waiting for an answer, for a
+// holder of the intake role of a pursuance with a public profile. They
+// are read from the relays (GET /api/p/P/requests), so only when the
+// inbox is opened, not at every reload; for everyone else the node says
+// there are none to read, and the list stays empty.
+async function loadInboxRequests() {
+  const box = $("#inbox-requests");
+  let reqs = [];
+  try { reqs = (await api("/p/" + current + "/requests")).filter((q) => q.status === "waiting"); } catch (err) { /* no profile, or not an intake holder */ }
+  box.replaceChildren(...(reqs.length ? [(() => {
+    const li = el("li", undefined, "entry notice unread");
+    const head = el("p", undefined, "why");
+    head.append(el("strong", "Join requests"));
+    const a = el("a", reqs.length + (reqs.length === 1 ? " request to join waits" : " requests to join wait") + " for an answer: " + reqs.map((q) => q.name).join(", "));
+    a.href = "#/p/" + current + "/profile";
+    const what = el("p");
+    what.append(a);
+    li.append(head, what);
+    return li;
+  })()] : []));
+}
+
 // showInbox loads the inbox and marks the visit: what it lists stays
 // marked new on the page until the next visit.
 async function showInbox() {
   try {
+    loadInboxRequests();
     const r = await loadInbox();
     if (r && r.unread) { await api("/p/" + current + "/inbox/seen", {}); inboxUnread = 0; $("#inbox-badge").classList.add("hidden"); $("#inbox-open").setAttribute("aria-label", "Inbox"); }
   } catch (err) { showError(err); }

@@ -122,5 +122,10 @@ func (s *Server) inboxSeen(r *http.Request, n *app.Node) (any, error) {
 	for k, v := range activity.Head(st) {
 		m[k.String()] = v
 	}
-	return map[string]int{"unread": 0}, n.SetSeen(st.Pursuance(), m)
+	return unchanged{map[string]int{"unread": 0}}, n.SetSeen(st.Pursuance(), m)
 }
+
+// unchanged is the answer of a POST that changed nothing of the
+// pursuance (a mark kept in the home only): api neither reloads the open
+// pages nor has the node sync for it.
+type unchanged struct{ v any }

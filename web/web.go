@@ -200,7 +200,9 @@ func (s *Server) api(h func(r *http.Request, n *app.Node) (any, error)) http.Han
 			writeErr(w, status, err)
 			return
 		}
-		if r.Method == http.MethodPost {
+		if u, ok := v.(unchanged); ok {
+			v = u.v
+		} else if r.Method == http.MethodPost {
 			s.Notify()
 			if s.Changed != nil {
 				s.Changed()

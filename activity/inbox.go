@@ -53,7 +53,8 @@ type Notice struct {
 // Inbox returns what in s asks for the attention of member me: events of
 // other members that assign it (or its roles) a task, mention it, answer
 // on a task it follows (created, commented on, or assigned to it or its
-// roles), hand a task to the pursuance, or admit a newcomer; and the open
+// roles), or admit a newcomer; the tasks handed to the pursuance over a
+// link (whoever's node received them, its own included); and the open
 // proposals it may approve and has not. Newest first, at most MaxInbox,
 // each unread when the mark does not cover it; unread counts them all.
 func Inbox(s *state.State, me identity.PublicKey, seen Mark) (notices []Notice, unread int) {
@@ -67,7 +68,10 @@ func Inbox(s *state.State, me identity.PublicKey, seen Mark) (notices []Notice, 
 	log := s.Log()
 	for i := len(log) - 1; i >= 0; i-- {
 		en := log[i]
-		if !en.Accepted || s.MemberOf(en.Author) == me {
+		// The member's own acts are no news to it, except a hand-off its
+		// node received by itself (app's link sync signs the receive).
+		_, received := en.Op.(*state.LinkReceive)
+		if !en.Accepted || s.MemberOf(en.Author) == me && !received {
 			continue
 		}
 		why := reason(s, d, en, me, roles, name, follows)

@@ -152,3 +152,20 @@ func TestBrowserInbox(t *testing.T) {
 	get(atab, "another comment", callAPI("/p/"+p+"/tasks/"+memo+"/comments", `{text: "Any news, @Bob?"}`, ""))
 	poll(btab, "a desktop notification and a new count", `window.told.length === 1 && window.told[0] === "Pursuance: Alice commented on 'Verify the memo'" && document.querySelector("#inbox-badge").textContent === "1"`)
 }
+
+// TestBrowserLockedWinsOverStopped: a request that failed while the node
+// restarted, ending after another one's 401, leaves the page asking to
+// log in; it used to add "your node stopped" on top, and the page showed
+// neither (TestBrowser's restart saw it under load). The order is forced
+// in the page: the 401 first, the failure after.
+func TestBrowserLockedWinsOverStopped(t *testing.T) {
+	actx := newChromium(t, 1280, 900, time.Minute)
+	alice := quickUp(t, "Alice")
+	tab, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	pg := newPages(t, func() string { return "\n--- Alice's node:\n" + alice.stderr() })
+	pg.run(tab, "log in", chromedp.Navigate(alice.login))
+	pg.poll(tab, "logged in", `location.pathname === "/" && document.querySelector("#me")?.textContent !== ""`)
+	pg.run(tab, "a 401, then a late failure", chromedp.Evaluate[chromedp.Void](`lockOut(); nodeStopped()`))
+	pg.poll(tab, "asks to log in", `document.body.classList.contains("locked") && !document.body.classList.contains("stopped") && getComputedStyle(document.querySelector("#locked")).display !== "none"`)
+}

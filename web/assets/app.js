@@ -33,7 +33,7 @@ let detailOpener = null;
 let stopped = false;
 const stoppedMessage = "Your node stopped: run `pursuance up` to start it again.";
 function nodeStopped() {
-  if (stopped) return;
+  if (stopped || locked) return; // a 401 came: the node runs (a request that failed before it ends late)
   stopped = true;
   document.body.classList.add("stopped");
   $("#error").classList.add("hidden");
@@ -56,6 +56,8 @@ async function api(path, body) {
 function lockOut() {
   if (locked) return;
   locked = true;
+  stopped = false; // it answered
+  document.body.classList.remove("stopped");
   localStorage.removeItem("pursuance-token");
   document.body.classList.add("locked");
 }

@@ -18,6 +18,7 @@ import (
 // listening on 127.0.0.1, its JetStream store in t.TempDir()).
 func TestMain(m *testing.M) {
 	natstest.Main() // a NATS server run as a child process of this binary
+	frontMain()     // a relay front, likewise
 	os.Exit(m.Run())
 }
 

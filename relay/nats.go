@@ -84,7 +84,8 @@ const (
 	DefaultNATSStream     = "PURSUANCE"
 	DefaultNATSDuplicates = 2 * time.Minute
 	natsReplicasCluster   = 3
-	natsRequestTimeout    = 10 * time.Second // of one JetStream request, an append's acknowledgement included
+	natsRequestTimeout    = 10 * time.Second // of one JetStream request
+	natsAckTimeout        = 5 * time.Second  // for an envelope's acknowledgement: past it, the append fails (500) and the client sends it again
 	natsStaleRetries      = 200              // reads of a lagging replica retried before answering what it holds
 	natsStaleWait         = 5 * time.Millisecond
 	natsUsageTTL          = time.Second // a topic's bytes are looked up at most this often (own appends counted between)
@@ -92,6 +93,7 @@ const (
 	natsScanBatch         = 1000 // entries a prune reads at a time
 	natsMaxKnownTopics    = 1 << 16
 	natsMinPayload        = 1<<20 + 1<<10
+	natsOpenAttempt       = 2 * time.Second // one try at the stream while a cluster elects its leaders
 )
 
 // ParseNATSStore splits a --store value nats://HOST:PORT[,HOST:PORT…][?stream=S&replicas=R&duplicates=D]
@@ -172,7 +174,7 @@ func OpenNATS(ctx context.Context, servers string, o NATSOptions) (_ *NATS, err 
 	if mp := n.nc.MaxPayload(); mp < natsMinPayload {
 		return nil, fmt.Errorf("relay store: the NATS servers take messages of at most %d bytes; the relay needs %d (an envelope of 1 MiB and its header): set max_payload: 2MB in their configuration", mp, natsMinPayload)
 	}
-	if n.js, err = jetstream.New(n.nc, jetstream.WithPublishAsyncTimeout(natsRequestTimeout), jetstream.WithDefaultTimeout(natsRequestTimeout)); err != nil {
+	if n.js, err = jetstream.New(n.nc, jetstream.WithPublishAsyncTimeout(natsAckTimeout), jetstream.WithDefaultTimeout(natsRequestTimeout)); err != nil {
 		return nil, fmt.Errorf("relay store: %w", err)
 	}
 	replicas := o.Replicas
@@ -197,17 +199,17 @@ func OpenNATS(ctx context.Context, servers string, o NATSOptions) (_ *NATS, err 
 		AllowDirect: true,
 		Metadata:    map[string]string{natsInstanceKey: hex.EncodeToString(id[:])},
 	}
-	st, err := n.js.CreateStream(ctx, cfg)
-	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-		// Made before (by this front, or another): keep its instance, and
-		// bring its age limit to ours.
-		if st, err = n.js.Stream(ctx, o.Stream); err == nil {
-			have := st.CachedInfo().Config
-			if have.MaxAge != o.MaxAge {
-				have.MaxAge = o.MaxAge
-				st, err = n.js.UpdateStream(ctx, have)
-			}
+	// A cluster that has just started answers nothing until it has
+	// elected its leaders: ask again, each time for a short while.
+	var st jetstream.Stream
+	for {
+		actx, cancel := context.WithTimeout(ctx, natsOpenAttempt)
+		st, err = n.openStream(actx, cfg)
+		cancel()
+		if err == nil || ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, jetstream.ErrNoStreamResponse) && !errors.Is(err, nats.ErrNoResponders) {
+			break
 		}
+		n.log.Info("waiting for the NATS cluster's JetStream", "err", err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("relay store: the JetStream stream %s: %w", o.Stream, err)
@@ -226,6 +228,24 @@ func OpenNATS(ctx context.Context, servers string, o NATSOptions) (_ *NATS, err 
 		return nil, fmt.Errorf("relay store: the live feed: %w", err)
 	}
 	return n, nil
+}
+
+// openStream creates the relay's stream, or opens it: made before by this
+// front or another, it keeps its instance and takes our age limit.
+func (n *NATS) openStream(ctx context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+	st, err := n.js.CreateStream(ctx, cfg)
+	if !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		return st, err
+	}
+	if st, err = n.js.Stream(ctx, cfg.Name); err != nil {
+		return nil, err
+	}
+	have := st.CachedInfo().Config
+	if have.MaxAge != cfg.MaxAge {
+		have.MaxAge = cfg.MaxAge
+		return n.js.UpdateStream(ctx, have)
+	}
+	return st, nil
 }
 
 // delivered takes one entry of the live feed.

@@ -8,6 +8,7 @@ package natstest
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -22,6 +23,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Options describe one server.
@@ -137,13 +140,27 @@ func Main() {
 	os.Exit(0)
 }
 
-// Proc is a server run as a child process of the test binary.
+// Proc is a server run as a child process of the test binary (or
+// another child, StartChild).
 type Proc struct {
 	Opts Options
-	URL  string
+	URL  string // what the child printed after "ready "
+	env  string // NAME=VALUE that tells the child what to run
 	t    testing.TB
 	mu   sync.Mutex
 	cmd  *exec.Cmd
+}
+
+// StartChild runs the test binary as a child process with env
+// (NAME=VALUE) set, for a TestMain that runs something else than the
+// tests when it sees it and prints "ready URL" once it serves. It waits
+// for that line; the child is killed when the test ends.
+func StartChild(t testing.TB, env string) *Proc {
+	t.Helper()
+	p := &Proc{env: env, t: t}
+	p.Restart()
+	t.Cleanup(p.Kill)
+	return p
 }
 
 // StartProc starts a server in a child process (the test binary, whose
@@ -153,14 +170,7 @@ func StartProc(t testing.TB, o Options) *Proc {
 	t.Helper()
 	p := &Proc{Opts: o, t: t}
 	p.Restart()
-	t.Cleanup(func() {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		if p.cmd != nil {
-			p.cmd.Process.Kill()
-			p.cmd.Wait()
-		}
-	})
+	t.Cleanup(p.Kill)
 	return p
 }
 
@@ -174,9 +184,13 @@ func (p *Proc) Restart() {
 }
 
 func (p *Proc) restart() error {
-	spec, _ := json.Marshal(p.Opts)
+	env := p.env
+	if env == "" {
+		spec, _ := json.Marshal(p.Opts)
+		env = childEnv + "=" + string(spec)
+	}
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"="+string(spec))
+	cmd.Env = append(os.Environ(), env)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -203,7 +217,35 @@ func (p *Proc) restart() error {
 	case <-time.After(readyTimeout):
 		cmd.Process.Kill()
 		cmd.Wait()
-		return fmt.Errorf("NATS server %s did not start", p.Opts.Name)
+		return fmt.Errorf("child %s did not start", env)
+	}
+}
+
+// WaitJetStream waits until the servers answer JetStream requests: a
+// cluster has elected its meta leader.
+func WaitJetStream(t testing.TB, servers string) {
+	t.Helper()
+	nc, err := nats.Connect(servers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(readyTimeout)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_, err := js.AccountInfo(ctx)
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the NATS cluster's JetStream is not ready: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
@@ -248,19 +290,14 @@ func Cluster(t testing.TB, n int) ([]*Proc, string) {
 	}
 	wg.Wait()
 	for _, p := range procs {
-		t.Cleanup(func() {
-			p.mu.Lock()
-			defer p.mu.Unlock()
-			if p.cmd != nil {
-				p.cmd.Process.Kill()
-				p.cmd.Wait()
-			}
-		})
+		t.Cleanup(p.Kill)
 	}
 	for _, err := range errs {
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
-	return procs, strings.Join(urls, ",")
+	servers := strings.Join(urls, ",")
+	WaitJetStream(t, servers)
+	return procs, servers
 }

@@ -46,6 +46,11 @@ type NATS struct {
 	closed   bool
 	cons     jetstream.ConsumeContext
 
+	fmu       sync.Mutex // guards the live feed's entries waiting
+	feed      map[keys.Topic][]Entry
+	feedN     int
+	feedTimer *time.Timer
+
 	kmu   sync.Mutex
 	known map[keys.Topic]uint64 // the highest cursor this front knows a topic holds: a read must reach it
 
@@ -93,7 +98,9 @@ const (
 	natsScanBatch         = 1000 // entries a prune reads at a time
 	natsMaxKnownTopics    = 1 << 16
 	natsMinPayload        = 1<<20 + 1<<10
-	natsOpenAttempt       = 2 * time.Second // one try at the stream while a cluster elects its leaders
+	natsFeedBatch         = 1024                 // live entries handed on at once at most
+	natsFeedWait          = 2 * time.Millisecond // for more live entries the consumer says are pending
+	natsOpenAttempt       = 2 * time.Second      // one try at the stream while a cluster elects its leaders
 )
 
 // ParseNATSStore splits a --store value nats://HOST:PORT[,HOST:PORT…][?stream=S&replicas=R&duplicates=D]
@@ -248,7 +255,11 @@ func (n *NATS) openStream(ctx context.Context, cfg jetstream.StreamConfig) (jets
 	return st, nil
 }
 
-// delivered takes one entry of the live feed.
+// delivered takes one entry of the live feed. Entries that come together
+// (an append's batch, several appends) are handed on together, as a
+// commit of the SQLite store is, so that a subscriber gets them in one
+// message: an entry waits while the consumer says more are pending, up to
+// natsFeedBatch entries or natsFeedWait.
 func (n *NATS) delivered(m jetstream.Msg) {
 	md, err := m.Metadata()
 	if err != nil {
@@ -260,11 +271,41 @@ func (n *NATS) delivered(m jetstream.Msg) {
 	}
 	seq := md.Sequence.Stream
 	n.sawCursor(topic, seq)
+	n.fmu.Lock()
+	if n.feed == nil {
+		n.feed = map[keys.Topic][]Entry{}
+	}
+	n.feed[topic] = append(n.feed[topic], Entry{Cursor: seq, Envelope: m.Data()})
+	n.feedN++
+	if md.NumPending > 0 && n.feedN < natsFeedBatch {
+		if n.feedTimer == nil {
+			n.feedTimer = time.AfterFunc(natsFeedWait, n.flushFeed)
+		}
+		n.fmu.Unlock()
+		return
+	}
+	n.fmu.Unlock()
+	n.flushFeed()
+}
+
+// flushFeed hands the entries waiting to the server's live subscribers.
+func (n *NATS) flushFeed() {
+	n.fmu.Lock()
+	defer n.fmu.Unlock() // held while handing on: batches stay in order
+	if n.feedTimer != nil {
+		n.feedTimer.Stop()
+		n.feedTimer = nil
+	}
+	if n.feedN == 0 {
+		return
+	}
+	batch := n.feed
+	n.feed, n.feedN = nil, 0
 	n.mu.Lock()
 	fn := n.onCommit
 	n.mu.Unlock()
 	if fn != nil {
-		fn(map[keys.Topic][]Entry{topic: {{Cursor: seq, Envelope: m.Data()}}})
+		fn(batch)
 	}
 }
 

@@ -385,3 +385,47 @@ func TestNATSFrontKilled(t *testing.T) {
 		}
 	}
 }
+
+// What the NATS cluster holds of an append is what a relay holds: the
+// envelope's bytes as they came, under a subject of the topic and the
+// envelope's size, with one header, a hash of topic and envelope.
+func TestNATSStreamHoldsOnlyEnvelopes(t *testing.T) {
+	ctx := context.Background()
+	st, err := natsBackend.open(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	n := st.(*NATS)
+	topic, _ := testTopic(t, 3)
+	envs := [][]byte{envelope(1024, 1), envelope(4096, 2)}
+	res, err := n.Append(ctx, topic, envs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range res.Cursors {
+		msgs, _, err := n.directGet(ctx, natsGetRequest{Seq: c})
+		if err != nil || len(msgs) != 1 {
+			t.Fatalf("cursor %d: %v", c, err)
+		}
+		m := msgs[0]
+		if !bytes.Equal(m.Data, envs[i]) {
+			t.Errorf("cursor %d: the stream holds other bytes than the envelope", c)
+		}
+		if want := fmt.Sprintf("%s.%x.%08d", n.prefix, topic[:], len(envs[i])); m.Header.Get("Nats-Subject") != want {
+			t.Errorf("subject %q, want %q", m.Header.Get("Nats-Subject"), want)
+		}
+		for k := range m.Header {
+			switch k {
+			case "Nats-Msg-Id":
+				if m.Header.Get(k) != msgID(topic, envs[i]) {
+					t.Errorf("message ID %q", m.Header.Get(k))
+				}
+			case "Nats-Stream", "Nats-Subject", "Nats-Sequence", "Nats-Time-Stamp":
+				// The direct get's own.
+			default:
+				t.Errorf("the stream keeps a header %s: %q", k, m.Header.Get(k))
+			}
+		}
+	}
+}

@@ -429,3 +429,35 @@ func TestNATSStreamHoldsOnlyEnvelopes(t *testing.T) {
 		}
 	}
 }
+
+// A front that saw a topic's entries, which another front's retention
+// then dropped, reads the topic as it is and stops expecting them (it
+// does not wait for a lagging replica on every read).
+func TestNATSReadAfterOtherFrontPruned(t *testing.T) {
+	ctx := context.Background()
+	place := natsBackend.place(t)
+	a, err := natsBackend.openAt(ctx, place)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := natsBackend.openAt(ctx, place)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	topic, _ := testTopic(t, 4)
+	if _, err := a.Append(ctx, topic, [][]byte{envelope(1024, 1), envelope(1024, 2)}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := b.Prune(ctx, time.Now().Add(time.Hour), Retention{MaxAge: time.Minute}); err != nil || n != 2 {
+		t.Fatalf("pruned %d, %v", n, err)
+	}
+	res, err := a.Read(ctx, topic, 0, 10, 1<<20)
+	if err != nil || len(res.Entries) != 0 || res.Last != 0 {
+		t.Fatalf("read after the other front pruned: %+v %v", res, err)
+	}
+	if c := a.(*NATS).knownCursor(topic); c != 0 {
+		t.Errorf("the front still expects cursor %d of the topic", c)
+	}
+}

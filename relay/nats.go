@@ -91,7 +91,7 @@ const (
 	natsReplicasCluster   = 3
 	natsRequestTimeout    = 10 * time.Second // of one JetStream request
 	natsAckTimeout        = 5 * time.Second  // for an envelope's acknowledgement: past it, the append fails (500) and the client sends it again
-	natsStaleRetries      = 200              // reads of a lagging replica retried before answering what it holds
+	natsStaleRetries      = 40               // reads of a lagging replica retried before answering what it holds
 	natsStaleWait         = 5 * time.Millisecond
 	natsUsageTTL          = time.Second // a topic's bytes are looked up at most this often (own appends counted between)
 	natsInstanceKey       = "pursuance_instance"
@@ -322,6 +322,15 @@ func (n *NATS) sawCursor(t keys.Topic, c uint64) {
 	n.kmu.Unlock()
 }
 
+// forgetCursor lowers what this front expects topic to hold to c.
+func (n *NATS) forgetCursor(t keys.Topic, c uint64) {
+	n.kmu.Lock()
+	if n.known[t] > c {
+		n.known[t] = c
+	}
+	n.kmu.Unlock()
+}
+
 func (n *NATS) knownCursor(t keys.Topic) uint64 {
 	n.kmu.Lock()
 	defer n.kmu.Unlock()
@@ -534,8 +543,14 @@ func (n *NATS) Read(ctx context.Context, t keys.Topic, after uint64, limit, maxB
 	want := n.knownCursor(t)
 	for try := 0; ; try++ {
 		res, err := n.read(ctx, t, after, limit, maxBytes)
-		if err != nil || res.Last >= want || try == natsStaleRetries {
+		if err != nil || res.Last >= want {
 			return res, err
+		}
+		if try == natsStaleRetries {
+			// Not lagging: the entries are gone (another front's
+			// retention dropped them). Expect no more of this topic.
+			n.forgetCursor(t, res.Last)
+			return res, nil
 		}
 		select {
 		case <-ctx.Done():
@@ -718,6 +733,9 @@ func (n *NATS) Prune(ctx context.Context, now time.Time, r Retention) (int, erro
 		clear(n.usage)
 		n.umu.Unlock()
 		n.totAt.Store(0)
+		n.kmu.Lock()
+		clear(n.known) // a topic may hold nothing now
+		n.kmu.Unlock()
 	}
 	return dropped, nil
 }

@@ -264,7 +264,9 @@ func TestNATSServerKilled(t *testing.T) {
 			want = append(want, a)
 		}
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	// The other front's live feed resumes after the failover (within
+	// seconds; generous on a loaded machine).
+	deadline := time.Now().Add(45 * time.Second)
 	for {
 		liveMu.Lock()
 		n := len(live)

@@ -100,6 +100,8 @@ const (
 	natsMinPayload        = 1<<20 + 1<<10
 	natsFeedBatch         = 1024                 // live entries handed on at once at most
 	natsFeedWait          = 2 * time.Millisecond // for more live entries the consumer says are pending
+	natsFeedExpiry        = 5 * time.Second      // of the live feed's pull requests
+	natsFeedHeartbeat     = time.Second          // the server's heartbeats on them
 	natsOpenAttempt       = 2 * time.Second      // one try at the stream while a cluster elects its leaders
 )
 
@@ -231,7 +233,12 @@ func OpenNATS(ctx context.Context, servers string, o NATSOptions) (_ *NATS, err 
 	if err != nil {
 		return nil, fmt.Errorf("relay store: the live feed: %w", err)
 	}
-	if n.cons, err = c.Consume(n.delivered); err != nil {
+	// Heartbeats every second: a feed cut off by a server's failure is
+	// noticed within seconds (the default, 5 s of 30, left live
+	// subscribers waiting half a minute) and resumes after the last entry
+	// it handed on.
+	if n.cons, err = c.Consume(n.delivered, jetstream.PullExpiry(natsFeedExpiry), jetstream.PullHeartbeat(natsFeedHeartbeat),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) { n.log.Debug("live feed", "err", err) })); err != nil {
 		return nil, fmt.Errorf("relay store: the live feed: %w", err)
 	}
 	return n, nil

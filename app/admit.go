@@ -131,7 +131,7 @@ func (a *admission) admit(e *event.Event) bool {
 			return false
 		}
 		key, known := a.invites[j.Invite]
-		if !known || !key.Verify(state.JoinMessage(a.p, j.Invite, e.Author), j.Proof) {
+		if !known || !key.Verify(state.JoinMessage(a.p, j.Invite, state.Entrant(j, e.Author)), j.Proof) {
 			return false
 		}
 		a.members[e.Author] = true

@@ -77,6 +77,15 @@ func (n *Node) FinishRotation(ctx context.Context) (published []event.ID, left m
 	if k := n.id.KEMKey().Bytes(); !slices.ContainsFunc(d.MemberKEMs, func(b []byte) bool { return string(b) == string(k) }) {
 		d.MemberKEMs = append(d.MemberKEMs, k)
 	}
+	if l := len(d.Line); l == 0 || d.Line[l-1].Device != n.id.ID() {
+		parentKEM := oldDev
+		if parentKEM == nil || parentKEM.Public().Equal(newDev.Public()) {
+			if parentKEM, err = rootDeviceKEM(prev); err != nil {
+				return nil, nil, err
+			}
+		}
+		d.Line = append(d.Line, n.lineLink(prev, parentKEM.Public(), newDev.Public()))
+	}
 	if err := n.saveDevice(d); err != nil {
 		return nil, nil, err
 	}
@@ -180,4 +189,31 @@ func (n *Node) publishReplace(ctx context.Context, s *state.State, prev *identit
 		return false, refusal(err)
 	}
 	return true, n.put(ctx, e)
+}
+
+// lineLink returns the certificate of the replacement of prev by this
+// home's signing key, as a root line carries it (docs/devices.md §6.1):
+// the replace's certificate without the member KEM key.
+func (n *Node) lineLink(prev *identity.SigningKey, parentKEM, kem identity.KEMPublicKey) state.Device {
+	me := n.me()
+	msg := state.DeviceCertMessage(me, prev.Public(), parentKEM, n.id.ID(), kem, n.id.Name())
+	return state.Device{
+		Action: state.DeviceReplace, Identity: me, Device: n.id.ID(),
+		Parent: prev.Public(), ParentKEM: parentKEM.Bytes(), Name: n.id.Name(), KEM: kem.Bytes(),
+		Cert: state.SignDeviceCert(prev, msg), Proof: state.SignDeviceProof(n.id.SigningKey(), msg),
+	}
+}
+
+// rootLine returns the root line a genesis or join this home signs
+// carries: none for a root never rotated; its rotations' certificates
+// for one that was. A home rotated before the line was kept has none to
+// show, and says so.
+func (n *Node) rootLine() ([]state.Device, error) {
+	if !n.id.Rotated() {
+		return nil, nil
+	}
+	if n.dev == nil || len(n.dev.Line) == 0 || n.dev.Line[len(n.dev.Line)-1].Device != n.id.ID() {
+		return nil, errors.New("this home's signing key was rotated, and it keeps no certificate of the rotation to show a new pursuance: rotate again (`pursuance id rotate`), which keeps one")
+	}
+	return slices.Clone(n.dev.Line), nil
 }

@@ -279,3 +279,45 @@ func TestDeviceCertBindsMember(t *testing.T) {
 		t.Fatal("alice's phone's proof verified in mallory's tree")
 	}
 }
+
+// rootLine returns, for a genesis or join whose arguments hold "line",
+// the root line of device actor a as its member's root replaced by a
+// (docs/devices.md §6.1), and hands a its own KEM key as the member's;
+// "line=X/Y" puts the member's key X/Y in between (two rotations);
+// "lineof=X/Y" is X/Y's line, whoever signs.
+func (w *world) rootLine(a *actor, args []string) []Device {
+	var via *actor
+	found := false
+	for _, x := range args {
+		if x == "line" {
+			found = true
+		} else if v, ok := strings.CutPrefix(x, "line="); ok {
+			found, via = true, w.actor(v)
+		} else if v, ok := strings.CutPrefix(x, "lineof="); ok {
+			// Another's line, copied: it does not end at a.
+			line := w.rootLine(w.actor(v), []string{"line"})
+			return line
+		}
+	}
+	if !found {
+		return nil
+	}
+	root := w.rootOf(a)
+	if root == a {
+		w.t.Fatalf("line: %s is a member's root, not one of its later keys", a.name)
+	}
+	member := root.id.ID()
+	var line []Device
+	prev := root
+	for _, next := range []*actor{via, a} {
+		if next == nil {
+			continue
+		}
+		d := Device{Action: DeviceReplace}
+		w.cert(&d, member, prev, next)
+		line = append(line, d)
+		prev = next
+	}
+	a.kems = []*identity.KEMPrivateKey{a.id.KEMKey()}
+	return line
+}

@@ -25,7 +25,7 @@ func (n *Node) Create(ctx context.Context, c *charter.Charter) (event.ID, error)
 		return event.ID{}, err
 	}
 	if n.IsDevice() {
-		return event.ID{}, errors.New("found pursuances from your root home (the one you linked your first device from): a linked device cannot yet; the pursuance reaches this device at its next sync")
+		return event.ID{}, errors.New("a linked device does not found itself: ask your root home to (`pursuance create` here does, through the device mailbox), or found there; the pursuance reaches this device at its next sync")
 	}
 	// A rotated root shows its root line: the new log knows it as the
 	// member from its genesis on (docs/devices.md §6.1).

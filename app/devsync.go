@@ -12,6 +12,7 @@ import (
 
 	"github.com/fxamacker/cbor/v2"
 
+	"github.com/pursuance/pursuance/charter"
 	"github.com/pursuance/pursuance/event"
 	"github.com/pursuance/pursuance/identity"
 	"github.com/pursuance/pursuance/keys"
@@ -47,11 +48,20 @@ type mailboxEntry struct {
 	Answers    []joinAnswer       `cbor:"5,keyasint,omitempty"` // the root's answers
 }
 
-// joinAsk is a join a linked device asks its root to make: the invite
-// code, under a random ID.
+// joinAsk is a join a linked device asks its root to make (the invite
+// code), or a pursuance it asks its root to found (Found), under a
+// random ID.
 type joinAsk struct {
-	ID   [16]byte `cbor:"1,keyasint"`
-	Code string   `cbor:"2,keyasint"`
+	ID    [16]byte  `cbor:"1,keyasint"`
+	Code  string    `cbor:"2,keyasint,omitempty"`
+	Found *foundAsk `cbor:"3,keyasint,omitempty"`
+}
+
+// foundAsk is what a root needs to found a pursuance for a device: the
+// charter's wire form (its name included) and the relays to publish to.
+type foundAsk struct {
+	Charter []byte   `cbor:"1,keyasint"`
+	Relays  []string `cbor:"2,keyasint,omitempty"`
 }
 
 // joinAnswer is what the root made of an ask: the pursuance joined, or
@@ -67,6 +77,10 @@ type joinAnswer struct {
 const (
 	maxDoneKept = 64
 	maxAsks     = 16
+	// maxFoundAsks bounds the foundings a device may have asked and not
+	// had answered: each carries a charter of up to
+	// charter.MaxWireSize bytes, and the entry must fit an envelope.
+	maxFoundAsks = 4
 )
 
 // AskJoin, on a linked device, asks the member's root to join with code
@@ -94,17 +108,98 @@ func (n *Node) AskJoin(ctx context.Context, code InviteCode) error {
 	return n.saveDevice(d)
 }
 
-// Asked returns the invite codes this device asked its root to join with
-// and has no answer for.
+// Asked returns what this device asked its root to do and has no answer
+// for: the invite codes of joins, and "found NAME" for foundings.
 func (n *Node) Asked() []string {
 	if n.dev == nil {
 		return nil
 	}
 	var out []string
 	for _, a := range n.dev.Asked {
+		if a.Found != nil {
+			name := "?"
+			if c, err := charter.Unmarshal(a.Found.Charter); err == nil {
+				name = c.Name
+			}
+			out = append(out, "found "+name)
+			continue
+		}
 		out = append(out, a.Code)
 	}
 	return out
+}
+
+// AskFound, on a linked device, asks the member's root to found a
+// pursuance under c and publish it to relays (docs/devices.md §8): the
+// ask goes into this device's mailbox entry; the root founds at its next
+// round, and the pursuance comes back as any other through the mailbox.
+func (n *Node) AskFound(ctx context.Context, c *charter.Charter, relays []string) error {
+	if !n.IsDevice() {
+		return errors.New("this home is the member's root: found here")
+	}
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	wire, err := c.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	for _, u := range relays {
+		if err := state.CheckRelayURL(u); err != nil {
+			return err
+		}
+	}
+	if len(relays) == 0 {
+		// The device takes the pursuance up from its relays: without
+		// one, it could not fetch what its root founded.
+		return errors.New("a linked device founds through its root home, and takes the pursuance up from its relays: name one (--relay URL)")
+	}
+	d := n.ensureDevice()
+	found := 0
+	for _, a := range d.Asked {
+		if a.Found != nil {
+			found++
+		}
+	}
+	if found >= maxFoundAsks || len(d.Asked) >= maxAsks {
+		return fmt.Errorf("%d foundings are already waiting for your root home: run `pursuance sync` there first", found)
+	}
+	a := joinAsk{Found: &foundAsk{Charter: wire, Relays: slices.Clone(relays)}}
+	if _, err := io.ReadFull(n.rand(), a.ID[:]); err != nil {
+		return err
+	}
+	d.Asked = append(d.Asked, a)
+	return n.saveDevice(d)
+}
+
+// foundFor, on the root, founds the pursuance a device asked for and
+// publishes it to the relays the ask names.
+func (n *Node) foundFor(ctx context.Context, f *foundAsk) (event.ID, error) {
+	c, err := charter.Unmarshal(f.Charter)
+	if err != nil {
+		return event.ID{}, fmt.Errorf("the charter it sent is invalid: %v", err)
+	}
+	for _, u := range f.Relays {
+		if err := state.CheckRelayURL(u); err != nil {
+			return event.ID{}, err
+		}
+	}
+	id, err := n.Create(ctx, c)
+	if err != nil {
+		return event.ID{}, err
+	}
+	if len(f.Relays) > 0 {
+		if _, err := n.SetRelays(ctx, id, f.Relays, nil, DoOptions{}); err != nil {
+			return id, err
+		}
+		if res, err := n.Sync(ctx, id, SyncOptions{}); err != nil || relayErrors(res) != "" {
+			// Founded: the next round sends it.
+			if n.opts.Logger != nil {
+				n.opts.Logger.Warn("publishing a pursuance founded for a device", "pursuance", id.Short(), "err", errors.Join(err, errors.New(relayErrors(res))))
+			}
+		}
+	}
+	return id, nil
 }
 
 // MailboxKey returns the group-shaped key whose envelopes and topic make
@@ -230,7 +325,11 @@ func (n *Node) ReadDeviceMailbox(ctx context.Context, fetch func(context.Context
 					continue
 				}
 				if an.Err != "" {
-					errs = append(errs, fmt.Errorf("your root home could not join: %s", an.Err))
+					what := "join"
+					if d.Asked[i].Found != nil {
+						what = "found the pursuance you asked for"
+					}
+					errs = append(errs, fmt.Errorf("your root home could not %s: %s", what, an.Err))
 				}
 				d.Asked = slices.Delete(d.Asked, i, i+1)
 			}
@@ -273,6 +372,29 @@ func (n *Node) answerAsks(ctx context.Context, asks []joinAsk) error {
 			continue
 		}
 		an := joinAnswer{ID: a.ID}
+		if a.Found != nil {
+			// Answered before founding: a crash in between leaves an
+			// answer that says so, never a second pursuance.
+			an.Err = "your root home stopped while founding it: look for it there (`pursuance list`)"
+			d.Done = append(d.Done, an)
+			if err := n.saveDevice(d); err != nil {
+				return err
+			}
+			id, err := n.foundFor(ctx, a.Found)
+			an.Pursuance, an.Err = id, ""
+			if err != nil {
+				an.Err = err.Error()
+			}
+			done := d.Done
+			done[len(done)-1] = an
+			d = n.ensureDevice() // founding may have saved the file meanwhile
+			d.Done = done
+			if len(d.Done) > maxDoneKept {
+				d.Done = d.Done[len(d.Done)-maxDoneKept:]
+			}
+			changed = true
+			continue
+		}
 		code, err := ParseInviteCode(a.Code)
 		if err == nil {
 			an.Pursuance = code.Pursuance

@@ -143,13 +143,13 @@ func (a *admission) admit(e *event.Event) bool {
 		if err != nil || !ok {
 			return false
 		}
-		self := d.Device == e.Author && d.Action == state.DeviceAdd && d.CertValid() && a.members[d.Identity]
+		self := d.Added() == e.Author && d.Action == state.DeviceAdd && d.CertValid() && a.members[d.Identity]
 		if !a.members[e.Author] && !self {
 			return false
 		}
 		switch d.Action {
 		case state.DeviceAdd, state.DeviceReplace:
-			a.members[d.Device] = true
+			a.members[d.Added()] = true
 		case state.DeviceRevoke:
 			delete(a.members, d.Device)
 		}

@@ -465,7 +465,7 @@ func (n *Node) publishOwnAdds(ctx context.Context) error {
 			}
 			found = true
 			if op == nil && !d.Added.IsZero() {
-				op, _ = n.addOp(ctx, d.Added)
+				op, _ = n.deviceAddOp(ctx, s, d.Device)
 			}
 		}
 		if !found {
@@ -484,21 +484,55 @@ func (n *Node) publishOwnAdds(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// addOp returns the add event id holds, if it is one.
-func (n *Node) addOp(ctx context.Context, id event.ID) (*state.Device, error) {
-	e, err := n.st.Get(ctx, id)
-	if err != nil {
-		return nil, err
+// deviceAddOp returns the add that makes dev a device of the member in
+// another log, as s knows it: the add that certified it, or, for a device
+// that rotated its key since (docs/devices.md §6.2), the add of its first
+// key with the line of its replacements down to dev.
+func (n *Node) deviceAddOp(ctx context.Context, s *state.State, dev identity.PublicKey) (*state.Device, error) {
+	byKey := map[identity.PublicKey]state.DeviceInfo{}
+	for _, d := range s.Devices(n.me()) {
+		byKey[d.Device] = d
 	}
-	op, err := state.DecodeOp(e.Kind, e.Body())
-	if err != nil {
-		return nil, err
+	var line []state.Device
+	k := dev
+	for range state.MaxRootLine + 1 {
+		d, ok := byKey[k]
+		if !ok || d.Added.IsZero() {
+			return nil, fmt.Errorf("device %s has no certificate in this log", k.Short())
+		}
+		e, err := n.st.Get(ctx, d.Added)
+		if err != nil {
+			return nil, err
+		}
+		o, err := state.DecodeOp(e.Kind, e.Body())
+		if err != nil {
+			return nil, err
+		}
+		op, ok := o.(*state.Device)
+		if !ok || op.Added() != k {
+			return nil, fmt.Errorf("event %s does not certify %s", d.Added.Short(), k.Short())
+		}
+		switch op.Action {
+		case state.DeviceAdd:
+			if len(line) == 0 {
+				return op, nil
+			}
+			c := *op
+			c.Line = append(slices.Clone(op.Line), line...)
+			if len(c.Line) > state.MaxRootLine {
+				return nil, fmt.Errorf("device %s rotated more than %d times: link it again", dev.Short(), state.MaxRootLine)
+			}
+			return &c, nil
+		case state.DeviceReplace:
+			link := state.Device{Action: state.DeviceReplace, Identity: op.Identity, Device: op.Device, Parent: op.Parent,
+				ParentKEM: op.ParentKEM, Name: op.Name, KEM: op.KEM, Cert: op.Cert, Proof: op.Proof}
+			line = append([]state.Device{link}, line...)
+			k = op.Parent
+		default:
+			return nil, fmt.Errorf("event %s does not certify %s", d.Added.Short(), k.Short())
+		}
 	}
-	d, ok := op.(*state.Device)
-	if !ok || d.Action != state.DeviceAdd {
-		return nil, fmt.Errorf("event %s is no device add", id.Short())
-	}
-	return d, nil
+	return nil, fmt.Errorf("device %s rotated more than %d times: link it again", dev.Short(), state.MaxRootLine)
 }
 
 // PostDeviceMailbox posts this home's list of the member's pursuances to
@@ -595,7 +629,7 @@ func (n *Node) carryDevices(ctx context.Context, p event.ID) {
 			if d.Root || d.Revoked || d.Added.IsZero() || ops[d.Device] != nil {
 				continue
 			}
-			if op, err := n.addOp(ctx, d.Added); err == nil {
+			if op, err := n.deviceAddOp(ctx, s, d.Device); err == nil {
 				ops[d.Device] = op
 			}
 		}

@@ -2,6 +2,8 @@ package app
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -140,4 +142,106 @@ func TestRotatedRootJoins(t *testing.T) {
 	if got, _ := as.Task(bobs.ID()); got == nil || got.Sealed {
 		t.Errorf("bob's task as alice reads it: %+v", got)
 	}
+}
+
+// TestDeviceRotatesOwnKey: alice's linked phone rotates its own signing
+// key (id rotate on the phone, docs/devices.md §6.2): a replace signed by
+// its old key, with a new member KEM key sealed to the laptop. Bob sees
+// the phone's new key write for alice and its old key's events rejected;
+// the laptop learns the new member KEM key. A pursuance the laptop
+// founds afterwards carries the phone with its line (its first
+// certificate and the replacement): the phone takes it up and writes
+// there, and bob, invited, reads it as alice's.
+func TestDeviceRotatesOwnKey(t *testing.T) {
+	ctx := context.Background()
+	relayURL, alice, rs, p := deskOnRelay(t, "Bob")
+	bob := rs[0]
+	phone := linkDevice(t, alice, "phone", p)
+	oldPhone := phone.id
+	phone = rotateSigning(t, phone, false)
+	if phone.id.ID() == oldPhone.ID() || !phone.IsDevice() || phone.Member() != alice.id.ID() {
+		t.Fatalf("after the rotation the phone signs with %s for %s", phone.id.ID().Short(), phone.Member().Short())
+	}
+	mustSync(t, phone, p)
+	vis := []string{"researcher", "editor"}
+	after := do(t, phone, p, &state.TaskCreate{Title: "From the rotated phone", VisibleTo: vis})
+	mustSync(t, phone, p)
+	mustSync(t, bob, p)
+	bs, err := bob.State(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur := map[identity.PublicKey]bool{}
+	for _, d := range bs.Devices(alice.id.ID()) {
+		cur[d.Device] = !d.Revoked
+	}
+	if !cur[phone.id.ID()] || cur[oldPhone.ID()] {
+		t.Fatalf("bob's view of alice's devices: %v (new %s, old %s)", cur, phone.id.ID().Short(), oldPhone.ID().Short())
+	}
+	if tk, _ := bs.Task(after.ID()); tk == nil || tk.Creator != alice.id.ID() || tk.Sealed {
+		t.Fatalf("the rotated phone's task as bob reads it: %+v", tk)
+	}
+	// The phone's old key signs after the replace: rejected, as revoked.
+	thief := newMemberWith(t, oldPhone)
+	copyAll(t, phone, thief, p)
+	res, err := thief.Act(ctx, p, &state.TaskCreate{Title: "Stolen phone", VisibleTo: vis}, DoOptions{Unchecked: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	copyAll(t, thief, bob, p)
+	bs, _ = bob.State(ctx, p)
+	if en, _ := bs.Entry(res.Event.ID()); en.Accepted || !strings.Contains(en.Reason, "revoked") {
+		t.Fatalf("the old phone key's event at bob: %+v", en)
+	}
+	// The laptop learns the member's new KEM key from its box.
+	mustSync(t, alice, p)
+	as, err := alice.State(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := as.Member(alice.id.ID())
+	if k, _ := alice.memberKEMs(); !k.Public().Equal(m.KEM) {
+		t.Fatal("the laptop does not hold the member KEM key the phone's rotation published")
+	}
+
+	// A pursuance founded afterwards: the phone comes with its line.
+	c, _ := charter.Template("desk")
+	q, err := alice.Create(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.SetRelays(ctx, q, []string{relayURL}, nil, DoOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	qs, err := alice.State(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	carried := false
+	for _, d := range qs.Devices(alice.id.ID()) {
+		if d.Device == phone.id.ID() && !d.Revoked {
+			carried = true
+		}
+		if d.Device == oldPhone.ID() && !d.Revoked {
+			t.Error("the phone's old key is a current device in the new pursuance")
+		}
+	}
+	if !carried {
+		t.Fatalf("the rotated phone is not a device in the new pursuance: %+v", qs.Devices(alice.id.ID()))
+	}
+	deviceRound(t, alice)
+	if r := deviceRound(t, phone); !slices.Contains(r.Added, q) {
+		t.Fatalf("the phone took up %v, want %s", r.Added, q.Short())
+	}
+	note := do(t, phone, q, &state.TaskCreate{Title: "Phone in the new desk"})
+	mustSync(t, phone, q)
+	code, _, err := alice.Invite(ctx, q, "editor", 0, 1, DoOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, alice, q)
+	if _, err := bob.Join(ctx, code, DoOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	readsTask(t, bob, q, note, "Phone in the new desk")
 }

@@ -162,14 +162,16 @@ func (b *builder) claimDevice(op *Device) {
 	if op.Action == DeviceRevoke || !op.certValid() {
 		return
 	}
-	if _, claimed := b.devMember[op.Device]; claimed {
-		return
+	for _, k := range append(op.lineKeys(), op.Added()) {
+		if _, claimed := b.devMember[k]; claimed {
+			continue
+		}
+		if _, known := b.authorIdx[k]; known {
+			continue
+		}
+		b.devMember[k] = op.Identity
+		b.entered[b.authorIndex(k)] = true
 	}
-	if _, known := b.authorIdx[op.Device]; known {
-		return
-	}
-	b.devMember[op.Device] = op.Identity
-	b.entered[b.authorIndex(op.Device)] = true
 }
 
 // claimLine records, for a genesis or join carrying a valid root line

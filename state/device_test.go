@@ -14,10 +14,13 @@ import (
 //
 //	an actor named MEMBER/DEVICE is a device of MEMBER: it signs with its
 //	own key, in its own chain, for MEMBER.
-//	device add D [parent=P]    certify device D (an actor name) under P
+//	device add D [parent=P] [from=X]
+//	                           certify device D (an actor name) under P
 //	                           (default: the signer) and publish it; the
 //	                           signer may be D itself. D is handed the
 //	                           member's KEM keys, as an approval code does.
+//	                           from=X: D is X rotated elsewhere: X's
+//	                           certificate, with the line X → D
 //	device revoke D            revoke D (and what is below it), with a new
 //	                           member KEM key sealed to the other devices
 //	device replace N           the signer's key is replaced by device N
@@ -179,13 +182,32 @@ func (w *world) deviceOp(a *actor, args []string) Op {
 	switch args[1] {
 	case "add":
 		parent := a
+		var from *actor
 		for _, x := range args[3:] {
 			if p, ok := strings.CutPrefix(x, "parent="); ok {
 				parent = w.actor(p)
 			}
+			if f, ok := strings.CutPrefix(x, "from="); ok {
+				from = w.actor(f)
+			}
 		}
 		d := &Device{Action: DeviceAdd}
-		w.cert(d, member, parent, dev)
+		if from != nil {
+			// from=X: the device rotated from X elsewhere: X's
+			// certificate and the replacement X → D (its line).
+			w.cert(d, member, parent, from)
+			l := Device{Action: DeviceReplace}
+			w.cert(&l, member, from, dev)
+			d.Line = []Device{l}
+			for _, x := range args[3:] {
+				if f, ok := strings.CutPrefix(x, "forge="); ok {
+					// The certificate of another device, with X's line.
+					w.cert(d, member, parent, w.actor(f))
+				}
+			}
+		} else {
+			w.cert(d, member, parent, dev)
+		}
 		// The approval code hands the device the member's KEM keys.
 		cur, retired := w.memberKEMs(root)
 		dev.kems = append(slices.Clone(retired), cur)

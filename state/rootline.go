@@ -34,8 +34,8 @@ func checkRootLine(line []Device) error {
 		if d.Identity.IsZero() || d.Identity != line[0].Identity {
 			return errors.New("a root line names one member")
 		}
-		if len(d.MemberKEM) != 0 || len(d.Binding) != 0 || len(d.Boxes) != 0 {
-			return errors.New("a root line's replacements carry no member KEM key")
+		if len(d.MemberKEM) != 0 || len(d.Binding) != 0 || len(d.Boxes) != 0 || len(d.Line) != 0 {
+			return errors.New("a root line's replacements carry no member KEM key, nor a line")
 		}
 		if d.Parent.IsZero() || d.Device.IsZero() {
 			return errors.New("a root line's replacement names both keys")
@@ -72,29 +72,36 @@ func verifyRootLine(line []Device, author identity.PublicKey) (identity.PublicKe
 		return author, nil
 	}
 	member := line[0].Identity
-	seen := map[identity.PublicKey]bool{member: true}
-	prev := member
+	return member, verifyLine(line, member, member, author)
+}
+
+// verifyLine checks that line leads, replacement by replacement, from
+// start to end, every replacement of member's, every certificate
+// verifying and no key twice.
+func verifyLine(line []Device, member, start, end identity.PublicKey) error {
+	seen := map[identity.PublicKey]bool{start: true}
+	prev := start
 	for i := range line {
 		d := &line[i]
 		if d.Identity != member || d.Parent != prev {
-			return member, fmt.Errorf("root line: replacement %d does not follow from %s", i+1, prev.Short())
+			return fmt.Errorf("line: replacement %d does not follow from %s", i+1, prev.Short())
 		}
 		if seen[d.Device] {
-			return member, fmt.Errorf("root line: key %s twice", d.Device.Short())
+			return fmt.Errorf("line: key %s twice", d.Device.Short())
 		}
 		if !d.certValid() {
-			return member, fmt.Errorf("root line: the certificate of replacement %d does not verify", i+1)
+			return fmt.Errorf("line: the certificate of replacement %d does not verify", i+1)
 		}
 		if err := d.Device.Check(); err != nil {
-			return member, fmt.Errorf("root line: %v", err)
+			return fmt.Errorf("line: %v", err)
 		}
 		seen[d.Device] = true
 		prev = d.Device
 	}
-	if prev != author {
-		return member, fmt.Errorf("root line: it ends at %s, not at the author %s", prev.Short(), author.Short())
+	if prev != end {
+		return fmt.Errorf("root line: it ends at %s, not at the author %s", prev.Short(), end.Short())
 	}
-	return member, nil
+	return nil
 }
 
 // lineMember returns the member a genesis or join by author speaks for

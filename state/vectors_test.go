@@ -245,6 +245,19 @@ var logVectorScenarios = map[string]struct {
 			"alice/k2!: task \"from alice's middle key\"",
 		},
 	},
+	"device-lines": {
+		comment: "Device lines (docs/devices.md §6.2, Device key 13) on the desk template: alice's phone rotated its own key elsewhere (alice/phone to alice/phone2); the laptop adds it here with the phone's certificate and the replacement (the add's line); phone2 writes for alice; and the must-fail cases: a task by the phone's old key (revoked here by the line), and an add whose certificate is the tablet's with the phone's line (the line does not follow from the certified key).",
+		lines: []string{
+			"alice: found desk",
+			"i = alice: invite researcher",
+			"bob: join i",
+			"alice: device add alice/phone2 from=alice/phone",
+			"sync",
+			"alice/phone2: task \"from the phone's new key\"",
+			"alice/phone!: task \"from the phone's old key\"",
+			"alice!: device add alice/phone3 from=alice/phone forge=alice/tablet",
+		},
+	},
 	"key-siblings": {
 		comment: "Two concurrent rotations of the group key on the desk template (two generation 2s; the later in log order is current), then a generation 3 that chains the current one (Chain, Prev) and the other beside it (Siblings, keys.ChainSibling); and the must-fail cases: a sibling that is not a generation of the scope, and one not before the new generation (malformed).",
 		lines: []string{

@@ -72,6 +72,10 @@ type homeDevice struct {
 	// certificates of its rotations, from the member ID to its current
 	// key, oldest first, which a genesis or join it signs carries.
 	Line []state.Device `cbor:"10,keyasint,omitempty"`
+	// Recert is a linked device's add under its rotated root's current
+	// key (devsync.go, childCerts), which it publishes in the logs that
+	// lack it.
+	Recert *state.Device `cbor:"11,keyasint,omitempty"`
 }
 
 func (n *Node) deviceCipher() *atrest.Cipher {

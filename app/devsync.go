@@ -46,7 +46,25 @@ type mailboxEntry struct {
 	Pursuances []approvedPursuit  `cbor:"3,keyasint"`
 	Asks       []joinAsk          `cbor:"4,keyasint,omitempty"` // a linked device's joins for the root to make
 	Answers    []joinAnswer       `cbor:"5,keyasint,omitempty"` // the root's answers
+	Certs      []childCert        `cbor:"6,keyasint,omitempty"` // a rotated root's new certificates of its children
 }
+
+// childCert is a rotated root's certificate of one of its children,
+// whose own certificate names a key of the root's that was replaced
+// (docs/devices.md §6.1): the child adds its proof and publishes the add
+// in the logs that lack it.
+type childCert struct {
+	Device    identity.PublicKey `cbor:"1,keyasint"`
+	Parent    identity.PublicKey `cbor:"2,keyasint"` // the root's current key
+	ParentKEM []byte             `cbor:"3,keyasint"` // its device KEM key
+	Name      string             `cbor:"4,keyasint"` // the child's name, as certified
+	KEM       []byte             `cbor:"5,keyasint"` // the child's device KEM key, as certified
+	Cert      []byte             `cbor:"6,keyasint"`
+}
+
+// maxChildCerts bounds the certificates one entry carries: a member's
+// devices.
+const maxChildCerts = state.MaxDevices
 
 // joinAsk is a join a linked device asks its root to make (the invite
 // code), or a pursuance it asks its root to found (Found), under a
@@ -319,6 +337,13 @@ func (n *Node) ReadDeviceMailbox(ctx context.Context, fetch func(context.Context
 				continue
 			}
 			asks = append(asks, m.Asks...)
+			if len(m.Certs) <= maxChildCerts {
+				for _, c := range m.Certs {
+					if c.Device == n.id.ID() {
+						n.takeCert(d, c)
+					}
+				}
+			}
 			for _, an := range m.Answers {
 				i := slices.IndexFunc(d.Asked, func(a joinAsk) bool { return a.ID == an.ID })
 				if i < 0 {
@@ -472,6 +497,11 @@ func (n *Node) publishOwnAdds(ctx context.Context) error {
 			lack = append(lack, sum.ID)
 		}
 	}
+	if n.dev != nil && n.dev.Recert != nil {
+		// Certified anew by the rotated root: what a log that knows
+		// only the root's new key accepts.
+		op = n.dev.Recert
+	}
 	if op == nil {
 		return nil
 	}
@@ -550,6 +580,9 @@ func (n *Node) PostDeviceMailbox(ctx context.Context) (bool, error) {
 	ent := mailboxEntry{Member: n.me(), From: n.id.ID(), Pursuances: ps}
 	if n.dev != nil {
 		ent.Asks, ent.Answers = n.dev.Asked, n.dev.Done
+		if !n.IsDevice() && n.id.Rotated() {
+			ent.Certs = n.childCerts(ctx)
+		}
 	}
 	pt, err := cbor.Marshal(ent)
 	if err != nil {
@@ -667,4 +700,61 @@ func (n *Node) carryDevices(ctx context.Context, p event.ID) {
 			break // the state changed: read it again
 		}
 	}
+}
+
+// childCerts, on a rotated root, certifies anew with its current key each
+// current child device whose own certificate names one of its replaced
+// keys, so that the child can be a device in the logs founded or joined
+// since the rotation, where those keys are revoked (docs/devices.md §6.1).
+func (n *Node) childCerts(ctx context.Context) []childCert {
+	dk := n.deviceKEM()
+	if dk == nil {
+		return nil
+	}
+	ps, err := n.Pursuances(ctx)
+	if err != nil {
+		return nil
+	}
+	var out []childCert
+	seen := map[identity.PublicKey]bool{}
+	for _, sum := range ps {
+		s, err := n.State(ctx, sum.ID)
+		if err != nil {
+			continue
+		}
+		for _, d := range s.Devices(n.me()) {
+			if d.Root || d.Revoked || d.Parent != n.id.ID() || seen[d.Device] || len(out) >= maxChildCerts {
+				continue
+			}
+			op, err := n.deviceAddOp(ctx, s, d.Device)
+			if err != nil || op.Parent == n.id.ID() {
+				continue
+			}
+			seen[d.Device] = true
+			pk := dk.Public()
+			msg := state.DeviceCertMessage(n.me(), n.id.ID(), pk, d.Device, d.KEM, d.Name)
+			out = append(out, childCert{Device: d.Device, Parent: n.id.ID(), ParentKEM: pk.Bytes(), Name: d.Name, KEM: d.KEM.Bytes(), Cert: state.SignDeviceCert(n.id.SigningKey(), msg)})
+		}
+	}
+	return out
+}
+
+// takeCert, on a linked device, keeps the add a rotated root's new
+// certificate c makes, with this device's proof, if it verifies.
+func (n *Node) takeCert(d *homeDevice, c childCert) {
+	op := &state.Device{Action: state.DeviceAdd, Identity: n.me(), Device: n.id.ID(), Parent: c.Parent,
+		ParentKEM: c.ParentKEM, Name: c.Name, KEM: c.KEM, Cert: c.Cert}
+	kem, err := identity.ParseKEMPublicKey(c.KEM)
+	pkem, err2 := identity.ParseKEMPublicKey(c.ParentKEM)
+	if err != nil || err2 != nil || !kem.Equal(n.id.KEMKey().Public()) {
+		return
+	}
+	if d.Recert != nil && d.Recert.Parent == c.Parent {
+		return
+	}
+	op.Proof = state.SignDeviceProof(n.id.SigningKey(), state.DeviceCertMessage(n.me(), c.Parent, pkem, n.id.ID(), kem, c.Name))
+	if !op.CertValid() {
+		return
+	}
+	d.Recert = op
 }

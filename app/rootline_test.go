@@ -245,3 +245,48 @@ func TestDeviceRotatesOwnKey(t *testing.T) {
 	}
 	readsTask(t, bob, q, note, "Phone in the new desk")
 }
+
+// TestRotatedRootCertifiesItsDevices: alice's laptop (her root) links a
+// phone, then rotates its key. A pursuance the laptop founds afterwards
+// knows only the new key, so the phone's certificate (by the old key)
+// does not count there; the laptop certifies the phone anew through the
+// device mailbox, the phone adds its proof and publishes that add where
+// it lacks one: it writes in the new pursuance, and the laptop reads it.
+func TestRotatedRootCertifiesItsDevices(t *testing.T) {
+	ctx := context.Background()
+	relayURL, alice, _, p := deskOnRelay(t)
+	phone := linkDevice(t, alice, "phone", p)
+	alice = rotateSigning(t, alice, false)
+	mustSync(t, alice, p)
+	mustSync(t, phone, p)
+	c, _ := charter.Template("desk")
+	q, err := alice.Create(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.SetRelays(ctx, q, []string{relayURL}, nil, DoOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	deviceRound(t, alice)
+	if r := deviceRound(t, phone); !slices.Contains(r.Added, q) {
+		t.Fatalf("the phone took up %v, want %s", r.Added, q.Short())
+	}
+	mustSync(t, phone, q)
+	qs, err := phone.State(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dev *state.DeviceInfo
+	for _, d := range qs.Devices(alice.Member()) {
+		if d.Device == phone.id.ID() {
+			dev = &d
+		}
+	}
+	if dev == nil || dev.Revoked || dev.Parent != alice.id.ID() {
+		t.Fatalf("the phone in the pursuance founded after the rotation: %+v (all %+v)", dev, qs.Devices(alice.Member()))
+	}
+	note := do(t, phone, q, &state.TaskCreate{Title: "Phone after the root's rotation"})
+	mustSync(t, phone, q)
+	mustSync(t, alice, q)
+	readsTask(t, alice, q, note, "Phone after the root's rotation")
+}

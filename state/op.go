@@ -39,6 +39,10 @@ type Genesis struct {
 	Name    string `cbor:"2,keyasint"` // the founder's display name
 	KEM     []byte `cbor:"3,keyasint"` // the founder's KEM public key
 	Binding []byte `cbor:"4,keyasint"` // the founder's KEM binding signature
+	// Root is the founder's root line when its signing key was rotated
+	// (docs/devices.md §6.1): the replace certificates from the member
+	// ID to the author, oldest first. Absent: the author is the member.
+	Root []Device `cbor:"5,keyasint,omitempty"`
 }
 
 // CharterAmend replaces the charter.
@@ -97,6 +101,9 @@ type Join struct {
 	Name    string   `cbor:"3,keyasint"`
 	KEM     []byte   `cbor:"4,keyasint"`
 	Binding []byte   `cbor:"5,keyasint"`
+	// Root is the joiner's root line, as a genesis's (docs/devices.md
+	// §6.1): the joiner is then the member it starts from.
+	Root []Device `cbor:"6,keyasint,omitempty"`
 }
 
 // Remove removes a member from the pursuance.
@@ -506,6 +513,9 @@ func checkOp(op Op) error {
 		if len(o.Charter) == 0 {
 			return errors.New("no charter")
 		}
+		return checkRootLine(o.Root)
+	case *Join:
+		return checkRootLine(o.Root)
 	case *CharterAmend:
 		if len(o.Charter) == 0 {
 			return errors.New("no charter")

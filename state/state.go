@@ -328,7 +328,11 @@ func (s *State) check(e *event.Event) (string, error) {
 	n.member = e.Author
 	if m, ok := b.devMember[e.Author]; ok {
 		n.member = m
-	} else if d, ok := n.op.(*Device); ok && n.opErr == nil && d.Device == e.Author && d.Action == DeviceAdd && d.certValid() {
+	} else if m, ok := lineMember(n.op, e.Author); ok && n.opErr == nil {
+		if _, known := b.authorIdx[e.Author]; !known {
+			n.member = m // a rotated root's genesis or join (rootline.go)
+		}
+	} else if d, ok := n.op.(*Device); ok && n.opErr == nil && d.Added() == e.Author && d.Action == DeviceAdd && d.certValid() {
 		if _, known := b.authorIdx[e.Author]; !known {
 			n.member = d.Identity // a device's own add, its first event
 		}

@@ -54,6 +54,8 @@ func TestScripts(t *testing.T) {
 			"node":    nodeCmd,
 			"athome":  athome,
 			"server":  serverCmd,
+			// eventually_test.go
+			"eventually": eventually,
 		},
 	})
 }

@@ -214,6 +214,7 @@ async function refresh() {
     c.role + " claimed by " + c.claimant + (c.mine ? " (you)" : "") + ": " +
     (c.cancelled ? "cancelled, " + c.cancelled : "may complete from " + c.due.slice(0, 10) + " (" + c.claim.slice(0, 12) + ")"))) :
     [el("li", "none")]));
+  if (typeof loadSuccession === "function") await loadSuccession(); // succession.js
   if (!$("#log").classList.contains("hidden")) await loadLog();
   if (openTask) await openDetail(openTask, true);
   for (const f of afterRefresh) f(); // inbox.js, activity.js, search.js

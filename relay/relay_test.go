@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -346,7 +347,13 @@ func TestInfoHealthMetrics(t *testing.T) {
 		"/healthz": "ok",
 		"/v1":      `"protocol":1`,
 		"/metrics": "pursuance_relay_envelopes_stored_total",
+		// The Go runtime's, the process's (Linux; CI's) and the build's
+		// (docs/operating.md, "Monitoring").
+		"/metrics ":   "go_goroutines",
+		"/metrics  ":  "process_resident_memory_bytes",
+		"/metrics   ": `pursuance_build_info{commit="",goversion="go1.`,
 	} {
+		path = strings.TrimSpace(path)
 		resp, err := r.ts.Client().Get(r.ts.URL + path)
 		if err != nil {
 			t.Fatal(err)

@@ -58,6 +58,7 @@ type Server struct {
 // NewServer makes a server over st. It feeds live subscribers from st's
 // commits, so st must not be shared with another server.
 func NewServer(st Store, cfg Config) *Server {
+	ownRegistry := cfg.Registry == nil
 	cfg = cfg.withDefaults()
 	s := &Server{st: st, cfg: cfg, log: cfg.Logger, hub: newHub(cfg.HubBytes, cfg.HubTopicBytes), now: time.Now, rate: map[keys.Topic]*bucket{}, uploads: map[*upload]struct{}{}, writeTimeout: writeTimeout}
 	var limits [numHoldings]int
@@ -70,6 +71,9 @@ func NewServer(st Store, cfg Config) *Server {
 		s.disk.dir, s.disk.stat = cfg.DataDir, diskFree
 	}
 	s.m = newMetrics(cfg.Registry, s)
+	if ownRegistry {
+		registerProcess(cfg.Registry) // a registry given is the caller's to fill
+	}
 	st.OnCommit(s.hub.publish)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {

@@ -108,11 +108,12 @@ const rootText = "This is a Pursuance relay: it carries sealed envelopes for Pur
 // Handler returns the HTTP handler of the protocol.
 func (s *Server) Handler() http.Handler { return s.h }
 
-// Serve serves on ln until ctx ends, then stops gracefully: it stops
+// Serve serves on ln until ctx ends (over TLS, with HTTP/2, where ln or a
+// listener merged into it is a TLSListener), then stops gracefully: it stops
 // accepting, ends live streams, and waits (up to 10 s) for requests in
 // flight, whose appends are durable before they are answered.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	ln = s.limitListener(ln)
+	ln = tlsStarter{s.limitListener(ln)} // TLS for TLSListener's connections
 	base, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	hs := &http.Server{

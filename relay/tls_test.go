@@ -42,7 +42,9 @@ func tlsRelay(t *testing.T) (string, *testca.CA) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, TLSListener(ln, &tls.Config{Certificates: []tls.Certificate{leaf.TLS}})) }()
+	go func() {
+		done <- srv.Serve(ctx, TLSListener(ln, &tls.Config{Certificates: []tls.Certificate{leaf.TLS}}))
+	}()
 	t.Cleanup(func() {
 		cancel()
 		<-done

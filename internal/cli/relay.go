@@ -190,7 +190,12 @@ stderr; GET /healthz then answers 200. Operating it: docs/relay.md.`,
 					}
 				})
 			}
-			st, err := relay.OpenSQLite(ctx, filepath.Join(f.Data, "relay.db"))
+			lock, err := lockRelayData(f.Data)
+			if err != nil {
+				return err
+			}
+			defer lock.Close()
+			st, err := relay.OpenSQLite(ctx, filepath.Join(f.Data, relayDBName))
 			if err != nil {
 				return fmt.Errorf("relay store in %s: %w", f.Data, err)
 			}
@@ -251,6 +256,7 @@ stderr; GET /healthz then answers 200. Operating it: docs/relay.md.`,
 			return err
 		},
 	}
+	cmd.AddCommand(newRelayBackupCmd(e), newRelayRestoreCmd(e))
 	fl := cmd.Flags()
 	fl.StringVar(&config, "config", "", "read settings from `FILE` (YAML; flags override it)")
 	fl.StringVar(&f.Listen, "listen", "", "the `ADDR` to listen on (default 127.0.0.1:8765; port 0 picks one)")

@@ -256,7 +256,7 @@ stderr; GET /healthz then answers 200. Operating it: docs/relay.md.`,
 			return err
 		},
 	}
-	cmd.AddCommand(newRelayBackupCmd(e), newRelayRestoreCmd(e))
+	cmd.AddCommand(newRelayBackupCmd(e), newRelayRestoreCmd(e), newRelayHealthCmd(e))
 	fl := cmd.Flags()
 	fl.StringVar(&config, "config", "", "read settings from `FILE` (YAML; flags override it)")
 	fl.StringVar(&f.Listen, "listen", "", "the `ADDR` to listen on (default 127.0.0.1:8765; port 0 picks one)")

@@ -83,6 +83,10 @@ func TestTLSHTTP2AndLive(t *testing.T) {
 	if _, err := c.Append(ctx, topic, key, [][]byte{envelope(1024, 1)}); err != nil {
 		t.Fatal(err)
 	}
+	// A paged read over HTTP/2 (its deadlines set per page).
+	if res, err := c.Read(ctx, topic, 0, 10); err != nil || len(res.Entries) != 1 || res.Last != 1 {
+		t.Fatalf("read over HTTP/2: %+v %v", res, err)
+	}
 	got := make(chan []Entry, 4)
 	sctx, scancel := context.WithCancel(ctx)
 	defer scancel()

@@ -213,7 +213,7 @@ stderr; GET /healthz then answers 200. Operating it: docs/relay.md.`,
 				lns = append(lns, ln)
 			}
 			if acmeHTTP != nil && f.ACMEHTTP != "" {
-				stopACME, err := serveACMEHTTP(f.ACMEHTTP, acmeHTTP, logger)
+				stopACME, _, err := serveACMEHTTP(f.ACMEHTTP, acmeHTTP, logger)
 				if err != nil {
 					for _, l := range lns {
 						l.Close()

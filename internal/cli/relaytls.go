@@ -75,11 +75,11 @@ func relayTLS(f relayFile, data string, log *slog.Logger) (*tls.Config, http.Han
 
 // serveACMEHTTP serves ACME's HTTP-01 challenges (and redirects every
 // other request to https) on addr until the function it returns is
-// called.
-func serveACMEHTTP(addr string, h http.Handler, log *slog.Logger) (func(), error) {
+// called; bound is the address it listens on.
+func serveACMEHTTP(addr string, h http.Handler, log *slog.Logger) (stop func(), bound net.Addr, err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("--acme-http %s: %w", addr, err)
+		return nil, nil, fmt.Errorf("--acme-http %s: %w", addr, err)
 	}
 	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
@@ -96,5 +96,5 @@ func serveACMEHTTP(addr string, h http.Handler, log *slog.Logger) (func(), error
 		defer cancel()
 		hs.Shutdown(sctx)
 		<-done
-	}, nil
+	}, ln.Addr(), nil
 }

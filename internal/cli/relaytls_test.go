@@ -84,6 +84,36 @@ func TestRelayACMEServesCachedCertificate(t *testing.T) {
 	if _, err := client("other.test").Get("https://" + ln.Addr().String() + "/healthz"); err == nil {
 		t.Fatal("a handshake for a name not in --acme-domain succeeded")
 	}
+
+	// --acme-http: plain requests are sent to https; a challenge for a
+	// name not listed is forbidden, one for a token never asked for not
+	// found; the CA is not asked.
+	stopHTTP, bound, err := serveACMEHTTP("127.0.0.1:0", acmeHTTP, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stopHTTP()
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err = noRedirect.Get("http://" + bound.String() + "/v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusFound || !strings.HasPrefix(loc, "https://") {
+		t.Errorf("a plain request on --acme-http: %d %q", resp.StatusCode, loc)
+	}
+	for host, want := range map[string]int{"other.test": http.StatusForbidden, "relay.test": http.StatusNotFound} {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+bound.String()+"/.well-known/acme-challenge/unasked", nil)
+		req.Host = host
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("an unasked challenge for %s: %d, want %d", host, resp.StatusCode, want)
+		}
+	}
 	if n := contacted.Load(); n != 0 {
 		t.Fatalf("the ACME directory was contacted %d times", n)
 	}

@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -107,10 +109,11 @@ func TestRelaySizing(t *testing.T) {
 			t.Fatal(err)
 		}
 		var n int
-		buf := make([]byte, 1<<20)
-		k, _ := resp.Body.Read(buf)
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 		resp.Body.Close()
-		fmt.Sscanf(string(after(buf[:k], "\npursuance_relay_subscribers ")), "%d", &n)
+		if _, rest, ok := strings.Cut(string(body), "\npursuance_relay_subscribers "); ok {
+			fmt.Sscanf(rest, "%d", &n)
+		}
 		if n >= topics {
 			break
 		}
@@ -125,10 +128,10 @@ func TestRelaySizing(t *testing.T) {
 
 	// The store's files while it runs, then after a clean stop (the WAL
 	// folded in).
-	running := dirSize(t, data)
+	running := sizingDirSize(t, data)
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	p.cmd.Wait()
-	stopped := dirSize(t, data)
+	stopped := sizingDirSize(t, data)
 	envelopes := topics * perTopic
 	mib := func(n int64) float64 { return float64(n) / (1 << 20) }
 	t.Logf("relay sizing: %d topics x %d envelopes of %d bytes = %d envelopes (%.0f MiB of envelopes) written by %d writers in %s (%.0f envelopes/s)",
@@ -139,18 +142,8 @@ func TestRelaySizing(t *testing.T) {
 		mib(idleRSS), mib(writtenRSS), mib(writtenHWM), mib(subsRSS), topics, mib(subsHWM))
 }
 
-// after returns what follows the first sep in b ("" if none).
-func after(b []byte, sep string) []byte {
-	for i := 0; i+len(sep) <= len(b); i++ {
-		if string(b[i:i+len(sep)]) == sep {
-			return b[i+len(sep):]
-		}
-	}
-	return nil
-}
-
-// dirSize is the bytes of the regular files under dir.
-func dirSize(t *testing.T, dir string) int64 {
+// sizingDirSize is the bytes of the regular files under dir.
+func sizingDirSize(t *testing.T, dir string) int64 {
 	var n int64
 	filepath.Walk(dir, func(_ string, fi os.FileInfo, err error) error {
 		if err == nil && fi.Mode().IsRegular() {

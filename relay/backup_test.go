@@ -89,6 +89,11 @@ func TestBackupWhileAppendingAndRestore(t *testing.T) {
 	if replaced, _ := os.ReadFile(path + replacedSuffix); len(replaced) != len(before) {
 		t.Fatalf("the replaced store is not kept: %d bytes, was %d", len(replaced), len(before))
 	}
+	// Onto a new machine: no store there yet.
+	fresh := filepath.Join(t.TempDir(), "new", "relay.db")
+	if res, err := RestoreSQLite(ctx, fresh, out); err != nil || res.Envelopes != info.Envelopes {
+		t.Fatalf("restoring onto no store: %+v %v", res, err)
+	}
 	st, err = OpenSQLite(ctx, path)
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -361,7 +362,13 @@ func testInfoHealthMetrics(t *testing.T, be backend) {
 		"/healthz": "ok",
 		"/v1":      `"protocol":1`,
 		"/metrics": "pursuance_relay_envelopes_stored_total",
+		// The Go runtime's, the process's (Linux; CI's) and the build's
+		// (docs/operating.md, "Monitoring").
+		"/metrics ":   "go_goroutines",
+		"/metrics  ":  "process_resident_memory_bytes",
+		"/metrics   ": `pursuance_build_info{commit="",goversion="go1.`,
 	} {
+		path = strings.TrimSpace(path)
 		resp, err := r.ts.Client().Get(r.ts.URL + path)
 		if err != nil {
 			t.Fatal(err)

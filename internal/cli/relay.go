@@ -60,6 +60,15 @@ type relayFile struct {
 	Directory     bool    `yaml:"directory"`
 	KnockWork     int     `yaml:"knock-work"`
 	KnocksPerHour float64 `yaml:"knocks-per-hour"`
+
+	// TLS (docs/operating.md, "TLS"): certificate files, or ACME.
+	TLSCert       string   `yaml:"tls-cert"`
+	TLSKey        string   `yaml:"tls-key"`
+	ACMEDomains   []string `yaml:"acme-domain"`
+	ACMEEmail     string   `yaml:"acme-email"`
+	ACMECache     string   `yaml:"acme-cache"`
+	ACMEDirectory string   `yaml:"acme-directory"`
+	ACMEHTTP      string   `yaml:"acme-http"`
 }
 
 // relayGCPercent is the relay's GOGC unless the environment sets one: what
@@ -143,6 +152,13 @@ stderr; GET /healthz then answers 200. Operating it: docs/relay.md.`,
 			if err != nil {
 				return err
 			}
+			tlsConf, acmeHTTP, err := relayTLS(f, f.Data, logger)
+			if err != nil {
+				return err
+			}
+			if tlsConf != nil && f.Listen == "" {
+				return usageErrorf("TLS needs a clear-net listener (--listen); an onion service is encrypted by Tor already")
+			}
 			if os.Getenv("GOGC") == "" {
 				debug.SetGCPercent(relayGCPercent)
 			}
@@ -175,18 +191,39 @@ stderr; GET /healthz then answers 200. Operating it: docs/relay.md.`,
 					}
 				})
 			}
+			if f.Data != "" {
+				lock, err := lockRelayData(f.Data)
+				if err != nil {
+					return err
+				}
+				defer lock.Close()
+			}
 			st, err := openRelayStore(ctx, f, cfg.Retention, logger)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
 			var lns []net.Listener
+			scheme := "http"
 			if f.Listen != "" {
 				ln, err := net.Listen("tcp", f.Listen)
 				if err != nil {
 					return err
 				}
+				if tlsConf != nil {
+					ln, scheme = relay.TLSListener(ln, tlsConf), "https"
+				}
 				lns = append(lns, ln)
+			}
+			if acmeHTTP != nil && f.ACMEHTTP != "" {
+				stopACME, _, err := serveACMEHTTP(f.ACMEHTTP, acmeHTTP, logger)
+				if err != nil {
+					for _, l := range lns {
+						l.Close()
+					}
+					return err
+				}
+				defer stopACME()
 			}
 			target := ""
 			if torc != nil {
@@ -203,8 +240,9 @@ stderr; GET /healthz then answers 200. Operating it: docs/relay.md.`,
 			served := make(chan error, 1)
 			go func() { served <- srv.Serve(ctx, mergeListeners(lns...)) }()
 			if f.Listen != "" {
-				fmt.Fprintf(e.Stderr, "http://%s\n", lns[0].Addr())
-				logger.Info("relay ready", "url", "http://"+lns[0].Addr().String(), "data", f.Data, "protocol", relay.Version)
+				url := scheme + "://" + lns[0].Addr().String()
+				fmt.Fprintln(e.Stderr, url)
+				logger.Info("relay ready", "url", url, "data", f.Data, "protocol", relay.Version, "acme_domains", f.ACMEDomains)
 			}
 			if torc != nil {
 				onion, err := torc.Publish(ctx, filepath.Join(f.Data, "onion.key"), onionPort, target)
@@ -221,6 +259,7 @@ stderr; GET /healthz then answers 200. Operating it: docs/relay.md.`,
 			return err
 		},
 	}
+	cmd.AddCommand(newRelayBackupCmd(e), newRelayRestoreCmd(e), newRelayHealthCmd(e))
 	fl := cmd.Flags()
 	fl.StringVar(&config, "config", "", "read settings from `FILE` (YAML; flags override it)")
 	fl.StringVar(&f.Listen, "listen", "", "the `ADDR` to listen on (default 127.0.0.1:8765; port 0 picks one)")
@@ -255,6 +294,13 @@ stderr; GET /healthz then answers 200. Operating it: docs/relay.md.`,
 	fl.BoolVar(&f.Directory, "directory", false, "list the public profiles this relay holds in its directory (GET /directory?q=words; docs/directory.md)")
 	fl.IntVar(&f.KnockWork, "knock-work", 0, fmt.Sprintf("proof of work a join request needs, in bits (default %d; -1: none)", relay.DefaultKnockWork))
 	fl.Float64Var(&f.KnocksPerHour, "knocks-per-hour", 0, fmt.Sprintf("join requests one client address may send per hour (default %d)", relay.DefaultKnocksPerHour))
+	fl.StringVar(&f.TLSCert, "tls-cert", "", "serve HTTPS with the certificate chain in `FILE` (PEM; reloaded when it changes)")
+	fl.StringVar(&f.TLSKey, "tls-key", "", "the private key of --tls-cert, in `FILE` (PEM)")
+	fl.StringSliceVar(&f.ACMEDomains, "acme-domain", nil, "serve HTTPS with a certificate for `NAME` obtained and renewed by ACME (Let's Encrypt unless --acme-directory); repeat for more names")
+	fl.StringVar(&f.ACMEEmail, "acme-email", "", "with --acme-domain, the `ADDRESS` the certificate authority may write to about the certificates")
+	fl.StringVar(&f.ACMECache, "acme-cache", "", "with --acme-domain, where to keep the account key and certificates (`DIR`; default DATA/acme)")
+	fl.StringVar(&f.ACMEDirectory, "acme-directory", "", "with --acme-domain, the ACME directory `URL` of the certificate authority (default Let's Encrypt's)")
+	fl.StringVar(&f.ACMEHTTP, "acme-http", "", "with --acme-domain, also answer ACME HTTP-01 challenges on `ADDR` (port 80), redirecting other requests to https (default: TLS-ALPN-01 on --listen, which must then be port 443)")
 	return cmd
 }
 
@@ -292,6 +338,13 @@ func mergeRelayFile(cmd *cobra.Command, f *relayFile, file relayFile) {
 	keep(cmd, "directory", &f.Directory, file.Directory)
 	keep(cmd, "knock-work", &f.KnockWork, file.KnockWork)
 	keep(cmd, "knocks-per-hour", &f.KnocksPerHour, file.KnocksPerHour)
+	keep(cmd, "tls-cert", &f.TLSCert, file.TLSCert)
+	keep(cmd, "tls-key", &f.TLSKey, file.TLSKey)
+	keep(cmd, "acme-domain", &f.ACMEDomains, file.ACMEDomains)
+	keep(cmd, "acme-email", &f.ACMEEmail, file.ACMEEmail)
+	keep(cmd, "acme-cache", &f.ACMECache, file.ACMECache)
+	keep(cmd, "acme-directory", &f.ACMEDirectory, file.ACMEDirectory)
+	keep(cmd, "acme-http", &f.ACMEHTTP, file.ACMEHTTP)
 }
 
 // keep sets *v to the file's value unless the flag was given.

@@ -60,7 +60,7 @@ func openRelayStore(ctx context.Context, f relayFile, r relay.Retention, log *sl
 		}
 		return st, nil
 	}
-	st, err := relay.OpenSQLite(ctx, filepath.Join(f.Data, "relay.db"))
+	st, err := relay.OpenSQLite(ctx, filepath.Join(f.Data, relayDBName))
 	if err != nil {
 		return nil, fmt.Errorf("relay store in %s: %w", f.Data, err)
 	}

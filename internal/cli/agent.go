@@ -86,7 +86,7 @@ background with your shell (` + "`pursuance agent &`" + `).`,
 			case <-ctx.Done():
 			}
 			stop()
-			srv.wait()
+			srv.shutdown()
 			fmt.Fprintln(e.Stderr, "Agent stopped: the keystore is locked; commands ask for the passphrase again.")
 			return nil
 		},

@@ -37,16 +37,22 @@ type commandServer struct {
 	// run serializes the commands: one at a time, as processes taking the
 	// home's lock would be.
 	run sync.Mutex
-	// folds are the states the commands folded, kept for the next.
+	// folds are the states the commands folded, kept for the next: the
+	// serving Env's own when it has one (its rounds and requests then
+	// share them), else the commands' alone.
 	folds *app.FoldCache
 	// served counts the commands run, for tests.
 	served int
 	done   chan struct{} // closed when serve has returned
+	ln     net.Listener
 }
 
-// wait returns once the server has stopped (its ctx ended) and every
-// command it ran has ended.
-func (s *commandServer) wait() { <-s.done }
+// shutdown stops the server listening and returns once every command
+// it was running has ended (those end early when the server's ctx has).
+func (s *commandServer) shutdown() {
+	s.ln.Close()
+	<-s.done
+}
 
 // serveCommands listens on the socket name of home and serves commands
 // until ctx ends. The caller holds the lock that makes it the socket's
@@ -56,11 +62,14 @@ func (e *Env) serveCommands(ctx context.Context, home, name string, id *identity
 	if err != nil {
 		return nil, err
 	}
-	s := &commandServer{home: home, id: func() *identity.Identity { return id }, node: e, token: ln.Token, log: log, done: make(chan struct{}), folds: app.NewFoldCache()}
+	s := &commandServer{home: home, id: func() *identity.Identity { return id }, node: e, token: ln.Token, log: log, done: make(chan struct{}), folds: e.folds, ln: ln}
 	go func() {
 		<-ctx.Done()
 		ln.Close()
 	}()
+	if s.folds == nil {
+		s.folds = app.NewFoldCache()
+	}
 	go s.serve(ctx, ln)
 	if e.onServe != nil {
 		e.onServe(s)

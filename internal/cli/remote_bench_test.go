@@ -62,7 +62,7 @@ func BenchmarkTaskList(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer func() { cancel(); s.wait() }()
+	defer func() { cancel(); s.shutdown() }()
 	run := func(b *testing.B, vars map[string]string) {
 		all := map[string]string{"PURSUANCE_HOME": home}
 		for k, v := range vars {

@@ -339,3 +339,32 @@ func TestAgentTimeout(t *testing.T) {
 		}
 	}
 }
+
+// TestUpFailingAfterSocketReturns: an `up` that fails after its socket
+// listens (here: a web UI address off the loopback) returns, its socket
+// closed and removed, instead of waiting for ever for the socket's server.
+func TestUpFailingAfterSocketReturns(t *testing.T) {
+	home, _, _ := newHome(t)
+	e, _, errOut := testEnv(map[string]string{"PURSUANCE_HOME": home, "PURSUANCE_PASSPHRASE": "pw"}, nil)
+	e.Rand = rand.Reader
+	listened := make(chan struct{}, 1)
+	e.onServe = func(*commandServer) { listened <- struct{}{} }
+	done := make(chan int, 1)
+	go func() { done <- Run([]string{"up", "--offline", "--listen", "0.0.0.0:0"}, e) }()
+	select {
+	case code := <-done:
+		if code != 2 || !strings.Contains(errOut.String(), "loopback") {
+			t.Errorf("up --listen 0.0.0.0:0: exit %d: %s", code, errOut)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("up did not return after failing")
+	}
+	select {
+	case <-listened:
+	default:
+		t.Error("the socket never listened: the test tests nothing")
+	}
+	if _, err := os.Stat(filepath.Join(home, nodesock.Dir, nodesock.Node)); err == nil {
+		t.Error("the socket file is left")
+	}
+}

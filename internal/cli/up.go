@@ -189,7 +189,7 @@ elsewhere it says how to create one and fails.`,
 			if cs, err := e.serveCommands(ctx, home, nodesock.Node, e.unlocked, log); err != nil {
 				log.Warn("commands open the home themselves: the node's socket does not listen", "err", oneLine(err.Error()))
 			} else {
-				defer cs.wait()
+				defer cs.shutdown()
 			}
 			watch := newWatcher(e.dialFunc())
 			defer watch.stop()

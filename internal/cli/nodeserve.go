@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"io"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/pursuance/pursuance/app"
 	"github.com/pursuance/pursuance/identity"
+	"github.com/pursuance/pursuance/identity/keystore"
 	"github.com/pursuance/pursuance/internal/nodesock"
 )
 
@@ -118,7 +120,7 @@ func (s *commandServer) handle(ctx context.Context, c net.Conn) {
 		s.log.Warn("the node's socket refused a request without the token")
 		return
 	}
-	if !s.allowed(req) {
+	if !s.allowed(req) || !s.current() {
 		nodesock.WriteFrame(c, nodesock.KindRefused, nil)
 		return
 	}
@@ -140,6 +142,19 @@ func (s *commandServer) handle(ctx context.Context, c net.Conn) {
 	code := Run(req.Args, fe)
 	s.served++
 	stdout.WriteExit(code)
+}
+
+// current reports whether the identity the server holds is still the
+// home's: after `id rotate` (run in its own process) it is not, and the
+// commands run in their own processes, with the passphrase, until the
+// node is started again.
+func (s *commandServer) current() bool {
+	pub, err := keystore.ReadPublic(s.home)
+	if err != nil {
+		return false
+	}
+	mine := s.id().Public()
+	return pub.ID == mine.ID && bytes.Equal(pub.KEM.Bytes(), mine.KEM.Bytes())
 }
 
 // allowed reports whether req is a command the node runs (the client

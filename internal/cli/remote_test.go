@@ -368,3 +368,25 @@ func TestUpFailingAfterSocketReturns(t *testing.T) {
 		t.Error("the socket file is left")
 	}
 }
+
+// TestRotatedIdentityRunsDirect rotates the identity's keys (`id rotate`,
+// in its own process as always) while the node runs: the node's unlocked
+// identity is no longer the home's, so it refuses the commands, and they
+// run in their own processes with the passphrase, answering as before.
+func TestRotatedIdentityRunsDirect(t *testing.T) {
+	home, _, _ := newHome(t)
+	s := startUp(t, home)
+	want := viaServer(t, s, home, "task", "list", "Desk", "--json")
+	// New keys from a source of its own (testEnv's is the same seed for
+	// every Env, so would make the keys of id new again).
+	e, _, errOut := testEnv(map[string]string{"PURSUANCE_HOME": home, "PURSUANCE_PASSPHRASE": "pw"}, nil)
+	e.Rand = rand.Reader
+	if code := Run([]string{"id", "rotate"}, e); code != 0 {
+		t.Fatalf("id rotate: exit %d: %s", code, errOut)
+	}
+	before := s.count()
+	got := runIn(t, home, map[string]string{"PURSUANCE_PASSPHRASE": "pw"}, "task", "list", "Desk", "--json")
+	if got != want || s.count() != before {
+		t.Errorf("after id rotate: %v (the node ran %d), want %v run here", got, s.count()-before, want)
+	}
+}

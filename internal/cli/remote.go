@@ -61,6 +61,8 @@ var forwarded = map[string]bool{
 	"relays remove": true,
 	"task list":     true,
 	"task show":     true,
+	"task search":   true,
+	"task report":   true,
 	"task add":      true,
 	"task status":   true,
 	"task assign":   true,

@@ -137,6 +137,7 @@ func TestNodeAnswersAsDirect(t *testing.T) {
 		{"task", "list", "Desk"}, {"task", "list", "Desk", "--json"},
 		{"task", "list", "Desk", "--filter", "@me"}, {"task", "list", "Desk", "--filter", "status:!Done ledger", "--json"},
 		{"task", "show", "Desk", t1}, {"task", "show", "Desk", t1, "--json"}, {"task", "show", "Desk", t2[:8], "--json"},
+		{"task", "search", "Desk", "ledger"}, {"task", "search", "Desk", "look", "--json"}, {"task", "search", "Desk", "nothing-here"},
 		// Errors: an unknown pursuance, task and status, a bad filter.
 		{"task", "list", "Nope"},
 		{"task", "show", "Desk", "ffffffff"},

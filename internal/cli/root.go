@@ -90,6 +90,7 @@ Start by creating your identity, then run your node:
 		newExportCmd(e),
 		newImportCmd(e),
 		newUpCmd(e),
+		newAgentCmd(e),
 		newUICmd(e),
 		newRelayCmd(e),
 		newRelaysCmd(e),

@@ -132,6 +132,10 @@ func New(host string, open func(context.Context) (*app.Node, error)) (*Server, e
 	route("POST /api/devices/approve", NeedsSession, s.api(s.deviceApprove))
 	route("POST /api/devices/accept", NeedsSession, s.api(s.deviceAccept))
 	route("POST /api/devices/{d}/revoke", NeedsSession, s.api(s.deviceRevoke))
+	route("GET /api/p/{p}/governance", NeedsSession, s.api(s.governance))
+	route("POST /api/p/{p}/proposals/{id}/approve", NeedsSession, s.api(s.approve))
+	route("POST /api/p/{p}/leave", NeedsSession, s.api(s.leave))
+	route("POST /api/p/{p}/invites/{i}/revoke", NeedsSession, s.api(s.revokeInvite))
 	route("GET /api/templates", NeedsSession, s.api(func(*http.Request, *app.Node) (any, error) { return charter.TemplateNames(), nil }))
 	return s, nil
 }

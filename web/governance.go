@@ -51,7 +51,7 @@ type roleJSON struct {
 // memberMay is what this member may do to another: remove it, give it or
 // take from it each role.
 type memberMay struct {
-	Remove app.Permission            `json:"remove"`
+	Remove *app.Permission           `json:"remove,omitempty"` // nil on one's own row: one leaves`
 	Give   map[string]app.Permission `json:"give"`
 	Take   map[string]app.Permission `json:"take"`
 }
@@ -110,10 +110,11 @@ func (s *Server) governance(r *http.Request, n *app.Node) (any, error) {
 	}
 	members := map[string]memberMay{}
 	for _, m := range st.Members() {
-		if m.ID == me {
-			continue // Remove is not offered on one's own row: one leaves
+		mm := memberMay{Give: map[string]app.Permission{}, Take: map[string]app.Permission{}}
+		if m.ID != me { // Remove is not offered on one's own row: one leaves
+			rm := n.May(ctx, st, &state.Remove{Member: m.ID})
+			mm.Remove = &rm
 		}
-		mm := memberMay{Remove: n.May(ctx, st, &state.Remove{Member: m.ID}), Give: map[string]app.Permission{}, Take: map[string]app.Permission{}}
 		for _, name := range c.RoleNames() {
 			if m.HasRole(name) {
 				mm.Take[name] = n.May(ctx, st, &state.RoleRevoke{Member: m.ID, Role: name})

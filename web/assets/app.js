@@ -190,6 +190,7 @@ async function refresh() {
     sel.setAttribute("aria-label", "Role for " + m.name);
     sel.replaceChildren(...info.roles.map((r) => el("option", r)));
     const give = el("button", "Give"), take = el("button", "Take"), rm = el("button", "Remove", "danger");
+    give.dataset.act = "give"; take.dataset.act = "take"; rm.dataset.act = "remove"; tr.dataset.member = m.id; // governance.js
     const change = async (body, path) => {
       try {
         const r = await api("/p/" + current + "/members/" + m.id + path, body);
@@ -204,7 +205,7 @@ async function refresh() {
     act.append(sel, give, take, rm);
     const activity = el("td", m.inactive_since ? "inactive since " + m.inactive_since.slice(0, 10) : "active");
     if (m.inactive_since) activity.title = "Signed nothing since " + m.inactive_since + ", by the members' own clocks";
-    tr.append(el("td", m.name), el("td", m.roles.join(", ")), activity, el("td", m.fingerprint), act);
+    tr.append(el("td", m.name), el("td", m.roles.join(", ")), activity, el("td", m.fingerprint, "fp"), act);
     labelCells(tr, "#members");
     return tr;
   }));
@@ -212,6 +213,7 @@ async function refresh() {
     c.role + " claimed by " + c.claimant + (c.mine ? " (you)" : "") + ": " +
     (c.cancelled ? "cancelled, " + c.cancelled : "may complete from " + c.due.slice(0, 10) + " (" + c.claim.slice(0, 12) + ")"))) :
     [el("li", "none")]));
+  await loadGovernance(); // governance.js
   if (!$("#log").classList.contains("hidden")) await loadLog();
   if (openTask) await openDetail(openTask, true);
 }

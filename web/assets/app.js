@@ -169,6 +169,7 @@ async function refresh() {
   await loadLinks(); // links.js
   await loadProfile(false); // profiles.js
   renderBoard(tasks);
+  renderCalendar(tasks); // calendar.js: also marks the overdue cards and rows
   const roleSel = $('#invite select[name="role"]');
   if (roleSel.dataset.roles !== roles) {
     const was = roleSel.value;
@@ -407,8 +408,9 @@ async function openDetail(id, quiet) {
     openTask = id;
     $("#d-title").textContent = d.task.title;
     $("#d-meta").textContent = (d.task.origin ? "received by " : "by ") + d.task.creator + (d.task.visible_to.length ? " · visible to " + d.task.visible_to.join(", ") : " · every member") +
-      (d.task.assignees.length ? " · assigned to " + d.task.assignees.join(", ") : "") + (d.task.due ? " · due " + d.task.due : "") +
+      (d.task.assignees.length ? " · assigned to " + d.task.assignees.join(", ") : "") + (d.task.due ? " · due " + d.task.due + (isOverdue(d.task) ? " · overdue" : "") : "") +
       (d.task.archived ? " · archived" : "");
+    $("#d-meta").classList.toggle("overdue", isOverdue(d.task)); // calendar.js
     $("#d-archive").textContent = d.task.archived ? "Unarchive" : "Archive";
     $("#d-archive").dataset.archived = d.task.archived ? "1" : "";
     const ed = $("#d-edit");

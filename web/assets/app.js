@@ -235,7 +235,7 @@ function renderBoard(tasks) {
   if (drawn === boardDrawn) return;
   boardDrawn = drawn;
   const cols = $("#columns");
-  const focusedCard = cols.contains(document.activeElement) ? document.activeElement.dataset.id : null;
+  const focusedCard = cols.contains(document.activeElement) ? document.activeElement.closest("[data-id]")?.dataset.id : null; // a card, or its menu (board.js)
   // A filter that matches nothing says so, in the board and the tree.
   const filter = $("#filter").value.trim();
   for (const v of ["#board", "#tree"]) {
@@ -275,6 +275,7 @@ function renderBoard(tasks) {
     return c;
   }));
   refocus("#columns .card", focusedCard);
+  decorateBoard(tasks); // board.js
 }
 
 // markdown renders a task body's light markdown — paragraphs, "- " lists,
@@ -491,6 +492,7 @@ document.addEventListener("DOMContentLoaded", () => {
   };
   $("#d-assign").onsubmit = async (e) => {
     e.preventDefault();
+    if (!e.target.who.value) { showError(new Error("Pick a member or a role to assign the task to."), e.target.who); return; }
     try { await api("/p/" + current + "/tasks/" + openTask + "/assign", {who: e.target.who.value}); e.target.who.value = ""; clearFieldError(e.target.who); await refresh(); } catch (err) { showError(err, e.target.who); }
   };
   $("#add-relay").onsubmit = async (e) => {

@@ -103,7 +103,9 @@ function decorateMembers() {
     const m = info.members.find((x) => x.id === id);
     const act = tr.querySelector("td.actions"), sel = act.querySelector("select");
     const give = act.querySelector("[data-act=give]"), take = act.querySelector("[data-act=take]"), rm = act.querySelector("[data-act=remove]");
-    if (id === gov.me) { rm.remove(); tr.classList.add("me"); } else permit(rm, may.remove, "remove-" + id.slice(0, 16));
+    if (!act || !sel || !give || !take) continue;
+    // Two refreshes may overlap: a row is decorated once or twice, the same way.
+    if (id === gov.me) { if (rm) rm.remove(); tr.classList.add("me"); } else if (rm) permit(rm, may.remove, "remove-" + id.slice(0, 16));
     const roleCheck = () => {
       const r = sel.value;
       give.hidden = !(r in may.give); take.hidden = !(r in may.take);
@@ -115,7 +117,7 @@ function decorateMembers() {
     sel.onchange = roleCheck;
     roleCheck();
     const fp = tr.querySelector("td.fp");
-    if (!m || !fp || id === gov.me) continue; // one's own fingerprint is not compared with oneself
+    if (!m || !fp || id === gov.me || fp.querySelector("button")) continue; // one's own fingerprint is not compared with oneself
     const mark = el("span", "", "verified");
     const b = el("button", "", "small");
     b.type = "button";

@@ -75,7 +75,8 @@ function showError(err, field) {
 }
 
 function fieldError(field, msg) {
-  const id = (field.id || field.name || "field") + "-error";
+  // Named by its form too: several forms have a field "code".
+  const id = (field.id || (field.form && field.form.id ? field.form.id + "-" : "") + (field.name || "field")) + "-error";
   let p = document.getElementById(id);
   if (!p) {
     p = el("p", undefined, "field-error");

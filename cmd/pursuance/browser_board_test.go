@@ -83,7 +83,7 @@ func TestBrowserBoard(t *testing.T) {
 	poll(tab, "closed, the focus on the card", `!document.querySelector("#move-menu") && document.activeElement === `+card("Child check"))
 	run(tab, "M again, down, Enter", chromedp.KeyEvent("m"), chromedp.KeyEvent(kb.ArrowDown), chromedp.KeyEvent(kb.Enter))
 	poll(tab, "moved to Working on, still focused", colOf("Child check")+` === "WorkingOn" && document.activeElement === `+card("Child check")+` && document.querySelector("#notice").textContent.includes("Moved")`)
-	shot(tab, "board")
+	shot(tab, "board-moved")
 
 	// The assignee, picked.
 	run(tab, "open the child", chromedp.Evaluate[chromedp.Void](card("Child check")+`.click()`))
@@ -102,7 +102,7 @@ func TestBrowserBoard(t *testing.T) {
 	run(tab, "the Working on tab", chromedp.Evaluate[chromedp.Void](`[...document.querySelectorAll("#col-tabs button")].find(b => b.textContent.startsWith("Working on")).click()`))
 	poll(tab, "Working on, two cards", visible+` === "WorkingOn" && document.querySelectorAll("#col-WorkingOn .card").length === 2 && document.querySelector('#col-tabs [aria-selected="true"]').textContent === "Working on 2"`)
 	poll(tab, "nothing wider than the phone", `![...document.querySelectorAll("body *")].some(e => { const r = e.getBoundingClientRect(); return r.width > 0 && (r.left < -1 || r.right > window.innerWidth + 1); })`)
-	shot(tab, "board-phone")
+	shot(tab, "board-tabs-phone")
 	run(tab, "swipe left", chromedp.Evaluate[chromedp.Void](`(() => {
 		const b = document.querySelector("#columns"), touch = (x) => new Touch({identifier: 1, target: b, clientX: x, clientY: 300});
 		b.dispatchEvent(new TouchEvent("touchstart", {touches: [touch(300)], changedTouches: [touch(300)], bubbles: true}));

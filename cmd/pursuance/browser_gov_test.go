@@ -20,7 +20,8 @@ import (
 // fingerprint verified; she proposes an amendment of the charter (a new
 // name), Bob's page shows the proposal with its quorum (1 of 2 approvals)
 // and expiry, he approves it, and both pages show the new name and no
-// open proposal. Bob's side is at a phone's width (390×844).
+// open proposal; the new charter's role description, written with markup,
+// shows as text in both pages. Bob's side is at a phone's width (390×844).
 func TestBrowserGovernance(t *testing.T) {
 	actx := newChromium(t, 1280, 900, 3*time.Minute)
 	start := func(name string) *upNode {
@@ -96,7 +97,8 @@ func TestBrowserGovernance(t *testing.T) {
 	// Alice proposes a new name.
 	run(atab, "the charter", view("charter"))
 	poll(atab, "the charter loaded", `document.querySelector("#charter-yaml").value.includes("name: Co-op")`)
-	run(atab, "rename", chromedp.Evaluate[chromedp.Void](`(t => { t.value = t.value.replace(/^name: .*$/m, "name: Co-operative"); })(document.querySelector("#charter-yaml"))`), press("#amend"))
+	// The new charter also describes the role with markup: it must show as text.
+	run(atab, "rename", chromedp.Evaluate[chromedp.Void](`(t => { t.value = t.value.replace(/^name: .*$/m, "name: Co-operative").replace(/description: .*$/m, "description: '<img src=x onerror=window.pwned=1> Co-equals.'"); })(document.querySelector("#charter-yaml"))`), press("#amend"))
 	poll(atab, "proposed", `document.querySelector("#notice").textContent.includes("proposed")`)
 	run(atab, "members", view("members"))
 	poll(atab, "her proposal, approved by her", `document.querySelector("#proposals").textContent.includes("Alice proposes to amend the charter") && document.querySelector("#proposals").textContent.includes("You approved it.")`)
@@ -112,4 +114,7 @@ func TestBrowserGovernance(t *testing.T) {
 	poll(btab, "it carried", `document.querySelector("#pursuance").selectedOptions[0]?.textContent === "Co-operative" && document.querySelector("#proposals").textContent.includes("No open proposals.")`)
 	poll(atab, "Alice's page shows the new name", `document.querySelector("#pursuance").selectedOptions[0]?.textContent === "Co-operative" && document.querySelector("#proposals").textContent.includes("No open proposals.")`)
 	poll(btab, "Bob may leave", `!document.querySelector("#leave").disabled`)
+	for _, tab := range []context.Context{atab, btab} {
+		poll(tab, "the description, as text", `document.querySelector("#role-list").textContent.includes("<img src=x onerror=window.pwned=1> Co-equals.") && !document.querySelector("#role-list img") && !window.pwned`)
+	}
 }

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pursuance/pursuance/app"
+	"github.com/pursuance/pursuance/charter"
 	"github.com/pursuance/pursuance/event"
 	"github.com/pursuance/pursuance/state"
 )
@@ -140,7 +142,7 @@ func describeOp(st *state.State, op state.Op) string {
 	case *state.RoleRevoke:
 		return fmt.Sprintf("take the role %q from %s", op.Role, st.NameOf(op.Member))
 	case *state.CharterAmend:
-		return "amend the charter"
+		return "amend the charter" + charterChanges(st.Charter(), op.Charter)
 	case *state.Invite:
 		return fmt.Sprintf("invite someone into the role %q", op.Role)
 	case nil:
@@ -200,4 +202,39 @@ func (s *Server) revokeInvite(r *http.Request, n *app.Node) (any, error) {
 		return nil, err
 	}
 	return map[string]any{}, nil
+}
+
+// charterChanges says, for people, what an amendment changes: the name,
+// the roles added and dropped, and whether anything else changes (the
+// Charter view shows the text).
+func charterChanges(now *charter.Charter, wire []byte) string {
+	next, err := charter.Unmarshal(wire)
+	if err != nil {
+		return " (a charter this version cannot read)"
+	}
+	var parts []string
+	if next.Name != now.Name {
+		parts = append(parts, fmt.Sprintf("name %q → %q", now.Name, next.Name))
+	}
+	was, will := now.RoleNames(), next.RoleNames()
+	for _, r := range will {
+		if !slices.Contains(was, r) {
+			parts = append(parts, fmt.Sprintf("new role %q", r))
+		}
+	}
+	for _, r := range was {
+		if !slices.Contains(will, r) {
+			parts = append(parts, fmt.Sprintf("role %q dropped", r))
+		}
+	}
+	// Beyond the name and the roles, the rules (the Charter view shows them).
+	renamed := *next
+	renamed.Name = now.Name
+	if slices.Equal(was, will) && !bytes.Equal(renamed.YAML(), now.YAML()) {
+		parts = append(parts, "the rules (compare in the Charter view)")
+	}
+	if len(parts) == 0 {
+		return " (no change)"
+	}
+	return ": " + strings.Join(parts, "; ")
 }

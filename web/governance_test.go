@@ -151,3 +151,32 @@ func mustState(t *testing.T, n *app.Node, p event.ID) *state.State {
 	}
 	return s
 }
+
+// TestCharterChanges: a proposed amendment is said by what it changes.
+func TestCharterChanges(t *testing.T) {
+	now, _ := charter.Template("desk")
+	now.Name = "Desk"
+	wire := func(edit func(c *charter.Charter)) []byte {
+		c, _ := charter.Template("desk")
+		c.Name = "Desk"
+		edit(c)
+		b, err := c.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	for _, tc := range []struct {
+		edit func(c *charter.Charter)
+		want string
+	}{
+		{func(c *charter.Charter) {}, " (no change)"},
+		{func(c *charter.Charter) { c.Name = "Night Desk" }, `: name "Desk" → "Night Desk"`},
+		{func(c *charter.Charter) { c.Roles = c.Roles[:1] }, `: role "researcher" dropped`},
+		{func(c *charter.Charter) { c.Roles[1].Description = "Reads." }, ": the rules (compare in the Charter view)"},
+	} {
+		if got := charterChanges(now, wire(tc.edit)); got != tc.want {
+			t.Errorf("got %q, want %q", got, tc.want)
+		}
+	}
+}

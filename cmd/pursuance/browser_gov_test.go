@@ -101,7 +101,7 @@ func TestBrowserGovernance(t *testing.T) {
 	run(atab, "rename", chromedp.Evaluate[chromedp.Void](`(t => { t.value = t.value.replace(/^name: .*$/m, "name: Co-operative").replace(/description: .*$/m, "description: '<img src=x onerror=window.pwned=1> Co-equals.'"); })(document.querySelector("#charter-yaml"))`), press("#amend"))
 	poll(atab, "proposed", `document.querySelector("#notice").textContent.includes("proposed")`)
 	run(atab, "members", view("members"))
-	poll(atab, "her proposal, approved by her", `document.querySelector("#proposals").textContent.includes("Alice proposes to amend the charter") && document.querySelector("#proposals").textContent.includes("You approved it.")`)
+	poll(atab, "her proposal, approved by her", `document.querySelector("#proposals").textContent.includes("Alice proposes to amend the charter: name \"Co-op\" → \"Co-operative\"; the rules") && document.querySelector("#proposals").textContent.includes("You approved it.")`)
 	shot(atab, "governance-proposal")
 
 	// Bob's page, not reloaded, shows it with its quorum and expiry.

@@ -124,15 +124,17 @@ func (n *Node) Act(ctx context.Context, p event.ID, op state.Op, opts DoOptions)
 	if err != nil {
 		return Result{}, err
 	}
-	needed, ok := s.NeedsProposal(n.me(), op)
-	if !ok || opts.Unchecked {
+	if opts.Unchecked {
 		return n.do(ctx, s, op, opts)
 	}
-	body, err := state.EncodeOp(op)
+	signed, needed, proposed, err := proposalFor(s, n.me(), op)
 	if err != nil {
 		return Result{}, err
 	}
-	res, err := n.do(ctx, s, &state.Proposal{Action: op.Kind(), Body: body}, opts)
+	if !proposed {
+		return n.do(ctx, s, op, opts)
+	}
+	res, err := n.do(ctx, s, signed, opts)
 	res.Proposed, res.Needed = err == nil, needed
 	return res, err
 }

@@ -79,7 +79,8 @@ type routeCase struct {
 
 // routeTable has a request for every route of the server;
 // TestUIEveryRouteNeedsASession fails when a route is missing from it.
-// The removal comes last: with a session it may change the pursuance.
+// The removal and leaving come last: with a session they may change the
+// pursuance.
 var routeTable = []routeCase{
 	{"GET /{$}", NeedsCookie, "/", ""},
 	{"GET /static/", Public, "/static/app.js", ""},
@@ -135,7 +136,11 @@ var routeTable = []routeCase{
 	{"POST /api/devices/approve", NeedsSession, "/api/devices/approve", `{"code":"pursuance-device-request:AA"}`},
 	{"POST /api/devices/accept", NeedsSession, "/api/devices/accept", `{"code":"pursuance-device-approval:AA"}`},
 	{"POST /api/devices/{d}/revoke", NeedsSession, "/api/devices/pm1aaaa/revoke", "{}"},
+	{"GET /api/p/{p}/governance", NeedsSession, "/api/p/{p}/governance", ""},
+	{"POST /api/p/{p}/proposals/{id}/approve", NeedsSession, "/api/p/{p}/proposals/" + strings.Repeat("ab", 32) + "/approve", `{}`},
+	{"POST /api/p/{p}/invites/{i}/revoke", NeedsSession, "/api/p/{p}/invites/" + strings.Repeat("ab", 32) + "/revoke", `{}`},
 	{"POST /api/p/{p}/members/{m}/remove", NeedsSession, "/api/p/{p}/members/{m}/remove", `{}`},
+	{"POST /api/p/{p}/leave", NeedsSession, "/api/p/{p}/leave", `{}`}, // last: the member leaves
 }
 
 // TestUIEveryRouteNeedsASession walks every route of the server (the

@@ -142,6 +142,10 @@ func New(host string, open func(context.Context) (*app.Node, error)) (*Server, e
 	route("GET /api/p/{p}/inbox", NeedsSession, s.api(s.inbox))
 	route("POST /api/p/{p}/inbox/seen", NeedsSession, s.api(s.inboxSeen))
 	route("GET /api/p/{p}/search", NeedsSession, s.api(s.search))
+	route("GET /api/p/{p}/governance", NeedsSession, s.api(s.governance))
+	route("POST /api/p/{p}/proposals/{id}/approve", NeedsSession, s.api(s.approve))
+	route("POST /api/p/{p}/leave", NeedsSession, s.api(s.leave))
+	route("POST /api/p/{p}/invites/{i}/revoke", NeedsSession, s.api(s.revokeInvite))
 	route("GET /api/templates", NeedsSession, s.api(func(*http.Request, *app.Node) (any, error) { return charter.TemplateNames(), nil }))
 	return s, nil
 }

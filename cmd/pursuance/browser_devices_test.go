@@ -18,8 +18,9 @@ import (
 // on the relay; her phone's home asks to be her device (`device request`,
 // the only step outside the browser: the new home needs a keystore
 // before its node runs). On her laptop's Devices page she pastes the
-// request code and gets the approval code; on the phone's Devices page
-// she pastes that and the phone holds Desk: both homes show the same
+// request code (a mangled one first: refused under the field, until the
+// good one goes through) and gets the approval code; on the phone's
+// Devices page she pastes that and the phone holds Desk: both homes show the same
 // pursuances, and the laptop lists the phone. She revokes the phone from
 // the laptop's page, which then shows it revoked.
 func TestBrowserDevices(t *testing.T) {
@@ -59,7 +60,12 @@ func TestBrowserDevices(t *testing.T) {
 	poll(ltab, "the laptop holds Desk", hasDesk)
 	run(ltab, "the Devices page", press("#devices-open"))
 	poll(ltab, "the laptop alone", `document.querySelector("#devices-list").children.length === 1 && document.querySelector("#devices-list").textContent.includes("this home") && !document.querySelector("#device-approve").classList.contains("hidden")`)
+	// A mangled code is refused under its field, and stays until it changes.
+	codeErr := `(i => i.getAttribute("aria-invalid") === "true" && (e => e && e.getClientRects().length > 0 && document.querySelector("#device-approve").contains(e))(document.getElementById(i.getAttribute("aria-describedby"))))(document.querySelector('#device-approve input[name="code"]'))`
+	run(ltab, "a mangled code", chromedp.SetValue(chromedp.CSS(`#device-approve input[name="code"]`), "pursuance-device-request:nonsense"), press(`#device-approve button`))
+	poll(ltab, "refused under the field", codeErr)
 	run(ltab, "approve the phone", chromedp.SetValue(chromedp.CSS(`#device-approve input[name="code"]`), req), press(`#device-approve button`))
+	poll(ltab, "the refusal gone", `!document.querySelector('#device-approve input[name="code"]').hasAttribute("aria-invalid") && !document.querySelector("#device-approve .field-error")`)
 	poll(ltab, "the approval code", `document.querySelector("#device-approval").value.startsWith("pursuance-device-approval:") && document.querySelector("#device-approval-name").textContent === "phone"`)
 	approval, err := chromedp.Run(ltab, chromedp.Evaluate[string](`document.querySelector("#device-approval").value`))
 	if err != nil {

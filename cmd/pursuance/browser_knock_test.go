@@ -89,7 +89,9 @@ func TestBrowserKnock(t *testing.T) {
 	poll(gtab, "the Discover page", `!document.querySelector("#discover").classList.contains("hidden") && document.querySelector("#board").classList.contains("hidden")`)
 	run(gtab, "a relay that is not there", chromedp.SendKeys(css(`#discover-form input[name="relay"]`), "http://127.0.0.1:1"),
 		chromedp.SendKeys(css(`#discover-form input[name="q"]`), "leak"+kb.Enter))
-	poll(gtab, "what to do", `!document.querySelector("#error").classList.contains("hidden") && document.querySelector("#error").textContent.includes("check the address") && !document.querySelector("#error").textContent.includes("dial tcp")`)
+	// Under the address, and it stays (an inline error, as the task forms).
+	relayErr := `(i => i.getAttribute("aria-invalid") === "true" && (e => e && e.getClientRects().length > 0 && e.textContent.includes("check the address") && !e.textContent.includes("dial tcp"))(document.getElementById(i.getAttribute("aria-describedby"))))(document.querySelector('#discover-form input[name="relay"]'))`
+	poll(gtab, "what to do, under the address", relayErr)
 	run(gtab, "the real relay", chromedp.SetValue(css(`#discover-form input[name="relay"]`), rp.url),
 		chromedp.SendKeys(css(`#discover-form input[name="q"]`), kb.Enter))
 	poll(gtab, "Cell found", `(e => e && e.querySelector("h3").textContent === "Cell" && e.textContent.includes("We verify leaked documents.") && e.textContent.includes("Looks for: Farsi translators") && e.textContent.includes("`+rp.url+`"))(document.querySelector("#discover-list li.entry"))`)

@@ -86,7 +86,7 @@ func TestBrowserLinks(t *testing.T) {
 	run(atab, "Alice's links", view("links"))
 	poll(atab, "the roles to send with", `document.querySelectorAll('#send-roles input[type="checkbox"]').length > 1`)
 	run(atab, "a link without a role", chromedp.SendKeys(css(`#link-create input[name="to"]`), bID), press(`#link-create button`))
-	poll(atab, "what to do", `!document.querySelector("#error").classList.contains("hidden") && document.querySelector("#error").textContent.includes("pick at least one role")`)
+	poll(atab, "what to do, in the form", `(i => i.getAttribute("aria-invalid") === "true" && document.querySelector("#link-create").contains(document.getElementById(i.getAttribute("aria-describedby"))) && document.getElementById(i.getAttribute("aria-describedby")).textContent.includes("pick at least one role"))(document.querySelector('#send-roles input[name="send_roles"]'))`)
 	run(atab, "tick editor", press(`#send-roles input[value="editor"]`), press(`#link-create button`))
 	poll(atab, "the link code", `document.querySelector("#link-code textarea").value.startsWith("pl1") && !document.querySelector("#link-code").classList.contains("hidden")`)
 	poll(atab, "the link, waiting for B", `document.querySelector("#links-table tbody").textContent.includes("waiting for the other side")`)

@@ -273,11 +273,12 @@ func TestBrowser(t *testing.T) {
 	// the test clicks them from inside the page, where finding and
 	// clicking are one step.)
 	clickCard := func(title string) chromedp.Action[chromedp.Void] {
-		return chromedp.Evaluate[chromedp.Void](`[...document.querySelectorAll(".card")].find(c => c.textContent.includes("` + title + `")).click()`)
+		// By its title, not a subtask's line naming its parent.
+		return chromedp.Evaluate[chromedp.Void](`[...document.querySelectorAll(".card")].find(c => c.querySelector(":scope > div:not([class])")?.textContent === "` + title + `").click()`)
 	}
 	run(actab, "open it", clickCard("Verify the memo"), chromedp.WaitVisible(css("#detail")))
 	poll(actab, "the body's markdown", `document.querySelector("#d-body strong")?.textContent === "date" && document.querySelector("#d-body a")?.href === "https://example.org/"`)
-	run(actab, "assign", chromedp.SendKeys(css(`#d-assign input`), "Bob"), chromedp.Click(css("#d-assign button")))
+	run(actab, "assign", chromedp.Evaluate[chromedp.Void](`(s => { s.value = [...s.options].find(o => o.textContent === "Bob").value; })(document.querySelector("#d-assign select"))`), chromedp.Click(css("#d-assign button")))
 	poll(actab, "assigned", `document.querySelector("#d-meta").textContent.includes("assigned to Bob")`)
 	run(actab, "comment", chromedp.SendKeys(css(`#d-comment textarea`), "The memo is dated May."), chromedp.Click(css("#d-comment button")))
 	poll(actab, "the comment", `document.querySelector("#d-comments").textContent.includes("dated May")`)

@@ -77,7 +77,8 @@ function showError(err, field) {
 }
 
 function fieldError(field, msg) {
-  const id = (field.id || field.name || "field") + "-error";
+  // Named by its form too: several forms have a field "code".
+  const id = (field.id || (field.form && field.form.id ? field.form.id + "-" : "") + (field.name || "field")) + "-error";
   let p = document.getElementById(id);
   if (!p) {
     p = el("p", undefined, "field-error");
@@ -167,10 +168,13 @@ async function refresh() {
   const tasks = await api("/p/" + current + "/tasks?filter=" + encodeURIComponent($("#filter").value));
   clearFieldError($("#filter"));
   renderTree(tasks);
+  // The board first: each request waits for the home, so what the other
+  // views need comes after the cards show (docs/benchmarks.md).
+  renderBoard(tasks);
+  renderCalendar(tasks); // calendar.js: also marks the overdue cards and rows
   loadStatus();
   await loadLinks(); // links.js
   await loadProfile(false); // profiles.js
-  renderBoard(tasks);
   const roleSel = $('#invite select[name="role"]');
   if (roleSel.dataset.roles !== roles) {
     const was = roleSel.value;
@@ -192,6 +196,7 @@ async function refresh() {
     sel.setAttribute("aria-label", "Role for " + m.name);
     sel.replaceChildren(...info.roles.map((r) => el("option", r)));
     const give = el("button", "Give"), take = el("button", "Take"), rm = el("button", "Remove", "danger");
+    give.dataset.act = "give"; take.dataset.act = "take"; rm.dataset.act = "remove"; tr.dataset.member = m.id; // governance.js
     const change = async (body, path) => {
       try {
         const r = await api("/p/" + current + "/members/" + m.id + path, body);
@@ -206,7 +211,7 @@ async function refresh() {
     act.append(sel, give, take, rm);
     const activity = el("td", m.inactive_since ? "inactive since " + m.inactive_since.slice(0, 10) : "active");
     if (m.inactive_since) activity.title = "Signed nothing since " + m.inactive_since + ", by the members' own clocks";
-    tr.append(el("td", m.name), el("td", m.roles.join(", ")), activity, el("td", m.fingerprint), act);
+    tr.append(el("td", m.name), el("td", m.roles.join(", ")), activity, el("td", m.fingerprint, "fp"), act);
     labelCells(tr, "#members");
     return tr;
   }));
@@ -215,6 +220,7 @@ async function refresh() {
     (c.cancelled ? "cancelled, " + c.cancelled : "may complete from " + c.due.slice(0, 10) + " (" + c.claim.slice(0, 12) + ")"))) :
     [el("li", "none")]));
   if (typeof loadSuccession === "function") await loadSuccession(); // succession.js
+  if (!$("#members").classList.contains("hidden")) await loadGovernance(); // governance.js; also on opening Members
   if (!$("#log").classList.contains("hidden")) await loadLog();
   if (openTask) await openDetail(openTask, true);
   for (const f of afterRefresh) f(); // inbox.js, activity.js, search.js
@@ -240,7 +246,7 @@ function renderBoard(tasks) {
   if (drawn === boardDrawn) return;
   boardDrawn = drawn;
   const cols = $("#columns");
-  const focusedCard = cols.contains(document.activeElement) ? document.activeElement.dataset.id : null;
+  const focusedCard = cols.contains(document.activeElement) ? document.activeElement.closest("[data-id]")?.dataset.id : null; // a card, or its menu (board.js)
   // A filter that matches nothing says so, in the board and the tree.
   const filter = $("#filter").value.trim();
   for (const v of ["#board", "#tree"]) {
@@ -280,6 +286,8 @@ function renderBoard(tasks) {
     return c;
   }));
   refocus("#columns .card", focusedCard);
+  decorateBoard(tasks); // board.js
+  if (tasks.length && performance.getEntriesByName("board-drawn").length === 0) performance.mark("board-drawn"); // the first cards, for TestBrowserBench2000
 }
 
 // markdown renders a task body's light markdown — paragraphs, "- " lists,
@@ -413,8 +421,9 @@ async function openDetail(id, quiet) {
     openTask = id;
     $("#d-title").textContent = d.task.title;
     $("#d-meta").textContent = (d.task.origin ? "received by " : "by ") + d.task.creator + (d.task.visible_to.length ? " · visible to " + d.task.visible_to.join(", ") : " · every member") +
-      (d.task.assignees.length ? " · assigned to " + d.task.assignees.join(", ") : "") + (d.task.due ? " · due " + d.task.due : "") +
+      (d.task.assignees.length ? " · assigned to " + d.task.assignees.join(", ") : "") + (d.task.due ? " · due " + d.task.due + (isOverdue(d.task) ? " · overdue" : "") : "") +
       (d.task.archived ? " · archived" : "");
+    $("#d-meta").classList.toggle("overdue", isOverdue(d.task)); // calendar.js
     $("#d-archive").textContent = d.task.archived ? "Unarchive" : "Archive";
     $("#d-archive").dataset.archived = d.task.archived ? "1" : "";
     const ed = $("#d-edit");
@@ -444,6 +453,7 @@ document.addEventListener("DOMContentLoaded", () => {
     document.querySelectorAll(".view").forEach((v) => v.classList.toggle("hidden", v.id !== b.dataset.view));
     if (b.dataset.view !== "board" && b.dataset.view !== "tree") closeDetail(true);
     if (b.dataset.view === "log") await loadLog().catch(showError);
+    if (b.dataset.view === "members" && info) await loadGovernance().catch(showError);
     if (b.dataset.view === "charter") await loadCharter().catch(showError);
     if (b.dataset.view === "profile") await loadProfile(true).catch(showError);
   });
@@ -495,6 +505,7 @@ document.addEventListener("DOMContentLoaded", () => {
   };
   $("#d-assign").onsubmit = async (e) => {
     e.preventDefault();
+    if (!e.target.who.value) { showError(new Error("Pick a member or a role to assign the task to."), e.target.who); return; }
     try { await api("/p/" + current + "/tasks/" + openTask + "/assign", {who: e.target.who.value}); e.target.who.value = ""; clearFieldError(e.target.who); await refresh(); } catch (err) { showError(err, e.target.who); }
   };
   $("#add-relay").onsubmit = async (e) => {

@@ -66,7 +66,8 @@ document.addEventListener("DOMContentLoaded", () => {
       $("#device-approval").value = r.approval;
       $("#device-approval-box").classList.remove("hidden");
       f.code.value = "";
-    } catch (err) { showError(err); }
+      clearFieldError(f.code);
+    } catch (err) { showError(err, f.code); }
   };
   $("#device-accept").onsubmit = async (e) => {
     e.preventDefault();
@@ -76,9 +77,10 @@ document.addEventListener("DOMContentLoaded", () => {
       const r = await api("/devices/accept", {code: f.code.value.trim()});
       say("This home is now your device, with " + r.pursuances + (r.pursuances === 1 ? " pursuance." : " pursuances."));
       f.code.value = "";
+      clearFieldError(f.code);
       await loadPursuances();
       await loadDevices();
-    } catch (err) { showError(err); }
+    } catch (err) { showError(err, f.code); }
     b.disabled = false;
   };
 });

@@ -189,8 +189,9 @@ document.addEventListener("DOMContentLoaded", () => {
       $("#error").classList.add("hidden"); // an earlier refusal is answered
       if (r.proposed) say("Link proposed: the charter asks a quorum; it works once others approve. The code can go out now.");
       f.to.value = "";
+      clearFieldError(f.to); clearFieldError(f.querySelector('input[name="send_roles"]') || f.to);
       await refresh();
-    } catch (err) { showError(err); }
+    } catch (err) { showError(err, /role/i.test(err.message) && f.querySelector('input[name="send_roles"]') || f.to); }
   };
   $("#link-accept").onsubmit = async (e) => {
     e.preventDefault();
@@ -199,8 +200,9 @@ document.addEventListener("DOMContentLoaded", () => {
       const r = await api("/p/" + current + "/links/accept", {code: f.code.value.trim(), deliver_to: f.deliver_to.value});
       say(r.proposed ? "Accepting the link is proposed: the charter asks a quorum." : "Link accepted: tasks sent over it arrive for " + f.deliver_to.value + ".");
       f.code.value = "";
+      clearFieldError(f.code); clearFieldError(f.deliver_to);
       await refresh();
-    } catch (err) { showError(err); }
+    } catch (err) { showError(err, /deliver|arrive|role/i.test(err.message) && !/code/i.test(err.message) ? f.deliver_to : f.code); }
   };
   $("#d-handoff").onsubmit = async (e) => {
     e.preventDefault();
@@ -209,7 +211,8 @@ document.addEventListener("DOMContentLoaded", () => {
     try {
       await api("/p/" + current + "/tasks/" + openTask + "/handoff", {to: sel.value});
       say("Handed off to " + to + ": its members see it, with its origin, once their nodes sync.");
+      clearFieldError(sel);
       await refresh();
-    } catch (err) { showError(err); }
+    } catch (err) { showError(err, sel); }
   };
 });

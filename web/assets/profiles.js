@@ -95,6 +95,7 @@ function requestItem(q) {
   f.setAttribute("aria-label", "Answer " + q.name);
   const role = el("select"), msg = el("input");
   role.name = "role"; msg.name = "message"; msg.maxLength = 1000; msg.autocomplete = "off";
+  role.id = "answer-role-" + String(q.request).slice(0, 16); msg.id = "answer-msg-" + String(q.request).slice(0, 16); // their errors are named after them
   role.replaceChildren(...info.roles.map((x) => el("option", x)));
   role.value = info.roles.includes("researcher") ? "researcher" : info.roles[info.roles.length - 1];
   const lr = el("label", "Invite as "), lm = el("label", "Message to " + q.name + " (optional) ");
@@ -112,7 +113,7 @@ function requestItem(q) {
       const r = await api("/p/" + current + "/requests/" + q.request + "/answer", {invite, role: role.value, message: msg.value});
       say(r.status === "invited" ? "Invited " + q.name + " as " + role.value + ": the invite code went to them, sealed to their key." + (r.sync_error ? " But " + r.sync_error + "." : "") + (r.proposed ? " The invite is proposed: the charter asks a quorum, and it works once others approve." : "") : "Refused: " + q.name + " is told.");
       await loadRequests();
-    } catch (err) { showError(err); inv.disabled = ref.disabled = false; }
+    } catch (err) { showError(err, /role/i.test(err.message) ? role : msg); inv.disabled = ref.disabled = false; }
   };
   f.onsubmit = (e) => { e.preventDefault(); answer(true); };
   ref.onclick = () => { if (window.confirm("Refuse " + q.name + "'s request to join? They are told.")) answer(false); };
@@ -154,6 +155,7 @@ function discoverItem(d, relayURL) {
   const lab = el("label", "Who you are and why you ask (" + d.name + "'s intake role reads it, and nobody else) ");
   const ta = el("textarea");
   ta.name = "message"; ta.rows = 3; ta.maxLength = 1000; ta.required = true;
+  ta.id = "knock-" + String(d.pursuance).slice(0, 16); // its error is named after it
   lab.append(ta);
   const send = el("button", "Send request");
   send.type = "submit";
@@ -166,7 +168,7 @@ function discoverItem(d, relayURL) {
       const r = await api("/knock", {pursuance: d.pursuance, relay: relayURL, profile: d.profile, message: ta.value});
       f.replaceChildren(el("p", "Asked to join " + r.name + ". The answer shows under My requests.", "answered"));
       await loadAnswers();
-    } catch (err) { showError(err); send.disabled = false; }
+    } catch (err) { showError(err, ta); send.disabled = false; }
   };
   li.append(open, f);
   return li;
@@ -213,8 +215,9 @@ document.addEventListener("DOMContentLoaded", () => {
       const r = await api("/p/" + current + "/profile", {mission: f.mission.value, seeking: f.seeking.value, intake_role: f.intake_role.value});
       say(r.proposed ? "The profile is proposed: the charter asks a quorum; it is published once others approve." :
         r.sync_error ? "Published, but " + r.sync_error + "." : "Published on " + r.profile.relays.join(", ") + ": join requests go to " + r.profile.intake_role + ".");
+      for (const x of [f.mission, f.seeking, f.intake_role]) clearFieldError(x);
       await loadProfile(true);
-    } catch (err) { showError(err); }
+    } catch (err) { showError(err, /intake|role/i.test(err.message) ? f.intake_role : /seek|look/i.test(err.message) ? f.seeking : f.mission); }
   };
   $("#profile-withdraw").onclick = async () => {
     if (!window.confirm("Withdraw the public profile, for good? Relays stop listing it and take no more requests; publishing again makes a new one.")) return;
@@ -233,9 +236,10 @@ document.addEventListener("DOMContentLoaded", () => {
     try {
       const found = await api("/discover?relay=" + encodeURIComponent(u) + "&q=" + encodeURIComponent(f.q.value));
       localStorage.setItem("pursuance-directory", u);
+      clearFieldError(f.relay);
       note.textContent = found.length ? found.length + (found.length === 1 ? " pursuance found." : " pursuances found.") : "No pursuance on " + u + " matches: try fewer or other words.";
       $("#discover-list").replaceChildren(...found.map((d) => discoverItem(d, u)));
-    } catch (err) { note.textContent = ""; showError(err); }
+    } catch (err) { note.textContent = ""; showError(err, f.relay); }
   };
   // Requests and answers come through relays, not the pursuance's log,
   // so no live change announces them: read them now and then while shown.

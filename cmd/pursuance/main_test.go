@@ -54,6 +54,10 @@ func TestScripts(t *testing.T) {
 			"node":    nodeCmd,
 			"athome":  athome,
 			"server":  serverCmd,
+			// attach_test.go
+			"randfile": randFile,
+			"editfile": editFile,
+			"noplain":  noPlain,
 		},
 	})
 }

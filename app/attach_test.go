@@ -1,0 +1,181 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/pursuance/pursuance/attach"
+	"github.com/pursuance/pursuance/charter"
+	"github.com/pursuance/pursuance/event"
+	"github.com/pursuance/pursuance/relay"
+	"github.com/pursuance/pursuance/state"
+)
+
+// randomFile writes n pseudo-random bytes to a file under dir.
+func randomFile(t *testing.T, dir, name string, n int, seed byte) (string, []byte) {
+	t.Helper()
+	b := make([]byte, n)
+	rand.NewChaCha8([32]byte{seed}).Read(b)
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path, b
+}
+
+// fileIDs returns the IDs of the files of task tk that m sees.
+func fileIDs(t *testing.T, m member, p event.ID, tk event.ID) map[event.ID]state.File {
+	t.Helper()
+	s, err := m.State(context.Background(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[event.ID]state.File{}
+	if task, ok := s.Task(tk); ok {
+		for _, f := range task.Files {
+			out[f.ID] = f
+		}
+	}
+	return out
+}
+
+// TestAttachRemovedMember: bob, a researcher, reads a file attached to a
+// researchers' task; once removed, he cannot open what alice attaches
+// after, even handed the raw event, and the same content attached after
+// the removal shares no blob (no chunk key) with what he could open.
+func TestAttachRemovedMember(t *testing.T) {
+	ctx := context.Background()
+	_, alice, rs, p := deskOnRelay(t, "Bob", "Carol")
+	bob := rs[0]
+	tk := do(t, alice, p, &state.TaskCreate{Title: "Review", VisibleTo: []string{"researcher"}}).ID()
+	mustSync(t, alice, p)
+	path, content := randomFile(t, t.TempDir(), "memo.pdf", 3<<20, 1)
+	before, err := alice.Attach(ctx, p, tk.String(), path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, alice, p)
+	mustSync(t, bob, p)
+	out := filepath.Join(t.TempDir(), "got")
+	if _, err := bob.Fetch(ctx, p, tk.String(), before.Event.ID().String(), out, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(out); !bytes.Equal(got, content) {
+		t.Fatal("bob's copy differs")
+	}
+	if _, left, err := alice.Remove(ctx, p, bob.id.ID(), DoOptions{}); err != nil || len(left) > 0 {
+		t.Fatalf("remove: %v %v", left, err)
+	}
+	mustSync(t, alice, p)
+	after, err := alice.Attach(ctx, p, tk.String(), path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Cached != 0 || after.Sent != after.Chunks {
+		t.Errorf("after the removal, %d of %d chunks were already on the relay: sealed under keys bob held", after.Cached, after.Chunks)
+	}
+	old := map[attach.BlobID]bool{}
+	for _, c := range before.File.Chunks {
+		old[c.Blob] = true
+	}
+	for _, c := range after.File.Chunks {
+		if old[c.Blob] {
+			t.Fatal("a blob attached after the removal is one bob could open")
+		}
+	}
+	mustSync(t, alice, p)
+	mustSync(t, bob, p)
+	copyAll(t, alice, bob, p) // the raw events, as a careless member would hand them over
+	if _, ok := fileIDs(t, bob, p, tk)[after.Event.ID()]; ok {
+		t.Fatal("bob, removed, reads the manifest of a file attached after his removal")
+	}
+	bs, _ := bob.State(ctx, p)
+	raw, err := bob.Store().Get(ctx, after.Event.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tryEverything(t, bob, bs, raw) {
+		t.Fatal("one of bob's keys opens the manifest attached after his removal")
+	}
+	// Carol, still a researcher, reads it.
+	mustSync(t, rs[1], p)
+	if _, ok := fileIDs(t, rs[1], p, tk)[after.Event.ID()]; !ok {
+		t.Fatal("carol, a researcher, does not read the file")
+	}
+}
+
+// TestAttachTamperedBlob: a relay that answers other bytes for a blob is
+// caught by the blob's hash, and one that keeps the hash but not the
+// content cannot exist; nothing is written to the output, and the
+// tampered blob is not cached.
+func TestAttachTamperedBlob(t *testing.T) {
+	ctx := context.Background()
+	dbPath := filepath.Join(t.TempDir(), "relay.db")
+	st, err := relay.OpenSQLite(ctx, dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(relay.NewServer(st, relay.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}).Handler())
+	t.Cleanup(func() { ts.Close(); st.Close() })
+	alice, bob := newMember(t, "Alice"), newMember(t, "Bob")
+	c, _ := charter.Template("desk")
+	p, err := alice.Create(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.SetRelays(ctx, p, []string{ts.URL}, nil, DoOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	code, _, err := alice.Invite(ctx, p, "researcher", 0, 1, DoOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, alice, p)
+	if _, err := bob.Join(ctx, code, DoOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, alice, p)
+	tk := do(t, alice, p, &state.TaskCreate{Title: "Review", VisibleTo: []string{"researcher"}}).ID()
+	path, _ := randomFile(t, t.TempDir(), "memo.pdf", 4<<20, 2)
+	res, err := alice.Attach(ctx, p, tk.String(), path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, alice, p)
+	mustSync(t, bob, p)
+	// The relay's operator flips a byte of the second blob.
+	db, err := sql.Open("sqlite", dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	victim := res.File.Chunks[len(res.File.Chunks)/2].Blob
+	if r, err := db.Exec("UPDATE blobs SET data = CAST(substr(data, 1, 100) || x'00' || substr(data, 102) AS BLOB) WHERE id = ?", victim[:]); err != nil {
+		t.Fatal(err)
+	} else if n, _ := r.RowsAffected(); n != 1 {
+		t.Fatalf("tampered %d blobs", n)
+	}
+	out := filepath.Join(t.TempDir(), "got")
+	_, err = bob.Fetch(ctx, p, tk.String(), res.Event.ID().String(), out, nil)
+	if err == nil || !bytes.Contains([]byte(err.Error()), []byte("another hash")) {
+		t.Fatalf("a tampered blob: %v", err)
+	}
+	if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
+		t.Error("the output exists after a failed fetch")
+	}
+	if _, err := os.Stat(out + ".part"); !errors.Is(err, os.ErrNotExist) {
+		t.Error("the partial output is left behind")
+	}
+	if _, err := os.Stat(bob.blobPath(victim)); !errors.Is(err, os.ErrNotExist) {
+		t.Error("the tampered blob was cached")
+	}
+}

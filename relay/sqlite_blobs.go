@@ -11,19 +11,24 @@ import (
 	"github.com/pursuance/pursuance/keys"
 )
 
-// The SQLite store's blob area: one table, the blob's bytes with its ID,
-// the topic it is charged to and its size. Written outside the group
-// commit (a blob is large and rare next to envelopes): each put is its own
+// The SQLite store's blob area: the blobs, each with its ID, the topic it
+// is charged to and its size, and a running count of each topic's blob
+// bytes, so that the quotas never read blobs (a sum over the blobs table
+// would read every blob's pages). Written outside the group commit (a
+// blob is large and rare next to envelopes): each put is its own
 // transaction, durable before it returns (synchronous=FULL).
 
 const blobSchema = `
 CREATE TABLE IF NOT EXISTS blobs (
-	id    BLOB PRIMARY KEY,
+	id    BLOB NOT NULL UNIQUE,
 	topic BLOB NOT NULL,
 	size  INTEGER NOT NULL,
 	data  BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS blob_topics (
+	topic BLOB PRIMARY KEY,
+	bytes INTEGER NOT NULL
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS blobs_topic ON blobs (topic);
 `
 
 var _ BlobStore = (*SQLite)(nil)
@@ -52,15 +57,25 @@ func (s *SQLite) PutBlob(ctx context.Context, id attach.BlobID, topic keys.Topic
 	if err := s.blobs(ctx); err != nil {
 		return false, err
 	}
-	res, err := s.db.ExecContext(ctx, "INSERT OR IGNORE INTO blobs (id, topic, size, data) VALUES (?, ?, ?, ?)", id[:], topic[:], len(blob), blob)
+	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return false, fmt.Errorf("relay store: put blob: %w", err)
 	}
-	n, err := res.RowsAffected()
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, "INSERT OR IGNORE INTO blobs (id, topic, size, data) VALUES (?, ?, ?, ?)", id[:], topic[:], len(blob), blob)
 	if err != nil {
 		return false, fmt.Errorf("relay store: put blob: %w", err)
 	}
-	return n == 1, nil
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return false, err // held already (or the driver failed to say)
+	}
+	if _, err := tx.ExecContext(ctx, "INSERT INTO blob_topics (topic, bytes) VALUES (?, ?) ON CONFLICT (topic) DO UPDATE SET bytes = bytes + excluded.bytes", topic[:], len(blob)); err != nil {
+		return false, fmt.Errorf("relay store: put blob: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("relay store: put blob: %w", err)
+	}
+	return true, nil
 }
 
 // Blob implements BlobStore.
@@ -129,7 +144,7 @@ func (s *SQLite) BlobUsage(ctx context.Context, topic keys.Topic) (int64, int64,
 		return 0, 0, err
 	}
 	var tb, total int64
-	err := s.db.QueryRowContext(ctx, "SELECT COALESCE((SELECT SUM(size) FROM blobs WHERE topic = ?), 0), COALESCE((SELECT SUM(size) FROM blobs), 0)", topic[:]).Scan(&tb, &total)
+	err := s.db.QueryRowContext(ctx, "SELECT COALESCE((SELECT bytes FROM blob_topics WHERE topic = ?), 0), COALESCE((SELECT SUM(bytes) FROM blob_topics), 0)", topic[:]).Scan(&tb, &total)
 	if err != nil {
 		return 0, 0, fmt.Errorf("relay store: blob usage: %w", err)
 	}

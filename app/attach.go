@@ -382,6 +382,13 @@ func (n *Node) Fetch(ctx context.Context, p event.ID, taskRef, fileRef, out stri
 	if err != nil {
 		return Transfer{}, err
 	}
+	// Then the nodes members announced: they serve the blobs their
+	// homes hold (HomeBlobs).
+	for _, a := range s.NodeAddresses() {
+		if a.Device != n.id.ID() {
+			urls = append(urls, a.URL)
+		}
+	}
 	part := out + ".part"
 	w, err := os.OpenFile(part, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {

@@ -8,9 +8,11 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/pursuance/pursuance/attach"
@@ -177,5 +179,62 @@ func TestAttachTamperedBlob(t *testing.T) {
 	}
 	if _, err := os.Stat(bob.blobPath(victim)); !errors.Is(err, os.ErrNotExist) {
 		t.Error("the tampered blob was cached")
+	}
+}
+
+// TestAttachFromPeerNode: with the relay out of reach, bob fetches a file
+// from alice's node, which serves her home's blob cache (HomeBlobs) and
+// takes no blob from anyone.
+func TestAttachFromPeerNode(t *testing.T) {
+	ctx := context.Background()
+	_, alice, rs, p := deskOnRelay(t, "Bob")
+	bob := rs[0]
+	tk := do(t, alice, p, &state.TaskCreate{Title: "Review", VisibleTo: []string{"researcher"}}).ID()
+	path, content := randomFile(t, t.TempDir(), "memo.pdf", 3<<20, 3)
+	res, err := alice.Attach(ctx, p, tk.String(), path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Alice's node: an embedded relay of its own, serving her blobs.
+	st, err := relay.OpenSQLite(ctx, filepath.Join(t.TempDir(), "relay.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := httptest.NewServer(relay.NewServer(st, relay.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Blobs: HomeBlobs(alice.home)}).Handler())
+	t.Cleanup(func() { node.Close(); st.Close() })
+	if _, _, err := alice.NodePeers(ctx, p, onionA); err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, alice, p)
+	mustSync(t, bob, p)
+	// From here bob reaches alice's node (its onion address, by the
+	// dialer that stands for Tor) and no relay.
+	bob.opts.Dial = func(ctx context.Context, network, addr, _ string) (net.Conn, error) {
+		if strings.HasSuffix(strings.Split(addr, ":")[0], ".onion") {
+			return (&net.Dialer{}).DialContext(ctx, "tcp", node.Listener.Addr().String())
+		}
+		return nil, errors.New("unreachable (the test's dialer)")
+	}
+	bob.clients.close()
+	out := filepath.Join(t.TempDir(), "got")
+	tr, err := bob.Fetch(ctx, p, tk.String(), res.Event.ID().String(), out, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(out); !bytes.Equal(got, content) || tr.Sent != tr.Chunks {
+		t.Fatalf("bob's copy differs, or %d of %d chunks fetched", tr.Sent, tr.Chunks)
+	}
+	// The node takes no blob.
+	s, _ := alice.State(ctx, p)
+	cur, _ := s.CurrentKey("")
+	h := s.Held()[cur.Update]
+	_, key, err := h.Key.Topic()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = relay.NewClient(node.URL, nil).PutBlob(ctx, key, make([]byte, attach.MinBlob))
+	var se *relay.StatusError
+	if !errors.As(err, &se) || se.Status != 403 || !strings.Contains(se.Message, "takes none") {
+		t.Fatalf("a put to a member's node: %v", err)
 	}
 }

@@ -47,6 +47,11 @@ var ErrNoBlob = errors.New("relay: no such blob")
 // every BlobStore method; the server then answers 501.
 var ErrBlobsUnsupported = errors.New("relay: this store keeps no blobs")
 
+// ErrBlobsReadOnly is what a BlobStore that serves blobs but takes none
+// returns from PutBlob (a member's node: app.HomeBlobs); the server
+// answers 403.
+var ErrBlobsReadOnly = errors.New("relay: this relay serves blobs but takes none")
+
 // BlobStore is the blob area of a Store. A Store that keeps blobs
 // implements it; for one that does not (or returns ErrBlobsUnsupported),
 // the server answers blob requests 501 "this relay keeps no blobs".
@@ -89,6 +94,9 @@ func EncodeBlobPut(key *identity.SigningKey, blob []byte) []byte {
 }
 
 func (s *Server) blobStore(w http.ResponseWriter, r *http.Request) (BlobStore, bool) {
+	if s.cfg.Blobs != nil {
+		return s.cfg.Blobs, true
+	}
 	bs, ok := s.st.(BlobStore)
 	if !ok {
 		s.fail(w, r, http.StatusNotImplemented, "no_blobs", errors.New("this relay keeps no blobs (attachments): use another relay for files"))
@@ -100,6 +108,10 @@ func (s *Server) blobStore(w http.ResponseWriter, r *http.Request) (BlobStore, b
 func (s *Server) blobErr(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.Is(err, ErrBlobsUnsupported) {
 		s.fail(w, r, http.StatusNotImplemented, "no_blobs", errors.New("this relay keeps no blobs (attachments): use another relay for files"))
+		return
+	}
+	if errors.Is(err, ErrBlobsReadOnly) {
+		s.fail(w, r, http.StatusForbidden, "blobs_read_only", errors.New("this relay (a member's node) serves the files its member holds and takes none: put them on the pursuance's relays"))
 		return
 	}
 	if errors.Is(err, ErrClosed) {

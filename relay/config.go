@@ -47,7 +47,11 @@ type Config struct {
 	// (default DefaultBlobTopicQuota) and BlobStoreQuota all blobs' (0:
 	// no bound); -1: no bound (docs/attachments.md).
 	BlobTopicQuota, BlobStoreQuota int64
-	DataDir                        string
+	// Blobs, when set, is the blob area the server serves instead of its
+	// Store's: a member's node serves the blobs its home holds
+	// (app.HomeBlobs).
+	Blobs   BlobStore
+	DataDir string
 	// TrustedProxies are the proxies whose X-Forwarded-For names the
 	// client address (none: the header is ignored).
 	TrustedProxies []netip.Prefix

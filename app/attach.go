@@ -128,22 +128,9 @@ func filesBytes(s *state.State, n *Node) int64 {
 	return sum
 }
 
-// Attach attaches the file at path to task t of p: it seals the file's
-// chunks into the blob cache, puts on each of p's relays the blobs it
-// lacks, and publishes the manifest once every relay has them all. Run
-// again after an interruption, it puts only what the relays lack.
+// Attach attaches the file at path to task t of p (AttachReader, under
+// the file's base name).
 func (n *Node) Attach(ctx context.Context, p event.ID, taskRef, path string, progress Progress) (AttachResult, error) {
-	s, err := n.State(ctx, p)
-	if err != nil {
-		return AttachResult{}, err
-	}
-	if _, ok := s.Member(n.me()); !ok {
-		return AttachResult{}, fmt.Errorf("%w: you are not a member of %s", ErrNotPermitted, s.Name())
-	}
-	t, err := ResolveTask(s, n.me(), taskRef)
-	if err != nil {
-		return AttachResult{}, err
-	}
 	f, err := os.Open(path)
 	if err != nil {
 		return AttachResult{}, fmt.Errorf("cannot read %s: %w", path, errors.Unwrap(err))
@@ -156,13 +143,33 @@ func (n *Node) Attach(ctx context.Context, p event.ID, taskRef, path string, pro
 	if !fi.Mode().IsRegular() {
 		return AttachResult{}, fmt.Errorf("%s is not a regular file", path)
 	}
-	if fi.Size() > attach.MaxFileSize {
-		return AttachResult{}, fmt.Errorf("%s is %d bytes, over the limit of %d (%d MiB) per attachment: split it", path, fi.Size(), attach.MaxFileSize, attach.MaxFileSize>>20)
+	return n.AttachReader(ctx, p, taskRef, filepath.Base(path), f, fi.Size(), progress)
+}
+
+// AttachReader attaches what r holds, size bytes, as the file name to
+// task t of p: it seals the file's chunks into the blob cache, puts on
+// each of p's relays the blobs it lacks, and publishes the manifest once
+// every relay has them all. Run again after an interruption, it puts only
+// what the relays lack.
+func (n *Node) AttachReader(ctx context.Context, p event.ID, taskRef, name string, r io.Reader, size int64, progress Progress) (AttachResult, error) {
+	s, err := n.State(ctx, p)
+	if err != nil {
+		return AttachResult{}, err
 	}
-	if have := filesBytes(s, n); have+fi.Size() > MaxPursuanceFiles {
-		return AttachResult{}, fmt.Errorf("%s holds %d bytes of files you can see, and attaching %d more would take it over the limit of %d (%d GiB) per pursuance", s.Name(), have, fi.Size(), int64(MaxPursuanceFiles), MaxPursuanceFiles>>30)
+	if _, ok := s.Member(n.me()); !ok {
+		return AttachResult{}, fmt.Errorf("%w: you are not a member of %s", ErrNotPermitted, s.Name())
 	}
-	op := &state.TaskAttach{Task: t.ID, Name: filepath.Base(path), Type: mime.TypeByExtension(filepath.Ext(path)), Size: uint64(fi.Size())}
+	t, err := ResolveTask(s, n.me(), taskRef)
+	if err != nil {
+		return AttachResult{}, err
+	}
+	if size > attach.MaxFileSize {
+		return AttachResult{}, fmt.Errorf("%s is %d bytes, over the limit of %d (%d MiB) per attachment: split it", name, size, attach.MaxFileSize, attach.MaxFileSize>>20)
+	}
+	if have := filesBytes(s, n); have+size > MaxPursuanceFiles {
+		return AttachResult{}, fmt.Errorf("%s holds %d bytes of files you can see, and attaching %d more would take it over the limit of %d (%d GiB) per pursuance", s.Name(), have, size, int64(MaxPursuanceFiles), MaxPursuanceFiles>>30)
+	}
+	op := &state.TaskAttach{Task: t.ID, Name: name, Type: mime.TypeByExtension(filepath.Ext(name)), Size: uint64(size)}
 	if i := strings.IndexByte(op.Type, ';'); i >= 0 {
 		op.Type = op.Type[:i]
 	}
@@ -188,9 +195,11 @@ func (n *Node) Attach(ctx context.Context, p event.ID, taskRef, path string, pro
 	if err != nil {
 		return AttachResult{}, err
 	}
-	tr := Transfer{File: op.Name, Size: fi.Size()}
+	tr := Transfer{File: op.Name, Size: size}
 	sum := sha256.New()
-	err = cut.Split(io.TeeReader(f, sum), func(plain []byte) error {
+	var read int64
+	err = cut.Split(io.TeeReader(io.LimitReader(r, size+1), sum), func(plain []byte) error {
+		read += int64(len(plain))
 		ref, blob := cut.Seal(plain)
 		op.Chunks = append(op.Chunks, ref)
 		if _, err := os.Stat(n.blobPath(ref.Blob)); err != nil {
@@ -201,7 +210,10 @@ func (n *Node) Attach(ctx context.Context, p event.ID, taskRef, path string, pro
 		return nil
 	})
 	if err != nil {
-		return AttachResult{}, fmt.Errorf("reading %s: %w", path, err)
+		return AttachResult{}, fmt.Errorf("reading %s: %w", name, err)
+	}
+	if read != size {
+		return AttachResult{}, fmt.Errorf("%s changed while it was read: %d bytes, not %d", name, read, size)
 	}
 	copy(op.SHA256[:], sum.Sum(nil))
 	tr.Chunks = len(op.Chunks)
@@ -362,33 +374,10 @@ func resolveFile(t *state.Task, ref string) (state.File, error) {
 
 // Fetch fetches file fileRef of task t of p, verifies every chunk and the
 // whole file, and writes it to out (through out.part, renamed at the
-// end). Chunks come from the blob cache first, then from the relays; each
-// fetched is kept in the cache, so a fetch run again after an
-// interruption resumes.
+// end). Chunks come from the blob cache first, then from the relays, then
+// from members' nodes; each fetched is kept in the cache, so a fetch run
+// again after an interruption resumes.
 func (n *Node) Fetch(ctx context.Context, p event.ID, taskRef, fileRef, out string, progress Progress) (Transfer, error) {
-	s, err := n.State(ctx, p)
-	if err != nil {
-		return Transfer{}, err
-	}
-	t, err := ResolveTask(s, n.me(), taskRef)
-	if err != nil {
-		return Transfer{}, err
-	}
-	f, err := resolveFile(t, fileRef)
-	if err != nil {
-		return Transfer{}, err
-	}
-	urls, err := n.RelayURLs(ctx, p)
-	if err != nil {
-		return Transfer{}, err
-	}
-	// Then the nodes members announced: they serve the blobs their
-	// homes hold (HomeBlobs).
-	for _, a := range s.NodeAddresses() {
-		if a.Device != n.id.ID() {
-			urls = append(urls, a.URL)
-		}
-	}
 	part := out + ".part"
 	w, err := os.OpenFile(part, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {
@@ -398,6 +387,43 @@ func (n *Node) Fetch(ctx context.Context, p event.ID, taskRef, fileRef, out stri
 		w.Close()
 		os.Remove(part) // gone once renamed
 	}()
+	tr, _, err := n.FetchTo(ctx, p, taskRef, fileRef, w, progress)
+	if err != nil {
+		return tr, err
+	}
+	if err := w.Close(); err != nil {
+		return tr, err
+	}
+	return tr, os.Rename(part, out)
+}
+
+// FetchTo is Fetch writing the file to w, as its chunks are verified; it
+// returns the file's manifest. Only once it returns without an error is
+// what it wrote the whole file, checked by its SHA-256.
+func (n *Node) FetchTo(ctx context.Context, p event.ID, taskRef, fileRef string, w io.Writer, progress Progress) (Transfer, state.File, error) {
+	s, err := n.State(ctx, p)
+	if err != nil {
+		return Transfer{}, state.File{}, err
+	}
+	t, err := ResolveTask(s, n.me(), taskRef)
+	if err != nil {
+		return Transfer{}, state.File{}, err
+	}
+	f, err := resolveFile(t, fileRef)
+	if err != nil {
+		return Transfer{}, state.File{}, err
+	}
+	urls, err := n.RelayURLs(ctx, p)
+	if err != nil {
+		return Transfer{}, f, err
+	}
+	// Then the nodes members announced: they serve the blobs their
+	// homes hold (HomeBlobs).
+	for _, a := range s.NodeAddresses() {
+		if a.Device != n.id.ID() {
+			urls = append(urls, a.URL)
+		}
+	}
 	tr := Transfer{File: f.ID.String(), Chunks: len(f.Chunks), Size: int64(f.Size)}
 	sum := sha256.New()
 	for i, c := range f.Chunks {
@@ -407,20 +433,20 @@ func (n *Node) Fetch(ctx context.Context, p event.ID, taskRef, fileRef, out stri
 		} else {
 			blob, err := n.fetchBlob(ctx, p, urls, c)
 			if err != nil {
-				return tr, fmt.Errorf("chunk %d of %d of %s: %w (what was fetched is kept: run the command again to resume)", i+1, len(f.Chunks), f.Name, err)
+				return tr, f, fmt.Errorf("chunk %d of %d of %s: %w (what was fetched is kept: run the command again to resume)", i+1, len(f.Chunks), f.Name, err)
 			}
 			if pt, err = attach.Open(c, blob); err != nil {
-				return tr, err
+				return tr, f, err
 			}
 			if err := n.cacheBlob(c.Blob, blob); err != nil {
-				return tr, err
+				return tr, f, err
 			}
 			tr.Sent++
 			tr.BlobSent += int64(len(blob))
 		}
 		sum.Write(pt)
 		if _, err := w.Write(pt); err != nil {
-			return tr, fmt.Errorf("writing %s: %w", part, err)
+			return tr, f, fmt.Errorf("writing %s: %w", f.Name, err)
 		}
 		tr.Done++
 		tr.Bytes += int64(len(pt))
@@ -429,15 +455,9 @@ func (n *Node) Fetch(ctx context.Context, p event.ID, taskRef, fileRef, out stri
 		}
 	}
 	if [32]byte(sum.Sum(nil)) != f.SHA256 {
-		return tr, fmt.Errorf("%w: the chunks of %s verify one by one, but the whole file's SHA-256 is not the manifest's", attach.ErrTampered, f.Name)
+		return tr, f, fmt.Errorf("%w: the chunks of %s verify one by one, but the whole file's SHA-256 is not the manifest's", attach.ErrTampered, f.Name)
 	}
-	if err := w.Close(); err != nil {
-		return tr, err
-	}
-	if err := os.Rename(part, out); err != nil {
-		return tr, err
-	}
-	return tr, nil
+	return tr, f, nil
 }
 
 // fetchBlob gets the blob of c from the first relay that has it right:

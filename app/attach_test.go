@@ -238,3 +238,38 @@ func TestAttachFromPeerNode(t *testing.T) {
 		t.Fatalf("a put to a member's node: %v", err)
 	}
 }
+
+// TestHandoffCarriesFiles: a task handed off over a link carries its
+// files by reference: the receiving desk's researcher lists the file and
+// fetches it from the relay both desks use, and nothing is uploaded
+// again (the blobs are those alice put).
+func TestHandoffCarriesFiles(t *testing.T) {
+	ctx := context.Background()
+	relayURL, _ := testRelay(t)
+	alice, _, fay, a, b, _ := linkedDesks(t, relayURL)
+	task := do(t, alice, a, &state.TaskCreate{Title: "Check the leak", VisibleTo: []string{"editor"}})
+	path, content := randomFile(t, t.TempDir(), "ledger.pdf", 2<<20, 4)
+	att, err := alice.Attach(ctx, a, task.ID().String(), path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hr, _, err := alice.Handoff(ctx, a, task.ID().String(), b, DoOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, alice, a)
+	mustSync(t, fay, b)
+	h, _ := event.ParseID(hr.Handoff)
+	files, err := fay.Files(ctx, b, h.String())
+	if err != nil || len(files) != 1 || files[0].Name != "ledger.pdf" || files[0].SHA256 != att.File.SHA256 || files[0].ID != state.HandoffFileID(h, 0) {
+		t.Fatalf("fay's files of the received task: %v %+v", err, files)
+	}
+	out := filepath.Join(t.TempDir(), "got")
+	tr, err := fay.Fetch(ctx, b, h.String(), files[0].ID.String(), out, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(out); !bytes.Equal(got, content) || tr.Sent != tr.Chunks {
+		t.Fatalf("fay's copy differs, or %d of %d chunks fetched", tr.Sent, tr.Chunks)
+	}
+}

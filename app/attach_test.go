@@ -273,3 +273,41 @@ func TestHandoffCarriesFiles(t *testing.T) {
 		t.Fatalf("fay's copy differs, or %d of %d chunks fetched", tr.Sent, tr.Chunks)
 	}
 }
+
+// TestAttachLimits: a file over attach.MaxFileSize is refused before it
+// is read, in words that give the limit; so is a file name with a path,
+// and a pursuance with no relay.
+func TestAttachLimits(t *testing.T) {
+	ctx := context.Background()
+	_, alice, _, p := deskOnRelay(t)
+	tk := do(t, alice, p, &state.TaskCreate{Title: "Review"}).ID()
+	big := filepath.Join(t.TempDir(), "huge.bin")
+	f, err := os.Create(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(attach.MaxFileSize + 1); err != nil { // sparse: no disk taken
+		t.Fatal(err)
+	}
+	f.Close()
+	if _, err := alice.Attach(ctx, p, tk.String(), big, nil); err == nil || !strings.Contains(err.Error(), "over the limit of 104857600 (100 MiB) per attachment") {
+		t.Errorf("a file over the limit: %v", err)
+	}
+	if _, err := alice.AttachReader(ctx, p, tk.String(), "a\nb", strings.NewReader("x"), 1, nil); err == nil || !strings.Contains(err.Error(), "line break") {
+		t.Errorf("a name with a line break: %v", err)
+	}
+	if _, err := alice.AttachReader(ctx, p, tk.String(), "short.txt", strings.NewReader("abc"), 4, nil); err == nil || !strings.Contains(err.Error(), "changed while it was read") {
+		t.Errorf("a reader shorter than its size: %v", err)
+	}
+	bob := newMember(t, "Bob")
+	c, _ := charter.Template("desk")
+	q, err := bob.Create(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bt := do(t, bob, q, &state.TaskCreate{Title: "Alone"}).ID()
+	path, _ := randomFile(t, t.TempDir(), "memo.pdf", 1000, 5)
+	if _, err := bob.Attach(ctx, q, bt.String(), path, nil); err == nil || !strings.Contains(err.Error(), "has no relay") {
+		t.Errorf("no relay: %v", err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -31,14 +32,22 @@ func (e *Env) transferProgress(verb string) app.Progress {
 	}
 	kill, _ := strconv.Atoi(os.Getenv(killAfterEnv))
 	return func(t app.Transfer) {
-		end := "\n"
 		if tty {
-			end = "\x1b[K\r"
+			// A bar, rewritten in place; the last one stays.
+			const width = 30
+			frac := 1.0
+			if t.Size > 0 {
+				frac = float64(t.Bytes) / float64(t.Size)
+			}
+			full := int(frac * width)
+			end := "\x1b[K\r"
 			if t.Done == t.Chunks {
 				end = "\x1b[K\n"
 			}
+			fmt.Fprintf(e.Stderr, "%s %s [%s%s] %3.0f%% %.1f/%.1f MiB%s", verb, t.File, strings.Repeat("#", full), strings.Repeat("-", width-full), frac*100, float64(t.Bytes)/(1<<20), float64(t.Size)/(1<<20), end)
+		} else {
+			fmt.Fprintf(e.Stderr, "%s %s: chunk %d/%d, %.1f/%.1f MiB\n", verb, t.File, t.Done, t.Chunks, float64(t.Bytes)/(1<<20), float64(t.Size)/(1<<20))
 		}
-		fmt.Fprintf(e.Stderr, "%s %s: chunk %d/%d, %.1f/%.1f MiB%s", verb, t.File, t.Done, t.Chunks, float64(t.Bytes)/(1<<20), float64(t.Size)/(1<<20), end)
 		if kill > 0 && t.Sent >= kill {
 			p, _ := os.FindProcess(os.Getpid())
 			p.Kill()

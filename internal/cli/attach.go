@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/hex"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -126,17 +127,33 @@ type fileJSON struct {
 }
 
 func newTaskFilesCmd(e *Env) *cobra.Command {
-	return &cobra.Command{
-		Use:   "files P TASK",
-		Short: "List a task's files (held: all its chunks are on this home)",
+	var fetch bool
+	cmd := &cobra.Command{
+		Use:   "files P TASK [--fetch]",
+		Short: "List a task's files (held: all its chunks are on this home); --fetch gets them ahead of time",
 		Example: `  pursuance task files desk 4f2a
-  pursuance task files desk 4f2a --json`,
+  pursuance task files desk 4f2a --json
+  pursuance task files desk 4f2a --fetch`,
 		Args: exactArgs(2, "P TASK"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return e.withState(cmd, args[0], true, func(n *app.Node, s *state.State) error {
 				files, err := n.Files(cmd.Context(), s.Pursuance(), args[1])
 				if err != nil {
 					return err
+				}
+				if fetch {
+					// Ahead of time: every chunk into the home's blob
+					// cache, verified, so that opening a file later
+					// needs no relay.
+					for i, f := range files {
+						if f.Held {
+							continue
+						}
+						if _, _, err := n.FetchTo(cmd.Context(), s.Pursuance(), args[1], f.ID.String(), io.Discard, e.transferProgress("fetch")); err != nil {
+							return err
+						}
+						files[i].Held = true
+					}
 				}
 				out := make([]fileJSON, 0, len(files))
 				for _, f := range files {
@@ -160,6 +177,8 @@ func newTaskFilesCmd(e *Env) *cobra.Command {
 			})
 		},
 	}
+	cmd.Flags().BoolVar(&fetch, "fetch", false, "fetch and verify every file's chunks into this home first (ahead of time: opening them later needs no relay)")
+	return cmd
 }
 
 func newTaskFetchCmd(e *Env) *cobra.Command {

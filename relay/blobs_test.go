@@ -18,7 +18,7 @@ func blob(size int, fill byte) []byte { return envelope(size, fill) }
 // TestBlobs: put, get and have; a replay stores nothing new; the store
 // keeps the blob across a reopen.
 func TestBlobs(t *testing.T) {
-	r := newTestRelay(t, Config{})
+	r := newTestRelay(t, sqliteBackend, Config{})
 	ctx := context.Background()
 	_, key := testTopic(t, 1)
 	b := blob(attach.BlobSize(100_000), 7)
@@ -46,7 +46,7 @@ func TestBlobs(t *testing.T) {
 		t.Fatalf("have: %v, %v", have, err)
 	}
 	topic, _ := testTopic(t, 1)
-	tb, total, err := r.st.BlobUsage(ctx, topic)
+	tb, total, err := r.st.(BlobStore).BlobUsage(ctx, topic)
 	if err != nil || tb != int64(len(b)) || total != tb {
 		t.Fatalf("usage %d %d, %v", tb, total, err)
 	}
@@ -60,7 +60,7 @@ func isStatus(err error, status int) bool {
 // TestBlobRefusals: every refusal names its limit, and nothing refused
 // is stored.
 func TestBlobRefusals(t *testing.T) {
-	r := newTestRelay(t, Config{BlobTopicQuota: 3 * attach.MinBlob})
+	r := newTestRelay(t, sqliteBackend, Config{BlobTopicQuota: 3 * attach.MinBlob})
 	ctx := context.Background()
 	_, key := testTopic(t, 1)
 	_, other := testTopic(t, 2)
@@ -127,12 +127,27 @@ type noBlobStore struct{ Store }
 
 // TestNoBlobStore: a store that keeps no blobs answers 501 with words.
 func TestNoBlobStore(t *testing.T) {
-	r := newTestRelay(t, Config{})
+	r := newTestRelay(t, sqliteBackend, Config{})
 	srv := NewServer(noBlobStore{r.st}, Config{Logger: r.srv.log})
 	req, _ := http.NewRequest(http.MethodGet, "/v1/blobs/"+strings.Repeat("ab", 32), nil)
 	w := httptest.NewRecorder()
 	srv.Handler().ServeHTTP(w, req)
 	if w.Code != http.StatusNotImplemented || !strings.Contains(w.Body.String(), "keeps no blobs") {
 		t.Fatalf("%d %s", w.Code, w.Body.String())
+	}
+}
+
+// TestBlobsOnNATS: the NATS store keeps no blobs (yet): a relay run on it
+// answers every blob request 501 with words, not a failure.
+func TestBlobsOnNATS(t *testing.T) {
+	r := newTestRelay(t, natsBackend, Config{})
+	ctx := context.Background()
+	_, key := testTopic(t, 1)
+	_, err := r.c.PutBlob(ctx, key, blob(attach.MinBlob, 1))
+	if !isStatus(err, http.StatusNotImplemented) || !strings.Contains(err.Error(), "keeps no blobs") {
+		t.Fatalf("a put: %v", err)
+	}
+	if _, err := r.c.HasBlobs(ctx, []attach.BlobID{{1}}); !isStatus(err, http.StatusNotImplemented) {
+		t.Fatalf("a have-query: %v", err)
 	}
 }

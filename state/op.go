@@ -296,17 +296,42 @@ const (
 	MaxRelayURL = 256
 )
 
+// MaxFronts bounds the fronts one relay's name lists.
+const MaxFronts = 8
+
 // CheckRelayURL checks a relay's URL: "http://" or "https://", a host
 // (letters, digits, '.', '-', or a bracketed IPv6 address) with an
 // optional port, and an optional path of unreserved characters and '/',
 // with no trailing slash, no user, query or fragment, at most MaxRelayURL
-// bytes. (Hand-written rather than net/url: this package stays pure, and
-// the form must be canonical, one spelling per relay.)
+// bytes. A relay run as several fronts (docs/relay.md) is named by up to
+// MaxFronts such URLs, distinct, joined with commas. (Hand-written rather
+// than net/url: this package stays pure, and the form must be canonical,
+// one spelling per relay.)
 func CheckRelayURL(s string) error {
-	bad := func(why string) error { return fmt.Errorf("bad relay URL %q: %s", s, why) }
 	if len(s) > MaxRelayURL {
 		return fmt.Errorf("relay URL of %d bytes", len(s))
 	}
+	if !strings.Contains(s, ",") {
+		return checkFrontURL(s)
+	}
+	fronts := strings.Split(s, ",")
+	if len(fronts) > MaxFronts {
+		return fmt.Errorf("bad relay URL %q: %d fronts, at most %d", s, len(fronts), MaxFronts)
+	}
+	for i, f := range fronts {
+		if err := checkFrontURL(f); err != nil {
+			return err
+		}
+		if slices.Contains(fronts[:i], f) {
+			return fmt.Errorf("bad relay URL %q: the front %s twice", s, f)
+		}
+	}
+	return nil
+}
+
+// checkFrontURL checks one URL of CheckRelayURL.
+func checkFrontURL(s string) error {
+	bad := func(why string) error { return fmt.Errorf("bad relay URL %q: %s", s, why) }
 	rest, ok := strings.CutPrefix(s, "https://")
 	if !ok {
 		if rest, ok = strings.CutPrefix(s, "http://"); !ok {

@@ -55,7 +55,7 @@ func TestBrowserFiles(t *testing.T) {
 	pg := newPages(t, func() string { return "\n--- the node:\n" + alice.stderr() })
 	run, poll := pg.run, pg.poll
 	run(tab, "log in", chromedp.Navigate(alice.login))
-	poll(tab, "logged in", `location.href === "`+alice.ui+`/" && (m => m && m.textContent !== "")(document.querySelector("#me")) && document.querySelectorAll(".card").length === 1`)
+	poll(tab, "logged in", `location.pathname === "/" && (m => m && m.textContent !== "")(document.querySelector("#me")) && document.querySelectorAll(".card").length === 1`)
 	run(tab, "open the task", chromedp.Evaluate[chromedp.Void](`document.querySelector(".card").click()`))
 	poll(tab, "the panel, no files", `!document.querySelector("#detail").classList.contains("hidden") && document.querySelector("#d-files").children.length === 0`)
 

@@ -27,6 +27,7 @@ import (
 type relayFile struct {
 	Listen         string  `yaml:"listen"`
 	Data           string  `yaml:"data"`
+	Store          string  `yaml:"store"`
 	ConnRate       float64 `yaml:"conn-rate"`
 	TopicRate      float64 `yaml:"topic-rate"`
 	MaxConnections int     `yaml:"max-connections"`
@@ -94,8 +95,8 @@ stderr; GET /healthz then answers 200. Operating it: docs/relay.md.`,
 				}
 				mergeRelayFile(cmd, &f, file)
 			}
-			if f.Data == "" {
-				return usageErrorf("missing --data DIR (where the relay keeps its envelopes)")
+			if err := resolveRelayStore(&f); err != nil {
+				return err
 			}
 			if f.OnionOnly {
 				if f.Listen != "" {
@@ -113,7 +114,7 @@ stderr; GET /healthz then answers 200. Operating it: docs/relay.md.`,
 				ConnsPerAddr: f.ConnsPerAddr, ReadsPerAddr: f.ReadsPerAddr, AppendsPerAddr: f.AppendsPerAddr, SubsPerAddr: f.SubsPerAddr,
 				NewTopicsPerHour: f.NewTopicsPerHour, MaxReads: f.MaxReads, AppendMemory: f.AppendMemory,
 				HubBytes: f.HubBytes, HubTopicBytes: f.HubTopicBytes,
-				TopicQuota: f.TopicQuota, StoreQuota: f.StoreQuota, MinFree: f.MinFree, BlobTopicQuota: f.BlobTopicQuota, BlobStoreQuota: f.BlobStoreQuota, DataDir: f.Data,
+				TopicQuota: f.TopicQuota, StoreQuota: f.StoreQuota, MinFree: f.MinFree, BlobTopicQuota: f.BlobTopicQuota, BlobStoreQuota: f.BlobStoreQuota, DataDir: f.storeDir(),
 				Directory: f.Directory, KnockWork: f.KnockWork, KnocksPerHour: f.KnocksPerHour}
 			for _, p := range f.TrustedProxies {
 				prefix, err := parsePrefix(p)
@@ -176,9 +177,9 @@ stderr; GET /healthz then answers 200. Operating it: docs/relay.md.`,
 					}
 				})
 			}
-			st, err := relay.OpenSQLite(ctx, filepath.Join(f.Data, "relay.db"))
+			st, err := openRelayStore(ctx, f, cfg.Retention, logger)
 			if err != nil {
-				return fmt.Errorf("relay store in %s: %w", f.Data, err)
+				return err
 			}
 			defer st.Close()
 			var lns []net.Listener
@@ -225,7 +226,8 @@ stderr; GET /healthz then answers 200. Operating it: docs/relay.md.`,
 	fl := cmd.Flags()
 	fl.StringVar(&config, "config", "", "read settings from `FILE` (YAML; flags override it)")
 	fl.StringVar(&f.Listen, "listen", "", "the `ADDR` to listen on (default 127.0.0.1:8765; port 0 picks one)")
-	fl.StringVar(&f.Data, "data", "", "the `DIR` to keep envelopes in")
+	fl.StringVar(&f.Data, "data", "", "the `DIR` to keep envelopes in (the SQLite store), and the onion service's key")
+	fl.StringVar(&f.Store, "store", "", "the relay's store: sqlite:DIR (the default, as --data DIR) or nats://HOST:PORT[,HOST:PORT…] (a NATS JetStream cluster; docs/relay.md)")
 	fl.Float64Var(&f.ConnRate, "conn-rate", 0, "envelopes/s one connection may append (default 20000)")
 	fl.Float64Var(&f.TopicRate, "topic-rate", 0, "envelopes/s one topic may take (default 50000)")
 	fl.IntVar(&f.MaxConnections, "max-connections", 0, "open connections at most (default 4096)")
@@ -264,6 +266,7 @@ stderr; GET /healthz then answers 200. Operating it: docs/relay.md.`,
 func mergeRelayFile(cmd *cobra.Command, f *relayFile, file relayFile) {
 	keep(cmd, "listen", &f.Listen, file.Listen)
 	keep(cmd, "data", &f.Data, file.Data)
+	keep(cmd, "store", &f.Store, file.Store)
 	keep(cmd, "conn-rate", &f.ConnRate, file.ConnRate)
 	keep(cmd, "topic-rate", &f.TopicRate, file.TopicRate)
 	keep(cmd, "max-connections", &f.MaxConnections, file.MaxConnections)

@@ -198,7 +198,7 @@ func taskKind(k event.Kind) bool {
 	switch k {
 	case event.KindTaskCreate, event.KindTaskEdit, event.KindTaskMove, event.KindTaskAssign,
 		event.KindTaskUnassign, event.KindTaskStatus, event.KindTaskComment, event.KindTaskArchive,
-		event.KindTaskSealed:
+		event.KindTaskSealed, event.KindTaskAttach:
 		return true
 	}
 	return false

@@ -379,12 +379,33 @@ func (n *Node) Handoff(ctx context.Context, p event.ID, taskRef string, to event
 	}
 	secret, _ := s.LinkSecret(link.ID)
 	c := state.HandoffContent{Task: t.ID, Title: t.Title, Body: t.Body, Due: t.Due}
+	// The task's files go by reference: their manifests, not their
+	// blobs (docs/attachments.md, "Hand-off").
+	size := 0
+	for _, f := range t.Files {
+		b, err := state.EncodeOp(&f.TaskAttach)
+		if err != nil {
+			return HandoffResult{}, Result{}, err
+		}
+		if size += len(b); size > MaxHandoffFiles || len(c.Files) == MaxHandoffFileCount {
+			return HandoffResult{}, Result{}, fmt.Errorf("the task's files take more than one hand-off carries (%d files, %d KiB of manifests): hand off a task with fewer files, and attach the rest there", MaxHandoffFileCount, MaxHandoffFiles>>10)
+		}
+		c.Files = append(c.Files, b)
+	}
 	res, err := n.Do(ctx, p, handoffDraft{secret: secret, content: c}, opts)
 	if err != nil {
 		return HandoffResult{}, Result{}, err
 	}
 	return HandoffResult{Handoff: res.Event.ID().String(), Task: t.ID.String()}, res, nil
 }
+
+// The bounds on the files a hand-off carries by reference: the
+// manifests' bytes (a hand-off is one event, at most event.MaxBodySize)
+// and their count.
+const (
+	MaxHandoffFiles     = 256 << 10
+	MaxHandoffFileCount = 64
+)
 
 // Report reports on task ref of pursuance p, received over a link, back to
 // the pursuance that sent it: a status, a comment, or both. It is B's

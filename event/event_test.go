@@ -568,7 +568,7 @@ func TestKind(t *testing.T) {
 		"key-update", "relays", "link", "invite-revoke", "task-sealed", "member-key",
 		"link-accept", "link-end", "handoff", "link-receive", "link-report", "profile",
 		"succession", "succeed",
-		"node-address", "device",
+		"node-address", "device", "task-attach",
 	}
 	for i, name := range want {
 		k := event.Kind(i)
@@ -589,7 +589,7 @@ func TestKind(t *testing.T) {
 			t.Errorf("ParseKind(%q) = %v, %v", name, p, err)
 		}
 	}
-	if event.KindGenesis != 1 || event.KindInviteRevoke != 22 || event.KindTaskSealed != 23 || event.KindMemberKey != 24 || event.KindLinkReport != 29 || event.KindProfile != 30 || event.KindSuccession != 31 || event.KindSucceed != 32 || event.KindNodeAddress != 33 || event.KindDevice != 34 {
+	if event.KindGenesis != 1 || event.KindInviteRevoke != 22 || event.KindTaskSealed != 23 || event.KindMemberKey != 24 || event.KindLinkReport != 29 || event.KindProfile != 30 || event.KindSuccession != 31 || event.KindSucceed != 32 || event.KindNodeAddress != 33 || event.KindDevice != 34 || event.KindTaskAttach != 35 {
 		t.Errorf("kind constants moved")
 	}
 	for _, k := range []event.Kind{event.Kind(len(want)), 1000, 1<<64 - 1} {

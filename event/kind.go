@@ -46,6 +46,7 @@ const (
 	KindSucceed      // completes a succession claim after its waiting period
 	KindNodeAddress  // a member announces (or withdraws) where its own node is reached
 	KindDevice       // adds, revokes or replaces a device of a member (docs/devices.md)
+	KindTaskAttach   // attaches a file to a task: the manifest of its encrypted chunks (docs/attachments.md)
 	kindEnd          // one past the last kind; not a kind
 )
 
@@ -85,6 +86,7 @@ var kindNames = [...]string{
 	KindSucceed:      "succeed",
 	KindNodeAddress:  "node-address",
 	KindDevice:       "device",
+	KindTaskAttach:   "task-attach",
 }
 
 // Known reports whether k is a kind this version of Pursuance knows.

@@ -43,7 +43,15 @@ type Config struct {
 	// topics' (-1: no bound); MinFree is the space kept free on DataDir's
 	// file system (-1: not checked; no DataDir: not checked).
 	TopicQuota, StoreQuota, MinFree int64
-	DataDir                         string
+	// BlobTopicQuota bounds the blob bytes charged to one topic
+	// (default DefaultBlobTopicQuota) and BlobStoreQuota all blobs' (0:
+	// no bound); -1: no bound (docs/attachments.md).
+	BlobTopicQuota, BlobStoreQuota int64
+	// Blobs, when set, is the blob area the server serves instead of its
+	// Store's: a member's node serves the blobs its home holds
+	// (app.HomeBlobs).
+	Blobs   BlobStore
+	DataDir string
 	// TrustedProxies are the proxies whose X-Forwarded-For names the
 	// client address (none: the header is ignored).
 	TrustedProxies []netip.Prefix
@@ -129,6 +137,7 @@ func (c Config) withDefaults() Config {
 	def64(&c.HubBytes, DefaultHubBytes)
 	def64(&c.HubTopicBytes, DefaultHubTopicBytes)
 	def64(&c.TopicQuota, DefaultTopicQuota)
+	def64(&c.BlobTopicQuota, DefaultBlobTopicQuota)
 	def64(&c.MinFree, DefaultMinFree)
 	def(&c.MaxProfiles, DefaultMaxProfiles)
 	switch {

@@ -92,6 +92,9 @@ func NewServer(st Store, cfg Config) *Server {
 	mux.HandleFunc("GET /v1/directory", s.directoryHandler)
 	mux.HandleFunc("GET /directory", s.directoryHandler)
 	mux.HandleFunc("POST /v1/knocks/{key}", s.knockHandler)
+	mux.HandleFunc("PUT /v1/blobs/{id}", s.putBlob)
+	mux.HandleFunc("GET /v1/blobs/{id}", s.getBlob)
+	mux.HandleFunc("POST /v1/blobs/have", s.haveBlobs)
 	s.mux = mux
 	instance := st.Instance()
 	s.h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -36,6 +36,9 @@ type SQLite struct {
 
 	umu   sync.Mutex
 	usage map[keys.Topic]int64 // topics' bytes as committed, for Usage; a cache of at most maxCachedTopics
+
+	blobOnce    sync.Once // the blob table made (sqlite_blobs.go)
+	blobInitErr error
 }
 
 // maxCachedTopics bounds the writer's cache of topic rows (anyone can

@@ -160,6 +160,8 @@ func (b *builder) applyTaskOp(t *Task, n *node, op Op) {
 		t.Comments = append(t.Comments, Comment{ID: n.e.ID(), Author: n.member, Text: o.Text, Time: n.e.Time})
 	case *TaskArchive:
 		t.Archived = o.Archived
+	case *TaskAttach:
+		t.Files = append(t.Files, File{ID: n.e.ID(), Author: n.member, Time: n.e.Time, TaskAttach: *o})
 	default:
 		return
 	}

@@ -80,6 +80,9 @@ var kinds = [...]kindInfo{
 	// A device op's permission is its own rule (device.go): the member's
 	// devices, by the tree. It is a key op: a revocation must not wait.
 	event.KindDevice: {new: func() Op { return &Device{} }, authority: true, key: true},
+	// Attaching a file needs what commenting needs: a reader of the task
+	// who may add to it (docs/attachments.md).
+	event.KindTaskAttach: {new: func() Op { return &TaskAttach{} }, action: charter.Comment, task: true},
 }
 
 // kindOf returns the row of kind k; the zero row for a kind this version

@@ -3,6 +3,8 @@ package state
 import (
 	"bytes"
 	"cmp"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -67,6 +69,22 @@ type HandoffContent struct {
 	Title string   `cbor:"2,keyasint"`
 	Body  string   `cbor:"3,keyasint,omitempty"`
 	Due   string   `cbor:"4,keyasint,omitempty"`
+	// Files are the task's attachments, by reference: each the encoded
+	// TaskAttach (its manifest, chunk keys included) of a file of the
+	// task, so that the receiving side reads the same blobs without
+	// their being uploaded again (docs/attachments.md, "Hand-off").
+	Files [][]byte `cbor:"5,keyasint,omitempty"`
+}
+
+// HandoffFileID is the ID a file handed off with a task takes in the
+// receiving pursuance: SHA-256 of a label, the hand-off's ID and the
+// file's place in the hand-off.
+func HandoffFileID(handoff event.ID, i int) event.ID {
+	h := sha256.New()
+	h.Write([]byte("pursuance/v1/handoff-file\x00"))
+	h.Write(handoff[:])
+	h.Write(binary.AppendUvarint(nil, uint64(i)))
+	return event.ID(h.Sum(nil))
 }
 
 // LinkReceive receives a hand-off: Handoff is the hand-off event of the
@@ -427,6 +445,15 @@ func (b *builder) newReceivedTask(n *node, x embedded, vis []string) *Task {
 		Origin: &TaskOrigin{Pursuance: x.ev.PursuanceID(), Link: x.op.Link, Handoff: x.ev.ID(), Sender: x.ev.Author, Receive: e.ID()}}
 	if c, ok := b.handoffContent(x.ev, x.op); ok {
 		t.Title, t.Body, t.Due = c.Title, c.Body, c.Due
+		for i, raw := range c.Files {
+			op, err := DecodeOp(event.KindTaskAttach, raw)
+			if err != nil {
+				continue // a manifest that does not decode: that file is not shown
+			}
+			a := op.(*TaskAttach)
+			a.Task = t.ID
+			t.Files = append(t.Files, File{ID: HandoffFileID(x.ev.ID(), i), Author: x.ev.Author, Time: x.ev.Time, TaskAttach: *a})
+		}
 	} else {
 		t.Sealed = true
 	}

@@ -697,6 +697,8 @@ func checkOp(op Op) error {
 		return checkSuccessionOp(o)
 	case *NodeAddress:
 		return checkNodeAddressOp(o)
+	case *TaskAttach:
+		return checkAttachOp(o)
 	case *TaskComment:
 		if strings.TrimSpace(o.Text) == "" {
 			return errors.New("the comment is empty")

@@ -96,6 +96,7 @@ type Task struct {
 	Assignees []Assignee // sorted by text form
 	Archived  bool
 	Comments  []Comment // in log order
+	Files     []File    // attachments, in log order
 	Created   uint64    // claimed creation time, Unix ms (display only)
 	Updated   uint64    // claimed time of the last accepted change
 	// Sealed is set when this member could not open the task's creation:

@@ -101,6 +101,8 @@ var routeTable = []routeCase{
 	{"POST /api/p/{p}/tasks/{t}/move", NeedsSession, "/api/p/{p}/tasks/{t}/move", `{"parent":""}`},
 	{"POST /api/p/{p}/tasks/{t}/edit", NeedsSession, "/api/p/{p}/tasks/{t}/edit", `{"title":"Renamed"}`},
 	{"POST /api/p/{p}/tasks/{t}/archive", NeedsSession, "/api/p/{p}/tasks/{t}/archive", `{"archived":false}`},
+	{"POST /api/p/{p}/tasks/{t}/files", NeedsSession, "/api/p/{p}/tasks/{t}/files?name=planted.txt", `planted`},
+	{"GET /files/{p}/{t}/{f}", NeedsCookie, "/files/{p}/{t}/00000000", ""},
 	{"GET /api/status", NeedsSession, "/api/status", ""},
 	{"GET /api/live", NeedsSession, "/api/live", ""},
 	{"POST /api/p/{p}/invites", NeedsSession, "/api/p/{p}/invites", `{"role":"researcher"}`},

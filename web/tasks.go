@@ -100,7 +100,11 @@ func (s *Server) task(r *http.Request, n *app.Node) (any, error) {
 	if hs == nil {
 		hs = []app.HandoffView{}
 	}
-	return map[string]any{"task": tj, "comments": cs, "handoffs": hs}, nil
+	files, err := filesOf(r, n, st, t)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"task": tj, "comments": cs, "handoffs": hs, "files": files}, nil
 }
 
 func (s *Server) createTask(r *http.Request, n *app.Node) (any, error) {

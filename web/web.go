@@ -99,6 +99,8 @@ func New(host string, open func(context.Context) (*app.Node, error)) (*Server, e
 	route("POST /api/p/{p}/tasks/{t}/move", NeedsSession, s.api(s.move))
 	route("POST /api/p/{p}/tasks/{t}/edit", NeedsSession, s.api(s.edit))
 	route("POST /api/p/{p}/tasks/{t}/archive", NeedsSession, s.api(s.archive))
+	route("POST /api/p/{p}/tasks/{t}/files", NeedsSession, s.attachFile)
+	route("GET /files/{p}/{t}/{f}", NeedsCookie, s.fileContent)
 	// The status is the node's, not the home's: it is answered without
 	// opening the home, which a sync round in progress holds.
 	route("GET /api/status", NeedsSession, func(w http.ResponseWriter, r *http.Request) {

@@ -58,6 +58,10 @@ func TestScripts(t *testing.T) {
 			// eventually_test.go
 			"eventually": eventually,
 			"tlsca":      tlsCA,
+			// attach_test.go
+			"randfile": randFile,
+			"editfile": editFile,
+			"noplain":  noPlain,
 		},
 	})
 }

@@ -50,6 +50,8 @@ type relayFile struct {
 	TopicQuota       int64    `yaml:"topic-quota"`
 	StoreQuota       int64    `yaml:"store-quota"`
 	MinFree          int64    `yaml:"min-free"`
+	BlobTopicQuota   int64    `yaml:"blob-topic-quota"`
+	BlobStoreQuota   int64    `yaml:"blob-store-quota"`
 	TrustedProxies   []string `yaml:"trusted-proxy"`
 	MemoryLimit      int64    `yaml:"memory-limit"`
 	// Tor (docs/tor.md): the relay as an onion service.
@@ -121,7 +123,7 @@ stderr; GET /healthz then answers 200. Operating it: docs/relay.md.`,
 				ConnsPerAddr: f.ConnsPerAddr, ReadsPerAddr: f.ReadsPerAddr, AppendsPerAddr: f.AppendsPerAddr, SubsPerAddr: f.SubsPerAddr,
 				NewTopicsPerHour: f.NewTopicsPerHour, MaxReads: f.MaxReads, AppendMemory: f.AppendMemory,
 				HubBytes: f.HubBytes, HubTopicBytes: f.HubTopicBytes,
-				TopicQuota: f.TopicQuota, StoreQuota: f.StoreQuota, MinFree: f.MinFree, DataDir: f.storeDir(),
+				TopicQuota: f.TopicQuota, StoreQuota: f.StoreQuota, MinFree: f.MinFree, BlobTopicQuota: f.BlobTopicQuota, BlobStoreQuota: f.BlobStoreQuota, DataDir: f.storeDir(),
 				Directory: f.Directory, KnockWork: f.KnockWork, KnocksPerHour: f.KnocksPerHour}
 			for _, p := range f.TrustedProxies {
 				prefix, err := parsePrefix(p)
@@ -283,6 +285,8 @@ stderr; GET /healthz then answers 200. Operating it: docs/relay.md.`,
 	fl.Int64Var(&f.HubTopicBytes, "live-cache-topic-bytes", 0, fmt.Sprintf("of which for one topic (default %d MiB)", relay.DefaultHubTopicBytes>>20))
 	fl.Int64Var(&f.TopicQuota, "topic-quota", 0, fmt.Sprintf("envelope bytes one topic may hold (default %d GiB; -1: no bound)", relay.DefaultTopicQuota>>30))
 	fl.Int64Var(&f.StoreQuota, "store-quota", 0, "envelope bytes all topics may hold (default: no bound)")
+	fl.Int64Var(&f.BlobTopicQuota, "blob-topic-quota", 0, fmt.Sprintf("bytes of attachment blobs one topic may hold (default %d GiB; -1: no bound)", relay.DefaultBlobTopicQuota>>30))
+	fl.Int64Var(&f.BlobStoreQuota, "blob-store-quota", 0, "bytes of attachment blobs the relay may hold in all (default: no bound)")
 	fl.Int64Var(&f.MinFree, "min-free", 0, fmt.Sprintf("bytes to keep free on the data directory's disk (default %d GiB; -1: do not check)", relay.DefaultMinFree>>30))
 	fl.StringSliceVar(&f.TrustedProxies, "trusted-proxy", nil, "a proxy (`ADDR or CIDR`; repeat, or separate with commas) whose X-Forwarded-For names the client (default: none, the header is ignored)")
 	fl.Int64Var(&f.MemoryLimit, "memory-limit", 0, "a soft limit on the relay's memory in bytes, as GOMEMLIMIT (default: none)")
@@ -330,6 +334,8 @@ func mergeRelayFile(cmd *cobra.Command, f *relayFile, file relayFile) {
 	keep(cmd, "topic-quota", &f.TopicQuota, file.TopicQuota)
 	keep(cmd, "store-quota", &f.StoreQuota, file.StoreQuota)
 	keep(cmd, "min-free", &f.MinFree, file.MinFree)
+	keep(cmd, "blob-topic-quota", &f.BlobTopicQuota, file.BlobTopicQuota)
+	keep(cmd, "blob-store-quota", &f.BlobStoreQuota, file.BlobStoreQuota)
 	keep(cmd, "trusted-proxy", &f.TrustedProxies, file.TrustedProxies)
 	keep(cmd, "memory-limit", &f.MemoryLimit, file.MemoryLimit)
 	keep(cmd, "onion", &f.Onion, file.Onion)
@@ -400,7 +406,7 @@ func checkRelayLimits(f relayFile) error {
 	if f.MemoryLimit < 0 {
 		return usageErrorf("--memory-limit must be a number of bytes (0: none)")
 	}
-	for name, v := range map[string]int64{"topic-quota": f.TopicQuota, "store-quota": f.StoreQuota, "min-free": f.MinFree} {
+	for name, v := range map[string]int64{"topic-quota": f.TopicQuota, "store-quota": f.StoreQuota, "min-free": f.MinFree, "blob-topic-quota": f.BlobTopicQuota, "blob-store-quota": f.BlobStoreQuota} {
 		if v < -1 {
 			return usageErrorf("--%s must be a number of bytes, 0 for the default or -1 for no bound", name)
 		}

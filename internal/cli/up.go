@@ -153,7 +153,9 @@ elsewhere it says how to create one and fails.`,
 			// may need (a removed member's or an old code's junk is refused),
 			// judged by the node's state as of its last round.
 			e.admitter = app.NewAdmitter()
-			srv := relay.NewServer(st, relay.Config{Logger: relayLog, Admit: e.admitter.Admit})
+			// It serves the blobs of the home's cache (attachments this member
+			// holds) to other members' nodes, read-only.
+			srv := relay.NewServer(st, relay.Config{Logger: relayLog, Admit: e.admitter.Admit, Blobs: app.HomeBlobs(home)})
 			served := make(chan error, 1)
 			serveOn, target := ln, ""
 			if torc != nil {

@@ -437,6 +437,7 @@ async function openDetail(id, quiet) {
       st.value = d.task.status;
     }
     renderLinkDetail(d); // links.js
+    renderFilesDetail(d); // files.js
     $("#d-comments").replaceChildren(...d.comments.map((c) => { const li = el("li"), body = el("div", undefined, "markdown"); body.append(...markdown(c.text)); li.append(el("span", c.author + " ", "author"), el("span", c.time, "muted"), body); return li; }));
     const dlg = $("#detail");
     if (dlg.classList.contains("hidden")) { // a dialog: the focus goes in, and back on closing

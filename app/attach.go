@@ -1,0 +1,491 @@
+package app
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/pursuance/pursuance/attach"
+	"github.com/pursuance/pursuance/event"
+	"github.com/pursuance/pursuance/relay"
+	"github.com/pursuance/pursuance/state"
+)
+
+// Attachments (docs/attachments.md): a file is cut and sealed into blobs,
+// the blobs are put on the pursuance's relays, and only then is the
+// manifest (a task-attach op, sealed for the task's readers) published.
+// Blobs are kept in the home's blob cache (BlobDir), from which a fetch
+// resumes and which `task files` reports as held.
+
+// MaxPursuanceFiles bounds the bytes of files attached to one pursuance's
+// tasks, as the attaching member counts them (the tasks it reads).
+const MaxPursuanceFiles = 2 << 30
+
+// BlobDir is the home's blob cache: blobs (ciphertext) by their ID.
+const BlobDir = "blobs"
+
+// Transfer says how a transfer went, for progress and for the report.
+type Transfer struct {
+	File     string // the file's ID (an attach) or name
+	Chunks   int    // chunks of the file
+	Done     int    // chunks handled so far
+	Sent     int    // blobs put on a relay (attach) or fetched from one (fetch)
+	Cached   int    // chunks found in the blob cache (fetch) or already on every relay (attach)
+	Bytes    int64  // plaintext bytes handled so far
+	Size     int64  // the file's size
+	BlobSent int64  // blob bytes sent or received
+}
+
+// Progress is called after each chunk of a transfer.
+type Progress func(Transfer)
+
+// AttachResult is one attached file.
+type AttachResult struct {
+	Result
+	File state.TaskAttach
+	Transfer
+}
+
+// blobPath is where the cache keeps blob id.
+func (n *Node) blobPath(id attach.BlobID) string {
+	return filepath.Join(n.home, BlobDir, id.String())
+}
+
+// cacheBlob writes blob into the cache (a temporary file renamed into
+// place: a killed process leaves no partial blob under an ID).
+func (n *Node) cacheBlob(id attach.BlobID, blob []byte) error {
+	dir := filepath.Join(n.home, BlobDir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("blob cache: %w", err)
+	}
+	f, err := os.CreateTemp(dir, ".part-*")
+	if err != nil {
+		return fmt.Errorf("blob cache: %w", err)
+	}
+	if _, err := f.Write(blob); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return fmt.Errorf("blob cache: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(f.Name())
+		return fmt.Errorf("blob cache: %w", err)
+	}
+	return os.Rename(f.Name(), n.blobPath(id))
+}
+
+// cachedBlob returns the cached blob of ref, opened, or false.
+func (n *Node) cachedBlob(ref attach.ChunkRef) ([]byte, bool) {
+	b, err := os.ReadFile(n.blobPath(ref.Blob))
+	if err != nil {
+		return nil, false
+	}
+	pt, err := attach.Open(ref, b)
+	if err != nil {
+		os.Remove(n.blobPath(ref.Blob)) // damaged: fetch it again
+		return nil, false
+	}
+	return pt, true
+}
+
+// attachSecret returns the secret the files of task t are cut and sealed
+// under: derived from the current generation of the task's first reader
+// scope when this member holds it, else random (docs/attachments.md).
+func (n *Node) attachSecret(s *state.State, op *state.TaskAttach) ([32]byte, error) {
+	var secret [32]byte
+	r, err := n.readersOf(s, op)
+	if err != nil {
+		return secret, err
+	}
+	if len(r.scopes) > 0 {
+		if cur, ok := s.CurrentKey(r.scopes[0]); ok {
+			if h, ok := s.Held()[cur.Update]; ok {
+				return h.Key.AttachSecret(op.Task), nil
+			}
+		}
+	}
+	_, err = io.ReadFull(n.rand(), secret[:])
+	return secret, err
+}
+
+// filesBytes is the bytes of files on the tasks of s this member sees.
+func filesBytes(s *state.State, n *Node) int64 {
+	var sum int64
+	for _, t := range s.Tasks() {
+		if s.CanSee(n.me(), t) {
+			for _, f := range t.Files {
+				sum += int64(f.Size)
+			}
+		}
+	}
+	return sum
+}
+
+// Attach attaches the file at path to task t of p (AttachReader, under
+// the file's base name).
+func (n *Node) Attach(ctx context.Context, p event.ID, taskRef, path string, progress Progress) (AttachResult, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return AttachResult{}, fmt.Errorf("cannot read %s: %w", path, errors.Unwrap(err))
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return AttachResult{}, err
+	}
+	if !fi.Mode().IsRegular() {
+		return AttachResult{}, fmt.Errorf("%s is not a regular file", path)
+	}
+	return n.AttachReader(ctx, p, taskRef, filepath.Base(path), f, fi.Size(), progress)
+}
+
+// AttachReader attaches what r holds, size bytes, as the file name to
+// task t of p: it seals the file's chunks into the blob cache, puts on
+// each of p's relays the blobs it lacks, and publishes the manifest once
+// every relay has them all. Run again after an interruption, it puts only
+// what the relays lack.
+func (n *Node) AttachReader(ctx context.Context, p event.ID, taskRef, name string, r io.Reader, size int64, progress Progress) (AttachResult, error) {
+	s, err := n.State(ctx, p)
+	if err != nil {
+		return AttachResult{}, err
+	}
+	if _, ok := s.Member(n.me()); !ok {
+		return AttachResult{}, fmt.Errorf("%w: you are not a member of %s", ErrNotPermitted, s.Name())
+	}
+	t, err := ResolveTask(s, n.me(), taskRef)
+	if err != nil {
+		return AttachResult{}, err
+	}
+	if size > attach.MaxFileSize {
+		return AttachResult{}, fmt.Errorf("%s is %d bytes, over the limit of %d (%d MiB) per attachment: split it", name, size, attach.MaxFileSize, attach.MaxFileSize>>20)
+	}
+	if have := filesBytes(s, n); have+size > MaxPursuanceFiles {
+		return AttachResult{}, fmt.Errorf("%s holds %d bytes of files you can see, and attaching %d more would take it over the limit of %d (%d GiB) per pursuance", s.Name(), have, size, int64(MaxPursuanceFiles), MaxPursuanceFiles>>30)
+	}
+	op := &state.TaskAttach{Task: t.ID, Name: name, Type: mime.TypeByExtension(filepath.Ext(name)), Size: uint64(size)}
+	if i := strings.IndexByte(op.Type, ';'); i >= 0 {
+		op.Type = op.Type[:i]
+	}
+	if err := state.CheckInput(&state.TaskAttach{Task: op.Task, Name: op.Name, Type: op.Type}); err != nil {
+		return AttachResult{}, err // the name and type, before any work
+	}
+	if _, ok := s.CurrentKey(""); !ok {
+		return AttachResult{}, fmt.Errorf("%s has no keys yet, and files are only ever attached encrypted", s.Name())
+	}
+	// Keys first, as a write does: the secret must be that of the
+	// generation the manifest is sealed under.
+	if s, _, err = n.heal(ctx, s); err != nil {
+		return AttachResult{}, err
+	}
+	if s, _, err = n.prepareTask(ctx, s, op); err != nil {
+		return AttachResult{}, err
+	}
+	secret, err := n.attachSecret(s, op)
+	if err != nil {
+		return AttachResult{}, err
+	}
+	cut, err := attach.NewCutter(secret)
+	if err != nil {
+		return AttachResult{}, err
+	}
+	tr := Transfer{File: op.Name, Size: size}
+	sum := sha256.New()
+	var read int64
+	err = cut.Split(io.TeeReader(io.LimitReader(r, size+1), sum), func(plain []byte) error {
+		read += int64(len(plain))
+		ref, blob := cut.Seal(plain)
+		op.Chunks = append(op.Chunks, ref)
+		if _, err := os.Stat(n.blobPath(ref.Blob)); err != nil {
+			if err := n.cacheBlob(ref.Blob, blob); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return AttachResult{}, fmt.Errorf("reading %s: %w", name, err)
+	}
+	if read != size {
+		return AttachResult{}, fmt.Errorf("%s changed while it was read: %d bytes, not %d", name, read, size)
+	}
+	copy(op.SHA256[:], sum.Sum(nil))
+	tr.Chunks = len(op.Chunks)
+	if err := n.upload(ctx, s, op, &tr, progress); err != nil {
+		return AttachResult{}, err
+	}
+	res, err := n.do(ctx, s, op, DoOptions{})
+	if err != nil {
+		return AttachResult{}, err
+	}
+	tr.File = res.Event.ID().String()
+	return AttachResult{Result: res, File: *op, Transfer: tr}, nil
+}
+
+// upload puts op's blobs on every relay of p that lacks them.
+func (n *Node) upload(ctx context.Context, s *state.State, op *state.TaskAttach, tr *Transfer, progress Progress) error {
+	urls, err := n.RelayURLs(ctx, s.Pursuance())
+	if err != nil {
+		return err
+	}
+	if len(urls) == 0 {
+		return fmt.Errorf("%s has no relay, and files travel through relays: add one (`pursuance relays P --add URL`)", s.Name())
+	}
+	cur, ok := s.CurrentKey("")
+	h, held := s.Held()[cur.Update]
+	if !ok || !held {
+		return fmt.Errorf("you do not hold the current group key of %s; sync, or ask a member to re-key to you", s.Name())
+	}
+	_, topicKey, err := h.Key.Topic()
+	if err != nil {
+		return err
+	}
+	ids := make([]attach.BlobID, len(op.Chunks))
+	for i, c := range op.Chunks {
+		ids[i] = c.Blob
+	}
+	missing := map[attach.BlobID]bool{}
+	var errs []error
+	type lack struct {
+		c   *relay.Client
+		has []bool
+	}
+	var lacks []lack
+	for _, u := range urls {
+		c := n.relayClient(s.Pursuance(), u)
+		has := make([]bool, len(ids))
+		for i := 0; i < len(ids); i += relay.MaxHaveIDs {
+			part, err := c.HasBlobs(ctx, ids[i:min(len(ids), i+relay.MaxHaveIDs)])
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %s", u, RelayError(err)))
+				has = nil
+				break
+			}
+			copy(has[i:], part)
+		}
+		if has == nil {
+			continue
+		}
+		for i, h := range has {
+			if !h {
+				missing[ids[i]] = true
+			}
+		}
+		lacks = append(lacks, lack{c, has})
+	}
+	if len(lacks) == 0 {
+		return fmt.Errorf("no relay of %s takes files now: %w", s.Name(), errors.Join(errs...))
+	}
+	done := map[attach.BlobID]bool{}
+	for i, c := range op.Chunks {
+		if !missing[c.Blob] || done[c.Blob] {
+			if !missing[c.Blob] {
+				tr.Cached++
+			}
+		} else {
+			blob, err := os.ReadFile(n.blobPath(c.Blob))
+			if err != nil {
+				return fmt.Errorf("blob cache: %w", err)
+			}
+			for _, l := range lacks {
+				if l.has[i] {
+					continue
+				}
+				err := retry(ctx, func() error {
+					_, err := l.c.PutBlob(ctx, topicKey, blob)
+					return err
+				})
+				if err != nil {
+					return fmt.Errorf("putting chunk %d of %s on %s: %s (nothing was published; run the command again to resume)", i+1, op.Name, l.c.URL(), RelayError(err))
+				}
+				tr.BlobSent += int64(len(blob))
+			}
+			tr.Sent++
+			done[c.Blob] = true
+		}
+		tr.Done++
+		tr.Bytes += int64(c.Size)
+		if progress != nil {
+			progress(*tr)
+		}
+	}
+	return nil
+}
+
+// FileInfo is one file of a task as a member sees it.
+type FileInfo struct {
+	state.File
+	Held bool // every blob is in this home's blob cache
+}
+
+// Files returns the files attached to task t of p that this member sees.
+func (n *Node) Files(ctx context.Context, p event.ID, taskRef string) ([]FileInfo, error) {
+	s, err := n.State(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	t, err := ResolveTask(s, n.me(), taskRef)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]FileInfo, 0, len(t.Files))
+	for _, f := range t.Files {
+		held := true
+		for _, c := range f.Chunks {
+			if _, err := os.Stat(n.blobPath(c.Blob)); err != nil {
+				held = false
+				break
+			}
+		}
+		out = append(out, FileInfo{File: f, Held: held})
+	}
+	return out, nil
+}
+
+// resolveFile finds a file of t by ID or unique prefix.
+func resolveFile(t *state.Task, ref string) (state.File, error) {
+	ref = strings.ToLower(ref)
+	var found []state.File
+	for _, f := range t.Files {
+		id := f.ID.String()
+		if id == ref {
+			return f, nil
+		}
+		if len(ref) >= MinPrefix && strings.HasPrefix(id, ref) {
+			found = append(found, f)
+		}
+	}
+	switch {
+	case len(ref) < MinPrefix:
+		return state.File{}, fmt.Errorf("%q is too short to name a file: give at least %d hex digits of its ID (`pursuance task files P T` shows them)", ref, MinPrefix)
+	case len(found) == 0:
+		return state.File{}, fmt.Errorf("no file %q on task %s", ref, t.ID.Short())
+	case len(found) > 1:
+		return state.File{}, fmt.Errorf("%w: file %q could be %d files", ErrAmbiguous, ref, len(found))
+	}
+	return found[0], nil
+}
+
+// Fetch fetches file fileRef of task t of p, verifies every chunk and the
+// whole file, and writes it to out (through out.part, renamed at the
+// end). Chunks come from the blob cache first, then from the relays, then
+// from members' nodes; each fetched is kept in the cache, so a fetch run
+// again after an interruption resumes.
+func (n *Node) Fetch(ctx context.Context, p event.ID, taskRef, fileRef, out string, progress Progress) (Transfer, error) {
+	part := out + ".part"
+	w, err := os.OpenFile(part, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return Transfer{}, fmt.Errorf("cannot write %s: %w", part, errors.Unwrap(err))
+	}
+	defer func() {
+		w.Close()
+		os.Remove(part) // gone once renamed
+	}()
+	tr, _, err := n.FetchTo(ctx, p, taskRef, fileRef, w, progress)
+	if err != nil {
+		return tr, err
+	}
+	if err := w.Close(); err != nil {
+		return tr, err
+	}
+	return tr, os.Rename(part, out)
+}
+
+// FetchTo is Fetch writing the file to w, as its chunks are verified; it
+// returns the file's manifest. Only once it returns without an error is
+// what it wrote the whole file, checked by its SHA-256.
+func (n *Node) FetchTo(ctx context.Context, p event.ID, taskRef, fileRef string, w io.Writer, progress Progress) (Transfer, state.File, error) {
+	s, err := n.State(ctx, p)
+	if err != nil {
+		return Transfer{}, state.File{}, err
+	}
+	t, err := ResolveTask(s, n.me(), taskRef)
+	if err != nil {
+		return Transfer{}, state.File{}, err
+	}
+	f, err := resolveFile(t, fileRef)
+	if err != nil {
+		return Transfer{}, state.File{}, err
+	}
+	urls, err := n.RelayURLs(ctx, p)
+	if err != nil {
+		return Transfer{}, f, err
+	}
+	// Then the nodes members announced: they serve the blobs their
+	// homes hold (HomeBlobs).
+	for _, a := range s.NodeAddresses() {
+		if a.Device != n.id.ID() {
+			urls = append(urls, a.URL)
+		}
+	}
+	tr := Transfer{File: f.ID.String(), Chunks: len(f.Chunks), Size: int64(f.Size)}
+	sum := sha256.New()
+	for i, c := range f.Chunks {
+		pt, ok := n.cachedBlob(c)
+		if ok {
+			tr.Cached++
+		} else {
+			blob, err := n.fetchBlob(ctx, p, urls, c)
+			if err != nil {
+				return tr, f, fmt.Errorf("chunk %d of %d of %s: %w (what was fetched is kept: run the command again to resume)", i+1, len(f.Chunks), f.Name, err)
+			}
+			if pt, err = attach.Open(c, blob); err != nil {
+				return tr, f, err
+			}
+			if err := n.cacheBlob(c.Blob, blob); err != nil {
+				return tr, f, err
+			}
+			tr.Sent++
+			tr.BlobSent += int64(len(blob))
+		}
+		sum.Write(pt)
+		if _, err := w.Write(pt); err != nil {
+			return tr, f, fmt.Errorf("writing %s: %w", f.Name, err)
+		}
+		tr.Done++
+		tr.Bytes += int64(len(pt))
+		if progress != nil {
+			progress(tr)
+		}
+	}
+	if [32]byte(sum.Sum(nil)) != f.SHA256 {
+		return tr, f, fmt.Errorf("%w: the chunks of %s verify one by one, but the whole file's SHA-256 is not the manifest's", attach.ErrTampered, f.Name)
+	}
+	return tr, f, nil
+}
+
+// fetchBlob gets the blob of c from the first relay that has it right:
+// one that answers another blob is passed over.
+func (n *Node) fetchBlob(ctx context.Context, p event.ID, urls []string, c attach.ChunkRef) ([]byte, error) {
+	var errs []error
+	for _, u := range urls {
+		cl := n.relayClient(p, u)
+		var blob []byte
+		err := retry(ctx, func() error {
+			var err error
+			blob, err = cl.Blob(ctx, c.Blob)
+			return err
+		})
+		if err == nil {
+			if _, err = attach.Open(c, blob); err == nil {
+				return blob, nil
+			}
+			n.warn("a relay answered a blob that does not match its manifest", "relay", u, "blob", c.Blob.String())
+		}
+		var se *relay.StatusError
+		if errors.As(err, &se) && se.Status == http.StatusNotFound {
+			err = errors.New("it does not hold it")
+		}
+		errs = append(errs, fmt.Errorf("%s: %s", u, RelayError(err)))
+	}
+	if len(errs) == 0 {
+		return nil, errors.New("this pursuance has no relay to fetch it from")
+	}
+	return nil, fmt.Errorf("no relay gave it: %w", errors.Join(errs...))
+}

@@ -55,7 +55,7 @@ function decorateBoard(tasks) {
     const b = el("button", "Move to…", "move-to");
     b.type = "button";
     b.setAttribute("aria-haspopup", "menu");
-    b.setAttribute("aria-label", "Move “" + t.title + "” to…");
+    b.setAttribute("aria-label", "Move to… (“" + t.title + "”)");
     b.onclick = (e) => { e.stopPropagation(); openMoveMenu(card, t, b); };
     b.onkeydown = (e) => e.stopPropagation(); // Enter is the button's, not the card's
     card.append(b);

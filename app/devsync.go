@@ -279,6 +279,18 @@ func (n *Node) mailboxRelays(ps []approvedPursuit) []string {
 	return out
 }
 
+// MailboxRelays returns the relays this home's device mailbox uses: those
+// of the member's pursuances here. A linked device that asks its root to
+// found without naming relays (the web UI's New form) asks for these, the
+// relays its root already reaches it on.
+func (n *Node) MailboxRelays(ctx context.Context) ([]string, error) {
+	ps, err := n.memberPursuits(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return n.mailboxRelays(ps), nil
+}
+
 // DeviceSyncResult is what one round of the device mailbox did.
 type DeviceSyncResult struct {
 	Added  []event.ID // pursuances taken up from the mailbox

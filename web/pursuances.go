@@ -120,6 +120,24 @@ func (s *Server) createPursuance(r *http.Request, n *app.Node) (any, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
+	if n.IsDevice() {
+		// A linked device asks its root to found, on the relays its
+		// mailbox already uses (docs/devices.md §8).
+		relays, err := n.MailboxRelays(r.Context())
+		if err != nil {
+			return nil, err
+		}
+		if len(relays) == 0 {
+			return nil, errors.New("this linked device holds no pursuance yet, so its root home cannot reach it: run `pursuance create --name NAME --relay URL` here, or found on the root home")
+		}
+		if err := n.AskFound(r.Context(), c, relays); err != nil {
+			return nil, err
+		}
+		// Post the ask now, as the CLI does; the node's next round would
+		// post it too, so a relay out of reach is no error here.
+		_, _ = n.PostDeviceMailbox(r.Context())
+		return map[string]any{"pursuance": nil, "asked": true}, nil
+	}
 	p, err := n.Create(r.Context(), c)
 	if err != nil {
 		return nil, err

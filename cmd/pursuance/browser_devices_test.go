@@ -79,6 +79,12 @@ func TestBrowserDevices(t *testing.T) {
 	run(ptab, "accept", chromedp.SetValue(chromedp.CSS(`#device-accept input[name="code"]`), approval), press(`#device-accept button`))
 	poll(ptab, "the phone holds Desk", hasDesk)
 	poll(ptab, "the phone lists itself and the laptop", `(t => t.includes("phone") && t.includes("Alice") && t.includes("this home"))(document.querySelector("#devices-list").textContent)`)
+	// The phone founds through its root: the New form asks the laptop
+	// (docs/devices.md §8) and says so, rather than refusing.
+	run(ptab, "the New form", press("#new-pursuance"))
+	poll(ptab, "the found form", `!document.querySelector("#found").classList.contains("hidden") && document.querySelector('#found select[name="template"]').options.length > 1`)
+	run(ptab, "found on the phone", chromedp.SetValue(chromedp.CSS(`#found input[name="name"]`), "Phone Desk"), press(`#found button[type="submit"]`))
+	poll(ptab, "asked the root", `document.querySelector("#notice").textContent.includes("Asked your root home")`)
 
 	// The laptop reads the phone's add at its next sync (its button's
 	// title says when the sync is done; the open page reloads on it).

@@ -560,6 +560,11 @@ document.addEventListener("DOMContentLoaded", () => {
     if (!f.name.value.trim()) { showError(new Error("Give the new pursuance a name."), f.name); return; }
     try {
       const r = await api("/pursuances", {name: f.name.value, template: f.template.value, charter: f.template.value === "" ? f.charter.value : ""});
+      if (r.asked) { // a linked device: its root founds (docs/devices.md §8)
+        f.name.value = ""; clearFieldError(f.name); f.classList.add("hidden");
+        say("Asked your root home to found it: it does at its next sync, and the pursuance reaches this device at its own.");
+        return;
+      }
       current = r.pursuance; f.name.value = ""; clearFieldError(f.name); f.classList.add("hidden");
       $('#new-task select[name="visible_to"]').dataset.roles = ""; $('#invite select[name="role"]').dataset.roles = "";
       await loadPursuances();

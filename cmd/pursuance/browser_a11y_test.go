@@ -19,7 +19,7 @@ const axeFile = "testdata/axe/axe.min.js"
 
 // a11yViews are the views checked: the nav's, the home's, and the task
 // dialog open over the board.
-var a11yViews = []string{"board", "tree", "members", "links", "profile", "log", "charter", "inbox", "search", "discover", "devices", "task"}
+var a11yViews = []string{"board", "tree", "calendar", "members", "links", "profile", "log", "charter", "inbox", "search", "discover", "devices", "task"}
 
 // TestBrowserA11y runs axe-core in chromium on every view of the UI —
 // light and dark, desktop (1280×900) and phone (390×844) — and fails on

@@ -2,6 +2,7 @@ package state
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/pursuance/pursuance/charter"
@@ -59,6 +60,7 @@ func (r restriction) member() bool { return r.invite.IsZero() && r.link.IsZero()
 type builder struct {
 	pursuance event.ID
 	forks     map[identity.PublicKey]uint64
+	evForks   map[identity.PublicKey]uint64 // forks the evidence named, before any event was added
 
 	nodes     []*node
 	pos       map[event.ID]int32
@@ -120,6 +122,7 @@ func newBuilder(pursuance event.ID, forks map[identity.PublicKey]uint64) *builde
 	return &builder{
 		pursuance:    pursuance,
 		forks:        forks,
+		evForks:      maps.Clone(forks),
 		pos:          make(map[event.ID]int32),
 		authorIdx:    make(map[identity.PublicKey]uint32),
 		pinned:       make(map[int32]restriction),
@@ -184,6 +187,11 @@ func (b *builder) add(e *event.Event) (*node, error) {
 			return nil, fmt.Errorf("state: event %s out of log order", e.ID().Short())
 		}
 	}
+	for _, l := range append(slices.Clip(e.Parents), e.Backlink) {
+		if _, ok := b.pos[l]; !ok && !l.IsZero() {
+			return nil, fmt.Errorf("state: event %s links to %s, which is not in the log", e.ID().Short(), l.Short())
+		}
+	}
 	var op Op
 	var opErr error
 	if e.HasBody() {
@@ -191,7 +199,20 @@ func (b *builder) add(e *event.Event) (*node, error) {
 	} else {
 		opErr = fmt.Errorf("body not available")
 	}
-	if d, ok := op.(*Device); ok && opErr == nil {
+	return b.place(e, op, opErr, nil, nil), nil
+}
+
+// place appends e, its body decoded as op (or not, opErr), to the node
+// list. sealed, when set, is the task-sealed body op was opened from: the
+// node is placed as that body and keeps op opened. vv, when set, is e's
+// version vector, computed already under the same author indices (an
+// extension of a state reuses its nodes': incremental.go).
+func (b *builder) place(e *event.Event, op Op, opErr error, sealed *TaskSealed, vv []uint64) *node {
+	raw := op
+	if sealed != nil {
+		raw = sealed
+	}
+	if d, ok := raw.(*Device); ok && opErr == nil {
 		b.claimDevice(d)
 	}
 	idx := b.authorIndex(e.Author)
@@ -217,27 +238,15 @@ func (b *builder) add(e *event.Event) (*node, error) {
 	} else {
 		n.outsider = !b.entered[idx]
 	}
-	n.vv = make([]uint64, len(b.authors))
-	links := e.Parents
-	if !e.Backlink.IsZero() {
-		links = append(slices.Clip(links), e.Backlink)
+	if n.vv = vv; vv == nil {
+		n.vv = b.versionVector(e, idx)
 	}
-	for _, l := range links {
-		p, ok := b.pos[l]
-		if !ok {
-			return nil, fmt.Errorf("state: event %s links to %s, which is not in the log", e.ID().Short(), l.Short())
-		}
-		for i, s := range b.nodes[p].vv {
-			n.vv[i] = max(n.vv[i], s)
-		}
-	}
-	n.vv[idx] = max(n.vv[idx], e.Seq)
 	p := int32(len(b.nodes))
-	if n.opErr == nil && usesLink(n.op) {
-		l := linkOf(n.op)
+	if n.opErr == nil && usesLink(raw) {
+		l := linkOf(raw)
 		b.linkUsers[l] = append(b.linkUsers[l], p)
 	}
-	for _, d := range deviceBoxes(n.op) {
+	for _, d := range deviceBoxes(raw) {
 		b.boxedTo[d.Device] = append(b.boxedTo[d.Device], p)
 	}
 	b.nodes = append(b.nodes, n)
@@ -248,7 +257,28 @@ func (b *builder) add(e *event.Event) (*node, error) {
 		t = max(t, b.timeUpTo[idx][k-1])
 	}
 	b.timeUpTo[idx] = append(b.timeUpTo[idx], t)
-	return n, nil
+	if sealed != nil {
+		n.sealed = sealed
+	}
+	return n
+}
+
+// versionVector computes the version vector of e, by author index idx,
+// from its links' (which the store's order puts before it, and the
+// caller checked are in the log).
+func (b *builder) versionVector(e *event.Event, idx uint32) []uint64 {
+	vv := make([]uint64, len(b.authors))
+	links := e.Parents
+	if !e.Backlink.IsZero() {
+		links = append(slices.Clip(links), e.Backlink)
+	}
+	for _, l := range links {
+		for i, s := range b.nodes[b.pos[l]].vv {
+			vv[i] = max(vv[i], s)
+		}
+	}
+	vv[idx] = max(vv[idx], e.Seq)
+	return vv
 }
 
 // seen returns the highest seq of author index i in n's causal past.
@@ -351,6 +381,14 @@ func (b *builder) hasEarlierConcurrent(p int32) bool {
 
 // pass folds every node once, in log order.
 func (b *builder) pass() {
+	b.startPass()
+	for p, n := range b.nodes {
+		b.step(int32(p), n)
+	}
+}
+
+// startPass resets what a pass folds into, for the pinned restrictions.
+func (b *builder) startPass() {
 	b.auth = newAuthState()
 	b.tasks = make(map[event.ID]*Task)
 	b.taskRecs = make(map[event.ID][]int32)
@@ -392,9 +430,6 @@ func (b *builder) pass() {
 	}
 	for _, ps := range b.devPinnedBy {
 		slices.Sort(ps)
-	}
-	for p, n := range b.nodes {
-		b.step(int32(p), n)
 	}
 }
 

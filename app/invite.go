@@ -265,7 +265,7 @@ func (n *Node) joinStaged(ctx context.Context, code InviteCode, opts DoOptions) 
 	}
 	defer os.RemoveAll(dir)
 	mem := store.NewMemory()
-	stage := &Node{home: dir, pub: n.pub, id: n.id, keys: n.keys, st: mem, in: ingest.New(mem, ingest.Options{}), opts: n.opts, lockOf: n}
+	stage := &Node{home: dir, pub: n.pub, id: n.id, keys: n.keys, st: mem, in: ingest.New(mem, ingest.Options{}), opts: n.opts, lockOf: n, folds: new(foldCache)}
 	defer stage.Close()
 	res, err := n.join(ctx, stage, code, opts)
 	if err != nil {

@@ -22,15 +22,16 @@ type node struct {
 	// Decided by the latest pass.
 	accepted bool
 	reason   string
-	exec     Op          // for an approval: the proposal it carried
-	execNote string      // for an approval: why the proposal it completed failed
-	vis      []string    // for a task-create: its visibility, settled at its parents
-	invite   inviteState // for a join: the invite as its parents saw it
-	inert    string      // for an accepted event that has no effect: why (a move that would close a cycle)
+	exec     Op           // for an approval: the proposal it carried
+	execNote string       // for an approval: why the proposal it completed failed
+	vis      []string     // for a task-create: its visibility, settled at its parents
+	invite   *inviteState // for a join: the invite as its parents saw it (a copy)
+	inert    string       // for an accepted event that has no effect: why (a move that would close a cycle)
 	restrict *restriction
 	sealed   *TaskSealed // set when op was opened from a task-sealed body
 	kems     []event.ID  // for a key-update: each box's member's KEMSince at its parents
 	outsider bool        // its author had signed no genesis or join up to it: it can never be accepted
+	body     bool        // the event came with its body (e is kept without it)
 	sendRole string      // for a hand-off: the link's role its author held at its parents
 
 	// member is the member the event speaks for: its author's, when the
@@ -194,12 +195,18 @@ func (b *builder) add(e *event.Event) (*node, error) {
 	}
 	var op Op
 	var opErr error
-	if e.HasBody() {
+	body := e.HasBody()
+	if body {
 		op, opErr = DecodeOp(e.Kind, e.Body())
+		// The op decoded is all the fold reads of the body from here
+		// on: the state keeps the event without it (docs/fold.md).
+		e = e.Skeleton()
 	} else {
 		opErr = fmt.Errorf("body not available")
 	}
-	return b.place(e, op, opErr, nil, nil), nil
+	n := b.place(e, op, opErr, nil, nil)
+	n.body = body
+	return n, nil
 }
 
 // place appends e, its body decoded as op (or not, opErr), to the node
@@ -279,6 +286,14 @@ func (b *builder) versionVector(e *event.Event, idx uint32) []uint64 {
 	}
 	vv[idx] = max(vv[idx], e.Seq)
 	return vv
+}
+
+// inviteUsed returns the invite a join was judged against (zero if none).
+func (n *node) inviteUsed() inviteState {
+	if n.invite == nil {
+		return inviteState{}
+	}
+	return *n.invite
 }
 
 // seen returns the highest seq of author index i in n's causal past.
@@ -435,7 +450,7 @@ func (b *builder) startPass() {
 
 // step decides one node and, if accepted, applies it.
 func (b *builder) step(p int32, n *node) {
-	n.exec, n.execNote, n.vis, n.inert, n.restrict, n.invite, n.kems, n.sendRole = nil, "", nil, "", nil, inviteState{}, nil, ""
+	n.exec, n.execNote, n.vis, n.inert, n.restrict, n.invite, n.kems, n.sendRole = nil, "", nil, "", nil, nil, nil, ""
 	n.revokes = nil
 	if err := b.decide(p, n); err != nil {
 		n.accepted, n.reason = false, err.Error()

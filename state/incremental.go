@@ -99,6 +99,7 @@ func (s *State) Extend(evs []*event.Event) (*State, error) {
 			vv = nil
 		}
 		n := nb.place(o.e, o.op, o.opErr, o.sealed, vv)
+		n.body = o.body
 		n.accepted, n.reason, n.exec, n.execNote, n.vis, n.invite = o.accepted, o.reason, o.exec, o.execNote, o.vis, o.invite
 		n.inert, n.restrict, n.kems, n.sendRole, n.revokes = o.inert, o.restrict, o.kems, o.sendRole, o.revokes
 		if first < 0 {

@@ -742,7 +742,7 @@ func (s *State) Receipts(handoff event.ID) []Entry {
 func (s *State) Withheld() int {
 	k := 0
 	for _, n := range s.b.nodes {
-		if !n.e.HasBody() && CarriedOverLinks(n.e.Kind) {
+		if !n.body && CarriedOverLinks(n.e.Kind) {
 			k++
 		}
 	}

@@ -68,6 +68,9 @@ func (s *State) Extend(evs []*event.Event) (*State, error) {
 		return s, nil
 	}
 	slices.SortFunc(add, logCompare)
+	if s, ok := s.appendTasks(add); ok {
+		return s, nil
+	}
 	nb := old.derive()
 	first := int32(-1) // position of the first event added
 	var added []*node
@@ -191,4 +194,89 @@ func (b *builder) derive() *builder {
 	nb.embeds = maps.Clone(b.embeds)
 	nb.contents = maps.Clone(b.contents)
 	return nb
+}
+
+// appendTasks is Extend's fast path, O(added events) but for copying
+// tables of the log's size (positions, tasks): task events, all sorting
+// after the state's last event, by authors it knows, forking nobody,
+// without a join or a completed claim before them that they do not have
+// in their past. Each is judged and applied on a copy of the builder
+// that shares what it does not change with s (task events change no
+// authority state, no restriction, no pin); what it changes is copied
+// first (the tables, the tasks the events act on). ok is false when the
+// events do not qualify.
+func (s *State) appendTasks(add []*event.Event) (_ *State, ok bool) {
+	old := s.b
+	if logCompare(add[0], old.nodes[len(old.nodes)-1].e) < 0 {
+		return nil, false
+	}
+	last := map[uint32]uint64{}
+	for _, e := range add {
+		if !isTaskKind(e.Kind) {
+			return nil, false
+		}
+		idx, known := old.authorIdx[e.Author]
+		if !known || e.Seq <= max(old.maxSeq[idx], last[idx]) {
+			return nil, false // a new chain, or a fork
+		}
+		last[idx] = e.Seq
+	}
+	nb := new(builder)
+	*nb = *old
+	nb.nodes = slices.Clip(old.nodes)
+	nb.pos = maps.Clone(old.pos)
+	nb.byAuthor, nb.timeUpTo, nb.maxSeq = slices.Clone(old.byAuthor), slices.Clone(old.timeUpTo), slices.Clone(old.maxSeq)
+	for i := range nb.byAuthor {
+		nb.byAuthor[i], nb.timeUpTo[i] = slices.Clip(nb.byAuthor[i]), slices.Clip(nb.timeUpTo[i])
+	}
+	nb.tasks = maps.Clone(old.tasks)
+	nb.taskRecs = maps.Clone(old.taskRecs)
+	for id, rs := range nb.taskRecs {
+		nb.taskRecs[id] = slices.Clip(rs)
+	}
+	nb.unwrappers = maps.Clone(old.unwrappers)
+	nb.charters, nb.publics, nb.inners = maps.Clone(old.charters), maps.Clone(old.publics), maps.Clone(old.inners)
+	nb.embeds, nb.contents = maps.Clone(old.embeds), maps.Clone(old.contents)
+	var added []*node
+	for _, e := range add {
+		n, err := nb.add(e)
+		if err != nil {
+			return nil, false
+		}
+		nb.openNode(n)
+		added = append(added, n)
+	}
+	for _, x := range nb.nodes[:len(old.nodes)] {
+		switch x.op.(type) {
+		case *Join, *Succeed:
+			for _, w := range added {
+				if !nb.inPast(x, w) {
+					return nil, false
+				}
+			}
+		}
+	}
+	copied := map[event.ID]bool{}
+	for i, n := range added {
+		id := taskOf(n.op)
+		if ts, ok := n.op.(*TaskSealed); ok {
+			id = ts.Task
+		}
+		if t := nb.tasks[id]; t != nil && !copied[id] {
+			nb.tasks[id], copied[id] = t.clone(), true
+		}
+		nb.step(int32(len(old.nodes)+i), n)
+	}
+	return &State{b: nb}, true
+}
+
+// isTaskKind reports whether k is a kind of a task's events.
+func isTaskKind(k event.Kind) bool {
+	switch k {
+	case event.KindTaskCreate, event.KindTaskEdit, event.KindTaskMove, event.KindTaskAssign,
+		event.KindTaskUnassign, event.KindTaskStatus, event.KindTaskComment, event.KindTaskArchive,
+		event.KindTaskSealed:
+		return true
+	}
+	return false
 }

@@ -80,8 +80,12 @@ func (x *incremental) step(have map[event.ID]*event.Event, force bool) {
 	}
 	// Deliver in a shuffled order: Extend sorts them.
 	x.rng.Shuffle(len(x.pend), func(i, j int) { x.pend[i], x.pend[j] = x.pend[j], x.pend[i] })
+	before := x.inc.Hash()
 	s, err := x.inc.Extend(x.pend)
 	x.pend = nil
+	if x.inc.Hash() != before {
+		x.t.Fatal("Extend changed the state it extended, which its readers still read")
+	}
 	switch {
 	case errors.Is(err, ErrRefold):
 		x.inc = x.build(have)

@@ -146,8 +146,14 @@ func checkIncremental(t tb, w *world, seed uint64, build func(map[event.ID]*even
 // extended state must be the full fold's.
 func TestPropertyIncremental(t *testing.T) {
 	before, beforeLate := extended.Load(), extendedLate.Load()
+	// Under the race detector, shorter plays keep the package's tests
+	// within a couple of minutes on a loaded two-core machine.
+	most := 60
+	if raceEnabled {
+		most = 20
+	}
 	rapid.Check(t, func(rt *rapid.T) {
-		w, _ := playRandomW(rt, rapid.IntRange(5, 60).Draw(rt, "steps"))
+		w, _ := playRandomW(rt, rapid.IntRange(5, most).Draw(rt, "steps"))
 		var reader *actor
 		if i := rapid.IntRange(-1, len(w.order)-1).Draw(rt, "reader"); i >= 0 {
 			reader = w.actors[w.order[i]]

@@ -25,13 +25,16 @@ func (n *Node) Create(ctx context.Context, c *charter.Charter) (event.ID, error)
 		return event.ID{}, err
 	}
 	if n.IsDevice() {
-		return event.ID{}, errors.New("found pursuances from your root home (the one you linked your first device from): a linked device cannot yet; the pursuance reaches this device at its next sync")
+		return event.ID{}, errors.New("a linked device does not found itself: ask your root home to (`pursuance create` here does, through the device mailbox), or found there; the pursuance reaches this device at its next sync")
 	}
-	if n.id.Rotated() {
-		return event.ID{}, errors.New("this home's signing key was rotated (pursuance id rotate), so it is no longer your member ID: founding a pursuance from it is not built yet (a new pursuance would know you by the new key only)")
+	// A rotated root shows its root line: the new log knows it as the
+	// member from its genesis on (docs/devices.md §6.1).
+	line, err := n.rootLine()
+	if err != nil {
+		return event.ID{}, err
 	}
 	pub := n.memberPublic()
-	body, err := state.EncodeOp(&state.Genesis{Charter: wire, Name: pub.Name, KEM: pub.KEM.Bytes(), Binding: pub.KEMBinding[:]})
+	body, err := state.EncodeOp(&state.Genesis{Charter: wire, Name: pub.Name, KEM: pub.KEM.Bytes(), Binding: pub.KEMBinding[:], Root: line})
 	if err != nil {
 		return event.ID{}, err
 	}

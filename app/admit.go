@@ -131,7 +131,7 @@ func (a *admission) admit(e *event.Event) bool {
 			return false
 		}
 		key, known := a.invites[j.Invite]
-		if !known || !key.Verify(state.JoinMessage(a.p, j.Invite, e.Author), j.Proof) {
+		if !known || !key.Verify(state.JoinMessage(a.p, j.Invite, state.Entrant(j, e.Author)), j.Proof) {
 			return false
 		}
 		a.members[e.Author] = true
@@ -143,13 +143,13 @@ func (a *admission) admit(e *event.Event) bool {
 		if err != nil || !ok {
 			return false
 		}
-		self := d.Device == e.Author && d.Action == state.DeviceAdd && d.CertValid() && a.members[d.Identity]
+		self := d.Added() == e.Author && d.Action == state.DeviceAdd && d.CertValid() && a.members[d.Identity]
 		if !a.members[e.Author] && !self {
 			return false
 		}
 		switch d.Action {
 		case state.DeviceAdd, state.DeviceReplace:
-			a.members[d.Device] = true
+			a.members[d.Added()] = true
 		case state.DeviceRevoke:
 			delete(a.members, d.Device)
 		}

@@ -68,6 +68,14 @@ type homeDevice struct {
 	// gave, newest last, at most maxDoneKept.
 	Asked []joinAsk    `cbor:"8,keyasint,omitempty"`
 	Done  []joinAnswer `cbor:"9,keyasint,omitempty"`
+	// Line is a root's root line (docs/devices.md §6.1): the replace
+	// certificates of its rotations, from the member ID to its current
+	// key, oldest first, which a genesis or join it signs carries.
+	Line []state.Device `cbor:"10,keyasint,omitempty"`
+	// Recert is a linked device's add under its rotated root's current
+	// key (devsync.go, childCerts), which it publishes in the logs that
+	// lack it.
+	Recert *state.Device `cbor:"11,keyasint,omitempty"`
 }
 
 func (n *Node) deviceCipher() *atrest.Cipher {
@@ -193,6 +201,7 @@ func (n *Node) ensureDevice() *homeDevice {
 		c.MailboxCursors = maps.Clone(n.dev.MailboxCursors)
 		c.Asked = slices.Clone(n.dev.Asked)
 		c.Done = slices.Clone(n.dev.Done)
+		c.Line = slices.Clone(n.dev.Line)
 		return &c
 	}
 	d := &homeDevice{Member: n.id.Member(), Name: n.id.Name()}

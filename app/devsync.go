@@ -12,6 +12,7 @@ import (
 
 	"github.com/fxamacker/cbor/v2"
 
+	"github.com/pursuance/pursuance/charter"
 	"github.com/pursuance/pursuance/event"
 	"github.com/pursuance/pursuance/identity"
 	"github.com/pursuance/pursuance/keys"
@@ -45,13 +46,40 @@ type mailboxEntry struct {
 	Pursuances []approvedPursuit  `cbor:"3,keyasint"`
 	Asks       []joinAsk          `cbor:"4,keyasint,omitempty"` // a linked device's joins for the root to make
 	Answers    []joinAnswer       `cbor:"5,keyasint,omitempty"` // the root's answers
+	Certs      []childCert        `cbor:"6,keyasint,omitempty"` // a rotated root's new certificates of its children
 }
 
-// joinAsk is a join a linked device asks its root to make: the invite
-// code, under a random ID.
+// childCert is a rotated root's certificate of one of its children,
+// whose own certificate names a key of the root's that was replaced
+// (docs/devices.md §6.1): the child adds its proof and publishes the add
+// in the logs that lack it.
+type childCert struct {
+	Device    identity.PublicKey `cbor:"1,keyasint"`
+	Parent    identity.PublicKey `cbor:"2,keyasint"` // the root's current key
+	ParentKEM []byte             `cbor:"3,keyasint"` // its device KEM key
+	Name      string             `cbor:"4,keyasint"` // the child's name, as certified
+	KEM       []byte             `cbor:"5,keyasint"` // the child's device KEM key, as certified
+	Cert      []byte             `cbor:"6,keyasint"`
+}
+
+// maxChildCerts bounds the certificates one entry carries: a member's
+// devices.
+const maxChildCerts = state.MaxDevices
+
+// joinAsk is a join a linked device asks its root to make (the invite
+// code), or a pursuance it asks its root to found (Found), under a
+// random ID.
 type joinAsk struct {
-	ID   [16]byte `cbor:"1,keyasint"`
-	Code string   `cbor:"2,keyasint"`
+	ID    [16]byte  `cbor:"1,keyasint"`
+	Code  string    `cbor:"2,keyasint,omitempty"`
+	Found *foundAsk `cbor:"3,keyasint,omitempty"`
+}
+
+// foundAsk is what a root needs to found a pursuance for a device: the
+// charter's wire form (its name included) and the relays to publish to.
+type foundAsk struct {
+	Charter []byte   `cbor:"1,keyasint"`
+	Relays  []string `cbor:"2,keyasint,omitempty"`
 }
 
 // joinAnswer is what the root made of an ask: the pursuance joined, or
@@ -67,6 +95,10 @@ type joinAnswer struct {
 const (
 	maxDoneKept = 64
 	maxAsks     = 16
+	// maxFoundAsks bounds the foundings a device may have asked and not
+	// had answered: each carries a charter of up to
+	// charter.MaxWireSize bytes, and the entry must fit an envelope.
+	maxFoundAsks = 4
 )
 
 // AskJoin, on a linked device, asks the member's root to join with code
@@ -94,17 +126,98 @@ func (n *Node) AskJoin(ctx context.Context, code InviteCode) error {
 	return n.saveDevice(d)
 }
 
-// Asked returns the invite codes this device asked its root to join with
-// and has no answer for.
+// Asked returns what this device asked its root to do and has no answer
+// for: the invite codes of joins, and "found NAME" for foundings.
 func (n *Node) Asked() []string {
 	if n.dev == nil {
 		return nil
 	}
 	var out []string
 	for _, a := range n.dev.Asked {
+		if a.Found != nil {
+			name := "?"
+			if c, err := charter.Unmarshal(a.Found.Charter); err == nil {
+				name = c.Name
+			}
+			out = append(out, "found "+name)
+			continue
+		}
 		out = append(out, a.Code)
 	}
 	return out
+}
+
+// AskFound, on a linked device, asks the member's root to found a
+// pursuance under c and publish it to relays (docs/devices.md §8): the
+// ask goes into this device's mailbox entry; the root founds at its next
+// round, and the pursuance comes back as any other through the mailbox.
+func (n *Node) AskFound(ctx context.Context, c *charter.Charter, relays []string) error {
+	if !n.IsDevice() {
+		return errors.New("this home is the member's root: found here")
+	}
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	wire, err := c.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	for _, u := range relays {
+		if err := state.CheckRelayURL(u); err != nil {
+			return err
+		}
+	}
+	if len(relays) == 0 {
+		// The device takes the pursuance up from its relays: without
+		// one, it could not fetch what its root founded.
+		return errors.New("a linked device founds through its root home, and takes the pursuance up from its relays: name one (--relay URL)")
+	}
+	d := n.ensureDevice()
+	found := 0
+	for _, a := range d.Asked {
+		if a.Found != nil {
+			found++
+		}
+	}
+	if found >= maxFoundAsks || len(d.Asked) >= maxAsks {
+		return fmt.Errorf("%d foundings are already waiting for your root home: run `pursuance sync` there first", found)
+	}
+	a := joinAsk{Found: &foundAsk{Charter: wire, Relays: slices.Clone(relays)}}
+	if _, err := io.ReadFull(n.rand(), a.ID[:]); err != nil {
+		return err
+	}
+	d.Asked = append(d.Asked, a)
+	return n.saveDevice(d)
+}
+
+// foundFor, on the root, founds the pursuance a device asked for and
+// publishes it to the relays the ask names.
+func (n *Node) foundFor(ctx context.Context, f *foundAsk) (event.ID, error) {
+	c, err := charter.Unmarshal(f.Charter)
+	if err != nil {
+		return event.ID{}, fmt.Errorf("the charter it sent is invalid: %v", err)
+	}
+	for _, u := range f.Relays {
+		if err := state.CheckRelayURL(u); err != nil {
+			return event.ID{}, err
+		}
+	}
+	id, err := n.Create(ctx, c)
+	if err != nil {
+		return event.ID{}, err
+	}
+	if len(f.Relays) > 0 {
+		if _, err := n.SetRelays(ctx, id, f.Relays, nil, DoOptions{}); err != nil {
+			return id, err
+		}
+		if res, err := n.Sync(ctx, id, SyncOptions{}); err != nil || relayErrors(res) != "" {
+			// Founded: the next round sends it.
+			if n.opts.Logger != nil {
+				n.opts.Logger.Warn("publishing a pursuance founded for a device", "pursuance", id.Short(), "err", errors.Join(err, errors.New(relayErrors(res))))
+			}
+		}
+	}
+	return id, nil
 }
 
 // MailboxKey returns the group-shaped key whose envelopes and topic make
@@ -224,13 +337,24 @@ func (n *Node) ReadDeviceMailbox(ctx context.Context, fetch func(context.Context
 				continue
 			}
 			asks = append(asks, m.Asks...)
+			if len(m.Certs) <= maxChildCerts {
+				for _, c := range m.Certs {
+					if c.Device == n.id.ID() {
+						n.takeCert(d, c)
+					}
+				}
+			}
 			for _, an := range m.Answers {
 				i := slices.IndexFunc(d.Asked, func(a joinAsk) bool { return a.ID == an.ID })
 				if i < 0 {
 					continue
 				}
 				if an.Err != "" {
-					errs = append(errs, fmt.Errorf("your root home could not join: %s", an.Err))
+					what := "join"
+					if d.Asked[i].Found != nil {
+						what = "found the pursuance you asked for"
+					}
+					errs = append(errs, fmt.Errorf("your root home could not %s: %s", what, an.Err))
 				}
 				d.Asked = slices.Delete(d.Asked, i, i+1)
 			}
@@ -273,6 +397,29 @@ func (n *Node) answerAsks(ctx context.Context, asks []joinAsk) error {
 			continue
 		}
 		an := joinAnswer{ID: a.ID}
+		if a.Found != nil {
+			// Answered before founding: a crash in between leaves an
+			// answer that says so, never a second pursuance.
+			an.Err = "your root home stopped while founding it: look for it there (`pursuance list`)"
+			d.Done = append(d.Done, an)
+			if err := n.saveDevice(d); err != nil {
+				return err
+			}
+			id, err := n.foundFor(ctx, a.Found)
+			an.Pursuance, an.Err = id, ""
+			if err != nil {
+				an.Err = err.Error()
+			}
+			done := d.Done
+			done[len(done)-1] = an
+			d = n.ensureDevice() // founding may have saved the file meanwhile
+			d.Done = done
+			if len(d.Done) > maxDoneKept {
+				d.Done = d.Done[len(d.Done)-maxDoneKept:]
+			}
+			changed = true
+			continue
+		}
 		code, err := ParseInviteCode(a.Code)
 		if err == nil {
 			an.Pursuance = code.Pursuance
@@ -343,12 +490,17 @@ func (n *Node) publishOwnAdds(ctx context.Context) error {
 			}
 			found = true
 			if op == nil && !d.Added.IsZero() {
-				op, _ = n.addOp(ctx, d.Added)
+				op, _ = n.deviceAddOp(ctx, s, d.Device)
 			}
 		}
 		if !found {
 			lack = append(lack, sum.ID)
 		}
+	}
+	if n.dev != nil && n.dev.Recert != nil {
+		// Certified anew by the rotated root: what a log that knows
+		// only the root's new key accepts.
+		op = n.dev.Recert
 	}
 	if op == nil {
 		return nil
@@ -362,21 +514,55 @@ func (n *Node) publishOwnAdds(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// addOp returns the add event id holds, if it is one.
-func (n *Node) addOp(ctx context.Context, id event.ID) (*state.Device, error) {
-	e, err := n.st.Get(ctx, id)
-	if err != nil {
-		return nil, err
+// deviceAddOp returns the add that makes dev a device of the member in
+// another log, as s knows it: the add that certified it, or, for a device
+// that rotated its key since (docs/devices.md §6.2), the add of its first
+// key with the line of its replacements down to dev.
+func (n *Node) deviceAddOp(ctx context.Context, s *state.State, dev identity.PublicKey) (*state.Device, error) {
+	byKey := map[identity.PublicKey]state.DeviceInfo{}
+	for _, d := range s.Devices(n.me()) {
+		byKey[d.Device] = d
 	}
-	op, err := state.DecodeOp(e.Kind, e.Body())
-	if err != nil {
-		return nil, err
+	var line []state.Device
+	k := dev
+	for range state.MaxRootLine + 1 {
+		d, ok := byKey[k]
+		if !ok || d.Added.IsZero() {
+			return nil, fmt.Errorf("device %s has no certificate in this log", k.Short())
+		}
+		e, err := n.st.Get(ctx, d.Added)
+		if err != nil {
+			return nil, err
+		}
+		o, err := state.DecodeOp(e.Kind, e.Body())
+		if err != nil {
+			return nil, err
+		}
+		op, ok := o.(*state.Device)
+		if !ok || op.Added() != k {
+			return nil, fmt.Errorf("event %s does not certify %s", d.Added.Short(), k.Short())
+		}
+		switch op.Action {
+		case state.DeviceAdd:
+			if len(line) == 0 {
+				return op, nil
+			}
+			c := *op
+			c.Line = append(slices.Clone(op.Line), line...)
+			if len(c.Line) > state.MaxRootLine {
+				return nil, fmt.Errorf("device %s rotated more than %d times: link it again", dev.Short(), state.MaxRootLine)
+			}
+			return &c, nil
+		case state.DeviceReplace:
+			link := state.Device{Action: state.DeviceReplace, Identity: op.Identity, Device: op.Device, Parent: op.Parent,
+				ParentKEM: op.ParentKEM, Name: op.Name, KEM: op.KEM, Cert: op.Cert, Proof: op.Proof}
+			line = append([]state.Device{link}, line...)
+			k = op.Parent
+		default:
+			return nil, fmt.Errorf("event %s does not certify %s", d.Added.Short(), k.Short())
+		}
 	}
-	d, ok := op.(*state.Device)
-	if !ok || d.Action != state.DeviceAdd {
-		return nil, fmt.Errorf("event %s is no device add", id.Short())
-	}
-	return d, nil
+	return nil, fmt.Errorf("device %s rotated more than %d times: link it again", dev.Short(), state.MaxRootLine)
 }
 
 // PostDeviceMailbox posts this home's list of the member's pursuances to
@@ -394,6 +580,9 @@ func (n *Node) PostDeviceMailbox(ctx context.Context) (bool, error) {
 	ent := mailboxEntry{Member: n.me(), From: n.id.ID(), Pursuances: ps}
 	if n.dev != nil {
 		ent.Asks, ent.Answers = n.dev.Asked, n.dev.Done
+		if !n.IsDevice() && n.id.Rotated() {
+			ent.Certs = n.childCerts(ctx)
+		}
 	}
 	pt, err := cbor.Marshal(ent)
 	if err != nil {
@@ -473,7 +662,7 @@ func (n *Node) carryDevices(ctx context.Context, p event.ID) {
 			if d.Root || d.Revoked || d.Added.IsZero() || ops[d.Device] != nil {
 				continue
 			}
-			if op, err := n.addOp(ctx, d.Added); err == nil {
+			if op, err := n.deviceAddOp(ctx, s, d.Device); err == nil {
 				ops[d.Device] = op
 			}
 		}
@@ -511,4 +700,61 @@ func (n *Node) carryDevices(ctx context.Context, p event.ID) {
 			break // the state changed: read it again
 		}
 	}
+}
+
+// childCerts, on a rotated root, certifies anew with its current key each
+// current child device whose own certificate names one of its replaced
+// keys, so that the child can be a device in the logs founded or joined
+// since the rotation, where those keys are revoked (docs/devices.md §6.1).
+func (n *Node) childCerts(ctx context.Context) []childCert {
+	dk := n.deviceKEM()
+	if dk == nil {
+		return nil
+	}
+	ps, err := n.Pursuances(ctx)
+	if err != nil {
+		return nil
+	}
+	var out []childCert
+	seen := map[identity.PublicKey]bool{}
+	for _, sum := range ps {
+		s, err := n.State(ctx, sum.ID)
+		if err != nil {
+			continue
+		}
+		for _, d := range s.Devices(n.me()) {
+			if d.Root || d.Revoked || d.Parent != n.id.ID() || seen[d.Device] || len(out) >= maxChildCerts {
+				continue
+			}
+			op, err := n.deviceAddOp(ctx, s, d.Device)
+			if err != nil || op.Parent == n.id.ID() {
+				continue
+			}
+			seen[d.Device] = true
+			pk := dk.Public()
+			msg := state.DeviceCertMessage(n.me(), n.id.ID(), pk, d.Device, d.KEM, d.Name)
+			out = append(out, childCert{Device: d.Device, Parent: n.id.ID(), ParentKEM: pk.Bytes(), Name: d.Name, KEM: d.KEM.Bytes(), Cert: state.SignDeviceCert(n.id.SigningKey(), msg)})
+		}
+	}
+	return out
+}
+
+// takeCert, on a linked device, keeps the add a rotated root's new
+// certificate c makes, with this device's proof, if it verifies.
+func (n *Node) takeCert(d *homeDevice, c childCert) {
+	op := &state.Device{Action: state.DeviceAdd, Identity: n.me(), Device: n.id.ID(), Parent: c.Parent,
+		ParentKEM: c.ParentKEM, Name: c.Name, KEM: c.KEM, Cert: c.Cert}
+	kem, err := identity.ParseKEMPublicKey(c.KEM)
+	pkem, err2 := identity.ParseKEMPublicKey(c.ParentKEM)
+	if err != nil || err2 != nil || !kem.Equal(n.id.KEMKey().Public()) {
+		return
+	}
+	if d.Recert != nil && d.Recert.Parent == c.Parent {
+		return
+	}
+	op.Proof = state.SignDeviceProof(n.id.SigningKey(), state.DeviceCertMessage(n.me(), c.Parent, pkem, n.id.ID(), kem, c.Name))
+	if !op.CertValid() {
+		return
+	}
+	d.Recert = op
 }

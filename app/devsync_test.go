@@ -385,3 +385,82 @@ func TestDeviceAsksRootToJoin(t *testing.T) {
 		t.Fatalf("the phone still waits for %d joins", len(a))
 	}
 }
+
+// TestDeviceAsksRootToFound: a linked phone cannot found by itself; it
+// asks the laptop (the root) through the device mailbox, which founds at
+// its next round with the phone's charter and relays; the pursuance comes
+// back to the phone, which reads and writes there; bob, invited by the
+// laptop, reads what the phone writes as alice's. A charter the root
+// cannot found with comes back as the root's reason.
+func TestDeviceAsksRootToFound(t *testing.T) {
+	ctx := context.Background()
+	relayURL, alice, rs, p := deskOnRelay(t, "Bob")
+	bob := rs[0]
+	phone := linkDevice(t, alice, "phone", p)
+	c, _ := charter.Template("collective")
+	c.Name = "Phone Club"
+	if _, err := phone.Create(ctx, c); err == nil {
+		t.Fatal("the phone founded by itself")
+	}
+	if err := phone.AskFound(ctx, c, nil); err == nil {
+		t.Fatal("the phone asked to found with no relay to take it up from")
+	}
+	if err := phone.AskFound(ctx, c, []string{relayURL}); err != nil {
+		t.Fatal(err)
+	}
+	if a := phone.Asked(); len(a) != 1 || a[0] != "found Phone Club" {
+		t.Fatalf("the phone waits for %q", a)
+	}
+	deviceRound(t, phone)
+	deviceRound(t, alice)
+	var q event.ID
+	ps, err := alice.Pursuances(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range ps {
+		if s.Name == "Phone Club" {
+			q = s.ID
+		}
+	}
+	if q.IsZero() {
+		t.Fatalf("the laptop founded nothing: %+v", ps)
+	}
+	deviceRound(t, alice) // posts the answer and its list
+	if r := deviceRound(t, phone); !slices.Contains(r.Added, q) {
+		t.Fatalf("the phone took up %v, want %s", r.Added, q.Short())
+	}
+	if a := phone.Asked(); len(a) != 0 {
+		t.Fatalf("the phone still waits for %q", a)
+	}
+	// The root's next rounds found nothing more.
+	deviceRound(t, alice)
+	ps2, _ := alice.Pursuances(ctx)
+	if len(ps2) != len(ps) {
+		t.Fatalf("the laptop holds %d pursuances after its next round, had %d", len(ps2), len(ps))
+	}
+	s, err := phone.State(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, ok := s.Member(alice.id.ID()); !ok || len(m.Roles) != 1 || m.Roles[0] != c.FounderRole() {
+		t.Fatalf("alice in the phone's copy: %+v", m)
+	}
+	// The phone writes there, as alice; bob joins and reads it.
+	mustSync(t, phone, q) // its own add, published at its round
+	note := do(t, phone, q, &state.TaskCreate{Title: "From the phone"})
+	mustSync(t, phone, q)
+	code, _, err := alice.Invite(ctx, q, c.FounderRole(), 0, 1, DoOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, alice, q)
+	if _, err := bob.Join(ctx, code, DoOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	readsTask(t, bob, q, note, "From the phone")
+	bs, _ := bob.State(ctx, q)
+	if tk, _ := bs.Task(note.ID()); tk == nil || tk.Creator != alice.id.ID() {
+		t.Fatalf("the phone's task as bob reads it: %+v", tk)
+	}
+}

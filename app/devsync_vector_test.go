@@ -37,6 +37,19 @@ type mailboxVector struct {
 	Relay     string `json:"relay"`
 	Other     string `json:"other_relay"`
 	OtherTop  string `json:"other_relay_topic"`
+	// Entry2 is a second entry's encoding: a founding ask (ID 0b 00…,
+	// charter bytes a1 01 01, relay 8765) from a device, and a rotated
+	// root's child certificate (device 0c×32, parent 0d×32, parent KEM
+	// 0e×1216, name "phone", KEM 0f×1216, cert 10×64).
+	Entry2 string `json:"entry_found_certs_cbor"`
+}
+
+// mailboxEntry2 is the entry of Entry2.
+func mailboxEntry2(member, from identity.PublicKey) mailboxEntry {
+	return mailboxEntry{Member: member, From: from, Pursuances: []approvedPursuit{},
+		Asks: []joinAsk{{ID: [16]byte{11}, Found: &foundAsk{Charter: []byte{0xa1, 1, 1}, Relays: []string{vectorRelay}}}},
+		Certs: []childCert{{Device: identity.PublicKey(bytes.Repeat([]byte{12}, 32)), Parent: identity.PublicKey(bytes.Repeat([]byte{13}, 32)),
+			ParentKEM: bytes.Repeat([]byte{14}, identity.KEMPublicKeySize), Name: "phone", KEM: bytes.Repeat([]byte{15}, identity.KEMPublicKeySize), Cert: bytes.Repeat([]byte{16}, 64)}}}
 }
 
 const (
@@ -86,6 +99,10 @@ func TestMailboxVector(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	pt2, err := cbor.Marshal(mailboxEntry2(member, entry.From))
+	if err != nil {
+		t.Fatal(err)
+	}
 	env, err := keys.NewEnvelopes(&k)
 	if err != nil {
 		t.Fatal(err)
@@ -96,11 +113,11 @@ func TestMailboxVector(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		v := mailboxVector{Note: "docs/devices.md §7.1: member = Ed25519 key of seed 01×32; member KEM seed 02×32; entry from device of seed 04×32 naming pursuance 05×32, gen 3, group seed 06×32, one ask (ID 08 00…, code \"pi1example\") and one answer (ID 09 00…, pursuance 0a×32, an error); envelope nonce 07×24; next KEM seed 03×32 (after a revocation); topics for relay http://127.0.0.1:8765, and 8766 for the other relay",
+		v := mailboxVector{Note: "docs/devices.md §7.1: member = Ed25519 key of seed 01×32; member KEM seed 02×32; entry from device of seed 04×32 naming pursuance 05×32, gen 3, group seed 06×32, one ask (ID 08 00…, code \"pi1example\") and one answer (ID 09 00…, pursuance 0a×32, an error); envelope nonce 07×24; next KEM seed 03×32 (after a revocation); topics for relay http://127.0.0.1:8765, and 8766 for the other relay; entry_found_certs_cbor: a founding ask (ID 0b 00…, charter bytes a1 01 01, relay 8765) and a child certificate (device 0c×32, parent 0d×32, parent KEM 0e×1216, name phone, KEM 0f×1216, cert 10×64), from the same device, no pursuances",
 			Member: hex.EncodeToString(member[:]), KEMSeed: hex.EncodeToString(kem.Bytes()), Scope: hex.EncodeToString(k.Scope.Pursuance[:]),
 			Seed: hex.EncodeToString(k.Seed[:]), Topic: hex.EncodeToString(topic[:]), TopicKey: hex.EncodeToString(tkPub(tk)),
 			Entry: hex.EncodeToString(pt), Envelope: hex.EncodeToString(box), NextKEM: hex.EncodeToString(next.Bytes()), NextTopic: hex.EncodeToString(nextTopic[:]),
-			Relay: vectorRelay, Other: otherRelay, OtherTop: hex.EncodeToString(otherTopic[:])}
+			Relay: vectorRelay, Other: otherRelay, OtherTop: hex.EncodeToString(otherTopic[:]), Entry2: hex.EncodeToString(pt2)}
 		b, _ := json.MarshalIndent(v, "", "  ")
 		if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
 			t.Fatal(err)
@@ -120,6 +137,7 @@ func TestMailboxVector(t *testing.T) {
 		{"topic", hex.EncodeToString(topic[:]), v.Topic},
 		{"topic key", hex.EncodeToString(tkPub(tk)), v.TopicKey},
 		{"entry", hex.EncodeToString(pt), v.Entry},
+		{"entry with a founding ask and a child certificate", hex.EncodeToString(pt2), v.Entry2},
 		{"next topic", hex.EncodeToString(nextTopic[:]), v.NextTopic},
 		{"other relay's topic", hex.EncodeToString(otherTopic[:]), v.OtherTop},
 	} {

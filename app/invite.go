@@ -334,8 +334,9 @@ func (n *Node) join(ctx context.Context, at *Node, code InviteCode, opts DoOptio
 	if n.IsDevice() {
 		return Result{}, errors.New("a linked device does not join itself: ask your root home to (`pursuance join CODE` here does, through the device mailbox), or join there; the pursuance reaches this device at its next sync")
 	}
-	if n.id.Rotated() {
-		return Result{}, errors.New("this home's signing key was rotated (pursuance id rotate), so it is no longer your member ID: joining a new pursuance from it is not built yet (the join would have to carry the replacement's certificate)")
+	line, err := n.rootLine()
+	if err != nil {
+		return Result{}, err
 	}
 	pub := n.memberPublic()
 	op := &state.Join{
@@ -344,6 +345,7 @@ func (n *Node) join(ctx context.Context, at *Node, code InviteCode, opts DoOptio
 		Name:    pub.Name,
 		KEM:     pub.KEM.Bytes(),
 		Binding: pub.KEMBinding[:],
+		Root:    line,
 	}
 	return at.Do(ctx, code.Pursuance, op, DoOptions{Unchecked: opts.Unchecked})
 }

@@ -56,6 +56,10 @@ type Options struct {
 	// ErrNeedsTor. internal/cli makes it dial through Tor.
 	Dial DialFunc
 
+	// Folds, when set, is shared by the Nodes opened with it: a state one
+	// folded serves the next while the log is the same (sharedfold.go).
+	Folds *FoldCache
+
 	limits syncLimits // zero: the defaults (tests lower them)
 }
 
@@ -83,7 +87,7 @@ type Node struct {
 	// lockOf, when set, is the node whose home's lock covers this one (a
 	// join's staging node, inside the home); Sync lets go of that lock.
 	lockOf *Node
-	folds  *foldCache // the last state folded of each pursuance, kept for the home by this process (fold.go)
+	folds  *foldCache // the last state folded of each pursuance (fold.go; Options.Folds, else the home's kept by this process)
 	// holding is whether lock is held, for readers without turn (fold.go).
 	holding atomic.Bool
 }
@@ -130,7 +134,7 @@ func Open(ctx context.Context, dir string, id *identity.Identity, opts Options) 
 	}
 	// The identity's public part, not the file's: its KEM key may be newer
 	// than the one identity.json showed (a rotation).
-	n := &Node{home: dir, pub: id.Public(), id: id, keys: keys, st: st, in: ingest.New(st, ingest.Options{}), lock: lock, opts: opts, folds: keptFor(dir)}
+	n := &Node{home: dir, pub: id.Public(), id: id, keys: keys, st: st, in: ingest.New(st, ingest.Options{}), lock: lock, opts: opts, folds: opts.Folds.cache(dir)}
 	if err := n.loadDevice(); err != nil {
 		st.Close()
 		lock.Close()

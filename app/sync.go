@@ -3,6 +3,7 @@ package app
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -419,9 +420,14 @@ func RelayError(err error) string {
 		err = ue.Err
 	}
 	var op *net.OpError
+	var cert *tls.CertificateVerificationError
 	switch {
 	case errors.Is(err, ErrNeedsTor):
 		return ErrNeedsTor.Error()
+	case errors.As(err, &cert):
+		// Nothing was sent. A relay with a certificate of its operator's
+		// own authority is trusted through SSL_CERT_FILE.
+		return "its TLS certificate is not trusted on this machine (" + cert.Err.Error() + "); if the relay's operator uses a certificate authority of their own, set SSL_CERT_FILE to that authority's certificate (docs/operating.md, \"TLS\")"
 	case errors.As(err, &op) && op.Op == "dial":
 		return "unreachable (" + op.Err.Error() + ")"
 	case errors.Is(err, relay.ErrConnectStalled):

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"testing"
 
 	"github.com/pursuance/pursuance/identity"
@@ -19,9 +18,11 @@ import (
 
 // TestAdmitHook: a server with Config.Admit stores only what it admits and
 // says how many it refused; without one, it stores everything.
-func TestAdmitHook(t *testing.T) {
+func TestAdmitHook(t *testing.T) { forEachStore(t, testAdmitHook) }
+
+func testAdmitHook(t *testing.T, be backend) {
 	ctx := context.Background()
-	st, err := OpenSQLite(ctx, filepath.Join(t.TempDir(), "relay.db"))
+	st, err := be.open(t)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"path/filepath"
 	"testing"
 	"time"
 )
@@ -15,8 +14,10 @@ import (
 // to, the local tor's address is not a client's, so no per-address limit
 // counts it: a sixth connection from it is served where ConnsPerAddr is
 // 3 (without the wrapper it is answered 429).
-func TestAnonymousListener(t *testing.T) {
-	st, err := OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "relay.db"))
+func TestAnonymousListener(t *testing.T) { forEachStore(t, testAnonymousListener) }
+
+func testAnonymousListener(t *testing.T, be backend) {
+	st, err := be.open(t)
 	if err != nil {
 		t.Fatal(err)
 	}

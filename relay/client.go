@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptrace"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -20,11 +21,14 @@ import (
 	"github.com/pursuance/pursuance/keys"
 )
 
-// Client speaks the relay protocol to one relay.
+// Client speaks the relay protocol to one relay, through one of its
+// fronts when it has several.
 type Client struct {
-	base  string
-	hc    *http.Client
-	stall time.Duration
+	base   string
+	fronts []string
+	cur    atomic.Int64 // the front in use, an index into fronts
+	hc     *http.Client
+	stall  time.Duration
 }
 
 // DefaultStall is how long a client waits for a relay that sends nothing:
@@ -46,11 +50,61 @@ var ErrConnectStalled = fmt.Errorf("%w: no connection", ErrStalled)
 // NewClient returns a client of the relay at base (http://host:port),
 // using hc (nil: a client of its own). Every request fails with
 // ErrStalled once it has made no progress for DefaultStall (see Stall).
+//
+// A relay run as several fronts over one store (docs/relay.md, "A relay
+// cluster") is named by their URLs joined with commas
+// (http://a:8765,http://b:8765): the client uses one, and moves to the
+// next when it cannot reach it, sending the request again there (reads
+// and appends are idempotent). Cursors are the relay's, not a front's, so
+// a client resumes on another front from where it was.
 func NewClient(base string, hc *http.Client) *Client {
 	if hc == nil {
 		hc = &http.Client{}
 	}
-	return &Client{base: strings.TrimRight(base, "/"), hc: hc, stall: DefaultStall}
+	c := &Client{base: strings.TrimRight(base, "/"), hc: hc, stall: DefaultStall}
+	for _, f := range strings.Split(base, FrontSeparator) {
+		if f = strings.TrimRight(strings.TrimSpace(f), "/"); f != "" {
+			c.fronts = append(c.fronts, f)
+		}
+	}
+	if len(c.fronts) == 0 {
+		c.fronts = []string{c.base}
+	}
+	return c
+}
+
+// FrontSeparator joins the URLs of one relay's fronts in its name.
+const FrontSeparator = ","
+
+// front returns the URL of the front in use.
+func (c *Client) front() string { return c.fronts[int(c.cur.Load())%len(c.fronts)] }
+
+// failover moves from the front at URL from to the next, unless another
+// request moved already; it returns the front to use.
+func (c *Client) failover(from string) string {
+	for {
+		i := c.cur.Load()
+		if c.fronts[int(i)%len(c.fronts)] != from {
+			return c.front()
+		}
+		if c.cur.CompareAndSwap(i, (i+1)%int64(len(c.fronts))) {
+			return c.front()
+		}
+	}
+}
+
+// unreachable reports whether err says the front could not be reached
+// (refused, reset, no connection made in time) rather than that it
+// answered, or that the caller gave up.
+func unreachable(ctx context.Context, err error) bool {
+	if err == nil || ctx.Err() != nil {
+		return false
+	}
+	var se *StatusError
+	if errors.As(err, &se) {
+		return false
+	}
+	return !errors.Is(err, ErrStalled) || errors.Is(err, ErrConnectStalled)
 }
 
 // Stall sets how long a request may go without progress (0:
@@ -63,13 +117,43 @@ func (c *Client) Stall(d time.Duration) *Client {
 	return c
 }
 
-// URL returns the relay's base URL.
+// URL returns the relay's base URL (its fronts' URLs, for a relay that
+// has several).
 func (c *Client) URL() string { return c.base }
 
 // do sends req and returns the answer, whose body the caller must close.
 // The request fails with ErrStalled when no byte of the request's body
 // went out, and no byte of the answer came in, for the stall time.
 func (c *Client) do(ctx context.Context, req *http.Request) (*http.Response, error) {
+	for range len(c.fronts) - 1 {
+		from := c.front()
+		if !strings.HasPrefix(req.URL.String(), from) {
+			break
+		}
+		resp, err := c.do1(ctx, req)
+		if !unreachable(ctx, err) {
+			return resp, err
+		}
+		// Another front, with the same request.
+		next := c.failover(from)
+		u, perr := url.Parse(next + strings.TrimPrefix(req.URL.String(), from))
+		if perr != nil {
+			return nil, err
+		}
+		r2 := req.Clone(ctx)
+		r2.URL, r2.Host = u, ""
+		if req.GetBody != nil {
+			if r2.Body, perr = req.GetBody(); perr != nil {
+				return nil, err
+			}
+		}
+		req = r2
+	}
+	return c.do1(ctx, req)
+}
+
+// do1 is do on one front.
+func (c *Client) do1(ctx context.Context, req *http.Request) (*http.Response, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	var connected atomic.Bool
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { connected.Store(true) }})
@@ -152,7 +236,7 @@ func (c *Client) Append(ctx context.Context, topic keys.Topic, key *identity.Sig
 	if err != nil {
 		return AppendResult{}, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/v1/topics/"+TopicHex(topic), bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.front()+"/v1/topics/"+TopicHex(topic), bytes.NewReader(body))
 	if err != nil {
 		return AppendResult{}, err
 	}
@@ -214,7 +298,7 @@ var ErrNotRelay = errors.New("not a Pursuance relay")
 // Info asks the relay for its protocol version and limits (GET /v1). A
 // server that answers something else is ErrNotRelay.
 func (c *Client) Info(ctx context.Context) (Info, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/v1", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.front()+"/v1", nil)
 	if err != nil {
 		return Info{}, err
 	}
@@ -238,7 +322,7 @@ func (c *Client) Info(ctx context.Context) (Info, error) {
 
 // Read reads up to limit entries of topic after cursor.
 func (c *Client) Read(ctx context.Context, topic keys.Topic, after uint64, limit int) (ReadResult, error) {
-	u := fmt.Sprintf("%s/v1/topics/%s?after=%d&limit=%d", c.base, TopicHex(topic), after, limit)
+	u := fmt.Sprintf("%s/v1/topics/%s?after=%d&limit=%d", c.front(), TopicHex(topic), after, limit)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return ReadResult{}, err
@@ -277,15 +361,7 @@ func (c *Client) Read(ctx context.Context, topic keys.Topic, after uint64, limit
 // order, then every new one as it is committed, until ctx ends, fn fails
 // or the connection drops (the error says which).
 func (c *Client) Subscribe(ctx context.Context, topic keys.Topic, after uint64, fn func([]Entry) error) error {
-	u := fmt.Sprintf("%s/v1/topics/%s/live?after=%d", strings.Replace(c.base, "http", "ws", 1), TopicHex(topic), after)
-	// The handshake has the stall time; the stream may then be quiet for
-	// as long as nobody writes.
-	dctx, cancel := context.WithTimeoutCause(ctx, c.stall, fmt.Errorf("%w (no handshake in %s)", ErrStalled, c.stall))
-	conn, _, err := websocket.Dial(dctx, u, &websocket.DialOptions{HTTPClient: c.hc})
-	if cause := context.Cause(dctx); err != nil && errors.Is(cause, ErrStalled) {
-		err = cause
-	}
-	cancel()
+	conn, err := c.dialLive(ctx, topic, after)
 	if err != nil {
 		return err
 	}
@@ -324,6 +400,27 @@ func (c *Client) Subscribe(ctx context.Context, topic keys.Topic, after uint64, 
 			conn.Close(websocket.StatusNormalClosure, "")
 			return err
 		}
+	}
+}
+
+// dialLive opens a live stream, on the next front when one cannot be
+// reached.
+func (c *Client) dialLive(ctx context.Context, topic keys.Topic, after uint64) (*websocket.Conn, error) {
+	for try := 0; ; try++ {
+		from := c.front()
+		u := fmt.Sprintf("%s/v1/topics/%s/live?after=%d", strings.Replace(from, "http", "ws", 1), TopicHex(topic), after)
+		// The handshake has the stall time; the stream may then be quiet
+		// for as long as nobody writes.
+		dctx, cancel := context.WithTimeoutCause(ctx, c.stall, fmt.Errorf("%w (no handshake in %s)", ErrStalled, c.stall))
+		conn, _, err := websocket.Dial(dctx, u, &websocket.DialOptions{HTTPClient: c.hc})
+		if cause := context.Cause(dctx); err != nil && errors.Is(cause, ErrStalled) {
+			err = cause
+		}
+		cancel()
+		if err == nil || try == len(c.fronts)-1 || !unreachable(ctx, err) {
+			return conn, err
+		}
+		c.failover(from)
 	}
 }
 

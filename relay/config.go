@@ -50,7 +50,8 @@ type Config struct {
 
 	// Logger receives structured logs; nil: slog.Default().
 	Logger *slog.Logger
-	// Registry receives the metrics; nil: a new one, served on /metrics.
+	// Registry receives the metrics; nil: a new one, served on /metrics,
+	// with the Go runtime's, the process's and pursuance_build_info.
 	Registry *prometheus.Registry
 	// Admit, when set, is asked about each envelope of an append; those
 	// it refuses are not stored (the answer counts them as refused). A

@@ -27,7 +27,7 @@ func (c *Client) PutProfile(ctx context.Context, record []byte) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, c.base+"/v1/profiles/"+ProfileKeyHex(rec.Key), bytes.NewReader(record))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, c.front()+"/v1/profiles/"+ProfileKeyHex(rec.Key), bytes.NewReader(record))
 	if err != nil {
 		return false, err
 	}
@@ -52,7 +52,7 @@ func (c *Client) PutProfile(ctx context.Context, record []byte) (bool, error) {
 // Profile returns the record the relay holds under a profile key, verified
 // (its signature, and that it is the key's).
 func (c *Client) Profile(ctx context.Context, key identity.PublicKey) (*profile.Record, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/v1/profiles/"+ProfileKeyHex(key), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.front()+"/v1/profiles/"+ProfileKeyHex(key), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -81,7 +81,7 @@ func (c *Client) Profile(ctx context.Context, key identity.PublicKey) (*profile.
 // ProfilesOf returns the records the relay holds that claim pursuance p:
 // each verified, those that do not verify dropped (bad counts them).
 func (c *Client) ProfilesOf(ctx context.Context, p event.ID) (recs []*profile.Record, bad int, err error) {
-	recs, bad, err = c.records(ctx, c.base+"/v1/profiles?pursuance="+p.String(), MaxClaimResults)
+	recs, bad, err = c.records(ctx, c.front()+"/v1/profiles?pursuance="+p.String(), MaxClaimResults)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -104,7 +104,7 @@ func (c *Client) Directory(ctx context.Context, query string, limit int) (recs [
 	if _, err := ParseQuery(query); err != nil {
 		return nil, 0, err
 	}
-	u := c.base + "/v1/directory?q=" + url.QueryEscape(query)
+	u := c.front() + "/v1/directory?q=" + url.QueryEscape(query)
 	if limit > 0 {
 		u += "&limit=" + strconv.Itoa(min(limit, MaxDirectoryResults))
 	}
@@ -164,7 +164,7 @@ func (c *Client) Knock(ctx context.Context, key identity.PublicKey, stamp, box [
 		return fmt.Errorf("relay: a knock is a %d-byte stamp and a %d-byte box", profile.StampSize, profile.KnockSize)
 	}
 	body := append(append(make([]byte, 0, len(stamp)+len(box)), stamp...), box...)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/v1/knocks/"+ProfileKeyHex(key), bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.front()+"/v1/knocks/"+ProfileKeyHex(key), bytes.NewReader(body))
 	if err != nil {
 		return err
 	}

@@ -51,9 +51,11 @@ func httpStatus(err error) int {
 // per key is listed, a query matches word prefixes, a withdrawal takes a
 // profile out of the listing for good, and a relay that did not opt in
 // lists nothing.
-func TestDirectory(t *testing.T) {
+func TestDirectory(t *testing.T) { forEachStore(t, testDirectory) }
+
+func testDirectory(t *testing.T, be backend) {
 	ctx := context.Background()
-	r := newTestRelay(t, Config{Directory: true})
+	r := newTestRelay(t, be, Config{Directory: true})
 	pa, pb := event.ID{1}, event.ID{2}
 	_, _, a1 := testProfile(t, 1, pa, 1, "Night Desk", "We verify leaked documents.")
 	_, _, a2 := testProfile(t, 1, pa, 2, "Night Desk", "We verify leaked documents and court filings.")
@@ -135,7 +137,7 @@ func TestDirectory(t *testing.T) {
 	}
 
 	// No opt-in, no listing (records and knocks are still taken).
-	off := newTestRelay(t, Config{})
+	off := newTestRelay(t, be, Config{})
 	if _, err := off.c.PutProfile(ctx, b1); err != nil {
 		t.Fatal(err)
 	}
@@ -147,9 +149,11 @@ func TestDirectory(t *testing.T) {
 // TestKnockLimits: a knock reaches only a live profile, needs its proof of
 // work, is one size, and an address sends a few an hour; what the relay
 // stores is the sealed box alone, in the profile's knock topic.
-func TestKnockLimits(t *testing.T) {
+func TestKnockLimits(t *testing.T) { forEachStore(t, testKnockLimits) }
+
+func testKnockLimits(t *testing.T, be backend) {
 	ctx := context.Background()
-	r := newTestRelay(t, Config{KnockWork: 8, KnocksPerHour: 2})
+	r := newTestRelay(t, be, Config{KnockWork: 8, KnocksPerHour: 2})
 	psk, intake, rec := testProfile(t, 1, event.ID{1}, 1, "Night Desk", "")
 	msk, err := identity.SigningKeyFromSeed(bytes.Repeat([]byte{7}, 32))
 	if err != nil {

@@ -2,7 +2,24 @@ package relay
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/pursuance/pursuance/internal/buildinfo"
 )
+
+// registerProcess adds to reg what an operator watches of any Go service
+// (docs/operating.md, "Monitoring"): the Go runtime's metrics (go_*), the
+// process's (process_*: CPU, RSS, open files; on Linux), and
+// pursuance_build_info, 1 with the build's version, commit and Go as
+// labels.
+func registerProcess(reg *prometheus.Registry) {
+	in := buildinfo.Get()
+	build := prometheus.NewGauge(prometheus.GaugeOpts{Name: "pursuance_build_info",
+		Help:        "The running build: always 1, with its version, commit and Go toolchain as labels.",
+		ConstLabels: prometheus.Labels{"version": in.Version, "commit": in.Commit, "goversion": in.Go}})
+	build.Set(1)
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), build)
+}
 
 type metrics struct {
 	stored, duplicates, bytes, read, delivered, pruned prometheus.Counter

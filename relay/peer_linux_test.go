@@ -39,9 +39,11 @@ func (l *lockedBuffer) String() string {
 // process's ID, on TCP with the client's address. The Tor end-to-end test
 // (cmd/pursuance/torsuite) checks from these records that every
 // connection to an onion relay came from its own tor.
-func TestAcceptLogNamesPeer(t *testing.T) {
+func TestAcceptLogNamesPeer(t *testing.T) { forEachStore(t, testAcceptLogNamesPeer) }
+
+func testAcceptLogNamesPeer(t *testing.T, be backend) {
 	var logs lockedBuffer
-	st, err := OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "relay.db"))
+	st, err := be.open(t)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,8 +10,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -40,15 +40,15 @@ func envelope(size int, fill byte) []byte {
 }
 
 type testRelay struct {
-	st  *SQLite
+	st  Store
 	srv *Server
 	ts  *httptest.Server
 	c   *Client
 }
 
-func newTestRelay(t testing.TB, cfg Config) *testRelay {
+func newTestRelay(t testing.TB, b backend, cfg Config) *testRelay {
 	t.Helper()
-	st, err := OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "relay.db"))
+	st, err := b.open(t)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,9 +64,11 @@ func newTestRelay(t testing.TB, cfg Config) *testRelay {
 	return &testRelay{st: st, srv: srv, ts: ts, c: NewClient(ts.URL, ts.Client())}
 }
 
-func TestAppendRead(t *testing.T) {
+func TestAppendRead(t *testing.T) { forEachStore(t, testAppendRead) }
+
+func testAppendRead(t *testing.T, be backend) {
 	ctx := context.Background()
-	r := newTestRelay(t, Config{})
+	r := newTestRelay(t, be, Config{})
 	topic, key := testTopic(t, 1)
 	envs := [][]byte{envelope(1024, 1), envelope(4096, 2), envelope(1024, 3)}
 	res, err := r.c.Append(ctx, topic, key, envs)
@@ -106,9 +108,11 @@ func TestAppendRead(t *testing.T) {
 	}
 }
 
-func TestRefusals(t *testing.T) {
+func TestRefusals(t *testing.T) { forEachStore(t, testRefusals) }
+
+func testRefusals(t *testing.T, be backend) {
 	ctx := context.Background()
-	r := newTestRelay(t, Config{MaxBody: 64 << 10})
+	r := newTestRelay(t, be, Config{MaxBody: 64 << 10})
 	topic, key := testTopic(t, 1)
 	_, stranger := testTopic(t, 9)
 	status := func(err error) int {
@@ -170,9 +174,11 @@ func post(t *testing.T, r *testRelay, topic keys.Topic, body []byte) int {
 	return resp.StatusCode
 }
 
-func TestRateLimit(t *testing.T) {
+func TestRateLimit(t *testing.T) { forEachStore(t, testRateLimit) }
+
+func testRateLimit(t *testing.T, be backend) {
 	ctx := context.Background()
-	r := newTestRelay(t, Config{TopicRate: 5})
+	r := newTestRelay(t, be, Config{TopicRate: 5})
 	topic, key := testTopic(t, 1)
 	var limited bool
 	for i := range 20 {
@@ -193,9 +199,11 @@ func TestRateLimit(t *testing.T) {
 
 // Many writers at once: every append is acknowledged, cursors are unique
 // and dense, nothing is lost (group commit).
-func TestConcurrentAppends(t *testing.T) {
+func TestConcurrentAppends(t *testing.T) { forEachStore(t, testConcurrentAppends) }
+
+func testConcurrentAppends(t *testing.T, be backend) {
 	ctx := context.Background()
-	r := newTestRelay(t, Config{})
+	r := newTestRelay(t, be, Config{})
 	topic, key := testTopic(t, 1)
 	const writers, each = 32, 20
 	var wg sync.WaitGroup
@@ -233,10 +241,12 @@ func TestConcurrentAppends(t *testing.T) {
 	}
 }
 
-func TestLive(t *testing.T) {
+func TestLive(t *testing.T) { forEachStore(t, testLive) }
+
+func testLive(t *testing.T, be backend) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	r := newTestRelay(t, Config{})
+	r := newTestRelay(t, be, Config{})
 	topic, key := testTopic(t, 1)
 	if _, err := r.c.Append(ctx, topic, key, [][]byte{envelope(1024, 1), envelope(1024, 2)}); err != nil {
 		t.Fatal(err)
@@ -286,9 +296,11 @@ func TestLive(t *testing.T) {
 	}
 }
 
-func TestRetention(t *testing.T) {
+func TestRetention(t *testing.T) { forEachStore(t, testRetention) }
+
+func testRetention(t *testing.T, be backend) {
 	ctx := context.Background()
-	r := newTestRelay(t, Config{})
+	r := newTestRelay(t, be, Config{})
 	topic, key := testTopic(t, 1)
 	for i := range 10 {
 		if _, err := r.c.Append(ctx, topic, key, [][]byte{envelope(1024, byte(i))}); err != nil {
@@ -314,10 +326,12 @@ func TestRetention(t *testing.T) {
 	}
 }
 
-func TestReopen(t *testing.T) {
+func TestReopen(t *testing.T) { forEachStore(t, testReopen) }
+
+func testReopen(t *testing.T, be backend) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "relay.db")
-	st, err := OpenSQLite(ctx, path)
+	path := be.place(t)
+	st, err := be.openAt(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -329,7 +343,7 @@ func TestReopen(t *testing.T) {
 	if _, err := st.Append(ctx, topic, [][]byte{envelope(1024, 3)}); !errors.Is(err, ErrClosed) {
 		t.Errorf("append after close: %v", err)
 	}
-	st, err = OpenSQLite(ctx, path)
+	st, err = be.openAt(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -340,13 +354,21 @@ func TestReopen(t *testing.T) {
 	}
 }
 
-func TestInfoHealthMetrics(t *testing.T) {
-	r := newTestRelay(t, Config{})
+func TestInfoHealthMetrics(t *testing.T) { forEachStore(t, testInfoHealthMetrics) }
+
+func testInfoHealthMetrics(t *testing.T, be backend) {
+	r := newTestRelay(t, be, Config{})
 	for path, want := range map[string]string{
 		"/healthz": "ok",
 		"/v1":      `"protocol":1`,
 		"/metrics": "pursuance_relay_envelopes_stored_total",
+		// The Go runtime's, the process's (Linux; CI's) and the build's
+		// (docs/operating.md, "Monitoring").
+		"/metrics ":   "go_goroutines",
+		"/metrics  ":  "process_resident_memory_bytes",
+		"/metrics   ": `pursuance_build_info{commit="",goversion="go1.`,
 	} {
+		path = strings.TrimSpace(path)
 		resp, err := r.ts.Client().Get(r.ts.URL + path)
 		if err != nil {
 			t.Fatal(err)
@@ -362,9 +384,11 @@ func TestInfoHealthMetrics(t *testing.T) {
 // An append answers each envelope's cursor, a duplicate's the cursor of
 // the entry that holds it; every answer names the store's instance,
 // which survives reopening the store and differs for a new one.
-func TestAppendCursorsAndInstance(t *testing.T) {
+func TestAppendCursorsAndInstance(t *testing.T) { forEachStore(t, testAppendCursorsAndInstance) }
+
+func testAppendCursorsAndInstance(t *testing.T, be backend) {
 	ctx := context.Background()
-	r := newTestRelay(t, Config{})
+	r := newTestRelay(t, be, Config{})
 	topic, key := testTopic(t, 1)
 	a, b, c := envelope(1024, 1), envelope(1024, 2), envelope(1024, 3)
 	res, err := r.c.Append(ctx, topic, key, [][]byte{a, b})
@@ -394,14 +418,14 @@ func TestAppendCursorsAndInstance(t *testing.T) {
 		}
 	}
 	// Reopened (as after a restart, or a restore from a backup): the same.
-	path := filepath.Join(t.TempDir(), "relay.db")
-	st, err := OpenSQLite(ctx, path)
+	path := be.place(t)
+	st, err := be.openAt(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	first := st.Instance()
 	st.Close()
-	if st, err = OpenSQLite(ctx, path); err != nil {
+	if st, err = be.openAt(ctx, path); err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()

@@ -58,6 +58,7 @@ type Server struct {
 // NewServer makes a server over st. It feeds live subscribers from st's
 // commits, so st must not be shared with another server.
 func NewServer(st Store, cfg Config) *Server {
+	ownRegistry := cfg.Registry == nil
 	cfg = cfg.withDefaults()
 	s := &Server{st: st, cfg: cfg, log: cfg.Logger, hub: newHub(cfg.HubBytes, cfg.HubTopicBytes), now: time.Now, rate: map[keys.Topic]*bucket{}, uploads: map[*upload]struct{}{}, writeTimeout: writeTimeout}
 	var limits [numHoldings]int
@@ -70,6 +71,9 @@ func NewServer(st Store, cfg Config) *Server {
 		s.disk.dir, s.disk.stat = cfg.DataDir, diskFree
 	}
 	s.m = newMetrics(cfg.Registry, s)
+	if ownRegistry {
+		registerProcess(cfg.Registry) // a registry given is the caller's to fill
+	}
 	st.OnCommit(s.hub.publish)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
@@ -104,11 +108,12 @@ const rootText = "This is a Pursuance relay: it carries sealed envelopes for Pur
 // Handler returns the HTTP handler of the protocol.
 func (s *Server) Handler() http.Handler { return s.h }
 
-// Serve serves on ln until ctx ends, then stops gracefully: it stops
+// Serve serves on ln until ctx ends (over TLS, with HTTP/2, where ln or a
+// listener merged into it is a TLSListener), then stops gracefully: it stops
 // accepting, ends live streams, and waits (up to 10 s) for requests in
 // flight, whose appends are durable before they are answered.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	ln = s.limitListener(ln)
+	ln = tlsStarter{s.limitListener(ln)} // TLS for TLSListener's connections
 	base, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	hs := &http.Server{

@@ -181,7 +181,9 @@ func (b *builder) applyAuth(a *authState, n *node, record bool) {
 		}
 		a.setCharter(c, op.Charter)
 		pub, _ := b.publicOf(n, op.Name, op.KEM, op.Binding)
-		a.addMember(&Member{ID: e.Author, Name: op.Name, Roles: []string{c.FounderRole()}, KEM: pub.KEM, Binding: pub.KEMBinding, KEMSince: e.ID(), Since: e.ID()})
+		m := &Member{ID: author, Name: op.Name, Roles: []string{c.FounderRole()}, KEM: pub.KEM, Binding: pub.KEMBinding, KEMSince: e.ID(), Since: e.ID()}
+		a.addMember(m)
+		applyRootLine(a, m, e.Author, op.Root, e.ID())
 	case *Join:
 		// The join was judged against the invite as its parents saw it
 		// (n.invite). The state being folded may lack it: an invite
@@ -193,8 +195,10 @@ func (b *builder) applyAuth(a *authState, n *node, record bool) {
 			role, inviter = inv.op.Role, inv.author
 		}
 		pub, _ := b.publicOf(n, op.Name, op.KEM, op.Binding)
-		delete(a.devices, e.Author) // a member who rejoins starts with its root alone
-		a.addMember(&Member{ID: e.Author, Name: op.Name, Roles: a.rankRoles([]string{role}), KEM: pub.KEM, Binding: pub.KEMBinding, KEMSince: e.ID(), Since: e.ID(), InvitedBy: inviter})
+		delete(a.devices, author) // a member who rejoins starts with its root alone
+		m := &Member{ID: author, Name: op.Name, Roles: a.rankRoles([]string{role}), KEM: pub.KEM, Binding: pub.KEMBinding, KEMSince: e.ID(), Since: e.ID(), InvitedBy: inviter}
+		a.addMember(m)
+		applyRootLine(a, m, e.Author, op.Root, e.ID())
 	case *Leave:
 		a.dropMember(author)
 		a.dropDevices(author, e.ID())

@@ -166,14 +166,45 @@ func (b *builder) claimDevice(op *Device) {
 	if op.Action == DeviceRevoke || !op.certValid() {
 		return
 	}
-	if _, claimed := b.devMember[op.Device]; claimed {
+	for _, k := range append(op.lineKeys(), op.Added()) {
+		if _, claimed := b.devMember[k]; claimed {
+			continue
+		}
+		if _, known := b.authorIdx[k]; known {
+			continue
+		}
+		b.devMember[k] = op.Identity
+		b.entered[b.authorIndex(k)] = true
+	}
+}
+
+// claimLine records, for a genesis or join carrying a valid root line
+// (rootline.go) whose author has signed nothing yet, the member the
+// author speaks for.
+func (b *builder) claimLine(op Op, author identity.PublicKey) {
+	m, ok := lineMember(op, author)
+	if !ok {
 		return
 	}
-	if _, known := b.authorIdx[op.Device]; known {
+	if _, claimed := b.devMember[author]; claimed {
 		return
 	}
-	b.devMember[op.Device] = op.Identity
-	b.entered[b.authorIndex(op.Device)] = true
+	if _, known := b.authorIdx[author]; known {
+		return
+	}
+	b.devMember[author] = m
+	// The line's earlier keys are the member's too, revoked: what they
+	// sign is judged as a revoked device's, not an outsider's.
+	for _, d := range rootLineOf(op) {
+		if _, claimed := b.devMember[d.Parent]; claimed {
+			continue
+		}
+		if _, known := b.authorIdx[d.Parent]; known {
+			continue
+		}
+		b.devMember[d.Parent] = m
+		b.entered[b.authorIndex(d.Parent)] = true
+	}
 }
 
 // add appends e to the builder's node list, computing its version vector.
@@ -221,6 +252,9 @@ func (b *builder) place(e *event.Event, op Op, opErr error, sealed *TaskSealed, 
 	}
 	if d, ok := raw.(*Device); ok && opErr == nil {
 		b.claimDevice(d)
+	}
+	if opErr == nil {
+		b.claimLine(op, e.Author)
 	}
 	idx := b.authorIndex(e.Author)
 	// An honest chain's seqs rise with the log order (each event's lamport

@@ -442,6 +442,26 @@ func (b *builder) checkGenesis(n *node, g *Genesis) error {
 	if _, err := b.publicOf(n, g.Name, g.KEM, g.Binding); err != nil {
 		return fmt.Errorf("founder: %v", err)
 	}
+	return b.checkLine(nil, n, g.Root)
+}
+
+// checkLine checks the root line a genesis or join carries: it leads
+// from the member the event speaks for to its author, and its keys are
+// free (a is nil for a genesis: nothing is used yet).
+func (b *builder) checkLine(a *authState, n *node, line []Device) error {
+	if len(line) == 0 {
+		return nil
+	}
+	m, err := verifyRootLine(line, n.e.Author)
+	if err != nil {
+		return err
+	}
+	if m != n.member {
+		return fmt.Errorf("root line: its author %s has signed before as %s", n.e.Author.Short(), n.member.Short())
+	}
+	if a != nil {
+		return checkLineKeys(a, m, line)
+	}
 	return nil
 }
 
@@ -462,8 +482,11 @@ func publicOf(id identity.PublicKey, name string, kem, binding []byte) (identity
 // checkJoin checks a join against the invite it uses.
 func (b *builder) checkJoin(a *authState, n *node, j *Join) error {
 	e := n.e
-	if _, ok := a.members[e.Author]; ok {
+	if _, ok := a.members[n.member]; ok {
 		return errors.New("already a member")
+	}
+	if err := b.checkLine(a, n, j.Root); err != nil {
+		return err
 	}
 	inv, ok := a.invites[j.Invite]
 	switch {
@@ -484,7 +507,7 @@ func (b *builder) checkJoin(a *authState, n *node, j *Join) error {
 	}
 	iv := *inv
 	n.invite = &iv
-	if !inv.op.Key.Verify(JoinMessage(b.pursuance, j.Invite, e.Author), j.Proof) {
+	if !inv.op.Key.Verify(JoinMessage(b.pursuance, j.Invite, n.member), j.Proof) {
 		return errors.New("the invite proof does not verify")
 	}
 	if _, err := b.publicOf(n, j.Name, j.KEM, j.Binding); err != nil {

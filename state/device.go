@@ -58,6 +58,32 @@ type Device struct {
 	MemberKEM []byte      `cbor:"10,keyasint,omitempty"`
 	Binding   []byte      `cbor:"11,keyasint,omitempty"`
 	Boxes     []DeviceBox `cbor:"12,keyasint,omitempty"` // sorted by device, no repeats
+	// Add only: the device's line (docs/devices.md §6.2), the replace
+	// certificates of its rotations from Device to the key the add makes
+	// a device, oldest first. Absent: Device is that key.
+	Line []Device `cbor:"13,keyasint,omitempty"`
+}
+
+// Added returns the key an add makes a device of the member: the last key
+// of its line, else Device.
+func (op *Device) Added() identity.PublicKey {
+	if len(op.Line) > 0 {
+		return op.Line[len(op.Line)-1].Device
+	}
+	return op.Device
+}
+
+// lineKeys returns the keys an add's line retires: Device and every key
+// of the line before the last.
+func (op *Device) lineKeys() []identity.PublicKey {
+	if len(op.Line) == 0 {
+		return nil
+	}
+	out := []identity.PublicKey{op.Device}
+	for _, d := range op.Line[:len(op.Line)-1] {
+		out = append(out, d.Device)
+	}
+	return out
 }
 
 // DeviceBox is the identity's new KEM seed sealed to one device's own KEM
@@ -113,7 +139,10 @@ func (op *Device) certValid() bool {
 		return false
 	}
 	msg := DeviceCertMessage(op.Identity, op.Parent, pkem, op.Device, kem, op.Name)
-	return op.Parent.Verify(labelled(labelDeviceParent, msg), op.Cert) && op.Device.Verify(labelled(labelDeviceProof, msg), op.Proof)
+	if !op.Parent.Verify(labelled(labelDeviceParent, msg), op.Cert) || !op.Device.Verify(labelled(labelDeviceProof, msg), op.Proof) {
+		return false
+	}
+	return len(op.Line) == 0 || verifyLine(op.Line, op.Identity, op.Device, op.Added()) == nil
 }
 
 // identityKEMPurpose binds a device box to the member and the key it
@@ -168,6 +197,14 @@ func checkDeviceOp(o *Device) error {
 		}
 		if o.Action == DeviceAdd && rekey {
 			return errors.New("an added device carries no new member KEM key")
+		}
+		if len(o.Line) > 0 {
+			if o.Action != DeviceAdd {
+				return errors.New("only an add carries a device's line")
+			}
+			if err := checkRootLine(o.Line); err != nil {
+				return err
+			}
 		}
 	case DeviceRevoke:
 		if cert {
@@ -318,8 +355,11 @@ func (a *authState) dropDevices(member identity.PublicKey, by event.ID) {
 // the member it speaks for, at n's parents. A device adding itself is
 // checked by checkDevice instead.
 func (b *builder) checkDeviceCurrent(a *authState, n *node) error {
-	if d, ok := n.op.(*Device); ok && d.Device == n.e.Author && d.Action == DeviceAdd {
+	if d, ok := n.op.(*Device); ok && d.Added() == n.e.Author && d.Action == DeviceAdd {
 		return nil
+	}
+	if len(rootLineOf(n.op)) != 0 {
+		return nil // the root line is checked with the genesis or join
 	}
 	member, current, ok := a.deviceOf(n.e.Author)
 	switch {
@@ -347,8 +387,14 @@ func (b *builder) checkDevice(a *authState, n *node, op *Device, member identity
 		if err := op.Device.Check(); err != nil {
 			return fmt.Errorf("device: %v", err)
 		}
-		if _, used := a.devices[op.Device]; used || a.members[op.Device] != nil || a.former[op.Device] != nil {
-			return fmt.Errorf("device: key %s is already a member's or a device's: a device key is used once", op.Device.Short())
+		keys := []identity.PublicKey{op.Device}
+		if op.Action == DeviceAdd && len(op.Line) > 0 {
+			keys = append(op.lineKeys(), op.Added())
+		}
+		for _, k := range keys {
+			if _, used := a.devices[k]; used || a.members[k] != nil || a.former[k] != nil {
+				return fmt.Errorf("device: key %s is already a member's or a device's: a device key is used once", k.Short())
+			}
 		}
 		if len(a.currentDevices(member)) >= MaxDevices && op.Action == DeviceAdd {
 			return fmt.Errorf("device: %s has %d devices, the limit: revoke one first", b.name(a, member), MaxDevices)
@@ -365,7 +411,7 @@ func (b *builder) checkDevice(a *authState, n *node, op *Device, member identity
 		if !ok || pm != member || !current {
 			return fmt.Errorf("device: the parent %s is not a current device of %s", op.Parent.Short(), b.name(a, member))
 		}
-		if author != op.Device {
+		if author != op.Added() {
 			if am, current, ok := a.deviceOf(author); !ok || am != member || !current {
 				return fmt.Errorf("device: %s is not a current device of %s", author.Short(), b.name(a, member))
 			}
@@ -446,6 +492,16 @@ func applyDevice(a *authState, id event.ID, member identity.PublicKey, author id
 	}
 	switch op.Action {
 	case DeviceAdd:
+		if len(op.Line) > 0 {
+			// A device rotated since its parent certified it: its
+			// earlier keys are revoked here as where it rotated.
+			for _, k := range op.lineKeys() {
+				a.devices[k] = &deviceState{member: member, parent: op.Parent, revoked: true, by: id}
+			}
+			last := &op.Line[len(op.Line)-1]
+			a.devices[last.Device] = &deviceState{member: member, parent: op.Parent, name: last.Name, kem: kemOf(last.KEM), added: id}
+			return
+		}
 		a.devices[op.Device] = &deviceState{member: member, parent: op.Parent, name: op.Name, kem: kem, added: id}
 		return
 	case DeviceRevoke:

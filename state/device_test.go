@@ -14,10 +14,13 @@ import (
 //
 //	an actor named MEMBER/DEVICE is a device of MEMBER: it signs with its
 //	own key, in its own chain, for MEMBER.
-//	device add D [parent=P]    certify device D (an actor name) under P
+//	device add D [parent=P] [from=X]
+//	                           certify device D (an actor name) under P
 //	                           (default: the signer) and publish it; the
 //	                           signer may be D itself. D is handed the
 //	                           member's KEM keys, as an approval code does.
+//	                           from=X: D is X rotated elsewhere: X's
+//	                           certificate, with the line X → D
 //	device revoke D            revoke D (and what is below it), with a new
 //	                           member KEM key sealed to the other devices
 //	device replace N           the signer's key is replaced by device N
@@ -179,13 +182,32 @@ func (w *world) deviceOp(a *actor, args []string) Op {
 	switch args[1] {
 	case "add":
 		parent := a
+		var from *actor
 		for _, x := range args[3:] {
 			if p, ok := strings.CutPrefix(x, "parent="); ok {
 				parent = w.actor(p)
 			}
+			if f, ok := strings.CutPrefix(x, "from="); ok {
+				from = w.actor(f)
+			}
 		}
 		d := &Device{Action: DeviceAdd}
-		w.cert(d, member, parent, dev)
+		if from != nil {
+			// from=X: the device rotated from X elsewhere: X's
+			// certificate and the replacement X → D (its line).
+			w.cert(d, member, parent, from)
+			l := Device{Action: DeviceReplace}
+			w.cert(&l, member, from, dev)
+			d.Line = []Device{l}
+			for _, x := range args[3:] {
+				if f, ok := strings.CutPrefix(x, "forge="); ok {
+					// The certificate of another device, with X's line.
+					w.cert(d, member, parent, w.actor(f))
+				}
+			}
+		} else {
+			w.cert(d, member, parent, dev)
+		}
 		// The approval code hands the device the member's KEM keys.
 		cur, retired := w.memberKEMs(root)
 		dev.kems = append(slices.Clone(retired), cur)
@@ -278,4 +300,46 @@ func TestDeviceCertBindsMember(t *testing.T) {
 	if stolen.certValid() {
 		t.Fatal("alice's phone's proof verified in mallory's tree")
 	}
+}
+
+// rootLine returns, for a genesis or join whose arguments hold "line",
+// the root line of device actor a as its member's root replaced by a
+// (docs/devices.md §6.1), and hands a its own KEM key as the member's;
+// "line=X/Y" puts the member's key X/Y in between (two rotations);
+// "lineof=X/Y" is X/Y's line, whoever signs.
+func (w *world) rootLine(a *actor, args []string) []Device {
+	var via *actor
+	found := false
+	for _, x := range args {
+		if x == "line" {
+			found = true
+		} else if v, ok := strings.CutPrefix(x, "line="); ok {
+			found, via = true, w.actor(v)
+		} else if v, ok := strings.CutPrefix(x, "lineof="); ok {
+			// Another's line, copied: it does not end at a.
+			line := w.rootLine(w.actor(v), []string{"line"})
+			return line
+		}
+	}
+	if !found {
+		return nil
+	}
+	root := w.rootOf(a)
+	if root == a {
+		w.t.Fatalf("line: %s is a member's root, not one of its later keys", a.name)
+	}
+	member := root.id.ID()
+	var line []Device
+	prev := root
+	for _, next := range []*actor{via, a} {
+		if next == nil {
+			continue
+		}
+		d := Device{Action: DeviceReplace}
+		w.cert(&d, member, prev, next)
+		line = append(line, d)
+		prev = next
+	}
+	a.kems = []*identity.KEMPrivateKey{a.id.KEMKey()}
+	return line
 }

@@ -71,13 +71,15 @@ func TestFilter(t *testing.T) {
 }
 
 func TestCheckRelayURL(t *testing.T) {
-	for _, good := range []string{"http://127.0.0.1:8765", "https://relay.example.org", "https://relay.example.org/pursuance", "http://[::1]:8765", "http://localhost:1"} {
+	for _, good := range []string{"http://127.0.0.1:8765", "https://relay.example.org", "https://relay.example.org/pursuance", "http://[::1]:8765", "http://localhost:1",
+		"https://a.example.org,https://b.example.org:8765"} {
 		if err := CheckRelayURL(good); err != nil {
 			t.Errorf("%s: %v", good, err)
 		}
 	}
 	for _, bad := range []string{"", "relay.example", "ftp://x", "http://", "https://Relay.example", "http://x/", "http://x?a=1", "http://u@x", "http://x#f",
-		"http://x:", "http://x:0123", "http://x:123456", "http://x:8a", "http://[::1", "http://x//y", "http://x/a b", "http://" + strings.Repeat("a", 300)} {
+		"http://x:", "http://x:0123", "http://x:123456", "http://x:8a", "http://[::1", "http://x//y", "http://x/a b", "http://" + strings.Repeat("a", 300),
+		"http://a,http://a", "http://a,", ",http://a", "http://a,ftp://b", "http://a,http://B", "http://a,http://b,http://c,http://d,http://e,http://f,http://g,http://h,http://i"} {
 		if err := CheckRelayURL(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}

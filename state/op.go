@@ -39,6 +39,10 @@ type Genesis struct {
 	Name    string `cbor:"2,keyasint"` // the founder's display name
 	KEM     []byte `cbor:"3,keyasint"` // the founder's KEM public key
 	Binding []byte `cbor:"4,keyasint"` // the founder's KEM binding signature
+	// Root is the founder's root line when its signing key was rotated
+	// (docs/devices.md §6.1): the replace certificates from the member
+	// ID to the author, oldest first. Absent: the author is the member.
+	Root []Device `cbor:"5,keyasint,omitempty"`
 }
 
 // CharterAmend replaces the charter.
@@ -97,6 +101,9 @@ type Join struct {
 	Name    string   `cbor:"3,keyasint"`
 	KEM     []byte   `cbor:"4,keyasint"`
 	Binding []byte   `cbor:"5,keyasint"`
+	// Root is the joiner's root line, as a genesis's (docs/devices.md
+	// §6.1): the joiner is then the member it starts from.
+	Root []Device `cbor:"6,keyasint,omitempty"`
 }
 
 // Remove removes a member from the pursuance.
@@ -296,17 +303,42 @@ const (
 	MaxRelayURL = 256
 )
 
+// MaxFronts bounds the fronts one relay's name lists.
+const MaxFronts = 8
+
 // CheckRelayURL checks a relay's URL: "http://" or "https://", a host
 // (letters, digits, '.', '-', or a bracketed IPv6 address) with an
 // optional port, and an optional path of unreserved characters and '/',
 // with no trailing slash, no user, query or fragment, at most MaxRelayURL
-// bytes. (Hand-written rather than net/url: this package stays pure, and
-// the form must be canonical, one spelling per relay.)
+// bytes. A relay run as several fronts (docs/relay.md) is named by up to
+// MaxFronts such URLs, distinct, joined with commas. (Hand-written rather
+// than net/url: this package stays pure, and the form must be canonical,
+// one spelling per relay.)
 func CheckRelayURL(s string) error {
-	bad := func(why string) error { return fmt.Errorf("bad relay URL %q: %s", s, why) }
 	if len(s) > MaxRelayURL {
 		return fmt.Errorf("relay URL of %d bytes", len(s))
 	}
+	if !strings.Contains(s, ",") {
+		return checkFrontURL(s)
+	}
+	fronts := strings.Split(s, ",")
+	if len(fronts) > MaxFronts {
+		return fmt.Errorf("bad relay URL %q: %d fronts, at most %d", s, len(fronts), MaxFronts)
+	}
+	for i, f := range fronts {
+		if err := checkFrontURL(f); err != nil {
+			return err
+		}
+		if slices.Contains(fronts[:i], f) {
+			return fmt.Errorf("bad relay URL %q: the front %s twice", s, f)
+		}
+	}
+	return nil
+}
+
+// checkFrontURL checks one URL of CheckRelayURL.
+func checkFrontURL(s string) error {
+	bad := func(why string) error { return fmt.Errorf("bad relay URL %q: %s", s, why) }
 	rest, ok := strings.CutPrefix(s, "https://")
 	if !ok {
 		if rest, ok = strings.CutPrefix(s, "http://"); !ok {
@@ -481,6 +513,9 @@ func checkOp(op Op) error {
 		if len(o.Charter) == 0 {
 			return errors.New("no charter")
 		}
+		return checkRootLine(o.Root)
+	case *Join:
+		return checkRootLine(o.Root)
 	case *CharterAmend:
 		if len(o.Charter) == 0 {
 			return errors.New("no charter")

@@ -128,7 +128,9 @@ func (s *State) Retired(now uint64) []event.ID {
 	limit := int32(len(b.nodes))
 	for id, m := range a.members {
 		ai, ok := b.authorIdx[id]
-		if !ok {
+		if !ok || len(b.byAuthor[ai]) == 0 {
+			// Its member ID signed nothing here (a root line's member,
+			// docs/devices.md §6.1): keep every topic read.
 			return nil
 		}
 		evs := b.byAuthor[ai]

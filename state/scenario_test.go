@@ -315,7 +315,7 @@ func (w *world) op(a *actor, args []string) Op {
 		if err != nil {
 			w.t.Fatal(err)
 		}
-		return &Genesis{Charter: wire, Name: pub.Name, KEM: pub.KEM.Bytes(), Binding: pub.KEMBinding[:]}
+		return &Genesis{Charter: wire, Name: pub.Name, KEM: pub.KEM.Bytes(), Binding: pub.KEMBinding[:], Root: w.rootLine(a, args[2:])}
 	case "amend":
 		need(2)
 		wire, _ := w.charter(args[1]).MarshalBinary()
@@ -375,7 +375,12 @@ func (w *world) op(a *actor, args []string) Op {
 		if key == nil {
 			w.t.Fatalf("join: %s is not an invite", args[1])
 		}
-		return &Join{Invite: inv, Proof: key.Sign(JoinMessage(w.pursue, inv, a.id.ID())), Name: pub.Name, KEM: pub.KEM.Bytes(), Binding: pub.KEMBinding[:]}
+		line := w.rootLine(a, args[2:])
+		joiner := a.id.ID()
+		if len(line) > 0 {
+			joiner = line[0].Identity
+		}
+		return &Join{Invite: inv, Proof: key.Sign(JoinMessage(w.pursue, inv, joiner)), Name: pub.Name, KEM: pub.KEM.Bytes(), Binding: pub.KEMBinding[:], Root: line}
 	case "assign":
 		need(3)
 		return &RoleAssign{Member: w.actor(args[1]).id.ID(), Role: args[2]}

@@ -200,6 +200,11 @@ type Entry struct {
 	// Sealed is set for a task-sealed event; Kind is then the kind of the
 	// task op inside when this member opened it.
 	Sealed bool
+	// Op is what the event asks to do, as this member read it: the task
+	// op inside a task-sealed event it opened, a TaskSealed otherwise; nil
+	// when its body is malformed. For display (package activity); the
+	// verdict is Accepted.
+	Op Op
 }
 
 // Log returns every event with its verdict, in log order.
@@ -223,7 +228,7 @@ func (s *State) Entry(id event.ID) (Entry, bool) {
 func (s *State) entry(n *node) Entry {
 	e := n.e
 	en := Entry{ID: e.ID(), Author: e.Author, Kind: e.Kind, Seq: e.Seq, Lamport: e.Lamport, Time: e.Time, Accepted: n.accepted, Reason: n.reason,
-		Sealed: e.Kind == event.KindTaskSealed}
+		Sealed: e.Kind == event.KindTaskSealed, Op: n.op}
 	if n.sealed != nil && n.op != nil {
 		en.Kind = n.op.Kind()
 	}
@@ -323,7 +328,11 @@ func (s *State) check(e *event.Event) (string, error) {
 	n.member = e.Author
 	if m, ok := b.devMember[e.Author]; ok {
 		n.member = m
-	} else if d, ok := n.op.(*Device); ok && n.opErr == nil && d.Device == e.Author && d.Action == DeviceAdd && d.certValid() {
+	} else if m, ok := lineMember(n.op, e.Author); ok && n.opErr == nil {
+		if _, known := b.authorIdx[e.Author]; !known {
+			n.member = m // a rotated root's genesis or join (rootline.go)
+		}
+	} else if d, ok := n.op.(*Device); ok && n.opErr == nil && d.Added() == e.Author && d.Action == DeviceAdd && d.certValid() {
 		if _, known := b.authorIdx[e.Author]; !known {
 			n.member = d.Identity // a device's own add, its first event
 		}

@@ -227,6 +227,37 @@ var logVectorScenarios = map[string]struct {
 			"alice/phone!: task \"after the revocation\"",
 		},
 	},
+	"root-lines": {
+		comment: "Root lines (docs/devices.md §6.1, Genesis key 5, Join key 6) on the desk template: alice, whose root key was replaced twice (alice to alice/k2 to alice/k3), founds with the two replace certificates and is the founder by her member ID; bob joins; carol, replaced once, joins with hers; both write with their new keys; and the must-fail cases: mallory's join carrying carol's line (it ends at carol/k2, not at mallory), and tasks signed by alice's old keys.",
+		lines: []string{
+			"alice/k3: found desk line=alice/k2",
+			"i = alice/k3: invite researcher",
+			"bob: join i",
+			"j = alice/k3: invite researcher",
+			"carol/k2: join j line",
+			"sync",
+			"alice/k3: task \"from alice's newest key\"",
+			"carol/k2: task \"from carol's new key\"",
+			"k = alice/k3: invite researcher",
+			"sync",
+			"mallory!: join k lineof=carol/k2",
+			"alice!: task \"from alice's member ID key\"",
+			"alice/k2!: task \"from alice's middle key\"",
+		},
+	},
+	"device-lines": {
+		comment: "Device lines (docs/devices.md §6.2, Device key 13) on the desk template: alice's phone rotated its own key elsewhere (alice/phone to alice/phone2); the laptop adds it here with the phone's certificate and the replacement (the add's line); phone2 writes for alice; and the must-fail cases: a task by the phone's old key (revoked here by the line), and an add whose certificate is the tablet's with the phone's line (the line does not follow from the certified key).",
+		lines: []string{
+			"alice: found desk",
+			"i = alice: invite researcher",
+			"bob: join i",
+			"alice: device add alice/phone2 from=alice/phone",
+			"sync",
+			"alice/phone2: task \"from the phone's new key\"",
+			"alice/phone!: task \"from the phone's old key\"",
+			"alice!: device add alice/phone3 from=alice/phone forge=alice/tablet",
+		},
+	},
 	"key-siblings": {
 		comment: "Two concurrent rotations of the group key on the desk template (two generation 2s; the later in log order is current), then a generation 3 that chains the current one (Chain, Prev) and the other beside it (Siblings, keys.ChainSibling); and the must-fail cases: a sibling that is not a generation of the scope, and one not before the new generation (malformed).",
 		lines: []string{

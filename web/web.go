@@ -51,6 +51,9 @@ type Server struct {
 	loginHTML []byte // the login page, also shown to a browser without a session
 	mux       *http.ServeMux
 	routes    map[string]Access // by pattern
+
+	searchMu sync.Mutex
+	searches searches // full-text indexes, in memory (search.go)
 }
 
 // New makes the server for the UI at host (host:port, as browsers will
@@ -112,6 +115,9 @@ func New(host string, open func(context.Context) (*app.Node, error)) (*Server, e
 	route("POST /api/p/{p}/relays", NeedsSession, s.api(s.relays))
 	route("POST /api/p/{p}/members/{m}/roles", NeedsSession, s.api(s.roles))
 	route("POST /api/p/{p}/members/{m}/remove", NeedsSession, s.api(s.remove))
+	route("GET /api/p/{p}/succession", NeedsSession, s.api(s.succession))
+	route("POST /api/p/{p}/succession/claim", NeedsSession, s.api(s.successionClaim))
+	route("POST /api/p/{p}/succession/complete", NeedsSession, s.api(s.successionComplete))
 	route("GET /api/p/{p}/charter", NeedsSession, s.api(s.charter))
 	route("POST /api/p/{p}/charter", NeedsSession, s.api(s.amend))
 	route("GET /api/p/{p}/links", NeedsSession, s.api(s.links))
@@ -132,6 +138,10 @@ func New(host string, open func(context.Context) (*app.Node, error)) (*Server, e
 	route("POST /api/devices/approve", NeedsSession, s.api(s.deviceApprove))
 	route("POST /api/devices/accept", NeedsSession, s.api(s.deviceAccept))
 	route("POST /api/devices/{d}/revoke", NeedsSession, s.api(s.deviceRevoke))
+	route("GET /api/p/{p}/activity", NeedsSession, s.api(s.activityFeed))
+	route("GET /api/p/{p}/inbox", NeedsSession, s.api(s.inbox))
+	route("POST /api/p/{p}/inbox/seen", NeedsSession, s.api(s.inboxSeen))
+	route("GET /api/p/{p}/search", NeedsSession, s.api(s.search))
 	route("GET /api/templates", NeedsSession, s.api(func(*http.Request, *app.Node) (any, error) { return charter.TemplateNames(), nil }))
 	return s, nil
 }
@@ -193,7 +203,9 @@ func (s *Server) api(h func(r *http.Request, n *app.Node) (any, error)) http.Han
 			writeErr(w, status, err)
 			return
 		}
-		if r.Method == http.MethodPost {
+		if u, ok := v.(unchanged); ok {
+			v = u.v
+		} else if r.Method == http.MethodPost {
 			s.Notify()
 			if s.Changed != nil {
 				s.Changed()

@@ -106,6 +106,15 @@ func TestBrowserKnock(t *testing.T) {
 	run(etab, "check for requests", press("#requests-check"))
 	poll(etab, "Gus's request", `(e => e && e.querySelector("h3").textContent === "Gus" && e.querySelector(".message").textContent === `+strconv.Quote(msg)+` && e.textContent.includes("Sent "))(document.querySelector("#requests-list li.entry"))`)
 	poll(etab, "no markup of the request ran", `document.querySelector("#requests-list img, #requests-list b") === null && window.pwned === undefined`)
+	// Her inbox says a request waits, linked to the Profile view.
+	run(etab, "Erin's inbox", view("inbox"))
+	poll(etab, "the request in the inbox", `(a => a && a.textContent === "1 request to join waits for an answer: Gus" && a.getAttribute("href").endsWith("/profile"))(document.querySelector("#inbox-requests a"))`)
+	// (The Profile view reads the requests again when shown; the page
+	// counts those reads, so that the answer below is typed once the list
+	// is rebuilt, not into a list about to be.)
+	run(etab, "count the reads", chromedp.Evaluate[chromedp.Void](`(() => { window.reads = 0; window.reading = 0; const f = window.fetch; window.fetch = (u, o) => { if (!String(u).endsWith("/requests")) return f(u, o); window.reads++; window.reading++; return f(u, o).finally(() => window.reading--); }; })()`))
+	run(etab, "back to the profile", press("#inbox-requests a"))
+	poll(etab, "the Profile view, read again", `!document.querySelector("#profile").classList.contains("hidden") && window.reads >= 1 && window.reading === 0 && document.querySelector("#requests-list li.entry h3")?.textContent === "Gus"`)
 	run(etab, "as a researcher", chromedp.SetValue(css(`#requests-list select[name="role"]`), "researcher"),
 		chromedp.SendKeys(css(`#requests-list input[name="message"]`), "Welcome."), press(`#requests-list button[aria-label="Invite Gus"]`))
 	poll(etab, "the code went to Gus", `document.querySelector("#requests-list").textContent.includes("Invited: the invite code went to Gus") && document.querySelector("#notice").textContent.includes("Invited Gus as researcher")`)

@@ -122,6 +122,10 @@ func TestBrowserLinks(t *testing.T) {
 	run(btab, "Bea's board", view("board"))
 	poll(btab, "the received task, verified", `[...document.querySelectorAll(".card")].some(c => c.textContent.includes("Check the leaked memo") && c.querySelector(".origin-badge.verified")?.textContent === "from Night Desk · Verified")`)
 	poll(btab, "the board fits a phone", `document.documentElement.scrollWidth <= window.innerWidth`)
+	// Her inbox has it, though her own node received it.
+	run(btab, "Bea's inbox", view("inbox"))
+	poll(btab, "handed to Day Desk, in the inbox", `[...document.querySelectorAll("#inbox-list li")].some(li => li.textContent.includes("Handed to this pursuance") && li.querySelector("a")?.textContent === "Bea received 'Check the leaked memo' from a linked pursuance")`)
+	run(btab, "Bea's board", view("board"))
 	run(btab, "Bea opens it", clickCard("Check the leaked memo"))
 	poll(btab, "its origin", `document.querySelector("#d-origin").classList.contains("verified") && document.querySelector("#d-origin").textContent.startsWith("Verified: From Night Desk (role editor), sent by Alice") && document.querySelector("#d-body strong")?.textContent === "letterhead"`)
 	poll(btab, "no hand-off of a received task", `document.querySelector("#d-handoff").classList.contains("hidden")`)
@@ -230,6 +234,10 @@ func TestBrowserLinks(t *testing.T) {
 	run(atab, "open it", clickCard("A second lead"))
 	poll(atab, "its hand-off, invalid, with the reason", `document.querySelector("#d-handoffs").textContent.includes("To Day Desk: Invalid (invalidated by concurrent removal")`)
 	shot(atab, "handoff-invalid")
+	// Her activity feed shows the verdict on that event alone, with why.
+	run(atab, "Alice's activity", view("log"))
+	poll(atab, "the rejected hand-off, and why", `(ls => ls.some(li => li.textContent.startsWith("Bob handed a task off to a linked pursuance") && li.querySelector(".verdict")?.textContent.startsWith("Rejected: invalidated by concurrent removal")) && ls.filter(li => li.querySelector(".verdict")).length === 1)([...document.querySelectorAll("#feed li")])`)
+	run(atab, "back to the board", view("board"))
 	poll(btab, "the second task, invalid", `[...document.querySelectorAll(".card")].some(c => c.textContent.includes("A second lead") && c.querySelector(".origin-badge.invalid")?.textContent === "from Night Desk · Invalid")`)
 	run(btab, "Bea opens it", clickCard("A second lead"))
 	poll(btab, "invalid, with the reason", `document.querySelector("#d-origin").classList.contains("invalid") && document.querySelector("#d-origin").textContent.startsWith("Invalid: From Night Desk") && document.querySelector("#d-origin").textContent.includes("sent by Bob") && document.querySelector("#d-origin").textContent.includes("invalidated by concurrent removal")`)

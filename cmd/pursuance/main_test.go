@@ -19,6 +19,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/pursuance/pursuance/internal/cli"
+	"github.com/pursuance/pursuance/internal/testca"
 	"github.com/pursuance/pursuance/internal/tor/faketor"
 )
 
@@ -54,6 +55,9 @@ func TestScripts(t *testing.T) {
 			"node":    nodeCmd,
 			"athome":  athome,
 			"server":  serverCmd,
+			// eventually_test.go
+			"eventually": eventually,
+			"tlsca":      tlsCA,
 		},
 	})
 }
@@ -152,7 +156,7 @@ var scriptRelays sync.Map // map[string]*exec.Cmd, key: fmt.Sprint(ts) + name
 // and port, stop sends SIGTERM and waits for exit status 0.
 func relayCmd(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) < 2 {
-		ts.Fatalf("usage: relay start|kill|restart|stop NAME [--retention] [--directory]")
+		ts.Fatalf("usage: relay start|kill|restart|stop NAME [--retention] [--directory] [--tls]")
 	}
 	op, name := args[0], args[1]
 	var extra []string
@@ -164,6 +168,10 @@ func relayCmd(ts *testscript.TestScript, neg bool, args []string) {
 		case "--directory":
 			// List public profiles (docs/directory.md).
 			extra = append(extra, "--directory")
+		case "--tls":
+			// HTTPS with the certificate `tlsca` made in $WORK/tls.
+			dir := filepath.Join(ts.Getenv("WORK"), "tls")
+			extra = append(extra, "--tls-cert", filepath.Join(dir, "cert.pem"), "--tls-key", filepath.Join(dir, "key.pem"))
 		default:
 			ts.Fatalf("relay: unknown option %s", a)
 		}
@@ -173,7 +181,7 @@ func relayCmd(ts *testscript.TestScript, neg bool, args []string) {
 	case "start", "restart":
 		listen := "127.0.0.1:0"
 		if op == "restart" {
-			listen = strings.TrimPrefix(ts.Getenv(name), "http://")
+			listen = strings.TrimPrefix(strings.TrimPrefix(ts.Getenv(name), "http://"), "https://")
 		}
 		bin, err := exec.LookPath("pursuance")
 		ts.Check(err)
@@ -183,7 +191,7 @@ func relayCmd(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Check(cmd.Start())
 		r := bufio.NewReader(stderr)
 		line, err := r.ReadString('\n')
-		if err != nil || !strings.HasPrefix(line, "http://") {
+		if err != nil || !strings.HasPrefix(line, "http://") && !strings.HasPrefix(line, "https://") {
 			cmd.Process.Kill()
 			ts.Fatalf("relay %s did not start: %q %v", name, line, err)
 		}
@@ -212,6 +220,20 @@ func relayCmd(ts *testscript.TestScript, neg bool, args []string) {
 	default:
 		ts.Fatalf("usage: relay start|kill|restart|stop NAME")
 	}
+}
+
+// tlsca: a certificate authority made for the script, and a certificate
+// it signs for 127.0.0.1 and localhost: $WORK/tls/ca.pem, cert.pem and
+// key.pem (for `relay start NAME --tls`).
+func tlsCA(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 0 {
+		ts.Fatalf("usage: tlsca")
+	}
+	dir := filepath.Join(ts.Getenv("WORK"), "tls")
+	ts.Check(os.MkdirAll(dir, 0o700))
+	ca, err := testca.New()
+	ts.Check(err)
+	ts.Check(ca.WriteFiles(dir, "127.0.0.1", "localhost"))
 }
 
 // server html|silent NAME: a server on loopback that is not a relay,

@@ -42,7 +42,7 @@ func startRelay(t *testing.T, data string, args ...string) *relayProc {
 		t.Fatal(err)
 	}
 	line, err := bufio.NewReader(stderr).ReadString('\n')
-	if err != nil || !strings.HasPrefix(line, "http://") {
+	if err != nil || !strings.HasPrefix(line, "http://") && !strings.HasPrefix(line, "https://") {
 		cmd.Process.Kill()
 		t.Fatalf("relay did not print its URL: %q %v", line, err)
 	}

@@ -27,8 +27,10 @@ type RelayOptions struct {
 	Subscribers int     // live subscribers of the written topic, for fan-out latency
 	Rate        float64 // envelopes/s all writers together; 0: as fast as the relay takes them
 	Idle        int     // idle subscribers (one topic each), for the relay's memory
-	// Relay starts the relay under test and returns its URL, its process
-	// ID (0 if in this process) and how to stop it.
+	// Relay starts the relay under test and returns its URL (its fronts'
+	// URLs joined with commas, when it has several: writers and
+	// subscribers are spread over them), a process ID (0 if in this
+	// process) and how to stop it.
 	Relay func(ctx context.Context) (url string, pid int, stop func(), err error)
 	// Progress, when set, hears how it goes.
 	Progress func(string)
@@ -36,6 +38,8 @@ type RelayOptions struct {
 
 // RelayReport is what RunRelay measured.
 type RelayReport struct {
+	Store       string  `json:"store,omitempty"`
+	Fronts      int     `json:"fronts,omitempty"`
 	Envelopes   int     `json:"envelopes"`
 	Writers     int     `json:"writers"`
 	Batch       int     `json:"batch"`
@@ -65,6 +69,8 @@ func RunRelay(ctx context.Context, o RelayOptions) (*RelayReport, error) {
 		return nil, err
 	}
 	defer stop()
+	fronts := strings.Split(url, relay.FrontSeparator)
+	front := func(i int) string { return fronts[i%len(fronts)] }
 	k := keys.Key{Scope: keys.Scope{Pursuance: event.ID{0xbe}}, Gen: 1}
 	rand.Read(k.Seed[:])
 	topic, tkey, err := k.Topic()
@@ -83,7 +89,7 @@ func RunRelay(ctx context.Context, o RelayOptions) (*RelayReport, error) {
 		var t keys.Topic
 		binary.BigEndian.PutUint64(t[:], uint64(i)+1)
 		subsWG.Go(func() {
-			relay.NewClient(url, hc).Subscribe(sctx, t, 0, func([]relay.Entry) error { return nil })
+			relay.NewClient(front(i), hc).Subscribe(sctx, t, 0, func([]relay.Entry) error { return nil })
 		})
 	}
 	// Live subscribers of the topic written.
@@ -91,7 +97,7 @@ func RunRelay(ctx context.Context, o RelayOptions) (*RelayReport, error) {
 	var delivered atomic.Int64
 	for i := range o.Subscribers {
 		subsWG.Go(func() {
-			c := relay.NewClient(url, hc)
+			c := relay.NewClient(front(i), hc)
 			c.Subscribe(sctx, topic, 0, func(es []relay.Entry) error {
 				now := time.Now().UnixNano()
 				for _, e := range es {
@@ -106,7 +112,7 @@ func RunRelay(ctx context.Context, o RelayOptions) (*RelayReport, error) {
 	// A subscription is live once the relay counts it; wait for them.
 	if o.Idle+o.Subscribers > 0 {
 		say(fmt.Sprintf("connecting %d subscribers", o.Idle+o.Subscribers))
-		if err := waitSubscribers(ctx, hc, url, o.Idle+o.Subscribers); err != nil {
+		if err := waitSubscribers(ctx, hc, fronts, o.Idle+o.Subscribers); err != nil {
 			return nil, err
 		}
 	}
@@ -128,9 +134,9 @@ func RunRelay(ctx context.Context, o RelayOptions) (*RelayReport, error) {
 	start := time.Now()
 	errc := make(chan error, o.Writers)
 	var wg sync.WaitGroup
-	for range o.Writers {
+	for w := range o.Writers {
 		wg.Go(func() {
-			c := relay.NewClient(url, &http.Client{Transport: &http.Transport{}})
+			c := relay.NewClient(front(w), &http.Client{Transport: &http.Transport{}})
 			for {
 				n := int(next.Add(int64(o.Batch)))
 				first := n - o.Batch
@@ -192,10 +198,27 @@ func RunRelay(ctx context.Context, o RelayOptions) (*RelayReport, error) {
 	return rep, nil
 }
 
-// waitSubscribers polls the relay's metrics until n subscriptions are open.
-func waitSubscribers(ctx context.Context, hc *http.Client, url string, n int) error {
+// waitSubscribers polls the fronts' metrics until n subscriptions are
+// open in all.
+func waitSubscribers(ctx context.Context, hc *http.Client, fronts []string, n int) error {
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
+		if subscribers(hc, fronts) >= n {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("bench relay: %d subscribers did not all connect", n)
+}
+
+// subscribers sums the fronts' open subscriptions.
+func subscribers(hc *http.Client, fronts []string) int {
+	total := 0
+	for _, url := range fronts {
 		resp, err := hc.Get(url + "/metrics")
 		if err == nil {
 			var b strings.Builder
@@ -210,19 +233,13 @@ func waitSubscribers(ctx context.Context, hc *http.Client, url string, n int) er
 			resp.Body.Close()
 			for _, line := range strings.Split(b.String(), "\n") {
 				if v, ok := strings.CutPrefix(line, "pursuance_relay_subscribers "); ok {
-					if f, _ := strconv.ParseFloat(v, 64); int(f) >= n {
-						return nil
-					}
+					f, _ := strconv.ParseFloat(v, 64)
+					total += int(f)
 				}
 			}
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
 	}
-	return fmt.Errorf("bench relay: %d subscribers did not all connect", n)
+	return total
 }
 
 // rssMB reads a process's resident set size, in MB.

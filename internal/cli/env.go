@@ -78,6 +78,17 @@ type Env struct {
 	// parsed is set once the command line has parsed, so that Run can
 	// tell usage errors from runtime errors.
 	parsed bool
+	// served is set on the Env of a command the node runs for a client
+	// (nodeserve.go): its home is servedHome whatever the command line
+	// says, and it is never sent to a node again.
+	served     bool
+	servedHome string
+	// folds is shared by the nodes this Env opens: the served commands
+	// of one node share their folds (nodeserve.go).
+	folds *app.FoldCache
+	// onServe, when set, is told of the command server once it listens
+	// (tests).
+	onServe func(*commandServer)
 }
 
 // Terminal reads a passphrase from the user without echoing it.
@@ -109,6 +120,11 @@ func Main() int {
 // "pursuance: REASON"; a usage error (exit status 2) ends the line by
 // naming the help to read: "(see `pursuance help CMD`)".
 func Run(args []string, e *Env) int {
+	// While this home's node (or agent) runs, it runs the command
+	// (remote.go): no passphrase to derive, no log to fold.
+	if code, ok := e.viaNode(args); ok {
+		return code
+	}
 	root := NewRoot(e)
 	root.SetArgs(args)
 	root.SetIn(e.Stdin)
@@ -163,6 +179,9 @@ func (e *Env) printJSON(v any) error {
 // XDG_DATA_HOME or HOME, in that order, as an absolute path. It does not
 // create it.
 func (e *Env) Home() (string, error) {
+	if e.served {
+		return e.servedHome, nil
+	}
 	dir := e.home
 	if dir == "" {
 		dir = e.Getenv("PURSUANCE_HOME")

@@ -38,11 +38,12 @@ seen the replacement. The home's files stay encrypted under the first key
 (docs/keystore.md), so a thief who has this home's current keystore and its
 passphrase still has everything. Your safety fingerprint changes; tell the
 members you compared it with. If this home's node (pursuance up) is
-running, restart it. After a rotation this home cannot found or join new
-pursuances yet.
+running, restart it. New pursuances this home founds or joins afterwards
+carry the certificate of the rotation (docs/devices.md §6.1).
 
-On a linked device, only the member's KEM key rotates (the device's own key
-is replaced by revoking it and linking the home again).`,
+On a linked device (pursuance device), the device's own signing and KEM
+keys are replaced, certified by the old key, and the member's KEM key
+with them (sealed to your other devices); your member ID stays.`,
 		Example: `  pursuance id rotate
   pursuance id rotate --json`,
 		Args: noArgs,
@@ -70,23 +71,10 @@ is replaced by revoking it and linking the home again).`,
 			if err != nil {
 				return err
 			}
-			if dn.IsDevice() {
-				// A linked device: its keystore's KEM key is its own
-				// device key; the member's KEM key is kept beside it.
-				defer dn.Close()
-				left, err := dn.RotateMemberKEM(ctx)
-				if err != nil {
-					return err
-				}
-				for p, l := range left {
-					e.reportStale(l)
-					if !e.offline {
-						e.syncReport(dn.Sync(ctx, p, app.SyncOptions{Quick: true}))
-					}
-				}
-				fmt.Fprintln(e.Stderr, "New member KEM key, sealed to your other devices and published; keys sealed to the old one are rotated.")
-				return nil
-			}
+			// On a linked device the keystore holds the device's own
+			// signing and KEM keys: both are replaced, and the member's
+			// KEM key with them (docs/devices.md §6.2).
+			device, member := dn.IsDevice(), dn.Member()
 			dn.Close()
 			id, err := keystore.RotateSigning(home, pass, e.Rand)
 			if err != nil {
@@ -98,9 +86,6 @@ is replaced by revoking it and linking the home again).`,
 				os.Exit(3)
 			}
 			e.unlocked = id
-			pub := id.Public()
-			fp := identity.Fingerprint(id.Member(), pub.KEM)
-			fmt.Fprintf(e.Stderr, "New signing and KEM keys for %s; your member ID stays %s. Safety fingerprint now: %s (it changed: tell the members you compared it with).\n", pub.Name, id.Member(), fp)
 			// openNode publishes the replacement in every pursuance
 			// (finishRotation) before anything else; a crash before it
 			// is finished by the next command that opens the home.
@@ -111,6 +96,12 @@ is replaced by revoking it and linking the home again).`,
 			defer n.Close()
 			if n.RotationPending() {
 				return errors.New("the keystore holds the new key, but publishing its replacement stopped (the next command that opens this home finishes it)")
+			}
+			fp := n.MemberFingerprint()
+			if device {
+				fmt.Fprintf(e.Stderr, "New device key for %s (a device of member %s), and a new member KEM key sealed to your other devices. Safety fingerprint now: %s (it changed: tell the members you compared it with).\n", id.Name(), member, fp)
+			} else {
+				fmt.Fprintf(e.Stderr, "New signing and KEM keys for %s; your member ID stays %s. Safety fingerprint now: %s (it changed: tell the members you compared it with).\n", id.Name(), member, fp)
 			}
 			left := e.rotated
 			type done struct {
@@ -147,7 +138,7 @@ is replaced by revoking it and linking the home again).`,
 					ID          identity.PublicKey `json:"id"`
 					Fingerprint string             `json:"fingerprint"`
 					Pursuances  []done             `json:"pursuances"`
-				}{id.Member(), fp, out})
+				}{member, fp, out})
 			}
 			fmt.Fprintln(e.Stdout, fp)
 			return nil

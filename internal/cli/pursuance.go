@@ -25,7 +25,14 @@ roles and rules). You hold the charter's first role. The charter comes from
 a YAML file (--charter) or a built-in template (--template, default desk;
 see ` + "`pursuance templates`" + `). --name overrides the charter's name.
 
-Prints the pursuance ID.`,
+Prints the pursuance ID.
+
+On a linked device (pursuance device), the member's root home founds it:
+this asks the root through the device mailbox, with the charter and the
+relays (--relay, at least one); the root founds at its next sync (` + "`pursuance up`" + `
+there keeps syncing), and the pursuance reaches this device at its own
+next sync. Nothing is printed on stdout then (--json: "pursuance" null,
+"asked" true).`,
 		Example: `  pursuance create --name "Night Desk"
   pursuance create --name Cell --template collective
   pursuance create --name Ours --charter charter.yaml --json`,
@@ -56,6 +63,10 @@ Prints the pursuance ID.`,
 				return err
 			}
 			defer n.Close()
+			if n.IsDevice() {
+				// A linked device asks its root to found (docs/devices.md §8).
+				return e.askFound(cmd.Context(), n, c, relays)
+			}
 			id, err := n.Create(cmd.Context(), c)
 			if err != nil {
 				return err
@@ -261,4 +272,25 @@ func (e *Env) warnSameName(ctx context.Context, n *app.Node, p event.ID, name st
 		ids = append(ids, o.ID.Short())
 	}
 	fmt.Fprintf(e.Stderr, "warning: this home already has a pursuance named %q (%s): name them by ID prefix (this one is %s), or rename one with a charter amendment\n", name, strings.Join(ids, ", "), p.Short())
+}
+
+// askFound, on a linked device, asks the member's root to found a
+// pursuance under c (docs/devices.md §8) and posts the ask at once.
+func (e *Env) askFound(ctx context.Context, n *app.Node, c *charter.Charter, relays []string) error {
+	if err := n.AskFound(ctx, c, relays); err != nil {
+		return err
+	}
+	if !e.offline {
+		if _, err := n.PostDeviceMailbox(ctx); err != nil {
+			fmt.Fprintf(e.Stderr, "note: the ask did not reach the relays yet (%s); `pursuance sync` sends it\n", oneLine(err.Error()))
+		}
+	}
+	fmt.Fprintf(e.Stderr, "Asked your root home to found %q: it does at its next sync (`pursuance up` there keeps syncing); then this device takes the pursuance up at its own next sync.\n", c.Name)
+	if e.json {
+		return e.printJSON(struct {
+			Pursuance *event.ID `json:"pursuance"`
+			Asked     bool      `json:"asked"`
+		}{nil, true})
+	}
+	return nil
 }

@@ -27,6 +27,7 @@ import (
 type relayFile struct {
 	Listen         string  `yaml:"listen"`
 	Data           string  `yaml:"data"`
+	Store          string  `yaml:"store"`
 	ConnRate       float64 `yaml:"conn-rate"`
 	TopicRate      float64 `yaml:"topic-rate"`
 	MaxConnections int     `yaml:"max-connections"`
@@ -59,6 +60,15 @@ type relayFile struct {
 	Directory     bool    `yaml:"directory"`
 	KnockWork     int     `yaml:"knock-work"`
 	KnocksPerHour float64 `yaml:"knocks-per-hour"`
+
+	// TLS (docs/operating.md, "TLS"): certificate files, or ACME.
+	TLSCert       string   `yaml:"tls-cert"`
+	TLSKey        string   `yaml:"tls-key"`
+	ACMEDomains   []string `yaml:"acme-domain"`
+	ACMEEmail     string   `yaml:"acme-email"`
+	ACMECache     string   `yaml:"acme-cache"`
+	ACMEDirectory string   `yaml:"acme-directory"`
+	ACMEHTTP      string   `yaml:"acme-http"`
 }
 
 // relayGCPercent is the relay's GOGC unless the environment sets one: what
@@ -92,8 +102,8 @@ stderr; GET /healthz then answers 200. Operating it: docs/relay.md.`,
 				}
 				mergeRelayFile(cmd, &f, file)
 			}
-			if f.Data == "" {
-				return usageErrorf("missing --data DIR (where the relay keeps its envelopes)")
+			if err := resolveRelayStore(&f); err != nil {
+				return err
 			}
 			if f.OnionOnly {
 				if f.Listen != "" {
@@ -111,7 +121,7 @@ stderr; GET /healthz then answers 200. Operating it: docs/relay.md.`,
 				ConnsPerAddr: f.ConnsPerAddr, ReadsPerAddr: f.ReadsPerAddr, AppendsPerAddr: f.AppendsPerAddr, SubsPerAddr: f.SubsPerAddr,
 				NewTopicsPerHour: f.NewTopicsPerHour, MaxReads: f.MaxReads, AppendMemory: f.AppendMemory,
 				HubBytes: f.HubBytes, HubTopicBytes: f.HubTopicBytes,
-				TopicQuota: f.TopicQuota, StoreQuota: f.StoreQuota, MinFree: f.MinFree, DataDir: f.Data,
+				TopicQuota: f.TopicQuota, StoreQuota: f.StoreQuota, MinFree: f.MinFree, DataDir: f.storeDir(),
 				Directory: f.Directory, KnockWork: f.KnockWork, KnocksPerHour: f.KnocksPerHour}
 			for _, p := range f.TrustedProxies {
 				prefix, err := parsePrefix(p)
@@ -141,6 +151,13 @@ stderr; GET /healthz then answers 200. Operating it: docs/relay.md.`,
 			logger, err := relayLogger(e, f.LogFormat, f.LogLevel)
 			if err != nil {
 				return err
+			}
+			tlsConf, acmeHTTP, err := relayTLS(f, f.Data, logger)
+			if err != nil {
+				return err
+			}
+			if tlsConf != nil && f.Listen == "" {
+				return usageErrorf("TLS needs a clear-net listener (--listen); an onion service is encrypted by Tor already")
 			}
 			if os.Getenv("GOGC") == "" {
 				debug.SetGCPercent(relayGCPercent)
@@ -174,18 +191,39 @@ stderr; GET /healthz then answers 200. Operating it: docs/relay.md.`,
 					}
 				})
 			}
-			st, err := relay.OpenSQLite(ctx, filepath.Join(f.Data, "relay.db"))
+			if f.Data != "" {
+				lock, err := lockRelayData(f.Data)
+				if err != nil {
+					return err
+				}
+				defer lock.Close()
+			}
+			st, err := openRelayStore(ctx, f, cfg.Retention, logger)
 			if err != nil {
-				return fmt.Errorf("relay store in %s: %w", f.Data, err)
+				return err
 			}
 			defer st.Close()
 			var lns []net.Listener
+			scheme := "http"
 			if f.Listen != "" {
 				ln, err := net.Listen("tcp", f.Listen)
 				if err != nil {
 					return err
 				}
+				if tlsConf != nil {
+					ln, scheme = relay.TLSListener(ln, tlsConf), "https"
+				}
 				lns = append(lns, ln)
+			}
+			if acmeHTTP != nil && f.ACMEHTTP != "" {
+				stopACME, _, err := serveACMEHTTP(f.ACMEHTTP, acmeHTTP, logger)
+				if err != nil {
+					for _, l := range lns {
+						l.Close()
+					}
+					return err
+				}
+				defer stopACME()
 			}
 			target := ""
 			if torc != nil {
@@ -202,8 +240,9 @@ stderr; GET /healthz then answers 200. Operating it: docs/relay.md.`,
 			served := make(chan error, 1)
 			go func() { served <- srv.Serve(ctx, mergeListeners(lns...)) }()
 			if f.Listen != "" {
-				fmt.Fprintf(e.Stderr, "http://%s\n", lns[0].Addr())
-				logger.Info("relay ready", "url", "http://"+lns[0].Addr().String(), "data", f.Data, "protocol", relay.Version)
+				url := scheme + "://" + lns[0].Addr().String()
+				fmt.Fprintln(e.Stderr, url)
+				logger.Info("relay ready", "url", url, "data", f.Data, "protocol", relay.Version, "acme_domains", f.ACMEDomains)
 			}
 			if torc != nil {
 				onion, err := torc.Publish(ctx, filepath.Join(f.Data, "onion.key"), onionPort, target)
@@ -220,10 +259,12 @@ stderr; GET /healthz then answers 200. Operating it: docs/relay.md.`,
 			return err
 		},
 	}
+	cmd.AddCommand(newRelayBackupCmd(e), newRelayRestoreCmd(e), newRelayHealthCmd(e))
 	fl := cmd.Flags()
 	fl.StringVar(&config, "config", "", "read settings from `FILE` (YAML; flags override it)")
 	fl.StringVar(&f.Listen, "listen", "", "the `ADDR` to listen on (default 127.0.0.1:8765; port 0 picks one)")
-	fl.StringVar(&f.Data, "data", "", "the `DIR` to keep envelopes in")
+	fl.StringVar(&f.Data, "data", "", "the `DIR` to keep envelopes in (the SQLite store), and the onion service's key")
+	fl.StringVar(&f.Store, "store", "", "the relay's store: sqlite:DIR (the default, as --data DIR) or nats://HOST:PORT[,HOST:PORT…] (a NATS JetStream cluster; docs/relay.md)")
 	fl.Float64Var(&f.ConnRate, "conn-rate", 0, "envelopes/s one connection may append (default 20000)")
 	fl.Float64Var(&f.TopicRate, "topic-rate", 0, "envelopes/s one topic may take (default 50000)")
 	fl.IntVar(&f.MaxConnections, "max-connections", 0, "open connections at most (default 4096)")
@@ -253,6 +294,13 @@ stderr; GET /healthz then answers 200. Operating it: docs/relay.md.`,
 	fl.BoolVar(&f.Directory, "directory", false, "list the public profiles this relay holds in its directory (GET /directory?q=words; docs/directory.md)")
 	fl.IntVar(&f.KnockWork, "knock-work", 0, fmt.Sprintf("proof of work a join request needs, in bits (default %d; -1: none)", relay.DefaultKnockWork))
 	fl.Float64Var(&f.KnocksPerHour, "knocks-per-hour", 0, fmt.Sprintf("join requests one client address may send per hour (default %d)", relay.DefaultKnocksPerHour))
+	fl.StringVar(&f.TLSCert, "tls-cert", "", "serve HTTPS with the certificate chain in `FILE` (PEM; reloaded when it changes)")
+	fl.StringVar(&f.TLSKey, "tls-key", "", "the private key of --tls-cert, in `FILE` (PEM)")
+	fl.StringSliceVar(&f.ACMEDomains, "acme-domain", nil, "serve HTTPS with a certificate for `NAME` obtained and renewed by ACME (Let's Encrypt unless --acme-directory); repeat for more names")
+	fl.StringVar(&f.ACMEEmail, "acme-email", "", "with --acme-domain, the `ADDRESS` the certificate authority may write to about the certificates")
+	fl.StringVar(&f.ACMECache, "acme-cache", "", "with --acme-domain, where to keep the account key and certificates (`DIR`; default DATA/acme)")
+	fl.StringVar(&f.ACMEDirectory, "acme-directory", "", "with --acme-domain, the ACME directory `URL` of the certificate authority (default Let's Encrypt's)")
+	fl.StringVar(&f.ACMEHTTP, "acme-http", "", "with --acme-domain, also answer ACME HTTP-01 challenges on `ADDR` (port 80), redirecting other requests to https (default: TLS-ALPN-01 on --listen, which must then be port 443)")
 	return cmd
 }
 
@@ -260,6 +308,7 @@ stderr; GET /healthz then answers 200. Operating it: docs/relay.md.`,
 func mergeRelayFile(cmd *cobra.Command, f *relayFile, file relayFile) {
 	keep(cmd, "listen", &f.Listen, file.Listen)
 	keep(cmd, "data", &f.Data, file.Data)
+	keep(cmd, "store", &f.Store, file.Store)
 	keep(cmd, "conn-rate", &f.ConnRate, file.ConnRate)
 	keep(cmd, "topic-rate", &f.TopicRate, file.TopicRate)
 	keep(cmd, "max-connections", &f.MaxConnections, file.MaxConnections)
@@ -289,6 +338,13 @@ func mergeRelayFile(cmd *cobra.Command, f *relayFile, file relayFile) {
 	keep(cmd, "directory", &f.Directory, file.Directory)
 	keep(cmd, "knock-work", &f.KnockWork, file.KnockWork)
 	keep(cmd, "knocks-per-hour", &f.KnocksPerHour, file.KnocksPerHour)
+	keep(cmd, "tls-cert", &f.TLSCert, file.TLSCert)
+	keep(cmd, "tls-key", &f.TLSKey, file.TLSKey)
+	keep(cmd, "acme-domain", &f.ACMEDomains, file.ACMEDomains)
+	keep(cmd, "acme-email", &f.ACMEEmail, file.ACMEEmail)
+	keep(cmd, "acme-cache", &f.ACMECache, file.ACMECache)
+	keep(cmd, "acme-directory", &f.ACMEDirectory, file.ACMEDirectory)
+	keep(cmd, "acme-http", &f.ACMEHTTP, file.ACMEHTTP)
 }
 
 // keep sets *v to the file's value unless the flag was given.

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/pursuance/pursuance/internal/buildinfo"
 )
 
 // NewRoot returns the pursuance root command with every subcommand attached,
@@ -42,6 +44,9 @@ Start by creating your identity, then run your node:
 		// `pursuance completion bash|zsh|fish|powershell` prints a completion script.
 		CompletionOptions: cobra.CompletionOptions{HiddenDefaultCmd: false},
 	}
+	// --version prints what `pursuance version` does.
+	root.Version = versionLine(buildinfo.Get())
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErrorf("%v", err) })
 
 	pf := root.PersistentFlags()
@@ -85,6 +90,7 @@ Start by creating your identity, then run your node:
 		newExportCmd(e),
 		newImportCmd(e),
 		newUpCmd(e),
+		newAgentCmd(e),
 		newUICmd(e),
 		newRelayCmd(e),
 		newRelaysCmd(e),

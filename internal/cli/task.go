@@ -26,7 +26,7 @@ comments, and may be archived. TASK is a task ID or a unique prefix of it
 	}
 	cmd.AddCommand(newTaskAddCmd(e), newTaskListCmd(e), newTaskShowCmd(e), newTaskStatusCmd(e),
 		newTaskAssignCmd(e, true), newTaskAssignCmd(e, false), newTaskCommentCmd(e), newTaskEditCmd(e), newTaskArchiveCmd(e),
-		newTaskReportCmd(e))
+		newTaskReportCmd(e), newTaskSearchCmd(e))
 	return cmd
 }
 

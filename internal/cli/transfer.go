@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/pursuance/pursuance/activity"
 	"github.com/pursuance/pursuance/app"
 	"github.com/pursuance/pursuance/event"
 	"github.com/pursuance/pursuance/identity"
@@ -28,15 +29,27 @@ func newLogCmd(e *Env) *cobra.Command {
 					Seq    uint64             `json:"seq"`
 					Status string             `json:"status"`
 					Reason string             `json:"reason"`
+					// Time is the author's claimed time (RFC 3339, UTC),
+					// Target the task the event is about (absent if none),
+					// Text the event as a sentence (package activity).
+					Time   string    `json:"time"`
+					Target *event.ID `json:"target,omitempty"`
+					Text   string    `json:"text"`
 				}
 				log := s.Log()
+				d := activity.NewDescriber(s)
 				out := make([]entry, len(log))
 				for i, en := range log {
 					st := "accepted"
 					if !en.Accepted {
 						st = "rejected"
 					}
-					out[i] = entry{en.ID, en.Author, en.Kind.String(), en.Seq, st, en.Reason}
+					l := d.Describe(en)
+					out[i] = entry{en.ID, en.Author, en.Kind.String(), en.Seq, st, en.Reason,
+						time.UnixMilli(int64(en.Time)).UTC().Format(time.RFC3339), nil, l.Sentence}
+					if !l.Task.IsZero() {
+						out[i].Target = &l.Task
+					}
 				}
 				if e.json {
 					return e.printJSON(out)
@@ -51,6 +64,7 @@ func newLogCmd(e *Env) *cobra.Command {
 					if en.Note != "" {
 						fmt.Fprintf(&b, " (%s)", en.Note)
 					}
+					fmt.Fprintf(&b, "  %s", out[i].Text)
 					b.WriteByte('\n')
 				}
 				_, err := e.Stdout.Write(b.Bytes())

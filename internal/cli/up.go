@@ -23,6 +23,7 @@ import (
 	"github.com/pursuance/pursuance/app"
 	"github.com/pursuance/pursuance/identity"
 	"github.com/pursuance/pursuance/identity/keystore"
+	"github.com/pursuance/pursuance/internal/nodesock"
 	"github.com/pursuance/pursuance/internal/tor"
 	"github.com/pursuance/pursuance/relay"
 	"github.com/pursuance/pursuance/web"
@@ -183,6 +184,12 @@ elsewhere it says how to create one and fails.`,
 			}
 			if reusable(last.Relay, cmd.Flags().Changed("relay-listen")) && hostPort(last.Relay) != ln.Addr().String() {
 				log.Warn("the relay's address of the last run is taken; invite codes that named it do not reach this node", "addr", hostPort(last.Relay))
+			}
+			// Commands run meanwhile ask the node (remote.go).
+			if cs, err := e.serveCommands(ctx, home, nodesock.Node, e.unlocked, log); err != nil {
+				log.Warn("commands open the home themselves: the node's socket does not listen", "err", oneLine(err.Error()))
+			} else {
+				defer cs.shutdown()
 			}
 			watch := newWatcher(e.dialFunc())
 			defer watch.stop()

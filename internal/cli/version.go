@@ -2,44 +2,34 @@ package cli
 
 import (
 	"fmt"
-	"runtime"
-	"runtime/debug"
 
 	"github.com/spf13/cobra"
-)
 
-// version is the release version, set at build time with
-// -ldflags "-X github.com/pursuance/pursuance/internal/cli.version=v1.2.3".
-var version = "dev"
+	"github.com/pursuance/pursuance/internal/buildinfo"
+)
 
 func newVersionCmd(e *Env) *cobra.Command {
 	return &cobra.Command{
 		Use:     "version",
 		Short:   "Print the version of pursuance",
-		Example: "  pursuance version\n  pursuance version --json",
+		Example: "  pursuance version\n  pursuance version --json\n  pursuance --version",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			commit := ""
-			if info, ok := debug.ReadBuildInfo(); ok {
-				for _, s := range info.Settings {
-					if s.Key == "vcs.revision" {
-						commit = s.Value
-					}
-				}
-			}
+			in := buildinfo.Get()
 			if e.json {
-				return e.printJSON(struct {
-					Version string `json:"version"`
-					Go      string `json:"go"`
-					Commit  string `json:"commit,omitempty"`
-				}{version, runtime.Version(), commit})
+				return e.printJSON(in)
 			}
-			if commit != "" {
-				fmt.Fprintf(e.Stdout, "pursuance %s (%s, commit %.12s)\n", version, runtime.Version(), commit)
-			} else {
-				fmt.Fprintf(e.Stdout, "pursuance %s (%s)\n", version, runtime.Version())
-			}
+			fmt.Fprintln(e.Stdout, versionLine(in))
 			return nil
 		},
 	}
+}
+
+// versionLine is the human form of in, also what `pursuance --version`
+// prints.
+func versionLine(in buildinfo.Info) string {
+	if in.Commit != "" {
+		return fmt.Sprintf("pursuance %s (%s, commit %.12s)", in.Version, in.Go, in.Commit)
+	}
+	return fmt.Sprintf("pursuance %s (%s)", in.Version, in.Go)
 }

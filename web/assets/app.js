@@ -33,7 +33,7 @@ let detailOpener = null;
 let stopped = false;
 const stoppedMessage = "Your node stopped: run `pursuance up` to start it again.";
 function nodeStopped() {
-  if (stopped) return;
+  if (stopped || locked) return; // a 401 came: the node runs (a request that failed before it ends late)
   stopped = true;
   document.body.classList.add("stopped");
   $("#error").classList.add("hidden");
@@ -56,6 +56,8 @@ async function api(path, body) {
 function lockOut() {
   if (locked) return;
   locked = true;
+  stopped = false; // it answered
+  document.body.classList.remove("stopped");
   localStorage.removeItem("pursuance-token");
   document.body.classList.add("locked");
 }
@@ -212,9 +214,15 @@ async function refresh() {
     c.role + " claimed by " + c.claimant + (c.mine ? " (you)" : "") + ": " +
     (c.cancelled ? "cancelled, " + c.cancelled : "may complete from " + c.due.slice(0, 10) + " (" + c.claim.slice(0, 12) + ")"))) :
     [el("li", "none")]));
+  if (typeof loadSuccession === "function") await loadSuccession(); // succession.js
   if (!$("#log").classList.contains("hidden")) await loadLog();
   if (openTask) await openDetail(openTask, true);
+  for (const f of afterRefresh) f(); // inbox.js, activity.js, search.js
 }
+
+// afterRefresh are called after each refresh of the page's pursuance:
+// the modules that show more of it reload what they show.
+const afterRefresh = [];
 
 // The board shows at most pageSize cards per column, and "Show more"
 // adds as many again (colShown, per status, kept across live reloads): a

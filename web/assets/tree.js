@@ -48,8 +48,13 @@ function renderTree(tasks) {
       const row = el("div", undefined, "row");
       const title = el("span", t.title, "title");
       title.id = "tree-title-" + t.id;
-      li.setAttribute("aria-labelledby", title.id);
-      row.append(el("span", byParent.has(t.id) ? (collapsed.has(t.id) ? "▸" : "▾") : "", "twisty"), title, el("span", pretty(t.status), "st"));
+      // Named by what the row shows (the title, then the status; the
+      // twisty is aria-expanded's picture), so speech and sight agree.
+      const st = el("span", pretty(t.status), "st"), twisty = el("span", byParent.has(t.id) ? (collapsed.has(t.id) ? "▸" : "▾") : "", "twisty");
+      st.id = "tree-st-" + t.id;
+      twisty.setAttribute("aria-hidden", "true");
+      li.setAttribute("aria-labelledby", title.id + " " + st.id);
+      row.append(twisty, title, " ", st);
       row.onclick = (e) => { e.stopPropagation(); treeActive = t.id; if (e.target.classList.contains("twisty")) { toggle(t.id); return; } li.focus(); openDetail(t.id); };
       li.onfocus = (e) => { if (e.target !== li) return; treeActive = t.id; for (const x of document.querySelectorAll("#tree-list [role=treeitem]")) x.tabIndex = x === li ? 0 : -1; };
       li.onkeydown = async (e) => {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync"
 
 	"github.com/pursuance/pursuance/charter"
 	"github.com/pursuance/pursuance/event"
@@ -109,6 +110,9 @@ type builder struct {
 	linkKeys   map[event.ID]keys.LinkSecret // secrets of this pursuance's links this member holds
 
 	// Caches of what depends only on an event's body, kept across passes.
+	// cmu guards them, and unwrappers: reading a state fills them (State.Check
+	// judges an event), and requests read a state a node keeps at once.
+	cmu      *sync.Mutex
 	charters map[string]charterResult  // by charter wire bytes
 	publics  map[event.ID]publicResult // genesis and join events: the identity they publish
 	inners   map[event.ID]innerResult  // proposals: the op proposed
@@ -122,6 +126,7 @@ type builder struct {
 func newBuilder(pursuance event.ID, forks map[identity.PublicKey]uint64) *builder {
 	return &builder{
 		pursuance:    pursuance,
+		cmu:          new(sync.Mutex),
 		forks:        forks,
 		evForks:      maps.Clone(forks),
 		pos:          make(map[event.ID]int32),
@@ -524,31 +529,46 @@ type innerResult struct {
 
 // charterOf parses a charter's wire form, once per distinct charter.
 func (b *builder) charterOf(wire []byte) (*charter.Charter, error) {
-	if r, ok := b.charters[string(wire)]; ok {
+	b.cmu.Lock()
+	r, ok := b.charters[string(wire)]
+	b.cmu.Unlock()
+	if ok {
 		return r.c, r.err
 	}
 	c, err := charter.Unmarshal(wire)
+	b.cmu.Lock()
 	b.charters[string(wire)] = charterResult{c, err}
+	b.cmu.Unlock()
 	return c, err
 }
 
 // publicOf returns the identity a genesis or join event publishes, checked
 // (KEM binding signature included) once per event.
 func (b *builder) publicOf(n *node, name string, kem, binding []byte) (identity.Public, error) {
-	if r, ok := b.publics[n.e.ID()]; ok {
+	b.cmu.Lock()
+	r, ok := b.publics[n.e.ID()]
+	b.cmu.Unlock()
+	if ok {
 		return r.pub, r.err
 	}
 	pub, err := publicOf(n.e.Author, name, kem, binding)
+	b.cmu.Lock()
 	b.publics[n.e.ID()] = publicResult{pub, err}
+	b.cmu.Unlock()
 	return pub, err
 }
 
 // innerOf decodes the op a proposal proposes, once per proposal.
 func (b *builder) innerOf(id event.ID, p *Proposal) (Op, error) {
-	if r, ok := b.inners[id]; ok {
+	b.cmu.Lock()
+	r, ok := b.inners[id]
+	b.cmu.Unlock()
+	if ok {
 		return r.op, r.err
 	}
 	op, err := DecodeOp(p.Action, p.Body)
+	b.cmu.Lock()
 	b.inners[id] = innerResult{op, err}
+	b.cmu.Unlock()
 	return op, err
 }

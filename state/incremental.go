@@ -5,6 +5,7 @@ import (
 	"errors"
 	"maps"
 	"slices"
+	"sync"
 
 	"github.com/pursuance/pursuance/event"
 )
@@ -187,6 +188,8 @@ func mayRestrict(op Op) bool {
 func (b *builder) derive() *builder {
 	nb := newBuilder(b.pursuance, maps.Clone(b.evForks))
 	nb.secrets, nb.held, nb.linkKeys, nb.myKEMs = b.secrets, b.held, b.linkKeys, b.myKEMs
+	b.cmu.Lock()
+	defer b.cmu.Unlock()
 	nb.unwrappers = maps.Clone(b.unwrappers)
 	nb.charters = maps.Clone(b.charters)
 	nb.publics = maps.Clone(b.publics)
@@ -234,9 +237,12 @@ func (s *State) appendTasks(add []*event.Event) (_ *State, ok bool) {
 	for id, rs := range nb.taskRecs {
 		nb.taskRecs[id] = slices.Clip(rs)
 	}
+	nb.cmu = new(sync.Mutex)
+	old.cmu.Lock()
 	nb.unwrappers = maps.Clone(old.unwrappers)
 	nb.charters, nb.publics, nb.inners = maps.Clone(old.charters), maps.Clone(old.publics), maps.Clone(old.inners)
 	nb.embeds, nb.contents = maps.Clone(old.embeds), maps.Clone(old.contents)
+	old.cmu.Unlock()
 	var added []*node
 	for _, e := range add {
 		n, err := nb.add(e)

@@ -2,6 +2,7 @@ package state
 
 import (
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"sync/atomic"
@@ -178,5 +179,49 @@ func replica(t tb, w *world, reader *actor) func(map[event.ID]*event.Event) *Sta
 		reader.seen = have
 		defer func() { reader.seen = seen }()
 		return w.buildFor(reader)
+	}
+}
+
+// A state a node keeps is read by many requests at once, while a round
+// extends it: State.Check (which fills the caches of what events' bodies
+// decode to: each join checked adds its newcomer's identity) from several
+// goroutines and Extend at the same time must not race (run under -race;
+// without the caches' lock it reports the race).
+func TestKeptStateConcurrentReads(t *testing.T) {
+	w := newWorld(t, 3)
+	w.do("", "alice", false, []string{"found", "desk"})
+	w.do("inv", "alice", false, []string{"invite", "researcher"})
+	base := map[event.ID]*event.Event{}
+	for id, e := range w.all {
+		base[id] = e
+	}
+	var joins []*event.Event
+	for i := range 16 {
+		w.do("", fmt.Sprintf("m%d", i), false, []string{"join", "inv"})
+	}
+	for id, e := range w.all {
+		if base[id] == nil {
+			joins = append(joins, e)
+		}
+	}
+	s := buildFrom(t, w.pursue, base)
+	done := make(chan struct{})
+	for g := range 3 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range joins {
+				if err := s.Check(joins[(i*(g+1))%len(joins)]); err != nil {
+					t.Errorf("check: %v", err)
+				}
+			}
+		}()
+	}
+	for _, j := range joins {
+		if _, err := s.Extend([]*event.Event{j}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 3 {
+		<-done
 	}
 }

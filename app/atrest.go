@@ -95,7 +95,7 @@ func migrateSecretNames(home string, k homeKeys) error {
 	if err != nil {
 		return err
 	}
-	n := &Node{keys: k}
+	n := &Node{keys: k, folds: new(foldCache)}
 	renamed := false
 	for _, e := range ents {
 		p, err := event.ParseID(e.Name())

@@ -49,8 +49,10 @@ func (n *Node) Prepare(ctx context.Context, p event.ID) error {
 // A Node keeps the last state it folded of each pursuance, with what it
 // was folded from (foldKey): State returns it again while the store holds
 // the same log and the member the same secrets, so that the steps of one
-// command, sync round or web request (each opening its own Node) share one
-// fold instead of each folding the log again.
+// command, sync round or web request share one fold instead of each
+// folding the log again. The cache is the home's in this process (kept):
+// every Node opened on the home shares it, and a state kept is extended
+// with the events stored since rather than folded again (extend).
 type foldCache struct {
 	mu sync.Mutex
 	by map[event.ID]*folded
@@ -143,6 +145,17 @@ func (c *foldCache) cached(p event.ID, key foldKey, own bool) *state.State {
 	return f.s
 }
 
+// latest returns the state kept of p, whatever it was folded from, and
+// its key.
+func (c *foldCache) latest(p event.ID) (*state.State, foldKey) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if f := c.by[p]; f != nil {
+		return f.s, f.key
+	}
+	return nil, foldKey{}
+}
+
 // keyOf returns the foldKey of the state kept of p, if any.
 func (c *foldCache) keyOf(p event.ID) (foldKey, bool) {
 	c.mu.Lock()
@@ -206,7 +219,8 @@ func taskKind(k event.Kind) bool {
 
 // fold folds p's log from the store, or returns the state already folded
 // from the same log and secrets (own: or lacking only this node's plain
-// writes since).
+// writes since), or that state extended with the events stored since
+// (docs/fold.md).
 func (n *Node) fold(ctx context.Context, p event.ID, own bool) (*state.State, error) {
 	key, ev, err := n.foldKey(ctx, p)
 	if err != nil {
@@ -214,6 +228,9 @@ func (n *Node) fold(ctx context.Context, p event.ID, own bool) (*state.State, er
 	}
 	if s := n.folds.cached(p, key, own); s != nil {
 		return s, nil
+	}
+	if s, err := n.extend(ctx, p, key); err != nil || s != nil {
+		return s, err
 	}
 	folds.Add(1)
 	if n.owner().holding.Load() {
@@ -236,6 +253,132 @@ func (n *Node) fold(ctx context.Context, p event.ID, own bool) (*state.State, er
 	}
 	n.folds.keep(p, s, key)
 	return s, nil
+}
+
+// extend returns the state kept of p extended with the events stored
+// since it was folded, when the log is all that changed (the evidence, the
+// member's secrets and KEM keys are those it was folded with) and the new
+// events are few enough to read one by one; nil when a full fold is due.
+func (n *Node) extend(ctx context.Context, p event.ID, key foldKey) (*state.State, error) {
+	base, bkey := n.folds.latest(p)
+	if base == nil || bkey.evidence != key.evidence || bkey.secrets != key.secrets || bkey.kems != key.kems ||
+		key.count <= base.Len() || key.count-base.Len() > maxExtend {
+		return nil, nil
+	}
+	evs, err := n.storedSince(ctx, p, base, key.count-base.Len())
+	if err != nil || evs == nil {
+		return nil, err
+	}
+	s, err := base.Extend(evs)
+	if errors.Is(err, state.ErrRefold) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	extends.Add(1)
+	n.folds.keep(p, s, key)
+	return s, nil
+}
+
+// maxExtend bounds the events a state is extended with, read one by one
+// from the store; past it, a full fold (one streaming read of the log) is
+// cheaper.
+const maxExtend = 20_000
+
+// extends counts the states extended instead of folded (Extends).
+var extends atomic.Int64
+
+// Extends returns how many times this process extended a state it kept
+// with the events stored since, instead of folding the log again.
+func Extends() int64 { return extends.Load() }
+
+// storedSince returns the events of p the store holds that s lacks, want
+// of them, found from the store's heads back through the links to what s
+// has; nil when the store does not hold exactly want such events (then a
+// full fold is due).
+func (n *Node) storedSince(ctx context.Context, p event.ID, s *state.State, want int) ([]*event.Event, error) {
+	heads, err := n.st.Heads(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	var out []*event.Event
+	seen := map[event.ID]bool{}
+	stack := heads
+	for len(stack) > 0 {
+		id := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if id.IsZero() || seen[id] {
+			continue
+		}
+		seen[id] = true
+		if _, ok := s.Entry(id); ok {
+			continue
+		}
+		if len(out) == want {
+			return nil, nil
+		}
+		e, err := n.st.Get(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+		stack = append(stack, e.Parents...)
+		stack = append(stack, e.Backlink)
+	}
+	if len(out) != want {
+		return nil, nil
+	}
+	return out, nil
+}
+
+// kept holds, per home, the fold cache every Node of that home opened by
+// this process shares: a node that keeps running (`pursuance up`) serves
+// its web requests, each opening its own Node, from the states kept, and
+// extends them with what is stored meanwhile instead of folding again.
+var kept struct {
+	sync.Mutex
+	by    map[string]*foldCache
+	order []string // homes, least recently opened first
+}
+
+// maxKeptHomes bounds the homes whose states a process keeps (tests open
+// many).
+const maxKeptHomes = 4
+
+// keptFor returns the fold cache of home, shared by the process.
+func keptFor(home string) *foldCache {
+	if abs, err := filepath.Abs(home); err == nil {
+		home = abs
+	}
+	kept.Lock()
+	defer kept.Unlock()
+	if kept.by == nil {
+		kept.by = map[string]*foldCache{}
+	}
+	kept.order = slices.DeleteFunc(kept.order, func(h string) bool { return h == home })
+	kept.order = append(kept.order, home)
+	c := kept.by[home]
+	if c == nil {
+		c = new(foldCache)
+		kept.by[home] = c
+	}
+	for len(kept.order) > maxKeptHomes {
+		delete(kept.by, kept.order[0])
+		kept.order = kept.order[1:]
+	}
+	return c
+}
+
+// ForgetStates forgets every state this process keeps, as a new process
+// starts with none: tests of what one command costs (each command being a
+// process of its own) call it first.
+func ForgetStates() {
+	kept.Lock()
+	defer kept.Unlock()
+	for _, c := range kept.by {
+		c.reset()
+	}
 }
 
 // syncState is State for Sync's plumbing (relay list, key generations,

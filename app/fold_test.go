@@ -73,27 +73,55 @@ func TestSyncRoundFolds(t *testing.T) {
 		t.Cleanup(func() { n.Close() })
 		return member{n, m.id}
 	}
+	// A new process (a command, a cron job) keeps nothing yet.
 	alice = fresh(alice)
+	ForgetStates()
 	if n, _ := round(alice); n != 1 {
 		t.Errorf("a round with nothing new folded %d times, want 1", n)
 	}
-	// Bob writes task events.
-	for i := range 3 {
-		do(t, bob, p, &state.TaskCreate{Title: "From Bob " + string(rune('A'+i))})
-	}
-	if _, err := bob.Sync(ctx, p, SyncOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	// A process that keeps the home's states (up): a Node opened for the
+	// next round finds it folded.
 	alice = fresh(alice)
+	if n, _ := round(alice); n != 0 {
+		t.Errorf("a round with nothing new, the state kept, folded %d times, want 0", n)
+	}
+	// Bob writes task events.
+	bobWrites := func(from rune) {
+		t.Helper()
+		for i := range 3 {
+			do(t, bob, p, &state.TaskCreate{Title: "From Bob " + string(from+rune(i))})
+		}
+		if _, err := bob.Sync(ctx, p, SyncOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bobWrites('A')
+	alice = fresh(alice)
+	ForgetStates()
 	if n, res := round(alice); n > 2 || res.Received != 3 {
 		t.Errorf("a round taking in 3 events folded %d times (want at most 2), received %d", n, res.Received)
+	}
+	// Kept: the state is extended with the 3 events, not folded again.
+	bobWrites('D')
+	alice = fresh(alice)
+	ext := Extends()
+	if n, res := round(alice); n != 0 || res.Received != 3 || Extends() == ext {
+		t.Errorf("a round taking in 3 events, the state kept, folded %d times (want 0), extended it %d times (want some), received %d",
+			n, Extends()-ext, res.Received)
 	}
 	// Alice writes; the round after it on the same Node sends it on the
 	// state the write folded.
 	alice = fresh(alice)
+	ForgetStates()
 	before := Folds()
 	do(t, alice, p, &state.TaskCreate{Title: "From Alice"})
 	if _, res := round(alice); Folds()-before != 1 || res.Sent == 0 {
 		t.Errorf("a write and the round sending it folded %d times, want 1 (sent %d)", Folds()-before, res.Sent)
+	}
+	alice = fresh(alice)
+	before = Folds()
+	do(t, alice, p, &state.TaskCreate{Title: "From Alice, kept"})
+	if _, res := round(alice); Folds()-before != 0 || res.Sent == 0 {
+		t.Errorf("a write and the round sending it, the state kept, folded %d times, want 0 (sent %d)", Folds()-before, res.Sent)
 	}
 }

@@ -13,11 +13,12 @@ type FoldCache struct{ c foldCache }
 // NewFoldCache returns an empty FoldCache.
 func NewFoldCache() *FoldCache { return new(FoldCache) }
 
-// cache is the foldCache of a Node opened with f: f's own, or a new one
-// for a Node alone (f nil).
-func (f *FoldCache) cache() *foldCache {
+// cache is the foldCache of a Node of home opened with f: f's own, or
+// (f nil) the one this process keeps for home, which every Node of the
+// home opened without a FoldCache shares (keptFor, docs/fold.md).
+func (f *FoldCache) cache(home string) *foldCache {
 	if f == nil {
-		return new(foldCache)
+		return keptFor(home)
 	}
 	return &f.c
 }

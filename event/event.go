@@ -107,6 +107,15 @@ func (e *Event) AppendEncode(b []byte) []byte {
 	return appendBytes(b, e.body)
 }
 
+// Skeleton returns a copy of the event's parsed header and ID alone, for
+// a fold that keeps every event of a log (state.Builder): no body, no
+// header bytes, no signature, so that it keeps nothing of the buffer
+// Decode read them into. It cannot be encoded, verified or sent: Encode
+// gives what Decode rejects, VerifySignature fails.
+func (e *Event) Skeleton() *Event {
+	return &Event{Header: e.Header, id: e.id}
+}
+
 // Decode parses the wire form of one event. It checks the encoding (strict,
 // canonical, within limits, nothing trailing) and computes the ID; it does
 // not check the rules (StaticValidate), the signature (VerifySignature) or

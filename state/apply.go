@@ -191,7 +191,7 @@ func (b *builder) applyAuth(a *authState, n *node, record bool) {
 		// (n.invite). The state being folded may lack it: an invite
 		// carried by a quorum in the joiner's view may not be carried yet
 		// in log order.
-		role, inviter := n.invite.op.Role, n.invite.author
+		role, inviter := n.inviteUsed().op.Role, n.inviteUsed().author
 		if inv := a.invites[op.Invite]; inv != nil {
 			inv.used++
 			role, inviter = inv.op.Role, inv.author

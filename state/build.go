@@ -2,7 +2,9 @@ package state
 
 import (
 	"fmt"
+	"maps"
 	"slices"
+	"sync"
 
 	"github.com/pursuance/pursuance/charter"
 	"github.com/pursuance/pursuance/event"
@@ -21,15 +23,16 @@ type node struct {
 	// Decided by the latest pass.
 	accepted bool
 	reason   string
-	exec     Op          // for an approval: the proposal it carried
-	execNote string      // for an approval: why the proposal it completed failed
-	vis      []string    // for a task-create: its visibility, settled at its parents
-	invite   inviteState // for a join: the invite as its parents saw it
-	inert    string      // for an accepted event that has no effect: why (a move that would close a cycle)
+	exec     Op           // for an approval: the proposal it carried
+	execNote string       // for an approval: why the proposal it completed failed
+	vis      []string     // for a task-create: its visibility, settled at its parents
+	invite   *inviteState // for a join: the invite as its parents saw it (a copy)
+	inert    string       // for an accepted event that has no effect: why (a move that would close a cycle)
 	restrict *restriction
 	sealed   *TaskSealed // set when op was opened from a task-sealed body
 	kems     []event.ID  // for a key-update: each box's member's KEMSince at its parents
 	outsider bool        // its author had signed no genesis or join up to it: it can never be accepted
+	body     bool        // the event came with its body (e is kept without it)
 	sendRole string      // for a hand-off: the link's role its author held at its parents
 
 	// member is the member the event speaks for: its author's, when the
@@ -59,6 +62,7 @@ func (r restriction) member() bool { return r.invite.IsZero() && r.link.IsZero()
 type builder struct {
 	pursuance event.ID
 	forks     map[identity.PublicKey]uint64
+	evForks   map[identity.PublicKey]uint64 // forks the evidence named, before any event was added
 
 	nodes     []*node
 	pos       map[event.ID]int32
@@ -106,6 +110,9 @@ type builder struct {
 	linkKeys   map[event.ID]keys.LinkSecret // secrets of this pursuance's links this member holds
 
 	// Caches of what depends only on an event's body, kept across passes.
+	// cmu guards them, and unwrappers: reading a state fills them (State.Check
+	// judges an event), and requests read a state a node keeps at once.
+	cmu      *sync.Mutex
 	charters map[string]charterResult  // by charter wire bytes
 	publics  map[event.ID]publicResult // genesis and join events: the identity they publish
 	inners   map[event.ID]innerResult  // proposals: the op proposed
@@ -119,7 +126,9 @@ type builder struct {
 func newBuilder(pursuance event.ID, forks map[identity.PublicKey]uint64) *builder {
 	return &builder{
 		pursuance:    pursuance,
+		cmu:          new(sync.Mutex),
 		forks:        forks,
+		evForks:      maps.Clone(forks),
 		pos:          make(map[event.ID]int32),
 		authorIdx:    make(map[identity.PublicKey]uint32),
 		pinned:       make(map[int32]restriction),
@@ -215,14 +224,38 @@ func (b *builder) add(e *event.Event) (*node, error) {
 			return nil, fmt.Errorf("state: event %s out of log order", e.ID().Short())
 		}
 	}
+	for _, l := range append(slices.Clip(e.Parents), e.Backlink) {
+		if _, ok := b.pos[l]; !ok && !l.IsZero() {
+			return nil, fmt.Errorf("state: event %s links to %s, which is not in the log", e.ID().Short(), l.Short())
+		}
+	}
 	var op Op
 	var opErr error
-	if e.HasBody() {
+	body := e.HasBody()
+	if body {
 		op, opErr = DecodeOp(e.Kind, e.Body())
+		// The op decoded is all the fold reads of the body from here
+		// on: the state keeps the event without it (docs/fold.md).
+		e = e.Skeleton()
 	} else {
 		opErr = fmt.Errorf("body not available")
 	}
-	if d, ok := op.(*Device); ok && opErr == nil {
+	n := b.place(e, op, opErr, nil, nil)
+	n.body = body
+	return n, nil
+}
+
+// place appends e, its body decoded as op (or not, opErr), to the node
+// list. sealed, when set, is the task-sealed body op was opened from: the
+// node is placed as that body and keeps op opened. vv, when set, is e's
+// version vector, computed already under the same author indices (an
+// extension of a state reuses its nodes': incremental.go).
+func (b *builder) place(e *event.Event, op Op, opErr error, sealed *TaskSealed, vv []uint64) *node {
+	raw := op
+	if sealed != nil {
+		raw = sealed
+	}
+	if d, ok := raw.(*Device); ok && opErr == nil {
 		b.claimDevice(d)
 	}
 	if opErr == nil {
@@ -251,27 +284,15 @@ func (b *builder) add(e *event.Event) (*node, error) {
 	} else {
 		n.outsider = !b.entered[idx]
 	}
-	n.vv = make([]uint64, len(b.authors))
-	links := e.Parents
-	if !e.Backlink.IsZero() {
-		links = append(slices.Clip(links), e.Backlink)
+	if n.vv = vv; vv == nil {
+		n.vv = b.versionVector(e, idx)
 	}
-	for _, l := range links {
-		p, ok := b.pos[l]
-		if !ok {
-			return nil, fmt.Errorf("state: event %s links to %s, which is not in the log", e.ID().Short(), l.Short())
-		}
-		for i, s := range b.nodes[p].vv {
-			n.vv[i] = max(n.vv[i], s)
-		}
-	}
-	n.vv[idx] = max(n.vv[idx], e.Seq)
 	p := int32(len(b.nodes))
-	if n.opErr == nil && usesLink(n.op) {
-		l := linkOf(n.op)
+	if n.opErr == nil && usesLink(raw) {
+		l := linkOf(raw)
 		b.linkUsers[l] = append(b.linkUsers[l], p)
 	}
-	for _, d := range deviceBoxes(n.op) {
+	for _, d := range deviceBoxes(raw) {
 		b.boxedTo[d.Device] = append(b.boxedTo[d.Device], p)
 	}
 	b.nodes = append(b.nodes, n)
@@ -282,7 +303,36 @@ func (b *builder) add(e *event.Event) (*node, error) {
 		t = max(t, b.timeUpTo[idx][k-1])
 	}
 	b.timeUpTo[idx] = append(b.timeUpTo[idx], t)
-	return n, nil
+	if sealed != nil {
+		n.sealed = sealed
+	}
+	return n
+}
+
+// versionVector computes the version vector of e, by author index idx,
+// from its links' (which the store's order puts before it, and the
+// caller checked are in the log).
+func (b *builder) versionVector(e *event.Event, idx uint32) []uint64 {
+	vv := make([]uint64, len(b.authors))
+	links := e.Parents
+	if !e.Backlink.IsZero() {
+		links = append(slices.Clip(links), e.Backlink)
+	}
+	for _, l := range links {
+		for i, s := range b.nodes[b.pos[l]].vv {
+			vv[i] = max(vv[i], s)
+		}
+	}
+	vv[idx] = max(vv[idx], e.Seq)
+	return vv
+}
+
+// inviteUsed returns the invite a join was judged against (zero if none).
+func (n *node) inviteUsed() inviteState {
+	if n.invite == nil {
+		return inviteState{}
+	}
+	return *n.invite
 }
 
 // seen returns the highest seq of author index i in n's causal past.
@@ -385,6 +435,14 @@ func (b *builder) hasEarlierConcurrent(p int32) bool {
 
 // pass folds every node once, in log order.
 func (b *builder) pass() {
+	b.startPass()
+	for p, n := range b.nodes {
+		b.step(int32(p), n)
+	}
+}
+
+// startPass resets what a pass folds into, for the pinned restrictions.
+func (b *builder) startPass() {
 	b.auth = newAuthState()
 	b.tasks = make(map[event.ID]*Task)
 	b.taskRecs = make(map[event.ID][]int32)
@@ -427,14 +485,11 @@ func (b *builder) pass() {
 	for _, ps := range b.devPinnedBy {
 		slices.Sort(ps)
 	}
-	for p, n := range b.nodes {
-		b.step(int32(p), n)
-	}
 }
 
 // step decides one node and, if accepted, applies it.
 func (b *builder) step(p int32, n *node) {
-	n.exec, n.execNote, n.vis, n.inert, n.restrict, n.invite, n.kems, n.sendRole = nil, "", nil, "", nil, inviteState{}, nil, ""
+	n.exec, n.execNote, n.vis, n.inert, n.restrict, n.invite, n.kems, n.sendRole = nil, "", nil, "", nil, nil, nil, ""
 	n.revokes = nil
 	if err := b.decide(p, n); err != nil {
 		n.accepted, n.reason = false, err.Error()
@@ -474,31 +529,46 @@ type innerResult struct {
 
 // charterOf parses a charter's wire form, once per distinct charter.
 func (b *builder) charterOf(wire []byte) (*charter.Charter, error) {
-	if r, ok := b.charters[string(wire)]; ok {
+	b.cmu.Lock()
+	r, ok := b.charters[string(wire)]
+	b.cmu.Unlock()
+	if ok {
 		return r.c, r.err
 	}
 	c, err := charter.Unmarshal(wire)
+	b.cmu.Lock()
 	b.charters[string(wire)] = charterResult{c, err}
+	b.cmu.Unlock()
 	return c, err
 }
 
 // publicOf returns the identity a genesis or join event publishes, checked
 // (KEM binding signature included) once per event.
 func (b *builder) publicOf(n *node, name string, kem, binding []byte) (identity.Public, error) {
-	if r, ok := b.publics[n.e.ID()]; ok {
+	b.cmu.Lock()
+	r, ok := b.publics[n.e.ID()]
+	b.cmu.Unlock()
+	if ok {
 		return r.pub, r.err
 	}
 	pub, err := publicOf(n.e.Author, name, kem, binding)
+	b.cmu.Lock()
 	b.publics[n.e.ID()] = publicResult{pub, err}
+	b.cmu.Unlock()
 	return pub, err
 }
 
 // innerOf decodes the op a proposal proposes, once per proposal.
 func (b *builder) innerOf(id event.ID, p *Proposal) (Op, error) {
-	if r, ok := b.inners[id]; ok {
+	b.cmu.Lock()
+	r, ok := b.inners[id]
+	b.cmu.Unlock()
+	if ok {
 		return r.op, r.err
 	}
 	op, err := DecodeOp(p.Action, p.Body)
+	b.cmu.Lock()
 	b.inners[id] = innerResult{op, err}
+	b.cmu.Unlock()
 	return op, err
 }

@@ -505,7 +505,8 @@ func (b *builder) checkJoin(a *authState, n *node, j *Join) error {
 	if w, saw := b.expiryWitness(a, n, inv.op.Expires); w != nil && saw {
 		return b.expiredReason(a, j.Invite, w, true)
 	}
-	n.invite = *inv
+	iv := *inv
+	n.invite = &iv
 	if !inv.op.Key.Verify(JoinMessage(b.pursuance, j.Invite, n.member), j.Proof) {
 		return errors.New("the invite proof does not verify")
 	}
@@ -537,7 +538,7 @@ func (b *builder) strongRemove(p int32, n *node, v view, roles []string) error {
 		}
 		// An expiry that a member observed before the join reached it
 		// closes the invite to the join as a revocation would (expiry.go).
-		if w, saw := b.expiryWitness(v.auth, n, n.invite.op.Expires); w != nil {
+		if w, saw := b.expiryWitness(v.auth, n, n.inviteUsed().op.Expires); w != nil {
 			return b.expiredReason(v.auth, j.Invite, w, saw)
 		}
 	}

@@ -244,14 +244,19 @@ type embedded struct {
 // receive names.
 func (b *builder) embeddedOf(n *node, r *LinkReceive) embedded {
 	id := n.e.ID()
-	if x, ok := b.embeds[id]; ok {
+	b.cmu.Lock()
+	x, ok := b.embeds[id]
+	b.cmu.Unlock()
+	if ok {
 		return x
 	}
-	x := decodeEmbedded(r)
+	x = decodeEmbedded(r)
+	b.cmu.Lock()
 	if b.embeds == nil {
 		b.embeds = make(map[event.ID]embedded)
 	}
 	b.embeds[id] = x
+	b.cmu.Unlock()
 	return x
 }
 
@@ -464,7 +469,10 @@ func (b *builder) newReceivedTask(n *node, x embedded, vis []string) *Task {
 // this member holds it; once per hand-off.
 func (b *builder) handoffContent(e *event.Event, h *Handoff) (HandoffContent, bool) {
 	id := e.ID()
-	if c, ok := b.contents[id]; ok {
+	b.cmu.Lock()
+	c, ok := b.contents[id]
+	b.cmu.Unlock()
+	if ok {
 		return c.c, c.ok
 	}
 	var r struct {
@@ -474,6 +482,7 @@ func (b *builder) handoffContent(e *event.Event, h *Handoff) (HandoffContent, bo
 	if s, held := b.linkKeys[h.Link]; held {
 		r.c, r.ok = OpenHandoff(s, e, h)
 	}
+	b.cmu.Lock()
 	if b.contents == nil {
 		b.contents = make(map[event.ID]struct {
 			c  HandoffContent
@@ -481,6 +490,7 @@ func (b *builder) handoffContent(e *event.Event, h *Handoff) (HandoffContent, bo
 		})
 	}
 	b.contents[id] = r
+	b.cmu.Unlock()
 	return r.c, r.ok
 }
 
@@ -754,7 +764,10 @@ func (s *State) Receipts(handoff event.ID) []Entry {
 		if _, ok := n.op.(*LinkReceive); ok && n.accepted {
 			// Every accepted receive was decided, so its hand-off is in
 			// the cache: reading it writes nothing.
-			if x, ok := s.b.embeds[n.e.ID()]; ok && x.err == nil && x.ev.ID() == handoff {
+			s.b.cmu.Lock()
+			x, ok := s.b.embeds[n.e.ID()]
+			s.b.cmu.Unlock()
+			if ok && x.err == nil && x.ev.ID() == handoff {
 				out = append(out, s.entry(n))
 			}
 		}
@@ -769,7 +782,7 @@ func (s *State) Receipts(handoff event.ID) []Entry {
 func (s *State) Withheld() int {
 	k := 0
 	for _, n := range s.b.nodes {
-		if !n.e.HasBody() && CarriedOverLinks(n.e.Kind) {
+		if !n.body && CarriedOverLinks(n.e.Kind) {
 			k++
 		}
 	}

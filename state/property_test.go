@@ -43,6 +43,13 @@ func TestPropertyRules(t *testing.T) {
 func playRandom(rt *rapid.T, steps int) { playRandomS(rt, steps) }
 
 func playRandomS(rt *rapid.T, steps int) *State {
+	_, s := playRandomW(rt, steps)
+	return s
+}
+
+// playRandomW plays a random pursuance, checks it, and returns its world
+// and final state.
+func playRandomW(rt *rapid.T, steps int) (*world, *State) {
 	w := newWorld(rt, rapid.Uint64().Draw(rt, "seed"))
 	tmpl := rapid.SampledFrom(charter.TemplateNames()).Draw(rt, "template")
 	c, err := charter.Template(tmpl)
@@ -209,7 +216,7 @@ func playRandomS(rt *rapid.T, steps int) *State {
 	checkKeys(rt, w, s)
 	checkGarbage(rt, w, s)
 	checkStripped(rt, w, s)
-	return s
+	return w, s
 }
 
 // checkGarbage checks that dropping the bodies of the events State.Garbage

@@ -189,7 +189,7 @@ func (s *State) LiveInviteKeys() map[event.ID]identity.PublicKey {
 func (s *State) Garbage() []event.ID {
 	var out []event.ID
 	for _, n := range s.b.nodes {
-		if n.outsider && n.e.HasBody() {
+		if n.outsider && n.body {
 			out = append(out, n.e.ID())
 		}
 	}

@@ -1057,6 +1057,15 @@ func runScenario(t tb, lines []string) {
 			}
 		}
 		checkConvergence(t, w, s.Hash())
+		// Both ways: a replica keeping its state and extending it as the
+		// events come, without keys and with each member's.
+		checkIncremental(t, w, 1, replica(t, w, nil))
+		for i, name := range w.order {
+			if raceEnabled && i > 0 {
+				break // the first member's keys only: the race detector is slow
+			}
+			checkIncremental(t, w, uint64(i+2), replica(t, w, w.actors[name]))
+		}
 		checkSound(t, s)
 		checkStripped(t, w, s)
 	}

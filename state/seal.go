@@ -309,7 +309,9 @@ func (b *builder) openNode(n *node) {
 func (b *builder) contentKey(n *node, s *TaskSealed, ad []byte) (keys.ContentKey, bool) {
 	sec := b.secrets
 	for _, w := range s.Wraps {
+		b.cmu.Lock()
 		u := b.unwrappers[w.Update]
+		b.cmu.Unlock()
 		if u == nil {
 			h, ok := b.held[w.Update]
 			if !ok {
@@ -319,10 +321,12 @@ func (b *builder) contentKey(n *node, s *TaskSealed, ad []byte) (keys.ContentKey
 			if u, err = keys.NewUnwrapper(&h.Key); err != nil {
 				continue
 			}
+			b.cmu.Lock()
 			if b.unwrappers == nil {
 				b.unwrappers = make(map[event.ID]*keys.Unwrapper)
 			}
 			b.unwrappers[w.Update] = u
+			b.cmu.Unlock()
 		}
 		if ck, err := u.Unwrap(ad, w.Key); err == nil {
 			return ck, true

@@ -2,6 +2,7 @@ package state
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -113,6 +114,21 @@ type Task struct {
 	// touched is the highest seq of each author's accepted events on this
 	// task, to tell quickly whether an event saw all of them.
 	touched map[uint32]uint64
+}
+
+// clone returns a copy of t that shares nothing the fold changes in place
+// (State.Extend changes the copy; readers of the state t is from keep t).
+func (t *Task) clone() *Task {
+	c := *t
+	c.VisibleTo = slices.Clone(t.VisibleTo)
+	c.Assignees = slices.Clone(t.Assignees)
+	c.Comments = slices.Clone(t.Comments)
+	c.assigned = make(map[string]*tagSet, len(t.assigned))
+	for k, ts := range t.assigned {
+		c.assigned[k] = &tagSet{who: ts.who, tags: slices.Clone(ts.tags)}
+	}
+	c.touched = maps.Clone(t.touched)
+	return &c
 }
 
 // Comment is one comment on a task.

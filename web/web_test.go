@@ -413,7 +413,8 @@ func TestUIErrorsSayTheLimit(t *testing.T) {
 
 // A request folds the log at most once (issue 15): GET tasks, and POST a
 // task (the state it is checked against is the one it was folded for,
-// and the answer is made from it). app.Folds counts folds in this
+// and the answer is made from it); with the state kept by the process, as
+// up keeps it, not at all. app.Folds counts folds in this
 // process; the test is not parallel.
 func TestRequestFoldsOnce(t *testing.T) {
 	s, url, p := newUI(t)
@@ -426,10 +427,19 @@ func TestRequestFoldsOnce(t *testing.T) {
 		}
 		return app.Folds() - before
 	}
+	app.ForgetStates() // as when up has just started
 	if n := req("POST", "/api/p/"+p+"/tasks", map[string]any{"title": "Verify the memo"}); n != 1 {
 		t.Errorf("POST a task folded the log %d times, want 1", n)
 	}
+	app.ForgetStates()
 	if n := req("GET", "/api/p/"+p+"/tasks", nil); n != 1 {
 		t.Errorf("GET tasks folded the log %d times, want 1", n)
+	}
+	// up keeps the states: the next requests fold nothing (docs/fold.md).
+	if n := req("POST", "/api/p/"+p+"/tasks", map[string]any{"title": "Verify the memo again"}); n != 0 {
+		t.Errorf("POST a task, the state kept, folded the log %d times, want 0", n)
+	}
+	if n := req("GET", "/api/p/"+p+"/tasks", nil); n != 0 {
+		t.Errorf("GET tasks, the state kept, folded the log %d times, want 0", n)
 	}
 }

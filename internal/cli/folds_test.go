@@ -32,6 +32,7 @@ func TestCommandFoldsOnce(t *testing.T) {
 	run := func(args ...string) int64 {
 		t.Helper()
 		e, _, errOut := testEnv(map[string]string{"PURSUANCE_HOME": home, "PURSUANCE_PASSPHRASE": "pw"}, nil)
+		app.ForgetStates() // each command is a process of its own
 		before := app.Folds()
 		if code := Run(args, e); code != 0 {
 			t.Fatalf("%v: exit %d: %s", args, code, errOut)
@@ -81,6 +82,7 @@ func TestUpRoundFoldsWithoutTheHome(t *testing.T) {
 		}
 	}
 	e := env()
+	app.ForgetStates() // up's first round, in a process of its own
 	folds, holding := app.Folds(), app.FoldsHoldingHome()
 	if _, _, err := e.upRound(context.Background(), ts.URL); err != nil {
 		t.Fatal(err)

@@ -69,9 +69,8 @@ func (e *Env) serveCommands(ctx context.Context, home, name string, id *identity
 		<-ctx.Done()
 		ln.Close()
 	}()
-	if s.folds == nil {
-		s.folds = app.NewFoldCache()
-	}
+	// s.folds nil: the Nodes it opens share the states this process
+	// keeps for the home, with up's web UI and rounds (docs/fold.md).
 	go s.serve(ctx, ln)
 	if e.onServe != nil {
 		e.onServe(s)

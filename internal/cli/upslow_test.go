@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pursuance/pursuance/app"
 	"github.com/pursuance/pursuance/relay"
 )
 
@@ -22,7 +23,8 @@ import (
 // at once: no round holds the home across its network calls, nor across
 // its folds (issue 15). The bound is honest on a loaded 2-core machine: a
 // GET of a small pursuance takes a few ms; before, it waited for the round
-// (relayDelay and more).
+// (relayDelay and more). The requests during the round, a write among
+// them, fold nothing: they are served from the state up keeps.
 func TestUIServesDuringSlowRound(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a node")
@@ -132,11 +134,26 @@ func TestUIServesDuringSlowRound(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("no round asked the relay")
 	}
+	// While the round waits on the relay, requests are served from the
+	// state up keeps (docs/fold.md): a write and the reads after it fold
+	// nothing; the write's event is added to the state kept (an Extend at
+	// most), which every request after it sees.
+	folds, extends := app.Folds(), app.Extends()
+	d, _ := call("POST", "/api/p/"+p+"/tasks", map[string]any{"title": "Third"})
+	if d > bound {
+		t.Errorf("POST a task during the round: %s (bound %s)", d, bound)
+	}
+	var took []time.Duration
 	for i := range 3 {
 		d, b := call("GET", "/api/p/"+p+"/tasks", nil)
-		if d > bound || !strings.Contains(string(b), "Second") {
+		took = append(took, d)
+		if d > bound || !strings.Contains(string(b), "Second") || !strings.Contains(string(b), "Third") {
 			t.Errorf("GET tasks %d during the round: %s (bound %s): %.100s", i, d, bound, b)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	if n := app.Folds() - folds; n != 0 {
+		t.Errorf("the requests during the round folded the log %d times, want 0 (the state is kept)", n)
+	}
+	t.Logf("during the round: POST %s, GETs %v; %d extends", d, took, app.Extends()-extends)
 }

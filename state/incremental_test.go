@@ -1,0 +1,227 @@
+package state
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync/atomic"
+	"testing"
+
+	"pgregory.net/rapid"
+
+	"github.com/pursuance/pursuance/event"
+)
+
+// extended counts the Extends the tests made that did not ask for a
+// refold, and of those the ones that added an event before the end of
+// the log: a test that never got there would prove nothing.
+var extended, extendedLate atomic.Int64
+
+// sameState fails t unless inc, a state extended incrementally, is the
+// state full, folded from scratch from the same events, is: the same hash
+// (charter, members, tasks, keys, proposals, every verdict) and the same
+// audit log, entry by entry, with the same key generations held.
+func sameState(t tb, inc, full *State, what string) {
+	t.Helper()
+	if inc.Hash() != full.Hash() {
+		li, lf := inc.Log(), full.Log()
+		for i := range min(len(li), len(lf)) {
+			if li[i].ID != lf[i].ID || li[i].Accepted != lf[i].Accepted || li[i].Reason != lf[i].Reason || li[i].Note != lf[i].Note {
+				t.Fatalf("%s: the extended state differs from a full fold at entry %d (%s %s): accepted %v %q, full fold: %v %q",
+					what, i, li[i].Kind, li[i].ID.Short(), li[i].Accepted, li[i].Reason, lf[i].Accepted, lf[i].Reason)
+			}
+		}
+		t.Fatalf("%s: the extended state's hash differs from a full fold's (%d and %d events)", what, len(li), len(lf))
+	}
+	if !slices.EqualFunc(inc.Log(), full.Log(), func(a, b Entry) bool {
+		return a.ID == b.ID && a.Accepted == b.Accepted && a.Reason == b.Reason && a.Note == b.Note
+	}) {
+		t.Fatalf("%s: the extended state's log differs from a full fold's", what)
+	}
+	hi, hf := inc.Held(), full.Held()
+	if len(hi) != len(hf) {
+		t.Fatalf("%s: the extended state holds %d key generations, a full fold %d", what, len(hi), len(hf))
+	}
+	for id := range hf {
+		if _, ok := hi[id]; !ok {
+			t.Fatalf("%s: the extended state lacks generation %s", what, id.Short())
+		}
+	}
+}
+
+// incremental follows one delivery order: it keeps a state extended with
+// the events delivered since it was last extended, at random points, and
+// checks each against a full fold of the same events (build).
+type incremental struct {
+	t     tb
+	rng   *rand.Rand
+	build func(map[event.ID]*event.Event) *State
+	inc   *State
+	pend  []*event.Event
+}
+
+func (x *incremental) deliver(e *event.Event) { x.pend = append(x.pend, e) }
+
+// step extends the state with what was delivered since, if the dice say
+// so (always with force), and checks it.
+func (x *incremental) step(have map[event.ID]*event.Event, force bool) {
+	x.t.Helper()
+	if len(x.pend) == 0 || !force && x.rng.IntN(4) == 0 {
+		return
+	}
+	if x.inc == nil {
+		x.inc, x.pend = x.build(have), nil
+		return
+	}
+	late := false
+	last := x.inc.b.nodes[len(x.inc.b.nodes)-1].e
+	for _, e := range x.pend {
+		late = late || logCompare(e, last) < 0
+	}
+	// Deliver in a shuffled order: Extend sorts them.
+	x.rng.Shuffle(len(x.pend), func(i, j int) { x.pend[i], x.pend[j] = x.pend[j], x.pend[i] })
+	before := x.inc.Hash()
+	s, err := x.inc.Extend(x.pend)
+	x.pend = nil
+	if x.inc.Hash() != before {
+		x.t.Fatal("Extend changed the state it extended, which its readers still read")
+	}
+	switch {
+	case errors.Is(err, ErrRefold):
+		x.inc = x.build(have)
+		return
+	case err != nil:
+		x.t.Fatal(err)
+	}
+	extended.Add(1)
+	if late {
+		extendedLate.Add(1)
+	}
+	sameState(x.t, s, x.build(have), "after an Extend")
+	x.inc = s
+}
+
+// checkIncremental plays the events of w in a random causal delivery
+// order (seed), extending a state as they come, and checks it against a
+// full fold at every step (sameState). build folds a set of events as the
+// replica would (with its secrets, or none).
+func checkIncremental(t tb, w *world, seed uint64, build func(map[event.ID]*event.Event) *State) {
+	t.Helper()
+	ids := make([]event.ID, 0, len(w.all))
+	for id := range w.all {
+		ids = append(ids, id)
+	}
+	slices.SortFunc(ids, event.ID.Compare)
+	rng := rand.New(rand.NewPCG(seed, 11))
+	rng.Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
+	x := &incremental{t: t, rng: rng, build: build}
+	have := map[event.ID]*event.Event{}
+	pending := ids
+	for len(pending) > 0 {
+		for i, id := range pending {
+			e := w.all[id]
+			ok := e.Backlink.IsZero() || have[e.Backlink] != nil
+			for _, p := range e.Parents {
+				ok = ok && have[p] != nil
+			}
+			if ok {
+				have[id] = e
+				x.deliver(e)
+				pending = slices.Delete(pending, i, i+1)
+				break
+			}
+		}
+		if have[w.pursue] != nil {
+			x.step(have, false)
+		}
+	}
+	x.step(have, true)
+}
+
+// TestPropertyIncremental plays random pursuances (as TestPropertyRules:
+// concurrent removals and demotions, forks, key rotations, sealed tasks,
+// expiring invites, succession) and delivers their events in random
+// causal orders to a replica that keeps its state and extends it as
+// events come, with the secrets of one member or none; at every step the
+// extended state must be the full fold's.
+func TestPropertyIncremental(t *testing.T) {
+	before, beforeLate := extended.Load(), extendedLate.Load()
+	// Under the race detector, shorter plays keep the package's tests
+	// within a couple of minutes on a loaded two-core machine.
+	most := 60
+	if raceEnabled {
+		most = 20
+	}
+	rapid.Check(t, func(rt *rapid.T) {
+		w, _ := playRandomW(rt, rapid.IntRange(5, most).Draw(rt, "steps"))
+		var reader *actor
+		if i := rapid.IntRange(-1, len(w.order)-1).Draw(rt, "reader"); i >= 0 {
+			reader = w.actors[w.order[i]]
+		}
+		checkIncremental(rt, w, rapid.Uint64().Draw(rt, "order"), replica(rt, w, reader))
+	})
+	if extended.Load() == before || extendedLate.Load() == beforeLate {
+		t.Fatalf("no Extend took events (%d), or none sorting before the end (%d): the property was not exercised",
+			extended.Load()-before, extendedLate.Load()-beforeLate)
+	}
+	t.Logf("%d Extends checked, %d of them with events sorting before the end", extended.Load()-before, extendedLate.Load()-beforeLate)
+}
+
+// replica returns how a replica folds a set of w's events: as reader,
+// with its keys, or with none (reader nil).
+func replica(t tb, w *world, reader *actor) func(map[event.ID]*event.Event) *State {
+	return func(have map[event.ID]*event.Event) *State {
+		if reader == nil {
+			return buildFrom(t, w.pursue, have)
+		}
+		seen := reader.seen
+		reader.seen = have
+		defer func() { reader.seen = seen }()
+		return w.buildFor(reader)
+	}
+}
+
+// A state a node keeps is read by many requests at once, while a round
+// extends it: State.Check (which fills the caches of what events' bodies
+// decode to: each join checked adds its newcomer's identity) from several
+// goroutines and Extend at the same time must not race (run under -race;
+// without the caches' lock it reports the race).
+func TestKeptStateConcurrentReads(t *testing.T) {
+	w := newWorld(t, 3)
+	w.do("", "alice", false, []string{"found", "desk"})
+	w.do("inv", "alice", false, []string{"invite", "researcher"})
+	base := map[event.ID]*event.Event{}
+	for id, e := range w.all {
+		base[id] = e
+	}
+	var joins []*event.Event
+	for i := range 16 {
+		w.do("", fmt.Sprintf("m%d", i), false, []string{"join", "inv"})
+	}
+	for id, e := range w.all {
+		if base[id] == nil {
+			joins = append(joins, e)
+		}
+	}
+	s := buildFrom(t, w.pursue, base)
+	done := make(chan struct{})
+	for g := range 3 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range joins {
+				if err := s.Check(joins[(i*(g+1))%len(joins)]); err != nil {
+					t.Errorf("check: %v", err)
+				}
+			}
+		}()
+	}
+	for _, j := range joins {
+		if _, err := s.Extend([]*event.Event{j}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 3 {
+		<-done
+	}
+}

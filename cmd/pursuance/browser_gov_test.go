@@ -90,7 +90,9 @@ func TestBrowserGovernance(t *testing.T) {
 	bobRow := `[...document.querySelectorAll("#members tbody tr")].find(r => r.children[0].textContent === "Bob")`
 	poll(atab, "no Remove on her own row", me+` && !`+me+`.querySelector("[data-act=remove]") && !`+me+`.querySelector("td.fp button")`)
 	poll(atab, "removing Bob is a proposal", bobRow+`.querySelector("[data-act=remove]") && !`+bobRow+`.querySelector("[data-act=remove]").disabled && `+bobRow+`.textContent.includes("Proposed: takes effect with 2 approvals")`)
-	run(atab, "mark Bob verified", chromedp.Evaluate[chromedp.Void](bobRow+`.querySelector("td.fp button").click()`))
+	// A live reload redraws the table and the governance view decorates it
+	// again a moment later: click the button in the same poll that finds it.
+	poll(atab, "mark Bob verified", `(b => b ? (b.click(), true) : false)(`+bobRow+`?.querySelector("td.fp button"))`)
 	poll(atab, "Bob is verified", bobRow+`.querySelector(".verified").textContent.includes("Verified")`)
 	shot(atab, "governance-members")
 

@@ -3,6 +3,7 @@ package state
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"sync/atomic"
@@ -78,6 +79,16 @@ func (x *incremental) step(have map[event.ID]*event.Event, force bool) {
 	last := x.inc.b.nodes[len(x.inc.b.nodes)-1].e
 	for _, e := range x.pend {
 		late = late || logCompare(e, last) < 0
+	}
+	// Half the time, as a process without the state in memory would:
+	// rebuilt from its checkpoint first (checkpoint_test.go), then
+	// extended.
+	if x.rng.IntN(2) == 0 {
+		prev := maps.Clone(have)
+		for _, e := range x.pend {
+			delete(prev, e.ID())
+		}
+		x.inc = fromCheckpoint(x.t, x.inc, prev)
 	}
 	// Deliver in a shuffled order: Extend sorts them.
 	x.rng.Shuffle(len(x.pend), func(i, j int) { x.pend[i], x.pend[j] = x.pend[j], x.pend[i] })
@@ -161,6 +172,10 @@ func TestPropertyIncremental(t *testing.T) {
 		}
 		checkIncremental(rt, w, rapid.Uint64().Draw(rt, "order"), replica(rt, w, reader))
 	})
+	if loadedFromCheckpoint.Load() == 0 {
+		t.Fatal("no state was rebuilt from a checkpoint and extended")
+	}
+	t.Logf("%d states rebuilt from their checkpoints, %d of them with pins", loadedFromCheckpoint.Load(), pinnedCheckpoints.Load())
 	if extended.Load() == before || extendedLate.Load() == beforeLate {
 		t.Fatalf("no Extend took events (%d), or none sorting before the end (%d): the property was not exercised",
 			extended.Load()-before, extendedLate.Load()-beforeLate)

@@ -1,0 +1,236 @@
+package state
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/fxamacker/cbor/v2"
+
+	"github.com/pursuance/pursuance/event"
+	"github.com/pursuance/pursuance/identity"
+)
+
+// A checkpoint of a fold (docs/fold.md, "The checkpoint on disk") is what
+// judging decided for each event of a state: the verdicts and the
+// settled facts (a task's visibility, the invite a join used as its
+// parents saw it, the devices a revocation cuts off, ...) that apply
+// replays, and the restrictions pinned by the last pass. A state is
+// rebuilt from it and the same events (Builder.FinishFrom) by applying
+// the recorded effects in log order, as Extend does for the events before
+// the first new one, without judging any: the judging is the expensive
+// part of a fold.
+
+// CheckpointVersion is the version of the checkpoint format; a checkpoint
+// of another version is refused (and the fold done again).
+const CheckpointVersion = 1
+
+// ErrCheckpoint is wrapped by FinishFrom's errors: the checkpoint does not
+// fit the events added (another log, another version, corrupt), or the
+// state rebuilt from it does not have the hash it recorded. The caller
+// folds from scratch instead.
+var ErrCheckpoint = errors.New("state: checkpoint does not fit")
+
+type checkpoint struct {
+	Version   int      `cbor:"1,keyasint"`
+	Pursuance event.ID `cbor:"2,keyasint"`
+	IDs       []byte   `cbor:"3,keyasint"` // the events' IDs in log order, concatenated
+	Nodes     []ckNode `cbor:"4,keyasint"` // aligned with IDs
+	Pinned    []ckPin  `cbor:"5,keyasint,omitempty"`
+	Excluded  []int32  `cbor:"6,keyasint,omitempty"`
+	Secrets   bool     `cbor:"7,keyasint,omitempty"` // folded with a member's secrets
+	Hash      [32]byte `cbor:"8,keyasint"`           // State.Hash of the state checkpointed
+	Forks     []ckFork `cbor:"9,keyasint,omitempty"` // the fold's forks, which the verdicts assume
+}
+
+type ckNode struct {
+	Accepted bool                 `cbor:"1,keyasint,omitempty"`
+	Reason   string               `cbor:"2,keyasint,omitempty"`
+	VisSet   bool                 `cbor:"3,keyasint,omitempty"` // vis is not nil (it may be empty)
+	Vis      []string             `cbor:"4,keyasint,omitempty"`
+	Inert    string               `cbor:"5,keyasint,omitempty"`
+	KemsSet  bool                 `cbor:"6,keyasint,omitempty"`
+	Kems     []event.ID           `cbor:"7,keyasint,omitempty"`
+	SendRole string               `cbor:"8,keyasint,omitempty"`
+	Revokes  []identity.PublicKey `cbor:"9,keyasint,omitempty"`
+	Invite   *ckInvit             `cbor:"10,keyasint,omitempty"`
+}
+
+type ckInvit struct {
+	ID      event.ID           `cbor:"1,keyasint"`
+	Author  identity.PublicKey `cbor:"2,keyasint"`
+	Op      Invite             `cbor:"3,keyasint"`
+	Used    uint64             `cbor:"4,keyasint,omitempty"`
+	Revoked bool               `cbor:"5,keyasint,omitempty"`
+}
+
+type ckPin struct {
+	Pos    int32              `cbor:"1,keyasint"`
+	Target identity.PublicKey `cbor:"2,keyasint"`
+	Role   string             `cbor:"3,keyasint,omitempty"`
+	Invite event.ID           `cbor:"4,keyasint,omitempty"`
+	Link   event.ID           `cbor:"5,keyasint,omitempty"`
+	Device bool               `cbor:"6,keyasint,omitempty"`
+}
+
+type ckFork struct {
+	Author identity.PublicKey `cbor:"1,keyasint"`
+	Seq    uint64             `cbor:"2,keyasint"`
+}
+
+var ckDec cbor.DecMode
+
+func init() {
+	var err error
+	ckDec, err = cbor.DecOptions{
+		DupMapKey:        cbor.DupMapKeyEnforcedAPF,
+		IndefLength:      cbor.IndefLengthForbidden,
+		MaxNestedLevels:  16,
+		MaxArrayElements: math.MaxInt32,
+		MaxMapPairs:      math.MaxInt32,
+		TagsMd:           cbor.TagsForbidden,
+	}.DecMode()
+	if err != nil {
+		panic(err)
+	}
+}
+
+// Checkpoint returns the checkpoint of s: what rebuilds s from the same
+// events without judging them (Builder.FinishFrom).
+func (s *State) Checkpoint() ([]byte, error) {
+	b := s.b
+	ck := checkpoint{Version: CheckpointVersion, Pursuance: b.pursuance, Secrets: b.secrets != nil, Hash: s.Hash()}
+	ck.IDs = make([]byte, 0, len(b.nodes)*event.IDSize)
+	ck.Nodes = make([]ckNode, len(b.nodes))
+	for i, n := range b.nodes {
+		id := n.e.ID()
+		ck.IDs = append(ck.IDs, id[:]...)
+		c := &ck.Nodes[i]
+		c.Accepted, c.Reason, c.Vis, c.VisSet, c.Inert = n.accepted, n.reason, n.vis, n.vis != nil, n.inert
+		c.Kems, c.KemsSet, c.SendRole, c.Revokes = n.kems, n.kems != nil, n.sendRole, n.revokes
+		if iv := n.invite; iv != nil {
+			c.Invite = &ckInvit{ID: iv.id, Author: iv.author, Op: iv.op, Used: iv.used, Revoked: iv.revoked}
+		}
+	}
+	for p, r := range b.pinned {
+		ck.Pinned = append(ck.Pinned, ckPin{Pos: p, Target: r.target, Role: r.role, Invite: r.invite, Link: r.link, Device: r.device})
+	}
+	for p, x := range b.excluded {
+		if x {
+			ck.Excluded = append(ck.Excluded, p)
+		}
+	}
+	for a, seq := range b.forks {
+		ck.Forks = append(ck.Forks, ckFork{Author: a, Seq: seq})
+	}
+	out, err := encMode.Marshal(&ck)
+	if err != nil {
+		return nil, fmt.Errorf("state: encode the checkpoint: %w", err)
+	}
+	return out, nil
+}
+
+// CheckpointIDs returns the IDs of the events a checkpoint covers, in log
+// order, so that its caller can add exactly those to a Builder before
+// FinishFrom (and extend the state with the others).
+func CheckpointIDs(data []byte) (map[event.ID]bool, error) {
+	var ck checkpoint
+	if err := ckDec.Unmarshal(data, &ck); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCheckpoint, err)
+	}
+	if ck.Version != CheckpointVersion || len(ck.IDs)%event.IDSize != 0 {
+		return nil, fmt.Errorf("%w: version %d", ErrCheckpoint, ck.Version)
+	}
+	out := make(map[event.ID]bool, len(ck.IDs)/event.IDSize)
+	for i := 0; i < len(ck.IDs); i += event.IDSize {
+		out[event.ID(ck.IDs[i:i+event.IDSize])] = true
+	}
+	return out, nil
+}
+
+// FinishFrom is Finish for a Builder given exactly the events of the
+// checkpoint data (State.Checkpoint), in log order, with the same evidence
+// and secrets: the verdicts recorded are taken and their effects applied
+// instead of judging every event. The state rebuilt must have the hash
+// the checkpoint recorded; any misfit is an error wrapping ErrCheckpoint
+// (and the Builder must not be used again: fold from scratch).
+func (x *Builder) FinishFrom(data []byte) (_ *State, err error) {
+	// Verdicts that do not fit the events (a checkpoint of a build with
+	// other rules) may make apply meet what judging rules out, such as a
+	// join applied before any genesis: that is a misfit too.
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: its verdicts do not apply (%v)", ErrCheckpoint, r)
+		}
+	}()
+	if x.err != nil {
+		return nil, x.err
+	}
+	b := x.b
+	var ck checkpoint
+	if err := ckDec.Unmarshal(data, &ck); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCheckpoint, err)
+	}
+	switch {
+	case ck.Version != CheckpointVersion:
+		return nil, fmt.Errorf("%w: version %d, this build reads %d", ErrCheckpoint, ck.Version, CheckpointVersion)
+	case ck.Pursuance != b.pursuance:
+		return nil, fmt.Errorf("%w: another pursuance", ErrCheckpoint)
+	case ck.Secrets != (b.secrets != nil):
+		return nil, fmt.Errorf("%w: folded with other secrets", ErrCheckpoint)
+	case len(b.nodes) == 0 || len(ck.Nodes) != len(b.nodes) || len(ck.IDs) != len(b.nodes)*event.IDSize:
+		return nil, fmt.Errorf("%w: %d events, %d added", ErrCheckpoint, len(ck.Nodes), len(b.nodes))
+	case len(ck.Forks) != len(b.forks):
+		return nil, fmt.Errorf("%w: other forks", ErrCheckpoint)
+	}
+	for _, f := range ck.Forks {
+		if s, ok := b.forks[f.Author]; !ok || s != f.Seq {
+			return nil, fmt.Errorf("%w: other forks", ErrCheckpoint)
+		}
+	}
+	for i, n := range b.nodes {
+		if id := n.e.ID(); string(id[:]) != string(ck.IDs[i*event.IDSize:(i+1)*event.IDSize]) {
+			return nil, fmt.Errorf("%w: event %d differs", ErrCheckpoint, i)
+		}
+	}
+	if b.secrets != nil {
+		b.held = b.openKeys(b.secrets)
+		b.linkKeys = b.openLinkKeys(b.secrets)
+		b.openSealed()
+	}
+	for i, n := range b.nodes {
+		c := &ck.Nodes[i]
+		n.accepted, n.reason, n.inert, n.sendRole, n.revokes = c.Accepted, c.Reason, c.Inert, c.SendRole, c.Revokes
+		n.vis, n.kems = c.Vis, c.Kems
+		if c.VisSet && n.vis == nil {
+			n.vis = []string{}
+		}
+		if c.KemsSet && n.kems == nil {
+			n.kems = []event.ID{}
+		}
+		if iv := c.Invite; iv != nil {
+			n.invite = &inviteState{id: iv.ID, author: iv.Author, op: iv.Op, used: iv.Used, revoked: iv.Revoked}
+		}
+	}
+	b.pinned, b.excluded = map[int32]restriction{}, map[int32]bool{}
+	for _, p := range ck.Pinned {
+		if p.Pos < 0 || int(p.Pos) >= len(b.nodes) {
+			return nil, fmt.Errorf("%w: a pin out of range", ErrCheckpoint)
+		}
+		b.pinned[p.Pos] = restriction{target: p.Target, role: p.Role, invite: p.Invite, link: p.Link, device: p.Device}
+	}
+	for _, p := range ck.Excluded {
+		b.excluded[p] = true
+	}
+	b.startPass()
+	for p, n := range b.nodes {
+		if n.accepted {
+			b.apply(int32(p), n)
+		}
+	}
+	s := &State{b: b}
+	if s.Hash() != ck.Hash {
+		return nil, fmt.Errorf("%w: the state rebuilt has another hash", ErrCheckpoint)
+	}
+	return s, nil
+}

@@ -111,6 +111,10 @@ func TestHomeAtRest(t *testing.T) {
 	if tk, ok := bs.Task(task.ID()); !ok || tk.Title != "Glimmerwick ledger audit" || len(tk.Comments) != 2 {
 		t.Fatalf("bob's view of the task: %+v", tk)
 	}
+	// Each home keeps a checkpoint of its fold (checkpoint.go): it holds
+	// role names and verdicts' reasons, sealed.
+	checkpointNow(t, alice, p)
+	checkpointNow(t, bob, p)
 
 	texts := []string{
 		"Obsidianharbor", "Basaltquay", "zephyrwarden", "marrowscribe", "quillhaven", "vellumcrypt",

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/pursuance/pursuance/event"
 	"github.com/pursuance/pursuance/identity"
@@ -56,6 +57,9 @@ func (n *Node) Prepare(ctx context.Context, p event.ID) error {
 type foldCache struct {
 	mu sync.Mutex
 	by map[event.ID]*folded
+	// ckpt is, per pursuance, how many events its checkpoint on disk
+	// covers, as far as this process knows (checkpoint.go).
+	ckpt map[event.ID]int
 }
 
 // folded is a state and what it was folded from.
@@ -171,7 +175,7 @@ func (c *foldCache) keyOf(p event.ID) (foldKey, bool) {
 func (c *foldCache) reset() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.by = nil
+	c.by, c.ckpt = nil, nil
 }
 
 func (c *foldCache) keep(p event.ID, s *state.State, key foldKey) {
@@ -230,8 +234,19 @@ func (n *Node) fold(ctx context.Context, p event.ID, own bool) (*state.State, er
 		return s, nil
 	}
 	if s, err := n.extend(ctx, p, key); err != nil || s != nil {
+		if s != nil {
+			n.maybeCheckpoint(p, s, key, 0)
+		}
 		return s, err
 	}
+	if s, err := n.loadCheckpoint(ctx, p, key, ev); err != nil {
+		return nil, err
+	} else if s != nil {
+		n.folds.keep(p, s, key)
+		n.maybeCheckpoint(p, s, key, 0)
+		return s, nil
+	}
+	start := time.Now()
 	folds.Add(1)
 	if n.owner().holding.Load() {
 		foldsHolding.Add(1)
@@ -252,6 +267,7 @@ func (n *Node) fold(ctx context.Context, p event.ID, own bool) (*state.State, er
 		return nil, err
 	}
 	n.folds.keep(p, s, key)
+	n.maybeCheckpoint(p, s, key, time.Since(start))
 	return s, nil
 }
 

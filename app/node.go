@@ -87,6 +87,7 @@ type Node struct {
 	// lockOf, when set, is the node whose home's lock covers this one (a
 	// join's staging node, inside the home); Sync lets go of that lock.
 	lockOf *Node
+	ckpt   bool       // keeps checkpoints of its folds in the home (checkpoint.go): a node of a home, not a staging one
 	folds  *foldCache // the last state folded of each pursuance (fold.go; Options.Folds, else the home's kept by this process)
 	// holding is whether lock is held, for readers without turn (fold.go).
 	holding atomic.Bool
@@ -134,7 +135,7 @@ func Open(ctx context.Context, dir string, id *identity.Identity, opts Options) 
 	}
 	// The identity's public part, not the file's: its KEM key may be newer
 	// than the one identity.json showed (a rotation).
-	n := &Node{home: dir, pub: id.Public(), id: id, keys: keys, st: st, in: ingest.New(st, ingest.Options{}), lock: lock, opts: opts, folds: opts.Folds.cache(dir)}
+	n := &Node{home: dir, pub: id.Public(), id: id, keys: keys, st: st, in: ingest.New(st, ingest.Options{}), lock: lock, opts: opts, folds: opts.Folds.cache(dir), ckpt: true}
 	if err := n.loadDevice(); err != nil {
 		st.Close()
 		lock.Close()

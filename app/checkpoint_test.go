@@ -1,0 +1,203 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+
+	"github.com/pursuance/pursuance/charter"
+	"github.com/pursuance/pursuance/event"
+	"github.com/pursuance/pursuance/state"
+)
+
+// checkpointNow writes m's checkpoint of p's current state, as a fold
+// long enough to be worth it would (the test's folds are too quick to).
+func checkpointNow(t *testing.T, m member, p event.ID) string {
+	t.Helper()
+	ctx := context.Background()
+	s, err := m.State(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _, err := m.foldKey(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.writeCheckpoint(p, s, key); err != nil {
+		t.Fatal(err)
+	}
+	path := m.checkpointPath(m.checkpointCipher(), p)
+	if _, err := os.Stat(path); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// fullFold folds p from m's store, with no state kept and no checkpoint.
+func fullFold(t *testing.T, m member, p event.ID) *state.State {
+	t.Helper()
+	ForgetStates()
+	m.ckpt = false
+	defer func() { m.ckpt = true }()
+	s, err := m.State(context.Background(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ForgetStates()
+	return s
+}
+
+// stateAfterRestart is what a new process (no state in memory) gets from
+// m's State, and whether it folded the log and loaded a checkpoint.
+func stateAfterRestart(t *testing.T, m member, p event.ID) (s *state.State, folded, loaded bool) {
+	t.Helper()
+	ForgetStates()
+	f0 := Folds()
+	l0, _ := CheckpointLoads()
+	s, err := m.State(context.Background(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l1, _ := CheckpointLoads()
+	return s, Folds() > f0, l1 > l0
+}
+
+func checkpointPursuance(t *testing.T) (alice, bob member, p event.ID) {
+	t.Helper()
+	ctx := context.Background()
+	r, _ := testRelay(t)
+	alice, bob = newMember(t, "Alice"), newMember(t, "Bob")
+	c, _ := charter.Template("desk")
+	p, err := alice.Create(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.SetRelays(ctx, p, []string{r}, nil, DoOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		do(t, alice, p, &state.TaskCreate{Title: "before the checkpoint"})
+	}
+	code, _, err := alice.Invite(ctx, p, c.Roles[len(c.Roles)-1].Name, 0, 1, DoOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, alice, p)
+	if res, err := bob.Join(ctx, code, DoOptions{}); err != nil || res.SyncErr != nil {
+		t.Fatalf("join: %v %v", err, res.SyncErr)
+	}
+	mustSync(t, bob, p)
+	mustSync(t, alice, p)
+	// Alice's first task since Bob joined carries a key update (which a
+	// state folded with secrets is not extended with: ErrRefold).
+	do(t, alice, p, &state.TaskCreate{Title: "after the join"})
+	mustSync(t, alice, p)
+	mustSync(t, bob, p)
+	return alice, bob, p
+}
+
+// A process without the state in memory loads the checkpoint and extends
+// it with the events stored since (here written after the checkpoint,
+// which the new process never saw): no fold, and the state is a full
+// fold's.
+func TestCheckpointLoadedAndExtended(t *testing.T) {
+	alice, bob, p := checkpointPursuance(t)
+	checkpointNow(t, alice, p)
+	s, folded, loaded := stateAfterRestart(t, alice, p)
+	if folded || !loaded {
+		t.Fatalf("from a fresh checkpoint: folded %v, loaded %v; want a load and no fold", folded, loaded)
+	}
+	if s.Hash() != fullFold(t, alice, p).Hash() {
+		t.Fatal("the state loaded from the checkpoint is not the full fold's")
+	}
+	// Stale: events stored since, by this member and another.
+	for range 3 {
+		do(t, alice, p, &state.TaskCreate{Title: "after the checkpoint"})
+	}
+	do(t, bob, p, &state.TaskCreate{Title: "bob's, after the checkpoint"})
+	mustSync(t, bob, p)
+	mustSync(t, alice, p)
+	s, folded, loaded = stateAfterRestart(t, alice, p)
+	if folded || !loaded {
+		t.Fatalf("from a stale checkpoint: folded %v, loaded %v; want a load and an extension", folded, loaded)
+	}
+	full := fullFold(t, alice, p)
+	if s.Hash() != full.Hash() || s.Len() != full.Len() {
+		t.Fatalf("checkpoint + events since: %d events, full fold %d (or another hash)", s.Len(), full.Len())
+	}
+}
+
+// A checkpoint that is corrupt, of another home, or of other secrets is
+// set aside: the log is folded, and the state is right.
+func TestCheckpointRefused(t *testing.T) {
+	alice, bob, p := checkpointPursuance(t)
+	want := fullFold(t, alice, p).Hash()
+	path := checkpointNow(t, alice, p)
+	good, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(what string) {
+		t.Helper()
+		s, folded, loaded := stateAfterRestart(t, alice, p)
+		if loaded || !folded {
+			t.Fatalf("%s: loaded %v, folded %v; want the log folded", what, loaded, folded)
+		}
+		if s.Hash() != want {
+			t.Fatalf("%s: the state is not the full fold's", what)
+		}
+	}
+	// A byte flipped in the sealed file.
+	bad := append([]byte{}, good...)
+	bad[len(bad)/2] ^= 1
+	if err := os.WriteFile(path, bad, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	check("corrupt")
+	// Cut short.
+	if err := os.WriteFile(path, good[:len(good)/3], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	check("cut")
+	// Bob's checkpoint of the same pursuance (same events, another
+	// home's key), put where Alice's is.
+	bobs, err := os.ReadFile(checkpointNow(t, bob, p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, bobs, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	check("another home's")
+	// Alice's, made when her secrets or member KEM keys were others
+	// (the header the file carries says so).
+	for i, change := range []func(*foldKey){
+		func(k *foldKey) { k.secrets[0] ^= 1 },
+		func(k *foldKey) { k.kems[0] ^= 1 },
+		func(k *foldKey) { k.evidence++ },
+	} {
+		ctx := context.Background()
+		s, err := alice.State(ctx, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		key, _, err := alice.foldKey(ctx, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		change(&key)
+		if err := alice.writeCheckpoint(p, s, key); err != nil {
+			t.Fatal(err)
+		}
+		check(fmt.Sprintf("folded with other secrets, keys or evidence (%d)", i))
+	}
+	// And the good one again is taken: the refusals above were the
+	// checkpoints', not the test's.
+	if err := os.WriteFile(path, good, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if s, folded, loaded := stateAfterRestart(t, alice, p); folded || !loaded || s.Hash() != want {
+		t.Fatalf("the checkpoint as written: loaded %v, folded %v", loaded, folded)
+	}
+}

@@ -49,11 +49,13 @@ const (
 // checkpointMagic starts a checkpoint's plaintext, before its version.
 var checkpointMagic = []byte("pursuance-fold-checkpoint")
 
-// checkpointLoads counts the states loaded from a checkpoint (Checkpoints).
+// checkpointLoads counts the states loaded from a checkpoint
+// (CheckpointLoads); each is counted in folds too.
 var checkpointLoads, checkpointWrites atomic.Int64
 
 // CheckpointLoads returns how many states this process loaded from
-// checkpoints instead of folding, and how many checkpoints it wrote.
+// checkpoints instead of judging the log (Folds counts them too: they read
+// the whole log), and how many checkpoints it wrote.
 func CheckpointLoads() (loaded, written int64) {
 	return checkpointLoads.Load(), checkpointWrites.Load()
 }
@@ -159,6 +161,13 @@ func (n *Node) loadCheckpoint(ctx context.Context, p event.ID, key foldKey, ev [
 		} else if err != nil {
 			return nil, err
 		}
+	}
+	// A load reads the whole log from the store as a fold does: it
+	// counts as one (Folds), so what a command costs in folds does not
+	// depend on whether a checkpoint was written (on the machine's speed).
+	folds.Add(1)
+	if n.owner().holding.Load() {
+		foldsHolding.Add(1)
 	}
 	checkpointLoads.Add(1)
 	n.folds.checkpointed(p, len(ids))

@@ -78,11 +78,12 @@ type ckFork struct {
 	Seq    uint64             `cbor:"2,keyasint"`
 }
 
-var ckDec cbor.DecMode
-
-func init() {
-	var err error
-	ckDec, err = cbor.DecOptions{
+// ckDec returns the decoder of checkpoints: as strict as the events'
+// (decMode) on form, without their limits on sizes (a checkpoint holds an
+// entry per event). Made per call: the package keeps no global state but
+// its tables (event's TestPurity).
+func ckDec() cbor.DecMode {
+	d, err := cbor.DecOptions{
 		DupMapKey:        cbor.DupMapKeyEnforcedAPF,
 		IndefLength:      cbor.IndefLengthForbidden,
 		MaxNestedLevels:  16,
@@ -91,8 +92,9 @@ func init() {
 		TagsMd:           cbor.TagsForbidden,
 	}.DecMode()
 	if err != nil {
-		panic(err)
+		panic(err) // only for options out of range
 	}
+	return d
 }
 
 // Checkpoint returns the checkpoint of s: what rebuilds s from the same
@@ -135,7 +137,7 @@ func (s *State) Checkpoint() ([]byte, error) {
 // FinishFrom (and extend the state with the others).
 func CheckpointIDs(data []byte) (map[event.ID]bool, error) {
 	var ck checkpoint
-	if err := ckDec.Unmarshal(data, &ck); err != nil {
+	if err := ckDec().Unmarshal(data, &ck); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrCheckpoint, err)
 	}
 	if ck.Version != CheckpointVersion || len(ck.IDs)%event.IDSize != 0 {
@@ -168,7 +170,7 @@ func (x *Builder) FinishFrom(data []byte) (_ *State, err error) {
 	}
 	b := x.b
 	var ck checkpoint
-	if err := ckDec.Unmarshal(data, &ck); err != nil {
+	if err := ckDec().Unmarshal(data, &ck); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrCheckpoint, err)
 	}
 	switch {

@@ -76,7 +76,7 @@ func TestCheckpointRefusesMisfits(t *testing.T) {
 			rt.Fatalf("the checkpoint as made: %v", err)
 		}
 		var c checkpoint
-		if err := ckDec.Unmarshal(ck, &c); err != nil {
+		if err := ckDec().Unmarshal(ck, &c); err != nil {
 			rt.Fatal(err)
 		}
 		i := rapid.IntRange(0, len(c.Nodes)-1).Draw(rt, "verdict")

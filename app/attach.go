@@ -131,19 +131,85 @@ func filesBytes(s *state.State, n *Node) int64 {
 // Attach attaches the file at path to task t of p (AttachReader, under
 // the file's base name).
 func (n *Node) Attach(ctx context.Context, p event.ID, taskRef, path string, progress Progress) (AttachResult, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return AttachResult{}, fmt.Errorf("cannot read %s: %w", path, errors.Unwrap(err))
-	}
-	defer f.Close()
-	fi, err := f.Stat()
+	f, fi, err := openRegular(path)
 	if err != nil {
 		return AttachResult{}, err
 	}
-	if !fi.Mode().IsRegular() {
-		return AttachResult{}, fmt.Errorf("%s is not a regular file", path)
-	}
+	defer f.Close()
 	return n.AttachReader(ctx, p, taskRef, filepath.Base(path), f, fi.Size(), progress)
+}
+
+// AttachToComment attaches the file at path to comment commentRef (its
+// event ID, or a unique prefix) of task t of p: a file of the task, shown
+// under that comment (docs/attachments.md, "Files on comments").
+func (n *Node) AttachToComment(ctx context.Context, p event.ID, taskRef, commentRef, path string, progress Progress) (AttachResult, error) {
+	f, fi, err := openRegular(path)
+	if err != nil {
+		return AttachResult{}, err
+	}
+	defer f.Close()
+	return n.attachReader(ctx, p, taskRef, commentRef, filepath.Base(path), f, fi.Size(), progress)
+}
+
+// AttachReaderToComment is AttachReader for a file of comment commentRef.
+func (n *Node) AttachReaderToComment(ctx context.Context, p event.ID, taskRef, commentRef, name string, r io.Reader, size int64, progress Progress) (AttachResult, error) {
+	return n.attachReader(ctx, p, taskRef, commentRef, name, r, size, progress)
+}
+
+// openRegular opens the regular file at path, for an attach.
+func openRegular(path string) (*os.File, os.FileInfo, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot read %s: %w", path, errors.Unwrap(err))
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	return f, fi, nil
+}
+
+// CheckAttachable says whether the file at path could be attached (a
+// regular file within the size limit), before anything is published.
+func CheckAttachable(path string) error {
+	f, fi, err := openRegular(path)
+	if err != nil {
+		return err
+	}
+	f.Close()
+	if fi.Size() > attach.MaxFileSize {
+		return fmt.Errorf("%s is %d bytes, over the limit of %d (%d MiB) per attachment: split it", path, fi.Size(), attach.MaxFileSize, attach.MaxFileSize>>20)
+	}
+	return nil
+}
+
+// resolveComment finds a comment of t by ID or unique prefix.
+func resolveComment(t *state.Task, ref string) (event.ID, error) {
+	ref = strings.ToLower(ref)
+	var found []event.ID
+	for _, c := range t.Comments {
+		id := c.ID.String()
+		if id == ref {
+			return c.ID, nil
+		}
+		if len(ref) >= MinPrefix && strings.HasPrefix(id, ref) {
+			found = append(found, c.ID)
+		}
+	}
+	switch {
+	case len(ref) < MinPrefix:
+		return event.ID{}, fmt.Errorf("%q is too short to name a comment: give at least %d hex digits of its ID", ref, MinPrefix)
+	case len(found) == 0:
+		return event.ID{}, fmt.Errorf("no comment %q on task %s", ref, t.ID.Short())
+	case len(found) > 1:
+		return event.ID{}, fmt.Errorf("%w: comment %q could be %d comments", ErrAmbiguous, ref, len(found))
+	}
+	return found[0], nil
 }
 
 // AttachReader attaches what r holds, size bytes, as the file name to
@@ -152,6 +218,10 @@ func (n *Node) Attach(ctx context.Context, p event.ID, taskRef, path string, pro
 // every relay has them all. Run again after an interruption, it puts only
 // what the relays lack.
 func (n *Node) AttachReader(ctx context.Context, p event.ID, taskRef, name string, r io.Reader, size int64, progress Progress) (AttachResult, error) {
+	return n.attachReader(ctx, p, taskRef, "", name, r, size, progress)
+}
+
+func (n *Node) attachReader(ctx context.Context, p event.ID, taskRef, commentRef, name string, r io.Reader, size int64, progress Progress) (AttachResult, error) {
 	s, err := n.State(ctx, p)
 	if err != nil {
 		return AttachResult{}, err
@@ -170,6 +240,11 @@ func (n *Node) AttachReader(ctx context.Context, p event.ID, taskRef, name strin
 		return AttachResult{}, fmt.Errorf("%s holds %d bytes of files you can see, and attaching %d more would take it over the limit of %d (%d GiB) per pursuance", s.Name(), have, size, int64(MaxPursuanceFiles), MaxPursuanceFiles>>30)
 	}
 	op := &state.TaskAttach{Task: t.ID, Name: name, Type: mime.TypeByExtension(filepath.Ext(name)), Size: uint64(size)}
+	if commentRef != "" {
+		if op.Comment, err = resolveComment(t, commentRef); err != nil {
+			return AttachResult{}, err
+		}
+	}
 	if i := strings.IndexByte(op.Type, ';'); i >= 0 {
 		op.Type = op.Type[:i]
 	}

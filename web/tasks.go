@@ -81,13 +81,32 @@ func (s *Server) task(r *http.Request, n *app.Node) (any, error) {
 		return nil, err
 	}
 	type comment struct {
-		Author string `json:"author"`
-		Text   string `json:"text"`
-		Time   string `json:"time"`
+		ID     string     `json:"id"`
+		Author string     `json:"author"`
+		Text   string     `json:"text"`
+		Time   string     `json:"time"`
+		Files  []fileJSON `json:"files"` // attached to the comment
+	}
+	files, err := filesOf(r, n, st, t)
+	if err != nil {
+		return nil, err
+	}
+	onComment := map[string][]fileJSON{}
+	taskFiles := []fileJSON{}
+	for _, f := range files {
+		if f.Comment != "" {
+			onComment[f.Comment] = append(onComment[f.Comment], f)
+		} else {
+			taskFiles = append(taskFiles, f)
+		}
 	}
 	cs := []comment{}
 	for _, c := range t.Comments {
-		cs = append(cs, comment{st.NameOf(c.Author), c.Text, time.UnixMilli(int64(c.Time)).UTC().Format("2006-01-02 15:04")})
+		fs := onComment[c.ID.String()]
+		if fs == nil {
+			fs = []fileJSON{}
+		}
+		cs = append(cs, comment{c.ID.String(), st.NameOf(c.Author), c.Text, time.UnixMilli(int64(c.Time)).UTC().Format("2006-01-02 15:04"), fs})
 	}
 	tj := toJSON(st, t)
 	if tj.Origin, err = n.TaskOrigin(r.Context(), st, t); err != nil {
@@ -100,11 +119,7 @@ func (s *Server) task(r *http.Request, n *app.Node) (any, error) {
 	if hs == nil {
 		hs = []app.HandoffView{}
 	}
-	files, err := filesOf(r, n, st, t)
-	if err != nil {
-		return nil, err
-	}
-	return map[string]any{"task": tj, "comments": cs, "handoffs": hs, "files": files}, nil
+	return map[string]any{"task": tj, "comments": cs, "handoffs": hs, "files": taskFiles}, nil
 }
 
 func (s *Server) createTask(r *http.Request, n *app.Node) (any, error) {
@@ -149,10 +164,12 @@ func onTask(r *http.Request, n *app.Node, in any, build func(st *state.State, t 
 	if err != nil {
 		return nil, err
 	}
-	if _, err := n.Act(r.Context(), st.Pursuance(), op, app.DoOptions{}); err != nil {
+	res, err := n.Act(r.Context(), st.Pursuance(), op, app.DoOptions{})
+	if err != nil {
 		return nil, err
 	}
-	return map[string]bool{"ok": true}, nil
+	// id: the event, for what refers to it next (a comment's files).
+	return map[string]any{"ok": true, "id": res.Event.ID().String()}, nil
 }
 
 // comment comments on a task: {"text", "report"}; with "report", the

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -116,6 +117,9 @@ func startUp(t *testing.T, home string) *commandServer {
 	return nil
 }
 
+// commentID matches a comment's ID in `task show --json`.
+var commentID = regexp.MustCompile(`("text":"[^"]*","id":")[0-9a-f]{64}`)
+
 // TestNodeAnswersAsDirect runs the commands of cli.md that read or change
 // a pursuance twice, in this process without a node and through a running
 // `pursuance up`, and checks the exit status, stdout and stderr are the
@@ -188,6 +192,9 @@ func TestNodeAnswersAsDirect(t *testing.T) {
 		n.stderr = strings.ReplaceAll(n.stderr, b, a)
 		// A task's short ID shows too.
 		n.stdout = strings.ReplaceAll(n.stdout, b[:8], a[:8])
+		// The comments are two events: their IDs differ.
+		d.stdout = commentID.ReplaceAllString(d.stdout, "${1}C")
+		n.stdout = commentID.ReplaceAllString(n.stdout, "${1}C")
 		if d != n || d.code != 0 {
 			t.Errorf("%q:\n direct: %d %q %q\n node:   %d %q %q", w, d.code, d.stdout, d.stderr, n.code, n.stdout, n.stderr)
 		}
@@ -389,5 +396,18 @@ func TestRotatedIdentityRunsDirect(t *testing.T) {
 	got := runIn(t, home, map[string]string{"PURSUANCE_PASSPHRASE": "pw"}, "task", "list", "Desk", "--json")
 	if got != want || s.count() != before {
 		t.Errorf("after id rotate: %v (the node ran %d), want %v run here", got, s.count()-before, want)
+	}
+}
+
+// TestCommentAttachRunsHere: `task comment --attach` reads files named on
+// the command line, so it runs in the client's process (a node would read
+// the path against its own directory); without --attach it is forwarded.
+func TestCommentAttachRunsHere(t *testing.T) {
+	getenv := func(string) string { return "" }
+	if _, ok := forwardable([]string{"task", "comment", "Desk", "T", "hi"}, getenv); !ok {
+		t.Fatal("task comment is not forwarded")
+	}
+	if _, ok := forwardable([]string{"task", "comment", "Desk", "T", "hi", "--attach", "notes.txt"}, getenv); ok {
+		t.Fatal("task comment --attach is forwarded to the node")
 	}
 }

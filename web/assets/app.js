@@ -438,7 +438,7 @@ async function openDetail(id, quiet) {
     }
     renderLinkDetail(d); // links.js
     renderFilesDetail(d); // files.js
-    $("#d-comments").replaceChildren(...d.comments.map((c) => { const li = el("li"), body = el("div", undefined, "markdown"); body.append(...markdown(c.text)); li.append(el("span", c.author + " ", "author"), el("span", c.time, "muted"), body); return li; }));
+    $("#d-comments").replaceChildren(...d.comments.map((c) => { const li = el("li"), body = el("div", undefined, "markdown"); body.append(...markdown(c.text)); li.append(el("span", c.author + " ", "author"), el("span", c.time, "muted"), body); const fs = commentFiles(c); if (fs) li.append(fs); return li; }));
     const dlg = $("#detail");
     if (dlg.classList.contains("hidden")) { // a dialog: the focus goes in, and back on closing
       if (!dlg.contains(document.activeElement)) detailOpener = document.activeElement;
@@ -580,7 +580,15 @@ document.addEventListener("DOMContentLoaded", () => {
   };
   $("#d-comment").onsubmit = async (e) => {
     e.preventDefault();
-    try { await api("/p/" + current + "/tasks/" + openTask + "/comments", {text: e.target.text.value, report: reporting()}); e.target.text.value = ""; clearFieldError(e.target.text); await refresh(); } catch (err) { showError(err, e.target.text); }
+    // The comment first, then its files (files.js's upload, with a bar),
+    // each attached to it by its ID.
+    const input = $("#d-comment-file"), files = [...input.files];
+    try {
+      const r = await api("/p/" + current + "/tasks/" + openTask + "/comments", {text: e.target.text.value, report: reporting()});
+      e.target.text.value = ""; input.value = ""; clearFieldError(e.target.text);
+      if (files.length) await upload(files, r.id);
+      await refresh();
+    } catch (err) { showError(err, e.target.text); }
   };
   if (!token) { lockOut(); return; }
   loadPursuances().catch(showError);

@@ -14,6 +14,7 @@ import (
 
 	"github.com/pursuance/pursuance/attach"
 	"github.com/pursuance/pursuance/event"
+	"github.com/pursuance/pursuance/identity"
 	"github.com/pursuance/pursuance/relay"
 	"github.com/pursuance/pursuance/state"
 )
@@ -303,6 +304,12 @@ func (n *Node) attachReader(ctx context.Context, p event.ID, taskRef, commentRef
 	return AttachResult{Result: res, File: *op, Transfer: tr}, nil
 }
 
+// blobLack is a relay and which of a file's chunks it has.
+type blobLack struct {
+	c   *relay.Client
+	has []bool
+}
+
 // upload puts op's blobs on every relay of p that lacks them.
 func (n *Node) upload(ctx context.Context, s *state.State, op *state.TaskAttach, tr *Transfer, progress Progress) error {
 	urls, err := n.RelayURLs(ctx, s.Pursuance())
@@ -327,11 +334,7 @@ func (n *Node) upload(ctx context.Context, s *state.State, op *state.TaskAttach,
 	}
 	missing := map[attach.BlobID]bool{}
 	var errs []error
-	type lack struct {
-		c   *relay.Client
-		has []bool
-	}
-	var lacks []lack
+	var lacks []blobLack
 	for _, u := range urls {
 		c := n.relayClient(s.Pursuance(), u)
 		has := make([]bool, len(ids))
@@ -352,37 +355,60 @@ func (n *Node) upload(ctx context.Context, s *state.State, op *state.TaskAttach,
 				missing[ids[i]] = true
 			}
 		}
-		lacks = append(lacks, lack{c, has})
+		lacks = append(lacks, blobLack{c, has})
 	}
 	if len(lacks) == 0 {
 		return fmt.Errorf("no relay of %s takes files now: %w", s.Name(), errors.Join(errs...))
 	}
-	done := map[attach.BlobID]bool{}
+	// Put the missing blobs ParallelBlobs ahead of the chunk being
+	// reported (so at most that many at once); progress is reported in
+	// file order, as each chunk's put is done.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	puts := map[attach.BlobID]*blobPut{}
+	var order []*blobPut
 	for i, c := range op.Chunks {
-		if !missing[c.Blob] || done[c.Blob] {
-			if !missing[c.Blob] {
-				tr.Cached++
+		if missing[c.Blob] && puts[c.Blob] == nil {
+			bp := &blobPut{i: i, k: len(order), id: c.Blob, done: make(chan struct{})}
+			puts[c.Blob] = bp
+			order = append(order, bp)
+		}
+	}
+	started := 0
+	start := func(k int) {
+		if k >= len(order) {
+			return
+		}
+		bp := order[k]
+		started = k + 1
+		go func() {
+			defer close(bp.done)
+			bp.sent, bp.err = n.putBlob(ctx, lacks, bp.i, bp.id, topicKey, op.Name)
+		}()
+	}
+	defer func() {
+		// Nothing is left running once this returns.
+		cancel()
+		for _, bp := range order[:started] {
+			<-bp.done
+		}
+	}()
+	for k := range min(ParallelBlobs, len(order)) {
+		start(k)
+	}
+	counted := map[attach.BlobID]bool{}
+	for _, c := range op.Chunks {
+		if bp := puts[c.Blob]; bp == nil {
+			tr.Cached++
+		} else if !counted[c.Blob] {
+			<-bp.done
+			start(bp.k + ParallelBlobs)
+			if bp.err != nil {
+				return bp.err
 			}
-		} else {
-			blob, err := os.ReadFile(n.blobPath(c.Blob))
-			if err != nil {
-				return fmt.Errorf("blob cache: %w", err)
-			}
-			for _, l := range lacks {
-				if l.has[i] {
-					continue
-				}
-				err := retry(ctx, func() error {
-					_, err := l.c.PutBlob(ctx, topicKey, blob)
-					return err
-				})
-				if err != nil {
-					return fmt.Errorf("putting chunk %d of %s on %s: %s (nothing was published; run the command again to resume)", i+1, op.Name, l.c.URL(), RelayError(err))
-				}
-				tr.BlobSent += int64(len(blob))
-			}
+			tr.BlobSent += bp.sent
 			tr.Sent++
-			done[c.Blob] = true
+			counted[c.Blob] = true
 		}
 		tr.Done++
 		tr.Bytes += int64(c.Size)
@@ -391,6 +417,48 @@ func (n *Node) upload(ctx context.Context, s *state.State, op *state.TaskAttach,
 		}
 	}
 	return nil
+}
+
+// ParallelBlobs is how many blobs an attach puts, or a fetch gets, at
+// once: enough to keep a relay's round trips and the local hashing and
+// encryption overlapping, few enough to bound memory (each blob in
+// flight is at most attach.MaxBlob) and a relay's per-address limits.
+const ParallelBlobs = 4
+
+// blobPut is one blob an upload puts: the first chunk that has it, and
+// how it went once done is closed.
+type blobPut struct {
+	i    int // the first chunk with the blob
+	k    int // its place among the blobs put
+	id   attach.BlobID
+	done chan struct{}
+	sent int64
+	err  error
+}
+
+// putBlob reads blob id from the cache and puts it on every relay of
+// lacks that lacks it (chunk i of the file name), returning the bytes
+// sent.
+func (n *Node) putBlob(ctx context.Context, lacks []blobLack, i int, id attach.BlobID, topicKey *identity.SigningKey, name string) (int64, error) {
+	blob, err := os.ReadFile(n.blobPath(id))
+	if err != nil {
+		return 0, fmt.Errorf("blob cache: %w", err)
+	}
+	var sent int64
+	for _, l := range lacks {
+		if l.has[i] {
+			continue
+		}
+		err := retry(ctx, func() error {
+			_, err := l.c.PutBlob(ctx, topicKey, blob)
+			return err
+		})
+		if err != nil {
+			return sent, fmt.Errorf("putting chunk %d of %s on %s: %s (nothing was published; run the command again to resume)", i+1, name, l.c.URL(), RelayError(err))
+		}
+		sent += int64(len(blob))
+	}
+	return sent, nil
 }
 
 // FileInfo is one file of a task as a member sees it.
@@ -501,23 +569,48 @@ func (n *Node) FetchTo(ctx context.Context, p event.ID, taskRef, fileRef string,
 	}
 	tr := Transfer{File: f.ID.String(), Chunks: len(f.Chunks), Size: int64(f.Size)}
 	sum := sha256.New()
-	for i, c := range f.Chunks {
-		pt, ok := n.cachedBlob(c)
-		if ok {
+	// ParallelBlobs chunks are got ahead (each verified and cached by
+	// getChunk); they are written in file order as they come.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	gets := make([]*chunkGet, len(f.Chunks))
+	start := func(i int) {
+		if i >= len(f.Chunks) {
+			return
+		}
+		g := &chunkGet{done: make(chan struct{})}
+		gets[i] = g
+		go func() {
+			defer close(g.done)
+			g.pt, g.cached, g.blobLen, g.err = n.getChunk(ctx, p, urls, f.Chunks[i])
+		}()
+	}
+	defer func() {
+		// Nothing is left running once this returns.
+		cancel()
+		for _, g := range gets {
+			if g != nil {
+				<-g.done
+			}
+		}
+	}()
+	for i := range min(ParallelBlobs, len(f.Chunks)) {
+		start(i)
+	}
+	for i := range f.Chunks {
+		g := gets[i]
+		<-g.done
+		start(i + ParallelBlobs)
+		if g.err != nil {
+			return tr, f, fmt.Errorf("chunk %d of %d of %s: %w (what was fetched is kept: run the command again to resume)", i+1, len(f.Chunks), f.Name, g.err)
+		}
+		pt := g.pt
+		g.pt = nil // written: not held longer
+		if g.cached {
 			tr.Cached++
 		} else {
-			blob, err := n.fetchBlob(ctx, p, urls, c)
-			if err != nil {
-				return tr, f, fmt.Errorf("chunk %d of %d of %s: %w (what was fetched is kept: run the command again to resume)", i+1, len(f.Chunks), f.Name, err)
-			}
-			if pt, err = attach.Open(c, blob); err != nil {
-				return tr, f, err
-			}
-			if err := n.cacheBlob(c.Blob, blob); err != nil {
-				return tr, f, err
-			}
 			tr.Sent++
-			tr.BlobSent += int64(len(blob))
+			tr.BlobSent += g.blobLen
 		}
 		sum.Write(pt)
 		if _, err := w.Write(pt); err != nil {
@@ -533,6 +626,36 @@ func (n *Node) FetchTo(ctx context.Context, p event.ID, taskRef, fileRef string,
 		return tr, f, fmt.Errorf("%w: the chunks of %s verify one by one, but the whole file's SHA-256 is not the manifest's", attach.ErrTampered, f.Name)
 	}
 	return tr, f, nil
+}
+
+// chunkGet is one chunk a fetch gets ahead, and how it went once done
+// is closed.
+type chunkGet struct {
+	done    chan struct{}
+	pt      []byte
+	cached  bool
+	blobLen int64
+	err     error
+}
+
+// getChunk returns the plaintext of chunk c, verified: from the blob
+// cache, or fetched (then kept in the cache, so that a fetch run again
+// resumes), and whether it came from the cache.
+func (n *Node) getChunk(ctx context.Context, p event.ID, urls []string, c attach.ChunkRef) (pt []byte, cached bool, blobLen int64, err error) {
+	if pt, ok := n.cachedBlob(c); ok {
+		return pt, true, 0, nil
+	}
+	blob, err := n.fetchBlob(ctx, p, urls, c)
+	if err != nil {
+		return nil, false, 0, err
+	}
+	if pt, err = attach.Open(c, blob); err != nil {
+		return nil, false, 0, err
+	}
+	if err := n.cacheBlob(c.Blob, blob); err != nil {
+		return nil, false, 0, err
+	}
+	return pt, false, int64(len(blob)), nil
 }
 
 // fetchBlob gets the blob of c from the first relay that has it right:

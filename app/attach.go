@@ -42,6 +42,7 @@ type Transfer struct {
 	Bytes    int64  // plaintext bytes handled so far
 	Size     int64  // the file's size
 	BlobSent int64  // blob bytes sent or received
+	Reput    int    // blobs a fetch put back on relays that lacked them
 }
 
 // Progress is called after each chunk of a transfer.
@@ -560,6 +561,7 @@ func (n *Node) FetchTo(ctx context.Context, p event.ID, taskRef, fileRef string,
 	if err != nil {
 		return Transfer{}, f, err
 	}
+	src := blobSources{relays: len(urls), topicKey: n.groupTopicKey(s)}
 	// Then the nodes members announced: they serve the blobs their
 	// homes hold (HomeBlobs).
 	for _, a := range s.NodeAddresses() {
@@ -567,6 +569,7 @@ func (n *Node) FetchTo(ctx context.Context, p event.ID, taskRef, fileRef string,
 			urls = append(urls, a.URL)
 		}
 	}
+	src.urls = urls
 	tr := Transfer{File: f.ID.String(), Chunks: len(f.Chunks), Size: int64(f.Size)}
 	sum := sha256.New()
 	// ParallelBlobs chunks are got ahead (each verified and cached by
@@ -582,7 +585,7 @@ func (n *Node) FetchTo(ctx context.Context, p event.ID, taskRef, fileRef string,
 		gets[i] = g
 		go func() {
 			defer close(g.done)
-			g.pt, g.cached, g.blobLen, g.err = n.getChunk(ctx, p, urls, f.Chunks[i])
+			g.pt, g.cached, g.blobLen, g.reput, g.err = n.getChunk(ctx, p, src, f.Chunks[i])
 		}()
 	}
 	defer func() {
@@ -611,6 +614,7 @@ func (n *Node) FetchTo(ctx context.Context, p event.ID, taskRef, fileRef string,
 		} else {
 			tr.Sent++
 			tr.BlobSent += g.blobLen
+			tr.Reput += g.reput
 		}
 		sum.Write(pt)
 		if _, err := w.Write(pt); err != nil {
@@ -635,36 +639,77 @@ type chunkGet struct {
 	pt      []byte
 	cached  bool
 	blobLen int64
+	reput   int
 	err     error
+}
+
+// blobSources are where a fetch looks for blobs: the pursuance's relays
+// (the first relays of urls), then members' nodes; and the group topic
+// key that puts a blob back on a relay found lacking it, if held.
+type blobSources struct {
+	urls     []string
+	relays   int
+	topicKey *identity.SigningKey
+}
+
+// groupTopicKey is the key of the current group generation's topic, which
+// puts blobs, or nil if this member does not hold it.
+func (n *Node) groupTopicKey(s *state.State) *identity.SigningKey {
+	cur, ok := s.CurrentKey("")
+	if !ok {
+		return nil
+	}
+	h, ok := s.Held()[cur.Update]
+	if !ok {
+		return nil
+	}
+	_, k, err := h.Key.Topic()
+	if err != nil {
+		return nil
+	}
+	return k
 }
 
 // getChunk returns the plaintext of chunk c, verified: from the blob
 // cache, or fetched (then kept in the cache, so that a fetch run again
-// resumes), and whether it came from the cache.
-func (n *Node) getChunk(ctx context.Context, p event.ID, urls []string, c attach.ChunkRef) (pt []byte, cached bool, blobLen int64, err error) {
+// resumes), and whether it came from the cache. A blob fetched after a
+// relay of the pursuance said it does not hold it is put back on that
+// relay (docs/attachments.md, "Retention"); how many such puts
+// succeeded is reput.
+func (n *Node) getChunk(ctx context.Context, p event.ID, src blobSources, c attach.ChunkRef) (pt []byte, cached bool, blobLen int64, reput int, err error) {
 	if pt, ok := n.cachedBlob(c); ok {
-		return pt, true, 0, nil
+		return pt, true, 0, 0, nil
 	}
-	blob, err := n.fetchBlob(ctx, p, urls, c)
+	blob, lacking, err := n.fetchBlob(ctx, p, src, c)
 	if err != nil {
-		return nil, false, 0, err
+		return nil, false, 0, 0, err
 	}
 	if pt, err = attach.Open(c, blob); err != nil {
-		return nil, false, 0, err
+		return nil, false, 0, 0, err
 	}
 	if err := n.cacheBlob(c.Blob, blob); err != nil {
-		return nil, false, 0, err
+		return nil, false, 0, 0, err
 	}
-	return pt, false, int64(len(blob)), nil
+	if src.topicKey != nil {
+		for _, u := range lacking {
+			// Best effort: the fetch has what it needs.
+			if _, err := n.relayClient(p, u).PutBlob(ctx, src.topicKey, blob); err != nil {
+				n.warn("could not put a missing blob back on a relay", "relay", u, "blob", c.Blob.String(), "err", RelayError(err))
+				continue
+			}
+			reput++
+		}
+	}
+	return pt, false, int64(len(blob)), reput, nil
 }
 
-// fetchBlob gets the blob of c from the first relay that has it right:
-// one that answers another blob is passed over.
-func (n *Node) fetchBlob(ctx context.Context, p event.ID, urls []string, c attach.ChunkRef) ([]byte, error) {
+// fetchBlob gets the blob of c from the first source that has it right:
+// one that answers another blob is passed over. lacking are the
+// pursuance's relays that answered that they do not hold it.
+func (n *Node) fetchBlob(ctx context.Context, p event.ID, src blobSources, c attach.ChunkRef) (blob []byte, lacking []string, err error) {
 	var errs []error
-	for _, u := range urls {
+	for i, u := range src.urls {
 		cl := n.relayClient(p, u)
-		var blob []byte
 		err := retry(ctx, func() error {
 			var err error
 			blob, err = cl.Blob(ctx, c.Blob)
@@ -672,18 +717,21 @@ func (n *Node) fetchBlob(ctx context.Context, p event.ID, urls []string, c attac
 		})
 		if err == nil {
 			if _, err = attach.Open(c, blob); err == nil {
-				return blob, nil
+				return blob, lacking, nil
 			}
 			n.warn("a relay answered a blob that does not match its manifest", "relay", u, "blob", c.Blob.String())
 		}
 		var se *relay.StatusError
 		if errors.As(err, &se) && se.Status == http.StatusNotFound {
 			err = errors.New("it does not hold it")
+			if i < src.relays {
+				lacking = append(lacking, u)
+			}
 		}
 		errs = append(errs, fmt.Errorf("%s: %s", u, RelayError(err)))
 	}
 	if len(errs) == 0 {
-		return nil, errors.New("this pursuance has no relay to fetch it from")
+		return nil, nil, errors.New("this pursuance has no relay to fetch it from")
 	}
-	return nil, fmt.Errorf("no relay gave it: %w", errors.Join(errs...))
+	return nil, nil, fmt.Errorf("no relay gave it: %w", errors.Join(errs...))
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pursuance/pursuance/attach"
 	"github.com/pursuance/pursuance/charter"
 	"github.com/pursuance/pursuance/relay"
 	"github.com/pursuance/pursuance/state"
@@ -115,5 +116,67 @@ func TestTransfersOverlap(t *testing.T) {
 		if g.peak[m] < 2 || g.peak[m] > ParallelBlobs {
 			t.Errorf("%s: %d blobs at once at most, want 2 to %d", m, g.peak[m], ParallelBlobs)
 		}
+	}
+}
+
+// TestFetchReputsMissingBlobs: a relay of the pursuance that lacks a
+// file's blobs (it dropped them, or came after the attach) gets them back
+// from the member whose fetch found them missing there and got them
+// elsewhere; a second fetch then finds them on it.
+func TestFetchReputsMissingBlobs(t *testing.T) {
+	ctx := context.Background()
+	u1, _ := testRelay(t)
+	u2, _ := testRelay(t)
+	// The fetch asks the relays in sorted order: the first lacks.
+	lacks, holds := min(u1, u2), max(u1, u2)
+	alice := newMember(t, "Alice")
+	c, _ := charter.Template("desk")
+	p, err := alice.Create(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.SetRelays(ctx, p, []string{holds}, nil, DoOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	tk := do(t, alice, p, &state.TaskCreate{Title: "Scans"}).ID()
+	path, content := randomFile(t, t.TempDir(), "scans.zip", 3<<20, 11)
+	res, err := alice.Attach(ctx, p, tk.String(), path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.SetRelays(ctx, p, []string{lacks}, nil, DoOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ids := make([]attach.BlobID, len(res.File.Chunks))
+	for i, ch := range res.File.Chunks {
+		ids[i] = ch.Blob
+	}
+	has := func() int {
+		got, err := relay.NewClient(lacks, nil).HasBlobs(ctx, ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := 0
+		for _, h := range got {
+			if h {
+				k++
+			}
+		}
+		return k
+	}
+	if k := has(); k != 0 {
+		t.Fatalf("the new relay holds %d blobs before any fetch", k)
+	}
+	os.RemoveAll(filepath.Join(alice.home, BlobDir))
+	out := filepath.Join(t.TempDir(), "got")
+	tr, err := alice.Fetch(ctx, p, tk.String(), res.Event.ID().String(), out, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(out); !bytes.Equal(got, content) {
+		t.Fatal("fetched another file")
+	}
+	if k := has(); k != len(ids) || tr.Reput != len(ids) {
+		t.Fatalf("the relay that lacked them holds %d of %d blobs after the fetch (%d put back)", k, len(ids), tr.Reput)
 	}
 }

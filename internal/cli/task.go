@@ -198,9 +198,11 @@ func newTaskShowCmd(e *Env) *cobra.Command {
 				type comment struct {
 					Author string `json:"author"`
 					Text   string `json:"text"`
-					// ID and Files: the comment's event, and the IDs of
-					// the files attached to it (`task files` lists them).
-					ID    string   `json:"id"`
+					// ID and Files, only for a comment with files: the
+					// comment's event, and the IDs of its files (`task
+					// files` lists them). A comment without files keeps
+					// the contract's {"author","text"}.
+					ID    string   `json:"id,omitempty"`
 					Files []string `json:"files,omitempty"`
 				}
 				out := struct {
@@ -214,8 +216,9 @@ func newTaskShowCmd(e *Env) *cobra.Command {
 					Handoffs []app.HandoffView `json:"handoffs,omitempty"`
 				}{taskJSON: toTaskJSON(t), Body: t.Body, Archived: t.Archived, Comments: []comment{}}
 				for _, c := range t.Comments {
-					cj := comment{Author: c.Author.String(), Text: c.Text, ID: c.ID.String()}
+					cj := comment{Author: c.Author.String(), Text: c.Text}
 					for _, f := range t.CommentFiles(c.ID) {
+						cj.ID = c.ID.String()
 						cj.Files = append(cj.Files, f.ID.String())
 					}
 					out.Comments = append(out.Comments, cj)

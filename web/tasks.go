@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -104,7 +105,27 @@ func (s *Server) task(r *http.Request, n *app.Node) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"task": tj, "comments": cs, "handoffs": hs, "files": files}, nil
+	return map[string]any{"task": tj, "comments": cs, "handoffs": hs, "files": files, "may": taskMay(r.Context(), n, st, t)}, nil
+}
+
+// taskMay is what this member may do to task t now, control by control
+// of the task dialog: each the rules' own verdict (app.Node.May) on the
+// event the control would sign, so the page disables what the charter
+// forbids, with the reason, and computes no permission itself. The ops
+// stand for any value the control may send: the charter's rules depend
+// on the action, the task and, for an assignment, the assignee, which is
+// here this member (the dialog's other choices are refused, if they are,
+// when sent).
+func taskMay(ctx context.Context, n *app.Node, st *state.State, t *state.Task) map[string]app.Permission {
+	title := t.Title
+	return map[string]app.Permission{
+		"edit":    n.May(ctx, st, &state.TaskEdit{Task: t.ID, Title: &title}),
+		"archive": n.May(ctx, st, &state.TaskArchive{Task: t.ID, Archived: !t.Archived}),
+		"status":  n.May(ctx, st, &state.TaskStatus{Task: t.ID, Status: t.Status}),
+		"assign":  n.May(ctx, st, &state.TaskAssign{Task: t.ID, Assignee: state.Assignee{Member: n.Me().ID}.String()}),
+		"comment": n.May(ctx, st, &state.TaskComment{Task: t.ID, Text: "a comment"}),
+		"move":    n.May(ctx, st, &state.TaskMove{Task: t.ID, Parent: t.Parent}),
+	}
 }
 
 func (s *Server) createTask(r *http.Request, n *app.Node) (any, error) {

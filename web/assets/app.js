@@ -164,6 +164,7 @@ async function refresh() {
     vis.value = info.roles.includes(was) ? was : "";
     vis.dataset.roles = roles;
   }
+  permitForm($("#new-task"), info.may_create, "new-task");
   $("#sealed").textContent = info.sealed_tasks ? info.sealed_tasks + " tasks sealed for roles you do not hold" : "";
   const tasks = await api("/p/" + current + "/tasks?filter=" + encodeURIComponent($("#filter").value));
   clearFieldError($("#filter"));
@@ -413,6 +414,13 @@ async function loadCharter() {
   $("#charter-errors").replaceChildren();
 }
 
+// permitForm is permit for a form: its submit button says why not, and
+// its fields are disabled with it.
+function permitForm(form, perm, key) {
+  permit(form.querySelector("button[type=submit]"), perm, key);
+  form.querySelectorAll("input, select, textarea").forEach((f) => { f.disabled = !perm.allowed; });
+}
+
 async function openDetail(id, quiet) {
   const ticket = quiet ? detailTicket : ++detailTicket; // a refresh's reload does not outrank a click
   try {
@@ -436,6 +444,14 @@ async function openDetail(id, quiet) {
       st.replaceChildren(...info.statuses.map((s) => { const o = el("option", pretty(s)); o.value = s; return o; }));
       st.value = d.task.status;
     }
+    // What the charter forbids this member is disabled, with the reason:
+    // the node's verdict (d.may, app.Node.May), not the page's.
+    permit($("#d-edit-open"), d.may.edit, "task-edit"); // governance.js
+    if (!d.may.edit.allowed) $("#d-edit").classList.add("hidden");
+    permit($("#d-archive"), d.may.archive, "task-archive");
+    permit($("#d-status"), d.may.status, "task-status");
+    permitForm($("#d-assign"), d.may.assign, "task-assign");
+    permitForm($("#d-comment"), d.may.comment, "task-comment");
     renderLinkDetail(d); // links.js
     renderFilesDetail(d); // files.js
     $("#d-comments").replaceChildren(...d.comments.map((c) => { const li = el("li"), body = el("div", undefined, "markdown"); body.append(...markdown(c.text)); li.append(el("span", c.author + " ", "author"), el("span", c.time, "muted"), body); return li; }));

@@ -209,7 +209,9 @@ async function refresh() {
     give.onclick = () => change({role: sel.value, action: "assign"}, "/roles");
     take.onclick = () => change({role: sel.value, action: "revoke"}, "/roles");
     rm.onclick = () => { if (window.confirm("Remove " + m.name + "? Everything it could read is re-keyed; it reads nothing written afterwards.")) change({}, "/remove"); };
-    act.append(sel, give, take, rm);
+    const lab = el("label", "Role "); // visible; the select's own name says whose
+    lab.append(sel);
+    act.append(lab, give, take, rm);
     const activity = el("td", m.inactive_since ? "inactive since " + m.inactive_since.slice(0, 10) : "active");
     if (m.inactive_since) activity.title = "Signed nothing since " + m.inactive_since + ", by the members' own clocks";
     tr.append(el("td", m.name), el("td", m.roles.join(", ")), activity, el("td", m.fingerprint, "fp"), act);
@@ -558,6 +560,7 @@ document.addEventListener("DOMContentLoaded", () => {
       f.template.replaceChildren(...templates.map((t) => el("option", t)), custom);
       f.template.onchange = () => {
         f.charter.classList.toggle("hidden", f.template.value !== "");
+        $("#found-charter-label").classList.toggle("hidden", f.template.value !== "");
         $("#charter-file").classList.toggle("hidden", f.template.value !== "");
       };
       // A charter file is read here, in the page, into the text box, where

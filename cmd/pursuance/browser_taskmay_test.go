@@ -52,7 +52,7 @@ func TestBrowserTaskPermissions(t *testing.T) {
 		pg := newPages(t, func() string { return "\n--- " + who.name + "'s node:\n" + node.stderr() })
 		run, poll := pg.run, pg.poll
 		run(tab, "log in", chromedp.Navigate(node.login))
-		poll(tab, "the board", `document.querySelector("#me")?.textContent && document.querySelectorAll("#columns .card").length === 2`)
+		poll(tab, "the board", loggedIn+` && document.querySelectorAll("#columns .card").length === 2`)
 		poll(tab, "the new-task form, enabled", `!document.querySelector("#new-task button[type=submit]").disabled && !document.querySelector("#new-task input[name=title]").disabled`)
 		openTask := func(title string) {
 			t.Helper()

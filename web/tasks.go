@@ -210,7 +210,18 @@ func (s *Server) task(r *http.Request, n *app.Node) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"task": tj, "comments": cs, "handoffs": hs, "files": files, "may": taskMay(r.Context(), n, st, t)}, nil
+	// may_handoff: of each pursuance this one offered an open link to,
+	// whether this member may hand the task off there (app.Node.MayHandoff);
+	// a received task is not passed on.
+	handoff := map[string]app.Permission{}
+	if tj.Origin == nil {
+		for _, l := range st.Links() {
+			if l.Offer && l.HasSecret && !l.Ended {
+				handoff[l.Peer.String()] = n.MayHandoff(r.Context(), st, t, l.Peer)
+			}
+		}
+	}
+	return map[string]any{"task": tj, "comments": cs, "handoffs": hs, "files": files, "may": taskMay(r.Context(), n, st, t), "may_handoff": handoff}, nil
 }
 
 // taskMay is what this member may do to task t now, control by control

@@ -29,6 +29,23 @@ type Client struct {
 	cur    atomic.Int64 // the front in use, an index into fronts
 	hc     *http.Client
 	stall  time.Duration
+	// onionStall, when set, replaces OnionConnectStall (OnionStall).
+	onionStall time.Duration
+}
+
+// OnionStall sets the least time the client gives a connection to an
+// onion service (0: OnionConnectStall): a member's node, often off, is
+// given up on sooner than a relay.
+func (c *Client) OnionStall(d time.Duration) *Client {
+	c.onionStall = d
+	return c
+}
+
+func (c *Client) onionConnect() time.Duration {
+	if c.onionStall > 0 {
+		return c.onionStall
+	}
+	return OnionConnectStall
 }
 
 // DefaultStall is how long a client waits for a relay that sends nothing:
@@ -46,6 +63,14 @@ var ErrStalled = errors.New("relay: no answer in time")
 // (through Tor: the onion service is down or not published, or tor found
 // no way to it). It wraps ErrStalled.
 var ErrConnectStalled = fmt.Errorf("%w: no connection", ErrStalled)
+
+// OnionConnectStall is the least time a client gives a connection to an
+// onion service to be made: tor first fetches the service's descriptor
+// from the hidden-service directories, then builds an introduction and a
+// rendezvous circuit, which on a slow or busy network takes longer than a
+// direct relay's stall (half a minute is not rare). Once connected, the
+// client's own stall applies again.
+const OnionConnectStall = 45 * time.Second
 
 // NewClient returns a client of the relay at base (http://host:port),
 // using hc (nil: a client of its own). Every request fails with
@@ -156,12 +181,21 @@ func (c *Client) do(ctx context.Context, req *http.Request) (*http.Response, err
 func (c *Client) do1(ctx context.Context, req *http.Request) (*http.Response, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	var connected atomic.Bool
-	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { connected.Store(true) }})
-	timer := time.AfterFunc(c.stall, func() {
+	connect := c.stall
+	if strings.HasSuffix(req.URL.Hostname(), ".onion") {
+		connect = max(connect, c.onionConnect())
+	}
+	var timer *time.Timer
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) {
+		if !connected.Swap(true) && connect != c.stall {
+			timer.Reset(c.stall)
+		}
+	}})
+	timer = time.AfterFunc(connect, func() {
 		if connected.Load() {
 			cancel(fmt.Errorf("%w (nothing for %s)", ErrStalled, c.stall))
 		} else {
-			cancel(fmt.Errorf("%w (none made within %s)", ErrConnectStalled, c.stall))
+			cancel(fmt.Errorf("%w (none made within %s)", ErrConnectStalled, connect))
 		}
 	})
 	done := func() {

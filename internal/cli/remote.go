@@ -81,7 +81,7 @@ var forwardedVars = []string{clockOffsetVar, torBinaryEnv, torrcEnv}
 // localVars are the PURSUANCE_ variables deliberately not sent: the
 // home and the passphrase (the node has both), the switch to run here,
 // and variables only local commands read.
-var localVars = []string{"PURSUANCE_HOME", "PURSUANCE_PASSPHRASE", directVar, stopAfterKeystoreVar}
+var localVars = []string{"PURSUANCE_HOME", "PURSUANCE_PASSPHRASE", directVar, stopAfterKeystoreVar, killAfterEnv}
 
 // forwardable reports whether the node may run the command line args,
 // and returns the Env it parsed into: a listed command that parses (a

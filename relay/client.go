@@ -177,6 +177,33 @@ func (c *Client) do(ctx context.Context, req *http.Request) (*http.Response, err
 	return c.do1(ctx, req)
 }
 
+// call sends a request for path on the relay (its front in use), with
+// body as an octet stream (nil: none), and returns the answer once its
+// status is a success; the caller closes its body. A refusal is the
+// relay's StatusError.
+func (c *Client) call(ctx context.Context, method, path string, body []byte) (*http.Response, error) {
+	var r io.Reader
+	if body != nil {
+		r = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.front()+path, r)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/octet-stream")
+	}
+	resp, err := c.do(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if err := statusError(resp); err != nil {
+		resp.Body.Close()
+		return nil, err
+	}
+	return resp, nil
+}
+
 // do1 is do on one front.
 func (c *Client) do1(ctx context.Context, req *http.Request) (*http.Response, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -270,19 +297,11 @@ func (c *Client) Append(ctx context.Context, topic keys.Topic, key *identity.Sig
 	if err != nil {
 		return AppendResult{}, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.front()+"/v1/topics/"+TopicHex(topic), bytes.NewReader(body))
-	if err != nil {
-		return AppendResult{}, err
-	}
-	req.Header.Set("Content-Type", "application/octet-stream")
-	resp, err := c.do(ctx, req)
+	resp, err := c.call(ctx, http.MethodPost, "/v1/topics/"+TopicHex(topic), body)
 	if err != nil {
 		return AppendResult{}, err
 	}
 	defer resp.Body.Close()
-	if err := statusError(resp); err != nil {
-		return AppendResult{}, err
-	}
 	var res AppendResult
 	if err := json.NewDecoder(io.LimitReader(resp.Body, maxAppendAnswer)).Decode(&res); err != nil {
 		return AppendResult{}, fmt.Errorf("relay: append answer: %w", err)

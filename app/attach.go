@@ -14,6 +14,7 @@ import (
 
 	"github.com/pursuance/pursuance/attach"
 	"github.com/pursuance/pursuance/event"
+	"github.com/pursuance/pursuance/identity"
 	"github.com/pursuance/pursuance/relay"
 	"github.com/pursuance/pursuance/state"
 )
@@ -41,6 +42,7 @@ type Transfer struct {
 	Bytes    int64  // plaintext bytes handled so far
 	Size     int64  // the file's size
 	BlobSent int64  // blob bytes sent or received
+	Reput    int    // blobs a fetch put back on relays that lacked them
 }
 
 // Progress is called after each chunk of a transfer.
@@ -131,19 +133,85 @@ func filesBytes(s *state.State, n *Node) int64 {
 // Attach attaches the file at path to task t of p (AttachReader, under
 // the file's base name).
 func (n *Node) Attach(ctx context.Context, p event.ID, taskRef, path string, progress Progress) (AttachResult, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return AttachResult{}, fmt.Errorf("cannot read %s: %w", path, errors.Unwrap(err))
-	}
-	defer f.Close()
-	fi, err := f.Stat()
+	f, fi, err := openRegular(path)
 	if err != nil {
 		return AttachResult{}, err
 	}
-	if !fi.Mode().IsRegular() {
-		return AttachResult{}, fmt.Errorf("%s is not a regular file", path)
-	}
+	defer f.Close()
 	return n.AttachReader(ctx, p, taskRef, filepath.Base(path), f, fi.Size(), progress)
+}
+
+// AttachToComment attaches the file at path to comment commentRef (its
+// event ID, or a unique prefix) of task t of p: a file of the task, shown
+// under that comment (docs/attachments.md, "Files on comments").
+func (n *Node) AttachToComment(ctx context.Context, p event.ID, taskRef, commentRef, path string, progress Progress) (AttachResult, error) {
+	f, fi, err := openRegular(path)
+	if err != nil {
+		return AttachResult{}, err
+	}
+	defer f.Close()
+	return n.attachReader(ctx, p, taskRef, commentRef, filepath.Base(path), f, fi.Size(), progress)
+}
+
+// AttachReaderToComment is AttachReader for a file of comment commentRef.
+func (n *Node) AttachReaderToComment(ctx context.Context, p event.ID, taskRef, commentRef, name string, r io.Reader, size int64, progress Progress) (AttachResult, error) {
+	return n.attachReader(ctx, p, taskRef, commentRef, name, r, size, progress)
+}
+
+// openRegular opens the regular file at path, for an attach.
+func openRegular(path string) (*os.File, os.FileInfo, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot read %s: %w", path, errors.Unwrap(err))
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	return f, fi, nil
+}
+
+// CheckAttachable says whether the file at path could be attached (a
+// regular file within the size limit), before anything is published.
+func CheckAttachable(path string) error {
+	f, fi, err := openRegular(path)
+	if err != nil {
+		return err
+	}
+	f.Close()
+	if fi.Size() > attach.MaxFileSize {
+		return fmt.Errorf("%s is %d bytes, over the limit of %d (%d MiB) per attachment: split it", path, fi.Size(), attach.MaxFileSize, attach.MaxFileSize>>20)
+	}
+	return nil
+}
+
+// resolveComment finds a comment of t by ID or unique prefix.
+func resolveComment(t *state.Task, ref string) (event.ID, error) {
+	ref = strings.ToLower(ref)
+	var found []event.ID
+	for _, c := range t.Comments {
+		id := c.ID.String()
+		if id == ref {
+			return c.ID, nil
+		}
+		if len(ref) >= MinPrefix && strings.HasPrefix(id, ref) {
+			found = append(found, c.ID)
+		}
+	}
+	switch {
+	case len(ref) < MinPrefix:
+		return event.ID{}, fmt.Errorf("%q is too short to name a comment: give at least %d hex digits of its ID", ref, MinPrefix)
+	case len(found) == 0:
+		return event.ID{}, fmt.Errorf("no comment %q on task %s", ref, t.ID.Short())
+	case len(found) > 1:
+		return event.ID{}, fmt.Errorf("%w: comment %q could be %d comments", ErrAmbiguous, ref, len(found))
+	}
+	return found[0], nil
 }
 
 // AttachReader attaches what r holds, size bytes, as the file name to
@@ -152,6 +220,10 @@ func (n *Node) Attach(ctx context.Context, p event.ID, taskRef, path string, pro
 // every relay has them all. Run again after an interruption, it puts only
 // what the relays lack.
 func (n *Node) AttachReader(ctx context.Context, p event.ID, taskRef, name string, r io.Reader, size int64, progress Progress) (AttachResult, error) {
+	return n.attachReader(ctx, p, taskRef, "", name, r, size, progress)
+}
+
+func (n *Node) attachReader(ctx context.Context, p event.ID, taskRef, commentRef, name string, r io.Reader, size int64, progress Progress) (AttachResult, error) {
 	s, err := n.State(ctx, p)
 	if err != nil {
 		return AttachResult{}, err
@@ -170,6 +242,11 @@ func (n *Node) AttachReader(ctx context.Context, p event.ID, taskRef, name strin
 		return AttachResult{}, fmt.Errorf("%s holds %d bytes of files you can see, and attaching %d more would take it over the limit of %d (%d GiB) per pursuance", s.Name(), have, size, int64(MaxPursuanceFiles), MaxPursuanceFiles>>30)
 	}
 	op := &state.TaskAttach{Task: t.ID, Name: name, Type: mime.TypeByExtension(filepath.Ext(name)), Size: uint64(size)}
+	if commentRef != "" {
+		if op.Comment, err = resolveComment(t, commentRef); err != nil {
+			return AttachResult{}, err
+		}
+	}
 	if i := strings.IndexByte(op.Type, ';'); i >= 0 {
 		op.Type = op.Type[:i]
 	}
@@ -228,6 +305,12 @@ func (n *Node) AttachReader(ctx context.Context, p event.ID, taskRef, name strin
 	return AttachResult{Result: res, File: *op, Transfer: tr}, nil
 }
 
+// blobLack is a relay and which of a file's chunks it has.
+type blobLack struct {
+	c   *relay.Client
+	has []bool
+}
+
 // upload puts op's blobs on every relay of p that lacks them.
 func (n *Node) upload(ctx context.Context, s *state.State, op *state.TaskAttach, tr *Transfer, progress Progress) error {
 	urls, err := n.RelayURLs(ctx, s.Pursuance())
@@ -252,11 +335,7 @@ func (n *Node) upload(ctx context.Context, s *state.State, op *state.TaskAttach,
 	}
 	missing := map[attach.BlobID]bool{}
 	var errs []error
-	type lack struct {
-		c   *relay.Client
-		has []bool
-	}
-	var lacks []lack
+	var lacks []blobLack
 	for _, u := range urls {
 		c := n.relayClient(s.Pursuance(), u)
 		has := make([]bool, len(ids))
@@ -277,37 +356,60 @@ func (n *Node) upload(ctx context.Context, s *state.State, op *state.TaskAttach,
 				missing[ids[i]] = true
 			}
 		}
-		lacks = append(lacks, lack{c, has})
+		lacks = append(lacks, blobLack{c, has})
 	}
 	if len(lacks) == 0 {
 		return fmt.Errorf("no relay of %s takes files now: %w", s.Name(), errors.Join(errs...))
 	}
-	done := map[attach.BlobID]bool{}
+	// Put the missing blobs ParallelBlobs ahead of the chunk being
+	// reported (so at most that many at once); progress is reported in
+	// file order, as each chunk's put is done.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	puts := map[attach.BlobID]*blobPut{}
+	var order []*blobPut
 	for i, c := range op.Chunks {
-		if !missing[c.Blob] || done[c.Blob] {
-			if !missing[c.Blob] {
-				tr.Cached++
+		if missing[c.Blob] && puts[c.Blob] == nil {
+			bp := &blobPut{i: i, k: len(order), id: c.Blob, done: make(chan struct{})}
+			puts[c.Blob] = bp
+			order = append(order, bp)
+		}
+	}
+	started := 0
+	start := func(k int) {
+		if k >= len(order) {
+			return
+		}
+		bp := order[k]
+		started = k + 1
+		go func() {
+			defer close(bp.done)
+			bp.sent, bp.err = n.putBlob(ctx, lacks, bp.i, bp.id, topicKey, op.Name)
+		}()
+	}
+	defer func() {
+		// Nothing is left running once this returns.
+		cancel()
+		for _, bp := range order[:started] {
+			<-bp.done
+		}
+	}()
+	for k := range min(ParallelBlobs, len(order)) {
+		start(k)
+	}
+	counted := map[attach.BlobID]bool{}
+	for _, c := range op.Chunks {
+		if bp := puts[c.Blob]; bp == nil {
+			tr.Cached++
+		} else if !counted[c.Blob] {
+			<-bp.done
+			start(bp.k + ParallelBlobs)
+			if bp.err != nil {
+				return bp.err
 			}
-		} else {
-			blob, err := os.ReadFile(n.blobPath(c.Blob))
-			if err != nil {
-				return fmt.Errorf("blob cache: %w", err)
-			}
-			for _, l := range lacks {
-				if l.has[i] {
-					continue
-				}
-				err := retry(ctx, func() error {
-					_, err := l.c.PutBlob(ctx, topicKey, blob)
-					return err
-				})
-				if err != nil {
-					return fmt.Errorf("putting chunk %d of %s on %s: %s (nothing was published; run the command again to resume)", i+1, op.Name, l.c.URL(), RelayError(err))
-				}
-				tr.BlobSent += int64(len(blob))
-			}
+			tr.BlobSent += bp.sent
 			tr.Sent++
-			done[c.Blob] = true
+			counted[c.Blob] = true
 		}
 		tr.Done++
 		tr.Bytes += int64(c.Size)
@@ -316,6 +418,48 @@ func (n *Node) upload(ctx context.Context, s *state.State, op *state.TaskAttach,
 		}
 	}
 	return nil
+}
+
+// ParallelBlobs is how many blobs an attach puts, or a fetch gets, at
+// once: enough to keep a relay's round trips and the local hashing and
+// encryption overlapping, few enough to bound memory (each blob in
+// flight is at most attach.MaxBlob) and a relay's per-address limits.
+const ParallelBlobs = 4
+
+// blobPut is one blob an upload puts: the first chunk that has it, and
+// how it went once done is closed.
+type blobPut struct {
+	i    int // the first chunk with the blob
+	k    int // its place among the blobs put
+	id   attach.BlobID
+	done chan struct{}
+	sent int64
+	err  error
+}
+
+// putBlob reads blob id from the cache and puts it on every relay of
+// lacks that lacks it (chunk i of the file name), returning the bytes
+// sent.
+func (n *Node) putBlob(ctx context.Context, lacks []blobLack, i int, id attach.BlobID, topicKey *identity.SigningKey, name string) (int64, error) {
+	blob, err := os.ReadFile(n.blobPath(id))
+	if err != nil {
+		return 0, fmt.Errorf("blob cache: %w", err)
+	}
+	var sent int64
+	for _, l := range lacks {
+		if l.has[i] {
+			continue
+		}
+		err := retry(ctx, func() error {
+			_, err := l.c.PutBlob(ctx, topicKey, blob)
+			return err
+		})
+		if err != nil {
+			return sent, fmt.Errorf("putting chunk %d of %s on %s: %s (nothing was published; run the command again to resume)", i+1, name, l.c.URL(), RelayError(err))
+		}
+		sent += int64(len(blob))
+	}
+	return sent, nil
 }
 
 // FileInfo is one file of a task as a member sees it.
@@ -417,6 +561,7 @@ func (n *Node) FetchTo(ctx context.Context, p event.ID, taskRef, fileRef string,
 	if err != nil {
 		return Transfer{}, f, err
 	}
+	src := blobSources{relays: len(urls), topicKey: n.groupTopicKey(s)}
 	// Then the nodes members announced: they serve the blobs their
 	// homes hold (HomeBlobs).
 	for _, a := range s.NodeAddresses() {
@@ -424,25 +569,52 @@ func (n *Node) FetchTo(ctx context.Context, p event.ID, taskRef, fileRef string,
 			urls = append(urls, a.URL)
 		}
 	}
+	src.urls = urls
 	tr := Transfer{File: f.ID.String(), Chunks: len(f.Chunks), Size: int64(f.Size)}
 	sum := sha256.New()
-	for i, c := range f.Chunks {
-		pt, ok := n.cachedBlob(c)
-		if ok {
+	// ParallelBlobs chunks are got ahead (each verified and cached by
+	// getChunk); they are written in file order as they come.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	gets := make([]*chunkGet, len(f.Chunks))
+	start := func(i int) {
+		if i >= len(f.Chunks) {
+			return
+		}
+		g := &chunkGet{done: make(chan struct{})}
+		gets[i] = g
+		go func() {
+			defer close(g.done)
+			g.pt, g.cached, g.blobLen, g.reput, g.err = n.getChunk(ctx, p, src, f.Chunks[i])
+		}()
+	}
+	defer func() {
+		// Nothing is left running once this returns.
+		cancel()
+		for _, g := range gets {
+			if g != nil {
+				<-g.done
+			}
+		}
+	}()
+	for i := range min(ParallelBlobs, len(f.Chunks)) {
+		start(i)
+	}
+	for i := range f.Chunks {
+		g := gets[i]
+		<-g.done
+		start(i + ParallelBlobs)
+		if g.err != nil {
+			return tr, f, fmt.Errorf("chunk %d of %d of %s: %w (what was fetched is kept: run the command again to resume)", i+1, len(f.Chunks), f.Name, g.err)
+		}
+		pt := g.pt
+		g.pt = nil // written: not held longer
+		if g.cached {
 			tr.Cached++
 		} else {
-			blob, err := n.fetchBlob(ctx, p, urls, c)
-			if err != nil {
-				return tr, f, fmt.Errorf("chunk %d of %d of %s: %w (what was fetched is kept: run the command again to resume)", i+1, len(f.Chunks), f.Name, err)
-			}
-			if pt, err = attach.Open(c, blob); err != nil {
-				return tr, f, err
-			}
-			if err := n.cacheBlob(c.Blob, blob); err != nil {
-				return tr, f, err
-			}
 			tr.Sent++
-			tr.BlobSent += int64(len(blob))
+			tr.BlobSent += g.blobLen
+			tr.Reput += g.reput
 		}
 		sum.Write(pt)
 		if _, err := w.Write(pt); err != nil {
@@ -460,13 +632,84 @@ func (n *Node) FetchTo(ctx context.Context, p event.ID, taskRef, fileRef string,
 	return tr, f, nil
 }
 
-// fetchBlob gets the blob of c from the first relay that has it right:
-// one that answers another blob is passed over.
-func (n *Node) fetchBlob(ctx context.Context, p event.ID, urls []string, c attach.ChunkRef) ([]byte, error) {
+// chunkGet is one chunk a fetch gets ahead, and how it went once done
+// is closed.
+type chunkGet struct {
+	done    chan struct{}
+	pt      []byte
+	cached  bool
+	blobLen int64
+	reput   int
+	err     error
+}
+
+// blobSources are where a fetch looks for blobs: the pursuance's relays
+// (the first relays of urls), then members' nodes; and the group topic
+// key that puts a blob back on a relay found lacking it, if held.
+type blobSources struct {
+	urls     []string
+	relays   int
+	topicKey *identity.SigningKey
+}
+
+// groupTopicKey is the key of the current group generation's topic, which
+// puts blobs, or nil if this member does not hold it.
+func (n *Node) groupTopicKey(s *state.State) *identity.SigningKey {
+	cur, ok := s.CurrentKey("")
+	if !ok {
+		return nil
+	}
+	h, ok := s.Held()[cur.Update]
+	if !ok {
+		return nil
+	}
+	_, k, err := h.Key.Topic()
+	if err != nil {
+		return nil
+	}
+	return k
+}
+
+// getChunk returns the plaintext of chunk c, verified: from the blob
+// cache, or fetched (then kept in the cache, so that a fetch run again
+// resumes), and whether it came from the cache. A blob fetched after a
+// relay of the pursuance said it does not hold it is put back on that
+// relay (docs/attachments.md, "Retention"); how many such puts
+// succeeded is reput.
+func (n *Node) getChunk(ctx context.Context, p event.ID, src blobSources, c attach.ChunkRef) (pt []byte, cached bool, blobLen int64, reput int, err error) {
+	if pt, ok := n.cachedBlob(c); ok {
+		return pt, true, 0, 0, nil
+	}
+	blob, lacking, err := n.fetchBlob(ctx, p, src, c)
+	if err != nil {
+		return nil, false, 0, 0, err
+	}
+	if pt, err = attach.Open(c, blob); err != nil {
+		return nil, false, 0, 0, err
+	}
+	if err := n.cacheBlob(c.Blob, blob); err != nil {
+		return nil, false, 0, 0, err
+	}
+	if src.topicKey != nil {
+		for _, u := range lacking {
+			// Best effort: the fetch has what it needs.
+			if _, err := n.relayClient(p, u).PutBlob(ctx, src.topicKey, blob); err != nil {
+				n.warn("could not put a missing blob back on a relay", "relay", u, "blob", c.Blob.String(), "err", RelayError(err))
+				continue
+			}
+			reput++
+		}
+	}
+	return pt, false, int64(len(blob)), reput, nil
+}
+
+// fetchBlob gets the blob of c from the first source that has it right:
+// one that answers another blob is passed over. lacking are the
+// pursuance's relays that answered that they do not hold it.
+func (n *Node) fetchBlob(ctx context.Context, p event.ID, src blobSources, c attach.ChunkRef) (blob []byte, lacking []string, err error) {
 	var errs []error
-	for _, u := range urls {
+	for i, u := range src.urls {
 		cl := n.relayClient(p, u)
-		var blob []byte
 		err := retry(ctx, func() error {
 			var err error
 			blob, err = cl.Blob(ctx, c.Blob)
@@ -474,18 +717,21 @@ func (n *Node) fetchBlob(ctx context.Context, p event.ID, urls []string, c attac
 		})
 		if err == nil {
 			if _, err = attach.Open(c, blob); err == nil {
-				return blob, nil
+				return blob, lacking, nil
 			}
 			n.warn("a relay answered a blob that does not match its manifest", "relay", u, "blob", c.Blob.String())
 		}
 		var se *relay.StatusError
 		if errors.As(err, &se) && se.Status == http.StatusNotFound {
 			err = errors.New("it does not hold it")
+			if i < src.relays {
+				lacking = append(lacking, u)
+			}
 		}
 		errs = append(errs, fmt.Errorf("%s: %s", u, RelayError(err)))
 	}
 	if len(errs) == 0 {
-		return nil, errors.New("this pursuance has no relay to fetch it from")
+		return nil, nil, errors.New("this pursuance has no relay to fetch it from")
 	}
-	return nil, fmt.Errorf("no relay gave it: %w", errors.Join(errs...))
+	return nil, nil, fmt.Errorf("no relay gave it: %w", errors.Join(errs...))
 }

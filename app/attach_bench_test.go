@@ -7,9 +7,11 @@ import (
 	"io"
 	"log/slog"
 	mrand "math/rand/v2"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -52,14 +54,33 @@ func benchMember(b *testing.B, name string) *Node {
 	return n
 }
 
-func newBenchDesk(b *testing.B) *benchDesk {
+func newBenchDesk(b *testing.B) *benchDesk { return newBenchDeskDelayed(b, 0) }
+
+// wanDelay is what each blob put or get waits on the relay in the *WAN
+// benchmarks: a round trip to a relay across the internet is tens of
+// milliseconds, through Tor hundreds; 30 ms is a near, fast one.
+const wanDelay = 30 * time.Millisecond
+
+// delayed holds each blob put or get of next for delay before serving it.
+func delayed(next http.Handler, delay time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/v1/blobs/") && r.URL.Path != "/v1/blobs/have" {
+			time.Sleep(delay)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// newBenchDeskDelayed is a desk whose relay holds each blob request for
+// delay (0: none).
+func newBenchDeskDelayed(b *testing.B, delay time.Duration) *benchDesk {
 	ctx := context.Background()
 	d := &benchDesk{dir: b.TempDir()}
 	st, err := relay.OpenSQLite(ctx, filepath.Join(d.dir, "relay.db"))
 	if err != nil {
 		b.Fatal(err)
 	}
-	ts := httptest.NewServer(relay.NewServer(st, relay.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}).Handler())
+	ts := httptest.NewServer(delayed(relay.NewServer(st, relay.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}).Handler(), delay))
 	b.Cleanup(func() { ts.Close(); st.Close() })
 	d.alice, d.bob = benchMember(b, "Alice"), benchMember(b, "Bob")
 	c, _ := charter.Template("desk")
@@ -126,9 +147,15 @@ func copyTime(b *testing.B, path string) time.Duration {
 
 // BenchmarkAttach attaches a fresh 20 MiB file each round: cut, seal,
 // cache, put every blob on the relay, publish the manifest.
-func BenchmarkAttach(b *testing.B) {
+func BenchmarkAttach(b *testing.B) { benchAttach(b, 0) }
+
+// BenchmarkAttachWAN is BenchmarkAttach through a relay that holds each
+// blob request wanDelay: what overlapping transfers are for.
+func BenchmarkAttachWAN(b *testing.B) { benchAttach(b, wanDelay) }
+
+func benchAttach(b *testing.B, delay time.Duration) {
 	ctx := context.Background()
-	d := newBenchDesk(b)
+	d := newBenchDeskDelayed(b, delay)
 	b.SetBytes(benchFileSize)
 	var cp time.Duration
 	var spent time.Duration
@@ -148,9 +175,15 @@ func BenchmarkAttach(b *testing.B) {
 
 // BenchmarkFetch fetches a 20 MiB file with an empty blob cache each
 // round: get every blob from the relay, verify, decrypt, write.
-func BenchmarkFetch(b *testing.B) {
+func BenchmarkFetch(b *testing.B) { benchFetch(b, 0) }
+
+// BenchmarkFetchWAN is BenchmarkFetch through a relay that holds each
+// blob request wanDelay.
+func BenchmarkFetchWAN(b *testing.B) { benchFetch(b, wanDelay) }
+
+func benchFetch(b *testing.B, delay time.Duration) {
 	ctx := context.Background()
-	d := newBenchDesk(b)
+	d := newBenchDeskDelayed(b, delay)
 	path, data := d.file(b, "f.bin", 1)
 	res, err := d.alice.Attach(ctx, d.p, d.task.String(), path, nil)
 	if err != nil {

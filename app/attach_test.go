@@ -311,3 +311,52 @@ func TestAttachLimits(t *testing.T) {
 		t.Errorf("no relay: %v", err)
 	}
 }
+
+// TestAttachToComment: a file attached to a comment is one of the task's
+// files that names the comment; bob, a reader, sees it under that comment
+// and fetches it; a comment the task does not have is refused before
+// anything is uploaded.
+func TestAttachToComment(t *testing.T) {
+	ctx := context.Background()
+	_, alice, rs, p := deskOnRelay(t, "Bob")
+	bob := rs[0]
+	tk := do(t, alice, p, &state.TaskCreate{Title: "Review", VisibleTo: []string{"researcher"}}).ID()
+	other := do(t, alice, p, &state.TaskCreate{Title: "Other"}).ID()
+	c := do(t, alice, p, &state.TaskComment{Task: tk, Text: "page 4, see the scan"}).ID()
+	elsewhere := do(t, alice, p, &state.TaskComment{Task: other, Text: "not this task"}).ID()
+	mustSync(t, alice, p)
+	path, content := randomFile(t, t.TempDir(), "scan.png", 300<<10, 4)
+	if _, err := alice.AttachToComment(ctx, p, tk.String(), elsewhere.String(), path, nil); err == nil || !strings.Contains(err.Error(), "no comment") {
+		t.Fatalf("another task's comment: %v", err)
+	}
+	res, err := alice.AttachToComment(ctx, p, tk.String(), c.String()[:12], path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.File.Comment != c {
+		t.Fatalf("the manifest names comment %s, want %s", res.File.Comment.Short(), c.Short())
+	}
+	mustSync(t, alice, p)
+	mustSync(t, bob, p)
+	s, err := bob.State(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, _ := s.Task(tk)
+	if len(task.Files) != 1 {
+		t.Fatalf("bob sees %d files", len(task.Files))
+	}
+	if cm, ok := task.FileComment(task.Files[0]); !ok || cm.ID != c {
+		t.Fatalf("bob does not see the file under its comment: %v %v", cm.ID.Short(), ok)
+	}
+	if fs := task.CommentFiles(c); len(fs) != 1 || fs[0].ID != res.Event.ID() {
+		t.Fatalf("comment files: %v", fs)
+	}
+	out := filepath.Join(t.TempDir(), "got")
+	if _, err := bob.Fetch(ctx, p, tk.String(), res.Event.ID().String(), out, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(out); !bytes.Equal(got, content) {
+		t.Fatal("bob's copy differs")
+	}
+}

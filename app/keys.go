@@ -483,6 +483,25 @@ func RetiredTopics(s *state.State, now uint64) map[keys.Topic]bool {
 	return out
 }
 
+// JoinTopics returns the topics of the group generations of s that this
+// member holds and that an invite a newcomer may still join with sealed
+// (state.State.JoinGens at now, Unix milliseconds): the newcomer's join
+// arrives there, whatever the newest generation is (a rotation since the
+// invite — a revocation of another invite, a removal — is not sealed to
+// it). s must be a state built by this node while unlocked.
+func JoinTopics(s *state.State, now uint64) map[keys.Topic]bool {
+	out := map[keys.Topic]bool{}
+	held := s.Held()
+	for _, id := range s.JoinGens(now) {
+		if h, ok := held[id]; ok {
+			if t, _, err := h.Key.Topic(); err == nil {
+				out[t] = true
+			}
+		}
+	}
+	return out
+}
+
 // dropRetired takes out of ks, the topics a sync of p is about to read,
 // those of retired generations (RetiredTopics), unless events are missing:
 // then everything is read, in case one is found under a retired topic.

@@ -124,7 +124,7 @@ func (n *Node) writeKnocks(kb knockBook) error {
 // knockClient is a client of the relay at url for the knocks about
 // pursuance p this member is not (yet) a member of.
 func (n *Node) knockClient(p event.ID, url string) *relay.Client {
-	return relay.NewClient(url, n.clients.get(n.opts.Dial, n.outsideIsolation("knock", p[:]))).Stall(n.opts.RelayTimeout)
+	return relay.NewClient(url, n.clients.get(n.opts.Dial, n.outsideIsolation("knock", p[:]))).Stall(n.opts.RelayTimeout).OnionStall(n.opts.RelayTimeout)
 }
 
 // KnockOptions are the choices of a knock besides its message.

@@ -345,11 +345,25 @@ func (n *Node) Handoff(ctx context.Context, p event.ID, taskRef string, to event
 	if err != nil {
 		return HandoffResult{}, Result{}, err
 	}
-	me := n.me()
-	t, err := ResolveTask(s, me, taskRef)
+	t, err := ResolveTask(s, n.me(), taskRef)
 	if err != nil {
 		return HandoffResult{}, Result{}, err
 	}
+	op, err := n.handoffOp(ctx, s, t, to, opts)
+	if err != nil {
+		return HandoffResult{}, Result{}, err
+	}
+	res, err := n.Do(ctx, p, op, opts)
+	if err != nil {
+		return HandoffResult{}, Result{}, err
+	}
+	return HandoffResult{Handoff: res.Event.ID().String(), Task: t.ID.String()}, res, nil
+}
+
+// handoffOp is the hand-off of task t of s to pursuance to that Handoff
+// publishes, sealed when signed: the open link s offered to, the task's
+// text and its files' manifests. Handoff and MayHandoff both use it.
+func (n *Node) handoffOp(ctx context.Context, s *state.State, t *state.Task, to event.ID, opts DoOptions) (state.Op, error) {
 	var link *state.LinkInfo
 	ended := false
 	for _, l := range s.Links() {
@@ -365,17 +379,17 @@ func (n *Node) Handoff(ctx context.Context, p event.ID, taskRef string, to event
 	}
 	if link == nil && !opts.Unchecked {
 		if ended {
-			return HandoffResult{}, Result{}, &refused{fmt.Errorf("not permitted: the link from %s to %s was ended", s.Name(), to.Short())}
+			return nil, &refused{fmt.Errorf("not permitted: the link from %s to %s was ended", s.Name(), to.Short())}
 		}
-		return HandoffResult{}, Result{}, fmt.Errorf("%s has no link to %s: make one with `pursuance link create %s --to %s --send-role ROLE`", s.Name(), to.Short(), s.Name(), to)
+		return nil, fmt.Errorf("%s has no link to %s: make one with `pursuance link create %s --to %s --send-role ROLE`", s.Name(), to.Short(), s.Name(), to)
 	}
 	if link == nil {
-		return HandoffResult{}, Result{}, fmt.Errorf("%s has no link to %s", s.Name(), to.Short())
+		return nil, fmt.Errorf("%s has no link to %s", s.Name(), to.Short())
 	}
 	if other, err := n.peerLink(ctx, *link); err != nil {
-		return HandoffResult{}, Result{}, err
+		return nil, err
 	} else if other.ended && !opts.Unchecked {
-		return HandoffResult{}, Result{}, &refused{fmt.Errorf("not permitted: %s ended link %s", other.name, link.ID.Short())}
+		return nil, &refused{fmt.Errorf("not permitted: %s ended link %s", other.name, link.ID.Short())}
 	}
 	secret, _ := s.LinkSecret(link.ID)
 	c := state.HandoffContent{Task: t.ID, Title: t.Title, Body: t.Body, Due: t.Due}
@@ -385,18 +399,25 @@ func (n *Node) Handoff(ctx context.Context, p event.ID, taskRef string, to event
 	for _, f := range t.Files {
 		b, err := state.EncodeOp(&f.TaskAttach)
 		if err != nil {
-			return HandoffResult{}, Result{}, err
+			return nil, err
 		}
 		if size += len(b); size > MaxHandoffFiles || len(c.Files) == MaxHandoffFileCount {
-			return HandoffResult{}, Result{}, fmt.Errorf("the task's files take more than one hand-off carries (%d files, %d KiB of manifests): hand off a task with fewer files, and attach the rest there", MaxHandoffFileCount, MaxHandoffFiles>>10)
+			return nil, fmt.Errorf("the task's files take more than one hand-off carries (%d files, %d KiB of manifests): hand off a task with fewer files, and attach the rest there", MaxHandoffFileCount, MaxHandoffFiles>>10)
 		}
 		c.Files = append(c.Files, b)
 	}
-	res, err := n.Do(ctx, p, handoffDraft{secret: secret, content: c}, opts)
+	return handoffDraft{secret: secret, content: c}, nil
+}
+
+// MayHandoff is May for handing task t of s off to pursuance to: the
+// rules' verdict on the hand-off Handoff would publish, or why there is
+// none (no open link).
+func (n *Node) MayHandoff(ctx context.Context, s *state.State, t *state.Task, to event.ID) Permission {
+	op, err := n.handoffOp(ctx, s, t, to, DoOptions{})
 	if err != nil {
-		return HandoffResult{}, Result{}, err
+		return Permission{Reason: err.Error()}
 	}
-	return HandoffResult{Handoff: res.Event.ID().String(), Task: t.ID.String()}, res, nil
+	return n.May(ctx, s, op)
 }
 
 // The bounds on the files a hand-off carries by reference: the

@@ -26,7 +26,10 @@ type Permission struct {
 // puts op under a quorum) and asks the rules for their verdict, as Act
 // does before publishing, but stores nothing. It is how a UI hides or
 // disables what the charter forbids with the same rules that would
-// refuse it. Task operations are not for May (they are sealed first).
+// refuse it. A task operation is sealed as Act seals it, under the keys
+// in force: Act may rotate a stale key first, which May does not, so a
+// member who holds no current key of the task's readers is told why
+// rather than let through.
 func (n *Node) May(ctx context.Context, s *state.State, op state.Op) Permission {
 	if _, member := s.Member(n.me()); !member {
 		return Permission{Reason: fmt.Sprintf("you are not a member of %s", s.Name())}

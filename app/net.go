@@ -139,7 +139,7 @@ func (c *netClients) close() {
 // relayClient returns a client of the relay at url for connections about
 // pursuance p.
 func (n *Node) relayClient(p event.ID, url string) *relay.Client {
-	return relay.NewClient(url, n.clients.get(n.opts.Dial, n.isolation(p))).Stall(n.opts.RelayTimeout)
+	return relay.NewClient(url, n.clients.get(n.opts.Dial, n.isolation(p))).Stall(n.opts.RelayTimeout).OnionStall(n.opts.RelayTimeout)
 }
 
 // ParallelReads is how many pages of one topic a sync reads at once from
@@ -177,7 +177,7 @@ func (n *Node) readClients(p event.ID, url string) []*relay.Client {
 		if i > 0 {
 			s = fmt.Sprintf("%s/read-%d", iso, i)
 		}
-		cs[i] = relay.NewClient(url, n.clients.get(n.opts.Dial, s)).Stall(n.opts.RelayTimeout)
+		cs[i] = relay.NewClient(url, n.clients.get(n.opts.Dial, s)).Stall(n.opts.RelayTimeout).OnionStall(n.opts.RelayTimeout)
 	}
 	return cs
 }
@@ -185,5 +185,5 @@ func (n *Node) readClients(p event.ID, url string) []*relay.Client {
 // linkClient returns a client of the relay at url for the channel of
 // pursuance p's link l.
 func (n *Node) linkClient(p, l event.ID, url string) *relay.Client {
-	return relay.NewClient(url, n.clients.get(n.opts.Dial, n.linkIsolation(p, l))).Stall(n.opts.RelayTimeout)
+	return relay.NewClient(url, n.clients.get(n.opts.Dial, n.linkIsolation(p, l))).Stall(n.opts.RelayTimeout).OnionStall(n.opts.RelayTimeout)
 }

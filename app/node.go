@@ -49,6 +49,8 @@ type Options struct {
 	NodeRelay string
 	// RelayTimeout is how long a sync waits for a relay that sends
 	// nothing (0: relay.DefaultStall).
+	// Set, it also bounds a connection to an onion service (0: 45 s,
+	// relay.OnionConnectStall).
 	RelayTimeout time.Duration
 	// Dial opens every connection the node makes to relays and other
 	// members' nodes, isolated by pursuance (DialFunc); nil: direct

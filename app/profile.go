@@ -317,7 +317,7 @@ func (n *Node) Discover(ctx context.Context, url, query string) ([]DirectoryEntr
 	if err := state.CheckRelayURL(url); err != nil {
 		return nil, err
 	}
-	c := relay.NewClient(url, n.clients.get(n.opts.Dial, n.outsideIsolation("directory", []byte(url)))).Stall(n.opts.RelayTimeout)
+	c := relay.NewClient(url, n.clients.get(n.opts.Dial, n.outsideIsolation("directory", []byte(url)))).Stall(n.opts.RelayTimeout).OnionStall(n.opts.RelayTimeout)
 	recs, bad, err := c.Directory(ctx, query, 0)
 	if err != nil {
 		return nil, fmt.Errorf("the directory of %s: %w", url, err)

@@ -291,7 +291,7 @@ func (r *syncRun) relay(ctx context.Context, i int) {
 	if r.peers[res.URL] {
 		stall := min(r.limits.peerStall, cmp.Or(r.n.opts.RelayTimeout, r.limits.peerStall))
 		for _, rc := range append(readers, c) {
-			rc.Stall(stall)
+			rc.Stall(stall).OnionStall(stall) // a node is often off: no longer wait for its onion
 		}
 	}
 	rr := &relayRun{syncRun: r, res: res, c: c, readers: readers, pulled: map[keys.Topic]bool{}}

@@ -1,7 +1,9 @@
 package app
 
 import (
+	"bytes"
 	"context"
+	"slices"
 
 	"github.com/pursuance/pursuance/event"
 	"github.com/pursuance/pursuance/keys"
@@ -23,8 +25,12 @@ type WatchTarget struct {
 // generation this member holds on each of p's relays and extra, with this
 // home's cursor on it. Events are sealed under the generation current
 // before them, and key-updates again under the current one, so that topic
-// carries what others write from now on. (An event under an older
-// generation, from a member who was cut off, waits for the next round.)
+// carries what members write from now on. Beside it, the topic of each
+// older generation sealed by an invite a newcomer may still join with
+// (JoinTopics): the newcomer holds only that one, so its join comes
+// there, and a rotation made since (a revocation of another invite, a
+// removal) must not leave it waiting for the next timed round. (An event
+// under another older generation, from a member who was cut off, does.)
 // It adds the channels of p's open links (linkWatchTargets).
 func (n *Node) WatchTargets(ctx context.Context, p event.ID, extra []string) ([]WatchTarget, error) {
 	ks, err := n.groupKeys(ctx, &p, nil)
@@ -41,6 +47,21 @@ func (n *Node) WatchTargets(ctx context.Context, p event.ID, extra []string) ([]
 	if gen == 0 {
 		return nil, nil // no key: nothing of p can be read yet
 	}
+	topics := []keys.Topic{newest}
+	if _, err := n.st.Get(ctx, p); err == nil { // a newcomer with no log yet has only its code's
+		s, err := n.State(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		var joins []keys.Topic
+		for t := range JoinTopics(s, n.now()) {
+			if _, held := ks[t]; held && t != newest {
+				joins = append(joins, t)
+			}
+		}
+		slices.SortFunc(joins, func(a, b keys.Topic) int { return bytes.Compare(a[:], b[:]) })
+		topics = append(topics, joins...)
+	}
 	urls, err := n.relayURLs(ctx, p, extra)
 	if err != nil {
 		return nil, err
@@ -51,11 +72,13 @@ func (n *Node) WatchTargets(ctx context.Context, p event.ID, extra []string) ([]
 	}
 	var out []WatchTarget
 	for _, u := range urls {
-		c, err := sdb.cursor(ctx, u, newest)
-		if err != nil {
-			return nil, err
+		for _, t := range topics {
+			c, err := sdb.cursor(ctx, u, t)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, WatchTarget{Relay: u, Topic: t, Cursor: c, Isolation: n.isolation(p)})
 		}
-		out = append(out, WatchTarget{Relay: u, Topic: newest, Cursor: c, Isolation: n.isolation(p)})
 	}
 	links, err := n.linkWatchTargets(ctx, p, extra, sdb)
 	return append(out, links...), err

@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -315,19 +314,11 @@ func (s *Server) haveBlobs(w http.ResponseWriter, r *http.Request) {
 // generation's: keys.Key.Topic); stored is false when the relay held it.
 func (c *Client) PutBlob(ctx context.Context, key *identity.SigningKey, blob []byte) (stored bool, err error) {
 	id := attach.IDOf(blob)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, c.base+"/v1/blobs/"+id.String(), bytes.NewReader(EncodeBlobPut(key, blob)))
-	if err != nil {
-		return false, err
-	}
-	req.Header.Set("Content-Type", "application/octet-stream")
-	resp, err := c.do(ctx, req)
+	resp, err := c.call(ctx, http.MethodPut, "/v1/blobs/"+id.String(), EncodeBlobPut(key, blob))
 	if err != nil {
 		return false, err
 	}
 	defer resp.Body.Close()
-	if err := statusError(resp); err != nil {
-		return false, err
-	}
 	var res struct{ Stored bool }
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<10)).Decode(&res); err != nil {
 		return false, fmt.Errorf("relay: blob put answer: %w", err)
@@ -338,18 +329,11 @@ func (c *Client) PutBlob(ctx context.Context, key *identity.SigningKey, blob []b
 // Blob gets the blob id from the relay. It checks nothing but the size
 // bound: the caller checks the hash (attach.Open).
 func (c *Client) Blob(ctx context.Context, id attach.BlobID) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/v1/blobs/"+id.String(), nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := c.do(ctx, req)
+	resp, err := c.call(ctx, http.MethodGet, "/v1/blobs/"+id.String(), nil)
 	if err != nil {
 		return nil, err
 	}
 	defer resp.Body.Close()
-	if err := statusError(resp); err != nil {
-		return nil, err
-	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, attach.MaxBlob+1))
 	if err != nil {
 		return nil, fmt.Errorf("relay: blob %s: %w", id.String()[:12], err)
@@ -369,18 +353,11 @@ func (c *Client) HasBlobs(ctx context.Context, ids []attach.BlobID) ([]bool, err
 	for _, id := range ids {
 		body = append(body, id[:]...)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/v1/blobs/have", bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	resp, err := c.do(ctx, req)
+	resp, err := c.call(ctx, http.MethodPost, "/v1/blobs/have", body)
 	if err != nil {
 		return nil, err
 	}
 	defer resp.Body.Close()
-	if err := statusError(resp); err != nil {
-		return nil, err
-	}
 	var res struct{ Have []bool }
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 8*MaxHaveIDs)).Decode(&res); err != nil {
 		return nil, fmt.Errorf("relay: have answer: %w", err)

@@ -151,3 +151,25 @@ func TestBlobsOnNATS(t *testing.T) {
 		t.Fatalf("a have-query: %v", err)
 	}
 }
+
+// A relay named by several fronts (docs/relay.md, "A relay cluster")
+// serves blobs too: the client asks its front in use, and moves to the
+// next when one is down, as for envelopes.
+func TestBlobsThroughFronts(t *testing.T) {
+	r := newTestRelay(t, sqliteBackend, Config{})
+	ctx := context.Background()
+	down := httptest.NewServer(http.NotFoundHandler())
+	down.Close() // a front that refuses connections
+	c := NewClient(down.URL+FrontSeparator+r.ts.URL, r.ts.Client())
+	_, key := testTopic(t, 1)
+	b := blob(attach.MinBlob, 9)
+	if _, err := c.PutBlob(ctx, key, b); err != nil {
+		t.Fatalf("put through two fronts, the first down: %v", err)
+	}
+	if got, err := c.Blob(ctx, attach.IDOf(b)); err != nil || !bytes.Equal(got, b) {
+		t.Fatalf("get through two fronts: %d bytes, %v", len(got), err)
+	}
+	if have, err := c.HasBlobs(ctx, []attach.BlobID{attach.IDOf(b)}); err != nil || !have[0] {
+		t.Fatalf("have through two fronts: %v, %v", have, err)
+	}
+}

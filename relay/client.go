@@ -29,6 +29,23 @@ type Client struct {
 	cur    atomic.Int64 // the front in use, an index into fronts
 	hc     *http.Client
 	stall  time.Duration
+	// onionStall, when set, replaces OnionConnectStall (OnionStall).
+	onionStall time.Duration
+}
+
+// OnionStall sets the least time the client gives a connection to an
+// onion service (0: OnionConnectStall): a member's node, often off, is
+// given up on sooner than a relay.
+func (c *Client) OnionStall(d time.Duration) *Client {
+	c.onionStall = d
+	return c
+}
+
+func (c *Client) onionConnect() time.Duration {
+	if c.onionStall > 0 {
+		return c.onionStall
+	}
+	return OnionConnectStall
 }
 
 // DefaultStall is how long a client waits for a relay that sends nothing:
@@ -46,6 +63,14 @@ var ErrStalled = errors.New("relay: no answer in time")
 // (through Tor: the onion service is down or not published, or tor found
 // no way to it). It wraps ErrStalled.
 var ErrConnectStalled = fmt.Errorf("%w: no connection", ErrStalled)
+
+// OnionConnectStall is the least time a client gives a connection to an
+// onion service to be made: tor first fetches the service's descriptor
+// from the hidden-service directories, then builds an introduction and a
+// rendezvous circuit, which on a slow or busy network takes longer than a
+// direct relay's stall (half a minute is not rare). Once connected, the
+// client's own stall applies again.
+const OnionConnectStall = 45 * time.Second
 
 // NewClient returns a client of the relay at base (http://host:port),
 // using hc (nil: a client of its own). Every request fails with
@@ -152,16 +177,52 @@ func (c *Client) do(ctx context.Context, req *http.Request) (*http.Response, err
 	return c.do1(ctx, req)
 }
 
+// call sends a request for path on the relay (its front in use), with
+// body as an octet stream (nil: none), and returns the answer once its
+// status is a success; the caller closes its body. A refusal is the
+// relay's StatusError.
+func (c *Client) call(ctx context.Context, method, path string, body []byte) (*http.Response, error) {
+	var r io.Reader
+	if body != nil {
+		r = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.front()+path, r)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/octet-stream")
+	}
+	resp, err := c.do(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if err := statusError(resp); err != nil {
+		resp.Body.Close()
+		return nil, err
+	}
+	return resp, nil
+}
+
 // do1 is do on one front.
 func (c *Client) do1(ctx context.Context, req *http.Request) (*http.Response, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	var connected atomic.Bool
-	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { connected.Store(true) }})
-	timer := time.AfterFunc(c.stall, func() {
+	connect := c.stall
+	if strings.HasSuffix(req.URL.Hostname(), ".onion") {
+		connect = max(connect, c.onionConnect())
+	}
+	var timer *time.Timer
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) {
+		if !connected.Swap(true) && connect != c.stall {
+			timer.Reset(c.stall)
+		}
+	}})
+	timer = time.AfterFunc(connect, func() {
 		if connected.Load() {
 			cancel(fmt.Errorf("%w (nothing for %s)", ErrStalled, c.stall))
 		} else {
-			cancel(fmt.Errorf("%w (none made within %s)", ErrConnectStalled, c.stall))
+			cancel(fmt.Errorf("%w (none made within %s)", ErrConnectStalled, connect))
 		}
 	})
 	done := func() {
@@ -236,19 +297,11 @@ func (c *Client) Append(ctx context.Context, topic keys.Topic, key *identity.Sig
 	if err != nil {
 		return AppendResult{}, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.front()+"/v1/topics/"+TopicHex(topic), bytes.NewReader(body))
-	if err != nil {
-		return AppendResult{}, err
-	}
-	req.Header.Set("Content-Type", "application/octet-stream")
-	resp, err := c.do(ctx, req)
+	resp, err := c.call(ctx, http.MethodPost, "/v1/topics/"+TopicHex(topic), body)
 	if err != nil {
 		return AppendResult{}, err
 	}
 	defer resp.Body.Close()
-	if err := statusError(resp); err != nil {
-		return AppendResult{}, err
-	}
 	var res AppendResult
 	if err := json.NewDecoder(io.LimitReader(resp.Body, maxAppendAnswer)).Decode(&res); err != nil {
 		return AppendResult{}, fmt.Errorf("relay: append answer: %w", err)

@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -27,19 +26,11 @@ func (c *Client) PutProfile(ctx context.Context, record []byte) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, c.front()+"/v1/profiles/"+ProfileKeyHex(rec.Key), bytes.NewReader(record))
-	if err != nil {
-		return false, err
-	}
-	req.Header.Set("Content-Type", "application/octet-stream")
-	resp, err := c.do(ctx, req)
+	resp, err := c.call(ctx, http.MethodPut, "/v1/profiles/"+ProfileKeyHex(rec.Key), record)
 	if err != nil {
 		return false, err
 	}
 	defer resp.Body.Close()
-	if err := statusError(resp); err != nil {
-		return false, err
-	}
 	var res struct {
 		Stored bool `json:"stored"`
 	}
@@ -52,18 +43,11 @@ func (c *Client) PutProfile(ctx context.Context, record []byte) (bool, error) {
 // Profile returns the record the relay holds under a profile key, verified
 // (its signature, and that it is the key's).
 func (c *Client) Profile(ctx context.Context, key identity.PublicKey) (*profile.Record, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.front()+"/v1/profiles/"+ProfileKeyHex(key), nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := c.do(ctx, req)
+	resp, err := c.call(ctx, http.MethodGet, "/v1/profiles/"+ProfileKeyHex(key), nil)
 	if err != nil {
 		return nil, err
 	}
 	defer resp.Body.Close()
-	if err := statusError(resp); err != nil {
-		return nil, err
-	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, profile.MaxRecordSize+1))
 	if err != nil {
 		return nil, err
@@ -164,15 +148,9 @@ func (c *Client) Knock(ctx context.Context, key identity.PublicKey, stamp, box [
 		return fmt.Errorf("relay: a knock is a %d-byte stamp and a %d-byte box", profile.StampSize, profile.KnockSize)
 	}
 	body := append(append(make([]byte, 0, len(stamp)+len(box)), stamp...), box...)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.front()+"/v1/knocks/"+ProfileKeyHex(key), bytes.NewReader(body))
+	resp, err := c.call(ctx, http.MethodPost, "/v1/knocks/"+ProfileKeyHex(key), body)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", "application/octet-stream")
-	resp, err := c.do(ctx, req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	return statusError(resp)
+	return resp.Body.Close()
 }

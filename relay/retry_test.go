@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 )
@@ -62,5 +63,38 @@ func TestClientConnectStalls(t *testing.T) {
 	c = NewClient(hangingListener(t), nil).Stall(200 * time.Millisecond)
 	if _, err := c.Info(ctx); !errors.Is(err, ErrStalled) || errors.Is(err, ErrConnectStalled) {
 		t.Errorf("a relay that accepts and never answers: %v, want ErrStalled alone", err)
+	}
+}
+
+// An onion service gets OnionConnectStall to be connected to (tor fetches
+// its descriptor and builds two circuits first), where a direct relay
+// gets the client's stall; once connected, the client's stall applies to
+// both. The dialer here takes 400 ms to connect to a server that answers
+// at once: the onion name waits for it, the direct one gives up at
+// 150 ms.
+func TestClientOnionConnectStall(t *testing.T) {
+	ctx := context.Background()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{})
+	}))
+	defer srv.Close()
+	slow := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		select {
+		case <-time.After(400 * time.Millisecond):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		var d net.Dialer
+		return d.DialContext(ctx, network, srv.Listener.Addr().String())
+	}}}
+	onion := NewClient("http://"+strings.Repeat("a", 56)+".onion", slow).Stall(150 * time.Millisecond)
+	onion.onionStall = 5 * time.Second
+	if _, err := onion.Info(ctx); err != nil && errors.Is(err, ErrStalled) {
+		t.Errorf("an onion service connected in 400 ms: %v, want its connect stall to wait", err)
+	}
+	direct := NewClient("http://relay.invalid", slow).Stall(150 * time.Millisecond)
+	direct.onionStall = 5 * time.Second
+	if _, err := direct.Info(ctx); !errors.Is(err, ErrConnectStalled) {
+		t.Errorf("a direct relay connected in 400 ms: %v, want ErrConnectStalled at 150 ms", err)
 	}
 }

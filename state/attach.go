@@ -28,6 +28,10 @@ type TaskAttach struct {
 	Size   uint64            `cbor:"4,keyasint"`
 	SHA256 [32]byte          `cbor:"5,keyasint"`
 	Chunks []attach.ChunkRef `cbor:"6,keyasint"`
+	// Comment, when set, is the task-comment event on the same task the
+	// file belongs to (docs/attachments.md, "Files on comments"): the file
+	// is still one of the task's, shown under that comment.
+	Comment event.ID `cbor:"7,keyasint,omitzero"`
 }
 
 func (TaskAttach) Kind() event.Kind   { return event.KindTaskAttach }
@@ -39,6 +43,33 @@ type File struct {
 	Author identity.PublicKey
 	Time   uint64 // claimed, display only
 	TaskAttach
+}
+
+// CommentFiles returns the files of t attached to its comment c, in log
+// order.
+func (t *Task) CommentFiles(c event.ID) []File {
+	var out []File
+	for _, f := range t.Files {
+		if f.Comment == c && !c.IsZero() {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// FileComment returns the comment of t that file f is attached to, if f
+// names one and t has it; a file that names no comment of t (one this
+// member cannot read, or another task's) is shown as a file of the task.
+func (t *Task) FileComment(f File) (Comment, bool) {
+	if f.Comment.IsZero() {
+		return Comment{}, false
+	}
+	for _, c := range t.Comments {
+		if c.ID == f.Comment {
+			return c, true
+		}
+	}
+	return Comment{}, false
 }
 
 // checkAttachOp checks a manifest's form: a name, chunks that add up to
@@ -57,6 +88,8 @@ func checkAttachOp(o *TaskAttach) error {
 		return fmt.Errorf("the file is %d bytes, over the limit of %d (%d MiB) per attachment: split it", o.Size, attach.MaxFileSize, attach.MaxFileSize>>20)
 	case len(o.Chunks) > attach.MaxChunks:
 		return fmt.Errorf("%d chunks, more than a manifest lists (%d)", len(o.Chunks), attach.MaxChunks)
+	case o.Comment == o.Task && !o.Task.IsZero():
+		return errors.New("the file names the task itself as its comment")
 	case o.Size > 0 && len(o.Chunks) == 0:
 		return errors.New("a file with bytes but no chunks")
 	}

@@ -1,6 +1,7 @@
 package state
 
 import (
+	"encoding/hex"
 	"errors"
 	"strings"
 	"testing"
@@ -48,5 +49,39 @@ func TestTaskAttachChecks(t *testing.T) {
 		if !errors.As(err, &ie) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v, want %q", name, err, c.want)
 		}
+	}
+}
+
+// TestTaskAttachCommentWire: a manifest without a comment encodes as
+// before (key 7 absent); with one, key 7 holds the comment's 32 bytes
+// (docs/ops.md §4.35, the vector there); and a file cannot name its own
+// task as its comment.
+func TestTaskAttachCommentWire(t *testing.T) {
+	o := TaskAttach{Task: event.ID{1}, Name: "a", Size: 1, SHA256: [32]byte{2},
+		Chunks: []attach.ChunkRef{{Blob: attach.BlobID{3}, Key: [32]byte{4}, Size: 1}}}
+	b, err := EncodeOp(&o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const without = "a50158200100000000000000000000000000000000000000000000000000000000000000026161040105582002000000000000000000000000000000000000000000000000000000000000000681a30158200300000000000000000000000000000000000000000000000000000000000000025820040000000000000000000000000000000000000000000000000000000000000003" + "01"
+	if got := hex.EncodeToString(b); got != without {
+		t.Errorf("without a comment:\n got %s\nwant %s", got, without)
+	}
+	o.Comment = event.ID{5}
+	if b, err = EncodeOp(&o); err != nil {
+		t.Fatal(err)
+	}
+	with := "a6" + without[2:] + "07582005" + "00000000000000000000000000000000000000000000000000000000000000"
+	if got := hex.EncodeToString(b); got != with {
+		t.Errorf("with a comment:\n got %s\nwant %s", got, with)
+	}
+	back, err := DecodeOp(event.KindTaskAttach, b)
+	if err != nil || back.(*TaskAttach).Comment != o.Comment {
+		t.Fatalf("round trip: %v %v", back, err)
+	}
+	o.Comment = o.Task
+	var ie *InputError
+	if err := CheckInput(&o); !errors.As(err, &ie) || !strings.Contains(err.Error(), "task itself") {
+		t.Fatalf("the task as its own comment: %v", err)
 	}
 }

@@ -102,8 +102,8 @@ func (s *State) Orphans(role string) []KeyGen {
 // code appends there): every generation that
 //
 //   - is not the current one;
-//   - no live invite sealed (one neither used, revoked nor expired at
-//     now: its newcomer will publish its join under it); and
+//   - no joinable invite sealed (JoinGens: a newcomer will publish its
+//     join under it, and everything it writes until it is re-keyed); and
 //   - every current member has moved past: the member's latest event
 //     has in its causal past a later generation (in log order) that was
 //     sealed to the member (or to the invite it joined with). A member
@@ -148,22 +148,46 @@ func (s *State) Retired(now uint64) []event.ID {
 		}
 		limit = min(limit, past)
 	}
+	joins := s.JoinGens(now)
 	var out []event.ID
 	for _, kg := range gens {
-		if pos(kg) >= limit || kg.Update == cur.Update {
+		if pos(kg) >= limit || kg.Update == cur.Update || slices.Contains(joins, kg.Update) {
 			continue
 		}
-		live := false
+		out = append(out, kg.Update)
+	}
+	return out
+}
+
+// JoinGens returns the generations of the group key (the IDs of the
+// updates that published them, in log order) sealed by an invite a
+// newcomer may still join with at now: accepted, not revoked, with uses
+// left and not expired. Such a newcomer holds only what its invite
+// sealed, so its join — and all it writes until a member re-keys to it —
+// is published under that generation: its topic is read (not Retired),
+// and a node follows it live beside the newest (app.Node.WatchTargets).
+//
+// This is not the invite's key staleness (rules.md §10.6): a used invite
+// with uses left has made its generations stale (a copy of the code must
+// open nothing new), and yet its next newcomer still writes there.
+func (s *State) JoinGens(now uint64) []event.ID {
+	a := s.b.auth
+	var out []event.ID
+	for _, kg := range a.keys[""] {
 		for _, inv := range a.invites {
-			if !inviteSpent(inv, now) && slices.ContainsFunc(inv.op.Boxes, func(x InviteSeal) bool { return x.Update == kg.Update }) {
-				live = true
+			if inviteJoinable(inv, now) && slices.ContainsFunc(inv.op.Boxes, func(x InviteSeal) bool { return x.Update == kg.Update }) {
+				out = append(out, kg.Update)
+				break
 			}
-		}
-		if !live {
-			out = append(out, kg.Update)
 		}
 	}
 	return out
+}
+
+// inviteJoinable reports whether a newcomer may still join with inv at
+// now: not revoked, with uses left (Uses 0: no limit), not expired.
+func inviteJoinable(inv *inviteState, now uint64) bool {
+	return !inv.revoked && (inv.op.Uses == 0 || inv.used < inv.op.Uses) && (inv.op.Expires == 0 || now <= inv.op.Expires)
 }
 
 // LiveInviteKeys returns the invites a newcomer may still join with, by

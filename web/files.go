@@ -35,6 +35,9 @@ type fileJSON struct {
 	// Preview: the file's type is one the page shows inline (an image or
 	// a PDF), from /files/…
 	Preview string `json:"preview"`
+	// Comment: the task's comment the file is attached to (shown under
+	// it), or empty for a file of the task.
+	Comment string `json:"comment,omitempty"`
 }
 
 // inline are the types a file is served as, for a preview; any other is
@@ -52,14 +55,20 @@ func filesOf(r *http.Request, n *app.Node, st *state.State, t *state.Task) ([]fi
 	}
 	out := []fileJSON{}
 	for _, f := range fs {
-		out = append(out, fileJSON{File: f.ID.String(), Name: f.Name, Type: f.Type, Size: f.Size, SHA256: hex.EncodeToString(f.SHA256[:]),
-			Held: f.Held, Author: st.NameOf(f.Author), Time: time.UnixMilli(int64(f.Time)).UTC().Format("2006-01-02 15:04"), Preview: inline[f.Type]})
+		fj := fileJSON{File: f.ID.String(), Name: f.Name, Type: f.Type, Size: f.Size, SHA256: hex.EncodeToString(f.SHA256[:]),
+			Held: f.Held, Author: st.NameOf(f.Author), Time: time.UnixMilli(int64(f.Time)).UTC().Format("2006-01-02 15:04"), Preview: inline[f.Type]}
+		if c, ok := t.FileComment(f.File); ok {
+			fj.Comment = c.ID.String()
+		}
+		out = append(out, fj)
 	}
 	return out, nil
 }
 
-// attachFile: POST /api/p/{p}/tasks/{t}/files?name=NAME, the file's bytes
-// as the body (with a Content-Length, at most attach.MaxFileSize).
+// attachFile: POST /api/p/{p}/tasks/{t}/files?name=NAME[&comment=C], the
+// file's bytes as the body (with a Content-Length, at most
+// attach.MaxFileSize); with comment, the file is attached to that comment
+// of the task.
 func (s *Server) attachFile(w http.ResponseWriter, r *http.Request) {
 	if r.ContentLength < 0 {
 		writeErr(w, http.StatusLengthRequired, errors.New("send the file with its length"))
@@ -75,11 +84,21 @@ func (s *Server) attachFile(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return nil, err
 		}
-		res, err := n.AttachReader(r.Context(), st.Pursuance(), r.PathValue("t"), name, http.MaxBytesReader(w, r.Body, attach.MaxFileSize), r.ContentLength, nil)
+		body := http.MaxBytesReader(w, r.Body, attach.MaxFileSize)
+		var res app.AttachResult
+		if c := r.URL.Query().Get("comment"); c != "" {
+			res, err = n.AttachReaderToComment(r.Context(), st.Pursuance(), r.PathValue("t"), c, name, body, r.ContentLength, nil)
+		} else {
+			res, err = n.AttachReader(r.Context(), st.Pursuance(), r.PathValue("t"), name, body, r.ContentLength, nil)
+		}
 		if err != nil {
 			return nil, err
 		}
-		return fileJSON{File: res.Event.ID().String(), Name: res.File.Name, Type: res.File.Type, Size: res.File.Size, SHA256: hex.EncodeToString(res.File.SHA256[:]), Held: true}, nil
+		fj := fileJSON{File: res.Event.ID().String(), Name: res.File.Name, Type: res.File.Type, Size: res.File.Size, SHA256: hex.EncodeToString(res.File.SHA256[:]), Held: true}
+		if !res.File.Comment.IsZero() {
+			fj.Comment = res.File.Comment.String()
+		}
+		return fj, nil
 	})(w, r)
 }
 

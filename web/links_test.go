@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -119,6 +120,17 @@ func TestUILinks(t *testing.T) {
 	if code, out, _ := call(t, "POST", ua+"/tasks/"+task+"/handoff", ta, map[string]any{"to": ""}); code != 400 || !strings.Contains(out["error"].(string), "ID") {
 		t.Errorf("a hand-off to nobody: %d %v", code, out)
 	}
+	// The task's dialog offers the hand-off: the node's verdict, app.Node.MayHandoff.
+	mayHandoff := func() map[string]any {
+		t.Helper()
+		_, d, _ := call(t, "GET", ua+"/tasks/"+task, ta, nil)
+		m, _ := d["may_handoff"].(map[string]any)
+		p, _ := m[b].(map[string]any)
+		return p
+	}
+	if p := mayHandoff(); p["allowed"] != true {
+		t.Errorf("may hand off over the open link: %v", p)
+	}
 	code, hr, _ := call(t, "POST", ua+"/tasks/"+task+"/handoff", ta, map[string]any{"to": b})
 	if code != 200 || hr["task"] != task || hr["handoff"] == "" {
 		t.Fatalf("hand-off: %d %v", code, hr)
@@ -199,6 +211,9 @@ func TestUILinks(t *testing.T) {
 	sync(ua, ta)
 	if la := links(ua, ta)[0].(map[string]any); la["state"] != "ended" || la["ended_by"] != "there" {
 		t.Fatalf("A's link after B ended it: %v", la)
+	}
+	if p := mayHandoff(); p["allowed"] != false || !strings.Contains(fmt.Sprint(p["reason"]), "ended link") {
+		t.Errorf("may hand off over a link the other side ended: %v", p)
 	}
 	if code, out, _ := call(t, "POST", ua+"/tasks/"+task+"/handoff", ta, map[string]any{"to": b}); code != 403 || !strings.Contains(out["error"].(string), "ended link") || !strings.Contains(out["error"].(string), "offer a new link in the Links view") {
 		t.Fatalf("a hand-off over an ended link: %d %v", code, out)

@@ -90,6 +90,9 @@ func (s *Server) pursuance(r *http.Request, n *app.Node) (any, error) {
 		"pursuance": st.Pursuance(), "name": st.Name(), "members": ms, "relays": relays,
 		"roles": st.Charter().RoleNames(), "my_roles": myRoles, "sealed_tasks": st.SealedTasks(),
 		"statuses": state.StatusNames(), "claims": claims,
+		// may_create: whether the new-task form may file a task
+		// (app.Node.May, as for the task dialog's controls).
+		"may_create": n.May(r.Context(), st, &state.TaskCreate{Title: "a new task"}),
 	}, nil
 }
 

@@ -1,9 +1,12 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -58,6 +61,24 @@ func (s *Server) tasks(r *http.Request, n *app.Node) (any, error) {
 		return nil, err
 	}
 	ts := app.VisibleTasks(st, n.Me().ID, f)
+	q := r.URL.Query()
+	if q.Has("per_status") {
+		return boardPage(r, n, st, ts)
+	}
+	if q.Has("limit") || q.Has("status") || q.Has("after") {
+		return listPage(r, n, st, ts)
+	}
+	// No paging asked: every task, as callers before paging expect.
+	return tasksJSON(r, n, st, ts)
+}
+
+// MaxTaskPage bounds a page of the tasks API (?limit=, ?per_status=): a
+// page is what a view shows at once, never the whole list of a big
+// pursuance (25,000 tasks are ~10 MB of JSON).
+const MaxTaskPage = 500
+
+// tasksJSON is ts as the API shows them, each with its origin.
+func tasksJSON(r *http.Request, n *app.Node, st *state.State, ts []*state.Task) ([]taskJSON, error) {
 	origins, err := n.TaskOrigins(r.Context(), st, ts)
 	if err != nil {
 		return nil, err
@@ -71,6 +92,91 @@ func (s *Server) tasks(r *http.Request, n *app.Node) (any, error) {
 	return out, nil
 }
 
+// pageSize reads the count parameter name of r: 1 to MaxTaskPage.
+func pageSize(r *http.Request, name string) (int, error) {
+	v, err := strconv.Atoi(r.URL.Query().Get(name))
+	if err != nil || v < 1 || v > MaxTaskPage {
+		return 0, fmt.Errorf("%s must be a number from 1 to %d", name, MaxTaskPage)
+	}
+	return v, nil
+}
+
+// listPage is a page of the (filtered) list: ?status= keeps one status,
+// ?after=ID starts after that task, ?limit=N (default MaxTaskPage) takes
+// at most N. It answers {"tasks", "total" (of the status, before
+// paging), "next" (the ?after= of the next page; "" at the end)}.
+func listPage(r *http.Request, n *app.Node, st *state.State, ts []*state.Task) (any, error) {
+	q := r.URL.Query()
+	limit := MaxTaskPage
+	if q.Has("limit") {
+		var err error
+		if limit, err = pageSize(r, "limit"); err != nil {
+			return nil, err
+		}
+	}
+	if q.Get("status") != "" {
+		status, err := state.ParseStatus(q.Get("status"))
+		if err != nil {
+			return nil, err
+		}
+		ts = slices.DeleteFunc(slices.Clone(ts), func(t *state.Task) bool { return t.Status != status })
+	}
+	total := len(ts)
+	if after := q.Get("after"); after != "" {
+		i := slices.IndexFunc(ts, func(t *state.Task) bool { return t.ID.String() == after })
+		if i < 0 {
+			return nil, fmt.Errorf("no task %s in this list (changed since the last page?): load the list again", after)
+		}
+		ts = ts[i+1:]
+	}
+	next := ""
+	if len(ts) > limit {
+		ts = ts[:limit]
+		next = ts[limit-1].ID.String()
+	}
+	out, err := tasksJSON(r, n, st, ts)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"tasks": out, "total": total, "next": next}, nil
+}
+
+// boardPage is what the board's first paint shows: of each status, the
+// first ?per_status=N tasks of the (filtered) list, the count of each
+// status, and the titles of the shown tasks' parents that the list holds
+// (for the cards' breadcrumbs). {"tasks", "counts", "parents"}.
+func boardPage(r *http.Request, n *app.Node, st *state.State, ts []*state.Task) (any, error) {
+	per, err := pageSize(r, "per_status")
+	if err != nil {
+		return nil, err
+	}
+	counts := map[string]int{}
+	for _, name := range state.StatusNames() {
+		counts[name] = 0
+	}
+	byID := make(map[event.ID]*state.Task, len(ts))
+	var page []*state.Task
+	for _, t := range ts {
+		byID[t.ID] = t
+		name := t.Status.String()
+		if counts[name] < per {
+			page = append(page, t)
+		}
+		counts[name]++
+	}
+	parents := map[string]string{}
+	for _, t := range page {
+		if p, ok := byID[t.Parent]; ok && !t.Parent.IsZero() {
+			parents[p.ID.String()] = p.Title
+		}
+	}
+	out, err := tasksJSON(r, n, st, page)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"tasks": out, "counts": counts, "parents": parents}, nil
+}
+
 func (s *Server) task(r *http.Request, n *app.Node) (any, error) {
 	st, err := stateOf(r, n)
 	if err != nil {
@@ -81,13 +187,32 @@ func (s *Server) task(r *http.Request, n *app.Node) (any, error) {
 		return nil, err
 	}
 	type comment struct {
-		Author string `json:"author"`
-		Text   string `json:"text"`
-		Time   string `json:"time"`
+		ID     string     `json:"id"`
+		Author string     `json:"author"`
+		Text   string     `json:"text"`
+		Time   string     `json:"time"`
+		Files  []fileJSON `json:"files"` // attached to the comment
+	}
+	files, err := filesOf(r, n, st, t)
+	if err != nil {
+		return nil, err
+	}
+	onComment := map[string][]fileJSON{}
+	taskFiles := []fileJSON{}
+	for _, f := range files {
+		if f.Comment != "" {
+			onComment[f.Comment] = append(onComment[f.Comment], f)
+		} else {
+			taskFiles = append(taskFiles, f)
+		}
 	}
 	cs := []comment{}
 	for _, c := range t.Comments {
-		cs = append(cs, comment{st.NameOf(c.Author), c.Text, time.UnixMilli(int64(c.Time)).UTC().Format("2006-01-02 15:04")})
+		fs := onComment[c.ID.String()]
+		if fs == nil {
+			fs = []fileJSON{}
+		}
+		cs = append(cs, comment{c.ID.String(), st.NameOf(c.Author), c.Text, time.UnixMilli(int64(c.Time)).UTC().Format("2006-01-02 15:04"), fs})
 	}
 	tj := toJSON(st, t)
 	if tj.Origin, err = n.TaskOrigin(r.Context(), st, t); err != nil {
@@ -100,11 +225,38 @@ func (s *Server) task(r *http.Request, n *app.Node) (any, error) {
 	if hs == nil {
 		hs = []app.HandoffView{}
 	}
-	files, err := filesOf(r, n, st, t)
-	if err != nil {
-		return nil, err
+	// may_handoff: of each pursuance this one offered an open link to,
+	// whether this member may hand the task off there (app.Node.MayHandoff);
+	// a received task is not passed on.
+	handoff := map[string]app.Permission{}
+	if tj.Origin == nil {
+		for _, l := range st.Links() {
+			if l.Offer && l.HasSecret && !l.Ended {
+				handoff[l.Peer.String()] = n.MayHandoff(r.Context(), st, t, l.Peer)
+			}
+		}
 	}
-	return map[string]any{"task": tj, "comments": cs, "handoffs": hs, "files": files}, nil
+	return map[string]any{"task": tj, "comments": cs, "handoffs": hs, "files": taskFiles, "may": taskMay(r.Context(), n, st, t), "may_handoff": handoff}, nil
+}
+
+// taskMay is what this member may do to task t now, control by control
+// of the task dialog: each the rules' own verdict (app.Node.May) on the
+// event the control would sign, so the page disables what the charter
+// forbids, with the reason, and computes no permission itself. The ops
+// stand for any value the control may send: the charter's rules depend
+// on the action, the task and, for an assignment, the assignee, which is
+// here this member (the dialog's other choices are refused, if they are,
+// when sent).
+func taskMay(ctx context.Context, n *app.Node, st *state.State, t *state.Task) map[string]app.Permission {
+	title := t.Title
+	return map[string]app.Permission{
+		"edit":    n.May(ctx, st, &state.TaskEdit{Task: t.ID, Title: &title}),
+		"archive": n.May(ctx, st, &state.TaskArchive{Task: t.ID, Archived: !t.Archived}),
+		"status":  n.May(ctx, st, &state.TaskStatus{Task: t.ID, Status: t.Status}),
+		"assign":  n.May(ctx, st, &state.TaskAssign{Task: t.ID, Assignee: state.Assignee{Member: n.Me().ID}.String()}),
+		"comment": n.May(ctx, st, &state.TaskComment{Task: t.ID, Text: "a comment"}),
+		"move":    n.May(ctx, st, &state.TaskMove{Task: t.ID, Parent: t.Parent}),
+	}
 }
 
 func (s *Server) createTask(r *http.Request, n *app.Node) (any, error) {
@@ -149,10 +301,12 @@ func onTask(r *http.Request, n *app.Node, in any, build func(st *state.State, t 
 	if err != nil {
 		return nil, err
 	}
-	if _, err := n.Act(r.Context(), st.Pursuance(), op, app.DoOptions{}); err != nil {
+	res, err := n.Act(r.Context(), st.Pursuance(), op, app.DoOptions{})
+	if err != nil {
 		return nil, err
 	}
-	return map[string]bool{"ok": true}, nil
+	// id: the event, for what refers to it next (a comment's files).
+	return map[string]any{"ok": true, "id": res.Event.ID().String()}, nil
 }
 
 // comment comments on a task: {"text", "report"}; with "report", the

@@ -99,6 +99,15 @@ func TestBrowserA11y(t *testing.T) {
 		for _, v := range vs {
 			t.Errorf("%s: %s %s (%s):\n\t%s", what, v.Impact, v.ID, v.Help, strings.Join(v.Nodes, "\n\t"))
 		}
+		// Every field shown has a visible label: a placeholder or an
+		// aria-label alone is gone once the user types, or never seen.
+		unlabelled, err := chromedp.Run(tab, chromedp.Evaluate[[]string](`[...document.querySelectorAll("input, select, textarea")].filter(f => f.type !== "hidden" && f.getClientRects().length > 0 && ![...f.labels].some(l => l.getClientRects().length > 0 && l.textContent.trim() !== "")).map(f => f.outerHTML.slice(0, 120))`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range unlabelled {
+			t.Errorf("%s: a field with no visible label: %s", what, f)
+		}
 	}
 	show := func(v string) {
 		t.Helper()

@@ -32,7 +32,7 @@ func TestBrowserCalendar(t *testing.T) {
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
 
 	run(tab, "log in", chromedp.Navigate(alice.login))
-	poll(tab, "logged in", `location.href === "`+alice.ui+`/" && document.querySelector("#me").textContent !== "" && document.querySelector("#pursuance").options.length > 0`)
+	poll(tab, "logged in", loggedIn)
 	run(tab, "new", press("#new-pursuance"))
 	poll(tab, "the found form", `!document.querySelector("#found").classList.contains("hidden")`)
 	run(tab, "found", chromedp.SendKeys(css(`#found input[name="name"]`), "Night Desk"), press("#found button[type=submit]"))

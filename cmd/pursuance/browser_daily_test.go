@@ -112,7 +112,7 @@ func TestBrowserDaily(t *testing.T) {
 	}
 
 	run("log in", chromedp.Navigate(alice.login))
-	poll("logged in", `location.href === "`+alice.ui+`/" && document.querySelector("#me").textContent !== "" && document.querySelector("#pursuance").options.length > 0`)
+	poll("logged in", loggedIn)
 
 	// The New form: a pursuance without a name is refused next to the
 	// name's box, and the refusal stays; one's own charter gets a box as

@@ -80,6 +80,21 @@ func TestBrowserFiles(t *testing.T) {
 	run(tab, "read the frame's source", chromedp.Evaluate[chromedp.Void](`fetch(document.querySelector("#d-preview iframe").src).then(async r => { window.pdfSeen = r.headers.get("content-type") + " " + (await r.text()).slice(0, 8); })`))
 	poll(tab, "served as a PDF", `window.pdfSeen === "application/pdf %PDF-1.4"`)
 
+	// A comment with a file: the file is listed under the comment, not
+	// among the task's own files, and it opens.
+	notesPath := filepath.Join(t.TempDir(), "ledger-notes.txt")
+	if err := os.WriteFile(notesPath, []byte("the ledger's page 4 does not add up"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run(tab, "write a comment", chromedp.SendKeys(chromedp.CSS(`#d-comment textarea`), "Notes on the ledger"))
+	run(tab, "pick its file", chromedp.SetUploadFiles(chromedp.CSS(`#d-comment-file`), []string{notesPath}))
+	run(tab, "send the comment", press(`#d-comment button[type=submit]`))
+	poll(tab, "the file under its comment", `[...document.querySelectorAll("#d-comments li")].some(li => li.textContent.includes("Notes on the ledger") && [...li.querySelectorAll("ul.files li")].some(f => f.textContent.includes("ledger-notes.txt")))`)
+	poll(tab, "the task's own files unchanged", `document.querySelectorAll("#d-files li").length === 2 && !document.querySelector("#d-files").textContent.includes("ledger-notes")`)
+	pg.shot(tab, "files-on-comment")
+	run(tab, "open the comment's file", chromedp.Evaluate[chromedp.Void](`fetch(document.querySelector("#d-comments ul.files a").href).then(async r => { window.notesSeen = await r.text(); })`))
+	poll(tab, "its content", `window.notesSeen === "the ledger's page 4 does not add up"`)
+
 	// The relay holds the blobs, not the files.
 	var data []byte
 	filepath.WalkDir(relayDir, func(path string, d os.DirEntry, err error) error {

@@ -60,7 +60,7 @@ func TestBrowserKnock(t *testing.T) {
 	login := func(tab context.Context, n *upNode) {
 		t.Helper()
 		run(tab, "log in", chromedp.Navigate(n.login))
-		poll(tab, "logged in", `location.href === "`+n.ui+`/" && document.querySelector("#me").textContent !== "" && document.querySelector("#pursuance").options.length > 0`)
+		poll(tab, "logged in", loggedIn)
 	}
 
 	// Erin founds Cell, on the relay, and publishes its profile.

@@ -59,7 +59,7 @@ func TestBrowserLinks(t *testing.T) {
 	found := func(tab context.Context, n *upNode, name string) {
 		t.Helper()
 		run(tab, "log in", chromedp.Navigate(n.login))
-		poll(tab, "logged in", `location.href === "`+n.ui+`/" && document.querySelector("#me").textContent !== "" && document.querySelector("#pursuance").options.length > 0`)
+		poll(tab, "logged in", loggedIn)
 		run(tab, "new", press("#new-pursuance"))
 		poll(tab, "the found form", `!document.querySelector("#found").classList.contains("hidden")`)
 		run(tab, "found", chromedp.SendKeys(css(`#found input[name="name"]`), name), press("#found button"))

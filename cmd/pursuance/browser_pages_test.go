@@ -102,3 +102,8 @@ func press(sel string) chromedp.Action[chromedp.Void] {
 func view(name string) chromedp.Action[chromedp.Void] {
 	return press(`nav button[data-view="` + name + `"]`)
 }
+
+// loggedIn is true once the page is logged in and shows a pursuance: the
+// page's own state, not its address, which a hash route (#/board, a
+// task's #/p/…/t/…) changes under the test's feet.
+const loggedIn = `location.pathname === "/" && !!document.querySelector("#me")?.textContent && document.querySelector("#pursuance")?.options.length > 0`

@@ -54,7 +54,7 @@ func TestBrowserSuccession(t *testing.T) {
 	open := func() {
 		t.Helper()
 		run(tab, "log in", chromedp.Navigate(node.login))
-		poll(tab, "logged in", `location.href === "`+node.ui+`/" && document.querySelector("#pursuance").options.length > 0 && document.querySelector("#me").textContent !== ""`)
+		poll(tab, "logged in", loggedIn)
 		run(tab, "the Members view", view("members"))
 	}
 	button := `document.querySelector("#succession-actions button")`

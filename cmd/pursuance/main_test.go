@@ -85,23 +85,29 @@ func capture(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Setenv(args[0], val)
 }
 
-// node start NAME HOME | stop NAME: runs `pursuance up` for the home as a
-// real process, its embedded relay on loopback, setting $NAME to that
-// relay's URL once the node has synced; stop sends SIGTERM and waits.
+// node start NAME HOME [INTERVAL] | stop NAME: runs `pursuance up` for the
+// home as a real process, its embedded relay on loopback, syncing every
+// INTERVAL (300ms unless given: a long one shows what the node does
+// between rounds, on what it follows live), setting $NAME to that relay's
+// URL once the node has synced; stop sends SIGTERM and waits.
 func nodeCmd(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) < 2 {
-		ts.Fatalf("usage: node start NAME HOME | node stop NAME")
+		ts.Fatalf("usage: node start NAME HOME [INTERVAL] | node stop NAME")
 	}
 	op, name := args[0], args[1]
 	key := fmt.Sprintf("%p/node/%s", ts, name)
 	switch op {
 	case "start":
-		if len(args) != 3 {
-			ts.Fatalf("usage: node start NAME HOME")
+		if len(args) != 3 && len(args) != 4 {
+			ts.Fatalf("usage: node start NAME HOME [INTERVAL]")
+		}
+		interval := "300ms"
+		if len(args) == 4 {
+			interval = args[3]
 		}
 		bin, err := exec.LookPath("pursuance")
 		ts.Check(err)
-		cmd := exec.Command(bin, "--home", ts.MkAbs(args[2]), "up", "--relay-listen", "127.0.0.1:0", "--interval", "300ms")
+		cmd := exec.Command(bin, "--home", ts.MkAbs(args[2]), "up", "--relay-listen", "127.0.0.1:0", "--interval", interval)
 		cmd.Env = append(os.Environ(), "PURSUANCE_PASSPHRASE="+ts.Getenv("PURSUANCE_PASSPHRASE"))
 		stderr, err := cmd.StderrPipe()
 		ts.Check(err)
@@ -147,7 +153,7 @@ func nodeCmd(ts *testscript.TestScript, neg bool, args []string) {
 			ts.Fatalf("node %s stopped with %v", name, err)
 		}
 	default:
-		ts.Fatalf("usage: node start NAME HOME | node stop NAME")
+		ts.Fatalf("usage: node start NAME HOME [INTERVAL] | node stop NAME")
 	}
 }
 

@@ -69,8 +69,38 @@ type attachJSON struct {
 	UploadedBytes int64  `json:"uploaded_bytes"`
 }
 
+// attachFiles attaches the files at paths to task taskRef of p, or to its
+// comment commentRef when it is not empty, reporting each on stderr and
+// appending it to out when out is not nil.
+func (e *Env) attachFiles(cmd *cobra.Command, p, taskRef, commentRef string, paths []string, out *[]attachJSON) error {
+	return e.withState(cmd, p, true, func(n *app.Node, s *state.State) error {
+		for _, path := range paths {
+			var res app.AttachResult
+			var err error
+			if commentRef != "" {
+				res, err = n.AttachToComment(cmd.Context(), s.Pursuance(), taskRef, commentRef, path, e.transferProgress("attach"))
+			} else {
+				res, err = n.Attach(cmd.Context(), s.Pursuance(), taskRef, path, e.transferProgress("attach"))
+			}
+			if err != nil {
+				if commentRef != "" {
+					return fmt.Errorf("%w (to attach it to the comment, once fixed: `pursuance task attach %s %s %s --comment %s`)", err, p, taskRef, path, commentRef)
+				}
+				return err
+			}
+			fmt.Fprintf(e.Stderr, "Attached %s: %d chunks, %d uploaded (%d bytes), %d already on the relays.\n", res.File.Name, res.Chunks, res.Sent, res.BlobSent, res.Cached)
+			if out != nil {
+				*out = append(*out, attachJSON{File: res.Event.ID().String(), Name: res.File.Name, Size: res.File.Size,
+					SHA256: hex.EncodeToString(res.File.SHA256[:]), Chunks: res.Chunks, Uploaded: res.Sent, UploadedBytes: res.BlobSent})
+			}
+		}
+		return nil
+	})
+}
+
 func newTaskAttachCmd(e *Env) *cobra.Command {
-	return &cobra.Command{
+	var comment string
+	cmd := &cobra.Command{
 		Use:   "attach P TASK FILE...",
 		Short: "Attach files to a task: encrypted for the task's readers, put on the relays (progress on stderr)",
 		Long: `Attach files to a task. Each file is cut into chunks, each chunk encrypted
@@ -89,19 +119,7 @@ relays lack is sent. Prints each file's ID.`,
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var out []attachJSON
-			err := e.withState(cmd, args[0], true, func(n *app.Node, s *state.State) error {
-				for _, path := range args[2:] {
-					res, err := n.Attach(cmd.Context(), s.Pursuance(), args[1], path, e.transferProgress("attach"))
-					if err != nil {
-						return err
-					}
-					fmt.Fprintf(e.Stderr, "Attached %s: %d chunks, %d uploaded (%d bytes), %d already on the relays.\n", res.File.Name, res.Chunks, res.Sent, res.BlobSent, res.Cached)
-					out = append(out, attachJSON{File: res.Event.ID().String(), Name: res.File.Name, Size: res.File.Size,
-						SHA256: hex.EncodeToString(res.File.SHA256[:]), Chunks: res.Chunks, Uploaded: res.Sent, UploadedBytes: res.BlobSent})
-				}
-				return nil
-			})
-			if err != nil {
+			if err := e.attachFiles(cmd, args[0], args[1], comment, args[2:], &out); err != nil {
 				return err
 			}
 			if e.json {
@@ -113,6 +131,8 @@ relays lack is sent. Prints each file's ID.`,
 			return nil
 		},
 	}
+	cmd.Flags().StringVar(&comment, "comment", "", "attach the files to the task's comment `C` (its ID or a unique prefix), shown under it")
+	return cmd
 }
 
 // fileJSON is one file in `task files --json`.
@@ -124,6 +144,8 @@ type fileJSON struct {
 	SHA256 string `json:"sha256"`
 	Held   bool   `json:"held"`
 	Author string `json:"author"`
+	// Comment: the comment the file is attached to, if any.
+	Comment string `json:"comment,omitempty"`
 }
 
 func newTaskFilesCmd(e *Env) *cobra.Command {
@@ -157,8 +179,12 @@ func newTaskFilesCmd(e *Env) *cobra.Command {
 				}
 				out := make([]fileJSON, 0, len(files))
 				for _, f := range files {
-					out = append(out, fileJSON{File: f.ID.String(), Name: f.Name, Type: f.Type, Size: f.Size,
-						SHA256: hex.EncodeToString(f.SHA256[:]), Held: f.Held, Author: s.NameOf(f.Author)})
+					fj := fileJSON{File: f.ID.String(), Name: f.Name, Type: f.Type, Size: f.Size,
+						SHA256: hex.EncodeToString(f.SHA256[:]), Held: f.Held, Author: s.NameOf(f.Author)}
+					if !f.Comment.IsZero() {
+						fj.Comment = f.Comment.String()
+					}
+					out = append(out, fj)
 				}
 				if e.json {
 					return e.printJSON(out)

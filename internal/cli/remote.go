@@ -34,9 +34,9 @@ const helloTimeout = 5 * time.Second
 // nothing of the client's but its command line and the variables in
 // forwardedVars. Commands that read a file named on the command line
 // (create --charter, charter amend, export, import, join --log, task
-// attach), write one (task fetch), ask for a passphrase (id new, id
-// rotate, device request/accept), or run for long (up, ui, relay, sync,
-// agent) run in the client's process.
+// attach, task comment --attach), write one (task fetch), ask for a
+// passphrase (id new, id rotate, device request/accept), or run for long
+// (up, ui, relay, sync, agent) run in the client's process.
 var forwarded = map[string]bool{
 	"list":          true,
 	"members":       true,
@@ -81,7 +81,7 @@ var forwardedVars = []string{clockOffsetVar, torBinaryEnv, torrcEnv}
 // localVars are the PURSUANCE_ variables deliberately not sent: the
 // home and the passphrase (the node has both), the switch to run here,
 // and variables only local commands read.
-var localVars = []string{"PURSUANCE_HOME", "PURSUANCE_PASSPHRASE", directVar, stopAfterKeystoreVar}
+var localVars = []string{"PURSUANCE_HOME", "PURSUANCE_PASSPHRASE", directVar, stopAfterKeystoreVar, killAfterEnv}
 
 // forwardable reports whether the node may run the command line args,
 // and returns the Env it parsed into: a listed command that parses (a
@@ -103,7 +103,8 @@ func forwardable(args []string, getenv func(string) string) (*Env, bool) {
 	if err := cmd.ValidateArgs(cmd.Flags().Args()); err != nil {
 		return nil, false
 	}
-	for _, local := range []string{"help", "tor-control"} {
+	// --attach (task comment) reads files named on the command line.
+	for _, local := range []string{"help", "tor-control", "attach"} {
 		if f := cmd.Flags().Lookup(local); f != nil && f.Changed {
 			return nil, false
 		}

@@ -391,3 +391,16 @@ func TestRotatedIdentityRunsDirect(t *testing.T) {
 		t.Errorf("after id rotate: %v (the node ran %d), want %v run here", got, s.count()-before, want)
 	}
 }
+
+// TestCommentAttachRunsHere: `task comment --attach` reads files named on
+// the command line, so it runs in the client's process (a node would read
+// the path against its own directory); without --attach it is forwarded.
+func TestCommentAttachRunsHere(t *testing.T) {
+	getenv := func(string) string { return "" }
+	if _, ok := forwardable([]string{"task", "comment", "Desk", "T", "hi"}, getenv); !ok {
+		t.Fatal("task comment is not forwarded")
+	}
+	if _, ok := forwardable([]string{"task", "comment", "Desk", "T", "hi", "--attach", "notes.txt"}, getenv); ok {
+		t.Fatal("task comment --attach is forwarded to the node")
+	}
+}

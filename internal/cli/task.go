@@ -198,6 +198,12 @@ func newTaskShowCmd(e *Env) *cobra.Command {
 				type comment struct {
 					Author string `json:"author"`
 					Text   string `json:"text"`
+					// ID and Files, only for a comment with files: the
+					// comment's event, and the IDs of its files (`task
+					// files` lists them). A comment without files keeps
+					// the contract's {"author","text"}.
+					ID    string   `json:"id,omitempty"`
+					Files []string `json:"files,omitempty"`
 				}
 				out := struct {
 					taskJSON
@@ -210,7 +216,12 @@ func newTaskShowCmd(e *Env) *cobra.Command {
 					Handoffs []app.HandoffView `json:"handoffs,omitempty"`
 				}{taskJSON: toTaskJSON(t), Body: t.Body, Archived: t.Archived, Comments: []comment{}}
 				for _, c := range t.Comments {
-					out.Comments = append(out.Comments, comment{c.Author.String(), c.Text})
+					cj := comment{Author: c.Author.String(), Text: c.Text}
+					for _, f := range t.CommentFiles(c.ID) {
+						cj.ID = c.ID.String()
+						cj.Files = append(cj.Files, f.ID.String())
+					}
+					out.Comments = append(out.Comments, cj)
 				}
 				if out.Origin, err = n.TaskOrigin(cmd.Context(), s, t); err != nil {
 					return err
@@ -277,6 +288,9 @@ func newTaskShowCmd(e *Env) *cobra.Command {
 				for _, c := range t.Comments {
 					when := time.UnixMilli(int64(c.Time)).UTC().Format("2006-01-02 15:04")
 					fmt.Fprintf(w, "\n%s, %s:\n%s\n", s.NameOf(c.Author), when, c.Text)
+					for _, f := range t.CommentFiles(c.ID) {
+						fmt.Fprintf(w, "  file %s  %s  %d bytes\n", f.ID.String()[:12], f.Name, f.Size)
+					}
 				}
 				return nil
 			})
@@ -346,21 +360,42 @@ func newTaskAssignCmd(e *Env, assign bool) *cobra.Command {
 
 func newTaskCommentCmd(e *Env) *cobra.Command {
 	var report bool
+	var files []string
 	cmd := &cobra.Command{
-		Use:   "comment P TASK TEXT",
-		Short: "Comment on a task",
+		Use:   "comment P TASK TEXT [--attach FILE]...",
+		Short: "Comment on a task, with files attached to the comment (--attach)",
 		Args:  exactArgs(3, "P TASK TEXT"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			err := e.taskAct(cmd, args, func(_ *state.State, _ *app.Node, t *state.Task) (state.Op, error) {
+			for _, f := range files {
+				// Before the comment is posted: a file that cannot be
+				// attached stops it.
+				if err := app.CheckAttachable(f); err != nil {
+					return err
+				}
+			}
+			res, err := e.act(cmd, args[0], func(s *state.State, n *app.Node) (state.Op, error) {
+				t, err := app.ResolveTask(s, n.Me().ID, args[1])
+				if err != nil {
+					return nil, err
+				}
 				return &state.TaskComment{Task: t.ID, Text: args[2]}, nil
 			})
-			if err != nil || !report {
+			if err != nil {
 				return err
+			}
+			if len(files) > 0 {
+				if err := e.attachFiles(cmd, args[0], args[1], res.Event.ID().String(), files, nil); err != nil {
+					return err
+				}
+			}
+			if !report {
+				return nil
 			}
 			return e.reportBack(cmd, args[0], args[1], nil, args[2])
 		},
 	}
 	cmd.Flags().BoolVar(&report, "report", false, "also report the comment back to the pursuance that handed the task off")
+	cmd.Flags().StringArrayVar(&files, "attach", nil, "attach `FILE` to the comment (repeat for more files; progress on stderr)")
 	return cmd
 }
 

@@ -164,14 +164,20 @@ async function refresh() {
     vis.value = info.roles.includes(was) ? was : "";
     vis.dataset.roles = roles;
   }
+  permitForm($("#new-task"), info.may_create, "new-task");
   $("#sealed").textContent = info.sealed_tasks ? info.sealed_tasks + " tasks sealed for roles you do not hold" : "";
-  const tasks = await api("/p/" + current + "/tasks?filter=" + encodeURIComponent($("#filter").value));
+  // The board asks for what it shows: of each status the cards it shows
+  // and the count (docs/web.md, "Paging"); the whole list, which a big
+  // pursuance makes megabytes of, only when the tree or the calendar is
+  // on screen (they show every task).
+  const filter = "filter=" + encodeURIComponent($("#filter").value);
+  const page = await api("/p/" + current + "/tasks?" + filter + "&per_status=" + Math.min(maxPage, Math.max(pageSize, ...colShown.values())));
   clearFieldError($("#filter"));
-  renderTree(tasks);
-  // The board first: each request waits for the home, so what the other
-  // views need comes after the cards show (docs/benchmarks.md).
-  renderBoard(tasks);
-  renderCalendar(tasks); // calendar.js: also marks the overdue cards and rows
+  boardCounts = page.counts; boardParents = page.parents;
+  renderBoard(page.tasks);
+  const whole = ["#tree", "#calendar"].some((v) => !$(v).classList.contains("hidden")) ? await api("/p/" + current + "/tasks?" + filter) : null;
+  if (whole) renderTree(whole);
+  renderCalendar(whole || page.tasks); // calendar.js: also marks the overdue cards and rows
   loadStatus();
   await loadLinks(); // links.js
   await loadProfile(false); // profiles.js
@@ -208,7 +214,9 @@ async function refresh() {
     give.onclick = () => change({role: sel.value, action: "assign"}, "/roles");
     take.onclick = () => change({role: sel.value, action: "revoke"}, "/roles");
     rm.onclick = () => { if (window.confirm("Remove " + m.name + "? Everything it could read is re-keyed; it reads nothing written afterwards.")) change({}, "/remove"); };
-    act.append(sel, give, take, rm);
+    const lab = el("label", "Role "); // visible; the select's own name says whose
+    lab.append(sel);
+    act.append(lab, give, take, rm);
     const activity = el("td", m.inactive_since ? "inactive since " + m.inactive_since.slice(0, 10) : "active");
     if (m.inactive_since) activity.title = "Signed nothing since " + m.inactive_since + ", by the members' own clocks";
     tr.append(el("td", m.name), el("td", m.roles.join(", ")), activity, el("td", m.fingerprint, "fp"), act);
@@ -235,14 +243,20 @@ const afterRefresh = [];
 // desk of 2,000 tasks would otherwise be one column thousands of cards
 // long, rebuilt at every change. The heading counts them all.
 const pageSize = 50;
+const maxPage = 500; // web.MaxTaskPage: past it, the filter narrows a column
 const colShown = new Map();
-let lastTasks = [];
+let lastTasks = [];      // the tasks the board shows
+let boardCounts = null;  // of each status, how many tasks the filter keeps
+let boardParents = {};   // the titles of the shown tasks' parents
+
+// countOf is how many tasks of status s the filter keeps, shown or not.
+function countOf(s, tasks) { return boardCounts ? boardCounts[s] || 0 : tasks.filter((t) => t.status === s).length; }
 
 // renderBoard shows the tasks in one column per status.
 let boardDrawn = ""; // what the board shows, to skip rebuilding it unchanged (see renderTree)
 function renderBoard(tasks) {
   lastTasks = tasks;
-  const drawn = JSON.stringify([tasks, info.statuses, [...colShown], $("#filter").value]);
+  const drawn = JSON.stringify([tasks, boardCounts, info.statuses, [...colShown], $("#filter").value]);
   if (drawn === boardDrawn) return;
   boardDrawn = drawn;
   const cols = $("#columns");
@@ -252,7 +266,7 @@ function renderBoard(tasks) {
   for (const v of ["#board", "#tree"]) {
     const old = document.querySelector(v + " .empty");
     if (old) old.remove();
-    if (tasks.length === 0) {
+    if (tasks.length === 0) { // the board's page is empty only when the list is
       const p = el("p", filter ? "No task matches the filter “" + filter + "”. “All” shows every task." : "No tasks yet.", "empty");
       p.setAttribute("role", "status");
       (v === "#board" ? cols : $("#tree-list")).before(p);
@@ -262,7 +276,8 @@ function renderBoard(tasks) {
     const c = el("div", undefined, "column");
     const mine = tasks.filter((t) => t.status === s);
     const h = el("h3", pretty(s));
-    h.append(el("span", " " + mine.length, "count"));
+    const count = countOf(s, tasks);
+    h.append(el("span", " " + count, "count"));
     c.append(h);
     const shown = colShown.get(s) || pageSize;
     for (const t of mine.slice(0, shown)) {
@@ -277,10 +292,17 @@ function renderBoard(tasks) {
       card.onkeydown = (e) => { if (e.key === "Enter") openDetail(t.id); };
       c.append(card);
     }
-    if (mine.length > shown) {
-      const more = el("button", "Show " + Math.min(pageSize, mine.length - shown) + " more (" + shown + " of " + mine.length + " shown)", "more");
+    if (count > shown && shown >= maxPage) {
+      c.append(el("p", shown + " of " + count + " shown: a filter finds the others.", "muted small"));
+    } else if (count > shown) {
+      const more = el("button", "Show " + Math.min(pageSize, count - shown) + " more (" + shown + " of " + count + " shown)", "more");
       more.type = "button";
-      more.onclick = () => { colShown.set(s, shown + pageSize); renderBoard(lastTasks); const next = [...document.querySelectorAll("#columns .column")][info.statuses.indexOf(s)].querySelectorAll(".card")[shown]; if (next) next.focus(); };
+      more.onclick = async () => {
+        colShown.set(s, shown + pageSize);
+        try { await refresh(); } catch (err) { showError(err); return; }
+        const next = [...document.querySelectorAll("#columns .column")][info.statuses.indexOf(s)].querySelectorAll(".card")[shown];
+        if (next) next.focus();
+      };
       c.append(more);
     }
     return c;
@@ -413,6 +435,13 @@ async function loadCharter() {
   $("#charter-errors").replaceChildren();
 }
 
+// permitForm is permit for a form: its submit button says why not, and
+// its fields are disabled with it.
+function permitForm(form, perm, key) {
+  permit(form.querySelector("button[type=submit]"), perm, key);
+  form.querySelectorAll("input, select, textarea").forEach((f) => { f.disabled = !perm.allowed; });
+}
+
 async function openDetail(id, quiet) {
   const ticket = quiet ? detailTicket : ++detailTicket; // a refresh's reload does not outrank a click
   try {
@@ -436,9 +465,17 @@ async function openDetail(id, quiet) {
       st.replaceChildren(...info.statuses.map((s) => { const o = el("option", pretty(s)); o.value = s; return o; }));
       st.value = d.task.status;
     }
+    // What the charter forbids this member is disabled, with the reason:
+    // the node's verdict (d.may, app.Node.May), not the page's.
+    permit($("#d-edit-open"), d.may.edit, "task-edit"); // governance.js
+    if (!d.may.edit.allowed) $("#d-edit").classList.add("hidden");
+    permit($("#d-archive"), d.may.archive, "task-archive");
+    permit($("#d-status"), d.may.status, "task-status");
+    permitForm($("#d-assign"), d.may.assign, "task-assign");
+    permitForm($("#d-comment"), d.may.comment, "task-comment");
     renderLinkDetail(d); // links.js
     renderFilesDetail(d); // files.js
-    $("#d-comments").replaceChildren(...d.comments.map((c) => { const li = el("li"), body = el("div", undefined, "markdown"); body.append(...markdown(c.text)); li.append(el("span", c.author + " ", "author"), el("span", c.time, "muted"), body); return li; }));
+    $("#d-comments").replaceChildren(...d.comments.map((c) => { const li = el("li"), body = el("div", undefined, "markdown"); body.append(...markdown(c.text)); li.append(el("span", c.author + " ", "author"), el("span", c.time, "muted"), body); const fs = commentFiles(c); if (fs) li.append(fs); return li; }));
     const dlg = $("#detail");
     if (dlg.classList.contains("hidden")) { // a dialog: the focus goes in, and back on closing
       if (!dlg.contains(document.activeElement)) detailOpener = document.activeElement;
@@ -453,6 +490,7 @@ document.addEventListener("DOMContentLoaded", () => {
     document.querySelectorAll("header nav button").forEach((x) => x.classList.toggle("active", x === b));
     document.querySelectorAll(".view").forEach((v) => v.classList.toggle("hidden", v.id !== b.dataset.view));
     if (b.dataset.view !== "board" && b.dataset.view !== "tree") closeDetail(true);
+    if ((b.dataset.view === "tree" || b.dataset.view === "calendar") && info) await refresh().catch(showError); // they show the whole list
     if (b.dataset.view === "log") await loadLog().catch(showError);
     if (b.dataset.view === "members" && info) await loadGovernance().catch(showError);
     if (b.dataset.view === "charter") await loadCharter().catch(showError);
@@ -542,6 +580,7 @@ document.addEventListener("DOMContentLoaded", () => {
       f.template.replaceChildren(...templates.map((t) => el("option", t)), custom);
       f.template.onchange = () => {
         f.charter.classList.toggle("hidden", f.template.value !== "");
+        $("#found-charter-label").classList.toggle("hidden", f.template.value !== "");
         $("#charter-file").classList.toggle("hidden", f.template.value !== "");
       };
       // A charter file is read here, in the page, into the text box, where
@@ -580,7 +619,15 @@ document.addEventListener("DOMContentLoaded", () => {
   };
   $("#d-comment").onsubmit = async (e) => {
     e.preventDefault();
-    try { await api("/p/" + current + "/tasks/" + openTask + "/comments", {text: e.target.text.value, report: reporting()}); e.target.text.value = ""; clearFieldError(e.target.text); await refresh(); } catch (err) { showError(err, e.target.text); }
+    // The comment first, then its files (files.js's upload, with a bar),
+    // each attached to it by its ID.
+    const input = $("#d-comment-file"), files = [...input.files];
+    try {
+      const r = await api("/p/" + current + "/tasks/" + openTask + "/comments", {text: e.target.text.value, report: reporting()});
+      e.target.text.value = ""; input.value = ""; clearFieldError(e.target.text);
+      if (files.length) await upload(files, r.id);
+      await refresh();
+    } catch (err) { showError(err, e.target.text); }
   };
   if (!token) { lockOut(); return; }
   loadPursuances().catch(showError);

@@ -48,9 +48,9 @@ function decorateBoard(tasks) {
     card.ondragstart = (e) => { e.dataTransfer.setData("text/plain", t.id); e.dataTransfer.effectAllowed = "move"; dragging = t.id; card.classList.add("dragging"); };
     card.ondragend = () => { dragging = null; card.classList.remove("dragging"); document.querySelectorAll(".column.drop").forEach((c) => c.classList.remove("drop")); };
     if (t.parent) {
-      const p = byId.get(t.parent);
-      card.prepend(el("div", (p ? p.title : "a task not shown here") + " ›", "crumb"));
-      card.setAttribute("aria-description", "subtask of " + (p ? p.title : "a task not shown here"));
+      const p = byId.get(t.parent)?.title ?? boardParents[t.parent]; // a parent on the board, or in the list past its pages
+      card.prepend(el("div", (p ?? "a task not shown here") + " ›", "crumb"));
+      card.setAttribute("aria-description", "subtask of " + (p ?? "a task not shown here"));
     }
     const b = el("button", "Move to…", "move-to");
     b.type = "button";
@@ -120,7 +120,7 @@ function phoneTabs(tasks) {
   if (!statuses.includes(boardTab)) boardTab = statuses[0];
   const on = phone.matches;
   bar.replaceChildren(...statuses.map((s) => {
-    const b = el("button", pretty(s) + " " + tasks.filter((t) => t.status === s).length);
+    const b = el("button", pretty(s) + " " + countOf(s, tasks));
     b.type = "button";
     b.setAttribute("role", "tab");
     b.setAttribute("aria-selected", String(s === boardTab));

@@ -15,26 +15,40 @@ function sizeText(n) {
   return (n / (1 << 20)).toFixed(1) + " MiB";
 }
 
+// fileItem is the list item of one file: its link, what it is, and a
+// Preview button for an image or a PDF.
+function fileItem(f) {
+  const li = el("li", undefined, "file");
+  li.dataset.file = f.file;
+  const a = el("a", f.name);
+  a.href = fileURL(f);
+  a.download = f.name;
+  li.append(a, " ", el("span", sizeText(f.size) + " · " + f.author + " · " + f.time + (f.held ? " · on this home" : ""), "muted small"));
+  if (f.preview) {
+    const b = el("button", "Preview");
+    b.type = "button";
+    b.onclick = () => preview(f);
+    li.append(" ", b);
+  }
+  return li;
+}
+
+// commentFiles is the list of the files attached to comment c, or null.
+function commentFiles(c) {
+  if (!c.files || !c.files.length) return null;
+  const ul = el("ul", undefined, "files");
+  ul.append(...c.files.map(fileItem));
+  return ul;
+}
+
 // renderFilesDetail lists the task's files in the panel (d: the task's
-// answer from /api).
+// answer from /api); the files of a comment are listed under it
+// (commentFiles).
 function renderFilesDetail(d) {
   const files = d.files || [];
-  $("#d-files").replaceChildren(...files.map((f) => {
-    const li = el("li", undefined, "file");
-    li.dataset.file = f.file;
-    const a = el("a", f.name);
-    a.href = fileURL(f);
-    a.download = f.name;
-    li.append(a, " ", el("span", sizeText(f.size) + " · " + f.author + " · " + f.time + (f.held ? " · on this home" : ""), "muted small"));
-    if (f.preview) {
-      const b = el("button", "Preview");
-      b.type = "button";
-      b.onclick = () => preview(f);
-      li.append(" ", b);
-    }
-    return li;
-  }));
-  if (!files.some((f) => $("#d-preview").dataset.file === f.file)) { $("#d-preview").replaceChildren(); $("#d-preview").dataset.file = ""; }
+  const all = files.concat(...(d.comments || []).map((c) => c.files || []));
+  $("#d-files").replaceChildren(...files.map(fileItem));
+  if (!all.some((f) => $("#d-preview").dataset.file === f.file)) { $("#d-preview").replaceChildren(); $("#d-preview").dataset.file = ""; }
 }
 
 // preview shows an image or a PDF of the open task in the panel.
@@ -54,8 +68,9 @@ function preview(f) {
   }
 }
 
-// upload attaches files to the open task, one after another.
-async function upload(files) {
+// upload attaches files to the open task, or to its comment with the ID
+// comment, one after another.
+async function upload(files, comment) {
   const task = openTask, bar = $("#d-upload");
   for (const file of files) {
     bar.value = 0;
@@ -64,7 +79,7 @@ async function upload(files) {
     try {
       await new Promise((resolve, reject) => {
         const x = new XMLHttpRequest();
-        x.open("POST", "/api/p/" + current + "/tasks/" + task + "/files?name=" + encodeURIComponent(file.name));
+        x.open("POST", "/api/p/" + current + "/tasks/" + task + "/files?name=" + encodeURIComponent(file.name) + (comment ? "&comment=" + comment : ""));
         x.setRequestHeader("X-Pursuance-Token", token);
         x.setRequestHeader("Content-Type", "application/octet-stream");
         x.upload.onprogress = (e) => { if (e.lengthComputable) bar.value = e.loaded / e.total; };

@@ -76,8 +76,10 @@ async function loadLinks() {
 // offered by this pursuance, open, to a pursuance it knows, with a sending
 // role this member holds. (The node checks again; so does every member of
 // the other side.)
-function handoffTargets() {
-  return links.filter((l) => l.direction === "out" && l.state === "open" && l.pursuance && l.roles.some((r) => info.my_roles.includes(r)));
+// d.may_handoff is the node's verdict on each (app.Node.MayHandoff): the
+// page computes no permission itself.
+function handoffTargets(d) {
+  return links.filter((l) => l.direction === "out" && l.state === "open" && l.pursuance && (d.may_handoff[l.pursuance] || {}).allowed);
 }
 
 // originLine says where a received task came from.
@@ -124,7 +126,7 @@ function renderLinkDetail(d) {
     $("#d-report").checked = reportTasks.has(t.id);
     $("#d-report").onchange = (e) => { if (e.target.checked) reportTasks.add(t.id); else reportTasks.delete(t.id); };
   }
-  const targets = o ? [] : handoffTargets(); // a received task is not passed on
+  const targets = o ? [] : handoffTargets(d); // a received task is not passed on
   const form = $("#d-handoff"), sel = form.querySelector("select");
   form.classList.toggle("hidden", targets.length === 0);
   if (document.activeElement !== sel) {

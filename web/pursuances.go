@@ -181,6 +181,16 @@ func (s *Server) invite(r *http.Request, n *app.Node) (any, error) {
 	}
 	text := code.String()
 	out := map[string]any{"code": text, "proposed": res.Proposed, "reach": code.Reach(), "relays": code.Relays}
+	// The code is good only once the invite is on the relays it names:
+	// send it now, as the CLI's invite does, rather than at the round the
+	// change starts (a newcomer handed the code at once would find
+	// nothing). A relay out of reach is said, not an error: the node's
+	// rounds send it later.
+	if !res.Proposed {
+		if sr, err := n.Sync(r.Context(), st.Pursuance(), app.SyncOptions{Quick: true}); err != nil || syncErrors(sr) > 0 {
+			out["note"] = "Not every relay took the invite yet; the node sends it at its next sync."
+		}
+	}
 	if q, err := qr.Encode(strings.ToUpper(text), qr.M); err == nil {
 		// Upper case fits QR's alphanumeric mode; codes parse in any case.
 		out["qr"] = "data:image/png;base64," + base64.StdEncoding.EncodeToString(q.PNG())
@@ -363,4 +373,15 @@ func (s *Server) log(r *http.Request, n *app.Node) (any, error) {
 			time.UnixMilli(int64(en.Time)).UTC().Format("2006-01-02 15:04"), status, en.Reason, en.Note})
 	}
 	return out, nil
+}
+
+// syncErrors counts the relays a sync failed with.
+func syncErrors(res app.SyncResult) int {
+	n := 0
+	for _, r := range res.Relays {
+		if r.Err != nil {
+			n++
+		}
+	}
+	return n
 }

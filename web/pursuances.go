@@ -187,7 +187,7 @@ func (s *Server) invite(r *http.Request, n *app.Node) (any, error) {
 	// nothing). A relay out of reach is said, not an error: the node's
 	// rounds send it later.
 	if !res.Proposed {
-		if sr, err := n.Sync(r.Context(), st.Pursuance(), app.SyncOptions{Quick: true}); err != nil || syncErrors(sr) > 0 {
+		if sr, err := n.Sync(r.Context(), st.Pursuance(), app.SyncOptions{Quick: true, Relays: code.Relays}); err != nil || syncErrors(sr) > 0 {
 			out["note"] = "Not every relay took the invite yet; the node sends it at its next sync."
 		}
 	}

@@ -46,10 +46,12 @@ type NATS struct {
 	closed   bool
 	cons     jetstream.ConsumeContext
 
-	fmu       sync.Mutex // guards the live feed's entries waiting
+	fmu       sync.Mutex // guards the live feed's entries waiting, lastFed
 	feed      map[keys.Topic][]Entry
 	feedN     int
 	feedTimer *time.Timer
+	lastFed   uint64        // the stream sequence of the last entry the feed took
+	watchDone chan struct{} // closed by Close: stops watchFeed
 
 	kmu   sync.Mutex
 	known map[keys.Topic]uint64 // the highest cursor this front knows a topic holds: a read must reach it
@@ -98,11 +100,14 @@ const (
 	natsScanBatch         = 1000 // entries a prune reads at a time
 	natsMaxKnownTopics    = 1 << 16
 	natsMinPayload        = 1<<20 + 1<<10
-	natsFeedBatch         = 1024                 // live entries handed on at once at most
-	natsFeedWait          = 2 * time.Millisecond // for more live entries the consumer says are pending
-	natsFeedExpiry        = 5 * time.Second      // of the live feed's pull requests
-	natsFeedHeartbeat     = time.Second          // the server's heartbeats on them
-	natsOpenAttempt       = 2 * time.Second      // one try at the stream while a cluster elects its leaders
+	natsFeedBatch         = 1024                   // live entries handed on at once at most
+	natsFeedWait          = 2 * time.Millisecond   // for more live entries the consumer says are pending
+	natsFeedExpiry        = 5 * time.Second        // of the live feed's pull requests
+	natsFeedHeartbeat     = time.Second            // the server's heartbeats on them
+	natsOpenAttempt       = 2 * time.Second        // one try at the stream while a cluster elects its leaders
+	natsFeedWatch         = 2 * time.Second        // how often the live feed is checked for a stall
+	natsPeerWait          = 250 * time.Millisecond // between asks while the cluster's servers come up
+	natsFeedStalled       = 4 * time.Second        // behind the stream and taking nothing this long: restarted
 )
 
 // ParseNATSStore splits a --store value nats://HOST:PORT[,HOST:PORT…][?stream=S&replicas=R&duplicates=D]
@@ -215,10 +220,16 @@ func OpenNATS(ctx context.Context, servers string, o NATSOptions) (_ *NATS, err 
 		actx, cancel := context.WithTimeout(ctx, natsOpenAttempt)
 		st, err = n.openStream(actx, cfg)
 		cancel()
-		if err == nil || ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, jetstream.ErrNoStreamResponse) && !errors.Is(err, nats.ErrNoResponders) {
+		if err == nil || ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, jetstream.ErrNoStreamResponse) && !errors.Is(err, nats.ErrNoResponders) && !noPeersYet(err) {
 			break
 		}
 		n.log.Info("waiting for the NATS cluster's JetStream", "err", err)
+		if noPeersYet(err) { // answered at once: ask again in a moment
+			select {
+			case <-ctx.Done():
+			case <-time.After(natsPeerWait):
+			}
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("relay store: the JetStream stream %s: %w", o.Stream, err)
@@ -229,19 +240,91 @@ func OpenNATS(ctx context.Context, servers string, o NATSOptions) (_ *NATS, err 
 	}
 	// The live feed: every entry stored from now on, whichever front
 	// appended it.
-	c, err := n.js.OrderedConsumer(ctx, o.Stream, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverNewPolicy})
-	if err != nil {
+	n.lastFed = st.CachedInfo().State.LastSeq
+	if n.cons, err = n.follow(ctx, 0); err != nil {
 		return nil, fmt.Errorf("relay store: the live feed: %w", err)
 	}
-	// Heartbeats every second: a feed cut off by a server's failure is
-	// noticed within seconds (the default, 5 s of 30, left live
-	// subscribers waiting half a minute) and resumes after the last entry
-	// it handed on.
-	if n.cons, err = c.Consume(n.delivered, jetstream.PullExpiry(natsFeedExpiry), jetstream.PullHeartbeat(natsFeedHeartbeat),
-		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) { n.log.Debug("live feed", "err", err) })); err != nil {
-		return nil, fmt.Errorf("relay store: the live feed: %w", err)
-	}
+	n.watchDone = make(chan struct{})
+	go n.watchFeed()
 	return n, nil
+}
+
+// follow starts the live feed: from stream sequence from, or (0) with what
+// is stored from now on. Heartbeats every second: a feed cut off by a
+// server's failure is noticed within seconds (the default, 5 s of 30,
+// left live subscribers waiting half a minute) and resumes after the last
+// entry it handed on.
+func (n *NATS) follow(ctx context.Context, from uint64) (jetstream.ConsumeContext, error) {
+	cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverNewPolicy}
+	if from > 0 {
+		cfg = jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: from}
+	}
+	c, err := n.js.OrderedConsumer(ctx, n.stream, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return c.Consume(n.delivered, jetstream.PullExpiry(natsFeedExpiry), jetstream.PullHeartbeat(natsFeedHeartbeat),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) { n.log.Debug("live feed", "err", err) }))
+}
+
+// watchFeed restarts the live feed when it stalls: the stream holds
+// entries past the last the feed took, and the feed took none for
+// natsFeedStalled. The ordered consumer resets itself after most
+// failures, but a stream leader killed under load left a front's feed
+// stuck for good, once in a while (TestNATSServerKilled): a new consumer
+// from the entry after the last taken resumes it, and delivered drops
+// what an old one still hands on.
+func (n *NATS) watchFeed() {
+	t := time.NewTicker(natsFeedWatch)
+	defer t.Stop()
+	var seen uint64
+	var since time.Time
+	for {
+		select {
+		case <-n.watchDone:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), natsFeedWatch)
+		st, err := n.js.Stream(ctx, n.stream)
+		cancel()
+		if err != nil {
+			continue
+		}
+		last := st.CachedInfo().State.LastSeq
+		n.fmu.Lock()
+		fed := n.lastFed
+		n.fmu.Unlock()
+		if last <= fed || fed != seen {
+			seen, since = fed, time.Time{}
+			continue
+		}
+		if since.IsZero() {
+			since = time.Now()
+			continue
+		}
+		if time.Since(since) < natsFeedStalled {
+			continue
+		}
+		ctx, cancel = context.WithTimeout(context.Background(), natsFeedWatch)
+		cons, err := n.follow(ctx, fed+1)
+		cancel()
+		if err != nil {
+			continue
+		}
+		n.mu.Lock()
+		if n.closed {
+			n.mu.Unlock()
+			cons.Stop()
+			return
+		}
+		old := n.cons
+		n.cons = cons
+		n.mu.Unlock()
+		old.Stop()
+		n.log.Info("live feed restarted", "after", fed, "stream_last", last)
+		since = time.Time{}
+	}
 }
 
 // openStream creates the relay's stream, or opens it: made before by this
@@ -279,6 +362,11 @@ func (n *NATS) delivered(m jetstream.Msg) {
 	seq := md.Sequence.Stream
 	n.sawCursor(topic, seq)
 	n.fmu.Lock()
+	if seq <= n.lastFed {
+		n.fmu.Unlock()
+		return // a stopped feed's, taken already
+	}
+	n.lastFed = seq
 	if n.feed == nil {
 		n.feed = map[keys.Topic][]Entry{}
 	}
@@ -810,8 +898,22 @@ func (n *NATS) Close() error {
 		return nil
 	}
 	n.closed = true
+	cons := n.cons
 	n.mu.Unlock()
-	n.cons.Stop()
+	close(n.watchDone)
+	cons.Stop()
 	n.nc.Close()
 	return nil
+}
+
+// natsNoPeers is JetStream's error code for a stream it cannot place yet:
+// too few of the cluster's servers known to be up (a cluster starting, or
+// one server just restarted).
+const natsNoPeers jetstream.ErrorCode = 10005
+
+// noPeersYet reports whether err is JetStream finding too few servers up
+// to place the stream, which a cluster coming up answers for a moment.
+func noPeersYet(err error) bool {
+	var ae *jetstream.APIError
+	return errors.As(err, &ae) && ae.ErrorCode == natsNoPeers
 }

@@ -71,29 +71,16 @@ func (d *Describer) Target(en state.Entry) event.ID {
 	switch op := en.Op.(type) {
 	case *state.TaskCreate:
 		return en.ID
-	case *state.TaskEdit:
-		return op.Task
-	case *state.TaskMove:
-		return op.Task
-	case *state.TaskAssign:
-		return op.Task
-	case *state.TaskUnassign:
-		return op.Task
-	case *state.TaskStatus:
-		return op.Task
-	case *state.TaskComment:
-		return op.Task
-	case *state.TaskArchive:
-		return op.Task
 	case *state.TaskSealed:
 		if op.Task.IsZero() {
-			return en.ID
+			return en.ID // a sealed create
 		}
 		return op.Task
 	case *state.LinkReceive:
 		return d.received[en.ID]
 	}
-	return event.ID{}
+	// Every other task op names its task (state's table of op kinds).
+	return state.TaskOf(en.Op)
 }
 
 // Describe reads one event as a sentence.

@@ -11,19 +11,28 @@ import (
 	"github.com/pursuance/pursuance/identity"
 )
 
-// A checkpoint of a fold (docs/fold.md, "The checkpoint on disk") is what
-// judging decided for each event of a state: the verdicts and the
-// settled facts (a task's visibility, the invite a join used as its
-// parents saw it, the devices a revocation cuts off, ...) that apply
-// replays, and the restrictions pinned by the last pass. A state is
-// rebuilt from it and the same events (Builder.FinishFrom) by applying
-// the recorded effects in log order, as Extend does for the events before
-// the first new one, without judging any: the judging is the expensive
-// part of a fold.
+// A checkpoint of a fold (docs/fold.md, "The checkpoint on disk") is,
+// in two sections:
+//
+//   - the view: what a state's readers of members, tasks, relays and keys
+//     answer (ckView, lazy.go), from which OpenCheckpoint makes a state
+//     without its events;
+//   - the verdicts: what judging decided for each event of the state and
+//     the settled facts (a task's visibility, the invite a join used as
+//     its parents saw it, the devices a revocation cuts off, ...) that
+//     apply replays, and the restrictions pinned by the last pass. A
+//     state is rebuilt from them and the same events (Builder.FinishFrom)
+//     by applying the recorded effects in log order, as Extend does for
+//     the events before the first new one, without judging any: the
+//     judging is the expensive part of a fold.
+//
+// Each section is a CBOR item of its own inside the checkpoint's, so that
+// opening one decodes the view only.
 
 // CheckpointVersion is the version of the checkpoint format; a checkpoint
-// of another version is refused (and the fold done again).
-const CheckpointVersion = 1
+// of another version is refused (and the fold done again). 2: the view
+// section (lazy.go).
+const CheckpointVersion = 2
 
 // ErrCheckpoint is wrapped by FinishFrom's errors: the checkpoint does not
 // fit the events added (another log, another version, corrupt), or the
@@ -34,13 +43,19 @@ var ErrCheckpoint = errors.New("state: checkpoint does not fit")
 type checkpoint struct {
 	Version   int      `cbor:"1,keyasint"`
 	Pursuance event.ID `cbor:"2,keyasint"`
-	IDs       []byte   `cbor:"3,keyasint"` // the events' IDs in log order, concatenated
-	Nodes     []ckNode `cbor:"4,keyasint"` // aligned with IDs
-	Pinned    []ckPin  `cbor:"5,keyasint,omitempty"`
-	Excluded  []int32  `cbor:"6,keyasint,omitempty"`
-	Secrets   bool     `cbor:"7,keyasint,omitempty"` // folded with a member's secrets
-	Hash      [32]byte `cbor:"8,keyasint"`           // State.Hash of the state checkpointed
-	Forks     []ckFork `cbor:"9,keyasint,omitempty"` // the fold's forks, which the verdicts assume
+	Secrets   bool     `cbor:"3,keyasint,omitempty"` // folded with a member's secrets
+	Hash      [32]byte `cbor:"4,keyasint"`           // State.Hash of the state checkpointed
+	Len       int      `cbor:"5,keyasint"`           // its events
+	View      []byte   `cbor:"6,keyasint"`           // ckView, encoded
+	Verdicts  []byte   `cbor:"7,keyasint"`           // ckVerdicts, encoded
+}
+
+type ckVerdicts struct {
+	IDs      []byte   `cbor:"1,keyasint"` // the events' IDs in log order, concatenated
+	Nodes    []ckNode `cbor:"2,keyasint"` // aligned with IDs
+	Pinned   []ckPin  `cbor:"3,keyasint,omitempty"`
+	Excluded []int32  `cbor:"4,keyasint,omitempty"`
+	Forks    []ckFork `cbor:"5,keyasint,omitempty"` // the fold's forks, which the verdicts assume
 }
 
 type ckNode struct {
@@ -98,16 +113,18 @@ func ckDec() cbor.DecMode {
 }
 
 // Checkpoint returns the checkpoint of s: what rebuilds s from the same
-// events without judging them (Builder.FinishFrom).
+// events without judging them (Builder.FinishFrom), and what answers its
+// readers without them (OpenCheckpoint).
 func (s *State) Checkpoint() ([]byte, error) {
-	b := s.b
-	ck := checkpoint{Version: CheckpointVersion, Pursuance: b.pursuance, Secrets: b.secrets != nil, Hash: s.Hash()}
-	ck.IDs = make([]byte, 0, len(b.nodes)*event.IDSize)
-	ck.Nodes = make([]ckNode, len(b.nodes))
+	b := s.b()
+	ck := checkpoint{Version: CheckpointVersion, Pursuance: b.pursuance, Secrets: b.secrets != nil, Hash: s.Hash(), Len: len(b.nodes)}
+	var vs ckVerdicts
+	vs.IDs = make([]byte, 0, len(b.nodes)*event.IDSize)
+	vs.Nodes = make([]ckNode, len(b.nodes))
 	for i, n := range b.nodes {
 		id := n.e.ID()
-		ck.IDs = append(ck.IDs, id[:]...)
-		c := &ck.Nodes[i]
+		vs.IDs = append(vs.IDs, id[:]...)
+		c := &vs.Nodes[i]
 		c.Accepted, c.Reason, c.Vis, c.VisSet, c.Inert = n.accepted, n.reason, n.vis, n.vis != nil, n.inert
 		c.Kems, c.KemsSet, c.SendRole, c.Revokes = n.kems, n.kems != nil, n.sendRole, n.revokes
 		if iv := n.invite; iv != nil {
@@ -115,15 +132,23 @@ func (s *State) Checkpoint() ([]byte, error) {
 		}
 	}
 	for p, r := range b.pinned {
-		ck.Pinned = append(ck.Pinned, ckPin{Pos: p, Target: r.target, Role: r.role, Invite: r.invite, Link: r.link, Device: r.device})
+		vs.Pinned = append(vs.Pinned, ckPin{Pos: p, Target: r.target, Role: r.role, Invite: r.invite, Link: r.link, Device: r.device})
 	}
 	for p, x := range b.excluded {
 		if x {
-			ck.Excluded = append(ck.Excluded, p)
+			vs.Excluded = append(vs.Excluded, p)
 		}
 	}
 	for a, seq := range b.forks {
-		ck.Forks = append(ck.Forks, ckFork{Author: a, Seq: seq})
+		vs.Forks = append(vs.Forks, ckFork{Author: a, Seq: seq})
+	}
+	var err error
+	if ck.Verdicts, err = encMode.Marshal(&vs); err != nil {
+		return nil, fmt.Errorf("state: encode the checkpoint: %w", err)
+	}
+	v := viewOf(s)
+	if ck.View, err = encMode.Marshal(&v); err != nil {
+		return nil, fmt.Errorf("state: encode the checkpoint: %w", err)
 	}
 	out, err := encMode.Marshal(&ck)
 	if err != nil {
@@ -132,20 +157,46 @@ func (s *State) Checkpoint() ([]byte, error) {
 	return out, nil
 }
 
-// CheckpointIDs returns the IDs of the events a checkpoint covers, in log
-// order, so that its caller can add exactly those to a Builder before
-// FinishFrom (and extend the state with the others).
-func CheckpointIDs(data []byte) (map[event.ID]bool, error) {
+// decodeCheckpoint decodes a checkpoint's outer part (its sections left
+// encoded) and checks its version.
+func decodeCheckpoint(data []byte) (*checkpoint, error) {
 	var ck checkpoint
 	if err := ckDec().Unmarshal(data, &ck); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrCheckpoint, err)
 	}
-	if ck.Version != CheckpointVersion || len(ck.IDs)%event.IDSize != 0 {
-		return nil, fmt.Errorf("%w: version %d", ErrCheckpoint, ck.Version)
+	if ck.Version != CheckpointVersion {
+		return nil, fmt.Errorf("%w: version %d, this build reads %d", ErrCheckpoint, ck.Version, CheckpointVersion)
 	}
-	out := make(map[event.ID]bool, len(ck.IDs)/event.IDSize)
-	for i := 0; i < len(ck.IDs); i += event.IDSize {
-		out[event.ID(ck.IDs[i:i+event.IDSize])] = true
+	return &ck, nil
+}
+
+// decodeVerdicts decodes a checkpoint and its verdicts.
+func decodeVerdicts(data []byte) (*checkpoint, *ckVerdicts, error) {
+	ck, err := decodeCheckpoint(data)
+	if err != nil {
+		return nil, nil, err
+	}
+	var vs ckVerdicts
+	if err := ckDec().Unmarshal(ck.Verdicts, &vs); err != nil {
+		return nil, nil, fmt.Errorf("%w: its verdicts: %v", ErrCheckpoint, err)
+	}
+	if len(vs.IDs)%event.IDSize != 0 || len(vs.IDs)/event.IDSize != ck.Len || len(vs.Nodes) != ck.Len {
+		return nil, nil, fmt.Errorf("%w: %d events, %d verdicts", ErrCheckpoint, ck.Len, len(vs.Nodes))
+	}
+	return ck, &vs, nil
+}
+
+// CheckpointIDs returns the IDs of the events a checkpoint covers, in log
+// order, so that its caller can add exactly those to a Builder before
+// FinishFrom (and extend the state with the others).
+func CheckpointIDs(data []byte) (map[event.ID]bool, error) {
+	_, vs, err := decodeVerdicts(data)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[event.ID]bool, len(vs.IDs)/event.IDSize)
+	for i := 0; i < len(vs.IDs); i += event.IDSize {
+		out[event.ID(vs.IDs[i:i+event.IDSize])] = true
 	}
 	return out, nil
 }
@@ -169,29 +220,27 @@ func (x *Builder) FinishFrom(data []byte) (_ *State, err error) {
 		return nil, x.err
 	}
 	b := x.b
-	var ck checkpoint
-	if err := ckDec().Unmarshal(data, &ck); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrCheckpoint, err)
+	ck, vs, err := decodeVerdicts(data)
+	if err != nil {
+		return nil, err
 	}
 	switch {
-	case ck.Version != CheckpointVersion:
-		return nil, fmt.Errorf("%w: version %d, this build reads %d", ErrCheckpoint, ck.Version, CheckpointVersion)
 	case ck.Pursuance != b.pursuance:
 		return nil, fmt.Errorf("%w: another pursuance", ErrCheckpoint)
 	case ck.Secrets != (b.secrets != nil):
 		return nil, fmt.Errorf("%w: folded with other secrets", ErrCheckpoint)
-	case len(b.nodes) == 0 || len(ck.Nodes) != len(b.nodes) || len(ck.IDs) != len(b.nodes)*event.IDSize:
-		return nil, fmt.Errorf("%w: %d events, %d added", ErrCheckpoint, len(ck.Nodes), len(b.nodes))
-	case len(ck.Forks) != len(b.forks):
+	case len(b.nodes) == 0 || len(vs.Nodes) != len(b.nodes):
+		return nil, fmt.Errorf("%w: %d events, %d added", ErrCheckpoint, len(vs.Nodes), len(b.nodes))
+	case len(vs.Forks) != len(b.forks):
 		return nil, fmt.Errorf("%w: other forks", ErrCheckpoint)
 	}
-	for _, f := range ck.Forks {
+	for _, f := range vs.Forks {
 		if s, ok := b.forks[f.Author]; !ok || s != f.Seq {
 			return nil, fmt.Errorf("%w: other forks", ErrCheckpoint)
 		}
 	}
 	for i, n := range b.nodes {
-		if id := n.e.ID(); string(id[:]) != string(ck.IDs[i*event.IDSize:(i+1)*event.IDSize]) {
+		if id := n.e.ID(); string(id[:]) != string(vs.IDs[i*event.IDSize:(i+1)*event.IDSize]) {
 			return nil, fmt.Errorf("%w: event %d differs", ErrCheckpoint, i)
 		}
 	}
@@ -201,7 +250,7 @@ func (x *Builder) FinishFrom(data []byte) (_ *State, err error) {
 		b.openSealed()
 	}
 	for i, n := range b.nodes {
-		c := &ck.Nodes[i]
+		c := &vs.Nodes[i]
 		n.accepted, n.reason, n.inert, n.sendRole, n.revokes = c.Accepted, c.Reason, c.Inert, c.SendRole, c.Revokes
 		n.vis, n.kems = c.Vis, c.Kems
 		if c.VisSet && n.vis == nil {
@@ -215,13 +264,13 @@ func (x *Builder) FinishFrom(data []byte) (_ *State, err error) {
 		}
 	}
 	b.pinned, b.excluded = map[int32]restriction{}, map[int32]bool{}
-	for _, p := range ck.Pinned {
+	for _, p := range vs.Pinned {
 		if p.Pos < 0 || int(p.Pos) >= len(b.nodes) {
 			return nil, fmt.Errorf("%w: a pin out of range", ErrCheckpoint)
 		}
 		b.pinned[p.Pos] = restriction{target: p.Target, role: p.Role, invite: p.Invite, link: p.Link, device: p.Device}
 	}
-	for _, p := range ck.Excluded {
+	for _, p := range vs.Excluded {
 		b.excluded[p] = true
 	}
 	b.startPass()
@@ -230,7 +279,7 @@ func (x *Builder) FinishFrom(data []byte) (_ *State, err error) {
 			b.apply(int32(p), n)
 		}
 	}
-	s := &State{b: b}
+	s := &State{folded: b}
 	if s.Hash() != ck.Hash {
 		return nil, fmt.Errorf("%w: the state rebuilt has another hash", ErrCheckpoint)
 	}

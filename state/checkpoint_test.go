@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"maps"
+	"math/rand/v2"
+	"reflect"
+	"slices"
 	"sync/atomic"
 	"testing"
 
@@ -14,12 +17,15 @@ import (
 
 // loadedFromCheckpoint counts the states checkIncremental rebuilt from a
 // checkpoint (and then extended): the property tests fail if none was.
-var loadedFromCheckpoint, pinnedCheckpoints atomic.Int64
+var loadedFromCheckpoint, pinnedCheckpoints, openedCheckpoints atomic.Int64
 
 // fromCheckpoint returns s rebuilt from its checkpoint and the same events
 // (have), as a process loading the checkpoint from disk does, and checks
-// it is s (sameState).
-func fromCheckpoint(t tb, s *State, have map[event.ID]*event.Event) *State {
+// it is s (sameState). Half the time (rng), the state returned is the one
+// opened from the checkpoint without its events (OpenCheckpoint), checked
+// to answer every reader its view holds as s does before anything loads
+// its events; what reads it next (an Extend) loads them.
+func fromCheckpoint(t tb, s *State, have map[event.ID]*event.Event, rng *rand.Rand) *State {
 	t.Helper()
 	ck, err := s.Checkpoint()
 	if err != nil {
@@ -31,22 +37,129 @@ func fromCheckpoint(t tb, s *State, have map[event.ID]*event.Event) *State {
 	}
 	sameState(t, r, s, "a state rebuilt from its checkpoint")
 	// What the hash does not cover but extending it reads: the pins.
-	if !maps.Equal(r.b.pinned, s.b.pinned) || !maps.Equal(r.b.excluded, s.b.excluded) {
+	if !maps.Equal(r.b().pinned, s.b().pinned) || !maps.Equal(r.b().excluded, s.b().excluded) {
 		t.Fatalf("a state rebuilt from its checkpoint has pins %v (excluded %v), the state checkpointed %v (%v)",
-			r.b.pinned, r.b.excluded, s.b.pinned, s.b.excluded)
+			r.b().pinned, r.b().excluded, s.b().pinned, s.b().excluded)
 	}
-	if len(s.b.pinned) > 0 {
+	if len(s.b().pinned) > 0 {
 		pinnedCheckpoints.Add(1)
 	}
 	loadedFromCheckpoint.Add(1)
-	return r
+	if rng.IntN(2) == 0 {
+		return r
+	}
+	loads := 0
+	o, err := OpenCheckpoint(ck, s.Pursuance(), s.b().secrets != nil, func() (*State, error) {
+		loads++
+		return rebuild(s, have, ck)
+	})
+	if err != nil {
+		t.Fatalf("opening a checkpoint: %v", err)
+	}
+	sameReaders(t, o, s)
+	if o.Loaded() || loads != 0 {
+		t.Fatal("reading a state opened from a checkpoint loaded its events")
+	}
+	if o.Len() != s.Len() || o.Hash() != s.Hash() || !o.Loaded() || loads != 1 {
+		t.Fatalf("a state opened from a checkpoint, loaded: %d events, loaded %v (%d times)", o.Len(), o.Loaded(), loads)
+	}
+	sameReaders(t, o, s)
+	openedCheckpoints.Add(1)
+	// The state returned: opened again, its events loaded by what reads
+	// it next (an Extend).
+	o, err = OpenCheckpoint(ck, s.Pursuance(), s.b().secrets != nil, func() (*State, error) { return rebuild(s, have, ck) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+// sameReaders checks that o answers every reader a checkpoint's view
+// holds as s does.
+func sameReaders(t tb, o, s *State) {
+	t.Helper()
+	fail := func(what string, got, want any) {
+		t.Helper()
+		t.Fatalf("a state opened from a checkpoint (loaded %v): %s is %+v, the state checkpointed has %+v", o.Loaded(), what, got, want)
+	}
+	if o.Pursuance() != s.Pursuance() || o.Name() != s.Name() || o.Len() != s.Len() {
+		fail("pursuance, name, length", []any{o.Pursuance(), o.Name(), o.Len()}, []any{s.Pursuance(), s.Name(), s.Len()})
+	}
+	if (o.Charter() == nil) != (s.Charter() == nil) || o.Charter() != nil && !reflect.DeepEqual(o.Charter(), s.Charter()) {
+		fail("the charter", o.Charter(), s.Charter())
+	}
+	if !reflect.DeepEqual(o.Members(), s.Members()) {
+		fail("the members", o.Members(), s.Members())
+	}
+	if !slices.Equal(o.Relays(), s.Relays()) || !slices.Equal(o.RemovedRelays(), s.RemovedRelays()) {
+		fail("the relays (removed)", []any{o.Relays(), o.RemovedRelays()}, []any{s.Relays(), s.RemovedRelays()})
+	}
+	if o.SealedTasks() != s.SealedTasks() {
+		fail("the sealed tasks", o.SealedTasks(), s.SealedTasks())
+	}
+	ot, st := o.Tasks(), s.Tasks()
+	if len(ot) != len(st) {
+		fail("the tasks", len(ot), len(st))
+	}
+	for i := range st {
+		if !reflect.DeepEqual(exported(ot[i]), exported(st[i])) {
+			fail("a task", exported(ot[i]), exported(st[i]))
+		}
+		if t2, ok := o.Task(st[i].ID); !ok || t2 != ot[i] {
+			fail("Task of a task", ok, true)
+		}
+	}
+	for id, m := range s.b().auth.former {
+		if o.NameOf(id) != m.Name {
+			fail("a former member's name", o.NameOf(id), m.Name)
+		}
+	}
+	roles := []string{""}
+	if c := s.Charter(); c != nil {
+		roles = append(roles, c.RoleNames()...)
+	}
+	for _, r := range roles {
+		if !reflect.DeepEqual(o.KeyGenerations(r), s.KeyGenerations(r)) {
+			fail("the key generations of "+r, o.KeyGenerations(r), s.KeyGenerations(r))
+		}
+		og, ook := o.CurrentKey(r)
+		sg, sok := s.CurrentKey(r)
+		if ook != sok || !reflect.DeepEqual(og, sg) {
+			fail("the current key of "+r, og, sg)
+		}
+	}
+	for _, m := range s.Members() {
+		if om, _ := o.Member(m.ID); !reflect.DeepEqual(om, m) || o.NameOf(m.ID) != m.Name {
+			fail("a member", om, m)
+		}
+		if !slices.Equal(o.EntitledScopes(m.ID), s.EntitledScopes(m.ID)) {
+			fail("a member's scopes", o.EntitledScopes(m.ID), s.EntitledScopes(m.ID))
+		}
+		for _, r := range roles {
+			if o.MayRotate(m.ID, r) != s.MayRotate(m.ID, r) {
+				fail("may rotate "+r, o.MayRotate(m.ID, r), s.MayRotate(m.ID, r))
+			}
+		}
+		for _, tk := range st {
+			if o.CanSee(m.ID, tk) != s.CanSee(m.ID, tk) {
+				fail("can see", o.CanSee(m.ID, tk), s.CanSee(m.ID, tk))
+			}
+		}
+	}
+}
+
+// exported is t without what only the fold reads (unexported fields).
+func exported(t *Task) Task {
+	c := *t
+	c.assigned, c.touched = nil, nil
+	return c
 }
 
 // rebuild adds the events of have (in log order) to a Builder with s's
 // evidence and secrets and finishes it from ck.
 func rebuild(s *State, have map[event.ID]*event.Event, ck []byte) (*State, error) {
-	x := &Builder{b: newBuilder(s.b.pursuance, maps.Clone(s.b.evForks))}
-	x.b.secrets = s.b.secrets
+	x := &Builder{b: newBuilder(s.b().pursuance, maps.Clone(s.b().evForks))}
+	x.b.secrets = s.b().secrets
 	for _, e := range logOrder(mapValues(have)) {
 		if err := x.Add(e); err != nil {
 			return nil, err
@@ -75,17 +188,25 @@ func TestCheckpointRefusesMisfits(t *testing.T) {
 		if _, err := rebuild(s, have, ck); err != nil {
 			rt.Fatalf("the checkpoint as made: %v", err)
 		}
-		var c checkpoint
-		if err := ckDec().Unmarshal(ck, &c); err != nil {
+		c, vs, err := decodeVerdicts(ck)
+		if err != nil {
 			rt.Fatal(err)
 		}
-		i := rapid.IntRange(0, len(c.Nodes)-1).Draw(rt, "verdict")
-		c.Nodes[i].Accepted = !c.Nodes[i].Accepted
-		c.Nodes[i].Reason = map[bool]string{false: "flipped"}[c.Nodes[i].Accepted]
-		flipped, _ := encMode.Marshal(&c)
-		c.Nodes[i].Accepted = !c.Nodes[i].Accepted
+		i := rapid.IntRange(0, len(vs.Nodes)-1).Draw(rt, "verdict")
+		vs.Nodes[i].Accepted = !vs.Nodes[i].Accepted
+		vs.Nodes[i].Reason = map[bool]string{false: "flipped"}[vs.Nodes[i].Accepted]
+		c.Verdicts, _ = encMode.Marshal(vs)
+		flipped, _ := encMode.Marshal(c)
+		vs.Nodes[i].Accepted = !vs.Nodes[i].Accepted
+		c.Verdicts, _ = encMode.Marshal(vs)
 		c.Version = CheckpointVersion + 1
-		newer, _ := encMode.Marshal(&c)
+		newer, _ := encMode.Marshal(c)
+		c.Version = CheckpointVersion
+		c.Len--
+		short, _ := encMode.Marshal(c)
+		c.Len++
+		c.View = c.View[:len(c.View)-3]
+		badView, _ := encMode.Marshal(c)
 		corrupt := bytes.Clone(ck)
 		corrupt[rapid.IntRange(0, len(ck)-1).Draw(rt, "byte")] ^= 0x10
 		fewer := maps.Clone(have)
@@ -100,6 +221,7 @@ func TestCheckpointRefusesMisfits(t *testing.T) {
 			"a byte flipped":    {corrupt, have},
 			"fewer events":      {ck, fewer},
 			"cut":               {ck[:len(ck)-7], have},
+			"another length":    {short, have},
 		} {
 			if name == "a byte flipped" {
 				// A flip may land where it changes nothing decoded
@@ -112,6 +234,39 @@ func TestCheckpointRefusesMisfits(t *testing.T) {
 			}
 			if _, err := rebuild(s, tc.have, tc.ck); !errors.Is(err, ErrCheckpoint) {
 				rt.Fatalf("%s: FinishFrom answered %v, want ErrCheckpoint", name, err)
+			}
+		}
+		// Opening one without its events: what it can check alone.
+		sec := s.b().secrets != nil
+		never := func() (*State, error) { panic("loaded") }
+		other := s.Pursuance()
+		other[0] ^= 1
+		for name, tc := range map[string]struct {
+			ck        []byte
+			pursuance event.ID
+			secrets   bool
+		}{
+			"another version":      {newer, s.Pursuance(), sec},
+			"another pursuance":    {ck, other, sec},
+			"other secrets":        {ck, s.Pursuance(), !sec},
+			"cut":                  {ck[:len(ck)-7], s.Pursuance(), sec},
+			"a view cut":           {badView, s.Pursuance(), sec},
+			"verdicts of a length": {short, s.Pursuance(), sec},
+		} {
+			o, err := OpenCheckpoint(tc.ck, tc.pursuance, tc.secrets, never)
+			if name == "verdicts of a length" {
+				// Opened (the view does not count the verdicts), but
+				// loading its events refuses it.
+				if err != nil {
+					rt.Fatalf("%s: %v", name, err)
+				}
+				if _, err := rebuild(s, have, tc.ck); !errors.Is(err, ErrCheckpoint) {
+					rt.Fatalf("%s: FinishFrom answered %v, want ErrCheckpoint", name, err)
+				}
+				continue
+			}
+			if !errors.Is(err, ErrCheckpoint) || o != nil {
+				rt.Fatalf("%s: OpenCheckpoint answered %v, want ErrCheckpoint", name, err)
 			}
 		}
 	})

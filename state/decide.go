@@ -420,6 +420,12 @@ func (b *builder) assigneeRoles(a *authState, as Assignee) []string {
 
 // facts describes a task from an actor's side, for the charter.
 func (b *builder) facts(t *Task, actor identity.PublicKey, roles []string) charter.TaskFacts {
+	return taskFacts(t, actor, roles)
+}
+
+// taskFacts is what the charter's rules read of t for actor, who holds
+// roles (builder.facts; State.CanSee of a state not folded yet).
+func taskFacts(t *Task, actor identity.PublicKey, roles []string) charter.TaskFacts {
 	return charter.TaskFacts{VisibleTo: t.VisibleTo, AssignedToActor: t.AssignedTo(actor, roles), CreatedByActor: t.Creator == actor}
 }
 

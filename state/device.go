@@ -554,7 +554,7 @@ type DeviceInfo struct {
 // Devices lists a member's devices: the root first, then the others by
 // key. A member who never linked a device has one, its root.
 func (s *State) Devices(member identity.PublicKey) []DeviceInfo {
-	a := s.b.auth
+	a := s.b().auth
 	m := a.members[member]
 	if m == nil {
 		m = a.former[member]
@@ -590,7 +590,7 @@ func (s *State) Devices(member identity.PublicKey) []DeviceInfo {
 // MemberOf returns the member a key speaks for: the member whose device
 // it is (current or revoked), or the key itself.
 func (s *State) MemberOf(k identity.PublicKey) identity.PublicKey {
-	if d := s.b.auth.devices[k]; d != nil {
+	if d := s.b().auth.devices[k]; d != nil {
 		return d.member
 	}
 	return k
@@ -650,7 +650,7 @@ type MemberKEMBox struct {
 // events of member sealed to device (device ops and member-keys).
 func (s *State) MemberKEMBoxes(member, device identity.PublicKey) []MemberKEMBox {
 	var out []MemberKEMBox
-	for _, n := range s.b.nodes {
+	for _, n := range s.b().nodes {
 		if !n.accepted || n.member != member {
 			continue
 		}

@@ -146,7 +146,7 @@ func playDevices(rt *rapid.T, steps int) {
 // who was admitted (its author, or the member its device belongs to).
 func checkOneMember(t tb, s *State) {
 	t.Helper()
-	for _, n := range s.b.nodes {
+	for _, n := range s.b().nodes {
 		if !n.accepted {
 			continue
 		}
@@ -164,7 +164,7 @@ func checkOneMember(t tb, s *State) {
 // with the revocation in its causal past.
 func checkRevokedReadNothing(t tb, w *world, s *State) {
 	t.Helper()
-	b := s.b
+	b := s.b()
 	// Each revoked device actor, with the revocations that cut it off.
 	revs := map[*actor][]*node{}
 	for _, r := range b.nodes {

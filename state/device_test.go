@@ -158,7 +158,7 @@ func (w *world) newMemberKEM(a *actor, to []identity.PublicKey) (pub, binding []
 func (w *world) deviceRekem(a *actor) Op {
 	s := w.buildFor(a)
 	member := w.rootOf(a).id.ID()
-	kem, binding, boxes := w.newMemberKEM(a, s.b.auth.currentDevices(member))
+	kem, binding, boxes := w.newMemberKEM(a, s.b().auth.currentDevices(member))
 	return &MemberKey{KEM: kem, Binding: binding, Boxes: boxes}
 }
 
@@ -217,9 +217,9 @@ func (w *world) deviceOp(a *actor, args []string) Op {
 		s := w.buildFor(a)
 		d := &Device{Action: DeviceRevoke, Identity: member, Device: dev.id.ID()}
 		var to []identity.PublicKey
-		if slices.Contains(s.b.auth.currentDevices(member), d.Device) {
-			cut := s.b.auth.subtree(member, d.Device)
-			to = slices.DeleteFunc(s.b.auth.currentDevices(member), func(k identity.PublicKey) bool { return slices.Contains(cut, k) })
+		if slices.Contains(s.b().auth.currentDevices(member), d.Device) {
+			cut := s.b().auth.subtree(member, d.Device)
+			to = slices.DeleteFunc(s.b().auth.currentDevices(member), func(k identity.PublicKey) bool { return slices.Contains(cut, k) })
 		}
 		d.MemberKEM, d.Binding, d.Boxes = w.newMemberKEM(a, to)
 		return d
@@ -227,7 +227,7 @@ func (w *world) deviceOp(a *actor, args []string) Op {
 		s := w.buildFor(a)
 		d := &Device{Action: DeviceReplace}
 		w.cert(d, member, a, dev)
-		to := append(s.b.auth.currentDevices(member), dev.id.ID())
+		to := append(s.b().auth.currentDevices(member), dev.id.ID())
 		to = slices.DeleteFunc(to, func(k identity.PublicKey) bool { return k == a.id.ID() })
 		d.MemberKEM, d.Binding, d.Boxes = w.newMemberKEM(a, to)
 		// The new key holds what the old one did.
@@ -258,7 +258,7 @@ func (w *world) expectDevices(s *State, args []string) {
 			w.t.Errorf("devices of %s: got %s, want %s", args[1], got, args[2])
 		}
 	case "forked", "unforked":
-		_, forked := s.b.forks[w.actor(args[1]).id.ID()]
+		_, forked := s.b().forks[w.actor(args[1]).id.ID()]
 		if forked != (args[0] == "forked") {
 			w.t.Errorf("%s: forked %v, want %s", args[1], forked, args[0])
 		}

@@ -49,7 +49,7 @@ func logCompare(x, y *event.Event) int {
 // folded with secrets, events of kinds that may change what they open
 // make it return ErrRefold.
 func (s *State) Extend(evs []*event.Event) (*State, error) {
-	old := s.b
+	old := s.b()
 	add := make([]*event.Event, 0, len(evs))
 	seen := make(map[event.ID]bool, len(evs))
 	for _, e := range evs {
@@ -117,7 +117,7 @@ func (s *State) Extend(evs []*event.Event) (*State, error) {
 		// A fork voiding what its author signed earlier: the passes
 		// start over.
 		nb.run()
-		return &State{b: nb}, nil
+		return &State{folded: nb}, nil
 	}
 	// A join's expiry witnesses and a completed claim's reappearing holder
 	// are events that do not have it in their past, wherever they sort:
@@ -143,7 +143,7 @@ func (s *State) Extend(evs []*event.Event) (*State, error) {
 	}
 	if suffixRestricts && (len(old.pinned) > 0 || len(old.excluded) > 0) {
 		nb.run()
-		return &State{b: nb}, nil
+		return &State{folded: nb}, nil
 	}
 	nb.pinned, nb.excluded = maps.Clone(old.pinned), maps.Clone(old.excluded)
 	nb.startPass()
@@ -165,7 +165,7 @@ func (s *State) Extend(evs []*event.Event) (*State, error) {
 			}
 		}
 	}
-	return &State{b: nb}, nil
+	return &State{folded: nb}, nil
 }
 
 // mayRestrict reports whether an event with op may restrict (restrictionOf)
@@ -209,7 +209,7 @@ func (b *builder) derive() *builder {
 // first (the tables, the tasks the events act on). ok is false when the
 // events do not qualify.
 func (s *State) appendTasks(add []*event.Event) (_ *State, ok bool) {
-	old := s.b
+	old := s.b()
 	if logCompare(add[0], old.nodes[len(old.nodes)-1].e) < 0 {
 		return nil, false
 	}
@@ -273,7 +273,7 @@ func (s *State) appendTasks(add []*event.Event) (_ *State, ok bool) {
 		}
 		nb.step(int32(len(old.nodes)+i), n)
 	}
-	return &State{b: nb}, true
+	return &State{folded: nb}, true
 }
 
 // isTaskKind reports whether k is a kind of a task's events.

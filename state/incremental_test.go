@@ -76,23 +76,23 @@ func (x *incremental) step(have map[event.ID]*event.Event, force bool) {
 		return
 	}
 	late := false
-	last := x.inc.b.nodes[len(x.inc.b.nodes)-1].e
+	last := x.inc.b().nodes[len(x.inc.b().nodes)-1].e
 	for _, e := range x.pend {
 		late = late || logCompare(e, last) < 0
 	}
 	// Half the time, as a process without the state in memory would:
 	// rebuilt from its checkpoint first (checkpoint_test.go), then
 	// extended.
+	before := x.inc.Hash()
 	if x.rng.IntN(2) == 0 {
 		prev := maps.Clone(have)
 		for _, e := range x.pend {
 			delete(prev, e.ID())
 		}
-		x.inc = fromCheckpoint(x.t, x.inc, prev)
+		x.inc = fromCheckpoint(x.t, x.inc, prev, x.rng)
 	}
 	// Deliver in a shuffled order: Extend sorts them.
 	x.rng.Shuffle(len(x.pend), func(i, j int) { x.pend[i], x.pend[j] = x.pend[j], x.pend[i] })
-	before := x.inc.Hash()
 	s, err := x.inc.Extend(x.pend)
 	x.pend = nil
 	if x.inc.Hash() != before {
@@ -174,6 +174,9 @@ func TestPropertyIncremental(t *testing.T) {
 	})
 	if loadedFromCheckpoint.Load() == 0 {
 		t.Fatal("no state was rebuilt from a checkpoint and extended")
+	}
+	if openedCheckpoints.Load() == 0 {
+		t.Fatal("no state was opened from a checkpoint without its events and extended")
 	}
 	t.Logf("%d states rebuilt from their checkpoints, %d of them with pins", loadedFromCheckpoint.Load(), pinnedCheckpoints.Load())
 	if extended.Load() == before || extendedLate.Load() == beforeLate {

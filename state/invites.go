@@ -28,11 +28,11 @@ func (i InviteInfo) Open(now uint64) bool {
 
 // Invites returns every accepted invite, in log order.
 func (s *State) Invites() []InviteInfo {
-	out := make([]InviteInfo, 0, len(s.b.auth.invites))
-	for _, inv := range s.b.auth.invites {
+	out := make([]InviteInfo, 0, len(s.b().auth.invites))
+	for _, inv := range s.b().auth.invites {
 		out = append(out, InviteInfo{ID: inv.id, Author: inv.author, Role: inv.op.Role, Uses: inv.op.Uses,
 			Used: inv.used, Expires: inv.op.Expires, Revoked: inv.revoked})
 	}
-	slices.SortFunc(out, func(x, y InviteInfo) int { return cmp.Compare(s.b.pos[x.ID], s.b.pos[y.ID]) })
+	slices.SortFunc(out, func(x, y InviteInfo) int { return cmp.Compare(s.b().pos[x.ID], s.b().pos[y.ID]) })
 	return out
 }

@@ -658,19 +658,19 @@ type LinkInfo struct {
 // order of the events that made them.
 func (s *State) Links() []LinkInfo {
 	var out []LinkInfo
-	for _, l := range s.b.auth.links {
+	for _, l := range s.b().auth.links {
 		li := LinkInfo{ID: l.id, By: l.by, Offer: l.offer, Roles: slices.Clone(l.roles), Role: l.role, Ended: l.ended, EndedBy: l.endedBy}
-		if sec, ok := s.b.linkKeys[l.id]; ok {
+		if sec, ok := s.b().linkKeys[l.id]; ok {
 			li.HasSecret = true
 			side := "accept"
 			if l.offer {
 				side = "offer"
 			}
-			li.Peer, _ = openPeer(sec, side, s.b.pursuance, l.peer)
+			li.Peer, _ = openPeer(sec, side, s.b().pursuance, l.peer)
 		}
 		out = append(out, li)
 	}
-	slices.SortFunc(out, func(x, y LinkInfo) int { return cmp.Compare(s.b.pos[x.By], s.b.pos[y.By]) })
+	slices.SortFunc(out, func(x, y LinkInfo) int { return cmp.Compare(s.b().pos[x.By], s.b().pos[y.By]) })
 	return out
 }
 
@@ -687,7 +687,7 @@ func (s *State) Link(id event.ID) (LinkInfo, bool) {
 // LinkSecret returns the secret of one of this pursuance's links, if this
 // member holds it (State built with Builder.SetSecrets).
 func (s *State) LinkSecret(id event.ID) (keys.LinkSecret, bool) {
-	k, ok := s.b.linkKeys[id]
+	k, ok := s.b().linkKeys[id]
 	return k, ok
 }
 
@@ -709,7 +709,7 @@ type HandoffInfo struct {
 // log order.
 func (s *State) Handoffs() []HandoffInfo {
 	var out []HandoffInfo
-	for _, n := range s.b.nodes {
+	for _, n := range s.b().nodes {
 		h, ok := n.op.(*Handoff)
 		if !ok {
 			continue
@@ -717,7 +717,7 @@ func (s *State) Handoffs() []HandoffInfo {
 		hi := HandoffInfo{ID: n.e.ID(), Link: h.Link, Sender: n.e.Author, Role: n.sendRole, Accepted: n.accepted, Reason: n.reason}
 		// Opened here, not through the builder's cache: a State is read
 		// concurrently, and reading must not write.
-		if sec, ok := s.b.linkKeys[h.Link]; ok {
+		if sec, ok := s.b().linkKeys[h.Link]; ok {
 			hi.Content, hi.Opened = OpenHandoff(sec, n.e, h)
 		}
 		out = append(out, hi)
@@ -744,7 +744,7 @@ type ReportInfo struct {
 // The other side of the link calls it on its fold of this pursuance.
 func (s *State) Reports(secret keys.LinkSecret, handoff event.ID) []ReportInfo {
 	var out []ReportInfo
-	for _, n := range s.b.nodes {
+	for _, n := range s.b().nodes {
 		r, ok := n.op.(*LinkReport)
 		if !ok || r.Handoff != handoff || r.Link != secret.ID() {
 			continue
@@ -760,13 +760,13 @@ func (s *State) Reports(secret keys.LinkSecret, handoff event.ID) []ReportInfo {
 // pursuance's log, in log order: who received it here, and when.
 func (s *State) Receipts(handoff event.ID) []Entry {
 	var out []Entry
-	for _, n := range s.b.nodes {
+	for _, n := range s.b().nodes {
 		if _, ok := n.op.(*LinkReceive); ok && n.accepted {
 			// Every accepted receive was decided, so its hand-off is in
 			// the cache: reading it writes nothing.
-			s.b.cmu.Lock()
-			x, ok := s.b.embeds[n.e.ID()]
-			s.b.cmu.Unlock()
+			s.b().cmu.Lock()
+			x, ok := s.b().embeds[n.e.ID()]
+			s.b().cmu.Unlock()
 			if ok && x.err == nil && x.ev.ID() == handoff {
 				out = append(out, s.entry(n))
 			}
@@ -781,7 +781,7 @@ func (s *State) Receipts(handoff event.ID) []Entry {
 // depend on them is pending.
 func (s *State) Withheld() int {
 	k := 0
-	for _, n := range s.b.nodes {
+	for _, n := range s.b().nodes {
 		if !n.body && CarriedOverLinks(n.e.Kind) {
 			k++
 		}
@@ -851,8 +851,8 @@ func VerifyHandoff(a *State, h *event.Event, from, to event.ID, secret keys.Link
 	ov.Name, ov.SenderName = a.Name(), a.NameOf(h.Author)
 	var accepted bool
 	var reason, role string
-	if p, ok := a.b.pos[h.ID()]; ok {
-		n := a.b.nodes[p]
+	if p, ok := a.b().pos[h.ID()]; ok {
+		n := a.b().nodes[p]
 		accepted, reason, role = n.accepted, n.reason, n.sendRole
 	} else if a.last(h) {
 		// Not folded yet, but its causal past is, and it sorts after
@@ -874,10 +874,10 @@ func VerifyHandoff(a *State, h *event.Event, from, to event.ID, secret keys.Link
 		ov.Reason = reason
 		return ov
 	}
-	l := a.b.auth.links[hop.Link]
+	l := a.b().auth.links[hop.Link]
 	peer, ok := event.ID{}, false
 	if l != nil {
-		peer, ok = openPeer(secret, "offer", a.b.pursuance, l.peer)
+		peer, ok = openPeer(secret, "offer", a.b().pursuance, l.peer)
 	}
 	if !ok || peer != to {
 		ov.Reason = fmt.Sprintf("link %s of %s was offered to another pursuance, not this one", hop.Link.Short(), a.Name())
@@ -891,7 +891,7 @@ func VerifyHandoff(a *State, h *event.Event, from, to event.ID, secret keys.Link
 // in it and sorts after all of its events: the fold with e added would
 // decide e last, and change nothing before it.
 func (s *State) last(e *event.Event) bool {
-	b := s.b
+	b := s.b()
 	links := slices.Clone(e.Parents)
 	if !e.Backlink.IsZero() {
 		links = append(links, e.Backlink)
@@ -910,14 +910,14 @@ func (s *State) last(e *event.Event) bool {
 // rules: verified; rejected: invalid; while b holds authority or link
 // events without their content: pending.
 func VerifyReport(b *State, id event.ID) (verdict, reason string) {
-	p, ok := b.b.pos[id]
+	p, ok := b.b().pos[id]
 	if !ok {
 		return Pending, "waiting for the reporting pursuance's history"
 	}
 	if k := b.Withheld(); k > 0 {
 		return Pending, fmt.Sprintf("waiting for the reporting pursuance's history: %d of its events came without their content", k)
 	}
-	if n := b.b.nodes[p]; !n.accepted {
+	if n := b.b().nodes[p]; !n.accepted {
 		return Invalid, n.reason
 	}
 	return Verified, ""
@@ -930,7 +930,7 @@ func VerifyReport(b *State, id event.ID) (verdict, reason string) {
 // false when some link is not in this log, or the author was never
 // removed.
 func (s *State) RemovedUnseen(author identity.PublicKey, links []event.ID) bool {
-	b := s.b
+	b := s.b()
 	for _, l := range links {
 		if _, ok := b.pos[l]; !ok {
 			return false

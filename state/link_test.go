@@ -511,13 +511,13 @@ func TestPinningIsStructural(t *testing.T) {
 	}
 	other := buildFrom(t, w.pursue, stripped)
 	c, rm := w.id("C"), w.id("RM")
-	if full.b.pos[c] > full.b.pos[rm] {
+	if full.b().pos[c] > full.b().pos[rm] {
 		t.Fatal("the comment sorts after the removal: the case does not test pinning")
 	}
 	if en, _ := full.Entry(c); en.Accepted || !strings.Contains(en.Reason, "invalidated by concurrent removal") {
 		t.Fatalf("the comment: %v %q, want invalidated by the pinned removal", en.Accepted, en.Reason)
 	}
-	pinned := func(s *State) bool { _, ok := s.b.pinned[s.b.pos[rm]]; return ok }
+	pinned := func(s *State) bool { _, ok := s.b().pinned[s.b().pos[rm]]; return ok }
 	if !pinned(full) || !pinned(other) {
 		t.Fatalf("the removal pinned in the full fold: %v, in the fold without task bodies: %v; want both", pinned(full), pinned(other))
 	}
@@ -608,10 +608,10 @@ func TestOtherLinksPeerHidden(t *testing.T) {
 			t.Fatalf("a fold without secrets names a peer: %+v", l)
 		}
 	}
-	if _, ok := openPeer(lc.secret, "offer", w.pursue, a.b.auth.links[lb.secret.ID()].peer); ok {
+	if _, ok := openPeer(lc.secret, "offer", w.pursue, a.b().auth.links[lb.secret.ID()].peer); ok {
 		t.Fatal("C's link secret opens the peer of A's link to B")
 	}
-	peer, ok := openPeer(lc.secret, "offer", w.pursue, a.b.auth.links[lc.secret.ID()].peer)
+	peer, ok := openPeer(lc.secret, "offer", w.pursue, a.b().auth.links[lc.secret.ID()].peer)
 	if !ok || peer != w.pursuanceOf("C") {
 		t.Fatal("C's own link's peer does not open to C with its secret")
 	}

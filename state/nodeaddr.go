@@ -124,11 +124,11 @@ type NodeAddressInfo struct {
 // admission.
 func (s *State) NodeAddresses() []NodeAddressInfo {
 	var out []NodeAddressInfo
-	for k, a := range s.b.nodeAddrs {
-		if m := s.b.auth.members[a.member]; m == nil || m.Since != a.since || a.url == "" {
+	for k, a := range s.b().nodeAddrs {
+		if m := s.b().auth.members[a.member]; m == nil || m.Since != a.since || a.url == "" {
 			continue
 		}
-		if _, current, _ := s.b.auth.deviceOf(k); !current {
+		if _, current, _ := s.b().auth.deviceOf(k); !current {
 			continue // a revoked device's node
 		}
 		out = append(out, NodeAddressInfo{Member: a.member, Device: k, URL: a.url, By: a.id})

@@ -178,7 +178,7 @@ func (p *profileState) info(k identity.PublicKey) ProfileInfo {
 // Profile returns the pursuance's public profile in force: the key of
 // the last profile event in log order, unless that event withdrew it.
 func (s *State) Profile() (ProfileInfo, bool) {
-	a := s.b.auth
+	a := s.b().auth
 	p := a.profiles[a.profile]
 	if p == nil || p.rec.Withdrawn {
 		return ProfileInfo{}, false
@@ -190,17 +190,17 @@ func (s *State) Profile() (ProfileInfo, bool) {
 // too, in the order they were first certified.
 func (s *State) Profiles() []ProfileInfo {
 	var out []ProfileInfo
-	for k, p := range s.b.auth.profiles {
+	for k, p := range s.b().auth.profiles {
 		out = append(out, p.info(k))
 	}
-	slices.SortFunc(out, func(x, y ProfileInfo) int { return cmp.Compare(s.b.pos[x.By], s.b.pos[y.By]) })
+	slices.SortFunc(out, func(x, y ProfileInfo) int { return cmp.Compare(s.b().pos[x.By], s.b().pos[y.By]) })
 	return out
 }
 
 // ProfileKey returns what the log certifies of profile key k, if it is
 // one of this pursuance's.
 func (s *State) ProfileKey(k identity.PublicKey) (ProfileInfo, bool) {
-	p := s.b.auth.profiles[k]
+	p := s.b().auth.profiles[k]
 	if p == nil {
 		return ProfileInfo{}, false
 	}
@@ -210,7 +210,7 @@ func (s *State) ProfileKey(k identity.PublicKey) (ProfileInfo, bool) {
 // MayPublishProfile reports whether member m may publish the profile
 // alone now (without a proposal).
 func (s *State) MayPublishProfile(m identity.PublicKey) bool {
-	a := s.b.auth
+	a := s.b().auth
 	if _, ok := a.members[m]; !ok {
 		return false
 	}

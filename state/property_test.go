@@ -246,7 +246,7 @@ func checkGarbage(t tb, w *world, s *State) {
 // holds at the event's parents.
 func checkKeys(t tb, w *world, s *State) {
 	t.Helper()
-	b := s.b
+	b := s.b()
 	gens := map[event.ID]*node{}
 	for _, n := range b.nodes {
 		if _, ok := n.op.(*KeyUpdate); ok && n.accepted {

@@ -20,16 +20,16 @@ import (
 // read a key update placed under the one before it: the update is also
 // placed under these (app's push and export), so that it reaches them.
 func (s *State) Behind(role string) map[event.ID][]event.ID {
-	a := s.b.auth
+	a := s.b().auth
 	gens := a.keys[role]
 	viaInvite := map[event.ID][]identity.PublicKey{} // generation -> members who joined with an invite that sealed it
 	for _, ms := range []map[identity.PublicKey]*Member{a.members, a.former} {
 		for id, m := range ms {
-			j, ok := s.b.nodes[s.b.pos[m.Since]].op.(*Join)
+			j, ok := s.b().nodes[s.b().pos[m.Since]].op.(*Join)
 			if !ok {
 				continue
 			}
-			if inv, ok := s.b.inviteOp(j.Invite); ok {
+			if inv, ok := s.b().inviteOp(j.Invite); ok {
 				for _, box := range inv.Boxes {
 					viaInvite[box.Update] = append(viaInvite[box.Update], id)
 				}
@@ -66,7 +66,7 @@ func (s *State) Behind(role string) map[event.ID][]event.ID {
 // to. A member holding one chains it beside the current at its next
 // rotation (KeyUpdate.Siblings); app's heal rotates for that.
 func (s *State) Orphans(role string) []KeyGen {
-	a := s.b.auth
+	a := s.b().auth
 	cur, ok := a.current(role)
 	if !ok {
 		return nil
@@ -115,7 +115,7 @@ func (s *State) Orphans(role string) []KeyGen {
 // before it read. Callers read every topic while events are missing
 // (something may still be found under a retired one).
 func (s *State) Retired(now uint64) []event.ID {
-	b := s.b
+	b := s.b()
 	a := b.auth
 	gens := a.keys[""]
 	if len(gens) < 2 {
@@ -171,7 +171,7 @@ func (s *State) Retired(now uint64) []event.ID {
 // with uses left has made its generations stale (a copy of the code must
 // open nothing new), and yet its next newcomer still writes there.
 func (s *State) JoinGens(now uint64) []event.ID {
-	a := s.b.auth
+	a := s.b().auth
 	var out []event.ID
 	for _, kg := range a.keys[""] {
 		for _, inv := range a.invites {
@@ -195,7 +195,7 @@ func inviteJoinable(inv *inviteState, now uint64) bool {
 // revoked, with uses left. Expiry is the rules' to judge.
 func (s *State) LiveInviteKeys() map[event.ID]identity.PublicKey {
 	out := map[event.ID]identity.PublicKey{}
-	for id, inv := range s.b.auth.invites {
+	for id, inv := range s.b().auth.invites {
 		if !inv.revoked && (inv.op.Uses == 0 || inv.used < inv.op.Uses) {
 			out[id] = inv.op.Key
 		}
@@ -212,7 +212,7 @@ func (s *State) LiveInviteKeys() map[event.ID]identity.PublicKey {
 // stay): app.Node.CollectGarbage.
 func (s *State) Garbage() []event.ID {
 	var out []event.ID
-	for _, n := range s.b.nodes {
+	for _, n := range s.b().nodes {
 		if n.outsider && n.body {
 			out = append(out, n.e.ID())
 		}
@@ -224,8 +224,8 @@ func (s *State) Garbage() []event.ID {
 // again, sorted.
 func (s *State) Former() []identity.PublicKey {
 	var out []identity.PublicKey
-	for id := range s.b.auth.former {
-		if _, back := s.b.auth.members[id]; !back {
+	for id := range s.b().auth.former {
+		if _, back := s.b().auth.members[id]; !back {
 			out = append(out, id)
 		}
 	}
@@ -236,10 +236,10 @@ func (s *State) Former() []identity.PublicKey {
 // joinedWith reports whether member m joined with an invite that sealed
 // the generation update published.
 func (s *State) joinedWith(m *Member, update event.ID) bool {
-	j, ok := s.b.nodes[s.b.pos[m.Since]].op.(*Join)
+	j, ok := s.b().nodes[s.b().pos[m.Since]].op.(*Join)
 	if !ok {
 		return false
 	}
-	inv, ok := s.b.inviteOp(j.Invite)
+	inv, ok := s.b().inviteOp(j.Invite)
 	return ok && slices.ContainsFunc(inv.Boxes, func(x InviteSeal) bool { return x.Update == update })
 }

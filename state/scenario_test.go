@@ -510,9 +510,9 @@ func (w *world) op(a *actor, args []string) Op {
 			role = ""
 		}
 		s := buildFrom(w.t, w.pursue, a.seen)
-		ku := &KeyUpdate{Role: role, Gen: s.b.auth.currentGen(role) + 1}
+		ku := &KeyUpdate{Role: role, Gen: s.b().auth.currentGen(role) + 1}
 		to := map[identity.PublicKey]bool{}
-		for _, m := range s.b.auth.entitled(role) {
+		for _, m := range s.b().auth.entitled(role) {
 			to[m] = true
 		}
 		for _, x := range args[2:] {
@@ -524,7 +524,7 @@ func (w *world) op(a *actor, args []string) Op {
 				// below, when a holds it; else random bytes: the rules judge
 				// that a chain is there and what it names, not what no one
 				// can open).
-				cur, ok := s.b.auth.current(role)
+				cur, ok := s.b().auth.current(role)
 				if !ok {
 					w.t.Fatalf("rotate chain: %s has no generation", role)
 				}
@@ -1164,7 +1164,7 @@ func checkEvidence(t tb, s *State, rejected map[event.ID]rejection) {
 // from scratch, with no shortcut.
 func checkSound(t tb, s *State) {
 	t.Helper()
-	b := s.b
+	b := s.b()
 	for _, n := range b.nodes {
 		if !n.accepted || n.op.Kind() == event.KindGenesis {
 			continue

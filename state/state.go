@@ -60,7 +60,7 @@ func (x *Builder) Finish() (*State, error) {
 		x.b.openSealed()
 	}
 	x.b.run()
-	return &State{b: x.b}, nil
+	return &State{folded: x.b}, nil
 }
 
 // Build folds events, in log order, into a State.
@@ -79,18 +79,26 @@ func Build(pursuance event.ID, events []*event.Event, evidence []event.Equivocat
 // the same State (and the same Hash), whatever order the events came in.
 // A State is read-only and safe for concurrent reads.
 type State struct {
-	b *builder
+	// folded is the fold; nil for a state opened from a checkpoint
+	// (OpenCheckpoint) until its nodes are loaded (lazy.go): use b().
+	folded *builder
+	lazy   *lazyNodes
 }
 
 // Pursuance returns the pursuance's ID.
-func (s *State) Pursuance() event.ID { return s.b.pursuance }
+func (s *State) Pursuance() event.ID {
+	if v := s.view(); v != nil {
+		return v.pursuance
+	}
+	return s.b().pursuance
+}
 
 // Charter returns the charter in force.
-func (s *State) Charter() *charter.Charter { return s.b.auth.charter }
+func (s *State) Charter() *charter.Charter { return s.auth().charter }
 
 // Name returns the pursuance's name, from its charter.
 func (s *State) Name() string {
-	if c := s.b.auth.charter; c != nil {
+	if c := s.auth().charter; c != nil {
 		return c.Name
 	}
 	return ""
@@ -98,7 +106,7 @@ func (s *State) Name() string {
 
 // Members returns the current members, highest role first, then by name.
 func (s *State) Members() []*Member {
-	a := s.b.auth
+	a := s.auth()
 	out := make([]*Member, 0, len(a.members))
 	for _, m := range a.members {
 		out = append(out, m)
@@ -117,17 +125,17 @@ func (s *State) Members() []*Member {
 
 // Member returns a current member.
 func (s *State) Member(id identity.PublicKey) (*Member, bool) {
-	m, ok := s.b.auth.members[id]
+	m, ok := s.auth().members[id]
 	return m, ok
 }
 
 // NameOf returns the display name of a member, current or former, or ""
 // if the log has never admitted it.
 func (s *State) NameOf(id identity.PublicKey) string {
-	if m, ok := s.b.auth.members[id]; ok {
+	if m, ok := s.auth().members[id]; ok {
 		return m.Name
 	}
-	if m, ok := s.b.auth.former[id]; ok {
+	if m, ok := s.auth().former[id]; ok {
 		return m.Name
 	}
 	return ""
@@ -138,13 +146,17 @@ func (s *State) NameOf(id identity.PublicKey) string {
 // cannot open is left out, unless an event it can open gave the task a
 // title (see Task.Sealed).
 func (s *State) Tasks() []*Task {
-	out := make([]*Task, 0, len(s.b.tasks))
-	for _, t := range s.b.tasks {
+	if v := s.view(); v != nil {
+		return slices.DeleteFunc(slices.Clone(v.order), func(t *Task) bool { return t.Sealed && t.Title == "" })
+	}
+	b := s.b()
+	out := make([]*Task, 0, len(b.tasks))
+	for _, t := range b.tasks {
 		if !t.Sealed || t.Title != "" {
 			out = append(out, t)
 		}
 	}
-	slices.SortFunc(out, func(x, y *Task) int { return cmp.Compare(s.b.taskPos(x), s.b.taskPos(y)) })
+	slices.SortFunc(out, func(x, y *Task) int { return cmp.Compare(b.taskPos(x), b.taskPos(y)) })
 	return out
 }
 
@@ -162,7 +174,7 @@ func (b *builder) taskPos(t *Task) int32 {
 // roles it does not hold.
 func (s *State) SealedTasks() int {
 	n := 0
-	for _, t := range s.b.tasks {
+	for _, t := range s.tasks() {
 		if t.Sealed && t.Title == "" {
 			n++
 		}
@@ -172,18 +184,18 @@ func (s *State) SealedTasks() int {
 
 // Task returns a task by ID.
 func (s *State) Task(id event.ID) (*Task, bool) {
-	t, ok := s.b.tasks[id]
+	t, ok := s.tasks()[id]
 	return t, ok
 }
 
 // CanSee reports whether member m may see task t under the charter.
 func (s *State) CanSee(m identity.PublicKey, t *Task) bool {
-	a := s.b.auth
+	a := s.auth()
 	if _, ok := a.members[m]; !ok {
 		return false
 	}
 	roles := a.roles(m)
-	return a.charter.CanSee(roles, s.b.facts(t, m, roles))
+	return a.charter.CanSee(roles, taskFacts(t, m, roles))
 }
 
 // Entry is one event of the audit log with its verdict.
@@ -209,8 +221,8 @@ type Entry struct {
 
 // Log returns every event with its verdict, in log order.
 func (s *State) Log() []Entry {
-	out := make([]Entry, len(s.b.nodes))
-	for i, n := range s.b.nodes {
+	out := make([]Entry, len(s.b().nodes))
+	for i, n := range s.b().nodes {
 		out[i] = s.entry(n)
 	}
 	return out
@@ -218,11 +230,11 @@ func (s *State) Log() []Entry {
 
 // Entry returns one event's verdict.
 func (s *State) Entry(id event.ID) (Entry, bool) {
-	p, ok := s.b.pos[id]
+	p, ok := s.b().pos[id]
 	if !ok {
 		return Entry{}, false
 	}
-	return s.entry(s.b.nodes[p]), true
+	return s.entry(s.b().nodes[p]), true
 }
 
 func (s *State) entry(n *node) Entry {
@@ -244,7 +256,12 @@ func (s *State) entry(n *node) Entry {
 }
 
 // Len returns the number of events in the log.
-func (s *State) Len() int { return len(s.b.nodes) }
+func (s *State) Len() int {
+	if v := s.view(); v != nil {
+		return v.n
+	}
+	return len(s.b().nodes)
+}
 
 // ProposalInfo is an open proposal.
 type ProposalInfo struct {
@@ -265,8 +282,8 @@ type ProposalInfo struct {
 // included (Expired). Needed counts active holders when the charter has
 // continuity rules, at the heads of the log.
 func (s *State) Proposals() []ProposalInfo {
-	a := s.b.auth
-	h := s.b.heads()
+	a := s.b().auth
+	h := s.b().heads()
 	var out []ProposalInfo
 	for _, p := range a.proposals {
 		pi := ProposalInfo{ID: p.id, Author: p.author, Op: p.op, Action: p.action}
@@ -275,12 +292,12 @@ func (s *State) Proposals() []ProposalInfo {
 		}
 		slices.SortFunc(pi.Approvals, identity.PublicKey.Compare)
 		if q, ok := a.charter.QuorumFor(p.action); ok {
-			pi.Needed = s.b.neededAt(a, q, h)
+			pi.Needed = s.b().neededAt(a, q, h)
 		}
-		pi.Expires, pi.Expired = s.b.proposalExpiry(a, p, h)
+		pi.Expires, pi.Expired = s.b().proposalExpiry(a, p, h)
 		out = append(out, pi)
 	}
-	slices.SortFunc(out, func(x, y ProposalInfo) int { return cmp.Compare(s.b.pos[x.ID], s.b.pos[y.ID]) })
+	slices.SortFunc(out, func(x, y ProposalInfo) int { return cmp.Compare(s.b().pos[x.ID], s.b().pos[y.ID]) })
 	return out
 }
 
@@ -295,7 +312,7 @@ func (s *State) Check(e *event.Event) error {
 // check is Check; it also returns, for a hand-off, the role its author
 // sent as.
 func (s *State) check(e *event.Event) (string, error) {
-	b := s.b
+	b := s.b()
 	if e.PursuanceID() != b.pursuance {
 		return "", errors.New("state: event of another pursuance")
 	}
@@ -363,7 +380,7 @@ func (s *State) Hash() [32]byte {
 	}
 	u := func(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
 	str := func(v string) []byte { return []byte(v) }
-	b := s.b
+	b := s.b()
 	w(str("pursuance/v1/state-hash"), b.pursuance[:], b.auth.charterWire)
 	for _, m := range s.Members() {
 		w(str("member"), m.ID[:], str(m.Name), m.Since[:])
@@ -435,26 +452,26 @@ func boolU(b bool) uint64 {
 // Such an op must be proposed (a Proposal event) and approved. needed is
 // the number of approvals the quorum asks for now.
 func (s *State) NeedsProposal(author identity.PublicKey, op Op) (needed int, ok bool) {
-	a := s.b.auth
+	a := s.b().auth
 	q, found := a.charter.QuorumFor(actionOf(op))
 	if !found {
 		return 0, false
 	}
-	needed = s.b.neededAt(a, q, s.b.heads())
+	needed = s.b().neededAt(a, q, s.b().heads())
 	return needed, needed > 1 || !slices.Contains(a.roles(author), q.Of)
 }
 
 // KeyGenerations returns the accepted generations of the group key (role
 // "") or of a role's key, in log order. Every one stays readable.
 func (s *State) KeyGenerations(role string) []KeyGen {
-	return slices.Clone(s.b.auth.keys[role])
+	return slices.Clone(s.auth().keys[role])
 }
 
 // CurrentKey returns the generation of the group key (role "") or of a
 // role's key that new content is sealed under: the highest generation
 // number, and among concurrent rotations to it the last in log order.
 func (s *State) CurrentKey(role string) (KeyGen, bool) {
-	return s.b.auth.current(role)
+	return s.auth().current(role)
 }
 
 // Held returns every key generation this member's secrets open (none
@@ -462,7 +479,7 @@ func (s *State) CurrentKey(role string) (KeyGen, bool) {
 // may include generations of key-updates the rules rejected: they open
 // what was sealed under them, and nothing is ever sealed under them by an
 // honest member.
-func (s *State) Held() map[event.ID]HeldKey { return maps.Clone(s.b.held) }
+func (s *State) Held() map[event.ID]HeldKey { return maps.Clone(s.b().held) }
 
 // KeyStatus says who holds the current generation of a scope and who
 // should: Stale lists those who hold it and are no longer entitled (a
@@ -491,26 +508,26 @@ func (s *State) KeyStatus(role string) (st KeyStatus, ok bool) { return s.KeySta
 // invite that has expired by now counts among the stale holders of what it
 // sealed, as the rules judge content sealed at that time.
 func (s *State) KeyStatusAt(role string, now uint64) (st KeyStatus, ok bool) {
-	a := s.b.auth
+	a := s.b().auth
 	cur, ok := a.current(role)
 	if !ok {
 		return KeyStatus{}, false
 	}
 	st.Current = cur
-	st.Stale, st.Owed = s.b.keyHolders(a, cur, now)
+	st.Stale, st.Owed = s.b().keyHolders(a, cur, now)
 	st.Retired = retiredHolders(a, cur)
 	return st, true
 }
 
 // Relays returns the pursuance's relay list, sorted.
 func (s *State) Relays() []string {
-	return slices.Sorted(maps.Keys(s.b.auth.relays))
+	return slices.Sorted(maps.Keys(s.auth().relays))
 }
 
 // MayRotate reports whether member m may publish a generation of the
 // group key (role "") or of a role's key now.
 func (s *State) MayRotate(m identity.PublicKey, role string) bool {
-	a := s.b.auth
+	a := s.auth()
 	if _, ok := a.members[m]; !ok {
 		return false
 	}
@@ -523,18 +540,18 @@ func (s *State) MayRotate(m identity.PublicKey, role string) bool {
 // than the charter's rotation period at now (Unix milliseconds), by the
 // claimed time of the key-update that published it.
 func (s *State) RotationDue(role string, now uint64) bool {
-	every := s.b.auth.charter.Keys.RotateEvery
-	cur, ok := s.b.auth.current(role)
+	every := s.b().auth.charter.Keys.RotateEvery
+	cur, ok := s.b().auth.current(role)
 	if every == 0 || !ok {
 		return false
 	}
-	return s.b.nodes[s.b.pos[cur.Update]].e.Time+every*1000 <= now
+	return s.b().nodes[s.b().pos[cur.Update]].e.Time+every*1000 <= now
 }
 
 // EntitledScopes returns the scopes whose key member m is entitled to
 // now: the group key ("") and every role whose tasks it sees.
 func (s *State) EntitledScopes(m identity.PublicKey) []string {
-	a := s.b.auth
+	a := s.auth()
 	mem, ok := a.members[m]
 	if !ok {
 		return nil
@@ -552,8 +569,8 @@ func (s *State) EntitledScopes(m identity.PublicKey) []string {
 // role's key now, sorted: whom a new generation must be sealed to.
 func (s *State) Entitled(role string) []*Member {
 	var out []*Member
-	for _, id := range s.b.auth.entitled(role) {
-		out = append(out, s.b.auth.members[id])
+	for _, id := range s.b().auth.entitled(role) {
+		out = append(out, s.b().auth.members[id])
 	}
 	return out
 }

@@ -407,7 +407,7 @@ func (b *builder) heads() *node {
 // Activity returns member m's activity, at the heads of the log, and
 // whether m is a member.
 func (s *State) Activity(m identity.PublicKey) (Activity, bool) {
-	b := s.b
+	b := s.b()
 	if _, ok := b.auth.members[m]; !ok {
 		return Activity{}, false
 	}
@@ -430,7 +430,7 @@ type Claim struct {
 
 // Claims returns the open succession claims, oldest first.
 func (s *State) Claims() []Claim {
-	b := s.b
+	b := s.b()
 	a := b.auth
 	h := b.heads()
 	var out []Claim
@@ -459,7 +459,7 @@ func (s *State) Claims() []Claim {
 
 // claims returns the open claims sorted by ID, for the state hash.
 func (s *State) claims() []takeover {
-	out := slices.Collect(maps.Values(s.b.auth.takeovers))
+	out := slices.Collect(maps.Values(s.b().auth.takeovers))
 	slices.SortFunc(out, func(x, y takeover) int { return x.id.Compare(y.id) })
 	return out
 }

@@ -142,7 +142,7 @@ func playSuccession(rt *rapid.T, steps int) *State {
 // came back cancels the claim.
 func checkSucceeds(t tb, s *State) {
 	t.Helper()
-	b := s.b
+	b := s.b()
 	for _, n := range b.nodes {
 		op, ok := n.op.(*Succeed)
 		if !ok || !n.accepted {

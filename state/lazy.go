@@ -1,0 +1,203 @@
+package state
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/pursuance/pursuance/charter"
+	"github.com/pursuance/pursuance/event"
+	"github.com/pursuance/pursuance/identity"
+)
+
+// A state opened from a checkpoint (OpenCheckpoint) answers its readers
+// of members, tasks, relays and keys from the checkpoint's view, without
+// its events: a command that lists tasks costs the checkpoint's size,
+// not the log's. Its per-event part — the nodes, the verdicts, the pass
+// state's records — is loaded the first time anything needs it (Extend,
+// Log, Entry, Check, Hash, ...), once, by the loader the caller gave
+// (which reads the events from its store: Builder.FinishFrom). See
+// docs/fold.md, "The checkpoint on disk".
+
+// lazyNodes is the part of a state opened from a checkpoint that is
+// loaded when first needed.
+type lazyNodes struct {
+	// v is what the readers answer from until the nodes are loaded; nil
+	// from then on (the fold answers, and the view is let go).
+	v    atomic.Pointer[ckState]
+	once sync.Once
+	load func() (*State, error)
+	b    *builder
+}
+
+// ckState is what a checkpoint holds of a state's readers: the authority
+// state's charter, members, former members, relay list and key
+// generations (auth has only those set), the tasks, and the relays the
+// log removed.
+type ckState struct {
+	pursuance event.ID
+	n         int
+	auth      *authState
+	tasks     map[event.ID]*Task
+	order     []*Task // every task, in Tasks' order (sealed ones included)
+	removed   []string
+}
+
+// b returns the fold of s: for a state opened from a checkpoint, its
+// nodes loaded on the first call (by every goroutine at once: the others
+// wait for it). A loader's error is not one a reader can answer: it
+// panics, as a store that cannot be read would make any fold fail.
+func (s *State) b() *builder {
+	if s.folded != nil {
+		return s.folded
+	}
+	l := s.lazy
+	l.once.Do(func() {
+		full, err := l.load()
+		if err != nil {
+			panic(fmt.Sprintf("state: loading the events of a state opened from a checkpoint: %v", err))
+		}
+		l.b = full.b()
+		l.v.Store(nil)
+	})
+	return l.b
+}
+
+// view returns the view s answers its readers from, or nil when s has
+// its fold in memory.
+func (s *State) view() *ckState {
+	if s.lazy == nil {
+		return nil
+	}
+	return s.lazy.v.Load()
+}
+
+// Loaded reports whether s has its events in memory: always for a state
+// folded or extended, for one opened from a checkpoint once something
+// needed them (docs/fold.md).
+func (s *State) Loaded() bool { return s.view() == nil }
+
+// auth returns the authority state the view's readers (Members, Relays,
+// Charter, ...) answer from: the view's while the nodes are not loaded.
+// Only what the view holds may be read from it.
+func (s *State) auth() *authState {
+	if v := s.view(); v != nil {
+		return v.auth
+	}
+	return s.b().auth
+}
+
+// tasks returns the tasks by ID.
+func (s *State) tasks() map[event.ID]*Task {
+	if v := s.view(); v != nil {
+		return v.tasks
+	}
+	return s.b().tasks
+}
+
+// RemovedRelays returns the relays that accepted relays events of the log
+// removed and no later one added back, sorted: the relays an invite code
+// named that a sync must no longer count on (app's relay list).
+func (s *State) RemovedRelays() []string {
+	if v := s.view(); v != nil {
+		return slices.Clone(v.removed)
+	}
+	removed := map[string]bool{}
+	for _, n := range s.b().nodes {
+		if n.e.Kind != event.KindRelays || !n.accepted {
+			continue
+		}
+		if r, ok := n.op.(*Relays); ok {
+			for _, u := range r.Remove {
+				removed[u] = true
+			}
+			for _, u := range r.Add {
+				delete(removed, u)
+			}
+		}
+	}
+	return slices.Sorted(maps.Keys(removed))
+}
+
+// ckView is the view's part of a checkpoint (State.Checkpoint).
+type ckView struct {
+	Charter []byte              `cbor:"1,keyasint,omitempty"` // the charter's wire form
+	Members []*Member           `cbor:"2,keyasint,omitempty"`
+	Former  []*Member           `cbor:"3,keyasint,omitempty"`
+	Tasks   []*Task             `cbor:"4,keyasint,omitempty"` // in Tasks' order, sealed ones included
+	Relays  []string            `cbor:"5,keyasint,omitempty"`
+	Removed []string            `cbor:"6,keyasint,omitempty"`
+	Keys    map[string][]KeyGen `cbor:"7,keyasint,omitempty"`
+}
+
+// viewOf returns the view of a folded state.
+func viewOf(s *State) ckView {
+	b := s.b()
+	v := ckView{Charter: b.auth.charterWire, Relays: s.Relays(), Removed: s.RemovedRelays(), Keys: b.auth.keys}
+	for _, m := range slices.SortedFunc(maps.Values(b.auth.members), func(x, y *Member) int { return x.ID.Compare(y.ID) }) {
+		v.Members = append(v.Members, m)
+	}
+	for _, m := range slices.SortedFunc(maps.Values(b.auth.former), func(x, y *Member) int { return x.ID.Compare(y.ID) }) {
+		v.Former = append(v.Former, m)
+	}
+	v.Tasks = slices.Collect(maps.Values(b.tasks))
+	slices.SortFunc(v.Tasks, func(x, y *Task) int { return int(b.taskPos(x)) - int(b.taskPos(y)) })
+	return v
+}
+
+// OpenCheckpoint returns the state a checkpoint (State.Checkpoint) was
+// made of, without its events: its readers of members, tasks, relays and
+// keys answer from the checkpoint, and the first that needs the events
+// (Extend, Log, Check, Hash, ...) has load called, once, for the state
+// folded from them: Builder.FinishFrom over the same data and events,
+// which checks the state's hash. The checkpoint must be of pursuance, and
+// folded with a member's secrets or not as secrets says; other misfits
+// (another version, corrupt) are errors wrapping ErrCheckpoint. Nothing
+// here checks the view against the events: the caller vouches for the
+// data (the home seals its checkpoints, docs/fold.md).
+func OpenCheckpoint(data []byte, pursuance event.ID, secrets bool, load func() (*State, error)) (*State, error) {
+	ck, err := decodeCheckpoint(data)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case ck.Pursuance != pursuance:
+		return nil, fmt.Errorf("%w: another pursuance", ErrCheckpoint)
+	case ck.Secrets != secrets:
+		return nil, fmt.Errorf("%w: folded with other secrets", ErrCheckpoint)
+	case ck.Len <= 0:
+		return nil, fmt.Errorf("%w: no events", ErrCheckpoint)
+	}
+	var cv ckView
+	if err := ckDec().Unmarshal(ck.View, &cv); err != nil {
+		return nil, fmt.Errorf("%w: its view: %v", ErrCheckpoint, err)
+	}
+	a := &authState{charterWire: cv.Charter, members: make(map[identity.PublicKey]*Member, len(cv.Members)),
+		former: make(map[identity.PublicKey]*Member, len(cv.Former)), relays: make(map[string]bool, len(cv.Relays)), keys: cv.Keys}
+	if len(cv.Charter) > 0 {
+		if a.charter, err = charter.Unmarshal(cv.Charter); err != nil {
+			return nil, fmt.Errorf("%w: its charter: %v", ErrCheckpoint, err)
+		}
+	}
+	if a.keys == nil {
+		a.keys = map[string][]KeyGen{}
+	}
+	for _, m := range cv.Members {
+		a.members[m.ID] = m
+	}
+	for _, m := range cv.Former {
+		a.former[m.ID] = m
+	}
+	for _, r := range cv.Relays {
+		a.relays[r] = true
+	}
+	v := &ckState{pursuance: pursuance, n: ck.Len, auth: a, tasks: make(map[event.ID]*Task, len(cv.Tasks)), order: cv.Tasks, removed: cv.Removed}
+	for _, t := range cv.Tasks {
+		v.tasks[t.ID] = t
+	}
+	l := &lazyNodes{load: load}
+	l.v.Store(v)
+	return &State{lazy: l}, nil
+}

@@ -80,6 +80,7 @@ func (n *Node) put(ctx context.Context, e *event.Event) error {
 	if len(res.Accepted) == 0 && res.Duplicates == 0 {
 		return fmt.Errorf("app: own event %s left pending", e.ID().Short())
 	}
+	n.wroteTo(p)
 	if kept {
 		if after, _, err := n.foldKey(ctx, p); err == nil {
 			n.folds.wrote(p, before, after, e)

@@ -16,6 +16,7 @@ import (
 	"github.com/pursuance/pursuance/event"
 	"github.com/pursuance/pursuance/internal/atrest"
 	"github.com/pursuance/pursuance/state"
+	"github.com/pursuance/pursuance/store"
 )
 
 // A process that has no state of a pursuance in memory (a command without
@@ -34,8 +35,9 @@ const (
 	// checkpointNameDomain is the blinding domain of the files' names.
 	checkpointNameDomain = "pursuance/v1/checkpoint-name"
 	// checkpointFormat is the version of the file (its header); the
-	// state's part has its own (state.CheckpointVersion).
-	checkpointFormat = 1
+	// state's part has its own (state.CheckpointVersion). 2: the header
+	// says which log the state was folded from (checkpointCovers).
+	checkpointFormat = 2
 	// checkpointMinFold: a full fold that took at least this long is
 	// checkpointed; a shorter one costs less than reading a checkpoint
 	// would save.
@@ -49,16 +51,22 @@ const (
 // checkpointMagic starts a checkpoint's plaintext, before its version.
 var checkpointMagic = []byte("pursuance-fold-checkpoint")
 
-// checkpointLoads counts the states loaded from a checkpoint
-// (CheckpointLoads); each is counted in folds too.
-var checkpointLoads, checkpointWrites atomic.Int64
+// checkpointLoads counts the states loaded from a checkpoint with their
+// events (CheckpointLoads); each is counted in folds too. checkpointOpens
+// counts those opened from one without their events (CheckpointOpens).
+var checkpointLoads, checkpointWrites, checkpointOpens atomic.Int64
 
 // CheckpointLoads returns how many states this process loaded from
-// checkpoints instead of judging the log (Folds counts them too: they read
-// the whole log), and how many checkpoints it wrote.
+// checkpoints with their events instead of judging the log (Folds counts
+// them too: they read the whole log), and how many checkpoints it wrote.
 func CheckpointLoads() (loaded, written int64) {
 	return checkpointLoads.Load(), checkpointWrites.Load()
 }
+
+// CheckpointOpens returns how many states this process opened from a
+// checkpoint without reading their events (state.OpenCheckpoint); those
+// whose events were needed later are counted in CheckpointLoads too.
+func CheckpointOpens() int64 { return checkpointOpens.Load() }
 
 func (n *Node) checkpointCipher() *atrest.Cipher {
 	return atrest.NewCipher(atrest.Root(n.id.HomeSeed()).Derive(keyCheckpoint))
@@ -71,8 +79,10 @@ func (n *Node) checkpointPath(c *atrest.Cipher, p event.ID) string {
 
 // checkpointAAD binds a checkpoint's sealed form to its format and
 // pursuance: a file of another pursuance copied over it does not open.
-func checkpointAAD(p event.ID) []byte {
-	return append(append(append([]byte{}, checkpointMagic...), checkpointFormat), p[:]...)
+func checkpointAAD(p event.ID) []byte { return checkpointAADOf(checkpointFormat, p) }
+
+func checkpointAADOf(format byte, p event.ID) []byte {
+	return append(append(append([]byte{}, checkpointMagic...), format), p[:]...)
 }
 
 // checkpointHeader is what a checkpoint was folded from, besides its
@@ -85,6 +95,17 @@ func checkpointHeader(k foldKey) []byte {
 	h = append(h, k.secrets[:]...)
 	return append(h, k.kems[:]...)
 }
+
+// checkpointCovers is the part of a checkpoint's header after
+// checkpointHeader: the store's log the state was folded from (foldKey's
+// count and heads). A checkpoint that covers the store as it is now is
+// opened without reading the log (state.OpenCheckpoint).
+func checkpointCovers(k foldKey) []byte {
+	return append(binary.BigEndian.AppendUint64(nil, uint64(k.count)), k.heads[:]...)
+}
+
+// checkpointCoversSize is the size of checkpointCovers.
+const checkpointCoversSize = 8 + 32
 
 // useCheckpoints reports whether this node keeps checkpoints: a node of a
 // home (Open), not a staging node over a store in memory.
@@ -110,14 +131,40 @@ func (n *Node) loadCheckpoint(ctx context.Context, p event.ID, key foldKey, ev [
 	}
 	pt, err := c.Open(nil, sealed, checkpointAAD(p))
 	if err != nil {
+		if _, e := c.Open(nil, sealed, checkpointAADOf(checkpointFormat-1, p)); e == nil {
+			return nil, nil // of the format before: stale, replaced by the next fold
+		}
 		n.warnCheckpoint("opening", p, errors.New("it does not open with this home's key (damaged, or from another home)"))
 		return nil, nil
 	}
 	head := checkpointHeader(key)
-	if !bytes.HasPrefix(pt, head) {
+	if !bytes.HasPrefix(pt, head) || len(pt) < len(head)+checkpointCoversSize {
 		return nil, nil // stale: other evidence, secrets or keys (or another format)
 	}
-	body := pt[len(head):]
+	covers, body := pt[len(head):len(head)+checkpointCoversSize], pt[len(head)+checkpointCoversSize:]
+	var sec *state.Secrets
+	if n.id != nil {
+		if sec, err = n.stateSecrets(p); err != nil {
+			return nil, err
+		}
+	}
+	if bytes.Equal(covers, checkpointCovers(key)) {
+		// The store holds exactly the events the checkpoint covers (the
+		// same count and heads: every event of a store is in its heads'
+		// past): the state opens from the checkpoint's view, its events
+		// read when something needs them.
+		s, err := state.OpenCheckpoint(body, p, sec != nil, n.checkpointLoader(p, body, ev, sec))
+		if err == nil && s.Len() != key.count {
+			err = fmt.Errorf("it holds %d events, its header says %d", s.Len(), key.count)
+		}
+		if err != nil {
+			n.warnCheckpoint("opening", p, err)
+			return nil, nil
+		}
+		checkpointOpens.Add(1)
+		n.folds.checkpointed(p, s.Len())
+		return s, nil
+	}
 	ids, err := state.CheckpointIDs(body)
 	if err != nil {
 		n.warnCheckpoint("reading", p, err)
@@ -127,11 +174,7 @@ func (n *Node) loadCheckpoint(ctx context.Context, p event.ID, key foldKey, ev [
 		return nil, nil // stale: covers events the store does not hold
 	}
 	b := state.NewBuilder(p, ev)
-	if n.id != nil {
-		sec, err := n.stateSecrets(p)
-		if err != nil {
-			return nil, err
-		}
+	if sec != nil {
 		b.SetSecrets(sec)
 	}
 	var since []*event.Event
@@ -174,6 +217,72 @@ func (n *Node) loadCheckpoint(ctx context.Context, p event.ID, key foldKey, ev [
 	return s, nil
 }
 
+// checkpointLoader returns what loads the events of p's state opened
+// from the checkpoint data (state.OpenCheckpoint), the first time a reader
+// needs them: the events it covers read from the store, and the state
+// rebuilt from them and its verdicts (FinishFrom, which checks its hash),
+// or, should that fail, folded from them. It reads through a store of its
+// own: the state is kept (fold.go) past the Node that opened it, whose
+// store is closed with it. Counted as a fold and a load (Folds,
+// CheckpointLoads): it reads the whole log.
+func (n *Node) checkpointLoader(p event.ID, data []byte, ev []event.Equivocation, sec *state.Secrets) func() (*state.State, error) {
+	path, key, logger := filepath.Join(n.home, StoreFile), n.keys.store, n.opts.Logger
+	return func() (*state.State, error) {
+		ctx := context.Background() // not a request's: the state outlives it
+		folds.Add(1)
+		checkpointLoads.Add(1)
+		ids, err := state.CheckpointIDs(data)
+		if err != nil {
+			return nil, err
+		}
+		st, err := store.OpenSQLite(path, key)
+		if err != nil {
+			return nil, err
+		}
+		defer st.Close()
+		var evs []*event.Event
+		err = st.Iterate(ctx, p, func(e *event.Event) error {
+			if ids[e.ID()] {
+				evs = append(evs, e)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		if len(evs) != len(ids) {
+			return nil, fmt.Errorf("the store holds %d of the %d events of the checkpoint", len(evs), len(ids))
+		}
+		build := func() *state.Builder {
+			b := state.NewBuilder(p, ev)
+			if sec != nil {
+				b.SetSecrets(sec)
+			}
+			return b
+		}
+		b := build()
+		for _, e := range evs {
+			if err := b.Add(e); err != nil {
+				return nil, err
+			}
+		}
+		s, err := b.FinishFrom(data)
+		if err == nil {
+			return s, nil
+		}
+		if logger != nil {
+			logger.Warn("rebuilding from the checkpoint of a fold; folding its events instead", "pursuance", p.Short(), "err", err)
+		}
+		b = build()
+		for _, e := range evs {
+			if err := b.Add(e); err != nil {
+				return nil, err
+			}
+		}
+		return b.Finish()
+	}
+}
+
 // warnCheckpoint logs a checkpoint set aside: the fold is done from the
 // log instead, and a new checkpoint replaces it.
 func (n *Node) warnCheckpoint(doing string, p event.ID, err error) {
@@ -205,6 +314,48 @@ func (n *Node) maybeCheckpoint(p event.ID, s *state.State, key foldKey, took tim
 	n.folds.checkpointed(p, s.Len())
 }
 
+// wroteTo records that n stored an event of p (Options.CheckpointWrites).
+func (n *Node) wroteTo(p event.ID) {
+	if !n.opts.CheckpointWrites || !n.useCheckpoints() {
+		return
+	}
+	if n.wrote == nil {
+		n.wrote = map[event.ID]bool{}
+	}
+	n.wrote[p] = true
+}
+
+// checkpointWrites writes, for a command's node (Options.CheckpointWrites)
+// closing, the checkpoint of each pursuance it wrote to, when the one on
+// disk does not cover the log as it is now: the state kept, extended with
+// what the command wrote (no fold). A failure is logged: the checkpoint
+// only saves time.
+func (n *Node) checkpointWrites() {
+	ctx := context.Background()
+	for p := range n.wrote {
+		key, _, err := n.foldKey(ctx, p)
+		if err != nil {
+			n.warnCheckpoint("writing", p, err)
+			continue
+		}
+		s, err := n.fold(ctx, p, false)
+		if err != nil {
+			n.warnCheckpoint("writing", p, err)
+			continue
+		}
+		if at, known := n.folds.checkpointAt(p); known && at == s.Len() {
+			continue
+		}
+		if err := n.writeCheckpoint(p, s, key); err != nil {
+			n.warnCheckpoint("writing", p, err)
+			continue
+		}
+		checkpointWrites.Add(1)
+		n.folds.checkpointed(p, s.Len())
+	}
+	n.wrote = nil
+}
+
 // writeCheckpoint seals s's checkpoint under the home's checkpoint key
 // and puts it in place atomically: written beside, synced, renamed, the
 // directory synced.
@@ -219,7 +370,7 @@ func (n *Node) writeCheckpoint(p event.ID, s *state.State, key foldKey) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	pt := append(checkpointHeader(key), body...)
+	pt := append(append(checkpointHeader(key), checkpointCovers(key)...), body...)
 	f, err := os.CreateTemp(dir, ".part-*")
 	if err != nil {
 		return err

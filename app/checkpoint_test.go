@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"testing"
 
 	"github.com/pursuance/pursuance/charter"
@@ -49,19 +50,21 @@ func fullFold(t *testing.T, m member, p event.ID) *state.State {
 }
 
 // stateAfterRestart is what a new process (no state in memory) gets from
-// m's State, and whether it folded the log (judging it) and loaded a
-// checkpoint (Folds counts both).
-func stateAfterRestart(t *testing.T, m member, p event.ID) (s *state.State, folded, loaded bool) {
+// m's State, and whether it folded the log (judging it), loaded a
+// checkpoint with its events (Folds counts both) or opened one without
+// them (the state then loads them when first needed).
+func stateAfterRestart(t *testing.T, m member, p event.ID) (s *state.State, folded, loaded, opened bool) {
 	t.Helper()
 	ForgetStates()
 	f0 := Folds()
 	l0, _ := CheckpointLoads()
+	o0 := CheckpointOpens()
 	s, err := m.State(context.Background(), p)
 	if err != nil {
 		t.Fatal(err)
 	}
 	l1, _ := CheckpointLoads()
-	return s, Folds()-f0 > l1-l0, l1 > l0
+	return s, Folds()-f0 > l1-l0, l1 > l0, CheckpointOpens() > o0
 }
 
 func checkpointPursuance(t *testing.T) (alice, bob member, p event.ID) {
@@ -105,12 +108,21 @@ func checkpointPursuance(t *testing.T) (alice, bob member, p event.ID) {
 func TestCheckpointLoadedAndExtended(t *testing.T) {
 	alice, bob, p := checkpointPursuance(t)
 	checkpointNow(t, alice, p)
-	s, folded, loaded := stateAfterRestart(t, alice, p)
-	if folded || !loaded {
-		t.Fatalf("from a fresh checkpoint: folded %v, loaded %v; want a load and no fold", folded, loaded)
+	s, folded, loaded, opened := stateAfterRestart(t, alice, p)
+	if folded || loaded || !opened || s.Loaded() {
+		t.Fatalf("from a fresh checkpoint: folded %v, loaded %v, opened %v (events in memory %v); want it opened without its events",
+			folded, loaded, opened, s.Loaded())
 	}
-	if s.Hash() != fullFold(t, alice, p).Hash() {
-		t.Fatal("the state loaded from the checkpoint is not the full fold's")
+	full := fullFold(t, alice, p)
+	if !slices.Equal(taskTitles(s), taskTitles(full)) || len(s.Members()) != len(full.Members()) || s.Len() != full.Len() {
+		t.Fatalf("the state opened from the checkpoint has tasks %q, the full fold %q", taskTitles(s), taskTitles(full))
+	}
+	l0, _ := CheckpointLoads()
+	if s.Hash() != full.Hash() || !s.Loaded() {
+		t.Fatal("the state opened from the checkpoint, its events loaded, is not the full fold's")
+	}
+	if l1, _ := CheckpointLoads(); l1 != l0+1 {
+		t.Fatalf("loading the events of a state opened from a checkpoint: %d loads", l1-l0)
 	}
 	// Stale: events stored since, by this member and another.
 	for range 3 {
@@ -119,11 +131,11 @@ func TestCheckpointLoadedAndExtended(t *testing.T) {
 	do(t, bob, p, &state.TaskCreate{Title: "bob's, after the checkpoint"})
 	mustSync(t, bob, p)
 	mustSync(t, alice, p)
-	s, folded, loaded = stateAfterRestart(t, alice, p)
-	if folded || !loaded {
-		t.Fatalf("from a stale checkpoint: folded %v, loaded %v; want a load and an extension", folded, loaded)
+	s, folded, loaded, opened = stateAfterRestart(t, alice, p)
+	if folded || !loaded || opened {
+		t.Fatalf("from a stale checkpoint: folded %v, loaded %v, opened %v; want a load and an extension", folded, loaded, opened)
 	}
-	full := fullFold(t, alice, p)
+	full = fullFold(t, alice, p)
 	if s.Hash() != full.Hash() || s.Len() != full.Len() {
 		t.Fatalf("checkpoint + events since: %d events, full fold %d (or another hash)", s.Len(), full.Len())
 	}
@@ -141,9 +153,9 @@ func TestCheckpointRefused(t *testing.T) {
 	}
 	check := func(what string) {
 		t.Helper()
-		s, folded, loaded := stateAfterRestart(t, alice, p)
-		if loaded || !folded {
-			t.Fatalf("%s: loaded %v, folded %v; want the log folded", what, loaded, folded)
+		s, folded, loaded, opened := stateAfterRestart(t, alice, p)
+		if loaded || opened || !folded {
+			t.Fatalf("%s: loaded %v, opened %v, folded %v; want the log folded", what, loaded, opened, folded)
 		}
 		if s.Hash() != want {
 			t.Fatalf("%s: the state is not the full fold's", what)
@@ -198,7 +210,76 @@ func TestCheckpointRefused(t *testing.T) {
 	if err := os.WriteFile(path, good, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if s, folded, loaded := stateAfterRestart(t, alice, p); folded || !loaded || s.Hash() != want {
-		t.Fatalf("the checkpoint as written: loaded %v, folded %v", loaded, folded)
+	if s, folded, _, opened := stateAfterRestart(t, alice, p); folded || !opened || s.Hash() != want {
+		t.Fatalf("the checkpoint as written: opened %v, folded %v", opened, folded)
+	}
+}
+
+func taskTitles(s *state.State) []string {
+	var out []string
+	for _, t := range s.Tasks() {
+		out = append(out, t.Title)
+	}
+	return out
+}
+
+// A checkpoint whose header says it covers the store as it is now but
+// whose state is of fewer events (only a bug could write one: the file is
+// sealed under the home's key) is refused when opened: the log is folded.
+func TestCheckpointOfAnotherLogRefused(t *testing.T) {
+	ctx := context.Background()
+	alice, _, p := checkpointPursuance(t)
+	old, err := alice.State(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	do(t, alice, p, &state.TaskCreate{Title: "not in the checkpoint"})
+	key, _, err := alice.foldKey(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.writeCheckpoint(p, old, key); err != nil {
+		t.Fatal(err)
+	}
+	s, folded, _, opened := stateAfterRestart(t, alice, p)
+	if opened || !folded {
+		t.Fatalf("opened %v, folded %v; want the log folded", opened, folded)
+	}
+	if full := fullFold(t, alice, p); s.Hash() != full.Hash() {
+		t.Fatal("the state is not the full fold's")
+	}
+}
+
+// A command's node (Options.CheckpointWrites) writes, when it closes, the
+// checkpoint of what it wrote: the next command opens it without reading
+// the log, and sees the write.
+func TestCommandCheckpointsItsWrites(t *testing.T) {
+	alice, _, p := checkpointPursuance(t)
+	checkpointNow(t, alice, p)
+	alice.opts.CheckpointWrites = true
+	do(t, alice, p, &state.TaskCreate{Title: "written by a command"})
+	_, w0 := CheckpointLoads()
+	alice.checkpointWrites() // as Close does
+	if _, w1 := CheckpointLoads(); w1 != w0+1 {
+		t.Fatalf("%d checkpoints written on close, want 1", w1-w0)
+	}
+	s, folded, loaded, opened := stateAfterRestart(t, alice, p)
+	if folded || loaded || !opened {
+		t.Fatalf("after a command's write: folded %v, loaded %v, opened %v; want it opened", folded, loaded, opened)
+	}
+	if titles := taskTitles(s); titles[len(titles)-1] != "written by a command" {
+		t.Fatalf("tasks %q", titles)
+	}
+	if full := fullFold(t, alice, p); s.Hash() != full.Hash() {
+		t.Fatal("the state is not the full fold's")
+	}
+	// A node that keeps its states (no CheckpointWrites) leaves the
+	// checkpoint to its schedule.
+	alice.opts.CheckpointWrites = false
+	do(t, alice, p, &state.TaskCreate{Title: "written by a node"})
+	_, w0 = CheckpointLoads()
+	alice.checkpointWrites()
+	if _, w1 := CheckpointLoads(); w1 != w0 {
+		t.Fatalf("%d checkpoints written by a node that keeps its states", w1-w0)
 	}
 }

@@ -61,6 +61,12 @@ type Options struct {
 	// Folds, when set, is shared by the Nodes opened with it: a state one
 	// folded serves the next while the log is the same (sharedfold.go).
 	Folds *FoldCache
+	// CheckpointWrites: the node is a command's, in a process that keeps
+	// no state past it (no `pursuance up`): on Close it writes the
+	// checkpoint of each pursuance it wrote to, so that the next command
+	// opens it without reading the log (docs/fold.md, "When it is
+	// written").
+	CheckpointWrites bool
 
 	limits syncLimits // zero: the defaults (tests lower them)
 }
@@ -93,6 +99,9 @@ type Node struct {
 	folds  *foldCache // the last state folded of each pursuance (fold.go; Options.Folds, else the home's kept by this process)
 	// holding is whether lock is held, for readers without turn (fold.go).
 	holding atomic.Bool
+	// wrote holds the pursuances this node stored its own events of, for
+	// Options.CheckpointWrites.
+	wrote map[event.ID]bool
 }
 
 // Open opens the home at dir with its identity id, unlocked from the
@@ -178,6 +187,7 @@ func lockHome(ctx context.Context, dir string) (*os.File, error) {
 
 // Close closes the store and releases the home.
 func (n *Node) Close() error {
+	n.checkpointWrites()
 	n.clients.close()
 	err := n.st.Close()
 	if n.sdb != nil {

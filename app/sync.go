@@ -507,8 +507,9 @@ func (n *Node) relayURLs(ctx context.Context, p event.ID, extra []string) ([]str
 		}
 		out = append(out, s.Relays()...)
 		if len(out) == 0 {
-			if removed, err = n.removedRelays(ctx, s); err != nil {
-				return nil, err
+			removed = map[string]bool{}
+			for _, u := range s.RemovedRelays() {
+				removed[u] = true
 			}
 		}
 	} else if !errors.Is(err, store.ErrNotFound) {
@@ -528,34 +529,6 @@ func (n *Node) relayURLs(ctx context.Context, p event.ID, extra []string) ([]str
 	out = append(out, extra...)
 	slices.Sort(out)
 	return slices.Compact(out), nil
-}
-
-// removedRelays returns the relays that accepted relays events of s's
-// log removed (and did not add back later).
-func (n *Node) removedRelays(ctx context.Context, s *state.State) (map[string]bool, error) {
-	removed := map[string]bool{}
-	for _, en := range s.Log() {
-		if en.Kind != event.KindRelays || !en.Accepted {
-			continue
-		}
-		e, err := n.st.Get(ctx, en.ID)
-		if err != nil {
-			return nil, err
-		}
-		op, err := state.DecodeOp(e.Kind, e.Body())
-		if err != nil {
-			continue
-		}
-		if r, ok := op.(*state.Relays); ok {
-			for _, u := range r.Remove {
-				removed[u] = true
-			}
-			for _, u := range r.Add {
-				delete(removed, u)
-			}
-		}
-	}
-	return removed, nil
 }
 
 // RelayURLs returns the relays a sync of p talks to: its relay list and

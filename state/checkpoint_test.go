@@ -3,10 +3,12 @@ package state
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"maps"
 	"math/rand/v2"
 	"reflect"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -270,4 +272,77 @@ func TestCheckpointRefusesMisfits(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestOpenedCheckpointConcurrentReads: readers of a state opened from a
+// checkpoint, in several goroutines at once, some answering from the
+// view and some needing the events (Log, Hash, Check, Extend), load the
+// events once and all get the answers of the state checkpointed (run
+// under -race, it also checks the load does not race with the view's
+// readers).
+func TestOpenedCheckpointConcurrentReads(t *testing.T) {
+	w := newWorld(t, 5)
+	w.do("", "alice", false, []string{"found", "desk"})
+	w.do("inv", "alice", false, []string{"invite", "researcher"})
+	for i := range 8 {
+		w.do("", fmt.Sprintf("m%d", i), false, []string{"join", "inv"})
+	}
+	for i := range 20 {
+		w.do(fmt.Sprintf("t%d", i), "alice", false, []string{"task", fmt.Sprintf("task %d", i)})
+	}
+	base := maps.Clone(w.all)
+	w.do("late", "alice", false, []string{"task", "after the checkpoint"})
+	var late []*event.Event
+	for id, e := range w.all {
+		if base[id] == nil {
+			late = append(late, e)
+		}
+	}
+	s := buildFrom(t, w.pursue, base)
+	ck, err := s.Checkpoint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var loads atomic.Int32
+	o, err := OpenCheckpoint(ck, w.pursue, false, func() (*State, error) {
+		loads.Add(1)
+		return rebuild(s, base, ck)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, wantLog, wantTasks := s.Hash(), s.Log(), len(s.Tasks())
+	if wantTasks != 20 {
+		t.Fatalf("%d tasks folded, want 20", wantTasks)
+	}
+	full := buildFrom(t, w.pursue, w.all).Hash()
+	var wg sync.WaitGroup
+	for g := range 6 {
+		wg.Go(func() {
+			for range 20 {
+				switch g % 3 {
+				case 0:
+					if n := len(o.Tasks()); n != wantTasks || len(o.Members()) != len(s.Members()) || o.Len() != s.Len() {
+						t.Errorf("%d tasks, want %d", n, wantTasks)
+					}
+				case 1:
+					if o.Hash() != want || len(o.Log()) != len(wantLog) {
+						t.Error("another hash or log")
+					}
+					if err := o.Check(late[0]); err != nil {
+						t.Errorf("check: %v", err)
+					}
+				case 2:
+					x, err := o.Extend(late)
+					if err != nil || x.Hash() != full {
+						t.Errorf("extended: %v, or another hash than a full fold's", err)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if loads.Load() != 1 || !o.Loaded() {
+		t.Fatalf("the events were loaded %d times (loaded %v), want once", loads.Load(), o.Loaded())
+	}
 }

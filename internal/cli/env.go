@@ -86,6 +86,10 @@ type Env struct {
 	// folds is shared by the nodes this Env opens: the served commands
 	// of one node share their folds (nodeserve.go).
 	folds *app.FoldCache
+	// keeps is set while `pursuance up` runs in this process: it keeps
+	// its states in memory, and its nodes leave checkpoints to its own
+	// schedule (app.Options.CheckpointWrites is for lone commands).
+	keeps bool
 	// onServe, when set, is told of the command server once it listens
 	// (tests).
 	onServe func(*commandServer)

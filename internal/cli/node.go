@@ -39,7 +39,8 @@ func (e *Env) openNode(ctx context.Context) (*app.Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n, err := app.Open(ctx, home, id, app.Options{Rand: e.Rand, NodeRelay: e.nodeInvite(), RelayTimeout: e.relayTimeout, Logger: e.logger(), Dial: e.dialFunc(), Now: now, Folds: e.folds})
+	n, err := app.Open(ctx, home, id, app.Options{Rand: e.Rand, NodeRelay: e.nodeInvite(), RelayTimeout: e.relayTimeout, Logger: e.logger(), Dial: e.dialFunc(), Now: now, Folds: e.folds,
+		CheckpointWrites: !e.served && !e.keeps})
 	if err != nil || !n.RotationPending() {
 		return n, err
 	}

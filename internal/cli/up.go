@@ -59,6 +59,7 @@ elsewhere it says how to create one and fails.`,
   pursuance --home /tmp/bob up --relay-listen 127.0.0.1:8766 --interval 30s`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			e.keeps = true
 			home, err := e.Home()
 			if err != nil {
 				return err

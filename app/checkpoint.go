@@ -129,10 +129,14 @@ func (n *Node) loadCheckpoint(ctx context.Context, p event.ID, key foldKey, ev [
 		n.warnCheckpoint("reading", p, err)
 		return nil, nil
 	}
-	pt, err := c.Open(nil, sealed, checkpointAAD(p))
+	// Opened in place: a checkpoint is megabytes, a copy of it costs.
+	pt, err := c.Open(sealed[atrest.NonceSize:atrest.NonceSize], sealed, checkpointAAD(p))
 	if err != nil {
-		if _, e := c.Open(nil, sealed, checkpointAADOf(checkpointFormat-1, p)); e == nil {
-			return nil, nil // of the format before: stale, replaced by the next fold
+		// (What a failed open left of sealed is not the file any more.)
+		if sealed, e := os.ReadFile(path); e == nil {
+			if _, e := c.Open(nil, sealed, checkpointAADOf(checkpointFormat-1, p)); e == nil {
+				return nil, nil // of the format before: stale, replaced by the next fold
+			}
 		}
 		n.warnCheckpoint("opening", p, errors.New("it does not open with this home's key (damaged, or from another home)"))
 		return nil, nil

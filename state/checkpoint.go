@@ -26,8 +26,10 @@ import (
 //     the events before the first new one, without judging any: the
 //     judging is the expensive part of a fold.
 //
-// Each section is a CBOR item of its own inside the checkpoint's, so that
-// opening one decodes the view only.
+// The checkpoint is three CBOR items one after the other: its head
+// (checkpoint), the view and the verdicts, the head giving the view's
+// size, so that opening one decodes the head and the view only, and
+// neither section is copied to be found.
 
 // CheckpointVersion is the version of the checkpoint format; a checkpoint
 // of another version is refused (and the fold done again). 2: the view
@@ -46,8 +48,20 @@ type checkpoint struct {
 	Secrets   bool     `cbor:"3,keyasint,omitempty"` // folded with a member's secrets
 	Hash      [32]byte `cbor:"4,keyasint"`           // State.Hash of the state checkpointed
 	Len       int      `cbor:"5,keyasint"`           // its events
-	View      []byte   `cbor:"6,keyasint"`           // ckView, encoded
-	Verdicts  []byte   `cbor:"7,keyasint"`           // ckVerdicts, encoded
+	ViewSize  int      `cbor:"6,keyasint"`           // of the view's item, after the head's
+
+	View     []byte `cbor:"-"` // ckView, encoded: the item after the head
+	Verdicts []byte `cbor:"-"` // ckVerdicts, encoded: the rest
+}
+
+// encode returns ck's head, view and verdicts, one after the other.
+func (ck *checkpoint) encode() ([]byte, error) {
+	ck.ViewSize = len(ck.View)
+	head, err := encMode.Marshal(ck)
+	if err != nil {
+		return nil, fmt.Errorf("state: encode the checkpoint: %w", err)
+	}
+	return append(append(head, ck.View...), ck.Verdicts...), nil
 }
 
 type ckVerdicts struct {
@@ -150,23 +164,24 @@ func (s *State) Checkpoint() ([]byte, error) {
 	if ck.View, err = encMode.Marshal(&v); err != nil {
 		return nil, fmt.Errorf("state: encode the checkpoint: %w", err)
 	}
-	out, err := encMode.Marshal(&ck)
-	if err != nil {
-		return nil, fmt.Errorf("state: encode the checkpoint: %w", err)
-	}
-	return out, nil
+	return ck.encode()
 }
 
 // decodeCheckpoint decodes a checkpoint's outer part (its sections left
 // encoded) and checks its version.
 func decodeCheckpoint(data []byte) (*checkpoint, error) {
 	var ck checkpoint
-	if err := ckDec().Unmarshal(data, &ck); err != nil {
+	rest, err := ckDec().UnmarshalFirst(data, &ck)
+	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrCheckpoint, err)
 	}
 	if ck.Version != CheckpointVersion {
 		return nil, fmt.Errorf("%w: version %d, this build reads %d", ErrCheckpoint, ck.Version, CheckpointVersion)
 	}
+	if ck.ViewSize < 0 || ck.ViewSize > len(rest) {
+		return nil, fmt.Errorf("%w: cut", ErrCheckpoint)
+	}
+	ck.View, ck.Verdicts = rest[:ck.ViewSize], rest[ck.ViewSize:]
 	return &ck, nil
 }
 

@@ -126,7 +126,7 @@ type ckView struct {
 	Charter []byte              `cbor:"1,keyasint,omitempty"` // the charter's wire form
 	Members []*Member           `cbor:"2,keyasint,omitempty"`
 	Former  []*Member           `cbor:"3,keyasint,omitempty"`
-	Tasks   []*Task             `cbor:"4,keyasint,omitempty"` // in Tasks' order, sealed ones included
+	Tasks   []ckTask            `cbor:"4,keyasint,omitempty"` // in Tasks' order, sealed ones included
 	Relays  []string            `cbor:"5,keyasint,omitempty"`
 	Removed []string            `cbor:"6,keyasint,omitempty"`
 	Keys    map[string][]KeyGen `cbor:"7,keyasint,omitempty"`
@@ -142,9 +142,86 @@ func viewOf(s *State) ckView {
 	for _, m := range slices.SortedFunc(maps.Values(b.auth.former), func(x, y *Member) int { return x.ID.Compare(y.ID) }) {
 		v.Former = append(v.Former, m)
 	}
-	v.Tasks = slices.Collect(maps.Values(b.tasks))
-	slices.SortFunc(v.Tasks, func(x, y *Task) int { return int(b.taskPos(x)) - int(b.taskPos(y)) })
+	ts := slices.Collect(maps.Values(b.tasks))
+	slices.SortFunc(ts, func(x, y *Task) int { return int(b.taskPos(x)) - int(b.taskPos(y)) })
+	v.Tasks = make([]ckTask, len(ts))
+	for i, t := range ts {
+		v.Tasks[i] = toCkTask(t)
+	}
 	return v
+}
+
+// ckTask is a Task in a checkpoint's view: its exported fields (what the
+// readers read; the add-wins sets and such are the fold's), as an array,
+// which is what most of a view is and decodes fastest.
+type ckTask struct {
+	_         struct{} `cbor:",toarray"`
+	ID        event.ID
+	Creator   identity.PublicKey
+	Parent    event.ID
+	Title     string
+	Body      string
+	Due       string
+	Status    Status
+	VisibleTo []string
+	Assignees []ckAssignee
+	Archived  bool
+	Comments  []ckComment
+	Files     []File
+	Created   uint64
+	Updated   uint64
+	Sealed    bool
+	Origin    *TaskOrigin
+}
+
+type ckAssignee struct {
+	_      struct{} `cbor:",toarray"`
+	Member identity.PublicKey
+	Role   string
+}
+
+type ckComment struct {
+	_      struct{} `cbor:",toarray"`
+	ID     event.ID
+	Author identity.PublicKey
+	Text   string
+	Time   uint64
+}
+
+func toCkTask(t *Task) ckTask {
+	c := ckTask{ID: t.ID, Creator: t.Creator, Parent: t.Parent, Title: t.Title, Body: t.Body, Due: t.Due, Status: t.Status,
+		VisibleTo: t.VisibleTo, Archived: t.Archived, Files: t.Files, Created: t.Created, Updated: t.Updated, Sealed: t.Sealed, Origin: t.Origin}
+	if t.Assignees != nil {
+		c.Assignees = make([]ckAssignee, len(t.Assignees))
+		for i, a := range t.Assignees {
+			c.Assignees[i] = ckAssignee{Member: a.Member, Role: a.Role}
+		}
+	}
+	if t.Comments != nil {
+		c.Comments = make([]ckComment, len(t.Comments))
+		for i, m := range t.Comments {
+			c.Comments[i] = ckComment{ID: m.ID, Author: m.Author, Text: m.Text, Time: m.Time}
+		}
+	}
+	return c
+}
+
+func (c *ckTask) task() *Task {
+	t := &Task{ID: c.ID, Creator: c.Creator, Parent: c.Parent, Title: c.Title, Body: c.Body, Due: c.Due, Status: c.Status,
+		VisibleTo: c.VisibleTo, Archived: c.Archived, Files: c.Files, Created: c.Created, Updated: c.Updated, Sealed: c.Sealed, Origin: c.Origin}
+	if c.Assignees != nil {
+		t.Assignees = make([]Assignee, len(c.Assignees))
+		for i, a := range c.Assignees {
+			t.Assignees[i] = Assignee{Member: a.Member, Role: a.Role}
+		}
+	}
+	if c.Comments != nil {
+		t.Comments = make([]Comment, len(c.Comments))
+		for i, m := range c.Comments {
+			t.Comments[i] = Comment{ID: m.ID, Author: m.Author, Text: m.Text, Time: m.Time}
+		}
+	}
+	return t
 }
 
 // OpenCheckpoint returns the state a checkpoint (State.Checkpoint) was
@@ -193,8 +270,10 @@ func OpenCheckpoint(data []byte, pursuance event.ID, secrets bool, load func() (
 	for _, r := range cv.Relays {
 		a.relays[r] = true
 	}
-	v := &ckState{pursuance: pursuance, n: ck.Len, auth: a, tasks: make(map[event.ID]*Task, len(cv.Tasks)), order: cv.Tasks, removed: cv.Removed}
-	for _, t := range cv.Tasks {
+	v := &ckState{pursuance: pursuance, n: ck.Len, auth: a, tasks: make(map[event.ID]*Task, len(cv.Tasks)), order: make([]*Task, len(cv.Tasks)), removed: cv.Removed}
+	for i := range cv.Tasks {
+		t := cv.Tasks[i].task()
+		v.order[i] = t
 		v.tasks[t.ID] = t
 	}
 	l := &lazyNodes{load: load}

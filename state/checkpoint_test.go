@@ -96,6 +96,9 @@ func sameReaders(t tb, o, s *State) {
 	if !slices.Equal(o.Relays(), s.Relays()) || !slices.Equal(o.RemovedRelays(), s.RemovedRelays()) {
 		fail("the relays (removed)", []any{o.Relays(), o.RemovedRelays()}, []any{s.Relays(), s.RemovedRelays()})
 	}
+	if !reflect.DeepEqual(o.NodeAddresses(), s.NodeAddresses()) {
+		fail("the node addresses", o.NodeAddresses(), s.NodeAddresses())
+	}
 	if o.SealedTasks() != s.SealedTasks() {
 		fail("the sealed tasks", o.SealedTasks(), s.SealedTasks())
 	}

@@ -34,8 +34,8 @@ type lazyNodes struct {
 
 // ckState is what a checkpoint holds of a state's readers: the authority
 // state's charter, members, former members, relay list and key
-// generations (auth has only those set), the tasks, and the relays the
-// log removed.
+// generations (auth has only those set), the tasks, the relays the log
+// removed and the node addresses in force.
 type ckState struct {
 	pursuance event.ID
 	n         int
@@ -43,6 +43,7 @@ type ckState struct {
 	tasks     map[event.ID]*Task
 	order     []*Task // every task, in Tasks' order (sealed ones included)
 	removed   []string
+	nodes     []NodeAddressInfo
 }
 
 // b returns the fold of s: for a state opened from a checkpoint, its
@@ -130,12 +131,14 @@ type ckView struct {
 	Relays  []string            `cbor:"5,keyasint,omitempty"`
 	Removed []string            `cbor:"6,keyasint,omitempty"`
 	Keys    map[string][]KeyGen `cbor:"7,keyasint,omitempty"`
+	Nodes   []NodeAddressInfo   `cbor:"8,keyasint,omitempty"`
 }
 
 // viewOf returns the view of a folded state.
 func viewOf(s *State) ckView {
 	b := s.b()
-	v := ckView{Charter: b.auth.charterWire, Relays: s.Relays(), Removed: s.RemovedRelays(), Keys: b.auth.keys}
+	v := ckView{Charter: b.auth.charterWire, Relays: s.Relays(), Removed: s.RemovedRelays(), Keys: b.auth.keys,
+		Nodes: s.NodeAddresses()}
 	for _, m := range slices.SortedFunc(maps.Values(b.auth.members), func(x, y *Member) int { return x.ID.Compare(y.ID) }) {
 		v.Members = append(v.Members, m)
 	}
@@ -270,7 +273,8 @@ func OpenCheckpoint(data []byte, pursuance event.ID, secrets bool, load func() (
 	for _, r := range cv.Relays {
 		a.relays[r] = true
 	}
-	v := &ckState{pursuance: pursuance, n: ck.Len, auth: a, tasks: make(map[event.ID]*Task, len(cv.Tasks)), order: make([]*Task, len(cv.Tasks)), removed: cv.Removed}
+	v := &ckState{pursuance: pursuance, n: ck.Len, auth: a, tasks: make(map[event.ID]*Task, len(cv.Tasks)), order: make([]*Task, len(cv.Tasks)), removed: cv.Removed,
+		nodes: cv.Nodes}
 	for i := range cv.Tasks {
 		t := cv.Tasks[i].task()
 		v.order[i] = t

@@ -123,6 +123,9 @@ type NodeAddressInfo struct {
 // announcement does not count, nor one made before a member's current
 // admission.
 func (s *State) NodeAddresses() []NodeAddressInfo {
+	if v := s.view(); v != nil {
+		return slices.Clone(v.nodes)
+	}
 	var out []NodeAddressInfo
 	for k, a := range s.b().nodeAddrs {
 		if m := s.b().auth.members[a.member]; m == nil || m.Since != a.since || a.url == "" {

@@ -136,8 +136,11 @@ func TestUpPeersThroughOnions(t *testing.T) {
 	if strings.Contains(bobUp, "announced") {
 		t.Errorf("bob's node without Tor announced:\n%s", bobUp)
 	}
-	if len(f.Requests()) != from {
-		t.Errorf("bob's node without Tor went through tor: %+v", f.Requests()[from:])
+	// Alice's node, running, tries Bob's node through Tor in its rounds
+	// (its first one runs once its UI serves, so it may fall here): what
+	// goes to Bob's own onion service is not Bob's node's.
+	if bobs := slices.DeleteFunc(slices.Clone(f.Requests()[from:]), func(r faketor.Request) bool { return "http://"+r.Host == bobOnion }); len(bobs) > 0 {
+		t.Errorf("bob's node without Tor went through tor: %+v", bobs)
 	}
 }
 

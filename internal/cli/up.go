@@ -209,7 +209,16 @@ elsewhere it says how to create one and fails.`,
 					ui.Notify() // open pages show what came in
 				}
 			}
-			round() // the embedded relay holds everything before peers are told of it
+			if once {
+				round() // the embedded relay holds everything before peers are told of it
+			}
+			// Otherwise the first round runs once the UI serves: a round
+			// needs the events of each pursuance's state (keys, healing),
+			// and the UI does not (a state opened from its checkpoint
+			// answers the pages without them, docs/fold.md), so that up
+			// serves in the time it takes to open the checkpoints, not to
+			// read the logs. The embedded relay keeps what it held at the
+			// last run meanwhile; the first round brings it up to date.
 			// A change made in the UI goes out at once (watch.poke); a
 			// login puts the new login link in the run file.
 			uiURL, ui, err := e.serveUI(ctx, listen, cmd.Flags().Changed("listen"), last.UI, watch.poke, run.login)
@@ -242,12 +251,16 @@ elsewhere it says how to create one and fails.`,
 			const debounce = 150 * time.Millisecond
 			t := time.NewTicker(interval)
 			defer t.Stop()
+			first := make(chan struct{}, 1)
+			first <- struct{}{}
 			for {
 				select {
 				case <-ctx.Done():
 					err := <-served
 					fmt.Fprintln(e.Stderr, "Node stopped.")
 					return err
+				case <-first:
+					round()
 				case <-t.C:
 					round()
 				case <-watch.kick:

@@ -139,12 +139,9 @@ func viewOf(s *State) ckView {
 	b := s.b()
 	v := ckView{Charter: b.auth.charterWire, Relays: s.Relays(), Removed: s.RemovedRelays(), Keys: b.auth.keys,
 		Nodes: s.NodeAddresses()}
-	for _, m := range slices.SortedFunc(maps.Values(b.auth.members), func(x, y *Member) int { return x.ID.Compare(y.ID) }) {
-		v.Members = append(v.Members, m)
-	}
-	for _, m := range slices.SortedFunc(maps.Values(b.auth.former), func(x, y *Member) int { return x.ID.Compare(y.ID) }) {
-		v.Former = append(v.Former, m)
-	}
+	byID := func(x, y *Member) int { return x.ID.Compare(y.ID) }
+	v.Members = slices.SortedFunc(maps.Values(b.auth.members), byID)
+	v.Former = slices.SortedFunc(maps.Values(b.auth.former), byID)
 	ts := slices.Collect(maps.Values(b.tasks))
 	slices.SortFunc(ts, func(x, y *Task) int { return int(b.taskPos(x)) - int(b.taskPos(y)) })
 	v.Tasks = make([]ckTask, len(ts))

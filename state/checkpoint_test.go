@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -349,5 +350,36 @@ func TestOpenedCheckpointConcurrentReads(t *testing.T) {
 	wg.Wait()
 	if loads.Load() != 1 || !o.Loaded() {
 		t.Fatalf("the events were loaded %d times (loaded %v), want once", loads.Load(), o.Loaded())
+	}
+}
+
+// A state whose events do not load (its store unreadable) still answers
+// from its view, and every reader that needs the events panics with the
+// loader's error, not only the first (sync.Once runs the load once).
+func TestOpenedCheckpointLoadFails(t *testing.T) {
+	w := newWorld(t, 7)
+	w.do("", "alice", false, []string{"found", "desk"})
+	w.do("t", "alice", false, []string{"task", "a task"})
+	s := buildFrom(t, w.pursue, w.all)
+	ck, err := s.Checkpoint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := OpenCheckpoint(ck, w.pursue, false, func() (*State, error) { return nil, errors.New("the store is gone") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		func() {
+			defer func() {
+				if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "the store is gone") {
+					t.Fatalf("reader %d needing the events: recovered %v, want the loader's error", i, r)
+				}
+			}()
+			o.Log()
+		}()
+	}
+	if len(o.Tasks()) != 1 || o.Name() != s.Name() {
+		t.Fatal("the view does not answer after a failed load")
 	}
 }

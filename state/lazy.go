@@ -30,6 +30,7 @@ type lazyNodes struct {
 	once sync.Once
 	load func() (*State, error)
 	b    *builder
+	err  error // the load's: every reader that needs the events panics with it
 }
 
 // ckState is what a checkpoint holds of a state's readers: the authority
@@ -49,7 +50,8 @@ type ckState struct {
 // b returns the fold of s: for a state opened from a checkpoint, its
 // nodes loaded on the first call (by every goroutine at once: the others
 // wait for it). A loader's error is not one a reader can answer: it
-// panics, as a store that cannot be read would make any fold fail.
+// panics, as a store that cannot be read would make any fold fail (each
+// reader that needs the events, not the first only).
 func (s *State) b() *builder {
 	if s.folded != nil {
 		return s.folded
@@ -58,11 +60,15 @@ func (s *State) b() *builder {
 	l.once.Do(func() {
 		full, err := l.load()
 		if err != nil {
-			panic(fmt.Sprintf("state: loading the events of a state opened from a checkpoint: %v", err))
+			l.err = err
+			return
 		}
 		l.b = full.b()
 		l.v.Store(nil)
 	})
+	if l.err != nil {
+		panic(fmt.Sprintf("state: loading the events of a state opened from a checkpoint: %v", l.err))
+	}
 	return l.b
 }
 

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pursuance/pursuance/event"
@@ -40,6 +41,9 @@ import (
 type syncDB struct {
 	db *sql.DB
 	c  *atrest.Cipher
+
+	refusedOnce sync.Once // the refusals table made (refused.go)
+	refusedErr  error
 }
 
 // SyncFile is the name of sync.db in a home.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/pursuance/pursuance/charter"
@@ -281,5 +282,36 @@ func TestCommandCheckpointsItsWrites(t *testing.T) {
 	alice.checkpointWrites()
 	if _, w1 := CheckpointLoads(); w1 != w0 {
 		t.Fatalf("%d checkpoints written by a node that keeps its states", w1-w0)
+	}
+}
+
+// Requests and a round that find no state kept (up starting) open the
+// checkpoint once between them: the others wait for it and take the
+// state it gave.
+func TestCheckpointOpenedOnce(t *testing.T) {
+	alice, _, p := checkpointPursuance(t)
+	checkpointNow(t, alice, p)
+	ForgetStates()
+	o0 := CheckpointOpens()
+	f0 := Folds()
+	got := make([]*state.State, 4)
+	var wg sync.WaitGroup
+	for i := range got {
+		wg.Go(func() {
+			s, err := alice.fold(context.Background(), p, false)
+			if err != nil {
+				t.Error(err)
+			}
+			got[i] = s
+		})
+	}
+	wg.Wait()
+	if opens := CheckpointOpens() - o0; opens != 1 || Folds() != f0 {
+		t.Fatalf("%d opens of the checkpoint and %d folds by 4 callers at once, want 1 and 0", opens, Folds()-f0)
+	}
+	for _, s := range got[1:] {
+		if s != got[0] {
+			t.Fatal("callers at once got different states")
+		}
 	}
 }

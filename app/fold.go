@@ -57,6 +57,8 @@ func (n *Node) Prepare(ctx context.Context, p event.ID) error {
 type foldCache struct {
 	mu sync.Mutex
 	by map[event.ID]*folded
+	// loads holds, per pursuance, the lock of its load or fold (loading).
+	loads map[event.ID]*sync.Mutex
 	// ckpt is, per pursuance, how many events its checkpoint on disk
 	// covers, as far as this process knows (checkpoint.go).
 	ckpt map[event.ID]int
@@ -149,6 +151,22 @@ func (c *foldCache) cached(p event.ID, key foldKey, own bool) *state.State {
 	return f.s
 }
 
+// loading takes the lock of p's load or fold and returns its release.
+func (c *foldCache) loading(p event.ID) func() {
+	c.mu.Lock()
+	if c.loads == nil {
+		c.loads = map[event.ID]*sync.Mutex{}
+	}
+	l := c.loads[p]
+	if l == nil {
+		l = new(sync.Mutex)
+		c.loads[p] = l
+	}
+	c.mu.Unlock()
+	l.Lock()
+	return l.Unlock
+}
+
 // latest returns the state kept of p, whatever it was folded from, and
 // its key.
 func (c *foldCache) latest(p event.ID) (*state.State, foldKey) {
@@ -230,6 +248,15 @@ func (n *Node) fold(ctx context.Context, p event.ID, own bool) (*state.State, er
 	if err != nil {
 		return nil, err
 	}
+	if s := n.folds.cached(p, key, own); s != nil {
+		return s, nil
+	}
+	// One load or fold of p at a time in the process: requests and a
+	// round that find no state kept (up starting) wait for the first's
+	// and take it, instead of each opening the checkpoint or folding the
+	// log (on 2 cores, twice the time for both).
+	unlock := n.folds.loading(p)
+	defer unlock()
 	if s := n.folds.cached(p, key, own); s != nil {
 		return s, nil
 	}

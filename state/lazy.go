@@ -59,6 +59,7 @@ func (s *State) b() *builder {
 	l := s.lazy
 	l.once.Do(func() {
 		full, err := l.load()
+		l.load = nil // and the checkpoint it holds (192 MB at 1M events)
 		if err != nil {
 			l.err = err
 			return

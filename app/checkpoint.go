@@ -318,11 +318,14 @@ func (n *Node) maybeCheckpoint(p event.ID, s *state.State, key foldKey, took tim
 	n.folds.checkpointed(p, s.Len())
 }
 
-// wroteTo records that n stored an event of p (Options.CheckpointWrites).
+// wroteTo records that n stored an event of p, its own or one a sync
+// received (Options.CheckpointWrites).
 func (n *Node) wroteTo(p event.ID) {
 	if !n.opts.CheckpointWrites || !n.useCheckpoints() {
 		return
 	}
+	n.wroteMu.Lock()
+	defer n.wroteMu.Unlock()
 	if n.wrote == nil {
 		n.wrote = map[event.ID]bool{}
 	}
@@ -330,13 +333,17 @@ func (n *Node) wroteTo(p event.ID) {
 }
 
 // checkpointWrites writes, for a command's node (Options.CheckpointWrites)
-// closing, the checkpoint of each pursuance it wrote to, when the one on
+// closing, the checkpoint of each pursuance it stored events of, when the one on
 // disk does not cover the log as it is now: the state kept, extended with
 // what the command wrote (no fold). A failure is logged: the checkpoint
 // only saves time.
 func (n *Node) checkpointWrites() {
 	ctx := context.Background()
-	for p := range n.wrote {
+	n.wroteMu.Lock()
+	wrote := n.wrote
+	n.wrote = nil
+	n.wroteMu.Unlock()
+	for p := range wrote {
 		key, _, err := n.foldKey(ctx, p)
 		if err != nil {
 			n.warnCheckpoint("writing", p, err)
@@ -357,7 +364,6 @@ func (n *Node) checkpointWrites() {
 		checkpointWrites.Add(1)
 		n.folds.checkpointed(p, s.Len())
 	}
-	n.wrote = nil
 }
 
 // writeCheckpoint seals s's checkpoint under the home's checkpoint key

@@ -255,7 +255,7 @@ func TestCheckpointOfAnotherLogRefused(t *testing.T) {
 // checkpoint of what it wrote: the next command opens it without reading
 // the log, and sees the write.
 func TestCommandCheckpointsItsWrites(t *testing.T) {
-	alice, _, p := checkpointPursuance(t)
+	alice, bob, p := checkpointPursuance(t)
 	checkpointNow(t, alice, p)
 	alice.opts.CheckpointWrites = true
 	do(t, alice, p, &state.TaskCreate{Title: "written by a command"})
@@ -273,6 +273,18 @@ func TestCommandCheckpointsItsWrites(t *testing.T) {
 	}
 	if full := fullFold(t, alice, p); s.Hash() != full.Hash() {
 		t.Fatal("the state is not the full fold's")
+	}
+	// What a sync brings in too (`pursuance sync`).
+	do(t, bob, p, &state.TaskCreate{Title: "bob's, synced in"})
+	mustSync(t, bob, p)
+	mustSync(t, alice, p)
+	alice.checkpointWrites()
+	s, folded, loaded, opened = stateAfterRestart(t, alice, p)
+	if folded || loaded || !opened {
+		t.Fatalf("after a sync: folded %v, loaded %v, opened %v; want it opened", folded, loaded, opened)
+	}
+	if titles := taskTitles(s); !slices.Contains(titles, "bob's, synced in") {
+		t.Fatalf("tasks %q", titles)
 	}
 	// A node that keeps its states (no CheckpointWrites) leaves the
 	// checkpoint to its schedule.

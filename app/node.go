@@ -99,9 +99,11 @@ type Node struct {
 	folds  *foldCache // the last state folded of each pursuance (fold.go; Options.Folds, else the home's kept by this process)
 	// holding is whether lock is held, for readers without turn (fold.go).
 	holding atomic.Bool
-	// wrote holds the pursuances this node stored its own events of, for
-	// Options.CheckpointWrites.
-	wrote map[event.ID]bool
+	// wrote holds the pursuances this node stored events of (its own, or
+	// a sync's), for Options.CheckpointWrites; wroteMu guards it (a
+	// sync's goroutines store).
+	wroteMu sync.Mutex
+	wrote   map[event.ID]bool
 }
 
 // Open opens the home at dir with its identity id, unlocked from the

@@ -405,6 +405,9 @@ func (rr *relayRun) apply(ctx context.Context, tr *topicRead, page *relay.ReadRe
 			}
 			accepted, rejected = len(out.Accepted), len(out.Rejected)
 			keyish = slices.ContainsFunc(out.Accepted, func(id event.ID) bool { return !tasks[id] })
+			if accepted > 0 {
+				n.wroteTo(rr.p)
+			}
 			return nil
 		})
 		if err != nil {

@@ -23,7 +23,7 @@ func (b *builder) apply(p int32, n *node) {
 		}
 		if r := restrictionOf(b.auth, effectiveOp(n)); r != nil {
 			if _, isApproval := op.(*Approval); !isApproval || n.exec != nil {
-				n.restrict = r
+				n.w().restrict = r
 				switch {
 				case r.device:
 					for _, k := range n.revokes {
@@ -47,13 +47,13 @@ func (b *builder) apply(p int32, n *node) {
 	switch o := op.(type) {
 	case *TaskCreate:
 		id = n.e.ID()
-		b.tasks[id] = newTask(n.e, o, n.vis)
+		b.tasks[id] = newTask(&n.e, o, n.vis)
 		b.tasks[id].Creator = n.member
 	case *TaskSealed:
 		id = o.Task
 		if id.IsZero() {
 			id = n.e.ID()
-			b.tasks[id] = newSealedTask(n.e)
+			b.tasks[id] = newSealedTask(&n.e)
 			b.tasks[id].Creator = n.member
 		}
 	case *LinkReceive:
@@ -89,7 +89,7 @@ func (b *builder) apply(p int32, n *node) {
 }
 
 // newTask makes the task a task-create event founds.
-func newTask(e *event.Event, c *TaskCreate, visibleTo []string) *Task {
+func newTask(e *head, c *TaskCreate, visibleTo []string) *Task {
 	t := &Task{
 		ID:        e.ID(),
 		Creator:   e.Author,
@@ -113,7 +113,7 @@ func newTask(e *event.Event, c *TaskCreate, visibleTo []string) *Task {
 
 // newSealedTask makes the task a task-create this member cannot open
 // founds: it exists, and events on it this member can open apply to it.
-func newSealedTask(e *event.Event) *Task {
+func newSealedTask(e *head) *Task {
 	return &Task{ID: e.ID(), Creator: e.Author, Sealed: true, Created: e.Time, Updated: e.Time,
 		assigned: make(map[string]*tagSet), touched: make(map[uint32]uint64)}
 }
@@ -147,7 +147,7 @@ func (b *builder) applyTaskOp(t *Task, n *node, op Op) {
 		// Remove the adds this unassign saw; concurrent adds survive.
 		if ts := t.assigned[o.Assignee]; ts != nil {
 			ts.tags = slices.DeleteFunc(ts.tags, func(tag event.ID) bool {
-				return b.inPast(b.nodes[b.pos[tag]], n)
+				return b.inPast(b.nodes[b.at(tag)], n)
 			})
 			if len(ts.tags) == 0 {
 				delete(t.assigned, o.Assignee)
@@ -173,7 +173,7 @@ func (b *builder) applyTaskOp(t *Task, n *node, op Op) {
 // is recorded on it; without, a is a state being rebuilt at some event's
 // parents and the outcome there is worked out afresh.
 func (b *builder) applyAuth(a *authState, n *node, record bool) {
-	e := n.e
+	e := &n.e
 	author := n.member // the member the event speaks for (its device's)
 	switch op := n.op.(type) {
 	case *Genesis:
@@ -238,7 +238,9 @@ func (b *builder) applyAuth(a *authState, n *node, record bool) {
 		pr.approvals[author] = true
 		exec, note := b.carry(a, n, pr)
 		if record {
-			n.exec, n.execNote = exec, note
+			if exec != nil || note != "" {
+				n.w().exec, n.w().execNote = exec, note
+			}
 		}
 		if exec != nil || note != "" {
 			delete(a.proposals, op.Proposal)

@@ -24,7 +24,7 @@ type view struct {
 // last use, a move with no effect); whether an approval carries its
 // proposal is settled when it is applied (carry).
 func (b *builder) decide(p int32, n *node) error {
-	e := n.e
+	e := &n.e
 	if p == 0 || e.Kind == event.KindGenesis {
 		if p != 0 || e.ID() != b.pursuance || e.Kind != event.KindGenesis {
 			return errors.New("a pursuance has exactly one genesis event, its first")
@@ -127,7 +127,7 @@ func (b *builder) taskAt(n *node, id event.ID) *Task {
 		if at == nil {
 			switch c := effectiveOp(x).(type) {
 			case *TaskCreate:
-				at = newTask(x.e, c, t.VisibleTo)
+				at = newTask(&x.e, c, t.VisibleTo)
 				at.Creator = x.member
 				continue
 			case *LinkReceive:
@@ -135,7 +135,7 @@ func (b *builder) taskAt(n *node, id event.ID) *Task {
 				continue
 			case *TaskSealed:
 				if c.Task.IsZero() {
-					at = newSealedTask(x.e)
+					at = newSealedTask(&x.e)
 					at.Creator = x.member
 					continue
 				}
@@ -167,7 +167,7 @@ func actionOf(op Op) charter.Action { return kindOf(op.Kind()).action }
 // quorum is then met and not asked for again.
 func (b *builder) permitted(v view, n *node, op Op, author identity.PublicKey, member bool, roles []string, carried bool) error {
 	a := v.auth
-	e := n.e
+	e := &n.e
 	switch op := op.(type) {
 	case *Genesis:
 		return b.checkGenesis(n, op)
@@ -296,9 +296,13 @@ func (b *builder) permitted(v view, n *node, op Op, author identity.PublicKey, m
 				return fmt.Errorf("no role %q in the charter", r)
 			}
 		}
-		n.vis = op.VisibleTo
+		if op.VisibleTo != nil {
+			n.w().vis = op.VisibleTo
+		}
 		if len(n.vis) == 0 {
-			n.vis = c.NewTaskVisibility(roles)
+			if v := c.NewTaskVisibility(roles); v != nil {
+				n.w().vis = v
+			}
 		}
 		for _, s := range op.Assignees {
 			if err := b.checkAssignee(a, roles, s); err != nil {
@@ -350,7 +354,7 @@ func (b *builder) permitted(v view, n *node, op Op, author identity.PublicKey, m
 		if !op.Task.IsZero() && v.task(op.Task) == nil {
 			return fmt.Errorf("no task %s", op.Task.Short())
 		}
-		n.inert = "sealed: none of your keys opens it"
+		n.w().inert = "sealed: none of your keys opens it"
 		return nil
 	case Opaque:
 		if act == "" {
@@ -481,7 +485,7 @@ func publicOf(id identity.PublicKey, name string, kem, binding []byte) (identity
 
 // checkJoin checks a join against the invite it uses.
 func (b *builder) checkJoin(a *authState, n *node, j *Join) error {
-	e := n.e
+	e := &n.e
 	if _, ok := a.members[n.member]; ok {
 		return errors.New("already a member")
 	}
@@ -506,7 +510,7 @@ func (b *builder) checkJoin(a *authState, n *node, j *Join) error {
 		return b.expiredReason(a, j.Invite, w, true)
 	}
 	iv := *inv
-	n.invite = &iv
+	n.w().invite = &iv
 	if !inv.op.Key.Verify(JoinMessage(b.pursuance, j.Invite, n.member), j.Proof) {
 		return errors.New("the invite proof does not verify")
 	}
@@ -600,7 +604,7 @@ func (b *builder) strongRemove(p int32, n *node, v view, roles []string) error {
 	}
 	vis, send := n.vis, n.sendRole // settled with the author's full roles at its parents
 	err := b.permitted(v, n, n.op, author, member, reduced, false)
-	n.vis, n.sendRole = vis, send
+	n.w().vis, n.w().sendRole = vis, send
 	if err != nil {
 		return fmt.Errorf("invalidated by concurrent removal or demotion of its author (%s): %v", strings.Join(by, ", "), err)
 	}
@@ -696,7 +700,7 @@ func (b *builder) settle(n *node) error {
 		// Concurrent receives of one hand-off are all accepted; the first
 		// in log order makes the task, and the others have no effect.
 		if x := b.embeddedOf(n, op); x.err == nil && b.tasks[x.ev.ID()] != nil {
-			n.inert = "no effect: the hand-off was received already, by an earlier event"
+			n.w().inert = "no effect: the hand-off was received already, by an earlier event"
 		}
 	case *TaskMove:
 		// Moves are last-writer-wins on the parent, applied in log order;
@@ -706,7 +710,7 @@ func (b *builder) settle(n *node) error {
 		steps := 0
 		for p := op.Parent; !p.IsZero() && steps <= len(b.tasks); steps++ {
 			if p == op.Task {
-				n.inert = "no effect: the move would make the task its own ancestor"
+				n.w().inert = "no effect: the move would make the task its own ancestor"
 				break
 			}
 			t := b.tasks[p]
@@ -767,7 +771,9 @@ func (b *builder) carry(a *authState, n *node, pr *proposal) (Op, string) {
 	v := view{auth: a, task: func(event.ID) *Task { return nil }}
 	vis := n.vis
 	err := b.permitted(v, n, pr.op, pr.author, true, pm.Roles, true)
-	n.vis = vis
+	if vis != nil {
+		n.w().vis = vis
+	}
 	if err != nil {
 		return nil, fmt.Sprintf("proposal %s failed: %v", pr.id.Short(), err)
 	}

@@ -432,12 +432,12 @@ func (b *builder) checkDevice(a *authState, n *node, op *Device, member identity
 		case !a.isAncestor(author, op.Device):
 			return fmt.Errorf("device: only a device's ancestors may revoke it, and %s is not one of %s's", author.Short(), op.Device.Short())
 		}
-		n.revokes = a.subtree(member, op.Device)
+		n.w().revokes = a.subtree(member, op.Device)
 	case DeviceReplace:
 		if op.Parent != author {
 			return errors.New("device: a replacement is certified by the key it replaces")
 		}
-		n.revokes = []identity.PublicKey{author}
+		n.w().revokes = []identity.PublicKey{author}
 	}
 	remaining := slices.DeleteFunc(a.currentDevices(member), func(k identity.PublicKey) bool { return slices.Contains(n.revokes, k) })
 	if op.Action == DeviceReplace {

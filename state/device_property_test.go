@@ -198,7 +198,7 @@ func checkRevokedReadNothing(t tb, w *world, s *State) {
 			t.Fatal(err)
 		}
 		for id := range mine.Held() {
-			kn := b.nodes[b.pos[id]]
+			kn := b.nodes[b.at(id)]
 			for _, r := range rs {
 				if kn.accepted && b.inPast(r, kn) {
 					t.Errorf("revoked device %s holds generation %s, published after its revocation %s", a.name, id.Short(), r.e.ID().Short())

@@ -35,10 +35,7 @@ func (b *builder) expiryWitness(a *authState, n *node, expires uint64) (w *node,
 	if expires == 0 {
 		return nil, false
 	}
-	links := n.e.Parents
-	if !n.e.Backlink.IsZero() {
-		links = append(slices.Clip(links), n.e.Backlink)
-	}
+	links := n.links
 	var best, bestSaw int32 = -1, -1
 	for m := range a.members {
 		if m == n.member {
@@ -69,7 +66,7 @@ func (b *builder) expiryWitness(a *authState, n *node, expires uint64) (w *node,
 			lo := seenEnd + firstTrue(limit-seenEnd, func(i int) bool {
 				w := b.nodes[evs[seenEnd+i]]
 				for _, l := range links {
-					x := b.nodes[b.pos[l]]
+					x := b.nodes[b.at(l)]
 					if x.e.Seq > w.seen(x.author) {
 						return false
 					}

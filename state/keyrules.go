@@ -60,7 +60,7 @@ func (b *builder) keyHolders(a *authState, kg KeyGen, now uint64) (stale, owed [
 			if holders[id] {
 				continue
 			}
-			if j, ok := b.nodes[b.pos[m.Since]].op.(*Join); ok {
+			if j, ok := b.nodes[b.at(m.Since)].op.(*Join); ok {
 				if inv, ok := b.inviteOp(j.Invite); ok && sealedBy(inv) {
 					holders[id] = true
 				}
@@ -286,13 +286,13 @@ func (b *builder) checkKeyUpdate(a *authState, n *node, op *KeyUpdate, roles []s
 	}
 	// Each seed goes to the KEM key its member has at the parents: record
 	// which, so that a later member-key of the member makes it stale.
-	n.kems = n.kems[:0]
+	n.w().kems = n.kems[:0]
 	for _, box := range op.Boxes {
 		var since event.ID
 		if m := a.members[box.Member]; m != nil {
 			since = m.KEMSince
 		}
-		n.kems = append(n.kems, since)
+		n.w().kems = append(n.kems, since)
 	}
 	if op.Parts > 1 && op.Part+1 < op.Parts {
 		return nil // the last part is checked for whom the generation leaves out

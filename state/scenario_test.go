@@ -1192,13 +1192,13 @@ func naiveTaskAt(b *builder, n *node, id event.ID) *Task {
 		op := effectiveOp(x)
 		if c, ok := op.(*TaskCreate); ok && x.e.ID() == id {
 			if cur := b.tasks[id]; cur != nil {
-				t = newTask(x.e, c, cur.VisibleTo)
+				t = newTask(&x.e, c, cur.VisibleTo)
 				t.Creator = x.member
 			}
 			continue
 		}
 		if c, ok := op.(*TaskSealed); ok && c.Task.IsZero() && x.e.ID() == id {
-			t = newSealedTask(x.e)
+			t = newSealedTask(&x.e)
 			t.Creator = x.member
 			continue
 		}

@@ -48,13 +48,13 @@ func (b *builder) apply(p int32, n *node) {
 	case *TaskCreate:
 		id = n.e.ID()
 		b.tasks[id] = newTask(&n.e, o, n.vis)
-		b.tasks[id].Creator = n.member
+		b.tasks[id].Creator = *n.member
 	case *TaskSealed:
 		id = o.Task
 		if id.IsZero() {
 			id = n.e.ID()
 			b.tasks[id] = newSealedTask(&n.e)
-			b.tasks[id].Creator = n.member
+			b.tasks[id].Creator = *n.member
 		}
 	case *LinkReceive:
 		// Every accepted receive is a record of the task, so that a view
@@ -92,7 +92,7 @@ func (b *builder) apply(p int32, n *node) {
 func newTask(e *head, c *TaskCreate, visibleTo []string) *Task {
 	t := &Task{
 		ID:        e.ID(),
-		Creator:   e.Author,
+		Creator:   *e.Author,
 		Parent:    c.Parent,
 		Title:     c.Title,
 		Body:      c.Body,
@@ -114,7 +114,7 @@ func newTask(e *head, c *TaskCreate, visibleTo []string) *Task {
 // newSealedTask makes the task a task-create this member cannot open
 // founds: it exists, and events on it this member can open apply to it.
 func newSealedTask(e *head) *Task {
-	return &Task{ID: e.ID(), Creator: e.Author, Sealed: true, Created: e.Time, Updated: e.Time,
+	return &Task{ID: e.ID(), Creator: *e.Author, Sealed: true, Created: e.Time, Updated: e.Time,
 		assigned: make(map[string]*tagSet), touched: make(map[uint32]uint64)}
 }
 
@@ -157,11 +157,11 @@ func (b *builder) applyTaskOp(t *Task, n *node, op Op) {
 	case *TaskStatus:
 		t.Status = o.Status
 	case *TaskComment:
-		t.Comments = append(t.Comments, Comment{ID: n.e.ID(), Author: n.member, Text: o.Text, Time: n.e.Time})
+		t.Comments = append(t.Comments, Comment{ID: n.e.ID(), Author: *n.member, Text: o.Text, Time: n.e.Time})
 	case *TaskArchive:
 		t.Archived = o.Archived
 	case *TaskAttach:
-		t.Files = append(t.Files, File{ID: n.e.ID(), Author: n.member, Time: n.e.Time, TaskAttach: *o})
+		t.Files = append(t.Files, File{ID: n.e.ID(), Author: *n.member, Time: n.e.Time, TaskAttach: *o})
 	default:
 		return
 	}
@@ -174,7 +174,7 @@ func (b *builder) applyTaskOp(t *Task, n *node, op Op) {
 // parents and the outcome there is worked out afresh.
 func (b *builder) applyAuth(a *authState, n *node, record bool) {
 	e := &n.e
-	author := n.member // the member the event speaks for (its device's)
+	author := *n.member // the member the event speaks for (its device's)
 	switch op := n.op.(type) {
 	case *Genesis:
 		c, err := b.charterOf(op.Charter)
@@ -185,7 +185,7 @@ func (b *builder) applyAuth(a *authState, n *node, record bool) {
 		pub, _ := b.publicOf(n, op.Name, op.KEM, op.Binding)
 		m := &Member{ID: author, Name: op.Name, Roles: []string{c.FounderRole()}, KEM: pub.KEM, Binding: pub.KEMBinding, KEMSince: e.ID(), Since: e.ID()}
 		a.addMember(m)
-		applyRootLine(a, m, e.Author, op.Root, e.ID())
+		applyRootLine(a, m, *e.Author, op.Root, e.ID())
 	case *Join:
 		// The join was judged against the invite as its parents saw it
 		// (n.invite). The state being folded may lack it: an invite
@@ -200,7 +200,7 @@ func (b *builder) applyAuth(a *authState, n *node, record bool) {
 		delete(a.devices, author) // a member who rejoins starts with its root alone
 		m := &Member{ID: author, Name: op.Name, Roles: a.rankRoles([]string{role}), KEM: pub.KEM, Binding: pub.KEMBinding, KEMSince: e.ID(), Since: e.ID(), InvitedBy: inviter}
 		a.addMember(m)
-		applyRootLine(a, m, e.Author, op.Root, e.ID())
+		applyRootLine(a, m, *e.Author, op.Root, e.ID())
 	case *Leave:
 		a.dropMember(author)
 		a.dropDevices(author, e.ID())
@@ -213,12 +213,12 @@ func (b *builder) applyAuth(a *authState, n *node, record bool) {
 			m.KEM, m.KEMSince = k, e.ID()
 			copy(m.Binding[:], op.Binding)
 			m.BindingBy = identity.PublicKey{}
-			if e.Author != author {
-				m.BindingBy = e.Author
+			if *e.Author != author {
+				m.BindingBy = *e.Author
 			}
 		}
 	case *Device:
-		applyDevice(a, e.ID(), author, e.Author, op, n.revokes)
+		applyDevice(a, e.ID(), author, *e.Author, op, n.revokes)
 	case *KeyUpdate:
 		applyKeyUpdate(a, e.ID(), author, op, n.kems)
 	case *Invite:

@@ -16,7 +16,7 @@ import (
 // place of the event (docs/fold.md, "What a state keeps of each event").
 type head struct {
 	id      event.ID
-	Author  identity.PublicKey
+	Author  *identity.PublicKey // the builder's copy, shared by the author's events (builder.keyOf)
 	Seq     uint64
 	Lamport uint64
 	Time    uint64
@@ -25,7 +25,8 @@ type head struct {
 
 // headOf returns what the rules read of e's header.
 func headOf(e *event.Event) head {
-	return head{id: e.ID(), Author: e.Author, Seq: e.Seq, Lamport: e.Lamport, Time: e.Time, Kind: e.Kind}
+	a := e.Author
+	return head{id: e.ID(), Author: &a, Seq: e.Seq, Lamport: e.Lamport, Time: e.Time, Kind: e.Kind}
 }
 
 // ID returns the event's ID.
@@ -57,7 +58,8 @@ type node struct {
 	// member is the member the event speaks for: its author's, when the
 	// author is a device certified in the log (docs/devices.md), else
 	// the author. Settled when the event is added, from the log before it.
-	member identity.PublicKey
+	// It is the builder's copy, shared (builder.keyOf).
+	member *identity.PublicKey
 
 	// Never nil: noRare when the event has none of it. Read through
 	// (n.vis); written only through w (n.w().vis = ...).
@@ -146,15 +148,18 @@ type builder struct {
 	forks     map[identity.PublicKey]uint64
 	evForks   map[identity.PublicKey]uint64 // forks the evidence named, before any event was added
 
-	nodes     []*node
-	pos       posIndex // position of each event in nodes
-	authors   []identity.PublicKey
-	authorIdx map[identity.PublicKey]uint32
-	byAuthor  [][]int32            // positions of each author's events, in log order
-	maxSeq    []uint64             // per author: highest seq added so far
-	timeUpTo  [][]uint64           // per author, aligned with byAuthor: the highest claimed time of its events so far
-	entered   []bool               // per author: it has signed a genesis or a join so far
-	linkUsers map[event.ID][]int32 // events sent, received or reported over each link, in log order
+	nodes      []*node
+	pos        posIndex // position of each event in nodes
+	authors    []identity.PublicKey
+	authorIdx  map[identity.PublicKey]uint32
+	keys       map[identity.PublicKey]*identity.PublicKey // the builder's copy of each author's and member's key (keyOf)
+	authorKeys []*identity.PublicKey                      // per author index: keyOf its key
+	memberKeys []*identity.PublicKey                      // per author index: keyOf the member it speaks for (node.member)
+	byAuthor   [][]int32                                  // positions of each author's events, in log order
+	maxSeq     []uint64                                   // per author: highest seq added so far
+	timeUpTo   [][]uint64                                 // per author, aligned with byAuthor: the highest claimed time of its events so far
+	entered    []bool                                     // per author: it has signed a genesis or a join so far
+	linkUsers  map[event.ID][]int32                       // events sent, received or reported over each link, in log order
 
 	// Devices, from the bodies of device events as they are added
 	// (accepted or not): which member a device key claims, by the
@@ -214,6 +219,7 @@ func newBuilder(pursuance event.ID, forks map[identity.PublicKey]uint64) *builde
 		evForks:      maps.Clone(forks),
 		pos:          newPosIndex(),
 		authorIdx:    make(map[identity.PublicKey]uint32),
+		keys:         make(map[identity.PublicKey]*identity.PublicKey),
 		pinned:       make(map[int32]restriction),
 		charters:     make(map[string]charterResult),
 		publics:      make(map[event.ID]publicResult),
@@ -242,8 +248,21 @@ func (b *builder) authorIndex(k identity.PublicKey) uint32 {
 			m = dm
 		}
 		b.memberChains[m] = append(b.memberChains[m], idx)
+		b.authorKeys = append(b.authorKeys, b.keyOf(k))
+		b.memberKeys = append(b.memberKeys, b.keyOf(m))
 	}
 	return idx
+}
+
+// keyOf returns the builder's copy of k, one per distinct key: the nodes
+// of an author point to it instead of holding the key each.
+func (b *builder) keyOf(k identity.PublicKey) *identity.PublicKey {
+	if p, ok := b.keys[k]; ok {
+		return p
+	}
+	p := &k
+	b.keys[k] = p
+	return p
 }
 
 // claimDevice records the member a device event's certificate gives a
@@ -342,25 +361,26 @@ func (b *builder) place(e head, links []event.ID, op Op, opErr error, sealed *Ta
 		b.claimDevice(d)
 	}
 	if opErr == nil {
-		b.claimLine(op, e.Author)
+		b.claimLine(op, *e.Author)
 	}
-	idx := b.authorIndex(e.Author)
+	idx := b.authorIndex(*e.Author)
+	e.Author = b.authorKeys[idx]
 	// An honest chain's seqs rise with the log order (each event's lamport
 	// exceeds its backlink's), so a seq not above the author's highest so
 	// far means two events share it: the author forked.
 	if e.Seq <= b.maxSeq[idx] {
-		if s, ok := b.forks[e.Author]; !ok || e.Seq < s {
-			b.forks[e.Author] = e.Seq
+		if s, ok := b.forks[*e.Author]; !ok || e.Seq < s {
+			b.forks[*e.Author] = e.Seq
 		}
 	}
 	b.maxSeq[idx] = max(b.maxSeq[idx], e.Seq)
-	n := &node{e: e, author: idx, op: op, member: e.Author, nodeRare: noRare}
+	n := &node{e: e, author: idx, op: op, member: b.memberKeys[idx], nodeRare: noRare}
 	if opErr != nil {
 		n.w().opErr = opErr
 	}
-	if m, ok := b.devMember[e.Author]; ok {
-		n.member = m
-	}
+	// n.member: devMember does not change for a key once it is an
+	// author's (claimDevice and claimLine skip known authors), so the
+	// member authorIndex settled is the one devMember gives now.
 	// An event of an author that has signed no genesis or join up to it
 	// (a join comes first in its author's chain, so earlier in log order)
 	// can never be accepted, whatever else arrives: its author is a
@@ -649,7 +669,7 @@ func (b *builder) publicOf(n *node, name string, kem, binding []byte) (identity.
 	if ok {
 		return r.pub, r.err
 	}
-	pub, err := publicOf(n.e.Author, name, kem, binding)
+	pub, err := publicOf(*n.e.Author, name, kem, binding)
 	b.cmu.Lock()
 	b.publics[n.e.ID()] = publicResult{pub, err}
 	b.cmu.Unlock()

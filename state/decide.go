@@ -30,13 +30,13 @@ func (b *builder) decide(p int32, n *node) error {
 			return errors.New("a pursuance has exactly one genesis event, its first")
 		}
 	}
-	if s, ok := b.forks[e.Author]; ok && e.Seq >= s {
+	if s, ok := b.forks[*e.Author]; ok && e.Seq >= s {
 		return fmt.Errorf("void: the author signed two different events at seq %d; its events from there on are not trusted", s)
 	}
 	if n.outsider {
 		// Judged by header alone, so that the verdict is the same with or
 		// without the body (a member drops such bodies: State.Garbage).
-		return fmt.Errorf("not permitted: %s is not a member", b.name(b.auth, n.member))
+		return fmt.Errorf("not permitted: %s is not a member", b.name(b.auth, *n.member))
 	}
 	if n.opErr != nil {
 		return n.opErr
@@ -45,9 +45,9 @@ func (b *builder) decide(p int32, n *node) error {
 	if err := b.checkDeviceCurrent(v.auth, n); err != nil {
 		return err
 	}
-	roles := v.auth.roles(n.member)
-	_, member := v.auth.members[n.member]
-	if err := b.permitted(v, n, n.op, n.member, member, roles, false); err != nil {
+	roles := v.auth.roles(*n.member)
+	_, member := v.auth.members[*n.member]
+	if err := b.permitted(v, n, n.op, *n.member, member, roles, false); err != nil {
 		return err
 	}
 	if IsTaskOp(n.op) {
@@ -128,7 +128,7 @@ func (b *builder) taskAt(n *node, id event.ID) *Task {
 			switch c := effectiveOp(x).(type) {
 			case *TaskCreate:
 				at = newTask(&x.e, c, t.VisibleTo)
-				at.Creator = x.member
+				at.Creator = *x.member
 				continue
 			case *LinkReceive:
 				at = b.newReceivedTask(x, b.embeddedOf(x, c), t.VisibleTo)
@@ -136,7 +136,7 @@ func (b *builder) taskAt(n *node, id event.ID) *Task {
 			case *TaskSealed:
 				if c.Task.IsZero() {
 					at = newSealedTask(&x.e)
-					at.Creator = x.member
+					at.Creator = *x.member
 					continue
 				}
 			}
@@ -319,14 +319,14 @@ func (b *builder) permitted(v view, n *node, op Op, author identity.PublicKey, m
 		if err != nil {
 			return fmt.Errorf("member key: %v", err)
 		}
-		if err := identity.VerifyKEMBinding(n.e.Author, k, op.Binding); err != nil {
+		if err := identity.VerifyKEMBinding(*n.e.Author, k, op.Binding); err != nil {
 			return fmt.Errorf("member key: %v", err)
 		}
 		if a.members[author].KEM.Equal(k) {
 			return fmt.Errorf("member key: that is already the KEM key of %s", b.name(a, author))
 		}
 		// The member's other devices must learn the new key.
-		return b.checkNewMemberKEM(a, a.members[author], n.e.Author, op.KEM, op.Binding, op.Boxes, a.currentDevices(author))
+		return b.checkNewMemberKEM(a, a.members[author], *n.e.Author, op.KEM, op.Binding, op.Boxes, a.currentDevices(author))
 	case *Device:
 		return b.checkDevice(a, n, op, author)
 	case *Relays:
@@ -456,11 +456,11 @@ func (b *builder) checkLine(a *authState, n *node, line []Device) error {
 	if len(line) == 0 {
 		return nil
 	}
-	m, err := verifyRootLine(line, n.e.Author)
+	m, err := verifyRootLine(line, *n.e.Author)
 	if err != nil {
 		return err
 	}
-	if m != n.member {
+	if m != *n.member {
 		return fmt.Errorf("root line: its author %s has signed before as %s", n.e.Author.Short(), n.member.Short())
 	}
 	if a != nil {
@@ -486,7 +486,7 @@ func publicOf(id identity.PublicKey, name string, kem, binding []byte) (identity
 // checkJoin checks a join against the invite it uses.
 func (b *builder) checkJoin(a *authState, n *node, j *Join) error {
 	e := &n.e
-	if _, ok := a.members[n.member]; ok {
+	if _, ok := a.members[*n.member]; ok {
 		return errors.New("already a member")
 	}
 	if err := b.checkLine(a, n, j.Root); err != nil {
@@ -511,7 +511,7 @@ func (b *builder) checkJoin(a *authState, n *node, j *Join) error {
 	}
 	iv := *inv
 	n.w().invite = &iv
-	if !inv.op.Key.Verify(JoinMessage(b.pursuance, j.Invite, n.member), j.Proof) {
+	if !inv.op.Key.Verify(JoinMessage(b.pursuance, j.Invite, *n.member), j.Proof) {
 		return errors.New("the invite proof does not verify")
 	}
 	if _, err := b.publicOf(n, j.Name, j.KEM, j.Binding); err != nil {
@@ -564,7 +564,7 @@ func (b *builder) strongRemove(p int32, n *node, v view, roles []string) error {
 	if err := b.strongRevoke(p, n); err != nil {
 		return err
 	}
-	author := n.member
+	author := *n.member
 	var rs []int32
 	for _, r := range b.restrictBy[author] {
 		if !b.inPast(b.nodes[r], n) {
@@ -589,7 +589,7 @@ func (b *builder) strongRemove(p int32, n *node, v view, roles []string) error {
 		if !ok {
 			rr = *rn.restrict
 		}
-		if mine != nil && mine.member() && b.reaches(p, n, mine.target, rn.member) {
+		if mine != nil && mine.member() && b.reaches(p, n, mine.target, *rn.member) {
 			continue // mutual, or a cycle of removals: all of them apply
 		}
 		if rr.role == "" {
@@ -628,7 +628,7 @@ func (b *builder) reaches(p int32, n *node, from, to identity.PublicKey) bool {
 	add := func(r int32, rr restriction) {
 		if rr.member() && concurrent(r) {
 			a := b.nodes[r].member
-			edges[a] = append(edges[a], rr.target)
+			edges[*a] = append(edges[*a], rr.target)
 		}
 	}
 	for _, rs := range b.restrictBy {

@@ -150,10 +150,10 @@ func checkOneMember(t tb, s *State) {
 		if !n.accepted {
 			continue
 		}
-		if n.member != s.MemberOf(n.e.Author) {
-			t.Errorf("%s %s: speaks for %s, but the state maps its author to %s", n.e.Kind, n.e.ID().Short(), n.member.Short(), s.MemberOf(n.e.Author).Short())
+		if *n.member != s.MemberOf(*n.e.Author) {
+			t.Errorf("%s %s: speaks for %s, but the state maps its author to %s", n.e.Kind, n.e.ID().Short(), n.member.Short(), s.MemberOf(*n.e.Author).Short())
 		}
-		if s.NameOf(n.member) == "" {
+		if s.NameOf(*n.member) == "" {
 			t.Errorf("%s %s: speaks for %s, whom the log never admitted", n.e.Kind, n.e.ID().Short(), n.member.Short())
 		}
 	}

@@ -191,7 +191,7 @@ func (b *builder) checkSealing(v view, n *node) error {
 	}
 	// A scope the author is not entitled to it seals to by boxes, to each
 	// of its members, which nobody else can check.
-	roles := a.roles(n.member)
+	roles := a.roles(*n.member)
 	for r := range want {
 		entitled := r == "" || a.charter.CanSee(roles, charter.TaskFacts{VisibleTo: []string{r}})
 		if _, keyed := a.current(r); keyed && !got[r] && entitled {
@@ -246,7 +246,7 @@ func (b *builder) checkKeyUpdate(a *authState, n *node, op *KeyUpdate, roles []s
 		switch {
 		case !ok:
 			return fmt.Errorf("%s: part %d of a key update %s that is not in progress", scope, op.Part, op.First.Short())
-		case pg.author != n.member:
+		case pg.author != *n.member:
 			return fmt.Errorf("%s: part %d of another member's key update", scope, op.Part)
 		case pg.kg.Role != op.Role || pg.kg.Gen != op.Gen || pg.parts != op.Parts:
 			return fmt.Errorf("%s: part %d does not match its first part", scope, op.Part)

@@ -445,7 +445,7 @@ type TaskOrigin struct {
 // (Sealed) when this member does not hold it.
 func (b *builder) newReceivedTask(n *node, x embedded, vis []string) *Task {
 	e := &n.e
-	t := &Task{ID: x.ev.ID(), Creator: n.member, VisibleTo: slices.Compact(slices.Sorted(slices.Values(vis))),
+	t := &Task{ID: x.ev.ID(), Creator: *n.member, VisibleTo: slices.Compact(slices.Sorted(slices.Values(vis))),
 		Created: e.Time, Updated: e.Time, assigned: make(map[string]*tagSet), touched: make(map[uint32]uint64),
 		Origin: &TaskOrigin{Pursuance: x.ev.PursuanceID(), Link: x.op.Link, Handoff: x.ev.ID(), Sender: x.ev.Author, Receive: e.ID()}}
 	if c, ok := b.handoffContent(x.ev, x.op); ok {
@@ -724,11 +724,11 @@ func (s *State) Handoffs() []HandoffInfo {
 		if !ok {
 			continue
 		}
-		hi := HandoffInfo{ID: n.e.ID(), Link: h.Link, Sender: n.e.Author, Role: n.sendRole, Accepted: n.accepted, Reason: n.reason}
+		hi := HandoffInfo{ID: n.e.ID(), Link: h.Link, Sender: *n.e.Author, Role: n.sendRole, Accepted: n.accepted, Reason: n.reason}
 		// Opened here, not through the builder's cache: a State is read
 		// concurrently, and reading must not write.
 		if sec, ok := s.b.linkKeys[h.Link]; ok {
-			hi.Content, hi.Opened = openHandoff(sec, SealedAD(s.b.pursuance, n.e.Author, n.e.Seq), h)
+			hi.Content, hi.Opened = openHandoff(sec, SealedAD(s.b.pursuance, *n.e.Author, n.e.Seq), h)
 		}
 		out = append(out, hi)
 	}
@@ -759,8 +759,8 @@ func (s *State) Reports(secret keys.LinkSecret, handoff event.ID) []ReportInfo {
 		if !ok || r.Handoff != handoff || r.Link != secret.ID() {
 			continue
 		}
-		ri := ReportInfo{ID: n.e.ID(), Link: r.Link, Handoff: r.Handoff, Author: n.e.Author, Name: s.NameOf(n.e.Author), Time: n.e.Time, Accepted: n.accepted, Reason: n.reason}
-		ri.Content, ri.Opened = openReport(secret, SealedAD(s.b.pursuance, n.e.Author, n.e.Seq), r)
+		ri := ReportInfo{ID: n.e.ID(), Link: r.Link, Handoff: r.Handoff, Author: *n.e.Author, Name: s.NameOf(*n.e.Author), Time: n.e.Time, Accepted: n.accepted, Reason: n.reason}
+		ri.Content, ri.Opened = openReport(secret, SealedAD(s.b.pursuance, *n.e.Author, n.e.Seq), r)
 		out = append(out, ri)
 	}
 	return out

@@ -287,7 +287,7 @@ func (b *builder) openNode(n *node) {
 	if !ok || b.secrets == nil {
 		return
 	}
-	ad := SealedAD(b.pursuance, n.e.Author, n.e.Seq)
+	ad := SealedAD(b.pursuance, *n.e.Author, n.e.Seq)
 	ck, ok := b.contentKey(n, s, ad)
 	if !ok {
 		return

@@ -227,7 +227,7 @@ func (s *State) Entry(id event.ID) (Entry, bool) {
 
 func (s *State) entry(n *node) Entry {
 	e := &n.e
-	en := Entry{ID: e.ID(), Author: e.Author, Kind: e.Kind, Seq: e.Seq, Lamport: e.Lamport, Time: e.Time, Accepted: n.accepted, Reason: n.reason,
+	en := Entry{ID: e.ID(), Author: *e.Author, Kind: e.Kind, Seq: e.Seq, Lamport: e.Lamport, Time: e.Time, Accepted: n.accepted, Reason: n.reason,
 		Sealed: e.Kind == event.KindTaskSealed, Op: n.op}
 	if n.sealed != nil && n.op != nil {
 		en.Kind = n.op.Kind()
@@ -322,18 +322,20 @@ func (s *State) check(e *event.Event) (string, error) {
 		return "", errors.New("state: the event has no body")
 	}
 	n.op, n.opErr = DecodeOp(e.Kind, e.Body()) // n's own nodeRare
-	n.member = e.Author
+	// Copies, not the builder's (keyOf): a State is read concurrently.
+	member := e.Author
 	if m, ok := b.devMember[e.Author]; ok {
-		n.member = m
+		member = m
 	} else if m, ok := lineMember(n.op, e.Author); ok && n.opErr == nil {
 		if _, known := b.authorIdx[e.Author]; !known {
-			n.member = m // a rotated root's genesis or join (rootline.go)
+			member = m // a rotated root's genesis or join (rootline.go)
 		}
 	} else if d, ok := n.op.(*Device); ok && n.opErr == nil && d.Added() == e.Author && d.Action == DeviceAdd && d.certValid() {
 		if _, known := b.authorIdx[e.Author]; !known {
-			n.member = d.Identity // a device's own add, its first event
+			member = d.Identity // a device's own add, its first event
 		}
 	}
+	n.member = &member
 	b.openNode(n)
 	if err := b.decide(int32(len(b.nodes)), n); err != nil {
 		return "", err

@@ -126,7 +126,7 @@ func (b *builder) nowAt(a *authState, n *node, k int, except identity.PublicKey)
 func (b *builder) whenOf(a *authState, x, n *node, k int, t uint64) uint64 {
 	var seen []uint64
 	for m := range a.members {
-		if m == x.member {
+		if m == *x.member {
 			continue
 		}
 		// The member's first sighting, over its chains.

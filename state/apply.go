@@ -84,7 +84,7 @@ func (b *builder) apply(p int32, n *node) {
 	}
 	b.taskRecs[id] = append(b.taskRecs[id], p)
 	if t := b.tasks[id]; t != nil {
-		t.touched[n.author] = max(t.touched[n.author], n.e.Seq)
+		t.touch(n.author, n.e.Seq)
 	}
 }
 
@@ -100,8 +100,6 @@ func newTask(e *head, c *TaskCreate, visibleTo []string) *Task {
 		VisibleTo: slices.Sorted(slices.Values(visibleTo)),
 		Created:   e.Time,
 		Updated:   e.Time,
-		assigned:  make(map[string]*tagSet),
-		touched:   make(map[uint32]uint64),
 	}
 	t.VisibleTo = slices.Compact(t.VisibleTo)
 	for _, a := range c.Assignees {
@@ -114,8 +112,7 @@ func newTask(e *head, c *TaskCreate, visibleTo []string) *Task {
 // newSealedTask makes the task a task-create this member cannot open
 // founds: it exists, and events on it this member can open apply to it.
 func newSealedTask(e *head) *Task {
-	return &Task{ID: e.ID(), Creator: *e.Author, Sealed: true, Created: e.Time, Updated: e.Time,
-		assigned: make(map[string]*tagSet), touched: make(map[uint32]uint64)}
+	return &Task{ID: e.ID(), Creator: *e.Author, Sealed: true, Created: e.Time, Updated: e.Time}
 }
 
 // applyTaskOp applies an accepted op of node n to task t. Fields are

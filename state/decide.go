@@ -109,8 +109,8 @@ func (b *builder) taskAt(n *node, id event.ID) *Task {
 		return nil
 	}
 	all := true
-	for i, s := range t.touched {
-		if s > n.seen(i) {
+	for _, x := range t.touched {
+		if x.seq > n.seen(x.author) {
 			all = false
 			break
 		}

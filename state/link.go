@@ -446,7 +446,7 @@ type TaskOrigin struct {
 func (b *builder) newReceivedTask(n *node, x embedded, vis []string) *Task {
 	e := &n.e
 	t := &Task{ID: x.ev.ID(), Creator: *n.member, VisibleTo: slices.Compact(slices.Sorted(slices.Values(vis))),
-		Created: e.Time, Updated: e.Time, assigned: make(map[string]*tagSet), touched: make(map[uint32]uint64),
+		Created: e.Time, Updated: e.Time,
 		Origin: &TaskOrigin{Pursuance: x.ev.PursuanceID(), Link: x.op.Link, Handoff: x.ev.ID(), Sender: x.ev.Author, Receive: e.ID()}}
 	if c, ok := b.handoffContent(x.ev, x.op); ok {
 		t.Title, t.Body, t.Due = c.Title, c.Body, c.Due

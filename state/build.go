@@ -3,6 +3,7 @@ package state
 import (
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"sync"
 
@@ -47,13 +48,14 @@ func linksOf(e *event.Event) []event.ID {
 type node struct {
 	e        head
 	op       Op          // nil when opErr is set
-	vv       []uint64    // version vector: for each author index, the highest seq in the event's causal past, itself included
+	vv       []uint64    // version vector: for each author index, the highest seq in the event's causal past, itself included; packed (two a word) unless vvWide
 	reason   string      // decided by the latest pass: why it was rejected
 	sealed   *TaskSealed // set when op was opened from a task-sealed body: its wraps' generations alone (wrapsOf), shared
 	author   uint32
 	accepted bool // decided by the latest pass
 	outsider bool // its author had signed no genesis or join up to it: it can never be accepted
 	body     bool // the event came with its body (e is kept without it)
+	vvWide   bool // vv holds one uint64 an author (a seq past 32 bits), not two uint32s a word (packVV)
 
 	// member is the member the event speaks for: its author's, when the
 	// author is a device certified in the log (docs/devices.md), else
@@ -155,6 +157,7 @@ type builder struct {
 	keys       map[identity.PublicKey]*identity.PublicKey // the builder's copy of each author's and member's key (keyOf)
 	authorKeys []*identity.PublicKey                      // per author index: keyOf its key
 	memberKeys []*identity.PublicKey                      // per author index: keyOf the member it speaks for (node.member)
+	vvScratch  []uint64                                   // versionVector's
 	byAuthor   [][]int32                                  // positions of each author's events, in log order
 	maxSeq     []uint64                                   // per author: highest seq added so far
 	timeUpTo   [][]uint64                                 // per author, aligned with byAuthor: the highest claimed time of its events so far
@@ -352,7 +355,7 @@ func (b *builder) add(e *event.Event) (*node, error) {
 // already (an extension of a state reuses its nodes': incremental.go)
 // under the author indices of from (nil: b's); links are then only kept
 // (joins).
-func (b *builder) place(e head, links []event.ID, op Op, opErr error, sealed *TaskSealed, vv []uint64, from []identity.PublicKey) *node {
+func (b *builder) place(e head, links []event.ID, op Op, opErr error, sealed *TaskSealed, old *node, from []identity.PublicKey) *node {
 	raw := op
 	if sealed != nil {
 		raw = sealed
@@ -391,20 +394,21 @@ func (b *builder) place(e head, links []event.ID, op Op, opErr error, sealed *Ta
 		n.outsider = !b.entered[idx]
 	}
 	switch {
-	case vv == nil:
-		n.vv = b.versionVector(links, e.Seq, idx)
+	case old == nil:
+		n.vv, n.vvWide = packVV(b.versionVector(links, e.Seq, idx))
 	case from != nil:
 		// The same entries under b's indices: the event's past holds no
 		// event of an author b indexed after from's (those events link
 		// to its, not the other way), and its authors are all placed.
-		n.vv = make([]uint64, len(b.authors))
-		for i, s := range vv {
-			if s > 0 {
-				n.vv[b.authorIdx[from[i]]] = s
+		full := make([]uint64, len(b.authors))
+		for i := range from {
+			if s := old.seen(uint32(i)); s > 0 {
+				full[b.authorIdx[from[i]]] = s
 			}
 		}
+		n.vv, n.vvWide = packVV(full)
 	default:
-		n.vv = vv
+		n.vv, n.vvWide = old.vv, old.vvWide
 	}
 	if e.Kind == event.KindJoin {
 		n.w().links = links
@@ -433,16 +437,38 @@ func (b *builder) place(e head, links []event.ID, op Op, opErr error, sealed *Ta
 
 // versionVector computes the version vector of an event at seq by
 // author index idx, from its links' (which the store's order puts before
-// it, and the caller checked are in the log).
+// it, and the caller checked are in the log), unpacked, in b's scratch
+// (valid until the next call).
 func (b *builder) versionVector(links []event.ID, seq uint64, idx uint32) []uint64 {
-	vv := make([]uint64, len(b.authors))
+	vv := b.vvScratch[:0]
+	for range b.authors {
+		vv = append(vv, 0)
+	}
+	b.vvScratch = vv
 	for _, l := range links {
-		for i, s := range b.nodes[b.at(l)].vv {
-			vv[i] = max(vv[i], s)
+		ln := b.nodes[b.at(l)]
+		for i := range vv {
+			vv[i] = max(vv[i], ln.seen(uint32(i)))
 		}
 	}
 	vv[idx] = max(vv[idx], seq)
 	return vv
+}
+
+// packVV returns the version vector full as a node keeps it: two seqs a
+// word (half the memory: a node's vector is one entry per author the log
+// knew when it was added), unless one does not fit in 32 bits (wide).
+func packVV(full []uint64) (vv []uint64, wide bool) {
+	for _, s := range full {
+		if s > math.MaxUint32 {
+			return slices.Clone(full), true
+		}
+	}
+	vv = make([]uint64, (len(full)+1)/2)
+	for i, s := range full {
+		vv[i/2] |= s << (32 * (i % 2))
+	}
+	return vv, false
 }
 
 // inviteUsed returns the invite a join was judged against (zero if none).
@@ -455,8 +481,14 @@ func (n *node) inviteUsed() inviteState {
 
 // seen returns the highest seq of author index i in n's causal past.
 func (n *node) seen(i uint32) uint64 {
-	if int(i) < len(n.vv) {
-		return n.vv[i]
+	if n.vvWide {
+		if int(i) < len(n.vv) {
+			return n.vv[i]
+		}
+		return 0
+	}
+	if w := int(i / 2); w < len(n.vv) {
+		return uint64(uint32(n.vv[w] >> (32 * (i % 2))))
 	}
 	return 0
 }

@@ -104,7 +104,7 @@ func (s *State) Extend(evs []*event.Event) (*State, error) {
 		if remapped {
 			from = old.authors
 		}
-		n := nb.place(o.e, o.links, o.op, o.opErr, o.sealed, o.vv, from)
+		n := nb.place(o.e, o.links, o.op, o.opErr, o.sealed, o, from)
 		n.body = o.body
 		n.accepted, n.reason = o.accepted, o.reason
 		n.copyRare(o)
@@ -229,6 +229,7 @@ func (s *State) appendTasks(add []*event.Event) (_ *State, ok bool) {
 	}
 	nb := new(builder)
 	*nb = *old
+	nb.vvScratch = nil // old's, which another extension of it may be writing
 	nb.nodes = slices.Clip(old.nodes)
 	nb.pos = old.pos.clone()
 	nb.byAuthor, nb.timeUpTo, nb.maxSeq = slices.Clone(old.byAuthor), slices.Clone(old.timeUpTo), slices.Clone(old.maxSeq)

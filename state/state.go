@@ -313,11 +313,12 @@ func (s *State) check(e *event.Event) (string, error) {
 		if !ok {
 			return "", fmt.Errorf("state: event links to %s, which is not in the log", l.Short())
 		}
-		for i, s := range b.nodes[p].vv {
-			n.vv[i] = max(n.vv[i], s)
+		for i := range b.authors {
+			n.vv[i] = max(n.vv[i], b.nodes[p].seen(uint32(i)))
 		}
 	}
 	n.vv[n.author] = max(n.vv[n.author], e.Seq)
+	n.vvWide = true // unpacked
 	if !e.HasBody() {
 		return "", errors.New("state: the event has no body")
 	}

@@ -401,7 +401,7 @@ type Activity struct {
 
 // heads returns a past holding every event of the log (below forks).
 func (b *builder) heads() *node {
-	return &node{vv: slices.Clone(b.maxSeq), nodeRare: noRare}
+	return &node{vv: slices.Clone(b.maxSeq), vvWide: true, nodeRare: noRare}
 }
 
 // Activity returns member m's activity, at the heads of the log, and

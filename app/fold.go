@@ -60,6 +60,41 @@ type foldCache struct {
 	// ckpt is, per pursuance, how many events its checkpoint on disk
 	// covers, as far as this process knows (checkpoint.go).
 	ckpt map[event.ID]int
+	// folding is, per pursuance, closed when the whole-log fold (or
+	// checkpoint load) under way ends: one at a time, so that callers
+	// arriving meanwhile (up's first round and first web request) take
+	// its state instead of folding the log beside it, each holding a
+	// state's worth of memory (docs/fold.md).
+	folding map[event.ID]chan struct{}
+}
+
+// lockFold waits until no whole-log fold of p runs in this process, then
+// marks one as running; release ends it. It gives up when ctx ends.
+func (c *foldCache) lockFold(ctx context.Context, p event.ID) (release func(), err error) {
+	for {
+		c.mu.Lock()
+		ch, busy := c.folding[p]
+		if !busy {
+			if c.folding == nil {
+				c.folding = map[event.ID]chan struct{}{}
+			}
+			ch = make(chan struct{})
+			c.folding[p] = ch
+			c.mu.Unlock()
+			return func() {
+				c.mu.Lock()
+				delete(c.folding, p)
+				c.mu.Unlock()
+				close(ch)
+			}, nil
+		}
+		c.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 }
 
 // folded is a state and what it was folded from.
@@ -230,6 +265,22 @@ func (n *Node) fold(ctx context.Context, p event.ID, own bool) (*state.State, er
 	if err != nil {
 		return nil, err
 	}
+	if s := n.folds.cached(p, key, own); s != nil {
+		return s, nil
+	}
+	if s, err := n.extend(ctx, p, key); err != nil || s != nil {
+		if s != nil {
+			n.maybeCheckpoint(p, s, key, 0)
+		}
+		return s, err
+	}
+	// One whole-log fold of p at a time: a caller that waited for another
+	// takes its state (or extends it) as above.
+	release, err := n.folds.lockFold(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	if s := n.folds.cached(p, key, own); s != nil {
 		return s, nil
 	}

@@ -57,11 +57,44 @@ func (n *Node) Prepare(ctx context.Context, p event.ID) error {
 type foldCache struct {
 	mu sync.Mutex
 	by map[event.ID]*folded
-	// loads holds, per pursuance, the lock of its load or fold (loading).
-	loads map[event.ID]*sync.Mutex
 	// ckpt is, per pursuance, how many events its checkpoint on disk
 	// covers, as far as this process knows (checkpoint.go).
 	ckpt map[event.ID]int
+	// folding is, per pursuance, closed when the whole-log fold (or
+	// checkpoint load) under way ends: one at a time, so that callers
+	// arriving meanwhile (up's first round and first web request) take
+	// its state instead of folding the log beside it, each holding a
+	// state's worth of memory (docs/fold.md).
+	folding map[event.ID]chan struct{}
+}
+
+// lockFold waits until no whole-log fold of p runs in this process, then
+// marks one as running; release ends it. It gives up when ctx ends.
+func (c *foldCache) lockFold(ctx context.Context, p event.ID) (release func(), err error) {
+	for {
+		c.mu.Lock()
+		ch, busy := c.folding[p]
+		if !busy {
+			if c.folding == nil {
+				c.folding = map[event.ID]chan struct{}{}
+			}
+			ch = make(chan struct{})
+			c.folding[p] = ch
+			c.mu.Unlock()
+			return func() {
+				c.mu.Lock()
+				delete(c.folding, p)
+				c.mu.Unlock()
+				close(ch)
+			}, nil
+		}
+		c.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 }
 
 // folded is a state and what it was folded from.
@@ -151,22 +184,6 @@ func (c *foldCache) cached(p event.ID, key foldKey, own bool) *state.State {
 	return f.s
 }
 
-// loading takes the lock of p's load or fold and returns its release.
-func (c *foldCache) loading(p event.ID) func() {
-	c.mu.Lock()
-	if c.loads == nil {
-		c.loads = map[event.ID]*sync.Mutex{}
-	}
-	l := c.loads[p]
-	if l == nil {
-		l = new(sync.Mutex)
-		c.loads[p] = l
-	}
-	c.mu.Unlock()
-	l.Lock()
-	return l.Unlock
-}
-
 // latest returns the state kept of p, whatever it was folded from, and
 // its key.
 func (c *foldCache) latest(p event.ID) (*state.State, foldKey) {
@@ -251,12 +268,19 @@ func (n *Node) fold(ctx context.Context, p event.ID, own bool) (*state.State, er
 	if s := n.folds.cached(p, key, own); s != nil {
 		return s, nil
 	}
-	// One load or fold of p at a time in the process: requests and a
-	// round that find no state kept (up starting) wait for the first's
-	// and take it, instead of each opening the checkpoint or folding the
-	// log (on 2 cores, twice the time for both).
-	unlock := n.folds.loading(p)
-	defer unlock()
+	if s, err := n.extend(ctx, p, key); err != nil || s != nil {
+		if s != nil {
+			n.maybeCheckpoint(p, s, key, 0)
+		}
+		return s, err
+	}
+	// One whole-log fold of p at a time: a caller that waited for another
+	// takes its state (or extends it) as above.
+	release, err := n.folds.lockFold(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	if s := n.folds.cached(p, key, own); s != nil {
 		return s, nil
 	}

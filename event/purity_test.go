@@ -65,6 +65,7 @@ var allowedVars = map[string]string{
 	"state.decMode":             "CBOR decoder options, fixed at init",
 	"state.statusNames":         "status name table",
 	"state.kinds":               "op kind table",
+	"state.noRare":              "the empty nodeRare nodes without one share, never written (sameState checks)",
 	"keys.buckets":              "envelope size table",
 	"profile.encMode":           "CBOR encoder options, fixed at init",
 	"profile.decMode":           "CBOR decoder options, fixed at init",

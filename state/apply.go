@@ -23,7 +23,7 @@ func (b *builder) apply(p int32, n *node) {
 		}
 		if r := restrictionOf(b.auth, effectiveOp(n)); r != nil {
 			if _, isApproval := op.(*Approval); !isApproval || n.exec != nil {
-				n.restrict = r
+				n.w().restrict = r
 				switch {
 				case r.device:
 					for _, k := range n.revokes {
@@ -47,14 +47,14 @@ func (b *builder) apply(p int32, n *node) {
 	switch o := op.(type) {
 	case *TaskCreate:
 		id = n.e.ID()
-		b.tasks[id] = newTask(n.e, o, n.vis)
-		b.tasks[id].Creator = n.member
+		b.tasks[id] = newTask(&n.e, o, n.vis)
+		b.tasks[id].Creator = *n.member
 	case *TaskSealed:
 		id = o.Task
 		if id.IsZero() {
 			id = n.e.ID()
-			b.tasks[id] = newSealedTask(n.e)
-			b.tasks[id].Creator = n.member
+			b.tasks[id] = newSealedTask(&n.e)
+			b.tasks[id].Creator = *n.member
 		}
 	case *LinkReceive:
 		// Every accepted receive is a record of the task, so that a view
@@ -84,15 +84,15 @@ func (b *builder) apply(p int32, n *node) {
 	}
 	b.taskRecs[id] = append(b.taskRecs[id], p)
 	if t := b.tasks[id]; t != nil {
-		t.touched[n.author] = max(t.touched[n.author], n.e.Seq)
+		t.touch(n.author, n.e.Seq)
 	}
 }
 
 // newTask makes the task a task-create event founds.
-func newTask(e *event.Event, c *TaskCreate, visibleTo []string) *Task {
+func newTask(e *head, c *TaskCreate, visibleTo []string) *Task {
 	t := &Task{
 		ID:        e.ID(),
-		Creator:   e.Author,
+		Creator:   *e.Author,
 		Parent:    c.Parent,
 		Title:     c.Title,
 		Body:      c.Body,
@@ -100,8 +100,6 @@ func newTask(e *event.Event, c *TaskCreate, visibleTo []string) *Task {
 		VisibleTo: slices.Sorted(slices.Values(visibleTo)),
 		Created:   e.Time,
 		Updated:   e.Time,
-		assigned:  make(map[string]*tagSet),
-		touched:   make(map[uint32]uint64),
 	}
 	t.VisibleTo = slices.Compact(t.VisibleTo)
 	for _, a := range c.Assignees {
@@ -113,9 +111,8 @@ func newTask(e *event.Event, c *TaskCreate, visibleTo []string) *Task {
 
 // newSealedTask makes the task a task-create this member cannot open
 // founds: it exists, and events on it this member can open apply to it.
-func newSealedTask(e *event.Event) *Task {
-	return &Task{ID: e.ID(), Creator: e.Author, Sealed: true, Created: e.Time, Updated: e.Time,
-		assigned: make(map[string]*tagSet), touched: make(map[uint32]uint64)}
+func newSealedTask(e *head) *Task {
+	return &Task{ID: e.ID(), Creator: *e.Author, Sealed: true, Created: e.Time, Updated: e.Time}
 }
 
 // applyTaskOp applies an accepted op of node n to task t. Fields are
@@ -147,7 +144,7 @@ func (b *builder) applyTaskOp(t *Task, n *node, op Op) {
 		// Remove the adds this unassign saw; concurrent adds survive.
 		if ts := t.assigned[o.Assignee]; ts != nil {
 			ts.tags = slices.DeleteFunc(ts.tags, func(tag event.ID) bool {
-				return b.inPast(b.nodes[b.pos[tag]], n)
+				return b.inPast(b.nodes[b.at(tag)], n)
 			})
 			if len(ts.tags) == 0 {
 				delete(t.assigned, o.Assignee)
@@ -157,11 +154,11 @@ func (b *builder) applyTaskOp(t *Task, n *node, op Op) {
 	case *TaskStatus:
 		t.Status = o.Status
 	case *TaskComment:
-		t.Comments = append(t.Comments, Comment{ID: n.e.ID(), Author: n.member, Text: o.Text, Time: n.e.Time})
+		t.Comments = append(t.Comments, Comment{ID: n.e.ID(), Author: *n.member, Text: o.Text, Time: n.e.Time})
 	case *TaskArchive:
 		t.Archived = o.Archived
 	case *TaskAttach:
-		t.Files = append(t.Files, File{ID: n.e.ID(), Author: n.member, Time: n.e.Time, TaskAttach: *o})
+		t.Files = append(t.Files, File{ID: n.e.ID(), Author: *n.member, Time: n.e.Time, TaskAttach: *o})
 	default:
 		return
 	}
@@ -173,8 +170,8 @@ func (b *builder) applyTaskOp(t *Task, n *node, op Op) {
 // is recorded on it; without, a is a state being rebuilt at some event's
 // parents and the outcome there is worked out afresh.
 func (b *builder) applyAuth(a *authState, n *node, record bool) {
-	e := n.e
-	author := n.member // the member the event speaks for (its device's)
+	e := &n.e
+	author := *n.member // the member the event speaks for (its device's)
 	switch op := n.op.(type) {
 	case *Genesis:
 		c, err := b.charterOf(op.Charter)
@@ -185,7 +182,7 @@ func (b *builder) applyAuth(a *authState, n *node, record bool) {
 		pub, _ := b.publicOf(n, op.Name, op.KEM, op.Binding)
 		m := &Member{ID: author, Name: op.Name, Roles: []string{c.FounderRole()}, KEM: pub.KEM, Binding: pub.KEMBinding, KEMSince: e.ID(), Since: e.ID()}
 		a.addMember(m)
-		applyRootLine(a, m, e.Author, op.Root, e.ID())
+		applyRootLine(a, m, *e.Author, op.Root, e.ID())
 	case *Join:
 		// The join was judged against the invite as its parents saw it
 		// (n.invite). The state being folded may lack it: an invite
@@ -200,7 +197,7 @@ func (b *builder) applyAuth(a *authState, n *node, record bool) {
 		delete(a.devices, author) // a member who rejoins starts with its root alone
 		m := &Member{ID: author, Name: op.Name, Roles: a.rankRoles([]string{role}), KEM: pub.KEM, Binding: pub.KEMBinding, KEMSince: e.ID(), Since: e.ID(), InvitedBy: inviter}
 		a.addMember(m)
-		applyRootLine(a, m, e.Author, op.Root, e.ID())
+		applyRootLine(a, m, *e.Author, op.Root, e.ID())
 	case *Leave:
 		a.dropMember(author)
 		a.dropDevices(author, e.ID())
@@ -213,12 +210,12 @@ func (b *builder) applyAuth(a *authState, n *node, record bool) {
 			m.KEM, m.KEMSince = k, e.ID()
 			copy(m.Binding[:], op.Binding)
 			m.BindingBy = identity.PublicKey{}
-			if e.Author != author {
-				m.BindingBy = e.Author
+			if *e.Author != author {
+				m.BindingBy = *e.Author
 			}
 		}
 	case *Device:
-		applyDevice(a, e.ID(), author, e.Author, op, n.revokes)
+		applyDevice(a, e.ID(), author, *e.Author, op, n.revokes)
 	case *KeyUpdate:
 		applyKeyUpdate(a, e.ID(), author, op, n.kems)
 	case *Invite:
@@ -238,7 +235,9 @@ func (b *builder) applyAuth(a *authState, n *node, record bool) {
 		pr.approvals[author] = true
 		exec, note := b.carry(a, n, pr)
 		if record {
-			n.exec, n.execNote = exec, note
+			if exec != nil || note != "" {
+				n.w().exec, n.w().execNote = exec, note
+			}
 		}
 		if exec != nil || note != "" {
 			delete(a.proposals, op.Proposal)

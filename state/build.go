@@ -3,6 +3,7 @@ package state
 import (
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"sync"
 
@@ -12,34 +13,119 @@ import (
 	"github.com/pursuance/pursuance/keys"
 )
 
-// node is one event of the log as the builder sees it.
-type node struct {
-	e      *event.Event
-	op     Op    // nil when opErr is set
-	opErr  error // the body is missing or malformed
-	author uint32
-	vv     []uint64 // version vector: for each author index, the highest seq in the event's causal past, itself included
+// head is what the rules read of an event's header: a node keeps it in
+// place of the event (docs/fold.md, "What a state keeps of each event").
+type head struct {
+	id      event.ID
+	Author  *identity.PublicKey // the builder's copy, shared by the author's events (builder.keyOf)
+	Seq     uint64
+	Lamport uint64
+	Time    uint64
+	Kind    event.Kind
+}
 
-	// Decided by the latest pass.
-	accepted bool
-	reason   string
-	exec     Op           // for an approval: the proposal it carried
-	execNote string       // for an approval: why the proposal it completed failed
-	vis      []string     // for a task-create: its visibility, settled at its parents
-	invite   *inviteState // for a join: the invite as its parents saw it (a copy)
-	inert    string       // for an accepted event that has no effect: why (a move that would close a cycle)
-	restrict *restriction
-	sealed   *TaskSealed // set when op was opened from a task-sealed body
-	kems     []event.ID  // for a key-update: each box's member's KEMSince at its parents
-	outsider bool        // its author had signed no genesis or join up to it: it can never be accepted
-	body     bool        // the event came with its body (e is kept without it)
-	sendRole string      // for a hand-off: the link's role its author held at its parents
+// headOf returns what the rules read of e's header.
+func headOf(e *event.Event) head {
+	a := e.Author
+	return head{id: e.ID(), Author: &a, Seq: e.Seq, Lamport: e.Lamport, Time: e.Time, Kind: e.Kind}
+}
+
+// ID returns the event's ID.
+func (h *head) ID() event.ID { return h.id }
+
+// linksOf returns e's parents and backlink: the events it links to.
+func linksOf(e *event.Event) []event.ID {
+	if e.Backlink.IsZero() {
+		return e.Parents
+	}
+	return append(slices.Clip(e.Parents), e.Backlink)
+}
+
+// node is one event of the log as the builder sees it. What only some
+// events have is in its nodeRare, shared by those without (noRare), so
+// that a task event costs the fields every event has (docs/fold.md,
+// "What a state keeps of each event").
+type node struct {
+	e        head
+	op       Op          // nil when opErr is set
+	vv       []uint64    // version vector: for each author index, the highest seq in the event's causal past, itself included; packed (two a word) unless vvWide
+	reason   string      // decided by the latest pass: why it was rejected
+	sealed   *TaskSealed // set when op was opened from a task-sealed body: its wraps' generations alone (wrapsOf), shared
+	author   uint32
+	accepted bool // decided by the latest pass
+	outsider bool // its author had signed no genesis or join up to it: it can never be accepted
+	body     bool // the event came with its body (e is kept without it)
+	vvWide   bool // vv holds one uint64 an author (a seq past 32 bits), not two uint32s a word (packVV)
 
 	// member is the member the event speaks for: its author's, when the
 	// author is a device certified in the log (docs/devices.md), else
 	// the author. Settled when the event is added, from the log before it.
-	member  identity.PublicKey
-	revokes []identity.PublicKey // for a device revoke or replace: the device keys it cuts off, at its parents
+	// It is the builder's copy, shared (builder.keyOf).
+	member *identity.PublicKey
+
+	// Never nil: noRare when the event has none of it. Read through
+	// (n.vis); written only through w (n.w().vis = ...).
+	*nodeRare
+}
+
+// nodeRare is what only some events have.
+type nodeRare struct {
+	links []event.ID // for a join: its parents and backlink (expiryWitness)
+	opErr error      // the body is missing or malformed
+
+	// Decided by the latest pass.
+	exec     Op                   // for an approval: the proposal it carried
+	execNote string               // for an approval: why the proposal it completed failed
+	vis      []string             // for a task-create: its visibility, settled at its parents
+	invite   *inviteState         // for a join: the invite as its parents saw it (a copy)
+	inert    string               // for an accepted event that has no effect: why (a move that would close a cycle)
+	restrict *restriction         // for a restriction: what it restricts
+	kems     []event.ID           // for a key-update: each box's member's KEMSince at its parents
+	sendRole string               // for a hand-off: the link's role its author held at its parents
+	revokes  []identity.PublicKey // for a device revoke or replace: the device keys it cuts off, at its parents
+}
+
+// noRare is the nodeRare of nodes that have none: shared, never written.
+var noRare = &nodeRare{}
+
+// w returns n's nodeRare to write to, its own.
+func (n *node) w() *nodeRare {
+	if n.nodeRare == noRare {
+		n.nodeRare = new(nodeRare)
+	}
+	return n.nodeRare
+}
+
+// resetPass forgets what the latest pass decided of n.
+func (n *node) resetPass() {
+	if n.nodeRare != noRare {
+		n.nodeRare = &nodeRare{links: n.links, opErr: n.opErr}
+		n.shrink()
+	}
+}
+
+// shrink shares noRare again if n's nodeRare holds nothing.
+func (n *node) shrink() {
+	if n.nodeRare != noRare && n.nodeRare.empty() {
+		n.nodeRare = noRare
+	}
+}
+
+// empty reports whether r holds nothing.
+func (r *nodeRare) empty() bool {
+	return r.links == nil && r.opErr == nil && r.exec == nil && r.execNote == "" && r.vis == nil &&
+		r.invite == nil && r.inert == "" && r.restrict == nil && r.kems == nil && r.sendRole == "" && r.revokes == nil
+}
+
+// copyRare gives n a copy of o's nodeRare (an extension places o again:
+// its verdicts stand until a pass decides n anew).
+func (n *node) copyRare(o *node) {
+	if o.nodeRare == noRare {
+		n.nodeRare = noRare
+		return
+	}
+	r := *o.nodeRare
+	n.nodeRare = &r
 }
 
 // restriction is what an accepted removal, demotion, invite revocation or
@@ -64,15 +150,19 @@ type builder struct {
 	forks     map[identity.PublicKey]uint64
 	evForks   map[identity.PublicKey]uint64 // forks the evidence named, before any event was added
 
-	nodes     []*node
-	pos       map[event.ID]int32
-	authors   []identity.PublicKey
-	authorIdx map[identity.PublicKey]uint32
-	byAuthor  [][]int32            // positions of each author's events, in log order
-	maxSeq    []uint64             // per author: highest seq added so far
-	timeUpTo  [][]uint64           // per author, aligned with byAuthor: the highest claimed time of its events so far
-	entered   []bool               // per author: it has signed a genesis or a join so far
-	linkUsers map[event.ID][]int32 // events sent, received or reported over each link, in log order
+	nodes      []*node
+	pos        posIndex // position of each event in nodes
+	authors    []identity.PublicKey
+	authorIdx  map[identity.PublicKey]uint32
+	keys       map[identity.PublicKey]*identity.PublicKey // the builder's copy of each author's and member's key (keyOf)
+	authorKeys []*identity.PublicKey                      // per author index: keyOf its key
+	memberKeys []*identity.PublicKey                      // per author index: keyOf the member it speaks for (node.member)
+	vvScratch  []uint64                                   // versionVector's
+	byAuthor   [][]int32                                  // positions of each author's events, in log order
+	maxSeq     []uint64                                   // per author: highest seq added so far
+	timeUpTo   [][]uint64                                 // per author, aligned with byAuthor: the highest claimed time of its events so far
+	entered    []bool                                     // per author: it has signed a genesis or a join so far
+	linkUsers  map[event.ID][]int32                       // events sent, received or reported over each link, in log order
 
 	// Devices, from the bodies of device events as they are added
 	// (accepted or not): which member a device key claims, by the
@@ -121,6 +211,7 @@ type builder struct {
 		c  HandoffContent
 		ok bool
 	}
+	wraps map[string]*TaskSealed // the wraps of opened sealed task ops, by their generations (wrapsOf)
 }
 
 func newBuilder(pursuance event.ID, forks map[identity.PublicKey]uint64) *builder {
@@ -129,8 +220,9 @@ func newBuilder(pursuance event.ID, forks map[identity.PublicKey]uint64) *builde
 		cmu:          new(sync.Mutex),
 		forks:        forks,
 		evForks:      maps.Clone(forks),
-		pos:          make(map[event.ID]int32),
+		pos:          newPosIndex(),
 		authorIdx:    make(map[identity.PublicKey]uint32),
+		keys:         make(map[identity.PublicKey]*identity.PublicKey),
 		pinned:       make(map[int32]restriction),
 		charters:     make(map[string]charterResult),
 		publics:      make(map[event.ID]publicResult),
@@ -159,8 +251,21 @@ func (b *builder) authorIndex(k identity.PublicKey) uint32 {
 			m = dm
 		}
 		b.memberChains[m] = append(b.memberChains[m], idx)
+		b.authorKeys = append(b.authorKeys, b.keyOf(k))
+		b.memberKeys = append(b.memberKeys, b.keyOf(m))
 	}
 	return idx
+}
+
+// keyOf returns the builder's copy of k, one per distinct key: the nodes
+// of an author point to it instead of holding the key each.
+func (b *builder) keyOf(k identity.PublicKey) *identity.PublicKey {
+	if p, ok := b.keys[k]; ok {
+		return p
+	}
+	p := &k
+	b.keys[k] = p
+	return p
 }
 
 // claimDevice records the member a device event's certificate gives a
@@ -215,17 +320,15 @@ func (b *builder) claimLine(op Op, author identity.PublicKey) {
 // add appends e to the builder's node list, computing its version vector.
 // Events must come in log order: ascending (lamport, ID).
 func (b *builder) add(e *event.Event) (*node, error) {
-	if _, dup := b.pos[e.ID()]; dup {
+	if _, dup := b.posOf(e.ID()); dup {
 		return nil, fmt.Errorf("state: event %s twice", e.ID().Short())
 	}
-	if n := len(b.nodes); n > 0 {
-		last := b.nodes[n-1].e
-		if e.Lamport < last.Lamport || e.Lamport == last.Lamport && e.ID().Compare(last.ID()) < 0 {
-			return nil, fmt.Errorf("state: event %s out of log order", e.ID().Short())
-		}
+	if n := len(b.nodes); n > 0 && logCompare(e, &b.nodes[n-1].e) < 0 {
+		return nil, fmt.Errorf("state: event %s out of log order", e.ID().Short())
 	}
-	for _, l := range append(slices.Clip(e.Parents), e.Backlink) {
-		if _, ok := b.pos[l]; !ok && !l.IsZero() {
+	links := linksOf(e)
+	for _, l := range links {
+		if _, ok := b.posOf(l); !ok {
 			return nil, fmt.Errorf("state: event %s links to %s, which is not in the log", e.ID().Short(), l.Short())
 		}
 	}
@@ -233,24 +336,26 @@ func (b *builder) add(e *event.Event) (*node, error) {
 	var opErr error
 	body := e.HasBody()
 	if body {
-		op, opErr = DecodeOp(e.Kind, e.Body())
 		// The op decoded is all the fold reads of the body from here
-		// on: the state keeps the event without it (docs/fold.md).
-		e = e.Skeleton()
+		// on: the state keeps what the rules read of the header
+		// (head), not the event (docs/fold.md).
+		op, opErr = DecodeOp(e.Kind, e.Body())
 	} else {
 		opErr = fmt.Errorf("body not available")
 	}
-	n := b.place(e, op, opErr, nil, nil)
+	n := b.place(headOf(e), links, op, opErr, nil, nil, nil)
 	n.body = body
 	return n, nil
 }
 
-// place appends e, its body decoded as op (or not, opErr), to the node
-// list. sealed, when set, is the task-sealed body op was opened from: the
-// node is placed as that body and keeps op opened. vv, when set, is e's
-// version vector, computed already under the same author indices (an
-// extension of a state reuses its nodes': incremental.go).
-func (b *builder) place(e *event.Event, op Op, opErr error, sealed *TaskSealed, vv []uint64) *node {
+// place appends the event of header e linking to links, its body decoded
+// as op (or not, opErr), to the node list. sealed, when set, is the
+// task-sealed body op was opened from: the node is placed as that body
+// and keeps op opened. vv, when set, is e's version vector, computed
+// already (an extension of a state reuses its nodes': incremental.go)
+// under the author indices of from (nil: b's); links are then only kept
+// (joins).
+func (b *builder) place(e head, links []event.ID, op Op, opErr error, sealed *TaskSealed, old *node, from []identity.PublicKey) *node {
 	raw := op
 	if sealed != nil {
 		raw = sealed
@@ -259,22 +364,26 @@ func (b *builder) place(e *event.Event, op Op, opErr error, sealed *TaskSealed, 
 		b.claimDevice(d)
 	}
 	if opErr == nil {
-		b.claimLine(op, e.Author)
+		b.claimLine(op, *e.Author)
 	}
-	idx := b.authorIndex(e.Author)
+	idx := b.authorIndex(*e.Author)
+	e.Author = b.authorKeys[idx]
 	// An honest chain's seqs rise with the log order (each event's lamport
 	// exceeds its backlink's), so a seq not above the author's highest so
 	// far means two events share it: the author forked.
 	if e.Seq <= b.maxSeq[idx] {
-		if s, ok := b.forks[e.Author]; !ok || e.Seq < s {
-			b.forks[e.Author] = e.Seq
+		if s, ok := b.forks[*e.Author]; !ok || e.Seq < s {
+			b.forks[*e.Author] = e.Seq
 		}
 	}
 	b.maxSeq[idx] = max(b.maxSeq[idx], e.Seq)
-	n := &node{e: e, author: idx, op: op, opErr: opErr, member: e.Author}
-	if m, ok := b.devMember[e.Author]; ok {
-		n.member = m
+	n := &node{e: e, author: idx, op: op, member: b.memberKeys[idx], nodeRare: noRare}
+	if opErr != nil {
+		n.w().opErr = opErr
 	}
+	// n.member: devMember does not change for a key once it is an
+	// author's (claimDevice and claimLine skip known authors), so the
+	// member authorIndex settled is the one devMember gives now.
 	// An event of an author that has signed no genesis or join up to it
 	// (a join comes first in its author's chain, so earlier in log order)
 	// can never be accepted, whatever else arrives: its author is a
@@ -284,8 +393,25 @@ func (b *builder) place(e *event.Event, op Op, opErr error, sealed *TaskSealed, 
 	} else {
 		n.outsider = !b.entered[idx]
 	}
-	if n.vv = vv; vv == nil {
-		n.vv = b.versionVector(e, idx)
+	switch {
+	case old == nil:
+		n.vv, n.vvWide = packVV(b.versionVector(links, e.Seq, idx))
+	case from != nil:
+		// The same entries under b's indices: the event's past holds no
+		// event of an author b indexed after from's (those events link
+		// to its, not the other way), and its authors are all placed.
+		full := make([]uint64, len(b.authors))
+		for i := range from {
+			if s := old.seen(uint32(i)); s > 0 {
+				full[b.authorIdx[from[i]]] = s
+			}
+		}
+		n.vv, n.vvWide = packVV(full)
+	default:
+		n.vv, n.vvWide = old.vv, old.vvWide
+	}
+	if e.Kind == event.KindJoin {
+		n.w().links = links
 	}
 	p := int32(len(b.nodes))
 	if n.opErr == nil && usesLink(raw) {
@@ -296,7 +422,7 @@ func (b *builder) place(e *event.Event, op Op, opErr error, sealed *TaskSealed, 
 		b.boxedTo[d.Device] = append(b.boxedTo[d.Device], p)
 	}
 	b.nodes = append(b.nodes, n)
-	b.pos[e.ID()] = p
+	b.setPos(e.ID(), p)
 	b.byAuthor[idx] = append(b.byAuthor[idx], p)
 	t := e.Time
 	if k := len(b.timeUpTo[idx]); k > 0 {
@@ -309,22 +435,40 @@ func (b *builder) place(e *event.Event, op Op, opErr error, sealed *TaskSealed, 
 	return n
 }
 
-// versionVector computes the version vector of e, by author index idx,
-// from its links' (which the store's order puts before it, and the
-// caller checked are in the log).
-func (b *builder) versionVector(e *event.Event, idx uint32) []uint64 {
-	vv := make([]uint64, len(b.authors))
-	links := e.Parents
-	if !e.Backlink.IsZero() {
-		links = append(slices.Clip(links), e.Backlink)
+// versionVector computes the version vector of an event at seq by
+// author index idx, from its links' (which the store's order puts before
+// it, and the caller checked are in the log), unpacked, in b's scratch
+// (valid until the next call).
+func (b *builder) versionVector(links []event.ID, seq uint64, idx uint32) []uint64 {
+	vv := b.vvScratch[:0]
+	for range b.authors {
+		vv = append(vv, 0)
 	}
+	b.vvScratch = vv
 	for _, l := range links {
-		for i, s := range b.nodes[b.pos[l]].vv {
-			vv[i] = max(vv[i], s)
+		ln := b.nodes[b.at(l)]
+		for i := range vv {
+			vv[i] = max(vv[i], ln.seen(uint32(i)))
 		}
 	}
-	vv[idx] = max(vv[idx], e.Seq)
+	vv[idx] = max(vv[idx], seq)
 	return vv
+}
+
+// packVV returns the version vector full as a node keeps it: two seqs a
+// word (half the memory: a node's vector is one entry per author the log
+// knew when it was added), unless one does not fit in 32 bits (wide).
+func packVV(full []uint64) (vv []uint64, wide bool) {
+	for _, s := range full {
+		if s > math.MaxUint32 {
+			return slices.Clone(full), true
+		}
+	}
+	vv = make([]uint64, (len(full)+1)/2)
+	for i, s := range full {
+		vv[i/2] |= s << (32 * (i % 2))
+	}
+	return vv, false
 }
 
 // inviteUsed returns the invite a join was judged against (zero if none).
@@ -337,8 +481,14 @@ func (n *node) inviteUsed() inviteState {
 
 // seen returns the highest seq of author index i in n's causal past.
 func (n *node) seen(i uint32) uint64 {
-	if int(i) < len(n.vv) {
-		return n.vv[i]
+	if n.vvWide {
+		if int(i) < len(n.vv) {
+			return n.vv[i]
+		}
+		return 0
+	}
+	if w := int(i / 2); w < len(n.vv) {
+		return uint64(uint32(n.vv[w] >> (32 * (i % 2))))
 	}
 	return 0
 }
@@ -489,14 +639,14 @@ func (b *builder) startPass() {
 
 // step decides one node and, if accepted, applies it.
 func (b *builder) step(p int32, n *node) {
-	n.exec, n.execNote, n.vis, n.inert, n.restrict, n.invite, n.kems, n.sendRole = nil, "", nil, "", nil, nil, nil, ""
-	n.revokes = nil
+	n.resetPass()
 	if err := b.decide(p, n); err != nil {
 		n.accepted, n.reason = false, err.Error()
 	} else {
 		n.accepted, n.reason = true, ""
 		b.apply(p, n)
 	}
+	n.shrink()
 }
 
 // authSnap is the authority state after the first upto accepted authority
@@ -551,7 +701,7 @@ func (b *builder) publicOf(n *node, name string, kem, binding []byte) (identity.
 	if ok {
 		return r.pub, r.err
 	}
-	pub, err := publicOf(n.e.Author, name, kem, binding)
+	pub, err := publicOf(*n.e.Author, name, kem, binding)
 	b.cmu.Lock()
 	b.publics[n.e.ID()] = publicResult{pub, err}
 	b.cmu.Unlock()

@@ -266,17 +266,20 @@ func (x *Builder) FinishFrom(data []byte) (_ *State, err error) {
 	}
 	for i, n := range b.nodes {
 		c := &vs.Nodes[i]
-		n.accepted, n.reason, n.inert, n.sendRole, n.revokes = c.Accepted, c.Reason, c.Inert, c.SendRole, c.Revokes
-		n.vis, n.kems = c.Vis, c.Kems
-		if c.VisSet && n.vis == nil {
-			n.vis = []string{}
+		n.accepted, n.reason = c.Accepted, c.Reason
+		r := n.w()
+		r.inert, r.sendRole, r.revokes = c.Inert, c.SendRole, c.Revokes
+		r.vis, r.kems = c.Vis, c.Kems
+		if c.VisSet && r.vis == nil {
+			r.vis = []string{}
 		}
-		if c.KemsSet && n.kems == nil {
-			n.kems = []event.ID{}
+		if c.KemsSet && r.kems == nil {
+			r.kems = []event.ID{}
 		}
 		if iv := c.Invite; iv != nil {
-			n.invite = &inviteState{id: iv.ID, author: iv.Author, op: iv.Op, used: iv.Used, revoked: iv.Revoked}
+			r.invite = &inviteState{id: iv.ID, author: iv.Author, op: iv.Op, used: iv.Used, revoked: iv.Revoked}
 		}
+		n.shrink()
 	}
 	b.pinned, b.excluded = map[int32]restriction{}, map[int32]bool{}
 	for _, p := range vs.Pinned {

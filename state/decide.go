@@ -24,19 +24,19 @@ type view struct {
 // last use, a move with no effect); whether an approval carries its
 // proposal is settled when it is applied (carry).
 func (b *builder) decide(p int32, n *node) error {
-	e := n.e
+	e := &n.e
 	if p == 0 || e.Kind == event.KindGenesis {
 		if p != 0 || e.ID() != b.pursuance || e.Kind != event.KindGenesis {
 			return errors.New("a pursuance has exactly one genesis event, its first")
 		}
 	}
-	if s, ok := b.forks[e.Author]; ok && e.Seq >= s {
+	if s, ok := b.forks[*e.Author]; ok && e.Seq >= s {
 		return fmt.Errorf("void: the author signed two different events at seq %d; its events from there on are not trusted", s)
 	}
 	if n.outsider {
 		// Judged by header alone, so that the verdict is the same with or
 		// without the body (a member drops such bodies: State.Garbage).
-		return fmt.Errorf("not permitted: %s is not a member", b.name(b.auth, n.member))
+		return fmt.Errorf("not permitted: %s is not a member", b.name(b.auth, *n.member))
 	}
 	if n.opErr != nil {
 		return n.opErr
@@ -45,9 +45,9 @@ func (b *builder) decide(p int32, n *node) error {
 	if err := b.checkDeviceCurrent(v.auth, n); err != nil {
 		return err
 	}
-	roles := v.auth.roles(n.member)
-	_, member := v.auth.members[n.member]
-	if err := b.permitted(v, n, n.op, n.member, member, roles, false); err != nil {
+	roles := v.auth.roles(*n.member)
+	_, member := v.auth.members[*n.member]
+	if err := b.permitted(v, n, n.op, *n.member, member, roles, false); err != nil {
 		return err
 	}
 	if IsTaskOp(n.op) {
@@ -109,8 +109,8 @@ func (b *builder) taskAt(n *node, id event.ID) *Task {
 		return nil
 	}
 	all := true
-	for i, s := range t.touched {
-		if s > n.seen(i) {
+	for _, x := range t.touched {
+		if x.seq > n.seen(x.author) {
 			all = false
 			break
 		}
@@ -127,16 +127,16 @@ func (b *builder) taskAt(n *node, id event.ID) *Task {
 		if at == nil {
 			switch c := effectiveOp(x).(type) {
 			case *TaskCreate:
-				at = newTask(x.e, c, t.VisibleTo)
-				at.Creator = x.member
+				at = newTask(&x.e, c, t.VisibleTo)
+				at.Creator = *x.member
 				continue
 			case *LinkReceive:
 				at = b.newReceivedTask(x, b.embeddedOf(x, c), t.VisibleTo)
 				continue
 			case *TaskSealed:
 				if c.Task.IsZero() {
-					at = newSealedTask(x.e)
-					at.Creator = x.member
+					at = newSealedTask(&x.e)
+					at.Creator = *x.member
 					continue
 				}
 			}
@@ -167,7 +167,7 @@ func actionOf(op Op) charter.Action { return kindOf(op.Kind()).action }
 // quorum is then met and not asked for again.
 func (b *builder) permitted(v view, n *node, op Op, author identity.PublicKey, member bool, roles []string, carried bool) error {
 	a := v.auth
-	e := n.e
+	e := &n.e
 	switch op := op.(type) {
 	case *Genesis:
 		return b.checkGenesis(n, op)
@@ -296,9 +296,13 @@ func (b *builder) permitted(v view, n *node, op Op, author identity.PublicKey, m
 				return fmt.Errorf("no role %q in the charter", r)
 			}
 		}
-		n.vis = op.VisibleTo
+		if op.VisibleTo != nil {
+			n.w().vis = op.VisibleTo
+		}
 		if len(n.vis) == 0 {
-			n.vis = c.NewTaskVisibility(roles)
+			if v := c.NewTaskVisibility(roles); v != nil {
+				n.w().vis = v
+			}
 		}
 		for _, s := range op.Assignees {
 			if err := b.checkAssignee(a, roles, s); err != nil {
@@ -315,14 +319,14 @@ func (b *builder) permitted(v view, n *node, op Op, author identity.PublicKey, m
 		if err != nil {
 			return fmt.Errorf("member key: %v", err)
 		}
-		if err := identity.VerifyKEMBinding(n.e.Author, k, op.Binding); err != nil {
+		if err := identity.VerifyKEMBinding(*n.e.Author, k, op.Binding); err != nil {
 			return fmt.Errorf("member key: %v", err)
 		}
 		if a.members[author].KEM.Equal(k) {
 			return fmt.Errorf("member key: that is already the KEM key of %s", b.name(a, author))
 		}
 		// The member's other devices must learn the new key.
-		return b.checkNewMemberKEM(a, a.members[author], n.e.Author, op.KEM, op.Binding, op.Boxes, a.currentDevices(author))
+		return b.checkNewMemberKEM(a, a.members[author], *n.e.Author, op.KEM, op.Binding, op.Boxes, a.currentDevices(author))
 	case *Device:
 		return b.checkDevice(a, n, op, author)
 	case *Relays:
@@ -350,7 +354,7 @@ func (b *builder) permitted(v view, n *node, op Op, author identity.PublicKey, m
 		if !op.Task.IsZero() && v.task(op.Task) == nil {
 			return fmt.Errorf("no task %s", op.Task.Short())
 		}
-		n.inert = "sealed: none of your keys opens it"
+		n.w().inert = "sealed: none of your keys opens it"
 		return nil
 	case Opaque:
 		if act == "" {
@@ -458,11 +462,11 @@ func (b *builder) checkLine(a *authState, n *node, line []Device) error {
 	if len(line) == 0 {
 		return nil
 	}
-	m, err := verifyRootLine(line, n.e.Author)
+	m, err := verifyRootLine(line, *n.e.Author)
 	if err != nil {
 		return err
 	}
-	if m != n.member {
+	if m != *n.member {
 		return fmt.Errorf("root line: its author %s has signed before as %s", n.e.Author.Short(), n.member.Short())
 	}
 	if a != nil {
@@ -487,8 +491,8 @@ func publicOf(id identity.PublicKey, name string, kem, binding []byte) (identity
 
 // checkJoin checks a join against the invite it uses.
 func (b *builder) checkJoin(a *authState, n *node, j *Join) error {
-	e := n.e
-	if _, ok := a.members[n.member]; ok {
+	e := &n.e
+	if _, ok := a.members[*n.member]; ok {
 		return errors.New("already a member")
 	}
 	if err := b.checkLine(a, n, j.Root); err != nil {
@@ -512,8 +516,8 @@ func (b *builder) checkJoin(a *authState, n *node, j *Join) error {
 		return b.expiredReason(a, j.Invite, w, true)
 	}
 	iv := *inv
-	n.invite = &iv
-	if !inv.op.Key.Verify(JoinMessage(b.pursuance, j.Invite, n.member), j.Proof) {
+	n.w().invite = &iv
+	if !inv.op.Key.Verify(JoinMessage(b.pursuance, j.Invite, *n.member), j.Proof) {
 		return errors.New("the invite proof does not verify")
 	}
 	if _, err := b.publicOf(n, j.Name, j.KEM, j.Binding); err != nil {
@@ -566,7 +570,7 @@ func (b *builder) strongRemove(p int32, n *node, v view, roles []string) error {
 	if err := b.strongRevoke(p, n); err != nil {
 		return err
 	}
-	author := n.member
+	author := *n.member
 	var rs []int32
 	for _, r := range b.restrictBy[author] {
 		if !b.inPast(b.nodes[r], n) {
@@ -591,7 +595,7 @@ func (b *builder) strongRemove(p int32, n *node, v view, roles []string) error {
 		if !ok {
 			rr = *rn.restrict
 		}
-		if mine != nil && mine.member() && b.reaches(p, n, mine.target, rn.member) {
+		if mine != nil && mine.member() && b.reaches(p, n, mine.target, *rn.member) {
 			continue // mutual, or a cycle of removals: all of them apply
 		}
 		if rr.role == "" {
@@ -606,7 +610,7 @@ func (b *builder) strongRemove(p int32, n *node, v view, roles []string) error {
 	}
 	vis, send := n.vis, n.sendRole // settled with the author's full roles at its parents
 	err := b.permitted(v, n, n.op, author, member, reduced, false)
-	n.vis, n.sendRole = vis, send
+	n.w().vis, n.w().sendRole = vis, send
 	if err != nil {
 		return fmt.Errorf("invalidated by concurrent removal or demotion of its author (%s): %v", strings.Join(by, ", "), err)
 	}
@@ -630,7 +634,7 @@ func (b *builder) reaches(p int32, n *node, from, to identity.PublicKey) bool {
 	add := func(r int32, rr restriction) {
 		if rr.member() && concurrent(r) {
 			a := b.nodes[r].member
-			edges[a] = append(edges[a], rr.target)
+			edges[*a] = append(edges[*a], rr.target)
 		}
 	}
 	for _, rs := range b.restrictBy {
@@ -702,7 +706,7 @@ func (b *builder) settle(n *node) error {
 		// Concurrent receives of one hand-off are all accepted; the first
 		// in log order makes the task, and the others have no effect.
 		if x := b.embeddedOf(n, op); x.err == nil && b.tasks[x.ev.ID()] != nil {
-			n.inert = "no effect: the hand-off was received already, by an earlier event"
+			n.w().inert = "no effect: the hand-off was received already, by an earlier event"
 		}
 	case *TaskMove:
 		// Moves are last-writer-wins on the parent, applied in log order;
@@ -712,7 +716,7 @@ func (b *builder) settle(n *node) error {
 		steps := 0
 		for p := op.Parent; !p.IsZero() && steps <= len(b.tasks); steps++ {
 			if p == op.Task {
-				n.inert = "no effect: the move would make the task its own ancestor"
+				n.w().inert = "no effect: the move would make the task its own ancestor"
 				break
 			}
 			t := b.tasks[p]
@@ -773,7 +777,9 @@ func (b *builder) carry(a *authState, n *node, pr *proposal) (Op, string) {
 	v := view{auth: a, task: func(event.ID) *Task { return nil }}
 	vis := n.vis
 	err := b.permitted(v, n, pr.op, pr.author, true, pm.Roles, true)
-	n.vis = vis
+	if vis != nil {
+		n.w().vis = vis
+	}
 	if err != nil {
 		return nil, fmt.Sprintf("proposal %s failed: %v", pr.id.Short(), err)
 	}

@@ -355,27 +355,27 @@ func (a *authState) dropDevices(member identity.PublicKey, by event.ID) {
 // the member it speaks for, at n's parents. A device adding itself is
 // checked by checkDevice instead.
 func (b *builder) checkDeviceCurrent(a *authState, n *node) error {
-	if d, ok := n.op.(*Device); ok && d.Added() == n.e.Author && d.Action == DeviceAdd {
+	if d, ok := n.op.(*Device); ok && d.Added() == *n.e.Author && d.Action == DeviceAdd {
 		return nil
 	}
 	if len(rootLineOf(n.op)) != 0 {
 		return nil // the root line is checked with the genesis or join
 	}
-	member, current, ok := a.deviceOf(n.e.Author)
+	member, current, ok := a.deviceOf(*n.e.Author)
 	switch {
-	case !ok && n.e.Author == n.member:
+	case !ok && *n.e.Author == *n.member:
 		return nil // not a member: permitted says so
-	case !ok || member != n.member:
-		return fmt.Errorf("not permitted: %s is not a device of %s", n.e.Author.Short(), b.name(a, n.member))
+	case !ok || member != *n.member:
+		return fmt.Errorf("not permitted: %s is not a device of %s", n.e.Author.Short(), b.name(a, *n.member))
 	case !current:
-		return fmt.Errorf("not permitted: device %s of %s was revoked", n.e.Author.Short(), b.name(a, n.member))
+		return fmt.Errorf("not permitted: device %s of %s was revoked", n.e.Author.Short(), b.name(a, *n.member))
 	}
 	return nil
 }
 
 // checkDevice decides a device op by member (docs/devices.md §4).
 func (b *builder) checkDevice(a *authState, n *node, op *Device, member identity.PublicKey) error {
-	author := n.e.Author
+	author := *n.e.Author
 	if op.Identity != member {
 		return fmt.Errorf("device: the op names member %s, but its author speaks for %s", op.Identity.Short(), b.name(a, member))
 	}
@@ -432,12 +432,12 @@ func (b *builder) checkDevice(a *authState, n *node, op *Device, member identity
 		case !a.isAncestor(author, op.Device):
 			return fmt.Errorf("device: only a device's ancestors may revoke it, and %s is not one of %s's", author.Short(), op.Device.Short())
 		}
-		n.revokes = a.subtree(member, op.Device)
+		n.w().revokes = a.subtree(member, op.Device)
 	case DeviceReplace:
 		if op.Parent != author {
 			return errors.New("device: a replacement is certified by the key it replaces")
 		}
-		n.revokes = []identity.PublicKey{author}
+		n.w().revokes = []identity.PublicKey{author}
 	}
 	remaining := slices.DeleteFunc(a.currentDevices(member), func(k identity.PublicKey) bool { return slices.Contains(n.revokes, k) })
 	if op.Action == DeviceReplace {
@@ -604,7 +604,7 @@ func (s *State) MemberOf(k identity.PublicKey) identity.PublicKey {
 // (a rotation by another device that had not seen the revocation): the
 // revoked device must not learn the key that replaces the one it held.
 func (b *builder) strongRevoke(p int32, n *node) error {
-	ks := []identity.PublicKey{n.e.Author}
+	ks := []identity.PublicKey{*n.e.Author}
 	for _, d := range deviceBoxes(n.op) {
 		ks = append(ks, d.Device)
 	}
@@ -651,7 +651,7 @@ type MemberKEMBox struct {
 func (s *State) MemberKEMBoxes(member, device identity.PublicKey) []MemberKEMBox {
 	var out []MemberKEMBox
 	for _, n := range s.b().nodes {
-		if !n.accepted || n.member != member {
+		if !n.accepted || *n.member != member {
 			continue
 		}
 		var raw []byte

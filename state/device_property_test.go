@@ -150,10 +150,10 @@ func checkOneMember(t tb, s *State) {
 		if !n.accepted {
 			continue
 		}
-		if n.member != s.MemberOf(n.e.Author) {
-			t.Errorf("%s %s: speaks for %s, but the state maps its author to %s", n.e.Kind, n.e.ID().Short(), n.member.Short(), s.MemberOf(n.e.Author).Short())
+		if *n.member != s.MemberOf(*n.e.Author) {
+			t.Errorf("%s %s: speaks for %s, but the state maps its author to %s", n.e.Kind, n.e.ID().Short(), n.member.Short(), s.MemberOf(*n.e.Author).Short())
 		}
-		if s.NameOf(n.member) == "" {
+		if s.NameOf(*n.member) == "" {
 			t.Errorf("%s %s: speaks for %s, whom the log never admitted", n.e.Kind, n.e.ID().Short(), n.member.Short())
 		}
 	}
@@ -198,7 +198,7 @@ func checkRevokedReadNothing(t tb, w *world, s *State) {
 			t.Fatal(err)
 		}
 		for id := range mine.Held() {
-			kn := b.nodes[b.pos[id]]
+			kn := b.nodes[b.at(id)]
 			for _, r := range rs {
 				if kn.accepted && b.inPast(r, kn) {
 					t.Errorf("revoked device %s holds generation %s, published after its revocation %s", a.name, id.Short(), r.e.ID().Short())

@@ -35,13 +35,10 @@ func (b *builder) expiryWitness(a *authState, n *node, expires uint64) (w *node,
 	if expires == 0 {
 		return nil, false
 	}
-	links := n.e.Parents
-	if !n.e.Backlink.IsZero() {
-		links = append(slices.Clip(links), n.e.Backlink)
-	}
+	links := n.links
 	var best, bestSaw int32 = -1, -1
 	for m := range a.members {
-		if m == n.member {
+		if m == *n.member {
 			continue
 		}
 		// Each of the member's chains: its own and its devices'.
@@ -69,7 +66,7 @@ func (b *builder) expiryWitness(a *authState, n *node, expires uint64) (w *node,
 			lo := seenEnd + firstTrue(limit-seenEnd, func(i int) bool {
 				w := b.nodes[evs[seenEnd+i]]
 				for _, l := range links {
-					x := b.nodes[b.pos[l]]
+					x := b.nodes[b.at(l)]
 					if x.e.Seq > w.seen(x.author) {
 						return false
 					}
@@ -124,7 +121,7 @@ func cmpU(x, y uint64) int {
 // expiredReason words an expiry witness for a join's verdict.
 func (b *builder) expiredReason(a *authState, invite event.ID, w *node, saw bool) error {
 	if saw {
-		return fmt.Errorf("invite %s had expired: %s's event %s, which the join saw, is dated after it", invite.Short(), b.name(a, w.e.Author), w.e.ID().Short())
+		return fmt.Errorf("invite %s had expired: %s's event %s, which the join saw, is dated after it", invite.Short(), b.name(a, *w.e.Author), w.e.ID().Short())
 	}
-	return fmt.Errorf("invalidated: invite %s had expired when %s signed %s, which saw what the join was signed on but not the join", invite.Short(), b.name(a, w.e.Author), w.e.ID().Short())
+	return fmt.Errorf("invalidated: invite %s had expired when %s signed %s, which saw what the join was signed on but not the join", invite.Short(), b.name(a, *w.e.Author), w.e.ID().Short())
 }

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/pursuance/pursuance/event"
+	"github.com/pursuance/pursuance/identity"
 )
 
 // ErrRefold is what Extend returns when the events given may change what
@@ -33,8 +34,9 @@ func extendable(k event.Kind, sec bool) bool {
 	return true
 }
 
-// logCompare orders events in log order: ascending (lamport, ID).
-func logCompare(x, y *event.Event) int {
+// logCompare orders an event and a node's in log order: ascending
+// (lamport, ID).
+func logCompare(x *event.Event, y *head) int {
 	return cmp.Or(cmp.Compare(x.Lamport, y.Lamport), x.ID().Compare(y.ID()))
 }
 
@@ -56,7 +58,7 @@ func (s *State) Extend(evs []*event.Event) (*State, error) {
 		if e.PursuanceID() != old.pursuance {
 			return nil, errors.New("state: event of another pursuance")
 		}
-		if _, dup := old.pos[e.ID()]; dup || seen[e.ID()] {
+		if _, dup := old.posOf(e.ID()); dup || seen[e.ID()] {
 			continue
 		}
 		seen[e.ID()] = true
@@ -68,7 +70,7 @@ func (s *State) Extend(evs []*event.Event) (*State, error) {
 	if len(add) == 0 {
 		return s, nil
 	}
-	slices.SortFunc(add, logCompare)
+	slices.SortFunc(add, func(x, y *event.Event) int { return cmp.Or(cmp.Compare(x.Lamport, y.Lamport), x.ID().Compare(y.ID())) })
 	if s, ok := s.appendTasks(add); ok {
 		return s, nil
 	}
@@ -79,7 +81,7 @@ func (s *State) Extend(evs []*event.Event) (*State, error) {
 	remapped := false // author indices differ from old's from here on: version vectors are computed again
 	oi, ai := 0, 0
 	for oi < len(old.nodes) || ai < len(add) {
-		if ai < len(add) && (oi == len(old.nodes) || logCompare(add[ai], old.nodes[oi].e) < 0) {
+		if ai < len(add) && (oi == len(old.nodes) || logCompare(add[ai], &old.nodes[oi].e) < 0) {
 			if first < 0 {
 				first = int32(len(nb.nodes))
 			}
@@ -98,14 +100,14 @@ func (s *State) Extend(evs []*event.Event) (*State, error) {
 		}
 		o := old.nodes[oi]
 		oi++
-		vv := o.vv
+		var from []identity.PublicKey
 		if remapped {
-			vv = nil
+			from = old.authors
 		}
-		n := nb.place(o.e, o.op, o.opErr, o.sealed, vv)
+		n := nb.place(o.e, o.links, o.op, o.opErr, o.sealed, o, from)
 		n.body = o.body
-		n.accepted, n.reason, n.exec, n.execNote, n.vis, n.invite = o.accepted, o.reason, o.exec, o.execNote, o.vis, o.invite
-		n.inert, n.restrict, n.kems, n.sendRole, n.revokes = o.inert, o.restrict, o.kems, o.sendRole, o.revokes
+		n.accepted, n.reason = o.accepted, o.reason
+		n.copyRare(o)
 		if first < 0 {
 			switch n.op.(type) {
 			case *Join, *Succeed:
@@ -196,6 +198,7 @@ func (b *builder) derive() *builder {
 	nb.inners = maps.Clone(b.inners)
 	nb.embeds = maps.Clone(b.embeds)
 	nb.contents = maps.Clone(b.contents)
+	nb.wraps = maps.Clone(b.wraps)
 	return nb
 }
 
@@ -210,7 +213,7 @@ func (b *builder) derive() *builder {
 // events do not qualify.
 func (s *State) appendTasks(add []*event.Event) (_ *State, ok bool) {
 	old := s.b()
-	if logCompare(add[0], old.nodes[len(old.nodes)-1].e) < 0 {
+	if logCompare(add[0], &old.nodes[len(old.nodes)-1].e) < 0 {
 		return nil, false
 	}
 	last := map[uint32]uint64{}
@@ -226,8 +229,9 @@ func (s *State) appendTasks(add []*event.Event) (_ *State, ok bool) {
 	}
 	nb := new(builder)
 	*nb = *old
+	nb.vvScratch = nil // old's, which another extension of it may be writing
 	nb.nodes = slices.Clip(old.nodes)
-	nb.pos = maps.Clone(old.pos)
+	nb.pos = old.pos.clone()
 	nb.byAuthor, nb.timeUpTo, nb.maxSeq = slices.Clone(old.byAuthor), slices.Clone(old.timeUpTo), slices.Clone(old.maxSeq)
 	for i := range nb.byAuthor {
 		nb.byAuthor[i], nb.timeUpTo[i] = slices.Clip(nb.byAuthor[i]), slices.Clip(nb.timeUpTo[i])
@@ -242,6 +246,7 @@ func (s *State) appendTasks(add []*event.Event) (_ *State, ok bool) {
 	nb.unwrappers = maps.Clone(old.unwrappers)
 	nb.charters, nb.publics, nb.inners = maps.Clone(old.charters), maps.Clone(old.publics), maps.Clone(old.inners)
 	nb.embeds, nb.contents = maps.Clone(old.embeds), maps.Clone(old.contents)
+	nb.wraps = maps.Clone(old.wraps)
 	old.cmu.Unlock()
 	var added []*node
 	for _, e := range add {

@@ -25,6 +25,9 @@ var extended, extendedLate atomic.Int64
 // audit log, entry by entry, with the same key generations held.
 func sameState(t tb, inc, full *State, what string) {
 	t.Helper()
+	if !noRare.empty() {
+		t.Fatalf("%s: a fold wrote to noRare, the nodeRare every node without one shares", what)
+	}
 	if inc.Hash() != full.Hash() {
 		li, lf := inc.Log(), full.Log()
 		for i := range min(len(li), len(lf)) {
@@ -78,7 +81,7 @@ func (x *incremental) step(have map[event.ID]*event.Event, force bool) {
 	late := false
 	last := x.inc.b().nodes[len(x.inc.b().nodes)-1].e
 	for _, e := range x.pend {
-		late = late || logCompare(e, last) < 0
+		late = late || logCompare(e, &last) < 0
 	}
 	// Half the time, as a process without the state in memory would:
 	// rebuilt from its checkpoint first (checkpoint_test.go), then

@@ -33,6 +33,6 @@ func (s *State) Invites() []InviteInfo {
 		out = append(out, InviteInfo{ID: inv.id, Author: inv.author, Role: inv.op.Role, Uses: inv.op.Uses,
 			Used: inv.used, Expires: inv.op.Expires, Revoked: inv.revoked})
 	}
-	slices.SortFunc(out, func(x, y InviteInfo) int { return cmp.Compare(s.b().pos[x.ID], s.b().pos[y.ID]) })
+	slices.SortFunc(out, func(x, y InviteInfo) int { return cmp.Compare(s.b().at(x.ID), s.b().at(y.ID)) })
 	return out
 }

@@ -60,7 +60,7 @@ func (b *builder) keyHolders(a *authState, kg KeyGen, now uint64) (stale, owed [
 			if holders[id] {
 				continue
 			}
-			if j, ok := b.nodes[b.pos[m.Since]].op.(*Join); ok {
+			if j, ok := b.nodes[b.at(m.Since)].op.(*Join); ok {
 				if inv, ok := b.inviteOp(j.Invite); ok && sealedBy(inv) {
 					holders[id] = true
 				}
@@ -191,7 +191,7 @@ func (b *builder) checkSealing(v view, n *node) error {
 	}
 	// A scope the author is not entitled to it seals to by boxes, to each
 	// of its members, which nobody else can check.
-	roles := a.roles(n.member)
+	roles := a.roles(*n.member)
 	for r := range want {
 		entitled := r == "" || a.charter.CanSee(roles, charter.TaskFacts{VisibleTo: []string{r}})
 		if _, keyed := a.current(r); keyed && !got[r] && entitled {
@@ -246,7 +246,7 @@ func (b *builder) checkKeyUpdate(a *authState, n *node, op *KeyUpdate, roles []s
 		switch {
 		case !ok:
 			return fmt.Errorf("%s: part %d of a key update %s that is not in progress", scope, op.Part, op.First.Short())
-		case pg.author != n.member:
+		case pg.author != *n.member:
 			return fmt.Errorf("%s: part %d of another member's key update", scope, op.Part)
 		case pg.kg.Role != op.Role || pg.kg.Gen != op.Gen || pg.parts != op.Parts:
 			return fmt.Errorf("%s: part %d does not match its first part", scope, op.Part)
@@ -286,13 +286,13 @@ func (b *builder) checkKeyUpdate(a *authState, n *node, op *KeyUpdate, roles []s
 	}
 	// Each seed goes to the KEM key its member has at the parents: record
 	// which, so that a later member-key of the member makes it stale.
-	n.kems = n.kems[:0]
+	n.w().kems = n.kems[:0]
 	for _, box := range op.Boxes {
 		var since event.ID
 		if m := a.members[box.Member]; m != nil {
 			since = m.KEMSince
 		}
-		n.kems = append(n.kems, since)
+		n.w().kems = append(n.kems, since)
 	}
 	if op.Parts > 1 && op.Part+1 < op.Parts {
 		return nil // the last part is checked for whom the generation leaves out

@@ -331,7 +331,7 @@ func (b *builder) permittedLink(v view, n *node, op Op, author identity.PublicKe
 		}
 		for _, r := range l.roles {
 			if slices.Contains(roles, r) {
-				n.sendRole = r
+				n.w().sendRole = r
 				return nil
 			}
 		}
@@ -351,7 +351,7 @@ func (b *builder) permittedLink(v view, n *node, op Op, author identity.PublicKe
 		if v.task(x.ev.ID()) != nil {
 			return fmt.Errorf("hand-off %s was received already", x.ev.ID().Short())
 		}
-		n.vis = []string{l.role}
+		n.w().vis = []string{l.role}
 		return nil
 	case *LinkReport:
 		l, err := openLink(a, op.Link, false)
@@ -444,9 +444,9 @@ type TaskOrigin struct {
 // text opened from the hand-off with the link's secret, or a placeholder
 // (Sealed) when this member does not hold it.
 func (b *builder) newReceivedTask(n *node, x embedded, vis []string) *Task {
-	e := n.e
-	t := &Task{ID: x.ev.ID(), Creator: n.member, VisibleTo: slices.Compact(slices.Sorted(slices.Values(vis))),
-		Created: e.Time, Updated: e.Time, assigned: make(map[string]*tagSet), touched: make(map[uint32]uint64),
+	e := &n.e
+	t := &Task{ID: x.ev.ID(), Creator: *n.member, VisibleTo: slices.Compact(slices.Sorted(slices.Values(vis))),
+		Created: e.Time, Updated: e.Time,
 		Origin: &TaskOrigin{Pursuance: x.ev.PursuanceID(), Link: x.op.Link, Handoff: x.ev.ID(), Sender: x.ev.Author, Receive: e.ID()}}
 	if c, ok := b.handoffContent(x.ev, x.op); ok {
 		t.Title, t.Body, t.Due = c.Title, c.Body, c.Due
@@ -521,7 +521,12 @@ func SealHandoff(s keys.LinkSecret, p event.ID, author identity.PublicKey, seq u
 
 // OpenHandoff opens the content of the hand-off h, the body of e.
 func OpenHandoff(s keys.LinkSecret, e *event.Event, h *Handoff) (HandoffContent, bool) {
-	pt, err := s.OpenLink(SealedAD(e.PursuanceID(), e.Author, e.Seq), h.Content)
+	return openHandoff(s, SealedAD(e.PursuanceID(), e.Author, e.Seq), h)
+}
+
+// openHandoff opens the content of the hand-off h, sealed for ad.
+func openHandoff(s keys.LinkSecret, ad []byte, h *Handoff) (HandoffContent, bool) {
+	pt, err := s.OpenLink(ad, h.Content)
 	if err != nil {
 		return HandoffContent{}, false
 	}
@@ -557,7 +562,12 @@ func SealReport(s keys.LinkSecret, p event.ID, author identity.PublicKey, seq ui
 
 // OpenReport opens the content of the report r, the body of e.
 func OpenReport(s keys.LinkSecret, e *event.Event, r *LinkReport) (ReportContent, bool) {
-	pt, err := s.OpenLink(SealedAD(e.PursuanceID(), e.Author, e.Seq), r.Content)
+	return openReport(s, SealedAD(e.PursuanceID(), e.Author, e.Seq), r)
+}
+
+// openReport opens the content of the report r, sealed for ad.
+func openReport(s keys.LinkSecret, ad []byte, r *LinkReport) (ReportContent, bool) {
+	pt, err := s.OpenLink(ad, r.Content)
 	if err != nil {
 		return ReportContent{}, false
 	}
@@ -670,7 +680,7 @@ func (s *State) Links() []LinkInfo {
 		}
 		out = append(out, li)
 	}
-	slices.SortFunc(out, func(x, y LinkInfo) int { return cmp.Compare(s.b().pos[x.By], s.b().pos[y.By]) })
+	slices.SortFunc(out, func(x, y LinkInfo) int { return cmp.Compare(s.b().at(x.By), s.b().at(y.By)) })
 	return out
 }
 
@@ -714,11 +724,11 @@ func (s *State) Handoffs() []HandoffInfo {
 		if !ok {
 			continue
 		}
-		hi := HandoffInfo{ID: n.e.ID(), Link: h.Link, Sender: n.e.Author, Role: n.sendRole, Accepted: n.accepted, Reason: n.reason}
+		hi := HandoffInfo{ID: n.e.ID(), Link: h.Link, Sender: *n.e.Author, Role: n.sendRole, Accepted: n.accepted, Reason: n.reason}
 		// Opened here, not through the builder's cache: a State is read
 		// concurrently, and reading must not write.
 		if sec, ok := s.b().linkKeys[h.Link]; ok {
-			hi.Content, hi.Opened = OpenHandoff(sec, n.e, h)
+			hi.Content, hi.Opened = openHandoff(sec, SealedAD(s.b().pursuance, *n.e.Author, n.e.Seq), h)
 		}
 		out = append(out, hi)
 	}
@@ -749,8 +759,8 @@ func (s *State) Reports(secret keys.LinkSecret, handoff event.ID) []ReportInfo {
 		if !ok || r.Handoff != handoff || r.Link != secret.ID() {
 			continue
 		}
-		ri := ReportInfo{ID: n.e.ID(), Link: r.Link, Handoff: r.Handoff, Author: n.e.Author, Name: s.NameOf(n.e.Author), Time: n.e.Time, Accepted: n.accepted, Reason: n.reason}
-		ri.Content, ri.Opened = OpenReport(secret, n.e, r)
+		ri := ReportInfo{ID: n.e.ID(), Link: r.Link, Handoff: r.Handoff, Author: *n.e.Author, Name: s.NameOf(*n.e.Author), Time: n.e.Time, Accepted: n.accepted, Reason: n.reason}
+		ri.Content, ri.Opened = openReport(secret, SealedAD(s.b().pursuance, *n.e.Author, n.e.Seq), r)
 		out = append(out, ri)
 	}
 	return out
@@ -851,7 +861,7 @@ func VerifyHandoff(a *State, h *event.Event, from, to event.ID, secret keys.Link
 	ov.Name, ov.SenderName = a.Name(), a.NameOf(h.Author)
 	var accepted bool
 	var reason, role string
-	if p, ok := a.b().pos[h.ID()]; ok {
+	if p, ok := a.b().posOf(h.ID()); ok {
 		n := a.b().nodes[p]
 		accepted, reason, role = n.accepted, n.reason, n.sendRole
 	} else if a.last(h) {
@@ -897,7 +907,7 @@ func (s *State) last(e *event.Event) bool {
 		links = append(links, e.Backlink)
 	}
 	for _, l := range links {
-		if _, ok := b.pos[l]; !ok {
+		if _, ok := b.posOf(l); !ok {
 			return false
 		}
 	}
@@ -910,7 +920,7 @@ func (s *State) last(e *event.Event) bool {
 // rules: verified; rejected: invalid; while b holds authority or link
 // events without their content: pending.
 func VerifyReport(b *State, id event.ID) (verdict, reason string) {
-	p, ok := b.b().pos[id]
+	p, ok := b.b().posOf(id)
 	if !ok {
 		return Pending, "waiting for the reporting pursuance's history"
 	}
@@ -932,7 +942,7 @@ func VerifyReport(b *State, id event.ID) (verdict, reason string) {
 func (s *State) RemovedUnseen(author identity.PublicKey, links []event.ID) bool {
 	b := s.b()
 	for _, l := range links {
-		if _, ok := b.pos[l]; !ok {
+		if _, ok := b.posOf(l); !ok {
 			return false
 		}
 	}
@@ -948,7 +958,7 @@ func (s *State) RemovedUnseen(author identity.PublicKey, links []event.ID) bool 
 // saw reports whether x is in the causal past of the events links.
 func (b *builder) saw(links []event.ID, x *node) bool {
 	for _, l := range links {
-		if p, ok := b.pos[l]; ok && b.inPast(x, b.nodes[p]) {
+		if p, ok := b.posOf(l); ok && b.inPast(x, b.nodes[p]) {
 			return true
 		}
 	}

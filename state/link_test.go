@@ -511,13 +511,13 @@ func TestPinningIsStructural(t *testing.T) {
 	}
 	other := buildFrom(t, w.pursue, stripped)
 	c, rm := w.id("C"), w.id("RM")
-	if full.b().pos[c] > full.b().pos[rm] {
+	if full.b().at(c) > full.b().at(rm) {
 		t.Fatal("the comment sorts after the removal: the case does not test pinning")
 	}
 	if en, _ := full.Entry(c); en.Accepted || !strings.Contains(en.Reason, "invalidated by concurrent removal") {
 		t.Fatalf("the comment: %v %q, want invalidated by the pinned removal", en.Accepted, en.Reason)
 	}
-	pinned := func(s *State) bool { _, ok := s.b().pinned[s.b().pos[rm]]; return ok }
+	pinned := func(s *State) bool { _, ok := s.b().pinned[s.b().at(rm)]; return ok }
 	if !pinned(full) || !pinned(other) {
 		t.Fatalf("the removal pinned in the full fold: %v, in the fold without task bodies: %v; want both", pinned(full), pinned(other))
 	}

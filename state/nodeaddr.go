@@ -92,7 +92,7 @@ type nodeAddr struct {
 // announcements of one member that saw neither settle the same way
 // everywhere whatever order they arrived in.
 func (b *builder) applyNodeAddress(n *node, op *NodeAddress) {
-	m := b.auth.members[n.member]
+	m := b.auth.members[*n.member]
 	if m == nil {
 		return // its removal is before it in log order: it never counts
 	}
@@ -100,14 +100,14 @@ func (b *builder) applyNodeAddress(n *node, op *NodeAddress) {
 		b.nodeAddrs = map[identity.PublicKey]*nodeAddr{}
 	}
 	// By device: each of a member's devices runs its own node.
-	cur := b.nodeAddrs[n.e.Author]
+	cur := b.nodeAddrs[*n.e.Author]
 	id := n.e.ID()
 	if cur != nil && cur.since == m.Since {
 		if c := cmp.Compare(n.e.Lamport, cur.lamport); c < 0 || c == 0 && id.Compare(cur.id) < 0 {
 			return
 		}
 	}
-	b.nodeAddrs[n.e.Author] = &nodeAddr{url: op.URL, lamport: n.e.Lamport, id: id, since: m.Since, member: n.member}
+	b.nodeAddrs[*n.e.Author] = &nodeAddr{url: op.URL, lamport: n.e.Lamport, id: id, since: m.Since, member: *n.member}
 }
 
 // NodeAddressInfo is a member's node address as the log has it.

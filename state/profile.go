@@ -193,7 +193,7 @@ func (s *State) Profiles() []ProfileInfo {
 	for k, p := range s.b().auth.profiles {
 		out = append(out, p.info(k))
 	}
-	slices.SortFunc(out, func(x, y ProfileInfo) int { return cmp.Compare(s.b().pos[x.By], s.b().pos[y.By]) })
+	slices.SortFunc(out, func(x, y ProfileInfo) int { return cmp.Compare(s.b().at(x.By), s.b().at(y.By)) })
 	return out
 }
 

@@ -25,7 +25,7 @@ func (s *State) Behind(role string) map[event.ID][]event.ID {
 	viaInvite := map[event.ID][]identity.PublicKey{} // generation -> members who joined with an invite that sealed it
 	for _, ms := range []map[identity.PublicKey]*Member{a.members, a.former} {
 		for id, m := range ms {
-			j, ok := s.b().nodes[s.b().pos[m.Since]].op.(*Join)
+			j, ok := s.b().nodes[s.b().at(m.Since)].op.(*Join)
 			if !ok {
 				continue
 			}
@@ -122,7 +122,7 @@ func (s *State) Retired(now uint64) []event.ID {
 		return nil
 	}
 	cur, _ := a.current("")
-	pos := func(kg KeyGen) int32 { return b.pos[kg.Update] }
+	pos := func(kg KeyGen) int32 { return b.at(kg.Update) }
 	// The earliest generation (by log position) some member has not moved
 	// past: everything before it that no live invite sealed is retired.
 	limit := int32(len(b.nodes))
@@ -236,7 +236,7 @@ func (s *State) Former() []identity.PublicKey {
 // joinedWith reports whether member m joined with an invite that sealed
 // the generation update published.
 func (s *State) joinedWith(m *Member, update event.ID) bool {
-	j, ok := s.b().nodes[s.b().pos[m.Since]].op.(*Join)
+	j, ok := s.b().nodes[s.b().at(m.Since)].op.(*Join)
 	if !ok {
 		return false
 	}

@@ -1175,9 +1175,9 @@ func checkSound(t tb, s *State) {
 				b.applyAuth(a, x, false)
 			}
 		}
-		_, member := a.members[n.member]
+		_, member := a.members[*n.member]
 		v := view{auth: a, task: func(id event.ID) *Task { return naiveTaskAt(b, n, id) }}
-		if err := b.permitted(v, n, n.op, n.member, member, a.roles(n.member), false); err != nil {
+		if err := b.permitted(v, n, n.op, *n.member, member, a.roles(*n.member), false); err != nil {
 			t.Errorf("accepted %s %s but its parents forbid it: %v", n.e.Kind, n.e.ID().Short(), err)
 		}
 	}
@@ -1192,14 +1192,14 @@ func naiveTaskAt(b *builder, n *node, id event.ID) *Task {
 		op := effectiveOp(x)
 		if c, ok := op.(*TaskCreate); ok && x.e.ID() == id {
 			if cur := b.tasks[id]; cur != nil {
-				t = newTask(x.e, c, cur.VisibleTo)
-				t.Creator = x.member
+				t = newTask(&x.e, c, cur.VisibleTo)
+				t.Creator = *x.member
 			}
 			continue
 		}
 		if c, ok := op.(*TaskSealed); ok && c.Task.IsZero() && x.e.ID() == id {
-			t = newSealedTask(x.e)
-			t.Creator = x.member
+			t = newSealedTask(&x.e)
+			t.Creator = *x.member
 			continue
 		}
 		if c, ok := op.(*LinkReceive); ok && t == nil {

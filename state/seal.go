@@ -229,7 +229,7 @@ func (b *builder) openKeys(sec *Secrets) map[event.ID]HeldKey {
 // inviteOp returns the invite an invite ID names: an invite event's op, or
 // the one a proposal carries.
 func (b *builder) inviteOp(id event.ID) (*Invite, bool) {
-	p, ok := b.pos[id]
+	p, ok := b.posOf(id)
 	if !ok {
 		return nil, false
 	}
@@ -287,7 +287,7 @@ func (b *builder) openNode(n *node) {
 	if !ok || b.secrets == nil {
 		return
 	}
-	ad := SealedAD(b.pursuance, n.e.Author, n.e.Seq)
+	ad := SealedAD(b.pursuance, *n.e.Author, n.e.Seq)
 	ck, ok := b.contentKey(n, s, ad)
 	if !ok {
 		return
@@ -296,10 +296,36 @@ func (b *builder) openNode(n *node) {
 	if err != nil {
 		// The content key opened (it is authenticated), so what it
 		// seals is the author's: garbage is the author's fault.
-		n.op, n.opErr = nil, fmt.Errorf("%w: %v", ErrBadOp, err)
+		n.op, n.w().opErr = nil, fmt.Errorf("%w: %v", ErrBadOp, err)
 		return
 	}
-	n.op, n.sealed = op, s
+	n.op, n.sealed = op, b.wrapsOf(s)
+}
+
+// wrapsOf returns what the rules read, once it is opened, of a sealed
+// task op: the generations its content key was wrapped under
+// (checkSealing), without the keys, boxes and content, which nothing
+// reads again (the op opened is kept). Events sealed under the same
+// generations share one value (docs/fold.md, "What a state keeps").
+func (b *builder) wrapsOf(s *TaskSealed) *TaskSealed {
+	key := make([]byte, 0, len(s.Wraps)*len(event.ID{}))
+	for _, w := range s.Wraps {
+		key = append(key, w.Update[:]...)
+	}
+	b.cmu.Lock()
+	defer b.cmu.Unlock()
+	if w, ok := b.wraps[string(key)]; ok {
+		return w
+	}
+	w := &TaskSealed{Wraps: make([]ContentWrap, len(s.Wraps))}
+	for i, x := range s.Wraps {
+		w.Wraps[i].Update = x.Update
+	}
+	if b.wraps == nil {
+		b.wraps = make(map[string]*TaskSealed)
+	}
+	b.wraps[string(key)] = w
+	return w
 }
 
 // contentKey finds the content key of s, the body of n: unwrapped with a

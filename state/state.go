@@ -164,9 +164,9 @@ func (s *State) Tasks() []*Task {
 // creation, or the receive that made a received task.
 func (b *builder) taskPos(t *Task) int32 {
 	if t.Origin != nil {
-		return b.pos[t.Origin.Receive]
+		return b.at(t.Origin.Receive)
 	}
-	return b.pos[t.ID]
+	return b.at(t.ID)
 }
 
 // SealedTasks returns the number of tasks whose creation this member
@@ -230,7 +230,7 @@ func (s *State) Log() []Entry {
 
 // Entry returns one event's verdict.
 func (s *State) Entry(id event.ID) (Entry, bool) {
-	p, ok := s.b().pos[id]
+	p, ok := s.b().posOf(id)
 	if !ok {
 		return Entry{}, false
 	}
@@ -238,8 +238,8 @@ func (s *State) Entry(id event.ID) (Entry, bool) {
 }
 
 func (s *State) entry(n *node) Entry {
-	e := n.e
-	en := Entry{ID: e.ID(), Author: e.Author, Kind: e.Kind, Seq: e.Seq, Lamport: e.Lamport, Time: e.Time, Accepted: n.accepted, Reason: n.reason,
+	e := &n.e
+	en := Entry{ID: e.ID(), Author: *e.Author, Kind: e.Kind, Seq: e.Seq, Lamport: e.Lamport, Time: e.Time, Accepted: n.accepted, Reason: n.reason,
 		Sealed: e.Kind == event.KindTaskSealed, Op: n.op}
 	if n.sealed != nil && n.op != nil {
 		en.Kind = n.op.Kind()
@@ -297,7 +297,7 @@ func (s *State) Proposals() []ProposalInfo {
 		pi.Expires, pi.Expired = s.b().proposalExpiry(a, p, h)
 		out = append(out, pi)
 	}
-	slices.SortFunc(out, func(x, y ProposalInfo) int { return cmp.Compare(s.b().pos[x.ID], s.b().pos[y.ID]) })
+	slices.SortFunc(out, func(x, y ProposalInfo) int { return cmp.Compare(s.b().at(x.ID), s.b().at(y.ID)) })
 	return out
 }
 
@@ -316,44 +316,44 @@ func (s *State) check(e *event.Event) (string, error) {
 	if e.PursuanceID() != b.pursuance {
 		return "", errors.New("state: event of another pursuance")
 	}
-	if _, dup := b.pos[e.ID()]; dup {
+	if _, dup := b.posOf(e.ID()); dup {
 		return "", errors.New("state: event already in the log")
 	}
-	n := &node{e: e, author: uint32(len(b.authors))}
+	links := linksOf(e)
+	n := &node{e: headOf(e), author: uint32(len(b.authors)), nodeRare: &nodeRare{links: links}}
 	if i, ok := b.authorIdx[e.Author]; ok {
 		n.author = i
 	}
 	n.vv = make([]uint64, max(len(b.authors), int(n.author)+1))
-	links := slices.Clone(e.Parents)
-	if !e.Backlink.IsZero() {
-		links = append(links, e.Backlink)
-	}
 	for _, l := range links {
-		p, ok := b.pos[l]
+		p, ok := b.posOf(l)
 		if !ok {
 			return "", fmt.Errorf("state: event links to %s, which is not in the log", l.Short())
 		}
-		for i, s := range b.nodes[p].vv {
-			n.vv[i] = max(n.vv[i], s)
+		for i := range b.authors {
+			n.vv[i] = max(n.vv[i], b.nodes[p].seen(uint32(i)))
 		}
 	}
 	n.vv[n.author] = max(n.vv[n.author], e.Seq)
+	n.vvWide = true // unpacked
 	if !e.HasBody() {
 		return "", errors.New("state: the event has no body")
 	}
-	n.op, n.opErr = DecodeOp(e.Kind, e.Body())
-	n.member = e.Author
+	n.op, n.opErr = DecodeOp(e.Kind, e.Body()) // n's own nodeRare
+	// Copies, not the builder's (keyOf): a State is read concurrently.
+	member := e.Author
 	if m, ok := b.devMember[e.Author]; ok {
-		n.member = m
+		member = m
 	} else if m, ok := lineMember(n.op, e.Author); ok && n.opErr == nil {
 		if _, known := b.authorIdx[e.Author]; !known {
-			n.member = m // a rotated root's genesis or join (rootline.go)
+			member = m // a rotated root's genesis or join (rootline.go)
 		}
 	} else if d, ok := n.op.(*Device); ok && n.opErr == nil && d.Added() == e.Author && d.Action == DeviceAdd && d.certValid() {
 		if _, known := b.authorIdx[e.Author]; !known {
-			n.member = d.Identity // a device's own add, its first event
+			member = d.Identity // a device's own add, its first event
 		}
 	}
+	n.member = &member
 	b.openNode(n)
 	if err := b.decide(int32(len(b.nodes)), n); err != nil {
 		return "", err
@@ -545,7 +545,7 @@ func (s *State) RotationDue(role string, now uint64) bool {
 	if every == 0 || !ok {
 		return false
 	}
-	return s.b().nodes[s.b().pos[cur.Update]].e.Time+every*1000 <= now
+	return s.b().nodes[s.b().at(cur.Update)].e.Time+every*1000 <= now
 }
 
 // EntitledScopes returns the scopes whose key member m is entitled to

@@ -69,10 +69,10 @@ type takeover struct {
 //     future is clamped by what k others saw.
 
 // before returns the highest seq of author index i in the past the time
-// rules read at n: n's parents, not n itself (n.e nil: a past that is not
-// an event's, such as the heads of the log).
+// rules read at n: n's parents, not n itself (n.e zero: a past that is
+// not an event's, such as the heads of the log).
 func (n *node) before(i uint32) uint64 {
-	if n.e != nil && i == n.author {
+	if !n.e.id.IsZero() && i == n.author {
 		return n.e.Seq - 1
 	}
 	return n.seen(i)
@@ -126,7 +126,7 @@ func (b *builder) nowAt(a *authState, n *node, k int, except identity.PublicKey)
 func (b *builder) whenOf(a *authState, x, n *node, k int, t uint64) uint64 {
 	var seen []uint64
 	for m := range a.members {
-		if m == x.member {
+		if m == *x.member {
 			continue
 		}
 		// The member's first sighting, over its chains.
@@ -228,7 +228,7 @@ func (b *builder) proposalExpiry(a *authState, pr *proposal, n *node) (at uint64
 	if c.Continuity.ProposalsExpire == 0 {
 		return 0, false
 	}
-	p, ok := b.pos[pr.id]
+	p, ok := b.posOf(pr.id)
 	if !ok {
 		return 0, false
 	}
@@ -289,7 +289,7 @@ func (b *builder) permittedSucceed(a *authState, n *node, op *Succeed, author id
 	case slices.Contains(roles, t.role):
 		return fmt.Errorf("the claimant already holds %q", t.role)
 	}
-	cl := b.nodes[b.pos[t.id]]
+	cl := b.nodes[b.at(t.id)]
 	k := witnesses(c)
 	due := b.claimDue(a, cl, n)
 	if now := b.nowAt(a, n, k, identity.PublicKey{}); now < due {
@@ -334,7 +334,7 @@ func (b *builder) claimDue(a *authState, cl, n *node) uint64 {
 // witnesses are (expiry.go), so no pass needs later verdicts; the
 // earliest such event in the holders' order, nil if none.
 func (b *builder) reappearance(a *authState, n *node, role string) (*node, *Member) {
-	if n.e == nil {
+	if n.e.id.IsZero() {
 		return nil, nil
 	}
 	for _, m := range holdersOf(a, role) {
@@ -401,7 +401,7 @@ type Activity struct {
 
 // heads returns a past holding every event of the log (below forks).
 func (b *builder) heads() *node {
-	return &node{vv: slices.Clone(b.maxSeq)}
+	return &node{vv: slices.Clone(b.maxSeq), vvWide: true, nodeRare: noRare}
 }
 
 // Activity returns member m's activity, at the heads of the log, and
@@ -435,7 +435,7 @@ func (s *State) Claims() []Claim {
 	h := b.heads()
 	var out []Claim
 	for _, t := range a.takeovers {
-		cl := b.nodes[b.pos[t.id]]
+		cl := b.nodes[b.at(t.id)]
 		c := Claim{ID: t.id, Role: t.role, Claimant: t.claimant, Due: b.claimDue(a, cl, h)}
 		for _, m := range holdersOf(a, t.role) {
 			ai, ok := b.authorIdx[m.ID]
@@ -453,7 +453,7 @@ func (s *State) Claims() []Claim {
 		}
 		out = append(out, c)
 	}
-	slices.SortFunc(out, func(x, y Claim) int { return cmpU(uint64(b.pos[x.ID]), uint64(b.pos[y.ID])) })
+	slices.SortFunc(out, func(x, y Claim) int { return cmpU(uint64(b.at(x.ID)), uint64(b.at(y.ID))) })
 	return out
 }
 

@@ -153,7 +153,7 @@ func checkSucceeds(t tb, s *State) {
 		if !ok {
 			t.Fatalf("accepted completion %s of a claim not open at its parents", n.e.ID().Short())
 		}
-		cl := b.nodes[b.pos[op.Claim]]
+		cl := b.nodes[b.at(op.Claim)]
 		for _, m := range holdersOf(a, tk.role) {
 			ai := b.authorIdx[m.ID]
 			for _, p := range b.byAuthor[ai] {

@@ -2,7 +2,6 @@ package state
 
 import (
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 
@@ -112,8 +111,27 @@ type Task struct {
 	// the add-wins set.
 	assigned map[string]*tagSet
 	// touched is the highest seq of each author's accepted events on this
-	// task, to tell quickly whether an event saw all of them.
-	touched map[uint32]uint64
+	// task, to tell quickly whether an event saw all of them: a few
+	// authors a task, so a list, smaller than a map (docs/fold.md).
+	touched []touch
+}
+
+// touch is the highest seq of an author's (by index) accepted events on
+// a task.
+type touch struct {
+	author uint32
+	seq    uint64
+}
+
+// touch records that author index i's event at seq acted on t.
+func (t *Task) touch(i uint32, seq uint64) {
+	for k := range t.touched {
+		if t.touched[k].author == i {
+			t.touched[k].seq = max(t.touched[k].seq, seq)
+			return
+		}
+	}
+	t.touched = append(t.touched, touch{i, seq})
 }
 
 // clone returns a copy of t that shares nothing the fold changes in place
@@ -123,11 +141,14 @@ func (t *Task) clone() *Task {
 	c.VisibleTo = slices.Clone(t.VisibleTo)
 	c.Assignees = slices.Clone(t.Assignees)
 	c.Comments = slices.Clone(t.Comments)
-	c.assigned = make(map[string]*tagSet, len(t.assigned))
+	c.assigned = nil
+	if t.assigned != nil {
+		c.assigned = make(map[string]*tagSet, len(t.assigned))
+	}
 	for k, ts := range t.assigned {
 		c.assigned[k] = &tagSet{who: ts.who, tags: slices.Clone(ts.tags)}
 	}
-	c.touched = maps.Clone(t.touched)
+	c.touched = slices.Clone(t.touched)
 	return &c
 }
 
@@ -170,6 +191,9 @@ func (t *Task) addTag(s string, tag event.ID) {
 			return // DecodeOp admits only canonical assignees
 		}
 		ts = &tagSet{who: who}
+		if t.assigned == nil {
+			t.assigned = make(map[string]*tagSet) // made on the first: most tasks have none
+		}
 		t.assigned[s] = ts
 	}
 	ts.tags = append(ts.tags, tag)

@@ -1,0 +1,116 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"strings"
+	"testing"
+	"time"
+)
+
+// BenchmarkUpRetained starts `pursuance up --offline` in this process on a
+// filled home (PURSUANCE_BENCH_HOME: `pursuance bench fill`, passphrase
+// "pw"; it may write a checkpoint into it, so give it a copy), waits until
+// it serves a page of the first pursuance's tasks, and reports the heap it
+// then holds after a GC ("held-MiB") and the process's peak RSS so far
+// ("hwm-MiB", VmHWM, the test binary included). With
+// PURSUANCE_HEAP_PROFILE set, it writes a heap profile there
+// (docs/benchmarks.md, "Smaller folds").
+//
+//	cp -a HOME /tmp/copy
+//	PURSUANCE_BENCH_HOME=/tmp/copy go test ./internal/cli -run '^$' -bench UpRetained -benchtime 1x
+func BenchmarkUpRetained(b *testing.B) {
+	home := os.Getenv(benchHomeVar)
+	if home == "" {
+		b.Skip(benchHomeVar + " names no filled home")
+	}
+	for i := 0; i < b.N; i++ {
+		os.Remove(home + "/running.json")
+		ctx, cancel := context.WithCancel(context.Background())
+		e, _, _ := testEnv(map[string]string{"PURSUANCE_HOME": home, "PURSUANCE_PASSPHRASE": "pw"}, nil)
+		e.Stdout, e.Stderr = &syncBuffer{}, &syncBuffer{}
+		e.Context = ctx
+		done := make(chan int)
+		start := time.Now()
+		go func() {
+			done <- Run([]string{"up", "--offline", "--interval", "1h", "--listen", "127.0.0.1:0"}, e)
+		}()
+		var rf runFile
+		for deadline := time.Now().Add(30 * time.Minute); ; {
+			var ok bool
+			if rf, ok = runningNode(home); ok && rf.Bearer != "" {
+				break
+			}
+			if time.Now().After(deadline) {
+				b.Fatalf("up did not start: %s", e.Stderr)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		ui := strings.TrimSuffix(rf.UI, "/")
+		get := func(path string) []byte {
+			req, _ := http.NewRequest("GET", ui+path, nil)
+			req.Header.Set("Authorization", "Bearer "+rf.Bearer)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != 200 {
+				b.Fatalf("GET %s: %d %s", path, resp.StatusCode, body)
+			}
+			return body
+		}
+		var ps []struct{ Pursuance string }
+		if err := json.Unmarshal(get("/api/pursuances"), &ps); err != nil || len(ps) == 0 {
+			b.Fatalf("pursuances: %v", err)
+		}
+		get("/api/p/" + ps[0].Pursuance + "/tasks?per_status=50")
+		serving := time.Since(start)
+		var m runtime.MemStats
+		runtime.GC()
+		runtime.GC()
+		runtime.ReadMemStats(&m)
+		if f := os.Getenv("PURSUANCE_HEAP_PROFILE"); f != "" {
+			out, err := os.Create(f)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := pprof.WriteHeapProfile(out); err != nil {
+				b.Fatal(err)
+			}
+			out.Close()
+		}
+		b.ReportMetric(float64(m.HeapAlloc)/(1<<20), "held-MiB")
+		b.ReportMetric(vmHWM()/(1<<20), "hwm-MiB")
+		b.ReportMetric(serving.Seconds(), "serving-s")
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(time.Minute):
+			b.Fatal("up did not stop")
+		}
+	}
+}
+
+// vmHWM returns the process's peak resident set size (Linux), 0 elsewhere.
+func vmHWM() float64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) == 3 && f[0] == "VmHWM:" {
+			var kb float64
+			if err := json.Unmarshal([]byte(f[1]), &kb); err == nil {
+				return kb * 1024
+			}
+		}
+	}
+	return 0
+}

@@ -79,7 +79,8 @@ func Build(pursuance event.ID, events []*event.Event, evidence []event.Equivocat
 // the same State (and the same Hash), whatever order the events came in.
 // A State is read-only and safe for concurrent reads.
 type State struct {
-	b *builder
+	b    *builder
+	memo memo // views derived from it (memo.go)
 }
 
 // Pursuance returns the pursuance's ID.
@@ -137,16 +138,7 @@ func (s *State) NameOf(id identity.PublicKey) string {
 // in the order they were created in the log. A task whose creation it
 // cannot open is left out, unless an event it can open gave the task a
 // title (see Task.Sealed).
-func (s *State) Tasks() []*Task {
-	out := make([]*Task, 0, len(s.b.tasks))
-	for _, t := range s.b.tasks {
-		if !t.Sealed || t.Title != "" {
-			out = append(out, t)
-		}
-	}
-	slices.SortFunc(out, func(x, y *Task) int { return cmp.Compare(s.b.taskPos(x), s.b.taskPos(y)) })
-	return out
-}
+func (s *State) Tasks() []*Task { return slices.Clone(s.orderedTasks()) }
 
 // taskPos is the log position of the event that made a task: its
 // creation, or the receive that made a received task.

@@ -530,9 +530,23 @@ func (n *Node) relayURLs(ctx context.Context, p event.ID, extra []string) ([]str
 	return slices.Compact(out), nil
 }
 
+// removedRelaysKey names, in a State's memo, the relays its log removed.
+type removedRelaysKey struct{}
+
 // removedRelays returns the relays that accepted relays events of s's
-// log removed (and did not add back later).
+// log removed (and did not add back later), found once per state
+// (State.Memo): finding them walks the whole log. The map is shared: the
+// caller does not modify it.
 func (n *Node) removedRelays(ctx context.Context, s *state.State) (map[string]bool, error) {
+	v, err := s.Memo(removedRelaysKey{}, func() (any, error) { return n.walkRemovedRelays(ctx, s) })
+	if err != nil {
+		return nil, err
+	}
+	return v.(map[string]bool), nil
+}
+
+// walkRemovedRelays is removedRelays, walking s's log.
+func (n *Node) walkRemovedRelays(ctx context.Context, s *state.State) (map[string]bool, error) {
 	removed := map[string]bool{}
 	for _, en := range s.Log() {
 		if en.Kind != event.KindRelays || !en.Accepted {

@@ -46,9 +46,19 @@ func (rr *relayRun) push(ctx context.Context) error {
 			others = append(others, u)
 		}
 	}
-	elsewhere, err := sdb.heldByAny(ctx, others)
-	if err != nil {
-		return err
+	// What the other relays hold, read only when an event this one lacks
+	// is old enough to count (below): reading it is a scan of sync.db,
+	// and a round usually has only new events to send.
+	var elsewhere *heldSet
+	heldElsewhere := func(id event.ID) (bool, error) {
+		if elsewhere == nil {
+			set, err := sdb.heldByAny(ctx, others)
+			if err != nil {
+				return false, err
+			}
+			elsewhere = &set
+		}
+		return elsewhere.has(id), nil
 	}
 	// The plan: which event goes under which generation, in log order.
 	type send struct {
@@ -85,8 +95,12 @@ func (rr *relayRun) push(ctx context.Context) error {
 			// may publish to one relay, which members pass on), so only
 			// one claimed to be older than behindGrace counts. (A claimed
 			// time is the author's word: this only decides a warning.)
-			if elsewhere.has(id) && held.len() > 0 && en.Time+uint64(behindGrace.Milliseconds()) < uint64(n.opts.Now().UnixMilli()) {
-				rr.res.Behind++
+			if held.len() > 0 && en.Time+uint64(behindGrace.Milliseconds()) < uint64(n.opts.Now().UnixMilli()) {
+				if there, err := heldElsewhere(id); err != nil {
+					return err
+				} else if there {
+					rr.res.Behind++
+				}
 			}
 		}
 	}

@@ -218,25 +218,28 @@ func (n *Node) refuse(ctx context.Context, sdb *syncDB, u string, topic keys.Top
 }
 
 // settleDeferred judges again, with the state as it is now, the events of
-// p held back, and ingests those now admitted. With final, the others are
-// refused (their places remembered) and let go.
-func (n *Node) settleDeferred(ctx context.Context, p event.ID, final bool) error {
+// p held back, and ingests those now admitted (each relay they were read
+// from holding them). With final, the others are refused (their places
+// remembered) and let go. It returns how many events it stored: those
+// admitted and those waiting for them.
+func (n *Node) settleDeferred(ctx context.Context, p event.ID, final bool) (int, error) {
 	n.resetAdmission(p)
 	n.adm.mu.Lock()
 	all := n.adm.deferred
 	n.adm.deferred, n.adm.bytes = nil, 0
 	n.adm.mu.Unlock()
 	var batch [][]byte
-	var keep []deferred
+	var taken, keep []deferred
 	for _, d := range all {
 		switch {
 		case d.e.PursuanceID() != p:
 			keep = append(keep, d)
 		case n.admissionOf(ctx, p).admit(d.e):
 			batch = append(batch, d.b)
+			taken = append(taken, d)
 		case final && n.sdb != nil:
 			if err := n.sdb.noteRefused(ctx, d.relay, d.topic, d.cursor, d.e.ID()); err != nil {
-				return err
+				return 0, err
 			}
 		default:
 			keep = append(keep, d)
@@ -248,12 +251,21 @@ func (n *Node) settleDeferred(ctx context.Context, p event.ID, final bool) error
 		n.adm.bytes += len(d.b)
 	}
 	n.adm.mu.Unlock()
-	if len(batch) > 0 {
-		if _, err := n.in.Ingest(ctx, batch); err != nil {
-			return err
+	if len(batch) == 0 {
+		return 0, nil
+	}
+	out, err := n.in.Ingest(ctx, batch)
+	if err != nil {
+		return 0, err
+	}
+	if n.sdb != nil {
+		for _, d := range taken {
+			if err := n.sdb.markHeld(ctx, d.relay, d.topic, []event.ID{d.e.ID()}); err != nil {
+				return 0, err
+			}
 		}
 	}
-	return nil
+	return len(out.Accepted), nil
 }
 
 // resetAdmission forgets the admission of p, so that the next event read
@@ -267,20 +279,37 @@ func (n *Node) resetAdmission(p event.ID) {
 // afterPull ends a sync's reading of p: it judges what was held back
 // (settleDeferred), fetches refused events that turned out to be needed
 // (refetchRefused), and drops the bodies of what the rules can never
-// accept (CollectGarbage).
+// accept (CollectGarbage). It returns how many events the first two
+// stored (also counted in res.Received): events taken in after the sync
+// healed its keys, which may leave a key owed (a newcomer whose join
+// waited for them), so Sync heals once more (syncRun.healAgain).
 // Writes to the store run under with (the home's lock); reads from relays
 // do not.
-func (n *Node) afterPull(ctx context.Context, sdb *syncDB, p event.ID, chains map[event.ID][]*state.KeyUpdate, res *SyncResult, with func(context.Context, func() error) error) error {
-	if err := with(ctx, func() error { return n.settleDeferred(ctx, p, true) }); err != nil {
+func (n *Node) afterPull(ctx context.Context, sdb *syncDB, p event.ID, chains map[event.ID][]*state.KeyUpdate, res *SyncResult, with func(context.Context, func() error) error) (int, error) {
+	var settled int
+	err := with(ctx, func() error {
+		var err error
+		settled, err = n.settleDeferred(ctx, p, true)
 		return err
+	})
+	if err != nil {
+		return 0, err
 	}
-	if err := n.refetchRefused(ctx, sdb, p, chains, res, with); err != nil {
-		return err
+	res.Received += settled
+	fetched, err := n.refetchRefused(ctx, sdb, p, chains, res, with)
+	if err != nil {
+		return settled, err
 	}
+	taken := settled + fetched
 	if _, err := n.st.Get(ctx, p); err != nil || res.Received == 0 {
-		return nil // no log yet, or nothing new: no new garbage
+		return taken, nil // no log yet, or nothing new: no new garbage
 	}
-	return with(ctx, func() error {
+	if taken > 0 {
+		// Taken in after the state was folded for the heal: folded again
+		// here, without the home, for CollectGarbage and the second heal.
+		n.State(ctx, p)
+	}
+	return taken, with(ctx, func() error {
 		_, err := n.CollectGarbage(ctx, p)
 		return err
 	})
@@ -309,21 +338,29 @@ func (n *Node) CollectGarbage(ctx context.Context, p event.ID) (int, error) {
 }
 
 // refetchRefused reads again, from where they were refused, the events this
-// node is missing that an earlier sync refused, and ingests them.
-func (n *Node) refetchRefused(ctx context.Context, sdb *syncDB, p event.ID, chains map[event.ID][]*state.KeyUpdate, res *SyncResult, with func(context.Context, func() error) error) error {
+// node is missing that an earlier sync refused, and ingests them (each
+// relay it read one from holding it). It returns how many events it
+// stored: those fetched and those waiting for them (also counted in
+// res.Received).
+func (n *Node) refetchRefused(ctx context.Context, sdb *syncDB, p event.ID, chains map[event.ID][]*state.KeyUpdate, res *SyncResult, with func(context.Context, func() error) error) (int, error) {
 	missing := n.in.Missing()
 	if len(missing) == 0 {
-		return nil
+		return 0, nil
 	}
 	places, err := sdb.refusedPlaces(ctx, missing)
 	if err != nil || len(places) == 0 {
-		return err
+		return 0, err
 	}
 	ks, err := n.groupKeys(ctx, &p, chains)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	var batch [][]byte
+	type fetched struct {
+		pl refusedPlace
+		id event.ID
+	}
+	var from []fetched
 	for _, pl := range places {
 		k, ok := ks[pl.topic]
 		if !ok {
@@ -331,27 +368,45 @@ func (n *Node) refetchRefused(ctx context.Context, sdb *syncDB, p event.ID, chai
 		}
 		env, err := keys.NewEnvelopes(&k)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		page, err := n.relayClient(p, pl.relay).Read(ctx, pl.topic, pl.cursor-1, 1)
 		if err != nil || len(page.Entries) == 0 || page.Entries[0].Cursor != pl.cursor {
 			continue
 		}
-		if b, err := env.Open(page.Entries[0].Envelope); err == nil {
-			batch = append(batch, b)
+		b, err := env.Open(page.Entries[0].Envelope)
+		if err != nil {
+			continue
 		}
+		e, err := event.Decode(b)
+		if err != nil {
+			continue
+		}
+		batch = append(batch, b)
+		from = append(from, fetched{pl, e.ID()})
 	}
 	if len(batch) == 0 {
-		return nil
+		return 0, nil
 	}
-	return with(ctx, func() error {
+	var got int
+	err = with(ctx, func() error {
 		out, err := n.in.Ingest(ctx, batch)
 		if err != nil {
 			return fmt.Errorf("refetching refused events: %w", err)
 		}
-		res.Received += len(out.Accepted)
+		got = len(out.Accepted)
 		return nil
 	})
+	if err != nil {
+		return 0, err
+	}
+	res.Received += got
+	for _, f := range from {
+		if err := sdb.markHeld(ctx, f.pl.relay, f.pl.topic, []event.ID{f.id}); err != nil {
+			return got, err
+		}
+	}
+	return got, nil
 }
 
 // Admitter is what a member's node asks about each envelope appended to

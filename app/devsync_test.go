@@ -77,6 +77,31 @@ func readsTask(t *testing.T, m member, q event.ID, e *event.Event, title string)
 // TestDeviceMailboxJoin: alice links her phone, then joins bob's new
 // pursuance on the laptop; after a round on each, the phone lists it,
 // reads it, is a device of alice there and writes in it.
+// deskJoined has host found a desk on the relay, invite guest as role and
+// take in its join: the pursuance both are members of.
+func deskJoined(t *testing.T, relayURL string, host, guest member, role string) event.ID {
+	t.Helper()
+	ctx := context.Background()
+	c, _ := charter.Template("desk")
+	q, err := host.Create(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := host.SetRelays(ctx, q, []string{relayURL}, nil, DoOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	code, _, err := host.Invite(ctx, q, role, 0, 1, DoOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, host, q)
+	if _, err := guest.Join(ctx, code, DoOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, host, q)
+	return q
+}
+
 func TestDeviceMailboxJoin(t *testing.T) {
 	ctx := context.Background()
 	relayURL, alice, rs, p := deskOnRelay(t, "Bob")
@@ -85,23 +110,7 @@ func TestDeviceMailboxJoin(t *testing.T) {
 	deviceRound(t, alice)
 	deviceRound(t, phone)
 
-	c, _ := charter.Template("desk")
-	q, err := bob.Create(ctx, c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := bob.SetRelays(ctx, q, []string{relayURL}, nil, DoOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	code, _, err := bob.Invite(ctx, q, "editor", 0, 1, DoOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mustSync(t, bob, q)
-	if _, err := alice.Join(ctx, code, DoOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	mustSync(t, bob, q)
+	q := deskJoined(t, relayURL, bob, alice, "editor")
 	// The laptop carried the phone's certificate into q with its join.
 	if bs, _ := bob.State(ctx, q); !slices.ContainsFunc(bs.Devices(alice.id.ID()), func(d state.DeviceInfo) bool { return d.Device == phone.id.ID() }) {
 		t.Fatalf("bob does not see the phone as alice's device in %s (%d devices)", q.Short(), len(bs.Devices(alice.id.ID())))
@@ -274,23 +283,7 @@ func TestDeviceMailboxDeepTree(t *testing.T) {
 	phone := linkDevice(t, alice, "phone", p)
 	tablet := linkDevice(t, phone, "tablet", p)
 	mustSync(t, alice, p)
-	c, _ := charter.Template("desk")
-	q, err := bob.Create(ctx, c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := bob.SetRelays(ctx, q, []string{relayURL}, nil, DoOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	code, _, err := bob.Invite(ctx, q, "editor", 0, 1, DoOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mustSync(t, bob, q)
-	if _, err := alice.Join(ctx, code, DoOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	mustSync(t, bob, q) // bob re-keys after the join, as in TestDeviceMailboxJoin
+	q := deskJoined(t, relayURL, bob, alice, "editor") // bob has re-keyed after the join
 	deviceRound(t, alice)
 	if r := deviceRound(t, tablet); !slices.Contains(r.Added, q) {
 		t.Fatalf("the tablet took up %v, want %s", r.Added, q.Short())

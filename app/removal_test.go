@@ -8,8 +8,6 @@ import (
 	"github.com/pursuance/pursuance/charter"
 	"github.com/pursuance/pursuance/event"
 	"github.com/pursuance/pursuance/identity"
-	"github.com/pursuance/pursuance/keys"
-	"github.com/pursuance/pursuance/relay"
 	"github.com/pursuance/pursuance/state"
 )
 
@@ -172,46 +170,9 @@ func TestConcurrentRotationDuringRemoval(t *testing.T) {
 // does with it.
 func readable(t *testing.T, relayURL string, alice member, id *identity.Identity, p event.ID) map[event.ID]bool {
 	t.Helper()
-	ctx := context.Background()
 	oracle := newMemberWith(t, id)
 	copyAll(t, alice, oracle, p)
-	s, err := oracle.State(ctx, p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := relay.NewClient(relayURL, nil)
-	out := map[event.ID]bool{}
-	for _, h := range s.Held() {
-		if !h.Key.Scope.IsGroup() {
-			continue
-		}
-		topic, _, err := h.Key.Topic()
-		if err != nil {
-			t.Fatal(err)
-		}
-		env, err := keys.NewEnvelopes(&h.Key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for after := uint64(0); ; {
-			page, err := c.Read(ctx, topic, after, 1000)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(page.Entries) == 0 {
-				break
-			}
-			for _, en := range page.Entries {
-				if b, err := env.Open(en.Envelope); err == nil {
-					if e, err := event.Decode(b); err == nil {
-						out[e.ID()] = true
-					}
-				}
-				after = en.Cursor
-			}
-		}
-	}
-	return out
+	return readableBy(t, relayURL, oracle, p)
 }
 
 func mustSyncDB(t *testing.T, m member) *syncDB {

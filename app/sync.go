@@ -165,6 +165,7 @@ func (n *Node) Sync(ctx context.Context, p event.ID, opts SyncOptions) (res Sync
 	run := &syncRun{n: n, p: p, sdb: sdb, opts: opts, urls: urls, peers: peers, limits: limits, total: &res,
 		chains: map[event.ID][]*state.KeyUpdate{}, ksVersion: -1, left: len(urls), pulled: make(chan struct{})}
 	run.results = make([]RelayResult, len(urls))
+	run.runs = make([]*relayRun, len(urls))
 	for i, u := range urls {
 		run.results[i].URL = u
 	}
@@ -185,8 +186,12 @@ func (n *Node) Sync(ctx context.Context, p event.ID, opts SyncOptions) (res Sync
 		wg.Go(func() { run.relay(ctx, i) })
 	}
 	wg.Wait()
-	if err := n.afterPull(ctx, sdb, p, run.chains, &res, run.home.with); err != nil {
+	taken, err := n.afterPull(ctx, sdb, p, run.chains, &res, run.home.with)
+	if err != nil {
 		return res, err
+	}
+	if taken > 0 {
+		run.healAgain(ctx)
 	}
 	if res.Links, err = n.syncLinks(ctx, p, opts, run.home); err != nil {
 		return res, err
@@ -264,6 +269,7 @@ type syncRun struct {
 	peers    map[string]bool // which of urls are members' nodes (SyncOptions.Peers)
 	limits   syncLimits
 	results  []RelayResult // one goroutine each
+	runs     []*relayRun   // each relay's, once it was sent to (healAgain)
 	progress func(string, ...any)
 	home     *homeTurns
 
@@ -316,9 +322,44 @@ func (r *syncRun) relay(ctx context.Context, i int) {
 	if !r.heal(ctx) {
 		return
 	}
+	r.runs[i] = rr
 	if err := rr.push(ctx); err != nil {
 		res.Err = err
 	}
+}
+
+// healAgain heals once more and sends what that wrote, once the relays'
+// goroutines are done, when the end of the sync (afterPull) took in events
+// after the keys were healed: a newcomer's join that named an event this
+// node had refused (the join of a revoked code's holder, signed before it
+// could see the revocation) is stored only once that parent is judged
+// again or fetched again, and the re-key to the newcomer then goes out in
+// this sync, not the next. Once only: what the second heal writes is this
+// member's own and takes nothing more in. It sends to the relays that were
+// sent to before without an error, each in its own goroutine as before;
+// like heal and push, it holds the home only while it re-keys.
+func (r *syncRun) healAgain(ctx context.Context) {
+	r.healMu.Lock()
+	ok := r.healed && r.healErr == nil // else nothing was sent: nothing to send again
+	if ok {
+		r.healed = false
+	}
+	r.healMu.Unlock()
+	if !ok || !r.heal(ctx) {
+		return
+	}
+	var wg sync.WaitGroup
+	for i, rr := range r.runs {
+		if rr == nil || r.results[i].Err != nil {
+			continue
+		}
+		wg.Go(func() {
+			if err := rr.push(ctx); err != nil {
+				r.results[i].Err = err
+			}
+		})
+	}
+	wg.Wait()
 }
 
 func (r *syncRun) donePulling() {
@@ -330,9 +371,10 @@ func (r *syncRun) donePulling() {
 	}
 }
 
-// heal rotates, once a sync, the keys that what came in left owed (a
-// newcomer) or stale (a removal), before anything is sent, so that the
-// others get the keys. It reports whether sending may go on.
+// heal rotates, once a sync (and once more in healAgain), the keys that
+// what came in left owed (a newcomer) or stale (a removal), before
+// anything is sent, so that the others get the keys. It reports whether
+// sending may go on.
 func (r *syncRun) heal(ctx context.Context) bool {
 	r.healMu.Lock()
 	defer r.healMu.Unlock()

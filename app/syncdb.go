@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -41,6 +42,9 @@ import (
 type syncDB struct {
 	db *sql.DB
 	c  *atrest.Cipher
+
+	refusedOnce sync.Once // the refusals table made (refused.go)
+	refusedErr  error
 }
 
 // SyncFile is the name of sync.db in a home.

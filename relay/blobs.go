@@ -59,9 +59,10 @@ type BlobStore interface {
 	// PutBlob keeps blob under id, charged to topic, and returns once it
 	// is durable. The server has checked that id is the SHA-256 of blob
 	// and that its size is a bucket; the store trusts both. Putting a blob
-	// it holds already changes nothing and returns stored false (the blob
-	// stays charged to the topic that put it first). It keeps no
-	// reference to blob after returning.
+	// it holds already returns stored false and changes nothing but the
+	// blob's put time, for BlobPruner (the blob stays charged to the
+	// topic that put it first). It keeps no reference to blob after
+	// returning.
 	PutBlob(ctx context.Context, id attach.BlobID, topic keys.Topic, blob []byte) (stored bool, err error)
 	// Blob returns the blob held under id, or an error wrapping ErrNoBlob.
 	Blob(ctx context.Context, id attach.BlobID) ([]byte, error)
@@ -70,6 +71,15 @@ type BlobStore interface {
 	// BlobUsage returns the bytes of blobs charged to topic and of all
 	// blobs, for the quotas. It may lag a put in progress.
 	BlobUsage(ctx context.Context, topic keys.Topic) (topicBytes, totalBytes int64, err error)
+}
+
+// BlobPruner is a BlobStore that drops blobs by age: the server's
+// retention loop calls it with the relay's retention age, as it prunes
+// envelopes (docs/attachments.md, "Retention").
+type BlobPruner interface {
+	// PruneBlobs drops the blobs last put before cut and returns how many
+	// it dropped and their bytes; the quotas' counts drop with them.
+	PruneBlobs(ctx context.Context, cut time.Time) (n int, bytes int64, err error)
 }
 
 // blobMessage is what the topic key signs to put a blob.

@@ -22,9 +22,9 @@ func registerProcess(reg *prometheus.Registry) {
 }
 
 type metrics struct {
-	stored, duplicates, bytes, read, delivered, pruned prometheus.Counter
-	rejected                                           *prometheus.CounterVec
-	appendSeconds                                      prometheus.Histogram
+	stored, duplicates, bytes, read, delivered, pruned, blobsPruned prometheus.Counter
+	rejected                                                        *prometheus.CounterVec
+	appendSeconds                                                   prometheus.Histogram
 }
 
 func newMetrics(reg *prometheus.Registry, s *Server) metrics {
@@ -34,12 +34,13 @@ func newMetrics(reg *prometheus.Registry, s *Server) metrics {
 		return m
 	}
 	m := metrics{
-		stored:     c("envelopes_stored_total", "Envelopes appended and made durable."),
-		duplicates: c("envelopes_duplicate_total", "Envelopes appended that the topic already held (replays)."),
-		bytes:      c("append_bytes_total", "Envelope bytes received in accepted appends."),
-		read:       c("envelopes_read_total", "Envelopes served by reads."),
-		delivered:  c("envelopes_delivered_total", "Envelopes sent to live subscribers."),
-		pruned:     c("envelopes_pruned_total", "Envelopes dropped by retention."),
+		stored:      c("envelopes_stored_total", "Envelopes appended and made durable."),
+		duplicates:  c("envelopes_duplicate_total", "Envelopes appended that the topic already held (replays)."),
+		bytes:       c("append_bytes_total", "Envelope bytes received in accepted appends."),
+		read:        c("envelopes_read_total", "Envelopes served by reads."),
+		delivered:   c("envelopes_delivered_total", "Envelopes sent to live subscribers."),
+		pruned:      c("envelopes_pruned_total", "Envelopes dropped by retention."),
+		blobsPruned: c("blobs_pruned_total", "Blobs dropped by retention (their last put older than the retention age)."),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "pursuance_relay", Name: "requests_refused_total",
 			Help: "Requests refused, by reason."}, []string{"reason"}),
 		appendSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "pursuance_relay", Name: "append_seconds",

@@ -175,7 +175,29 @@ func (s *Server) pruneLoop(ctx context.Context) {
 				s.m.pruned.Add(float64(n))
 				s.log.Info("pruned", "envelopes", n)
 			}
+			s.pruneBlobs(ctx)
 		}
+	}
+}
+
+// pruneBlobs drops the blobs last put longer ago than the retention age,
+// when the relay keeps blobs in a store that can (docs/attachments.md).
+func (s *Server) pruneBlobs(ctx context.Context) {
+	if s.cfg.Retention.MaxAge <= 0 || s.cfg.Blobs != nil {
+		return // a member's node serves its home's cache: never pruned here
+	}
+	bp, ok := s.st.(BlobPruner)
+	if !ok {
+		return
+	}
+	n, bytes, err := bp.PruneBlobs(ctx, s.now().Add(-s.cfg.Retention.MaxAge))
+	if err != nil {
+		s.log.Error("prune blobs", "err", err)
+		return
+	}
+	if n > 0 {
+		s.m.blobsPruned.Add(float64(n))
+		s.log.Info("pruned", "blobs", n, "bytes", bytes)
 	}
 }
 

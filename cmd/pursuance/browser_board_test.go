@@ -1,8 +1,6 @@
 package main
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -23,22 +21,9 @@ import (
 // screen.
 func TestBrowserBoard(t *testing.T) {
 	actx := newChromium(t, 1280, 900, 2*time.Minute)
-	home := filepath.Join(t.TempDir(), "home")
-	env := append(os.Environ(), "PURSUANCE_PASSPHRASE=board Alice")
-	pursuance(t, env, "--home", home, "id", "new", "--name", "Alice", "--insecure-test-kdf")
-	alice := runUp(t, "Alice", home, env)
-	tab, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	pg := newPages(t, func() string { return "\n--- Alice's node:\n" + alice.stderr() })
+	_, tab, pg := nightDesk(t, actx, "board Alice")
 	run, poll, shot := pg.run, pg.poll, pg.shot
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
-
-	run(tab, "log in", chromedp.Navigate(alice.login))
-	poll(tab, "logged in", loggedIn)
-	run(tab, "new", press("#new-pursuance"))
-	poll(tab, "the found form", `!document.querySelector("#found").classList.contains("hidden")`)
-	run(tab, "found", chromedp.SendKeys(css(`#found input[name="name"]`), "Night Desk"), press("#found button[type=submit]"))
-	poll(tab, "the pursuance", `document.querySelector("#pursuance").selectedOptions[0]?.textContent === "Night Desk"`)
 	card := func(title string) string {
 		// Its title, not a subtask's line naming it as the parent.
 		return `[...document.querySelectorAll("#columns .card")].find(c => c.querySelector(":scope > div:not([class])")?.textContent === "` + title + `")`

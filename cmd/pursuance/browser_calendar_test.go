@@ -1,8 +1,6 @@
 package main
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -21,22 +19,8 @@ import (
 // browser's own days, so the test holds in any time zone.
 func TestBrowserCalendar(t *testing.T) {
 	actx := newChromium(t, 1280, 900, 2*time.Minute)
-	home := filepath.Join(t.TempDir(), "home")
-	env := append(os.Environ(), "PURSUANCE_PASSPHRASE=calendar Alice")
-	pursuance(t, env, "--home", home, "id", "new", "--name", "Alice", "--insecure-test-kdf")
-	alice := runUp(t, "Alice", home, env)
-	tab, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	pg := newPages(t, func() string { return "\n--- Alice's node:\n" + alice.stderr() })
+	_, tab, pg := nightDesk(t, actx, "calendar Alice")
 	run, poll, shot := pg.run, pg.poll, pg.shot
-	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
-
-	run(tab, "log in", chromedp.Navigate(alice.login))
-	poll(tab, "logged in", loggedIn)
-	run(tab, "new", press("#new-pursuance"))
-	poll(tab, "the found form", `!document.querySelector("#found").classList.contains("hidden")`)
-	run(tab, "found", chromedp.SendKeys(css(`#found input[name="name"]`), "Night Desk"), press("#found button[type=submit]"))
-	poll(tab, "the pursuance", `document.querySelector("#pursuance").selectedOptions[0]?.textContent === "Night Desk"`)
 	// day(n) is the browser's calendar day n days from today.
 	const day = `(n => ymd(new Date(Date.now() + n * 864e5)))`
 	add := func(title, due string) {

@@ -33,6 +33,27 @@ func newChromium(t *testing.T, w, h int, limit time.Duration) context.Context {
 	return actx
 }
 
+// nightDesk starts the node of Alice (a new home, passphrase pass), logs
+// a tab of actx in and founds "Night Desk" from the page: where the board
+// and calendar tests start. The tab closes with the test.
+func nightDesk(t *testing.T, actx context.Context, pass string) (*upNode, context.Context, pages) {
+	t.Helper()
+	home := filepath.Join(t.TempDir(), "home")
+	env := append(os.Environ(), "PURSUANCE_PASSPHRASE="+pass)
+	pursuance(t, env, "--home", home, "id", "new", "--name", "Alice", "--insecure-test-kdf")
+	alice := runUp(t, "Alice", home, env)
+	tab, cancel := chromedp.NewContext(actx)
+	t.Cleanup(cancel)
+	pg := newPages(t, func() string { return "\n--- Alice's node:\n" + alice.stderr() })
+	pg.run(tab, "log in", chromedp.Navigate(alice.login))
+	pg.poll(tab, "logged in", loggedIn)
+	pg.run(tab, "new", press("#new-pursuance"))
+	pg.poll(tab, "the found form", `!document.querySelector("#found").classList.contains("hidden")`)
+	pg.run(tab, "found", chromedp.SendKeys(chromedp.CSS(`#found input[name="name"]`), "Night Desk"), press("#found button[type=submit]"))
+	pg.poll(tab, "the pursuance", `document.querySelector("#pursuance").selectedOptions[0]?.textContent === "Night Desk"`)
+	return alice, tab, pg
+}
+
 // pages is what the browser tests do to a tab: each step fails the test
 // with what the nodes logged (diag) and, for a wait, what the page shows.
 type pages struct {

@@ -63,20 +63,9 @@ The code holds public keys only.`,
 				return err
 			}
 			if _, err := keystore.ReadPublic(home); errors.Is(err, fs.ErrNotExist) {
-				pass, err := e.Passphrase(true)
+				id, err := e.createIdentity(home, nm, insecureTestKDF)
 				if err != nil {
 					return err
-				}
-				kdf := keystore.DefaultKDF
-				if insecureTestKDF {
-					kdf = keystore.InsecureTestKDF
-				}
-				id, err := identity.New(nm, e.Rand)
-				if err != nil {
-					return err
-				}
-				if err := keystore.Create(home, id, pass, kdf, e.Rand); err != nil {
-					return explain(err, home)
 				}
 				e.unlocked = id
 			}

@@ -56,20 +56,9 @@ stdout. Never replaces an existing identity.`,
 			if _, err := keystore.ReadPublic(home); !errors.Is(err, fs.ErrNotExist) {
 				return fmt.Errorf("an identity already exists in %s; refusing to overwrite", home)
 			}
-			pass, err := e.Passphrase(true)
+			id, err := e.createIdentity(home, name, insecureTestKDF)
 			if err != nil {
 				return err
-			}
-			kdf := keystore.DefaultKDF
-			if insecureTestKDF {
-				kdf = keystore.InsecureTestKDF
-			}
-			id, err := identity.New(name, e.Rand)
-			if err != nil {
-				return err
-			}
-			if err := keystore.Create(home, id, pass, kdf, e.Rand); err != nil {
-				return explain(err, home)
 			}
 			pub := id.Public()
 			if e.json {
@@ -142,17 +131,9 @@ is intact. Exits 0 when it does, 1 otherwise; prints nothing on stdout.`,
 			if err != nil {
 				return err
 			}
-			// Fail on a missing keystore before asking for a passphrase.
-			if _, err := keystore.ReadPublic(home); err != nil {
-				return explain(err, home)
-			}
-			pass, err := e.Passphrase(false)
+			id, _, err := e.unlock(home)
 			if err != nil {
 				return err
-			}
-			id, err := keystore.Open(home, pass)
-			if err != nil {
-				return explain(err, home)
 			}
 			fmt.Fprintf(e.Stderr, "The passphrase opens the identity of %s (%s).\n", id.Name(), id.ID())
 			return nil

@@ -53,18 +53,11 @@ with them (sealed to your other devices); your member ID stays.`,
 			if err != nil {
 				return err
 			}
-			if _, err := keystore.ReadPublic(home); err != nil {
-				return explain(err, home)
-			}
 			// The passphrase once: it unlocks the home, re-seals the
 			// keystore and settles the rotation.
-			pass, err := e.Passphrase(false)
+			cur, pass, err := e.unlock(home)
 			if err != nil {
 				return err
-			}
-			cur, err := keystore.Open(home, pass)
-			if err != nil {
-				return explain(err, home)
 			}
 			e.unlocked, e.rotatePass = cur, pass
 			dn, err := e.openNode(ctx)

@@ -22,18 +22,13 @@ func (e *Env) openNode(ctx context.Context) (*app.Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := keystore.ReadPublic(home); err != nil {
-		return nil, explain(err, home)
-	}
 	id := e.unlocked
 	if id == nil {
-		pass, err := e.Passphrase(false)
-		if err != nil {
+		if id, _, err = e.unlock(home); err != nil {
 			return nil, err
 		}
-		if id, err = keystore.Open(home, pass); err != nil {
-			return nil, explain(err, home)
-		}
+	} else if _, err := keystore.ReadPublic(home); err != nil {
+		return nil, explain(err, home)
 	}
 	now, err := e.clock()
 	if err != nil {

@@ -271,7 +271,7 @@ stderr; GET /healthz then answers 200. Operating it: docs/relay.md.`,
 	fl.Float64Var(&f.TopicRate, "topic-rate", 0, "envelopes/s one topic may take (default 50000)")
 	fl.IntVar(&f.MaxConnections, "max-connections", 0, "open connections at most (default 4096)")
 	fl.Int64Var(&f.MaxBody, "max-body", 0, "bytes of one append at most (default 16 MiB)")
-	fl.StringVar(&f.RetentionAge, "retention-age", "", "drop envelopes older than this (30d, 12h; default: keep)")
+	fl.StringVar(&f.RetentionAge, "retention-age", "", "drop envelopes older than this, and blobs last put longer ago (30d, 12h; default: keep)")
 	fl.Int64Var(&f.RetentionBytes, "retention-bytes", 0, "keep at most this many bytes per topic, dropping the oldest (default: no bound)")
 	fl.StringVar(&f.PruneEvery, "prune-every", "", "how often retention runs (default 1m)")
 	fl.IntVar(&f.ConnsPerAddr, "conns-per-addr", 0, fmt.Sprintf("open connections from one client address (default %d)", relay.DefaultConnsPerAddr))

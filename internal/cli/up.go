@@ -415,16 +415,9 @@ func (e *Env) firstRun(home string) (*identity.Identity, error) {
 		return nil, usageErrorf("name: %v", err)
 	}
 	fmt.Fprintln(e.Stderr, "Now a passphrase: it protects your keys on this machine, and nobody can recover it for you.")
-	pass, err := e.Passphrase(true)
+	id, err := e.createIdentity(home, name, false)
 	if err != nil {
 		return nil, err
-	}
-	id, err := identity.New(name, e.Rand)
-	if err != nil {
-		return nil, err
-	}
-	if err := keystore.Create(home, id, pass, keystore.DefaultKDF, e.Rand); err != nil {
-		return nil, explain(err, home)
 	}
 	pub := id.Public()
 	fmt.Fprintf(e.Stderr, "Created the identity of %s: member ID %s\nSafety fingerprint: %s (compare it with other members over a channel you trust)\n", pub.Name, pub.ID, pub.Fingerprint())

@@ -60,6 +60,8 @@ type foldCache struct {
 	// ckpt is, per pursuance, how many events its checkpoint on disk
 	// covers, as far as this process knows (checkpoint.go).
 	ckpt map[event.ID]int
+	// flights are the folds under way, per pursuance (share).
+	flights map[event.ID]*flight
 	// folding is, per pursuance, closed when the whole-log fold (or
 	// checkpoint load) under way ends: one at a time, so that callers
 	// arriving meanwhile (up's first round and first web request) take
@@ -259,7 +261,8 @@ func taskKind(k event.Kind) bool {
 // fold folds p's log from the store, or returns the state already folded
 // from the same log and secrets (own: or lacking only this node's plain
 // writes since), or that state extended with the events stored since
-// (docs/fold.md).
+// (docs/fold.md). Nodes sharing the cache that need p's state at the same
+// key at once (a round and a web request of one node) share one fold.
 func (n *Node) fold(ctx context.Context, p event.ID, own bool) (*state.State, error) {
 	key, ev, err := n.foldKey(ctx, p)
 	if err != nil {
@@ -268,6 +271,59 @@ func (n *Node) fold(ctx context.Context, p event.ID, own bool) (*state.State, er
 	if s := n.folds.cached(p, key, own); s != nil {
 		return s, nil
 	}
+	return n.folds.share(ctx, p, key, func() (*state.State, error) { return n.foldAt(ctx, p, key, ev, own) })
+}
+
+// A flight is a fold of a pursuance at a key under way, which others
+// needing the same state wait for (foldCache.share).
+type flight struct {
+	key     foldKey
+	done    chan struct{}
+	s       *state.State
+	waiters atomic.Int32 // for tests
+}
+
+// share returns what fold returns for p at key: when another fold of p
+// at key is under way, its state once it ends (or, when it failed, one
+// of this caller's own); else fold's, which others arriving meanwhile
+// share. A fold of p at another key goes on alone.
+func (c *foldCache) share(ctx context.Context, p event.ID, key foldKey, fold func() (*state.State, error)) (*state.State, error) {
+	c.mu.Lock()
+	if f := c.flights[p]; f != nil && f.key == key {
+		c.mu.Unlock()
+		f.waiters.Add(1)
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if f.s != nil {
+			return f.s, nil
+		}
+		return fold()
+	}
+	f := &flight{key: key, done: make(chan struct{})}
+	if c.flights == nil {
+		c.flights = map[event.ID]*flight{}
+	}
+	lead := c.flights[p] == nil
+	if lead {
+		c.flights[p] = f
+	}
+	c.mu.Unlock()
+	s, err := fold()
+	if lead {
+		c.mu.Lock()
+		delete(c.flights, p)
+		c.mu.Unlock()
+		f.s = s
+		close(f.done)
+	}
+	return s, err
+}
+
+// foldAt is fold of p at key, ev the evidence read with it.
+func (n *Node) foldAt(ctx context.Context, p event.ID, key foldKey, ev []event.Equivocation, own bool) (*state.State, error) {
 	if s, err := n.extend(ctx, p, key); err != nil || s != nil {
 		if s != nil {
 			n.maybeCheckpoint(p, s, key, 0)

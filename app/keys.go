@@ -394,8 +394,8 @@ func (n *Node) rekeyAll(ctx context.Context) (map[event.ID][]string, error) {
 	return out, nil
 }
 
-// envelopeGen says which of this member's group generations an event is
-// pushed under (docs/sync.md): a group key update under the generation
+// envelopeGen says which of this member's group generations an event of
+// kind k is pushed under (docs/sync.md): a group key update under the generation
 // current before it in log order (cur), so that those who held that one
 // learn the next, and a removal or an approval (which may carry one) there
 // too, so that the member removed learns of it; every other event under
@@ -407,22 +407,27 @@ func (n *Node) rekeyAll(ctx context.Context) (map[event.ID][]string, error) {
 // (still sealed to the removed member: stale, and rotated by heal before
 // the push). Readers learn a new generation from its key update before
 // they can ingest it (noteGroupUpdate), so events placed under it are
-// read in the same sync.
-func envelopeGen(e *event.Event, cur *genEnv, gens groupGens) *genEnv {
-	switch e.Kind {
+// read in the same sync. body returns the event's body, read only for a
+// key update (the push walks the state's log, not the stored events).
+func envelopeGen(k event.Kind, body func() ([]byte, error), cur *genEnv, gens groupGens) (*genEnv, error) {
+	switch k {
 	case event.KindRemove, event.KindApproval, event.KindDevice, event.KindMemberKey:
 		// A device revocation or a member key carries the member's new
 		// KEM key to its other devices, which can read only the
 		// generations before it (docs/devices.md §5).
-		return cur
+		return cur, nil
 	case event.KindKeyUpdate:
-		if op, err := state.DecodeOp(e.Kind, e.Body()); err == nil {
+		b, err := body()
+		if err != nil {
+			return nil, err
+		}
+		if op, err := state.DecodeOp(k, b); err == nil {
 			if ku, ok := op.(*state.KeyUpdate); ok && ku.Role == "" {
-				return cur
+				return cur, nil
 			}
 		}
 	}
-	return gens.last
+	return gens.last, nil
 }
 
 // behindFor returns the older generations the group key update id is to

@@ -81,7 +81,7 @@ type Node struct {
 	keys homeKeys
 	st   store.Store
 	in   *ingest.Ingester
-	lock *os.File
+	lock *homeLock
 	opts Options
 	sdb  *syncDB // opened by the first sync
 	adm  admissions
@@ -163,28 +163,89 @@ func Open(ctx context.Context, dir string, id *identity.Identity, opts Options) 
 const lockPoll = 50 * time.Millisecond
 
 // lockHome takes an exclusive lock on the home's lock file, waiting (until
-// ctx ends) if another process holds it.
-func lockHome(ctx context.Context, dir string) (*os.File, error) {
+// ctx ends) if another process holds it. Within this process the Nodes of
+// one home (a node's web requests, served commands and rounds) take turns
+// first (homeTurn): one waiting for another is handed the home the moment
+// it is let go, instead of finding it at its next poll, lockPoll later.
+func lockHome(ctx context.Context, dir string) (*homeLock, error) {
+	turn := homeTurn(dir)
+	select {
+	case turn <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("lock home: another pursuance process is using %s: %w", dir, ctx.Err())
+	}
 	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
+		<-turn
 		return nil, fmt.Errorf("lock home: %w", err)
 	}
 	for {
+		lockTries.Add(1)
 		ok, err := flock.TryLock(f)
 		if err != nil {
 			f.Close()
+			<-turn
 			return nil, fmt.Errorf("lock home: %w", err)
 		}
 		if ok {
-			return f, nil
+			return &homeLock{f: f, turn: turn}, nil
 		}
 		select {
 		case <-ctx.Done():
 			f.Close()
+			<-turn
 			return nil, fmt.Errorf("lock home: another pursuance process is using %s: %w", dir, ctx.Err())
 		case <-time.After(lockPoll):
 		}
 	}
+}
+
+// lockTries counts the attempts at a home's lock file (tests).
+var lockTries atomic.Int64
+
+// homeLock is a home's lock held by a Node of this process: the lock
+// file, locked, and the home's turn in this process.
+type homeLock struct {
+	f      *os.File
+	turn   chan struct{}
+	closed bool
+}
+
+// Close releases the lock file, then the turn: the next Node of this
+// process waiting for the home takes both.
+func (l *homeLock) Close() error {
+	if l.closed {
+		return nil
+	}
+	l.closed = true
+	err := l.f.Close()
+	<-l.turn
+	return err
+}
+
+// homeTurnsOf holds, per home directory, the turn this process's Nodes of
+// it take before its lock file: a channel with room for one.
+var homeTurnsOf struct {
+	sync.Mutex
+	by map[string]chan struct{}
+}
+
+// homeTurn returns the turn of the home at dir in this process.
+func homeTurn(dir string) chan struct{} {
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
+	homeTurnsOf.Lock()
+	defer homeTurnsOf.Unlock()
+	if homeTurnsOf.by == nil {
+		homeTurnsOf.by = map[string]chan struct{}{}
+	}
+	t := homeTurnsOf.by[dir]
+	if t == nil {
+		t = make(chan struct{}, 1)
+		homeTurnsOf.by[dir] = t
+	}
+	return t
 }
 
 // Close closes the store and releases the home.

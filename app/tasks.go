@@ -2,6 +2,7 @@ package app
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/pursuance/pursuance/event"
@@ -13,20 +14,47 @@ import (
 // both go through VisibleTasks and ResolveTask.
 
 // VisibleTasks returns the tasks of s that the member me may see and f
-// matches (every one when f is nil), in tree order (TreeOrder).
+// matches (every one when f is nil), in tree order (TreeOrder). The tasks
+// me may see, in tree order, are computed once per state and member
+// (State.Memo): every request and command served from the same state
+// shares them, and a new state (a write, a synced event, a role change)
+// computes them again.
 func VisibleTasks(s *state.State, me identity.PublicKey, f *state.Filter) []*state.Task {
+	seen := visibleOf(s, me)
+	if f == nil {
+		return slices.Clone(seen)
+	}
 	var roles []string
 	if m, ok := s.Member(me); ok {
 		roles = m.Roles
 	}
 	fc := state.FilterContext{Me: me, MyRoles: roles, NameOf: s.NameOf}
 	var out []*state.Task
-	for _, t := range TreeOrder(s.Tasks()) {
-		if s.CanSee(me, t) && (f == nil || f.Match(t, fc)) {
+	for _, t := range seen {
+		if f.Match(t, fc) {
 			out = append(out, t)
 		}
 	}
 	return out
+}
+
+// visibleKey names, in a State's memo, the tasks a member may see in tree
+// order.
+type visibleKey struct{ me identity.PublicKey }
+
+// visibleOf returns the tasks of s me may see, in tree order, shared:
+// callers do not modify it.
+func visibleOf(s *state.State, me identity.PublicKey) []*state.Task {
+	v, _ := s.Memo(visibleKey{me}, func() (any, error) {
+		var out []*state.Task
+		for _, t := range TreeOrder(s.Tasks()) {
+			if s.CanSee(me, t) {
+				out = append(out, t)
+			}
+		}
+		return out, nil
+	})
+	return v.([]*state.Task)
 }
 
 // TreeOrder orders tasks depth-first, each after its parent, siblings in

@@ -2,6 +2,8 @@ package app
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -43,5 +45,107 @@ func TestVisibleTasks(t *testing.T) {
 	as, _ := alice.State(ctx, p)
 	if tk, err := ResolveTask(as, alice.Me().ID, secret.ID().String()[:8]); err != nil || tk.ID != secret.ID() {
 		t.Errorf("the editors' task for alice: %v, %v", tk, err)
+	}
+}
+
+// titlesOf lists ts's titles, comma-separated.
+func titlesOf(ts []*state.Task) string {
+	var out []string
+	for _, t := range ts {
+		out = append(out, t.Title)
+	}
+	return strings.Join(out, ",")
+}
+
+// TestVisibleTasksNeverStale: VisibleTasks keeps, per state and member,
+// the tasks the member may see (State.Memo); every change that makes a
+// new state shows in the next answer: the member's own write, an event of
+// another member synced in, a role taken away and given back. The state
+// before each change still answers as it did.
+func TestVisibleTasksNeverStale(t *testing.T) {
+	ctx := context.Background()
+	alice, bob, p := desk(t)
+	do(t, alice, p, &state.TaskCreate{Title: "Root", VisibleTo: []string{"researcher"}})
+	copyAll(t, alice, bob, p)
+	me := bob.Me().ID
+	stateOf := func() *state.State {
+		t.Helper()
+		s, err := bob.State(ctx, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	// (The titles are compared sorted; the order is compared with a walk
+	// of the state below.)
+	check := func(s *state.State, want, what string) {
+		t.Helper()
+		for range 2 { // computed, then kept
+			got := strings.Split(titlesOf(VisibleTasks(s, me, nil)), ",")
+			slices.Sort(got)
+			if got := strings.Join(got, ","); got != want {
+				t.Fatalf("%s: bob sees %q, want %q", what, got, want)
+			}
+		}
+		// And what a walk of s from scratch finds, in the same order.
+		var fresh []*state.Task
+		for _, tk := range TreeOrder(s.Tasks()) {
+			if s.CanSee(me, tk) {
+				fresh = append(fresh, tk)
+			}
+		}
+		if got := titlesOf(VisibleTasks(s, me, nil)); got != titlesOf(fresh) {
+			t.Fatalf("%s: bob sees %q, a walk of the state %q", what, got, titlesOf(fresh))
+		}
+	}
+	s0 := stateOf()
+	check(s0, "Root", "at first")
+	do(t, bob, p, &state.TaskCreate{Title: "Own", VisibleTo: []string{"researcher"}})
+	s1 := stateOf()
+	check(s1, "Own,Root", "after bob's own write")
+	copyAll(t, bob, alice, p)
+	do(t, alice, p, &state.TaskCreate{Title: "Synced", VisibleTo: []string{"researcher"}})
+	copyAll(t, alice, bob, p)
+	s2 := stateOf()
+	check(s2, "Own,Root,Synced", "after alice's event synced in")
+	do(t, alice, p, &state.RoleRevoke{Member: me, Role: "researcher"})
+	copyAll(t, alice, bob, p)
+	s3 := stateOf()
+	check(s3, "Own", "with bob's role taken away (his own task only)")
+	do(t, alice, p, &state.RoleAssign{Member: me, Role: "researcher"})
+	copyAll(t, alice, bob, p)
+	check(stateOf(), "Own,Root,Synced", "with the role given back")
+	check(s0, "Root", "the first state, again")
+	check(s2, "Own,Root,Synced", "the state before the revoke, again")
+	// A caller changing what it was given changes nothing kept.
+	got := VisibleTasks(s2, me, nil)
+	got[0] = nil
+	check(s2, "Own,Root,Synced", "after a caller wrote over its copy")
+}
+
+// TestVisibleTasksKept: asking a state again for a member's tasks costs
+// a copy of the kept list, not the tree order and visibility of every
+// task again (issue 15: every request and served command asked).
+// Allocations, not time, so load cannot break it.
+func TestVisibleTasksKept(t *testing.T) {
+	ctx := context.Background()
+	alice, bob, p := desk(t)
+	for i := range 30 {
+		do(t, alice, p, &state.TaskCreate{Title: fmt.Sprintf("t%d", i), VisibleTo: []string{"researcher"}})
+	}
+	copyAll(t, alice, bob, p)
+	s, err := bob.State(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	me := bob.Me().ID
+	if n := len(VisibleTasks(s, me, nil)); n != 30 {
+		t.Fatalf("bob sees %d tasks, want 30", n)
+	}
+	if a := testing.AllocsPerRun(20, func() { VisibleTasks(s, me, nil) }); a > 2 {
+		t.Errorf("VisibleTasks on a state already asked: %.0f allocations, want at most 2 (the memo's key, the copy)", a)
+	}
+	if a := testing.AllocsPerRun(20, func() { s.Tasks() }); a > 1 {
+		t.Errorf("State.Tasks on a state already asked: %.0f allocations, want at most 1 (the copy)", a)
 	}
 }

@@ -43,6 +43,10 @@ func sameState(t tb, inc, full *State, what string) {
 	}) {
 		t.Fatalf("%s: the extended state's log differs from a full fold's", what)
 	}
+	// Tasks is kept per state (memo.go): the extended state's is its own.
+	if !slices.EqualFunc(inc.Tasks(), full.Tasks(), func(a, b *Task) bool { return a.ID == b.ID && a.Title == b.Title && a.Status == b.Status }) {
+		t.Fatalf("%s: the extended state's tasks differ from a full fold's", what)
+	}
 	hi, hf := inc.Held(), full.Held()
 	if len(hi) != len(hf) {
 		t.Fatalf("%s: the extended state holds %d key generations, a full fold %d", what, len(hi), len(hf))

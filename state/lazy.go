@@ -107,27 +107,35 @@ func (s *State) tasks() map[event.ID]*Task {
 
 // RemovedRelays returns the relays that accepted relays events of the log
 // removed and no later one added back, sorted: the relays an invite code
-// named that a sync must no longer count on (app's relay list).
+// named that a sync must no longer count on (app's relay list). Found
+// once per state (Memo) or kept in a checkpoint's view.
 func (s *State) RemovedRelays() []string {
 	if v := s.view(); v != nil {
 		return slices.Clone(v.removed)
 	}
-	removed := map[string]bool{}
-	for _, n := range s.b().nodes {
-		if n.e.Kind != event.KindRelays || !n.accepted {
-			continue
-		}
-		if r, ok := n.op.(*Relays); ok {
-			for _, u := range r.Remove {
-				removed[u] = true
+	v, _ := s.Memo(removedRelaysKey{}, func() (any, error) {
+		removed := map[string]bool{}
+		for _, n := range s.b().nodes {
+			if n.e.Kind != event.KindRelays || !n.accepted {
+				continue
 			}
-			for _, u := range r.Add {
-				delete(removed, u)
+			if r, ok := n.op.(*Relays); ok {
+				for _, u := range r.Remove {
+					removed[u] = true
+				}
+				for _, u := range r.Add {
+					delete(removed, u)
+				}
 			}
 		}
-	}
-	return slices.Sorted(maps.Keys(removed))
+		return slices.Sorted(maps.Keys(removed)), nil
+	})
+	return slices.Clone(v.([]string))
 }
+
+// removedRelaysKey names, in a State's memo, RemovedRelays' answer: found
+// by a walk of the log, once per state.
+type removedRelaysKey struct{}
 
 // ckView is the view's part of a checkpoint (State.Checkpoint).
 type ckView struct {

@@ -83,6 +83,7 @@ type State struct {
 	// (OpenCheckpoint) until its nodes are loaded (lazy.go): use b().
 	folded *builder
 	lazy   *lazyNodes
+	memo   memo // views derived from it (memo.go)
 }
 
 // Pursuance returns the pursuance's ID.
@@ -145,20 +146,7 @@ func (s *State) NameOf(id identity.PublicKey) string {
 // in the order they were created in the log. A task whose creation it
 // cannot open is left out, unless an event it can open gave the task a
 // title (see Task.Sealed).
-func (s *State) Tasks() []*Task {
-	if v := s.view(); v != nil {
-		return slices.DeleteFunc(slices.Clone(v.order), func(t *Task) bool { return t.Sealed && t.Title == "" })
-	}
-	b := s.b()
-	out := make([]*Task, 0, len(b.tasks))
-	for _, t := range b.tasks {
-		if !t.Sealed || t.Title != "" {
-			out = append(out, t)
-		}
-	}
-	slices.SortFunc(out, func(x, y *Task) int { return cmp.Compare(b.taskPos(x), b.taskPos(y)) })
-	return out
-}
+func (s *State) Tasks() []*Task { return slices.Clone(s.orderedTasks()) }
 
 // taskPos is the log position of the event that made a task: its
 // creation, or the receive that made a received task.

@@ -226,8 +226,9 @@ func TestSyncStatus(t *testing.T) {
 	if got := s.snapshot().(map[string]any); len(got) != 1 || got["tor"] != (torView{}) {
 		t.Fatalf("before any round: %v (want only Tor, off)", got)
 	}
+	s.begin()
 	s.progress("Desk", app.ProgressFetched, "http://r", uint64(10), uint64(100))
-	if got := s.snapshot().(map[string]any); got["working"] != "Desk: http://r: 10 of 100" || got["done"] != uint64(10) || got["total"] != uint64(100) || got["last"] != nil {
+	if got := s.snapshot().(map[string]any); got["working"] != "Desk: http://r: 10 of 100" || got["done"] != uint64(10) || got["total"] != uint64(100) || got["last"] != nil || got["round_running"] != true {
 		t.Fatalf("during the first round: %v", got)
 	}
 	s.progress("Desk", "%s: sent %d", "http://r", 5)
@@ -236,7 +237,8 @@ func TestSyncStatus(t *testing.T) {
 	}
 	s.record([]string{"http://r"}, []string{"http://b"}, 2)
 	got := s.snapshot().(map[string]any)
-	if got["working"] != nil || got["missing"] != 2 || len(got["down"].([]string)) != 1 || len(got["behind"].([]string)) != 1 || got["last"] == "" {
+	if got["working"] != nil || got["missing"] != 2 || len(got["down"].([]string)) != 1 || len(got["behind"].([]string)) != 1 || got["last"] == "" ||
+		got["rounds"] != uint64(1) || got["round_running"] != nil {
 		t.Fatalf("after a round: %v", got)
 	}
 }

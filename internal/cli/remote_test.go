@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -402,5 +403,51 @@ func TestCommentAttachRunsHere(t *testing.T) {
 	}
 	if _, ok := forwardable([]string{"task", "comment", "Desk", "T", "hi", "--attach", "notes.txt"}, getenv); ok {
 		t.Fatal("task comment --attach is forwarded to the node")
+	}
+}
+
+// TestTaskListKeptNeverStale: the node keeps `task list --json`'s output
+// with the state it printed (State.Memo, issue 15), and every change
+// shows in the next list it serves: a status set, a task added, a task
+// archived (hidden from the list).
+func TestTaskListKeptNeverStale(t *testing.T) {
+	home, t1, t2 := newHome(t)
+	s := startUp(t, home)
+	list := func(what string) (string, map[string]taskJSON) {
+		t.Helper()
+		r := viaServer(t, s, home, "task", "list", "Desk", "--json")
+		var ts []taskJSON
+		if r.code != 0 || json.Unmarshal([]byte(r.stdout), &ts) != nil {
+			t.Fatalf("%s: exit %d: %q %s", what, r.code, r.stdout, r.stderr)
+		}
+		out := map[string]taskJSON{}
+		for _, tj := range ts {
+			out[tj.ID.String()] = tj
+		}
+		return r.stdout, out
+	}
+	must := func(args ...string) string {
+		t.Helper()
+		r := viaServer(t, s, home, args...)
+		if r.code != 0 {
+			t.Fatalf("%q: exit %d: %s", args, r.code, r.stderr)
+		}
+		return strings.TrimSpace(r.stdout)
+	}
+	first, ts := list("first")
+	if again, _ := list("again"); again != first || len(ts) != 3 || ts[t1].Status != "New" {
+		t.Fatalf("the list: %q, then %q", first, again)
+	}
+	must("task", "status", "Desk", t1, "Done")
+	if _, ts := list("after a status"); ts[t1].Status != "Done" {
+		t.Errorf("after the status was set: %+v", ts[t1])
+	}
+	id := must("task", "add", "Desk", "--title", "Later")
+	if _, ts := list("after an add"); ts[id].Title != "Later" || len(ts) != 4 {
+		t.Errorf("after a task was added: %v", ts)
+	}
+	must("task", "archive", "Desk", t2)
+	if _, ts := list("after an archive"); len(ts) != 3 || ts[t2].Title != "" {
+		t.Errorf("after a task was archived: %v", ts)
 	}
 }

@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -9,6 +11,7 @@ import (
 
 	"github.com/pursuance/pursuance/app"
 	"github.com/pursuance/pursuance/event"
+	"github.com/pursuance/pursuance/identity"
 	"github.com/pursuance/pursuance/state"
 )
 
@@ -135,6 +138,19 @@ All terms must match.`,
 				return usageErrorf("--filter: %v", err)
 			}
 			return e.withState(cmd, args[0], true, func(n *app.Node, s *state.State) error {
+				if e.json && filter == "" {
+					// The whole list as JSON, kept with the state: the node
+					// serving command after command encodes it once per state
+					// (4 MB at 25,000 tasks; issue 15).
+					b, err := s.Memo(taskListKey{n.Me().ID}, func() (any, error) {
+						return taskListJSON(app.VisibleTasks(s, n.Me().ID, f))
+					})
+					if err != nil {
+						return err
+					}
+					_, err = e.Stdout.Write(b.([]byte))
+					return err
+				}
 				out := []taskJSON{}
 				shown := app.VisibleTasks(s, n.Me().ID, f)
 				for _, t := range shown {
@@ -168,6 +184,26 @@ All terms must match.`,
 	}
 	cmd.Flags().StringVar(&filter, "filter", "", "filter `EXPR` (see above)")
 	return cmd
+}
+
+// taskListKey names, in a state's memo, a member's whole task list as
+// `task list --json` prints it.
+type taskListKey struct{ me identity.PublicKey }
+
+// taskListJSON is ts as `task list --json` prints them, as printJSON
+// writes them.
+func taskListJSON(ts []*state.Task) ([]byte, error) {
+	out := make([]taskJSON, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, toTaskJSON(t))
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(out); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
 }
 
 func assigneeNames(s *state.State, t *state.Task) []string {

@@ -310,12 +310,26 @@ type syncStatus struct {
 	working string   // what the round under way is doing ("Desk: 1200 of 50000")
 	done    uint64   // of the read under way: cursor reached and last
 	total   uint64
+	// rounds counts the rounds done, running is set while one runs: a
+	// benchmark tells from them which requests a round overlapped
+	// (docs/benchmarks.md).
+	rounds  uint64
+	running bool
+}
+
+// begin records that a round started.
+func (s *syncStatus) begin() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.running = true
 }
 
 func (s *syncStatus) record(down, behind []string, missing int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.last, s.down, s.behind, s.missing, s.working, s.done, s.total = time.Now(), down, behind, missing, "", 0, 0
+	s.rounds++
+	s.running = false
 }
 
 // progress records a report of app.SyncOptions.Progress about pursuance
@@ -335,6 +349,9 @@ func (s *syncStatus) snapshot() any {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := map[string]any{"tor": s.tor}
+	if s.running {
+		out["round_running"] = true
+	}
 	if s.working != "" {
 		out["working"] = s.working
 		if s.total > 0 {
@@ -352,6 +369,7 @@ func (s *syncStatus) snapshot() any {
 		behind = []string{}
 	}
 	out["last"], out["down"], out["behind"], out["missing"] = s.last.UTC().Format(time.RFC3339), down, behind, s.missing
+	out["rounds"] = s.rounds
 	if len(s.peers) > 0 {
 		out["peers_skipped"] = s.peers
 	}
@@ -499,6 +517,7 @@ func (e *Env) upRound(ctx context.Context, peer string) (targets []app.WatchTarg
 	}
 	var down, behind []string
 	missing := 0
+	e.sync.begin()
 	defer func() { e.sync.record(down, behind, missing) }()
 	var peerSkip []string
 	defer func() { e.sync.recordPeers(peerSkip) }()

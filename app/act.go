@@ -154,6 +154,9 @@ func (n *Node) Do(ctx context.Context, p event.ID, op state.Op, opts DoOptions) 
 
 // do is Do against an already folded state of p.
 func (n *Node) do(ctx context.Context, s *state.State, op state.Op, opts DoOptions) (Result, error) {
+	if err := s.Load(); err != nil {
+		return Result{}, err // a state opened from a checkpoint whose events do not load: a write needs them
+	}
 	if _, member := s.Member(n.me()); !member && !opts.Unchecked {
 		if _, joining := op.(*state.Join); !joining {
 			return Result{}, &refused{fmt.Errorf("not permitted: you are not a member of %s", s.Name())}

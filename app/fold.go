@@ -388,6 +388,11 @@ func (n *Node) extend(ctx context.Context, p event.ID, key foldKey) (*state.Stat
 		key.count <= base.Len() || key.count-base.Len() > maxExtend {
 		return nil, nil
 	}
+	if err := base.Load(); err != nil {
+		// Opened from a checkpoint, and its events did not load: fold.
+		n.warn("the state kept does not load its events; folding the log instead", "pursuance", p.Short(), "err", err)
+		return nil, nil
+	}
 	evs, err := n.storedSince(ctx, p, base, key.count-base.Len())
 	if err != nil || evs == nil {
 		return nil, err

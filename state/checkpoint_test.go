@@ -379,6 +379,11 @@ func TestOpenedCheckpointLoadFails(t *testing.T) {
 			o.Log()
 		}()
 	}
+	for i := range 2 {
+		if err := o.Load(); err == nil || !strings.Contains(err.Error(), "the store is gone") {
+			t.Fatalf("Load %d: %v, want the loader's error", i, err)
+		}
+	}
 	if len(o.Tasks()) != 1 || o.Name() != s.Name() {
 		t.Fatal("the view does not answer after a failed load")
 	}

@@ -57,6 +57,15 @@ func (s *State) b() *builder {
 		return s.folded
 	}
 	l := s.lazy
+	l.do()
+	if l.err != nil {
+		panic(fmt.Sprintf("state: loading the events of a state opened from a checkpoint: %v", l.err))
+	}
+	return l.b
+}
+
+// do loads the nodes, once.
+func (l *lazyNodes) do() {
 	l.once.Do(func() {
 		full, err := l.load()
 		l.load = nil // and the checkpoint it holds (192 MB at 1M events)
@@ -67,10 +76,22 @@ func (s *State) b() *builder {
 		l.b = full.b()
 		l.v.Store(nil)
 	})
-	if l.err != nil {
-		panic(fmt.Sprintf("state: loading the events of a state opened from a checkpoint: %v", l.err))
+}
+
+// Load loads the events of a state opened from a checkpoint, as the first
+// reader needing them would, and returns the loader's error instead of
+// panicking with it: a caller that can answer an error (a write, an
+// extension) calls it before such a reader. It returns nil at once for a
+// state folded, extended or loaded already.
+func (s *State) Load() error {
+	if s.folded != nil {
+		return nil
 	}
-	return l.b
+	s.lazy.do()
+	if s.lazy.err != nil {
+		return fmt.Errorf("state: loading the events of a state opened from a checkpoint: %w", s.lazy.err)
+	}
+	return nil
 }
 
 // view returns the view s answers its readers from, or nil when s has

@@ -244,31 +244,30 @@ func (n *Node) checkpointLoader(p event.ID, data []byte, ev []event.Equivocation
 			return nil, err
 		}
 		defer st.Close()
-		var evs []*event.Event
-		err = st.Iterate(ctx, p, func(e *event.Event) error {
-			if ids[e.ID()] {
-				evs = append(evs, e)
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, err
-		}
-		if len(evs) != len(ids) {
-			return nil, fmt.Errorf("the store holds %d of the %d events of the checkpoint", len(evs), len(ids))
-		}
-		build := func() *state.Builder {
+		// The events are added as the store reads them, not gathered
+		// first: a Builder keeps what the fold needs of each, and at 1M
+		// events the events themselves would double the load's peak.
+		read := func() (*state.Builder, error) {
 			b := state.NewBuilder(p, ev)
 			if sec != nil {
 				b.SetSecrets(sec)
 			}
-			return b
-		}
-		b := build()
-		for _, e := range evs {
-			if err := b.Add(e); err != nil {
-				return nil, err
+			n := 0
+			err := st.Iterate(ctx, p, func(e *event.Event) error {
+				if !ids[e.ID()] {
+					return nil
+				}
+				n++
+				return b.Add(e)
+			})
+			if err == nil && n != len(ids) {
+				err = fmt.Errorf("the store holds %d of the %d events of the checkpoint", n, len(ids))
 			}
+			return b, err
+		}
+		b, err := read()
+		if err != nil {
+			return nil, err
 		}
 		s, err := b.FinishFrom(data)
 		if err == nil {
@@ -277,11 +276,8 @@ func (n *Node) checkpointLoader(p event.ID, data []byte, ev []event.Equivocation
 		if logger != nil {
 			logger.Warn("rebuilding from the checkpoint of a fold; folding its events instead", "pursuance", p.Short(), "err", err)
 		}
-		b = build()
-		for _, e := range evs {
-			if err := b.Add(e); err != nil {
-				return nil, err
-			}
+		if b, err = read(); err != nil {
+			return nil, err
 		}
 		return b.Finish()
 	}

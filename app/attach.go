@@ -191,24 +191,33 @@ func CheckAttachable(path string) error {
 
 // resolveComment finds a comment of t by ID or unique prefix.
 func resolveComment(t *state.Task, ref string) (event.ID, error) {
+	c, err := byRef(t, t.Comments, func(c state.Comment) event.ID { return c.ID }, ref, "comment", "")
+	return c.ID, err
+}
+
+// byRef finds the one of items (of task t, each named what) whose ID is
+// ref or starts with it, ref being at least MinPrefix hex digits; hint
+// says where the IDs are shown, if anywhere.
+func byRef[T any](t *state.Task, items []T, idOf func(T) event.ID, ref, what, hint string) (T, error) {
+	var zero T
 	ref = strings.ToLower(ref)
-	var found []event.ID
-	for _, c := range t.Comments {
-		id := c.ID.String()
+	var found []T
+	for _, it := range items {
+		id := idOf(it).String()
 		if id == ref {
-			return c.ID, nil
+			return it, nil
 		}
 		if len(ref) >= MinPrefix && strings.HasPrefix(id, ref) {
-			found = append(found, c.ID)
+			found = append(found, it)
 		}
 	}
 	switch {
 	case len(ref) < MinPrefix:
-		return event.ID{}, fmt.Errorf("%q is too short to name a comment: give at least %d hex digits of its ID", ref, MinPrefix)
+		return zero, fmt.Errorf("%q is too short to name a %s: give at least %d hex digits of its ID%s", ref, what, MinPrefix, hint)
 	case len(found) == 0:
-		return event.ID{}, fmt.Errorf("no comment %q on task %s", ref, t.ID.Short())
+		return zero, fmt.Errorf("no %s %q on task %s", what, ref, t.ID.Short())
 	case len(found) > 1:
-		return event.ID{}, fmt.Errorf("%w: comment %q could be %d comments", ErrAmbiguous, ref, len(found))
+		return zero, fmt.Errorf("%w: %s %q could be %d %ss", ErrAmbiguous, what, ref, len(found), what)
 	}
 	return found[0], nil
 }

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"strings"
 
 	"github.com/pursuance/pursuance/attach"
 	"github.com/pursuance/pursuance/event"
@@ -52,26 +51,7 @@ func (n *Node) Files(ctx context.Context, p event.ID, taskRef string) ([]FileInf
 
 // resolveFile finds a file of t by ID or unique prefix.
 func resolveFile(t *state.Task, ref string) (state.File, error) {
-	ref = strings.ToLower(ref)
-	var found []state.File
-	for _, f := range t.Files {
-		id := f.ID.String()
-		if id == ref {
-			return f, nil
-		}
-		if len(ref) >= MinPrefix && strings.HasPrefix(id, ref) {
-			found = append(found, f)
-		}
-	}
-	switch {
-	case len(ref) < MinPrefix:
-		return state.File{}, fmt.Errorf("%q is too short to name a file: give at least %d hex digits of its ID (`pursuance task files P T` shows them)", ref, MinPrefix)
-	case len(found) == 0:
-		return state.File{}, fmt.Errorf("no file %q on task %s", ref, t.ID.Short())
-	case len(found) > 1:
-		return state.File{}, fmt.Errorf("%w: file %q could be %d files", ErrAmbiguous, ref, len(found))
-	}
-	return found[0], nil
+	return byRef(t, t.Files, func(f state.File) event.ID { return f.ID }, ref, "file", " (`pursuance task files P T` shows them)")
 }
 
 // Fetch fetches file fileRef of task t of p, verifies every chunk and the

@@ -4,10 +4,10 @@ import (
 	"context"
 	"os"
 	"runtime"
-	"runtime/pprof"
 	"testing"
 
 	"github.com/pursuance/pursuance/identity/keystore"
+	"github.com/pursuance/pursuance/internal/heapprobe"
 )
 
 // benchHomeVar names a home already filled (`pursuance bench fill`,
@@ -33,17 +33,10 @@ func BenchmarkHomeRetained(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	heap := func() uint64 {
-		var m runtime.MemStats
-		runtime.GC()
-		runtime.GC()
-		runtime.ReadMemStats(&m)
-		return m.HeapAlloc
-	}
 	ctx := context.Background()
 	for i := 0; i < b.N; i++ {
 		ForgetStates()
-		before := heap()
+		before := heapprobe.Held()
 		n, err := Open(ctx, home, id, Options{})
 		if err != nil {
 			b.Fatal(err)
@@ -56,17 +49,8 @@ func BenchmarkHomeRetained(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		after := heap()
-		if f := os.Getenv("PURSUANCE_HEAP_PROFILE"); f != "" {
-			out, err := os.Create(f)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := pprof.WriteHeapProfile(out); err != nil {
-				b.Fatal(err)
-			}
-			out.Close()
-		}
+		after := heapprobe.Held()
+		heapprobe.WriteProfile(b)
 		b.ReportMetric(float64(after-before)/(1<<20), "held-MiB")
 		b.ReportMetric(float64(after-before)/float64(s.Len()), "B/event")
 		n.Close()

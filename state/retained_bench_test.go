@@ -3,10 +3,10 @@ package state_test
 import (
 	"os"
 	"runtime"
-	"runtime/pprof"
 	"testing"
 
 	"github.com/pursuance/pursuance/event"
+	"github.com/pursuance/pursuance/internal/heapprobe"
 	"github.com/pursuance/pursuance/state"
 )
 
@@ -27,17 +27,10 @@ func BenchmarkRetained(b *testing.B) {
 		b.Run("events="+sizeLabel(n), func(b *testing.B) {
 			l := logFor(b, n)
 			for i := 0; i < b.N; i++ {
-				heap := func() uint64 {
-					var m runtime.MemStats
-					runtime.GC()
-					runtime.GC()
-					runtime.ReadMemStats(&m)
-					return m.HeapAlloc
-				}
 				// Copies of the events, held by nothing but the state once
 				// built: what a node holding a state holds.
 				evs := make([]*event.Event, len(l.events))
-				before := heap()
+				before := heapprobe.Held()
 				for i, e := range l.events {
 					c, err := event.Decode(e.Encode()) // as a store reads it
 					if err != nil {
@@ -45,23 +38,14 @@ func BenchmarkRetained(b *testing.B) {
 					}
 					evs[i] = c
 				}
-				copies := heap()
+				copies := heapprobe.Held()
 				s, err := state.Build(l.pursuance, evs, nil)
 				if err != nil {
 					b.Fatal(err)
 				}
 				evs = nil
-				after := heap()
-				if f := os.Getenv("PURSUANCE_HEAP_PROFILE"); f != "" {
-					out, err := os.Create(f)
-					if err != nil {
-						b.Fatal(err)
-					}
-					if err := pprof.WriteHeapProfile(out); err != nil {
-						b.Fatal(err)
-					}
-					out.Close()
-				}
+				after := heapprobe.Held()
+				heapprobe.WriteProfile(b)
 				if s.Hash() != l.hash {
 					b.Fatal("state differs")
 				}

@@ -6,11 +6,11 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"runtime"
-	"runtime/pprof"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pursuance/pursuance/internal/heapprobe"
 )
 
 // BenchmarkUpRetained starts `pursuance up --offline` in this process on a
@@ -72,21 +72,9 @@ func BenchmarkUpRetained(b *testing.B) {
 		}
 		get("/api/p/" + ps[0].Pursuance + "/tasks?per_status=50")
 		serving := time.Since(start)
-		var m runtime.MemStats
-		runtime.GC()
-		runtime.GC()
-		runtime.ReadMemStats(&m)
-		if f := os.Getenv("PURSUANCE_HEAP_PROFILE"); f != "" {
-			out, err := os.Create(f)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := pprof.WriteHeapProfile(out); err != nil {
-				b.Fatal(err)
-			}
-			out.Close()
-		}
-		b.ReportMetric(float64(m.HeapAlloc)/(1<<20), "held-MiB")
+		held := heapprobe.Held()
+		heapprobe.WriteProfile(b)
+		b.ReportMetric(float64(held)/(1<<20), "held-MiB")
 		b.ReportMetric(vmHWM()/(1<<20), "hwm-MiB")
 		b.ReportMetric(serving.Seconds(), "serving-s")
 		cancel()

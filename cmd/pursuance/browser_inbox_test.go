@@ -115,6 +115,13 @@ func TestBrowserInbox(t *testing.T) {
 	poll(btab, "closed: the board's address", `location.hash === "#/p/`+p+`/board" && document.querySelector("#detail").classList.contains("hidden")`)
 	run(btab, "the members", view("members"))
 	poll(btab, "the members' address", `location.hash === "#/p/`+p+`/members"`)
+	// An address the browser goes to just as the page writes its own (a
+	// class changed in the view, its route write pending): the address
+	// wins, it is not written over.
+	run(btab, "an address gone to as the page writes its own", chromedp.Evaluate[chromedp.Void](`(async () => { document.querySelector("#members").classList.toggle("route-race"); await Promise.resolve(); location.hash = "#/p/`+p+`/charter"; })()`, chromedp.EvalAwaitPromise))
+	poll(btab, "the charter, at its address", `!document.querySelector("#charter").classList.contains("hidden") && location.hash === "#/p/`+p+`/charter"`)
+	run(btab, "the members again", view("members"))
+	poll(btab, "the members' address again", `location.hash === "#/p/`+p+`/members"`)
 	run(btab, "a bookmark of the tree", chromedp.Navigate(bob.ui+"/#/p/"+p+"/tree"))
 	poll(btab, "the tree", `!document.querySelector("#tree").classList.contains("hidden") && document.querySelector('nav button[data-view="tree"]').classList.contains("active") && document.querySelector("#tree-list").textContent.includes("Verify the memo")`)
 

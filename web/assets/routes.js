@@ -15,6 +15,12 @@
 // Uses app.js's $, current, info, openTask, openDetail, closeDetail.
 
 let routeApplying = false; // while an address is being shown: nothing is written
+// routeSeen is the address the page last wrote or showed. When the
+// browser's address differs from it, the browser went somewhere (back, a
+// bookmark, a typed address) and its hashchange is on its way: what the
+// page shows must not be written over it before it is shown. Until the
+// first address is shown, nothing is written.
+let routeSeen = null;
 
 // routeNow is the address of what the page shows.
 function routeNow() {
@@ -42,10 +48,11 @@ function parseRoute(hash) {
 // writeRoute records what the page shows as a new history entry (or, with
 // replace, in place of the current one).
 function writeRoute(replace) {
-  if (routeApplying) return;
+  if (routeApplying || location.hash !== routeSeen) return;
   const r = routeNow();
   if (!r || r === location.hash) return;
   if (replace) history.replaceState(null, "", r); else history.pushState(null, "", r);
+  routeSeen = r;
 }
 
 let routeTimer = null;
@@ -56,6 +63,7 @@ function routeChanged() {
 
 // applyRoute shows what the address names.
 async function applyRoute(hash) {
+  routeSeen = hash;
   const r = parseRoute(hash);
   if (!r) return;
   routeApplying = true;
@@ -98,11 +106,11 @@ document.addEventListener("DOMContentLoaded", () => {
   // and the pursuance picked.
   new MutationObserver(routeChanged).observe($("main"), {attributes: true, attributeFilter: ["class"], subtree: true});
   $("#pursuance").addEventListener("change", routeChanged);
-  window.addEventListener("hashchange", () => { if (location.hash !== routeNow()) applyRoute(location.hash); });
+  window.addEventListener("hashchange", () => { if (location.hash !== routeNow()) applyRoute(location.hash); else routeSeen = location.hash; });
   // The first address is shown once the pursuances are listed.
   const first = location.hash;
   waitFor(() => info || locked || stopped).then(async () => {
-    if (first && first !== routeNow()) await applyRoute(first);
+    if (first && first !== routeNow()) await applyRoute(first); else routeSeen = location.hash;
     writeRoute(true);
   });
 });

@@ -43,6 +43,13 @@ func (b *builder) apply(p int32, n *node) {
 		}
 		op = n.exec // nil: carried proposals are authority ops (charter.Action.Quorumable)
 	}
+	b.applyTask(p, n, op)
+}
+
+// applyTask folds what an accepted node at p does to tasks (op: its own
+// op, or the proposal an approval carried), and records it as an event of
+// the task.
+func (b *builder) applyTask(p int32, n *node, op Op) {
 	var id event.ID
 	switch o := op.(type) {
 	case *TaskCreate:

@@ -1,6 +1,7 @@
 package state_test
 
 import (
+	"cmp"
 	"os"
 	"runtime"
 	"slices"
@@ -8,6 +9,8 @@ import (
 	"time"
 
 	"github.com/pursuance/pursuance/event"
+	"github.com/pursuance/pursuance/identity"
+	"github.com/pursuance/pursuance/internal/bench"
 	"github.com/pursuance/pursuance/state"
 )
 
@@ -20,7 +23,12 @@ import (
 //   - late: an event added that sorts 1,000 events before the end, with
 //     the events after it that link to it ("added" of them: a member's
 //     work, written offline, arriving late): every event after it is
-//     judged again.
+//     judged again;
+//   - concurrent: one comment added that sorts before the end, with
+//     the state's events after it ("from-end", as far back as the log
+//     allows within 1,000): a member's comment written on an older state,
+//     arriving while others wrote on (what a sync round brings when
+//     members write at once).
 //
 // "extend-ms" is the Extend; "build-ms" the full fold of the same events;
 // "ratio" build over Extend. Reproduce with
@@ -36,6 +44,21 @@ func BenchmarkExtend(b *testing.B) {
 			l := logFor(b, n)
 			b.Run("append", func(b *testing.B) { benchExtend(b, l, appendable(b, l.events)) })
 			b.Run("late", func(b *testing.B) { benchExtend(b, l, lateOne(b, l.events, 1000)) })
+			b.Run("concurrent", func(b *testing.B) {
+				add := concurrentOne(b, l, 1000)
+				all := append(slices.Clone(l.events), add)
+				slices.SortFunc(all, func(x, y *event.Event) int {
+					return cmp.Or(cmp.Compare(x.Lamport, y.Lamport), x.ID().Compare(y.ID()))
+				})
+				full, err := state.Build(l.pursuance, all, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if en, _ := full.Entry(add.ID()); !en.Accepted {
+					b.Fatalf("the comment added is rejected: %s", en.Reason)
+				}
+				benchExtendWith(b, &rebuildLog{events: all, pursuance: l.pursuance, hash: full.Hash()}, l.events, []*event.Event{add})
+			})
 		})
 	}
 }
@@ -91,11 +114,63 @@ func benchExtend(b *testing.B, l *rebuildLog, out map[event.ID]bool) {
 			evs = append(evs, e)
 		}
 	}
+	benchExtendWith(b, l, evs, late)
+}
+
+// concurrentOne signs a comment by the member whose last event, a
+// comment, sorts furthest before the end of l's log within its last back
+// events, on the task of that comment, with it as its parent: it sorts
+// right after it, before the other members' later events.
+func concurrentOne(b *testing.B, l *rebuildLog, back int) *event.Event {
+	ids, err := bench.StateLogIdentities(1, 3*benchMembers)
+	if err != nil {
+		b.Fatal(err)
+	}
+	keys := map[identity.PublicKey]*identity.Identity{}
+	for _, id := range ids {
+		keys[id.ID()] = id
+	}
+	lastOf := map[identity.PublicKey]int{}
+	for i, e := range l.events {
+		lastOf[e.Author] = i
+	}
+	at := -1
+	for i := len(l.events) - 2; i > 0 && i >= len(l.events)-1-back; i-- {
+		e := l.events[i]
+		if e.Kind == event.KindTaskComment && lastOf[e.Author] == i && keys[e.Author] != nil {
+			at = i
+		}
+	}
+	if at >= 0 {
+		e := l.events[at]
+		id := keys[e.Author]
+		op, err := state.DecodeOp(e.Kind, e.Body())
+		if err != nil {
+			b.Fatal(err)
+		}
+		body, err := state.EncodeOp(&state.TaskComment{Task: op.(*state.TaskComment).Task, Text: "A comment written on an older state."})
+		if err != nil {
+			b.Fatal(err)
+		}
+		r := e.Ref()
+		c := event.Chain{Key: id.SigningKey(), Pursuance: l.pursuance, Last: &r}
+		late, err := c.Next(event.KindTaskComment, []event.Ref{r}, e.Time+1, body)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return late
+	}
+	b.Fatal("no member's last event is a comment among the log's last events")
+	return nil
+}
+
+// benchExtendWith times extending the state of base, events of l's log,
+// with late, the rest of it, beside a full fold of l's log.
+func benchExtendWith(b *testing.B, l *rebuildLog, evs, late []*event.Event) {
 	b.ReportMetric(float64(len(late)), "added")
 	for i, e := range l.events {
-		if out[e.ID()] {
+		if e.ID() == late[0].ID() {
 			b.ReportMetric(float64(len(l.events)-i), "from-end")
-			break
 		}
 	}
 	base, err := state.Build(l.pursuance, evs, nil)

@@ -71,7 +71,7 @@ func (s *State) Extend(evs []*event.Event) (*State, error) {
 		return s, nil
 	}
 	slices.SortFunc(add, func(x, y *event.Event) int { return cmp.Or(cmp.Compare(x.Lamport, y.Lamport), x.ID().Compare(y.ID())) })
-	if s, ok := s.appendTasks(add); ok {
+	if s, ok := s.insertTasks(add); ok {
 		return s, nil
 	}
 	nb := old.derive()
@@ -202,19 +202,28 @@ func (b *builder) derive() *builder {
 	return nb
 }
 
-// appendTasks is Extend's fast path, O(added events) but for copying
-// tables of the log's size (positions, tasks): task events, all sorting
-// after the state's last event, by authors it knows, forking nobody,
-// without a join or a completed claim before them that they do not have
-// in their past. Each is judged and applied on a copy of the builder
-// that shares what it does not change with s (task events change no
-// authority state, no restriction, no pin); what it changes is copied
-// first (the tables, the tasks the events act on). ok is false when the
-// events do not qualify.
-func (s *State) appendTasks(add []*event.Event) (_ *State, ok bool) {
+// insertTasks is Extend's path for task events, bounded by the events
+// from the first one added to the end of the log (the suffix), but for
+// copying tables of the log's size (positions, tasks): task events by
+// authors the state knows, forking nobody, where every event of the
+// suffix already in the state is a task event too, and no join or
+// completed claim before them lacks one of them in its past. Task events
+// change no authority state, restriction or pin, so the pass state before
+// the suffix is s's but for the tasks the suffix acts on: those are
+// folded again from their own events before it, and the suffix is judged
+// again on them (docs/fold.md, "Late task events"). The copy shares with
+// s what it does not change. ok is false when the events do not qualify.
+func (s *State) insertTasks(add []*event.Event) (_ *State, ok bool) {
 	old := s.b()
-	if logCompare(add[0], &old.nodes[len(old.nodes)-1].e) < 0 {
+	first, _ := slices.BinarySearchFunc(old.nodes, add[0], func(n *node, e *event.Event) int { return -logCompare(e, &n.e) })
+	if first == 0 {
 		return nil, false
+	}
+	suffix := old.nodes[first:]
+	for _, n := range suffix {
+		if !isTaskKind(n.e.Kind) {
+			return nil, false
+		}
 	}
 	last := map[uint32]uint64{}
 	for _, e := range add {
@@ -227,20 +236,39 @@ func (s *State) appendTasks(add []*event.Event) (_ *State, ok bool) {
 		}
 		last[idx] = e.Seq
 	}
+	for _, n := range suffix {
+		if _, forked := old.forks[*n.e.Author]; forked {
+			return nil, false
+		}
+	}
 	nb := new(builder)
 	*nb = *old
 	nb.vvScratch = nil // old's, which another extension of it may be writing
-	nb.nodes = slices.Clip(old.nodes)
+	nb.forks = maps.Clone(old.forks)
+	nb.nodes = slices.Clip(old.nodes[:first])
 	nb.pos = old.pos.clone()
 	nb.byAuthor, nb.timeUpTo, nb.maxSeq = slices.Clone(old.byAuthor), slices.Clone(old.timeUpTo), slices.Clone(old.maxSeq)
 	for i := range nb.byAuthor {
 		nb.byAuthor[i], nb.timeUpTo[i] = slices.Clip(nb.byAuthor[i]), slices.Clip(nb.timeUpTo[i])
 	}
+	// The suffix's events leave the tables, to be placed again after the
+	// events added before them.
+	for _, n := range suffix {
+		nb.unsetPos(n.e.ID(), old)
+	}
+	for i, ps := range nb.byAuthor {
+		k, _ := slices.BinarySearch(ps, int32(first))
+		if k == len(ps) {
+			continue
+		}
+		nb.byAuthor[i], nb.timeUpTo[i] = ps[:k:k], nb.timeUpTo[i][:k:k]
+		nb.maxSeq[i] = 0
+		if k > 0 {
+			nb.maxSeq[i] = old.nodes[ps[k-1]].e.Seq
+		}
+	}
 	nb.tasks = maps.Clone(old.tasks)
 	nb.taskRecs = maps.Clone(old.taskRecs)
-	for id, rs := range nb.taskRecs {
-		nb.taskRecs[id] = slices.Clip(rs)
-	}
 	nb.cmu = new(sync.Mutex)
 	old.cmu.Lock()
 	nb.unwrappers = maps.Clone(old.unwrappers)
@@ -248,16 +276,72 @@ func (s *State) appendTasks(add []*event.Event) (_ *State, ok bool) {
 	nb.embeds, nb.contents = maps.Clone(old.embeds), maps.Clone(old.contents)
 	nb.wraps = maps.Clone(old.wraps)
 	old.cmu.Unlock()
-	var added []*node
-	for _, e := range add {
-		n, err := nb.add(e)
-		if err != nil {
-			return nil, false
+
+	// The tasks the suffix acts on, as they were before it: folded again
+	// from their accepted events before it (apply's order, apply's code).
+	for _, n := range suffix {
+		id := recordedTask(n.op, n.e.ID())
+		recs, ok := nb.taskRecs[id]
+		if id.IsZero() || !ok || len(recs) > 0 && recs[len(recs)-1] < int32(first) {
+			continue // none, or folded again already
 		}
-		nb.openNode(n)
-		added = append(added, n)
+		k, _ := slices.BinarySearch(recs, int32(first))
+		delete(nb.tasks, id)
+		delete(nb.taskRecs, id)
+		for _, p := range recs[:k] {
+			x := nb.nodes[p]
+			op := x.op
+			if isAuthority(op) {
+				op = x.exec
+			}
+			nb.applyTask(p, x, op)
+		}
+		if k == 0 {
+			// Made by the suffix: not there before it. (A record that
+			// found no task leaves an empty list, which marks it done.)
+			nb.taskRecs[id] = []int32{}
+		}
 	}
-	for _, x := range nb.nodes[:len(old.nodes)] {
+	for id, rs := range nb.taskRecs {
+		if len(rs) == 0 {
+			delete(nb.taskRecs, id)
+		}
+	}
+
+	// The suffix and the events added, merged in log order, judged again.
+	copied := map[event.ID]bool{}
+	var added []*node
+	oi := 0
+	for ai := 0; oi < len(suffix) || ai < len(add); {
+		var n *node
+		if ai < len(add) && (oi == len(suffix) || logCompare(add[ai], &suffix[oi].e) < 0) {
+			var err error
+			if n, err = nb.add(add[ai]); err != nil {
+				return nil, false
+			}
+			ai++
+			nb.openNode(n)
+			added = append(added, n)
+		} else {
+			o := suffix[oi]
+			oi++
+			n = nb.place(o.e, o.links, o.op, o.opErr, o.sealed, o, nil)
+			n.body = o.body
+		}
+		if id := recordedTask(n.op, n.e.ID()); !copied[id] {
+			if t := nb.tasks[id]; t != nil && old.tasks[id] == t {
+				nb.tasks[id] = t.clone()
+			}
+			if rs, ok := nb.taskRecs[id]; ok {
+				nb.taskRecs[id] = slices.Clip(rs)
+			}
+			copied[id] = true
+		}
+	}
+	if !maps.Equal(nb.forks, old.forks) {
+		return nil, false
+	}
+	for _, x := range nb.nodes[:first] {
 		switch x.op.(type) {
 		case *Join, *Succeed:
 			for _, w := range added {
@@ -267,27 +351,28 @@ func (s *State) appendTasks(add []*event.Event) (_ *State, ok bool) {
 			}
 		}
 	}
-	copied := map[event.ID]bool{}
-	for i, n := range added {
-		id := taskOf(n.op)
-		if ts, ok := n.op.(*TaskSealed); ok {
-			id = ts.Task
-		}
-		if t := nb.tasks[id]; t != nil && !copied[id] {
-			nb.tasks[id], copied[id] = t.clone(), true
-		}
-		nb.step(int32(len(old.nodes)+i), n)
+	for p := first; p < len(nb.nodes); p++ {
+		nb.step(int32(p), nb.nodes[p])
 	}
 	return &State{folded: nb}, true
 }
 
-// isTaskKind reports whether k is a kind of a task's events.
-func isTaskKind(k event.Kind) bool {
-	switch k {
-	case event.KindTaskCreate, event.KindTaskEdit, event.KindTaskMove, event.KindTaskAssign,
-		event.KindTaskUnassign, event.KindTaskStatus, event.KindTaskComment, event.KindTaskArchive,
-		event.KindTaskSealed:
-		return true
+// recordedTask is the task an event of a task's kind whose op is op acts
+// on, as apply records it (self: the event's ID, a creation's task), or
+// zero.
+func recordedTask(op Op, self event.ID) event.ID {
+	switch o := op.(type) {
+	case *TaskCreate:
+		return self
+	case *TaskSealed:
+		if o.Task.IsZero() {
+			return self
+		}
+		return o.Task
 	}
-	return false
+	return taskOf(op)
 }
+
+// isTaskKind reports whether k is a kind of a task's events: an op on a
+// task (the kind table's task), or one sealed.
+func isTaskKind(k event.Kind) bool { return kindOf(k).task || k == event.KindTaskSealed }

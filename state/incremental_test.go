@@ -19,6 +19,10 @@ import (
 // the log: a test that never got there would prove nothing.
 var extended, extendedLate atomic.Int64
 
+// insertedLate counts the late events the tests put through Extend's
+// path for task events (insertTasks) and checked against a full fold.
+var insertedLate atomic.Int64
+
 // sameState fails t unless inc, a state extended incrementally, is the
 // state full, folded from scratch from the same events, is: the same hash
 // (charter, members, tasks, keys, proposals, every verdict) and the same
@@ -98,6 +102,9 @@ func (x *incremental) step(have map[event.ID]*event.Event, force bool) {
 		}
 		x.inc = fromCheckpoint(x.t, x.inc, prev, x.rng)
 	}
+	if late {
+		x.checkInsert(have)
+	}
 	// Deliver in a shuffled order: Extend sorts them.
 	x.rng.Shuffle(len(x.pend), func(i, j int) { x.pend[i], x.pend[j] = x.pend[j], x.pend[i] })
 	s, err := x.inc.Extend(x.pend)
@@ -118,6 +125,33 @@ func (x *incremental) step(have map[event.ID]*event.Event, force bool) {
 	}
 	sameState(x.t, s, x.build(have), "after an Extend")
 	x.inc = s
+}
+
+// checkInsert puts the events delivered, some sorting before the end of
+// the log, through Extend's path for task events when they qualify, and
+// checks what it gives against a full fold.
+func (x *incremental) checkInsert(have map[event.ID]*event.Event) {
+	x.t.Helper()
+	var add []*event.Event
+	for _, e := range x.pend {
+		if _, dup := x.inc.b().posOf(e.ID()); !dup && !slices.Contains(add, e) {
+			add = append(add, e)
+		}
+	}
+	if len(add) == 0 {
+		return
+	}
+	slices.SortFunc(add, func(a, b *event.Event) int { return logCompare(a, &head{id: b.ID(), Lamport: b.Lamport}) })
+	before := x.inc.Hash()
+	s, ok := x.inc.insertTasks(add)
+	if x.inc.Hash() != before {
+		x.t.Fatal("insertTasks changed the state it extended")
+	}
+	if !ok {
+		return
+	}
+	insertedLate.Add(1)
+	sameState(x.t, s, x.build(have), "after late task events inserted")
 }
 
 // checkIncremental plays the events of w in a random causal delivery
@@ -164,7 +198,7 @@ func checkIncremental(t tb, w *world, seed uint64, build func(map[event.ID]*even
 // events come, with the secrets of one member or none; at every step the
 // extended state must be the full fold's.
 func TestPropertyIncremental(t *testing.T) {
-	before, beforeLate := extended.Load(), extendedLate.Load()
+	before, beforeLate, beforeInsert := extended.Load(), extendedLate.Load(), insertedLate.Load()
 	// Under the race detector, shorter plays keep the package's tests
 	// within a couple of minutes on a loaded two-core machine.
 	most := 60
@@ -191,6 +225,34 @@ func TestPropertyIncremental(t *testing.T) {
 			extended.Load()-before, extendedLate.Load()-beforeLate)
 	}
 	t.Logf("%d Extends checked, %d of them with events sorting before the end", extended.Load()-before, extendedLate.Load()-beforeLate)
+	// TestPropertyLateTaskEvents is the one that must go through it.
+	t.Logf("%d of them through the path for late task events", insertedLate.Load()-beforeInsert)
+}
+
+// TestPropertyLateTaskEvents is TestPropertyIncremental on pursuances at
+// work: after everyone joined, mostly task events among members who sync
+// now and then, so that many arrive late, sorting before events the
+// replica has, and go through Extend's path for them (insertTasks). At
+// every step the extended state must be the full fold's.
+func TestPropertyLateTaskEvents(t *testing.T) {
+	before := insertedLate.Load()
+	most, least := 80, 50
+	if raceEnabled {
+		most, least = 30, 15
+	}
+	rapid.Check(t, func(rt *rapid.T) {
+		w, _ := playWork(rt, rapid.IntRange(10, most).Draw(rt, "steps"), true)
+		var reader *actor
+		if i := rapid.IntRange(-1, len(w.order)-1).Draw(rt, "reader"); i >= 0 {
+			reader = w.actors[w.order[i]]
+		}
+		checkIncremental(rt, w, rapid.Uint64().Draw(rt, "order"), replica(rt, w, reader))
+	})
+	n := insertedLate.Load() - before
+	if n < int64(least) {
+		t.Fatalf("only %d extensions went through the path for late task events: the property was not exercised", n)
+	}
+	t.Logf("%d extensions with late task events went through insertTasks", n)
 }
 
 // replica returns how a replica folds a set of w's events: as reader,

@@ -56,3 +56,13 @@ func (b *builder) setPos(id event.ID, p int32) {
 	}
 	b.pos.over[id] = p
 }
+
+// unsetPos forgets event id's position, which old (whose nodes b's
+// positions were taken from, b.pos a clone of old's) gives.
+func (b *builder) unsetPos(id event.ID, old *builder) {
+	if p, ok := old.pos.short[shortID(id)]; ok && old.nodes[p].e.id == id {
+		delete(b.pos.short, shortID(id))
+		return
+	}
+	delete(b.pos.over, id)
+}

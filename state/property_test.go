@@ -49,7 +49,13 @@ func playRandomS(rt *rapid.T, steps int) *State {
 
 // playRandomW plays a random pursuance, checks it, and returns its world
 // and final state.
-func playRandomW(rt *rapid.T, steps int) (*world, *State) {
+func playRandomW(rt *rapid.T, steps int) (*world, *State) { return playWork(rt, steps, false) }
+
+// playWork is playRandomW; with taskWork, the steps after everyone
+// joined are mostly task work (creations, edits, moves, assignments,
+// comments) among members who sync now and then, as a working
+// pursuance's log is, with an authority change now and then.
+func playWork(rt *rapid.T, steps int, taskWork bool) (*world, *State) {
 	w := newWorld(rt, rapid.Uint64().Draw(rt, "seed"))
 	tmpl := rapid.SampledFrom(charter.TemplateNames()).Draw(rt, "template")
 	c, err := charter.Template(tmpl)
@@ -96,6 +102,9 @@ func playRandomW(rt *rapid.T, steps int) (*world, *State) {
 		}
 		if op > 26 {
 			op = []int{24, 25, 26}[op-27] // and time passes, roles are claimed
+		}
+		if taskWork {
+			op = rapid.SampledFrom([]int{0, 0, 1, 10, 10, 10, 11, 12, 13, 14, 15, 15, 16, 4, 6}).Draw(rt, "task work")
 		}
 		if (actor == "erin" || actor == "frank") && rapid.Bool().Draw(rt, "newcomer joins?") {
 			op = 3

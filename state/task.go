@@ -141,6 +141,7 @@ func (t *Task) clone() *Task {
 	c.VisibleTo = slices.Clone(t.VisibleTo)
 	c.Assignees = slices.Clone(t.Assignees)
 	c.Comments = slices.Clone(t.Comments)
+	c.Files = slices.Clone(t.Files)
 	c.assigned = nil
 	if t.assigned != nil {
 		c.assigned = make(map[string]*tagSet, len(t.assigned))

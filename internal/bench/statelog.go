@@ -125,6 +125,22 @@ func GenerateStateLog(n, members int, seed uint64) ([]*event.Event, event.ID, er
 	return g.out, g.pid, nil
 }
 
+// StateLogIdentities returns the first n identities GenerateStateLog
+// makes for seed, in the order it makes them (its founder first): their
+// keys, to sign more events into its log (a benchmark's late event).
+func StateLogIdentities(seed uint64, n int) ([]*identity.Identity, error) {
+	keys := seededReader{rand.New(rand.NewPCG(seed, 0x6b657973))}
+	ids := make([]*identity.Identity, n)
+	for i := range ids {
+		id, err := identity.New(fmt.Sprintf("member %d", i), keys)
+		if err != nil {
+			return nil, err
+		}
+		ids[i] = id
+	}
+	return ids, nil
+}
+
 // seededReader is a deterministic stand-in for crypto/rand, for keys.
 type seededReader struct{ r *rand.Rand }
 

@@ -32,7 +32,7 @@ type Mark map[identity.PublicKey]uint64
 // Head returns the mark of everything in s's log.
 func Head(s *state.State) Mark {
 	m := Mark{}
-	for _, en := range s.Log() {
+	for en := range s.Entries() {
 		if en.Seq > m[en.Author] {
 			m[en.Author] = en.Seq
 		}
@@ -65,9 +65,7 @@ func Inbox(s *state.State, me identity.PublicKey, seen Mark) (notices []Notice, 
 	name := s.NameOf(me)
 	d := NewDescriber(s)
 	follows := following(s, me, roles)
-	log := s.Log()
-	for i := len(log) - 1; i >= 0; i-- {
-		en := log[i]
+	for en := range s.EntriesBackward() {
 		// The member's own acts are no news to it, except a hand-off its
 		// node received by itself (app's link sync signs the receive).
 		_, received := en.Op.(*state.LinkReceive)

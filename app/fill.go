@@ -89,7 +89,7 @@ func (n *Node) Fill(ctx context.Context, p event.ID, count int, seed uint64) (in
 	if err != nil {
 		return created, err
 	}
-	for _, en := range s.Log() {
+	for en := range s.Entries() {
 		if !en.Accepted {
 			return created, errors.New("app: the rules rejected an event of the fill; the fill is not a valid benchmark")
 		}

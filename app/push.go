@@ -76,7 +76,7 @@ func (rr *relayRun) push(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for _, en := range all.Log() {
+	for en := range all.Entries() {
 		id := en.ID
 		g, err := n.entryGen(ctx, en, cur, gens)
 		if err != nil {

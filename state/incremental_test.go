@@ -47,6 +47,14 @@ func sameState(t tb, inc, full *State, what string) {
 	}) {
 		t.Fatalf("%s: the extended state's log differs from a full fold's", what)
 	}
+	same := func(a, b Entry) bool {
+		return a.ID == b.ID && a.Accepted == b.Accepted && a.Reason == b.Reason && a.Note == b.Note
+	}
+	back := slices.Collect(inc.EntriesBackward())
+	slices.Reverse(back)
+	if !slices.EqualFunc(slices.Collect(inc.Entries()), inc.Log(), same) || !slices.EqualFunc(back, inc.Log(), same) {
+		t.Fatalf("%s: Entries or EntriesBackward differ from Log", what)
+	}
 	// Tasks is kept per state (memo.go): the extended state's is its own.
 	if !slices.EqualFunc(inc.Tasks(), full.Tasks(), func(a, b *Task) bool { return a.ID == b.ID && a.Title == b.Title && a.Status == b.Status }) {
 		t.Fatalf("%s: the extended state's tasks differ from a full fold's", what)

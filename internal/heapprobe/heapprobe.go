@@ -6,8 +6,11 @@ package heapprobe
 import (
 	"os"
 	"runtime"
+	"runtime/metrics"
 	"runtime/pprof"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // ProfileEnv names the variable that, set to a file, makes WriteProfile
@@ -39,5 +42,36 @@ func WriteProfile(tb testing.TB) {
 	defer out.Close()
 	if err := pprof.WriteHeapProfile(out); err != nil {
 		tb.Fatal(err)
+	}
+}
+
+// Peak samples the bytes of heap objects (live and not yet collected)
+// every interval until the function it returns is called, which returns
+// the highest sample. runtime/metrics reads it without stopping the world.
+func Peak(interval time.Duration) func() uint64 {
+	const name = "/memory/classes/heap/objects:bytes"
+	var peak atomic.Uint64
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		s := []metrics.Sample{{Name: name}}
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			metrics.Read(s)
+			if v := s[0].Value.Uint64(); v > peak.Load() {
+				peak.Store(v)
+			}
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() uint64 {
+		close(done)
+		<-stopped
+		return peak.Load()
 	}
 }

@@ -169,12 +169,12 @@ func (n *Node) loadCheckpoint(ctx context.Context, p event.ID, key foldKey, ev [
 		n.folds.checkpointed(p, s.Len())
 		return s, nil
 	}
-	ids, err := state.CheckpointIDs(body)
+	cover, err := state.NewCheckpointCover(body)
 	if err != nil {
 		n.warnCheckpoint("reading", p, err)
 		return nil, nil
 	}
-	if len(ids) > key.count {
+	if cover.Len() > key.count {
 		return nil, nil // stale: covers events the store does not hold
 	}
 	b := state.NewBuilder(p, ev)
@@ -182,10 +182,8 @@ func (n *Node) loadCheckpoint(ctx context.Context, p event.ID, key foldKey, ev [
 		b.SetSecrets(sec)
 	}
 	var since []*event.Event
-	covered := 0
 	err = n.st.Iterate(ctx, p, func(e *event.Event) error {
-		if ids[e.ID()] {
-			covered++
+		if cover.Covers(e.ID()) {
 			return b.Add(e)
 		}
 		since = append(since, e)
@@ -194,7 +192,7 @@ func (n *Node) loadCheckpoint(ctx context.Context, p event.ID, key foldKey, ev [
 	if err != nil {
 		return nil, err
 	}
-	if covered != len(ids) {
+	if !cover.Complete() {
 		return nil, nil // stale: its events are not all in the store
 	}
 	s, err := b.FinishFrom(body)
@@ -217,7 +215,7 @@ func (n *Node) loadCheckpoint(ctx context.Context, p event.ID, key foldKey, ev [
 		foldsHolding.Add(1)
 	}
 	checkpointLoads.Add(1)
-	n.folds.checkpointed(p, len(ids))
+	n.folds.checkpointed(p, cover.Len())
 	return s, nil
 }
 
@@ -235,10 +233,6 @@ func (n *Node) checkpointLoader(p event.ID, data []byte, ev []event.Equivocation
 		ctx := context.Background() // not a request's: the state outlives it
 		folds.Add(1)
 		checkpointLoads.Add(1)
-		ids, err := state.CheckpointIDs(data)
-		if err != nil {
-			return nil, err
-		}
 		st, err := store.OpenSQLite(path, key)
 		if err != nil {
 			return nil, err
@@ -248,20 +242,22 @@ func (n *Node) checkpointLoader(p event.ID, data []byte, ev []event.Equivocation
 		// first: a Builder keeps what the fold needs of each, and at 1M
 		// events the events themselves would double the load's peak.
 		read := func() (*state.Builder, error) {
+			cover, err := state.NewCheckpointCover(data)
+			if err != nil {
+				return nil, err
+			}
 			b := state.NewBuilder(p, ev)
 			if sec != nil {
 				b.SetSecrets(sec)
 			}
-			n := 0
-			err := st.Iterate(ctx, p, func(e *event.Event) error {
-				if !ids[e.ID()] {
-					return nil
+			err = st.Iterate(ctx, p, func(e *event.Event) error {
+				if !cover.Covers(e.ID()) {
+					return nil // stored since the checkpoint: the kept state's extensions have it
 				}
-				n++
 				return b.Add(e)
 			})
-			if err == nil && n != len(ids) {
-				err = fmt.Errorf("the store holds %d of the %d events of the checkpoint", n, len(ids))
+			if err == nil && !cover.Complete() {
+				err = fmt.Errorf("the store does not hold every event of the checkpoint (%d)", cover.Len())
 			}
 			return b, err
 		}

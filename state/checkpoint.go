@@ -201,20 +201,53 @@ func decodeVerdicts(data []byte) (*checkpoint, *ckVerdicts, error) {
 	return ck, &vs, nil
 }
 
-// CheckpointIDs returns the IDs of the events a checkpoint covers, in log
-// order, so that its caller can add exactly those to a Builder before
-// FinishFrom (and extend the state with the others).
-func CheckpointIDs(data []byte) (map[event.ID]bool, error) {
-	_, vs, err := decodeVerdicts(data)
+// CheckpointCover tells, going through a store's events in log order,
+// which are the events a checkpoint covers, so that its caller adds
+// exactly those to a Builder before FinishFrom (and extends the state with
+// the others). The checkpoint lists them in log order, a subsequence of
+// the store's: an event is covered when it is the next one listed. It
+// holds the list, not a set of it (a map of a million IDs is ~100 MB).
+type CheckpointCover struct {
+	ids  []byte // the IDs, concatenated, in log order
+	next int    // the next one's offset
+}
+
+// ckIDs is the verdicts section with only its IDs decoded.
+type ckIDs struct {
+	IDs []byte `cbor:"1,keyasint"`
+}
+
+// NewCheckpointCover returns the cover of checkpoint data.
+func NewCheckpointCover(data []byte) (*CheckpointCover, error) {
+	ck, err := decodeCheckpoint(data)
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[event.ID]bool, len(vs.IDs)/event.IDSize)
-	for i := 0; i < len(vs.IDs); i += event.IDSize {
-		out[event.ID(vs.IDs[i:i+event.IDSize])] = true
+	var v ckIDs
+	if err := ckDec().Unmarshal(ck.Verdicts, &v); err != nil {
+		return nil, fmt.Errorf("%w: its verdicts: %v", ErrCheckpoint, err)
 	}
-	return out, nil
+	if len(v.IDs)%event.IDSize != 0 || len(v.IDs)/event.IDSize != ck.Len {
+		return nil, fmt.Errorf("%w: %d events, %d IDs", ErrCheckpoint, ck.Len, len(v.IDs)/event.IDSize)
+	}
+	return &CheckpointCover{ids: v.IDs}, nil
 }
+
+// Covers reports whether id, the store's next event in log order after
+// those Covers was asked of, is the checkpoint's next event.
+func (c *CheckpointCover) Covers(id event.ID) bool {
+	if c.next < len(c.ids) && string(c.ids[c.next:c.next+event.IDSize]) == string(id[:]) {
+		c.next += event.IDSize
+		return true
+	}
+	return false
+}
+
+// Len returns the number of events the checkpoint covers.
+func (c *CheckpointCover) Len() int { return len(c.ids) / event.IDSize }
+
+// Complete reports whether every event the checkpoint covers was met.
+func (c *CheckpointCover) Complete() bool { return c.next == len(c.ids) }
 
 // FinishFrom is Finish for a Builder given exactly the events of the
 // checkpoint data (State.Checkpoint), in log order, with the same evidence

@@ -2,6 +2,7 @@ package state
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"maps"
@@ -387,4 +388,55 @@ func TestOpenedCheckpointLoadFails(t *testing.T) {
 	if len(o.Tasks()) != 1 || o.Name() != s.Name() {
 		t.Fatal("the view does not answer after a failed load")
 	}
+}
+
+// TestCheckpointCover goes through every event of a random pursuance in
+// log order, as a store does, with a checkpoint of the state of those up
+// to a lamport (a causally closed part): exactly the checkpoint's events
+// are covered, and a store that lacks one of them is found incomplete.
+func TestCheckpointCover(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		w, _ := playRandomW(rt, rapid.IntRange(5, 20).Draw(rt, "steps"))
+		all := slices.Collect(maps.Values(w.all))
+		slices.SortFunc(all, func(x, y *event.Event) int { return cmp.Or(cmp.Compare(x.Lamport, y.Lamport), x.ID().Compare(y.ID())) })
+		upTo := all[rapid.IntRange(0, len(all)-1).Draw(rt, "cut")].Lamport
+		base := map[event.ID]*event.Event{}
+		for _, e := range all {
+			if e.Lamport <= upTo {
+				base[e.ID()] = e
+			}
+		}
+		ck, err := buildFrom(rt, w.pursue, base).Checkpoint()
+		if err != nil {
+			rt.Fatal(err)
+		}
+		c, err := NewCheckpointCover(ck)
+		if err != nil {
+			rt.Fatal(err)
+		}
+		if c.Len() != len(base) {
+			rt.Fatalf("covers %d events, the checkpoint has %d", c.Len(), len(base))
+		}
+		for _, e := range all {
+			if got := c.Covers(e.ID()); got != (base[e.ID()] != nil) {
+				rt.Fatalf("event %s (lamport %d, cut at %d): covered %v", e.ID().Short(), e.Lamport, upTo, got)
+			}
+		}
+		if !c.Complete() {
+			rt.Fatal("every event met, the cover is not complete")
+		}
+		c, _ = NewCheckpointCover(ck)
+		drop := rapid.IntRange(0, len(base)-1).Draw(rt, "dropped")
+		for _, e := range all {
+			if base[e.ID()] != nil {
+				if drop--; drop == -1 {
+					continue // the store lost it
+				}
+			}
+			c.Covers(e.ID())
+		}
+		if c.Complete() {
+			rt.Fatal("a store without one of the checkpoint's events is complete")
+		}
+	})
 }

@@ -1,6 +1,7 @@
 package state
 
 import (
+	"bytes"
 	"fmt"
 	"maps"
 	"math"
@@ -158,6 +159,7 @@ type builder struct {
 	authorKeys []*identity.PublicKey                      // per author index: keyOf its key
 	memberKeys []*identity.PublicKey                      // per author index: keyOf the member it speaks for (node.member)
 	vvScratch  []uint64                                   // versionVector's
+	canon      *bytes.Buffer                              // add's, to check that bodies are in canonical form (decodeOp)
 	byAuthor   [][]int32                                  // positions of each author's events, in log order
 	maxSeq     []uint64                                   // per author: highest seq added so far
 	timeUpTo   [][]uint64                                 // per author, aligned with byAuthor: the highest claimed time of its events so far
@@ -339,7 +341,10 @@ func (b *builder) add(e *event.Event) (*node, error) {
 		// The op decoded is all the fold reads of the body from here
 		// on: the state keeps what the rules read of the header
 		// (head), not the event (docs/fold.md).
-		op, opErr = DecodeOp(e.Kind, e.Body())
+		if b.canon == nil {
+			b.canon = new(bytes.Buffer)
+		}
+		op, opErr = decodeOp(e.Kind, e.Body(), b.canon)
 	} else {
 		opErr = fmt.Errorf("body not available")
 	}

@@ -1,6 +1,7 @@
 package state
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -81,7 +82,7 @@ func SealTask(op Op, ad []byte, wraps map[event.ID]keys.Key, boxes []identity.KE
 var ErrSealedContent = errors.New("sealed content")
 
 // openTask opens a sealed task op with the content key ck.
-func openTask(s *TaskSealed, ck keys.ContentKey, ad []byte) (Op, error) {
+func openTask(s *TaskSealed, ck keys.ContentKey, ad []byte, scratch *bytes.Buffer) (Op, error) {
 	pt, err := keys.OpenContent(ck, ad, s.Content)
 	if err != nil {
 		return nil, err
@@ -90,7 +91,7 @@ func openTask(s *TaskSealed, ck keys.ContentKey, ad []byte) (Op, error) {
 	if n <= 0 {
 		return nil, fmt.Errorf("%w: %w: no kind", ErrBadOp, ErrSealedContent)
 	}
-	op, err := DecodeOp(event.Kind(kind), pt[n:])
+	op, err := decodeOp(event.Kind(kind), pt[n:], scratch)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrSealedContent, err)
 	}
@@ -276,13 +277,18 @@ func (b *builder) openInvite(inv InviteSecret, updates map[event.ID]*KeyUpdate, 
 // open with the op inside; what opens but holds no valid task op makes
 // the event malformed. What does not open stays a *TaskSealed.
 func (b *builder) openSealed() {
+	scratch := new(bytes.Buffer)
 	for _, n := range b.nodes {
-		b.openNode(n)
+		b.openNodeWith(n, scratch)
 	}
 }
 
 // openNode opens n's op if it is sealed and this member's keys open it.
-func (b *builder) openNode(n *node) {
+func (b *builder) openNode(n *node) { b.openNodeWith(n, nil) }
+
+// openNodeWith is openNode, checking the canonical form of what it opens
+// in scratch (decodeOp), which must be the caller's alone.
+func (b *builder) openNodeWith(n *node, scratch *bytes.Buffer) {
 	s, ok := n.op.(*TaskSealed)
 	if !ok || b.secrets == nil {
 		return
@@ -292,7 +298,7 @@ func (b *builder) openNode(n *node) {
 	if !ok {
 		return
 	}
-	op, err := openTask(s, ck, ad)
+	op, err := openTask(s, ck, ad, scratch)
 	if err != nil {
 		// The content key opened (it is authenticated), so what it
 		// seals is the author's: garbage is the author's fault.

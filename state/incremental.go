@@ -12,16 +12,18 @@ import (
 )
 
 // ErrRefold is what Extend returns when the events given may change what
-// the member's secrets open: a key update, a member's KEM key (a join or
-// a member-key event), a link's key (an offer, an acceptance, a proposal
-// carrying one), an invite's seals or a device's. The caller folds the
-// whole log again (docs/fold.md).
+// the member's secrets open: a member's KEM key (a join or a member-key
+// event), a link's key (an offer, an acceptance, a proposal carrying
+// one), an invite's seals or a device's, or a key update that opens more
+// than its own generation (takeKeys). The caller folds the whole log
+// again (docs/fold.md).
 var ErrRefold = errors.New("state: these events need the whole log folded again")
 
 // extendable reports whether Extend takes events of kind k into a state
 // folded with secrets or not (sec): without, every kind; with, those that
 // change nothing the secrets open (Builder.Finish opens keys and sealed
-// events once, over the whole log).
+// events once, over the whole log). Key updates are not, but Extend takes
+// those that open only their own generations (takeKeys).
 func extendable(k event.Kind, sec bool) bool {
 	if !sec {
 		return true
@@ -49,11 +51,13 @@ func logCompare(x *event.Event, y *head) int {
 // meanwhile. evs may come in any order and may repeat events of s (they
 // are skipped); each must link only to events of s or of evs. In a state
 // folded with secrets, events of kinds that may change what they open
-// make it return ErrRefold.
+// make it return ErrRefold (a key update only when it opens more than the
+// generation it publishes: takeKeys).
 func (s *State) Extend(evs []*event.Event) (*State, error) {
 	old := s.b()
 	add := make([]*event.Event, 0, len(evs))
 	seen := make(map[event.ID]bool, len(evs))
+	rekeyed := false // a key update among them, in a state folded with secrets (takeKeys)
 	for _, e := range evs {
 		if e.PursuanceID() != old.pursuance {
 			return nil, errors.New("state: event of another pursuance")
@@ -63,7 +67,10 @@ func (s *State) Extend(evs []*event.Event) (*State, error) {
 		}
 		seen[e.ID()] = true
 		if !extendable(e.Kind, old.secrets != nil) {
-			return nil, ErrRefold
+			if e.Kind != event.KindKeyUpdate {
+				return nil, ErrRefold
+			}
+			rekeyed = true
 		}
 		add = append(add, e)
 	}
@@ -114,6 +121,9 @@ func (s *State) Extend(evs []*event.Event) (*State, error) {
 				watch = append(watch, int32(len(nb.nodes)-1))
 			}
 		}
+	}
+	if rekeyed && !nb.takeKeys(old, added) {
+		return nil, ErrRefold
 	}
 	if !maps.Equal(nb.forks, old.forks) {
 		// A fork voiding what its author signed earlier: the passes
@@ -168,6 +178,63 @@ func (s *State) Extend(evs []*event.Event) (*State, error) {
 		}
 	}
 	return &State{folded: nb}, nil
+}
+
+// takeKeys works out again, for nb (old's nodes with the events added
+// placed), what the secrets open, with key updates among the added events:
+// nb keeps it, and the added events are opened with it, when the key
+// updates only added what they publish themselves — every generation old
+// held, with the same key, and no other but theirs — and nothing already
+// in old's log is sealed under those, and the link keys come out the
+// same. Then what the secrets opened in old stands: only the added events
+// are opened. Otherwise (a key update that also unlocks older generations,
+// through its chain, or a generation an old event was sealed under) it
+// reports false, and the whole log is folded again (ErrRefold).
+func (nb *builder) takeKeys(old *builder, added []*node) bool {
+	isAdded := make(map[*node]bool, len(added))
+	for _, n := range added {
+		isAdded[n] = true
+	}
+	held := nb.openKeys(nb.secrets)
+	fresh := map[event.ID]bool{}
+	for id, h := range held {
+		if o, ok := old.held[id]; ok {
+			if o.Key != h.Key {
+				return false
+			}
+			continue
+		}
+		if p, ok := nb.posOf(id); !ok || !isAdded[nb.nodes[p]] {
+			return false
+		}
+		fresh[id] = true
+	}
+	for id := range old.held {
+		if _, ok := held[id]; !ok {
+			return false
+		}
+	}
+	if len(fresh) > 0 {
+		for _, n := range nb.nodes {
+			if ts, ok := n.op.(*TaskSealed); ok && !isAdded[n] {
+				for _, w := range ts.Wraps {
+					if fresh[w.Update] {
+						return false
+					}
+				}
+			}
+		}
+	}
+	nb.held = held
+	links := nb.openLinkKeys(nb.secrets)
+	if !maps.Equal(links, old.linkKeys) {
+		return false
+	}
+	nb.linkKeys = links
+	for _, n := range added {
+		nb.openNode(n)
+	}
+	return true
 }
 
 // mayRestrict reports whether an event with op may restrict (restrictionOf)

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -18,6 +19,10 @@ import (
 // refold, and of those the ones that added an event before the end of
 // the log: a test that never got there would prove nothing.
 var extended, extendedLate atomic.Int64
+
+// extendedRekey counts the Extends of states folded with secrets that
+// took a key update (takeKeys) instead of asking for a refold.
+var extendedRekey atomic.Int64
 
 // insertedLate counts the late events the tests put through Extend's
 // path for task events (insertTasks) and checked against a full fold.
@@ -115,6 +120,7 @@ func (x *incremental) step(have map[event.ID]*event.Event, force bool) {
 	}
 	// Deliver in a shuffled order: Extend sorts them.
 	x.rng.Shuffle(len(x.pend), func(i, j int) { x.pend[i], x.pend[j] = x.pend[j], x.pend[i] })
+	pend := x.pend
 	s, err := x.inc.Extend(x.pend)
 	x.pend = nil
 	if x.inc.Hash() != before {
@@ -130,6 +136,9 @@ func (x *incremental) step(have map[event.ID]*event.Event, force bool) {
 	extended.Add(1)
 	if late {
 		extendedLate.Add(1)
+	}
+	if x.inc.b().secrets != nil && slices.ContainsFunc(pend, func(e *event.Event) bool { return e.Kind == event.KindKeyUpdate }) {
+		extendedRekey.Add(1)
 	}
 	sameState(x.t, s, x.build(have), "after an Extend")
 	x.inc = s
@@ -206,7 +215,7 @@ func checkIncremental(t tb, w *world, seed uint64, build func(map[event.ID]*even
 // events come, with the secrets of one member or none; at every step the
 // extended state must be the full fold's.
 func TestPropertyIncremental(t *testing.T) {
-	before, beforeLate, beforeInsert := extended.Load(), extendedLate.Load(), insertedLate.Load()
+	before, beforeLate, beforeInsert, beforeRekey := extended.Load(), extendedLate.Load(), insertedLate.Load(), extendedRekey.Load()
 	// Under the race detector, shorter plays keep the package's tests
 	// within a couple of minutes on a loaded two-core machine.
 	most := 60
@@ -233,6 +242,10 @@ func TestPropertyIncremental(t *testing.T) {
 			extended.Load()-before, extendedLate.Load()-beforeLate)
 	}
 	t.Logf("%d Extends checked, %d of them with events sorting before the end", extended.Load()-before, extendedLate.Load()-beforeLate)
+	if extendedRekey.Load() == beforeRekey {
+		t.Fatal("no state folded with secrets was extended with a key update: takeKeys was not exercised")
+	}
+	t.Logf("%d extensions of states folded with secrets took a key update", extendedRekey.Load()-beforeRekey)
 	// TestPropertyLateTaskEvents is the one that must go through it.
 	t.Logf("%d of them through the path for late task events", insertedLate.Load()-beforeInsert)
 }
@@ -318,5 +331,67 @@ func TestKeptStateConcurrentReads(t *testing.T) {
 	}
 	for range 3 {
 		<-done
+	}
+}
+
+// TestExtendTakesKeyUpdate extends a member's state (folded with its
+// secrets) with key updates. A rotation that gives it a new generation,
+// with a task sealed under it, is taken without folding the log again, and
+// the task opens; a rotation chained to a generation it did not hold
+// (which opens what was sealed before it joined) makes it fold again. In
+// both, the extended state is the full fold's.
+func TestExtendTakesKeyUpdate(t *testing.T) {
+	// Bob joins a desk whose researchers had a generation before him,
+	// which his invite did not carry.
+	setup := func() (*world, func(...string) (*State, error)) {
+		w := newWorld(t, 7)
+		w.do("", "alice", false, []string{"found", "desk"})
+		w.do("", "alice", false, []string{"rotate", "group"})
+		w.do("", "alice", false, []string{"rotate", "researcher"})
+		w.do("early", "alice", false, []string{"task", "Before Bob", "visible=researcher"})
+		w.do("inv", "alice", false, []string{"invite", "researcher"})
+		w.do("", "bob", false, []string{"join", "inv"})
+		w.sync(nil)
+		build := replica(t, w, w.actors["bob"])
+		before := maps.Clone(w.all)
+		return w, func(labels ...string) (*State, error) {
+			t.Helper()
+			base := build(before)
+			if task, ok := base.Task(w.id("early")); !ok || !task.Sealed {
+				t.Fatalf("the task sealed before Bob joined: %+v %v, want it sealed to him", task, ok)
+			}
+			var add []*event.Event
+			all := maps.Clone(before)
+			for _, l := range labels {
+				e := w.all[w.id(l)]
+				add = append(add, e)
+				all[e.ID()] = e
+			}
+			s, err := base.Extend(add)
+			if err == nil {
+				sameState(t, s, build(all), "extended with "+strings.Join(labels, ", "))
+			}
+			return s, err
+		}
+	}
+
+	w, extend := setup()
+	w.do("rot", "alice", false, []string{"rotate", "researcher"})
+	w.do("after", "alice", false, []string{"task", "After Bob", "visible=researcher"})
+	s, err := extend("rot", "after")
+	if err != nil {
+		t.Fatalf("a rotation giving Bob a generation of his own: %v, want it taken", err)
+	}
+	if task, ok := s.Task(w.id("after")); !ok || task.Sealed || task.Title != "After Bob" {
+		t.Fatalf("the task sealed under the new generation: %+v %v, want it opened", task, ok)
+	}
+
+	w, extend = setup()
+	w.do("chained", "alice", false, []string{"rotate", "researcher", "chain"})
+	if _, err := extend("chained"); !errors.Is(err, ErrRefold) {
+		t.Fatalf("a rotation unlocking the generation before Bob joined: %v, want ErrRefold", err)
+	}
+	if task, ok := replica(t, w, w.actors["bob"])(w.all).Task(w.id("early")); !ok || task.Sealed {
+		t.Fatalf("the task sealed before Bob joined, after the chained rotation: %+v %v, want it opened", task, ok)
 	}
 }

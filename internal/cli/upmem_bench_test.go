@@ -23,9 +23,10 @@ import (
 // would ("load-s", and the highest heap sampled meanwhile,
 // "load-peak-heap-MiB"), and posts a task, which extends the state and
 // starts a round (the highest heap in the 2 s after,
-// "write-peak-heap-MiB"), and reports the heap and peak RSS once loaded
-// ("loaded-…"). With PURSUANCE_HEAP_PROFILE set, it writes a heap profile
-// there at the end (docs/benchmarks.md, "Smaller folds").
+// "write-peak-heap-MiB"), and reports the RSS then ("loaded-rss-MiB"),
+// the heap held and the peak RSS ("loaded-held-MiB", "loaded-hwm-MiB").
+// With PURSUANCE_HEAP_PROFILE set, it writes a heap profile there at the
+// end (docs/benchmarks.md, "Smaller folds").
 //
 //	cp -a HOME /tmp/copy
 //	PURSUANCE_BENCH_HOME=/tmp/copy go test ./internal/cli -run '^$' -bench UpRetained -benchtime 1x
@@ -107,6 +108,7 @@ func BenchmarkUpRetained(b *testing.B) {
 		get("/api/p/" + p + "/tasks?per_status=50")
 		time.Sleep(2 * time.Second) // the round the write started
 		b.ReportMetric(float64(stop())/(1<<20), "write-peak-heap-MiB")
+		b.ReportMetric(procStatus("VmRSS")/(1<<20), "loaded-rss-MiB") // before Held's collections
 		held = heapprobe.Held()
 		heapprobe.WriteProfile(b)
 		b.ReportMetric(float64(held)/(1<<20), "loaded-held-MiB")
@@ -121,13 +123,17 @@ func BenchmarkUpRetained(b *testing.B) {
 }
 
 // vmHWM returns the process's peak resident set size (Linux), 0 elsewhere.
-func vmHWM() float64 {
+func vmHWM() float64 { return procStatus("VmHWM") }
+
+// procStatus returns a size /proc/self/status gives (VmHWM, VmRSS), in
+// bytes; 0 where there is none (not Linux).
+func procStatus(name string) float64 {
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		return 0
 	}
 	for _, l := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(l); len(f) == 3 && f[0] == "VmHWM:" {
+		if f := strings.Fields(l); len(f) == 3 && f[0] == name+":" {
 			var kb float64
 			if err := json.Unmarshal([]byte(f[1]), &kb); err == nil {
 				return kb * 1024

@@ -68,6 +68,11 @@ type foldCache struct {
 	// its state instead of folding the log beside it, each holding a
 	// state's worth of memory (docs/fold.md).
 	folding map[event.ID]chan struct{}
+	// marks are what complete pushes to relays found, and epochs count,
+	// per relay, the times sync.db forgot some of its holdings
+	// (pushmark.go).
+	marks  map[pushKey]*pushMark
+	epochs map[string]uint64
 }
 
 // lockFold waits until no whole-log fold of p runs in this process, then

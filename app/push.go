@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/pursuance/pursuance/event"
+	"github.com/pursuance/pursuance/identity"
+	"github.com/pursuance/pursuance/keys"
 	"github.com/pursuance/pursuance/state"
 )
 
@@ -36,9 +38,36 @@ func (rr *relayRun) push(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	held, onLast, err := sdb.heldBy(ctx, url, gens.last.Topic())
+	// What the relay holds: read whole (heldBy), or, from the mark of the
+	// last complete push to it, only for the events that came since and
+	// those it lacked then (pushmark.go).
+	all, err := n.fold(ctx, rr.p, false)
 	if err != nil {
 		return err
+	}
+	mark, epoch := n.folds.takePushMark(rr.p, url)
+	now := n.opts.Now()
+	if mark != nil && (mark.last != gens.last.Topic() || now.Sub(mark.full) > fullPlanEvery || !mark.fits(all)) {
+		mark = nil
+	}
+	next := &pushMark{vv: map[identity.PublicKey]uint64{}, count: all.Len(), pending: map[event.ID]bool{}, last: gens.last.Topic(), full: now}
+	var held, onLast heldSet
+	if mark == nil {
+		if held, onLast, err = sdb.heldBy(ctx, url, gens.last.Topic()); err != nil {
+			return err
+		}
+		next.heldAny = held.len() > 0
+	} else {
+		next.heldAny, next.full = mark.heldAny, mark.full
+	}
+	holds := func(en state.Entry) (bool, error) {
+		if mark == nil {
+			return held.has(en.ID), nil
+		}
+		if en.Seq <= mark.vv[en.Author] && !mark.pending[en.ID] {
+			return true, nil
+		}
+		return sdb.holds(ctx, url, keys.Topic{}, en.ID)
 	}
 	var others []string
 	for _, u := range rr.urls {
@@ -72,21 +101,23 @@ func (rr *relayRun) push(ctx context.Context) error {
 	// in memory by the node and extended with what was stored since):
 	// reading and decrypting every stored event again cost a round ~1 s
 	// per relay at 100k events (issue 15).
-	all, err := n.fold(ctx, rr.p, false)
-	if err != nil {
-		return err
-	}
 	for en := range all.Entries() {
 		id := en.ID
+		next.vv[en.Author] = max(next.vv[en.Author], en.Seq)
 		g, err := n.entryGen(ctx, en, cur, gens)
 		if err != nil {
 			return err
 		}
-		if next, ok := gens.by[id]; ok {
-			cur = next
+		if gen, ok := gens.by[id]; ok {
+			cur = gen
 			updates = append(updates, id)
 		}
-		if !held.has(id) {
+		has, err := holds(en)
+		if err != nil {
+			return err
+		}
+		if !has {
+			next.pending[id] = true
 			sends = append(sends, send{id, g})
 			// Behind: another source had it and this relay has not had it
 			// for a while. A relay this home knows nothing of yet (just
@@ -95,7 +126,7 @@ func (rr *relayRun) push(ctx context.Context) error {
 			// may publish to one relay, which members pass on), so only
 			// one claimed to be older than behindGrace counts. (A claimed
 			// time is the author's word: this only decides a warning.)
-			if held.len() > 0 && en.Time+uint64(behindGrace.Milliseconds()) < uint64(n.opts.Now().UnixMilli()) {
+			if next.heldAny && en.Time+uint64(behindGrace.Milliseconds()) < uint64(now.UnixMilli()) {
 				if there, err := heldElsewhere(id); err != nil {
 					return err
 				} else if there {
@@ -105,7 +136,13 @@ func (rr *relayRun) push(ctx context.Context) error {
 		}
 	}
 	for _, id := range updates {
-		if !onLast.has(id) {
+		var on bool
+		if mark == nil {
+			on = onLast.has(id)
+		} else if on, err = sdb.holds(ctx, url, gens.last.Topic(), id); err != nil {
+			return err
+		}
+		if !on {
 			sends = append(sends, send{id, gens.last})
 		}
 		behind, err := n.behindFor(ctx, sdb, url, gens, id)
@@ -187,6 +224,8 @@ func (rr *relayRun) push(ctx context.Context) error {
 			return err
 		}
 	}
+	next.heldAny = next.heldAny || len(sends) > 0
+	n.folds.putPushMark(rr.p, url, epoch, next)
 	return nil
 }
 

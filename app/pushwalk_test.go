@@ -4,9 +4,12 @@ import (
 	"context"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/pursuance/pursuance/charter"
 	"github.com/pursuance/pursuance/event"
+	"github.com/pursuance/pursuance/keys"
+	"github.com/pursuance/pursuance/relay/relaytest"
 	"github.com/pursuance/pursuance/state"
 	"github.com/pursuance/pursuance/store"
 )
@@ -87,5 +90,122 @@ func TestPushWalksTheKeptState(t *testing.T) {
 	}
 	if n := ic.n.Load(); n != 0 {
 		t.Errorf("the rounds walked the stored log %d times, want 0", n)
+	}
+}
+
+// TestPushPlansFromMark: a push to a relay plans from the mark of the
+// last complete one (pushmark.go) instead of reading all the relay holds
+// from sync.db, and sends the same: only what was written since. When
+// sync.db forgets what the relay holds (a relay found wiped), the marks
+// go and the next push reads all that is known to be held again; so it
+// does once fullPlanEvery has passed. (A relay that loses envelopes is
+// TestRelayDropsOrReorders' and TestPrunedPushIsNotLost's.)
+func TestPushPlansFromMark(t *testing.T) {
+	ctx := context.Background()
+	r, _ := testRelay(t)
+	alice := newMember(t, "Alice")
+	clock := time.Now()
+	alice.opts.Now = func() time.Time { return clock }
+	c, _ := charter.Template("desk")
+	p, err := alice.Create(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.SetRelays(ctx, p, []string{r}, nil, DoOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	round := func(what string, wantSent int, wantReads int64) {
+		t.Helper()
+		reads := heldReads.Load()
+		res, err := alice.Sync(ctx, p, SyncOptions{})
+		if err != nil || relayErrors(res) != "" {
+			t.Fatalf("%s: sync: %+v %v", what, res, err)
+		}
+		if wantSent >= 0 && res.Sent != wantSent {
+			t.Errorf("%s: sent %d envelopes, want %d", what, res.Sent, wantSent)
+		}
+		if n := heldReads.Load() - reads; n != wantReads {
+			t.Errorf("%s: read all the relay holds %d times, want %d", what, n, wantReads)
+		}
+	}
+	round("the first round", -1, 1)
+	round("a round with nothing new", 0, 0)
+	for i := range 3 {
+		do(t, alice, p, &state.TaskCreate{Title: string(rune('a' + i))})
+	}
+	round("after 3 tasks", 3, 0)
+	round("nothing new again", 0, 0)
+
+	// The relay found wiped: sync.db forgets all it held.
+	sdb, err := alice.syncDB(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sdb.resetRelay(ctx, r, "another instance"); err != nil {
+		t.Fatal(err)
+	}
+	// The relay still holds it all: the round's read finds it again, and
+	// the push, reading all that is known to be held, sends nothing.
+	round("after sync.db forgot what the relay holds", 0, 1)
+	do(t, alice, p, &state.TaskCreate{Title: "d"})
+	round("one more task", 1, 0)
+	clock = clock.Add(fullPlanEvery + time.Second)
+	round("past fullPlanEvery", 0, 1)
+}
+
+// TestLostPushSentAgain: a relay that acknowledged an append and kept
+// nothing is found out at the next read (the envelope never shows); the
+// push after that sends the event again, though pushes to it plan from
+// marks (the lost envelopes drop them), and a member who reads only that
+// relay gets it.
+func TestLostPushSentAgain(t *testing.T) {
+	bad, adv := badRelay(t)
+	alice, bob, p, _ := twoOnRelays(t, bad)
+	mustSync(t, alice, p) // a complete push: its mark is kept
+	adv.Set(relaytest.DropAppends, nil)
+	lost := do(t, alice, p, &state.TaskCreate{Title: "Dropped once", VisibleTo: []string{"researcher"}})
+	mustSync(t, alice, p)
+	adv.Set(relaytest.Honest, nil)
+	mustSync(t, alice, p) // the read finds the envelope lost; the push sends it again
+	mustSync(t, bob, p)
+	if _, err := bob.Store().Get(context.Background(), lost.ID()); err != nil {
+		t.Fatalf("the event the relay dropped once never reached Bob: %v", err)
+	}
+}
+
+// TestForgettingDropsPushMarks: whatever makes sync.db forget some of
+// what a relay holds (envelopes found lost, a topic reset, the relay
+// found wiped) drops the marks of pushes to it, and a push that began
+// before that leaves no mark.
+func TestForgettingDropsPushMarks(t *testing.T) {
+	ctx := context.Background()
+	alice := newMember(t, "Alice")
+	sdb, err := alice.syncDB(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, url := event.ID{1}, "http://127.0.0.1:1"
+	var topic keys.Topic
+	for what, forget := range map[string]func() error{
+		"lost envelopes": func() error {
+			return sdb.settlePushed(ctx, url, topic, nil, []pushedEnv{{id: event.ID{2}}})
+		},
+		"a topic reset": func() error { return sdb.resetTopic(ctx, url, topic) },
+		"a relay wiped": func() error { return sdb.resetRelay(ctx, url, "new") },
+	} {
+		_, epoch := alice.folds.takePushMark(p, url)
+		alice.folds.putPushMark(p, url, epoch, &pushMark{})
+		_, begun := alice.folds.takePushMark(p, url) // a push begins
+		alice.folds.putPushMark(p, url, begun, &pushMark{})
+		if err := forget(); err != nil {
+			t.Fatal(err)
+		}
+		if m, _ := alice.folds.takePushMark(p, url); m != nil {
+			t.Errorf("%s: the push mark stayed", what)
+		}
+		alice.folds.putPushMark(p, url, begun, &pushMark{}) // the push begun before ends
+		if m, _ := alice.folds.takePushMark(p, url); m != nil {
+			t.Errorf("%s: a push begun before it left a mark", what)
+		}
 	}
 }

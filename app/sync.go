@@ -588,6 +588,9 @@ func (n *Node) syncDB(ctx context.Context) (*syncDB, error) {
 	if err != nil {
 		return nil, err
 	}
+	if n.folds != nil {
+		sdb.shrunk = n.folds.dropPushMarks
+	}
 	n.sdb = sdb
 	return sdb, nil
 }

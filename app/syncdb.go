@@ -43,6 +43,10 @@ type syncDB struct {
 	db *sql.DB
 	c  *atrest.Cipher
 
+	// shrunk, when set, is told of a relay some of whose holdings this
+	// syncDB forgot (push marks, pushmark.go).
+	shrunk func(relay string)
+
 	refusedOnce sync.Once // the refusals table made (refused.go)
 	refusedErr  error
 }
@@ -346,7 +350,16 @@ func (s *syncDB) resetRelay(ctx context.Context, relay, instance string) error {
 	if err := setInstanceTx(ctx, tx, s, relay, instance); err != nil {
 		return err
 	}
+	s.forgot(relay)
 	return tx.Commit()
+}
+
+// forgot tells shrunk that relay's holdings are being forgotten (before
+// the commit: a push that plans meanwhile reads them all).
+func (s *syncDB) forgot(relay string) {
+	if s.shrunk != nil {
+		s.shrunk(relay)
+	}
 }
 
 // resetTopic forgets what is known of one topic of a relay: for a relay
@@ -362,6 +375,7 @@ func (s *syncDB) resetTopic(ctx context.Context, relay string, t keys.Topic) err
 			return err
 		}
 	}
+	s.forgot(relay)
 	return tx.Commit()
 }
 
@@ -386,6 +400,7 @@ func (h heldSet) len() int { return len(h.ids) }
 // heldBy returns the events the relay is known to hold, and those it holds
 // under topic t.
 func (s *syncDB) heldBy(ctx context.Context, relay string, t keys.Topic) (any, onTopic heldSet, err error) {
+	heldReads.Add(1)
 	any, onTopic = s.newHeldSet(), s.newHeldSet()
 	bt := string(s.topic(t))
 	rows, err := s.db.QueryContext(ctx, "SELECT id, topic FROM held WHERE relay = ?", s.relay(relay))
@@ -426,8 +441,9 @@ func (s *syncDB) heldByAny(ctx context.Context, relays []string) (heldSet, error
 	return out, nil
 }
 
-// heldScans counts heldByAny's reads of what other relays hold (tests).
-var heldScans atomic.Int64
+// heldScans counts heldByAny's reads of what other relays hold, and
+// heldReads every read of all a relay holds (tests).
+var heldScans, heldReads atomic.Int64
 
 func (s *syncDB) markHeld(ctx context.Context, relay string, t keys.Topic, ids []event.ID) error {
 	if len(ids) == 0 {
@@ -551,6 +567,9 @@ func (s *syncDB) settlePushed(ctx context.Context, relay string, t keys.Topic, s
 		if _, err := tx.ExecContext(ctx, "DELETE FROM held WHERE relay = ? AND id = ? AND topic = ?", br, s.id(e.id), bt); err != nil {
 			return err
 		}
+	}
+	if len(lost) > 0 {
+		s.forgot(relay)
 	}
 	return tx.Commit()
 }

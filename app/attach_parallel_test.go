@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/pursuance/pursuance/attach"
-	"github.com/pursuance/pursuance/charter"
 	"github.com/pursuance/pursuance/relay"
 	"github.com/pursuance/pursuance/state"
 )
@@ -84,14 +83,7 @@ func TestTransfersOverlap(t *testing.T) {
 	ts := httptest.NewServer(g)
 	t.Cleanup(func() { ts.Close(); st.Close() })
 	alice := newMember(t, "Alice")
-	c, _ := charter.Template("desk")
-	p, err := alice.Create(ctx, c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := alice.SetRelays(ctx, p, []string{ts.URL}, nil, DoOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	p := deskOn(t, alice, ts.URL)
 	tk := do(t, alice, p, &state.TaskCreate{Title: "Scans"}).ID()
 	path, content := randomFile(t, t.TempDir(), "scans.zip", 12<<20, 9)
 	res, err := alice.Attach(ctx, p, tk.String(), path, nil)
@@ -130,14 +122,7 @@ func TestFetchReputsMissingBlobs(t *testing.T) {
 	// The fetch asks the relays in sorted order: the first lacks.
 	lacks, holds := min(u1, u2), max(u1, u2)
 	alice := newMember(t, "Alice")
-	c, _ := charter.Template("desk")
-	p, err := alice.Create(ctx, c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := alice.SetRelays(ctx, p, []string{holds}, nil, DoOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	p := deskOn(t, alice, holds)
 	tk := do(t, alice, p, &state.TaskCreate{Title: "Scans"}).ID()
 	path, content := randomFile(t, t.TempDir(), "scans.zip", 3<<20, 11)
 	res, err := alice.Attach(ctx, p, tk.String(), path, nil)

@@ -129,14 +129,7 @@ func TestAttachTamperedBlob(t *testing.T) {
 	ts := httptest.NewServer(relay.NewServer(st, relay.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}).Handler())
 	t.Cleanup(func() { ts.Close(); st.Close() })
 	alice, bob := newMember(t, "Alice"), newMember(t, "Bob")
-	c, _ := charter.Template("desk")
-	p, err := alice.Create(ctx, c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := alice.SetRelays(ctx, p, []string{ts.URL}, nil, DoOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	p := deskOn(t, alice, ts.URL)
 	code, _, err := alice.Invite(ctx, p, "researcher", 0, 1, DoOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -73,14 +73,8 @@ func checkpointPursuance(t *testing.T) (alice, bob member, p event.ID) {
 	ctx := context.Background()
 	r, _ := testRelay(t)
 	alice, bob = newMember(t, "Alice"), newMember(t, "Bob")
+	p = deskOn(t, alice, r)
 	c, _ := charter.Template("desk")
-	p, err := alice.Create(ctx, c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := alice.SetRelays(ctx, p, []string{r}, nil, DoOptions{}); err != nil {
-		t.Fatal(err)
-	}
 	for range 5 {
 		do(t, alice, p, &state.TaskCreate{Title: "before the checkpoint"})
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"testing"
 
-	"github.com/pursuance/pursuance/charter"
 	"github.com/pursuance/pursuance/state"
 )
 
@@ -21,14 +20,7 @@ func TestSyncRoundFolds(t *testing.T) {
 	ctx := context.Background()
 	r, _ := testRelay(t)
 	alice, bob := newMember(t, "Alice"), newMember(t, "Bob")
-	c, _ := charter.Template("desk")
-	p, err := alice.Create(ctx, c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := alice.SetRelays(ctx, p, []string{r}, nil, DoOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	p := deskOn(t, alice, r)
 	code, _, err := alice.Invite(ctx, p, "researcher", 0, 1, DoOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pursuance/pursuance/charter"
 	"github.com/pursuance/pursuance/relay"
 	"github.com/pursuance/pursuance/relay/natstest"
 	"github.com/pursuance/pursuance/state"
@@ -33,14 +32,7 @@ func TestSyncThroughFronts(t *testing.T) {
 	}
 	name := fronts[0].URL + relay.FrontSeparator + fronts[1].URL
 	alice, bob := newMember(t, "Alice"), newMember(t, "Bob")
-	c, _ := charter.Template("desk")
-	p, err := alice.Create(ctx, c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := alice.SetRelays(ctx, p, []string{name}, nil, DoOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	p := deskOn(t, alice, name)
 	task := do(t, alice, p, &state.TaskCreate{Title: "Shared", VisibleTo: []string{"researcher"}})
 	if res, err := alice.Sync(ctx, p, SyncOptions{}); err != nil || relayErrors(res) != "" || res.Sent == 0 {
 		t.Fatalf("alice's first sync: %+v %v", res, err)

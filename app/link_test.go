@@ -12,7 +12,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pursuance/pursuance/charter"
 	"github.com/pursuance/pursuance/event"
 	"github.com/pursuance/pursuance/keys"
 	"github.com/pursuance/pursuance/relay"
@@ -27,14 +26,7 @@ func linkedDesks(t *testing.T, relayURL string) (alice, erin, fay member, a, b e
 	t.Helper()
 	ctx := context.Background()
 	found := func(m member) event.ID {
-		c, _ := charter.Template("desk")
-		p, err := m.Create(ctx, c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := m.SetRelays(ctx, p, []string{relayURL}, nil, DoOptions{}); err != nil {
-			t.Fatal(err)
-		}
+		p := deskOn(t, m, relayURL)
 		mustSync(t, m, p)
 		return p
 	}

@@ -135,14 +135,7 @@ func TestOnionNeedsTor(t *testing.T) {
 	ctx := context.Background()
 	const onion = "http://25njqamcweflpvkl73j4szahhihoc4xt3ktcgjnpaingr5yhkenl5sid.onion"
 	alice := newMember(t, "Alice")
-	c, _ := charter.Template("desk")
-	p, err := alice.Create(ctx, c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := alice.SetRelays(ctx, p, []string{onion}, nil, DoOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	p := deskOn(t, alice, onion)
 	res, err := alice.Sync(ctx, p, SyncOptions{})
 	if err != nil || len(res.Relays) != 1 || !errors.Is(res.Relays[0].Err, ErrNeedsTor) || RelayError(res.Relays[0].Err) != ErrNeedsTor.Error() {
 		t.Fatalf("sync with an onion relay without Tor: %+v %v", res, err)
@@ -210,14 +203,7 @@ func TestOnionDownIsUnreachable(t *testing.T) {
 		return nil, ctx.Err()
 	}
 	alice.opts.RelayTimeout = 200 * time.Millisecond
-	c, _ := charter.Template("desk")
-	p, err := alice.Create(ctx, c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := alice.SetRelays(ctx, p, []string{onion}, nil, DoOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	p := deskOn(t, alice, onion)
 	res, err := alice.Sync(ctx, p, SyncOptions{})
 	if err != nil || len(res.Relays) != 1 || res.Relays[0].Err == nil {
 		t.Fatalf("sync with an onion relay that never answers: %+v %v", res, err)

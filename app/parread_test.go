@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pursuance/pursuance/charter"
 	"github.com/pursuance/pursuance/relay"
 	"github.com/pursuance/pursuance/state"
 )
@@ -94,14 +93,7 @@ func TestParallelReadsThroughTor(t *testing.T) {
 	d := &namedDialer{names: map[string]string{onion + ":80": strings.TrimPrefix(ts.URL, "http://")}}
 	alice, bob := newMember(t, "Alice"), newMember(t, "Bob")
 	alice.opts.Dial, bob.opts.Dial = d.dial, d.dial
-	c, _ := charter.Template("desk")
-	p, err := alice.Create(ctx, c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := alice.SetRelays(ctx, p, []string{"http://" + onion}, nil, DoOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	p := deskOn(t, alice, "http://"+onion)
 	code, _, err := alice.Invite(ctx, p, "researcher", 0, 1, DoOptions{})
 	if err != nil {
 		t.Fatal(err)

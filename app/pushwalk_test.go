@@ -106,14 +106,7 @@ func TestPushPlansFromMark(t *testing.T) {
 	alice := newMember(t, "Alice")
 	clock := time.Now()
 	alice.opts.Now = func() time.Time { return clock }
-	c, _ := charter.Template("desk")
-	p, err := alice.Create(ctx, c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := alice.SetRelays(ctx, p, []string{r}, nil, DoOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	p := deskOn(t, alice, r)
 	round := func(what string, wantSent int, wantReads int64) {
 		t.Helper()
 		reads := heldReads.Load()

@@ -5,7 +5,6 @@ import (
 	"context"
 	"testing"
 
-	"github.com/pursuance/pursuance/charter"
 	"github.com/pursuance/pursuance/event"
 	"github.com/pursuance/pursuance/identity"
 	"github.com/pursuance/pursuance/state"
@@ -18,14 +17,7 @@ func deskOnRelay(t *testing.T, researchers ...string) (relayURL string, alice me
 	ctx := context.Background()
 	relayURL, _ = testRelay(t)
 	alice = newMember(t, "Alice")
-	c, _ := charter.Template("desk")
-	p, err := alice.Create(ctx, c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := alice.SetRelays(ctx, p, []string{relayURL}, nil, DoOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	p = deskOn(t, alice, relayURL)
 	for _, name := range researchers {
 		m := newMember(t, name)
 		code, _, err := alice.Invite(ctx, p, "researcher", 0, 1, DoOptions{})

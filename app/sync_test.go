@@ -36,14 +36,7 @@ func TestSyncThroughRelays(t *testing.T) {
 	r1, _ := testRelay(t)
 	r2, _ := testRelay(t)
 	alice, bob, carol := newMember(t, "Alice"), newMember(t, "Bob"), newMember(t, "Carol")
-	c, _ := charter.Template("desk")
-	p, err := alice.Create(ctx, c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := alice.SetRelays(ctx, p, []string{r1, r2}, nil, DoOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	p := deskOn(t, alice, r1, r2)
 	task := do(t, alice, p, &state.TaskCreate{Title: "Shared", VisibleTo: []string{"researcher"}})
 	if res, err := alice.Sync(ctx, p, SyncOptions{}); err != nil || relayErrors(res) != "" || res.Sent == 0 {
 		t.Fatalf("alice's first sync: %+v %v", res, err)

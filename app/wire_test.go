@@ -246,3 +246,20 @@ func TestRemovedReadsNothingNew(t *testing.T) {
 		}
 	}
 }
+
+// deskOn founds a desk with m that publishes to relays (none: no relay).
+func deskOn(t *testing.T, m member, relays ...string) event.ID {
+	t.Helper()
+	ctx := context.Background()
+	c, _ := charter.Template("desk")
+	p, err := m.Create(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(relays) > 0 {
+		if _, err := m.SetRelays(ctx, p, relays, nil, DoOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return p
+}

@@ -47,27 +47,8 @@ func (rr *relayRun) push(ctx context.Context) error {
 	}
 	mark, epoch := n.folds.takePushMark(rr.p, url)
 	now := n.opts.Now()
-	if mark != nil && (mark.last != gens.last.Topic() || now.Sub(mark.full) > fullPlanEvery || !mark.fits(all)) {
+	if mark != nil && (mark.last != gens.last.Topic() || now.Sub(mark.full) > fullPlanEvery) {
 		mark = nil
-	}
-	next := &pushMark{vv: map[identity.PublicKey]uint64{}, count: all.Len(), pending: map[event.ID]bool{}, last: gens.last.Topic(), full: now}
-	var held, onLast heldSet
-	if mark == nil {
-		if held, onLast, err = sdb.heldBy(ctx, url, gens.last.Topic()); err != nil {
-			return err
-		}
-		next.heldAny = held.len() > 0
-	} else {
-		next.heldAny, next.full = mark.heldAny, mark.full
-	}
-	holds := func(en state.Entry) (bool, error) {
-		if mark == nil {
-			return held.has(en.ID), nil
-		}
-		if en.Seq <= mark.vv[en.Author] && !mark.pending[en.ID] {
-			return true, nil
-		}
-		return sdb.holds(ctx, url, keys.Topic{}, en.ID)
 	}
 	var others []string
 	for _, u := range rr.urls {
@@ -94,46 +75,85 @@ func (rr *relayRun) push(ctx context.Context) error {
 		id  event.ID
 		gen *genEnv
 	}
-	var sends []send
-	var updates []event.ID
-	cur := gens.first
-	// The log, in order, from the state of the store as it is now (kept
-	// in memory by the node and extended with what was stored since):
-	// reading and decrypting every stored event again cost a round ~1 s
-	// per relay at 100k events (issue 15).
-	for en := range all.Entries() {
-		id := en.ID
-		next.vv[en.Author] = max(next.vv[en.Author], en.Seq)
-		g, err := n.entryGen(ctx, en, cur, gens)
-		if err != nil {
-			return err
+	var (
+		sends   []send
+		updates []event.ID
+		next    *pushMark
+		onLast  heldSet
+	)
+	behindBefore := rr.res.Behind
+	for {
+		sends, updates, rr.res.Behind = nil, nil, behindBefore
+		next = &pushMark{vv: map[identity.PublicKey]uint64{}, count: all.Len(), pending: map[event.ID]bool{}, last: gens.last.Topic(), full: now}
+		var held heldSet
+		if mark == nil {
+			if held, onLast, err = sdb.heldBy(ctx, url, gens.last.Topic()); err != nil {
+				return err
+			}
+			next.heldAny = held.len() > 0
+		} else {
+			next.heldAny, next.full = mark.heldAny, mark.full
 		}
-		if gen, ok := gens.by[id]; ok {
-			cur = gen
-			updates = append(updates, id)
+		added := 0 // events above the mark's seqs (pushMark)
+		holds := func(en state.Entry) (bool, error) {
+			if mark == nil {
+				return held.has(en.ID), nil
+			}
+			if en.Seq <= mark.vv[en.Author] && !mark.pending[en.ID] {
+				return true, nil
+			}
+			return sdb.holds(ctx, url, keys.Topic{}, en.ID)
 		}
-		has, err := holds(en)
-		if err != nil {
-			return err
-		}
-		if !has {
-			next.pending[id] = true
-			sends = append(sends, send{id, g})
-			// Behind: another source had it and this relay has not had it
-			// for a while. A relay this home knows nothing of yet (just
-			// added, or wiped: reported as such) is new, not behind; an
-			// event written moments ago is still on its way (its author
-			// may publish to one relay, which members pass on), so only
-			// one claimed to be older than behindGrace counts. (A claimed
-			// time is the author's word: this only decides a warning.)
-			if next.heldAny && en.Time+uint64(behindGrace.Milliseconds()) < uint64(now.UnixMilli()) {
-				if there, err := heldElsewhere(id); err != nil {
-					return err
-				} else if there {
-					rr.res.Behind++
+		cur := gens.first
+		// The log, in order, from the state of the store as it is now
+		// (kept in memory by the node and extended with what was stored
+		// since): reading and decrypting every stored event again cost a
+		// round ~1 s per relay at 100k events (issue 15).
+		for en := range all.Entries() {
+			id := en.ID
+			next.vv[en.Author] = max(next.vv[en.Author], en.Seq)
+			if mark != nil && en.Seq > mark.vv[en.Author] {
+				added++
+			}
+			g, err := n.entryGen(ctx, en, cur, gens)
+			if err != nil {
+				return err
+			}
+			if gen, ok := gens.by[id]; ok {
+				cur = gen
+				updates = append(updates, id)
+			}
+			has, err := holds(en)
+			if err != nil {
+				return err
+			}
+			if !has {
+				next.pending[id] = true
+				sends = append(sends, send{id, g})
+				// Behind: another source had it and this relay has not
+				// had it for a while. A relay this home knows nothing of
+				// yet (just added, or wiped: reported as such) is new,
+				// not behind; an event written moments ago is still on
+				// its way (its author may publish to one relay, which
+				// members pass on), so only one claimed to be older than
+				// behindGrace counts. (A claimed time is the author's
+				// word: this only decides a warning.)
+				if next.heldAny && en.Time+uint64(behindGrace.Milliseconds()) < uint64(now.UnixMilli()) {
+					if there, err := heldElsewhere(id); err != nil {
+						return err
+					} else if there {
+						rr.res.Behind++
+					}
 				}
 			}
 		}
+		// The log is the mark's with events added above its authors'
+		// seqs, or something else happened (a fork: an event at or
+		// below a seq that was not there): planned again in full.
+		if mark == nil || all.Len()-added == mark.count {
+			break
+		}
+		mark = nil
 	}
 	for _, id := range updates {
 		var on bool

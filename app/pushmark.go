@@ -7,7 +7,6 @@ import (
 	"github.com/pursuance/pursuance/event"
 	"github.com/pursuance/pursuance/identity"
 	"github.com/pursuance/pursuance/keys"
-	"github.com/pursuance/pursuance/state"
 )
 
 // A push plans what a relay lacks by going through the log in order
@@ -38,20 +37,6 @@ type pushMark struct {
 	last    keys.Topic                    // the current group generation's topic then
 	heldAny bool                          // the relay was known to hold some event
 	full    time.Time                     // when the last full plan was made
-}
-
-// fits reports whether s's log is the mark's with events added above its
-// authors' seqs only: each event at or below an author's seq was in the
-// log planned from (an author's chain is stored from its start), unless
-// it forked, which the count tells.
-func (m *pushMark) fits(s *state.State) bool {
-	added := 0
-	for en := range s.Entries() {
-		if en.Seq > m.vv[en.Author] {
-			added++
-		}
-	}
-	return s.Len()-added == m.count
 }
 
 type pushKey struct {

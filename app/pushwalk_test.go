@@ -9,6 +9,7 @@ import (
 	"github.com/pursuance/pursuance/charter"
 	"github.com/pursuance/pursuance/event"
 	"github.com/pursuance/pursuance/keys"
+	"github.com/pursuance/pursuance/relay"
 	"github.com/pursuance/pursuance/relay/relaytest"
 	"github.com/pursuance/pursuance/state"
 	"github.com/pursuance/pursuance/store"
@@ -200,5 +201,53 @@ func TestForgettingDropsPushMarks(t *testing.T) {
 		if m, _ := alice.folds.takePushMark(p, url); m != nil {
 			t.Errorf("%s: a push begun before it left a mark", what)
 		}
+	}
+}
+
+// TestForkedEventPushedFromMark: an event at or below an author's seq
+// that a push's mark has seen (the second of a fork, come from another
+// relay later) is not taken for one the relay held: the plan notices the
+// log is not the mark's plus newer events and plans again in full, and the
+// relay is sent it.
+func TestForkedEventPushedFromMark(t *testing.T) {
+	ctx := context.Background()
+	r1, _ := testRelay(t)
+	r2, adv := badRelay(t)
+	alice, bob, p, _ := twoOnRelays(t, r1, r2)
+	s, _ := bob.State(ctx, p)
+	gens, err := bob.groupEnvelopes(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fork []*event.Event
+	for _, url := range []string{"https://a.example", "https://b.example"} {
+		e, err := bob.sign(ctx, s, &state.Relays{Add: []string{url}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fork = append(fork, e)
+	}
+	for i, url := range []string{r1, r2} {
+		sealed, err := gens.last.Seal(fork[i].Encode(), bob.rand())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := relay.NewClient(url, nil).Append(ctx, gens.last.Topic(), gens.last.topicKey, [][]byte{sealed}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Alice reads the first from r1 while r2 shows nothing new: her
+	// pushes leave marks that have Bob's seq.
+	adv.Set(relaytest.Withhold, func(relay.Entry) bool { return true })
+	mustSync(t, alice, p)
+	adv.Set(relaytest.Honest, nil)
+	mustSync(t, alice, p) // the second comes from r2; the push to r1 must send it
+	mustSync(t, alice, p) // r1's read shows it
+	sdb, err := alice.syncDB(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if held, err := sdb.holds(ctx, r1, keys.Topic{}, fork[1].ID()); err != nil || !held {
+		t.Fatalf("r1 was not sent the fork's second event (held %v, %v)", held, err)
 	}
 }

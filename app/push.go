@@ -1,9 +1,12 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/pursuance/pursuance/event"
@@ -80,80 +83,68 @@ func (rr *relayRun) push(ctx context.Context) error {
 		updates []event.ID
 		next    *pushMark
 		onLast  heldSet
+		plan    []planned
 	)
-	behindBefore := rr.res.Behind
 	for {
-		sends, updates, rr.res.Behind = nil, nil, behindBefore
-		next = &pushMark{vv: map[identity.PublicKey]uint64{}, count: all.Len(), pending: map[event.ID]bool{}, last: gens.last.Topic(), full: now}
-		var held heldSet
+		next = &pushMark{count: all.Len(), pending: map[event.ID]bool{}, last: gens.last.Topic(), full: now}
 		if mark == nil {
+			var held heldSet
 			if held, onLast, err = sdb.heldBy(ctx, url, gens.last.Topic()); err != nil {
 				return err
 			}
 			next.heldAny = held.len() > 0
-		} else {
-			next.heldAny, next.full = mark.heldAny, mark.full
-		}
-		added := 0 // events above the mark's seqs (pushMark)
-		holds := func(en state.Entry) (bool, error) {
-			if mark == nil {
-				return held.has(en.ID), nil
-			}
-			if en.Seq <= mark.vv[en.Author] && !mark.pending[en.ID] {
-				return true, nil
-			}
-			return sdb.holds(ctx, url, keys.Topic{}, en.ID)
-		}
-		cur := gens.first
-		// The log, in order, from the state of the store as it is now
-		// (kept in memory by the node and extended with what was stored
-		// since): reading and decrypting every stored event again cost a
-		// round ~1 s per relay at 100k events (issue 15).
-		for en := range all.Entries() {
-			id := en.ID
-			next.vv[en.Author] = max(next.vv[en.Author], en.Seq)
-			if mark != nil && en.Seq > mark.vv[en.Author] {
-				added++
-			}
-			g, err := n.entryGen(ctx, en, cur, gens)
-			if err != nil {
+			if plan, updates, next.vv, err = n.walkPlan(ctx, all, gens, held.has); err != nil {
 				return err
 			}
-			if gen, ok := gens.by[id]; ok {
-				cur = gen
-				updates = append(updates, id)
-			}
-			has, err := holds(en)
-			if err != nil {
-				return err
-			}
-			if !has {
-				next.pending[id] = true
-				sends = append(sends, send{id, g})
-				// Behind: another source had it and this relay has not
-				// had it for a while. A relay this home knows nothing of
-				// yet (just added, or wiped: reported as such) is new,
-				// not behind; an event written moments ago is still on
-				// its way (its author may publish to one relay, which
-				// members pass on), so only one claimed to be older than
-				// behindGrace counts. (A claimed time is the author's
-				// word: this only decides a warning.)
-				if next.heldAny && en.Time+uint64(behindGrace.Milliseconds()) < uint64(now.UnixMilli()) {
-					if there, err := heldElsewhere(id); err != nil {
-						return err
-					} else if there {
-						rr.res.Behind++
-					}
-				}
-			}
-		}
-		// The log is the mark's with events added above its authors'
-		// seqs, or something else happened (a fork: an event at or
-		// below a seq that was not there): planned again in full.
-		if mark == nil || all.Len()-added == mark.count {
 			break
 		}
-		mark = nil
+		// The log is the mark's with events added above its authors'
+		// seqs, or something else happened (a fork's second event, at or
+		// below a seq): then planned in full.
+		above := all.EntriesAbove(mark.vv)
+		if all.Len()-len(above) != mark.count {
+			mark = nil
+			continue
+		}
+		next.heldAny, next.full = mark.heldAny, mark.full
+		has := func(id event.ID) (bool, error) { return sdb.holds(ctx, url, keys.Topic{}, id) }
+		if plan, updates, next.vv, err = n.markPlan(ctx, all, gens, mark, above, has); err != nil {
+			return err
+		}
+		if checkPushPlans {
+			held, _, err := sdb.readHeld(ctx, url, gens.last.Topic())
+			if err != nil {
+				return err
+			}
+			full, fullUpdates, fullVV, err := n.walkPlan(ctx, all, gens, held.has)
+			if err != nil {
+				return err
+			}
+			if !slices.EqualFunc(plan, full, func(x, y planned) bool { return x.en.ID == y.en.ID && x.gen == y.gen }) ||
+				!slices.Equal(updates, fullUpdates) || !maps.Equal(next.vv, fullVV) {
+				panic(fmt.Sprintf("app: the push's plan from its mark (%d events) is not the full plan (%d)", len(plan), len(full)))
+			}
+		}
+		break
+	}
+	for _, pl := range plan {
+		en := pl.en
+		next.pending[en.ID] = true
+		sends = append(sends, send{en.ID, pl.gen})
+		// Behind: another source had it and this relay has not had it
+		// for a while. A relay this home knows nothing of yet (just
+		// added, or wiped: reported as such) is new, not behind; an
+		// event written moments ago is still on its way (its author may
+		// publish to one relay, which members pass on), so only one
+		// claimed to be older than behindGrace counts. (A claimed time
+		// is the author's word: this only decides a warning.)
+		if next.heldAny && en.Time+uint64(behindGrace.Milliseconds()) < uint64(now.UnixMilli()) {
+			if there, err := heldElsewhere(en.ID); err != nil {
+				return err
+			} else if there {
+				rr.res.Behind++
+			}
+		}
 	}
 	for _, id := range updates {
 		var on bool
@@ -289,4 +280,98 @@ func (rr *relayRun) wipedSinceRead(ctx context.Context, instance string) (bool, 
 		return true, err
 	}
 	return true, fmt.Errorf("its data was wiped during this sync: it is refilled at the next")
+}
+
+// planned is an event a push sends, under gen.
+type planned struct {
+	en  state.Entry
+	gen *genEnv
+}
+
+// checkPushPlans, set by the package's tests (TestMain), makes every push
+// planned from a mark plan in full too and panic if the two differ.
+var checkPushPlans bool
+
+// walkPlan plans a push from the whole log, in order: each event the relay
+// does not hold (has), under the generation current before it; and the
+// log's group key updates in order, and each author's highest seq.
+func (n *Node) walkPlan(ctx context.Context, all *state.State, gens groupGens, has func(event.ID) bool) ([]planned, []event.ID, map[identity.PublicKey]uint64, error) {
+	var plan []planned
+	var updates []event.ID
+	vv := map[identity.PublicKey]uint64{}
+	cur := gens.first
+	// The log from the state the node keeps (extended with what was
+	// stored since): reading and decrypting every stored event again cost
+	// a round ~1 s per relay at 100k events (issue 15).
+	for en := range all.Entries() {
+		vv[en.Author] = max(vv[en.Author], en.Seq)
+		g, err := n.entryGen(ctx, en, cur, gens)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if gen, ok := gens.by[en.ID]; ok {
+			cur = gen
+			updates = append(updates, en.ID)
+		}
+		if !has(en.ID) {
+			plan = append(plan, planned{en, g})
+		}
+	}
+	return plan, updates, vv, nil
+}
+
+// markPlan is walkPlan for a log that is mark's with the events above
+// added (State.EntriesAbove): only those and the ones the relay lacked at
+// the mark are looked up (has), each under the generation of the last
+// group key update before it in the log.
+func (n *Node) markPlan(ctx context.Context, all *state.State, gens groupGens, mark *pushMark, above []state.Entry, has func(event.ID) (bool, error)) ([]planned, []event.ID, map[identity.PublicKey]uint64, error) {
+	type at struct {
+		pos int
+		en  state.Entry
+	}
+	todo := make([]at, 0, len(above)+len(mark.pending))
+	for _, en := range above {
+		p, _ := all.Index(en.ID)
+		todo = append(todo, at{p, en})
+	}
+	for id := range mark.pending {
+		if en, ok := all.Entry(id); ok && en.Seq <= mark.vv[en.Author] {
+			p, _ := all.Index(id)
+			todo = append(todo, at{p, en})
+		}
+	}
+	var ups []at
+	for id := range gens.by {
+		if p, ok := all.Index(id); ok {
+			ups = append(ups, at{pos: p, en: state.Entry{ID: id}})
+		}
+	}
+	byPos := func(x, y at) int { return cmp.Compare(x.pos, y.pos) }
+	slices.SortFunc(todo, byPos)
+	slices.SortFunc(ups, byPos)
+	updates := make([]event.ID, len(ups))
+	for i, u := range ups {
+		updates[i] = u.en.ID
+	}
+	vv := maps.Clone(mark.vv)
+	var plan []planned
+	for _, t := range todo {
+		vv[t.en.Author] = max(vv[t.en.Author], t.en.Seq)
+		cur := gens.first
+		if i, _ := slices.BinarySearchFunc(ups, t.pos, func(u at, p int) int { return cmp.Compare(u.pos, p) }); i > 0 {
+			cur = gens.by[ups[i-1].en.ID]
+		}
+		g, err := n.entryGen(ctx, t.en, cur, gens)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		held, err := has(t.en.ID)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if !held {
+			plan = append(plan, planned{t.en, g})
+		}
+	}
+	return plan, updates, vv, nil
 }

@@ -401,6 +401,11 @@ func (h heldSet) len() int { return len(h.ids) }
 // under topic t.
 func (s *syncDB) heldBy(ctx context.Context, relay string, t keys.Topic) (any, onTopic heldSet, err error) {
 	heldReads.Add(1)
+	return s.readHeld(ctx, relay, t)
+}
+
+// readHeld is heldBy, uncounted.
+func (s *syncDB) readHeld(ctx context.Context, relay string, t keys.Topic) (any, onTopic heldSet, err error) {
 	any, onTopic = s.newHeldSet(), s.newHeldSet()
 	bt := string(s.topic(t))
 	rows, err := s.db.QueryContext(ctx, "SELECT id, topic FROM held WHERE relay = ?", s.relay(relay))

@@ -230,6 +230,37 @@ func (s *State) Entries() iter.Seq[Entry] {
 	}
 }
 
+// EntriesAbove returns, in log order, the entries of the events whose
+// seq is above their author's in vv (an author vv lacks: all of its
+// events): what came since a log whose authors' highest seqs were vv, in
+// time proportional to them. Each author's events are found from its
+// newest back until one at or below its seq (a forked chain may hide an
+// event above it behind one below: a caller that knows how many events
+// that log had can tell, as Len minus the entries returned differs).
+func (s *State) EntriesAbove(vv map[identity.PublicKey]uint64) []Entry {
+	b := s.b()
+	var ps []int32
+	for i, a := range b.authors {
+		evs := b.byAuthor[i]
+		for k := len(evs) - 1; k >= 0 && b.nodes[evs[k]].e.Seq > vv[a]; k-- {
+			ps = append(ps, evs[k])
+		}
+	}
+	slices.Sort(ps)
+	out := make([]Entry, len(ps))
+	for i, p := range ps {
+		out[i] = s.entry(b.nodes[p])
+	}
+	return out
+}
+
+// Index returns the position of event id in log order, ok false if it is
+// not in the log.
+func (s *State) Index(id event.ID) (int, bool) {
+	p, ok := s.b().posOf(id)
+	return int(p), ok
+}
+
 // EntriesBackward is Entries from the newest back.
 func (s *State) EntriesBackward() iter.Seq[Entry] {
 	return func(yield func(Entry) bool) {

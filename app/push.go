@@ -73,13 +73,8 @@ func (rr *relayRun) push(ctx context.Context) error {
 		}
 		return elsewhere.has(id), nil
 	}
-	// The plan: which event goes under which generation, in log order.
-	type send struct {
-		id  event.ID
-		gen *genEnv
-	}
 	var (
-		sends   []send
+		sends   []planned // the key updates sent again, after the plan
 		updates []event.ID
 		next    *pushMark
 		onLast  heldSet
@@ -120,17 +115,21 @@ func (rr *relayRun) push(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			if !slices.EqualFunc(plan, full, func(x, y planned) bool { return x.en.ID == y.en.ID && x.gen == y.gen }) ||
+			if !slices.Equal(plan, full) ||
 				!slices.Equal(updates, fullUpdates) || !maps.Equal(next.vv, fullVV) {
 				panic(fmt.Sprintf("app: the push's plan from its mark (%d events) is not the full plan (%d)", len(plan), len(full)))
 			}
 		}
 		break
 	}
-	for _, pl := range plan {
-		en := pl.en
-		next.pending[en.ID] = true
-		sends = append(sends, send{en.ID, pl.gen})
+	heldAny := next.heldAny
+	if len(plan) > pendingMax {
+		next = nil // planned in full next time (pendingMax)
+	}
+	for _, en := range plan {
+		if next != nil {
+			next.pending[en.id] = true
+		}
 		// Behind: another source had it and this relay has not had it
 		// for a while. A relay this home knows nothing of yet (just
 		// added, or wiped: reported as such) is new, not behind; an
@@ -138,8 +137,8 @@ func (rr *relayRun) push(ctx context.Context) error {
 		// publish to one relay, which members pass on), so only one
 		// claimed to be older than behindGrace counts. (A claimed time
 		// is the author's word: this only decides a warning.)
-		if next.heldAny && en.Time+uint64(behindGrace.Milliseconds()) < uint64(now.UnixMilli()) {
-			if there, err := heldElsewhere(en.ID); err != nil {
+		if heldAny && en.time+uint64(behindGrace.Milliseconds()) < uint64(now.UnixMilli()) {
+			if there, err := heldElsewhere(en.id); err != nil {
 				return err
 			} else if there {
 				rr.res.Behind++
@@ -154,14 +153,14 @@ func (rr *relayRun) push(ctx context.Context) error {
 			return err
 		}
 		if !on {
-			sends = append(sends, send{id, gens.last})
+			sends = append(sends, planned{id: id, gen: gens.last})
 		}
 		behind, err := n.behindFor(ctx, sdb, url, gens, id)
 		if err != nil {
 			return err
 		}
 		for _, g := range behind {
-			sends = append(sends, send{id, g})
+			sends = append(sends, planned{id: id, gen: g})
 		}
 	}
 	// Send, in appends of up to pushBatch envelopes per generation.
@@ -206,7 +205,7 @@ func (rr *relayRun) push(ctx context.Context) error {
 		return nil
 	}
 	var buf []byte
-	for _, sd := range sends {
+	for _, sd := range chain(plan, sends) {
 		e, err := n.st.Get(ctx, sd.id)
 		if err != nil {
 			return err
@@ -235,8 +234,10 @@ func (rr *relayRun) push(ctx context.Context) error {
 			return err
 		}
 	}
-	next.heldAny = next.heldAny || len(sends) > 0
-	n.folds.putPushMark(rr.p, url, epoch, next)
+	if next != nil {
+		next.heldAny = heldAny || len(plan)+len(sends) > 0
+		n.folds.putPushMark(rr.p, url, epoch, next)
+	}
 	return nil
 }
 
@@ -282,11 +283,38 @@ func (rr *relayRun) wipedSinceRead(ctx context.Context, instance string) (bool, 
 	return true, fmt.Errorf("its data was wiped during this sync: it is refilled at the next")
 }
 
-// planned is an event a push sends, under gen.
-type planned struct {
-	en  state.Entry
-	gen *genEnv
+// chain yields the elements of a, then those of b, without copying them.
+func chain[T any](a, b []T) func(func(int, T) bool) {
+	return func(yield func(int, T) bool) {
+		for i, x := range a {
+			if !yield(i, x) {
+				return
+			}
+		}
+		for i, x := range b {
+			if !yield(len(a)+i, x) {
+				return
+			}
+		}
+	}
 }
+
+// planned is an event a push sends, under a group generation: what of
+// the log's entry it needs (its claimed time decides only the warning that
+// the relay is behind), small because a first push to an empty relay plans
+// the whole log.
+type planned struct {
+	id   event.ID
+	time uint64
+	gen  *genEnv
+}
+
+// pendingMax is how many events a push may send and still leave a mark
+// that lists them: a push of more (the whole log to a new relay) leaves
+// none, and the next push plans in full, once, instead of the node
+// keeping a set the size of the log between rounds. A variable for the
+// tests.
+var pendingMax = 10000
 
 // checkPushPlans, set by the package's tests (TestMain), makes every push
 // planned from a mark plan in full too and panic if the two differ.
@@ -314,7 +342,7 @@ func (n *Node) walkPlan(ctx context.Context, all *state.State, gens groupGens, h
 			updates = append(updates, en.ID)
 		}
 		if !has(en.ID) {
-			plan = append(plan, planned{en, g})
+			plan = append(plan, planned{en.ID, en.Time, g})
 		}
 	}
 	return plan, updates, vv, nil
@@ -370,7 +398,7 @@ func (n *Node) markPlan(ctx context.Context, all *state.State, gens groupGens, m
 			return nil, nil, nil, err
 		}
 		if !held {
-			plan = append(plan, planned{t.en, g})
+			plan = append(plan, planned{t.en.ID, t.en.Time, g})
 		}
 	}
 	return plan, updates, vv, nil

@@ -145,6 +145,17 @@ func TestPushPlansFromMark(t *testing.T) {
 	round("one more task", 1, 0)
 	clock = clock.Add(fullPlanEvery + time.Second)
 	round("past fullPlanEvery", 0, 1)
+
+	// A push of more than pendingMax events leaves no mark: the next
+	// plans in full, and leaves one.
+	defer func(m int) { pendingMax = m }(pendingMax)
+	pendingMax = 2
+	for _, title := range []string{"e", "f", "g"} {
+		do(t, alice, p, &state.TaskCreate{Title: title})
+	}
+	round("3 tasks, past pendingMax", 3, 0)
+	round("after a push past pendingMax", 0, 1)
+	round("and then", 0, 0)
 }
 
 // TestLostPushSentAgain: a relay that acknowledged an append and kept

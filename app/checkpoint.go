@@ -157,7 +157,14 @@ func (n *Node) loadCheckpoint(ctx context.Context, p event.ID, key foldKey, ev [
 		// same count and heads: every event of a store is in its heads'
 		// past): the state opens from the checkpoint's view, its events
 		// read when something needs them.
-		s, err := state.OpenCheckpoint(body, p, sec != nil, n.checkpointLoader(p, body, ev, sec))
+		// The loader keeps the verdicts only: the view is decoded into
+		// the state, and its encoded form (most of the file) let go.
+		verdicts, err := state.CheckpointVerdicts(body)
+		if err != nil {
+			n.warnCheckpoint("opening", p, err)
+			return nil, nil
+		}
+		s, err := state.OpenCheckpoint(body, p, sec != nil, n.checkpointLoader(p, verdicts, ev, sec))
 		if err == nil && s.Len() != key.count {
 			err = fmt.Errorf("it holds %d events, its header says %d", s.Len(), key.count)
 		}
@@ -220,13 +227,14 @@ func (n *Node) loadCheckpoint(ctx context.Context, p event.ID, key foldKey, ev [
 }
 
 // checkpointLoader returns what loads the events of p's state opened
-// from the checkpoint data (state.OpenCheckpoint), the first time a reader
-// needs them: the events it covers read from the store, and the state
-// rebuilt from them and its verdicts (FinishFrom, which checks its hash),
-// or, should that fail, folded from them. It reads through a store of its
-// own: the state is kept (fold.go) past the Node that opened it, whose
-// store is closed with it. Counted as a fold and a load (Folds,
-// CheckpointLoads): it reads the whole log.
+// from a checkpoint (state.OpenCheckpoint), the first time a reader needs
+// them; data is the checkpoint's verdicts (state.CheckpointVerdicts). The
+// events it covers are read from the store, and the state rebuilt from
+// them and its verdicts (FinishFrom, which checks its hash), or, should
+// that fail, folded from them. It reads through a store of its own: the
+// state is kept (fold.go) past the Node that opened it, whose store is
+// closed with it. Counted as a fold and a load (Folds, CheckpointLoads):
+// it reads the whole log.
 func (n *Node) checkpointLoader(p event.ID, data []byte, ev []event.Equivocation, sec *state.Secrets) func() (*state.State, error) {
 	path, key, logger := filepath.Join(n.home, StoreFile), n.keys.store, n.opts.Logger
 	return func() (*state.State, error) {

@@ -52,10 +52,22 @@ func fromCheckpoint(t tb, s *State, have map[event.ID]*event.Event, rng *rand.Ra
 	if rng.IntN(2) == 0 {
 		return r
 	}
+	// The loader keeps the verdicts only (CheckpointVerdicts), as the
+	// app's does: they rebuild the state, and open no view.
+	vs, err := CheckpointVerdicts(ck)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(vs) >= len(ck) {
+		t.Fatalf("the verdicts of a checkpoint are %d bytes, the checkpoint %d", len(vs), len(ck))
+	}
+	if _, err := OpenCheckpoint(vs, s.Pursuance(), s.b().secrets != nil, nil); !errors.Is(err, ErrCheckpoint) {
+		t.Fatalf("a checkpoint's verdicts opened as a checkpoint: %v", err)
+	}
 	loads := 0
 	o, err := OpenCheckpoint(ck, s.Pursuance(), s.b().secrets != nil, func() (*State, error) {
 		loads++
-		return rebuild(s, have, ck)
+		return rebuild(s, have, vs)
 	})
 	if err != nil {
 		t.Fatalf("opening a checkpoint: %v", err)
@@ -71,7 +83,7 @@ func fromCheckpoint(t tb, s *State, have map[event.ID]*event.Event, rng *rand.Ra
 	openedCheckpoints.Add(1)
 	// The state returned: opened again, its events loaded by what reads
 	// it next (an Extend).
-	o, err = OpenCheckpoint(ck, s.Pursuance(), s.b().secrets != nil, func() (*State, error) { return rebuild(s, have, ck) })
+	o, err = OpenCheckpoint(ck, s.Pursuance(), s.b().secrets != nil, func() (*State, error) { return rebuild(s, have, vs) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -439,4 +451,20 @@ func TestCheckpointCover(t *testing.T) {
 			rt.Fatal("a store without one of the checkpoint's events is complete")
 		}
 	})
+}
+
+// decodeVerdicts decodes a checkpoint and its verdicts, all of them.
+func decodeVerdicts(data []byte) (*checkpoint, *ckVerdicts, error) {
+	ck, err := decodeCheckpoint(data)
+	if err != nil {
+		return nil, nil, err
+	}
+	var vs ckVerdicts
+	if err := ckDec().Unmarshal(ck.Verdicts, &vs); err != nil {
+		return nil, nil, fmt.Errorf("%w: its verdicts: %v", ErrCheckpoint, err)
+	}
+	if len(vs.IDs)%event.IDSize != 0 || len(vs.IDs)/event.IDSize != ck.Len || len(vs.Nodes) != ck.Len {
+		return nil, nil, fmt.Errorf("%w: %d events, %d verdicts", ErrCheckpoint, ck.Len, len(vs.Nodes))
+	}
+	return ck, &vs, nil
 }

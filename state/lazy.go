@@ -41,8 +41,8 @@ type ckState struct {
 	pursuance event.ID
 	n         int
 	auth      *authState
-	tasks     map[event.ID]*Task
-	order     []*Task // every task, in Tasks' order (sealed ones included)
+	tasks     layered[event.ID, *Task] // a base only: never written
+	order     []*Task                  // every task, in Tasks' order (sealed ones included)
 	removed   []string
 	nodes     []NodeAddressInfo
 }
@@ -68,7 +68,7 @@ func (s *State) b() *builder {
 func (l *lazyNodes) do() {
 	l.once.Do(func() {
 		full, err := l.load()
-		l.load = nil // and the checkpoint it holds (192 MB at 1M events)
+		l.load = nil // and the verdicts it holds (CheckpointVerdicts)
 		if err != nil {
 			l.err = err
 			return
@@ -119,11 +119,11 @@ func (s *State) auth() *authState {
 }
 
 // tasks returns the tasks by ID.
-func (s *State) tasks() map[event.ID]*Task {
+func (s *State) tasks() *layered[event.ID, *Task] {
 	if v := s.view(); v != nil {
-		return v.tasks
+		return &v.tasks
 	}
-	return s.b().tasks
+	return &s.b().tasks
 }
 
 // RemovedRelays returns the relays that accepted relays events of the log
@@ -178,7 +178,7 @@ func viewOf(s *State) ckView {
 	byID := func(x, y *Member) int { return x.ID.Compare(y.ID) }
 	v.Members = slices.SortedFunc(maps.Values(b.auth.members), byID)
 	v.Former = slices.SortedFunc(maps.Values(b.auth.former), byID)
-	ts := slices.Collect(maps.Values(b.tasks))
+	ts := slices.Collect(b.tasks.values())
 	slices.SortFunc(ts, func(x, y *Task) int { return int(b.taskPos(x)) - int(b.taskPos(y)) })
 	v.Tasks = make([]ckTask, len(ts))
 	for i, t := range ts {
@@ -306,12 +306,12 @@ func OpenCheckpoint(data []byte, pursuance event.ID, secrets bool, load func() (
 	for _, r := range cv.Relays {
 		a.relays[r] = true
 	}
-	v := &ckState{pursuance: pursuance, n: ck.Len, auth: a, tasks: make(map[event.ID]*Task, len(cv.Tasks)), order: make([]*Task, len(cv.Tasks)), removed: cv.Removed,
+	v := &ckState{pursuance: pursuance, n: ck.Len, auth: a, tasks: layered[event.ID, *Task]{base: make(map[event.ID]*Task, len(cv.Tasks)), n: len(cv.Tasks)}, order: make([]*Task, len(cv.Tasks)), removed: cv.Removed,
 		nodes: cv.Nodes}
 	for i := range cv.Tasks {
 		t := cv.Tasks[i].task()
 		v.order[i] = t
-		v.tasks[t.ID] = t
+		v.tasks.base[t.ID] = t
 	}
 	l := &lazyNodes{load: load}
 	l.v.Store(v)

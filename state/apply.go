@@ -54,14 +54,16 @@ func (b *builder) applyTask(p int32, n *node, op Op) {
 	switch o := op.(type) {
 	case *TaskCreate:
 		id = n.e.ID()
-		b.tasks[id] = newTask(&n.e, o, n.vis)
-		b.tasks[id].Creator = *n.member
+		t := newTask(&n.e, o, n.vis)
+		t.Creator = *n.member
+		b.tasks.set(id, t)
 	case *TaskSealed:
 		id = o.Task
 		if id.IsZero() {
 			id = n.e.ID()
-			b.tasks[id] = newSealedTask(&n.e)
-			b.tasks[id].Creator = *n.member
+			t := newSealedTask(&n.e)
+			t.Creator = *n.member
+			b.tasks.set(id, t)
 		}
 	case *LinkReceive:
 		// Every accepted receive is a record of the task, so that a view
@@ -71,7 +73,7 @@ func (b *builder) applyTask(p int32, n *node, op Op) {
 		x := b.embeddedOf(n, o)
 		id = x.ev.ID()
 		if n.inert == "" {
-			b.tasks[id] = b.newReceivedTask(n, x, n.vis)
+			b.tasks.set(id, b.newReceivedTask(n, x, n.vis))
 		}
 	case *Handoff, *LinkReport:
 		return
@@ -82,15 +84,15 @@ func (b *builder) applyTask(p int32, n *node, op Op) {
 		return
 	default:
 		id = taskOf(op)
-		if t := b.tasks[id]; t != nil && n.inert == "" {
+		if t := b.tasks.at(id); t != nil && n.inert == "" {
 			b.applyTaskOp(t, n, op)
 		}
 	}
 	if id.IsZero() {
 		return
 	}
-	b.taskRecs[id] = append(b.taskRecs[id], p)
-	if t := b.tasks[id]; t != nil {
+	b.taskRecs.set(id, append(b.taskRecs.at(id), p))
+	if t := b.tasks.at(id); t != nil {
 		t.touch(n.author, n.e.Seq)
 	}
 }

@@ -176,11 +176,11 @@ type builder struct {
 
 	// Pass state.
 	auth          *authState
-	tasks         map[event.ID]*Task
-	taskRecs      map[event.ID][]int32 // accepted events on each task, in log order
-	authRecs      []int32              // accepted authority events, in log order
-	snaps         []authSnap           // the authority state every snapEvery authority events
-	authMax       []uint64             // per author: highest seq of its accepted authority events
+	tasks         layered[event.ID, *Task]
+	taskRecs      layered[event.ID, []int32] // accepted events on each task, in log order
+	authRecs      []int32                    // accepted authority events, in log order
+	snaps         []authSnap                 // the authority state every snapEvery authority events
+	authMax       []uint64                   // per author: highest seq of its accepted authority events
 	restrictBy    map[identity.PublicKey][]int32
 	revokedBy     map[event.ID][]int32  // accepted invite revocations, by invite
 	joinsBy       map[event.ID][]int32  // accepted joins, by invite
@@ -599,8 +599,8 @@ func (b *builder) pass() {
 // startPass resets what a pass folds into, for the pinned restrictions.
 func (b *builder) startPass() {
 	b.auth = newAuthState()
-	b.tasks = make(map[event.ID]*Task)
-	b.taskRecs = make(map[event.ID][]int32)
+	b.tasks = newLayered[event.ID, *Task]()
+	b.taskRecs = newLayered[event.ID, []int32]()
 	b.authRecs = b.authRecs[:0]
 	b.snaps = b.snaps[:0]
 	b.authMax = make([]uint64, len(b.authors))

@@ -104,7 +104,7 @@ func (b *builder) authAt(n *node) *authState {
 // taskAt returns the task as of n's causal past, or nil if its creation is
 // not there.
 func (b *builder) taskAt(n *node, id event.ID) *Task {
-	t := b.tasks[id]
+	t := b.tasks.at(id)
 	if t == nil {
 		return nil
 	}
@@ -119,7 +119,7 @@ func (b *builder) taskAt(n *node, id event.ID) *Task {
 		return t
 	}
 	var at *Task
-	for _, p := range b.taskRecs[id] {
+	for _, p := range b.taskRecs.at(id) {
 		x := b.nodes[p]
 		if !b.inPast(x, n) {
 			continue
@@ -705,7 +705,7 @@ func (b *builder) settle(n *node) error {
 	case *LinkReceive:
 		// Concurrent receives of one hand-off are all accepted; the first
 		// in log order makes the task, and the others have no effect.
-		if x := b.embeddedOf(n, op); x.err == nil && b.tasks[x.ev.ID()] != nil {
+		if x := b.embeddedOf(n, op); x.err == nil && b.tasks.at(x.ev.ID()) != nil {
 			n.w().inert = "no effect: the hand-off was received already, by an earlier event"
 		}
 	case *TaskMove:
@@ -714,12 +714,12 @@ func (b *builder) settle(n *node) error {
 		// its parents) is accepted but has no effect. It is not rejected,
 		// so that its verdict does not hang on moves that sort before it.
 		steps := 0
-		for p := op.Parent; !p.IsZero() && steps <= len(b.tasks); steps++ {
+		for p := op.Parent; !p.IsZero() && steps <= b.tasks.len(); steps++ {
 			if p == op.Task {
 				n.w().inert = "no effect: the move would make the task its own ancestor"
 				break
 			}
-			t := b.tasks[p]
+			t := b.tasks.at(p)
 			if t == nil {
 				break
 			}

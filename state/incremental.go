@@ -334,8 +334,8 @@ func (s *State) insertTasks(add []*event.Event) (_ *State, ok bool) {
 			nb.maxSeq[i] = old.nodes[ps[k-1]].e.Seq
 		}
 	}
-	nb.tasks = maps.Clone(old.tasks)
-	nb.taskRecs = maps.Clone(old.taskRecs)
+	nb.tasks = old.tasks.fork()
+	nb.taskRecs = old.taskRecs.fork()
 	nb.cmu = new(sync.Mutex)
 	old.cmu.Lock()
 	nb.unwrappers = maps.Clone(old.unwrappers)
@@ -346,15 +346,16 @@ func (s *State) insertTasks(add []*event.Event) (_ *State, ok bool) {
 
 	// The tasks the suffix acts on, as they were before it: folded again
 	// from their accepted events before it (apply's order, apply's code).
+	var made []event.ID // tasks the suffix made: marked done with an empty list, then deleted
 	for _, n := range suffix {
 		id := recordedTask(n.op, n.e.ID())
-		recs, ok := nb.taskRecs[id]
+		recs, ok := nb.taskRecs.get(id)
 		if id.IsZero() || !ok || len(recs) > 0 && recs[len(recs)-1] < int32(first) {
 			continue // none, or folded again already
 		}
 		k, _ := slices.BinarySearch(recs, int32(first))
-		delete(nb.tasks, id)
-		delete(nb.taskRecs, id)
+		nb.tasks.del(id)
+		nb.taskRecs.del(id)
 		for _, p := range recs[:k] {
 			x := nb.nodes[p]
 			op := x.op
@@ -366,13 +367,12 @@ func (s *State) insertTasks(add []*event.Event) (_ *State, ok bool) {
 		if k == 0 {
 			// Made by the suffix: not there before it. (A record that
 			// found no task leaves an empty list, which marks it done.)
-			nb.taskRecs[id] = []int32{}
+			nb.taskRecs.set(id, []int32{})
+			made = append(made, id)
 		}
 	}
-	for id, rs := range nb.taskRecs {
-		if len(rs) == 0 {
-			delete(nb.taskRecs, id)
-		}
+	for _, id := range made {
+		nb.taskRecs.del(id)
 	}
 
 	// The suffix and the events added, merged in log order, judged again.
@@ -396,11 +396,11 @@ func (s *State) insertTasks(add []*event.Event) (_ *State, ok bool) {
 			n.body = o.body
 		}
 		if id := recordedTask(n.op, n.e.ID()); !copied[id] {
-			if t := nb.tasks[id]; t != nil && old.tasks[id] == t {
-				nb.tasks[id] = t.clone()
+			if t := nb.tasks.at(id); t != nil && old.tasks.at(id) == t {
+				nb.tasks.set(id, t.clone())
 			}
-			if rs, ok := nb.taskRecs[id]; ok {
-				nb.taskRecs[id] = slices.Clip(rs)
+			if rs, ok := nb.taskRecs.get(id); ok {
+				nb.taskRecs.set(id, slices.Clip(rs))
 			}
 			copied[id] = true
 		}

@@ -67,8 +67,8 @@ func (s *State) orderedTasks() []*Task {
 			pos int32
 			t   *Task
 		}
-		ps := make([]placed, 0, len(b.tasks))
-		for _, t := range b.tasks {
+		ps := make([]placed, 0, b.tasks.len())
+		for _, t := range b.tasks.all() {
 			if !t.Sealed || t.Title != "" {
 				ps = append(ps, placed{b.taskPos(t), t})
 			}

@@ -1191,7 +1191,7 @@ func naiveTaskAt(b *builder, n *node, id event.ID) *Task {
 		}
 		op := effectiveOp(x)
 		if c, ok := op.(*TaskCreate); ok && x.e.ID() == id {
-			if cur := b.tasks[id]; cur != nil {
+			if cur := b.tasks.at(id); cur != nil {
 				t = newTask(&x.e, c, cur.VisibleTo)
 				t.Creator = *x.member
 			}

@@ -163,7 +163,7 @@ func (b *builder) taskPos(t *Task) int32 {
 // roles it does not hold.
 func (s *State) SealedTasks() int {
 	n := 0
-	for _, t := range s.tasks() {
+	for _, t := range s.tasks().all() {
 		if t.Sealed && t.Title == "" {
 			n++
 		}
@@ -173,8 +173,7 @@ func (s *State) SealedTasks() int {
 
 // Task returns a task by ID.
 func (s *State) Task(id event.ID) (*Task, bool) {
-	t, ok := s.tasks()[id]
-	return t, ok
+	return s.tasks().get(id)
 }
 
 // CanSee reports whether member m may see task t under the charter.

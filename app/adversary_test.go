@@ -219,23 +219,20 @@ func TestRelayDropsOrReorders(t *testing.T) {
 	}
 }
 
-// A member who signs two different events at one seq and gives each to a
-// different relay (a forked view) is shown, with the evidence, to every
-// member who syncs both: its events from that seq are void.
-func TestEquivocationShownToAll(t *testing.T) {
+// forkTo makes member m fork in p: two events at its next seq (relay
+// list additions), the first appended to relay r1 only, the second to r2
+// only, sealed as its sync would.
+func forkTo(t *testing.T, m member, p event.ID, r1, r2 string) []*event.Event {
+	t.Helper()
 	ctx := context.Background()
-	r1, _ := testRelay(t)
-	r2, _ := testRelay(t)
-	alice, bob, p, _ := twoOnRelays(t, r1, r2)
-	// Bob forks: two events at his next seq, each to one relay only.
-	s, _ := bob.State(ctx, p)
-	gens, err := bob.groupEnvelopes(ctx, s)
+	s, _ := m.State(ctx, p)
+	gens, err := m.groupEnvelopes(ctx, s)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var fork []*event.Event
 	for _, url := range []string{"https://a.example", "https://b.example"} {
-		e, err := bob.sign(ctx, s, &state.Relays{Add: []string{url}})
+		e, err := m.sign(ctx, s, &state.Relays{Add: []string{url}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -245,7 +242,7 @@ func TestEquivocationShownToAll(t *testing.T) {
 		t.Fatal("not a fork")
 	}
 	for i, url := range []string{r1, r2} {
-		sealed, err := gens.last.Seal(fork[i].Encode(), bob.rand())
+		sealed, err := gens.last.Seal(fork[i].Encode(), m.rand())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -253,6 +250,18 @@ func TestEquivocationShownToAll(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	return fork
+}
+
+// A member who signs two different events at one seq and gives each to a
+// different relay (a forked view) is shown, with the evidence, to every
+// member who syncs both: its events from that seq are void.
+func TestEquivocationShownToAll(t *testing.T) {
+	ctx := context.Background()
+	r1, _ := testRelay(t)
+	r2, _ := testRelay(t)
+	alice, bob, p, _ := twoOnRelays(t, r1, r2)
+	fork := forkTo(t, bob, p, r1, r2)
 	mustSync(t, alice, p)
 	as, err := alice.State(ctx, p)
 	if err != nil {

@@ -225,28 +225,7 @@ func TestForkedEventPushedFromMark(t *testing.T) {
 	r1, _ := testRelay(t)
 	r2, adv := badRelay(t)
 	alice, bob, p, _ := twoOnRelays(t, r1, r2)
-	s, _ := bob.State(ctx, p)
-	gens, err := bob.groupEnvelopes(ctx, s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var fork []*event.Event
-	for _, url := range []string{"https://a.example", "https://b.example"} {
-		e, err := bob.sign(ctx, s, &state.Relays{Add: []string{url}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		fork = append(fork, e)
-	}
-	for i, url := range []string{r1, r2} {
-		sealed, err := gens.last.Seal(fork[i].Encode(), bob.rand())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := relay.NewClient(url, nil).Append(ctx, gens.last.Topic(), gens.last.topicKey, [][]byte{sealed}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	fork := forkTo(t, bob, p, r1, r2)
 	// Alice reads the first from r1 while r2 shows nothing new: her
 	// pushes leave marks that have Bob's seq.
 	adv.Set(relaytest.Withhold, func(relay.Entry) bool { return true })

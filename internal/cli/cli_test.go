@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"math"
 	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -218,6 +220,42 @@ func TestUpFirstRun(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(other, "identity.json")); err == nil {
 		t.Error("an empty name created a keystore")
+	}
+}
+
+// TestUpMemoryLimit: up sets its soft memory limit (upMemoryLimit) unless
+// GOMEMLIMIT does; --memory-limit replaces both, 0 for none.
+func TestUpMemoryLimit(t *testing.T) {
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	home := t.TempDir()
+	up := func(env map[string]string, args ...string) int64 {
+		t.Helper()
+		env["PURSUANCE_HOME"] = home
+		e, _, errOut := testEnv(env, &fakeTerminal{answers: []string{"a long passphrase", "a long passphrase"}})
+		e.Stdin = strings.NewReader("Alice\n")
+		if code := Run(append([]string{"up", "--once"}, args...), e); code != 0 {
+			t.Fatalf("up %q: exit %d: %s", args, code, errOut)
+		}
+		return debug.SetMemoryLimit(-1)
+	}
+	debug.SetMemoryLimit(math.MaxInt64)
+	if got := up(map[string]string{}); got != upMemoryLimit {
+		t.Errorf("up: memory limit %d, want %d", got, upMemoryLimit)
+	}
+	pass := map[string]string{"PURSUANCE_PASSPHRASE": "a long passphrase"}
+	if got := up(pass, "--memory-limit", "123456789"); got != 123456789 {
+		t.Errorf("up --memory-limit 123456789: memory limit %d", got)
+	}
+	if got := up(pass, "--memory-limit", "0"); got != math.MaxInt64 {
+		t.Errorf("up --memory-limit 0: memory limit %d, want none", got)
+	}
+	debug.SetMemoryLimit(555 << 20) // as GOMEMLIMIT=555MiB sets it at start
+	if got := up(map[string]string{"PURSUANCE_PASSPHRASE": "a long passphrase", "GOMEMLIMIT": "555MiB"}); got != 555<<20 {
+		t.Errorf("up with GOMEMLIMIT set: memory limit %d, want GOMEMLIMIT's", got)
+	}
+	e, _, errOut := testEnv(map[string]string{"PURSUANCE_HOME": home, "PURSUANCE_PASSPHRASE": "a long passphrase"}, nil)
+	if code := Run([]string{"up", "--once", "--memory-limit", "-1"}, e); code != 2 {
+		t.Errorf("up --memory-limit -1: exit %d: %s", code, errOut)
 	}
 }
 

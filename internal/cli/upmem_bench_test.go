@@ -25,6 +25,9 @@ import (
 // starts a round (the highest heap in the 2 s after,
 // "write-peak-heap-MiB"), and reports the RSS then ("loaded-rss-MiB"),
 // the heap held and the peak RSS ("loaded-held-MiB", "loaded-hwm-MiB").
+// Last, once that round is over ("round-s": a first push to an empty
+// relay sends the whole log) and the node has been quiet for settleFor,
+// the RSS and the heap held ("settled-rss-MiB", "settled-held-MiB").
 // With PURSUANCE_HEAP_PROFILE set, it writes a heap profile there at the
 // end (docs/benchmarks.md, "Smaller folds").
 //
@@ -92,6 +95,19 @@ func BenchmarkUpRetained(b *testing.B) {
 		get("/api/p/" + p + "/inbox")
 		b.ReportMetric(time.Since(start).Seconds(), "load-s")
 		b.ReportMetric(float64(stop())/(1<<20), "load-peak-heap-MiB")
+		status := func() (st struct {
+			Rounds  uint64 `json:"rounds"`
+			Running bool   `json:"round_running"`
+		}) {
+			if err := json.Unmarshal(get("/api/status"), &st); err != nil {
+				b.Fatal(err)
+			}
+			return st
+		}
+		before := status()
+		if before.Running {
+			before.Rounds++ // the write's round comes after this one
+		}
 		stop = heapprobe.Peak(10 * time.Millisecond)
 		req, _ := http.NewRequest("POST", ui+"/api/p/"+p+"/tasks", strings.NewReader(`{"title": "After the load", "visible_to": ["editor"], "due": ""}`))
 		req.Header.Set("Authorization", "Bearer "+rf.Bearer)
@@ -113,6 +129,23 @@ func BenchmarkUpRetained(b *testing.B) {
 		heapprobe.WriteProfile(b)
 		b.ReportMetric(float64(held)/(1<<20), "loaded-held-MiB")
 		b.ReportMetric(vmHWM()/(1<<20), "loaded-hwm-MiB")
+
+		// Settled: the write's round over (a first push to an empty
+		// relay sends the whole log), then a quiet while. This is what
+		// the node holds serving a loaded state between rounds.
+		start = time.Now()
+		for deadline := start.Add(10 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
+			if st := status(); st.Rounds > before.Rounds && !st.Running {
+				break
+			}
+			if time.Now().After(deadline) {
+				b.Fatal("the write's round did not end")
+			}
+		}
+		b.ReportMetric(time.Since(start).Seconds(), "round-s")
+		time.Sleep(settleFor)
+		b.ReportMetric(procStatus("VmRSS")/(1<<20), "settled-rss-MiB")
+		b.ReportMetric(float64(heapprobe.Held())/(1<<20), "settled-held-MiB")
 		cancel()
 		select {
 		case <-done:
@@ -121,6 +154,10 @@ func BenchmarkUpRetained(b *testing.B) {
 		}
 	}
 }
+
+// settleFor is how long BenchmarkUpRetained leaves the node quiet before
+// it samples what the node holds between rounds.
+const settleFor = 5 * time.Second
 
 // vmHWM returns the process's peak resident set size (Linux), 0 elsewhere.
 func vmHWM() float64 { return procStatus("VmHWM") }

@@ -367,7 +367,7 @@ func (x *Builder) FinishFrom(data []byte) (_ *State, err error) {
 		if iv := c.Invite; iv != nil {
 			r.invite = &inviteState{id: iv.ID, author: iv.Author, op: iv.Op, used: iv.Used, revoked: iv.Revoked}
 		}
-		n.shrink()
+		b.settleRare(n)
 	}
 	if len(items) != 0 {
 		return nil, fmt.Errorf("%w: its verdicts: %d bytes after the last", ErrCheckpoint, len(items))

@@ -310,7 +310,7 @@ func (s *State) insertTasks(add []*event.Event) (_ *State, ok bool) {
 	}
 	nb := new(builder)
 	*nb = *old
-	nb.vvScratch, nb.canon = nil, nil // old's, which another extension of it may be writing
+	nb.vvScratch, nb.canon, nb.visRares = nil, nil, nil // old's, which another extension of it may be writing
 	nb.forks = maps.Clone(old.forks)
 	nb.nodes = slices.Clip(old.nodes[:first])
 	nb.pos = old.pos.clone()

@@ -7,6 +7,10 @@ import (
 	"strings"
 	"testing"
 
+	"pgregory.net/rapid"
+
+	"github.com/pursuance/pursuance/event"
+
 	"github.com/pursuance/pursuance/state"
 )
 
@@ -148,4 +152,56 @@ func TestVisibleTasksKept(t *testing.T) {
 	if a := testing.AllocsPerRun(20, func() { s.Tasks() }); a > 1 {
 		t.Errorf("State.Tasks on a state already asked: %.0f allocations, want at most 1 (the copy)", a)
 	}
+}
+
+// TestPropertyTreeOrder: TreeOrder orders any tasks as the plain walk of
+// a map of children does (treeOrderModel): parents missing or zero make
+// roots, tasks in a cycle no root reaches are left out, siblings keep the
+// order given.
+func TestPropertyTreeOrder(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		n := rapid.IntRange(0, 40).Draw(rt, "tasks")
+		tasks := make([]*state.Task, n)
+		for i := range tasks {
+			tasks[i] = &state.Task{ID: event.ID{byte(i + 1)}, Title: fmt.Sprint(i)}
+		}
+		for _, tk := range tasks {
+			switch rapid.IntRange(0, 3).Draw(rt, "parent") {
+			case 0: // a root
+			case 1: // a parent not among them
+				tk.Parent = event.ID{200}
+			default: // any of them, itself and cycles included
+				tk.Parent = tasks[rapid.IntRange(0, n-1).Draw(rt, "of")].ID
+			}
+		}
+		if got, want := titlesOf(TreeOrder(tasks)), titlesOf(treeOrderModel(tasks)); got != want {
+			rt.Fatalf("TreeOrder %q, the walk of a map of children %q", got, want)
+		}
+	})
+}
+
+// treeOrderModel is TreeOrder as a walk of a map of children.
+func treeOrderModel(tasks []*state.Task) []*state.Task {
+	known := map[event.ID]bool{}
+	for _, t := range tasks {
+		known[t.ID] = true
+	}
+	children := map[event.ID][]*state.Task{}
+	for _, t := range tasks {
+		p := t.Parent
+		if !known[p] {
+			p = event.ID{}
+		}
+		children[p] = append(children[p], t)
+	}
+	var out []*state.Task
+	var walk func(event.ID)
+	walk = func(id event.ID) {
+		for _, c := range children[id] {
+			out = append(out, c)
+			walk(c.ID)
+		}
+	}
+	walk(event.ID{})
+	return out
 }

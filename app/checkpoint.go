@@ -164,7 +164,9 @@ func (n *Node) loadCheckpoint(ctx context.Context, p event.ID, key foldKey, ev [
 			n.warnCheckpoint("opening", p, err)
 			return nil, nil
 		}
-		s, err := state.OpenCheckpoint(body, p, sec != nil, n.checkpointLoader(p, verdicts, ev, sec))
+		var opened *state.State // set before anything can load it
+		s, err := state.OpenCheckpoint(body, p, sec != nil, n.checkpointLoader(p, verdicts, ev, sec, func() *state.State { return opened }))
+		opened = s
 		if err == nil && s.Len() != key.count {
 			err = fmt.Errorf("it holds %d events, its header says %d", s.Len(), key.count)
 		}
@@ -234,8 +236,9 @@ func (n *Node) loadCheckpoint(ctx context.Context, p event.ID, key foldKey, ev [
 // that fail, folded from them. It reads through a store of its own: the
 // state is kept (fold.go) past the Node that opened it, whose store is
 // closed with it. Counted as a fold and a load (Folds, CheckpointLoads):
-// it reads the whole log.
-func (n *Node) checkpointLoader(p event.ID, data []byte, ev []event.Equivocation, sec *state.Secrets) func() (*state.State, error) {
+// it reads the whole log. The text of the tasks it opens is the view's
+// (state.Builder.Reuse: opened gives the state the loader loads).
+func (n *Node) checkpointLoader(p event.ID, data []byte, ev []event.Equivocation, sec *state.Secrets, opened func() *state.State) func() (*state.State, error) {
 	path, key, logger := filepath.Join(n.home, StoreFile), n.keys.store, n.opts.Logger
 	return func() (*state.State, error) {
 		ctx := context.Background() // not a request's: the state outlives it
@@ -249,7 +252,10 @@ func (n *Node) checkpointLoader(p event.ID, data []byte, ev []event.Equivocation
 		// The events are added as the store reads them, not gathered
 		// first: a Builder keeps what the fold needs of each, and at 1M
 		// events the events themselves would double the load's peak.
-		read := func() (*state.Builder, error) {
+		// hint: sealed events opened as they are read, with the keys the
+		// checkpoint says were held (FinishFrom checks them); not when
+		// folding instead.
+		read := func(hint bool) (*state.Builder, error) {
 			cover, err := state.NewCheckpointCover(data)
 			if err != nil {
 				return nil, err
@@ -257,6 +263,14 @@ func (n *Node) checkpointLoader(p event.ID, data []byte, ev []event.Equivocation
 			b := state.NewBuilder(p, ev)
 			if sec != nil {
 				b.SetSecrets(sec)
+			}
+			if hint {
+				// Verdicts that do not decode hint nothing, and
+				// FinishFrom refuses them: the log is folded.
+				_ = b.HintHeld(data)
+			}
+			if s := opened(); s != nil {
+				b.Reuse(s)
 			}
 			err = st.Iterate(ctx, p, func(e *event.Event) error {
 				if !cover.Covers(e.ID()) {
@@ -269,7 +283,7 @@ func (n *Node) checkpointLoader(p event.ID, data []byte, ev []event.Equivocation
 			}
 			return b, err
 		}
-		b, err := read()
+		b, err := read(true)
 		if err != nil {
 			return nil, err
 		}
@@ -280,7 +294,7 @@ func (n *Node) checkpointLoader(p event.ID, data []byte, ev []event.Equivocation
 		if logger != nil {
 			logger.Warn("rebuilding from the checkpoint of a fold; folding its events instead", "pursuance", p.Short(), "err", err)
 		}
-		if b, err = read(); err != nil {
+		if b, err = read(false); err != nil {
 			return nil, err
 		}
 		return b.Finish()

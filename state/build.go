@@ -202,6 +202,8 @@ type builder struct {
 	authorKeys []*identity.PublicKey                      // per author index: keyOf its key
 	memberKeys []*identity.PublicKey                      // per author index: keyOf the member it speaks for (node.member)
 	vvScratch  []uint64                                   // versionVector's
+	hint       map[event.ID]HeldKey                       // Builder.HintHeld's: sealed events are opened as they are added (openEarly)
+	reuse      *ckState                                   // Builder.Reuse's: while set, task ops' strings are the view's equal ones
 	visRares   map[string]*nodeRare                       // settleRare's shared nodeRares, by visibility: this builder's own
 	canon      *bytes.Buffer                              // add's, to check that bodies are in canonical form (decodeOp)
 	byAuthor   [][]int32                                  // positions of each author's events, in log order
@@ -394,6 +396,8 @@ func (b *builder) add(e *event.Event) (*node, error) {
 	}
 	n := b.place(headOf(e), links, op, opErr, nil, nil, nil)
 	n.body = body
+	b.openEarly(n)
+	b.reuseStrings(n)
 	return n, nil
 }
 

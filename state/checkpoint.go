@@ -3,12 +3,15 @@ package state
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 
 	"github.com/fxamacker/cbor/v2"
 
 	"github.com/pursuance/pursuance/event"
 	"github.com/pursuance/pursuance/identity"
+	"github.com/pursuance/pursuance/keys"
 )
 
 // A checkpoint of a fold (docs/fold.md, "The checkpoint on disk") is,
@@ -70,6 +73,17 @@ type ckVerdicts struct {
 	Pinned   []ckPin  `cbor:"3,keyasint,omitempty"`
 	Excluded []int32  `cbor:"4,keyasint,omitempty"`
 	Forks    []ckFork `cbor:"5,keyasint,omitempty"` // the fold's forks, which the verdicts assume
+	Held     []ckHeld `cbor:"6,keyasint,omitempty"` // the key generations the member's secrets opened (Builder.HintHeld)
+}
+
+// ckHeld is a HeldKey in a checkpoint, with the key-update it is of.
+type ckHeld struct {
+	Update    event.ID  `cbor:"1,keyasint"`
+	Pursuance event.ID  `cbor:"2,keyasint"` // the key's scope
+	Role      string    `cbor:"3,keyasint,omitempty"`
+	Gen       uint64    `cbor:"4,keyasint"`
+	Seed      keys.Seed `cbor:"5,keyasint"`
+	Via       string    `cbor:"6,keyasint"`
 }
 
 type ckNode struct {
@@ -156,6 +170,10 @@ func (s *State) Checkpoint() ([]byte, error) {
 	for a, seq := range b.forks {
 		vs.Forks = append(vs.Forks, ckFork{Author: a, Seq: seq})
 	}
+	for id, h := range b.held {
+		vs.Held = append(vs.Held, ckHeld{Update: id, Pursuance: h.Key.Scope.Pursuance, Role: h.Key.Scope.Role, Gen: h.Key.Gen, Seed: h.Key.Seed, Via: h.Via})
+	}
+	slices.SortFunc(vs.Held, func(x, y ckHeld) int { return x.Update.Compare(y.Update) })
 	var err error
 	if ck.Verdicts, err = encMode.Marshal(&vs); err != nil {
 		return nil, fmt.Errorf("state: encode the checkpoint: %w", err)
@@ -188,12 +206,14 @@ func decodeCheckpoint(data []byte) (*checkpoint, error) {
 // ckVerdictsRaw is ckVerdicts with its nodes left encoded: FinishFrom
 // decodes them one at a time into one ckNode (a million decoded at once
 // are 144 MB more at the load's peak, for a few bytes each encoded).
+// Its IDs are read in place (verdictIDs).
 type ckVerdictsRaw struct {
-	IDs      []byte          `cbor:"1,keyasint"`
+	IDs      []byte          `cbor:"-"`
 	Nodes    cbor.RawMessage `cbor:"2,keyasint"`
 	Pinned   []ckPin         `cbor:"3,keyasint,omitempty"`
 	Excluded []int32         `cbor:"4,keyasint,omitempty"`
 	Forks    []ckFork        `cbor:"5,keyasint,omitempty"`
+	Held     []ckHeld        `cbor:"6,keyasint,omitempty"`
 }
 
 // decodeVerdictsRaw decodes a checkpoint and its verdicts but for their
@@ -207,8 +227,11 @@ func decodeVerdictsRaw(data []byte) (*checkpoint, *ckVerdictsRaw, []byte, error)
 	if err := ckDec().Unmarshal(ck.Verdicts, &vs); err != nil {
 		return nil, nil, nil, fmt.Errorf("%w: its verdicts: %v", ErrCheckpoint, err)
 	}
+	if vs.IDs, err = verdictIDs(ck.Verdicts, ck.Len); err != nil {
+		return nil, nil, nil, err
+	}
 	n, items, err := cborArray(vs.Nodes)
-	if err != nil || len(vs.IDs)%event.IDSize != 0 || len(vs.IDs)/event.IDSize != ck.Len || n != uint64(ck.Len) {
+	if err != nil || n != uint64(ck.Len) {
 		return nil, nil, nil, fmt.Errorf("%w: %d events, %d verdicts (%v)", ErrCheckpoint, ck.Len, n, err)
 	}
 	return ck, &vs, items, nil
@@ -217,24 +240,60 @@ func decodeVerdictsRaw(data []byte) (*checkpoint, *ckVerdictsRaw, []byte, error)
 // cborArray returns the length of the definite-length CBOR array item
 // and what follows its head: its items, one after the other.
 func cborArray(item []byte) (n uint64, items []byte, err error) {
-	if len(item) == 0 || item[0]>>5 != 4 {
-		return 0, nil, errors.New("not an array")
+	major, n, items, err := cborHead(item)
+	if err == nil && major != 4 {
+		err = errors.New("not an array")
 	}
-	ai := item[0] & 0x1f
+	return n, items, err
+}
+
+// cborHead splits a definite-length CBOR item's head from what follows:
+// its major type and its argument (a length, or an unsigned integer's
+// value).
+func cborHead(item []byte) (major byte, arg uint64, rest []byte, err error) {
+	if len(item) == 0 {
+		return 0, 0, nil, errors.New("cut")
+	}
+	major, ai := item[0]>>5, item[0]&0x1f
 	switch {
 	case ai < 24:
-		return uint64(ai), item[1:], nil
+		return major, uint64(ai), item[1:], nil
 	case ai <= 27:
-		size := 1 << (ai - 24) // 1, 2, 4 or 8 bytes of length
+		size := 1 << (ai - 24) // 1, 2, 4 or 8 bytes of argument
 		if len(item) < 1+size {
-			return 0, nil, errors.New("cut")
+			return 0, 0, nil, errors.New("cut")
 		}
 		for _, c := range item[1 : 1+size] {
-			n = n<<8 | uint64(c)
+			arg = arg<<8 | uint64(c)
 		}
-		return n, item[1+size:], nil
+		return major, arg, item[1+size:], nil
 	}
-	return 0, nil, errors.New("not a definite-length array")
+	return 0, 0, nil, errors.New("not of a definite length")
+}
+
+// verdictIDs returns the IDs of a verdicts section (ckVerdicts.IDs, its
+// first entry as encoded) in place: a million events' are 32 MB, and the
+// loader and FinishFrom each decoded a copy.
+func verdictIDs(verdicts []byte, n int) ([]byte, error) {
+	bad := func(why string) ([]byte, error) {
+		return nil, fmt.Errorf("%w: its verdicts' IDs: %s", ErrCheckpoint, why)
+	}
+	major, _, rest, err := cborHead(verdicts)
+	if err != nil || major != 5 {
+		return bad("not a map")
+	}
+	major, key, rest, err := cborHead(rest)
+	if err != nil || major != 0 || key != 1 {
+		return bad("not first")
+	}
+	major, size, rest, err := cborHead(rest)
+	if err != nil || major != 2 || size > uint64(len(rest)) {
+		return bad("not a byte string")
+	}
+	if size != uint64(n)*event.IDSize {
+		return bad(fmt.Sprintf("%d bytes for %d events", size, n))
+	}
+	return rest[:size:size], nil
 }
 
 // CheckpointVerdicts returns checkpoint data without its view: what
@@ -262,25 +321,18 @@ type CheckpointCover struct {
 	next int    // the next one's offset
 }
 
-// ckIDs is the verdicts section with only its IDs decoded.
-type ckIDs struct {
-	IDs []byte `cbor:"1,keyasint"`
-}
-
-// NewCheckpointCover returns the cover of checkpoint data.
+// NewCheckpointCover returns the cover of checkpoint data; it holds data's
+// IDs in place.
 func NewCheckpointCover(data []byte) (*CheckpointCover, error) {
 	ck, err := decodeCheckpoint(data)
 	if err != nil {
 		return nil, err
 	}
-	var v ckIDs
-	if err := ckDec().Unmarshal(ck.Verdicts, &v); err != nil {
-		return nil, fmt.Errorf("%w: its verdicts: %v", ErrCheckpoint, err)
+	ids, err := verdictIDs(ck.Verdicts, ck.Len)
+	if err != nil {
+		return nil, err
 	}
-	if len(v.IDs)%event.IDSize != 0 || len(v.IDs)/event.IDSize != ck.Len {
-		return nil, fmt.Errorf("%w: %d events, %d IDs", ErrCheckpoint, ck.Len, len(v.IDs)/event.IDSize)
-	}
-	return &CheckpointCover{ids: v.IDs}, nil
+	return &CheckpointCover{ids: ids}, nil
 }
 
 // Covers reports whether id, the store's next event in log order after
@@ -314,6 +366,7 @@ func (x *Builder) FinishFrom(data []byte) (_ *State, err error) {
 			err = fmt.Errorf("%w: its verdicts do not apply (%v)", ErrCheckpoint, r)
 		}
 	}()
+	defer func() { x.b.reuse, x.b.hint = nil, nil }()
 	if x.err != nil {
 		return nil, x.err
 	}
@@ -344,6 +397,10 @@ func (x *Builder) FinishFrom(data []byte) (_ *State, err error) {
 	}
 	if b.secrets != nil {
 		b.held = b.openKeys(b.secrets)
+		if b.hint != nil && !maps.Equal(b.held, b.hint) {
+			return nil, fmt.Errorf("%w: the keys it says were held are not those the log opens", ErrCheckpoint)
+		}
+		b.hint = nil
 		b.linkKeys = b.openLinkKeys(b.secrets)
 		b.openSealed()
 	}
@@ -393,4 +450,38 @@ func (x *Builder) FinishFrom(data []byte) (_ *State, err error) {
 		return nil, fmt.Errorf("%w: the state rebuilt has another hash", ErrCheckpoint)
 	}
 	return s, nil
+}
+
+// HintHeld gives the Builder the key generations checkpoint data (its
+// verdicts) says the member's secrets opened, before its events are
+// added: a sealed event is then opened as it is added, through the wraps
+// of those generations (openEarly), and the ciphertext not kept until
+// FinishFrom has worked out the held keys from the log (at a million
+// sealed events, ~250 MB of the load's peak). FinishFrom refuses the
+// checkpoint unless the keys the log opens are exactly those. Data
+// without them (a checkpoint of a state folded without secrets, or
+// written before they were recorded) hints nothing.
+func (x *Builder) HintHeld(data []byte) error {
+	if x.b.secrets == nil {
+		return nil
+	}
+	ck, err := decodeCheckpoint(data)
+	if err != nil {
+		return err
+	}
+	var vs struct {
+		Held []ckHeld `cbor:"6,keyasint,omitempty"`
+	}
+	if err := ckDec().Unmarshal(ck.Verdicts, &vs); err != nil {
+		return fmt.Errorf("%w: its verdicts: %v", ErrCheckpoint, err)
+	}
+	if len(vs.Held) == 0 {
+		return nil
+	}
+	hint := make(map[event.ID]HeldKey, len(vs.Held))
+	for _, h := range vs.Held {
+		hint[h.Update] = HeldKey{Key: keys.Key{Scope: keys.Scope{Pursuance: h.Pursuance, Role: h.Role}, Gen: h.Gen, Seed: h.Seed}, Update: h.Update, Via: h.Via}
+	}
+	x.b.hint = hint
+	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"unsafe"
 
 	"pgregory.net/rapid"
 
@@ -65,9 +66,10 @@ func fromCheckpoint(t tb, s *State, have map[event.ID]*event.Event, rng *rand.Ra
 		t.Fatalf("a checkpoint's verdicts opened as a checkpoint: %v", err)
 	}
 	loads := 0
-	o, err := OpenCheckpoint(ck, s.Pursuance(), s.b().secrets != nil, func() (*State, error) {
+	var o *State
+	o, err = OpenCheckpoint(ck, s.Pursuance(), s.b().secrets != nil, func() (*State, error) {
 		loads++
-		return rebuild(s, have, vs)
+		return rebuildReusing(s, have, vs, o)
 	})
 	if err != nil {
 		t.Fatalf("opening a checkpoint: %v", err)
@@ -83,7 +85,7 @@ func fromCheckpoint(t tb, s *State, have map[event.ID]*event.Event, rng *rand.Ra
 	openedCheckpoints.Add(1)
 	// The state returned: opened again, its events loaded by what reads
 	// it next (an Extend).
-	o, err = OpenCheckpoint(ck, s.Pursuance(), s.b().secrets != nil, func() (*State, error) { return rebuild(s, have, vs) })
+	o, err = OpenCheckpoint(ck, s.Pursuance(), s.b().secrets != nil, func() (*State, error) { return rebuildReusing(s, have, vs, o) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,8 +179,20 @@ func exported(t *Task) Task {
 // rebuild adds the events of have (in log order) to a Builder with s's
 // evidence and secrets and finishes it from ck.
 func rebuild(s *State, have map[event.ID]*event.Event, ck []byte) (*State, error) {
+	return rebuildReusing(s, have, ck, nil)
+}
+
+// rebuildReusing is rebuild with the text of opened's view reused
+// (Builder.Reuse), as the app's loader does; opened may be nil.
+func rebuildReusing(s *State, have map[event.ID]*event.Event, ck []byte, opened *State) (*State, error) {
 	x := &Builder{b: newBuilder(s.b().pursuance, maps.Clone(s.b().evForks))}
 	x.b.secrets = s.b().secrets
+	if err := x.HintHeld(ck); err != nil {
+		return nil, err
+	}
+	if opened != nil {
+		x.Reuse(opened)
+	}
 	for _, e := range logOrder(mapValues(have)) {
 		if err := x.Add(e); err != nil {
 			return nil, err
@@ -467,4 +481,152 @@ func decodeVerdicts(data []byte) (*checkpoint, *ckVerdicts, error) {
 		return nil, nil, fmt.Errorf("%w: %d events, %d verdicts", ErrCheckpoint, ck.Len, len(vs.Nodes))
 	}
 	return ck, &vs, nil
+}
+
+// TestLoadReusesViewText: a state opened from a checkpoint and loaded by a
+// Builder that Reuses it holds its tasks' text in the view's strings
+// (titles, bodies, edited titles, comments): one copy while both are
+// alive, not two. Without Reuse, none is shared.
+func TestLoadReusesViewText(t *testing.T) {
+	w := newWorld(t, 2)
+	w.do("", "alice", false, []string{"found", "desk"})
+	w.do("t0", "alice", false, []string{"task", "First title"})
+	w.do("t1", "alice", false, []string{"task", "Second"})
+	w.do("", "alice", false, []string{"edit", "t0", "title=Edited title", "body=A body"})
+	w.do("c0", "alice", false, []string{"comment", "t1", "A comment on the second"})
+	s := buildFrom(t, w.pursue, w.all)
+	ck, err := s.Checkpoint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, reuse := range []bool{true, false} {
+		var o *State
+		o, err = OpenCheckpoint(ck, w.pursue, false, func() (*State, error) {
+			x := &Builder{b: newBuilder(s.b().pursuance, maps.Clone(s.b().evForks))}
+			if reuse {
+				x.Reuse(o)
+			}
+			for _, e := range logOrder(mapValues(w.all)) {
+				if err := x.Add(e); err != nil {
+					return nil, err
+				}
+			}
+			return x.FinishFrom(ck)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var view []string
+		for _, tk := range o.Tasks() {
+			view = append(view, tk.Title, tk.Body)
+			for _, c := range tk.Comments {
+				view = append(view, c.Text)
+			}
+		}
+		if err := o.Load(); err != nil {
+			t.Fatal(err)
+		}
+		var loaded []string
+		for _, tk := range o.Tasks() {
+			loaded = append(loaded, tk.Title, tk.Body)
+			for _, c := range tk.Comments {
+				loaded = append(loaded, c.Text)
+			}
+		}
+		if !slices.Equal(view, loaded) || len(view) != 5 {
+			t.Fatalf("the view's text %q, the loaded state's %q", view, loaded)
+		}
+		shared := 0
+		for i := range view {
+			if view[i] != "" && unsafe.StringData(view[i]) == unsafe.StringData(loaded[i]) {
+				shared++
+			}
+		}
+		if want := map[bool]int{true: 4, false: 0}[reuse]; shared != want {
+			t.Errorf("reuse %v: %d of the view's 4 strings shared with the loaded state, want %d", reuse, shared, want)
+		}
+		if o.b().reuse != nil {
+			t.Error("the loaded state's builder still holds the view")
+		}
+	}
+}
+
+// TestCheckpointHintsHeldKeys: a checkpoint of a state folded with a
+// member's secrets records the keys they opened; a Builder hinted them
+// (HintHeld) opens each sealed event as it is added, and FinishFrom gives
+// the state checkpointed. Keys other than those the log opens are a
+// misfit, refused.
+func TestCheckpointHintsHeldKeys(t *testing.T) {
+	w := newWorld(t, 2)
+	w.do("", "alice", false, []string{"found", "desk"})
+	w.do("", "alice", false, []string{"rotate", "group"})
+	w.do("", "alice", false, []string{"rotate", "editor"})
+	for i := range 4 {
+		w.do(fmt.Sprintf("t%d", i), "alice", false, []string{"task", fmt.Sprintf("Sealed %d", i), "visible=editor"})
+	}
+	s := w.buildFor(w.actor("alice"))
+	if len(s.b().held) == 0 || len(s.Tasks()) != 4 {
+		t.Fatalf("%d keys held, %d tasks read", len(s.b().held), len(s.Tasks()))
+	}
+	ck, err := s.Checkpoint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	build := func(data []byte) (*Builder, error) {
+		x := &Builder{b: newBuilder(s.b().pursuance, maps.Clone(s.b().evForks))}
+		x.b.secrets = s.b().secrets
+		if err := x.HintHeld(data); err != nil {
+			return nil, err
+		}
+		for _, e := range logOrder(mapValues(w.all)) {
+			if err := x.Add(e); err != nil {
+				return nil, err
+			}
+		}
+		return x, nil
+	}
+	x, err := build(ck)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed := 0
+	for _, n := range x.b.nodes {
+		if n.e.Kind == event.KindTaskSealed {
+			if _, still := n.op.(*TaskSealed); still {
+				t.Errorf("a sealed event not opened as it was added")
+			}
+			sealed++
+		}
+	}
+	if sealed != 4 {
+		t.Fatalf("%d sealed events, want 4", sealed)
+	}
+	r, err := x.FinishFrom(ck)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameState(t, r, s, "a state rebuilt with its held keys hinted")
+
+	// Keys other than those the log opens: refused, even one that opens
+	// nothing (the state rebuilt would have the same hash).
+	c, vs, err := decodeVerdicts(ck)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, change := range map[string]func(){
+		"another seed": func() { vs.Held[0].Seed[0] ^= 1 },
+		"one more key": func() { extra := vs.Held[0]; extra.Update[0] ^= 1; vs.Held = append(vs.Held, extra) },
+	} {
+		held := slices.Clone(vs.Held)
+		change()
+		c.Verdicts, _ = encMode.Marshal(vs)
+		other, _ := c.encode()
+		vs.Held = held
+		if x, err = build(other); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := x.FinishFrom(other); !errors.Is(err, ErrCheckpoint) {
+			t.Fatalf("%s hinted: FinishFrom answered %v, want ErrCheckpoint", name, err)
+		}
+	}
 }

@@ -306,6 +306,56 @@ func (b *builder) openNodeWith(n *node, scratch *bytes.Buffer) {
 		return
 	}
 	n.op, n.sealed = op, b.wrapsOf(s)
+	b.reuseStrings(n)
+}
+
+// openEarly opens n's sealed op as a Builder adds it, with the held keys
+// hinted (Builder.HintHeld), through the wraps of the generations hinted
+// only, in order, as contentKey tries them first: the op opened is the
+// one openSealed would open with the held keys worked out from the log,
+// which FinishFrom checks are the hinted ones. An event none of them
+// opens waits for openSealed.
+func (b *builder) openEarly(n *node) {
+	s, ok := n.op.(*TaskSealed)
+	if !ok || b.hint == nil || b.secrets == nil {
+		return
+	}
+	ad := SealedAD(b.pursuance, *n.e.Author, n.e.Seq)
+	for _, w := range s.Wraps {
+		h, ok := b.hint[w.Update]
+		if !ok {
+			continue
+		}
+		b.cmu.Lock()
+		u := b.unwrappers[w.Update]
+		b.cmu.Unlock()
+		if u == nil {
+			var err error
+			if u, err = keys.NewUnwrapper(&h.Key); err != nil {
+				continue
+			}
+			b.cmu.Lock()
+			if b.unwrappers == nil {
+				b.unwrappers = make(map[event.ID]*keys.Unwrapper)
+			}
+			b.unwrappers[w.Update] = u
+			b.cmu.Unlock()
+		}
+		ck, err := u.Unwrap(ad, w.Key)
+		if err != nil {
+			continue
+		}
+		if b.canon == nil {
+			b.canon = new(bytes.Buffer)
+		}
+		op, err := openTask(s, ck, ad, b.canon)
+		if err != nil {
+			n.op, n.w().opErr = nil, fmt.Errorf("%w: %v", ErrBadOp, err)
+			return
+		}
+		n.op, n.sealed = op, b.wrapsOf(s)
+		return
+	}
 }
 
 // wrapsOf returns what the rules read, once it is opened, of a sealed

@@ -49,6 +49,7 @@ func (x *Builder) SetSecrets(sec *Secrets) { x.b.secrets = sec }
 // Finish decides every event and returns the state. The Builder must not
 // be used afterwards.
 func (x *Builder) Finish() (*State, error) {
+	defer func() { x.b.reuse = nil }()
 	if x.err != nil {
 		return nil, x.err
 	}

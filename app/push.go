@@ -74,7 +74,6 @@ func (rr *relayRun) push(ctx context.Context) error {
 		return elsewhere.has(id), nil
 	}
 	var (
-		sends   []planned // the key updates sent again, after the plan
 		updates []event.ID
 		next    *pushMark
 		onLast  heldSet
@@ -145,6 +144,9 @@ func (rr *relayRun) push(ctx context.Context) error {
 			}
 		}
 	}
+	// The group key updates, sent again under the current generation's
+	// topic (and the generations a relay lacks them under) after the
+	// plan: not events the relay lacked, so not in the mark's pending.
 	for _, id := range updates {
 		var on bool
 		if mark == nil {
@@ -153,14 +155,14 @@ func (rr *relayRun) push(ctx context.Context) error {
 			return err
 		}
 		if !on {
-			sends = append(sends, planned{id: id, gen: gens.last})
+			plan = append(plan, planned{id: id, gen: gens.last})
 		}
 		behind, err := n.behindFor(ctx, sdb, url, gens, id)
 		if err != nil {
 			return err
 		}
 		for _, g := range behind {
-			sends = append(sends, planned{id: id, gen: g})
+			plan = append(plan, planned{id: id, gen: g})
 		}
 	}
 	// Send, in appends of up to pushBatch envelopes per generation.
@@ -205,7 +207,7 @@ func (rr *relayRun) push(ctx context.Context) error {
 		return nil
 	}
 	var buf []byte
-	for _, sd := range chain(plan, sends) {
+	for _, sd := range plan {
 		e, err := n.st.Get(ctx, sd.id)
 		if err != nil {
 			return err
@@ -235,7 +237,7 @@ func (rr *relayRun) push(ctx context.Context) error {
 		}
 	}
 	if next != nil {
-		next.heldAny = heldAny || len(plan)+len(sends) > 0
+		next.heldAny = heldAny || len(plan) > 0
 		n.folds.putPushMark(rr.p, url, epoch, next)
 	}
 	return nil
@@ -281,22 +283,6 @@ func (rr *relayRun) wipedSinceRead(ctx context.Context, instance string) (bool, 
 		return true, err
 	}
 	return true, fmt.Errorf("its data was wiped during this sync: it is refilled at the next")
-}
-
-// chain yields the elements of a, then those of b, without copying them.
-func chain[T any](a, b []T) func(func(int, T) bool) {
-	return func(yield func(int, T) bool) {
-		for i, x := range a {
-			if !yield(i, x) {
-				return
-			}
-		}
-		for i, x := range b {
-			if !yield(len(a)+i, x) {
-				return
-			}
-		}
-	}
 }
 
 // planned is an event a push sends, under a group generation: what of

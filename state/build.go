@@ -396,8 +396,8 @@ func (b *builder) add(e *event.Event) (*node, error) {
 	}
 	n := b.place(headOf(e), links, op, opErr, nil, nil, nil)
 	n.body = body
+	b.reuseStrings(n) // a sealed op's, once opened (openBy)
 	b.openEarly(n)
-	b.reuseStrings(n)
 	return n, nil
 }
 

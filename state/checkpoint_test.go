@@ -486,69 +486,84 @@ func decodeVerdicts(data []byte) (*checkpoint, *ckVerdicts, error) {
 // TestLoadReusesViewText: a state opened from a checkpoint and loaded by a
 // Builder that Reuses it holds its tasks' text in the view's strings
 // (titles, bodies, edited titles, comments): one copy while both are
-// alive, not two. Without Reuse, none is shared.
+// alive, not two. The same for text opened from sealed events, whether
+// opened as they are added (HintHeld) or at the end. Without Reuse, none
+// is shared.
 func TestLoadReusesViewText(t *testing.T) {
-	w := newWorld(t, 2)
-	w.do("", "alice", false, []string{"found", "desk"})
-	w.do("t0", "alice", false, []string{"task", "First title"})
-	w.do("t1", "alice", false, []string{"task", "Second"})
-	w.do("", "alice", false, []string{"edit", "t0", "title=Edited title", "body=A body"})
-	w.do("c0", "alice", false, []string{"comment", "t1", "A comment on the second"})
-	s := buildFrom(t, w.pursue, w.all)
-	ck, err := s.Checkpoint()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, reuse := range []bool{true, false} {
-		var o *State
-		o, err = OpenCheckpoint(ck, w.pursue, false, func() (*State, error) {
-			x := &Builder{b: newBuilder(s.b().pursuance, maps.Clone(s.b().evForks))}
-			if reuse {
-				x.Reuse(o)
-			}
-			for _, e := range logOrder(mapValues(w.all)) {
-				if err := x.Add(e); err != nil {
-					return nil, err
-				}
-			}
-			return x.FinishFrom(ck)
-		})
+	for _, sealed := range []bool{false, true} {
+		w := newWorld(t, 2)
+		w.do("", "alice", false, []string{"found", "desk"})
+		if sealed {
+			w.do("", "alice", false, []string{"rotate", "group"})
+			w.do("", "alice", false, []string{"rotate", "editor"})
+		}
+		w.do("t0", "alice", false, []string{"task", "First title", "visible=editor"})
+		w.do("t1", "alice", false, []string{"task", "Second", "visible=editor"})
+		w.do("", "alice", false, []string{"edit", "t0", "title=Edited title", "body=A body"})
+		w.do("c0", "alice", false, []string{"comment", "t1", "A comment on the second"})
+		s := w.buildFor(w.actor("alice"))
+		ck, err := s.Checkpoint()
 		if err != nil {
 			t.Fatal(err)
 		}
-		var view []string
-		for _, tk := range o.Tasks() {
-			view = append(view, tk.Title, tk.Body)
-			for _, c := range tk.Comments {
-				view = append(view, c.Text)
+		for _, tc := range []struct{ reuse, hint bool }{{true, true}, {true, false}, {false, true}} {
+			what := fmt.Sprintf("sealed %v, reuse %v, hint %v", sealed, tc.reuse, tc.hint)
+			var o *State
+			o, err = OpenCheckpoint(ck, w.pursue, true, func() (*State, error) {
+				x := &Builder{b: newBuilder(s.b().pursuance, maps.Clone(s.b().evForks))}
+				x.b.secrets = s.b().secrets
+				if tc.hint {
+					if err := x.HintHeld(ck); err != nil {
+						return nil, err
+					}
+				}
+				if tc.reuse {
+					x.Reuse(o)
+				}
+				for _, e := range logOrder(mapValues(w.all)) {
+					if err := x.Add(e); err != nil {
+						return nil, err
+					}
+				}
+				return x.FinishFrom(ck)
+			})
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
-		if err := o.Load(); err != nil {
-			t.Fatal(err)
-		}
-		var loaded []string
-		for _, tk := range o.Tasks() {
-			loaded = append(loaded, tk.Title, tk.Body)
-			for _, c := range tk.Comments {
-				loaded = append(loaded, c.Text)
+			view := textOf(o)
+			if err := o.Load(); err != nil {
+				t.Fatal(err)
 			}
-		}
-		if !slices.Equal(view, loaded) || len(view) != 5 {
-			t.Fatalf("the view's text %q, the loaded state's %q", view, loaded)
-		}
-		shared := 0
-		for i := range view {
-			if view[i] != "" && unsafe.StringData(view[i]) == unsafe.StringData(loaded[i]) {
-				shared++
+			loaded := textOf(o)
+			if !slices.Equal(view, loaded) || len(view) != 5 {
+				t.Fatalf("%s: the view's text %q, the loaded state's %q", what, view, loaded)
 			}
-		}
-		if want := map[bool]int{true: 4, false: 0}[reuse]; shared != want {
-			t.Errorf("reuse %v: %d of the view's 4 strings shared with the loaded state, want %d", reuse, shared, want)
-		}
-		if o.b().reuse != nil {
-			t.Error("the loaded state's builder still holds the view")
+			shared := 0
+			for i := range view {
+				if view[i] != "" && unsafe.StringData(view[i]) == unsafe.StringData(loaded[i]) {
+					shared++
+				}
+			}
+			if want := map[bool]int{true: 4, false: 0}[tc.reuse]; shared != want {
+				t.Errorf("%s: %d of the view's 4 strings shared with the loaded state, want %d", what, shared, want)
+			}
+			if o.b().reuse != nil || o.b().hint != nil {
+				t.Errorf("%s: the loaded state's builder still holds the view or the hint", what)
+			}
 		}
 	}
+}
+
+// textOf lists the text of s's tasks: titles, bodies, comments.
+func textOf(s *State) []string {
+	var out []string
+	for _, tk := range s.Tasks() {
+		out = append(out, tk.Title, tk.Body)
+		for _, c := range tk.Comments {
+			out = append(out, c.Text)
+		}
+	}
+	return out
 }
 
 // TestCheckpointHintsHeldKeys: a checkpoint of a state folded with a

@@ -289,12 +289,33 @@ func (b *builder) openNode(n *node) { b.openNodeWith(n, nil) }
 // openNodeWith is openNode, checking the canonical form of what it opens
 // in scratch (decodeOp), which must be the caller's alone.
 func (b *builder) openNodeWith(n *node, scratch *bytes.Buffer) {
+	b.openBy(n, scratch, func(s *TaskSealed, ad []byte) (keys.ContentKey, bool) { return b.contentKey(n, s, ad) })
+}
+
+// openEarly opens n's sealed op as a Builder adds it, with the held keys
+// hinted (Builder.HintHeld), through the wraps of the generations hinted
+// only, in order, as contentKey tries them first: the op opened is the
+// one openSealed would open with the held keys worked out from the log,
+// which FinishFrom checks are the hinted ones. An event none of them
+// opens waits for openSealed.
+func (b *builder) openEarly(n *node) {
+	if b.hint == nil {
+		return
+	}
+	if b.canon == nil {
+		b.canon = new(bytes.Buffer)
+	}
+	b.openBy(n, b.canon, func(s *TaskSealed, ad []byte) (keys.ContentKey, bool) { return b.wrappedKey(s, ad, b.hint) })
+}
+
+// openBy opens n's op if it is sealed and key finds its content key.
+func (b *builder) openBy(n *node, scratch *bytes.Buffer, key func(s *TaskSealed, ad []byte) (keys.ContentKey, bool)) {
 	s, ok := n.op.(*TaskSealed)
 	if !ok || b.secrets == nil {
 		return
 	}
 	ad := SealedAD(b.pursuance, *n.e.Author, n.e.Seq)
-	ck, ok := b.contentKey(n, s, ad)
+	ck, ok := key(s, ad)
 	if !ok {
 		return
 	}
@@ -307,55 +328,6 @@ func (b *builder) openNodeWith(n *node, scratch *bytes.Buffer) {
 	}
 	n.op, n.sealed = op, b.wrapsOf(s)
 	b.reuseStrings(n)
-}
-
-// openEarly opens n's sealed op as a Builder adds it, with the held keys
-// hinted (Builder.HintHeld), through the wraps of the generations hinted
-// only, in order, as contentKey tries them first: the op opened is the
-// one openSealed would open with the held keys worked out from the log,
-// which FinishFrom checks are the hinted ones. An event none of them
-// opens waits for openSealed.
-func (b *builder) openEarly(n *node) {
-	s, ok := n.op.(*TaskSealed)
-	if !ok || b.hint == nil || b.secrets == nil {
-		return
-	}
-	ad := SealedAD(b.pursuance, *n.e.Author, n.e.Seq)
-	for _, w := range s.Wraps {
-		h, ok := b.hint[w.Update]
-		if !ok {
-			continue
-		}
-		b.cmu.Lock()
-		u := b.unwrappers[w.Update]
-		b.cmu.Unlock()
-		if u == nil {
-			var err error
-			if u, err = keys.NewUnwrapper(&h.Key); err != nil {
-				continue
-			}
-			b.cmu.Lock()
-			if b.unwrappers == nil {
-				b.unwrappers = make(map[event.ID]*keys.Unwrapper)
-			}
-			b.unwrappers[w.Update] = u
-			b.cmu.Unlock()
-		}
-		ck, err := u.Unwrap(ad, w.Key)
-		if err != nil {
-			continue
-		}
-		if b.canon == nil {
-			b.canon = new(bytes.Buffer)
-		}
-		op, err := openTask(s, ck, ad, b.canon)
-		if err != nil {
-			n.op, n.w().opErr = nil, fmt.Errorf("%w: %v", ErrBadOp, err)
-			return
-		}
-		n.op, n.sealed = op, b.wrapsOf(s)
-		return
-	}
 }
 
 // wrapsOf returns what the rules read, once it is opened, of a sealed
@@ -384,18 +356,16 @@ func (b *builder) wrapsOf(s *TaskSealed) *TaskSealed {
 	return w
 }
 
-// contentKey finds the content key of s, the body of n: unwrapped with a
-// held generation, or opened from a box sealed to this member's KEM key
-// (the one it had in n's causal past; boxes name nobody, so trying every
-// retired key on every box would cost too much).
-func (b *builder) contentKey(n *node, s *TaskSealed, ad []byte) (keys.ContentKey, bool) {
-	sec := b.secrets
+// wrappedKey unwraps the content key of s with the first of its wraps
+// whose generation held gives (or this builder has an unwrapper of) that
+// opens it.
+func (b *builder) wrappedKey(s *TaskSealed, ad []byte, held map[event.ID]HeldKey) (keys.ContentKey, bool) {
 	for _, w := range s.Wraps {
 		b.cmu.Lock()
 		u := b.unwrappers[w.Update]
 		b.cmu.Unlock()
 		if u == nil {
-			h, ok := b.held[w.Update]
+			h, ok := held[w.Update]
 			if !ok {
 				continue
 			}
@@ -413,6 +383,18 @@ func (b *builder) contentKey(n *node, s *TaskSealed, ad []byte) (keys.ContentKey
 		if ck, err := u.Unwrap(ad, w.Key); err == nil {
 			return ck, true
 		}
+	}
+	return keys.ContentKey{}, false
+}
+
+// contentKey finds the content key of s, the body of n: unwrapped with a
+// held generation, or opened from a box sealed to this member's KEM key
+// (the one it had in n's causal past; boxes name nobody, so trying every
+// retired key on every box would cost too much).
+func (b *builder) contentKey(n *node, s *TaskSealed, ad []byte) (keys.ContentKey, bool) {
+	sec := b.secrets
+	if ck, ok := b.wrappedKey(s, ad, b.held); ok {
+		return ck, true
 	}
 	if sec.KEM == nil {
 		return keys.ContentKey{}, false
